@@ -1,0 +1,88 @@
+import Foundation
+
+/// How to reach and talk to the broker.
+///
+/// Every field has a documented default; `AMQPConfiguration(url:)` is enough for a local broker.
+public struct AMQPConfiguration: Sendable, Equatable {
+    /// Broker endpoint and credentials, from an `amqp://` or `amqps://` URL.
+    public var endpoint: AMQPEndpoint
+    /// Heartbeat interval proposed to the broker. Default 10 s: a dead peer is noticed within about 20 s.
+    public var heartbeat: Duration = .seconds(10)
+    /// Bound on TCP/TLS connect and the AMQP handshake. Default 5 s.
+    public var connectTimeout: Duration = .seconds(5)
+    /// Bound on synchronous methods (declare, consume, close). Default 10 s; on expiry the socket is closed.
+    public var rpcTimeout: Duration = .seconds(10)
+    /// First reconnect delay; doubles up to `reconnectMaxDelay`, with full jitter. Default 100 ms.
+    public var reconnectInitialDelay: Duration = .milliseconds(100)
+    /// Ceiling of the reconnect delay. Default 10 s.
+    public var reconnectMaxDelay: Duration = .seconds(10)
+    /// Shown by `rabbitmqctl list_connections name` and the management UI. Default `flowmart-notify`.
+    public var connectionName: String = "flowmart-notify"
+    /// PEM bundle of trusted CAs for `amqps://`. Default: none, which makes TLS connections fail verification
+    /// unless the broker's certificate chains to a CA given here.
+    public var caCertificatePath: String?
+    /// Client certificate and key (PEM) for mutual TLS. Default: none.
+    public var clientCertificatePath: String?
+    public var clientKeyPath: String?
+
+    public init(endpoint: AMQPEndpoint) {
+        self.endpoint = endpoint
+    }
+
+    /// Parses `url` and keeps every other default.
+    public init(url: String) throws(AMQPError) {
+        self.init(endpoint: try AMQPEndpoint(url: url))
+    }
+}
+
+/// A parsed `amqp://user:password@host:port/vhost` URL.
+public struct AMQPEndpoint: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String
+    public var vhost: String
+    public var tls: Bool
+
+    /// Parses an AMQP URI as RabbitMQ documents it: `amqp[s]://[user[:password]@]host[:port][/vhost]`.
+    /// The vhost is percent-decoded (`%2f` is `/`); an absent or empty path means `/`. Defaults: guest/guest, port 5672
+    /// (5671 for `amqps`).
+    public init(url: String) throws(AMQPError) {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
+            throw AMQPError(.invalidConfiguration, "AMQP URL is not a valid URL")
+        }
+        switch scheme {
+        case "amqp": tls = false
+        case "amqps": tls = true
+        default: throw AMQPError(.invalidConfiguration, "AMQP URL scheme must be amqp or amqps, not '\(scheme)'")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw AMQPError(.invalidConfiguration, "AMQP URL has no host")
+        }
+        self.host = host
+        if let port = components.port {
+            guard (1...65535).contains(port) else { throw AMQPError(.invalidConfiguration, "AMQP URL port is out of range") }
+            self.port = port
+        } else {
+            self.port = tls ? 5671 : 5672
+        }
+        user = components.user.flatMap { $0.removingPercentEncoding } ?? "guest"
+        password = components.password.flatMap { $0.removingPercentEncoding } ?? "guest"
+        let path = components.percentEncodedPath
+        if path.isEmpty || path == "/" {
+            vhost = "/"
+        } else {
+            let raw = String(path.dropFirst())
+            guard !raw.contains("/") else {
+                throw AMQPError(.invalidConfiguration, "AMQP URL vhost must be one path segment (write '/' as %2f)")
+            }
+            vhost = raw.removingPercentEncoding ?? raw
+        }
+    }
+
+    /// `amqp://user@host:port/vhost`: the password is never printed.
+    public var description: String {
+        let encodedVhost = vhost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? vhost
+        return "\(tls ? "amqps" : "amqp")://\(user)@\(host):\(port)/\(encodedVhost)"
+    }
+}

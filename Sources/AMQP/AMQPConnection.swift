@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+
+/// A self-healing AMQP 0-9-1 connection with one channel, owned by a dedicated thread.
+///
+/// After `connect()` succeeds the connection stays up on its own: on any failure it reconnects with exponential
+/// backoff and jitter, declares again everything declared through it, resumes every consumer, and publishes again
+/// whatever was not yet confirmed. Deliveries carry the connection generation they came from, and settling a
+/// delivery from an earlier generation is a no-op (the broker has requeued it already).
+///
+/// Use one connection for consuming (and RPC replies) and another, with `confirmMode`, for publishing: a broker
+/// resource alarm blocks publishing connections, and consumers must keep running through it.
+public final class AMQPConnection: Sendable {
+    private let loop: ConnectionLoop
+
+    /// - Parameters:
+    ///   - confirmMode: put the channel in publisher-confirm mode; required for `publish(_:timeout:)`.
+    public init(configuration: AMQPConfiguration, confirmMode: Bool, logger: Logger) {
+        var logger = logger
+        logger[metadataKey: "amqp.connection"] = "\(configuration.connectionName)"
+        loop = ConnectionLoop(configuration: configuration, confirmMode: confirmMode, logger: logger)
+    }
+
+    /// Opens the first connection. Fails, without retrying, when the broker cannot be reached or refuses the
+    /// login: a daemon should report that and exit rather than start half-connected.
+    public func connect() async throws(AMQPError) {
+        try await loop.start()
+    }
+
+    /// Closes the connection after waiting (briefly) for outstanding confirms. Consumers' sequences end.
+    public func close() async {
+        await withCheckedContinuation { loop.submit(.close($0)) }
+    }
+
+    /// True while a session is open; false between a failure and the next successful reconnect.
+    public var isConnected: Bool { loop.status.withLock { $0.connected } }
+    /// True while the broker blocks publishing on this connection (memory or disk alarm).
+    public var isBlocked: Bool { loop.status.withLock { $0.blocked } }
+    /// Increments on every (re)connect; deliveries carry the generation they arrived on.
+    public var generation: UInt64 { loop.status.withLock { $0.generation } }
+
+    // MARK: - Topology
+
+    /// Declares exchanges, queues and bindings (idempotently) and remembers them for every reconnect.
+    public func declare(_ topology: AMQPTopology) async throws(AMQPError) {
+        try await loop.request { .declare(topology, $0) }
+    }
+
+    /// Passive declare: depth and consumers of an existing queue; `.operationRefused` (404) when it does not exist.
+    public func queueStatus(_ queue: String) async throws(AMQPError) -> AMQPQueueStatus {
+        try await loop.request { .queueStatus(queue, $0) }
+    }
+
+    /// Drops every ready message of `queue`; returns how many.
+    @discardableResult
+    public func purge(_ queue: String) async throws(AMQPError) -> UInt32 {
+        try await loop.request { .purge(queue, $0) }
+    }
+
+    public func deleteQueue(_ queue: String) async throws(AMQPError) {
+        try await loop.request { .deleteQueue(queue, $0) }
+    }
+
+    // MARK: - Consuming
+
+    /// Starts consuming `queue` with manual acks (unless `noAck`) and at most `prefetch` unacked deliveries.
+    /// The returned sequence ends when the consumer is cancelled or the connection closed.
+    public func consume(queue: String, prefetch: UInt16, noAck: Bool = false) async throws(AMQPError) -> AMQPConsumer {
+        let (stream, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
+        let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
+        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: noAck,
+                          deliver: { continuation.yield($0) }, finish: { continuation.finish() })
+        return AMQPConsumer(tag: tag, deliveries: stream)
+    }
+
+    /// Consumer whose deliveries are handed to `deliver` on the connection thread: it must return at once.
+    func consume(
+        queue: String, tag: String, prefetch: UInt16, noAck: Bool,
+        deliver: @escaping @Sendable (AMQPDelivery) -> Void, finish: @escaping @Sendable () -> Void
+    ) async throws(AMQPError) {
+        let spec = ConnectionLoop.ConsumerSpec(
+            tag: tag, queue: queue, prefetch: prefetch, noAck: noAck, deliver: deliver, finish: finish)
+        try await loop.request { .consume(spec, $0) }
+    }
+
+    /// Stops new deliveries. Deliveries already received are still handed over before the sequence ends, so
+    /// they can be processed and acked: the first step of a graceful drain.
+    public func cancel(_ consumer: AMQPConsumer) async throws(AMQPError) {
+        try await loop.request { .cancel(consumer.tag, $0) }
+    }
+
+    /// Acknowledges `delivery` (and, with `multiple`, every earlier unacked one of this consumer channel).
+    public func ack(_ delivery: AMQPDelivery, multiple: Bool = false) {
+        loop.submit(.settle(generation: delivery.generation, tag: delivery.deliveryTag, .ack(multiple: multiple)))
+    }
+
+    public func nack(_ delivery: AMQPDelivery, multiple: Bool = false, requeue: Bool) {
+        loop.submit(.settle(generation: delivery.generation, tag: delivery.deliveryTag,
+                            .nack(multiple: multiple, requeue: requeue)))
+    }
+
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) {
+        loop.submit(.settle(generation: delivery.generation, tag: delivery.deliveryTag, .reject(requeue: requeue)))
+    }
+
+    // MARK: - Publishing
+
+    /// Publishes `messages` and waits until the broker has confirmed each one, or `timeout` passes.
+    ///
+    /// Messages not confirmed when the connection drops are published again after the reconnect, within the same
+    /// timeout. A `.timedOut` outcome means unknown: during a broker alarm no confirm arrives at all, and after
+    /// `close()` every message is reported `.timedOut`.
+    /// - Throws: `.invalidConfiguration` on a connection without `confirmMode`.
+    public func publish(_ messages: [AMQPOutgoingMessage], timeout: Duration = .seconds(5))
+        async throws(AMQPError) -> [AMQPPublishOutcome]
+    {
+        guard loop.confirmMode else {
+            throw AMQPError(.invalidConfiguration, "publish with confirms needs a connection in confirm mode")
+        }
+        let deadline = ContinuousClock.now + timeout
+        return await withCheckedContinuation { continuation in
+            loop.submit(.publish(PublishBatch(messages: messages, deadline: deadline, continuation: continuation)))
+        }
+    }
+
+    /// Publishes without waiting for a confirm: for RPC replies, which are ephemeral by design.
+    public func send(_ message: AMQPOutgoingMessage) {
+        loop.submit(.send(message))
+    }
+}
+
+/// Deliveries of one consumer, in order.
+public struct AMQPConsumer: AsyncSequence, Sendable {
+    public typealias Element = AMQPDelivery
+    public let tag: String
+    let deliveries: AsyncStream<AMQPDelivery>
+
+    public func makeAsyncIterator() -> AsyncStream<AMQPDelivery>.Iterator {
+        deliveries.makeAsyncIterator()
+    }
+}

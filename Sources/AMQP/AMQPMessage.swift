@@ -1,0 +1,73 @@
+/// Basic-class properties of a message. Every field is optional, as on the wire.
+public struct AMQPProperties: Sendable, Equatable {
+    public var contentType: String?
+    public var contentEncoding: String?
+    public var headers: [String: AMQPFieldValue] = [:]
+    /// `delivery_mode` 2 (persistent) when true, 1 when false, absent when nil.
+    public var persistent: Bool?
+    public var priority: UInt8?
+    public var correlationID: String?
+    public var replyTo: String?
+    /// Per-message TTL in milliseconds, as a decimal string (AMQP's own encoding).
+    public var expiration: String?
+    public var messageID: String?
+    /// Seconds since the epoch.
+    public var timestamp: UInt64?
+    public var type: String?
+    public var appID: String?
+
+    public init(
+        contentType: String? = nil, headers: [String: AMQPFieldValue] = [:], persistent: Bool? = nil,
+        correlationID: String? = nil, replyTo: String? = nil, messageID: String? = nil, timestamp: UInt64? = nil,
+        type: String? = nil
+    ) {
+        self.contentType = contentType
+        self.headers = headers
+        self.persistent = persistent
+        self.correlationID = correlationID
+        self.replyTo = replyTo
+        self.messageID = messageID
+        self.timestamp = timestamp
+        self.type = type
+    }
+}
+
+/// A message to publish.
+public struct AMQPOutgoingMessage: Sendable, Equatable {
+    /// Target exchange; `""` is the default exchange, which routes by queue name.
+    public var exchange: String
+    public var routingKey: String
+    public var body: [UInt8]
+    public var properties: AMQPProperties
+
+    public init(exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = .init()) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.body = body
+        self.properties = properties
+    }
+}
+
+/// A message delivered to a consumer. Settle it with `AMQPConnection.ack`, `nack` or `reject`.
+public struct AMQPDelivery: Sendable {
+    /// Which connection incarnation delivered this message; a tag is only meaningful on that incarnation.
+    public let generation: UInt64
+    public let deliveryTag: UInt64
+    public let redelivered: Bool
+    public let exchange: String
+    public let routingKey: String
+    public let consumerTag: String
+    public let properties: AMQPProperties
+    public let body: [UInt8]
+}
+
+/// What became of one published message.
+public enum AMQPPublishOutcome: Sendable, Equatable {
+    /// The broker took responsibility for it (`basic.ack`): persisted, for a persistent message on a durable queue.
+    case confirmed
+    /// The broker refused it (`basic.nack`), e.g. a full queue with `reject-publish`.
+    case nacked
+    /// No confirm came in time (broker alarm, lost connection that did not recover): the outcome is unknown and the
+    /// message may or may not have been enqueued. Publish it again with the same `message_id`.
+    case timedOut
+}

@@ -1,0 +1,413 @@
+import CRabbitMQ
+import Foundation
+import Logging
+import Synchronization
+
+/// The owner thread of one AMQP connection.
+///
+/// librabbitmq is not thread-safe and services heartbeats only inside its own calls, so exactly one thread touches
+/// the C connection: it runs commands posted to its mailbox, reads frames, sends heartbeats, tracks confirms,
+/// and reconnects. Swift callers post commands and await continuations; they never block a cooperative thread.
+/// The thread sleeps in `poll` on the socket and an eventfd that `submit` writes, so a command is picked up at once.
+final class ConnectionLoop: @unchecked Sendable {
+    typealias Reply<Value> = CheckedContinuation<Result<Value, AMQPError>, Never>
+
+    enum Settlement {
+        case ack(multiple: Bool)
+        case nack(multiple: Bool, requeue: Bool)
+        case reject(requeue: Bool)
+    }
+
+    struct ConsumerSpec: Sendable {
+        let tag: String
+        let queue: String
+        let prefetch: UInt16
+        let noAck: Bool
+        /// Called on the owner thread: must only hand the delivery on, never block.
+        let deliver: @Sendable (AMQPDelivery) -> Void
+        let finish: @Sendable () -> Void
+    }
+
+    enum Command {
+        case declare(AMQPTopology, Reply<Void>)
+        case queueStatus(String, Reply<AMQPQueueStatus>)
+        case purge(String, Reply<UInt32>)
+        case deleteQueue(String, Reply<Void>)
+        case consume(ConsumerSpec, Reply<Void>)
+        case cancel(String, Reply<Void>)
+        case settle(generation: UInt64, tag: UInt64, Settlement)
+        case publish(PublishBatch)
+        case send(AMQPOutgoingMessage)
+        case close(CheckedContinuation<Void, Never>)
+
+        func fail(_ error: AMQPError) {
+            switch self {
+            case .declare(_, let reply), .deleteQueue(_, let reply), .consume(_, let reply), .cancel(_, let reply):
+                reply.resume(returning: .failure(error))
+            case .queueStatus(_, let reply): reply.resume(returning: .failure(error))
+            case .purge(_, let reply): reply.resume(returning: .failure(error))
+            case .publish(let batch): batch.finish()
+            case .close(let continuation): continuation.resume()
+            case .settle, .send: break
+            }
+        }
+    }
+
+    struct Status: Sendable {
+        var connected = false
+        var blocked = false
+        var generation: UInt64 = 0
+    }
+
+    private struct Mailbox {
+        var commands: [Command] = []
+        var accepting = true
+    }
+
+    let configuration: AMQPConfiguration
+    let confirmMode: Bool
+    private let logger: Logger
+    private let mailbox = Mutex(Mailbox())
+    let status = Mutex(Status())
+    private let wakeFD: Int32
+
+    // MARK: Owner-thread state. Never touched from any other thread.
+    private var session: CSession?
+    private var generation: UInt64 = 0
+    private var topology = AMQPTopology()
+    private var consumers: [ConsumerSpec] = []
+    private var confirms = ConfirmTracker()
+    private var batches: [PublishBatch] = []
+    private var closeRequests: [CheckedContinuation<Void, Never>] = []
+    private var closeDeadline: ContinuousClock.Instant?
+    private var reconnectAttempt = 0
+    private var reconnectAt: ContinuousClock.Instant = .now
+
+    /// How long a close waits for outstanding publisher confirms before it gives up on them.
+    private static let closeDrainTimeout: Duration = .seconds(3)
+    /// Upper bound on one `poll`: timers (confirm deadlines, reconnects, heartbeats) are checked this often.
+    private static let maxSleep: Duration = .milliseconds(250)
+    /// Frames handled before the mailbox is looked at again, so acks and replies are not starved by a backlog.
+    private static let framesPerTurn = 256
+
+    init(configuration: AMQPConfiguration, confirmMode: Bool, logger: Logger) {
+        self.configuration = configuration
+        self.confirmMode = confirmMode
+        self.logger = logger
+        self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+    }
+
+    deinit {
+        close(wakeFD)
+    }
+
+    /// Starts the owner thread and waits for the first connection. A failure here is final: the thread ends and
+    /// the error is returned, so a daemon can refuse to start with a clear message.
+    func start() async throws(AMQPError) {
+        let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
+            let thread = Thread { [self] in self.threadMain(firstConnect: continuation) }
+            thread.name = "amqp-\(configuration.connectionName)"
+            thread.start()
+        }
+        try result.get()
+    }
+
+    /// Posts a command; if the thread has ended, the command fails at once with `.closed`.
+    func submit(_ command: Command) {
+        let wake: Bool? = mailbox.withLock { box in
+            guard box.accepting else { return nil }
+            box.commands.append(command)
+            return box.commands.count == 1
+        }
+        switch wake {
+        case nil: command.fail(AMQPError(.closed, "the connection is closed"))
+        case true?: wakeUp()
+        case false?: break
+        }
+    }
+
+    func request<Value>(_ make: (Reply<Value>) -> Command) async throws(AMQPError) -> Value {
+        let result: Result<Value, AMQPError> = await withCheckedContinuation { continuation in
+            submit(make(continuation))
+        }
+        return try result.get()
+    }
+
+    private func wakeUp() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    // MARK: - Thread
+
+    private func threadMain(firstConnect: Reply<Void>) {
+        do {
+            try openSession()
+            firstConnect.resume(returning: .success(()))
+        } catch {
+            stopAccepting().forEach { $0.fail(AMQPError(.closed, "the connection never opened")) }
+            firstConnect.resume(returning: .failure(error))
+            return
+        }
+        runLoop()
+    }
+
+    private func runLoop() {
+        while true {
+            let commands = mailbox.withLock { box in
+                defer { box.commands.removeAll(keepingCapacity: true) }
+                return box.commands
+            }
+            for command in commands { execute(command) }
+
+            if !closeRequests.isEmpty, batches.isEmpty || ContinuousClock.now >= closeDeadline! {
+                shutDown()
+                return
+            }
+            if session == nil {
+                if ContinuousClock.now >= reconnectAt { reconnect() }
+                if session == nil {
+                    sleep(socket: nil, until: reconnectAt)
+                    continue
+                }
+            }
+            let moreWaiting = pumpInbound()
+            expireBatches()
+            if moreWaiting || session?.hasQueuedFrames == true { continue }
+            sleep(socket: session?.socketFD, until: batches.map(\.deadline).min())
+        }
+    }
+
+    /// Waits for the socket to become readable, a command to arrive, or `until`, whichever is first.
+    private func sleep(socket: Int32?, until deadline: ContinuousClock.Instant?) {
+        var wait = Self.maxSleep
+        if let deadline { wait = min(wait, max(.zero, deadline - .now)) }
+        var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        if let socket, socket >= 0 { fds.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
+        let milliseconds = Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        _ = poll(&fds, nfds_t(fds.count), max(milliseconds, 0))
+        if fds[0].revents != 0 {
+            var drained: UInt64 = 0
+            _ = read(wakeFD, &drained, 8)
+        }
+    }
+
+    // MARK: - Commands
+
+    private func execute(_ command: Command) {
+        if case .close(let continuation) = command {
+            closeRequests.append(continuation)
+            closeDeadline = closeDeadline ?? .now + Self.closeDrainTimeout
+            return
+        }
+        if case .publish(let batch) = command {
+            guard confirmMode else {
+                batch.finish()
+                logger.error("publish with confirms on a connection without confirm mode")
+                return
+            }
+            batches.append(batch)
+            if let session { send(batch, on: session) }
+            return
+        }
+        guard let session else {
+            // Deliveries of a lost connection are requeued by the broker: a stale settlement is dropped, and a
+            // fire-and-forget reply has nobody waiting for it on this side.
+            command.fail(AMQPError(.connectionLost, "not connected to the broker; retry after reconnect"))
+            return
+        }
+        do {
+            switch command {
+            case .declare(let declared, let reply):
+                try session.declare(declared)
+                topology = topology.merging(declared)
+                reply.resume(returning: .success(()))
+            case .queueStatus(let name, let reply):
+                reply.resume(returning: .success(try session.queueStatus(name)))
+            case .purge(let name, let reply):
+                reply.resume(returning: .success(try session.purge(name)))
+            case .deleteQueue(let name, let reply):
+                try session.deleteQueue(name)
+                topology.queues.removeAll { $0.name == name }
+                topology.bindings.removeAll { $0.queue == name }
+                reply.resume(returning: .success(()))
+            case .consume(let spec, let reply):
+                try session.consume(queue: spec.queue, tag: spec.tag, prefetch: spec.prefetch, noAck: spec.noAck)
+                consumers.append(spec)
+                reply.resume(returning: .success(()))
+            case .cancel(let tag, let reply):
+                try session.cancel(tag: tag)
+                // Deliveries sent before cancel-ok were queued by librabbitmq during the call: hand them over
+                // before the consumer's stream ends, so they are processed and acked rather than requeued.
+                while self.session != nil, session.hasQueuedFrames { _ = pumpInbound() }
+                if let index = consumers.firstIndex(where: { $0.tag == tag }) {
+                    consumers.remove(at: index).finish()
+                }
+                reply.resume(returning: .success(()))
+            case .settle(let delivered, let tag, let settlement):
+                guard delivered == generation else {
+                    logger.debug("dropping a settlement from an earlier connection", metadata: ["amqp.delivery_tag": "\(tag)"])
+                    return
+                }
+                switch settlement {
+                case .ack(let multiple): try session.ack(tag, multiple: multiple)
+                case .nack(let multiple, let requeue): try session.nack(tag, multiple: multiple, requeue: requeue)
+                case .reject(let requeue): try session.reject(tag, requeue: requeue)
+                }
+            case .send(let message):
+                try session.publish(message)
+            case .publish, .close:
+                break
+            }
+        } catch {
+            command.fail(error)
+            lose(error)
+        }
+    }
+
+    private func send(_ batch: PublishBatch, on session: CSession) {
+        do {
+            for index in batch.unsettledIndices {
+                confirms.register(batch, index: index)
+                try session.publish(batch.messages[index])
+            }
+        } catch {
+            lose(error)
+        }
+    }
+
+    // MARK: - Inbound
+
+    /// Reads what is available now. Returns true when it stopped at its frame budget, so more may be waiting in
+    /// librabbitmq's buffer where `poll` cannot see it.
+    private func pumpInbound() -> Bool {
+        var exhausted = true
+        for _ in 0..<Self.framesPerTurn {
+            guard let session else { return false }
+            let inbound: CSession.Inbound?
+            do {
+                inbound = try session.readFrame()
+            } catch {
+                lose(error)
+                return false
+            }
+            guard let inbound else {
+                exhausted = false
+                break
+            }
+            switch inbound {
+            case .delivery(let tag, let redelivered, let exchange, let routingKey, let consumerTag, let properties, let body):
+                guard let consumer = consumers.first(where: { $0.tag == consumerTag }) else {
+                    try? session.reject(tag, requeue: true)
+                    continue
+                }
+                consumer.deliver(
+                    AMQPDelivery(
+                        generation: generation, deliveryTag: tag, redelivered: redelivered, exchange: exchange,
+                        routingKey: routingKey, consumerTag: consumerTag, properties: properties, body: body))
+            case .confirm(let tag, let multiple, let acked):
+                confirms.settle(tag: tag, multiple: multiple, acked: acked)
+            case .cancelled(let consumerTag):
+                // The queue went away under us (deleted, or its node failed). Reconnecting declares it again and
+                // resumes every consumer, which is the one recovery path this loop has.
+                lose(AMQPError(.connectionLost, "the broker cancelled consumer \(consumerTag)"))
+                return false
+            case .blocked(let blocked):
+                status.withLock { $0.blocked = blocked }
+                if blocked {
+                    logger.warning("broker blocked publishing on this connection (resource alarm)")
+                } else {
+                    logger.info("broker unblocked publishing on this connection")
+                }
+            case .returned, .other:
+                break
+            }
+        }
+        session?.releaseBuffers()
+        batches.removeAll { $0.isFinished }
+        return exhausted
+    }
+
+    private func expireBatches() {
+        let now = ContinuousClock.now
+        for batch in batches where batch.deadline <= now { batch.finish() }
+        batches.removeAll { $0.isFinished }
+    }
+
+    // MARK: - Connection lifecycle
+
+    private func openSession() throws(AMQPError) {
+        let fresh = try CSession(configuration: configuration, confirmMode: confirmMode)
+        try fresh.declare(topology)
+        for consumer in consumers {
+            try fresh.consume(queue: consumer.queue, tag: consumer.tag, prefetch: consumer.prefetch, noAck: consumer.noAck)
+        }
+        session = fresh
+        generation += 1
+        confirms.reset()
+        reconnectAttempt = 0
+        let generation = generation
+        status.withLock {
+            $0.connected = true
+            $0.blocked = false
+            $0.generation = generation
+        }
+        for batch in batches where !batch.isFinished { send(batch, on: fresh) }
+    }
+
+    private func reconnect() {
+        do {
+            try openSession()
+            logger.info("reconnected to the broker", metadata: ["amqp.generation": "\(generation)"])
+        } catch {
+            reconnectAttempt += 1
+            scheduleReconnect()
+            logger.warning(
+                "reconnect failed",
+                metadata: ["amqp.error": "\(error)", "amqp.attempt": "\(reconnectAttempt)"])
+        }
+    }
+
+    /// Drops the session after any error. The broker requeues its unacked deliveries; unconfirmed publishes are
+    /// sent again on the next session (their outcome on the old one is unknown, so the consumer must dedupe).
+    private func lose(_ error: AMQPError) {
+        guard session != nil else { return }
+        session = nil
+        confirms.reset()
+        status.withLock { $0.connected = false }
+        logger.warning("lost the broker connection", metadata: ["amqp.error": "\(error)"])
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        let initial = configuration.reconnectInitialDelay
+        let exponent = min(reconnectAttempt, 16)
+        let ceiling = min(configuration.reconnectMaxDelay, initial * (1 << exponent))
+        // "Equal jitter": at least half the backoff, so a herd of daemons spreads out but none spins.
+        reconnectAt = .now + ceiling / 2 + ceiling / 2 * Double.random(in: 0...1)
+    }
+
+    private func shutDown() {
+        for batch in batches { batch.finish() }
+        batches.removeAll()
+        if let session {
+            for consumer in consumers { try? session.cancel(tag: consumer.tag) }
+            session.close()
+        }
+        session = nil
+        for consumer in consumers { consumer.finish() }
+        consumers.removeAll()
+        status.withLock { $0.connected = false }
+        for command in stopAccepting() { command.fail(AMQPError(.closed, "the connection is closed")) }
+        for request in closeRequests { request.resume() }
+        closeRequests.removeAll()
+    }
+
+    private func stopAccepting() -> [Command] {
+        mailbox.withLock { box in
+            box.accepting = false
+            defer { box.commands.removeAll() }
+            return box.commands
+        }
+    }
+}

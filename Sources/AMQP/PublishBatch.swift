@@ -1,0 +1,73 @@
+/// Messages published together and answered together once every one is settled (confirmed, nacked or timed out).
+///
+/// Created by the caller, then owned by the connection's thread until `finish` resumes the caller.
+final class PublishBatch: @unchecked Sendable {
+    let messages: [AMQPOutgoingMessage]
+    let deadline: ContinuousClock.Instant
+    private(set) var outcomes: [AMQPPublishOutcome?]
+    private var unsettled: Int
+    private(set) var isFinished = false
+    private let continuation: CheckedContinuation<[AMQPPublishOutcome], Never>
+
+    init(
+        messages: [AMQPOutgoingMessage], deadline: ContinuousClock.Instant,
+        continuation: CheckedContinuation<[AMQPPublishOutcome], Never>
+    ) {
+        self.messages = messages
+        self.deadline = deadline
+        self.outcomes = Array(repeating: nil, count: messages.count)
+        self.unsettled = messages.count
+        self.continuation = continuation
+        if messages.isEmpty { finish() }
+    }
+
+    /// Indices still waiting for a confirm: after a reconnect these are published again.
+    var unsettledIndices: [Int] { outcomes.indices.filter { outcomes[$0] == nil } }
+
+    func settle(_ index: Int, _ outcome: AMQPPublishOutcome) {
+        guard !isFinished, outcomes[index] == nil else { return }
+        outcomes[index] = outcome
+        unsettled -= 1
+        if unsettled == 0 { finish() }
+    }
+
+    /// Resumes the caller; whatever is still unsettled is reported as `.timedOut` (outcome unknown).
+    func finish() {
+        guard !isFinished else { return }
+        isFinished = true
+        continuation.resume(returning: outcomes.map { $0 ?? .timedOut })
+    }
+}
+
+/// Maps publisher-confirm sequence numbers of the current channel to the batch slot they stand for.
+struct ConfirmTracker {
+    private var nextSequence: UInt64 = 1
+    private var floor: UInt64 = 1
+    private var pending: [UInt64: (batch: PublishBatch, index: Int)] = [:]
+
+    /// Forgets every sequence number: a new channel counts from 1 again.
+    mutating func reset() {
+        nextSequence = 1
+        floor = 1
+        pending.removeAll()
+    }
+
+    mutating func register(_ batch: PublishBatch, index: Int) {
+        pending[nextSequence] = (batch, index)
+        nextSequence += 1
+    }
+
+    /// Applies a `basic.ack` / `basic.nack`; `multiple` covers every outstanding number up to `tag`.
+    mutating func settle(tag: UInt64, multiple: Bool, acked: Bool) {
+        let outcome: AMQPPublishOutcome = acked ? .confirmed : .nacked
+        if multiple {
+            guard tag >= floor else { return }
+            for sequence in floor...tag {
+                if let slot = pending.removeValue(forKey: sequence) { slot.batch.settle(slot.index, outcome) }
+            }
+            floor = tag + 1
+        } else if let slot = pending.removeValue(forKey: tag) {
+            slot.batch.settle(slot.index, outcome)
+        }
+    }
+}
