@@ -308,10 +308,16 @@ final class ConnectionLoop: @unchecked Sendable {
             case .confirm(let tag, let multiple, let acked):
                 confirms.settle(tag: tag, multiple: multiple, acked: acked)
             case .cancelled(let consumerTag):
-                // The queue went away under us (deleted, or its node failed). Reconnecting declares it again and
-                // resumes every consumer, which is the one recovery path this loop has.
-                lose(AMQPError(.connectionLost, "the broker cancelled consumer \(consumerTag)"))
-                return false
+                guard let index = consumers.firstIndex(where: { $0.tag == consumerTag }) else { continue }
+                if topology.queues.contains(where: { $0.name == consumers[index].queue }) {
+                    // A queue we declared went away (deleted, or its node failed). Reconnecting declares it again
+                    // and resumes every consumer: the one recovery path this loop has.
+                    lose(AMQPError(.connectionLost, "the broker cancelled consumer \(consumerTag)"))
+                    return false
+                }
+                // Not ours to recreate: end this consumer's sequence and let its owner decide.
+                logger.warning("the broker cancelled a consumer", metadata: ["amqp.consumer": "\(consumerTag)"])
+                consumers.remove(at: index).finish()
             case .blocked(let blocked):
                 status.withLock { $0.blocked = blocked }
                 if blocked {

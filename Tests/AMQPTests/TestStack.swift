@@ -1,0 +1,69 @@
+import AMQP
+import Foundation
+import Logging
+
+/// Where the local stack started by `deploy/dev/stack up` listens; `make test` exports these.
+enum TestStack {
+    static let amqpURL = ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"]
+        ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var logger: Logger {
+        var logger = Logger(label: "amqp-tests")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    static func configuration(_ name: String) throws -> AMQPConfiguration {
+        var configuration = try AMQPConfiguration(url: amqpURL)
+        configuration.connectionName = name
+        configuration.heartbeat = .seconds(5)
+        return configuration
+    }
+
+    static func connect(_ name: String, confirmMode: Bool = false) async throws -> AMQPConnection {
+        let connection = AMQPConnection(configuration: try configuration(name), confirmMode: confirmMode, logger: logger)
+        try await connection.connect()
+        return connection
+    }
+
+    /// A fresh, empty, durable queue with a name no other test uses.
+    static func freshQueue(_ prefix: String, on connection: AMQPConnection) async throws -> String {
+        let name = "test.\(prefix).\(UUID().uuidString.prefix(8))"
+        try await connection.declare(AMQPTopology(queues: [.init(name: name, durable: true)]))
+        return name
+    }
+
+    /// Runs `rabbitmqctl` against the stack's node, through the stack script (which knows its cookie and ports).
+    @discardableResult
+    static func rabbitmqctl(_ arguments: String...) throws -> Int32 {
+        let process = Process()
+        process.executableURL = repositoryRoot.appendingPathComponent("deploy/dev/stack")
+        process.arguments = ["rabbitmqctl"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    static func message(to queue: String, _ index: Int, size: Int = 200) -> AMQPOutgoingMessage {
+        var body = Array("{\"n\":\(index),\"pad\":\"".utf8)
+        body += Array(repeating: UInt8(ascii: "x"), count: max(0, size - body.count - 2)) + Array("\"}".utf8)
+        return AMQPOutgoingMessage(
+            routingKey: queue, body: body,
+            properties: AMQPProperties(contentType: "application/json", persistent: true, messageID: "m-\(index)"))
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
