@@ -1,0 +1,178 @@
+import Foundation
+
+/// A Swift value sent as a text-format parameter.
+public protocol PGEncodable: Sendable {
+    /// The value in PostgreSQL's text input format; nil sends NULL.
+    var pgText: String? { get }
+}
+
+/// A Swift value read from a text-format result column.
+public protocol PGDecodable: Sendable {
+    init?(pgText: String)
+}
+
+extension String: PGEncodable, PGDecodable {
+    public var pgText: String? { self }
+    public init?(pgText: String) { self = pgText }
+}
+
+extension Int: PGEncodable, PGDecodable {
+    public var pgText: String? { String(self) }
+    public init?(pgText: String) { self.init(pgText) }
+}
+
+extension Int64: PGEncodable, PGDecodable {
+    public var pgText: String? { String(self) }
+    public init?(pgText: String) { self.init(pgText) }
+}
+
+extension Int32: PGEncodable, PGDecodable {
+    public var pgText: String? { String(self) }
+    public init?(pgText: String) { self.init(pgText) }
+}
+
+extension Double: PGEncodable, PGDecodable {
+    public var pgText: String? { String(self) }
+    public init?(pgText: String) { self.init(pgText) }
+}
+
+extension Bool: PGEncodable, PGDecodable {
+    public var pgText: String? { self ? "t" : "f" }
+    public init?(pgText: String) {
+        switch pgText {
+        case "t", "true": self = true
+        case "f", "false": self = false
+        default: return nil
+        }
+    }
+}
+
+extension UUID: PGEncodable, PGDecodable {
+    public var pgText: String? { uuidString.lowercased() }
+    public init?(pgText: String) { self.init(uuidString: pgText) }
+}
+
+/// `bytea`, in hex format both ways.
+extension [UInt8]: PGEncodable, PGDecodable {
+    public var pgText: String? {
+        var text = "\\x"
+        text.reserveCapacity(2 + count * 2)
+        for byte in self {
+            text.append(Self.hexDigits[Int(byte >> 4)])
+            text.append(Self.hexDigits[Int(byte & 0x0F)])
+        }
+        return text
+    }
+
+    public init?(pgText: String) {
+        let utf8 = Array(pgText.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else {
+            return nil
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity((utf8.count - 2) / 2)
+        var index = 2
+        while index < utf8.count {
+            guard let high = Self.nibble(utf8[index]), let low = Self.nibble(utf8[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        self = bytes
+    }
+
+    private static let hexDigits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
+
+    private static func nibble(_ ascii: UInt8) -> UInt8? {
+        switch ascii {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): ascii - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): ascii - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): ascii - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// `timestamptz`. Sessions run with `TimeZone=UTC` and `DateStyle=ISO`, so the server writes
+/// `2026-11-21 10:03:17.123456+00`; microseconds survive the round trip.
+extension Date: PGEncodable, PGDecodable {
+    public var pgText: String? {
+        let micros = Int64((timeIntervalSince1970 * 1_000_000).rounded())
+        let (days, microsOfDay) = micros.floorDivided(by: 86_400_000_000)
+        let (year, month, day) = civilDate(fromDaysSinceEpoch: days)
+        let seconds = microsOfDay / 1_000_000
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):"
+            + "\(pad(seconds % 60, 2)).\(pad(microsOfDay % 1_000_000, 6))+00"
+    }
+
+    public init?(pgText: String) {
+        // YYYY-MM-DD HH:MM:SS[.ffffff]+00
+        let bytes = Array(pgText.utf8)
+        func number(_ range: Range<Int>) -> Int64? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value: Int64 = 0
+            for byte in bytes[range] {
+                guard byte >= 48, byte <= 57 else { return nil }
+                value = value * 10 + Int64(byte - 48)
+            }
+            return value
+        }
+        guard bytes.count >= 22, let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
+        else { return nil }
+        var index = 19
+        var micros: Int64 = 0
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            var digits = 0
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                if digits < 6 { micros = micros * 10 + Int64(bytes[index] - 48) }
+                digits += 1
+                index += 1
+            }
+            if digits < 6 { for _ in digits..<6 { micros *= 10 } }
+        }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") else {
+            return nil
+        }
+        let sign: Int64 = bytes[index] == UInt8(ascii: "+") ? 1 : -1
+        guard let offsetHours = number(index + 1..<index + 3) else { return nil }
+        let offsetMinutes = number(index + 4..<index + 6) ?? 0
+        let days = daysSinceEpoch(year: year, month: month, day: day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - sign * (offsetHours * 3600 + offsetMinutes * 60)
+        self.init(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
+    }
+}
+
+extension Int64 {
+    fileprivate func floorDivided(by divisor: Int64) -> (Int64, Int64) {
+        let quotient = self >= 0 ? self / divisor : (self - divisor + 1) / divisor
+        return (quotient, self - quotient * divisor)
+    }
+}
+
+/// Howard Hinnant's `days_from_civil`: proleptic Gregorian date to days since 1970-01-01.
+private func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    return era * 146_097 + dayOfEra - 719_468
+}
+
+/// Inverse of `daysSinceEpoch` (Hinnant's `civil_from_days`).
+private func civilDate(fromDaysSinceEpoch days: Int64) -> (Int64, Int64, Int64) {
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let mp = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * mp + 2) / 5 + 1
+    let month = mp < 10 ? mp + 3 : mp - 9
+    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+}

@@ -1,0 +1,124 @@
+import Dispatch
+import Logging
+import Synchronization
+
+/// A small pool of PostgreSQL connections, each bound to its own serial dispatch queue.
+///
+/// libpq calls block, so they never run on Swift's cooperative pool (two threads on this machine): a caller awaits
+/// while its closure runs on the slot's queue. A broken connection is replaced before its slot is used again.
+public final class PGPool: Sendable {
+    private let configuration: PGConfiguration
+    private let logger: Logger
+    private let slots: [Slot]
+    private let state: Mutex<State>
+
+    private struct State {
+        var idle: [Int]
+        var waiters: [CheckedContinuation<Int, Never>] = []
+        var closed = false
+    }
+
+    public init(configuration: PGConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let size = max(1, configuration.poolSize)
+        slots = (0..<size).map { Slot(index: $0) }
+        state = Mutex(State(idle: Array((0..<size).reversed())))
+    }
+
+    /// Opens every connection now, so a daemon fails at start (with the server's reason) rather than on first use.
+    public func connect() async throws(PGError) {
+        for slot in slots {
+            let result: Result<Void, PGError> = await slot.run { connection throws(PGError) in
+                if connection.connection == nil { connection.connection = try PGConnection(configuration: self.configuration) }
+            }
+            try result.get()
+        }
+    }
+
+    /// Lends a connection to `body`, which runs on that connection's own thread and may block.
+    ///
+    /// A connection that broke is reconnected before it is lent again; a body that failed because the connection
+    /// broke gets a `PGError` with `isRetriable`, and the caller decides whether the work can be redone.
+    public func withConnection<Value: Sendable>(
+        _ body: @escaping @Sendable (PGConnection) throws -> Value
+    ) async throws -> Value {
+        let index = await acquire()
+        defer { release(index) }
+        let configuration = configuration
+        let logger = logger
+        let result: Result<Value, any Error> = await slots[index].run { slot in
+            if slot.connection?.isUsable != true {
+                if slot.connection != nil { logger.warning("replacing a broken PostgreSQL connection") }
+                slot.connection = nil
+                slot.connection = try PGConnection(configuration: configuration)
+            }
+            return try body(slot.connection!)
+        }
+        return try result.get()
+    }
+
+    /// Runs `body` in a transaction on a pooled connection.
+    @discardableResult
+    public func transaction<Value: Sendable>(
+        _ body: @escaping @Sendable (PGConnection) throws -> Value
+    ) async throws -> Value {
+        try await withConnection { try $0.transaction(body) }
+    }
+
+    /// Closes idle connections and refuses new work; waits for lent connections to come back.
+    public func close() async {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: -1) }
+        for slot in slots {
+            _ = await slot.run { $0.connection = nil }
+        }
+    }
+
+    private func acquire() async -> Int {
+        await withCheckedContinuation { continuation in
+            let index: Int? = state.withLock { state in
+                if let index = state.idle.popLast() { return index }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let index { continuation.resume(returning: index) }
+        }
+    }
+
+    private func release(_ index: Int) {
+        let waiter = state.withLock { state -> CheckedContinuation<Int, Never>? in
+            if state.waiters.isEmpty {
+                state.idle.append(index)
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        waiter?.resume(returning: index)
+    }
+}
+
+/// One connection and the queue that is the only place it is used.
+private final class Slot: @unchecked Sendable {
+    let queue: DispatchQueue
+    /// Touched only on `queue`.
+    var connection: PGConnection?
+
+    init(index: Int) {
+        queue = DispatchQueue(label: "postgres.connection.\(index)")
+    }
+
+    func run<Value: Sendable, Failure: Error>(
+        _ body: @escaping @Sendable (Slot) throws(Failure) -> Value
+    ) async -> Result<Value, Failure> {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: Result { () throws(Failure) -> Value in try body(self) })
+            }
+        }
+    }
+}

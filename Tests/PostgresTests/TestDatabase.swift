@@ -1,0 +1,28 @@
+import Foundation
+import Logging
+import Postgres
+
+/// The test database of the local stack (`deploy/dev/stack up`); `make test` exports the URL.
+enum TestDatabase {
+    static let url = ProcessInfo.processInfo.environment["NOTIFY_TEST_POSTGRES_URL"]
+        ?? "postgresql://postgres@127.0.0.1:55432/notify_test"
+
+    static var logger: Logger {
+        var logger = Logger(label: "postgres-tests")
+        logger.logLevel = .error
+        return logger
+    }
+
+    static func pool(size: Int = 2) async throws -> PGPool {
+        var configuration = try PGConfiguration(url: url)
+        configuration.poolSize = size
+        let pool = PGPool(configuration: configuration, logger: logger)
+        try await pool.connect()
+        return pool
+    }
+
+    /// A table name no other test uses.
+    static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
