@@ -61,7 +61,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private struct Mailbox {
         var commands: [Command] = []
-        var accepting = true
+        /// True from `start()` until the thread ends: commands outside that window fail at once.
+        var accepting = false
     }
 
     let configuration: AMQPConfiguration
@@ -104,6 +105,11 @@ final class ConnectionLoop: @unchecked Sendable {
     /// Starts the owner thread and waits for the first connection. A failure here is final: the thread ends and
     /// the error is returned, so a daemon can refuse to start with a clear message.
     func start() async throws(AMQPError) {
+        let fresh = mailbox.withLock { box in
+            defer { box.accepting = true }
+            return !box.accepting
+        }
+        guard fresh else { throw AMQPError(.invalidConfiguration, "connect() was called twice") }
         let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
             let thread = Thread { [self] in self.threadMain(firstConnect: continuation) }
             thread.name = "amqp-\(configuration.connectionName)"

@@ -14,7 +14,7 @@ public struct PGConfiguration: Sendable, Equatable {
     public init(url: String) throws(PGError) {
         var message: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(url, &message) else {
-            let reason = message.map { String(cString: $0).trimmingTrailingWhitespace } ?? "unparsable"
+            let reason = message.map { String(cString: $0).singleLine } ?? "unparsable"
             if let message { PQfreemem(message) }
             throw PGError(.invalidConfiguration, "PostgreSQL URL is not valid: \(reason)")
         }
@@ -45,9 +45,8 @@ public struct PGConfiguration: Sendable, Equatable {
 }
 
 extension String {
-    var trimmingTrailingWhitespace: String {
-        var result = self
-        while let last = result.last, last.isWhitespace { result.removeLast() }
-        return result
+    /// libpq messages span lines ("...failed: Connection refused\n\tIs the server running..."): one line for logs.
+    var singleLine: String {
+        split(whereSeparator: \.isWhitespace).joined(separator: " ")
     }
 }

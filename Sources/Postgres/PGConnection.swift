@@ -126,7 +126,7 @@ public final class PGConnection {
         }
         guard let handle else { throw PGError(.connectionFailed, "libpq could not allocate a connection") }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let reason = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace
+            let reason = String(cString: PQerrorMessage(handle)).singleLine
             PQfinish(handle)
             throw PGError(.connectionFailed, "cannot connect to PostgreSQL at \(configuration.target): \(reason)")
         }
@@ -164,7 +164,7 @@ public final class PGConnection {
     }
 
     private func connectionError(_ what: String) -> PGError {
-        let reason = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace
+        let reason = String(cString: PQerrorMessage(handle)).singleLine
         return PGError(.connectionLost, "\(what) failed: \(reason.isEmpty ? "connection lost" : reason)")
     }
 

@@ -1,0 +1,120 @@
+import Synchronization
+import AMQP
+import Configuration
+import Logging
+import NotifyCore
+import Postgres
+
+/// Everything `notifyd` reads from `Config/notifyd.json` and `NOTIFY_*` environment variables.
+///
+/// ## Configuration keys
+/// Environment names are the key in upper snake case with a `NOTIFY_` prefix: `amqp.heartbeatSeconds` is
+/// `NOTIFY_AMQP_HEARTBEAT_SECONDS`. The environment wins over the file; the file wins over these defaults.
+///
+/// | key | type | default | notes |
+/// |---|---|---|---|
+/// | `log.level` | string | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `amqp.url` | string | `amqp://guest:guest@127.0.0.1:5672/%2f` | secret (may hold a password); `amqps://` for TLS |
+/// | `amqp.heartbeatSeconds` | int | 10 | 0 disables heartbeats (not recommended) |
+/// | `amqp.connectTimeoutSeconds` | int | 5 | TCP/TLS connect and AMQP handshake |
+/// | `amqp.tls.caCertificate` | string | none | PEM bundle trusted for `amqps://` |
+/// | `amqp.tls.clientCertificate` / `amqp.tls.clientKey` | string | none | mutual TLS |
+/// | `postgres.url` | string | `postgresql://notify@127.0.0.1:5432/notify` | secret; any libpq URI |
+/// | `postgres.poolSize` | int | 4 | 1...64 |
+/// | `postgres.connectTimeoutSeconds` | int | 5 | |
+/// | `topology.eventsExchange` ... `topology.inventoryRpcQueue` | string | contract names | see `ContractNames` |
+/// | `topology.eventsDeliveryLimit` | int | 20 | redeliveries before the broker parks a message that keeps failing |
+/// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
+/// | `shutdown.timeoutSeconds` | int | 8 | graceful drain budget; systemd's TimeoutStopSec must be larger |
+struct DaemonConfiguration: Sendable {
+    var logLevel: Logger.Level = .info
+    var amqp: AMQPConfiguration
+    var postgres: PGConfiguration
+    var names = ContractNames()
+    var eventsDeliveryLimit = 20
+    var rpcRequestTTLMilliseconds = 30_000
+    var shutdownTimeout: Duration = .seconds(8)
+
+    static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    static let defaultPostgresURL = "postgresql://notify@127.0.0.1:5432/notify"
+
+    /// Reads and validates every key. Any problem, including a value of the wrong type (which the reader would
+    /// otherwise silently replace with the default), is a `ConfigurationError` naming the key.
+    init(config: ConfigReader, problems: ConfigProblems) throws(ConfigurationError) {
+        func int(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            let value = config.int(forKey: ConfigKey(key), default: fallback)
+            guard range.contains(value) else {
+                throw ConfigurationError(key: key, reason: "must be between \(range.lowerBound) and \(range.upperBound), not \(value)")
+            }
+            return value
+        }
+        func string(_ key: String, _ fallback: String, secret: Bool = false) -> String {
+            config.string(forKey: ConfigKey(key), isSecret: secret, default: fallback)
+        }
+        func optional(_ key: String) -> String? {
+            config.string(forKey: ConfigKey(key)).flatMap { $0.isEmpty ? nil : $0 }
+        }
+
+        let level = string("log.level", "info")
+        guard let parsedLevel = Logger.Level(rawValue: level) else {
+            throw ConfigurationError(key: "log.level", reason: "'\(level)' is not a log level")
+        }
+        logLevel = parsedLevel
+
+        do {
+            amqp = try AMQPConfiguration(url: string("amqp.url", Self.defaultAMQPURL, secret: true))
+        } catch {
+            throw ConfigurationError(key: "amqp.url", reason: error.reason)
+        }
+        amqp.heartbeat = .seconds(try int("amqp.heartbeatSeconds", 10, 0...600))
+        amqp.connectTimeout = .seconds(try int("amqp.connectTimeoutSeconds", 5, 1...120))
+        amqp.connectionName = "notifyd"
+        amqp.caCertificatePath = optional("amqp.tls.caCertificate")
+        amqp.clientCertificatePath = optional("amqp.tls.clientCertificate")
+        amqp.clientKeyPath = optional("amqp.tls.clientKey")
+
+        do {
+            postgres = try PGConfiguration(url: string("postgres.url", Self.defaultPostgresURL, secret: true))
+        } catch {
+            throw ConfigurationError(key: "postgres.url", reason: error.reason)
+        }
+        postgres.poolSize = try int("postgres.poolSize", 4, 1...64)
+        postgres.connectTimeoutSeconds = try int("postgres.connectTimeoutSeconds", 5, 1...120)
+
+        let defaults = ContractNames()
+        names.eventsExchange = string("topology.eventsExchange", defaults.eventsExchange)
+        names.eventsQueue = string("topology.eventsQueue", defaults.eventsQueue)
+        names.deadLetterExchange = string("topology.deadLetterExchange", defaults.deadLetterExchange)
+        names.deadLetterQueue = string("topology.deadLetterQueue", defaults.deadLetterQueue)
+        names.rpcQueue = string("topology.rpcQueue", defaults.rpcQueue)
+        names.inventoryRPCQueue = string("topology.inventoryRpcQueue", defaults.inventoryRPCQueue)
+        eventsDeliveryLimit = try int("topology.eventsDeliveryLimit", 20, 1...1000)
+        rpcRequestTTLMilliseconds = try int("topology.rpcRequestTtlMilliseconds", 30_000, 100...3_600_000)
+        shutdownTimeout = .seconds(try int("shutdown.timeoutSeconds", 8, 1...300))
+
+        if let problem = problems.first {
+            throw ConfigurationError(key: problem, reason: "has a value of the wrong type")
+        }
+    }
+}
+
+/// A configuration key with an unusable value. The description names the key, never the value of a secret.
+struct ConfigurationError: Error, CustomStringConvertible {
+    var key: String
+    var reason: String
+    var description: String { "configuration key '\(key)' \(reason)" }
+}
+
+/// Records keys whose lookup failed (a provider could not convert the value): swift-configuration's
+/// non-throwing getters fall back to the default in that case, and a daemon must not start on a typo.
+final class ConfigProblems: AccessReporter, Sendable {
+    private let keys = Mutex<[String]>([])
+
+    func report(_ event: AccessEvent) {
+        let failed = event.conversionError != nil
+            || event.providerResults.contains { if case .failure = $0.result { true } else { false } }
+        if failed { keys.withLock { $0.append(event.metadata.key.components.joined(separator: ".")) } }
+    }
+
+    var first: String? { keys.withLock { $0.first } }
+}
