@@ -71,7 +71,13 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore"]),
-        .testTarget(name: "NotifydTests", dependencies: ["notifyd"]),
+        .testTarget(
+            name: "NotifydTests",
+            dependencies: [
+                "notifyd", "Postgres",
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
     ]
 )
 

@@ -1,0 +1,70 @@
+import Foundation
+
+/// A `notifyd` process started by a test, with its combined output captured.
+final class DaemonProcess: @unchecked Sendable {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `make test` builds the daemon first and exports its path; `swift build` alone puts it here.
+    static let binary = ProcessInfo.processInfo.environment["NOTIFYD_BIN"]
+        ?? repositoryRoot.appendingPathComponent(".build/debug/notifyd").path
+
+    static let stackEnvironment: [String: String] = {
+        let environment = ProcessInfo.processInfo.environment
+        return [
+            "NOTIFY_AMQP_URL": environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2f",
+            "NOTIFY_POSTGRES_URL": environment["NOTIFY_TEST_POSTGRES_URL"]
+                ?? "postgresql://postgres@127.0.0.1:55432/notify_test",
+        ]
+    }()
+
+    let process = Process()
+    private let output = Pipe()
+    private let lock = NSLock()
+    private var captured = Data()
+
+    init(environment overrides: [String: String] = [:], arguments: [String] = []) throws {
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--config", Self.repositoryRoot.appendingPathComponent("Config/notifyd.json").path] + arguments
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
+        environment.merge(Self.stackEnvironment) { $1 }
+        environment.merge(overrides) { $1 }
+        process.environment = environment
+        process.standardOutput = output
+        process.standardError = output
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            guard let self, !chunk.isEmpty else { return }
+            lock.withLock { captured.append(chunk) }
+        }
+        try process.run()
+    }
+
+    var log: String { lock.withLock { String(decoding: captured, as: UTF8.self) } }
+
+    /// Waits until the log contains `text` or the process ends.
+    func waitForLog(_ text: String, timeout: Duration = .seconds(30)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if log.contains(text) { return true }
+            if !process.isRunning { return log.contains(text) }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    /// Waits for the process to exit; returns its status, or nil if it is still running after `timeout`.
+    func waitForExit(timeout: Duration = .seconds(30)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { return nil }
+        try? await Task.sleep(for: .milliseconds(50))  // let the last output arrive
+        return process.terminationStatus
+    }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
