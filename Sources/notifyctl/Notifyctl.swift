@@ -1,0 +1,105 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import Logging
+import NotifyCore
+
+/// `notifyctl`: talks to the notification service over RabbitMQ, as any FlowMart client would.
+@main
+struct Notifyctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notifyctl",
+        abstract: "Operate the FlowMart notification service through RabbitMQ.",
+        subcommands: [Status.self])
+}
+
+/// Options every subcommand shares.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Broker URL (default: $NOTIFY_AMQP_URL, else the contract default).")
+    var amqpURL: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func connect() async throws -> AMQPConnection {
+        let url = amqpURL ?? ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+        var configuration = try AMQPConfiguration(url: url)
+        configuration.connectionName = "notifyctl"
+        configuration.connectTimeout = .seconds(3)
+        var logger = Logger(label: "notifyctl")
+        logger.logLevel = .critical
+        let connection = AMQPConnection(configuration: configuration, confirmMode: false, logger: logger)
+        do {
+            try await connection.connect()
+        } catch {
+            throw CLIError("cannot reach the broker at \(configuration.endpoint): \(error.reason)")
+        }
+        return connection
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the service's queues: messages waiting and consumers attached (0 consumers: no daemon running).")
+
+    @OptionGroup var options: ConnectionOptions
+
+    func run() async throws {
+        let connection = try await options.connect()
+        let names = ContractNames()
+        var rows: [QueueRow] = []
+        for queue in [names.eventsQueue, names.rpcQueue, names.deadLetterQueue] {
+            rows.append(await QueueRow(queue: queue, on: connection))
+        }
+        await connection.close()
+        if options.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+        } else {
+            print(Table(header: ["QUEUE", "MESSAGES", "CONSUMERS"], rows: rows.map(\.cells)).rendered)
+        }
+    }
+}
+
+/// One queue's state; a queue that does not exist yet (no daemon ever started) is reported as missing.
+struct QueueRow: Encodable {
+    var queue: String
+    var messages: UInt32?
+    var consumers: UInt32?
+    var missing: Bool
+
+    init(queue: String, on connection: AMQPConnection) async {
+        self.queue = queue
+        let status = try? await connection.queueStatus(queue)
+        messages = status?.messageCount
+        consumers = status?.consumerCount
+        missing = status == nil
+    }
+
+    var cells: [String] {
+        missing ? [queue, "missing", "-"] : [queue, "\(messages ?? 0)", "\(consumers ?? 0)"]
+    }
+}
+
+/// A failure shown to the user as `Error: <description>`, with exit status 1 and no usage text.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Left-aligned columns, two spaces apart.
+struct Table {
+    var header: [String]
+    var rows: [[String]]
+
+    var rendered: String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.indices.map { column in
+                column == row.count - 1 ? row[column] : row[column].padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0)
+            }.joined()
+        }.joined(separator: "\n")
+    }
+}
