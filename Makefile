@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both bring up the local stack first.
+STACK := deploy/dev/stack
+SWIFT_FLAGS ?=
+
+.PHONY: run test bench stack-up stack-down stack-status build clean
+
+stack-up:
+	@$(STACK) up
+
+stack-down:
+	@$(STACK) down
+
+stack-status:
+	@$(STACK) status
+
+build:
+	swift build $(SWIFT_FLAGS)
+
+## Run notifyd against the local stack (Ctrl-C stops it gracefully).
+run: stack-up build
+	@eval "$$($(STACK) env)" && exec .build/debug/notifyd --config Config/notifyd.json
+
+## Run every test (unit and integration) against the local stack. Tests run one at a time: some of them close
+## every broker connection on purpose.
+test: stack-up
+	swift build --build-tests $(SWIFT_FLAGS)
+	@eval "$$($(STACK) env)" && NOTIFYD_BIN="$$(swift build --show-bin-path)/notifyd" \
+		swift test --skip-build --no-parallel $(SWIFT_FLAGS)
+
+## Measure throughput against the local stack with a release build; ends with RESULT lines.
+bench: stack-up
+	swift build -c release --product notify-bench
+	@eval "$$($(STACK) env)" && .build/release/notify-bench
+
+clean:
+	rm -rf .build

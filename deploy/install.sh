@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs a release build of notifyd and notifyctl with the systemd unit. Run as root from the repository root
+# after `swift build -c release`. Existing configuration in /etc/flowmart-notify is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.build/release
+[ -x "$BIN/notifyd" ] || { echo "install: build first: swift build -c release" >&2; exit 1; }
+apt-get install -y -qq librabbitmq4 libpq5 >/dev/null
+id notify >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin notify
+install -m 0755 "$BIN/notifyd" "$BIN/notifyctl" /usr/local/bin/
+install -d -m 0755 /etc/flowmart-notify /usr/local/share/doc/flowmart-notify
+[ -f /etc/flowmart-notify/notifyd.json ] || install -m 0644 Config/notifyd.json /etc/flowmart-notify/notifyd.json
+[ -f /etc/flowmart-notify/notifyd.env ] || install -m 0600 /dev/null /etc/flowmart-notify/notifyd.env
+install -m 0644 README.md /usr/local/share/doc/flowmart-notify/README.md
+install -m 0644 deploy/systemd/notifyd.service /etc/systemd/system/notifyd.service
+systemctl daemon-reload
+echo "installed; put NOTIFY_AMQP_URL and NOTIFY_POSTGRES_URL in /etc/flowmart-notify/notifyd.env, then: systemctl enable --now notifyd"
