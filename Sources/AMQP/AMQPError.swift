@@ -41,9 +41,4 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible, Equatable {
         if let replyCode { return "AMQP \(code) (\(replyCode)): \(reason)" }
         return "AMQP \(code): \(reason)"
     }
-
-    /// Worth retrying after a reconnect: the broker or network failed, not the request.
-    public var isRetriable: Bool {
-        code == .connectionLost || code == .connectionFailed || code == .timeout
-    }
 }

@@ -207,13 +207,14 @@ final class ConnectionLoop: @unchecked Sendable {
             return
         }
         if case .publish(let batch) = command {
-            guard confirmMode else {
-                batch.finish()
-                logger.error("publish with confirms on a connection without confirm mode")
-                return
-            }
             batches.append(batch)
             if let session { send(batch, on: session) }
+            return
+        }
+        if session == nil, case .cancel(let tag, let reply) = command {
+            // Nothing to cancel on the broker; forgetting the consumer keeps the reconnect from resuming it.
+            removeConsumer(tag)
+            reply.resume(returning: .success(()))
             return
         }
         guard let session else {
@@ -246,9 +247,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 // Deliveries sent before cancel-ok were queued by librabbitmq during the call: hand them over
                 // before the consumer's stream ends, so they are processed and acked rather than requeued.
                 while self.session != nil, session.hasQueuedFrames { _ = pumpInbound() }
-                if let index = consumers.firstIndex(where: { $0.tag == tag }) {
-                    consumers.remove(at: index).finish()
-                }
+                removeConsumer(tag)
                 reply.resume(returning: .success(()))
             case .settle(let delivered, let tag, let settlement):
                 guard delivered == generation else {
@@ -323,7 +322,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 }
                 // Not ours to recreate: end this consumer's sequence and let its owner decide.
                 logger.warning("the broker cancelled a consumer", metadata: ["amqp.consumer": "\(consumerTag)"])
-                consumers.remove(at: index).finish()
+                removeConsumer(consumerTag)
             case .blocked(let blocked):
                 status.withLock { $0.blocked = blocked }
                 if blocked {
@@ -338,6 +337,12 @@ final class ConnectionLoop: @unchecked Sendable {
         session?.releaseBuffers()
         batches.removeAll { $0.isFinished }
         return exhausted
+    }
+
+    /// Forgets a consumer and ends its sequence (after whatever it was already handed).
+    private func removeConsumer(_ tag: String) {
+        guard let index = consumers.firstIndex(where: { $0.tag == tag }) else { return }
+        consumers.remove(at: index).finish()
     }
 
     private func expireBatches() {

@@ -16,25 +16,19 @@ extension String: PGEncodable, PGDecodable {
     public init?(pgText: String) { self = pgText }
 }
 
-extension Int: PGEncodable, PGDecodable {
-    public var pgText: String? { String(self) }
+/// Numbers travel in their Swift text form, which PostgreSQL's input functions accept as is.
+extension PGEncodable where Self: LosslessStringConvertible {
+    public var pgText: String? { description }
+}
+
+extension PGDecodable where Self: LosslessStringConvertible {
     public init?(pgText: String) { self.init(pgText) }
 }
 
-extension Int64: PGEncodable, PGDecodable {
-    public var pgText: String? { String(self) }
-    public init?(pgText: String) { self.init(pgText) }
-}
-
-extension Int32: PGEncodable, PGDecodable {
-    public var pgText: String? { String(self) }
-    public init?(pgText: String) { self.init(pgText) }
-}
-
-extension Double: PGEncodable, PGDecodable {
-    public var pgText: String? { String(self) }
-    public init?(pgText: String) { self.init(pgText) }
-}
+extension Int: PGEncodable, PGDecodable {}
+extension Int64: PGEncodable, PGDecodable {}
+extension Int32: PGEncodable, PGDecodable {}
+extension Double: PGEncodable, PGDecodable {}
 
 extension Bool: PGEncodable, PGDecodable {
     public var pgText: String? { self ? "t" : "f" }

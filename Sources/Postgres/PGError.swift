@@ -45,6 +45,4 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
         code == .connectionLost || code == .connectionFailed || sqlState?.hasPrefix("40") == true
             || sqlState?.hasPrefix("57P") == true || sqlState?.hasPrefix("08") == true
     }
-
-    public var isUniqueViolation: Bool { sqlState == "23505" }
 }
