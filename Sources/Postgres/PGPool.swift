@@ -14,7 +14,7 @@ public final class PGPool: Sendable {
 
     private struct State {
         var idle: [Int]
-        var waiters: [CheckedContinuation<Int, Never>] = []
+        var waiters: [CheckedContinuation<Int?, Never>] = []
         var closed = false
     }
 
@@ -43,7 +43,7 @@ public final class PGPool: Sendable {
     public func withConnection<Value: Sendable>(
         _ body: @escaping @Sendable (PGConnection) throws -> Value
     ) async throws -> Value {
-        let index = await acquire()
+        guard let index = await acquire() else { throw PGError(.connectionFailed, "the connection pool is closed") }
         defer { release(index) }
         let configuration = configuration
         let logger = logger
@@ -73,25 +73,27 @@ public final class PGPool: Sendable {
             defer { state.waiters.removeAll() }
             return state.waiters
         }
-        for waiter in waiters { waiter.resume(returning: -1) }
+        for waiter in waiters { waiter.resume(returning: nil) }
         for slot in slots {
             _ = await slot.run { $0.connection = nil }
         }
     }
 
-    private func acquire() async -> Int {
+    /// A free slot, after waiting for one if all are lent; nil once the pool is closed.
+    private func acquire() async -> Int? {
         await withCheckedContinuation { continuation in
-            let index: Int? = state.withLock { state in
-                if let index = state.idle.popLast() { return index }
+            let immediate: Int?? = state.withLock { state in
+                if state.closed { return .some(nil) }
+                if let index = state.idle.popLast() { return .some(index) }
                 state.waiters.append(continuation)
                 return nil
             }
-            if let index { continuation.resume(returning: index) }
+            if let immediate { continuation.resume(returning: immediate) }
         }
     }
 
     private func release(_ index: Int) {
-        let waiter = state.withLock { state -> CheckedContinuation<Int, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Int?, Never>? in
             if state.waiters.isEmpty {
                 state.idle.append(index)
                 return nil

@@ -88,3 +88,24 @@ struct FailureTests {
         #expect(throws: PGError.self) { try PGConfiguration(url: "postgresql://host/db?no_such_option=1") }
     }
 }
+
+@Suite("PostgreSQL pool limits")
+struct PoolTests {
+    @Test("more callers than connections wait their turn; after close, callers get an error, not a crash")
+    func queueingAndClose() async throws {
+        let pool = try await TestDatabase.pool(size: 2)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<6 {
+                group.addTask { try await pool.withConnection { try $0.query("SELECT \(index), pg_sleep(0.1)")[0].decode(0, as: Int.self) } }
+            }
+            var seen: [Int] = []
+            for try await value in group { seen.append(value) }
+            #expect(seen.sorted() == Array(0..<6))
+        }
+        // Six 100 ms queries on two connections take at least three rounds.
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        await pool.close()
+        await #expect(throws: PGError.self) { try await pool.withConnection { try $0.query("SELECT 1") } }
+    }
+}
