@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C shims: the only places C headers enter the package.
@@ -38,7 +39,7 @@ let package = Package(
             ]
         ),
         // Domain logic: no C, no sockets.
-        .target(name: "NotifyCore"),
+        .target(name: "NotifyCore", dependencies: [.product(name: "Mustache", package: "swift-mustache")]),
 
         .executableTarget(
             name: "notifyd",

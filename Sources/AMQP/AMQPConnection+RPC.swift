@@ -39,7 +39,7 @@ public final class AMQPRPCClient: Sendable {
                 guard let id = reply.properties.correlationID else { return }
                 waiting.resolve(id, with: reply)
             },
-            finish: { waiting.resolveAll() })
+            flush: {}, finish: { waiting.resolveAll() })
     }
 
     /// Sends a request to `queue` and waits for its reply.

@@ -69,23 +69,38 @@ public final class AMQPConnection: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
         let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
         try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: noAck,
-                          deliver: { continuation.yield($0) }, finish: { continuation.finish() })
+                          deliver: { continuation.yield($0) }, flush: {}, finish: { continuation.finish() })
         return AMQPConsumer(tag: tag, deliveries: stream)
+    }
+
+    /// Like `consume`, but hands over deliveries in batches: everything that arrived since the last call, so a
+    /// consumer that commits per batch (group commit) gets a larger batch the longer its last commit took.
+    public func consumeBatches(queue: String, prefetch: UInt16) async throws(AMQPError) -> AMQPBatchConsumer {
+        let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
+        let consumer = AMQPBatchConsumer(tag: tag)
+        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false,
+                          deliver: consumer.append, flush: consumer.flush, finish: consumer.finish)
+        return consumer
     }
 
     /// Consumer whose deliveries are handed to `deliver` on the connection thread: it must return at once.
     func consume(
         queue: String, tag: String, prefetch: UInt16, noAck: Bool,
-        deliver: @escaping @Sendable (AMQPDelivery) -> Void, finish: @escaping @Sendable () -> Void
+        deliver: @escaping @Sendable (AMQPDelivery) -> Void, flush: @escaping @Sendable () -> Void,
+        finish: @escaping @Sendable () -> Void
     ) async throws(AMQPError) {
         let spec = ConnectionLoop.ConsumerSpec(
-            tag: tag, queue: queue, prefetch: prefetch, noAck: noAck, deliver: deliver, finish: finish)
+            tag: tag, queue: queue, prefetch: prefetch, noAck: noAck, deliver: deliver, flush: flush, finish: finish)
         try await loop.request { .consume(spec, $0) }
     }
 
     /// Stops new deliveries. Deliveries already received are still handed over before the sequence ends, so
     /// they can be processed and acked: the first step of a graceful drain.
     public func cancel(_ consumer: AMQPConsumer) async throws(AMQPError) {
+        try await loop.request { .cancel(consumer.tag, $0) }
+    }
+
+    public func cancel(_ consumer: AMQPBatchConsumer) async throws(AMQPError) {
         try await loop.request { .cancel(consumer.tag, $0) }
     }
 

@@ -25,6 +25,8 @@ final class ConnectionLoop: @unchecked Sendable {
         let noAck: Bool
         /// Called on the owner thread: must only hand the delivery on, never block.
         let deliver: @Sendable (AMQPDelivery) -> Void
+        /// Called on the owner thread after each read turn that delivered something to this consumer.
+        let flush: @Sendable () -> Void
         let finish: @Sendable () -> Void
     }
 
@@ -89,7 +91,7 @@ final class ConnectionLoop: @unchecked Sendable {
     /// Upper bound on one `poll`: timers (confirm deadlines, reconnects, heartbeats) are checked this often.
     private static let maxSleep: Duration = .milliseconds(250)
     /// Frames handled before the mailbox is looked at again, so acks and replies are not starved by a backlog.
-    private static let framesPerTurn = 256
+    private static let framesPerTurn = 1024
 
     init(configuration: AMQPConfiguration, confirmMode: Bool, logger: Logger) {
         self.configuration = configuration
@@ -287,6 +289,8 @@ final class ConnectionLoop: @unchecked Sendable {
     /// librabbitmq's buffer where `poll` cannot see it.
     private func pumpInbound() -> Bool {
         var exhausted = true
+        var delivered: Set<String> = []
+        defer { for consumer in consumers where delivered.contains(consumer.tag) { consumer.flush() } }
         for _ in 0..<Self.framesPerTurn {
             guard let session else { return false }
             let inbound: CSession.Inbound?
@@ -306,6 +310,7 @@ final class ConnectionLoop: @unchecked Sendable {
                     try? session.reject(tag, requeue: true)
                     continue
                 }
+                delivered.insert(consumerTag)
                 consumer.deliver(
                     AMQPDelivery(
                         generation: generation, deliveryTag: tag, redelivered: redelivered, exchange: exchange,

@@ -1,0 +1,25 @@
+/// Why a message cannot be processed: the `x-dead-letter-reason` code and the `x-dead-letter-detail` sentence
+/// it is parked with. The detail names the field or cause, never a value from the payload.
+public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: Reason
+    public var detail: String
+
+    public init(_ reason: Reason, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+
+    public var description: String { "\(reason.rawValue): \(detail)" }
+
+    /// Short codes of `CONTRACT.md` ("such as"); `invalid-utf8` and `too-deep` refine `invalid-json`.
+    public enum Reason: String, Sendable, CaseIterable {
+        case invalidJSON = "invalid-json"
+        case invalidUTF8 = "invalid-utf8"
+        case tooDeep = "too-deep"
+        case schema
+        case tooLarge = "too-large"
+        case unknownRoutingKey = "unknown-routing-key"
+        /// Valid, but storing it failed in a way a retry will not fix (e.g. a database constraint).
+        case deliveryFailed = "delivery-failed"
+    }
+}

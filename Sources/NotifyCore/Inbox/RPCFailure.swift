@@ -1,0 +1,31 @@
+/// An RPC reply other than 200: `status` is the reply's `status` header (HTTP meaning) and the body is
+/// `{"error": {"code": ..., "message": ...}}`. Messages name fields, never echo values.
+public struct RPCFailure: Error, Sendable, Equatable {
+    public var status: Int
+    public var code: String
+    public var message: String
+
+    public init(status: Int, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public static func badRequest(_ message: String) -> RPCFailure {
+        RPCFailure(status: 400, code: "bad-request", message: message)
+    }
+
+    public static func notFound(_ message: String) -> RPCFailure {
+        RPCFailure(status: 404, code: "not-found", message: message)
+    }
+
+    public static let internalError = RPCFailure(
+        status: 500, code: "internal", message: "the request could not be served; try again later")
+
+    public var body: [String: Any] { ["error": ["code": code, "message": message]] }
+}
+
+extension Rejection {
+    /// A request body that failed validation is the caller's mistake: 400 with the field named.
+    var asBadRequest: RPCFailure { .badRequest(detail) }
+}

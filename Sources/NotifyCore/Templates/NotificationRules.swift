@@ -1,0 +1,60 @@
+import Foundation
+
+/// How urgent a notification is; high-priority ones are never queued behind bulk sends.
+public enum NotificationPriority: String, Codable, Sendable, CaseIterable { case low, normal, high }
+
+/// Where a notification is delivered.
+public enum NotificationChannel: String, Codable, Sendable, CaseIterable {
+    case inApp = "in-app", email, sms, push
+}
+
+/// One line of `Config/notification-rules.json`: which template, type, priority and channels an event of a kind
+/// (and, optionally, a status) produces. An event no rule matches produces no notification.
+public struct NotificationRule: Codable, Sendable, Equatable {
+    /// Catalog id of the event, e.g. `PaymentProcessed`.
+    public var event: String
+    /// The event's `status`, when the rule applies to one status only.
+    public var status: String?
+    /// Template name: files `<template>.title.mustache` and `<template>.message.mustache`.
+    public var template: String
+    /// Stored as the notification's `type`, e.g. `payment`.
+    public var type: String
+    public var priority: NotificationPriority
+    public var channels: [NotificationChannel]
+}
+
+public struct NotificationRules: Sendable, Equatable {
+    public var rules: [NotificationRule]
+
+    public init(rules: [NotificationRule]) { self.rules = rules }
+
+    /// Parses the rules file; errors name the problem, not the file's contents.
+    public init(json: Data) throws(TemplateError) {
+        struct File: Decodable { var rules: [NotificationRule] }
+        do {
+            rules = try JSONDecoder().decode(File.self, from: json).rules
+        } catch {
+            throw TemplateError(file: "notification-rules.json", reason: "is not a valid rules file: \(error)")
+        }
+        for rule in rules {
+            guard EventKind(rawValue: rule.event) != nil else {
+                throw TemplateError(file: "notification-rules.json", reason: "names an unknown event '\(rule.event)'")
+            }
+            guard !rule.channels.isEmpty else {
+                throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) has no channels")
+            }
+        }
+    }
+
+    /// The first rule for `kind` whose status matches (a rule without a status matches any).
+    public func rule(for kind: EventKind, status: String?) -> NotificationRule? {
+        rules.first { $0.event == kind.rawValue && ($0.status == nil || $0.status == status) }
+    }
+}
+
+/// A template or rules file that cannot be used; start-up stops with this, naming the file.
+public struct TemplateError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var reason: String
+    public var description: String { "template file '\(file)' \(reason)" }
+}

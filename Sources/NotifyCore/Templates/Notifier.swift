@@ -1,0 +1,35 @@
+/// A notification decided on, not yet stored.
+public struct NewNotification: Sendable, Equatable {
+    public var userID: String
+    public var type: String
+    public var priority: NotificationPriority
+    public var channels: [NotificationChannel]
+    public var title: String
+    public var message: String
+    /// Stored as JSON; `orderId` for payments (the catalog's `metadata` shape).
+    public var metadata: [String: String]
+    /// Deduplication key of the event it came from.
+    public var sourceEventKey: String
+}
+
+/// Maps validated events to notifications through the rules and templates.
+public struct Notifier: Sendable {
+    public let rules: NotificationRules
+    public let templates: TemplateCatalog
+
+    public init(rules: NotificationRules, templates: TemplateCatalog) {
+        self.rules = rules
+        self.templates = templates
+    }
+
+    /// The notification for a payment, or nil when no rule asks for one (by default: `pending`).
+    public func notification(for payment: PaymentProcessed, eventKey: String) -> NewNotification? {
+        guard let rule = rules.rule(for: .paymentProcessed, status: payment.status.rawValue),
+            let texts = templates.render(rule.template, fields: payment.templateFields)
+        else { return nil }
+        return NewNotification(
+            userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
+            title: texts.title, message: texts.message, metadata: ["orderId": payment.orderID],
+            sourceEventKey: eventKey)
+    }
+}
