@@ -39,6 +39,9 @@ public struct PGQuery: Sendable, ExpressibleByStringInterpolation {
             sql += "$\(parameters.count)"
         }
 
+        /// A fixed SQL fragment from this code base (a column expression, a filter): never input.
+        public mutating func appendInterpolation(unsafe fragment: String) { sql += fragment }
+
         public mutating func appendInterpolation(_ value: (some PGEncodable)?) {
             parameters.append(value?.pgText)
             sql += "$\(parameters.count)"

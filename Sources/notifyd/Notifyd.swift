@@ -2,6 +2,7 @@ import ArgumentParser
 import Configuration
 import Foundation
 import Logging
+import NotifyCore
 import SystemPackage
 
 /// `notifyd`: the FlowMart notification daemon.
@@ -43,13 +44,15 @@ struct Notifyd: AsyncParsableCommand {
         let reader = ConfigReader(
             providers: [EnvironmentVariablesProvider().prefixKeys(with: "notify"), file],
             accessReporter: problems)
-        return try DaemonConfiguration(config: reader, problems: problems)
+        let directory = (path as NSString).deletingLastPathComponent
+        return try DaemonConfiguration(config: reader, problems: problems, baseDirectory: directory.isEmpty ? "." : directory)
     }
 
     static func describe(_ error: any Error) -> String {
         switch error {
         case let error as ConfigurationError: "cannot start: \(error)"
         case let error as StartupError: error.description
+        case let error as TemplateError: "cannot start: \(error)"
         default: "stopped on an unexpected error: \(error)"
         }
     }

@@ -17,7 +17,7 @@ struct DaemonConfigurationTests {
         #expect(configuration.amqp.endpoint.port == 5672)
         #expect(configuration.amqp.endpoint.vhost == "/")
         #expect(configuration.amqp.heartbeat == .seconds(10))
-        #expect(configuration.postgres.poolSize == 4)
+        #expect(configuration.postgres.poolSize == 2)
         #expect(configuration.names.eventsExchange == "flowmart.events")
         #expect(configuration.names.eventsQueue == "notifications.events")
         #expect(configuration.names.deadLetterQueue == "notifications.dlq")

@@ -56,5 +56,11 @@ public struct NotificationRules: Sendable, Equatable {
 public struct TemplateError: Error, Sendable, CustomStringConvertible {
     public var file: String
     public var reason: String
+
+    public init(file: String, reason: String) {
+        self.file = file
+        self.reason = reason
+    }
+
     public var description: String { "template file '\(file)' \(reason)" }
 }

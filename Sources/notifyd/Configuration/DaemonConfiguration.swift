@@ -20,11 +20,18 @@ import Postgres
 /// | `amqp.tls.caCertificate` | string | none | PEM bundle trusted for `amqps://` |
 /// | `amqp.tls.clientCertificate` / `amqp.tls.clientKey` | string | none | mutual TLS |
 /// | `postgres.url` | string | `postgresql://notify@127.0.0.1:5432/notify` | secret; any libpq URI |
-/// | `postgres.poolSize` | int | 4 | 1...64 |
+/// | `postgres.poolSize` | int | 2 | connections for ingestion writes, 1...64 |
+/// | `postgres.queryPoolSize` | int | 4 | connections for RPC queries, 1...64 |
 /// | `postgres.connectTimeoutSeconds` | int | 5 | |
 /// | `topology.eventsExchange` ... `topology.inventoryRpcQueue` | string | contract names | see `ContractNames` |
 /// | `topology.eventsDeliveryLimit` | int | 20 | redeliveries before the broker parks a message that keeps failing |
 /// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
+/// | `ingestion.prefetch` | int | 500 | unacked events held, and the largest group-commit batch |
+/// | `ingestion.maxBodyBytes` | int | 262144 | larger events are parked as `too-large` |
+/// | `rpc.prefetch` | int | 64 | unanswered requests held |
+/// | `rpc.concurrency` | int | 8 | requests answered at once |
+/// | `templates.directory` | string | `templates` | relative paths are relative to the config file's folder |
+/// | `templates.rules` | string | `notification-rules.json` | event → template, type, priority, channels |
 /// | `shutdown.timeoutSeconds` | int | 8 | graceful drain budget; systemd's TimeoutStopSec must be larger |
 struct DaemonConfiguration: Sendable {
     var logLevel: Logger.Level = .info
@@ -33,6 +40,13 @@ struct DaemonConfiguration: Sendable {
     var names = ContractNames()
     var eventsDeliveryLimit = 20
     var rpcRequestTTLMilliseconds = 30_000
+    var queryPoolSize = 4
+    var ingestionPrefetch = 500
+    var maxBodyBytes = 256 * 1024
+    var rpcPrefetch = 64
+    var rpcConcurrency = 8
+    var templatesDirectory: String
+    var rulesFile: String
     var shutdownTimeout: Duration = .seconds(8)
 
     static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
@@ -40,7 +54,9 @@ struct DaemonConfiguration: Sendable {
 
     /// Reads and validates every key. Any problem, including a value of the wrong type (which the reader would
     /// otherwise silently replace with the default), is a `ConfigurationError` naming the key.
-    init(config: ConfigReader, problems: ConfigProblems) throws(ConfigurationError) {
+    /// - Parameter baseDirectory: relative file paths in the configuration are resolved against it (the folder of
+    ///   the configuration file).
+    init(config: ConfigReader, problems: ConfigProblems, baseDirectory: String = ".") throws(ConfigurationError) {
         func int(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
             let value = config.int(forKey: ConfigKey(key), default: fallback)
             guard range.contains(value) else {
@@ -78,7 +94,8 @@ struct DaemonConfiguration: Sendable {
         } catch {
             throw ConfigurationError(key: "postgres.url", reason: error.reason)
         }
-        postgres.poolSize = try int("postgres.poolSize", 4, 1...64)
+        postgres.poolSize = try int("postgres.poolSize", 2, 1...64)
+        queryPoolSize = try int("postgres.queryPoolSize", 4, 1...64)
         postgres.connectTimeoutSeconds = try int("postgres.connectTimeoutSeconds", 5, 1...120)
 
         let defaults = ContractNames()
@@ -90,6 +107,16 @@ struct DaemonConfiguration: Sendable {
         names.inventoryRPCQueue = string("topology.inventoryRpcQueue", defaults.inventoryRPCQueue)
         eventsDeliveryLimit = try int("topology.eventsDeliveryLimit", 20, 1...1000)
         rpcRequestTTLMilliseconds = try int("topology.rpcRequestTtlMilliseconds", 30_000, 100...3_600_000)
+        ingestionPrefetch = try int("ingestion.prefetch", 500, 1...5000)
+        maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
+        rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
+        rpcConcurrency = try int("rpc.concurrency", 8, 1...256)
+        func path(_ key: String, _ fallback: String) -> String {
+            let value = string(key, fallback)
+            return value.hasPrefix("/") ? value : "\(baseDirectory)/\(value)"
+        }
+        templatesDirectory = path("templates.directory", "templates")
+        rulesFile = path("templates.rules", "notification-rules.json")
         shutdownTimeout = .seconds(try int("shutdown.timeoutSeconds", 8, 1...300))
 
         if let problem = problems.first {

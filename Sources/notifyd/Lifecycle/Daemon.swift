@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Logging
 import NotifyCore
 import Postgres
@@ -6,55 +7,42 @@ import ServiceLifecycle
 
 /// Brings the daemon up in dependency order and keeps it up until SIGTERM or SIGINT.
 ///
-/// Start: PostgreSQL pool → migrations → consuming connection → publishing connection → topology → `ready`.
-/// A failure in any step is thrown as a `StartupError` naming the step and the server, and nothing keeps running.
-/// Stop: the service group's graceful shutdown closes connections in reverse order, within `shutdownTimeout`.
+/// Start: templates → PostgreSQL pools → migrations → AMQP connections (consume, publish, rpc) → topology →
+/// ingestion and RPC services → `ready`. A failure in any step is thrown as a `StartupError` naming the step and
+/// the server, and nothing keeps running. Stop: the service group stops services in reverse order — RPC and
+/// ingestion drain first, then connections and pools close — within `shutdownTimeout`.
 struct Daemon {
     let configuration: DaemonConfiguration
     let logger: Logger
 
     func run() async throws {
-        let database = PGPool(configuration: configuration.postgres, logger: logger)
+        let notifier = try loadNotifier()
+        var resources = Resources(logger: logger)
         do {
-            try await database.connect()
+            try await resources.open(configuration)
         } catch {
-            throw StartupError(step: "PostgreSQL", reason: error.description)
+            await resources.close()
+            throw error
         }
-        do {
-            try await PGMigrator(migrations: Migrations.all).migrate(on: database, logger: logger)
-        } catch {
-            await database.close()
-            throw StartupError(step: "database migrations", reason: "\(error)")
-        }
-
-        var consumingConfiguration = configuration.amqp
-        consumingConfiguration.connectionName = "notifyd.consume"
-        var publishingConfiguration = configuration.amqp
-        publishingConfiguration.connectionName = "notifyd.publish"
-        let consuming = AMQPConnection(configuration: consumingConfiguration, confirmMode: false, logger: logger)
-        let publishing = AMQPConnection(configuration: publishingConfiguration, confirmMode: true, logger: logger)
-        do {
-            try await consuming.connect()
-            try await publishing.connect()
-            let topology = AMQPTopology.contract(
-                configuration.names, deliveryLimit: configuration.eventsDeliveryLimit,
-                rpcRequestTTLMilliseconds: configuration.rpcRequestTTLMilliseconds)
-            try await consuming.declare(topology)
-        } catch {
-            await publishing.close()
-            await consuming.close()
-            await database.close()
-            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
-        }
+        let store = NotificationStore(writes: resources.writes!, reads: resources.reads!)
+        var input = JSONInput()
+        input.maxBytes = configuration.maxBodyBytes
+        let ingestion = EventIngestion(
+            consuming: resources.consuming!,
+            parker: DeadLetterParker(publishing: resources.publishing!, exchange: configuration.names.deadLetterExchange),
+            store: store, notifier: notifier, input: input, queue: configuration.names.eventsQueue,
+            prefetch: configuration.ingestionPrefetch, logger: logger)
+        let rpc = RPCServer(
+            connection: resources.rpc!, store: store, queue: configuration.names.rpcQueue,
+            prefetch: configuration.rpcPrefetch, concurrency: configuration.rpcConcurrency, logger: logger)
 
         let systemd = SystemdNotifier()
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: ResourceService(name: "postgres") { await database.close() }),
-                    .init(service: ResourceService(name: "amqp.publish") { await publishing.close() }),
-                    .init(service: ResourceService(name: "amqp.consume") { await consuming.close() }),
+                services: resources.services + [
                     .init(service: ResourceService(name: "systemd") { systemd.stopping() }),
+                    .init(service: ingestion),
+                    .init(service: rpc),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
@@ -70,6 +58,91 @@ struct Daemon {
         try await group.run()
         logger.info("stopped")
     }
+
+    /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.
+    private func loadNotifier() throws -> Notifier {
+        guard let data = FileManager.default.contents(atPath: configuration.rulesFile) else {
+            throw TemplateError(file: configuration.rulesFile, reason: "cannot be read")
+        }
+        let rules = try NotificationRules(json: data)
+        return Notifier(rules: rules, templates: try TemplateCatalog(directory: configuration.templatesDirectory, rules: rules))
+    }
+}
+
+/// The pools and connections the services share, opened in dependency order.
+private struct Resources {
+    let logger: Logger
+    var writes: PGPool?
+    var reads: PGPool?
+    var consuming: AMQPConnection?
+    var publishing: AMQPConnection?
+    var rpc: AMQPConnection?
+
+    init(logger: Logger) { self.logger = logger }
+
+    mutating func open(_ configuration: DaemonConfiguration) async throws {
+        var readConfiguration = configuration.postgres
+        readConfiguration.poolSize = configuration.queryPoolSize
+        let writes = PGPool(configuration: configuration.postgres, logger: logger)
+        let reads = PGPool(configuration: readConfiguration, logger: logger)
+        (self.writes, self.reads) = (writes, reads)
+        do {
+            try await writes.connect()
+            try await reads.connect()
+        } catch {
+            throw StartupError(step: "PostgreSQL", reason: error.description)
+        }
+        do {
+            try await PGMigrator(migrations: Migrations.all).migrate(on: writes, logger: logger)
+        } catch {
+            throw StartupError(step: "database migrations", reason: "\(error)")
+        }
+        func connection(_ role: String, confirms: Bool) -> AMQPConnection {
+            var amqp = configuration.amqp
+            amqp.connectionName = "notifyd.\(role)"
+            return AMQPConnection(configuration: amqp, confirmMode: confirms, logger: logger)
+        }
+        let consuming = connection("consume", confirms: false)
+        let publishing = connection("publish", confirms: true)
+        let rpc = connection("rpc", confirms: false)
+        do {
+            try await consuming.connect()
+            self.consuming = consuming
+            try await publishing.connect()
+            self.publishing = publishing
+            try await rpc.connect()
+            self.rpc = rpc
+            try await consuming.declare(.contract(
+                configuration.names, deliveryLimit: configuration.eventsDeliveryLimit,
+                rpcRequestTTLMilliseconds: configuration.rpcRequestTTLMilliseconds))
+        } catch {
+            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
+        }
+    }
+
+    /// Closing services, in dependency order (the group stops them in reverse).
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] {
+        let (writes, reads, consuming, publishing, rpc) = (writes!, reads!, consuming!, publishing!, rpc!)
+        return [
+            .init(service: ResourceService(name: "postgres") {
+                await reads.close()
+                await writes.close()
+            }),
+            .init(service: ResourceService(name: "amqp") {
+                await rpc.close()
+                await publishing.close()
+                await consuming.close()
+            }),
+        ]
+    }
+
+    func close() async {
+        await rpc?.close()
+        await publishing?.close()
+        await consuming?.close()
+        await reads?.close()
+        await writes?.close()
+    }
 }
 
 /// A start-up step that failed; printed as one line, then the process exits non-zero.
@@ -80,7 +153,7 @@ struct StartupError: Error, CustomStringConvertible {
 }
 
 /// Holds an open resource until graceful shutdown, then releases it. Services stop in reverse order, so listing
-/// resources in dependency order closes the dependents first.
+/// resources before the services that use them closes them last.
 struct ResourceService: Service {
     let name: String
     let release: @Sendable () async -> Void

@@ -14,5 +14,25 @@ enum Migrations {
             );
             CREATE INDEX inbox_received_at ON inbox (received_at);
             """),
+        PGMigration(version: 2, name: "notifications", sql: """
+            -- In-app notifications. Inbox pages read (user_id, created_at DESC, id DESC): one index for "all",
+            -- a partial one for "unread"; details and mark-read go by primary key.
+            CREATE TABLE notifications (
+                id               uuid        PRIMARY KEY,
+                user_id          text        NOT NULL,
+                type             text        NOT NULL,
+                priority         text        NOT NULL,
+                channels         text[]      NOT NULL,
+                title            text        NOT NULL,
+                message          text        NOT NULL,
+                metadata         jsonb       NOT NULL DEFAULT '{}',
+                source_event_key text        NOT NULL,
+                created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+                read_at          timestamptz
+            );
+            CREATE INDEX notifications_by_user ON notifications (user_id, created_at DESC, id DESC);
+            CREATE INDEX notifications_unread_by_user ON notifications (user_id, created_at DESC, id DESC)
+                WHERE read_at IS NULL;
+            """),
     ]
 }

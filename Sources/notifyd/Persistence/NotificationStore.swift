@@ -1,0 +1,120 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// Notifications in PostgreSQL. Writes go through the ingestion pool, reads through the query pool, so a slow
+/// query never holds up ingestion.
+struct NotificationStore: Sendable {
+    let writes: PGPool
+    let reads: PGPool
+
+    /// A consumed event: its dedupe key and the notification it produces, if any.
+    struct Effect: Sendable {
+        var consumer: String
+        var key: String
+        var notification: NewNotification?
+    }
+
+    /// Stores a batch in one transaction: an inbox row per effect (dedupe) and a notification for every effect
+    /// whose key was not seen before. Returns how many notifications were created.
+    func store(_ effects: [Effect]) async throws -> Int {
+        guard !effects.isEmpty else { return 0 }
+        return try await writes.transaction { db in try Self.store(effects, on: db) }
+    }
+
+    static func store(_ effects: [Effect], on db: PGConnection) throws -> Int {
+        var placeholders: [String] = []
+        var parameters: [String?] = []
+        for effect in effects {
+            placeholders.append("($\(parameters.count + 1), $\(parameters.count + 2))")
+            parameters += [effect.consumer, effect.key]
+        }
+        let fresh = try db.query(PGQuery(
+            unsafeSQL: "INSERT INTO inbox (consumer, message_key) VALUES \(placeholders.joined(separator: ", ")) "
+                + "ON CONFLICT DO NOTHING RETURNING consumer, message_key",
+            parameters: parameters))
+        var new = Set<String>()
+        for row in fresh { new.insert(try row.decode(0, as: String.self) + "\u{1F}" + row.decode(1, as: String.self)) }
+        let rows: [[(any PGEncodable)?]] = effects.compactMap { effect in
+            guard let notification = effect.notification,
+                new.remove(effect.consumer + "\u{1F}" + effect.key) != nil
+            else { return nil }
+            return [
+                UUID(), notification.userID, notification.type, notification.priority.rawValue,
+                "{" + notification.channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "}",
+                notification.title, notification.message, Self.json(notification.metadata), notification.sourceEventKey,
+            ]
+        }
+        guard !rows.isEmpty else { return 0 }
+        return try db.copy(
+            into: "notifications",
+            columns: ["id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key"],
+            rows: rows)
+    }
+
+    // MARK: - Queries
+
+    /// A page of a user's inbox, newest first, with the user's total and unread counts.
+    func page(_ request: GetUserNotifications) async throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
+        try await reads.withConnection { db in
+            let filter = request.unreadOnly ? "AND read_at IS NULL" : ""
+            let rows = try db.query(PGQuery(
+                unsafeSQL: """
+                    SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
+                    FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread
+                          FROM notifications WHERE user_id = $1) c
+                    LEFT JOIN LATERAL (
+                        SELECT id, title, message, read_at IS NOT NULL AS read, \(Self.createdAt) AS created
+                        FROM notifications WHERE user_id = $1 \(filter)
+                        ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
+                    """,
+                parameters: [request.userID, String(request.limit), String(request.offset)]))
+            let (total, unread) = try rows[0].decode(Int.self, Int.self)
+            let notifications = try rows.compactMap { row -> StoredNotification? in
+                guard let id = try row.decodeIfPresent(2, as: String.self) else { return nil }
+                return StoredNotification(
+                    id: id, userID: request.userID, title: try row.decode(3), message: try row.decode(4),
+                    read: try row.decode(5), createdAt: try row.decode(6), type: "", metadata: [:])
+            }
+            return (notifications, total, unread)
+        }
+    }
+
+    /// One notification by id; nil when there is none (ids that are not UUIDs cannot exist).
+    func details(_ id: String) async throws -> StoredNotification? {
+        guard let uuid = UUID(uuidString: id) else { return nil }
+        return try await reads.withConnection { db in
+            let rows = try db.query("""
+                SELECT id, user_id, title, message, read_at IS NOT NULL, \(unsafe: Self.createdAt), type, metadata::text
+                FROM notifications WHERE id = \(uuid)
+                """)
+            guard let row = rows.first else { return nil }
+            return StoredNotification(
+                id: try row.decode(0), userID: try row.decode(1), title: try row.decode(2), message: try row.decode(3),
+                read: try row.decode(4), createdAt: try row.decode(5), type: try row.decode(6),
+                metadata: Self.metadata(try row.decode(7)))
+        }
+    }
+
+    /// Marks read (idempotently: the first read time stays); false when the id is unknown or not the user's.
+    func markRead(_ id: String, userID: String) async throws -> Bool {
+        guard let uuid = UUID(uuidString: id) else { return false }
+        return try await reads.withConnection { db in
+            try db.execute("""
+                UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID)
+                """) == 1
+        }
+    }
+
+    /// `created_at` as RFC 3339 in UTC with microseconds, formatted by the server.
+    private static let createdAt = #"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#
+
+    private static func json(_ metadata: [String: String]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func metadata(_ json: String) -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: String] ?? [:]
+    }
+}
