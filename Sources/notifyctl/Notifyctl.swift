@@ -10,7 +10,7 @@ struct Notifyctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifyctl",
         abstract: "Operate the FlowMart notification service through RabbitMQ.",
-        subcommands: [Status.self])
+        subcommands: [Status.self, Inbox.self, Show.self, Read.self, Publish.self])
 }
 
 /// Options every subcommand shares.
@@ -21,14 +21,17 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    func connect() async throws -> AMQPConnection {
+    @Option(help: "Seconds to wait for the daemon's reply.")
+    var timeout: Double = 5
+
+    func connect(confirmMode: Bool = false) async throws -> AMQPConnection {
         let url = amqpURL ?? ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
         var configuration = try AMQPConfiguration(url: url)
         configuration.connectionName = "notifyctl"
         configuration.connectTimeout = .seconds(3)
         var logger = Logger(label: "notifyctl")
         logger.logLevel = .critical
-        let connection = AMQPConnection(configuration: configuration, confirmMode: false, logger: logger)
+        let connection = AMQPConnection(configuration: configuration, confirmMode: confirmMode, logger: logger)
         do {
             try await connection.connect()
         } catch {

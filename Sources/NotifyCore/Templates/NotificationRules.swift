@@ -21,6 +21,18 @@ public struct NotificationRule: Codable, Sendable, Equatable {
     public var type: String
     public var priority: NotificationPriority
     public var channels: [NotificationChannel]
+
+    public init(
+        event: String, status: String?, template: String, type: String, priority: NotificationPriority,
+        channels: [NotificationChannel]
+    ) {
+        self.event = event
+        self.status = status
+        self.template = template
+        self.type = type
+        self.priority = priority
+        self.channels = channels
+    }
 }
 
 public struct NotificationRules: Sendable, Equatable {

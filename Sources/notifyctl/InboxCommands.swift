@@ -1,0 +1,131 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import NotifyCore
+
+/// Sends one RPC request to the daemon, as any client would, and returns the reply's JSON object.
+/// A non-200 reply becomes an error quoting the daemon's error message.
+func callDaemon(_ options: ConnectionOptions, _ command: InboxCommand, _ body: [String: Any]) async throws
+    -> (body: [String: Any], headers: [String: AMQPFieldValue])
+{
+    let connection = try await options.connect()
+    let client = try await AMQPRPCClient(connection: connection)
+    let request = try JSONSerialization.data(withJSONObject: body)
+    let reply: AMQPDelivery
+    do {
+        reply = try await client.call(
+            queue: ContractNames().rpcQueue, type: command.rawValue, body: Array(request),
+            timeout: .milliseconds(Int64(options.timeout * 1000)))
+    } catch {
+        await connection.close()
+        throw CLIError("the notification service did not answer within \(options.timeout) s; is notifyd running? (see 'notifyctl status')")
+    }
+    await connection.close()
+    let object = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] ?? [:]
+    let status = reply.properties.headers["status"]
+    guard status == .int(200) else {
+        let error = object["error"] as? [String: Any]
+        let code = status.flatMap { if case .int(let code) = $0 { code } else { nil } }.map(String.init) ?? "no status"
+        throw CLIError("\(code): \(error?["message"] as? String ?? "unexpected reply")")
+    }
+    return (object, reply.properties.headers)
+}
+
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+struct Inbox: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a user's notifications, newest first.")
+
+    @Argument(help: "The user id.") var user: String
+    @Flag(help: "Only unread notifications.") var unread = false
+    @Option(help: "Page size, 1 to 100.") var limit = 20
+    @Option(help: "Notifications to skip.") var offset = 0
+    @OptionGroup var options: ConnectionOptions
+
+    func run() async throws {
+        let reply = try await callDaemon(options, .getUserNotifications, [
+            "userId": user, "status": unread ? "unread" : "all", "limit": limit, "offset": offset,
+        ])
+        if options.json { return try printJSON(reply.body) }
+        let notifications = reply.body["notifications"] as? [[String: Any]] ?? []
+        let rows = notifications.map { item in
+            ["\(item["notificationId"] ?? "")", "\(item["status"] ?? "")", "\(item["createdAt"] ?? "")", "\(item["title"] ?? "")"]
+        }
+        print(Table(header: ["ID", "STATUS", "CREATED", "TITLE"], rows: rows).rendered)
+        func count(_ header: String) -> String {
+            if case .int(let value)? = reply.headers[header] { return String(value) }
+            return "?"
+        }
+        print("\(notifications.count) shown; \(count("x-total-count")) in total, \(count("x-unread-count")) unread")
+    }
+}
+
+struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one notification in full.")
+
+    @Argument(help: "The notification id.") var id: String
+    @Option(help: "Only if it belongs to this user.") var user: String?
+    @OptionGroup var options: ConnectionOptions
+
+    func run() async throws {
+        var request: [String: Any] = ["notificationId": id]
+        request["userId"] = user
+        let reply = try await callDaemon(options, .getNotificationDetails, request)
+        if options.json { return try printJSON(reply.body) }
+        let metadata = (reply.body["metadata"] as? [String: Any])?.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        for key in ["notificationId", "userId", "type", "status", "createdAt", "title", "message"] {
+            print("\(key.padding(toLength: 16, withPad: " ", startingAt: 0))\(reply.body[key] ?? "")")
+        }
+        print("\("metadata".padding(toLength: 16, withPad: " ", startingAt: 0))\(metadata ?? "")")
+    }
+}
+
+struct Read: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Mark a notification read (idempotent).")
+
+    @Argument(help: "The notification id.") var id: String
+    @Option(help: "The user it belongs to.") var user: String
+    @OptionGroup var options: ConnectionOptions
+
+    func run() async throws {
+        let reply = try await callDaemon(options, .markNotificationRead, ["notificationId": id, "userId": user])
+        if options.json { return try printJSON(reply.body) }
+        print("\(id) is read")
+    }
+}
+
+struct Publish: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Publish an event to flowmart.events, as its producer would, for trying the service by hand.")
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case paymentProcessed = "payment-processed"
+        var event: EventKind { .paymentProcessed }
+    }
+
+    @Argument(help: "The event kind: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: Kind
+    @Option(help: "JSON file with the event body.") var file: String
+    @Option(help: "message_id property (default: a new UUID).") var messageId: String?
+    @OptionGroup var options: ConnectionOptions
+
+    func run() async throws {
+        guard let body = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read '\(file)'") }
+        let connection = try await options.connect(confirmMode: true)
+        let id = messageId ?? UUID().uuidString
+        var properties = AMQPProperties(
+            contentType: "application/json", headers: ["version": "1.0.0"], persistent: true, messageID: id,
+            timestamp: UInt64(Date().timeIntervalSince1970), type: kind.event.rawValue)
+        properties.appID = "notifyctl"
+        let outcomes = try await connection.publish([
+            AMQPOutgoingMessage(exchange: ContractNames().eventsExchange, routingKey: kind.event.routingKey,
+                                body: Array(body), properties: properties),
+        ])
+        await connection.close()
+        guard outcomes == [.confirmed] else { throw CLIError("the broker did not confirm the event") }
+        if options.json { return try printJSON(["messageId": id, "routingKey": kind.event.routingKey]) }
+        print("published \(kind.event.rawValue) \(id)")
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import NotifyCore
+import Testing
+
+@Suite("Notification rules and templates")
+struct TemplateTests {
+    static let configDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Config")
+
+    static func shippedNotifier() throws -> Notifier {
+        let rules = try NotificationRules(json: try Data(contentsOf: configDirectory.appendingPathComponent("notification-rules.json")))
+        return Notifier(rules: rules, templates: try TemplateCatalog(
+            directory: configDirectory.appendingPathComponent("templates").path, rules: rules))
+    }
+
+    static func payment(_ status: String, amount: Double = 100.5, currency: String = "USD") throws -> PaymentProcessed {
+        try PaymentProcessed([
+            "transactionId": "t-1", "userId": "u-1", "orderId": "o-<b>&1", "amount": amount, "currency": currency,
+            "status": status, "timestamp": "2024-07-04T14:48:00Z",
+        ])
+    }
+
+    @Test("confirmed: payment received, amount for its currency, order id, normal priority, in-app")
+    func confirmed() throws {
+        let notification = try #require(try Self.shippedNotifier().notification(for: Self.payment("confirmed", amount: 1234.5, currency: "EUR"), eventKey: "k"))
+        #expect(notification.title == "Payment received")
+        #expect(notification.message.contains("€1,234.50"))
+        #expect(notification.message.contains("o-<b>&1"), "plain text: no HTML escaping")
+        #expect(notification.type == "payment")
+        #expect(notification.priority == .normal)
+        #expect(notification.channels == [.inApp])
+        #expect(notification.metadata == ["orderId": "o-<b>&1"])
+        #expect(notification.userID == "u-1")
+        #expect(notification.sourceEventKey == "k")
+    }
+
+    @Test("failed: payment failed at high priority; pending: nothing")
+    func failedAndPending() throws {
+        let notifier = try Self.shippedNotifier()
+        let failed = try #require(notifier.notification(for: try Self.payment("failed"), eventKey: "k"))
+        #expect(failed.title == "Payment failed")
+        #expect(failed.priority == .high)
+        #expect(notifier.notification(for: try Self.payment("pending"), eventKey: "k") == nil)
+    }
+
+    @Test("a template naming a field the event lacks, or not compiling, is an error naming the file")
+    func brokenTemplates() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = NotificationRules(rules: [NotificationRule(
+            event: "PaymentProcessed", status: nil, template: "t", type: "payment", priority: .normal, channels: [.inApp])])
+        try "Hello {{customerName}}".write(to: directory.appendingPathComponent("t.title.mustache"), atomically: true, encoding: .utf8)
+        try "{{orderId}}".write(to: directory.appendingPathComponent("t.message.mustache"), atomically: true, encoding: .utf8)
+        do {
+            _ = try TemplateCatalog(directory: directory.path, rules: rules)
+            Issue.record("an unknown field must be refused")
+        } catch {
+            #expect(error.file.hasSuffix("t.title.mustache"))
+            #expect(error.reason.contains("customerName"))
+        }
+        try "Hello {{#orderId}}".write(to: directory.appendingPathComponent("t.title.mustache"), atomically: true, encoding: .utf8)
+        do {
+            _ = try TemplateCatalog(directory: directory.path, rules: rules)
+            Issue.record("an unclosed section must be refused")
+        } catch {
+            #expect(error.reason.contains("does not compile"))
+        }
+    }
+
+    @Test("rules naming unknown events are refused")
+    func badRules() {
+        #expect(throws: TemplateError.self) {
+            try NotificationRules(json: Data(#"{"rules":[{"event":"Nope","template":"t","type":"x","priority":"low","channels":["in-app"]}]}"#.utf8))
+        }
+    }
+}
+
+@Suite("Inbox request validation")
+struct InboxRequestTests {
+    @Test("defaults, and 400s that name the field")
+    func getUserNotifications() throws {
+        let request = try GetUserNotifications(body: Array(#"{"userId":"u-1"}"#.utf8))
+        #expect(request == GetUserNotifications(userID: "u-1", unreadOnly: false, limit: 20, offset: 0))
+        for (body, field) in [(#"{}"#, "userId"), (#"{"userId":"u","limit":0}"#, "limit"), (#"{"userId":"u","limit":101}"#, "limit"),
+                              (#"{"userId":"u","offset":-1}"#, "offset"), (#"{"userId":"u","status":"new"}"#, "status"),
+                              (#"{"userId":"u","limit":2.5}"#, "limit")] {
+            do {
+                _ = try GetUserNotifications(body: Array(body.utf8))
+                Issue.record("accepted \(body)")
+            } catch {
+                #expect(error.status == 400)
+                #expect(error.message.contains("'\(field)'"), "\(error.message)")
+            }
+        }
+        #expect(throws: RPCFailure.badRequest("request body: body is not valid JSON")) {
+            try GetUserNotifications(body: Array("nope".utf8))
+        }
+    }
+}
