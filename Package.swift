@@ -75,9 +75,10 @@ let package = Package(
         .testTarget(
             name: "NotifydTests",
             dependencies: [
-                "notifyd", "Postgres",
+                "notifyd", "Postgres", "AMQP", "NotifyCore",
                 .product(name: "Configuration", package: "swift-configuration"),
-            ]
+            ],
+            exclude: ["Schemas"]
         ),
     ]
 )

@@ -1,0 +1,163 @@
+import AMQP
+import Foundation
+import Logging
+import Postgres
+
+/// One isolated service under test: its own database, events exchange, queues and `notifyd` process, so tests
+/// cannot see each other's events. Talks to the daemon only as FlowMart services would: over RabbitMQ.
+final class ServiceHarness: @unchecked Sendable {
+    let id = UUID().uuidString.prefix(8).lowercased()
+    let database: String
+    let databaseURL: String
+    let names: [String: String]
+    private(set) var daemon: DaemonProcess
+    let admin: PGPool
+    let db: PGPool
+    let publisher: AMQPConnection
+    let client: AMQPConnection
+    let rpc: AMQPRPCClient
+
+    var exchange: String { names["NOTIFY_TOPOLOGY_EVENTS_EXCHANGE"]! }
+    var eventsQueue: String { names["NOTIFY_TOPOLOGY_EVENTS_QUEUE"]! }
+    var rpcQueue: String { names["NOTIFY_TOPOLOGY_RPC_QUEUE"]! }
+    var deadLetterQueue: String { names["NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE"]! }
+
+    static var logger: Logger {
+        var logger = Logger(label: "harness")
+        logger.logLevel = .error
+        return logger
+    }
+
+    init(environment: [String: String] = [:]) async throws {
+        database = "svc_\(id)"
+        let baseURL = DaemonProcess.stackEnvironment["NOTIFY_POSTGRES_URL"]!
+        databaseURL = baseURL.replacingOccurrences(of: "/notify_test", with: "/\(database)")
+        names = [
+            "NOTIFY_TOPOLOGY_EVENTS_EXCHANGE": "test.\(id).events",
+            "NOTIFY_TOPOLOGY_EVENTS_QUEUE": "test.\(id).notifications.events",
+            "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": "test.\(id).dlx",
+            "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": "test.\(id).dlq",
+            "NOTIFY_TOPOLOGY_RPC_QUEUE": "test.\(id).rpc",
+        ]
+        admin = PGPool(configuration: try PGConfiguration(url: baseURL), logger: Self.logger)
+        let database = database
+        try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
+        db = PGPool(configuration: try PGConfiguration(url: databaseURL), logger: Self.logger)
+
+        var amqp = try AMQPConfiguration(url: DaemonProcess.stackEnvironment["NOTIFY_AMQP_URL"]!)
+        amqp.connectionName = "harness-publisher"
+        publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: Self.logger)
+        try await publisher.connect()
+        amqp.connectionName = "harness-client"
+        client = AMQPConnection(configuration: amqp, confirmMode: false, logger: Self.logger)
+        try await client.connect()
+        rpc = try await AMQPRPCClient(connection: client)
+
+        daemon = try DaemonProcess(environment: names.merging(environment) { $1 }.merging(["NOTIFY_POSTGRES_URL": databaseURL]) { $1 })
+        guard await daemon.waitForLog("ready") else { throw HarnessError("notifyd did not get ready: \(daemon.log)") }
+    }
+
+    /// Starts a fresh daemon process (after the previous one exited or was killed).
+    func restartDaemon() async throws {
+        daemon = try DaemonProcess(environment: names.merging(["NOTIFY_POSTGRES_URL": databaseURL]) { $1 })
+        guard await daemon.waitForLog("ready") else { throw HarnessError("notifyd did not get ready: \(daemon.log)") }
+    }
+
+    // MARK: - Talking to the service
+
+    /// Publishes PaymentProcessed bodies as the payment service would; returns when the broker confirmed them.
+    func publish(_ bodies: [[UInt8]], messageIDs: [String?]? = nil, routingKey: String = "payment.processed",
+                 exchange: String? = nil) async throws {
+        let messages = bodies.enumerated().map { index, body in
+            AMQPOutgoingMessage(
+                exchange: exchange ?? self.exchange, routingKey: routingKey, body: body,
+                properties: AMQPProperties(
+                    contentType: "application/json", headers: ["version": "1.0.0"], persistent: true,
+                    messageID: messageIDs.map { $0[index] } ?? UUID().uuidString, type: "PaymentProcessed"))
+        }
+        for start in stride(from: 0, to: messages.count, by: 500) {
+            let outcomes = try await publisher.publish(Array(messages[start..<min(start + 500, messages.count)]), timeout: .seconds(30))
+            guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw HarnessError("publish not confirmed") }
+        }
+    }
+
+    struct Reply {
+        var status: Int64
+        var body: [String: Any]
+        var headers: [String: AMQPFieldValue]
+        var raw: Any
+    }
+
+    func call(_ type: String, _ body: [String: Any]) async throws -> Reply {
+        let reply = try await rpc.call(queue: rpcQueue, type: type, body: Array(try JSONSerialization.data(withJSONObject: body)),
+                                       timeout: .seconds(5))
+        let raw = try JSONSerialization.jsonObject(with: Data(reply.body))
+        guard case .int(let status)? = reply.properties.headers["status"] else { throw HarnessError("reply without status") }
+        return Reply(status: status, body: raw as? [String: Any] ?? [:], headers: reply.properties.headers, raw: raw)
+    }
+
+    /// Notifications stored, counted in the database directly (the oracle, independent of the RPC path).
+    func storedCount() async throws -> Int {
+        try await db.withConnection { try $0.query("SELECT count(*) FROM notifications")[0].decode(0, as: Int.self) }
+    }
+
+    func waitForStored(_ expected: Int, timeout: Duration = .seconds(60)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        var count = try await storedCount()
+        while count < expected, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            count = try await storedCount()
+        }
+        return count
+    }
+
+    /// Parked messages, drained from the dead-letter queue.
+    func drainParked(expected: Int, timeout: Duration = .seconds(30)) async throws -> [AMQPDelivery] {
+        let consumer = try await client.consume(queue: deadLetterQueue, prefetch: 1000)
+        var parked: [AMQPDelivery] = []
+        let deadline = ContinuousClock.now + timeout
+        var iterator = consumer.makeAsyncIterator()
+        while parked.count < expected, ContinuousClock.now < deadline {
+            guard let delivery = await iterator.next() else { break }
+            parked.append(delivery)
+            client.ack(delivery)
+        }
+        try await client.cancel(consumer)
+        return parked
+    }
+
+    /// Stops the daemon and removes everything this harness created.
+    func shutDown() async {
+        daemon.signal(SIGTERM)
+        _ = await daemon.waitForExit(timeout: .seconds(15))
+        for queue in [eventsQueue, rpcQueue, deadLetterQueue] { try? await client.deleteQueue(queue) }
+        await client.close()
+        await publisher.close()
+        await db.close()
+        let database = database
+        _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
+        await admin.close()
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// PaymentProcessed bodies for tests.
+enum Payments {
+    static let catalogExample = Array("""
+        {"transactionId": "123e4567-e89b-12d3-a456-426614174000", "userId": "123e4567-e89b-12d3-a456-426614174000",
+         "orderId": "789e1234-b56c-78d9-e012-3456789fghij", "amount": 100.50, "paymentMethod": "CreditCard",
+         "status": "confirmed", "confirmationDetails": {"gatewayResponse": "Approved", "transactionId": "abc123"},
+         "timestamp": "2024-07-04T14:48:00Z"}
+        """.utf8)
+
+    static func confirmed(user: String, index: Int, status: String = "confirmed") -> [UInt8] {
+        Array("""
+            {"transactionId":"tx-\(index)-\(UUID().uuidString.prefix(8))","userId":"\(user)","orderId":"order-\(index)",\
+            "amount":\(index).25,"currency":"USD","status":"\(status)","timestamp":"2026-11-21T10:00:00Z"}
+            """.utf8)
+    }
+}
