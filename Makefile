@@ -30,7 +30,8 @@ test: stack-up
 ## Measure throughput against the local stack with a release build; ends with RESULT lines.
 bench: stack-up
 	swift build -c release --product notify-bench
-	@eval "$$($(STACK) env)" && .build/release/notify-bench
+	swift build -c release --product notifyd
+	@eval "$$($(STACK) env)" && .build/release/notify-bench all
 
 clean:
 	rm -rf .build

@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "notify-bench",
             dependencies: [
-                "AMQP",
+                "AMQP", "Postgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -6,6 +6,8 @@ import Foundation
 public final class PGConnection {
     private var handle: OpaquePointer
     private let configuration: PGConfiguration
+    /// Statements prepared on this session, by SQL text: parsed and planned once, executed many times.
+    private var preparedStatements: [String: String] = [:]
 
     /// Connects (blocking) and prepares the session: UTC, ISO dates, warnings only.
     init(configuration: PGConfiguration) throws(PGError) {
@@ -25,6 +27,7 @@ public final class PGConnection {
         let fresh = try Self.open(configuration)
         PQfinish(handle)
         handle = fresh
+        preparedStatements.removeAll()
     }
 
     /// The server process serving this connection (for `pg_terminate_backend` in fault tests and for logs).
@@ -33,15 +36,32 @@ public final class PGConnection {
     // MARK: - Statements
 
     /// Runs one parameterised statement and returns its rows.
+    /// - Parameter prepared: prepare the statement once per connection and reuse it: for statements run often
+    ///   (queries on a hot path), whose planning would otherwise cost more than their execution.
     @discardableResult
-    public func query(_ query: PGQuery) throws(PGError) -> PGRows {
+    public func query(_ query: PGQuery, prepared: Bool = false) throws(PGError) -> PGRows {
         for parameter in query.parameters where parameter?.utf8.contains(0) == true {
             throw PGError(.invalidParameter, "a text parameter contains a NUL character, which PostgreSQL cannot store")
         }
+        guard prepared else {
+            let result = Self.withCStrings(query.parameters) { values in
+                PQexecParams(handle, query.sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+            }
+            return try rows(consuming: result)
+        }
+        let name = try statementName(for: query)
         let result = Self.withCStrings(query.parameters) { values in
-            PQexecParams(handle, query.sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+            PQexecPrepared(handle, name, Int32(values.count), values.baseAddress, nil, nil, 0)
         }
         return try rows(consuming: result)
+    }
+
+    private func statementName(for query: PGQuery) throws(PGError) -> String {
+        if let name = preparedStatements[query.sql] { return name }
+        let name = "s\(preparedStatements.count + 1)"
+        _ = try rows(consuming: PQprepare(handle, name, query.sql, Int32(query.parameters.count), nil))
+        preparedStatements[query.sql] = name
+        return name
     }
 
     /// Runs a parameterised statement for its effect; returns the affected row count.

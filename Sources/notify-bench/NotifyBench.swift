@@ -1,92 +1,36 @@
-import AMQP
 import ArgumentParser
 import Foundation
-import Logging
 
-/// `notify-bench`: measures the service's layers against the real local broker (release build: `make bench`).
-/// Ends with one `RESULT <name> <value> <unit>` line per figure.
+/// `notify-bench`: measures the service against the real local stack (release build: `make bench`).
+/// Every subcommand ends with one `RESULT <name> <value> <unit>` line per figure.
 @main
 struct NotifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "notify-bench", abstract: "Throughput of the AMQP layer against a real RabbitMQ.")
+        commandName: "notify-bench", abstract: "Benchmarks against the local RabbitMQ and PostgreSQL.",
+        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self], defaultSubcommand: AllBenches.self)
+}
 
-    @Option(help: "Broker URL.") var amqpURL = ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"]
-        ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
-    @Option(help: "Messages per run.") var messages = 100_000
-    @Option(help: "Body size in bytes.") var size = 200
-    @Option(help: "Messages per confirmed batch (the confirm window).") var confirmEvery = 500
-    @Option(help: "Consumer prefetch.") var prefetch: UInt16 = 500
-    @Option(help: "Ack (multiple) every N deliveries.") var ackEvery = 100
-    @Option(help: "Runs; the median is reported.") var runs = 3
+struct AllBenches: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "all", abstract: "Every benchmark, in turn.")
+    @OptionGroup var stack: StackOptions
 
     func run() async throws {
-        var logger = Logger(label: "notify-bench")
-        logger.logLevel = .warning
-        var configuration = try AMQPConfiguration(url: amqpURL)
-        configuration.connectionName = "notify-bench"
-        let publisher = AMQPConnection(configuration: configuration, confirmMode: true, logger: logger)
-        let consumer = AMQPConnection(configuration: configuration, confirmMode: false, logger: logger)
-        try await publisher.connect()
-        try await consumer.connect()
-        let queue = "bench.amqp.throughput"
-        try await publisher.declare(AMQPTopology(queues: [.init(name: queue, durable: true)]))
-
-        var publishRates: [Double] = [], consumeRates: [Double] = []
-        print("run  publish-confirmed msg/s  consume-acked msg/s   (\(messages) persistent \(size)-byte messages, classic durable queue)")
-        for run in 1...runs {
-            try await publisher.purge(queue)
-            let published = try await publish(on: publisher, to: queue)
-            let consumed = try await consume(on: consumer, from: queue)
-            publishRates.append(published)
-            consumeRates.append(consumed)
-            print(String(format: "%3d  %23.0f  %19.0f", run, published, consumed))
-        }
-        try await publisher.deleteQueue(queue)
-        await consumer.close()
-        await publisher.close()
-        print("reference (plain C, same library, spike.md §3): publish ~19,900 msg/s (confirm every 500), consume ~45,900 msg/s (prefetch 500)")
-        print(String(format: "RESULT amqp_publish_confirmed %.0f msg/s", median(publishRates)))
-        print(String(format: "RESULT amqp_consume_acked %.0f msg/s", median(consumeRates)))
+        var amqp = AMQPBench()
+        amqp.stack = stack
+        try await amqp.run()
+        var service = ServiceBench()
+        service.stack = stack
+        try await service.run()
     }
+}
 
-    /// Publishes `messages` in confirmed batches of `confirmEvery`, waiting for each batch's confirms before the
-    /// next, as the C reference did. Returns messages per second.
-    private func publish(on connection: AMQPConnection, to queue: String) async throws -> Double {
-        let body = [UInt8](repeating: UInt8(ascii: "x"), count: size)
-        let started = ContinuousClock.now
-        var sent = 0
-        while sent < messages {
-            let count = min(confirmEvery, messages - sent)
-            let batch = (sent..<sent + count).map { index in
-                AMQPOutgoingMessage(
-                    routingKey: queue, body: body,
-                    properties: AMQPProperties(contentType: "application/json", persistent: true, messageID: "b-\(index)"))
-            }
-            let outcomes = try await connection.publish(batch, timeout: .seconds(30))
-            guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("a publish was not confirmed") }
-            sent += count
-        }
-        return Double(messages) / (ContinuousClock.now - started).seconds
-    }
-
-    /// Consumes `messages` with manual acks (`multiple` every `ackEvery`) and waits until the queue is empty.
-    private func consume(on connection: AMQPConnection, from queue: String) async throws -> Double {
-        let started = ContinuousClock.now
-        let deliveries = try await connection.consume(queue: queue, prefetch: prefetch)
-        var received = 0
-        for await delivery in deliveries {
-            received += 1
-            if received % ackEvery == 0 || received == messages { connection.ack(delivery, multiple: true) }
-            if received == messages { break }
-        }
-        let elapsed = ContinuousClock.now - started
-        try await connection.cancel(deliveries)
-        guard received == messages else { throw BenchError("consumed \(received) of \(messages)") }
-        while try await connection.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
-        return Double(messages) / elapsed.seconds
-    }
-
-    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+/// Where the local stack listens (`deploy/dev/stack env` exports these).
+struct StackOptions: ParsableArguments {
+    @Option(help: "Broker URL.") var amqpURL = ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"]
+        ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
+    @Option(help: "A PostgreSQL database URL on the server to use; benchmarks create and drop their own database.")
+    var postgresURL = ProcessInfo.processInfo.environment["NOTIFY_POSTGRES_URL"]
+        ?? "postgresql://postgres@127.0.0.1:55432/notify"
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -96,4 +40,10 @@ struct BenchError: Error, CustomStringConvertible {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
 }

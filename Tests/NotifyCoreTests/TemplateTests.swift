@@ -99,3 +99,16 @@ struct InboxRequestTests {
         }
     }
 }
+
+@Suite("JSON writer")
+struct JSONValueTests {
+    @Test("escapes what RFC 8259 requires and round-trips through a JSON parser")
+    func roundTrip() throws {
+        let text = "quote \" backslash \\ newline \n tab \t nul \u{0} bell \u{7} — ünïcødé 🚀 </script>"
+        let value = JSONValue.object([("text", .string(text)), ("n", .int(-42)), ("ok", .bool(true)), ("list", .array([.int(1)]))])
+        let parsed = try JSONSerialization.jsonObject(with: Data(value.bytes)) as? [String: Any]
+        #expect(parsed?["text"] as? String == text)
+        #expect(parsed?["n"] as? Int == -42)
+        #expect(String(decoding: JSONValue.object([("a", .int(1)), ("b", .string("x"))]).bytes, as: UTF8.self) == #"{"a":1,"b":"x"}"#)
+    }
+}

@@ -28,35 +28,37 @@ public struct StoredNotification: Sendable, Equatable {
 /// Reply bodies, shaped exactly as the catalog's response schemas (`additionalProperties: false`).
 public enum InboxReplies {
     /// `GetUserNotificationsResponse`.
-    public static func userNotifications(userID: String, _ notifications: [StoredNotification]) -> [String: Any] {
-        [
-            "userId": userID,
-            "notifications": notifications.map { notification -> [String: Any] in
-                [
-                    "notificationId": notification.id, "title": notification.title, "message": notification.message,
-                    "status": notification.read ? "read" : "unread", "createdAt": notification.createdAt,
-                ]
-            },
-        ]
+    public static func userNotifications(userID: String, _ notifications: [StoredNotification]) -> JSONValue {
+        .object([
+            ("userId", .string(userID)),
+            ("notifications", .array(notifications.map { notification in
+                .object([
+                    ("notificationId", .string(notification.id)), ("title", .string(notification.title)),
+                    ("message", .string(notification.message)), ("status", .string(notification.read ? "read" : "unread")),
+                    ("createdAt", .string(notification.createdAt)),
+                ])
+            })),
+        ])
     }
 
     /// `GetNotificationDetailsResponse`; `metadata` appears only when it has the required `orderId`, and holds
     /// only the keys the schema allows.
-    public static func details(_ notification: StoredNotification) -> [String: Any] {
-        var body: [String: Any] = [
-            "notificationId": notification.id, "title": notification.title, "message": notification.message,
-            "status": notification.read ? "read" : "unread", "userId": notification.userID,
-            "createdAt": notification.createdAt, "type": notification.type,
+    public static func details(_ notification: StoredNotification) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("notificationId", .string(notification.id)), ("title", .string(notification.title)),
+            ("message", .string(notification.message)), ("status", .string(notification.read ? "read" : "unread")),
+            ("userId", .string(notification.userID)), ("createdAt", .string(notification.createdAt)),
+            ("type", .string(notification.type)),
         ]
         if let orderID = notification.metadata["orderId"] {
-            var metadata = ["orderId": orderID]
-            metadata["shippingProvider"] = notification.metadata["shippingProvider"]
-            body["metadata"] = metadata
+            var metadata: [(String, JSONValue)] = [("orderId", .string(orderID))]
+            if let provider = notification.metadata["shippingProvider"] { metadata.append(("shippingProvider", .string(provider))) }
+            members.append(("metadata", .object(metadata)))
         }
-        return body
+        return .object(members)
     }
 
-    public static func markedRead(_ notificationID: String) -> [String: Any] {
-        ["notificationId": notificationID, "status": "read"]
+    public static func markedRead(_ notificationID: String) -> JSONValue {
+        .object([("notificationId", .string(notificationID)), ("status", .string("read"))])
     }
 }

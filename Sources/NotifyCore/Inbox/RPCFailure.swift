@@ -22,7 +22,7 @@ public struct RPCFailure: Error, Sendable, Equatable {
     public static let internalError = RPCFailure(
         status: 500, code: "internal", message: "the request could not be served; try again later")
 
-    public var body: [String: Any] { ["error": ["code": code, "message": message]] }
+    public var body: JSONValue { .object([("error", .object([("code", .string(code)), ("message", .string(message))]))]) }
 }
 
 extension Rejection {

@@ -68,7 +68,7 @@ struct NotificationStore: Sendable {
                         FROM notifications WHERE user_id = $1 \(filter)
                         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
                     """,
-                parameters: [request.userID, String(request.limit), String(request.offset)]))
+                parameters: [request.userID, String(request.limit), String(request.offset)]), prepared: true)
             let (total, unread) = try rows[0].decode(Int.self, Int.self)
             let notifications = try rows.compactMap { row -> StoredNotification? in
                 guard let id = try row.decodeIfPresent(2, as: String.self) else { return nil }
@@ -87,7 +87,7 @@ struct NotificationStore: Sendable {
             let rows = try db.query("""
                 SELECT id, user_id, title, message, read_at IS NOT NULL, \(unsafe: Self.createdAt), type, metadata::text
                 FROM notifications WHERE id = \(uuid)
-                """)
+                """, prepared: true)
             guard let row = rows.first else { return nil }
             return StoredNotification(
                 id: try row.decode(0), userID: try row.decode(1), title: try row.decode(2), message: try row.decode(3),
@@ -100,9 +100,9 @@ struct NotificationStore: Sendable {
     func markRead(_ id: String, userID: String) async throws -> Bool {
         guard let uuid = UUID(uuidString: id) else { return false }
         return try await reads.withConnection { db in
-            try db.execute("""
+            try db.query("""
                 UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID)
-                """) == 1
+                """, prepared: true).affectedRows == 1
         }
     }
 

@@ -1,5 +1,4 @@
 import AMQP
-import Foundation
 import Logging
 import NotifyCore
 import ServiceLifecycle
@@ -40,7 +39,7 @@ struct RPCServer: Service {
                            metadata: ["rpc.type": "\(request.properties.type ?? "-")"])
             return
         }
-        let reply: (status: Int, body: [String: Any], headers: [String: AMQPFieldValue])
+        let reply: (status: Int, body: JSONValue, headers: [String: AMQPFieldValue])
         do {
             reply = try await answer(request)
         } catch let failure as RPCFailure {
@@ -51,11 +50,10 @@ struct RPCServer: Service {
         }
         var headers = reply.headers
         headers["status"] = .int(Int64(reply.status))
-        let body = (try? JSONSerialization.data(withJSONObject: reply.body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        connection.reply(to: request, body: Array(body), headers: headers)
+        connection.reply(to: request, body: reply.body.bytes, headers: headers)
     }
 
-    private func answer(_ request: AMQPDelivery) async throws -> (Int, [String: Any], [String: AMQPFieldValue]) {
+    private func answer(_ request: AMQPDelivery) async throws -> (Int, JSONValue, [String: AMQPFieldValue]) {
         guard let type = request.properties.type, let command = InboxCommand(rawValue: type) else {
             throw RPCFailure.badRequest(
                 "the request 'type' property must be one of \(InboxCommand.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -1,0 +1,230 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+import Synchronization
+
+/// The daemon end to end: a release `notifyd` (next to this binary) on its own database and queues.
+///
+/// 1. Ingestion: `events` PaymentProcessed published with confirms, timed until every one is committed and the
+///    queue is drained (acked).
+/// 2. Query latency: `GetUserNotifications` from one client over `stored` notifications of `users` users.
+/// 3. Query throughput: `clients` concurrent clients for `seconds`.
+/// 4. Peak RSS of `notifyd` over all of it.
+struct ServiceBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "service", abstract: "Ingestion throughput, query latency and throughput, and memory of notifyd.")
+
+    @OptionGroup var stack: StackOptions
+    @Option(help: "Events to ingest.") var events = 100_000
+    @Option(help: "Notifications stored before the query benchmarks.") var stored = 1_000_000
+    @Option(help: "Users they belong to.") var users = 10_000
+    @Option(help: "Timed single-client queries.") var queries = 3_000
+    @Option(help: "Concurrent query clients.") var clients = 8
+    @Option(help: "Seconds of the throughput run.") var seconds = 5.0
+
+    func run() async throws {
+        var logger = Logger(label: "notify-bench")
+        logger.logLevel = .warning
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let database = "bench_\(id)"
+        let admin = PGPool(configuration: try PGConfiguration(url: stack.postgresURL), logger: logger)
+        try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
+        let databaseURL = try Self.replacingDatabase(in: stack.postgresURL, with: database)
+        let names = [
+            "NOTIFY_TOPOLOGY_EVENTS_EXCHANGE": "bench.\(id).events", "NOTIFY_TOPOLOGY_EVENTS_QUEUE": "bench.\(id).queue",
+            "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": "bench.\(id).dlx", "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": "bench.\(id).dlq",
+            "NOTIFY_TOPOLOGY_RPC_QUEUE": "bench.\(id).rpc",
+        ]
+        let daemon = try DaemonUnderTest(environment: names.merging([
+            "NOTIFY_AMQP_URL": stack.amqpURL, "NOTIFY_POSTGRES_URL": databaseURL, "NOTIFY_LOG_LEVEL": "info",
+        ]) { $1 })
+        defer { daemon.stop() }
+        try await daemon.waitUntilReady()
+        let db = PGPool(configuration: try PGConfiguration(url: databaseURL), logger: logger)
+
+        var amqp = try AMQPConfiguration(url: stack.amqpURL)
+        amqp.connectionName = "notify-bench"
+        let publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: logger)
+        try await publisher.connect()
+
+        // 1. Ingestion
+        let ingest = try await ingestion(publisher: publisher, exchange: names["NOTIFY_TOPOLOGY_EVENTS_EXCHANGE"]!,
+                                         queue: names["NOTIFY_TOPOLOGY_EVENTS_QUEUE"]!, db: db)
+        print(String(format: "ingestion: %d PaymentProcessed events, published with confirms and stored, %.0f events/s", events, ingest))
+
+        // 2 + 3. Queries over a large inbox table.
+        try await seed(db)
+        let rpcQueue = names["NOTIFY_TOPOLOGY_RPC_QUEUE"]!
+        let (p50, p99) = try await latency(amqp: amqp, logger: logger, queue: rpcQueue)
+        print(String(format: "query latency: GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms", stored, users, p50, p99))
+        let throughput = try await concurrentThroughput(amqp: amqp, logger: logger, queue: rpcQueue)
+        print(String(format: "query throughput: %d clients, %.0f replies/s", clients, throughput))
+        let rss = daemon.peakRSSMegabytes()
+        print(String(format: "notifyd peak RSS: %.1f MB", rss))
+
+        await publisher.close()
+        await db.close()
+        daemon.stop()
+        _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
+        await admin.close()
+        print(String(format: "RESULT ingest_throughput %.0f events/s", ingest))
+        print(String(format: "RESULT query_latency_p50 %.3f ms", p50))
+        print(String(format: "RESULT query_latency_p99 %.3f ms", p99))
+        print(String(format: "RESULT query_throughput %.0f replies/s", throughput))
+        print(String(format: "RESULT notifyd_peak_rss %.1f MB", rss))
+    }
+
+    private func ingestion(publisher: AMQPConnection, exchange: String, queue: String, db: PGPool) async throws -> Double {
+        let bodies = (0..<events).map { index in
+            Array("""
+                {"transactionId":"tx-\(index)","userId":"user-\(index % users)","orderId":"order-\(index)",\
+                "amount":\(index % 500).99,"currency":"USD","status":"confirmed","timestamp":"2026-11-21T10:00:00Z"}
+                """.utf8)
+        }
+        let started = ContinuousClock.now
+        // Four confirm windows in flight, so publishing is not what is measured.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<4 {
+                group.addTask {
+                    for start in stride(from: lane * 500, to: events, by: 2000) {
+                        let batch = (start..<min(start + 500, events)).map { index in
+                            AMQPOutgoingMessage(
+                                exchange: exchange, routingKey: "payment.processed", body: bodies[index],
+                                properties: AMQPProperties(contentType: "application/json", persistent: true,
+                                                           messageID: "bench-\(index)", type: "PaymentProcessed"))
+                        }
+                        let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
+                        guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("publish not confirmed") }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < events {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        while try await publisher.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        return Double(events) / (ContinuousClock.now - started).seconds
+    }
+
+    /// Fills the table straight through COPY (the daemon's own ingestion was measured above).
+    private func seed(_ db: PGPool) async throws {
+        let existing = try await db.withConnection { try $0.query("SELECT count(*) FROM notifications")[0].decode(0, as: Int.self) }
+        let missing = max(0, stored - existing)
+        let chunk = 50_000
+        for start in stride(from: 0, to: missing, by: chunk) {
+            let (users, total) = (users, stored)
+            try await db.withConnection { connection in
+                let rows: [[(any PGEncodable)?]] = (start..<min(start + chunk, missing)).map { index in
+                    [UUID(), "user-\(index % users)", "payment", "normal", "{\"in-app\"}", "Payment received",
+                     "We received your payment of $\(index % 500).99 for order seed-\(index). Thank you!",
+                     "{\"orderId\":\"seed-\(index)\"}", "seed-\(index)",
+                     Date(timeIntervalSince1970: 1_790_000_000 + Double(index) / Double(total) * 86_400 * 30)]
+                }
+                try connection.copy(into: "notifications", columns: [
+                    "id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key", "created_at",
+                ], rows: rows)
+            }
+        }
+        try await db.withConnection { _ = try $0.execute("UPDATE notifications SET read_at = created_at WHERE source_event_key LIKE 'seed-%7'") }
+        try await db.withConnection { _ = try $0.execute("VACUUM ANALYZE notifications") }
+    }
+
+    private func latency(amqp: AMQPConfiguration, logger: Logger, queue: String) async throws -> (Double, Double) {
+        let connection = AMQPConnection(configuration: amqp, confirmMode: false, logger: logger)
+        try await connection.connect()
+        let client = try await AMQPRPCClient(connection: connection)
+        var samples: [Double] = []
+        for index in 0..<(queries + 300) {
+            let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
+            let started = ContinuousClock.now
+            let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body)
+            let elapsed = ContinuousClock.now - started
+            guard reply.properties.headers["status"] == .int(200) else { throw BenchError("query failed") }
+            if index >= 300 { samples.append(elapsed.seconds * 1000) }
+        }
+        await connection.close()
+        samples.sort()
+        return (percentile(samples, 0.5), percentile(samples, 0.99))
+    }
+
+    private func concurrentThroughput(amqp: AMQPConfiguration, logger: Logger, queue: String) async throws -> Double {
+        let answered = Mutex(0)
+        let (users, seconds) = (users, seconds)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    let connection = AMQPConnection(configuration: amqp, confirmMode: false, logger: logger)
+                    try await connection.connect()
+                    let client = try await AMQPRPCClient(connection: connection)
+                    var count = 0
+                    let deadline = started + .seconds(seconds)
+                    while ContinuousClock.now < deadline {
+                        let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
+                        let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body)
+                        guard reply.properties.headers["status"] == .int(200) else { throw BenchError("query failed") }
+                        count += 1
+                    }
+                    await connection.close()
+                    return count
+                }
+            }
+            for try await count in group { answered.withLock { $0 += count } }
+        }
+        return Double(answered.withLock { $0 }) / (ContinuousClock.now - started).seconds
+    }
+
+    static func replacingDatabase(in url: String, with database: String) throws -> String {
+        guard var components = URLComponents(string: url) else { throw BenchError("bad PostgreSQL URL") }
+        components.path = "/\(database)"
+        return components.string!
+    }
+}
+
+/// A release `notifyd` started next to this binary, with its log captured.
+final class DaemonUnderTest: @unchecked Sendable {
+    private let process = Process()
+    private let output = Pipe()
+    private let log = Mutex("")
+
+    init(environment: [String: String]) throws {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        process.executableURL = directory.appendingPathComponent("notifyd")
+        process.arguments = ["--config", "Config/notifyd.json"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardError = output
+        process.standardOutput = output
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            self?.log.withLock { $0 += text }
+        }
+        try process.run()
+    }
+
+    func waitUntilReady() async throws {
+        for _ in 0..<600 {
+            if log.withLock({ $0.contains("ready") }) { return }
+            guard process.isRunning else { throw BenchError("notifyd exited: \(log.withLock { $0 })") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError("notifyd did not get ready")
+    }
+
+    /// VmHWM: the resident set's high-water mark since the process started.
+    func peakRSSMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return -1 }
+        return kilobytes / 1024
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
