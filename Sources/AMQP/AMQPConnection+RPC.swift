@@ -1,45 +1,44 @@
 import Foundation
-import Synchronization
 
 extension AMQPConnection {
     /// Answers an RPC request: publishes `body` to the request's `reply_to` through the default exchange, with its
     /// `correlation_id`, without `mandatory` (a direct reply-to must not be mandatory) and without waiting for a
     /// confirm. Returns false, sending nothing, when the request named no `reply_to`.
+    /// - Parameter acknowledging: also ack the request, in the same turn of the connection thread, after the reply.
     @discardableResult
     public func reply(
         to request: AMQPDelivery, body: [UInt8], headers: [String: AMQPFieldValue] = [:],
-        contentType: String = "application/json"
+        contentType: String = "application/json", acknowledging: Bool = false
     ) -> Bool {
-        guard let replyTo = request.properties.replyTo, !replyTo.isEmpty else { return false }
+        let ack = ConnectionLoop.Command.settle(generation: request.generation, tag: request.deliveryTag, .ack(multiple: false))
+        guard let replyTo = request.properties.replyTo, !replyTo.isEmpty else {
+            if acknowledging { submit([ack]) }
+            return false
+        }
         var properties = AMQPProperties(
             contentType: contentType, headers: headers, persistent: false,
             correlationID: request.properties.correlationID)
         properties.type = request.properties.type
-        send(AMQPOutgoingMessage(exchange: "", routingKey: replyTo, body: body, properties: properties))
+        let message = ConnectionLoop.Command.send(
+            AMQPOutgoingMessage(exchange: "", routingKey: replyTo, body: body, properties: properties))
+        submit(acknowledging ? [message, ack] : [message])
         return true
     }
 }
 
 /// Calls RPC servers over RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`): no reply queue to declare or clean
-/// up. Replies are matched by `correlation_id`; a reply that arrives after its call timed out is discarded.
+/// up. Replies are matched by `correlation_id` on the connection's own thread, which also enforces the timeouts,
+/// so a call costs one continuation and no extra task; a reply that arrives after its call timed out is dropped.
 public final class AMQPRPCClient: Sendable {
     static let replyQueue = "amq.rabbitmq.reply-to"
 
     private let connection: AMQPConnection
-    private let waiting = Waiters()
 
     /// Subscribes `connection` to direct reply-to. Direct reply-to requires the consumer and the requests to share
     /// a channel, which holds here: an `AMQPConnection` has exactly one.
     public init(connection: AMQPConnection) async throws(AMQPError) {
         self.connection = connection
-        let waiting = waiting
-        try await connection.consume(
-            queue: Self.replyQueue, tag: "rpc-replies.\(UUID().uuidString.prefix(8))", prefetch: 0, noAck: true,
-            deliver: { reply in
-                guard let id = reply.properties.correlationID else { return }
-                waiting.resolve(id, with: reply)
-            },
-            flush: {}, finish: { waiting.resolveAll() })
+        try await connection.consumeReplies(queue: Self.replyQueue)
     }
 
     /// Sends a request to `queue` and waits for its reply.
@@ -56,48 +55,9 @@ public final class AMQPRPCClient: Sendable {
             replyTo: Self.replyQueue, messageID: id, type: type)
         properties.timestamp = UInt64(Date().timeIntervalSince1970)
         let request = AMQPOutgoingMessage(exchange: "", routingKey: queue, body: body, properties: properties)
-        let waiting = waiting
-        let connection = connection
-        let reply: AMQPDelivery? = await withTaskGroup(of: AMQPDelivery?.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    waiting.register(id, continuation)
-                    connection.send(request)
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                waiting.resolve(id, with: nil)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let reply else {
+        guard let reply = await connection.call(request, correlationID: id, deadline: .now + timeout) else {
             throw AMQPError(.timeout, "no reply to \(type) from '\(queue)' within \(timeout)")
         }
         return reply
-    }
-}
-
-/// Calls waiting for their reply, by correlation id. Whoever resolves an id first (reply, timeout, close) wins.
-private final class Waiters: Sendable {
-    private let table = Mutex<[String: CheckedContinuation<AMQPDelivery?, Never>]>([:])
-
-    func register(_ id: String, _ continuation: CheckedContinuation<AMQPDelivery?, Never>) {
-        table.withLock { $0[id] = continuation }
-    }
-
-    func resolve(_ id: String, with reply: AMQPDelivery?) {
-        table.withLock { $0.removeValue(forKey: id) }?.resume(returning: reply)
-    }
-
-    func resolveAll() {
-        let all = table.withLock { table in
-            defer { table.removeAll() }
-            return Array(table.values)
-        }
-        for continuation in all { continuation.resume(returning: nil) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// A self-healing AMQP 0-9-1 connection with one channel, owned by a dedicated thread.
 ///
@@ -83,6 +84,38 @@ public final class AMQPConnection: Sendable {
         return consumer
     }
 
+    /// The lightest way to consume: `handler` receives each delivery on the connection's own thread, in order,
+    /// and must return at once (hand the work to another thread). No task is scheduled per delivery.
+    public func consume(
+        queue: String, prefetch: UInt16, handler: @escaping @Sendable (AMQPDelivery) -> Void
+    ) async throws(AMQPError) -> AMQPHandlerConsumer {
+        let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
+        let consumer = AMQPHandlerConsumer(tag: tag)
+        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false,
+                          deliver: handler, flush: {}, finish: consumer.finish)
+        return consumer
+    }
+
+    public func cancel(_ consumer: AMQPHandlerConsumer) async throws(AMQPError) {
+        try await loop.request { .cancel(consumer.tag, $0) }
+    }
+
+    func submit(_ commands: [ConnectionLoop.Command]) { loop.submit(commands) }
+
+    /// Consumes an RPC reply queue (no-ack), handing each reply to the call waiting for it.
+    func consumeReplies(queue: String) async throws(AMQPError) {
+        let loop = loop
+        try await consume(queue: queue, tag: "rpc-replies.\(UUID().uuidString.prefix(8))", prefetch: 0, noAck: true,
+                          deliver: { loop.completeCall($0) }, flush: {}, finish: {})
+    }
+
+    /// Publishes `request` and waits for the delivery with `correlationID` on a reply consumer; nil at `deadline`.
+    func call(_ request: AMQPOutgoingMessage, correlationID: String, deadline: ContinuousClock.Instant) async -> AMQPDelivery? {
+        await withCheckedContinuation { continuation in
+            loop.submit(.call(request, .init(correlationID: correlationID, deadline: deadline, continuation: continuation)))
+        }
+    }
+
     /// Consumer whose deliveries are handed to `deliver` on the connection thread: it must return at once.
     func consume(
         queue: String, tag: String, prefetch: UInt16, noAck: Bool,
@@ -141,6 +174,33 @@ public final class AMQPConnection: Sendable {
     /// Publishes without waiting for a confirm: for RPC replies, which are ephemeral by design.
     public func send(_ message: AMQPOutgoingMessage) {
         loop.submit(.send(message))
+    }
+}
+
+/// A consumer feeding a handler; `finished()` returns once it was cancelled or its connection closed.
+public final class AMQPHandlerConsumer: Sendable {
+    public let tag: String
+    private let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init(tag: String) { self.tag = tag }
+
+    public func finished() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if !state.done { state.waiters.append(continuation) }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    @Sendable func finish() {
+        let waiters = state.withLock { state in
+            state.done = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
 

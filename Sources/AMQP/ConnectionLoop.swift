@@ -40,6 +40,8 @@ final class ConnectionLoop: @unchecked Sendable {
         case settle(generation: UInt64, tag: UInt64, Settlement)
         case publish(PublishBatch)
         case send(AMQPOutgoingMessage)
+        /// Sends an RPC request and waits for the reply with its correlation id, or the deadline.
+        case call(AMQPOutgoingMessage, PendingCall)
         case close(CheckedContinuation<Void, Never>)
 
         func fail(_ error: AMQPError) {
@@ -49,10 +51,17 @@ final class ConnectionLoop: @unchecked Sendable {
             case .queueStatus(_, let reply): reply.resume(returning: .failure(error))
             case .purge(_, let reply): reply.resume(returning: .failure(error))
             case .publish(let batch): batch.finish()
+            case .call(_, let call): call.continuation.resume(returning: nil)
             case .close(let continuation): continuation.resume()
             case .settle, .send: break
             }
         }
+    }
+
+    struct PendingCall: Sendable {
+        let correlationID: String
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<AMQPDelivery?, Never>
     }
 
     struct Status: Sendable {
@@ -82,6 +91,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private var confirms = ConfirmTracker()
     private var batches: [PublishBatch] = []
     private var closeRequests: [CheckedContinuation<Void, Never>] = []
+    /// RPC calls waiting for their reply, by correlation id.
+    private var calls: [String: PendingCall] = [:]
     private var closeDeadline: ContinuousClock.Instant?
     private var reconnectAttempt = 0
     private var reconnectAt: ContinuousClock.Instant = .now
@@ -122,13 +133,19 @@ final class ConnectionLoop: @unchecked Sendable {
 
     /// Posts a command; if the thread has ended, the command fails at once with `.closed`.
     func submit(_ command: Command) {
+        submit([command])
+    }
+
+    /// Posts commands together: they run in order in one turn of the thread, after a single wake-up.
+    func submit(_ commands: [Command]) {
         let wake: Bool? = mailbox.withLock { box in
             guard box.accepting else { return nil }
-            box.commands.append(command)
-            return box.commands.count == 1
+            let wasEmpty = box.commands.isEmpty
+            box.commands += commands
+            return wasEmpty
         }
         switch wake {
-        case nil: command.fail(AMQPError(.closed, "the connection is closed"))
+        case nil: for command in commands { command.fail(AMQPError(.closed, "the connection is closed")) }
         case true?: wakeUp()
         case false?: break
         }
@@ -182,7 +199,7 @@ final class ConnectionLoop: @unchecked Sendable {
             let moreWaiting = pumpInbound()
             expireBatches()
             if moreWaiting || session?.hasQueuedFrames == true { continue }
-            sleep(socket: session?.socketFD, until: batches.map(\.deadline).min())
+            sleep(socket: session?.socketFD, until: (batches.map(\.deadline) + calls.values.map(\.deadline)).min())
         }
     }
 
@@ -262,6 +279,9 @@ final class ConnectionLoop: @unchecked Sendable {
                 case .reject(let requeue): try session.reject(tag, requeue: requeue)
                 }
             case .send(let message):
+                try session.publish(message)
+            case .call(let message, let call):
+                calls[call.correlationID] = call
                 try session.publish(message)
             case .publish, .close:
                 break
@@ -354,6 +374,16 @@ final class ConnectionLoop: @unchecked Sendable {
         let now = ContinuousClock.now
         for batch in batches where batch.deadline <= now { batch.finish() }
         batches.removeAll { $0.isFinished }
+        for call in calls.values where call.deadline <= now {
+            calls.removeValue(forKey: call.correlationID)?.continuation.resume(returning: nil)
+        }
+    }
+
+    /// Hands a reply to the call waiting for it; a reply nobody waits for any more (timed out) is dropped.
+    /// Runs on the owner thread, as the reply consumer's handler.
+    func completeCall(_ reply: AMQPDelivery) {
+        guard let id = reply.properties.correlationID else { return }
+        calls.removeValue(forKey: id)?.continuation.resume(returning: reply)
     }
 
     // MARK: - Connection lifecycle
@@ -412,6 +442,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private func shutDown() {
         for batch in batches { batch.finish() }
         batches.removeAll()
+        for call in calls.values { call.continuation.resume(returning: nil) }
+        calls.removeAll()
         if let session {
             for consumer in consumers { try? session.cancel(tag: consumer.tag) }
             session.close()

@@ -11,6 +11,7 @@ public final class PGPool: Sendable {
     private let logger: Logger
     private let slots: [Slot]
     private let state: Mutex<State>
+    private let next = Atomic<Int>(0)
 
     private struct State {
         var idle: [Int]
@@ -48,14 +49,21 @@ public final class PGPool: Sendable {
         let configuration = configuration
         let logger = logger
         let result: Result<Value, any Error> = await slots[index].run { slot in
-            if slot.connection?.isUsable != true {
-                if slot.connection != nil { logger.warning("replacing a broken PostgreSQL connection") }
-                slot.connection = nil
-                slot.connection = try PGConnection(configuration: configuration)
-            }
-            return try body(slot.connection!)
+            try body(try slot.usableConnection(configuration, logger))
         }
         return try result.get()
+    }
+
+    /// Runs `body` on one of the connections' threads without waiting for it: the lightest way to use the pool
+    /// from a thread that must not block (an AMQP connection thread). Work is spread round-robin; each
+    /// connection runs its work in order. `body` gets the connection, or the error that kept it from connecting.
+    public func submit(_ body: @escaping @Sendable (Result<PGConnection, PGError>) -> Void) {
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count
+        let configuration = configuration
+        let logger = logger
+        slots[index].queue.async { [slot = slots[index]] in
+            body(Result { () throws(PGError) in try slot.usableConnection(configuration, logger) })
+        }
     }
 
     /// Runs `body` in a transaction on a pooled connection.
@@ -112,6 +120,16 @@ private final class Slot: @unchecked Sendable {
 
     init(index: Int) {
         queue = DispatchQueue(label: "postgres.connection.\(index)")
+    }
+
+    /// The slot's connection, replacing it first if the server or network broke it. Call on `queue` only.
+    func usableConnection(_ configuration: PGConfiguration, _ logger: Logger) throws(PGError) -> PGConnection {
+        if let connection, connection.isUsable { return connection }
+        if connection != nil { logger.warning("replacing a broken PostgreSQL connection") }
+        connection = nil
+        let fresh = try PGConnection(configuration: configuration)
+        connection = fresh
+        return fresh
     }
 
     func run<Value: Sendable, Failure: Error>(

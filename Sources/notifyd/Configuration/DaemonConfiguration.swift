@@ -28,8 +28,7 @@ import Postgres
 /// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
 /// | `ingestion.prefetch` | int | 500 | unacked events held, and the largest group-commit batch |
 /// | `ingestion.maxBodyBytes` | int | 262144 | larger events are parked as `too-large` |
-/// | `rpc.prefetch` | int | 64 | unanswered requests held |
-/// | `rpc.concurrency` | int | 8 | requests answered at once |
+/// | `rpc.prefetch` | int | 64 | requests in flight; they are answered `postgres.queryPoolSize` at a time |
 /// | `templates.directory` | string | `templates` | relative paths are relative to the config file's folder |
 /// | `templates.rules` | string | `notification-rules.json` | event → template, type, priority, channels |
 /// | `shutdown.timeoutSeconds` | int | 8 | graceful drain budget; systemd's TimeoutStopSec must be larger |
@@ -44,7 +43,6 @@ struct DaemonConfiguration: Sendable {
     var ingestionPrefetch = 500
     var maxBodyBytes = 256 * 1024
     var rpcPrefetch = 64
-    var rpcConcurrency = 8
     var templatesDirectory: String
     var rulesFile: String
     var shutdownTimeout: Duration = .seconds(8)
@@ -110,7 +108,6 @@ struct DaemonConfiguration: Sendable {
         ingestionPrefetch = try int("ingestion.prefetch", 500, 1...5000)
         maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
         rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
-        rpcConcurrency = try int("rpc.concurrency", 8, 1...256)
         func path(_ key: String, _ fallback: String) -> String {
             let value = string(key, fallback)
             return value.hasPrefix("/") ? value : "\(baseDirectory)/\(value)"

@@ -24,7 +24,7 @@ struct Daemon {
             await resources.close()
             throw error
         }
-        let store = NotificationStore(writes: resources.writes!, reads: resources.reads!)
+        let store = NotificationStore(writes: resources.writes!)
         var input = JSONInput()
         input.maxBytes = configuration.maxBodyBytes
         let ingestion = EventIngestion(
@@ -33,8 +33,8 @@ struct Daemon {
             store: store, notifier: notifier, input: input, queue: configuration.names.eventsQueue,
             prefetch: configuration.ingestionPrefetch, logger: logger)
         let rpc = RPCServer(
-            connection: resources.rpc!, store: store, queue: configuration.names.rpcQueue,
-            prefetch: configuration.rpcPrefetch, concurrency: configuration.rpcConcurrency, logger: logger)
+            connection: resources.rpc!, queries: resources.reads!, queue: configuration.names.rpcQueue,
+            prefetch: configuration.rpcPrefetch, logger: logger)
 
         let systemd = SystemdNotifier()
         let group = ServiceGroup(

@@ -2,11 +2,10 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// Notifications in PostgreSQL. Writes go through the ingestion pool, reads through the query pool, so a slow
-/// query never holds up ingestion.
+/// Notifications in PostgreSQL. Writes go through the ingestion pool; queries run on the query pool's threads
+/// (see `RPCServer`), so a slow query never holds up ingestion.
 struct NotificationStore: Sendable {
     let writes: PGPool
-    let reads: PGPool
 
     /// A consumed event: its dedupe key and the notification it produces, if any.
     struct Effect: Sendable {
@@ -52,58 +51,52 @@ struct NotificationStore: Sendable {
             rows: rows)
     }
 
-    // MARK: - Queries
+    // MARK: - Queries (synchronous: they run on a connection's own thread)
 
     /// A page of a user's inbox, newest first, with the user's total and unread counts.
-    func page(_ request: GetUserNotifications) async throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
-        try await reads.withConnection { db in
-            let filter = request.unreadOnly ? "AND read_at IS NULL" : ""
-            let rows = try db.query(PGQuery(
-                unsafeSQL: """
-                    SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
-                    FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread
-                          FROM notifications WHERE user_id = $1) c
-                    LEFT JOIN LATERAL (
-                        SELECT id, title, message, read_at IS NOT NULL AS read, \(Self.createdAt) AS created
-                        FROM notifications WHERE user_id = $1 \(filter)
-                        ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
-                    """,
-                parameters: [request.userID, String(request.limit), String(request.offset)]), prepared: true)
-            let (total, unread) = try rows[0].decode(Int.self, Int.self)
-            let notifications = try rows.compactMap { row -> StoredNotification? in
-                guard let id = try row.decodeIfPresent(2, as: String.self) else { return nil }
-                return StoredNotification(
-                    id: id, userID: request.userID, title: try row.decode(3), message: try row.decode(4),
-                    read: try row.decode(5), createdAt: try row.decode(6), type: "", metadata: [:])
-            }
-            return (notifications, total, unread)
+    static func page(_ request: GetUserNotifications, on db: PGConnection) throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
+        let filter = request.unreadOnly ? "AND read_at IS NULL" : ""
+        let rows = try db.query(PGQuery(
+            unsafeSQL: """
+                SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
+                FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread
+                      FROM notifications WHERE user_id = $1) c
+                LEFT JOIN LATERAL (
+                    SELECT id, title, message, read_at IS NOT NULL AS read, \(createdAt) AS created
+                    FROM notifications WHERE user_id = $1 \(filter)
+                    ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
+                """,
+            parameters: [request.userID, String(request.limit), String(request.offset)]), prepared: true)
+        let (total, unread) = try rows[0].decode(Int.self, Int.self)
+        let notifications = try rows.compactMap { row -> StoredNotification? in
+            guard let id = try row.decodeIfPresent(2, as: String.self) else { return nil }
+            return StoredNotification(
+                id: id, userID: request.userID, title: try row.decode(3), message: try row.decode(4),
+                read: try row.decode(5), createdAt: try row.decode(6), type: "", metadata: [:])
         }
+        return (notifications, total, unread)
     }
 
     /// One notification by id; nil when there is none (ids that are not UUIDs cannot exist).
-    func details(_ id: String) async throws -> StoredNotification? {
+    static func details(_ id: String, on db: PGConnection) throws -> StoredNotification? {
         guard let uuid = UUID(uuidString: id) else { return nil }
-        return try await reads.withConnection { db in
-            let rows = try db.query("""
-                SELECT id, user_id, title, message, read_at IS NOT NULL, \(unsafe: Self.createdAt), type, metadata::text
-                FROM notifications WHERE id = \(uuid)
-                """, prepared: true)
-            guard let row = rows.first else { return nil }
-            return StoredNotification(
-                id: try row.decode(0), userID: try row.decode(1), title: try row.decode(2), message: try row.decode(3),
-                read: try row.decode(4), createdAt: try row.decode(5), type: try row.decode(6),
-                metadata: Self.metadata(try row.decode(7)))
-        }
+        let rows = try db.query("""
+            SELECT id, user_id, title, message, read_at IS NOT NULL, \(unsafe: createdAt), type, metadata::text
+            FROM notifications WHERE id = \(uuid)
+            """, prepared: true)
+        guard let row = rows.first else { return nil }
+        return StoredNotification(
+            id: try row.decode(0), userID: try row.decode(1), title: try row.decode(2), message: try row.decode(3),
+            read: try row.decode(4), createdAt: try row.decode(5), type: try row.decode(6),
+            metadata: metadata(try row.decode(7)))
     }
 
     /// Marks read (idempotently: the first read time stays); false when the id is unknown or not the user's.
-    func markRead(_ id: String, userID: String) async throws -> Bool {
+    static func markRead(_ id: String, userID: String, on db: PGConnection) throws -> Bool {
         guard let uuid = UUID(uuidString: id) else { return false }
-        return try await reads.withConnection { db in
-            try db.query("""
-                UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID)
-                """, prepared: true).affectedRows == 1
-        }
+        return try db.query("""
+            UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID)
+            """, prepared: true).affectedRows == 1
     }
 
     /// `created_at` as RFC 3339 in UTC with microseconds, formatted by the server.
