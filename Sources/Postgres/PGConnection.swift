@@ -100,25 +100,25 @@ public final class PGConnection {
         guard ([table] + columns).allSatisfy(Self.isPlainIdentifier) else {
             throw PGError(.invalidParameter, "COPY target must be plain identifiers")
         }
-        var data = ""
+        var data: [UInt8] = []
+        data.reserveCapacity(rows.count * 256)
         for row in rows {
             for (index, value) in row.enumerated() {
-                if index > 0 { data += "\t" }
+                if index > 0 { data.append(UInt8(ascii: "\t")) }
                 guard let text = value?.pgText else {
-                    data += "\\N"
+                    data += [UInt8(ascii: "\\"), UInt8(ascii: "N")]
                     continue
                 }
-                if text.utf8.contains(0) {
+                guard Self.appendCopyEscaped(text, to: &data) else {
                     throw PGError(.invalidParameter, "a COPY value contains a NUL character")
                 }
-                Self.appendCopyEscaped(text, to: &data)
             }
-            data += "\n"
+            data.append(UInt8(ascii: "\n"))
         }
         let start = PQexec(handle, "COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN")
         guard PQresultStatus(start) == PGRES_COPY_IN else { _ = try self.rows(consuming: start); return 0 }
         PQclear(start)
-        let sent = data.withUTF8 { buffer in
+        let sent = data.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
         }
         guard sent == 1, PQputCopyEnd(handle, nil) == 1 else { throw connectionError("COPY") }
@@ -193,16 +193,20 @@ public final class PGConnection {
         return name.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
     }
 
-    private static func appendCopyEscaped(_ text: String, to data: inout String) {
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": data += "\\\\"
-            case "\t": data += "\\t"
-            case "\n": data += "\\n"
-            case "\r": data += "\\r"
-            default: data.unicodeScalars.append(scalar)
+    /// Appends `text` in COPY's text format (backslash, tab, newline and carriage return escaped); false when it
+    /// holds a NUL, which PostgreSQL text cannot store.
+    private static func appendCopyEscaped(_ text: String, to data: inout [UInt8]) -> Bool {
+        for byte in text.utf8 {
+            switch byte {
+            case 0: return false
+            case UInt8(ascii: "\\"): data += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case UInt8(ascii: "\t"): data += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case UInt8(ascii: "\n"): data += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): data += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            default: data.append(byte)
             }
         }
+        return true
     }
 
     /// Calls `body` with NUL-terminated copies of `strings` (nil stays NULL), valid for the call only.

@@ -26,7 +26,7 @@ public struct TemplateCatalog: Sendable {
 
     func render(_ template: String, fields: [String: String]) -> (title: String, message: String)? {
         guard let pair = pairs[template] else { return nil }
-        return (Self.trimmed(pair.title.render(fields)), Self.trimmed(pair.message.render(fields)))
+        return (pair.title.render(fields), pair.message.render(fields))
     }
 
     static func fieldNames(of kind: EventKind) -> Set<String> {
@@ -43,7 +43,9 @@ public struct TemplateCatalog: Sendable {
         }
         let template: MustacheTemplate
         do {
-            template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
+            // Surrounding whitespace (the file's final newline) is trimmed once here, not after every render.
+            template = try MustacheTemplate(
+                string: "{{% CONTENT_TYPE: TEXT}}" + text.trimmingCharacters(in: .whitespacesAndNewlines))
         } catch {
             throw TemplateError(file: path, reason: "does not compile: \(error)")
         }
@@ -53,10 +55,6 @@ public struct TemplateCatalog: Sendable {
             throw TemplateError(file: path, reason: "names '\(unknown)', which its event does not provide")
         }
         return template
-    }
-
-    private static func trimmed(_ text: String) -> String {
-        text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -26,7 +26,7 @@ import Postgres
 /// | `topology.eventsExchange` ... `topology.inventoryRpcQueue` | string | contract names | see `ContractNames` |
 /// | `topology.eventsDeliveryLimit` | int | 20 | redeliveries before the broker parks a message that keeps failing |
 /// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
-/// | `ingestion.prefetch` | int | 500 | unacked events held, and the largest group-commit batch |
+/// | `ingestion.prefetch` | int | 1000 | unacked events held; group-commit batches are at most half of it |
 /// | `ingestion.maxBodyBytes` | int | 262144 | larger events are parked as `too-large` |
 /// | `rpc.prefetch` | int | 64 | requests in flight; they are answered `postgres.queryPoolSize` at a time |
 /// | `templates.directory` | string | `templates` | relative paths are relative to the config file's folder |
@@ -40,7 +40,7 @@ struct DaemonConfiguration: Sendable {
     var eventsDeliveryLimit = 20
     var rpcRequestTTLMilliseconds = 30_000
     var queryPoolSize = 4
-    var ingestionPrefetch = 500
+    var ingestionPrefetch = 1000
     var maxBodyBytes = 256 * 1024
     var rpcPrefetch = 64
     var templatesDirectory: String
@@ -105,7 +105,7 @@ struct DaemonConfiguration: Sendable {
         names.inventoryRPCQueue = string("topology.inventoryRpcQueue", defaults.inventoryRPCQueue)
         eventsDeliveryLimit = try int("topology.eventsDeliveryLimit", 20, 1...1000)
         rpcRequestTTLMilliseconds = try int("topology.rpcRequestTtlMilliseconds", 30_000, 100...3_600_000)
-        ingestionPrefetch = try int("ingestion.prefetch", 500, 1...5000)
+        ingestionPrefetch = try int("ingestion.prefetch", 1000, 2...10000)
         maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
         rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
         func path(_ key: String, _ fallback: String) -> String {

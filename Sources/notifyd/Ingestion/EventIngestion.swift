@@ -7,8 +7,8 @@ import ServiceLifecycle
 /// Consumes `notifications.events` with an exactly-once effect: validate, park what is bad (confirmed), then
 /// store a whole batch in one transaction (inbox rows + notifications), then ack the batch with `multiple`.
 ///
-/// A batch is everything that arrived while the previous one was being committed (at most `prefetch`), so the
-/// commit cost is shared when load is high and latency stays low when it is not. A crash anywhere before the
+/// A batch is everything that arrived while the previous one was being committed (at most half of `prefetch`),
+/// so the commit cost is shared when load is high and latency stays low when it is not. A crash anywhere before the
 /// ack makes the broker redeliver; the inbox rows make the redelivery a no-op.
 struct EventIngestion: Service {
     let consuming: AMQPConnection
@@ -23,25 +23,48 @@ struct EventIngestion: Service {
     func run() async throws {
         let consumer = try await consuming.consumeBatches(queue: queue, prefetch: UInt16(prefetch))
         let consuming = consuming
+        // Batches are at most half the prefetch window, so one can fill while the previous one commits.
+        let batchLimit = max(1, prefetch / 2)
         await withShutdownAction({ try? await consuming.cancel(consumer) }) {
-            while let batch = await consumer.next(max: prefetch) {
-                await process(batch)
+            await withTaskGroup(of: Void.self) { group in
+                var committing = false
+                while let batch = await consumer.next(max: batchLimit) {
+                    let prepared = prepare(batch)
+                    // One commit at a time keeps the acks in delivery order; preparing overlaps it.
+                    if committing { await group.next() }
+                    group.addTask { await commit(prepared) }
+                    committing = true
+                }
             }
         }
     }
 
-    private func process(_ batch: [AMQPDelivery]) async {
-        var accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)] = []
-        var rejected: [(delivery: AMQPDelivery, rejection: Rejection)] = []
+    /// A batch split into what will be stored and what will be parked.
+    struct Prepared: Sendable {
+        var batch: [AMQPDelivery]
+        var accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)]
+        var rejected: [(delivery: AMQPDelivery, rejection: Rejection)]
+    }
+
+    /// Validates and renders: pure work, done while the previous batch commits.
+    private func prepare(_ batch: [AMQPDelivery]) -> Prepared {
+        var prepared = Prepared(batch: batch, accepted: [], rejected: [])
         for delivery in batch {
             do {
-                accepted.append((delivery, try effect(of: delivery)))
+                prepared.accepted.append((delivery, try effect(of: delivery)))
             } catch {
-                rejected.append((delivery, error))
+                prepared.rejected.append((delivery, error))
             }
         }
+        return prepared
+    }
+
+    /// Stores, parks, then acks (or, if parking failed, requeues) the batch.
+    private func commit(_ prepared: Prepared) async {
+        let batch = prepared.batch
+        var rejected = prepared.rejected
         do {
-            let (created, refused) = try await commit(accepted)
+            let (created, refused) = try await store(prepared.accepted)
             rejected += refused
             for (delivery, rejection) in rejected {
                 logger.warning(
@@ -79,10 +102,10 @@ struct EventIngestion: Service {
                      notification: notifier.notification(for: payment, eventKey: key))
     }
 
-    /// Commits the batch, retrying while the database is unreachable. A batch the database refuses (a value a
+    /// Stores the batch, retrying while the database is unreachable. A batch the database refuses (a value a
     /// constraint rejects) is split: every effect is committed alone and the ones still refused are returned to
     /// be parked with `delivery-failed`, so one poison event never sinks the others.
-    private func commit(
+    private func store(
         _ accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)]
     ) async throws -> (created: Int, refused: [(delivery: AMQPDelivery, rejection: Rejection)]) {
         do {

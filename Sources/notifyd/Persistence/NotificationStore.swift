@@ -103,8 +103,7 @@ struct NotificationStore: Sendable {
     private static let createdAt = #"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#
 
     private static func json(_ metadata: [String: String]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        String(decoding: JSONValue.object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).bytes, as: UTF8.self)
     }
 
     private static func metadata(_ json: String) -> [String: String] {
