@@ -196,7 +196,13 @@ public final class PGConnection {
     /// Appends `text` in COPY's text format (backslash, tab, newline and carriage return escaped); false when it
     /// holds a NUL, which PostgreSQL text cannot store.
     private static func appendCopyEscaped(_ text: String, to data: inout [UInt8]) -> Bool {
-        for byte in text.utf8 {
+        let utf8 = text.utf8
+        // Most values need no escaping: one scan, then one bulk copy.
+        if !utf8.contains(where: { $0 == 0 || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+            data.append(contentsOf: utf8)
+            return true
+        }
+        for byte in utf8 {
             switch byte {
             case 0: return false
             case UInt8(ascii: "\\"): data += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]

@@ -18,6 +18,7 @@ struct ServiceBench: AsyncParsableCommand {
 
     @OptionGroup var stack: StackOptions
     @Option(help: "Events to ingest.") var events = 100_000
+    @Option(help: "Publishing lanes, each with 500 unconfirmed messages in flight.") var lanes = 4
     @Option(help: "Notifications stored before the query benchmarks.") var stored = 1_000_000
     @Option(help: "Users they belong to.") var users = 10_000
     @Option(help: "Timed single-client queries.") var queries = 3_000
@@ -37,11 +38,12 @@ struct ServiceBench: AsyncParsableCommand {
             "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": "bench.\(id).dlx", "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": "bench.\(id).dlq",
             "NOTIFY_TOPOLOGY_RPC_QUEUE": "bench.\(id).rpc",
         ]
-        let daemon = try DaemonUnderTest(environment: names.merging([
+        let environment = names.merging([
             "NOTIFY_AMQP_URL": stack.amqpURL, "NOTIFY_POSTGRES_URL": databaseURL, "NOTIFY_LOG_LEVEL": "info",
-        ]) { $1 })
-        defer { daemon.stop() }
-        try await daemon.waitUntilReady()
+        ]) { $1 }
+        let first = try DaemonUnderTest(environment: environment)
+        defer { first.stop() }
+        try await first.waitUntilReady()
         let db = PGPool(configuration: try PGConfiguration(url: databaseURL), logger: logger)
 
         var amqp = try AMQPConfiguration(url: stack.amqpURL)
@@ -49,10 +51,20 @@ struct ServiceBench: AsyncParsableCommand {
         let publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: logger)
         try await publisher.connect()
 
-        // 1. Ingestion
-        let ingest = try await ingestion(publisher: publisher, exchange: names["NOTIFY_TOPOLOGY_EVENTS_EXCHANGE"]!,
-                                         queue: names["NOTIFY_TOPOLOGY_EVENTS_QUEUE"]!, db: db)
+        // 1. Ingestion while publishing, then draining a backlog (the daemon's own capacity).
+        let (exchange, queue) = (names["NOTIFY_TOPOLOGY_EVENTS_EXCHANGE"]!, names["NOTIFY_TOPOLOGY_EVENTS_QUEUE"]!)
+        let ingest = try await ingestion(publisher: publisher, exchange: exchange, queue: queue, db: db)
         print(String(format: "ingestion: %d PaymentProcessed events, published with confirms and stored, %.0f events/s", events, ingest))
+        var rss = first.peakRSSMegabytes()
+        first.stop()
+        try await publish(from: events, count: events, publisher: publisher, exchange: exchange)
+        let daemon = try DaemonUnderTest(environment: environment)
+        defer { daemon.stop() }
+        try await daemon.waitUntilReady()
+        let drainStarted = ContinuousClock.now
+        try await waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
+        let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds
+        print(String(format: "ingestion: a backlog of %d events drained (stored and acked) at %.0f events/s", events, drain))
 
         // 2 + 3. Queries over a large inbox table.
         try await seed(db)
@@ -61,15 +73,17 @@ struct ServiceBench: AsyncParsableCommand {
         print(String(format: "query latency: GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms", stored, users, p50, p99))
         let throughput = try await concurrentThroughput(amqp: amqp, logger: logger, queue: rpcQueue)
         print(String(format: "query throughput: %d clients, %.0f replies/s", clients, throughput))
-        let rss = daemon.peakRSSMegabytes()
+        rss = max(rss, daemon.peakRSSMegabytes())
         print(String(format: "notifyd peak RSS: %.1f MB", rss))
 
         await publisher.close()
         await db.close()
         daemon.stop()
+        first.stop()
         _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
         await admin.close()
         print(String(format: "RESULT ingest_throughput %.0f events/s", ingest))
+        print(String(format: "RESULT ingest_backlog_drain %.0f events/s", drain))
         print(String(format: "RESULT query_latency_p50 %.3f ms", p50))
         print(String(format: "RESULT query_latency_p99 %.3f ms", p99))
         print(String(format: "RESULT query_throughput %.0f replies/s", throughput))
@@ -77,23 +91,35 @@ struct ServiceBench: AsyncParsableCommand {
     }
 
     private func ingestion(publisher: AMQPConnection, exchange: String, queue: String, db: PGPool) async throws -> Double {
-        let bodies = (0..<events).map { index in
+        let started = ContinuousClock.now
+        try await publish(from: 0, count: events, publisher: publisher, exchange: exchange)
+        let published = ContinuousClock.now - started
+        try await waitUntilStored(events, publisher: publisher, queue: queue, db: db)
+        let elapsed = ContinuousClock.now - started
+        print(String(format: "ingestion: all %d confirmed by the broker after %.2f s, all stored and acked after %.2f s",
+                     events, published.seconds, elapsed.seconds))
+        return Double(events) / elapsed.seconds
+    }
+
+    /// Publishes PaymentProcessed events `from..<from+count` with confirms, several confirm windows in flight so
+    /// that the publisher is not what is measured.
+    private func publish(from first: Int, count: Int, publisher: AMQPConnection, exchange: String) async throws {
+        let (users, lanes) = (users, lanes)
+        let bodies = (first..<first + count).map { index in
             Array("""
                 {"transactionId":"tx-\(index)","userId":"user-\(index % users)","orderId":"order-\(index)",\
                 "amount":\(index % 500).99,"currency":"USD","status":"confirmed","timestamp":"2026-11-21T10:00:00Z"}
                 """.utf8)
         }
-        let started = ContinuousClock.now
-        // Four confirm windows in flight, so publishing is not what is measured.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for lane in 0..<4 {
+            for lane in 0..<lanes {
                 group.addTask {
-                    for start in stride(from: lane * 500, to: events, by: 2000) {
-                        let batch = (start..<min(start + 500, events)).map { index in
+                    for start in stride(from: lane * 500, to: count, by: 500 * lanes) {
+                        let batch = (start..<min(start + 500, count)).map { offset in
                             AMQPOutgoingMessage(
-                                exchange: exchange, routingKey: "payment.processed", body: bodies[index],
+                                exchange: exchange, routingKey: "payment.processed", body: bodies[offset],
                                 properties: AMQPProperties(contentType: "application/json", persistent: true,
-                                                           messageID: "bench-\(index)", type: "PaymentProcessed"))
+                                                           messageID: "bench-\(first + offset)", type: "PaymentProcessed"))
                         }
                         let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
                         guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("publish not confirmed") }
@@ -102,11 +128,14 @@ struct ServiceBench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
-        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < events {
+    }
+
+    /// Waits until `count` events are in the inbox table and the queue holds nothing more.
+    private func waitUntilStored(_ count: Int, publisher: AMQPConnection, queue: String, db: PGPool) async throws {
+        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < count {
             try await Task.sleep(for: .milliseconds(20))
         }
         while try await publisher.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
-        return Double(events) / (ContinuousClock.now - started).seconds
     }
 
     /// Fills the table straight through COPY (the daemon's own ingestion was measured above).
