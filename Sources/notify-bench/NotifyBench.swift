@@ -15,11 +15,10 @@ struct AllBenches: AsyncParsableCommand {
     @OptionGroup var stack: StackOptions
 
     func run() async throws {
-        var amqp = AMQPBench()
-        amqp.stack = stack
+        let stackArguments = ["--amqp-url", stack.amqpURL, "--postgres-url", stack.postgresURL]
+        var amqp = try AMQPBench.parse(stackArguments)
         try await amqp.run()
-        var service = ServiceBench()
-        service.stack = stack
+        var service = try ServiceBench.parse(stackArguments)
         try await service.run()
     }
 }

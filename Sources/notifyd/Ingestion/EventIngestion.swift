@@ -4,8 +4,9 @@ import NotifyCore
 import Postgres
 import ServiceLifecycle
 
-/// Consumes `notifications.events` with an exactly-once effect: validate, park what is bad (confirmed), then
-/// store a whole batch in one transaction (inbox rows + notifications), then ack the batch with `multiple`.
+/// Consumes `notifications.events` with an exactly-once effect: validate, store the good events of a batch in one
+/// transaction (inbox rows + notifications), park the bad ones (confirmed by the broker), then ack the batch with
+/// `multiple`.
 ///
 /// A batch is everything that arrived while the previous one was being committed (at most half of `prefetch`),
 /// so the commit cost is shared when load is high and latency stays low when it is not. A crash anywhere before the

@@ -53,14 +53,15 @@ struct NotificationStore: Sendable {
 
     // MARK: - Queries (synchronous: they run on a connection's own thread)
 
-    /// A page of a user's inbox, newest first, with the user's total and unread counts.
+    /// A page of a user's inbox, newest first, with the user's total and unread counts. Each count is an
+    /// index-only scan (the user index, and the partial unread index), so only the page's rows touch the table.
     static func page(_ request: GetUserNotifications, on db: PGConnection) throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
         let filter = request.unreadOnly ? "AND read_at IS NULL" : ""
         let rows = try db.query(PGQuery(
             unsafeSQL: """
                 SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
-                FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread
-                      FROM notifications WHERE user_id = $1) c
+                FROM (SELECT (SELECT count(*) FROM notifications WHERE user_id = $1) AS total,
+                             (SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL) AS unread) c
                 LEFT JOIN LATERAL (
                     SELECT id, title, message, read_at IS NOT NULL AS read, \(createdAt) AS created
                     FROM notifications WHERE user_id = $1 \(filter)
