@@ -16,9 +16,9 @@ struct AllBenches: AsyncParsableCommand {
 
     func run() async throws {
         let stackArguments = ["--amqp-url", stack.amqpURL, "--postgres-url", stack.postgresURL]
-        var amqp = try AMQPBench.parse(stackArguments)
+        let amqp = try AMQPBench.parse(stackArguments)
         try await amqp.run()
-        var service = try ServiceBench.parse(stackArguments)
+        let service = try ServiceBench.parse(stackArguments)
         try await service.run()
     }
 }
