@@ -10,6 +10,11 @@ id notify >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin
 install -m 0755 "$BIN/notifyd" "$BIN/notifyctl" /usr/local/bin/
 install -d -m 0755 /etc/flowmart-notify /usr/local/share/doc/flowmart-notify
 [ -f /etc/flowmart-notify/notifyd.json ] || install -m 0644 Config/notifyd.json /etc/flowmart-notify/notifyd.json
+[ -f /etc/flowmart-notify/notification-rules.json ] || install -m 0644 Config/notification-rules.json /etc/flowmart-notify/
+if [ ! -d /etc/flowmart-notify/templates ]; then
+  install -d -m 0755 /etc/flowmart-notify/templates
+  install -m 0644 Config/templates/*.mustache /etc/flowmart-notify/templates/
+fi
 [ -f /etc/flowmart-notify/notifyd.env ] || install -m 0600 /dev/null /etc/flowmart-notify/notifyd.env
 install -m 0644 README.md /usr/local/share/doc/flowmart-notify/README.md
 install -m 0644 deploy/systemd/notifyd.service /etc/systemd/system/notifyd.service
