@@ -63,7 +63,7 @@ struct NotificationStore: Sendable {
                 FROM (SELECT (SELECT count(*) FROM notifications WHERE user_id = $1) AS total,
                              (SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL) AS unread) c
                 LEFT JOIN LATERAL (
-                    SELECT id, title, message, read_at IS NOT NULL AS read, \(createdAt) AS created
+                    SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
                     FROM notifications WHERE user_id = $1 \(filter)
                     ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
                 """,
@@ -73,7 +73,7 @@ struct NotificationStore: Sendable {
             guard let id = try row.decodeIfPresent(2, as: String.self) else { return nil }
             return StoredNotification(
                 id: id, userID: request.userID, title: try row.decode(3), message: try row.decode(4),
-                read: try row.decode(5), createdAt: try row.decode(6), type: "", metadata: [:])
+                read: try row.decode(5), createdAt: rfc3339(try row.decode(6)), type: "", metadata: [:])
         }
         return (notifications, total, unread)
     }
@@ -82,13 +82,13 @@ struct NotificationStore: Sendable {
     static func details(_ id: String, on db: PGConnection) throws -> StoredNotification? {
         guard let uuid = UUID(uuidString: id) else { return nil }
         let rows = try db.query("""
-            SELECT id, user_id, title, message, read_at IS NOT NULL, \(unsafe: createdAt), type, metadata::text
+            SELECT id, user_id, title, message, read_at IS NOT NULL, created_at::text, type, metadata::text
             FROM notifications WHERE id = \(uuid)
             """, prepared: true)
         guard let row = rows.first else { return nil }
         return StoredNotification(
             id: try row.decode(0), userID: try row.decode(1), title: try row.decode(2), message: try row.decode(3),
-            read: try row.decode(4), createdAt: try row.decode(5), type: try row.decode(6),
+            read: try row.decode(4), createdAt: rfc3339(try row.decode(5)), type: try row.decode(6),
             metadata: metadata(try row.decode(7)))
     }
 
@@ -100,8 +100,16 @@ struct NotificationStore: Sendable {
             """, prepared: true).affectedRows == 1
     }
 
-    /// `created_at` as RFC 3339 in UTC with microseconds, formatted by the server.
-    private static let createdAt = #"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#
+    /// `created_at` as the server writes it (`2026-11-21 10:03:17.5+00`: the session is UTC, DateStyle ISO) in
+    /// RFC 3339 (`2026-11-21T10:03:17.5Z`): far cheaper than `to_char` on every row.
+    static func rfc3339(_ timestamp: String) -> String {
+        var utf8 = Array(timestamp.utf8)
+        guard utf8.count > 19, utf8.last == UInt8(ascii: "0"), utf8[utf8.count - 3] == UInt8(ascii: "+") else { return timestamp }
+        utf8[10] = UInt8(ascii: "T")
+        utf8.removeLast(3)
+        utf8.append(UInt8(ascii: "Z"))
+        return String(decoding: utf8, as: UTF8.self)
+    }
 
     private static func json(_ metadata: [String: String]) -> String {
         String(decoding: JSONValue.object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).bytes, as: UTF8.self)
