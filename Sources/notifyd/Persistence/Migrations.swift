@@ -18,7 +18,7 @@ enum Migrations {
             -- In-app notifications. Inbox pages read (user_id, created_at DESC, id DESC): one index for "all",
             -- a partial one for "unread"; details and mark-read go by primary key.
             CREATE TABLE notifications (
-                id               uuid        PRIMARY KEY,
+                id               uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
                 user_id          text        NOT NULL,
                 type             text        NOT NULL,
                 priority         text        NOT NULL,

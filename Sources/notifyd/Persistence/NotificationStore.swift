@@ -39,7 +39,7 @@ struct NotificationStore: Sendable {
                 new.remove(effect.consumer + "\u{1F}" + effect.key) != nil
             else { return nil }
             return [
-                UUID(), notification.userID, notification.type, notification.priority.rawValue,
+                notification.userID, notification.type, notification.priority.rawValue,
                 "{" + notification.channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "}",
                 notification.title, notification.message, Self.json(notification.metadata), notification.sourceEventKey,
             ]
@@ -47,7 +47,7 @@ struct NotificationStore: Sendable {
         guard !rows.isEmpty else { return 0 }
         return try db.copy(
             into: "notifications",
-            columns: ["id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key"],
+            columns: ["user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key"],
             rows: rows)
     }
 
