@@ -3,6 +3,20 @@ import Foundation
 /// RFC 3339 timestamps (`2024-07-04T14:48:00Z`, `2024-07-04T14:48:00.123+02:00`), parsed without a formatter:
 /// formatters are slow and lenient, and this runs once per event.
 public enum RFC3339 {
+    /// `2024-07-04T14:48:00.123Z`: UTC, milliseconds.
+    public static func string(from date: Date) -> String {
+        let millis = Int((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let days = Int((Double(millis) / 86_400_000).rounded(.down))
+        let (year, month, day) = civilDate(fromDaysSinceEpoch: days)
+        let ms = millis - days * 86_400_000
+        func pad(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(ms / 3_600_000, 2)):\(pad(ms / 60_000 % 60, 2)):"
+            + "\(pad(ms / 1000 % 60, 2)).\(pad(ms % 1000, 3))Z"
+    }
+
     public static func date(from text: String) -> Date? {
         let b = Array(text.utf8)
         func digits(_ start: Int, _ count: Int) -> Int? {
@@ -63,4 +77,17 @@ private func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
     let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
     let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
     return era * 146_097 + dayOfEra - 719_468
+}
+
+/// Inverse of `daysSinceEpoch` (Hinnant's `civil_from_days`).
+private func civilDate(fromDaysSinceEpoch days: Int) -> (Int, Int, Int) {
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let mp = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * mp + 2) / 5 + 1
+    let month = mp < 10 ? mp + 3 : mp - 9
+    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
 }
