@@ -17,9 +17,8 @@ public struct ContractNames: Sendable, Equatable {
 
     public init() {}
 
-    /// Routing keys of the events the daemon consumes (bound to `eventsQueue`). InventoryAdjusted joins when it is
-    /// handled: until then it is not routed here, rather than parked as unhandled.
-    public static let consumedRoutingKeys = [EventKind.paymentProcessed.routingKey]
+    /// Routing keys of the events the daemon consumes (bound to `eventsQueue`).
+    public static let consumedRoutingKeys = [EventKind.paymentProcessed.routingKey, EventKind.inventoryAdjusted.routingKey]
 }
 
 /// The FlowMart events this service knows, by catalog id.

@@ -103,7 +103,13 @@ struct Publish: AsyncParsableCommand {
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case paymentProcessed = "payment-processed"
-        var event: EventKind { .paymentProcessed }
+        case inventoryAdjusted = "inventory-adjusted"
+        var event: EventKind {
+            switch self {
+            case .paymentProcessed: .paymentProcessed
+            case .inventoryAdjusted: .inventoryAdjusted
+            }
+        }
     }
 
     @Argument(help: "The event kind: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: Kind
@@ -116,7 +122,8 @@ struct Publish: AsyncParsableCommand {
         let connection = try await options.connect(confirmMode: true)
         let id = messageId ?? UUID().uuidString
         var properties = AMQPProperties(
-            contentType: "application/json", headers: ["version": "1.0.0"], persistent: true, messageID: id,
+            contentType: "application/json", headers: ["version": kind == .paymentProcessed ? "1.0.0" : "1.0.1"],
+            persistent: true, messageID: id,
             timestamp: UInt64(Date().timeIntervalSince1970), type: kind.event.rawValue)
         properties.appID = "notifyctl"
         let outcomes = try await connection.publish([

@@ -28,6 +28,9 @@ import Postgres
 /// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
 /// | `ingestion.prefetch` | int | 1000 | unacked events held; group-commit batches are at most half of it |
 /// | `ingestion.maxBodyBytes` | int | 262144 | larger events are parked as `too-large` |
+/// | `outbox.batchSize` | int | 500 | OutOfStock events published per confirmed round |
+/// | `outbox.leaseSeconds` | int | 30 | how long a daemon reserves the rows it is publishing |
+/// | `outbox.pollMilliseconds` | int | 100 | how often an idle relay looks for new rows |
 /// | `rpc.prefetch` | int | 64 | requests in flight; they are answered `postgres.queryPoolSize` at a time |
 /// | `templates.directory` | string | `templates` | relative paths are relative to the config file's folder |
 /// | `templates.rules` | string | `notification-rules.json` | event → template, type, priority, channels |
@@ -43,6 +46,9 @@ struct DaemonConfiguration: Sendable {
     var ingestionPrefetch = 1000
     var maxBodyBytes = 256 * 1024
     var rpcPrefetch = 64
+    var outboxBatchSize = 500
+    var outboxLease: Duration = .seconds(30)
+    var outboxPollInterval: Duration = .milliseconds(100)
     var templatesDirectory: String
     var rulesFile: String
     var shutdownTimeout: Duration = .seconds(8)
@@ -108,6 +114,9 @@ struct DaemonConfiguration: Sendable {
         ingestionPrefetch = try int("ingestion.prefetch", 1000, 2...10000)
         maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
         rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
+        outboxBatchSize = try int("outbox.batchSize", 500, 1...10_000)
+        outboxLease = .seconds(try int("outbox.leaseSeconds", 30, 1...3600))
+        outboxPollInterval = .milliseconds(try int("outbox.pollMilliseconds", 100, 10...60_000))
         func path(_ key: String, _ fallback: String) -> String {
             let value = string(key, fallback)
             return value.hasPrefix("/") ? value : "\(baseDirectory)/\(value)"

@@ -93,14 +93,22 @@ struct EventIngestion: Service {
     }
 
     /// What one delivery means; throws the rejection it is parked with.
+    /// The contract's deduplication key: `message_id`, else the payload's own id.
     private func effect(of delivery: AMQPDelivery) throws(Rejection) -> NotificationStore.Effect {
-        guard EventKind(routingKey: delivery.routingKey) == .paymentProcessed else {
+        let messageID = delivery.properties.messageID.flatMap { $0.isEmpty ? nil : $0 }
+        switch EventKind(routingKey: delivery.routingKey) {
+        case .paymentProcessed:
+            let payment = try PaymentProcessed(try input.object(from: delivery.body))
+            let key = messageID ?? payment.transactionID
+            return .init(consumer: EventKind.paymentProcessed.rawValue, key: key,
+                         notification: notifier.notification(for: payment, eventKey: key))
+        case .inventoryAdjusted:
+            let adjustment = try InventoryAdjusted(try input.object(from: delivery.body))
+            return .init(consumer: EventKind.inventoryAdjusted.rawValue, key: messageID ?? adjustment.eventID,
+                         adjustment: adjustment)
+        case .outOfStock, nil:
             throw Rejection(.unknownRoutingKey, "routing key '\(delivery.routingKey.prefix(100))' is not handled by this service")
         }
-        let payment = try PaymentProcessed(try input.object(from: delivery.body))
-        let key = delivery.properties.messageID.flatMap { $0.isEmpty ? nil : $0 } ?? payment.transactionID
-        return .init(consumer: EventKind.paymentProcessed.rawValue, key: key,
-                     notification: notifier.notification(for: payment, eventKey: key))
     }
 
     /// Stores the batch, retrying while the database is unreachable. A batch the database refuses (a value a

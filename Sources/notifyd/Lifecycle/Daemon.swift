@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// Brings the daemon up in dependency order and keeps it up until SIGTERM or SIGINT.
 ///
 /// Start: templates → PostgreSQL pools → migrations → AMQP connections (consume, publish, rpc) → topology →
-/// ingestion and RPC services → `ready`. A failure in any step is thrown as a `StartupError` naming the step and
+/// outbox relay, ingestion and RPC services → `ready`. A failure in any step is thrown as a `StartupError` naming the step and
 /// the server, and nothing keeps running. Stop: the service group stops services in reverse order — RPC and
 /// ingestion drain first, then connections and pools close — within `shutdownTimeout`.
 struct Daemon {
@@ -24,7 +24,8 @@ struct Daemon {
             await resources.close()
             throw error
         }
-        let store = NotificationStore(writes: resources.writes!)
+        let store = NotificationStore(
+            writes: resources.writes!, outOfStock: .init(exchange: configuration.names.eventsExchange))
         var input = JSONInput()
         input.maxBytes = configuration.maxBodyBytes
         let ingestion = EventIngestion(
@@ -36,11 +37,16 @@ struct Daemon {
             connection: resources.rpc!, queries: resources.reads!, queue: configuration.names.rpcQueue,
             prefetch: configuration.rpcPrefetch, logger: logger)
 
+        let relay = OutboxRelay(
+            database: resources.outbox!, publishing: resources.publishing!, batchSize: configuration.outboxBatchSize,
+            lease: configuration.outboxLease, pollInterval: configuration.outboxPollInterval, logger: logger)
+
         let systemd = SystemdNotifier()
         let group = ServiceGroup(
             configuration: .init(
                 services: resources.services + [
                     .init(service: ResourceService(name: "systemd") { systemd.stopping() }),
+                    .init(service: relay),
                     .init(service: ingestion),
                     .init(service: rpc),
                 ],
@@ -74,6 +80,8 @@ private struct Resources {
     let logger: Logger
     var writes: PGPool?
     var reads: PGPool?
+    /// One connection for the outbox relay, so publishing never waits on ingestion's connections.
+    var outbox: PGPool?
     var consuming: AMQPConnection?
     var publishing: AMQPConnection?
     var rpc: AMQPConnection?
@@ -83,12 +91,16 @@ private struct Resources {
     mutating func open(_ configuration: DaemonConfiguration) async throws {
         var readConfiguration = configuration.postgres
         readConfiguration.poolSize = configuration.queryPoolSize
+        var outboxConfiguration = configuration.postgres
+        outboxConfiguration.poolSize = 1
         let writes = PGPool(configuration: configuration.postgres, logger: logger)
         let reads = PGPool(configuration: readConfiguration, logger: logger)
-        (self.writes, self.reads) = (writes, reads)
+        let outbox = PGPool(configuration: outboxConfiguration, logger: logger)
+        (self.writes, self.reads, self.outbox) = (writes, reads, outbox)
         do {
             try await writes.connect()
             try await reads.connect()
+            try await outbox.connect()
         } catch {
             throw StartupError(step: "PostgreSQL", reason: error.description)
         }
@@ -122,9 +134,10 @@ private struct Resources {
 
     /// Closing services, in dependency order (the group stops them in reverse).
     var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        let (writes, reads, consuming, publishing, rpc) = (writes!, reads!, consuming!, publishing!, rpc!)
+        let (writes, reads, outbox, consuming, publishing, rpc) = (writes!, reads!, outbox!, consuming!, publishing!, rpc!)
         return [
             .init(service: ResourceService(name: "postgres") {
+                await outbox.close()
                 await reads.close()
                 await writes.close()
             }),
@@ -140,6 +153,7 @@ private struct Resources {
         await rpc?.close()
         await publishing?.close()
         await consuming?.close()
+        await outbox?.close()
         await reads?.close()
         await writes?.close()
     }

@@ -34,5 +34,35 @@ enum Migrations {
             CREATE INDEX notifications_unread_by_user ON notifications (user_id, created_at DESC, id DESC)
                 WHERE read_at IS NULL;
             """),
+        PGMigration(version: 3, name: "stock and outbox", sql: """
+            -- Stock per product and warehouse ('' when the events name none), as the latest adjustment set it.
+            CREATE TABLE stock_levels (
+                product_id     text        NOT NULL,
+                warehouse_id   text        NOT NULL,
+                quantity       bigint      NOT NULL,
+                out_of_stock   boolean     NOT NULL,
+                as_of          timestamptz NOT NULL,
+                last_event_key text        NOT NULL,
+                updated_at     timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (product_id, warehouse_id)
+            );
+            -- Events to publish, written in the same transaction as the change that causes them (transactional
+            -- outbox). The relay leases unsent rows, publishes them with confirms, then marks them sent.
+            CREATE TABLE outbox (
+                id             bigserial   PRIMARY KEY,
+                message_id     text        NOT NULL UNIQUE,
+                exchange       text        NOT NULL,
+                routing_key    text        NOT NULL,
+                type           text        NOT NULL,
+                version        text        NOT NULL,
+                correlation_id text,
+                body           text        NOT NULL,
+                created_at     timestamptz NOT NULL DEFAULT now(),
+                leased_until   timestamptz,
+                attempts       integer     NOT NULL DEFAULT 0,
+                sent_at        timestamptz
+            );
+            CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
+            """),
     ]
 }

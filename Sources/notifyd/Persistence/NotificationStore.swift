@@ -6,22 +6,27 @@ import Postgres
 /// (see `RPCServer`), so a slow query never holds up ingestion.
 struct NotificationStore: Sendable {
     let writes: PGPool
+    /// Where the OutOfStock events that adjustments cause are published (through the outbox).
+    let outOfStock: StockStore.Destination
 
-    /// A consumed event: its dedupe key and the notification it produces, if any.
+    /// A consumed event: its dedupe key and what it changes.
     struct Effect: Sendable {
         var consumer: String
         var key: String
         var notification: NewNotification?
+        var adjustment: InventoryAdjusted?
     }
 
-    /// Stores a batch in one transaction: an inbox row per effect (dedupe) and a notification for every effect
-    /// whose key was not seen before. Returns how many notifications were created.
+    /// Stores a batch in one transaction: an inbox row per effect (dedupe), and for every effect whose key was not
+    /// seen before its notification and its stock change (with any OutOfStock queued in the outbox).
+    /// Returns how many notifications were created.
     func store(_ effects: [Effect]) async throws -> Int {
         guard !effects.isEmpty else { return 0 }
-        return try await writes.transaction { db in try Self.store(effects, on: db) }
+        let destination = outOfStock
+        return try await writes.transaction { db in try Self.store(effects, outOfStock: destination, on: db) }
     }
 
-    static func store(_ effects: [Effect], on db: PGConnection) throws -> Int {
+    static func store(_ effects: [Effect], outOfStock: StockStore.Destination, on db: PGConnection) throws -> Int {
         var placeholders: [String] = []
         var parameters: [String?] = []
         for effect in effects {
@@ -34,10 +39,12 @@ struct NotificationStore: Sendable {
             parameters: parameters))
         var new = Set<String>()
         for row in fresh { new.insert(try row.decode(0, as: String.self) + "\u{1F}" + row.decode(1, as: String.self)) }
-        let rows: [[(any PGEncodable)?]] = effects.compactMap { effect in
-            guard let notification = effect.notification,
-                new.remove(effect.consumer + "\u{1F}" + effect.key) != nil
-            else { return nil }
+        // The first occurrence of each new key takes effect; later copies in the same batch are duplicates.
+        let firsts = effects.filter { new.remove($0.consumer + "\u{1F}" + $0.key) != nil }
+        try StockStore.apply(firsts.compactMap { effect in effect.adjustment.map { (effect.key, $0) } },
+                             destination: outOfStock, on: db)
+        let rows: [[(any PGEncodable)?]] = firsts.compactMap { effect in
+            guard let notification = effect.notification else { return nil }
             return [
                 notification.userID, notification.type, notification.priority.rawValue,
                 "{" + notification.channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "}",
@@ -101,12 +108,15 @@ struct NotificationStore: Sendable {
     }
 
     /// `created_at` as the server writes it (`2026-11-21 10:03:17.5+00`: the session is UTC, DateStyle ISO) in
-    /// RFC 3339 (`2026-11-21T10:03:17.5Z`): far cheaper than `to_char` on every row.
+    /// RFC 3339 with a fixed six-digit fraction (`2026-11-21T10:03:17.500000Z`), so that the strings also sort in
+    /// time order; far cheaper than `to_char` on every row.
     static func rfc3339(_ timestamp: String) -> String {
         var utf8 = Array(timestamp.utf8)
-        guard utf8.count > 19, utf8.last == UInt8(ascii: "0"), utf8[utf8.count - 3] == UInt8(ascii: "+") else { return timestamp }
-        utf8[10] = UInt8(ascii: "T")
+        guard utf8.count >= 22, utf8[utf8.count - 3] == UInt8(ascii: "+"), utf8.suffix(2) == [48, 48] else { return timestamp }
         utf8.removeLast(3)
+        utf8[10] = UInt8(ascii: "T")
+        if utf8.count == 19 { utf8.append(UInt8(ascii: ".")) }
+        while utf8.count < 26 { utf8.append(UInt8(ascii: "0")) }
         utf8.append(UInt8(ascii: "Z"))
         return String(decoding: utf8, as: UTF8.self)
     }

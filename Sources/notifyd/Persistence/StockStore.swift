@@ -1,0 +1,80 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// Stock levels and the OutOfStock events they cause, written inside the ingestion transaction.
+enum StockStore {
+    /// Where OutOfStock events are published; fixed by the contract, configurable like every name.
+    struct Destination: Sendable {
+        var exchange: String
+        var routingKey = EventKind.outOfStock.routingKey
+    }
+
+    /// Applies `adjustments` (new ones only, in delivery order) and queues an OutOfStock in the outbox for each
+    /// stock-out. Products are locked (transaction-scoped advisory locks, in a fixed order) so daemons sharing the
+    /// database never decide the same transition twice. Returns the number of OutOfStock events queued.
+    @discardableResult
+    static func apply(_ adjustments: [(key: String, event: InventoryAdjusted)], destination: Destination, on db: PGConnection) throws -> Int {
+        guard !adjustments.isEmpty else { return 0 }
+        let products = Set(adjustments.map { Product($0.event) }).sorted()
+        for product in products {
+            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(product.productID + "\u{1F}" + product.warehouseID), 0))")
+        }
+        var levels: [Product: StockLevel] = [:]
+        for product in products {
+            let rows = try db.query("""
+                SELECT quantity, out_of_stock, as_of FROM stock_levels
+                WHERE product_id = \(product.productID) AND warehouse_id = \(product.warehouseID)
+                """, prepared: true)
+            if let row = rows.first {
+                let (quantity, outOfStock, asOf) = try row.decode(Int.self, Bool.self, Date.self)
+                levels[product] = StockLevel(quantity: quantity, outOfStock: outOfStock, asOf: asOf)
+            }
+        }
+        var changed: [Product: (level: StockLevel, key: String)] = [:]
+        var outOfStock: [(event: OutOfStock, correlationID: String)] = []
+        for (key, event) in adjustments {
+            let product = Product(event)
+            let (level, transition) = StockRule.apply(event, to: levels[product])
+            guard let level else { continue }
+            levels[product] = level
+            changed[product] = (level, key)
+            if case .outOfStock(let lastAvailable) = transition {
+                outOfStock.append((OutOfStock(
+                    eventID: UUID().uuidString.lowercased(), timestamp: event.timestamp, productID: event.productID,
+                    lastAvailableQuantity: lastAvailable, warehouseID: event.warehouseID), event.eventID))
+            }
+        }
+        for (product, change) in changed {
+            try db.execute("""
+                INSERT INTO stock_levels (product_id, warehouse_id, quantity, out_of_stock, as_of, last_event_key)
+                VALUES (\(product.productID), \(product.warehouseID), \(change.level.quantity), \(change.level.outOfStock),
+                        \(change.level.asOf), \(change.key))
+                ON CONFLICT (product_id, warehouse_id) DO UPDATE SET quantity = excluded.quantity,
+                    out_of_stock = excluded.out_of_stock, as_of = excluded.as_of,
+                    last_event_key = excluded.last_event_key, updated_at = now()
+                """)
+        }
+        for (event, correlationID) in outOfStock {
+            try db.execute("""
+                INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body)
+                VALUES (\(event.eventID), \(destination.exchange), \(destination.routingKey),
+                        \(EventKind.outOfStock.rawValue), '0.0.4', \(correlationID),
+                        \(String(decoding: event.body.bytes, as: UTF8.self)))
+                """)
+        }
+        return outOfStock.count
+    }
+
+    struct Product: Hashable, Comparable {
+        var productID: String
+        var warehouseID: String
+        init(_ event: InventoryAdjusted) {
+            productID = event.productID
+            warehouseID = event.warehouseID
+        }
+        static func < (a: Product, b: Product) -> Bool {
+            (a.productID, a.warehouseID) < (b.productID, b.warehouseID)
+        }
+    }
+}
