@@ -88,6 +88,23 @@ struct InventoryTests {
         #expect(StockRule.apply(Self.flat("b", "2026-01-01T00:00:00Z", new: -2, adjusted: -2), to: nil).transition == .none)
     }
 
+    @Test("low stock is a crossing of the threshold while still in stock")
+    func lowStock() {
+        var level: StockLevel? = StockLevel(quantity: 20, outOfStock: false, asOf: .distantPast)
+        var seen: [StockRule.Transition] = []
+        for (index, new) in [8, 5, 0, 12, 3].enumerated() {
+            let before = level!.quantity
+            let event = Self.flat("l\(index)", "2026-01-01T00:00:0\(index)Z", new: new, adjusted: new - before)
+            let (next, transition) = StockRule.apply(event, to: level, lowStockThreshold: 10)
+            level = next ?? level
+            seen.append(transition)
+        }
+        #expect(seen == [.lowStock(threshold: 10), .none, .outOfStock(lastAvailable: 5), .backInStock, .lowStock(threshold: 10)])
+        let policy = InventoryPolicy(watchers: ["ops"], lowStockThreshold: 10, lowStockOverrides: ["rare": 1])
+        #expect(policy.lowStockThreshold(for: "rare") == 1)
+        #expect(policy.lowStockThreshold(for: "common") == 10)
+    }
+
     @Test("OutOfStock bodies: required fields always, warehouse when known")
     func outOfStockBody() throws {
         let event = OutOfStock(eventID: "id-1", timestamp: RFC3339.date(from: "2024-04-22T18:33:07Z")!, productID: "p",

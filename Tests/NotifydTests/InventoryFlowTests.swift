@@ -172,3 +172,42 @@ enum TestBroker {
         return process.terminationStatus
     }
 }
+
+@Suite("Stock notifications and back-in-stock wishes")
+struct StockNotificationTests {
+    static func titles(_ service: ServiceHarness, _ user: String) async throws -> [String] {
+        let reply = try await service.call("GetUserNotifications", ["userId": user, "limit": 100])
+        return (reply.body["notifications"] as? [[String: Any]] ?? []).compactMap { $0["title"] as? String }.reversed()
+    }
+
+    @Test("watchers hear about low stock and stock-outs; a WatchProduct wish is told once, then spent")
+    func noticesAndWishes() async throws {
+        let service = try await ServiceHarness(environment: [
+            "NOTIFY_INVENTORY_WATCHERS": "ops-1,ops-2", "NOTIFY_INVENTORY_LOW_STOCK_THRESHOLD": "5",
+        ])
+        defer { Task { await service.shutDown() } }
+        func adjust(_ id: String, new: Int, adjusted: Int, second: Int) async throws {
+            try await service.publish([InventoryFlowTests.adjustment(id, product: "lamp", new: new, adjusted: adjusted, second: second)],
+                                      messageIDs: [id], routingKey: "inventory.adjusted")
+        }
+        try await adjust("w1", new: 10, adjusted: 2, second: 1)   // in stock, above the threshold: nothing
+        try await adjust("w2", new: 4, adjusted: -6, second: 2)   // low stock
+        try await adjust("w3", new: 0, adjusted: -4, second: 3)   // stock-out
+        for _ in 0..<2 {  // idempotent
+            let watch = try await service.call("WatchProduct", ["userId": "alice", "productId": "lamp"])
+            #expect(watch.status == 200)
+            #expect(watch.body["watching"] as? Bool == true)
+        }
+        try await adjust("w4", new: 7, adjusted: 7, second: 4)    // back in stock: alice is told
+        try await adjust("w5", new: 0, adjusted: -7, second: 5)   // stock-out again
+        try await adjust("w6", new: 9, adjusted: 9, second: 6)    // back again: the wish was spent
+        #expect(try await service.waitForStored(2 + 2 + 1 + 2) == 7)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await service.storedCount() == 7)
+        #expect(try await Self.titles(service, "ops-1") == ["Low stock: lamp", "Out of stock: lamp", "Out of stock: lamp"])
+        #expect(try await Self.titles(service, "ops-2").count == 3)
+        #expect(try await Self.titles(service, "alice") == ["Back in stock: lamp"])
+        let bad = try await service.call("WatchProduct", ["userId": "alice"])
+        #expect(bad.status == 400)
+    }
+}

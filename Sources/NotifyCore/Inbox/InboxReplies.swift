@@ -61,4 +61,8 @@ public enum InboxReplies {
     public static func markedRead(_ notificationID: String) -> JSONValue {
         .object([("notificationId", .string(notificationID)), ("status", .string("read"))])
     }
+
+    public static func watching(userID: String, productID: String) -> JSONValue {
+        .object([("userId", .string(userID)), ("productId", .string(productID)), ("watching", .bool(true))])
+    }
 }

@@ -5,6 +5,7 @@ public enum InboxCommand: String, Sendable, CaseIterable {
     case getUserNotifications = "GetUserNotifications"
     case getNotificationDetails = "GetNotificationDetails"
     case markNotificationRead = "MarkNotificationRead"
+    case watchProduct = "WatchProduct"
 }
 
 /// `GetUserNotifications {userId, status?: "unread" | "all", limit?: 1...100, offset?: >= 0}`.
@@ -64,6 +65,22 @@ public struct MarkNotificationRead: Sendable, Equatable {
         do {
             notificationID = try fields.id("notificationId")
             userID = try fields.id("userId")
+        } catch {
+            throw error.asBadRequest
+        }
+    }
+}
+
+/// `WatchProduct {userId, productId}`: tell this user once when the product is back in stock.
+public struct WatchProduct: Sendable, Equatable {
+    public var userID: String
+    public var productID: String
+
+    public init(body: [UInt8]) throws(RPCFailure) {
+        let fields = try RequestBody.fields(body)
+        do {
+            userID = try fields.id("userId")
+            productID = try fields.id("productId")
         } catch {
             throw error.asBadRequest
         }

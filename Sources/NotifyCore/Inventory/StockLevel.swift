@@ -25,17 +25,23 @@ public struct StockLevel: Sendable, Equatable {
 /// - For a product seen for the first time, the level before the adjustment is its `previousQuantity` (given, or
 ///   `newQuantity - adjustedQuantity`): a first event taking a product from 3 to 0 is a stock-out; one taking it
 ///   from 0 to -2 is not.
+/// - Crossing from above the low-stock threshold to at or below it, while still above zero, is low stock.
+/// - Going from zero or below to above zero is back in stock.
 public enum StockRule {
     public enum Transition: Sendable, Equatable {
         case none
         /// In stock to zero or below; `lastAvailable` is the level just before.
         case outOfStock(lastAvailable: Int)
+        /// From above the low-stock threshold to at or below it, still above zero.
+        case lowStock(threshold: Int)
         /// From zero or below to above zero.
         case backInStock
     }
 
     /// The level after `adjustment`, and the transition it makes; nil level means "stale, keep the current one".
-    public static func apply(_ adjustment: InventoryAdjusted, to current: StockLevel?) -> (level: StockLevel?, transition: Transition) {
+    public static func apply(
+        _ adjustment: InventoryAdjusted, to current: StockLevel?, lowStockThreshold: Int = 0
+    ) -> (level: StockLevel?, transition: Transition) {
         if let current, adjustment.timestamp < current.asOf { return (nil, .none) }
         let before = current?.quantity ?? adjustment.previousQuantity
         let wasOut = current?.outOfStock ?? (adjustment.previousQuantity <= 0)
@@ -44,6 +50,8 @@ public enum StockRule {
         switch (wasOut, isOut) {
         case (false, true): return (level, .outOfStock(lastAvailable: before))
         case (true, false): return (level, .backInStock)
+        case (false, false) where before > lowStockThreshold && adjustment.newQuantity <= lowStockThreshold:
+            return (level, .lowStock(threshold: lowStockThreshold))
         default: return (level, .none)
         }
     }

@@ -49,7 +49,7 @@ public struct NotificationRules: Sendable, Equatable {
             throw TemplateError(file: "notification-rules.json", reason: "is not a valid rules file: \(error)")
         }
         for rule in rules {
-            guard EventKind(rawValue: rule.event) != nil else {
+            guard NotificationRules.triggers.contains(rule.event) else {
                 throw TemplateError(file: "notification-rules.json", reason: "names an unknown event '\(rule.event)'")
             }
             guard !rule.channels.isEmpty else {
@@ -58,9 +58,12 @@ public struct NotificationRules: Sendable, Equatable {
         }
     }
 
-    /// The first rule for `kind` whose status matches (a rule without a status matches any).
-    public func rule(for kind: EventKind, status: String?) -> NotificationRule? {
-        rules.first { $0.event == kind.rawValue && ($0.status == nil || $0.status == status) }
+    /// What a rule's `event` may name: an event the service consumes, or a stock change it detects.
+    static let triggers: Set<String> = Set([EventKind.paymentProcessed.rawValue] + StockNotice.Kind.allCases.map(\.rawValue))
+
+    /// The first rule for `trigger` whose status matches (a rule without a status matches any).
+    public func rule(for trigger: String, status: String?) -> NotificationRule? {
+        rules.first { $0.event == trigger && ($0.status == nil || $0.status == status) }
     }
 }
 

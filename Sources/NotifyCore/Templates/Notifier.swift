@@ -24,12 +24,26 @@ public struct Notifier: Sendable {
 
     /// The notification for a payment, or nil when no rule asks for one (by default: `pending`).
     public func notification(for payment: PaymentProcessed, eventKey: String) -> NewNotification? {
-        guard let rule = rules.rule(for: .paymentProcessed, status: payment.status.rawValue),
+        guard let rule = rules.rule(for: EventKind.paymentProcessed.rawValue, status: payment.status.rawValue),
             let texts = templates.render(rule.template, fields: payment.templateFields)
         else { return nil }
         return NewNotification(
             userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
             title: texts.title, message: texts.message, metadata: ["orderId": payment.orderID],
             sourceEventKey: eventKey)
+    }
+
+    /// One notification per recipient of a stock notice, or none when no rule asks for one.
+    public func notifications(for notice: StockNotice, recipients: [String]) -> [NewNotification] {
+        guard let rule = rules.rule(for: notice.kind.rawValue, status: nil),
+            let texts = templates.render(rule.template, fields: notice.templateFields)
+        else { return [] }
+        var metadata = ["productId": notice.productID]
+        if !notice.warehouseID.isEmpty { metadata["warehouseId"] = notice.warehouseID }
+        return recipients.map { user in
+            NewNotification(
+                userID: user, type: rule.type, priority: rule.priority, channels: rule.channels, title: texts.title,
+                message: texts.message, metadata: metadata, sourceEventKey: notice.eventKey)
+        }
     }
 }

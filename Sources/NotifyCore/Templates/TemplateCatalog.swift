@@ -17,7 +17,7 @@ public struct TemplateCatalog: Sendable {
     public init(directory: String, rules: NotificationRules) throws(TemplateError) {
         pairs = [:]
         for rule in rules.rules where pairs[rule.template] == nil {
-            let fieldNames = Self.fieldNames(of: EventKind(rawValue: rule.event)!)
+            let fieldNames = Self.fieldNames(of: rule.event)
             pairs[rule.template] = Pair(
                 title: try Self.load(directory: directory, name: "\(rule.template).title.mustache", allowed: fieldNames),
                 message: try Self.load(directory: directory, name: "\(rule.template).message.mustache", allowed: fieldNames))
@@ -29,11 +29,8 @@ public struct TemplateCatalog: Sendable {
         return (pair.title.render(fields), pair.message.render(fields))
     }
 
-    static func fieldNames(of kind: EventKind) -> Set<String> {
-        switch kind {
-        case .paymentProcessed: PaymentProcessed.templateFieldNames
-        case .inventoryAdjusted, .outOfStock: []
-        }
+    static func fieldNames(of trigger: String) -> Set<String> {
+        trigger == EventKind.paymentProcessed.rawValue ? PaymentProcessed.templateFieldNames : StockNotice.templateFieldNames
     }
 
     private static func load(directory: String, name: String, allowed: Set<String>) throws(TemplateError) -> MustacheTemplate {

@@ -28,6 +28,9 @@ import Postgres
 /// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
 /// | `ingestion.prefetch` | int | 1000 | unacked events held; group-commit batches are at most half of it |
 /// | `ingestion.maxBodyBytes` | int | 262144 | larger events are parked as `too-large` |
+/// | `inventory.watchers` | string array | none | users told about stock-outs and low stock (env: comma-separated) |
+/// | `inventory.lowStockThreshold` | int | 10 | low stock is at or below this; 0 turns low-stock notices off |
+/// | `inventory.lowStockOverrides` | string array | none | per-product thresholds, `product=threshold` |
 /// | `outbox.batchSize` | int | 500 | OutOfStock events published per confirmed round |
 /// | `outbox.leaseSeconds` | int | 30 | how long a daemon reserves the rows it is publishing |
 /// | `outbox.pollMilliseconds` | int | 100 | how often an idle relay looks for new rows |
@@ -46,6 +49,7 @@ struct DaemonConfiguration: Sendable {
     var ingestionPrefetch = 1000
     var maxBodyBytes = 256 * 1024
     var rpcPrefetch = 64
+    var inventory = InventoryPolicy()
     var outboxBatchSize = 500
     var outboxLease: Duration = .seconds(30)
     var outboxPollInterval: Duration = .milliseconds(100)
@@ -114,6 +118,15 @@ struct DaemonConfiguration: Sendable {
         ingestionPrefetch = try int("ingestion.prefetch", 1000, 2...10000)
         maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
         rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
+        inventory.watchers = config.stringArray(forKey: "inventory.watchers", default: []).filter { !$0.isEmpty }
+        inventory.lowStockThreshold = try int("inventory.lowStockThreshold", 10, 0...1_000_000_000)
+        for entry in config.stringArray(forKey: "inventory.lowStockOverrides", default: []) where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let threshold = Int(parts[1]), threshold >= 0, !parts[0].isEmpty else {
+                throw ConfigurationError(key: "inventory.lowStockOverrides", reason: "entries must look like product=threshold")
+            }
+            inventory.lowStockOverrides[String(parts[0])] = threshold
+        }
         outboxBatchSize = try int("outbox.batchSize", 500, 1...10_000)
         outboxLease = .seconds(try int("outbox.leaseSeconds", 30, 1...3600))
         outboxPollInterval = .milliseconds(try int("outbox.pollMilliseconds", 100, 10...60_000))

@@ -25,7 +25,8 @@ struct Daemon {
             throw error
         }
         let store = NotificationStore(
-            writes: resources.writes!, outOfStock: .init(exchange: configuration.names.eventsExchange))
+            writes: resources.writes!, outOfStock: .init(exchange: configuration.names.eventsExchange),
+            policy: configuration.inventory, notifier: notifier)
         var input = JSONInput()
         input.maxBytes = configuration.maxBodyBytes
         let ingestion = EventIngestion(

@@ -64,5 +64,14 @@ enum Migrations {
             );
             CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
             """),
+        PGMigration(version: 4, name: "product watches", sql: """
+            -- Back-in-stock wishes (WatchProduct): spent, i.e. deleted, by the notification they cause.
+            CREATE TABLE product_watches (
+                product_id text        NOT NULL,
+                user_id    text        NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (product_id, user_id)
+            );
+            """),
     ]
 }

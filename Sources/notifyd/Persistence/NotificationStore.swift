@@ -8,6 +8,9 @@ struct NotificationStore: Sendable {
     let writes: PGPool
     /// Where the OutOfStock events that adjustments cause are published (through the outbox).
     let outOfStock: StockStore.Destination
+    /// Who hears about stock changes, and what the texts say.
+    let policy: InventoryPolicy
+    let notifier: Notifier
 
     /// A consumed event: its dedupe key and what it changes.
     struct Effect: Sendable {
@@ -22,11 +25,16 @@ struct NotificationStore: Sendable {
     /// Returns how many notifications were created.
     func store(_ effects: [Effect]) async throws -> Int {
         guard !effects.isEmpty else { return 0 }
-        let destination = outOfStock
-        return try await writes.transaction { db in try Self.store(effects, outOfStock: destination, on: db) }
+        let (destination, policy, notifier) = (outOfStock, policy, notifier)
+        return try await writes.transaction { db in
+            try Self.store(effects, outOfStock: destination, policy: policy, notifier: notifier, on: db)
+        }
     }
 
-    static func store(_ effects: [Effect], outOfStock: StockStore.Destination, on db: PGConnection) throws -> Int {
+    static func store(
+        _ effects: [Effect], outOfStock: StockStore.Destination, policy: InventoryPolicy, notifier: Notifier,
+        on db: PGConnection
+    ) throws -> Int {
         var placeholders: [String] = []
         var parameters: [String?] = []
         for effect in effects {
@@ -41,11 +49,13 @@ struct NotificationStore: Sendable {
         for row in fresh { new.insert(try row.decode(0, as: String.self) + "\u{1F}" + row.decode(1, as: String.self)) }
         // The first occurrence of each new key takes effect; later copies in the same batch are duplicates.
         let firsts = effects.filter { new.remove($0.consumer + "\u{1F}" + $0.key) != nil }
-        try StockStore.apply(firsts.compactMap { effect in effect.adjustment.map { (effect.key, $0) } },
-                             destination: outOfStock, on: db)
-        let rows: [[(any PGEncodable)?]] = firsts.compactMap { effect in
-            guard let notification = effect.notification else { return nil }
-            return [
+        let notices = try StockStore.apply(
+            firsts.compactMap { effect in effect.adjustment.map { (effect.key, $0) } },
+            destination: outOfStock, policy: policy, on: db)
+        let notifications = firsts.compactMap(\.notification)
+            + notices.flatMap { notifier.notifications(for: $0.notice, recipients: $0.recipients) }
+        let rows: [[(any PGEncodable)?]] = notifications.map { notification in
+            [
                 notification.userID, notification.type, notification.priority.rawValue,
                 "{" + notification.channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "}",
                 notification.title, notification.message, Self.json(notification.metadata), notification.sourceEventKey,

@@ -10,12 +10,16 @@ enum StockStore {
         var routingKey = EventKind.outOfStock.routingKey
     }
 
-    /// Applies `adjustments` (new ones only, in delivery order) and queues an OutOfStock in the outbox for each
-    /// stock-out. Products are locked (transaction-scoped advisory locks, in a fixed order) so daemons sharing the
-    /// database never decide the same transition twice. Returns the number of OutOfStock events queued.
-    @discardableResult
-    static func apply(_ adjustments: [(key: String, event: InventoryAdjusted)], destination: Destination, on db: PGConnection) throws -> Int {
-        guard !adjustments.isEmpty else { return 0 }
+    /// Applies `adjustments` (new ones only, in delivery order), queues an OutOfStock in the outbox for each
+    /// stock-out, and returns the notices people are told about, with their recipients: the policy's watchers for
+    /// stock-outs and low stock, and for back-in-stock the users who asked (their wishes are spent here).
+    /// Products are locked (transaction-scoped advisory locks, in a fixed order) so daemons sharing the database
+    /// never decide the same transition twice.
+    static func apply(
+        _ adjustments: [(key: String, event: InventoryAdjusted)], destination: Destination, policy: InventoryPolicy,
+        on db: PGConnection
+    ) throws -> [(notice: StockNotice, recipients: [String])] {
+        guard !adjustments.isEmpty else { return [] }
         let products = Set(adjustments.map { Product($0.event) }).sorted()
         for product in products {
             try db.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(product.productID + "\u{1F}" + product.warehouseID), 0))")
@@ -33,16 +37,32 @@ enum StockStore {
         }
         var changed: [Product: (level: StockLevel, key: String)] = [:]
         var outOfStock: [(event: OutOfStock, correlationID: String)] = []
+        var notices: [(notice: StockNotice, recipients: [String])] = []
         for (key, event) in adjustments {
             let product = Product(event)
-            let (level, transition) = StockRule.apply(event, to: levels[product])
+            let threshold = policy.lowStockThreshold(for: event.productID)
+            let before = levels[product]?.quantity ?? event.previousQuantity
+            let (level, transition) = StockRule.apply(event, to: levels[product], lowStockThreshold: threshold)
             guard let level else { continue }
             levels[product] = level
             changed[product] = (level, key)
-            if case .outOfStock(let lastAvailable) = transition {
+            func notice(_ kind: StockNotice.Kind) -> StockNotice {
+                StockNotice(kind: kind, productID: event.productID, warehouseID: event.warehouseID,
+                            quantity: event.newQuantity, previousQuantity: before, threshold: threshold, eventKey: key)
+            }
+            switch transition {
+            case .outOfStock(let lastAvailable):
                 outOfStock.append((OutOfStock(
                     eventID: UUID().uuidString.lowercased(), timestamp: event.timestamp, productID: event.productID,
                     lastAvailableQuantity: lastAvailable, warehouseID: event.warehouseID), event.eventID))
+                notices.append((notice(.outOfStock), policy.watchers))
+            case .lowStock:
+                notices.append((notice(.lowStock), policy.watchers))
+            case .backInStock:
+                let wishes = try db.query("DELETE FROM product_watches WHERE product_id = \(event.productID) RETURNING user_id", prepared: true)
+                notices.append((notice(.backInStock), try wishes.map { try $0.decode(0, as: String.self) }.sorted()))
+            case .none:
+                break
             }
         }
         for (product, change) in changed {
@@ -63,7 +83,7 @@ enum StockStore {
                         \(String(decoding: event.body.bytes, as: UTF8.self)))
                 """)
         }
-        return outOfStock.count
+        return notices.filter { !$0.recipients.isEmpty }
     }
 
     struct Product: Hashable, Comparable {

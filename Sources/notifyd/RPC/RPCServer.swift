@@ -74,6 +74,13 @@ struct RPCServer: Service {
                 throw RPCFailure.notFound("no notification with this notificationId for this user")
             }
             return (200, InboxReplies.markedRead(command.notificationID), [:])
+        case .watchProduct:
+            let command = try WatchProduct(body: request.body)
+            try db.execute("""
+                INSERT INTO product_watches (product_id, user_id) VALUES (\(command.productID), \(command.userID))
+                ON CONFLICT DO NOTHING
+                """)
+            return (200, InboxReplies.watching(userID: command.userID, productID: command.productID), [:])
         }
     }
 }
