@@ -279,9 +279,11 @@ final class ConnectionLoop: @unchecked Sendable {
                 case .reject(let requeue): try session.reject(tag, requeue: requeue)
                 }
             case .send(let message):
+                if confirmMode { confirms.skip() }
                 try session.publish(message)
             case .call(let message, let call):
                 calls[call.correlationID] = call
+                if confirmMode { confirms.skip() }
                 try session.publish(message)
             case .publish, .close:
                 break

@@ -52,6 +52,11 @@ struct ConfirmTracker {
         pending.removeAll()
     }
 
+    /// A publish nobody waits for (a reply, a request) still takes a sequence number on a confirm-mode channel.
+    mutating func skip() {
+        nextSequence += 1
+    }
+
     mutating func register(_ batch: PublishBatch, index: Int) {
         pending[nextSequence] = (batch, index)
         nextSequence += 1

@@ -56,3 +56,4 @@ struct PublishConsumeTests {
         await connection.close()
     }
 }
+
