@@ -62,10 +62,11 @@ public struct OutOfStock: Sendable, Equatable {
     public var eventID: String
     public var timestamp: Date
     public var productID: String
-    public var lastAvailableQuantity: Int
+    /// The level before the stock-out; nil when unknown (a stock-out found by reconciliation for an untracked product).
+    public var lastAvailableQuantity: Int?
     public var warehouseID: String
 
-    public init(eventID: String, timestamp: Date, productID: String, lastAvailableQuantity: Int, warehouseID: String) {
+    public init(eventID: String, timestamp: Date, productID: String, lastAvailableQuantity: Int?, warehouseID: String) {
         self.eventID = eventID
         self.timestamp = timestamp
         self.productID = productID
@@ -73,12 +74,13 @@ public struct OutOfStock: Sendable, Equatable {
         self.warehouseID = warehouseID
     }
 
-    /// `{event_id, timestamp, product_id, last_available_quantity, warehouse_id?}`.
+    /// `{event_id, timestamp, product_id, last_available_quantity?, warehouse_id?}`.
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [
             ("event_id", .string(eventID)), ("timestamp", .string(RFC3339.string(from: timestamp))),
-            ("product_id", .string(productID)), ("last_available_quantity", .int(lastAvailableQuantity)),
+            ("product_id", .string(productID)),
         ]
+        if let lastAvailableQuantity { members.append(("last_available_quantity", .int(lastAvailableQuantity))) }
         if !warehouseID.isEmpty { members.append(("warehouse_id", .string(warehouseID))) }
         return .object(members)
     }

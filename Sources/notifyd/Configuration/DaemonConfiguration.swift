@@ -31,6 +31,9 @@ import Postgres
 /// | `inventory.watchers` | string array | none | users told about stock-outs and low stock (env: comma-separated) |
 /// | `inventory.lowStockThreshold` | int | 10 | low stock is at or below this; 0 turns low-stock notices off |
 /// | `inventory.lowStockOverrides` | string array | none | per-product thresholds, `product=threshold` |
+/// | `inventory.reconcileIntervalSeconds` | int | 0 | how often to cross-check with GetInventoryList; 0 is off |
+/// | `inventory.reconcilePageSize` | int | 100 | items per GetInventoryList page |
+/// | `inventory.rpcTimeoutMilliseconds` | int | 2000 | how long to wait for the inventory service's reply |
 /// | `outbox.batchSize` | int | 500 | OutOfStock events published per confirmed round |
 /// | `outbox.leaseSeconds` | int | 30 | how long a daemon reserves the rows it is publishing |
 /// | `outbox.pollMilliseconds` | int | 100 | how often an idle relay looks for new rows |
@@ -50,6 +53,9 @@ struct DaemonConfiguration: Sendable {
     var maxBodyBytes = 256 * 1024
     var rpcPrefetch = 64
     var inventory = InventoryPolicy()
+    var reconcileInterval: Duration = .zero
+    var reconcilePageSize = 100
+    var inventoryRPCTimeout: Duration = .seconds(2)
     var outboxBatchSize = 500
     var outboxLease: Duration = .seconds(30)
     var outboxPollInterval: Duration = .milliseconds(100)
@@ -127,6 +133,9 @@ struct DaemonConfiguration: Sendable {
             }
             inventory.lowStockOverrides[String(parts[0])] = threshold
         }
+        reconcileInterval = .seconds(try int("inventory.reconcileIntervalSeconds", 0, 0...86_400))
+        reconcilePageSize = try int("inventory.reconcilePageSize", 100, 1...1000)
+        inventoryRPCTimeout = .milliseconds(try int("inventory.rpcTimeoutMilliseconds", 2000, 10...60_000))
         outboxBatchSize = try int("outbox.batchSize", 500, 1...10_000)
         outboxLease = .seconds(try int("outbox.leaseSeconds", 30, 1...3600))
         outboxPollInterval = .milliseconds(try int("outbox.pollMilliseconds", 100, 10...60_000))

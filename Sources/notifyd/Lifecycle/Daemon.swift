@@ -42,15 +42,25 @@ struct Daemon {
             database: resources.outbox!, publishing: resources.publishing!, batchSize: configuration.outboxBatchSize,
             lease: configuration.outboxLease, pollInterval: configuration.outboxPollInterval, logger: logger)
 
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.services + [
+            .init(service: ResourceService(name: "systemd") { SystemdNotifier().stopping() }),
+            .init(service: relay),
+            .init(service: ingestion),
+            .init(service: rpc),
+        ]
+        if configuration.reconcileInterval > .zero {
+            // Requests go out on the RPC connection: it is not in confirm mode, and replies come back on it.
+            services.append(.init(service: InventoryReconciler(
+                client: try await AMQPRPCClient(connection: resources.rpc!), database: resources.outbox!,
+                queue: configuration.names.inventoryRPCQueue,
+                destination: .init(exchange: configuration.names.eventsExchange),
+                interval: configuration.reconcileInterval, pageSize: configuration.reconcilePageSize,
+                timeout: configuration.inventoryRPCTimeout, logger: logger)))
+        }
         let systemd = SystemdNotifier()
         let group = ServiceGroup(
             configuration: .init(
-                services: resources.services + [
-                    .init(service: ResourceService(name: "systemd") { systemd.stopping() }),
-                    .init(service: relay),
-                    .init(service: ingestion),
-                    .init(service: rpc),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger

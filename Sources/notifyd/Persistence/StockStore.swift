@@ -21,9 +21,7 @@ enum StockStore {
     ) throws -> [(notice: StockNotice, recipients: [String])] {
         guard !adjustments.isEmpty else { return [] }
         let products = Set(adjustments.map { Product($0.event) }).sorted()
-        for product in products {
-            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(product.productID + "\u{1F}" + product.warehouseID), 0))")
-        }
+        for product in products { try lock(product, on: db) }
         var levels: [Product: StockLevel] = [:]
         for product in products {
             let rows = try db.query("""
@@ -76,22 +74,57 @@ enum StockStore {
                 """)
         }
         for (event, correlationID) in outOfStock {
-            try db.execute("""
-                INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body)
-                VALUES (\(event.eventID), \(destination.exchange), \(destination.routingKey),
-                        \(EventKind.outOfStock.rawValue), '0.0.4', \(correlationID),
-                        \(String(decoding: event.body.bytes, as: UTF8.self)))
-                """)
+            try enqueue(event, correlationID: correlationID, destination: destination, on: db)
         }
         return notices.filter { !$0.recipients.isEmpty }
+    }
+
+    /// Records a stock-out the inventory service reports and this service has no record of, and queues its
+    /// OutOfStock. Returns false (and changes nothing) when the product is already known to be out of stock.
+    static func reconcile(_ item: InventoryList.Item, round: String, destination: Destination, on db: PGConnection) throws -> Bool {
+        let product = Product(productID: item.productID, warehouseID: item.location)
+        try lock(product, on: db)
+        let known = try db.query("""
+            SELECT quantity, out_of_stock FROM stock_levels
+            WHERE product_id = \(product.productID) AND warehouse_id = \(product.warehouseID)
+            """, prepared: true).first.map { try $0.decode(Int.self, Bool.self) }
+        if known?.1 == true { return false }
+        let now = Date()
+        try db.execute("""
+            INSERT INTO stock_levels (product_id, warehouse_id, quantity, out_of_stock, as_of, last_event_key)
+            VALUES (\(product.productID), \(product.warehouseID), \(item.quantity), true, \(now), \(round))
+            ON CONFLICT (product_id, warehouse_id) DO UPDATE SET quantity = excluded.quantity, out_of_stock = true,
+                last_event_key = excluded.last_event_key, updated_at = now()
+            """)
+        let event = OutOfStock(eventID: UUID().uuidString.lowercased(), timestamp: now, productID: item.productID,
+                               lastAvailableQuantity: known?.0, warehouseID: item.location)
+        try enqueue(event, correlationID: round, destination: destination, on: db)
+        return true
+    }
+
+    /// Serialises decisions about one product across daemons, until the transaction ends.
+    private static func lock(_ product: Product, on db: PGConnection) throws {
+        try db.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(product.productID + "\u{1F}" + product.warehouseID), 0))")
+    }
+
+    private static func enqueue(_ event: OutOfStock, correlationID: String, destination: Destination, on db: PGConnection) throws {
+        try db.execute("""
+            INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body)
+            VALUES (\(event.eventID), \(destination.exchange), \(destination.routingKey),
+                    \(EventKind.outOfStock.rawValue), '0.0.4', \(correlationID),
+                    \(String(decoding: event.body.bytes, as: UTF8.self)))
+            """)
     }
 
     struct Product: Hashable, Comparable {
         var productID: String
         var warehouseID: String
+        init(productID: String, warehouseID: String) {
+            self.productID = productID
+            self.warehouseID = warehouseID
+        }
         init(_ event: InventoryAdjusted) {
-            productID = event.productID
-            warehouseID = event.warehouseID
+            self.init(productID: event.productID, warehouseID: event.warehouseID)
         }
         static func < (a: Product, b: Product) -> Bool {
             (a.productID, a.warehouseID) < (b.productID, b.warehouseID)

@@ -1,0 +1,45 @@
+/// The `GetInventoryList` query this service sends to the inventory service (`CONTRACT.md`, catalog schema).
+public enum InventoryList {
+    /// `{filters: {inStock: false}, pagination: {page, pageSize}}`: out-of-stock items, one page.
+    public static func outOfStockRequest(page: Int, pageSize: Int) -> JSONValue {
+        .object([
+            ("filters", .object([("inStock", .bool(false))])),
+            ("pagination", .object([("page", .int(page)), ("pageSize", .int(pageSize))])),
+        ])
+    }
+
+    public struct Item: Sendable, Equatable {
+        public var productID: String
+        /// `location`, which stock tracking uses as the warehouse; empty when absent.
+        public var location: String
+        public var quantity: Int
+    }
+
+    public struct Page: Sendable, Equatable {
+        public var items: [Item]
+        public var page: Int
+        public var pageSize: Int
+        public var total: Int
+
+        /// True when later pages exist.
+        public var hasMore: Bool { page * pageSize < total && !items.isEmpty }
+
+        /// Parses a 200 reply `{items: [{productId, sku?, name?, quantity, location?, category?}], page, pageSize, total}`.
+        public init(body: [UInt8]) throws(Rejection) {
+            let fields = JSONFields(try JSONInput().object(from: body))
+            page = try fields.integer("page")
+            pageSize = try fields.integer("pageSize")
+            total = try fields.integer("total")
+            guard let raw = fields.object["items"] as? [[String: Any]] else {
+                throw Rejection(.schema, "field 'items' must be an array of objects")
+            }
+            var items: [Item] = []
+            for (index, element) in raw.enumerated() {
+                let item = JSONFields(element, path: "items[\(index)].")
+                items.append(Item(productID: try item.id("productId"), location: try item.optionalID("location") ?? "",
+                                  quantity: try item.integer("quantity")))
+            }
+            self.items = items
+        }
+    }
+}
