@@ -5,7 +5,7 @@ import NotifyCore
 
 /// Sends one RPC request to the daemon, as any client would, and returns the reply's JSON object.
 /// A non-200 reply becomes an error quoting the daemon's error message.
-func callDaemon(_ options: ConnectionOptions, _ command: InboxCommand, _ body: [String: Any]) async throws
+func callDaemon(_ options: ConnectionOptions, _ command: RPCCommand, _ body: [String: Any]) async throws
     -> (body: [String: Any], headers: [String: AMQPFieldValue])
 {
     let connection = try await options.connect()
@@ -94,6 +94,31 @@ struct Read: AsyncParsableCommand {
         let reply = try await callDaemon(options, .markNotificationRead, ["notificationId": id, "userId": user])
         if options.json { return try printJSON(reply.body) }
         print("\(id) is read")
+    }
+}
+
+struct Inventory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the stock the daemon knows: one product (in every warehouse), or the first products.")
+
+    @Argument(help: "A product id; all products when omitted.") var product: String?
+    @Option(help: "Rows at most, 1 to 500.") var limit = 100
+    @OptionGroup var options: ConnectionOptions
+
+    func run() async throws {
+        var request: [String: Any] = ["limit": limit]
+        request["productId"] = product
+        let reply = try await callDaemon(options, .getStockLevels, request)
+        if options.json { return try printJSON(reply.body) }
+        let items = reply.body["items"] as? [[String: Any]] ?? []
+        if items.isEmpty, let product {
+            throw CLIError("the service has no stock record for '\(product)'")
+        }
+        let rows = items.map { item in
+            ["\(item["productId"] ?? "")", "\(item["warehouseId"] as? String ?? "")", "\(item["quantity"] ?? "")",
+             (item["outOfStock"] as? Bool) == true ? "out of stock" : "in stock", "\(item["asOf"] ?? "")"]
+        }
+        print(Table(header: ["PRODUCT", "WAREHOUSE", "QUANTITY", "STATE", "AS OF"], rows: rows).rendered)
     }
 }
 

@@ -70,6 +70,14 @@ struct InventoryFlowTests {
         }
         #expect(levels[0].map { $0.0 } == 322)
         #expect(levels[1].map { $0.0 } == 12)
+        let reply = try await service.call("GetStockLevels", ["productId": "SKU-MOUSE-ERGO"])
+        let items = reply.body["items"] as? [[String: Any]] ?? []
+        #expect(reply.status == 200)
+        #expect(items.count == 1)
+        #expect(items.first?["warehouseId"] as? String == "wh_east_01")
+        #expect(items.first?["quantity"] as? Int == 322)
+        #expect(items.first?["outOfStock"] as? Bool == false)
+        #expect(items.first?["asOf"] as? String == "2024-04-10T09:45:33.000000Z")
     }
 
     @Test("3 → 0 → 0 → 5 → 0 publishes exactly two OutOfStock with the right fields, correlation and message ids")

@@ -65,4 +65,14 @@ public enum InboxReplies {
     public static func watching(userID: String, productID: String) -> JSONValue {
         .object([("userId", .string(userID)), ("productId", .string(productID)), ("watching", .bool(true))])
     }
+
+    /// `{items: [{productId, warehouseId, quantity, outOfStock, asOf}]}`.
+    public static func stockLevels(_ levels: [(productID: String, warehouseID: String, quantity: Int, outOfStock: Bool, asOf: String)]) -> JSONValue {
+        .object([("items", .array(levels.map { level in
+            .object([
+                ("productId", .string(level.productID)), ("warehouseId", .string(level.warehouseID)),
+                ("quantity", .int(level.quantity)), ("outOfStock", .bool(level.outOfStock)), ("asOf", .string(level.asOf)),
+            ])
+        }))])
+    }
 }

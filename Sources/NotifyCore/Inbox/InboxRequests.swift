@@ -1,11 +1,13 @@
 import Foundation
 
-/// The RPC commands of `CONTRACT.md` this service answers, by the request's `type` property.
-public enum InboxCommand: String, Sendable, CaseIterable {
+/// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
+/// `GetStockLevels` (an extension, documented in the README).
+public enum RPCCommand: String, Sendable, CaseIterable {
     case getUserNotifications = "GetUserNotifications"
     case getNotificationDetails = "GetNotificationDetails"
     case markNotificationRead = "MarkNotificationRead"
     case watchProduct = "WatchProduct"
+    case getStockLevels = "GetStockLevels"
 }
 
 /// `GetUserNotifications {userId, status?: "unread" | "all", limit?: 1...100, offset?: >= 0}`.
@@ -81,6 +83,22 @@ public struct WatchProduct: Sendable, Equatable {
         do {
             userID = try fields.id("userId")
             productID = try fields.id("productId")
+        } catch {
+            throw error.asBadRequest
+        }
+    }
+}
+
+/// `GetStockLevels {productId?, limit?: 1...500}`: the stock the service knows, for one product or all.
+public struct GetStockLevels: Sendable, Equatable {
+    public var productID: String?
+    public var limit: Int
+
+    public init(body: [UInt8]) throws(RPCFailure) {
+        let fields = try RequestBody.fields(body)
+        do {
+            productID = try fields.optionalID("productId")
+            limit = try fields.integer("limit", default: 100, in: 1...500)
         } catch {
             throw error.asBadRequest
         }

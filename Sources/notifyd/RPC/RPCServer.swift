@@ -52,9 +52,9 @@ struct RPCServer: Service {
     }
 
     private static func answer(_ request: AMQPDelivery, on db: PGConnection) throws -> (Int, JSONValue, [String: AMQPFieldValue]) {
-        guard let type = request.properties.type, let command = InboxCommand(rawValue: type) else {
+        guard let type = request.properties.type, let command = RPCCommand(rawValue: type) else {
             throw RPCFailure.badRequest(
-                "the request 'type' property must be one of \(InboxCommand.allCases.map(\.rawValue).joined(separator: ", "))")
+                "the request 'type' property must be one of \(RPCCommand.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         switch command {
         case .getUserNotifications:
@@ -81,6 +81,20 @@ struct RPCServer: Service {
                 ON CONFLICT DO NOTHING
                 """)
             return (200, InboxReplies.watching(userID: command.userID, productID: command.productID), [:])
+        case .getStockLevels:
+            let query = try GetStockLevels(body: request.body)
+            let filter = query.productID == nil ? "" : "WHERE product_id = $1"
+            let rows = try db.query(PGQuery(
+                unsafeSQL: """
+                    SELECT product_id, warehouse_id, quantity, out_of_stock, as_of::text FROM stock_levels \(filter)
+                    ORDER BY product_id, warehouse_id LIMIT \(query.limit)
+                    """,
+                parameters: query.productID.map { [$0] } ?? []))
+            let levels = try rows.map { row in
+                let (product, warehouse, quantity, out, asOf) = try row.decode(String.self, String.self, Int.self, Bool.self, String.self)
+                return (product, warehouse, quantity, out, NotificationStore.rfc3339(asOf))
+            }
+            return (200, InboxReplies.stockLevels(levels), [:])
         }
     }
 }
