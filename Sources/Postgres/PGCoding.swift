@@ -170,3 +170,25 @@ private func civilDate(fromDaysSinceEpoch days: Int64) -> (Int64, Int64, Int64) 
     let month = mp < 10 ? mp + 3 : mp - 9
     return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
 }
+
+/// A text array parameter (`text[]`), for set-based statements such as `WHERE x = ANY($1)` or `unnest($1)`.
+/// Elements are quoted and escaped in PostgreSQL's array literal syntax; they travel as data, never as SQL.
+public struct PGTextArray: PGEncodable {
+    public var elements: [String]
+
+    public init(_ elements: [String]) { self.elements = elements }
+
+    public var pgText: String? {
+        var text = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { text += "," }
+            text += "\""
+            for character in element.unicodeScalars {
+                if character == "\"" || character == "\\" { text += "\\" }
+                text.unicodeScalars.append(character)
+            }
+            text += "\""
+        }
+        return text + "}"
+    }
+}

@@ -59,6 +59,17 @@ struct RoundTripTests {
         await pool.close()
     }
 
+    @Test("hostile strings through a text array parameter")
+    func textArray() async throws {
+        let pool = try await TestDatabase.pool()
+        let values = Array(Self.hostile.dropLast()) + ["{a,b}", "NULL", "\"quoted\"", "back\\slash"]
+        let rows = try await pool.withConnection { db in
+            try db.query("SELECT v FROM unnest(\(PGTextArray(values))::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n")
+        }
+        #expect(try rows.map { try $0.decode(0, as: String.self) } == values)
+        await pool.close()
+    }
+
     @Test("typed values: timestamps keep microseconds, UUIDs, booleans, NULL")
     func typedValues() async throws {
         let pool = try await TestDatabase.pool()

@@ -21,17 +21,19 @@ enum StockStore {
     ) throws -> [(notice: StockNotice, recipients: [String])] {
         guard !adjustments.isEmpty else { return [] }
         let products = Set(adjustments.map { Product($0.event) }).sorted()
-        for product in products { try lock(product, on: db) }
+        try lock(products, on: db)
         var levels: [Product: StockLevel] = [:]
-        for product in products {
-            let rows = try db.query("""
-                SELECT quantity, out_of_stock, as_of FROM stock_levels
-                WHERE product_id = \(product.productID) AND warehouse_id = \(product.warehouseID)
-                """, prepared: true)
-            if let row = rows.first {
-                let (quantity, outOfStock, asOf) = try row.decode(Int.self, Bool.self, Date.self)
-                levels[product] = StockLevel(quantity: quantity, outOfStock: outOfStock, asOf: asOf)
-            }
+        let rows = try db.query("""
+            SELECT s.product_id, s.warehouse_id, s.quantity, s.out_of_stock, s.as_of
+            FROM unnest(\(PGTextArray(products.map(\.productID)))::text[], \(PGTextArray(products.map(\.warehouseID)))::text[])
+                AS k(product_id, warehouse_id)
+            JOIN stock_levels s USING (product_id, warehouse_id)
+            """, prepared: true)
+        for row in rows {
+            let (productID, warehouseID, quantity, outOfStock, asOf) =
+                try row.decode(String.self, String.self, Int.self, Bool.self, Date.self)
+            levels[Product(productID: productID, warehouseID: warehouseID)] =
+                StockLevel(quantity: quantity, outOfStock: outOfStock, asOf: asOf)
         }
         var changed: [Product: (level: StockLevel, key: String)] = [:]
         var outOfStock: [(event: OutOfStock, correlationID: String)] = []
@@ -63,11 +65,16 @@ enum StockStore {
                 break
             }
         }
-        for (product, change) in changed {
+        if !changed.isEmpty {
+            let entries = changed.sorted { $0.key < $1.key }
             try db.execute("""
                 INSERT INTO stock_levels (product_id, warehouse_id, quantity, out_of_stock, as_of, last_event_key)
-                VALUES (\(product.productID), \(product.warehouseID), \(change.level.quantity), \(change.level.outOfStock),
-                        \(change.level.asOf), \(change.key))
+                SELECT * FROM unnest(\(PGTextArray(entries.map(\.key.productID)))::text[],
+                                     \(PGTextArray(entries.map(\.key.warehouseID)))::text[],
+                                     \(PGTextArray(entries.map { String($0.value.level.quantity) }))::bigint[],
+                                     \(PGTextArray(entries.map { $0.value.level.outOfStock ? "t" : "f" }))::boolean[],
+                                     \(PGTextArray(entries.map { $0.value.level.asOf.pgText! }))::timestamptz[],
+                                     \(PGTextArray(entries.map(\.value.key)))::text[])
                 ON CONFLICT (product_id, warehouse_id) DO UPDATE SET quantity = excluded.quantity,
                     out_of_stock = excluded.out_of_stock, as_of = excluded.as_of,
                     last_event_key = excluded.last_event_key, updated_at = now()
@@ -83,7 +90,7 @@ enum StockStore {
     /// OutOfStock. Returns false (and changes nothing) when the product is already known to be out of stock.
     static func reconcile(_ item: InventoryList.Item, round: String, destination: Destination, on db: PGConnection) throws -> Bool {
         let product = Product(productID: item.productID, warehouseID: item.location)
-        try lock(product, on: db)
+        try lock([product], on: db)
         let known = try db.query("""
             SELECT quantity, out_of_stock FROM stock_levels
             WHERE product_id = \(product.productID) AND warehouse_id = \(product.warehouseID)
@@ -102,9 +109,14 @@ enum StockStore {
         return true
     }
 
-    /// Serialises decisions about one product across daemons, until the transaction ends.
-    private static func lock(_ product: Product, on db: PGConnection) throws {
-        try db.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(product.productID + "\u{1F}" + product.warehouseID), 0))")
+    /// Serialises decisions about these products across daemons, until the transaction ends. Locks are taken in
+    /// one fixed order (by key hash), so two transactions cannot deadlock on them.
+    private static func lock(_ products: [Product], on db: PGConnection) throws {
+        try db.execute("""
+            SELECT pg_advisory_xact_lock(h) FROM (
+                SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(\(PGTextArray(products.map { $0.productID + "\u{1F}" + $0.warehouseID }))::text[]) AS k
+                ORDER BY h) AS ordered
+            """)
     }
 
     private static func enqueue(_ event: OutOfStock, correlationID: String, destination: Destination, on db: PGConnection) throws {
