@@ -7,7 +7,8 @@ import Foundation
 struct NotifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-bench", abstract: "Benchmarks against the local RabbitMQ and PostgreSQL.",
-        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self], defaultSubcommand: AllBenches.self)
+        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self],
+        defaultSubcommand: AllBenches.self)
 }
 
 struct AllBenches: AsyncParsableCommand {
@@ -20,6 +21,8 @@ struct AllBenches: AsyncParsableCommand {
         try await amqp.run()
         let service = try ServiceBench.parse(stackArguments)
         try await service.run()
+        let inventory = try InventoryBench.parse(stackArguments)
+        try await inventory.run()
     }
 }
 

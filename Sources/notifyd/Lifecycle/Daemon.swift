@@ -91,7 +91,8 @@ private struct Resources {
     let logger: Logger
     var writes: PGPool?
     var reads: PGPool?
-    /// One connection for the outbox relay, so publishing never waits on ingestion's connections.
+    /// Connections for the outbox relay (one per relay worker) and reconciliation, so publishing never waits on
+    /// ingestion's connections.
     var outbox: PGPool?
     var consuming: AMQPConnection?
     var publishing: AMQPConnection?
@@ -103,7 +104,7 @@ private struct Resources {
         var readConfiguration = configuration.postgres
         readConfiguration.poolSize = configuration.queryPoolSize
         var outboxConfiguration = configuration.postgres
-        outboxConfiguration.poolSize = 1
+        outboxConfiguration.poolSize = OutboxRelay.workers
         let writes = PGPool(configuration: configuration.postgres, logger: logger)
         let reads = PGPool(configuration: readConfiguration, logger: logger)
         let outbox = PGPool(configuration: outboxConfiguration, logger: logger)

@@ -7,8 +7,8 @@ import ServiceLifecycle
 /// Publishes the outbox: events written in the same transaction as the change that caused them.
 ///
 /// Each round leases up to `batchSize` unsent rows (`FOR UPDATE SKIP LOCKED`, then a lease time, so several daemons
-/// on one database never publish the same row at once), publishes them with confirms, and marks the confirmed ones
-/// sent. Rows not confirmed keep their lease until it runs out and are tried again, with backoff while the broker
+/// — and the relay's own overlapping rounds — never publish the same row at once), publishes them with confirms,
+/// and marks the confirmed ones sent. Rows go out in id order within a round; overlapping rounds may interleave. Rows not confirmed keep their lease until it runs out and are tried again, with backoff while the broker
 /// is away, and after restarts. Nothing is lost and, in normal operation, nothing is published twice; after a
 /// crash between a confirm and the mark, a row goes out again with the same `message_id` (consumers dedupe by it).
 struct OutboxRelay: Service {
@@ -26,7 +26,16 @@ struct OutboxRelay: Service {
         var message: AMQPOutgoingMessage
     }
 
+    /// Rounds in flight at once: while one waits for its confirms, the next is already leased and published.
+    static let workers = 4
+
     func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<Self.workers { group.addTask { await work() } }
+        }
+    }
+
+    private func work() async {
         var backoff = Duration.milliseconds(100)
         while !Task.isCancelledOrShuttingDown {
             do {

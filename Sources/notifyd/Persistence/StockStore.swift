@@ -80,9 +80,7 @@ enum StockStore {
                     last_event_key = excluded.last_event_key, updated_at = now()
                 """)
         }
-        for (event, correlationID) in outOfStock {
-            try enqueue(event, correlationID: correlationID, destination: destination, on: db)
-        }
+        try enqueue(outOfStock, destination: destination, on: db)
         return notices.filter { !$0.recipients.isEmpty }
     }
 
@@ -105,7 +103,7 @@ enum StockStore {
             """)
         let event = OutOfStock(eventID: UUID().uuidString.lowercased(), timestamp: now, productID: item.productID,
                                lastAvailableQuantity: known?.0, warehouseID: item.location)
-        try enqueue(event, correlationID: round, destination: destination, on: db)
+        try enqueue([(event, round)], destination: destination, on: db)
         return true
     }
 
@@ -119,12 +117,19 @@ enum StockStore {
             """)
     }
 
-    private static func enqueue(_ event: OutOfStock, correlationID: String, destination: Destination, on db: PGConnection) throws {
+    /// Queues OutOfStock events in the outbox, in order, with one statement.
+    private static func enqueue(
+        _ events: [(event: OutOfStock, correlationID: String)], destination: Destination, on db: PGConnection
+    ) throws {
+        guard !events.isEmpty else { return }
         try db.execute("""
             INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body)
-            VALUES (\(event.eventID), \(destination.exchange), \(destination.routingKey),
-                    \(EventKind.outOfStock.rawValue), '0.0.4', \(correlationID),
-                    \(String(decoding: event.body.bytes, as: UTF8.self)))
+            SELECT m, \(destination.exchange), \(destination.routingKey), \(EventKind.outOfStock.rawValue), '0.0.4', c, b
+            FROM unnest(\(PGTextArray(events.map(\.event.eventID)))::text[],
+                        \(PGTextArray(events.map(\.correlationID)))::text[],
+                        \(PGTextArray(events.map { String(decoding: $0.event.body.bytes, as: UTF8.self) }))::text[])
+                 WITH ORDINALITY AS e(m, c, b, n)
+            ORDER BY n
             """)
     }
 

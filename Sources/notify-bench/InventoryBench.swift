@@ -1,0 +1,117 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+
+/// Stock tracking and the outbox relay, through a release `notifyd` on its own database and queues.
+///
+/// 1. Inventory ingestion: `events` InventoryAdjusted over `products` products (about one in ten goes to zero, so
+///    stock-outs and outbox rows are part of the work), published with confirms, until all are stored and acked.
+/// 2. Outbox relay: `outbox` OutOfStock rows committed at once, until every one is published with a confirm and
+///    marked sent.
+struct InventoryBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inventory", abstract: "Inventory ingestion with stock tracking, and outbox relay throughput.")
+
+    @OptionGroup var stack: StackOptions
+    @Option(help: "InventoryAdjusted events to ingest.") var events = 100_000
+    @Option(help: "Products they adjust.") var products = 10_000
+    @Option(help: "OutOfStock rows for the relay benchmark.") var outbox = 100_000
+
+    func run() async throws {
+        var logger = Logger(label: "notify-bench")
+        logger.logLevel = .warning
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let database = "bench_\(id)"
+        let admin = PGPool(configuration: try PGConfiguration(url: stack.postgresURL), logger: logger)
+        try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
+        let databaseURL = try ServiceBench.replacingDatabase(in: stack.postgresURL, with: database)
+        let exchange = "bench.\(id).events", queue = "bench.\(id).queue", sink = "bench.\(id).out-of-stock"
+        let daemon = try DaemonUnderTest(environment: [
+            "NOTIFY_TOPOLOGY_EVENTS_EXCHANGE": exchange, "NOTIFY_TOPOLOGY_EVENTS_QUEUE": queue,
+            "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": "bench.\(id).dlx", "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": "bench.\(id).dlq",
+            "NOTIFY_TOPOLOGY_RPC_QUEUE": "bench.\(id).rpc",
+            "NOTIFY_AMQP_URL": stack.amqpURL, "NOTIFY_POSTGRES_URL": databaseURL, "NOTIFY_LOG_LEVEL": "info",
+        ])
+        defer { daemon.stop() }
+        try await daemon.waitUntilReady()
+        let db = PGPool(configuration: try PGConfiguration(url: databaseURL), logger: logger)
+        var amqp = try AMQPConfiguration(url: stack.amqpURL)
+        amqp.connectionName = "notify-bench"
+        let publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: logger)
+        try await publisher.connect()
+        // Somewhere for the OutOfStock events to go, as a subscribing service would bind.
+        try await publisher.declare(AMQPTopology(
+            exchanges: [.init(name: exchange, type: "topic")], queues: [.init(name: sink, durable: true)],
+            bindings: [.init(queue: sink, exchange: exchange, routingKey: "inventory.out-of-stock")]))
+
+        let ingest = try await ingestion(publisher: publisher, exchange: exchange, queue: queue, db: db)
+        print(String(format: "inventory ingestion: %d InventoryAdjusted over %d products, %.0f events/s", events, products, ingest))
+        let relay = try await relayThroughput(exchange: exchange, db: db)
+        print(String(format: "outbox relay: %d OutOfStock published with confirms and marked sent, %.0f events/s", outbox, relay))
+
+        try await publisher.deleteQueue(sink)
+        await publisher.close()
+        await db.close()
+        daemon.stop()
+        _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
+        await admin.close()
+        print(String(format: "RESULT inventory_ingest_throughput %.0f events/s", ingest))
+        print(String(format: "RESULT outbox_relay_throughput %.0f events/s", relay))
+    }
+
+    private func ingestion(publisher: AMQPConnection, exchange: String, queue: String, db: PGPool) async throws -> Double {
+        let products = products
+        let bodies = (0..<events).map { index in
+            // Each product steps through levels; every tenth step lands on zero (a stock-out after a restock).
+            let step = index / products
+            let new = step % 10 == 9 ? 0 : 50 - step % 10
+            return Array(#"{"event_id":"adj-\#(index)","timestamp":"2026-11-21T10:\#(String(format: "%02d", step % 60)):00Z","product_id":"product-\#(index % products)","adjusted_quantity":-1,"new_quantity":\#(new),"warehouse_id":"wh-1"}"#.utf8)
+        }
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<4 {
+                group.addTask {
+                    for start in stride(from: lane * 500, to: bodies.count, by: 2000) {
+                        let batch = (start..<min(start + 500, bodies.count)).map { index in
+                            AMQPOutgoingMessage(
+                                exchange: exchange, routingKey: "inventory.adjusted", body: bodies[index],
+                                properties: AMQPProperties(contentType: "application/json", persistent: true,
+                                                           messageID: "adj-\(index)", type: "InventoryAdjusted"))
+                        }
+                        let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
+                        guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("publish not confirmed") }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < events {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        while try await publisher.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        return Double(events) / (ContinuousClock.now - started).seconds
+    }
+
+    /// Commits `outbox` rows in one transaction, then waits until the relay has sent them all.
+    private func relayThroughput(exchange: String, db: PGPool) async throws -> Double {
+        while try await unsent(db) > 0 { try await Task.sleep(for: .milliseconds(50)) }  // ingestion's own rows
+        let count = outbox
+        let started = try await db.transaction { connection in
+            try connection.copy(
+                into: "outbox", columns: ["message_id", "exchange", "routing_key", "type", "version", "correlation_id", "body"],
+                rows: (0..<count).map { index in
+                    ["oos-\(index)", exchange, "inventory.out-of-stock", "OutOfStock", "0.0.4", "bench",
+                     #"{"event_id":"oos-\#(index)","timestamp":"2026-11-21T10:00:00.000Z","product_id":"p-\#(index)","last_available_quantity":1}"#]
+                })
+            return ContinuousClock.now
+        }
+        while try await unsent(db) > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        return Double(count) / (ContinuousClock.now - started).seconds
+    }
+
+    private func unsent(_ db: PGPool) async throws -> Int {
+        try await db.withConnection { try $0.query("SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0].decode(0, as: Int.self) }
+    }
+}
