@@ -22,21 +22,12 @@ struct InventoryBench: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "notify-bench")
         logger.logLevel = .warning
-        let id = UUID().uuidString.prefix(8).lowercased()
-        let database = "bench_\(id)"
-        let admin = PGPool(configuration: try PGConfiguration(url: stack.postgresURL), logger: logger)
-        try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
-        let databaseURL = try ServiceBench.replacingDatabase(in: stack.postgresURL, with: database)
-        let exchange = "bench.\(id).events", queue = "bench.\(id).queue", sink = "bench.\(id).out-of-stock"
-        let daemon = try DaemonUnderTest(environment: [
-            "NOTIFY_TOPOLOGY_EVENTS_EXCHANGE": exchange, "NOTIFY_TOPOLOGY_EVENTS_QUEUE": queue,
-            "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": "bench.\(id).dlx", "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": "bench.\(id).dlq",
-            "NOTIFY_TOPOLOGY_RPC_QUEUE": "bench.\(id).rpc",
-            "NOTIFY_AMQP_URL": stack.amqpURL, "NOTIFY_POSTGRES_URL": databaseURL, "NOTIFY_LOG_LEVEL": "info",
-        ])
+        let bench = try await BenchEnvironment(stack: stack, logger: logger)
+        let (exchange, queue, sink) = (bench.exchange, bench.eventsQueue, "bench.\(bench.id).out-of-stock")
+        let daemon = try DaemonUnderTest(environment: bench.daemonEnvironment)
         defer { daemon.stop() }
         try await daemon.waitUntilReady()
-        let db = PGPool(configuration: try PGConfiguration(url: databaseURL), logger: logger)
+        let db = try bench.database(logger: logger)
         var amqp = try AMQPConfiguration(url: stack.amqpURL)
         amqp.connectionName = "notify-bench"
         let publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: logger)
@@ -55,8 +46,7 @@ struct InventoryBench: AsyncParsableCommand {
         await publisher.close()
         await db.close()
         daemon.stop()
-        _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
-        await admin.close()
+        await bench.tearDown()
         print(String(format: "RESULT inventory_ingest_throughput %.0f events/s", ingest))
         print(String(format: "RESULT outbox_relay_throughput %.0f events/s", relay))
     }

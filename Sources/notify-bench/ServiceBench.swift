@@ -28,23 +28,12 @@ struct ServiceBench: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "notify-bench")
         logger.logLevel = .warning
-        let id = UUID().uuidString.prefix(8).lowercased()
-        let database = "bench_\(id)"
-        let admin = PGPool(configuration: try PGConfiguration(url: stack.postgresURL), logger: logger)
-        try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
-        let databaseURL = try Self.replacingDatabase(in: stack.postgresURL, with: database)
-        let names = [
-            "NOTIFY_TOPOLOGY_EVENTS_EXCHANGE": "bench.\(id).events", "NOTIFY_TOPOLOGY_EVENTS_QUEUE": "bench.\(id).queue",
-            "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": "bench.\(id).dlx", "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": "bench.\(id).dlq",
-            "NOTIFY_TOPOLOGY_RPC_QUEUE": "bench.\(id).rpc",
-        ]
-        let environment = names.merging([
-            "NOTIFY_AMQP_URL": stack.amqpURL, "NOTIFY_POSTGRES_URL": databaseURL, "NOTIFY_LOG_LEVEL": "info",
-        ]) { $1 }
+        let bench = try await BenchEnvironment(stack: stack, logger: logger)
+        let environment = bench.daemonEnvironment
         let first = try DaemonUnderTest(environment: environment)
         defer { first.stop() }
         try await first.waitUntilReady()
-        let db = PGPool(configuration: try PGConfiguration(url: databaseURL), logger: logger)
+        let db = try bench.database(logger: logger)
 
         var amqp = try AMQPConfiguration(url: stack.amqpURL)
         amqp.connectionName = "notify-bench"
@@ -52,7 +41,7 @@ struct ServiceBench: AsyncParsableCommand {
         try await publisher.connect()
 
         // 1. Ingestion while publishing, then draining a backlog (the daemon's own capacity).
-        let (exchange, queue) = (names["NOTIFY_TOPOLOGY_EVENTS_EXCHANGE"]!, names["NOTIFY_TOPOLOGY_EVENTS_QUEUE"]!)
+        let (exchange, queue) = (bench.exchange, bench.eventsQueue)
         let ingest = try await ingestion(publisher: publisher, exchange: exchange, queue: queue, db: db)
         print(String(format: "ingestion: %d PaymentProcessed events, published with confirms and stored, %.0f events/s", events, ingest))
         var rss = first.peakRSSMegabytes()
@@ -68,7 +57,7 @@ struct ServiceBench: AsyncParsableCommand {
 
         // 2 + 3. Queries over a large inbox table.
         try await seed(db)
-        let rpcQueue = names["NOTIFY_TOPOLOGY_RPC_QUEUE"]!
+        let rpcQueue = bench.rpcQueue
         let (p50, p99) = try await latency(amqp: amqp, logger: logger, queue: rpcQueue)
         print(String(format: "query latency: GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms", stored, users, p50, p99))
         let throughput = try await concurrentThroughput(amqp: amqp, logger: logger, queue: rpcQueue)
@@ -80,8 +69,7 @@ struct ServiceBench: AsyncParsableCommand {
         await db.close()
         daemon.stop()
         first.stop()
-        _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
-        await admin.close()
+        await bench.tearDown()
         print(String(format: "RESULT ingest_throughput %.0f events/s", ingest))
         print(String(format: "RESULT ingest_backlog_drain %.0f events/s", drain))
         print(String(format: "RESULT query_latency_p50 %.3f ms", p50))
@@ -206,11 +194,6 @@ struct ServiceBench: AsyncParsableCommand {
         return Double(answered.withLock { $0 }) / (ContinuousClock.now - started).seconds
     }
 
-    static func replacingDatabase(in url: String, with database: String) throws -> String {
-        guard var components = URLComponents(string: url) else { throw BenchError("bad PostgreSQL URL") }
-        components.path = "/\(database)"
-        return components.string!
-    }
 }
 
 /// A release `notifyd` started next to this binary, with its log captured.
