@@ -30,16 +30,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Calendar arithmetic shared by the PostgreSQL client and the domain (both parse timestamps on hot paths).
+        .target(name: "CivilDate"),
         // PostgreSQL client over libpq: the only importer of CLibPQ.
         .target(
             name: "Postgres",
             dependencies: [
-                "CLibPQ",
+                "CLibPQ", "CivilDate",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Domain logic: no C, no sockets.
-        .target(name: "NotifyCore", dependencies: [.product(name: "Mustache", package: "swift-mustache")]),
+        .target(name: "NotifyCore", dependencies: ["CivilDate", .product(name: "Mustache", package: "swift-mustache")]),
 
         .executableTarget(
             name: "notifyd",

@@ -1,3 +1,4 @@
+import CivilDate
 import Foundation
 
 /// A Swift value sent as a text-format parameter.
@@ -92,9 +93,9 @@ extension Date: PGEncodable, PGDecodable {
     public var pgText: String? {
         let micros = Int64((timeIntervalSince1970 * 1_000_000).rounded())
         let (days, microsOfDay) = micros.floorDivided(by: 86_400_000_000)
-        let (year, month, day) = civilDate(fromDaysSinceEpoch: days)
+        let (year, month, day) = CivilDate.date(daysSinceEpoch: Int(days))
         let seconds = microsOfDay / 1_000_000
-        func pad(_ value: Int64, _ width: Int) -> String {
+        func pad(_ value: some BinaryInteger, _ width: Int) -> String {
             let digits = String(value)
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
@@ -135,7 +136,7 @@ extension Date: PGEncodable, PGDecodable {
         let sign: Int64 = bytes[index] == UInt8(ascii: "+") ? 1 : -1
         guard let offsetHours = number(index + 1..<index + 3) else { return nil }
         let offsetMinutes = number(index + 4..<index + 6) ?? 0
-        let days = daysSinceEpoch(year: year, month: month, day: day)
+        let days = Int64(CivilDate.daysSinceEpoch(year: Int(year), month: Int(month), day: Int(day)))
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - sign * (offsetHours * 3600 + offsetMinutes * 60)
         self.init(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
     }
@@ -146,29 +147,6 @@ extension Int64 {
         let quotient = self >= 0 ? self / divisor : (self - divisor + 1) / divisor
         return (quotient, self - quotient * divisor)
     }
-}
-
-/// Howard Hinnant's `days_from_civil`: proleptic Gregorian date to days since 1970-01-01.
-private func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yearOfEra = y - era * 400
-    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    return era * 146_097 + dayOfEra - 719_468
-}
-
-/// Inverse of `daysSinceEpoch` (Hinnant's `civil_from_days`).
-private func civilDate(fromDaysSinceEpoch days: Int64) -> (Int64, Int64, Int64) {
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let mp = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
 }
 
 /// A text array parameter (`text[]`), for set-based statements such as `WHERE x = ANY($1)` or `unnest($1)`.
