@@ -8,9 +8,11 @@ import ServiceLifecycle
 ///
 /// Each round leases up to `batchSize` unsent rows (`FOR UPDATE SKIP LOCKED`, then a lease time, so several daemons
 /// — and the relay's own overlapping rounds — never publish the same row at once), publishes them with confirms,
-/// and marks the confirmed ones sent. Rows go out in id order within a round; overlapping rounds may interleave. Rows not confirmed keep their lease until it runs out and are tried again, with backoff while the broker
-/// is away, and after restarts. Nothing is lost and, in normal operation, nothing is published twice; after a
-/// crash between a confirm and the mark, a row goes out again with the same `message_id` (consumers dedupe by it).
+/// and marks the confirmed ones sent. Rows go out in id order within a round; overlapping rounds may interleave.
+/// Rows not confirmed are released and tried again, with backoff while the broker is away; a daemon that dies holding
+/// a lease delays its rows by at most the lease time; rows survive restarts. Nothing is lost and, in normal
+/// operation, nothing is published twice; after a crash between a confirm and its mark, or a confirm that never
+/// came, a row goes out again with the same `message_id` (consumers dedupe by it).
 struct OutboxRelay: Service {
     let database: PGPool
     let publishing: AMQPConnection
@@ -55,16 +57,18 @@ struct OutboxRelay: Service {
         let rows = try await leaseRows()
         guard !rows.isEmpty else { return 0 }
         let outcomes = try await publishing.publish(rows.map(\.message), timeout: .seconds(10))
-        let confirmed = zip(rows, outcomes).filter { $0.1 == .confirmed }.map(\.0.id)
-        if !confirmed.isEmpty {
-            let ids = "{" + confirmed.map(String.init).joined(separator: ",") + "}"
-            try await database.withConnection { db in
-                _ = try db.execute("UPDATE outbox SET sent_at = now(), leased_until = NULL WHERE id = ANY(\(ids)::bigint[])")
+        let confirmed = zip(rows, outcomes).filter { $0.1 == .confirmed }.map { String($0.0.id) }
+        let unconfirmed = zip(rows, outcomes).filter { $0.1 != .confirmed }.map { String($0.0.id) }
+        try await database.withConnection { db in
+            if !confirmed.isEmpty {
+                _ = try db.execute("UPDATE outbox SET sent_at = now(), leased_until = NULL WHERE id = ANY(\(PGTextArray(confirmed))::bigint[])")
+            }
+            // Their outcome is unknown: release them for the next round rather than wait out the lease.
+            if !unconfirmed.isEmpty {
+                _ = try db.execute("UPDATE outbox SET leased_until = NULL WHERE id = ANY(\(PGTextArray(unconfirmed))::bigint[])")
             }
         }
-        if confirmed.count < rows.count {
-            throw OutboxError(unconfirmed: rows.count - confirmed.count)
-        }
+        if !unconfirmed.isEmpty { throw OutboxError(unconfirmed: unconfirmed.count) }
         return confirmed.count
     }
 
