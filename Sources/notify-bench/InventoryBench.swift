@@ -24,9 +24,9 @@ struct InventoryBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let bench = try await BenchEnvironment(stack: stack, logger: logger)
         let (exchange, queue, sink) = (bench.exchange, bench.eventsQueue, "bench.\(bench.id).out-of-stock")
-        let daemon = try DaemonUnderTest(environment: bench.daemonEnvironment)
-        defer { daemon.stop() }
-        try await daemon.waitUntilReady()
+        let first = try DaemonUnderTest(environment: bench.daemonEnvironment)
+        defer { first.stop() }
+        try await first.waitUntilReady()
         let db = try bench.database(logger: logger)
         var amqp = try AMQPConfiguration(url: stack.amqpURL)
         amqp.connectionName = "notify-bench"
@@ -37,8 +37,22 @@ struct InventoryBench: AsyncParsableCommand {
             exchanges: [.init(name: exchange, type: "topic")], queues: [.init(name: sink, durable: true)],
             bindings: [.init(queue: sink, exchange: exchange, routingKey: "inventory.out-of-stock")]))
 
-        let ingest = try await ingestion(publisher: publisher, exchange: exchange, queue: queue, db: db)
+        let started = ContinuousClock.now
+        try await publish(range: 0..<events, publisher: publisher, exchange: exchange)
+        try await waitUntilStored(events, publisher: publisher, queue: queue, db: db)
+        let ingest = Double(events) / (ContinuousClock.now - started).seconds
         print(String(format: "inventory ingestion: %d InventoryAdjusted over %d products, %.0f events/s", events, products, ingest))
+
+        // The daemon's own capacity: a backlog published while it is stopped, drained after it starts.
+        first.stop()
+        try await publish(range: events..<2 * events, publisher: publisher, exchange: exchange)
+        let daemon = try DaemonUnderTest(environment: bench.daemonEnvironment)
+        defer { daemon.stop() }
+        try await daemon.waitUntilReady()
+        let drainStarted = ContinuousClock.now
+        try await waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
+        let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds
+        print(String(format: "inventory ingestion: a backlog of %d events drained at %.0f events/s", events, drain))
         let relay = try await relayThroughput(exchange: exchange, db: db)
         print(String(format: "outbox relay: %d OutOfStock published with confirms and marked sent, %.0f events/s", outbox, relay))
 
@@ -46,29 +60,32 @@ struct InventoryBench: AsyncParsableCommand {
         await publisher.close()
         await db.close()
         daemon.stop()
+        first.stop()
         await bench.tearDown()
         print(String(format: "RESULT inventory_ingest_throughput %.0f events/s", ingest))
+        print(String(format: "RESULT inventory_backlog_drain %.0f events/s", drain))
         print(String(format: "RESULT outbox_relay_throughput %.0f events/s", relay))
     }
 
-    private func ingestion(publisher: AMQPConnection, exchange: String, queue: String, db: PGPool) async throws -> Double {
+    /// Publishes adjustments `range` with confirms (4 confirm windows in flight). Each product steps through
+    /// levels over the run; every tenth step lands on zero, a stock-out after a restock.
+    private func publish(range: Range<Int>, publisher: AMQPConnection, exchange: String) async throws {
         let products = products
-        let bodies = (0..<events).map { index in
-            // Each product steps through levels; every tenth step lands on zero (a stock-out after a restock).
+        let bodies = range.map { index in
             let step = index / products
             let new = step % 10 == 9 ? 0 : 50 - step % 10
-            return Array(#"{"event_id":"adj-\#(index)","timestamp":"2026-11-21T10:\#(String(format: "%02d", step % 60)):00Z","product_id":"product-\#(index % products)","adjusted_quantity":-1,"new_quantity":\#(new),"warehouse_id":"wh-1"}"#.utf8)
+            return Array(#"{"event_id":"adj-\#(index)","timestamp":"2026-11-21T\#(String(format: "%02d", 10 + step / 60 % 10)):\#(String(format: "%02d", step % 60)):00Z","product_id":"product-\#(index % products)","adjusted_quantity":-1,"new_quantity":\#(new),"warehouse_id":"wh-1"}"#.utf8)
         }
-        let started = ContinuousClock.now
+        let first = range.lowerBound
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in 0..<4 {
                 group.addTask {
                     for start in stride(from: lane * 500, to: bodies.count, by: 2000) {
-                        let batch = (start..<min(start + 500, bodies.count)).map { index in
+                        let batch = (start..<min(start + 500, bodies.count)).map { offset in
                             AMQPOutgoingMessage(
-                                exchange: exchange, routingKey: "inventory.adjusted", body: bodies[index],
+                                exchange: exchange, routingKey: "inventory.adjusted", body: bodies[offset],
                                 properties: AMQPProperties(contentType: "application/json", persistent: true,
-                                                           messageID: "adj-\(index)", type: "InventoryAdjusted"))
+                                                           messageID: "adj-\(first + offset)", type: "InventoryAdjusted"))
                         }
                         let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
                         guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("publish not confirmed") }
@@ -77,11 +94,13 @@ struct InventoryBench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
-        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < events {
+    }
+
+    private func waitUntilStored(_ count: Int, publisher: AMQPConnection, queue: String, db: PGPool) async throws {
+        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < count {
             try await Task.sleep(for: .milliseconds(20))
         }
         while try await publisher.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
-        return Double(events) / (ContinuousClock.now - started).seconds
     }
 
     /// Commits `outbox` rows in one transaction, then waits until the relay has sent them all.
