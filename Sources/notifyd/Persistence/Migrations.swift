@@ -6,13 +6,13 @@ enum Migrations {
         PGMigration(version: 1, name: "inbox", sql: """
             -- Deduplication of consumed messages (the inbox pattern): one row per (consumer, message key),
             -- written in the same transaction as the message's effect, so a redelivery changes nothing.
+            -- (received_at is for a future retention job; it gets its index together with that job.)
             CREATE TABLE inbox (
                 consumer    text        NOT NULL,
                 message_key text        NOT NULL,
                 received_at timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (consumer, message_key)
             );
-            CREATE INDEX inbox_received_at ON inbox (received_at);
             """),
         PGMigration(version: 2, name: "notifications", sql: """
             -- In-app notifications. Inbox pages read (user_id, created_at DESC, id DESC): one index for "all",
