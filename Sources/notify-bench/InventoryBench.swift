@@ -39,7 +39,7 @@ struct InventoryBench: AsyncParsableCommand {
 
         let started = ContinuousClock.now
         try await publish(range: 0..<events, publisher: publisher, exchange: exchange)
-        try await waitUntilStored(events, publisher: publisher, queue: queue, db: db)
+        try await EventLoad.waitUntilStored(events, publisher: publisher, queue: queue, db: db)
         let ingest = Double(events) / (ContinuousClock.now - started).seconds
         print(String(format: "inventory ingestion: %d InventoryAdjusted over %d products, %.0f events/s", events, products, ingest))
 
@@ -50,7 +50,7 @@ struct InventoryBench: AsyncParsableCommand {
         defer { daemon.stop() }
         try await daemon.waitUntilReady()
         let drainStarted = ContinuousClock.now
-        try await waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
+        try await EventLoad.waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
         let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds
         print(String(format: "inventory ingestion: a backlog of %d events drained at %.0f events/s", events, drain))
         let relay = try await relayThroughput(exchange: exchange, db: db)
@@ -67,7 +67,7 @@ struct InventoryBench: AsyncParsableCommand {
         print(String(format: "RESULT outbox_relay_throughput %.0f events/s", relay))
     }
 
-    /// Publishes adjustments `range` with confirms (4 confirm windows in flight). Each product steps through
+    /// Publishes adjustments `range` with confirms. Each product steps through
     /// levels over the run; every tenth step lands on zero, a stock-out after a restock.
     private func publish(range: Range<Int>, publisher: AMQPConnection, exchange: String) async throws {
         let products = products
@@ -76,31 +76,9 @@ struct InventoryBench: AsyncParsableCommand {
             let new = step % 10 == 9 ? 0 : 50 - step % 10
             return Array(#"{"event_id":"adj-\#(index)","timestamp":"2026-11-21T\#(String(format: "%02d", 10 + step / 60 % 10)):\#(String(format: "%02d", step % 60)):00Z","product_id":"product-\#(index % products)","adjusted_quantity":-1,"new_quantity":\#(new),"warehouse_id":"wh-1"}"#.utf8)
         }
-        let first = range.lowerBound
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for lane in 0..<4 {
-                group.addTask {
-                    for start in stride(from: lane * 500, to: bodies.count, by: 2000) {
-                        let batch = (start..<min(start + 500, bodies.count)).map { offset in
-                            AMQPOutgoingMessage(
-                                exchange: exchange, routingKey: "inventory.adjusted", body: bodies[offset],
-                                properties: AMQPProperties(contentType: "application/json", persistent: true,
-                                                           messageID: "adj-\(first + offset)", type: "InventoryAdjusted"))
-                        }
-                        let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
-                        guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("publish not confirmed") }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
-
-    private func waitUntilStored(_ count: Int, publisher: AMQPConnection, queue: String, db: PGPool) async throws {
-        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < count {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        while try await publisher.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        try await EventLoad.publish(
+            bodies, firstIndex: range.lowerBound, idPrefix: "adj-", routingKey: "inventory.adjusted",
+            type: "InventoryAdjusted", exchange: exchange, lanes: 4, publisher: publisher)
     }
 
     /// Commits `outbox` rows in one transaction, then waits until the relay has sent them all.

@@ -51,7 +51,7 @@ struct ServiceBench: AsyncParsableCommand {
         defer { daemon.stop() }
         try await daemon.waitUntilReady()
         let drainStarted = ContinuousClock.now
-        try await waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
+        try await EventLoad.waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
         let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds
         print(String(format: "ingestion: a backlog of %d events drained (stored and acked) at %.0f events/s", events, drain))
 
@@ -82,48 +82,25 @@ struct ServiceBench: AsyncParsableCommand {
         let started = ContinuousClock.now
         try await publish(from: 0, count: events, publisher: publisher, exchange: exchange)
         let published = ContinuousClock.now - started
-        try await waitUntilStored(events, publisher: publisher, queue: queue, db: db)
+        try await EventLoad.waitUntilStored(events, publisher: publisher, queue: queue, db: db)
         let elapsed = ContinuousClock.now - started
         print(String(format: "ingestion: all %d confirmed by the broker after %.2f s, all stored and acked after %.2f s",
                      events, published.seconds, elapsed.seconds))
         return Double(events) / elapsed.seconds
     }
 
-    /// Publishes PaymentProcessed events `from..<from+count` with confirms, several confirm windows in flight so
-    /// that the publisher is not what is measured.
+    /// Publishes PaymentProcessed events `from..<from+count` with confirms.
     private func publish(from first: Int, count: Int, publisher: AMQPConnection, exchange: String) async throws {
-        let (users, lanes) = (users, lanes)
+        let users = users
         let bodies = (first..<first + count).map { index in
             Array("""
                 {"transactionId":"tx-\(index)","userId":"user-\(index % users)","orderId":"order-\(index)",\
                 "amount":\(index % 500).99,"currency":"USD","status":"confirmed","timestamp":"2026-11-21T10:00:00Z"}
                 """.utf8)
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for lane in 0..<lanes {
-                group.addTask {
-                    for start in stride(from: lane * 500, to: count, by: 500 * lanes) {
-                        let batch = (start..<min(start + 500, count)).map { offset in
-                            AMQPOutgoingMessage(
-                                exchange: exchange, routingKey: "payment.processed", body: bodies[offset],
-                                properties: AMQPProperties(contentType: "application/json", persistent: true,
-                                                           messageID: "bench-\(first + offset)", type: "PaymentProcessed"))
-                        }
-                        let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
-                        guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("publish not confirmed") }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
-
-    /// Waits until `count` events are in the inbox table and the queue holds nothing more.
-    private func waitUntilStored(_ count: Int, publisher: AMQPConnection, queue: String, db: PGPool) async throws {
-        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < count {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        while try await publisher.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        try await EventLoad.publish(
+            bodies, firstIndex: first, idPrefix: "bench-", routingKey: "payment.processed", type: "PaymentProcessed",
+            exchange: exchange, lanes: lanes, publisher: publisher)
     }
 
     /// Fills the table straight through COPY (the daemon's own ingestion was measured above).
