@@ -8,8 +8,8 @@ import ServiceLifecycle
 /// Brings the daemon up in dependency order and keeps it up until SIGTERM or SIGINT.
 ///
 /// Start: templates → PostgreSQL pools → migrations → AMQP connections (consume, publish, rpc) → topology →
-/// outbox relay, ingestion and RPC services → `ready`. A failure in any step is thrown as a `StartupError` naming the step and
-/// the server, and nothing keeps running. Stop: the service group stops services in reverse order — RPC and
+/// outbox relay, ingestion, RPC and (when configured) reconciliation services → `ready`. A failure in any step is
+/// thrown as a `StartupError` naming the step and the server, and nothing keeps running. Stop: the service group stops services in reverse order — RPC and
 /// ingestion drain first, then connections and pools close — within `shutdownTimeout`.
 struct Daemon {
     let configuration: DaemonConfiguration
@@ -17,29 +17,30 @@ struct Daemon {
 
     func run() async throws {
         let notifier = try loadNotifier()
-        var resources = Resources(logger: logger)
+        let resources = Resources(configuration, logger: logger)
+        try await resources.open(configuration)
+        let reconciler: InventoryReconciler?
         do {
-            try await resources.open(configuration)
+            reconciler = try await makeReconciler(resources)
         } catch {
             await resources.close()
-            throw error
+            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: "\(error)")
         }
         let store = NotificationStore(
-            writes: resources.writes!, outOfStock: .init(exchange: configuration.names.eventsExchange),
+            writes: resources.writes, outOfStock: .init(exchange: configuration.names.eventsExchange),
             policy: configuration.inventory, notifier: notifier)
         var input = JSONInput()
         input.maxBytes = configuration.maxBodyBytes
         let ingestion = EventIngestion(
-            consuming: resources.consuming!,
-            parker: DeadLetterParker(publishing: resources.publishing!, exchange: configuration.names.deadLetterExchange),
+            consuming: resources.consuming,
+            parker: DeadLetterParker(publishing: resources.publishing, exchange: configuration.names.deadLetterExchange),
             store: store, notifier: notifier, input: input, queue: configuration.names.eventsQueue,
             prefetch: configuration.ingestionPrefetch, logger: logger)
         let rpc = RPCServer(
-            connection: resources.rpc!, queries: resources.reads!, queue: configuration.names.rpcQueue,
+            connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
             prefetch: configuration.rpcPrefetch, logger: logger)
-
         let relay = OutboxRelay(
-            database: resources.outbox!, publishing: resources.publishing!, batchSize: configuration.outboxBatchSize,
+            database: resources.outbox, publishing: resources.publishing, batchSize: configuration.outboxBatchSize,
             lease: configuration.outboxLease, pollInterval: configuration.outboxPollInterval, logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.services + [
@@ -48,15 +49,7 @@ struct Daemon {
             .init(service: ingestion),
             .init(service: rpc),
         ]
-        if configuration.reconcileInterval > .zero {
-            // Requests go out on the RPC connection: it is not in confirm mode, and replies come back on it.
-            services.append(.init(service: InventoryReconciler(
-                client: try await AMQPRPCClient(connection: resources.rpc!), database: resources.outbox!,
-                queue: configuration.names.inventoryRPCQueue,
-                destination: .init(exchange: configuration.names.eventsExchange),
-                interval: configuration.reconcileInterval, pageSize: configuration.reconcilePageSize,
-                timeout: configuration.inventoryRPCTimeout, logger: logger)))
-        }
+        if let reconciler { services.append(.init(service: reconciler)) }
         let systemd = SystemdNotifier()
         let group = ServiceGroup(
             configuration: .init(
@@ -84,76 +77,91 @@ struct Daemon {
         let rules = try NotificationRules(json: data)
         return Notifier(rules: rules, templates: try TemplateCatalog(directory: configuration.templatesDirectory, rules: rules))
     }
+
+    /// The GetInventoryList cross-check, when an interval is configured. Its requests go out on the RPC connection:
+    /// it is not in confirm mode, and the replies come back on it.
+    private func makeReconciler(_ resources: Resources) async throws -> InventoryReconciler? {
+        guard configuration.reconcileInterval > .zero else { return nil }
+        return InventoryReconciler(
+            client: try await AMQPRPCClient(connection: resources.rpc), database: resources.outbox,
+            queue: configuration.names.inventoryRPCQueue, destination: .init(exchange: configuration.names.eventsExchange),
+            interval: configuration.reconcileInterval, pageSize: configuration.reconcilePageSize,
+            timeout: configuration.inventoryRPCTimeout, logger: logger)
+    }
 }
 
-/// The pools and connections the services share, opened in dependency order.
+/// The pools and connections the services share.
 private struct Resources {
     let logger: Logger
-    var writes: PGPool?
-    var reads: PGPool?
+    let writes: PGPool
+    let reads: PGPool
     /// Connections for the outbox relay (one per relay worker) and reconciliation, so publishing never waits on
     /// ingestion's connections.
-    var outbox: PGPool?
-    var consuming: AMQPConnection?
-    var publishing: AMQPConnection?
-    var rpc: AMQPConnection?
+    let outbox: PGPool
+    let consuming: AMQPConnection
+    let publishing: AMQPConnection
+    let rpc: AMQPConnection
 
-    init(logger: Logger) { self.logger = logger }
-
-    mutating func open(_ configuration: DaemonConfiguration) async throws {
-        var readConfiguration = configuration.postgres
-        readConfiguration.poolSize = configuration.queryPoolSize
-        var outboxConfiguration = configuration.postgres
-        outboxConfiguration.poolSize = OutboxRelay.workers
-        let writes = PGPool(configuration: configuration.postgres, logger: logger)
-        let reads = PGPool(configuration: readConfiguration, logger: logger)
-        let outbox = PGPool(configuration: outboxConfiguration, logger: logger)
-        (self.writes, self.reads, self.outbox) = (writes, reads, outbox)
-        do {
-            try await writes.connect()
-            try await reads.connect()
-            try await outbox.connect()
-        } catch {
-            throw StartupError(step: "PostgreSQL", reason: error.description)
-        }
-        do {
-            try await PGMigrator(migrations: Migrations.all).migrate(on: writes, logger: logger)
-        } catch {
-            throw StartupError(step: "database migrations", reason: "\(error)")
-        }
+    init(_ configuration: DaemonConfiguration, logger: Logger) {
+        self.logger = logger
+        var reads = configuration.postgres
+        reads.poolSize = configuration.queryPoolSize
+        var outbox = configuration.postgres
+        outbox.poolSize = OutboxRelay.workers
+        writes = PGPool(configuration: configuration.postgres, logger: logger)
+        self.reads = PGPool(configuration: reads, logger: logger)
+        self.outbox = PGPool(configuration: outbox, logger: logger)
         func connection(_ role: String, confirms: Bool) -> AMQPConnection {
             var amqp = configuration.amqp
             amqp.connectionName = "notifyd.\(role)"
             return AMQPConnection(configuration: amqp, confirmMode: confirms, logger: logger)
         }
-        let consuming = connection("consume", confirms: false)
-        let publishing = connection("publish", confirms: true)
-        let rpc = connection("rpc", confirms: false)
+        consuming = connection("consume", confirms: false)
+        publishing = connection("publish", confirms: true)
+        rpc = connection("rpc", confirms: false)
+    }
+
+    /// Connects in dependency order, migrates, and declares the topology. On any failure everything is closed
+    /// (closing what never opened is a no-op) and the error names the step.
+    func open(_ configuration: DaemonConfiguration) async throws {
         do {
-            try await consuming.connect()
-            self.consuming = consuming
-            try await publishing.connect()
-            self.publishing = publishing
-            try await rpc.connect()
-            self.rpc = rpc
-            try await consuming.declare(.contract(
-                configuration.names, deliveryLimit: configuration.eventsDeliveryLimit,
-                rpcRequestTTLMilliseconds: configuration.rpcRequestTTLMilliseconds))
+            do {
+                try await writes.connect()
+                try await reads.connect()
+                try await outbox.connect()
+            } catch {
+                throw StartupError(step: "PostgreSQL", reason: error.description)
+            }
+            do {
+                try await PGMigrator(migrations: Migrations.all).migrate(on: writes, logger: logger)
+            } catch {
+                throw StartupError(step: "database migrations", reason: "\(error)")
+            }
+            do {
+                try await consuming.connect()
+                try await publishing.connect()
+                try await rpc.connect()
+                try await consuming.declare(.contract(
+                    configuration.names, deliveryLimit: configuration.eventsDeliveryLimit,
+                    rpcRequestTTLMilliseconds: configuration.rpcRequestTTLMilliseconds))
+            } catch {
+                throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
+            }
         } catch {
-            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
+            await close()
+            throw error
         }
     }
 
     /// Closing services, in dependency order (the group stops them in reverse).
     var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        let (writes, reads, outbox, consuming, publishing, rpc) = (writes!, reads!, outbox!, consuming!, publishing!, rpc!)
-        return [
-            .init(service: ResourceService(name: "postgres") {
+        [
+            .init(service: ResourceService(name: "postgres") { [writes, reads, outbox] in
                 await outbox.close()
                 await reads.close()
                 await writes.close()
             }),
-            .init(service: ResourceService(name: "amqp") {
+            .init(service: ResourceService(name: "amqp") { [consuming, publishing, rpc] in
                 await rpc.close()
                 await publishing.close()
                 await consuming.close()
@@ -162,12 +170,12 @@ private struct Resources {
     }
 
     func close() async {
-        await rpc?.close()
-        await publishing?.close()
-        await consuming?.close()
-        await outbox?.close()
-        await reads?.close()
-        await writes?.close()
+        await rpc.close()
+        await publishing.close()
+        await consuming.close()
+        await outbox.close()
+        await reads.close()
+        await writes.close()
     }
 }
 
