@@ -44,7 +44,8 @@ public final class AMQPRPCClient: Sendable {
     /// Sends a request to `queue` and waits for its reply.
     /// - Parameters:
     ///   - type: the AMQP `type` property, which names the query (e.g. `GetUserNotifications`).
-    /// - Throws: `.timeout` when no reply arrives in time (the server is down, slow, or lost the request).
+    /// - Throws: `.timeout` when no reply arrives in time (the server is down, slow, or lost the request);
+    ///   `.connectionLost` or `.closed` when the request could not be sent.
     public func call(
         queue: String, type: String, body: [UInt8], headers: [String: AMQPFieldValue] = [:],
         timeout: Duration = .seconds(2)
@@ -55,9 +56,10 @@ public final class AMQPRPCClient: Sendable {
             replyTo: Self.replyQueue, messageID: id, type: type)
         properties.timestamp = UInt64(Date().timeIntervalSince1970)
         let request = AMQPOutgoingMessage(exchange: "", routingKey: queue, body: body, properties: properties)
-        guard let reply = await connection.call(request, correlationID: id, deadline: .now + timeout) else {
+        do {
+            return try await connection.call(request, correlationID: id, deadline: .now + timeout)
+        } catch where error.code == .timeout {
             throw AMQPError(.timeout, "no reply to \(type) from '\(queue)' within \(timeout)")
         }
-        return reply
     }
 }

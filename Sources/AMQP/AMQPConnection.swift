@@ -109,11 +109,14 @@ public final class AMQPConnection: Sendable {
                           deliver: { loop.completeCall($0) }, flush: {}, finish: {})
     }
 
-    /// Publishes `request` and waits for the delivery with `correlationID` on a reply consumer; nil at `deadline`.
-    func call(_ request: AMQPOutgoingMessage, correlationID: String, deadline: ContinuousClock.Instant) async -> AMQPDelivery? {
-        await withCheckedContinuation { continuation in
+    /// Publishes `request` and waits for the delivery with `correlationID` on a reply consumer, until `deadline`.
+    func call(
+        _ request: AMQPOutgoingMessage, correlationID: String, deadline: ContinuousClock.Instant
+    ) async throws(AMQPError) -> AMQPDelivery {
+        let result = await withCheckedContinuation { continuation in
             loop.submit(.call(request, .init(correlationID: correlationID, deadline: deadline, continuation: continuation)))
         }
+        return try result.get()
     }
 
     /// Consumer whose deliveries are handed to `deliver` on the connection thread: it must return at once.

@@ -51,7 +51,7 @@ final class ConnectionLoop: @unchecked Sendable {
             case .queueStatus(_, let reply): reply.resume(returning: .failure(error))
             case .purge(_, let reply): reply.resume(returning: .failure(error))
             case .publish(let batch): batch.finish()
-            case .call(_, let call): call.continuation.resume(returning: nil)
+            case .call(_, let call): call.continuation.resume(returning: .failure(error))
             case .close(let continuation): continuation.resume()
             case .settle, .send: break
             }
@@ -61,7 +61,8 @@ final class ConnectionLoop: @unchecked Sendable {
     struct PendingCall: Sendable {
         let correlationID: String
         let deadline: ContinuousClock.Instant
-        let continuation: CheckedContinuation<AMQPDelivery?, Never>
+        /// The reply, or why there is none: `.timeout`, a lost connection, or a closed one.
+        let continuation: CheckedContinuation<Result<AMQPDelivery, AMQPError>, Never>
     }
 
     struct Status: Sendable {
@@ -377,7 +378,8 @@ final class ConnectionLoop: @unchecked Sendable {
         for batch in batches where batch.deadline <= now { batch.finish() }
         batches.removeAll { $0.isFinished }
         for call in calls.values where call.deadline <= now {
-            calls.removeValue(forKey: call.correlationID)?.continuation.resume(returning: nil)
+            calls.removeValue(forKey: call.correlationID)?.continuation.resume(
+                returning: .failure(AMQPError(.timeout, "no reply within the call's timeout")))
         }
     }
 
@@ -385,7 +387,7 @@ final class ConnectionLoop: @unchecked Sendable {
     /// Runs on the owner thread, as the reply consumer's handler.
     func completeCall(_ reply: AMQPDelivery) {
         guard let id = reply.properties.correlationID else { return }
-        calls.removeValue(forKey: id)?.continuation.resume(returning: reply)
+        calls.removeValue(forKey: id)?.continuation.resume(returning: .success(reply))
     }
 
     // MARK: - Connection lifecycle
@@ -444,7 +446,7 @@ final class ConnectionLoop: @unchecked Sendable {
     private func shutDown() {
         for batch in batches { batch.finish() }
         batches.removeAll()
-        for call in calls.values { call.continuation.resume(returning: nil) }
+        for call in calls.values { call.continuation.resume(returning: .failure(AMQPError(.closed, "the connection is closed"))) }
         calls.removeAll()
         if let session {
             for consumer in consumers { try? session.cancel(tag: consumer.tag) }

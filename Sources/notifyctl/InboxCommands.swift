@@ -16,9 +16,12 @@ func callDaemon(_ options: ConnectionOptions, _ command: RPCCommand, _ body: [St
         reply = try await client.call(
             queue: ContractNames().rpcQueue, type: command.rawValue, body: Array(request),
             timeout: .milliseconds(Int64(options.timeout * 1000)))
-    } catch {
+    } catch where error.code == .timeout {
         await connection.close()
         throw CLIError("the notification service did not answer within \(options.timeout) s; is notifyd running? (see 'notifyctl status')")
+    } catch {
+        await connection.close()
+        throw CLIError("could not send the request: \(error.reason)")
     }
     await connection.close()
     let object = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] ?? [:]

@@ -44,4 +44,19 @@ struct RPCTests {
         try await connection.deleteQueue(queue)
         await connection.close()
     }
+
+    @Test("a call on a closed connection fails at once as closed, not as a timeout")
+    func callOnClosedConnection() async throws {
+        let connection = try await TestStack.connect("test-rpc-closed")
+        let client = try await AMQPRPCClient(connection: connection)
+        await connection.close()
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.call(queue: "anything", type: "Nobody", body: [], timeout: .seconds(5))
+            Issue.record("the call should fail")
+        } catch {
+            #expect(error.code == .closed)
+        }
+        #expect(ContinuousClock.now - started < .seconds(1))
+    }
 }
