@@ -35,16 +35,11 @@ struct NotificationStore: Sendable {
         _ effects: [Effect], outOfStock: StockStore.Destination, policy: InventoryPolicy, notifier: Notifier,
         on db: PGConnection
     ) throws -> Int {
-        var placeholders: [String] = []
-        var parameters: [String?] = []
-        for effect in effects {
-            placeholders.append("($\(parameters.count + 1), $\(parameters.count + 2))")
-            parameters += [effect.consumer, effect.key]
-        }
-        let fresh = try db.query(PGQuery(
-            unsafeSQL: "INSERT INTO inbox (consumer, message_key) VALUES \(placeholders.joined(separator: ", ")) "
-                + "ON CONFLICT DO NOTHING RETURNING consumer, message_key",
-            parameters: parameters))
+        let fresh = try db.query("""
+            INSERT INTO inbox (consumer, message_key)
+            SELECT * FROM unnest(\(PGTextArray(effects.map(\.consumer)))::text[], \(PGTextArray(effects.map(\.key)))::text[])
+            ON CONFLICT DO NOTHING RETURNING consumer, message_key
+            """, prepared: true)
         var new = Set<String>()
         for row in fresh { new.insert(try row.decode(0, as: String.self) + "\u{1F}" + row.decode(1, as: String.self)) }
         // The first occurrence of each new key takes effect; later copies in the same batch are duplicates.
@@ -57,7 +52,7 @@ struct NotificationStore: Sendable {
         let rows: [[(any PGEncodable)?]] = notifications.map { notification in
             [
                 notification.userID, notification.type, notification.priority.rawValue,
-                "{" + notification.channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "}",
+                PGTextArray(notification.channels.map(\.rawValue)),
                 notification.title, notification.message, Self.json(notification.metadata), notification.sourceEventKey,
             ]
         }
