@@ -83,13 +83,11 @@ struct RPCServer: Service {
             return (200, InboxReplies.watching(userID: command.userID, productID: command.productID), [:])
         case .getStockLevels:
             let query = try GetStockLevels(body: request.body)
-            let filter = query.productID == nil ? "" : "WHERE product_id = $1"
-            let rows = try db.query(PGQuery(
-                unsafeSQL: """
-                    SELECT product_id, warehouse_id, quantity, out_of_stock, as_of::text FROM stock_levels \(filter)
-                    ORDER BY product_id, warehouse_id LIMIT \(query.limit)
-                    """,
-                parameters: query.productID.map { [$0] } ?? []))
+            let rows = try db.query("""
+                SELECT product_id, warehouse_id, quantity, out_of_stock, as_of::text FROM stock_levels
+                WHERE \(query.productID)::text IS NULL OR product_id = \(query.productID)
+                ORDER BY product_id, warehouse_id LIMIT \(query.limit)
+                """)
             let levels = try rows.map { row in
                 let (product, warehouse, quantity, out, asOf) = try row.decode(String.self, String.self, Int.self, Bool.self, String.self)
                 return (product, warehouse, quantity, out, NotificationStore.rfc3339(asOf))
