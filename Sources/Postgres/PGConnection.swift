@@ -188,7 +188,8 @@ public final class PGConnection {
         return PGError(.connectionLost, "\(what) failed: \(reason.isEmpty ? "connection lost" : reason)")
     }
 
-    private static func isPlainIdentifier(_ name: String) -> Bool {
+    /// Lowercase letters, digits and underscores, not starting with a digit: safe to place in SQL as is.
+    static func isPlainIdentifier(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) else { return false }
         return name.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
     }

@@ -19,7 +19,8 @@ public struct PGMigrator: Sendable {
     /// Advisory lock key shared by every daemon of this service ("notify" in ASCII).
     public static let defaultLockKey: Int64 = 0x6E6F_7469_6679
     public var migrations: [PGMigration]
-    /// Table that records applied versions. Default `schema_migrations`.
+    /// Table that records applied versions: a plain identifier (lowercase, digits, underscores). Default
+    /// `schema_migrations`.
     public var historyTable: String
     public var lockKey: Int64
 
@@ -32,6 +33,9 @@ public struct PGMigrator: Sendable {
     /// Returns the versions this call applied (empty when the schema was already current).
     @discardableResult
     public func migrate(on pool: PGPool, logger: Logger) async throws -> [Int] {
+        guard PGConnection.isPlainIdentifier(historyTable) else {
+            throw PGError(.invalidParameter, "the migration history table must be a plain identifier")
+        }
         let migrator = self
         return try await pool.transaction { connection in
             try connection.execute("SELECT pg_advisory_xact_lock(\(migrator.lockKey))")

@@ -68,6 +68,14 @@ struct FailureTests {
         await second.close()
     }
 
+    @Test("a history table name that is not a plain identifier is refused before any SQL runs")
+    func badHistoryTable() async throws {
+        let pool = try await TestDatabase.pool(size: 1)
+        let migrator = PGMigrator(migrations: [], historyTable: "x; DROP TABLE y")
+        await #expect(throws: PGError.self) { try await migrator.migrate(on: pool, logger: TestDatabase.logger) }
+        await pool.close()
+    }
+
     @Test("an unreachable server is a clear connection error naming where, without the password")
     func unreachable() async throws {
         var configuration = try PGConfiguration(url: "postgresql://svc:hunter2@127.0.0.1:1/notify")
