@@ -112,7 +112,7 @@ struct ServiceBench: AsyncParsableCommand {
             let (users, total) = (users, stored)
             try await db.withConnection { connection in
                 let rows: [[(any PGEncodable)?]] = (start..<min(start + chunk, missing)).map { index in
-                    [UUID(), "user-\(index % users)", "payment", "normal", "{\"in-app\"}", "Payment received",
+                    [UUID(), "user-\(index % users)", "payment", "normal", PGTextArray(["in-app"]), "Payment received",
                      "We received your payment of $\(index % 500).99 for order seed-\(index). Thank you!",
                      "{\"orderId\":\"seed-\(index)\"}", "seed-\(index)",
                      Date(timeIntervalSince1970: 1_790_000_000 + Double(index) / Double(total) * 86_400 * 30)]
