@@ -43,6 +43,8 @@ public struct AMQPEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var password: String
     public var vhost: String
     public var tls: Bool
+    /// True when the URL itself carried a password (rather than the default `guest`).
+    public var hasPassword: Bool
 
     /// Parses an AMQP URI as RabbitMQ documents it: `amqp[s]://[user[:password]@]host[:port][/vhost]`.
     /// The vhost is percent-decoded (`%2f` is `/`); an absent or empty path means `/`. Defaults: guest/guest, port 5672
@@ -67,6 +69,7 @@ public struct AMQPEndpoint: Sendable, Equatable, CustomStringConvertible {
             self.port = tls ? 5671 : 5672
         }
         user = components.user.flatMap { $0.removingPercentEncoding } ?? "guest"
+        hasPassword = components.password != nil
         password = components.password.flatMap { $0.removingPercentEncoding } ?? "guest"
         let path = components.percentEncodedPath
         if path.isEmpty || path == "/" {

@@ -33,6 +33,12 @@ public final class AMQPConnection: Sendable {
         await withCheckedContinuation { loop.submit(.close($0)) }
     }
 
+    /// Returns once the connection's thread has picked up a command: a liveness check for a watchdog. It does not
+    /// return while the thread is stuck (in a write the broker never drains, say).
+    public func ping() async {
+        await withCheckedContinuation { loop.submit(.ping($0)) }
+    }
+
     /// True while a session is open; false between a failure and the next successful reconnect.
     public var isConnected: Bool { loop.status.withLock { $0.connected } }
     /// True while the broker blocks publishing on this connection (memory or disk alarm).

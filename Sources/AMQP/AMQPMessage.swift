@@ -15,6 +15,9 @@ public struct AMQPProperties: Sendable, Equatable {
     public var timestamp: UInt64?
     public var type: String?
     public var appID: String?
+    /// Names of properties that were present on the wire but not valid UTF-8; they read as nil above. A message
+    /// whose `message_id` is here cannot be deduplicated and should be refused, never guessed at.
+    public var undecodable: [String] = []
 
     public init(
         contentType: String? = nil, headers: [String: AMQPFieldValue] = [:], persistent: Bool? = nil,
@@ -39,12 +42,19 @@ public struct AMQPOutgoingMessage: Sendable, Equatable {
     public var routingKey: String
     public var body: [UInt8]
     public var properties: AMQPProperties
+    /// Ask the broker to return the message when no queue takes it; the publish then ends `.returned` instead of
+    /// `.confirmed`. For messages that must not vanish (parked copies).
+    public var mandatory: Bool
 
-    public init(exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = .init()) {
+    public init(
+        exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = .init(),
+        mandatory: Bool = false
+    ) {
         self.exchange = exchange
         self.routingKey = routingKey
         self.body = body
         self.properties = properties
+        self.mandatory = mandatory
     }
 }
 
@@ -67,6 +77,8 @@ public enum AMQPPublishOutcome: Sendable, Equatable {
     case confirmed
     /// The broker refused it (`basic.nack`), e.g. a full queue with `reject-publish`.
     case nacked
+    /// A `mandatory` message no queue took (`basic.return`, then its confirm): nothing was enqueued.
+    case returned
     /// No confirm came in time (broker alarm, lost connection that did not recover): the outcome is unknown and the
     /// message may or may not have been enqueued. Publish it again with the same `message_id`.
     case timedOut

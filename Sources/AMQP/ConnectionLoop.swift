@@ -42,6 +42,8 @@ final class ConnectionLoop: @unchecked Sendable {
         case send(AMQPOutgoingMessage)
         /// Sends an RPC request and waits for the reply with its correlation id, or the deadline.
         case call(AMQPOutgoingMessage, PendingCall)
+        /// Completes as soon as the owner thread runs it: proof that the thread is not stuck.
+        case ping(CheckedContinuation<Void, Never>)
         case close(CheckedContinuation<Void, Never>)
 
         func fail(_ error: AMQPError) {
@@ -52,7 +54,7 @@ final class ConnectionLoop: @unchecked Sendable {
             case .purge(_, let reply): reply.resume(returning: .failure(error))
             case .publish(let batch): batch.finish()
             case .call(_, let call): call.continuation.resume(returning: .failure(error))
-            case .close(let continuation): continuation.resume()
+            case .close(let continuation), .ping(let continuation): continuation.resume()
             case .settle, .send: break
             }
         }
@@ -226,6 +228,10 @@ final class ConnectionLoop: @unchecked Sendable {
             closeDeadline = closeDeadline ?? .now + Self.closeDrainTimeout
             return
         }
+        if case .ping(let continuation) = command {
+            continuation.resume()
+            return
+        }
         if case .publish(let batch) = command {
             batches.append(batch)
             if let session { send(batch, on: session) }
@@ -286,7 +292,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 calls[call.correlationID] = call
                 if confirmMode { confirms.skip() }
                 try session.publish(message)
-            case .publish, .close:
+            case .publish, .close, .ping:
                 break
             }
         } catch {
@@ -358,7 +364,9 @@ final class ConnectionLoop: @unchecked Sendable {
                 } else {
                     logger.info("broker unblocked publishing on this connection")
                 }
-            case .returned, .other:
+            case .returned(let exchange, let routingKey, let messageID):
+                confirms.markReturned(exchange: exchange, routingKey: routingKey, messageID: messageID)
+            case .other:
                 break
             }
         }

@@ -44,12 +44,15 @@ struct ConfirmTracker {
     private var nextSequence: UInt64 = 1
     private var floor: UInt64 = 1
     private var pending: [UInt64: (batch: PublishBatch, index: Int)] = [:]
+    /// Sequence numbers whose message came back with `basic.return`; their confirm that follows is not a success.
+    private var returned: Set<UInt64> = []
 
     /// Forgets every sequence number: a new channel counts from 1 again.
     mutating func reset() {
         nextSequence = 1
         floor = 1
         pending.removeAll()
+        returned.removeAll()
     }
 
     /// A publish nobody waits for (a reply, a request) still takes a sequence number on a confirm-mode channel.
@@ -62,17 +65,33 @@ struct ConfirmTracker {
         nextSequence += 1
     }
 
+    /// Records a `basic.return`. It names no sequence number, but the broker sends it before the confirm of the
+    /// same message: it belongs to the oldest unconfirmed publish with the same exchange, routing key and
+    /// `message_id` not already returned (identical messages in flight are routed alike, so which one does not matter).
+    mutating func markReturned(exchange: String, routingKey: String, messageID: String?) {
+        let match = pending.filter { sequence, slot in
+            let message = slot.batch.messages[slot.index]
+            return !returned.contains(sequence) && message.mandatory && message.exchange == exchange
+                && message.routingKey == routingKey && message.properties.messageID == messageID
+        }.keys.min()
+        if let match { returned.insert(match) }
+    }
+
     /// Applies a `basic.ack` / `basic.nack`; `multiple` covers every outstanding number up to `tag`.
     mutating func settle(tag: UInt64, multiple: Bool, acked: Bool) {
-        let outcome: AMQPPublishOutcome = acked ? .confirmed : .nacked
         if multiple {
             guard tag >= floor else { return }
-            for sequence in floor...tag {
-                if let slot = pending.removeValue(forKey: sequence) { slot.batch.settle(slot.index, outcome) }
-            }
+            for sequence in floor...tag { settleOne(sequence, acked: acked) }
             floor = tag + 1
-        } else if let slot = pending.removeValue(forKey: tag) {
-            slot.batch.settle(slot.index, outcome)
+        } else {
+            settleOne(tag, acked: acked)
         }
+    }
+
+    private mutating func settleOne(_ sequence: UInt64, acked: Bool) {
+        guard let slot = pending.removeValue(forKey: sequence) else { return }
+        let outcome: AMQPPublishOutcome =
+            returned.remove(sequence) != nil ? .returned : acked ? .confirmed : .nacked
+        slot.batch.settle(slot.index, outcome)
     }
 }

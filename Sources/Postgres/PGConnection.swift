@@ -132,21 +132,16 @@ public final class PGConnection {
     // MARK: - Internals
 
     private static func open(_ configuration: PGConfiguration) throws(PGError) -> OpaquePointer {
-        let keywords = ["dbname", "connect_timeout", "options", "application_name"]
-        let values = [
-            configuration.url, String(configuration.connectTimeoutSeconds),
-            "-c TimeZone=UTC -c DateStyle=ISO,YMD -c client_min_messages=warning", "flowmart-notify",
-        ]
-        // expand_dbname=1: the URL in "dbname" is parsed as a full connection string; later keywords only
-        // fill in what it does not say.
-        let handle = withCStrings(keywords) { keywordPointers in
-            withCStrings(values) { valuePointers in
-                PQconnectdbParams(keywordPointers.baseAddress, valuePointers.baseAddress, 1)
+        let parameters = configuration.connectionParameters
+        // expand_dbname=0: every parameter, the URL's included, is given one by one.
+        let handle = withCStrings(parameters.map(\.keyword)) { keywordPointers in
+            withCStrings(parameters.map(\.value)) { valuePointers in
+                PQconnectdbParams(keywordPointers.baseAddress, valuePointers.baseAddress, 0)
             }
         }
         guard let handle else { throw PGError(.connectionFailed, "libpq could not allocate a connection") }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let reason = String(cString: PQerrorMessage(handle)).singleLine
+            let reason = String(cString: PQerrorMessage(handle)).singleLine.scrubbing(configuration.password)
             PQfinish(handle)
             throw PGError(.connectionFailed, "cannot connect to PostgreSQL at \(configuration.target): \(reason)")
         }
@@ -178,6 +173,11 @@ public final class PGConnection {
             let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
             if let sqlState, sqlState.hasPrefix("08") || sqlState.hasPrefix("57P") {
                 throw PGError(.connectionLost, message ?? "connection failure", sqlState: sqlState)
+            }
+            // Messages of data errors quote the offending value ("invalid input syntax for type uuid: ..."): a
+            // value may be personal data, so those are described by class only.
+            if let sqlState, PGError.dataErrorClasses.contains(String(sqlState.prefix(2))) {
+                throw PGError(.statementFailed, "the server refused a value of the statement", sqlState: sqlState)
             }
             throw PGError(.statementFailed, message ?? String(cString: PQresStatus(status)), sqlState: sqlState)
         }

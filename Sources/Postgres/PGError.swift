@@ -39,10 +39,23 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
         return "PostgreSQL \(code): \(reason)"
     }
 
-    /// A failure of the server or network, not of the statement: retrying on a fresh connection may succeed.
-    /// Serialization failures and deadlocks (class 40) count too.
+    /// Whether the same work may succeed if tried again. This is the one place that decides it.
+    ///
+    /// Everything is retriable except errors caused by the data itself, which no retry fixes:
+    /// - SQLSTATE class 22 (data exception: a value out of range, invalid text), 23 (integrity constraint
+    ///   violation) and 54 (program limit exceeded: a statement or value too large);
+    /// - values this client cannot send (`invalidParameter`: text with a NUL) or decode (`decodingFailed`), and a
+    ///   connection URL that cannot be used (`invalidConfiguration`).
+    ///
+    /// So a lost connection (08, 57P), a serialization failure or deadlock (40), a cancelled statement or statement
+    /// timeout (57014), a read-only node after failover (25006), insufficient resources (53: disk full, out of
+    /// memory, too many connections), a lock timeout (55P03) or a missing privilege (42501) are all waited out.
     public var isRetriable: Bool {
-        code == .connectionLost || code == .connectionFailed || sqlState?.hasPrefix("40") == true
-            || sqlState?.hasPrefix("57P") == true || sqlState?.hasPrefix("08") == true
+        if code == .invalidParameter || code == .decodingFailed || code == .invalidConfiguration { return false }
+        guard let sqlState else { return true }
+        return !Self.dataErrorClasses.contains(String(sqlState.prefix(2)))
     }
+
+    /// SQLSTATE classes caused by the data of a statement, not by the server's state.
+    public static let dataErrorClasses: Set<String> = ["22", "23", "54"]
 }

@@ -74,6 +74,17 @@ public final class PGPool: Sendable {
         try await withConnection { try $0.transaction(body) }
     }
 
+    /// Returns once every connection's thread has run a trivial step and each open connection answered
+    /// `SELECT 1` (an error is an answer too): a liveness check. It never returns while a thread is stuck in a
+    /// libpq call, which is what a watchdog needs to notice.
+    public func ping() async {
+        for slot in slots {
+            _ = await slot.run { slot in
+                if let connection = slot.connection, connection.isUsable { _ = try? connection.query("SELECT 1") }
+            }
+        }
+    }
+
     /// Closes idle connections and refuses new work; waits for lent connections to come back.
     public func close() async {
         let waiters = state.withLock { state in

@@ -15,7 +15,7 @@ func callDaemon(_ options: ConnectionOptions, _ command: RPCCommand, _ body: [St
     do {
         reply = try await client.call(
             queue: ContractNames().rpcQueue, type: command.rawValue, body: Array(request),
-            timeout: .milliseconds(Int64(options.timeout * 1000)))
+            timeout: options.replyTimeout)
     } catch where error.code == .timeout {
         await connection.close()
         throw CLIError("the notification service did not answer within \(options.timeout) s; is notifyd running? (see 'notifyctl status')")

@@ -14,19 +14,38 @@ struct Notifyctl: AsyncParsableCommand {
 }
 
 /// Options every subcommand shares.
+///
+/// Credentials never go on the command line, where every user of the machine can read them (`ps`, shell history):
+/// `--amqp-url` takes a URL without a password, which comes from `$NOTIFY_AMQP_URL` or a file.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "Broker URL (default: $NOTIFY_AMQP_URL, else the contract default).")
+    @Option(help: "Broker URL without a password (default: $NOTIFY_AMQP_URL, else the contract default).")
     var amqpURL: String?
+
+    @Option(help: "File holding the broker URL, password included (mode 0600), instead of --amqp-url.")
+    var amqpURLFile: String?
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Seconds to wait for the daemon's reply.")
+    @Option(help: "Seconds to wait for the daemon's reply, 0.1 to 3600.")
     var timeout: Double = 5
 
+    func validate() throws {
+        guard timeout.isFinite, (0.1...3600).contains(timeout) else {
+            throw ValidationError("--timeout must be between 0.1 and 3600 seconds")
+        }
+        if let amqpURL, (try? AMQPEndpoint(url: amqpURL))?.hasPassword == true {
+            throw ValidationError("--amqp-url must not carry a password (it would show in the process list); "
+                + "set NOTIFY_AMQP_URL or use --amqp-url-file")
+        }
+        if amqpURL != nil, amqpURLFile != nil { throw ValidationError("give --amqp-url or --amqp-url-file, not both") }
+    }
+
+    /// The reply deadline, from a validated `timeout`.
+    var replyTimeout: Duration { .milliseconds(Int64((timeout * 1000).rounded())) }
+
     func connect(confirmMode: Bool = false) async throws -> AMQPConnection {
-        let url = amqpURL ?? ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
-        var configuration = try AMQPConfiguration(url: url)
+        var configuration = try AMQPConfiguration(url: try brokerURL())
         configuration.connectionName = "notifyctl"
         configuration.connectTimeout = .seconds(3)
         var logger = Logger(label: "notifyctl")
@@ -38,6 +57,16 @@ struct ConnectionOptions: ParsableArguments {
             throw CLIError("cannot reach the broker at \(configuration.endpoint): \(error.reason)")
         }
         return connection
+    }
+
+    private func brokerURL() throws -> String {
+        if let amqpURLFile {
+            guard let data = FileManager.default.contents(atPath: amqpURLFile) else {
+                throw CLIError("cannot read the broker URL file '\(amqpURLFile)'")
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return amqpURL ?? ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
     }
 }
 

@@ -51,20 +51,32 @@ enum CDecoding {
         }
     }
 
+    /// Decodes as UTF-8 strictly: nil for invalid sequences. For values that identify a message (ids), where two
+    /// different byte strings must never become the same text.
+    static func strictString(_ bytes: amqp_bytes_t) -> String? {
+        guard bytes.len > 0, let start = bytes.bytes else { return "" }
+        return String(validating: UnsafeRawBufferPointer(start: start, count: bytes.len), as: UTF8.self)
+    }
+
     static func properties(_ c: amqp_basic_properties_t) -> AMQPProperties {
         var properties = AMQPProperties()
         let flags = c._flags
-        func get(_ flag: amqp_flags_t, _ value: amqp_bytes_t) -> String? {
-            flags & flag != 0 ? string(value) : nil
+        func get(_ flag: amqp_flags_t, _ value: amqp_bytes_t, _ name: String) -> String? {
+            guard flags & flag != 0 else { return nil }
+            guard let text = strictString(value) else {
+                properties.undecodable.append(name)
+                return nil
+            }
+            return text
         }
-        properties.contentType = get(NOTIFY_FLAG_CONTENT_TYPE, c.content_type)
-        properties.contentEncoding = get(NOTIFY_FLAG_CONTENT_ENCODING, c.content_encoding)
-        properties.correlationID = get(NOTIFY_FLAG_CORRELATION_ID, c.correlation_id)
-        properties.replyTo = get(NOTIFY_FLAG_REPLY_TO, c.reply_to)
-        properties.expiration = get(NOTIFY_FLAG_EXPIRATION, c.expiration)
-        properties.messageID = get(NOTIFY_FLAG_MESSAGE_ID, c.message_id)
-        properties.type = get(NOTIFY_FLAG_TYPE, c.type)
-        properties.appID = get(NOTIFY_FLAG_APP_ID, c.app_id)
+        properties.contentType = get(NOTIFY_FLAG_CONTENT_TYPE, c.content_type, "content_type")
+        properties.contentEncoding = get(NOTIFY_FLAG_CONTENT_ENCODING, c.content_encoding, "content_encoding")
+        properties.correlationID = get(NOTIFY_FLAG_CORRELATION_ID, c.correlation_id, "correlation_id")
+        properties.replyTo = get(NOTIFY_FLAG_REPLY_TO, c.reply_to, "reply_to")
+        properties.expiration = get(NOTIFY_FLAG_EXPIRATION, c.expiration, "expiration")
+        properties.messageID = get(NOTIFY_FLAG_MESSAGE_ID, c.message_id, "message_id")
+        properties.type = get(NOTIFY_FLAG_TYPE, c.type, "type")
+        properties.appID = get(NOTIFY_FLAG_APP_ID, c.app_id, "app_id")
         if flags & NOTIFY_FLAG_HEADERS != 0 { properties.headers = table(c.headers) }
         if flags & NOTIFY_FLAG_DELIVERY_MODE != 0 { properties.persistent = c.delivery_mode == 2 }
         if flags & NOTIFY_FLAG_PRIORITY != 0 { properties.priority = c.priority }

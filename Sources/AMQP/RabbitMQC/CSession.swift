@@ -164,7 +164,8 @@ final class CSession {
         var properties = pool.properties(message.properties)
         let status = message.body.withUnsafeBytes { body in
             amqp_basic_publish(
-                connection, Self.channel, pool.bytes(message.exchange), pool.bytes(message.routingKey), 0, 0,
+                connection, Self.channel, pool.bytes(message.exchange), pool.bytes(message.routingKey),
+                message.mandatory ? 1 : 0, 0,
                 &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
         }
         guard status == AMQP_STATUS_OK.rawValue else {
@@ -193,7 +194,8 @@ final class CSession {
         case confirm(tag: UInt64, multiple: Bool, acked: Bool)
         case cancelled(consumerTag: String)
         case blocked(Bool)
-        case returned
+        /// A mandatory message no queue took; identified by what it was published with.
+        case returned(exchange: String, routingKey: String, messageID: String?)
         case other
     }
 
@@ -231,8 +233,11 @@ final class CSession {
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             return .cancelled(consumerTag: CDecoding.string(cancel.consumer_tag))
         case AMQP_BASIC_RETURN_METHOD:
-            _ = try readContent(channel: frame.channel)
-            return .returned
+            let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            let exchange = CDecoding.string(returned.exchange)
+            let routingKey = CDecoding.string(returned.routing_key)
+            let (properties, _) = try readContent(channel: frame.channel)
+            return .returned(exchange: exchange, routingKey: routingKey, messageID: properties.messageID)
         case AMQP_CONNECTION_BLOCKED_METHOD:
             return .blocked(true)
         case AMQP_CONNECTION_UNBLOCKED_METHOD:

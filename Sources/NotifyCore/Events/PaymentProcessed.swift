@@ -25,6 +25,9 @@ public struct PaymentProcessed: Sendable, Equatable {
         orderID = try fields.id("orderId")
         amount = try fields.number("amount")
         guard amount >= 0 else { throw Rejection(.schema, "field 'amount' must not be negative") }
+        guard amount <= Self.maxAmount else {
+            throw Rejection(.schema, "field 'amount' must be at most 1000000000000")
+        }
         status = try fields.choice("status", Status.self)
         timestamp = try fields.timestamp("timestamp")
         currency = try fields.optionalString("currency") ?? "USD"
@@ -41,6 +44,10 @@ public struct PaymentProcessed: Sendable, Equatable {
     }
 
     /// Values a template may name: `{{orderId}}`, `{{amountFormatted}}`, ...
+    /// The largest amount accepted, in major units: a trillion, far above any real payment, and small enough that
+    /// every amount converts to minor units exactly (below 2^53) and formats without overflow.
+    public static let maxAmount: Double = 1_000_000_000_000
+
     public var templateFields: [String: String] {
         var fields = [
             "transactionId": transactionID, "userId": userID, "orderId": orderID, "status": status.rawValue,
@@ -55,46 +62,4 @@ public struct PaymentProcessed: Sendable, Equatable {
     public static let templateFieldNames: Set<String> = [
         "transactionId", "userId", "orderId", "status", "currency", "amount", "amountFormatted", "paymentMethod",
     ]
-}
-
-/// Amounts as people read them: the currency's minor units (ISO 4217) and its symbol where one is common.
-public enum MoneyFormat {
-    /// `1234.5` in USD → `$1,234.50`; in JPY → `¥1,235`; in CHF → `CHF 1,234.50`.
-    public static func display(_ amount: Double, currency: String) -> String {
-        let digits = plain(amount, currency: currency, grouping: true)
-        if let symbol = symbols[currency] { return symbol + digits }
-        return "\(currency) \(digits)"
-    }
-
-    /// `1234.50`: fixed minor units, no symbol.
-    public static func plain(_ amount: Double, currency: String, grouping: Bool = false) -> String {
-        let minorUnits = minorUnits(currency)
-        var scale = 1.0
-        for _ in 0..<minorUnits { scale *= 10 }
-        let scaled = (amount * scale).rounded()
-        let whole = Int64(scaled / scale)
-        let fraction = Int64(scaled) - whole * Int64(scale)
-        var wholeText = String(whole)
-        if grouping {
-            var grouped = ""
-            for (index, character) in wholeText.reversed().enumerated() {
-                if index > 0, index % 3 == 0 { grouped.append(",") }
-                grouped.append(character)
-            }
-            wholeText = String(grouped.reversed())
-        }
-        guard minorUnits > 0 else { return wholeText }
-        let fractionText = String(fraction)
-        return wholeText + "." + String(repeating: "0", count: minorUnits - fractionText.count) + fractionText
-    }
-
-    static func minorUnits(_ currency: String) -> Int {
-        if zeroDecimal.contains(currency) { return 0 }
-        if threeDecimal.contains(currency) { return 3 }
-        return 2
-    }
-
-    private static let symbols = ["USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "KRW": "₩", "BRL": "R$"]
-    private static let zeroDecimal: Set = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"]
-    private static let threeDecimal: Set = ["BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD"]
 }

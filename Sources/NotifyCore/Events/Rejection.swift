@@ -21,5 +21,11 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case unknownRoutingKey = "unknown-routing-key"
         /// Valid, but storing it failed in a way a retry will not fix (e.g. a database constraint).
         case deliveryFailed = "delivery-failed"
+        /// Dated further ahead of this service's clock than the allowed skew (`TimestampWindow`).
+        case futureTimestamp = "future-timestamp"
+        /// The daemon stopped (crashed) while processing this message alone, more than the allowed number of times.
+        case poison
+        /// A message property (such as `message_id`) is not valid UTF-8, so the message cannot be deduplicated.
+        case invalidProperty = "invalid-property"
     }
 }

@@ -21,8 +21,12 @@ public enum InventoryList {
         public var pageSize: Int
         public var total: Int
 
-        /// True when later pages exist.
-        public var hasMore: Bool { page * pageSize < total && !items.isEmpty }
+        /// True when later pages exist. The values come from another service: the product is checked, and one that
+        /// overflows means there is nothing sensible after this page.
+        public var hasMore: Bool {
+            let (seen, overflow) = page.multipliedReportingOverflow(by: pageSize)
+            return !overflow && seen < total && !items.isEmpty
+        }
 
         /// Parses a 200 reply `{items: [{productId, sku?, name?, quantity, location?, category?}], page, pageSize, total}`.
         public init(body: [UInt8]) throws(Rejection) {
@@ -30,6 +34,9 @@ public enum InventoryList {
             page = try fields.integer("page")
             pageSize = try fields.integer("pageSize")
             total = try fields.integer("total")
+            guard page >= 1, pageSize >= 1, total >= 0 else {
+                throw Rejection(.schema, "fields 'page' and 'pageSize' must be positive and 'total' not negative")
+            }
             guard let raw = fields.object["items"] as? [[String: Any]] else {
                 throw Rejection(.schema, "field 'items' must be an array of objects")
             }

@@ -23,11 +23,16 @@ import Postgres
 /// | `postgres.poolSize` | int | 2 | connections for ingestion writes, 1...64 |
 /// | `postgres.queryPoolSize` | int | 4 | connections for RPC queries, 1...64 |
 /// | `postgres.connectTimeoutSeconds` | int | 5 | |
+/// | `postgres.statementTimeoutMilliseconds` | int | 15000 | server-side bound on one statement; 0 is off |
+/// | `postgres.tcpUserTimeoutMilliseconds` | int | 10000 | a silent server is given up after this |
+/// | `postgres.tls.mode` | string | automatic | libpq `sslmode`; automatic: `verify-full` off loopback |
+/// | `postgres.tls.caCertificate` | string | none | PEM bundle trusted for the server's certificate |
 /// | `topology.eventsExchange` ... `topology.inventoryRpcQueue` | string | contract names | see `ContractNames` |
 /// | `topology.eventsDeliveryLimit` | int | 20 | redeliveries before the broker parks a message that keeps failing |
 /// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
 /// | `ingestion.prefetch` | int | 1000 | unacked events held; group-commit batches are at most half of it |
 /// | `ingestion.maxBodyBytes` | int | 262144 | larger events are parked as `too-large` |
+/// | `ingestion.maxClockSkewSeconds` | int | 300 | events dated further ahead are parked as `future-timestamp` |
 /// | `inventory.watchers` | string array | none | users told about stock-outs and low stock (env: comma-separated) |
 /// | `inventory.lowStockThreshold` | int | 10 | low stock is at or below this; 0 turns low-stock notices off |
 /// | `inventory.lowStockOverrides` | string array | none | per-product thresholds, `product=threshold` |
@@ -51,6 +56,7 @@ struct DaemonConfiguration: Sendable {
     var queryPoolSize = 4
     var ingestionPrefetch = 1000
     var maxBodyBytes = 256 * 1024
+    var timestampWindow = TimestampWindow()
     var rpcPrefetch = 64
     var inventory = InventoryPolicy()
     var reconcileInterval: Duration = .zero
@@ -62,6 +68,11 @@ struct DaemonConfiguration: Sendable {
     var templatesDirectory: String
     var rulesFile: String
     var shutdownTimeout: Duration = .seconds(8)
+
+    /// The exchanges, queues and bindings the daemon declares.
+    var topology: AMQPTopology {
+        .contract(names, deliveryLimit: eventsDeliveryLimit, rpcRequestTTLMilliseconds: rpcRequestTTLMilliseconds)
+    }
 
     static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
     static let defaultPostgresURL = "postgresql://notify@127.0.0.1:5432/notify"
@@ -111,6 +122,16 @@ struct DaemonConfiguration: Sendable {
         postgres.poolSize = try int("postgres.poolSize", 2, 1...64)
         queryPoolSize = try int("postgres.queryPoolSize", 4, 1...64)
         postgres.connectTimeoutSeconds = try int("postgres.connectTimeoutSeconds", 5, 1...120)
+        postgres.statementTimeoutMilliseconds = try int("postgres.statementTimeoutMilliseconds", 15_000, 0...3_600_000)
+        postgres.tcpUserTimeoutMilliseconds = try int("postgres.tcpUserTimeoutMilliseconds", 10_000, 1000...600_000)
+        if let mode = optional("postgres.tls.mode") {
+            let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+            guard modes.contains(mode) else {
+                throw ConfigurationError(key: "postgres.tls.mode", reason: "must be one of \(modes.joined(separator: ", "))")
+            }
+            postgres.tlsMode = mode
+        }
+        postgres.tlsCACertificatePath = optional("postgres.tls.caCertificate")
 
         let defaults = ContractNames()
         names.eventsExchange = string("topology.eventsExchange", defaults.eventsExchange)
@@ -123,6 +144,7 @@ struct DaemonConfiguration: Sendable {
         rpcRequestTTLMilliseconds = try int("topology.rpcRequestTtlMilliseconds", 30_000, 100...3_600_000)
         ingestionPrefetch = try int("ingestion.prefetch", 1000, 2...10000)
         maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
+        timestampWindow.allowedSkewSeconds = try int("ingestion.maxClockSkewSeconds", 300, 0...86_400)
         rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
         inventory.watchers = config.stringArray(forKey: "inventory.watchers", default: []).filter { !$0.isEmpty }
         inventory.lowStockThreshold = try int("inventory.lowStockThreshold", 10, 0...1_000_000_000)

@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Logging
 import NotifyCore
 import Postgres
@@ -11,31 +12,81 @@ import ServiceLifecycle
 /// A batch is everything that arrived while the previous one was being committed (at most half of `prefetch`),
 /// so the commit cost is shared when load is high and latency stays low when it is not. A crash anywhere before the
 /// ack makes the broker redeliver; the inbox rows make the redelivery a no-op.
+///
+/// Two things no input and no passing fault may do:
+/// - *Stop ingestion.* Redelivered events may include the one that killed the previous process, so they are tried
+///   one at a time under the `CrashJournal`; one that keeps killing the daemon is parked as `poison`, and the good
+///   events that came back with it are stored, not parked.
+/// - *Hold events while the database is away.* After `attemptsBeforePausing` failed attempts the consumer is
+///   cancelled and everything held is handed back to the broker (nothing acked), the daemon reports itself
+///   degraded, and consumption resumes once the database answers again.
 struct EventIngestion: Service {
     let consuming: AMQPConnection
     let parker: DeadLetterParker
     let store: NotificationStore
+    let journal: CrashJournal
     let notifier: Notifier
-    let input: JSONInput
+    let decoder: EventDecoder
     let queue: String
     let prefetch: Int
+    let readiness: Readiness
     let logger: Logger
 
+    /// The readiness part this service reports.
+    static let part = "ingestion"
+    /// Consecutive failed attempts at the database (about 3 s of backoff) before the consumer is cancelled.
+    static let attemptsBeforePausing = 5
+
+    /// Why consuming stopped.
+    enum Stop: Sendable { case shutdown, databaseUnavailable }
+
     func run() async throws {
-        let consumer = try await consuming.consumeBatches(queue: queue, prefetch: UInt16(prefetch))
+        while let consumer = await attach() {
+            readiness.ready(Self.part)
+            guard await consume(consumer) == .databaseUnavailable else { return }
+            readiness.notReady(Self.part, reason: "database unavailable; events wait on the broker")
+            guard await waitForDatabase() else { return }
+        }
+    }
+
+    /// Starts consuming, retrying while the broker is away; nil at shutdown.
+    private func attach() async -> AMQPBatchConsumer? {
+        var backoff = Backoff()
+        while !Task.isCancelledOrShuttingDown {
+            do {
+                return try await consuming.consumeBatches(queue: queue, prefetch: UInt16(prefetch))
+            } catch {
+                logger.warning("cannot consume events yet; retrying", metadata: ["amqp.error": "\(error)"])
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+        return nil
+    }
+
+    private func consume(_ consumer: AMQPBatchConsumer) async -> Stop {
         let consuming = consuming
         // Batches are at most half the prefetch window, so one can fill while the previous one commits.
         let batchLimit = max(1, prefetch / 2)
-        await withShutdownAction({ try? await consuming.cancel(consumer) }) {
-            await withTaskGroup(of: Void.self) { group in
+        return await withShutdownAction({ try? await consuming.cancel(consumer) }) {
+            await withTaskGroup(of: Stop?.self) { group in
                 var committing = false
                 while let batch = await consumer.next(max: batchLimit) {
-                    let prepared = prepare(batch)
+                    let isolated = batch.contains(where: \.redelivered)
+                    let prepared = isolated ? nil : prepare(batch)
                     // One commit at a time keeps the acks in delivery order; preparing overlaps it.
-                    if committing { await group.next() }
-                    group.addTask { await commit(prepared) }
-                    committing = true
+                    if committing, case .databaseUnavailable? = await group.next() ?? nil {
+                        return await pause(consumer, holding: batch)
+                    }
+                    committing = false
+                    if let prepared {
+                        group.addTask { await commit(prepared) }
+                        committing = true
+                    } else if case .databaseUnavailable? = await isolate(batch) {
+                        return await pause(consumer, holding: batch)
+                    }
                 }
+                if committing, case .databaseUnavailable? = await group.next() ?? nil { return .databaseUnavailable }
+                return .shutdown
             }
         }
     }
@@ -50,9 +101,11 @@ struct EventIngestion: Service {
     /// Validates and renders: pure work, done while the previous batch commits.
     private func prepare(_ batch: [AMQPDelivery]) -> Prepared {
         var prepared = Prepared(batch: batch, accepted: [], rejected: [])
+        let now = Date()
         for delivery in batch {
+            FaultInjection.crashIfRequested(by: delivery.body)
             do {
-                prepared.accepted.append((delivery, try effect(of: delivery)))
+                prepared.accepted.append((delivery, try effect(of: delivery, now: now)))
             } catch {
                 prepared.rejected.append((delivery, error))
             }
@@ -60,17 +113,64 @@ struct EventIngestion: Service {
         return prepared
     }
 
-    /// Stores, parks, then acks (or, if parking failed, requeues) the batch.
-    private func commit(_ prepared: Prepared) async {
+    /// What one delivery means; throws the rejection it is parked with.
+    private func effect(of delivery: AMQPDelivery, now: Date) throws(Rejection) -> NotificationStore.Effect {
+        guard !delivery.properties.undecodable.contains("message_id") else {
+            throw Rejection(.invalidProperty, "property 'message_id' is not valid UTF-8")
+        }
+        let decoded = try decoder.decode(
+            routingKey: delivery.routingKey, messageID: delivery.properties.messageID, body: delivery.body, now: now)
+        switch decoded.event {
+        case .payment(let payment):
+            return .init(consumer: decoded.kind.rawValue, key: decoded.key,
+                         notification: notifier.notification(for: payment, eventKey: decoded.key))
+        case .inventory(let adjustment):
+            return .init(consumer: decoded.kind.rawValue, key: decoded.key, adjustment: adjustment)
+        }
+    }
+
+    /// Tries each delivery of a batch alone, under the crash journal; one the daemon died on too often is parked
+    /// as `poison` without being tried again.
+    private func isolate(_ batch: [AMQPDelivery]) async -> Stop? {
+        for delivery in batch {
+            let attempts: Int?
+            do {
+                attempts = try await withDatabaseRetries { try await journal.begin(delivery) }
+            } catch is CancellationError {
+                return .shutdown
+            } catch {
+                logger.error("crash journal refused an entry; trying the event anyway", metadata: ["error": "\(error)"])
+                attempts = 1
+            }
+            guard let attempts else { return .databaseUnavailable }
+            let prepared: Prepared
+            if attempts > CrashJournal.maxCrashes {
+                let rejection = Rejection(.poison, "the daemon stopped \(attempts - 1) times while processing this event alone")
+                prepared = Prepared(batch: [delivery], accepted: [], rejected: [(delivery, rejection)])
+            } else {
+                prepared = prepare([delivery])
+            }
+            if let stop = await commit(prepared) { return stop }
+            do {
+                try await journal.end(delivery)
+            } catch {
+                logger.warning("could not clear a crash journal entry", metadata: ["error": "\(error)"])
+            }
+        }
+        return nil
+    }
+
+    /// Stores, parks, then acks (or, if parking failed, requeues) the batch. Nil when the batch was settled (or
+    /// handed back to the broker to try again); otherwise why it could not be.
+    private func commit(_ prepared: Prepared) async -> Stop? {
         let batch = prepared.batch
-        var rejected = prepared.rejected
         do {
-            let (created, refused) = try await store(prepared.accepted)
-            rejected += refused
+            guard let (created, refused) = try await store(prepared.accepted) else { return .databaseUnavailable }
+            let rejected = prepared.rejected + refused
             for (delivery, rejection) in rejected {
                 logger.warning(
                     "parking an event that cannot be processed",
-                    metadata: ["event.message_id": "\(delivery.properties.messageID ?? "-")",
+                    metadata: ["event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
                                "event.reason": "\(rejection.reason.rawValue)", "event.detail": "\(rejection.detail)"])
             }
             guard await parker.park(rejected) else {
@@ -78,47 +178,34 @@ struct EventIngestion: Service {
                 logger.error("could not park rejected events; requeueing the batch", metadata: ["batch.size": "\(batch.count)"])
                 for delivery in lastOfEachGeneration(batch) { consuming.nack(delivery, multiple: true, requeue: true) }
                 try await Task.sleep(for: .seconds(1))
-                return
+                return nil
             }
             for delivery in lastOfEachGeneration(batch) { consuming.ack(delivery, multiple: true) }
             logger.debug("batch committed", metadata: ["batch.size": "\(batch.count)", "batch.created": "\(created)"])
+            return nil
         } catch is CancellationError {
             // Shutdown while the database was unavailable: nothing was acked, the broker redelivers.
             logger.info("stopped with an uncommitted batch; it will be redelivered", metadata: ["batch.size": "\(batch.count)"])
+            return .shutdown
         } catch {
             logger.error("batch failed; requeueing it", metadata: ["batch.size": "\(batch.count)", "error": "\(error)"])
             for delivery in lastOfEachGeneration(batch) { consuming.nack(delivery, multiple: true, requeue: true) }
             try? await Task.sleep(for: .seconds(1))
+            return nil
         }
     }
 
-    /// What one delivery means; throws the rejection it is parked with.
-    /// The contract's deduplication key: `message_id`, else the payload's own id.
-    private func effect(of delivery: AMQPDelivery) throws(Rejection) -> NotificationStore.Effect {
-        let messageID = delivery.properties.messageID.flatMap { $0.isEmpty ? nil : $0 }
-        switch EventKind(routingKey: delivery.routingKey) {
-        case .paymentProcessed:
-            let payment = try PaymentProcessed(try input.object(from: delivery.body))
-            let key = messageID ?? payment.transactionID
-            return .init(consumer: EventKind.paymentProcessed.rawValue, key: key,
-                         notification: notifier.notification(for: payment, eventKey: key))
-        case .inventoryAdjusted:
-            let adjustment = try InventoryAdjusted(try input.object(from: delivery.body))
-            return .init(consumer: EventKind.inventoryAdjusted.rawValue, key: messageID ?? adjustment.eventID,
-                         adjustment: adjustment)
-        case .outOfStock, nil:
-            throw Rejection(.unknownRoutingKey, "routing key '\(delivery.routingKey.prefix(100))' is not handled by this service")
-        }
-    }
-
-    /// Stores the batch, retrying while the database is unreachable. A batch the database refuses (a value a
+    /// Stores the batch; nil when the database stays unavailable. A batch the database refuses (a value a
     /// constraint rejects) is split: every effect is committed alone and the ones still refused are returned to
     /// be parked with `delivery-failed`, so one poison event never sinks the others.
     private func store(
         _ accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)]
-    ) async throws -> (created: Int, refused: [(delivery: AMQPDelivery, rejection: Rejection)]) {
+    ) async throws -> (created: Int, refused: [(delivery: AMQPDelivery, rejection: Rejection)])? {
         do {
-            return (try await storeRetrying(accepted.map(\.effect)), [])
+            guard let created = try await withDatabaseRetries({ try await store.store(accepted.map(\.effect)) }) else {
+                return nil
+            }
+            return (created, [])
         } catch let error as PGError where !error.isRetriable {
             logger.error("database refused a batch; storing its events one by one", metadata: ["db.error": "\(error)"])
         }
@@ -126,7 +213,8 @@ struct EventIngestion: Service {
         var refused: [(delivery: AMQPDelivery, rejection: Rejection)] = []
         for (delivery, effect) in accepted {
             do {
-                created += try await storeRetrying([effect])
+                guard let count = try await withDatabaseRetries({ try await store.store([effect]) }) else { return nil }
+                created += count
             } catch let error as PGError where !error.isRetriable {
                 refused.append((delivery, Rejection(.deliveryFailed, "the database refused the event (SQLSTATE \(error.sqlState ?? "none"))")))
             }
@@ -134,19 +222,45 @@ struct EventIngestion: Service {
         return (created, refused)
     }
 
-    /// Stores effects, waiting out database outages with capped backoff; throws the database's refusal, or
+    /// Runs database work, waiting out passing faults (`PGError.isRetriable`) with capped backoff. Nil once
+    /// `attemptsBeforePausing` attempts in a row failed. Throws the database's refusal of the data, or
     /// cancellation at shutdown.
-    private func storeRetrying(_ effects: [NotificationStore.Effect]) async throws -> Int {
-        var delay = Duration.milliseconds(100)
-        while true {
+    private func withDatabaseRetries<Value: Sendable>(_ work: () async throws -> Value) async throws -> Value? {
+        var backoff = Backoff()
+        for attempt in 1...Self.attemptsBeforePausing {
             do {
-                return try await store.store(effects)
+                return try await work()
             } catch let error as PGError where error.isRetriable {
-                logger.warning("database unavailable; retrying the batch", metadata: ["db.error": "\(error)"])
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
+                logger.warning("database unavailable; retrying", metadata: ["db.error": "\(error)", "db.attempt": "\(attempt)"])
+                if attempt < Self.attemptsBeforePausing { try await Task.sleep(for: backoff.next()) }
             }
         }
+        return nil
+    }
+
+    /// Cancels the consumer and hands every delivery it holds back to the broker (nothing is acked), so no
+    /// delivery waits out the broker's `consumer_timeout` while the database is away.
+    private func pause(_ consumer: AMQPBatchConsumer, holding batch: [AMQPDelivery]) async -> Stop {
+        logger.error("database unavailable; pausing event consumption until it answers again")
+        // A cancel that fails with the connection is retried: without a session it just forgets the consumer.
+        while (try? await consuming.cancel(consumer)) == nil { try? await Task.sleep(for: .milliseconds(100)) }
+        var held = batch
+        while let more = await consumer.next(max: prefetch) { held += more }
+        for delivery in lastOfEachGeneration(held) { consuming.nack(delivery, multiple: true, requeue: true) }
+        return .databaseUnavailable
+    }
+
+    /// Waits until the database answers; false at shutdown.
+    private func waitForDatabase() async -> Bool {
+        var backoff = Backoff(initial: .seconds(1), maximum: .seconds(5))
+        while !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: backoff.next())
+            if (try? await store.writes.withConnection({ try $0.query("SELECT 1") })) != nil {
+                logger.notice("the database answers again; resuming event consumption")
+                return true
+            }
+        }
+        return false
     }
 
     /// Acking (or nacking) the last delivery of each connection generation with `multiple` settles the batch;

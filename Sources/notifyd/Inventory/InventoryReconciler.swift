@@ -47,7 +47,8 @@ struct InventoryReconciler: Service {
             let reply = try await client.call(
                 queue: queue, type: "GetInventoryList",
                 body: InventoryList.outOfStockRequest(page: page, pageSize: pageSize).bytes, timeout: timeout)
-            guard case .int(200)? = reply.properties.headers["status"] ?? .int(200) else {
+            // A reply without a status is not a success: the contract requires one.
+            guard case .int(200)? = reply.properties.headers["status"] else {
                 throw ReconciliationError(reason: "GetInventoryList answered with status \(reply.properties.headers["status"].map { "\($0)" } ?? "?")")
             }
             let result: InventoryList.Page

@@ -31,26 +31,38 @@ struct Daemon {
             policy: configuration.inventory, notifier: notifier)
         var input = JSONInput()
         input.maxBytes = configuration.maxBodyBytes
+        let systemd = SystemdNotifier()
+        let readiness = Readiness(
+            parts: [EventIngestion.part, RPCServer.part], logger: logger, systemd: systemd,
+            readyMetadata: [
+                "amqp": "\(configuration.amqp.endpoint)", "postgres": "\(configuration.postgres.target)",
+                "queues": "\(configuration.names.eventsQueue),\(configuration.names.rpcQueue),\(configuration.names.deadLetterQueue)",
+            ])
         let ingestion = EventIngestion(
             consuming: resources.consuming,
-            parker: DeadLetterParker(publishing: resources.publishing, exchange: configuration.names.deadLetterExchange),
-            store: store, notifier: notifier, input: input, queue: configuration.names.eventsQueue,
-            prefetch: configuration.ingestionPrefetch, logger: logger)
+            parker: DeadLetterParker(
+                publishing: resources.publishing, exchange: configuration.names.deadLetterExchange,
+                topology: configuration.topology, logger: logger),
+            store: store, journal: CrashJournal(database: resources.writes), notifier: notifier,
+            decoder: EventDecoder(input: input, window: configuration.timestampWindow),
+            queue: configuration.names.eventsQueue, prefetch: configuration.ingestionPrefetch, readiness: readiness,
+            logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
-            prefetch: configuration.rpcPrefetch, logger: logger)
+            prefetch: configuration.rpcPrefetch, readiness: readiness, logger: logger)
+        let watchdog = Watchdog(systemd: systemd, probes: resources.probes, logger: logger)
         let relay = OutboxRelay(
             database: resources.outbox, publishing: resources.publishing, batchSize: configuration.outboxBatchSize,
             lease: configuration.outboxLease, pollInterval: configuration.outboxPollInterval, logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.services + [
-            .init(service: ResourceService(name: "systemd") { SystemdNotifier().stopping() }),
+            .init(service: ResourceService(name: "systemd") { systemd.stopping() }),
+            .init(service: watchdog),
             .init(service: relay),
             .init(service: ingestion),
             .init(service: rpc),
         ]
         if let reconciler { services.append(.init(service: reconciler)) }
-        let systemd = SystemdNotifier()
         let group = ServiceGroup(
             configuration: .init(
                 services: services,
@@ -58,13 +70,7 @@ struct Daemon {
                 cancellationSignals: [],
                 logger: logger
             ).withShutdownTimeout(configuration.shutdownTimeout))
-        logger.info(
-            "ready",
-            metadata: [
-                "amqp": "\(configuration.amqp.endpoint)", "postgres": "\(configuration.postgres.target)",
-                "queues": "\(configuration.names.eventsQueue),\(configuration.names.rpcQueue),\(configuration.names.deadLetterQueue)",
-            ])
-        systemd.ready()
+        // "ready" is said by `readiness` once the consumers are attached.
         try await group.run()
         logger.info("stopped")
     }
@@ -141,9 +147,7 @@ private struct Resources {
                 try await consuming.connect()
                 try await publishing.connect()
                 try await rpc.connect()
-                try await consuming.declare(.contract(
-                    configuration.names, deliveryLimit: configuration.eventsDeliveryLimit,
-                    rpcRequestTTLMilliseconds: configuration.rpcRequestTTLMilliseconds))
+                try await consuming.declare(configuration.topology)
             } catch {
                 throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
             }
@@ -151,6 +155,21 @@ private struct Resources {
             await close()
             throw error
         }
+    }
+
+    /// Liveness checks for the watchdog: every connection thread, and every database thread and connection. The
+    /// publishing connection is excused while the broker blocks it (a resource alarm), when a write may wait.
+    var probes: [Watchdog.Probe] {
+        [
+            Watchdog.Probe("amqp.consume") { [consuming] in await consuming.ping() },
+            Watchdog.Probe("amqp.publish", excused: { [publishing] in publishing.isBlocked }) { [publishing] in
+                await publishing.ping()
+            },
+            Watchdog.Probe("amqp.rpc") { [rpc] in await rpc.ping() },
+            Watchdog.Probe("postgres.writes") { [writes] in await writes.ping() },
+            Watchdog.Probe("postgres.queries") { [reads] in await reads.ping() },
+            Watchdog.Probe("postgres.outbox") { [outbox] in await outbox.ping() },
+        ]
     }
 
     /// Closing services, in dependency order (the group stops them in reverse).

@@ -1,16 +1,27 @@
 import Foundation
 
-/// Tells systemd about readiness and shutdown (`Type=notify`), by one datagram to `$NOTIFY_SOCKET`.
-/// Without that variable (not under systemd) it does nothing. No libsystemd needed.
+/// Tells systemd about readiness, status, liveness and shutdown (`Type=notify`, `WatchdogSec=`), by one datagram
+/// to `$NOTIFY_SOCKET`. Without that variable (not under systemd) it does nothing. No libsystemd needed.
 struct SystemdNotifier: Sendable {
     private let socketPath: String?
+    /// How often systemd expects `WATCHDOG=1` (`$WATCHDOG_USEC`, when `$WATCHDOG_PID` is unset or this process).
+    let watchdogInterval: Duration?
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+        let forThisProcess = environment["WATCHDOG_PID"].map { $0 == String(getpid()) } ?? true
+        if forThisProcess, let text = environment["WATCHDOG_USEC"], let usec = Int64(text), usec > 0 {
+            watchdogInterval = .microseconds(usec)
+        } else {
+            watchdogInterval = nil
+        }
     }
 
     func ready() { send("READY=1") }
     func stopping() { send("STOPPING=1") }
+    func watchdog() { send("WATCHDOG=1") }
+    /// A one-line status for `systemctl status`.
+    func status(_ text: String) { send("STATUS=\(text.split(whereSeparator: \.isNewline).joined(separator: " "))") }
 
     private func send(_ state: String) {
         guard let socketPath else { return }

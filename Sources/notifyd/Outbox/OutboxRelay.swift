@@ -103,8 +103,3 @@ struct OutboxError: Error, CustomStringConvertible {
     var unconfirmed: Int
     var description: String { "\(unconfirmed) outbox events were not confirmed by the broker" }
 }
-
-extension Task where Success == Never, Failure == Never {
-    /// True once the task is cancelled or its service group began a graceful shutdown.
-    static var isCancelledOrShuttingDown: Bool { isCancelled || isShuttingDownGracefully }
-}

@@ -73,5 +73,17 @@ enum Migrations {
                 PRIMARY KEY (product_id, user_id)
             );
             """),
+        PGMigration(version: 5, name: "crash journal", sql: """
+            -- Redelivered events processed one at a time: a row is written before an event is tried and deleted
+            -- once it is settled, so an event that was being tried when the daemon died is recognised when it
+            -- comes back, and parked as poison after too many such deaths (see CrashJournal).
+            CREATE TABLE crash_journal (
+                fingerprint  text        PRIMARY KEY,
+                attempts     integer     NOT NULL,
+                process      text        NOT NULL,
+                first_tried  timestamptz NOT NULL DEFAULT now(),
+                last_tried   timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 }

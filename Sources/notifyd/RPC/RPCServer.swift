@@ -16,7 +16,11 @@ struct RPCServer: Service {
     let queries: PGPool
     let queue: String
     let prefetch: Int
+    let readiness: Readiness
     let logger: Logger
+
+    /// The readiness part this service reports.
+    static let part = "rpc"
 
     func run() async throws {
         let inFlight = InFlight()
@@ -31,6 +35,7 @@ struct RPCServer: Service {
                 }
             }
         }
+        readiness.ready(Self.part)
         await withShutdownAction({ try? await connection.cancel(consumer) }) {
             await consumer.finished()
         }
