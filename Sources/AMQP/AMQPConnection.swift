@@ -82,10 +82,13 @@ public final class AMQPConnection: Sendable {
 
     /// Like `consume`, but hands over deliveries in batches: everything that arrived since the last call, so a
     /// consumer that commits per batch (group commit) gets a larger batch the longer its last commit took.
-    public func consumeBatches(queue: String, prefetch: UInt16) async throws(AMQPError) -> AMQPBatchConsumer {
+    /// - Parameter bodyLimit: how much body is read into memory; nil reads every body whole.
+    public func consumeBatches(
+        queue: String, prefetch: UInt16, bodyLimit: AMQPBodyLimit? = nil
+    ) async throws(AMQPError) -> AMQPBatchConsumer {
         let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
         let consumer = AMQPBatchConsumer(tag: tag)
-        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false,
+        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
                           deliver: consumer.append, flush: consumer.flush, finish: consumer.finish)
         return consumer
     }
@@ -93,11 +96,12 @@ public final class AMQPConnection: Sendable {
     /// The lightest way to consume: `handler` receives each delivery on the connection's own thread, in order,
     /// and must return at once (hand the work to another thread). No task is scheduled per delivery.
     public func consume(
-        queue: String, prefetch: UInt16, handler: @escaping @Sendable (AMQPDelivery) -> Void
+        queue: String, prefetch: UInt16, bodyLimit: AMQPBodyLimit? = nil,
+        handler: @escaping @Sendable (AMQPDelivery) -> Void
     ) async throws(AMQPError) -> AMQPHandlerConsumer {
         let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
         let consumer = AMQPHandlerConsumer(tag: tag)
-        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false,
+        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
                           deliver: handler, flush: {}, finish: consumer.finish)
         return consumer
     }
@@ -127,12 +131,13 @@ public final class AMQPConnection: Sendable {
 
     /// Consumer whose deliveries are handed to `deliver` on the connection thread: it must return at once.
     func consume(
-        queue: String, tag: String, prefetch: UInt16, noAck: Bool,
+        queue: String, tag: String, prefetch: UInt16, noAck: Bool, bodyLimit: AMQPBodyLimit? = nil,
         deliver: @escaping @Sendable (AMQPDelivery) -> Void, flush: @escaping @Sendable () -> Void,
         finish: @escaping @Sendable () -> Void
     ) async throws(AMQPError) {
         let spec = ConnectionLoop.ConsumerSpec(
-            tag: tag, queue: queue, prefetch: prefetch, noAck: noAck, deliver: deliver, flush: flush, finish: finish)
+            tag: tag, queue: queue, prefetch: prefetch, noAck: noAck, bodyLimit: bodyLimit, deliver: deliver,
+            flush: flush, finish: finish)
         try await loop.request { .consume(spec, $0) }
     }
 

@@ -68,7 +68,27 @@ public struct AMQPDelivery: Sendable {
     public let routingKey: String
     public let consumerTag: String
     public let properties: AMQPProperties
+    /// Empty when the body was larger than the consumer's `AMQPBodyLimit` allowed: see `omittedBodySize`.
     public let body: [UInt8]
+    /// The size of a body that was not read because the consumer's `AMQPBodyLimit` did not allow it (the frames
+    /// were dropped as they arrived); nil when `body` is the whole body.
+    public let omittedBodySize: Int?
+}
+
+/// How much message body a consumer takes into memory, checked against the size in the content header before
+/// any body frame is read.
+public struct AMQPBodyLimit: Sendable, Equatable {
+    /// Bodies up to this size are always read.
+    public var ordinary: Int
+    /// Larger bodies are read too while the larger bodies held (received and not yet settled) total at most
+    /// this, so the consumer can still handle them whole (park them, say). Past it a body is not read and the
+    /// delivery arrives with `omittedBodySize`. 0: never read a body larger than `ordinary`.
+    public var oversizedBudget: Int
+
+    public init(ordinary: Int, oversizedBudget: Int = 0) {
+        self.ordinary = ordinary
+        self.oversizedBudget = oversizedBudget
+    }
 }
 
 /// What became of one published message.

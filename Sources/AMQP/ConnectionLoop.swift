@@ -16,6 +16,13 @@ final class ConnectionLoop: @unchecked Sendable {
         case ack(multiple: Bool)
         case nack(multiple: Bool, requeue: Bool)
         case reject(requeue: Bool)
+
+        var isMultiple: Bool {
+            switch self {
+            case .ack(let multiple), .nack(let multiple, _): multiple
+            case .reject: false
+            }
+        }
     }
 
     struct ConsumerSpec: Sendable {
@@ -23,6 +30,8 @@ final class ConnectionLoop: @unchecked Sendable {
         let queue: String
         let prefetch: UInt16
         let noAck: Bool
+        /// Nil: every body is read.
+        let bodyLimit: AMQPBodyLimit?
         /// Called on the owner thread: must only hand the delivery on, never block.
         let deliver: @Sendable (AMQPDelivery) -> Void
         /// Called on the owner thread after each read turn that delivered something to this consumer.
@@ -97,6 +106,9 @@ final class ConnectionLoop: @unchecked Sendable {
     /// RPC calls waiting for their reply, by correlation id.
     private var calls: [String: PendingCall] = [:]
     private var closeDeadline: ContinuousClock.Instant?
+    /// Bodies larger than their consumer's ordinary limit that were read and are not yet settled, by delivery tag
+    /// (of the current connection): they count against the consumer's oversized budget.
+    private var oversized: [UInt64: (consumerTag: String, size: Int)] = [:]
     private var reconnectAttempt = 0
     private var reconnectAt: ContinuousClock.Instant = .now
 
@@ -285,6 +297,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 case .nack(let multiple, let requeue): try session.nack(tag, multiple: multiple, requeue: requeue)
                 case .reject(let requeue): try session.reject(tag, requeue: requeue)
                 }
+                releaseOversized(upTo: tag, multiple: settlement.isMultiple)
             case .send(let message):
                 if confirmMode { confirms.skip() }
                 try session.publish(message)
@@ -324,7 +337,7 @@ final class ConnectionLoop: @unchecked Sendable {
             guard let session else { return false }
             let inbound: CSession.Inbound?
             do {
-                inbound = try session.readFrame()
+                inbound = try session.readFrame(accept: acceptBody)
             } catch {
                 lose(error)
                 return false
@@ -340,10 +353,15 @@ final class ConnectionLoop: @unchecked Sendable {
                     continue
                 }
                 delivered.insert(consumerTag)
+                let (bytes, omitted): ([UInt8], Int?) = switch body {
+                case .read(let bytes): (bytes, nil)
+                case .omitted(let size): ([], size)
+                }
                 consumer.deliver(
                     AMQPDelivery(
                         generation: generation, deliveryTag: tag, redelivered: redelivered, exchange: exchange,
-                        routingKey: routingKey, consumerTag: consumerTag, properties: properties, body: body))
+                        routingKey: routingKey, consumerTag: consumerTag, properties: properties, body: bytes,
+                        omittedBodySize: omitted))
             case .confirm(let tag, let multiple, let acked):
                 confirms.settle(tag: tag, multiple: multiple, acked: acked)
             case .cancelled(let consumerTag):
@@ -373,6 +391,23 @@ final class ConnectionLoop: @unchecked Sendable {
         session?.releaseBuffers()
         batches.removeAll { $0.isFinished }
         return exhausted
+    }
+
+    /// Whether a delivery's body is read: within the consumer's ordinary limit, or within what is left of its
+    /// oversized budget (which the delivery then holds until it is settled).
+    private func acceptBody(consumerTag: String, deliveryTag: UInt64, size: Int) -> Bool {
+        guard let limit = consumers.first(where: { $0.tag == consumerTag })?.bodyLimit else { return true }
+        if size <= limit.ordinary { return true }
+        let held = oversized.values.reduce(0) { $0 + ($1.consumerTag == consumerTag ? $1.size : 0) }
+        guard size <= limit.oversizedBudget - held else { return false }
+        oversized[deliveryTag] = (consumerTag, size)
+        return true
+    }
+
+    /// A settled delivery (and, with `multiple`, every earlier one) no longer holds oversized budget.
+    private func releaseOversized(upTo tag: UInt64, multiple: Bool) {
+        guard !oversized.isEmpty else { return }
+        if multiple { oversized = oversized.filter { $0.key > tag } } else { oversized.removeValue(forKey: tag) }
     }
 
     /// Forgets a consumer and ends its sequence (after whatever it was already handed).
@@ -438,6 +473,7 @@ final class ConnectionLoop: @unchecked Sendable {
         guard session != nil else { return }
         session = nil
         confirms.reset()
+        oversized.removeAll()
         status.withLock { $0.connected = false }
         logger.warning("lost the broker connection", metadata: ["amqp.error": "\(error)"])
         scheduleReconnect()

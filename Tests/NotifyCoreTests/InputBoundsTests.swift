@@ -22,6 +22,11 @@ struct InputBoundsTests {
                 try decoder.decode(routingKey: "payment.processed", messageID: nil, body: Self.payment(amount: amount), now: Self.now)
             }
         }
+        // An integer too large for 64 bits is still a number (Foundation decodes it as NSDecimalNumber).
+        let twentyDigits = Array(#"{"transactionId":"t","userId":"u","orderId":"o","amount":92233720368547758070,"status":"confirmed","timestamp":"2026-12-02T11:00:00Z"}"#.utf8)
+        #expect(throws: Rejection(.schema, "field 'amount' must be at most 1000000000000")) {
+            try decoder.decode(routingKey: "payment.processed", messageID: nil, body: twentyDigits, now: Self.now)
+        }
         let decoded = try decoder.decode(routingKey: "payment.processed", messageID: nil, body: Self.payment(amount: 1e12), now: Self.now)
         guard case .payment(let payment) = decoded.event else { Issue.record("not a payment"); return }
         #expect(MoneyFormat.display(payment.amount, currency: "KWD") == "KWD 1,000,000,000,000.000")

@@ -127,7 +127,7 @@ struct InventoryFlowTests {
                                   routingKey: "inventory.adjusted")
         while try await Self.level(service, "thing") == nil { try await Task.sleep(for: .milliseconds(50)) }
 
-        #expect(try TestBroker.rabbitmqctl("stop_app") == 0)
+        #expect(try StackControl.rabbitmqctl("stop_app") == 0)
         // The stock-out is committed while the broker is away: the adjustment is written straight to the outbox path
         // by the daemon's own store, as ingestion would have done just before the broker went down.
         let exchange = service.exchange
@@ -139,7 +139,7 @@ struct InventoryFlowTests {
                 """)
         }
         try await Task.sleep(for: .seconds(2))
-        #expect(try TestBroker.rabbitmqctl("start_app") == 0)
+        #expect(try StackControl.rabbitmqctl("start_app") == 0)
 
         let events = try await Self.drain(queue, service, expected: 1, settle: .seconds(2))
         #expect(events.count == 1)
@@ -163,21 +163,6 @@ struct InventoryFlowTests {
         }
         #expect(reasons.sorted() == ["invalid-json", "schema", "schema"])
         #expect(parked.contains { $0.body == placeholder })
-    }
-}
-
-/// Broker controls for fault tests, through the local stack script.
-enum TestBroker {
-    @discardableResult
-    static func rabbitmqctl(_ arguments: String...) throws -> Int32 {
-        let process = Process()
-        process.executableURL = DaemonProcess.repositoryRoot.appendingPathComponent("deploy/dev/stack")
-        process.arguments = ["rabbitmqctl"] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
     }
 }
 

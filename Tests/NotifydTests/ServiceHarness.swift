@@ -10,7 +10,11 @@ final class ServiceHarness: @unchecked Sendable {
     let database: String
     let databaseURL: String
     let names: [String: String]
+    /// Everything the daemon is started with beyond the stack's URLs: names, database, the test's overrides.
+    let environment: [String: String]
     private(set) var daemon: DaemonProcess
+    /// How many times `supervise` restarted a daemon that had died.
+    private(set) var restarts = 0
     let admin: PGPool
     let db: PGPool
     let publisher: AMQPConnection
@@ -53,14 +57,30 @@ final class ServiceHarness: @unchecked Sendable {
         try await client.connect()
         rpc = try await AMQPRPCClient(connection: client)
 
-        daemon = try DaemonProcess(environment: names.merging(environment) { $1 }.merging(["NOTIFY_POSTGRES_URL": databaseURL]) { $1 })
+        self.environment = names.merging(environment) { $1 }.merging(["NOTIFY_POSTGRES_URL": databaseURL]) { $1 }
+        daemon = try DaemonProcess(environment: self.environment)
         guard await daemon.waitForLog("ready") else { throw HarnessError("notifyd did not get ready: \(daemon.log)") }
     }
 
-    /// Starts a fresh daemon process (after the previous one exited or was killed).
+    /// Starts a fresh daemon process (after the previous one exited or was killed), with the same environment.
     func restartDaemon() async throws {
-        daemon = try DaemonProcess(environment: names.merging(["NOTIFY_POSTGRES_URL": databaseURL]) { $1 })
+        daemon = try DaemonProcess(environment: environment)
         guard await daemon.waitForLog("ready") else { throw HarnessError("notifyd did not get ready: \(daemon.log)") }
+    }
+
+    /// Keeps a daemon running as systemd's `Restart=on-failure` would (restarting one that died), until
+    /// `condition` holds or `timeout` passes; returns whether it held.
+    func supervise(timeout: Duration = .seconds(120), until condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            if !daemon.process.isRunning {
+                restarts += 1
+                daemon = try DaemonProcess(environment: environment)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try await condition()
     }
 
     // MARK: - Talking to the service
@@ -107,6 +127,28 @@ final class ServiceHarness: @unchecked Sendable {
         while count < expected, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
             count = try await storedCount()
+        }
+        return count
+    }
+
+    /// Why a parked message was parked (`x-dead-letter-reason`), or nil.
+    static func reason(_ delivery: AMQPDelivery) -> String? {
+        if case .string(let reason)? = delivery.properties.headers["x-dead-letter-reason"] { return reason }
+        return nil
+    }
+
+    /// Messages waiting on the dead-letter queue, counted without taking them.
+    func parkedCount() async throws -> UInt32 {
+        try await client.queueStatus(deadLetterQueue).messageCount
+    }
+
+    /// Waits until at least `expected` messages wait on the dead-letter queue (which may not exist yet).
+    func waitForParked(_ expected: UInt32, timeout: Duration = .seconds(30)) async -> UInt32 {
+        let deadline = ContinuousClock.now + timeout
+        var count = (try? await parkedCount()) ?? 0
+        while count < expected, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+            count = (try? await parkedCount()) ?? 0
         }
         return count
     }

@@ -7,6 +7,8 @@ final class CSession {
     static let channel: amqp_channel_t = 1
 
     let connection: amqp_connection_state_t
+    /// Bound on waiting for the next frame of a message whose first frame has arrived.
+    private let rpcTimeout: timeval
     /// Scratch pool for encoding outgoing properties and tables; recycled after every call.
     private let pool = CPool()
 
@@ -17,6 +19,7 @@ final class CSession {
             throw AMQPError(.connectionFailed, "librabbitmq could not allocate a connection")
         }
         self.connection = connection
+        rpcTimeout = timeval(configuration.rpcTimeout)
         let endpoint = configuration.endpoint
         let target = "\(endpoint.host):\(endpoint.port)"
         let socket: OpaquePointer?
@@ -45,9 +48,9 @@ final class CSession {
         guard opened == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionFailed, "cannot connect to \(target): \(CDecoding.libraryError(opened))")
         }
-        var rpcTimeout = timeval(configuration.rpcTimeout)
+        var methodTimeout = rpcTimeout
         amqp_set_handshake_timeout(connection, &connectTimeout)
-        amqp_set_rpc_timeout(connection, &rpcTimeout)
+        amqp_set_rpc_timeout(connection, &methodTimeout)
 
         var clientProperties = pool.table([
             "connection_name": .string(configuration.connectionName),
@@ -190,7 +193,7 @@ final class CSession {
     /// What one inbound frame meant.
     enum Inbound {
         case delivery(tag: UInt64, redelivered: Bool, exchange: String, routingKey: String, consumerTag: String,
-                      properties: AMQPProperties, body: [UInt8])
+                      properties: AMQPProperties, body: Body)
         case confirm(tag: UInt64, multiple: Bool, acked: Bool)
         case cancelled(consumerTag: String)
         case blocked(Bool)
@@ -199,9 +202,19 @@ final class CSession {
         case other
     }
 
+    /// A message body: read, or left unread because it was larger than the consumer takes.
+    enum Body {
+        case read([UInt8])
+        case omitted(size: Int)
+    }
+
+    /// Decides, from a delivery's consumer tag, delivery tag and body size (from the content header, before any
+    /// body frame is read), whether its body is read into memory.
+    typealias BodyPolicy = (_ consumerTag: String, _ deliveryTag: UInt64, _ size: Int) -> Bool
+
     /// Reads one frame if one is available right now; also sends a heartbeat when one is due and notices a
     /// missed broker heartbeat. Returns nil when nothing is waiting.
-    func readFrame() throws(AMQPError) -> Inbound? {
+    func readFrame(accept: BodyPolicy) throws(AMQPError) -> Inbound? {
         var frame = amqp_frame_t()
         var zero = timeval(tv_sec: 0, tv_usec: 0)
         let status = amqp_simple_wait_frame_noblock(connection, &frame, &zero)
@@ -220,7 +233,7 @@ final class CSession {
             let exchange = CDecoding.string(deliver.exchange)
             let routingKey = CDecoding.string(deliver.routing_key)
             let consumerTag = CDecoding.string(deliver.consumer_tag)
-            let (properties, body) = try readContent(channel: frame.channel)
+            let (properties, body) = try readContent(channel: frame.channel) { accept(consumerTag, tag, $0) }
             return .delivery(tag: tag, redelivered: redelivered, exchange: exchange, routingKey: routingKey,
                              consumerTag: consumerTag, properties: properties, body: body)
         case AMQP_BASIC_ACK_METHOD:
@@ -236,7 +249,7 @@ final class CSession {
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let exchange = CDecoding.string(returned.exchange)
             let routingKey = CDecoding.string(returned.routing_key)
-            let (properties, _) = try readContent(channel: frame.channel)
+            let (properties, _) = try readContent(channel: frame.channel) { _ in false }
             return .returned(exchange: exchange, routingKey: routingKey, messageID: properties.messageID)
         case AMQP_CONNECTION_BLOCKED_METHOD:
             return .blocked(true)
@@ -258,12 +271,40 @@ final class CSession {
     /// Releases decoded-frame memory when librabbitmq holds no partial state; once per loop turn.
     func releaseBuffers() { amqp_maybe_release_buffers(connection) }
 
-    private func readContent(channel: amqp_channel_t) throws(AMQPError) -> (AMQPProperties, [UInt8]) {
-        var message = amqp_message_t()
-        let reply = amqp_read_message(connection, channel, &message, 0)
-        guard reply.reply_type == AMQP_RESPONSE_NORMAL else { throw Self.error(reply, "reading message content") }
-        defer { amqp_destroy_message(&message) }
-        return (CDecoding.properties(message.properties), CDecoding.bytes(message.body))
+    /// Reads a message's content header, then its body frames. The size is known from the header before any body
+    /// frame arrives: a body `accept` declines is read frame by frame and dropped, so a huge message never sits in
+    /// memory. Waits for each frame at most the RPC timeout (the broker sends them back to back).
+    private func readContent(channel: amqp_channel_t, accept: (Int) -> Bool) throws(AMQPError) -> (AMQPProperties, Body) {
+        let header = try nextContentFrame(channel: channel, type: AMQP_FRAME_HEADER)
+        let properties = CDecoding.properties(
+            header.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+        let size = Int(exactly: header.payload.properties.body_size) ?? Int.max
+        let keep = size < Int.max && accept(size)
+        var body: [UInt8] = []
+        if keep { body.reserveCapacity(size) }
+        var received = 0
+        while received < size {
+            let fragment = try nextContentFrame(channel: channel, type: AMQP_FRAME_BODY).payload.body_fragment
+            guard fragment.len > 0, fragment.len <= size - received else {
+                throw AMQPError(.connectionLost, "reading message content: body frames do not match the announced size")
+            }
+            received += fragment.len
+            if keep { body += UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len) }
+        }
+        return (properties, keep ? .read(body) : .omitted(size: size))
+    }
+
+    private func nextContentFrame(channel: amqp_channel_t, type: Int32) throws(AMQPError) -> amqp_frame_t {
+        var frame = amqp_frame_t()
+        var timeout = rpcTimeout
+        let status = amqp_simple_wait_frame_noblock(connection, &frame, &timeout)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(.connectionLost, "reading message content: \(CDecoding.libraryError(status))")
+        }
+        guard frame.channel == channel, frame.frame_type == UInt8(type) else {
+            throw AMQPError(.connectionLost, "reading message content: unexpected frame \(frame.frame_type) on channel \(frame.channel)")
+        }
+        return frame
     }
 
     // MARK: - Errors

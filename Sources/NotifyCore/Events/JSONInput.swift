@@ -144,8 +144,11 @@ public struct JSONFields {
         return nested
     }
 
-    /// Foundation decodes `true`/`false` as an `NSNumber` subclass and numbers as `NSNumber` itself.
+    /// Foundation decodes `true`/`false` as a private `NSNumber` subclass, numbers as `NSNumber` itself, and
+    /// integers too large for 64 bits as `NSDecimalNumber` (still numbers).
     private static func isBoolean(_ number: NSNumber) -> Bool {
-        type(of: number) != NSNumber.self
+        type(of: number) == booleanType
     }
+
+    private static let booleanType = type(of: NSNumber(value: true))
 }

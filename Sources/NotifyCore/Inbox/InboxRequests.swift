@@ -8,6 +8,9 @@ public enum RPCCommand: String, Sendable, CaseIterable {
     case markNotificationRead = "MarkNotificationRead"
     case watchProduct = "WatchProduct"
     case getStockLevels = "GetStockLevels"
+
+    /// Requests are small: 16 KiB is plenty; a larger body is not even read (a 400 names its size).
+    public static let maxRequestBytes = 16 * 1024
 }
 
 /// `GetUserNotifications {userId, status?: "unread" | "all", limit?: 1...100, offset?: >= 0}`.
@@ -109,7 +112,7 @@ enum RequestBody {
     /// Requests are small: 16 KiB and 8 levels are plenty.
     static let input: JSONInput = {
         var input = JSONInput()
-        input.maxBytes = 16 * 1024
+        input.maxBytes = RPCCommand.maxRequestBytes
         input.maxDepth = 8
         return input
     }()

@@ -32,6 +32,7 @@ import Postgres
 /// | `topology.rpcRequestTtlMilliseconds` | int | 30000 | RPC requests older than this are dropped unanswered |
 /// | `ingestion.prefetch` | int | 1000 | unacked events held; group-commit batches are at most half of it |
 /// | `ingestion.maxBodyBytes` | int | 262144 | larger events are parked as `too-large` |
+/// | `ingestion.oversizedBudgetBytes` | int | 16777216 | larger events held at once to park them whole |
 /// | `ingestion.maxClockSkewSeconds` | int | 300 | events dated further ahead are parked as `future-timestamp` |
 /// | `inventory.watchers` | string array | none | users told about stock-outs and low stock (env: comma-separated) |
 /// | `inventory.lowStockThreshold` | int | 10 | low stock is at or below this; 0 turns low-stock notices off |
@@ -57,6 +58,7 @@ struct DaemonConfiguration: Sendable {
     var ingestionPrefetch = 1000
     var maxBodyBytes = 256 * 1024
     var timestampWindow = TimestampWindow()
+    var oversizedBudgetBytes = 16 * 1024 * 1024
     var rpcPrefetch = 64
     var inventory = InventoryPolicy()
     var reconcileInterval: Duration = .zero
@@ -144,6 +146,7 @@ struct DaemonConfiguration: Sendable {
         rpcRequestTTLMilliseconds = try int("topology.rpcRequestTtlMilliseconds", 30_000, 100...3_600_000)
         ingestionPrefetch = try int("ingestion.prefetch", 1000, 2...10000)
         maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
+        oversizedBudgetBytes = try int("ingestion.oversizedBudgetBytes", 16 * 1024 * 1024, 0...256 * 1024 * 1024)
         timestampWindow.allowedSkewSeconds = try int("ingestion.maxClockSkewSeconds", 300, 0...86_400)
         rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
         inventory.watchers = config.stringArray(forKey: "inventory.watchers", default: []).filter { !$0.isEmpty }

@@ -29,6 +29,9 @@ struct EventIngestion: Service {
     let decoder: EventDecoder
     let queue: String
     let prefetch: Int
+    /// Bodies over `decoder.input.maxBytes` are read (to be parked whole as `too-large`) while such bodies held total
+    /// at most this; past it, they are handed to the queue's dead-letter exchange unread.
+    let oversizedBudget: Int
     let readiness: Readiness
     let logger: Logger
 
@@ -54,7 +57,9 @@ struct EventIngestion: Service {
         var backoff = Backoff()
         while !Task.isCancelledOrShuttingDown {
             do {
-                return try await consuming.consumeBatches(queue: queue, prefetch: UInt16(prefetch))
+                return try await consuming.consumeBatches(
+                    queue: queue, prefetch: UInt16(prefetch),
+                    bodyLimit: AMQPBodyLimit(ordinary: decoder.input.maxBytes, oversizedBudget: oversizedBudget))
             } catch {
                 logger.warning("cannot consume events yet; retrying", metadata: ["amqp.error": "\(error)"])
                 try? await Task.sleep(for: backoff.next())
@@ -91,18 +96,25 @@ struct EventIngestion: Service {
         }
     }
 
-    /// A batch split into what will be stored and what will be parked.
+    /// A batch split into what will be stored, what will be parked, and what is too large to hold.
     struct Prepared: Sendable {
         var batch: [AMQPDelivery]
-        var accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)]
-        var rejected: [(delivery: AMQPDelivery, rejection: Rejection)]
+        var accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)] = []
+        var rejected: [(delivery: AMQPDelivery, rejection: Rejection)] = []
+        /// Bodies too large to read while the oversized budget was spent: rejected without requeue, so the events
+        /// queue's own dead-lettering moves the original, unread, to the dead-letter queue (`x-death`).
+        var unread: [AMQPDelivery] = []
     }
 
     /// Validates and renders: pure work, done while the previous batch commits.
     private func prepare(_ batch: [AMQPDelivery]) -> Prepared {
-        var prepared = Prepared(batch: batch, accepted: [], rejected: [])
+        var prepared = Prepared(batch: batch)
         let now = Date()
         for delivery in batch {
+            guard delivery.omittedBodySize == nil else {
+                prepared.unread.append(delivery)
+                continue
+            }
             FaultInjection.crashIfRequested(by: delivery.body)
             do {
                 prepared.accepted.append((delivery, try effect(of: delivery, now: now)))
@@ -146,7 +158,7 @@ struct EventIngestion: Service {
             let prepared: Prepared
             if attempts > CrashJournal.maxCrashes {
                 let rejection = Rejection(.poison, "the daemon stopped \(attempts - 1) times while processing this event alone")
-                prepared = Prepared(batch: [delivery], accepted: [], rejected: [(delivery, rejection)])
+                prepared = Prepared(batch: [delivery], rejected: [(delivery, rejection)])
             } else {
                 prepared = prepare([delivery])
             }
@@ -179,6 +191,13 @@ struct EventIngestion: Service {
                 for delivery in lastOfEachGeneration(batch) { consuming.nack(delivery, multiple: true, requeue: true) }
                 try await Task.sleep(for: .seconds(1))
                 return nil
+            }
+            for delivery in prepared.unread {
+                logger.warning(
+                    "an event too large to hold is dead-lettered unread by the broker",
+                    metadata: ["event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
+                               "event.size": "\(delivery.omittedBodySize ?? 0)"])
+                consuming.reject(delivery, requeue: false)
             }
             for delivery in lastOfEachGeneration(batch) { consuming.ack(delivery, multiple: true) }
             logger.debug("batch committed", metadata: ["batch.size": "\(batch.count)", "batch.created": "\(created)"])

@@ -45,7 +45,8 @@ struct Daemon {
                 topology: configuration.topology, logger: logger),
             store: store, journal: CrashJournal(database: resources.writes), notifier: notifier,
             decoder: EventDecoder(input: input, window: configuration.timestampWindow),
-            queue: configuration.names.eventsQueue, prefetch: configuration.ingestionPrefetch, readiness: readiness,
+            queue: configuration.names.eventsQueue, prefetch: configuration.ingestionPrefetch,
+            oversizedBudget: configuration.oversizedBudgetBytes, readiness: readiness,
             logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,

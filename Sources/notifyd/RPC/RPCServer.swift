@@ -25,7 +25,8 @@ struct RPCServer: Service {
     func run() async throws {
         let inFlight = InFlight()
         let (connection, queries, logger) = (connection, queries, logger)
-        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch)) { request in
+        let limit = AMQPBodyLimit(ordinary: RPCCommand.maxRequestBytes)
+        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
             inFlight.enter()
             queries.submit { database in
                 defer { inFlight.leave() }
@@ -57,6 +58,9 @@ struct RPCServer: Service {
     }
 
     private static func answer(_ request: AMQPDelivery, on db: PGConnection) throws -> (Int, JSONValue, [String: AMQPFieldValue]) {
+        if let size = request.omittedBodySize {
+            throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit is \(RPCCommand.maxRequestBytes)")
+        }
         guard let type = request.properties.type, let command = RPCCommand(rawValue: type) else {
             throw RPCFailure.badRequest(
                 "the request 'type' property must be one of \(RPCCommand.allCases.map(\.rawValue).joined(separator: ", "))")
