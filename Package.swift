@@ -72,7 +72,9 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
+        // What the test suites share: stack controls and polling helpers.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(
             name: "NotifyCoreTests",
@@ -81,10 +83,10 @@ let package = Package(
         .testTarget(
             name: "NotifydTests",
             dependencies: [
-                "notifyd", "Postgres", "AMQP", "NotifyCore",
+                "notifyd", "Postgres", "AMQP", "NotifyCore", "TestSupport",
                 .product(name: "Configuration", package: "swift-configuration"),
             ],
-            exclude: ["Schemas"]
+            exclude: ["Schemas", "Support"]
         ),
     ]
 )

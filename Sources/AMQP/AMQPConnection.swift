@@ -171,7 +171,7 @@ public final class AMQPConnection: Sendable {
     ///
     /// Messages not confirmed when the connection drops are published again after the reconnect, within the same
     /// timeout. A `.timedOut` outcome means unknown: during a broker alarm no confirm arrives at all, and after
-    /// `close()` every message is reported `.timedOut`.
+    /// `close()` every message is reported `.timedOut`. Cancelling the calling task ends the wait the same way.
     /// - Throws: `.invalidConfiguration` on a connection without `confirmMode`.
     public func publish(_ messages: [AMQPOutgoingMessage], timeout: Duration = .seconds(5))
         async throws(AMQPError) -> [AMQPPublishOutcome]
@@ -180,8 +180,17 @@ public final class AMQPConnection: Sendable {
             throw AMQPError(.invalidConfiguration, "publish with confirms needs a connection in confirm mode")
         }
         let deadline = ContinuousClock.now + timeout
-        return await withCheckedContinuation { continuation in
-            loop.submit(.publish(PublishBatch(messages: messages, deadline: deadline, continuation: continuation)))
+        let abandoned = Mutex<PublishBatch?>(nil)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let batch = PublishBatch(messages: messages, deadline: deadline, continuation: continuation)
+                abandoned.withLock { $0 = batch }
+                loop.submit(.publish(batch))
+                if Task.isCancelled { loop.submit(.abandon(batch)) }
+            }
+        } onCancel: {
+            // A cancelled caller stops waiting: what is unconfirmed is reported `.timedOut` (outcome unknown).
+            if let batch = abandoned.withLock({ $0 }) { loop.submit(.abandon(batch)) }
         }
     }
 

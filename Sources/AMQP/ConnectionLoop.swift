@@ -48,6 +48,8 @@ final class ConnectionLoop: @unchecked Sendable {
         case cancel(String, Reply<Void>)
         case settle(generation: UInt64, tag: UInt64, Settlement)
         case publish(PublishBatch)
+        /// Its caller stopped waiting: finish it now (unsettled messages are reported `.timedOut`).
+        case abandon(PublishBatch)
         case send(AMQPOutgoingMessage)
         /// Sends an RPC request and waits for the reply with its correlation id, or the deadline.
         case call(AMQPOutgoingMessage, PendingCall)
@@ -61,7 +63,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 reply.resume(returning: .failure(error))
             case .queueStatus(_, let reply): reply.resume(returning: .failure(error))
             case .purge(_, let reply): reply.resume(returning: .failure(error))
-            case .publish(let batch): batch.finish()
+            case .publish(let batch), .abandon(let batch): batch.finish()
             case .call(_, let call): call.continuation.resume(returning: .failure(error))
             case .close(let continuation), .ping(let continuation): continuation.resume()
             case .settle, .send: break
@@ -244,6 +246,11 @@ final class ConnectionLoop: @unchecked Sendable {
             continuation.resume()
             return
         }
+        if case .abandon(let batch) = command {
+            batch.finish()
+            batches.removeAll { $0.isFinished }
+            return
+        }
         if case .publish(let batch) = command {
             batches.append(batch)
             if let session { send(batch, on: session) }
@@ -305,7 +312,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 calls[call.correlationID] = call
                 if confirmMode { confirms.skip() }
                 try session.publish(message)
-            case .publish, .close, .ping:
+            case .publish, .abandon, .close, .ping:
                 break
             }
         } catch {

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite("AMQP recovery when the broker closes every connection")
@@ -38,7 +39,7 @@ struct ReconnectTests {
             }
             group.addTask {
                 _ = await eventually { seen.count > total / 10 }
-                let status = try TestStack.rabbitmqctl("close_all_connections", "test: forced close")
+                let status = try StackControl.rabbitmqctl("close_all_connections", "test: forced close")
                 #expect(status == 0)
             }
             try await group.waitForAll()

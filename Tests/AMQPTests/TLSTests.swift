@@ -1,12 +1,13 @@
 import AMQP
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("AMQP over TLS against the local stack's TLS listener")
 struct TLSTests {
     static let url = ProcessInfo.processInfo.environment["NOTIFY_TEST_AMQPS_URL"] ?? "amqps://guest:guest@localhost:5683/%2f"
     static let ca = ProcessInfo.processInfo.environment["NOTIFY_TEST_TLS_CA"]
-        ?? TestStack.repositoryRoot.appendingPathComponent(".stack/tls/ca.pem").path
+        ?? repositoryRoot.appendingPathComponent(".stack/tls/ca.pem").path
 
     @Test("amqps:// with the right CA: the certificate and host name verify, and messages flow")
     func verified() async throws {

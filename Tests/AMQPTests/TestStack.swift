@@ -1,14 +1,12 @@
 import AMQP
 import Foundation
 import Logging
+import TestSupport
 
 /// Where the local stack started by `deploy/dev/stack up` listens; `make test` exports these.
 enum TestStack {
     static let amqpURL = ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"]
         ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
-
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static var logger: Logger {
         var logger = Logger(label: "amqp-tests")
@@ -36,19 +34,6 @@ enum TestStack {
         return name
     }
 
-    /// Runs `rabbitmqctl` against the stack's node, through the stack script (which knows its cookie and ports).
-    @discardableResult
-    static func rabbitmqctl(_ arguments: String...) throws -> Int32 {
-        let process = Process()
-        process.executableURL = repositoryRoot.appendingPathComponent("deploy/dev/stack")
-        process.arguments = ["rabbitmqctl"] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
     static func message(to queue: String, _ index: Int, size: Int = 200) -> AMQPOutgoingMessage {
         var body = Array("{\"n\":\(index),\"pad\":\"".utf8)
         body += Array(repeating: UInt8(ascii: "x"), count: max(0, size - body.count - 2)) + Array("\"}".utf8)
@@ -59,11 +44,3 @@ enum TestStack {
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}

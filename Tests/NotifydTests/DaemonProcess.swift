@@ -1,10 +1,8 @@
 import Foundation
+import TestSupport
 
 /// A `notifyd` process started by a test, with its combined output captured.
 final class DaemonProcess: @unchecked Sendable {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     /// `make test` builds the daemon first and exports its path; `swift build` alone puts it here.
     static let binary = ProcessInfo.processInfo.environment["NOTIFYD_BIN"]
         ?? repositoryRoot.appendingPathComponent(".build/debug/notifyd").path
@@ -25,7 +23,7 @@ final class DaemonProcess: @unchecked Sendable {
 
     init(environment overrides: [String: String] = [:], arguments: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["--config", Self.repositoryRoot.appendingPathComponent("Config/notifyd.json").path] + arguments
+        process.arguments = ["--config", repositoryRoot.appendingPathComponent("Config/notifyd.json").path] + arguments
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
         environment.merge(Self.stackEnvironment) { $1 }
         environment.merge(overrides) { $1 }

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import TestSupport
 import Postgres
 import Testing
 

@@ -185,21 +185,19 @@ struct EventIngestion: Service {
                     metadata: ["event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
                                "event.reason": "\(rejection.reason.rawValue)", "event.detail": "\(rejection.detail)"])
             }
-            guard await parker.park(rejected) else {
-                // Unparked deliveries must not be acked; committed ones are safe to redeliver (inbox).
-                logger.error("could not park rejected events; requeueing the batch", metadata: ["batch.size": "\(batch.count)"])
-                for delivery in lastOfEachGeneration(batch) { consuming.nack(delivery, multiple: true, requeue: true) }
-                try await Task.sleep(for: .seconds(1))
-                return nil
+            let unparked = await parker.park(rejected)
+            if !unparked.isEmpty {
+                // Their originals go back to the broker; everything else of the batch is done.
+                logger.error("could not park rejected events; requeueing them", metadata: ["batch.unparked": "\(unparked.count)"])
             }
             for delivery in prepared.unread {
                 logger.warning(
                     "an event too large to hold is dead-lettered unread by the broker",
                     metadata: ["event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
                                "event.size": "\(delivery.omittedBodySize ?? 0)"])
-                consuming.reject(delivery, requeue: false)
             }
-            for delivery in lastOfEachGeneration(batch) { consuming.ack(delivery, multiple: true) }
+            settle(batch, requeue: unparked, deadLetter: prepared.unread)
+            if !unparked.isEmpty { try await Task.sleep(for: .seconds(1)) }
             logger.debug("batch committed", metadata: ["batch.size": "\(batch.count)", "batch.created": "\(created)"])
             return nil
         } catch is CancellationError {
@@ -282,11 +280,28 @@ struct EventIngestion: Service {
         return false
     }
 
-    /// Acking (or nacking) the last delivery of each connection generation with `multiple` settles the batch;
-    /// deliveries from an earlier connection are dropped by the AMQP layer (the broker redelivers them).
+    /// Settles a committed batch: `requeue` and `deadLetter` deliveries one by one, then one ack with `multiple` on
+    /// the newest other delivery of each connection generation, which covers the rest. Deliveries from an earlier
+    /// connection are dropped by the AMQP layer (the broker redelivers them).
+    private func settle(_ batch: [AMQPDelivery], requeue: [AMQPDelivery] = [], deadLetter: [AMQPDelivery] = []) {
+        for delivery in requeue { consuming.nack(delivery, requeue: true) }
+        for delivery in deadLetter { consuming.reject(delivery, requeue: false) }
+        let settled = Set((requeue + deadLetter).map { DeliveryID(generation: $0.generation, tag: $0.deliveryTag) })
+        let rest = batch.filter { !settled.contains(DeliveryID(generation: $0.generation, tag: $0.deliveryTag)) }
+        for delivery in lastOfEachGeneration(rest) { consuming.ack(delivery, multiple: true) }
+    }
+
+    private struct DeliveryID: Hashable {
+        var generation: UInt64
+        var tag: UInt64
+    }
+
+    /// The newest delivery of each connection generation in `batch`.
     private func lastOfEachGeneration(_ batch: [AMQPDelivery]) -> [AMQPDelivery] {
         var last: [UInt64: AMQPDelivery] = [:]
-        for delivery in batch { last[delivery.generation] = delivery }
+        for delivery in batch where delivery.deliveryTag > last[delivery.generation]?.deliveryTag ?? 0 {
+            last[delivery.generation] = delivery
+        }
         return last.values.sorted { $0.generation < $1.generation }
     }
 }
