@@ -16,7 +16,12 @@ if [ ! -d /etc/flowmart-notify/templates ]; then
   install -m 0644 Config/templates/*.mustache /etc/flowmart-notify/templates/
 fi
 [ -f /etc/flowmart-notify/notifyd.env ] || install -m 0600 /dev/null /etc/flowmart-notify/notifyd.env
+# Secrets, handed to the service by systemd (LoadCredential=); empty files mean "use notifyd.env or the defaults".
+install -d -m 0700 /etc/flowmart-notify/credentials
+for secret in amqp-url postgres-url; do
+  [ -f "/etc/flowmart-notify/credentials/$secret" ] || install -m 0600 /dev/null "/etc/flowmart-notify/credentials/$secret"
+done
 install -m 0644 README.md /usr/local/share/doc/flowmart-notify/README.md
 install -m 0644 deploy/systemd/notifyd.service /etc/systemd/system/notifyd.service
 systemctl daemon-reload
-echo "installed; put NOTIFY_AMQP_URL and NOTIFY_POSTGRES_URL in /etc/flowmart-notify/notifyd.env, then: systemctl enable --now notifyd"
+echo "installed; put the broker and database URLs in /etc/flowmart-notify/credentials/{amqp-url,postgres-url}, then: systemctl enable --now notifyd"

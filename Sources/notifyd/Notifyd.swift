@@ -42,7 +42,10 @@ struct Notifyd: AsyncParsableCommand {
         }
         let problems = ConfigProblems()
         let reader = ConfigReader(
-            providers: [EnvironmentVariablesProvider().prefixKeys(with: "notify"), file],
+            providers: [
+                Credentials.provider(directory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]),
+                EnvironmentVariablesProvider().prefixKeys(with: "notify"), file,
+            ],
             accessReporter: problems)
         let directory = (path as NSString).deletingLastPathComponent
         return try DaemonConfiguration(config: reader, problems: problems, baseDirectory: directory.isEmpty ? "." : directory)

@@ -48,6 +48,18 @@ extension AMQPEndpoint {
         endpoint.port = port
         endpoint.vhost = vhost
         endpoint.tls = tls
+        endpoint.hasPassword = true  // the URLs compared with it spell out guest:guest
         return endpoint
+    }
+}
+
+@Suite("AMQP URL secrets")
+struct EndpointSecretTests {
+    @Test("whether a URL carries its own password is known, so argv can refuse one")
+    func hasPassword() throws {
+        #expect(try AMQPEndpoint(url: "amqp://svc:pw@mq/%2f").hasPassword)
+        #expect(try !AMQPEndpoint(url: "amqp://svc@mq/%2f").hasPassword)
+        #expect(try !AMQPEndpoint(url: "amqp://mq").hasPassword)
+        #expect(try AMQPEndpoint(url: "amqp://svc:pw@mq/%2f").description == "amqp://svc@mq:5672/%2F")
     }
 }

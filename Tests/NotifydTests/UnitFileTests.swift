@@ -1,0 +1,37 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("The systemd unit")
+struct UnitFileTests {
+    static let analyze = "/usr/bin/systemd-analyze"
+
+    @Test("systemd-analyze security rates the unit OK or better",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "needs systemd-analyze (Debian's systemd)"))
+    func securityRating() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.analyze)
+        process.arguments = ["security", "--offline=true", "--no-pager",
+                             repositoryRoot.appendingPathComponent("deploy/systemd/notifyd.service").path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let overall = try #require(text.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(text)")
+        let words = overall.split(separator: " ")
+        let level = try #require(words.firstIndex { Double($0) != nil }.map { Double(words[$0])! })
+        #expect(level < 2.0, "\(overall)")
+        #expect(["PERFECT", "SAFE", "OK"].contains { overall.contains($0) }, "\(overall)")
+    }
+
+    @Test("the unit has a watchdog, an empty capability set and the secrets as credentials")
+    func essentials() throws {
+        let unit = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/systemd/notifyd.service"), encoding: .utf8)
+        for line in ["Type=notify", "WatchdogSec=60", "CapabilityBoundingSet=", "SystemCallFilter=@system-service",
+                     "LoadCredential=notify-amqp-url:", "LoadCredential=notify-postgres-url:", "MemoryDenyWriteExecute=yes"] {
+            #expect(unit.contains("\n" + line), "missing \(line)")
+        }
+    }
+}
