@@ -2,7 +2,7 @@
 STACK := deploy/dev/stack
 SWIFT_FLAGS ?=
 
-.PHONY: run test bench stack-up stack-down stack-status build clean
+.PHONY: run test fuzz bench stack-up stack-down stack-status build clean
 
 stack-up:
 	@$(STACK) up
@@ -26,6 +26,11 @@ test: stack-up
 	swift build --build-tests $(SWIFT_FLAGS)
 	@eval "$$($(STACK) env)" && NOTIFYD_BIN="$$(swift build --show-bin-path)/notifyd" \
 		swift test --skip-build --no-parallel $(SWIFT_FLAGS)
+
+## Fuzz decode → validate → render for FUZZ_SECONDS per target (default 300); no servers needed.
+FUZZ_SECONDS ?= 300
+fuzz:
+	NOTIFY_FUZZ_SECONDS=$(FUZZ_SECONDS) swift test --filter FuzzTests $(SWIFT_FLAGS)
 
 ## Measure throughput against the local stack with a release build; ends with RESULT lines.
 bench: stack-up

@@ -53,6 +53,15 @@ public final class AMQPBatchConsumer: Sendable {
         waiter?.resume()
     }
 
+    /// Drops buffered deliveries of connections before `generation`: the broker requeued them when their
+    /// connection died, and an ack for them would be dropped anyway.
+    @Sendable func discard(before generation: UInt64) {
+        state.withLock { state in
+            state.buffered.removeAll { $0.generation < generation }
+            state.pending.removeAll { $0.generation < generation }
+        }
+    }
+
     @Sendable func finish() {
         let waiter = state.withLock { state in
             state.buffered += state.pending

@@ -88,8 +88,11 @@ public final class AMQPConnection: Sendable {
     ) async throws(AMQPError) -> AMQPBatchConsumer {
         let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
         let consumer = AMQPBatchConsumer(tag: tag)
-        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
-                          deliver: consumer.append, flush: consumer.flush, finish: consumer.finish)
+        var spec = ConnectionLoop.ConsumerSpec(
+            tag: tag, queue: queue, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit, deliver: consumer.append,
+            flush: consumer.flush, finish: consumer.finish)
+        spec.discardStale = consumer.discard(before:)
+        try await loop.request { .consume(spec, $0) }
         return consumer
     }
 

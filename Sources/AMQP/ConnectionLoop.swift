@@ -37,6 +37,10 @@ final class ConnectionLoop: @unchecked Sendable {
         /// Called on the owner thread after each read turn that delivered something to this consumer.
         let flush: @Sendable () -> Void
         let finish: @Sendable () -> Void
+        /// Called on the owner thread after a reconnect with the new generation: deliveries of earlier ones that
+        /// are still buffered can be dropped (the broker has requeued them), so a buffer never holds more than one
+        /// prefetch window of live deliveries plus what its owner already took.
+        var discardStale: @Sendable (_ generation: UInt64) -> Void = { _ in }
     }
 
     enum Command {
@@ -459,6 +463,7 @@ final class ConnectionLoop: @unchecked Sendable {
             $0.generation = generation
         }
         for batch in batches where !batch.isFinished { send(batch, on: fresh) }
+        for consumer in consumers { consumer.discardStale(generation) }
     }
 
     private func reconnect() {

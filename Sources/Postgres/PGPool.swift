@@ -85,6 +85,11 @@ public final class PGPool: Sendable {
         }
     }
 
+    /// True when the server answers a trivial query on a pooled connection (reconnecting one that broke).
+    public func answers() async -> Bool {
+        (try? await withConnection { try $0.query("SELECT 1") }) != nil
+    }
+
     /// Closes idle connections and refuses new work; waits for lent connections to come back.
     public func close() async {
         let waiters = state.withLock { state in

@@ -50,4 +50,23 @@ struct DaemonConfigurationTests {
             #expect(error.key == "shutdown.timeoutSeconds")
         }
     }
+
+    @Test("the hardening keys: bounds on held memory, clock skew, TLS mode, statement timeout")
+    func hardeningKeys() throws {
+        #expect(throws: ConfigurationError(key: "ingestion.maxBodyBytes", reason: "times ingestion.prefetch must be at most 1 GiB")) {
+            try load(["ingestion.prefetch": 10_000, "ingestion.maxBodyBytes": 16_777_216])
+        }
+        #expect(throws: ConfigurationError.self) { try load(["postgres.tls.mode": "verify-everything"]) }
+        let configuration = try load([
+            "ingestion.maxClockSkewSeconds": 60, "postgres.tls.mode": "require",
+            "postgres.statementTimeoutMilliseconds": 2000,
+        ])
+        #expect(configuration.timestampWindow.allowedSkewSeconds == 60)
+        #expect(configuration.postgres.tlsMode == "require")
+        #expect(configuration.postgres.statementTimeoutMilliseconds == 2000)
+        let defaults = try load([:])
+        #expect(defaults.timestampWindow.allowedSkewSeconds == 300)
+        #expect(defaults.oversizedBudgetBytes == 16 * 1024 * 1024)
+        #expect(defaults.postgres.tlsMode == nil)
+    }
 }

@@ -137,4 +137,35 @@ struct HostileInputTests {
         #expect(parked.first.flatMap(ServiceHarness.reason) == "schema")
         #expect(service.daemon.log.contains("declaring the dead-letter queue again"))
     }
+
+    @Test("two events whose message_id is not UTF-8 are both parked as invalid-property, never taken for duplicates")
+    func nonUTF8MessageIDs() async throws {
+        let service = try await ServiceHarness()
+        defer { Task { await service.shutDown() } }
+        // Swift strings cannot hold invalid UTF-8, so these go out through pika, which sends bytes as given. Both
+        // ids decode lossily to the same text: before this was caught the second event was acked as a duplicate.
+        let script = """
+            import pika, sys
+            connection = pika.BlockingConnection(pika.URLParameters(sys.argv[1]))
+            channel = connection.channel()
+            channel.confirm_delivery()
+            for index, message_id in enumerate([b"\\xff\\xfe-id", b"\\xff\\xfd-id"]):
+                body = ('{"transactionId":"t-%d","userId":"bytes-user","orderId":"o","amount":1,"status":"confirmed",'
+                        '"timestamp":"2026-11-21T10:00:00Z"}' % index).encode()
+                channel.basic_publish(sys.argv[2], "payment.processed", body,
+                                      pika.BasicProperties(message_id=message_id, delivery_mode=2))
+            connection.close()
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, DaemonProcess.stackEnvironment["NOTIFY_AMQP_URL"]!, service.exchange]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "pika publisher failed (make test installs pika)")
+        #expect(await service.waitForParked(2) == 2)
+        let parked = try await service.drainParked(expected: 2)
+        #expect(parked.map(ServiceHarness.reason) == ["invalid-property", "invalid-property"])
+        #expect(parked.allSatisfy { $0.properties.headers["x-dead-letter-detail"] == .string("property 'message_id' is not valid UTF-8") })
+        #expect(try await service.storedCount() == 0)
+    }
 }

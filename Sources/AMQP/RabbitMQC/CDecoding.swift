@@ -55,33 +55,42 @@ enum CDecoding {
     /// different byte strings must never become the same text.
     static func strictString(_ bytes: amqp_bytes_t) -> String? {
         guard bytes.len > 0, let start = bytes.bytes else { return "" }
-        return String(validating: UnsafeRawBufferPointer(start: start, count: bytes.len), as: UTF8.self)
+        let raw = UnsafeRawBufferPointer(start: start, count: bytes.len)
+        // Ids are nearly always ASCII, which needs no validation and decodes three times faster.
+        if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
+        return String(validating: raw, as: UTF8.self)
     }
 
     static func properties(_ c: amqp_basic_properties_t) -> AMQPProperties {
         var properties = AMQPProperties()
         let flags = c._flags
-        func get(_ flag: amqp_flags_t, _ value: amqp_bytes_t, _ name: String) -> String? {
-            guard flags & flag != 0 else { return nil }
-            guard let text = strictString(value) else {
-                properties.undecodable.append(name)
-                return nil
-            }
-            return text
-        }
-        properties.contentType = get(NOTIFY_FLAG_CONTENT_TYPE, c.content_type, "content_type")
-        properties.contentEncoding = get(NOTIFY_FLAG_CONTENT_ENCODING, c.content_encoding, "content_encoding")
-        properties.correlationID = get(NOTIFY_FLAG_CORRELATION_ID, c.correlation_id, "correlation_id")
-        properties.replyTo = get(NOTIFY_FLAG_REPLY_TO, c.reply_to, "reply_to")
-        properties.expiration = get(NOTIFY_FLAG_EXPIRATION, c.expiration, "expiration")
-        properties.messageID = get(NOTIFY_FLAG_MESSAGE_ID, c.message_id, "message_id")
-        properties.type = get(NOTIFY_FLAG_TYPE, c.type, "type")
-        properties.appID = get(NOTIFY_FLAG_APP_ID, c.app_id, "app_id")
+        var undecodable: [String] = []
+        properties.contentType = string(flags, NOTIFY_FLAG_CONTENT_TYPE, c.content_type, "content_type", &undecodable)
+        properties.contentEncoding = string(flags, NOTIFY_FLAG_CONTENT_ENCODING, c.content_encoding, "content_encoding", &undecodable)
+        properties.correlationID = string(flags, NOTIFY_FLAG_CORRELATION_ID, c.correlation_id, "correlation_id", &undecodable)
+        properties.replyTo = string(flags, NOTIFY_FLAG_REPLY_TO, c.reply_to, "reply_to", &undecodable)
+        properties.expiration = string(flags, NOTIFY_FLAG_EXPIRATION, c.expiration, "expiration", &undecodable)
+        properties.messageID = string(flags, NOTIFY_FLAG_MESSAGE_ID, c.message_id, "message_id", &undecodable)
+        properties.type = string(flags, NOTIFY_FLAG_TYPE, c.type, "type", &undecodable)
+        properties.appID = string(flags, NOTIFY_FLAG_APP_ID, c.app_id, "app_id", &undecodable)
+        properties.undecodable = undecodable
         if flags & NOTIFY_FLAG_HEADERS != 0 { properties.headers = table(c.headers) }
         if flags & NOTIFY_FLAG_DELIVERY_MODE != 0 { properties.persistent = c.delivery_mode == 2 }
         if flags & NOTIFY_FLAG_PRIORITY != 0 { properties.priority = c.priority }
         if flags & NOTIFY_FLAG_TIMESTAMP != 0 { properties.timestamp = c.timestamp }
         return properties
+    }
+
+    /// A short-string property when `flag` is set; nil, with `name` noted, when it is not valid UTF-8.
+    private static func string(
+        _ flags: amqp_flags_t, _ flag: amqp_flags_t, _ value: amqp_bytes_t, _ name: String, _ undecodable: inout [String]
+    ) -> String? {
+        guard flags & flag != 0 else { return nil }
+        guard let text = strictString(value) else {
+            undecodable.append(name)
+            return nil
+        }
+        return text
     }
 
     static func libraryError(_ status: Int32) -> String {

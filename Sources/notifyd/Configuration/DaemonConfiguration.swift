@@ -146,6 +146,10 @@ struct DaemonConfiguration: Sendable {
         rpcRequestTTLMilliseconds = try int("topology.rpcRequestTtlMilliseconds", 30_000, 100...3_600_000)
         ingestionPrefetch = try int("ingestion.prefetch", 1000, 2...10000)
         maxBodyBytes = try int("ingestion.maxBodyBytes", 256 * 1024, 1024...16 * 1024 * 1024)
+        // Held events take at most prefetch × maxBodyBytes (+ the oversized budget): keep that bounded.
+        guard ingestionPrefetch * maxBodyBytes <= 1 << 30 else {
+            throw ConfigurationError(key: "ingestion.maxBodyBytes", reason: "times ingestion.prefetch must be at most 1 GiB")
+        }
         oversizedBudgetBytes = try int("ingestion.oversizedBudgetBytes", 16 * 1024 * 1024, 0...256 * 1024 * 1024)
         timestampWindow.allowedSkewSeconds = try int("ingestion.maxClockSkewSeconds", 300, 0...86_400)
         rpcPrefetch = try int("rpc.prefetch", 64, 1...1000)
@@ -179,7 +183,7 @@ struct DaemonConfiguration: Sendable {
 }
 
 /// A configuration key with an unusable value. The description names the key, never the value of a secret.
-struct ConfigurationError: Error, CustomStringConvertible {
+struct ConfigurationError: Error, Equatable, CustomStringConvertible {
     var key: String
     var reason: String
     var description: String { "configuration key '\(key)' \(reason)" }

@@ -272,7 +272,7 @@ struct EventIngestion: Service {
         var backoff = Backoff(initial: .seconds(1), maximum: .seconds(5))
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: backoff.next())
-            if (try? await store.writes.withConnection({ try $0.query("SELECT 1") })) != nil {
+            if await store.writes.answers() {
                 logger.notice("the database answers again; resuming event consumption")
                 return true
             }

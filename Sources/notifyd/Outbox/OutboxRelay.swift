@@ -38,16 +38,15 @@ struct OutboxRelay: Service {
     }
 
     private func work() async {
-        var backoff = Duration.milliseconds(100)
+        var backoff = Backoff(maximum: .seconds(10))
         while !Task.isCancelledOrShuttingDown {
             do {
                 let published = try await relayOnce()
-                backoff = .milliseconds(100)
+                backoff = Backoff(maximum: .seconds(10))
                 if published < batchSize { try? await Task.sleep(for: pollInterval) }
             } catch {
                 logger.warning("outbox relay round failed; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(10))
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }

@@ -32,7 +32,7 @@ struct RPCServer: Service {
                 defer { inFlight.leave() }
                 let reply = Self.answer(request, database, logger)
                 if !connection.reply(to: request, body: reply.body.bytes, headers: reply.headers, acknowledging: true) {
-                    logger.warning("dropped an RPC request without reply_to", metadata: ["rpc.type": "\(request.properties.type ?? "-")"])
+                    logger.warning("dropped an RPC request without reply_to", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")"])
                 }
             }
         }
@@ -52,7 +52,7 @@ struct RPCServer: Service {
         } catch let failure as RPCFailure {
             return (failure.body, ["status": .int(Int64(failure.status))])
         } catch {
-            logger.error("RPC request failed", metadata: ["rpc.type": "\(request.properties.type ?? "-")", "error": "\(error)"])
+            logger.error("RPC request failed", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")", "error": "\(error)"])
             return (RPCFailure.internalError.body, ["status": .int(Int64(RPCFailure.internalError.status))])
         }
     }
