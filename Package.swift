@@ -44,10 +44,13 @@ let package = Package(
         // Domain logic: no C, no sockets.
         .target(name: "NotifyCore", dependencies: ["CivilDate", .product(name: "Mustache", package: "swift-mustache")]),
 
+        // The database of the service: migrations and every SQL statement, one file per table family.
+        .target(name: "NotifyStore", dependencies: ["Postgres", "NotifyCore"]),
+
         .executableTarget(
             name: "notifyd",
             dependencies: [
-                "AMQP", "Postgres", "NotifyCore",
+                "AMQP", "Postgres", "NotifyCore", "NotifyStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -83,7 +86,7 @@ let package = Package(
         .testTarget(
             name: "NotifydTests",
             dependencies: [
-                "notifyd", "Postgres", "AMQP", "NotifyCore", "TestSupport",
+                "notifyd", "Postgres", "AMQP", "NotifyCore", "NotifyStore", "TestSupport",
                 .product(name: "Configuration", package: "swift-configuration"),
             ],
             exclude: ["Schemas", "Support"]

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import NotifyStore
 import Testing
 
 @Suite("notifyd as a process: start, ready, shutdown, refusals")

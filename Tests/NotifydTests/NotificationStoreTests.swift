@@ -1,3 +1,4 @@
+import NotifyStore
 import Testing
 
 @testable import notifyd

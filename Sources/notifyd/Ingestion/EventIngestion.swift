@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 import ServiceLifecycle
 
@@ -147,7 +148,7 @@ struct EventIngestion: Service {
         for delivery in batch {
             let attempts: Int?
             do {
-                attempts = try await withDatabaseRetries { try await journal.begin(delivery) }
+                attempts = try await withDatabaseRetries { try await journal.begin(Self.fingerprint(delivery)) }
             } catch is CancellationError {
                 return .shutdown
             } catch {
@@ -164,7 +165,7 @@ struct EventIngestion: Service {
             }
             if let stop = await commit(prepared) { return stop }
             do {
-                try await journal.end(delivery)
+                try await journal.end(Self.fingerprint(delivery))
             } catch {
                 logger.warning("could not clear a crash journal entry", metadata: ["error": "\(error)"])
             }
@@ -303,5 +304,19 @@ struct EventIngestion: Service {
             last[delivery.generation] = delivery
         }
         return last.values.sorted { $0.generation < $1.generation }
+    }
+
+    /// What identifies a message across redeliveries: hashes of its routing key, `message_id` and body, and the
+    /// body's length. Two different messages sharing one would only risk being parked as poison together, never
+    /// being lost.
+    static func fingerprint(_ delivery: AMQPDelivery) -> String {
+        func fnv1a<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            return String(hash, radix: 16)
+        }
+        let id = delivery.properties.messageID ?? ""
+        return [fnv1a(delivery.routingKey.utf8), fnv1a(id.utf8), fnv1a(delivery.body), String(delivery.body.count)]
+            .joined(separator: ":")
     }
 }

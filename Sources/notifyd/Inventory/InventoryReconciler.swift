@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 import ServiceLifecycle
 

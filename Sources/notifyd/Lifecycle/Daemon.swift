@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 import ServiceLifecycle
 
@@ -53,7 +54,7 @@ struct Daemon {
             prefetch: configuration.rpcPrefetch, readiness: readiness, logger: logger)
         let watchdog = Watchdog(systemd: systemd, probes: resources.probes, logger: logger)
         let relay = OutboxRelay(
-            database: resources.outbox, publishing: resources.publishing, batchSize: configuration.outboxBatchSize,
+            outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing, batchSize: configuration.outboxBatchSize,
             lease: configuration.outboxLease, pollInterval: configuration.outboxPollInterval, logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.services + [

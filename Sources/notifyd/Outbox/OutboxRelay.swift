@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
 import Logging
-import Postgres
+import NotifyStore
 import ServiceLifecycle
 
 /// Publishes the outbox: events written in the same transaction as the change that caused them.
@@ -14,7 +14,7 @@ import ServiceLifecycle
 /// operation, nothing is published twice; after a crash between a confirm and its mark, or a confirm that never
 /// came, a row goes out again with the same `message_id` (consumers dedupe by it).
 struct OutboxRelay: Service {
-    let database: PGPool
+    let outbox: OutboxStore
     let publishing: AMQPConnection
     let batchSize: Int
     /// How long a leased row is reserved for this daemon.
@@ -22,11 +22,6 @@ struct OutboxRelay: Service {
     /// How often an idle relay looks for new rows.
     let pollInterval: Duration
     let logger: Logger
-
-    struct Row: Sendable {
-        var id: Int64
-        var message: AMQPOutgoingMessage
-    }
 
     /// Rounds in flight at once: while one waits for its confirms, the next is already leased and published.
     static let workers = 4
@@ -53,48 +48,27 @@ struct OutboxRelay: Service {
 
     /// One round: lease, publish, mark. Returns how many rows were confirmed.
     func relayOnce() async throws -> Int {
-        let rows = try await leaseRows()
+        let rows = try await outbox.lease(limit: batchSize, lease: lease)
         guard !rows.isEmpty else { return 0 }
-        let outcomes = try await publishing.publish(rows.map(\.message), timeout: .seconds(10))
-        let confirmed = zip(rows, outcomes).filter { $0.1 == .confirmed }.map { String($0.0.id) }
-        let unconfirmed = zip(rows, outcomes).filter { $0.1 != .confirmed }.map { String($0.0.id) }
-        try await database.withConnection { db in
-            if !confirmed.isEmpty {
-                _ = try db.execute("UPDATE outbox SET sent_at = now(), leased_until = NULL WHERE id = ANY(\(PGTextArray(confirmed))::bigint[])")
-            }
-            // Their outcome is unknown: release them for the next round rather than wait out the lease.
-            if !unconfirmed.isEmpty {
-                _ = try db.execute("UPDATE outbox SET leased_until = NULL WHERE id = ANY(\(PGTextArray(unconfirmed))::bigint[])")
-            }
-        }
+        let outcomes = try await publishing.publish(rows.map(Self.message), timeout: .seconds(10))
+        let confirmed = zip(rows, outcomes).filter { $0.1 == .confirmed }.map(\.0.id)
+        let unconfirmed = zip(rows, outcomes).filter { $0.1 != .confirmed }.map(\.0.id)
+        // Unconfirmed rows' outcome is unknown: released for the next round rather than held for the lease.
+        try await outbox.settle(sent: confirmed, released: unconfirmed)
         if !unconfirmed.isEmpty { throw OutboxError(unconfirmed: unconfirmed.count) }
         return confirmed.count
     }
 
-    private func leaseRows() async throws -> [Row] {
-        let (batchSize, leaseMilliseconds) = (batchSize, Int(lease.components.seconds * 1000))
-        return try await database.withConnection { db in
-            try db.query("""
-                UPDATE outbox SET leased_until = now() + make_interval(secs => \(Double(leaseMilliseconds) / 1000)),
-                    attempts = attempts + 1
-                WHERE id IN (SELECT id FROM outbox
-                             WHERE sent_at IS NULL AND (leased_until IS NULL OR leased_until < now())
-                             ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
-                RETURNING id, message_id, exchange, routing_key, type, version, correlation_id, body,
-                          extract(epoch FROM created_at)::bigint
-                """, prepared: true).map { row in
-                let (id, messageID, exchange, routingKey, type, version) =
-                    try row.decode(Int64.self, String.self, String.self, String.self, String.self, String.self)
-                var properties = AMQPProperties(
-                    contentType: "application/json", headers: ["version": .string(version)], persistent: true,
-                    correlationID: try row.decodeIfPresent(6, as: String.self), messageID: messageID,
-                    timestamp: UInt64(try row.decode(8, as: Int64.self)), type: type)
-                properties.appID = "notifyd"
-                return Row(id: id, message: AMQPOutgoingMessage(
-                    exchange: exchange, routingKey: routingKey, body: Array(try row.decode(7, as: String.self).utf8),
-                    properties: properties))
-            }.sorted { $0.id < $1.id }
-        }
+    /// The message an outbox row stands for: persistent JSON with its `message_id`, `correlation_id`, `type`,
+    /// header `version` and the time it was written.
+    static func message(_ row: OutboxStore.Row) -> AMQPOutgoingMessage {
+        var properties = AMQPProperties(
+            contentType: "application/json", headers: ["version": .string(row.version)], persistent: true,
+            correlationID: row.correlationID, messageID: row.messageID, timestamp: UInt64(clamping: row.createdAt),
+            type: row.type)
+        properties.appID = "notifyd"
+        return AMQPOutgoingMessage(exchange: row.exchange, routingKey: row.routingKey, body: Array(row.body.utf8),
+                                   properties: properties)
     }
 }
 

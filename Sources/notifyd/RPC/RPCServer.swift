@@ -1,6 +1,7 @@
 import AMQP
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 import ServiceLifecycle
 import Synchronization
@@ -85,22 +86,11 @@ struct RPCServer: Service {
             return (200, InboxReplies.markedRead(command.notificationID), [:])
         case .watchProduct:
             let command = try WatchProduct(body: request.body)
-            try db.execute("""
-                INSERT INTO product_watches (product_id, user_id) VALUES (\(command.productID), \(command.userID))
-                ON CONFLICT DO NOTHING
-                """)
+            try WatchStore.watch(productID: command.productID, userID: command.userID, on: db)
             return (200, InboxReplies.watching(userID: command.userID, productID: command.productID), [:])
         case .getStockLevels:
             let query = try GetStockLevels(body: request.body)
-            let rows = try db.query("""
-                SELECT product_id, warehouse_id, quantity, out_of_stock, as_of::text FROM stock_levels
-                WHERE \(query.productID)::text IS NULL OR product_id = \(query.productID)
-                ORDER BY product_id, warehouse_id LIMIT \(query.limit)
-                """)
-            let levels = try rows.map { row in
-                let (product, warehouse, quantity, out, asOf) = try row.decode(String.self, String.self, Int.self, Bool.self, String.self)
-                return (product, warehouse, quantity, out, NotificationStore.rfc3339(asOf))
-            }
+            let levels = try StockStore.levels(productID: query.productID, limit: query.limit, on: db)
             return (200, InboxReplies.stockLevels(levels), [:])
         }
     }

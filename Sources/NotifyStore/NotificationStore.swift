@@ -4,8 +4,8 @@ import Postgres
 
 /// Notifications in PostgreSQL. Writes go through the ingestion pool; queries run on the query pool's threads
 /// (see `RPCServer`), so a slow query never holds up ingestion.
-struct NotificationStore: Sendable {
-    let writes: PGPool
+public struct NotificationStore: Sendable {
+    public let writes: PGPool
     /// Where the OutOfStock events that adjustments cause are published (through the outbox).
     let outOfStock: StockStore.Destination
     /// Who hears about stock changes, and what the texts say.
@@ -13,17 +13,31 @@ struct NotificationStore: Sendable {
     let notifier: Notifier
 
     /// A consumed event: its dedupe key and what it changes.
-    struct Effect: Sendable {
-        var consumer: String
-        var key: String
-        var notification: NewNotification?
-        var adjustment: InventoryAdjusted?
+    public struct Effect: Sendable {
+        public var consumer: String
+        public var key: String
+        public var notification: NewNotification?
+        public var adjustment: InventoryAdjusted?
+
+        public init(consumer: String, key: String, notification: NewNotification? = nil, adjustment: InventoryAdjusted? = nil) {
+            self.consumer = consumer
+            self.key = key
+            self.notification = notification
+            self.adjustment = adjustment
+        }
+    }
+
+    public init(writes: PGPool, outOfStock: StockStore.Destination, policy: InventoryPolicy, notifier: Notifier) {
+        self.writes = writes
+        self.outOfStock = outOfStock
+        self.policy = policy
+        self.notifier = notifier
     }
 
     /// Stores a batch in one transaction: an inbox row per effect (dedupe), and for every effect whose key was not
     /// seen before its notification and its stock change (with any OutOfStock queued in the outbox).
     /// Returns how many notifications were created.
-    func store(_ effects: [Effect]) async throws -> Int {
+    public func store(_ effects: [Effect]) async throws -> Int {
         guard !effects.isEmpty else { return 0 }
         let (destination, policy, notifier) = (outOfStock, policy, notifier)
         return try await writes.transaction { db in
@@ -67,7 +81,7 @@ struct NotificationStore: Sendable {
 
     /// A page of a user's inbox, newest first, with the user's total and unread counts. Each count is an
     /// index-only scan (the user index, and the partial unread index), so only the page's rows touch the table.
-    static func page(_ request: GetUserNotifications, on db: PGConnection) throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
+    public static func page(_ request: GetUserNotifications, on db: PGConnection) throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
         let filter = request.unreadOnly ? "AND read_at IS NULL" : ""
         let rows = try db.query(PGQuery(
             unsafeSQL: """
@@ -91,7 +105,7 @@ struct NotificationStore: Sendable {
     }
 
     /// One notification by id; nil when there is none (ids that are not UUIDs cannot exist).
-    static func details(_ id: String, on db: PGConnection) throws -> StoredNotification? {
+    public static func details(_ id: String, on db: PGConnection) throws -> StoredNotification? {
         guard let uuid = UUID(uuidString: id) else { return nil }
         let rows = try db.query("""
             SELECT id, user_id, title, message, read_at IS NOT NULL, created_at::text, type, metadata::text
@@ -105,7 +119,7 @@ struct NotificationStore: Sendable {
     }
 
     /// Marks read (idempotently: the first read time stays); false when the id is unknown or not the user's.
-    static func markRead(_ id: String, userID: String, on db: PGConnection) throws -> Bool {
+    public static func markRead(_ id: String, userID: String, on db: PGConnection) throws -> Bool {
         guard let uuid = UUID(uuidString: id) else { return false }
         return try db.query("""
             UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID)
@@ -115,7 +129,7 @@ struct NotificationStore: Sendable {
     /// `created_at` as the server writes it (`2026-11-21 10:03:17.5+00`: the session is UTC, DateStyle ISO) in
     /// RFC 3339 with a fixed six-digit fraction (`2026-11-21T10:03:17.500000Z`), so that the strings also sort in
     /// time order; far cheaper than `to_char` on every row.
-    static func rfc3339(_ timestamp: String) -> String {
+    public static func rfc3339(_ timestamp: String) -> String {
         var utf8 = Array(timestamp.utf8)
         guard utf8.count >= 22, utf8[utf8.count - 3] == UInt8(ascii: "+"), utf8.suffix(2) == [48, 48] else { return timestamp }
         utf8.removeLast(3)

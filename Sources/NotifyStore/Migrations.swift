@@ -1,8 +1,8 @@
 import Postgres
 
 /// The service's schema, in order. Never edit a released migration: add a new one.
-enum Migrations {
-    static let all: [PGMigration] = [
+public enum Migrations {
+    public static let all: [PGMigration] = [
         PGMigration(version: 1, name: "inbox", sql: """
             -- Deduplication of consumed messages (the inbox pattern): one row per (consumer, message key),
             -- written in the same transaction as the message's effect, so a redelivery changes nothing.

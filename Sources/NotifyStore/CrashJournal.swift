@@ -1,4 +1,3 @@
-import AMQP
 import Foundation
 import Postgres
 
@@ -9,18 +8,23 @@ import Postgres
 /// settled: an event found here again was being tried when the daemon died. After `maxCrashes` such deaths it is
 /// parked as `poison` without being tried again, while its neighbours, tried alone, are stored normally. Rows live
 /// in PostgreSQL, so this holds when the redelivery goes to another daemon.
-struct CrashJournal: Sendable {
+public struct CrashJournal: Sendable {
     let database: PGPool
     /// This process: attempts count once per process, so a retry within one (after a database fault or a failed
     /// park) is not mistaken for a death.
     let process = UUID().uuidString
 
-    /// Deaths while processing one event alone before it is parked as `poison`.
-    static let maxCrashes = 2
+    public init(database: PGPool) {
+        self.database = database
+    }
 
-    /// Records an attempt at `delivery`; returns how many processes (this one included) have tried it alone.
-    func begin(_ delivery: AMQPDelivery) async throws -> Int {
-        let (fingerprint, process) = (Self.fingerprint(delivery), process)
+    /// Deaths while processing one event alone before it is parked as `poison`.
+    public static let maxCrashes = 2
+
+    /// Records an attempt at the message with `fingerprint` (what identifies it across redeliveries); returns how
+    /// many processes (this one included) have tried it alone.
+    public func begin(_ fingerprint: String) async throws -> Int {
+        let process = process
         return try await database.withConnection { db in
             try db.query("""
                 INSERT INTO crash_journal (fingerprint, attempts, process) VALUES (\(fingerprint), 1, \(process))
@@ -31,25 +35,10 @@ struct CrashJournal: Sendable {
         }
     }
 
-    /// Forgets `delivery` once it is settled (stored, parked, or handed back to the broker on purpose).
-    func end(_ delivery: AMQPDelivery) async throws {
-        let fingerprint = Self.fingerprint(delivery)
+    /// Forgets the message once it is settled (stored, parked, or handed back to the broker on purpose).
+    public func end(_ fingerprint: String) async throws {
         try await database.withConnection { db in
             _ = try db.execute("DELETE FROM crash_journal WHERE fingerprint = \(fingerprint)")
         }
-    }
-
-    /// What identifies a message across redeliveries: hashes of its routing key, `message_id` and body, and the
-    /// body's length. Two different messages sharing one would only risk being parked as poison together, never
-    /// being lost.
-    static func fingerprint(_ delivery: AMQPDelivery) -> String {
-        func fnv1a<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-            return String(hash, radix: 16)
-        }
-        let id = delivery.properties.messageID ?? ""
-        return [fnv1a(delivery.routingKey.utf8), fnv1a(id.utf8), fnv1a(delivery.body), String(delivery.body.count)]
-            .joined(separator: ":")
     }
 }

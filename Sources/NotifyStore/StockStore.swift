@@ -3,11 +3,15 @@ import NotifyCore
 import Postgres
 
 /// Stock levels and the OutOfStock events they cause, written inside the ingestion transaction.
-enum StockStore {
+public enum StockStore {
     /// Where OutOfStock events are published; fixed by the contract, configurable like every name.
-    struct Destination: Sendable {
-        var exchange: String
-        var routingKey = EventKind.outOfStock.routingKey
+    public struct Destination: Sendable {
+        public var exchange: String
+        public var routingKey = EventKind.outOfStock.routingKey
+
+        public init(exchange: String) {
+            self.exchange = exchange
+        }
     }
 
     /// Applies `adjustments` (new ones only, in delivery order), queues an OutOfStock in the outbox for each
@@ -59,8 +63,7 @@ enum StockStore {
             case .lowStock:
                 notices.append((notice(.lowStock), policy.watchers))
             case .backInStock:
-                let wishes = try db.query("DELETE FROM product_watches WHERE product_id = \(event.productID) RETURNING user_id", prepared: true)
-                notices.append((notice(.backInStock), try wishes.map { try $0.decode(0, as: String.self) }.sorted()))
+                notices.append((notice(.backInStock), try WatchStore.spend(event.productID, on: db)))
             case .none:
                 break
             }
@@ -86,7 +89,7 @@ enum StockStore {
 
     /// Records a stock-out the inventory service reports and this service has no record of, and queues its
     /// OutOfStock. Returns false (and changes nothing) when the product is already known to be out of stock.
-    static func reconcile(_ item: InventoryList.Item, round: String, destination: Destination, on db: PGConnection) throws -> Bool {
+    public static func reconcile(_ item: InventoryList.Item, round: String, destination: Destination, on db: PGConnection) throws -> Bool {
         let product = Product(productID: item.productID, warehouseID: item.location)
         try lock([product], on: db)
         let known = try db.query("""
@@ -105,6 +108,20 @@ enum StockStore {
                                lastAvailableQuantity: known?.0, warehouseID: item.location)
         try enqueue([(event, round)], destination: destination, on: db)
         return true
+    }
+
+    /// The levels the service knows, for one product or all, ordered by product and warehouse.
+    public static func levels(productID: String?, limit: Int, on db: PGConnection) throws
+        -> [(productID: String, warehouseID: String, quantity: Int, outOfStock: Bool, asOf: String)]
+    {
+        try db.query("""
+            SELECT product_id, warehouse_id, quantity, out_of_stock, as_of::text FROM stock_levels
+            WHERE \(productID)::text IS NULL OR product_id = \(productID)
+            ORDER BY product_id, warehouse_id LIMIT \(limit)
+            """).map { row in
+            let (product, warehouse, quantity, out, asOf) = try row.decode(String.self, String.self, Int.self, Bool.self, String.self)
+            return (product, warehouse, quantity, out, NotificationStore.rfc3339(asOf))
+        }
     }
 
     /// Serialises decisions about these products across daemons, until the transaction ends. Locks are taken in
