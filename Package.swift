@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "notifyd", "Postgres", "AMQP", "NotifyCore", "NotifyStore", "TestSupport",
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Schemas", "Support"]
         ),

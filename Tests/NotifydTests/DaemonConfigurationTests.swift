@@ -1,4 +1,8 @@
 import Configuration
+import Foundation
+import Synchronization
+import SystemPackage
+import TestSupport
 import Testing
 
 @testable import notifyd
@@ -17,7 +21,7 @@ struct DaemonConfigurationTests {
         #expect(configuration.amqp.endpoint.port == 5672)
         #expect(configuration.amqp.endpoint.vhost == "/")
         #expect(configuration.amqp.heartbeat == .seconds(10))
-        #expect(configuration.postgres.poolSize == 2)
+        #expect(configuration.database.connection.poolSize == 2)
         #expect(configuration.names.eventsExchange == "flowmart.events")
         #expect(configuration.names.eventsQueue == "notifications.events")
         #expect(configuration.names.deadLetterQueue == "notifications.dlq")
@@ -34,7 +38,7 @@ struct DaemonConfigurationTests {
         ])
         #expect(configuration.amqp.endpoint.tls)
         #expect(configuration.amqp.endpoint.vhost == "flowmart")
-        #expect(configuration.postgres.poolSize == 8)
+        #expect(configuration.database.connection.poolSize == 8)
         #expect(configuration.names.rpcQueue == "notifications.rpc.blue")
     }
 
@@ -61,12 +65,67 @@ struct DaemonConfigurationTests {
             "ingestion.maxClockSkewSeconds": 60, "postgres.tls.mode": "require",
             "postgres.statementTimeoutMilliseconds": 2000,
         ])
-        #expect(configuration.timestampWindow.allowedSkewSeconds == 60)
-        #expect(configuration.postgres.tlsMode == "require")
-        #expect(configuration.postgres.statementTimeoutMilliseconds == 2000)
+        #expect(configuration.ingestion.timestampWindow.allowedSkewSeconds == 60)
+        #expect(configuration.database.connection.tlsMode == "require")
+        #expect(configuration.database.connection.statementTimeoutMilliseconds == 2000)
         let defaults = try load([:])
-        #expect(defaults.timestampWindow.allowedSkewSeconds == 300)
-        #expect(defaults.oversizedBudgetBytes == 16 * 1024 * 1024)
-        #expect(defaults.postgres.tlsMode == nil)
+        #expect(defaults.ingestion.timestampWindow.allowedSkewSeconds == 300)
+        #expect(defaults.ingestion.oversizedBudgetBytes == 16 * 1024 * 1024)
+        #expect(defaults.database.connection.tlsMode == nil)
     }
+
+    @Test("Config/notifyd.json and the README's table name exactly the keys the code reads, with the code's defaults")
+    func documentationMatchesCode() async throws {
+        let configDirectory = repositoryRoot.appendingPathComponent("Config").path
+        let recorder = KeyRecorder()
+        let defaults = try DaemonConfiguration(
+            config: ConfigReader(provider: InMemoryProvider(values: [:]), accessReporter: recorder),
+            problems: ConfigProblems(), baseDirectory: configDirectory)
+        let read = recorder.keys
+
+        let path = "\(configDirectory)/notifyd.json"
+        let json = Self.flatten(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(Set(json.keys) == read, "in the file only: \(Set(json.keys).subtracting(read)); read only: \(read.subtracting(json.keys))")
+        let fromFile = try DaemonConfiguration(
+            config: ConfigReader(provider: try await FileProvider<JSONSnapshot>(filePath: FilePath(path))),
+            problems: ConfigProblems(), baseDirectory: configDirectory)
+        #expect(fromFile == defaults, "Config/notifyd.json must hold exactly the defaults")
+
+        let readme = try String(contentsOf: repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = readme.components(separatedBy: "\n## Configuration")[1].components(separatedBy: "\n## ")[0]
+        var documented: [String: String] = [:]
+        for line in section.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            for key in cells[0].split(separator: ",") {
+                documented[key.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`"))] =
+                    cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            }
+        }
+        #expect(Set(documented.keys) == read, "in the README only: \(Set(documented.keys).subtracting(read)); read only: \(read.subtracting(documented.keys))")
+        for (key, value) in json {
+            let readmeDefault = documented[key].map { ["none", "empty", "automatic"].contains($0) ? "" : $0 }
+            #expect(readmeDefault == value, "README default of \(key)")
+        }
+    }
+
+    /// `{"a": {"b": 1}}` as `["a.b": "1"]`; arrays are joined with commas.
+    static func flatten(_ value: Any, prefix: String = "") -> [String: String] {
+        switch value {
+        case let object as [String: Any]:
+            return object.reduce(into: [:]) { result, member in
+                result.merge(flatten(member.value, prefix: prefix.isEmpty ? member.key : "\(prefix).\(member.key)")) { $1 }
+            }
+        case let array as [Any]: return [prefix: array.map { "\($0)" }.joined(separator: ",")]
+        default: return [prefix: "\(value)"]
+        }
+    }
+}
+
+/// Records every configuration key read.
+private final class KeyRecorder: AccessReporter, Sendable {
+    private let read = Mutex<Set<String>>([])
+    func report(_ event: AccessEvent) {
+        _ = read.withLock { $0.insert(event.metadata.key.components.joined(separator: ".")) }
+    }
+    var keys: Set<String> { read.withLock { $0 } }
 }

@@ -29,33 +29,34 @@ struct Daemon {
         }
         let store = NotificationStore(
             writes: resources.writes, outOfStock: .init(exchange: configuration.names.eventsExchange),
-            policy: configuration.inventory, notifier: notifier)
+            policy: configuration.inventory.policy, notifier: notifier)
         var input = JSONInput()
-        input.maxBytes = configuration.maxBodyBytes
+        input.maxBytes = configuration.ingestion.maxBodyBytes
         let systemd = SystemdNotifier()
         let readiness = Readiness(
             parts: [EventIngestion.part, RPCServer.part], logger: logger, systemd: systemd,
             readyMetadata: [
-                "amqp": "\(configuration.amqp.endpoint)", "postgres": "\(configuration.postgres.target)",
+                "amqp": "\(configuration.amqp.endpoint)", "postgres": "\(configuration.database.connection.target)",
                 "queues": "\(configuration.names.eventsQueue),\(configuration.names.rpcQueue),\(configuration.names.deadLetterQueue)",
             ])
         let ingestion = EventIngestion(
             consuming: resources.consuming,
             parker: DeadLetterParker(
                 publishing: resources.publishing, exchange: configuration.names.deadLetterExchange,
-                topology: configuration.topology, logger: logger),
+                topology: configuration.topology.declared, logger: logger),
             store: store, journal: CrashJournal(database: resources.writes), notifier: notifier,
-            decoder: EventDecoder(input: input, window: configuration.timestampWindow),
-            queue: configuration.names.eventsQueue, prefetch: configuration.ingestionPrefetch,
-            oversizedBudget: configuration.oversizedBudgetBytes, readiness: readiness,
+            decoder: EventDecoder(input: input, window: configuration.ingestion.timestampWindow),
+            queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
+            oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
             logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
             prefetch: configuration.rpcPrefetch, readiness: readiness, logger: logger)
         let watchdog = Watchdog(systemd: systemd, probes: resources.probes, logger: logger)
         let relay = OutboxRelay(
-            outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing, batchSize: configuration.outboxBatchSize,
-            lease: configuration.outboxLease, pollInterval: configuration.outboxPollInterval, logger: logger)
+            outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,
+            batchSize: configuration.outbox.batchSize, workers: configuration.outbox.workers,
+            lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.services + [
             .init(service: ResourceService(name: "systemd") { systemd.stopping() }),
@@ -79,22 +80,22 @@ struct Daemon {
 
     /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.
     private func loadNotifier() throws -> Notifier {
-        guard let data = FileManager.default.contents(atPath: configuration.rulesFile) else {
-            throw TemplateError(file: configuration.rulesFile, reason: "cannot be read")
+        guard let data = FileManager.default.contents(atPath: configuration.templates.rules) else {
+            throw TemplateError(file: configuration.templates.rules, reason: "cannot be read")
         }
         let rules = try NotificationRules(json: data)
-        return Notifier(rules: rules, templates: try TemplateCatalog(directory: configuration.templatesDirectory, rules: rules))
+        return Notifier(rules: rules, templates: try TemplateCatalog(directory: configuration.templates.directory, rules: rules))
     }
 
     /// The GetInventoryList cross-check, when an interval is configured. Its requests go out on the RPC connection:
     /// it is not in confirm mode, and the replies come back on it.
     private func makeReconciler(_ resources: Resources) async throws -> InventoryReconciler? {
-        guard configuration.reconcileInterval > .zero else { return nil }
+        guard configuration.inventory.reconcileInterval > .zero else { return nil }
         return InventoryReconciler(
             client: try await AMQPRPCClient(connection: resources.rpc), database: resources.outbox,
             queue: configuration.names.inventoryRPCQueue, destination: .init(exchange: configuration.names.eventsExchange),
-            interval: configuration.reconcileInterval, pageSize: configuration.reconcilePageSize,
-            timeout: configuration.inventoryRPCTimeout, logger: logger)
+            interval: configuration.inventory.reconcileInterval, pageSize: configuration.inventory.reconcilePageSize,
+            timeout: configuration.inventory.rpcTimeout, logger: logger)
     }
 }
 
@@ -103,8 +104,8 @@ private struct Resources {
     let logger: Logger
     let writes: PGPool
     let reads: PGPool
-    /// Connections for the outbox relay (one per relay worker) and reconciliation, so publishing never waits on
-    /// ingestion's connections.
+    /// Connections for the outbox relay (`outbox.workers`, one per relay worker) and reconciliation, so publishing
+    /// never waits on ingestion's connections.
     let outbox: PGPool
     let consuming: AMQPConnection
     let publishing: AMQPConnection
@@ -112,11 +113,11 @@ private struct Resources {
 
     init(_ configuration: DaemonConfiguration, logger: Logger) {
         self.logger = logger
-        var reads = configuration.postgres
-        reads.poolSize = configuration.queryPoolSize
-        var outbox = configuration.postgres
-        outbox.poolSize = OutboxRelay.workers
-        writes = PGPool(configuration: configuration.postgres, logger: logger)
+        var reads = configuration.database.connection
+        reads.poolSize = configuration.database.queryPoolSize
+        var outbox = configuration.database.connection
+        outbox.poolSize = configuration.outbox.workers
+        writes = PGPool(configuration: configuration.database.connection, logger: logger)
         self.reads = PGPool(configuration: reads, logger: logger)
         self.outbox = PGPool(configuration: outbox, logger: logger)
         func connection(_ role: String, confirms: Bool) -> AMQPConnection {
@@ -149,7 +150,7 @@ private struct Resources {
                 try await consuming.connect()
                 try await publishing.connect()
                 try await rpc.connect()
-                try await consuming.declare(configuration.topology)
+                try await consuming.declare(configuration.topology.declared)
             } catch {
                 throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
             }

@@ -17,18 +17,18 @@ struct OutboxRelay: Service {
     let outbox: OutboxStore
     let publishing: AMQPConnection
     let batchSize: Int
+    /// Rounds in flight at once: while one waits for its confirms, the next is already leased and published. Each
+    /// takes one connection of the outbox pool.
+    let workers: Int
     /// How long a leased row is reserved for this daemon.
     let lease: Duration
     /// How often an idle relay looks for new rows.
     let pollInterval: Duration
     let logger: Logger
 
-    /// Rounds in flight at once: while one waits for its confirms, the next is already leased and published.
-    static let workers = 4
-
     func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<Self.workers { group.addTask { await work() } }
+            for _ in 0..<workers { group.addTask { await work() } }
         }
     }
 

@@ -1,0 +1,190 @@
+import AMQP
+import Configuration
+import Logging
+import NotifyCore
+import Postgres
+
+// The sections of the configuration, one type each. A default is written once, as the initial value of its
+// property (or in the AMQP and Postgres modules' own configuration types); `init(config:)` reads every key of its
+// section with that default. `Config/notifyd.json` and the README's table are checked against these by
+// `DaemonConfigurationTests`.
+
+/// `amqp.*`: the broker.
+extension AMQPConfiguration {
+    static let defaultURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        let defaults = try! AMQPConfiguration(url: Self.defaultURL)
+        do {
+            try self.init(url: config.string(forKey: "amqp.url", isSecret: true, default: Self.defaultURL))
+        } catch {
+            throw ConfigurationError(key: "amqp.url", reason: error.reason)
+        }
+        heartbeat = .seconds(try config.int("amqp.heartbeatSeconds", Int(defaults.heartbeat.components.seconds), 0...600))
+        connectTimeout = .seconds(try config.int("amqp.connectTimeoutSeconds", Int(defaults.connectTimeout.components.seconds), 1...120))
+        connectionName = "notifyd"
+        caCertificatePath = config.optionalString("amqp.tls.caCertificate")
+        clientCertificatePath = config.optionalString("amqp.tls.clientCertificate")
+        clientKeyPath = config.optionalString("amqp.tls.clientKey")
+    }
+}
+
+/// `postgres.*`: the database, and the three pools the daemon opens on it.
+struct DatabaseSettings: Sendable, Equatable {
+    /// The connection settings, and the size of the ingestion pool (`postgres.poolSize`).
+    var connection: PGConfiguration
+    /// Connections answering RPC queries.
+    var queryPoolSize = 4
+    static let defaultURL = "postgresql://notify@127.0.0.1:5432/notify"
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        do {
+            connection = try PGConfiguration(url: config.string(forKey: "postgres.url", isSecret: true, default: Self.defaultURL))
+        } catch {
+            throw ConfigurationError(key: "postgres.url", reason: error.reason)
+        }
+        let defaults = connection
+        connection.poolSize = try config.int("postgres.poolSize", defaults.poolSize, 1...64)
+        queryPoolSize = try config.int("postgres.queryPoolSize", queryPoolSize, 1...64)
+        connection.connectTimeoutSeconds = try config.int("postgres.connectTimeoutSeconds", defaults.connectTimeoutSeconds, 1...120)
+        connection.statementTimeoutMilliseconds = try config.int(
+            "postgres.statementTimeoutMilliseconds", defaults.statementTimeoutMilliseconds, 0...3_600_000)
+        connection.tcpUserTimeoutMilliseconds = try config.int(
+            "postgres.tcpUserTimeoutMilliseconds", defaults.tcpUserTimeoutMilliseconds, 1000...600_000)
+        if let mode = config.optionalString("postgres.tls.mode") {
+            let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+            guard modes.contains(mode) else {
+                throw ConfigurationError(key: "postgres.tls.mode", reason: "must be one of \(modes.joined(separator: ", "))")
+            }
+            connection.tlsMode = mode
+        }
+        connection.tlsCACertificatePath = config.optionalString("postgres.tls.caCertificate")
+    }
+}
+
+/// `topology.*`: the names of `CONTRACT.md` and the declared queue arguments.
+struct TopologySettings: Sendable, Equatable {
+    var names = ContractNames()
+    /// Redeliveries after which the broker parks a message that keeps failing.
+    var eventsDeliveryLimit = 20
+    /// RPC requests older than this expire unanswered.
+    var rpcRequestTTLMilliseconds = 30_000
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        let defaults = names
+        names.eventsExchange = config.string(forKey: "topology.eventsExchange", default: defaults.eventsExchange)
+        names.eventsQueue = config.string(forKey: "topology.eventsQueue", default: defaults.eventsQueue)
+        names.deadLetterExchange = config.string(forKey: "topology.deadLetterExchange", default: defaults.deadLetterExchange)
+        names.deadLetterQueue = config.string(forKey: "topology.deadLetterQueue", default: defaults.deadLetterQueue)
+        names.rpcQueue = config.string(forKey: "topology.rpcQueue", default: defaults.rpcQueue)
+        names.inventoryRPCQueue = config.string(forKey: "topology.inventoryRpcQueue", default: defaults.inventoryRPCQueue)
+        eventsDeliveryLimit = try config.int("topology.eventsDeliveryLimit", eventsDeliveryLimit, 1...1000)
+        rpcRequestTTLMilliseconds = try config.int("topology.rpcRequestTtlMilliseconds", rpcRequestTTLMilliseconds, 100...3_600_000)
+    }
+
+    /// The exchanges, queues and bindings the daemon declares.
+    var declared: AMQPTopology {
+        .contract(names, deliveryLimit: eventsDeliveryLimit, rpcRequestTTLMilliseconds: rpcRequestTTLMilliseconds)
+    }
+}
+
+/// `ingestion.*`: consuming events.
+struct IngestionSettings: Sendable, Equatable {
+    /// Unacked events held; a commit batch is at most half of it.
+    var prefetch = 1000
+    /// Larger events are parked as `too-large`.
+    var maxBodyBytes = 256 * 1024
+    /// Larger events held at once to park them whole; past it they are dead-lettered unread.
+    var oversizedBudgetBytes = 16 * 1024 * 1024
+    /// How far ahead of this clock an event may be dated.
+    var timestampWindow = TimestampWindow()
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        prefetch = try config.int("ingestion.prefetch", prefetch, 2...10_000)
+        maxBodyBytes = try config.int("ingestion.maxBodyBytes", maxBodyBytes, 1024...16 * 1024 * 1024)
+        // Held events take at most prefetch × maxBodyBytes (+ the oversized budget): keep that bounded.
+        guard prefetch * maxBodyBytes <= 1 << 30 else {
+            throw ConfigurationError(key: "ingestion.maxBodyBytes", reason: "times ingestion.prefetch must be at most 1 GiB")
+        }
+        oversizedBudgetBytes = try config.int("ingestion.oversizedBudgetBytes", oversizedBudgetBytes, 0...256 * 1024 * 1024)
+        timestampWindow.allowedSkewSeconds = try config.int(
+            "ingestion.maxClockSkewSeconds", timestampWindow.allowedSkewSeconds, 0...86_400)
+    }
+}
+
+/// `inventory.*`: who hears about stock, and the `GetInventoryList` cross-check.
+struct InventorySettings: Sendable, Equatable {
+    var policy = InventoryPolicy()
+    /// How often to cross-check; zero is off.
+    var reconcileInterval: Duration = .zero
+    var reconcilePageSize = 100
+    var rpcTimeout: Duration = .seconds(2)
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        policy.watchers = config.stringArray(forKey: "inventory.watchers", default: []).filter { !$0.isEmpty }
+        policy.lowStockThreshold = try config.int("inventory.lowStockThreshold", policy.lowStockThreshold, 0...1_000_000_000)
+        for entry in config.stringArray(forKey: "inventory.lowStockOverrides", default: []) where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let threshold = Int(parts[1]), threshold >= 0, !parts[0].isEmpty else {
+                throw ConfigurationError(key: "inventory.lowStockOverrides", reason: "entries must look like product=threshold")
+            }
+            policy.lowStockOverrides[String(parts[0])] = threshold
+        }
+        reconcileInterval = .seconds(try config.int(
+            "inventory.reconcileIntervalSeconds", Int(reconcileInterval.components.seconds), 0...86_400))
+        reconcilePageSize = try config.int("inventory.reconcilePageSize", reconcilePageSize, 1...1000)
+        rpcTimeout = .milliseconds(try config.int(
+            "inventory.rpcTimeoutMilliseconds", Int(rpcTimeout.components.seconds) * 1000, 10...60_000))
+    }
+}
+
+/// `outbox.*`: the relay.
+struct OutboxSettings: Sendable, Equatable {
+    /// Events published per confirmed round.
+    var batchSize = 500
+    /// Rounds in flight at once, each with its own database connection.
+    var workers = 4
+    /// How long a daemon reserves the rows it is publishing.
+    var lease: Duration = .seconds(30)
+    /// How often an idle relay looks for new rows.
+    var pollInterval: Duration = .milliseconds(100)
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        batchSize = try config.int("outbox.batchSize", batchSize, 1...10_000)
+        workers = try config.int("outbox.workers", workers, 1...16)
+        lease = .seconds(try config.int("outbox.leaseSeconds", Int(lease.components.seconds), 1...3600))
+        pollInterval = .milliseconds(try config.int(
+            "outbox.pollMilliseconds", Int(pollInterval.components.attoseconds / 1_000_000_000_000_000), 10...60_000))
+    }
+}
+
+/// `templates.*`: where rules and templates are, relative to the configuration file's folder.
+struct TemplateSettings: Sendable, Equatable {
+    var directory = "templates"
+    var rules = "notification-rules.json"
+
+    init(config: ConfigReader, baseDirectory: String) {
+        func path(_ key: String, _ fallback: String) -> String {
+            let value = config.string(forKey: ConfigKey(key), default: fallback)
+            return value.hasPrefix("/") ? value : "\(baseDirectory)/\(value)"
+        }
+        directory = path("templates.directory", directory)
+        rules = path("templates.rules", rules)
+    }
+}
+
+extension ConfigReader {
+    /// A whole number within `range`; a value outside it is an error naming the key.
+    func int(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let value = int(forKey: ConfigKey(key), default: fallback)
+        guard range.contains(value) else {
+            throw ConfigurationError(key: key, reason: "must be between \(range.lowerBound) and \(range.upperBound), not \(value)")
+        }
+        return value
+    }
+
+    /// A string that may be absent; empty counts as absent.
+    func optionalString(_ key: String) -> String? {
+        string(forKey: ConfigKey(key)).flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
