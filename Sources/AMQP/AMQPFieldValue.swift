@@ -17,3 +17,11 @@ extension AMQPFieldValue: ExpressibleByStringLiteral, ExpressibleByIntegerLitera
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
 }
+
+extension AMQPFieldValue {
+    /// The value as a whole number when it is one that fits (`status` headers and the like); nil otherwise.
+    public var integer: Int? {
+        if case .int(let value) = self { return Int(exactly: value) }
+        return nil
+    }
+}

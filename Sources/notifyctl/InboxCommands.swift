@@ -3,18 +3,17 @@ import ArgumentParser
 import Foundation
 import NotifyCore
 
-/// Sends one RPC request to the daemon, as any client would, and returns the reply's JSON object.
-/// A non-200 reply becomes an error quoting the daemon's error message.
-func callDaemon(_ options: ConnectionOptions, _ command: RPCCommand, _ body: [String: Any]) async throws
+/// Sends one RPC request to the daemon, as any client would, and returns the 200 reply's JSON object and headers.
+/// Any other reply becomes an error quoting the daemon's status and message.
+func callDaemon<Request: RPCRequest>(_ options: ConnectionOptions, _ request: Request) async throws
     -> (body: [String: Any], headers: [String: AMQPFieldValue])
 {
     let connection = try await options.connect()
     let client = try await AMQPRPCClient(connection: connection)
-    let request = try JSONSerialization.data(withJSONObject: body)
     let reply: AMQPDelivery
     do {
         reply = try await client.call(
-            queue: ContractNames().rpcQueue, type: command.rawValue, body: Array(request),
+            queue: ContractNames().rpcQueue, type: Request.command.rawValue, body: request.body.bytes,
             timeout: options.replyTimeout)
     } catch where error.code == .timeout {
         await connection.close()
@@ -24,13 +23,13 @@ func callDaemon(_ options: ConnectionOptions, _ command: RPCCommand, _ body: [St
         throw CLIError("could not send the request: \(error.reason)")
     }
     await connection.close()
-    let object = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] ?? [:]
-    let status = reply.properties.headers["status"]
-    guard status == .int(200) else {
-        let error = object["error"] as? [String: Any]
-        let code = status.flatMap { if case .int(let code) = $0 { code } else { nil } }.map(String.init) ?? "no status"
-        throw CLIError("\(code): \(error?["message"] as? String ?? "unexpected reply")")
+    let body: [UInt8]
+    do {
+        body = try RPCEnvelope.body(status: reply.properties.headers[RPCEnvelope.statusHeader]?.integer, body: reply.body)
+    } catch {
+        throw CLIError("\(error.status): \(error.message)")
     }
+    let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
     return (object, reply.properties.headers)
 }
 
@@ -49,9 +48,8 @@ struct Inbox: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
 
     func run() async throws {
-        let reply = try await callDaemon(options, .getUserNotifications, [
-            "userId": user, "status": unread ? "unread" : "all", "limit": limit, "offset": offset,
-        ])
+        let reply = try await callDaemon(
+            options, GetUserNotifications(userID: user, unreadOnly: unread, limit: limit, offset: offset))
         if options.json { return try printJSON(reply.body) }
         let notifications = reply.body["notifications"] as? [[String: Any]] ?? []
         let rows = notifications.map { item in
@@ -74,9 +72,7 @@ struct Show: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
 
     func run() async throws {
-        var request: [String: Any] = ["notificationId": id]
-        request["userId"] = user
-        let reply = try await callDaemon(options, .getNotificationDetails, request)
+        let reply = try await callDaemon(options, GetNotificationDetails(notificationID: id, userID: user))
         if options.json { return try printJSON(reply.body) }
         let metadata = (reply.body["metadata"] as? [String: Any])?.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
         for key in ["notificationId", "userId", "type", "status", "createdAt", "title", "message"] {
@@ -94,7 +90,7 @@ struct Read: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
 
     func run() async throws {
-        let reply = try await callDaemon(options, .markNotificationRead, ["notificationId": id, "userId": user])
+        let reply = try await callDaemon(options, MarkNotificationRead(notificationID: id, userID: user))
         if options.json { return try printJSON(reply.body) }
         print("\(id) is read")
     }
@@ -109,9 +105,7 @@ struct Inventory: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
 
     func run() async throws {
-        var request: [String: Any] = ["limit": limit]
-        request["productId"] = product
-        let reply = try await callDaemon(options, .getStockLevels, request)
+        let reply = try await callDaemon(options, GetStockLevels(productID: product, limit: limit))
         if options.json { return try printJSON(reply.body) }
         let items = reply.body["items"] as? [[String: Any]] ?? []
         if items.isEmpty, let product {

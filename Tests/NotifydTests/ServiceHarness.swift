@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import NotifyCore
 import Postgres
 
 /// One isolated service under test: its own database, events exchange, queues and `notifyd` process, so tests
@@ -112,8 +113,10 @@ final class ServiceHarness: @unchecked Sendable {
         let reply = try await rpc.call(queue: rpcQueue, type: type, body: Array(try JSONSerialization.data(withJSONObject: body)),
                                        timeout: .seconds(5))
         let raw = try JSONSerialization.jsonObject(with: Data(reply.body))
-        guard case .int(let status)? = reply.properties.headers["status"] else { throw HarnessError("reply without status") }
-        return Reply(status: status, body: raw as? [String: Any] ?? [:], headers: reply.properties.headers, raw: raw)
+        guard let status = reply.properties.headers[RPCEnvelope.statusHeader]?.integer else {
+            throw HarnessError("reply without status")
+        }
+        return Reply(status: Int64(status), body: raw as? [String: Any] ?? [:], headers: reply.properties.headers, raw: raw)
     }
 
     /// Notifications stored, counted in the database directly (the oracle, independent of the RPC path).

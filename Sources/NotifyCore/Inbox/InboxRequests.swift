@@ -1,20 +1,8 @@
 import Foundation
 
-/// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
-/// `GetStockLevels` (an extension, documented in the README).
-public enum RPCCommand: String, Sendable, CaseIterable {
-    case getUserNotifications = "GetUserNotifications"
-    case getNotificationDetails = "GetNotificationDetails"
-    case markNotificationRead = "MarkNotificationRead"
-    case watchProduct = "WatchProduct"
-    case getStockLevels = "GetStockLevels"
-
-    /// Requests are small: 16 KiB is plenty; a larger body is not even read (a 400 names its size).
-    public static let maxRequestBytes = 16 * 1024
-}
-
 /// `GetUserNotifications {userId, status?: "unread" | "all", limit?: 1...100, offset?: >= 0}`.
-public struct GetUserNotifications: Sendable, Equatable {
+public struct GetUserNotifications: RPCRequest, Equatable {
+    public static let command = RPCCommand.getUserNotifications
     public var userID: String
     public var unreadOnly: Bool
     public var limit: Int
@@ -42,12 +30,27 @@ public struct GetUserNotifications: Sendable, Equatable {
             throw error.asBadRequest
         }
     }
+
+    public var body: JSONValue {
+        .object([("userId", .string(userID)), ("status", .string(unreadOnly ? "unread" : "all")),
+                 ("limit", .int(limit)), ("offset", .int(offset))])
+    }
 }
 
 /// `GetNotificationDetails {notificationId, userId?}`.
-public struct GetNotificationDetails: Sendable, Equatable {
+public struct GetNotificationDetails: RPCRequest, Equatable {
+    public static let command = RPCCommand.getNotificationDetails
     public var notificationID: String
     public var userID: String?
+
+    public init(notificationID: String, userID: String? = nil) {
+        self.notificationID = notificationID
+        self.userID = userID
+    }
+
+    public var body: JSONValue {
+        .object([("notificationId", .string(notificationID))] + (userID.map { [("userId", JSONValue.string($0))] } ?? []))
+    }
 
     public init(body: [UInt8]) throws(RPCFailure) {
         let fields = try RequestBody.fields(body)
@@ -61,9 +64,17 @@ public struct GetNotificationDetails: Sendable, Equatable {
 }
 
 /// `MarkNotificationRead {notificationId, userId}`.
-public struct MarkNotificationRead: Sendable, Equatable {
+public struct MarkNotificationRead: RPCRequest, Equatable {
+    public static let command = RPCCommand.markNotificationRead
     public var notificationID: String
     public var userID: String
+
+    public init(notificationID: String, userID: String) {
+        self.notificationID = notificationID
+        self.userID = userID
+    }
+
+    public var body: JSONValue { .object([("notificationId", .string(notificationID)), ("userId", .string(userID))]) }
 
     public init(body: [UInt8]) throws(RPCFailure) {
         let fields = try RequestBody.fields(body)
@@ -77,9 +88,17 @@ public struct MarkNotificationRead: Sendable, Equatable {
 }
 
 /// `WatchProduct {userId, productId}`: tell this user once when the product is back in stock.
-public struct WatchProduct: Sendable, Equatable {
+public struct WatchProduct: RPCRequest, Equatable {
+    public static let command = RPCCommand.watchProduct
     public var userID: String
     public var productID: String
+
+    public init(userID: String, productID: String) {
+        self.userID = userID
+        self.productID = productID
+    }
+
+    public var body: JSONValue { .object([("userId", .string(userID)), ("productId", .string(productID))]) }
 
     public init(body: [UInt8]) throws(RPCFailure) {
         let fields = try RequestBody.fields(body)
@@ -93,9 +112,19 @@ public struct WatchProduct: Sendable, Equatable {
 }
 
 /// `GetStockLevels {productId?, limit?: 1...500}`: the stock the service knows, for one product or all.
-public struct GetStockLevels: Sendable, Equatable {
+public struct GetStockLevels: RPCRequest, Equatable {
+    public static let command = RPCCommand.getStockLevels
     public var productID: String?
     public var limit: Int
+
+    public init(productID: String? = nil, limit: Int = 100) {
+        self.productID = productID
+        self.limit = limit
+    }
+
+    public var body: JSONValue {
+        .object((productID.map { [("productId", JSONValue.string($0))] } ?? []) + [("limit", .int(limit))])
+    }
 
     public init(body: [UInt8]) throws(RPCFailure) {
         let fields = try RequestBody.fields(body)
@@ -112,7 +141,7 @@ enum RequestBody {
     /// Requests are small: 16 KiB and 8 levels are plenty.
     static let input: JSONInput = {
         var input = JSONInput()
-        input.maxBytes = RPCCommand.maxRequestBytes
+        input.maxBytes = RPCEnvelope.maxRequestBytes
         input.maxDepth = 8
         return input
     }()

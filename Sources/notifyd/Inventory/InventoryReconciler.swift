@@ -46,17 +46,16 @@ struct InventoryReconciler: Service {
         var page = 1
         while page <= Self.maxPages {
             let reply = try await client.call(
-                queue: queue, type: "GetInventoryList",
+                queue: queue, type: RemoteRPCCommand.getInventoryList.rawValue,
                 body: InventoryList.outOfStockRequest(page: page, pageSize: pageSize).bytes, timeout: timeout)
-            // A reply without a status is not a success: the contract requires one.
-            guard case .int(200)? = reply.properties.headers["status"] else {
-                throw ReconciliationError(reason: "GetInventoryList answered with status \(reply.properties.headers["status"].map { "\($0)" } ?? "?")")
-            }
             let result: InventoryList.Page
             do {
-                result = try InventoryList.Page(body: reply.body)
-            } catch {
-                throw ReconciliationError(reason: "GetInventoryList reply is not usable: \(error.detail)")
+                let body = try RPCEnvelope.body(status: reply.properties.headers[RPCEnvelope.statusHeader]?.integer, body: reply.body)
+                result = try InventoryList.Page(body: body)
+            } catch let failure as RPCFailure {
+                throw ReconciliationError(reason: "GetInventoryList answered with status \(failure.status): \(failure.message.logSafe)")
+            } catch let rejection as Rejection {
+                throw ReconciliationError(reason: "GetInventoryList reply is not usable: \(rejection.detail)")
             }
             let (destination, items) = (destination, result.items.filter { $0.quantity <= 0 })
             raised += try await database.transaction { db in

@@ -26,7 +26,7 @@ struct RPCServer: Service {
     func run() async throws {
         let inFlight = InFlight()
         let (connection, queries, logger) = (connection, queries, logger)
-        let limit = AMQPBodyLimit(ordinary: RPCCommand.maxRequestBytes)
+        let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
             inFlight.enter()
             queries.submit { database in
@@ -47,51 +47,33 @@ struct RPCServer: Service {
     private static func answer(
         _ request: AMQPDelivery, _ database: Result<PGConnection, PGError>, _ logger: Logger
     ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
+        let status = RPCEnvelope.statusHeader
         do {
-            let (status, body, headers) = try answer(request, on: try database.get())
-            return (body, headers.merging(["status": .int(Int64(status))]) { $1 })
+            let answer = try route(request, on: try database.get())
+            return (answer.body, answer.headers.merging([status: .int(200)]) { $1 })
         } catch let failure as RPCFailure {
-            return (failure.body, ["status": .int(Int64(failure.status))])
+            return (failure.body, [status: .int(Int64(failure.status))])
         } catch {
             logger.error("RPC request failed", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")", "error": "\(error)"])
-            return (RPCFailure.internalError.body, ["status": .int(Int64(RPCFailure.internalError.status))])
+            return (RPCFailure.internalError.body, [status: .int(Int64(RPCFailure.internalError.status))])
         }
     }
 
-    private static func answer(_ request: AMQPDelivery, on db: PGConnection) throws -> (Int, JSONValue, [String: AMQPFieldValue]) {
+    /// Picks the handler for the request's `type`.
+    private static func route(_ request: AMQPDelivery, on db: PGConnection) throws -> RPCHandlers.Answer {
         if let size = request.omittedBodySize {
-            throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit is \(RPCCommand.maxRequestBytes)")
+            throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit is \(RPCEnvelope.maxRequestBytes)")
         }
         guard let type = request.properties.type, let command = RPCCommand(rawValue: type) else {
             throw RPCFailure.badRequest(
                 "the request 'type' property must be one of \(RPCCommand.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         switch command {
-        case .getUserNotifications:
-            let query = try GetUserNotifications(body: request.body)
-            let page = try NotificationStore.page(query, on: db)
-            return (200, InboxReplies.userNotifications(userID: query.userID, page.notifications),
-                    ["x-total-count": .int(Int64(page.total)), "x-unread-count": .int(Int64(page.unread))])
-        case .getNotificationDetails:
-            let query = try GetNotificationDetails(body: request.body)
-            guard let notification = try NotificationStore.details(query.notificationID, on: db),
-                query.userID == nil || query.userID == notification.userID
-            else { throw RPCFailure.notFound("no notification with this notificationId for this user") }
-            return (200, InboxReplies.details(notification), [:])
-        case .markNotificationRead:
-            let command = try MarkNotificationRead(body: request.body)
-            guard try NotificationStore.markRead(command.notificationID, userID: command.userID, on: db) else {
-                throw RPCFailure.notFound("no notification with this notificationId for this user")
-            }
-            return (200, InboxReplies.markedRead(command.notificationID), [:])
-        case .watchProduct:
-            let command = try WatchProduct(body: request.body)
-            try WatchStore.watch(productID: command.productID, userID: command.userID, on: db)
-            return (200, InboxReplies.watching(userID: command.userID, productID: command.productID), [:])
-        case .getStockLevels:
-            let query = try GetStockLevels(body: request.body)
-            let levels = try StockStore.levels(productID: query.productID, limit: query.limit, on: db)
-            return (200, InboxReplies.stockLevels(levels), [:])
+        case .getUserNotifications: return try RPCHandlers.userNotifications(try GetUserNotifications(body: request.body), on: db)
+        case .getNotificationDetails: return try RPCHandlers.details(try GetNotificationDetails(body: request.body), on: db)
+        case .markNotificationRead: return try RPCHandlers.markRead(try MarkNotificationRead(body: request.body), on: db)
+        case .watchProduct: return try RPCHandlers.watch(try WatchProduct(body: request.body), on: db)
+        case .getStockLevels: return try RPCHandlers.stockLevels(try GetStockLevels(body: request.body), on: db)
         }
     }
 }

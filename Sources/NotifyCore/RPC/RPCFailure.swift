@@ -22,6 +22,13 @@ public struct RPCFailure: Error, Sendable, Equatable {
     public static let internalError = RPCFailure(
         status: 500, code: "internal", message: "the request could not be served; try again later")
 
+    /// The failure a non-200 reply reports in its `{"error": {"code", "message"}}` body (what can be read of it).
+    public init(status: Int, body: [UInt8]) {
+        let error = (try? JSONInput().object(from: body))?["error"] as? [String: Any]
+        self.init(status: status, code: error?["code"] as? String ?? "unknown",
+                  message: error?["message"] as? String ?? "no error message")
+    }
+
     public var body: JSONValue { .object([("error", .object([("code", .string(code)), ("message", .string(message))]))]) }
 }
 

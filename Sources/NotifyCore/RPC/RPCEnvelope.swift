@@ -1,0 +1,42 @@
+/// The RPC envelope of `CONTRACT.md`, in one place for both ends: the command names, the `status` header, the
+/// error body (`RPCFailure`), and typed requests that encode and decode. The server, `notifyctl`, the
+/// reconciler and the tests all use it.
+public enum RPCEnvelope {
+    /// The reply header carrying the HTTP-like status.
+    public static let statusHeader = "status"
+    /// Requests are small: 16 KiB is plenty; a larger body is not even read (a 400 names its size).
+    public static let maxRequestBytes = 16 * 1024
+
+    /// The body of a reply with `status`, or the failure it reports. A reply without a status is not a success:
+    /// the contract requires one.
+    public static func body(status: Int?, body: [UInt8]) throws(RPCFailure) -> [UInt8] {
+        guard let status else {
+            throw RPCFailure(status: 502, code: "bad-reply", message: "the reply has no status header")
+        }
+        guard status == 200 else { throw RPCFailure(status: status, body: body) }
+        return body
+    }
+}
+
+/// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
+/// `GetStockLevels` (an extension, documented in the README).
+public enum RPCCommand: String, Sendable, CaseIterable {
+    case getUserNotifications = "GetUserNotifications"
+    case getNotificationDetails = "GetNotificationDetails"
+    case markNotificationRead = "MarkNotificationRead"
+    case watchProduct = "WatchProduct"
+    case getStockLevels = "GetStockLevels"
+}
+
+/// The RPC commands this service sends to other FlowMart services.
+public enum RemoteRPCCommand: String, Sendable, CaseIterable {
+    /// The inventory service's list query (`inventory.rpc`).
+    case getInventoryList = "GetInventoryList"
+}
+
+/// A request this service answers: its command and its JSON body, both ways.
+public protocol RPCRequest: Sendable {
+    static var command: RPCCommand { get }
+    init(body: [UInt8]) throws(RPCFailure)
+    var body: JSONValue { get }
+}

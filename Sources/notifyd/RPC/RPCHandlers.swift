@@ -1,0 +1,48 @@
+import AMQP
+import NotifyCore
+import NotifyStore
+import Postgres
+
+/// One small handler per RPC command: a typed request in, the 200 reply's body and headers out; a failure is thrown
+/// as the `RPCFailure` to answer with. They run on a database connection's own thread.
+enum RPCHandlers {
+    struct Answer {
+        var body: JSONValue
+        var headers: [String: AMQPFieldValue] = [:]
+    }
+
+    /// A page of the inbox, with `x-total-count` and `x-unread-count`.
+    static func userNotifications(_ query: GetUserNotifications, on db: PGConnection) throws -> Answer {
+        let page = try NotificationStore.page(query, on: db)
+        return Answer(
+            body: InboxReplies.userNotifications(userID: query.userID, page.notifications),
+            headers: ["x-total-count": .int(Int64(page.total)), "x-unread-count": .int(Int64(page.unread))])
+    }
+
+    /// One notification; 404 for an unknown id or another user's notification.
+    static func details(_ query: GetNotificationDetails, on db: PGConnection) throws -> Answer {
+        guard let notification = try NotificationStore.details(query.notificationID, on: db),
+            query.userID == nil || query.userID == notification.userID
+        else { throw RPCFailure.notFound("no notification with this notificationId for this user") }
+        return Answer(body: InboxReplies.details(notification))
+    }
+
+    /// Marks read, idempotently; 404 as for details.
+    static func markRead(_ command: MarkNotificationRead, on db: PGConnection) throws -> Answer {
+        guard try NotificationStore.markRead(command.notificationID, userID: command.userID, on: db) else {
+            throw RPCFailure.notFound("no notification with this notificationId for this user")
+        }
+        return Answer(body: InboxReplies.markedRead(command.notificationID))
+    }
+
+    /// Records a back-in-stock wish, idempotently.
+    static func watch(_ command: WatchProduct, on db: PGConnection) throws -> Answer {
+        try WatchStore.watch(productID: command.productID, userID: command.userID, on: db)
+        return Answer(body: InboxReplies.watching(userID: command.userID, productID: command.productID))
+    }
+
+    /// The stock levels the service knows.
+    static func stockLevels(_ query: GetStockLevels, on db: PGConnection) throws -> Answer {
+        Answer(body: InboxReplies.stockLevels(try StockStore.levels(productID: query.productID, limit: query.limit, on: db)))
+    }
+}

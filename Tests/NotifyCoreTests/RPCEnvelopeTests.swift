@@ -1,0 +1,34 @@
+import NotifyCore
+import Testing
+
+@Suite("The RPC envelope")
+struct RPCEnvelopeTests {
+    @Test("a reply without a status is an error, not a success; a non-200 reply is its failure")
+    func statuses() throws {
+        #expect(throws: RPCFailure(status: 502, code: "bad-reply", message: "the reply has no status header")) {
+            try RPCEnvelope.body(status: nil, body: Array("{}".utf8))
+        }
+        #expect(throws: RPCFailure.notFound("no such thing")) {
+            try RPCEnvelope.body(status: 404, body: RPCFailure.notFound("no such thing").body.bytes)
+        }
+        #expect(throws: RPCFailure(status: 503, code: "unknown", message: "no error message")) {
+            try RPCEnvelope.body(status: 503, body: Array("not json".utf8))
+        }
+        #expect(try RPCEnvelope.body(status: 200, body: [1, 2]) == [1, 2])
+    }
+
+    @Test("every request encodes to a body its decoder reads back unchanged")
+    func roundTrips() throws {
+        func roundTrip<Request: RPCRequest & Equatable>(_ request: Request) throws {
+            #expect(try Request(body: request.body.bytes) == request)
+        }
+        try roundTrip(GetUserNotifications(userID: "u \"1\"", unreadOnly: true, limit: 7, offset: 3))
+        try roundTrip(GetNotificationDetails(notificationID: "n-1", userID: nil))
+        try roundTrip(GetNotificationDetails(notificationID: "n-1", userID: "u-2"))
+        try roundTrip(MarkNotificationRead(notificationID: "n-1", userID: "u-2"))
+        try roundTrip(WatchProduct(userID: "u", productID: "p"))
+        try roundTrip(GetStockLevels(productID: nil, limit: 5))
+        try roundTrip(GetStockLevels(productID: "p", limit: 500))
+        #expect(Set(RPCCommand.allCases.map(\.rawValue)).isDisjoint(with: RemoteRPCCommand.allCases.map(\.rawValue)))
+    }
+}
