@@ -10,7 +10,7 @@ public struct NotificationStore: Sendable {
     let outOfStock: StockStore.Destination
     /// Who hears about stock changes, and what the texts say.
     let policy: InventoryPolicy
-    let notifier: Notifier
+    let renderer: NotificationRenderer
 
     /// A consumed event: its dedupe key and what it changes.
     public struct Effect: Sendable {
@@ -27,11 +27,11 @@ public struct NotificationStore: Sendable {
         }
     }
 
-    public init(writes: PGPool, outOfStock: StockStore.Destination, policy: InventoryPolicy, notifier: Notifier) {
+    public init(writes: PGPool, outOfStock: StockStore.Destination, policy: InventoryPolicy, renderer: NotificationRenderer) {
         self.writes = writes
         self.outOfStock = outOfStock
         self.policy = policy
-        self.notifier = notifier
+        self.renderer = renderer
     }
 
     /// Stores a batch in one transaction: an inbox row per effect (dedupe), and for every effect whose key was not
@@ -39,14 +39,14 @@ public struct NotificationStore: Sendable {
     /// Returns how many notifications were created.
     public func store(_ effects: [Effect]) async throws -> Int {
         guard !effects.isEmpty else { return 0 }
-        let (destination, policy, notifier) = (outOfStock, policy, notifier)
+        let (destination, policy, renderer) = (outOfStock, policy, renderer)
         return try await writes.transaction { db in
-            try Self.store(effects, outOfStock: destination, policy: policy, notifier: notifier, on: db)
+            try Self.store(effects, outOfStock: destination, policy: policy, renderer: renderer, on: db)
         }
     }
 
     static func store(
-        _ effects: [Effect], outOfStock: StockStore.Destination, policy: InventoryPolicy, notifier: Notifier,
+        _ effects: [Effect], outOfStock: StockStore.Destination, policy: InventoryPolicy, renderer: NotificationRenderer,
         on db: PGConnection
     ) throws -> Int {
         let fresh = try db.query("""
@@ -62,7 +62,7 @@ public struct NotificationStore: Sendable {
             firsts.compactMap { effect in effect.adjustment.map { (effect.key, $0) } },
             destination: outOfStock, policy: policy, on: db)
         let notifications = firsts.compactMap(\.notification)
-            + notices.flatMap { notifier.notifications(for: $0.notice, recipients: $0.recipients) }
+            + notices.flatMap { renderer.notifications(for: $0.notice, recipients: $0.recipients) }
         let rows: [[(any PGEncodable)?]] = notifications.map { notification in
             [
                 notification.userID, notification.type, notification.priority.rawValue,

@@ -17,13 +17,13 @@ struct FuzzTests {
 
     @Test("PaymentProcessed: decode, validate, render")
     func payments() async throws {
-        let notifier = try TemplateTests.shippedNotifier()
+        let renderer = try TemplateTests.shippedRenderer()
         let decoder = EventDecoder()
         let runs = await Self.fuzz(seeds: Seeds.payments) { body in
             do {
                 let decoded = try decoder.decode(routingKey: "payment.processed", messageID: nil, body: body, now: Self.now)
                 guard case .payment(let payment) = decoded.event else { Issue.record("not a payment"); return }
-                _ = notifier.notification(for: payment, eventKey: decoded.key)
+                _ = renderer.notification(for: payment, eventKey: decoded.key)
                 for currency in ["USD", "JPY", "KWD", payment.currency] { _ = MoneyFormat.display(payment.amount, currency: currency) }
             } catch {
                 Self.check(error)
@@ -34,7 +34,7 @@ struct FuzzTests {
 
     @Test("InventoryAdjusted: decode, validate, the stock rule, OutOfStock and notices")
     func adjustments() async throws {
-        let notifier = try TemplateTests.shippedNotifier()
+        let renderer = try TemplateTests.shippedRenderer()
         let decoder = EventDecoder()
         let runs = await Self.fuzz(seeds: Seeds.adjustments) { body in
             do {
@@ -54,7 +54,7 @@ struct FuzzTests {
                     let notice = StockNotice(kind: .lowStock, productID: adjustment.productID, warehouseID: adjustment.warehouseID,
                                              quantity: next?.quantity ?? 0, previousQuantity: adjustment.previousQuantity,
                                              threshold: 10, eventKey: decoded.key)
-                    _ = notifier.notifications(for: notice, recipients: ["u"])
+                    _ = renderer.notifications(for: notice, recipients: ["u"])
                 }
             } catch {
                 Self.check(error)

@@ -8,9 +8,9 @@ struct TemplateTests {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Config")
 
-    static func shippedNotifier() throws -> Notifier {
+    static func shippedRenderer() throws -> NotificationRenderer {
         let rules = try NotificationRules(json: try Data(contentsOf: configDirectory.appendingPathComponent("notification-rules.json")))
-        return Notifier(rules: rules, templates: try TemplateCatalog(
+        return NotificationRenderer(rules: rules, templates: try TemplateCatalog(
             directory: configDirectory.appendingPathComponent("templates").path, rules: rules))
     }
 
@@ -23,7 +23,7 @@ struct TemplateTests {
 
     @Test("confirmed: payment received, amount for its currency, order id, normal priority, in-app")
     func confirmed() throws {
-        let notification = try #require(try Self.shippedNotifier().notification(for: Self.payment("confirmed", amount: 1234.5, currency: "EUR"), eventKey: "k"))
+        let notification = try #require(try Self.shippedRenderer().notification(for: Self.payment("confirmed", amount: 1234.5, currency: "EUR"), eventKey: "k"))
         #expect(notification.title == "Payment received")
         #expect(notification.message.contains("€1,234.50"))
         #expect(notification.message.contains("o-<b>&1"), "plain text: no HTML escaping")
@@ -37,11 +37,11 @@ struct TemplateTests {
 
     @Test("failed: payment failed at high priority; pending: nothing")
     func failedAndPending() throws {
-        let notifier = try Self.shippedNotifier()
-        let failed = try #require(notifier.notification(for: try Self.payment("failed"), eventKey: "k"))
+        let renderer = try Self.shippedRenderer()
+        let failed = try #require(renderer.notification(for: try Self.payment("failed"), eventKey: "k"))
         #expect(failed.title == "Payment failed")
         #expect(failed.priority == .high)
-        #expect(notifier.notification(for: try Self.payment("pending"), eventKey: "k") == nil)
+        #expect(renderer.notification(for: try Self.payment("pending"), eventKey: "k") == nil)
     }
 
     @Test("a template naming a field the event lacks, or not compiling, is an error naming the file")

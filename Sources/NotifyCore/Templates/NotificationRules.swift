@@ -1,13 +1,5 @@
 import Foundation
 
-/// How urgent a notification is; high-priority ones are never queued behind bulk sends.
-public enum NotificationPriority: String, Codable, Sendable, CaseIterable { case low, normal, high }
-
-/// Where a notification is delivered.
-public enum NotificationChannel: String, Codable, Sendable, CaseIterable {
-    case inApp = "in-app", email, sms, push
-}
-
 /// One line of `Config/notification-rules.json`: which template, type, priority and channels an event of a kind
 /// (and, optionally, a status) produces. An event no rule matches produces no notification.
 public struct NotificationRule: Codable, Sendable, Equatable {

@@ -26,7 +26,7 @@ struct EventIngestion: Service {
     let parker: DeadLetterParker
     let store: NotificationStore
     let journal: CrashJournal
-    let notifier: Notifier
+    let renderer: NotificationRenderer
     let decoder: EventDecoder
     let queue: String
     let prefetch: Int
@@ -136,7 +136,7 @@ struct EventIngestion: Service {
         switch decoded.event {
         case .payment(let payment):
             return .init(consumer: decoded.kind.rawValue, key: decoded.key,
-                         notification: notifier.notification(for: payment, eventKey: decoded.key))
+                         notification: renderer.notification(for: payment, eventKey: decoded.key))
         case .inventory(let adjustment):
             return .init(consumer: decoded.kind.rawValue, key: decoded.key, adjustment: adjustment)
         }

@@ -17,7 +17,7 @@ struct Daemon {
     let logger: Logger
 
     func run() async throws {
-        let notifier = try loadNotifier()
+        let renderer = try loadRenderer()
         let resources = Resources(configuration, logger: logger)
         try await resources.open(configuration)
         let reconciler: InventoryReconciler?
@@ -29,7 +29,7 @@ struct Daemon {
         }
         let store = NotificationStore(
             writes: resources.writes, outOfStock: .init(exchange: configuration.names.eventsExchange),
-            policy: configuration.inventory.policy, notifier: notifier)
+            policy: configuration.inventory.policy, renderer: renderer)
         var input = JSONInput()
         input.maxBytes = configuration.ingestion.maxBodyBytes
         let systemd = SystemdNotifier()
@@ -44,7 +44,7 @@ struct Daemon {
             parker: DeadLetterParker(
                 publishing: resources.publishing, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.topology.declared, logger: logger),
-            store: store, journal: CrashJournal(database: resources.writes), notifier: notifier,
+            store: store, journal: CrashJournal(database: resources.writes), renderer: renderer,
             decoder: EventDecoder(input: input, window: configuration.ingestion.timestampWindow),
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
@@ -79,12 +79,12 @@ struct Daemon {
     }
 
     /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.
-    private func loadNotifier() throws -> Notifier {
+    private func loadRenderer() throws -> NotificationRenderer {
         guard let data = FileManager.default.contents(atPath: configuration.templates.rules) else {
             throw TemplateError(file: configuration.templates.rules, reason: "cannot be read")
         }
         let rules = try NotificationRules(json: data)
-        return Notifier(rules: rules, templates: try TemplateCatalog(directory: configuration.templates.directory, rules: rules))
+        return NotificationRenderer(rules: rules, templates: try TemplateCatalog(directory: configuration.templates.directory, rules: rules))
     }
 
     /// The GetInventoryList cross-check, when an interval is configured. Its requests go out on the RPC connection:

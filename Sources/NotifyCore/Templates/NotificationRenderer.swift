@@ -13,7 +13,7 @@ public struct NewNotification: Sendable, Equatable {
 }
 
 /// Maps validated events to notifications through the rules and templates.
-public struct Notifier: Sendable {
+public struct NotificationRenderer: Sendable {
     public let rules: NotificationRules
     public let templates: TemplateCatalog
 
