@@ -69,16 +69,16 @@ let package = Package(
         .executableTarget(
             name: "notify-bench",
             dependencies: [
-                "AMQP", "Postgres",
+                "AMQP", "Postgres", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
-        // What the test suites share: stack controls and polling helpers.
+        // What the test suites and the benchmark share: the stack's URLs and controls, polling helpers.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(
             name: "NotifyCoreTests",
             dependencies: ["NotifyCore", .product(name: "PropertyBased", package: "swift-property-based")]

@@ -25,6 +25,9 @@ public struct AMQPConfiguration: Sendable, Equatable {
     public var clientCertificatePath: String?
     public var clientKeyPath: String?
 
+    /// RabbitMQ's own default: `guest` on the local broker's default vhost.
+    public static let defaultURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
     public init(endpoint: AMQPEndpoint) {
         self.endpoint = endpoint
     }

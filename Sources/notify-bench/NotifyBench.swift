@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 
 /// `notify-bench`: measures the service against the real local stack (release build: `make bench`).
 /// Every subcommand ends with one `RESULT <name> <value> <unit>` line per figure.
@@ -28,11 +29,9 @@ struct AllBenches: AsyncParsableCommand {
 
 /// Where the local stack listens (`deploy/dev/stack env` exports these).
 struct StackOptions: ParsableArguments {
-    @Option(help: "Broker URL.") var amqpURL = ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"]
-        ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
+    @Option(help: "Broker URL.") var amqpURL = StackURLs.amqp
     @Option(help: "A PostgreSQL database URL on the server to use; benchmarks create and drop their own database.")
-    var postgresURL = ProcessInfo.processInfo.environment["NOTIFY_POSTGRES_URL"]
-        ?? "postgresql://postgres@127.0.0.1:55432/notify"
+    var postgresURL = StackURLs.postgres
 }
 
 struct BenchError: Error, CustomStringConvertible {

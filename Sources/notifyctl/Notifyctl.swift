@@ -66,7 +66,7 @@ struct ConnectionOptions: ParsableArguments {
             }
             return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return amqpURL ?? ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+        return amqpURL ?? ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"] ?? AMQPConfiguration.defaultURL
     }
 }
 

@@ -5,8 +5,7 @@ import TestSupport
 
 /// Where the local stack started by `deploy/dev/stack up` listens; `make test` exports these.
 enum TestStack {
-    static let amqpURL = ProcessInfo.processInfo.environment["NOTIFY_AMQP_URL"]
-        ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
+    static let amqpURL = StackURLs.amqp
 
     static var logger: Logger {
         var logger = Logger(label: "amqp-tests")

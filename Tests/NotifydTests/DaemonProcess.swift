@@ -7,14 +7,7 @@ final class DaemonProcess: @unchecked Sendable {
     static let binary = ProcessInfo.processInfo.environment["NOTIFYD_BIN"]
         ?? repositoryRoot.appendingPathComponent(".build/debug/notifyd").path
 
-    static let stackEnvironment: [String: String] = {
-        let environment = ProcessInfo.processInfo.environment
-        return [
-            "NOTIFY_AMQP_URL": environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2f",
-            "NOTIFY_POSTGRES_URL": environment["NOTIFY_TEST_POSTGRES_URL"]
-                ?? "postgresql://postgres@127.0.0.1:55432/notify_test",
-        ]
-    }()
+    static let stackEnvironment = ["NOTIFY_AMQP_URL": StackURLs.amqp, "NOTIFY_POSTGRES_URL": StackURLs.testPostgres]
 
     let process = Process()
     private let output = Pipe()

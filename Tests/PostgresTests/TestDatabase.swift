@@ -1,11 +1,11 @@
 import Foundation
 import Logging
 import Postgres
+import TestSupport
 
 /// The test database of the local stack (`deploy/dev/stack up`); `make test` exports the URL.
 enum TestDatabase {
-    static let url = ProcessInfo.processInfo.environment["NOTIFY_TEST_POSTGRES_URL"]
-        ?? "postgresql://postgres@127.0.0.1:55432/notify_test"
+    static let url = StackURLs.testPostgres
 
     static var logger: Logger {
         var logger = Logger(label: "postgres-tests")

@@ -37,3 +37,14 @@ public func eventually(timeout: Duration = .seconds(20), _ condition: () async t
     }
     return try await condition()
 }
+
+/// Where the local stack (`deploy/dev/stack up`) listens: `deploy/dev/stack env` exports these, and `make test` and
+/// `make bench` run with them; the fallbacks are the stack's own ports.
+public enum StackURLs {
+    static let environment = ProcessInfo.processInfo.environment
+    public static let amqp = environment["NOTIFY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
+    /// The database the daemon uses; benchmarks create their own beside it.
+    public static let postgres = environment["NOTIFY_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/notify"
+    /// The database the tests use.
+    public static let testPostgres = environment["NOTIFY_TEST_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/notify_test"
+}

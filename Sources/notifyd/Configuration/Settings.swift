@@ -11,12 +11,10 @@ import Postgres
 
 /// `amqp.*`: the broker.
 extension AMQPConfiguration {
-    static let defaultURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
-
     init(config: ConfigReader) throws(ConfigurationError) {
-        let defaults = try! AMQPConfiguration(url: Self.defaultURL)
+        let defaults = try! AMQPConfiguration(url: AMQPConfiguration.defaultURL)
         do {
-            try self.init(url: config.string(forKey: "amqp.url", isSecret: true, default: Self.defaultURL))
+            try self.init(url: config.string(forKey: "amqp.url", isSecret: true, default: AMQPConfiguration.defaultURL))
         } catch {
             throw ConfigurationError(key: "amqp.url", reason: error.reason)
         }
