@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Postgres
+import TestSupport
 
 /// Stock tracking and the outbox relay, through a release `notifyd` on its own database and queues.
 ///
@@ -24,9 +25,8 @@ struct InventoryBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let bench = try await BenchEnvironment(stack: stack, logger: logger)
         let (exchange, queue, sink) = (bench.exchange, bench.eventsQueue, "bench.\(bench.id).out-of-stock")
-        let first = try DaemonUnderTest(environment: bench.daemonEnvironment)
+        let first = try await DaemonProcess.release(environment: bench.daemonEnvironment)
         defer { first.stop() }
-        try await first.waitUntilReady()
         let db = try bench.database(logger: logger)
         var amqp = try AMQPConfiguration(url: stack.amqpURL)
         amqp.connectionName = "notify-bench"
@@ -46,9 +46,8 @@ struct InventoryBench: AsyncParsableCommand {
         // The daemon's own capacity: a backlog published while it is stopped, drained after it starts.
         first.stop()
         try await publish(range: events..<2 * events, publisher: publisher, exchange: exchange)
-        let daemon = try DaemonUnderTest(environment: bench.daemonEnvironment)
+        let daemon = try await DaemonProcess.release(environment: bench.daemonEnvironment)
         defer { daemon.stop() }
-        try await daemon.waitUntilReady()
         let drainStarted = ContinuousClock.now
         try await EventLoad.waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
         let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Postgres
 import Synchronization
+import TestSupport
 
 /// The daemon end to end: a release `notifyd` (next to this binary) on its own database and queues.
 ///
@@ -30,9 +31,8 @@ struct ServiceBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let bench = try await BenchEnvironment(stack: stack, logger: logger)
         let environment = bench.daemonEnvironment
-        let first = try DaemonUnderTest(environment: environment)
+        let first = try await DaemonProcess.release(environment: environment)
         defer { first.stop() }
-        try await first.waitUntilReady()
         let db = try bench.database(logger: logger)
 
         var amqp = try AMQPConfiguration(url: stack.amqpURL)
@@ -44,12 +44,11 @@ struct ServiceBench: AsyncParsableCommand {
         let (exchange, queue) = (bench.exchange, bench.eventsQueue)
         let ingest = try await ingestion(publisher: publisher, exchange: exchange, queue: queue, db: db)
         print(String(format: "ingestion: %d PaymentProcessed events, published with confirms and stored, %.0f events/s", events, ingest))
-        var rss = first.peakRSSMegabytes()
+        var rss = first.peakRSSMegabytes
         first.stop()
         try await publish(from: events, count: events, publisher: publisher, exchange: exchange)
-        let daemon = try DaemonUnderTest(environment: environment)
+        let daemon = try await DaemonProcess.release(environment: environment)
         defer { daemon.stop() }
-        try await daemon.waitUntilReady()
         let drainStarted = ContinuousClock.now
         try await EventLoad.waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
         let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds
@@ -62,7 +61,7 @@ struct ServiceBench: AsyncParsableCommand {
         print(String(format: "query latency: GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms", stored, users, p50, p99))
         let throughput = try await concurrentThroughput(amqp: amqp, logger: logger, queue: rpcQueue)
         print(String(format: "query throughput: %d clients, %.0f replies/s", clients, throughput))
-        rss = max(rss, daemon.peakRSSMegabytes())
+        rss = max(rss, daemon.peakRSSMegabytes)
         print(String(format: "notifyd peak RSS: %.1f MB", rss))
 
         await publisher.close()
@@ -173,47 +172,15 @@ struct ServiceBench: AsyncParsableCommand {
 
 }
 
-/// A release `notifyd` started next to this binary, with its log captured.
-final class DaemonUnderTest: @unchecked Sendable {
-    private let process = Process()
-    private let output = Pipe()
-    private let log = Mutex("")
-
-    init(environment: [String: String]) throws {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        process.executableURL = directory.appendingPathComponent("notifyd")
-        process.arguments = ["--config", "Config/notifyd.json"]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardError = output
-        process.standardOutput = output
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            self?.log.withLock { $0 += text }
-        }
-        try process.run()
+extension DaemonProcess {
+    /// A release `notifyd` started next to this benchmark's binary; returns once it logged `ready`.
+    static func release(environment: [String: String]) async throws -> DaemonProcess {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notifyd")
+        let daemon = try DaemonProcess(binary: binary.path, environment: environment)
+        guard await daemon.waitForLog("ready") else { throw BenchError("notifyd did not get ready: \(daemon.log)") }
+        return daemon
     }
 
-    func waitUntilReady() async throws {
-        for _ in 0..<600 {
-            if log.withLock({ $0.contains("ready") }) { return }
-            guard process.isRunning else { throw BenchError("notifyd exited: \(log.withLock { $0 })") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw BenchError("notifyd did not get ready")
-    }
-
-    /// VmHWM: the resident set's high-water mark since the process started.
-    func peakRSSMegabytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return -1 }
-        return kilobytes / 1024
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    /// VmHWM: the resident set's high-water mark since the process started, in MB.
+    var peakRSSMegabytes: Double { Double(peakResidentBytes ?? -1) / 1024 / 1024 }
 }

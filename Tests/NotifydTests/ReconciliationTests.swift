@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite("GetInventoryList reconciliation")
