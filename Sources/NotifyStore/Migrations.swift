@@ -74,15 +74,17 @@ public enum Migrations {
             );
             """),
         PGMigration(version: 5, name: "crash journal", sql: """
-            -- Redelivered events processed one at a time: a row is written before an event is tried and deleted
-            -- once it is settled, so an event that was being tried when the daemon died is recognised when it
-            -- comes back, and parked as poison after too many such deaths (see CrashJournal).
+            -- Redelivered events, journaled before they are processed and deleted once they are settled, so that
+            -- events a daemon died holding are recognised when they come back; those are tried one at a time, and
+            -- one the daemon also died on alone is parked as poison (see CrashJournal).
             CREATE TABLE crash_journal (
-                fingerprint  text        PRIMARY KEY,
-                attempts     integer     NOT NULL,
-                process      text        NOT NULL,
-                first_tried  timestamptz NOT NULL DEFAULT now(),
-                last_tried   timestamptz NOT NULL DEFAULT now()
+                fingerprint    text        PRIMARY KEY,
+                attempts       integer     NOT NULL,
+                process        text        NOT NULL,
+                alone_attempts integer     NOT NULL DEFAULT 0,
+                alone_process  text,
+                first_tried    timestamptz NOT NULL DEFAULT now(),
+                last_tried     timestamptz NOT NULL DEFAULT now()
             );
             """),
     ]

@@ -15,9 +15,9 @@ import ServiceLifecycle
 /// ack makes the broker redeliver; the inbox rows make the redelivery a no-op.
 ///
 /// Two things no input and no passing fault may do:
-/// - *Stop ingestion.* Redelivered events may include the one that killed the previous process, so they are tried
-///   one at a time under the `CrashJournal`; one that keeps killing the daemon is parked as `poison`, and the good
-///   events that came back with it are stored, not parked.
+/// - *Stop ingestion.* Redelivered events may include the one that killed the previous process, so they are
+///   processed under the `CrashJournal`: those an earlier process died holding are tried one at a time, one the
+///   daemon also died on alone is parked as `poison`, and the good events that came back with it are stored.
 /// - *Hold events while the database is away.* After `attemptsBeforePausing` failed attempts the consumer is
 ///   cancelled and everything held is handed back to the broker (nothing acked), the daemon reports itself
 ///   degraded, and consumption resumes once the database answers again.
@@ -77,8 +77,8 @@ struct EventIngestion: Service {
             await withTaskGroup(of: Stop?.self) { group in
                 var committing = false
                 while let batch = await consumer.next(max: batchLimit) {
-                    let isolated = batch.contains(where: \.redelivered)
-                    let prepared = isolated ? nil : prepare(batch)
+                    let recovering = batch.contains(where: \.redelivered)
+                    let prepared = recovering ? nil : prepare(batch)
                     // One commit at a time keeps the acks in delivery order; preparing overlaps it.
                     if committing, case .databaseUnavailable? = await group.next() ?? nil {
                         return await pause(consumer, holding: batch)
@@ -87,7 +87,7 @@ struct EventIngestion: Service {
                     if let prepared {
                         group.addTask { await commit(prepared) }
                         committing = true
-                    } else if case .databaseUnavailable? = await isolate(batch) {
+                    } else if case .databaseUnavailable? = await recover(batch) {
                         return await pause(consumer, holding: batch)
                     }
                 }
@@ -142,35 +142,59 @@ struct EventIngestion: Service {
         }
     }
 
-    /// Tries each delivery of a batch alone, under the crash journal; one the daemon died on too often is parked
-    /// as `poison` without being tried again.
-    private func isolate(_ batch: [AMQPDelivery]) async -> Stop? {
-        for delivery in batch {
-            let attempts: Int?
-            do {
-                attempts = try await withDatabaseRetries { try await journal.begin(Self.fingerprint(delivery)) }
-            } catch is CancellationError {
-                return .shutdown
-            } catch {
-                logger.error("crash journal refused an entry; trying the event anyway", metadata: ["error": "\(error)"])
-                attempts = 1
+    /// Processes a batch holding redeliveries under the crash journal (one statement before, one after). Runs of
+    /// deliveries no earlier process died holding are committed together, in delivery order; one an earlier process
+    /// died holding is tried alone, and parked as `poison` when the daemon also died on it alone.
+    private func recover(_ batch: [AMQPDelivery]) async -> Stop? {
+        let fingerprints = batch.map(Self.fingerprint)
+        let journaled: [String: Int]
+        do {
+            guard let attempts = try await withDatabaseRetries({ try await journal.begin(fingerprints) }) else {
+                return .databaseUnavailable
             }
-            guard let attempts else { return .databaseUnavailable }
-            let prepared: Prepared
-            if attempts > CrashJournal.maxCrashes {
-                let rejection = Rejection(.poison, "the daemon stopped \(attempts - 1) times while processing this event alone")
-                prepared = Prepared(batch: [delivery], rejected: [(delivery, rejection)])
-            } else {
-                prepared = prepare([delivery])
+            journaled = attempts
+        } catch is CancellationError {
+            return .shutdown
+        } catch {
+            logger.error("crash journal refused a batch; processing it as it is", metadata: ["error": "\(error)"])
+            journaled = [:]
+        }
+        var run: [AMQPDelivery] = []
+        for (delivery, fingerprint) in zip(batch, fingerprints) {
+            guard journaled[fingerprint, default: 1] > 1 else {
+                run.append(delivery)
+                continue
             }
-            if let stop = await commit(prepared) { return stop }
-            do {
-                try await journal.end(Self.fingerprint(delivery))
-            } catch {
-                logger.warning("could not clear a crash journal entry", metadata: ["error": "\(error)"])
-            }
+            // Acks go out in delivery order: the run before this delivery is settled first.
+            if !run.isEmpty, let stop = await commit(prepare(run)) { return stop }
+            run = []
+            if let stop = await tryAlone(delivery, fingerprint) { return stop }
+        }
+        if !run.isEmpty, let stop = await commit(prepare(run)) { return stop }
+        do {
+            try await journal.end(fingerprints)
+        } catch {
+            logger.warning("could not clear crash journal entries", metadata: ["error": "\(error)"])
         }
         return nil
+    }
+
+    /// Tries one delivery an earlier process died holding, alone; parks it as `poison` when a process already died
+    /// trying it alone.
+    private func tryAlone(_ delivery: AMQPDelivery, _ fingerprint: String) async -> Stop? {
+        let attempts: Int?
+        do {
+            attempts = try await withDatabaseRetries { try await journal.beginAlone(fingerprint) }
+        } catch is CancellationError {
+            return .shutdown
+        } catch {
+            logger.error("crash journal refused an entry; trying the event anyway", metadata: ["error": "\(error)"])
+            attempts = 1
+        }
+        guard let attempts else { return .databaseUnavailable }
+        guard attempts > CrashJournal.maxAloneCrashes else { return await commit(prepare([delivery])) }
+        let rejection = Rejection(.poison, "the daemon stopped while processing this event alone, and in batches before")
+        return await commit(Prepared(batch: [delivery], rejected: [(delivery, rejection)]))
     }
 
     /// Stores, parks, then acks (or, if parking failed, requeues) the batch. Nil when the batch was settled (or
