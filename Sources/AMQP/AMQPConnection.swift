@@ -88,11 +88,9 @@ public final class AMQPConnection: Sendable {
     ) async throws(AMQPError) -> AMQPBatchConsumer {
         let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
         let consumer = AMQPBatchConsumer(tag: tag)
-        var spec = ConnectionLoop.ConsumerSpec(
-            tag: tag, queue: queue, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit, deliver: consumer.append,
-            flush: consumer.flush, finish: consumer.finish)
-        spec.discardStale = consumer.discard(before:)
-        try await loop.request { .consume(spec, $0) }
+        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
+                          deliver: consumer.append, flush: consumer.flush, finish: consumer.finish,
+                          discardStale: consumer.discard(before:))
         return consumer
     }
 
@@ -136,11 +134,11 @@ public final class AMQPConnection: Sendable {
     func consume(
         queue: String, tag: String, prefetch: UInt16, noAck: Bool, bodyLimit: AMQPBodyLimit? = nil,
         deliver: @escaping @Sendable (AMQPDelivery) -> Void, flush: @escaping @Sendable () -> Void,
-        finish: @escaping @Sendable () -> Void
+        finish: @escaping @Sendable () -> Void, discardStale: @escaping @Sendable (UInt64) -> Void = { _ in }
     ) async throws(AMQPError) {
         let spec = ConnectionLoop.ConsumerSpec(
             tag: tag, queue: queue, prefetch: prefetch, noAck: noAck, bodyLimit: bodyLimit, deliver: deliver,
-            flush: flush, finish: finish)
+            flush: flush, finish: finish, discardStale: discardStale)
         try await loop.request { .consume(spec, $0) }
     }
 

@@ -40,7 +40,7 @@ final class ConnectionLoop: @unchecked Sendable {
         /// Called on the owner thread after a reconnect with the new generation: deliveries of earlier ones that
         /// are still buffered can be dropped (the broker has requeued them), so a buffer never holds more than one
         /// prefetch window of live deliveries plus what its owner already took.
-        var discardStale: @Sendable (_ generation: UInt64) -> Void = { _ in }
+        let discardStale: @Sendable (_ generation: UInt64) -> Void
     }
 
     enum Command {

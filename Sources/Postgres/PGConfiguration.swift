@@ -28,11 +28,10 @@ public struct PGConfiguration: Sendable, Equatable {
     /// Checks that `url` parses as a libpq connection string. The error never repeats the URL or libpq's
     /// message about it: both may hold the password.
     public init(url: String) throws(PGError) {
-        guard let parsed = Self.parse(url) else {
+        guard Self.parse(url) != nil else {
             throw PGError(.invalidConfiguration,
                           "PostgreSQL URL is not valid (check the scheme, percent-encoding and parameter names)")
         }
-        _ = parsed
         self.url = url
     }
 

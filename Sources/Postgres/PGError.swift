@@ -53,9 +53,11 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
     public var isRetriable: Bool {
         if code == .invalidParameter || code == .decodingFailed || code == .invalidConfiguration { return false }
         guard let sqlState else { return true }
-        return !Self.dataErrorClasses.contains(String(sqlState.prefix(2)))
+        return !Self.isDataError(sqlState)
     }
 
-    /// SQLSTATE classes caused by the data of a statement, not by the server's state.
-    public static let dataErrorClasses: Set<String> = ["22", "23", "54"]
+    /// True for SQLSTATE classes caused by the data of a statement, not by the server's state: 22, 23 and 54.
+    public static func isDataError(_ sqlState: String) -> Bool {
+        ["22", "23", "54"].contains(sqlState.prefix(2))
+    }
 }

@@ -16,11 +16,11 @@ public enum MoneyFormat {
     public static func plain(_ amount: Double, currency: String, grouping: Bool = false) -> String {
         let minorUnits = minorUnits(currency)
         guard amount.isFinite, amount >= 0, let decimal = Decimal(amount) else { return "\(amount)" }
-        var whole = decimal.rounded(toFractionDigits: minorUnits)
-        // Split into whole and fraction digits; `whole` holds the amount in minor units, as decimal digits.
-        while whole.count <= minorUnits { whole.insert(0, at: 0) }
-        let fraction = whole.suffix(minorUnits)
-        var wholeText = String(decoding: whole.dropLast(minorUnits).map { $0 + 48 }, as: UTF8.self)
+        // The amount in minor units, as decimal digits, with at least one digit before the fraction.
+        var digits = decimal.rounded(toFractionDigits: minorUnits)
+        while digits.count <= minorUnits { digits.insert(0, at: 0) }
+        let fraction = digits.suffix(minorUnits)
+        var wholeText = String(decoding: digits.dropLast(minorUnits).map { $0 + 48 }, as: UTF8.self)
         if grouping {
             var grouped = ""
             for (index, character) in wholeText.reversed().enumerated() {
