@@ -131,8 +131,7 @@ struct InventorySettings: Sendable, Equatable {
         reconcileInterval = .seconds(try config.int(
             "inventory.reconcileIntervalSeconds", Int(reconcileInterval.components.seconds), 0...86_400))
         reconcilePageSize = try config.int("inventory.reconcilePageSize", reconcilePageSize, 1...1000)
-        rpcTimeout = .milliseconds(try config.int(
-            "inventory.rpcTimeoutMilliseconds", Int(rpcTimeout.components.seconds) * 1000, 10...60_000))
+        rpcTimeout = .milliseconds(try config.int("inventory.rpcTimeoutMilliseconds", rpcTimeout.milliseconds, 10...60_000))
     }
 }
 
@@ -151,8 +150,7 @@ struct OutboxSettings: Sendable, Equatable {
         batchSize = try config.int("outbox.batchSize", batchSize, 1...10_000)
         workers = try config.int("outbox.workers", workers, 1...16)
         lease = .seconds(try config.int("outbox.leaseSeconds", Int(lease.components.seconds), 1...3600))
-        pollInterval = .milliseconds(try config.int(
-            "outbox.pollMilliseconds", Int(pollInterval.components.attoseconds / 1_000_000_000_000_000), 10...60_000))
+        pollInterval = .milliseconds(try config.int("outbox.pollMilliseconds", pollInterval.milliseconds, 10...60_000))
     }
 }
 
@@ -169,6 +167,11 @@ struct TemplateSettings: Sendable, Equatable {
         directory = path("templates.directory", directory)
         rules = path("templates.rules", rules)
     }
+}
+
+extension Duration {
+    /// Whole milliseconds, for defaults kept as durations but configured in milliseconds.
+    var milliseconds: Int { Int(components.seconds) * 1000 + Int(components.attoseconds / 1_000_000_000_000_000) }
 }
 
 extension ConfigReader {

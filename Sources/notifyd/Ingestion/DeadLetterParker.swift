@@ -37,7 +37,8 @@ struct DeadLetterParker: Sendable {
         }
         let deadline = ContinuousClock.now + patience
         var backoff = Backoff(initial: .seconds(1), maximum: .seconds(10))
-        while !pending.isEmpty, !Task.isCancelledOrShuttingDown {
+        // Tried at least once, even while shutting down (a drain still parks what it can); retried only until then.
+        while !pending.isEmpty {
             let remaining = deadline - .now
             guard remaining > .zero,
                 let outcomes = try? await publishing.publish(pending.map(\.1), timeout: remaining)
@@ -45,7 +46,7 @@ struct DeadLetterParker: Sendable {
             let (returned, timedOut) = (outcomes.contains(.returned), outcomes.contains(.timedOut))
             pending = zip(pending, outcomes).filter { $0.1 != .confirmed }.map(\.0)
             // Unknown outcomes are not retried: the copy may have been enqueued.
-            guard !pending.isEmpty, !timedOut else { break }
+            guard !pending.isEmpty, !timedOut, !Task.isCancelledOrShuttingDown else { break }
             if returned {
                 logger.error("parked copies came back unroutable; declaring the dead-letter queue again",
                              metadata: ["amqp.exchange": "\(exchange)"])
