@@ -2,67 +2,26 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// Notifications in PostgreSQL. Writes go through the ingestion pool; queries run on the query pool's threads
-/// (see `RPCServer`), so a slow query never holds up ingestion.
-public struct NotificationStore: Sendable {
-    public let writes: PGPool
-    /// Where the OutOfStock events that adjustments cause are published (through the outbox).
-    let outOfStock: StockStore.Destination
-    /// Who hears about stock changes, and what the texts say.
-    let policy: InventoryPolicy
-    let renderer: NotificationRenderer
-
-    /// A consumed event: its dedupe key and what it changes.
-    public struct Effect: Sendable {
-        public var consumer: String
-        public var key: String
-        public var notification: NewNotification?
-        public var adjustment: InventoryAdjusted?
-
-        public init(consumer: String, key: String, notification: NewNotification? = nil, adjustment: InventoryAdjusted? = nil) {
-            self.consumer = consumer
-            self.key = key
-            self.notification = notification
-            self.adjustment = adjustment
-        }
-    }
-
-    public init(writes: PGPool, outOfStock: StockStore.Destination, policy: InventoryPolicy, renderer: NotificationRenderer) {
-        self.writes = writes
-        self.outOfStock = outOfStock
-        self.policy = policy
-        self.renderer = renderer
-    }
-
-    /// Stores a batch in one transaction: an inbox row per effect (dedupe), and for every effect whose key was not
-    /// seen before its notification and its stock change (with any OutOfStock queued in the outbox).
-    /// Returns how many notifications were created.
-    public func store(_ effects: [Effect]) async throws -> Int {
-        guard !effects.isEmpty else { return 0 }
-        let (destination, policy, renderer) = (outOfStock, policy, renderer)
-        return try await writes.transaction { db in
-            try Self.store(effects, outOfStock: destination, policy: policy, renderer: renderer, on: db)
-        }
-    }
-
-    static func store(
-        _ effects: [Effect], outOfStock: StockStore.Destination, policy: InventoryPolicy, renderer: NotificationRenderer,
-        on db: PGConnection
-    ) throws -> Int {
+/// The inbox (which consumed events were seen) and notifications: written inside the ingestion transaction
+/// (`IngestionStore`), read by the RPC handlers on the query pool's threads, so a slow query never holds up
+/// ingestion.
+public enum NotificationStore {
+    /// Inserts an inbox row per event and returns the events that were new, in order: the first occurrence of each
+    /// new key takes effect; later copies in the same batch are duplicates.
+    static func claim(_ events: [ConsumedEvent], on db: PGConnection) throws -> [ConsumedEvent] {
         let fresh = try db.query("""
             INSERT INTO inbox (consumer, message_key)
-            SELECT * FROM unnest(\(PGTextArray(effects.map(\.consumer)))::text[], \(PGTextArray(effects.map(\.key)))::text[])
+            SELECT * FROM unnest(\(PGTextArray(events.map(\.consumer)))::text[], \(PGTextArray(events.map(\.key)))::text[])
             ON CONFLICT DO NOTHING RETURNING consumer, message_key
             """, prepared: true)
         var new = Set<String>()
         for row in fresh { new.insert(try row.decode(0, as: String.self) + "\u{1F}" + row.decode(1, as: String.self)) }
-        // The first occurrence of each new key takes effect; later copies in the same batch are duplicates.
-        let firsts = effects.filter { new.remove($0.consumer + "\u{1F}" + $0.key) != nil }
-        let notices = try StockStore.apply(
-            firsts.compactMap { effect in effect.adjustment.map { (effect.key, $0) } },
-            destination: outOfStock, policy: policy, on: db)
-        let notifications = firsts.compactMap(\.notification)
-            + notices.flatMap { renderer.notifications(for: $0.notice, recipients: $0.recipients) }
+        return events.filter { new.remove($0.consumer + "\u{1F}" + $0.key) != nil }
+    }
+
+    /// Writes notifications with COPY.
+    static func insert(_ notifications: [NewNotification], on db: PGConnection) throws {
+        guard !notifications.isEmpty else { return }
         let rows: [[(any PGEncodable)?]] = notifications.map { notification in
             [
                 notification.userID, notification.type, notification.priority.rawValue,
@@ -70,8 +29,7 @@ public struct NotificationStore: Sendable {
                 notification.title, notification.message, Self.json(notification.metadata), notification.sourceEventKey,
             ]
         }
-        guard !rows.isEmpty else { return 0 }
-        return try db.copy(
+        _ = try db.copy(
             into: "notifications",
             columns: ["user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key"],
             rows: rows)

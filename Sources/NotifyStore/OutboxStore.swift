@@ -1,7 +1,8 @@
+import NotifyCore
 import Postgres
 
-/// The transactional outbox: events written with the change that caused them (`StockStore`), leased and marked
-/// by the relay.
+/// The transactional outbox: events written with the change that caused them (`IngestionStore`), leased and
+/// marked by the relay.
 public struct OutboxStore: Sendable {
     let database: PGPool
 
@@ -21,6 +22,23 @@ public struct OutboxStore: Sendable {
         public var body: String
         /// Seconds since the epoch when the row was written.
         public var createdAt: Int64
+    }
+
+    /// Queues events in the outbox inside the caller's transaction, in order, with one statement.
+    static func enqueue(_ messages: [OutboxMessage], on db: PGConnection) throws {
+        guard !messages.isEmpty else { return }
+        try db.execute("""
+            INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body)
+            SELECT m, x, r, t, v, c, b FROM unnest(\(PGTextArray(messages.map(\.messageID)))::text[],
+                                              \(PGTextArray(messages.map(\.exchange)))::text[],
+                                              \(PGTextArray(messages.map(\.routingKey)))::text[],
+                                              \(PGTextArray(messages.map(\.type)))::text[],
+                                              \(PGTextArray(messages.map(\.version)))::text[],
+                                              \(PGTextArray(messages.map(\.correlationID)))::text[],
+                                              \(PGTextArray(messages.map(\.body)))::text[])
+                 WITH ORDINALITY AS e(m, x, r, t, v, c, b, n)
+            ORDER BY n
+            """)
     }
 
     /// Reserves up to `limit` unsent rows for `lease` (`FOR UPDATE SKIP LOCKED`, so daemons and overlapping

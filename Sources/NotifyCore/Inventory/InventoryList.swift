@@ -13,6 +13,12 @@ public enum InventoryList {
         /// `location`, which stock tracking uses as the warehouse; empty when absent.
         public var location: String
         public var quantity: Int
+
+        public init(productID: String, location: String, quantity: Int) {
+            self.productID = productID
+            self.location = location
+            self.quantity = quantity
+        }
     }
 
     public struct Page: Sendable, Equatable {

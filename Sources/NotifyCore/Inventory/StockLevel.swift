@@ -59,6 +59,9 @@ public enum StockRule {
 
 /// OutOfStock 0.0.4, as published on `inventory.out-of-stock`.
 public struct OutOfStock: Sendable, Equatable {
+    /// The catalog version of the schema this body follows.
+    public static let version = "0.0.4"
+
     public var eventID: String
     public var timestamp: Date
     public var productID: String

@@ -24,9 +24,9 @@ import ServiceLifecycle
 struct EventIngestion: Service {
     let consuming: AMQPConnection
     let parker: DeadLetterParker
-    let store: NotificationStore
+    let store: IngestionStore
     let journal: CrashJournal
-    let renderer: NotificationRenderer
+    let planner: IngestionPlanner
     let decoder: EventDecoder
     let queue: String
     let prefetch: Int
@@ -100,14 +100,14 @@ struct EventIngestion: Service {
     /// A batch split into what will be stored, what will be parked, and what is too large to hold.
     struct Prepared: Sendable {
         var batch: [AMQPDelivery]
-        var accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)] = []
+        var accepted: [(delivery: AMQPDelivery, event: ConsumedEvent)] = []
         var rejected: [(delivery: AMQPDelivery, rejection: Rejection)] = []
         /// Bodies too large to read while the oversized budget was spent: rejected without requeue, so the events
         /// queue's own dead-lettering moves the original, unread, to the dead-letter queue (`x-death`).
         var unread: [AMQPDelivery] = []
     }
 
-    /// Validates and renders: pure work, done while the previous batch commits.
+    /// Validates and decides what each event asks for: pure work, done while the previous batch commits.
     private func prepare(_ batch: [AMQPDelivery]) -> Prepared {
         var prepared = Prepared(batch: batch)
         let now = Date()
@@ -118,7 +118,7 @@ struct EventIngestion: Service {
             }
             FaultInjection.crashIfRequested(by: delivery.body)
             do {
-                prepared.accepted.append((delivery, try effect(of: delivery, now: now)))
+                prepared.accepted.append((delivery, try event(of: delivery, now: now)))
             } catch {
                 prepared.rejected.append((delivery, error))
             }
@@ -127,19 +127,12 @@ struct EventIngestion: Service {
     }
 
     /// What one delivery means; throws the rejection it is parked with.
-    private func effect(of delivery: AMQPDelivery, now: Date) throws(Rejection) -> NotificationStore.Effect {
+    private func event(of delivery: AMQPDelivery, now: Date) throws(Rejection) -> ConsumedEvent {
         guard !delivery.properties.undecodable.contains("message_id") else {
             throw Rejection(.invalidProperty, "property 'message_id' is not valid UTF-8")
         }
-        let decoded = try decoder.decode(
-            routingKey: delivery.routingKey, messageID: delivery.properties.messageID, body: delivery.body, now: now)
-        switch decoded.event {
-        case .payment(let payment):
-            return .init(consumer: decoded.kind.rawValue, key: decoded.key,
-                         notification: renderer.notification(for: payment, eventKey: decoded.key))
-        case .inventory(let adjustment):
-            return .init(consumer: decoded.kind.rawValue, key: decoded.key, adjustment: adjustment)
-        }
+        return planner.effect(of: try decoder.decode(
+            routingKey: delivery.routingKey, messageID: delivery.properties.messageID, body: delivery.body, now: now))
     }
 
     /// Processes a batch holding redeliveries under the crash journal (one statement before, one after). Runs of
@@ -241,10 +234,10 @@ struct EventIngestion: Service {
     /// constraint rejects) is split: every effect is committed alone and the ones still refused are returned to
     /// be parked with `delivery-failed`, so one poison event never sinks the others.
     private func store(
-        _ accepted: [(delivery: AMQPDelivery, effect: NotificationStore.Effect)]
+        _ accepted: [(delivery: AMQPDelivery, event: ConsumedEvent)]
     ) async throws -> (created: Int, refused: [(delivery: AMQPDelivery, rejection: Rejection)])? {
         do {
-            guard let created = try await withDatabaseRetries({ try await store.store(accepted.map(\.effect)) }) else {
+            guard let created = try await withDatabaseRetries({ try await commit(accepted.map(\.event)) }) else {
                 return nil
             }
             return (created, [])
@@ -253,15 +246,20 @@ struct EventIngestion: Service {
         }
         var created = 0
         var refused: [(delivery: AMQPDelivery, rejection: Rejection)] = []
-        for (delivery, effect) in accepted {
+        for (delivery, event) in accepted {
             do {
-                guard let count = try await withDatabaseRetries({ try await store.store([effect]) }) else { return nil }
+                guard let count = try await withDatabaseRetries({ try await commit([event]) }) else { return nil }
                 created += count
             } catch let error as PGError where !error.isRetriable {
                 refused.append((delivery, Rejection(.deliveryFailed, "the database refused the event (SQLSTATE \(error.sqlState ?? "none"))")))
             }
         }
         return (created, refused)
+    }
+
+    /// Writes events in one transaction, planned by `planner` once the inbox says which are new.
+    private func commit(_ events: [ConsumedEvent]) async throws -> Int {
+        try await store.commit(events, planning: planner.plan)
     }
 
     /// Runs database work, waiting out passing faults (`PGError.isRetriable`) with capped backoff. Nil once
@@ -297,7 +295,7 @@ struct EventIngestion: Service {
         var backoff = Backoff(initial: .seconds(1), maximum: .seconds(5))
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: backoff.next())
-            if await store.writes.answers() {
+            if await store.database.answers() {
                 logger.notice("the database answers again; resuming event consumption")
                 return true
             }

@@ -12,9 +12,9 @@ import ServiceLifecycle
 /// and retried at the next round; nothing else is affected.
 struct InventoryReconciler: Service {
     let client: AMQPRPCClient
-    let database: PGPool
+    let store: IngestionStore
+    let planner: IngestionPlanner
     let queue: String
-    let destination: StockStore.Destination
     let interval: Duration
     let pageSize: Int
     let timeout: Duration
@@ -57,11 +57,9 @@ struct InventoryReconciler: Service {
             } catch let rejection as Rejection {
                 throw ReconciliationError(reason: "GetInventoryList reply is not usable: \(rejection.detail)")
             }
-            let (destination, items) = (destination, result.items.filter { $0.quantity <= 0 })
-            raised += try await database.transaction { db in
-                try items.reduce(0) { count, item in
-                    count + (try StockStore.reconcile(item, round: round, destination: destination, on: db) ? 1 : 0)
-                }
+            let planner = planner
+            raised += try await store.reconcile(result.items.filter { $0.quantity <= 0 }) { item, known in
+                planner.reconcile(item, known: known, round: round, now: Date())
             }
             guard result.hasMore else { break }
             page += 1

@@ -20,16 +20,16 @@ struct Daemon {
         let renderer = try loadRenderer()
         let resources = Resources(configuration, logger: logger)
         try await resources.open(configuration)
+        let planner = IngestionPlanner(
+            renderer: renderer, policy: configuration.inventory.policy,
+            outOfStockExchange: configuration.names.eventsExchange)
         let reconciler: InventoryReconciler?
         do {
-            reconciler = try await makeReconciler(resources)
+            reconciler = try await makeReconciler(resources, planner: planner)
         } catch {
             await resources.close()
             throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: "\(error)")
         }
-        let store = NotificationStore(
-            writes: resources.writes, outOfStock: .init(exchange: configuration.names.eventsExchange),
-            policy: configuration.inventory.policy, renderer: renderer)
         var input = JSONInput()
         input.maxBytes = configuration.ingestion.maxBodyBytes
         let systemd = SystemdNotifier()
@@ -44,7 +44,8 @@ struct Daemon {
             parker: DeadLetterParker(
                 publishing: resources.publishing, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.topology.declared, logger: logger),
-            store: store, journal: CrashJournal(database: resources.writes), renderer: renderer,
+            store: IngestionStore(database: resources.writes), journal: CrashJournal(database: resources.writes),
+            planner: planner,
             decoder: EventDecoder(input: input, window: configuration.ingestion.timestampWindow),
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
@@ -89,11 +90,11 @@ struct Daemon {
 
     /// The GetInventoryList cross-check, when an interval is configured. Its requests go out on the RPC connection:
     /// it is not in confirm mode, and the replies come back on it.
-    private func makeReconciler(_ resources: Resources) async throws -> InventoryReconciler? {
+    private func makeReconciler(_ resources: Resources, planner: IngestionPlanner) async throws -> InventoryReconciler? {
         guard configuration.inventory.reconcileInterval > .zero else { return nil }
         return InventoryReconciler(
-            client: try await AMQPRPCClient(connection: resources.rpc), database: resources.outbox,
-            queue: configuration.names.inventoryRPCQueue, destination: .init(exchange: configuration.names.eventsExchange),
+            client: try await AMQPRPCClient(connection: resources.rpc), store: IngestionStore(database: resources.outbox),
+            planner: planner, queue: configuration.names.inventoryRPCQueue,
             interval: configuration.inventory.reconcileInterval, pageSize: configuration.inventory.reconcilePageSize,
             timeout: configuration.inventory.rpcTimeout, logger: logger)
     }

@@ -1,0 +1,55 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// Writes what consumed events change. One transaction per batch: claim the events' inbox rows (deduplication),
+/// lock and load the state the plan needs, let the caller's planner decide (a pure function in `NotifyCore`),
+/// then write the plan. The store decides nothing.
+public struct IngestionStore: Sendable {
+    public let database: PGPool
+
+    public init(database: PGPool) {
+        self.database = database
+    }
+
+    /// A planner: the plan for the new events of a batch, given the state loaded for them.
+    public typealias Planning = @Sendable (_ fresh: [ConsumedEvent], _ state: StockState) -> IngestionPlan
+
+    /// Stores a batch in one transaction; returns how many notifications were created.
+    public func commit(_ events: [ConsumedEvent], planning: @escaping Planning) async throws -> Int {
+        guard !events.isEmpty else { return 0 }
+        return try await database.transaction { db in
+            let fresh = try NotificationStore.claim(events, on: db)
+            let products = IngestionPlanner.products(of: fresh)
+            let state = products.isEmpty ? StockState() : try StockStore.lockedState(of: products, on: db)
+            let plan = planning(fresh, state)
+            try Self.write(plan, on: db)
+            return plan.notifications.count
+        }
+    }
+
+    /// Applies stock-outs that reconciliation found, one transaction for the page; `planning` decides for each
+    /// item given its known level (nil to change nothing). Returns how many items changed something.
+    public func reconcile(
+        _ items: [InventoryList.Item], planning: @escaping @Sendable (InventoryList.Item, StockLevel?) -> IngestionPlan?
+    ) async throws -> Int {
+        guard !items.isEmpty else { return 0 }
+        return try await database.transaction { db in
+            try items.reduce(0) { count, item in
+                let product = ProductKey(productID: item.productID, warehouseID: item.location)
+                let known = try StockStore.lockedState(of: [product], watchers: false, on: db).levels[product]
+                guard let plan = planning(item, known) else { return count }
+                try Self.write(plan, on: db)
+                return count + 1
+            }
+        }
+    }
+
+    /// Writes a plan inside the caller's transaction: stock levels, spent wishes, outbox rows, notifications.
+    static func write(_ plan: IngestionPlan, on db: PGConnection) throws {
+        try StockStore.write(plan.stockChanges, on: db)
+        try WatchStore.delete(plan.spentWatches, on: db)
+        try OutboxStore.enqueue(plan.outbox, on: db)
+        try NotificationStore.insert(plan.notifications, on: db)
+    }
+}
