@@ -23,12 +23,15 @@ let package = Package(
         .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
+        // What every retry loop shares: the backoff schedule and the shape of errors that say whether to retry.
+        .target(name: "Resilience"),
         // AMQP 0-9-1 client over librabbitmq: the only importer of CRabbitMQ.
         .target(
             name: "AMQP",
             dependencies: [
-                "CRabbitMQ",
+                "CRabbitMQ", "Resilience",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Calendar arithmetic shared by the PostgreSQL client and the domain (both parse timestamps on hot paths).
@@ -37,8 +40,9 @@ let package = Package(
         .target(
             name: "Postgres",
             dependencies: [
-                "CLibPQ", "CivilDate",
+                "CLibPQ", "CivilDate", "Resilience",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Domain logic: no C, no sockets.
@@ -50,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "notifyd",
             dependencies: [
-                "AMQP", "Postgres", "NotifyCore", "NotifyStore",
+                "AMQP", "Resilience", "Postgres", "NotifyCore", "NotifyStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -77,7 +81,7 @@ let package = Package(
 
         // What the test suites and the benchmark share: the stack's URLs and controls, polling helpers.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Resilience", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(
             name: "NotifyCoreTests",

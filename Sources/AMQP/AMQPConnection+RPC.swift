@@ -10,7 +10,7 @@ extension AMQPConnection {
         to request: AMQPDelivery, body: [UInt8], headers: [String: AMQPFieldValue] = [:],
         contentType: String = "application/json", acknowledging: Bool = false
     ) -> Bool {
-        let ack = ConnectionLoop.Command.settle(generation: request.generation, tag: request.deliveryTag, .ack(multiple: false))
+        let ack = ConnectionLoop.Command.settle(.init(request, .ack(multiple: false)))
         guard let replyTo = request.properties.replyTo, !replyTo.isEmpty else {
             if acknowledging { submit([ack]) }
             return false

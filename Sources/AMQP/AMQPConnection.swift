@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// After `connect()` succeeds the connection stays up on its own: on any failure it reconnects with exponential
 /// backoff and jitter, declares again everything declared through it, resumes every consumer, and publishes again
-/// whatever was not yet confirmed. Deliveries carry the connection generation they came from, and settling a
-/// delivery from an earlier generation is a no-op (the broker has requeued it already).
+/// whatever was not yet confirmed. Settling a delivery that came on an earlier incarnation of the connection is a
+/// no-op (the broker has requeued it already).
 ///
 /// Use one connection for consuming (and RPC replies) and another, with `confirmMode`, for publishing: a broker
 /// resource alarm blocks publishing connections, and consumers must keep running through it.
@@ -44,7 +44,7 @@ public final class AMQPConnection: Sendable {
     /// True while the broker blocks publishing on this connection (memory or disk alarm).
     public var isBlocked: Bool { loop.status.withLock { $0.blocked } }
     /// Increments on every (re)connect; deliveries carry the generation they arrived on.
-    public var generation: UInt64 { loop.status.withLock { $0.generation } }
+    var generation: UInt64 { loop.status.withLock { $0.generation } }
 
     // MARK: - Topology
 
@@ -70,45 +70,50 @@ public final class AMQPConnection: Sendable {
 
     // MARK: - Consuming
 
-    /// Starts consuming `queue` with manual acks (unless `noAck`) and at most `prefetch` unacked deliveries.
-    /// The returned sequence ends when the consumer is cancelled or the connection closed.
-    public func consume(queue: String, prefetch: UInt16, noAck: Bool = false) async throws(AMQPError) -> AMQPConsumer {
-        let (stream, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
-        let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
-        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: noAck,
-                          deliver: { continuation.yield($0) }, flush: {}, finish: { continuation.finish() })
-        return AMQPConsumer(tag: tag, deliveries: stream)
-    }
-
-    /// Like `consume`, but hands over deliveries in batches: everything that arrived since the last call, so a
-    /// consumer that commits per batch (group commit) gets a larger batch the longer its last commit took.
+    /// Starts a pull consumer of `queue` with manual acks (unless `noAck`) and at most `prefetch` unsettled
+    /// deliveries. Deliveries are handed over in batches (`next(max:)`): everything that arrived since the last
+    /// call, so a consumer that commits per batch (group commit) gets a larger batch the longer its last commit
+    /// took.
     /// - Parameter bodyLimit: how much body is read into memory; nil reads every body whole.
-    public func consumeBatches(
-        queue: String, prefetch: UInt16, bodyLimit: AMQPBodyLimit? = nil
-    ) async throws(AMQPError) -> AMQPBatchConsumer {
-        let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
-        let consumer = AMQPBatchConsumer(tag: tag)
-        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
-                          deliver: consumer.append, flush: consumer.flush, finish: consumer.finish,
-                          discardStale: consumer.discard(before:))
-        return consumer
+    public func consume(
+        queue: String, prefetch: UInt16, noAck: Bool = false, bodyLimit: AMQPBodyLimit? = nil
+    ) async throws(AMQPError) -> AMQPConsumer {
+        try await consume(queue: queue, prefetch: prefetch, noAck: noAck, bodyLimit: bodyLimit, consumer: AMQPConsumer(tag: newConsumerTag()))
     }
 
-    /// The lightest way to consume: `handler` receives each delivery on the connection's own thread, in order,
-    /// and must return at once (hand the work to another thread). No task is scheduled per delivery.
+    /// The handler form: `handler` receives each delivery on the connection's own thread, in order, and must
+    /// return at once (hand the work to another thread). No task is scheduled per delivery.
     public func consume(
         queue: String, prefetch: UInt16, bodyLimit: AMQPBodyLimit? = nil,
         handler: @escaping @Sendable (AMQPDelivery) -> Void
-    ) async throws(AMQPError) -> AMQPHandlerConsumer {
-        let tag = "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
-        let consumer = AMQPHandlerConsumer(tag: tag)
-        try await consume(queue: queue, tag: tag, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
-                          deliver: handler, flush: {}, finish: consumer.finish)
-        return consumer
+    ) async throws(AMQPError) -> AMQPConsumer {
+        try await consume(queue: queue, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
+                          consumer: AMQPConsumer(tag: newConsumerTag(), handler: handler))
     }
 
-    public func cancel(_ consumer: AMQPHandlerConsumer) async throws(AMQPError) {
+    /// Stops new deliveries. Deliveries already received are still handed over before the consumer finishes, so
+    /// they can be processed and acked: the first step of a graceful drain.
+    public func cancel(_ consumer: AMQPConsumer) async throws(AMQPError) {
         try await loop.request { .cancel(consumer.tag, $0) }
+    }
+
+    /// Settles deliveries as `settlement` says, in one turn of the connection's thread. Settlements of
+    /// deliveries from an earlier connection are dropped (the broker requeued those when it went).
+    public func settle(_ settlement: AMQPSettlement) {
+        loop.submit(settlement.operations.map(ConnectionLoop.Command.settle))
+    }
+
+    /// Acknowledges `delivery` (and, with `multiple`, every earlier unsettled one of this connection).
+    public func ack(_ delivery: AMQPDelivery, multiple: Bool = false) {
+        settle(.single(delivery, .ack(multiple: multiple)))
+    }
+
+    public func nack(_ delivery: AMQPDelivery, multiple: Bool = false, requeue: Bool) {
+        settle(.single(delivery, .nack(multiple: multiple, requeue: requeue)))
+    }
+
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) {
+        settle(.single(delivery, .reject(requeue: requeue)))
     }
 
     func submit(_ commands: [ConnectionLoop.Command]) { loop.submit(commands) }
@@ -116,8 +121,8 @@ public final class AMQPConnection: Sendable {
     /// Consumes an RPC reply queue (no-ack), handing each reply to the call waiting for it.
     func consumeReplies(queue: String) async throws(AMQPError) {
         let loop = loop
-        try await consume(queue: queue, tag: "rpc-replies.\(UUID().uuidString.prefix(8))", prefetch: 0, noAck: true,
-                          deliver: { loop.completeCall($0) }, flush: {}, finish: {})
+        _ = try await consume(queue: queue, prefetch: 0, noAck: true, bodyLimit: nil,
+                              consumer: AMQPConsumer(tag: "rpc-replies.\(UUID().uuidString.prefix(8))") { loop.completeCall($0) })
     }
 
     /// Publishes `request` and waits for the delivery with `correlationID` on a reply consumer, until `deadline`.
@@ -130,40 +135,17 @@ public final class AMQPConnection: Sendable {
         return try result.get()
     }
 
-    /// Consumer whose deliveries are handed to `deliver` on the connection thread: it must return at once.
-    func consume(
-        queue: String, tag: String, prefetch: UInt16, noAck: Bool, bodyLimit: AMQPBodyLimit? = nil,
-        deliver: @escaping @Sendable (AMQPDelivery) -> Void, flush: @escaping @Sendable () -> Void,
-        finish: @escaping @Sendable () -> Void, discardStale: @escaping @Sendable (UInt64) -> Void = { _ in }
-    ) async throws(AMQPError) {
-        let spec = ConnectionLoop.ConsumerSpec(
-            tag: tag, queue: queue, prefetch: prefetch, noAck: noAck, bodyLimit: bodyLimit, deliver: deliver,
-            flush: flush, finish: finish, discardStale: discardStale)
+    private func consume(
+        queue: String, prefetch: UInt16, noAck: Bool, bodyLimit: AMQPBodyLimit?, consumer: AMQPConsumer
+    ) async throws(AMQPError) -> AMQPConsumer {
+        let spec = ConnectionState.Consumer(
+            tag: consumer.tag, queue: queue, prefetch: prefetch, noAck: noAck, bodyLimit: bodyLimit, consumer: consumer)
         try await loop.request { .consume(spec, $0) }
+        return consumer
     }
 
-    /// Stops new deliveries. Deliveries already received are still handed over before the sequence ends, so
-    /// they can be processed and acked: the first step of a graceful drain.
-    public func cancel(_ consumer: AMQPConsumer) async throws(AMQPError) {
-        try await loop.request { .cancel(consumer.tag, $0) }
-    }
-
-    public func cancel(_ consumer: AMQPBatchConsumer) async throws(AMQPError) {
-        try await loop.request { .cancel(consumer.tag, $0) }
-    }
-
-    /// Acknowledges `delivery` (and, with `multiple`, every earlier unacked one of this consumer channel).
-    public func ack(_ delivery: AMQPDelivery, multiple: Bool = false) {
-        loop.submit(.settle(generation: delivery.generation, tag: delivery.deliveryTag, .ack(multiple: multiple)))
-    }
-
-    public func nack(_ delivery: AMQPDelivery, multiple: Bool = false, requeue: Bool) {
-        loop.submit(.settle(generation: delivery.generation, tag: delivery.deliveryTag,
-                            .nack(multiple: multiple, requeue: requeue)))
-    }
-
-    public func reject(_ delivery: AMQPDelivery, requeue: Bool) {
-        loop.submit(.settle(generation: delivery.generation, tag: delivery.deliveryTag, .reject(requeue: requeue)))
+    private func newConsumerTag() -> String {
+        "\(loop.configuration.connectionName).\(UUID().uuidString.prefix(8))"
     }
 
     // MARK: - Publishing
@@ -198,43 +180,5 @@ public final class AMQPConnection: Sendable {
     /// Publishes without waiting for a confirm: for RPC replies, which are ephemeral by design.
     public func send(_ message: AMQPOutgoingMessage) {
         loop.submit(.send(message))
-    }
-}
-
-/// A consumer feeding a handler; `finished()` returns once it was cancelled or its connection closed.
-public final class AMQPHandlerConsumer: Sendable {
-    public let tag: String
-    private let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    init(tag: String) { self.tag = tag }
-
-    public func finished() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state in
-                if !state.done { state.waiters.append(continuation) }
-                return state.done
-            }
-            if done { continuation.resume() }
-        }
-    }
-
-    @Sendable func finish() {
-        let waiters = state.withLock { state in
-            state.done = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-}
-
-/// Deliveries of one consumer, in order.
-public struct AMQPConsumer: AsyncSequence, Sendable {
-    public typealias Element = AMQPDelivery
-    public let tag: String
-    let deliveries: AsyncStream<AMQPDelivery>
-
-    public func makeAsyncIterator() -> AsyncStream<AMQPDelivery>.Iterator {
-        deliveries.makeAsyncIterator()
     }
 }

@@ -58,10 +58,10 @@ public struct AMQPOutgoingMessage: Sendable, Equatable {
     }
 }
 
-/// A message delivered to a consumer. Settle it with `AMQPConnection.ack`, `nack` or `reject`.
+/// A message delivered to a consumer. Settle it with `AMQPConnection.settle`, `ack`, `nack` or `reject`.
 public struct AMQPDelivery: Sendable {
     /// Which connection incarnation delivered this message; a tag is only meaningful on that incarnation.
-    public let generation: UInt64
+    let generation: UInt64
     public let deliveryTag: UInt64
     public let redelivered: Bool
     public let exchange: String

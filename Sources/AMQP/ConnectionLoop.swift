@@ -12,51 +12,20 @@ import Synchronization
 final class ConnectionLoop: @unchecked Sendable {
     typealias Reply<Value> = CheckedContinuation<Result<Value, AMQPError>, Never>
 
-    enum Settlement {
-        case ack(multiple: Bool)
-        case nack(multiple: Bool, requeue: Bool)
-        case reject(requeue: Bool)
-
-        var isMultiple: Bool {
-            switch self {
-            case .ack(let multiple), .nack(let multiple, _): multiple
-            case .reject: false
-            }
-        }
-    }
-
-    struct ConsumerSpec: Sendable {
-        let tag: String
-        let queue: String
-        let prefetch: UInt16
-        let noAck: Bool
-        /// Nil: every body is read.
-        let bodyLimit: AMQPBodyLimit?
-        /// Called on the owner thread: must only hand the delivery on, never block.
-        let deliver: @Sendable (AMQPDelivery) -> Void
-        /// Called on the owner thread after each read turn that delivered something to this consumer.
-        let flush: @Sendable () -> Void
-        let finish: @Sendable () -> Void
-        /// Called on the owner thread after a reconnect with the new generation: deliveries of earlier ones that
-        /// are still buffered can be dropped (the broker has requeued them), so a buffer never holds more than one
-        /// prefetch window of live deliveries plus what its owner already took.
-        let discardStale: @Sendable (_ generation: UInt64) -> Void
-    }
-
     enum Command {
         case declare(AMQPTopology, Reply<Void>)
         case queueStatus(String, Reply<AMQPQueueStatus>)
         case purge(String, Reply<UInt32>)
         case deleteQueue(String, Reply<Void>)
-        case consume(ConsumerSpec, Reply<Void>)
+        case consume(ConnectionState.Consumer, Reply<Void>)
         case cancel(String, Reply<Void>)
-        case settle(generation: UInt64, tag: UInt64, Settlement)
+        case settle(AMQPSettlement.Operation)
         case publish(PublishBatch)
         /// Its caller stopped waiting: finish it now (unsettled messages are reported `.timedOut`).
         case abandon(PublishBatch)
         case send(AMQPOutgoingMessage)
         /// Sends an RPC request and waits for the reply with its correlation id, or the deadline.
-        case call(AMQPOutgoingMessage, PendingCall)
+        case call(AMQPOutgoingMessage, ConnectionState.PendingCall)
         /// Completes as soon as the owner thread runs it: proof that the thread is not stuck.
         case ping(CheckedContinuation<Void, Never>)
         case close(CheckedContinuation<Void, Never>)
@@ -73,13 +42,6 @@ final class ConnectionLoop: @unchecked Sendable {
             case .settle, .send: break
             }
         }
-    }
-
-    struct PendingCall: Sendable {
-        let correlationID: String
-        let deadline: ContinuousClock.Instant
-        /// The reply, or why there is none: `.timeout`, a lost connection, or a closed one.
-        let continuation: CheckedContinuation<Result<AMQPDelivery, AMQPError>, Never>
     }
 
     struct Status: Sendable {
@@ -103,18 +65,9 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // MARK: Owner-thread state. Never touched from any other thread.
     private var session: CSession?
-    private var generation: UInt64 = 0
-    private var topology = AMQPTopology()
-    private var consumers: [ConsumerSpec] = []
-    private var confirms = ConfirmTracker()
-    private var batches: [PublishBatch] = []
+    private var state: ConnectionState
     private var closeRequests: [CheckedContinuation<Void, Never>] = []
-    /// RPC calls waiting for their reply, by correlation id.
-    private var calls: [String: PendingCall] = [:]
     private var closeDeadline: ContinuousClock.Instant?
-    /// Bodies larger than their consumer's ordinary limit that were read and are not yet settled, by delivery tag
-    /// (of the current connection): they count against the consumer's oversized budget.
-    private var oversized: [UInt64: (consumerTag: String, size: Int)] = [:]
     private var reconnectAttempt = 0
     private var reconnectAt: ContinuousClock.Instant = .now
 
@@ -129,6 +82,9 @@ final class ConnectionLoop: @unchecked Sendable {
         self.configuration = configuration
         self.confirmMode = confirmMode
         self.logger = logger
+        state = ConnectionState(
+            confirmMode: confirmMode, reconnectInitialDelay: configuration.reconnectInitialDelay,
+            reconnectMaxDelay: configuration.reconnectMaxDelay)
         self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
     }
 
@@ -206,7 +162,7 @@ final class ConnectionLoop: @unchecked Sendable {
             }
             for command in commands { execute(command) }
 
-            if !closeRequests.isEmpty, batches.isEmpty || ContinuousClock.now >= closeDeadline! {
+            if !closeRequests.isEmpty, state.batches.isEmpty || ContinuousClock.now >= closeDeadline! {
                 shutDown()
                 return
             }
@@ -218,9 +174,11 @@ final class ConnectionLoop: @unchecked Sendable {
                 }
             }
             let moreWaiting = pumpInbound()
-            expireBatches()
+            for call in state.expire(now: .now) {
+                call.continuation.resume(returning: .failure(AMQPError(.timeout, "no reply within the call's timeout")))
+            }
             if moreWaiting || session?.hasQueuedFrames == true { continue }
-            sleep(socket: session?.socketFD, until: (batches.map(\.deadline) + calls.values.map(\.deadline)).min())
+            sleep(socket: session?.socketFD, until: state.nextDeadline)
         }
     }
 
@@ -251,18 +209,17 @@ final class ConnectionLoop: @unchecked Sendable {
             return
         }
         if case .abandon(let batch) = command {
-            batch.finish()
-            batches.removeAll { $0.isFinished }
+            state.abandon(batch)
             return
         }
         if case .publish(let batch) = command {
-            batches.append(batch)
+            state.enqueue(batch)
             if let session { send(batch, on: session) }
             return
         }
         if session == nil, case .cancel(let tag, let reply) = command {
             // Nothing to cancel on the broker; forgetting the consumer keeps the reconnect from resuming it.
-            removeConsumer(tag)
+            state.remove(tag)
             reply.resume(returning: .success(()))
             return
         }
@@ -276,7 +233,7 @@ final class ConnectionLoop: @unchecked Sendable {
             switch command {
             case .declare(let declared, let reply):
                 try session.declare(declared)
-                topology = topology.merging(declared)
+                state.declared(declared)
                 reply.resume(returning: .success(()))
             case .queueStatus(let name, let reply):
                 reply.resume(returning: .success(try session.queueStatus(name)))
@@ -284,37 +241,35 @@ final class ConnectionLoop: @unchecked Sendable {
                 reply.resume(returning: .success(try session.purge(name)))
             case .deleteQueue(let name, let reply):
                 try session.deleteQueue(name)
-                topology.queues.removeAll { $0.name == name }
-                topology.bindings.removeAll { $0.queue == name }
+                state.deleted(queue: name)
                 reply.resume(returning: .success(()))
             case .consume(let spec, let reply):
                 try session.consume(queue: spec.queue, tag: spec.tag, prefetch: spec.prefetch, noAck: spec.noAck)
-                consumers.append(spec)
+                state.add(spec)
                 reply.resume(returning: .success(()))
             case .cancel(let tag, let reply):
                 try session.cancel(tag: tag)
                 // Deliveries sent before cancel-ok were queued by librabbitmq during the call: hand them over
                 // before the consumer's stream ends, so they are processed and acked rather than requeued.
                 while self.session != nil, session.hasQueuedFrames { _ = pumpInbound() }
-                removeConsumer(tag)
+                state.remove(tag)
                 reply.resume(returning: .success(()))
-            case .settle(let delivered, let tag, let settlement):
-                guard delivered == generation else {
-                    logger.debug("dropping a settlement from an earlier connection", metadata: ["amqp.delivery_tag": "\(tag)"])
+            case .settle(let operation):
+                guard state.settle(operation) else {
+                    logger.debug("dropping a settlement from an earlier connection", metadata: ["amqp.delivery_tag": "\(operation.tag)"])
                     return
                 }
-                switch settlement {
-                case .ack(let multiple): try session.ack(tag, multiple: multiple)
-                case .nack(let multiple, let requeue): try session.nack(tag, multiple: multiple, requeue: requeue)
-                case .reject(let requeue): try session.reject(tag, requeue: requeue)
+                switch operation.kind {
+                case .ack(let multiple): try session.ack(operation.tag, multiple: multiple)
+                case .nack(let multiple, let requeue): try session.nack(operation.tag, multiple: multiple, requeue: requeue)
+                case .reject(let requeue): try session.reject(operation.tag, requeue: requeue)
                 }
-                releaseOversized(upTo: tag, multiple: settlement.isMultiple)
             case .send(let message):
-                if confirmMode { confirms.skip() }
+                state.publishingUnconfirmed()
                 try session.publish(message)
             case .call(let message, let call):
-                calls[call.correlationID] = call
-                if confirmMode { confirms.skip() }
+                state.call(call)
+                state.publishingUnconfirmed()
                 try session.publish(message)
             case .publish, .abandon, .close, .ping:
                 break
@@ -327,10 +282,7 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func send(_ batch: PublishBatch, on session: CSession) {
         do {
-            for index in batch.unsettledIndices {
-                confirms.register(batch, index: index)
-                try session.publish(batch.messages[index])
-            }
+            for message in state.publishing(batch) { try session.publish(message) }
         } catch {
             lose(error)
         }
@@ -343,12 +295,14 @@ final class ConnectionLoop: @unchecked Sendable {
     private func pumpInbound() -> Bool {
         var exhausted = true
         var delivered: Set<String> = []
-        defer { for consumer in consumers where delivered.contains(consumer.tag) { consumer.flush() } }
+        defer { for consumer in state.consumers where delivered.contains(consumer.tag) { consumer.consumer.flush() } }
         for _ in 0..<Self.framesPerTurn {
             guard let session else { return false }
             let inbound: CSession.Inbound?
             do {
-                inbound = try session.readFrame(accept: acceptBody)
+                inbound = try session.readFrame { consumerTag, deliveryTag, size in
+                    state.acceptBody(consumerTag: consumerTag, deliveryTag: deliveryTag, size: size)
+                }
             } catch {
                 lose(error)
                 return false
@@ -359,7 +313,7 @@ final class ConnectionLoop: @unchecked Sendable {
             }
             switch inbound {
             case .delivery(let tag, let redelivered, let exchange, let routingKey, let consumerTag, let properties, let body):
-                guard let consumer = consumers.first(where: { $0.tag == consumerTag }) else {
+                guard let consumer = state.consumer(consumerTag) else {
                     try? session.reject(tag, requeue: true)
                     continue
                 }
@@ -368,24 +322,26 @@ final class ConnectionLoop: @unchecked Sendable {
                 case .read(let bytes): (bytes, nil)
                 case .omitted(let size): ([], size)
                 }
-                consumer.deliver(
+                consumer.consumer.deliver(
                     AMQPDelivery(
-                        generation: generation, deliveryTag: tag, redelivered: redelivered, exchange: exchange,
+                        generation: state.generation, deliveryTag: tag, redelivered: redelivered, exchange: exchange,
                         routingKey: routingKey, consumerTag: consumerTag, properties: properties, body: bytes,
                         omittedBodySize: omitted))
             case .confirm(let tag, let multiple, let acked):
-                confirms.settle(tag: tag, multiple: multiple, acked: acked)
+                state.confirm(tag: tag, multiple: multiple, acked: acked)
             case .cancelled(let consumerTag):
-                guard let index = consumers.firstIndex(where: { $0.tag == consumerTag }) else { continue }
-                if topology.queues.contains(where: { $0.name == consumers[index].queue }) {
+                switch state.brokerCancelled(consumerTag) {
+                case .reconnect:
                     // A queue we declared went away (deleted, or its node failed). Reconnecting declares it again
                     // and resumes every consumer: the one recovery path this loop has.
                     lose(AMQPError(.connectionLost, "the broker cancelled consumer \(consumerTag)"))
                     return false
+                case .forgotten:
+                    // Not ours to recreate: its sequence ended, and its owner decides.
+                    logger.warning("the broker cancelled a consumer", metadata: ["amqp.consumer": "\(consumerTag)"])
+                case .unknown:
+                    break
                 }
-                // Not ours to recreate: end this consumer's sequence and let its owner decide.
-                logger.warning("the broker cancelled a consumer", metadata: ["amqp.consumer": "\(consumerTag)"])
-                removeConsumer(consumerTag)
             case .blocked(let blocked):
                 status.withLock { $0.blocked = blocked }
                 if blocked {
@@ -394,82 +350,45 @@ final class ConnectionLoop: @unchecked Sendable {
                     logger.info("broker unblocked publishing on this connection")
                 }
             case .returned(let exchange, let routingKey, let messageID):
-                confirms.markReturned(exchange: exchange, routingKey: routingKey, messageID: messageID)
+                state.returned(exchange: exchange, routingKey: routingKey, messageID: messageID)
             case .other:
                 break
             }
         }
         session?.releaseBuffers()
-        batches.removeAll { $0.isFinished }
         return exhausted
-    }
-
-    /// Whether a delivery's body is read: within the consumer's ordinary limit, or within what is left of its
-    /// oversized budget (which the delivery then holds until it is settled).
-    private func acceptBody(consumerTag: String, deliveryTag: UInt64, size: Int) -> Bool {
-        guard let limit = consumers.first(where: { $0.tag == consumerTag })?.bodyLimit else { return true }
-        if size <= limit.ordinary { return true }
-        let held = oversized.values.reduce(0) { $0 + ($1.consumerTag == consumerTag ? $1.size : 0) }
-        guard size <= limit.oversizedBudget - held else { return false }
-        oversized[deliveryTag] = (consumerTag, size)
-        return true
-    }
-
-    /// A settled delivery (and, with `multiple`, every earlier one) no longer holds oversized budget.
-    private func releaseOversized(upTo tag: UInt64, multiple: Bool) {
-        guard !oversized.isEmpty else { return }
-        if multiple { oversized = oversized.filter { $0.key > tag } } else { oversized.removeValue(forKey: tag) }
-    }
-
-    /// Forgets a consumer and ends its sequence (after whatever it was already handed).
-    private func removeConsumer(_ tag: String) {
-        guard let index = consumers.firstIndex(where: { $0.tag == tag }) else { return }
-        consumers.remove(at: index).finish()
-    }
-
-    private func expireBatches() {
-        let now = ContinuousClock.now
-        for batch in batches where batch.deadline <= now { batch.finish() }
-        batches.removeAll { $0.isFinished }
-        for call in calls.values where call.deadline <= now {
-            calls.removeValue(forKey: call.correlationID)?.continuation.resume(
-                returning: .failure(AMQPError(.timeout, "no reply within the call's timeout")))
-        }
     }
 
     /// Hands a reply to the call waiting for it; a reply nobody waits for any more (timed out) is dropped.
     /// Runs on the owner thread, as the reply consumer's handler.
     func completeCall(_ reply: AMQPDelivery) {
-        guard let id = reply.properties.correlationID else { return }
-        calls.removeValue(forKey: id)?.continuation.resume(returning: .success(reply))
+        state.reply(reply)?.continuation.resume(returning: .success(reply))
     }
 
     // MARK: - Connection lifecycle
 
     private func openSession() throws(AMQPError) {
         let fresh = try CSession(configuration: configuration, confirmMode: confirmMode)
-        try fresh.declare(topology)
-        for consumer in consumers {
+        try fresh.declare(state.topology)
+        for consumer in state.consumers {
             try fresh.consume(queue: consumer.queue, tag: consumer.tag, prefetch: consumer.prefetch, noAck: consumer.noAck)
         }
         session = fresh
-        generation += 1
-        confirms.reset()
         reconnectAttempt = 0
-        let generation = generation
+        let unconfirmed = state.opened()
+        let generation = state.generation
         status.withLock {
             $0.connected = true
             $0.blocked = false
             $0.generation = generation
         }
-        for batch in batches where !batch.isFinished { send(batch, on: fresh) }
-        for consumer in consumers { consumer.discardStale(generation) }
+        for batch in unconfirmed { send(batch, on: fresh) }
     }
 
     private func reconnect() {
         do {
             try openSession()
-            logger.info("reconnected to the broker", metadata: ["amqp.generation": "\(generation)"])
+            logger.info("reconnected to the broker", metadata: ["amqp.generation": "\(state.generation)"])
         } catch {
             reconnectAttempt += 1
             scheduleReconnect()
@@ -484,33 +403,25 @@ final class ConnectionLoop: @unchecked Sendable {
     private func lose(_ error: AMQPError) {
         guard session != nil else { return }
         session = nil
-        confirms.reset()
-        oversized.removeAll()
+        state.lost()
         status.withLock { $0.connected = false }
         logger.warning("lost the broker connection", metadata: ["amqp.error": "\(error)"])
         scheduleReconnect()
     }
 
     private func scheduleReconnect() {
-        let initial = configuration.reconnectInitialDelay
-        let exponent = min(reconnectAttempt, 16)
-        let ceiling = min(configuration.reconnectMaxDelay, initial * (1 << exponent))
-        // "Equal jitter": at least half the backoff, so a herd of daemons spreads out but none spins.
-        reconnectAt = .now + ceiling / 2 + ceiling / 2 * Double.random(in: 0...1)
+        reconnectAt = .now + state.reconnectDelay()
     }
 
     private func shutDown() {
-        for batch in batches { batch.finish() }
-        batches.removeAll()
-        for call in calls.values { call.continuation.resume(returning: .failure(AMQPError(.closed, "the connection is closed"))) }
-        calls.removeAll()
         if let session {
-            for consumer in consumers { try? session.cancel(tag: consumer.tag) }
+            for consumer in state.consumers { try? session.cancel(tag: consumer.tag) }
             session.close()
         }
         session = nil
-        for consumer in consumers { consumer.finish() }
-        consumers.removeAll()
+        for call in state.close() {
+            call.continuation.resume(returning: .failure(AMQPError(.closed, "the connection is closed")))
+        }
         status.withLock { $0.connected = false }
         for command in stopAccepting() { command.fail(AMQPError(.closed, "the connection is closed")) }
         for request in closeRequests { request.resume() }

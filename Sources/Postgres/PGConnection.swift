@@ -177,7 +177,7 @@ public final class PGConnection {
             // Messages of data errors quote the offending value ("invalid input syntax for type uuid: ..."): a
             // value may be personal data, so those are described by class only.
             if let sqlState, PGError.isDataError(sqlState) {
-                throw PGError(.statementFailed, "the server refused a value of the statement", sqlState: sqlState)
+                throw PGError(.statementFailed, "the server refused a value of the statement", sqlState: sqlState, detail: message)
             }
             throw PGError(.statementFailed, message ?? String(cString: PQresStatus(status)), sqlState: sqlState)
         }

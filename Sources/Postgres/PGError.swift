@@ -1,37 +1,24 @@
-/// An error raised by the PostgreSQL layer.
-///
-/// `description` names the code, SQLSTATE and the server's primary message only; it never contains the SQL text or
-/// parameter values, which may carry personal data.
-public struct PGError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
-        public var description: String { name }
+import Resilience
 
-        /// The connection URL is not usable.
-        public static let invalidConfiguration = Code("invalid-configuration")
-        /// Could not connect (server down, wrong port, authentication).
-        public static let connectionFailed = Code("connection-failed")
-        /// The connection broke during a statement; whether an in-flight COMMIT took effect is unknown.
-        public static let connectionLost = Code("connection-lost")
-        /// The server rejected the statement (constraint, syntax, permission...): see `sqlState`.
-        public static let statementFailed = Code("statement-failed")
-        /// A parameter cannot be sent (text with a NUL character).
-        public static let invalidParameter = Code("invalid-parameter")
-        /// A column could not be decoded into the requested Swift type.
-        public static let decodingFailed = Code("decoding-failed")
-    }
+/// An error raised by the PostgreSQL layer, in the shape every client error has (`ClassifiedError`):
+/// `description` names the code, SQLSTATE and the server's primary message only; it never contains the SQL text
+/// or parameter values, which may carry personal data. The server's message for a data error, which quotes
+/// values, is kept in `detail` (`debugDescription`) only.
+public struct PGError: ClassifiedError {
+    public typealias Code = ErrorCode<PGError>
 
     public var code: Code
     /// The server's primary message or the client's reason; never SQL text or parameter values.
     public var reason: String
     /// Five-character SQLSTATE from the server (e.g. `23505` unique violation), when there is one.
     public var sqlState: String?
+    public var detail: String?
 
-    public init(_ code: Code, _ reason: String, sqlState: String? = nil) {
+    public init(_ code: Code, _ reason: String, sqlState: String? = nil, detail: String? = nil) {
         self.code = code
         self.reason = reason
         self.sqlState = sqlState
+        self.detail = detail
     }
 
     public var description: String {
@@ -60,4 +47,19 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
     public static func isDataError(_ sqlState: String) -> Bool {
         ["22", "23", "54"].contains(sqlState.prefix(2))
     }
+}
+
+extension ErrorCode<PGError> {
+    /// The connection URL is not usable.
+    public static let invalidConfiguration = Self("invalid-configuration")
+    /// Could not connect (server down, wrong port, authentication).
+    public static let connectionFailed = Self("connection-failed")
+    /// The connection broke during a statement; whether an in-flight COMMIT took effect is unknown.
+    public static let connectionLost = Self("connection-lost")
+    /// The server rejected the statement (constraint, syntax, permission...): see `sqlState`.
+    public static let statementFailed = Self("statement-failed")
+    /// A parameter cannot be sent (text with a NUL character).
+    public static let invalidParameter = Self("invalid-parameter")
+    /// A column could not be decoded into the requested Swift type.
+    public static let decodingFailed = Self("decoding-failed")
 }

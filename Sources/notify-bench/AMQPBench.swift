@@ -2,6 +2,7 @@ import AMQP
 import ArgumentParser
 import Foundation
 import Logging
+import TestSupport
 
 /// Throughput of the AMQP layer alone against the real broker, compared with plain C through the same library.
 struct AMQPBench: AsyncParsableCommand {
@@ -60,7 +61,7 @@ struct AMQPBench: AsyncParsableCommand {
                     properties: AMQPProperties(contentType: "application/json", persistent: true, messageID: "b-\(index)"))
             }
             let outcomes = try await connection.publish(batch, timeout: .seconds(30))
-            guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("a publish was not confirmed") }
+            guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw SupportFailure("a publish was not confirmed") }
             sent += count
         }
         return Double(messages) / (ContinuousClock.now - started).seconds
@@ -78,7 +79,7 @@ struct AMQPBench: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - started
         try await connection.cancel(deliveries)
-        guard received == messages else { throw BenchError("consumed \(received) of \(messages)") }
+        guard received == messages else { throw SupportFailure("consumed \(received) of \(messages)") }
         while try await connection.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
         return Double(messages) / elapsed.seconds
     }

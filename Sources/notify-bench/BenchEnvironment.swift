@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Postgres
+import TestSupport
 
 /// A database and queue names of their own for one benchmark run, so runs never see each other's data; and the
 /// environment that points a `notifyd` at them.
@@ -22,7 +23,7 @@ struct BenchEnvironment {
         admin = PGPool(configuration: try PGConfiguration(url: stack.postgresURL), logger: logger)
         let database = database
         try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
-        guard var components = URLComponents(string: stack.postgresURL) else { throw BenchError("bad PostgreSQL URL") }
+        guard var components = URLComponents(string: stack.postgresURL) else { throw SupportFailure("bad PostgreSQL URL") }
         components.path = "/\(database)"
         databaseURL = components.string!
     }
@@ -68,7 +69,7 @@ enum EventLoad {
                                                            messageID: "\(idPrefix)\(firstIndex + offset)", type: type))
                         }
                         let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
-                        guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchError("publish not confirmed") }
+                        guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw SupportFailure("publish not confirmed") }
                     }
                 }
             }

@@ -34,11 +34,6 @@ struct StackOptions: ParsableArguments {
     var postgresURL = StackURLs.postgres
 }
 
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

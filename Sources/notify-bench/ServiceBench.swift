@@ -135,7 +135,7 @@ struct ServiceBench: AsyncParsableCommand {
             let started = ContinuousClock.now
             let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body)
             let elapsed = ContinuousClock.now - started
-            guard reply.properties.headers["status"] == .int(200) else { throw BenchError("query failed") }
+            guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
             if index >= 300 { samples.append(elapsed.seconds * 1000) }
         }
         await connection.close()
@@ -158,7 +158,7 @@ struct ServiceBench: AsyncParsableCommand {
                     while ContinuousClock.now < deadline {
                         let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
                         let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body)
-                        guard reply.properties.headers["status"] == .int(200) else { throw BenchError("query failed") }
+                        guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
                         count += 1
                     }
                     await connection.close()
@@ -177,7 +177,7 @@ extension DaemonProcess {
     static func release(environment: [String: String]) async throws -> DaemonProcess {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notifyd")
         let daemon = try DaemonProcess(binary: binary.path, environment: environment)
-        guard await daemon.waitForLog("ready") else { throw BenchError("notifyd did not get ready: \(daemon.log)") }
+        guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
         return daemon
     }
 

@@ -22,7 +22,7 @@ final class TCPProxy: @unchecked Sendable {
             line += String(decoding: chunk, as: UTF8.self)
         }
         guard let port = line.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-            throw HarnessError("the TCP proxy did not start: \(line)")
+            throw SupportFailure("the TCP proxy did not start: \(line)")
         }
         self.port = port
     }
@@ -52,7 +52,7 @@ final class NotifySocketListener: @unchecked Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard fd >= 0, bound == 0 else { throw HarnessError("cannot bind \(path)") }
+        guard fd >= 0, bound == 0 else { throw SupportFailure("cannot bind \(path)") }
         let thread = Thread { [self] in
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {

@@ -61,13 +61,13 @@ final class ServiceHarness: @unchecked Sendable {
 
         self.environment = names.merging(environment) { $1 }.merging(["NOTIFY_POSTGRES_URL": databaseURL]) { $1 }
         daemon = try DaemonProcess(environment: self.environment)
-        guard await daemon.waitForLog("ready") else { throw HarnessError("notifyd did not get ready: \(daemon.log)") }
+        guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
     }
 
     /// Starts a fresh daemon process (after the previous one exited or was killed), with the same environment.
     func restartDaemon() async throws {
         daemon = try DaemonProcess(environment: environment)
-        guard await daemon.waitForLog("ready") else { throw HarnessError("notifyd did not get ready: \(daemon.log)") }
+        guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
     }
 
     /// Keeps a daemon running as systemd's `Restart=on-failure` would (restarting one that died), until
@@ -99,7 +99,7 @@ final class ServiceHarness: @unchecked Sendable {
         }
         for start in stride(from: 0, to: messages.count, by: 500) {
             let outcomes = try await publisher.publish(Array(messages[start..<min(start + 500, messages.count)]), timeout: .seconds(30))
-            guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw HarnessError("publish not confirmed") }
+            guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw SupportFailure("publish not confirmed") }
         }
     }
 
@@ -115,7 +115,7 @@ final class ServiceHarness: @unchecked Sendable {
                                        timeout: .seconds(5))
         let raw = try JSONSerialization.jsonObject(with: Data(reply.body))
         guard let status = reply.properties.headers[RPCEnvelope.statusHeader]?.integer else {
-            throw HarnessError("reply without status")
+            throw SupportFailure("reply without status")
         }
         return Reply(status: Int64(status), body: raw as? [String: Any] ?? [:], headers: reply.properties.headers, raw: raw)
     }
@@ -184,11 +184,6 @@ final class ServiceHarness: @unchecked Sendable {
         _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
         await admin.close()
     }
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// PaymentProcessed bodies for tests.

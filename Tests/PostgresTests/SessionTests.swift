@@ -94,6 +94,22 @@ struct SessionTests {
         #expect(PGError(.statementFailed, "x", sqlState: sqlState).isRetriable == retriable)
     }
 
+    @Test("a data error's message, which quotes the value, is in debugDescription only")
+    func dataErrorDetail() async throws {
+        let pool = try await TestDatabase.pool(size: 1)
+        var failure: (any Error)?
+        do {
+            _ = try await pool.withConnection { try $0.query("SELECT \("secret-value-42")::uuid") }
+        } catch {
+            failure = error
+        }
+        await pool.close()
+        let error = try #require(failure as? PGError)
+        #expect(!error.isRetriable)
+        #expect(!error.description.contains("secret-value-42"))
+        #expect(String(reflecting: error).contains("secret-value-42"))
+    }
+
     static let caPath = ProcessInfo.processInfo.environment["NOTIFY_TEST_TLS_CA"]
         ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".stack/tls/ca.pem").path

@@ -1,6 +1,7 @@
 import AMQP
 import Logging
 import NotifyCore
+import Resilience
 
 /// Parks messages that cannot be processed on the dead-letter exchange, with the original body and properties
 /// plus `x-dead-letter-reason`, `x-dead-letter-detail`, `x-original-exchange` and `x-original-routing-key`.

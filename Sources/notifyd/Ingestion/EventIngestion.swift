@@ -4,6 +4,7 @@ import Logging
 import NotifyCore
 import NotifyStore
 import Postgres
+import Resilience
 import ServiceLifecycle
 
 /// Consumes `notifications.events` with an exactly-once effect: validate, store the good events of a batch in one
@@ -54,11 +55,11 @@ struct EventIngestion: Service {
     }
 
     /// Starts consuming, retrying while the broker is away; nil at shutdown.
-    private func attach() async -> AMQPBatchConsumer? {
+    private func attach() async -> AMQPConsumer? {
         var backoff = Backoff()
         while !Task.isCancelledOrShuttingDown {
             do {
-                return try await consuming.consumeBatches(
+                return try await consuming.consume(
                     queue: queue, prefetch: UInt16(prefetch),
                     bodyLimit: AMQPBodyLimit(ordinary: decoder.input.maxBytes, oversizedBudget: oversizedBudget))
             } catch {
@@ -69,7 +70,7 @@ struct EventIngestion: Service {
         return nil
     }
 
-    private func consume(_ consumer: AMQPBatchConsumer) async -> Stop {
+    private func consume(_ consumer: AMQPConsumer) async -> Stop {
         let consuming = consuming
         // Batches are at most half the prefetch window, so one can fill while the previous one commits.
         let batchLimit = max(1, prefetch / 2)
@@ -214,7 +215,7 @@ struct EventIngestion: Service {
                     metadata: ["event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
                                "event.size": "\(delivery.omittedBodySize ?? 0)"])
             }
-            settle(batch, requeue: unparked, deadLetter: prepared.unread)
+            consuming.settle(.accept(batch, requeueing: unparked, rejecting: prepared.unread))
             if !unparked.isEmpty { try await Task.sleep(for: .seconds(1)) }
             logger.debug("batch committed", metadata: ["batch.size": "\(batch.count)", "batch.created": "\(created)"])
             return nil
@@ -224,7 +225,7 @@ struct EventIngestion: Service {
             return .shutdown
         } catch {
             logger.error("batch failed; requeueing it", metadata: ["batch.size": "\(batch.count)", "error": "\(error)"])
-            for delivery in lastOfEachGeneration(batch) { consuming.nack(delivery, multiple: true, requeue: true) }
+            consuming.settle(.requeue(batch))
             try? await Task.sleep(for: .seconds(1))
             return nil
         }
@@ -280,13 +281,13 @@ struct EventIngestion: Service {
 
     /// Cancels the consumer and hands every delivery it holds back to the broker (nothing is acked), so no
     /// delivery waits out the broker's `consumer_timeout` while the database is away.
-    private func pause(_ consumer: AMQPBatchConsumer, holding batch: [AMQPDelivery]) async -> Stop {
+    private func pause(_ consumer: AMQPConsumer, holding batch: [AMQPDelivery]) async -> Stop {
         logger.error("database unavailable; pausing event consumption until it answers again")
         // A cancel that fails with the connection is retried: without a session it just forgets the consumer.
         while (try? await consuming.cancel(consumer)) == nil { try? await Task.sleep(for: .milliseconds(100)) }
         var held = batch
         while let more = await consumer.next(max: prefetch) { held += more }
-        for delivery in lastOfEachGeneration(held) { consuming.nack(delivery, multiple: true, requeue: true) }
+        consuming.settle(.requeue(held))
         return .databaseUnavailable
     }
 
@@ -301,31 +302,6 @@ struct EventIngestion: Service {
             }
         }
         return false
-    }
-
-    /// Settles a committed batch: `requeue` and `deadLetter` deliveries one by one, then one ack with `multiple` on
-    /// the newest other delivery of each connection generation, which covers the rest. Deliveries from an earlier
-    /// connection are dropped by the AMQP layer (the broker redelivers them).
-    private func settle(_ batch: [AMQPDelivery], requeue: [AMQPDelivery] = [], deadLetter: [AMQPDelivery] = []) {
-        for delivery in requeue { consuming.nack(delivery, requeue: true) }
-        for delivery in deadLetter { consuming.reject(delivery, requeue: false) }
-        let settled = Set((requeue + deadLetter).map { DeliveryID(generation: $0.generation, tag: $0.deliveryTag) })
-        let rest = batch.filter { !settled.contains(DeliveryID(generation: $0.generation, tag: $0.deliveryTag)) }
-        for delivery in lastOfEachGeneration(rest) { consuming.ack(delivery, multiple: true) }
-    }
-
-    private struct DeliveryID: Hashable {
-        var generation: UInt64
-        var tag: UInt64
-    }
-
-    /// The newest delivery of each connection generation in `batch`.
-    private func lastOfEachGeneration(_ batch: [AMQPDelivery]) -> [AMQPDelivery] {
-        var last: [UInt64: AMQPDelivery] = [:]
-        for delivery in batch where delivery.deliveryTag > last[delivery.generation]?.deliveryTag ?? 0 {
-            last[delivery.generation] = delivery
-        }
-        return last.values.sorted { $0.generation < $1.generation }
     }
 
     /// What identifies a message across redeliveries: hashes of its routing key, `message_id` and body, and the

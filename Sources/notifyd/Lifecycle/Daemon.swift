@@ -59,8 +59,8 @@ struct Daemon {
             batchSize: configuration.outbox.batchSize, workers: configuration.outbox.workers,
             lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, logger: logger)
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.services + [
-            .init(service: ResourceService(name: "systemd") { systemd.stopping() }),
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.all.map { .init(service: $0) } + [
+            .init(service: systemd),
             .init(service: watchdog),
             .init(service: relay),
             .init(service: ingestion),
@@ -176,22 +176,12 @@ private struct Resources {
         ]
     }
 
-    /// Closing services, in dependency order (the group stops them in reverse).
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        [
-            .init(service: ResourceService(name: "postgres") { [writes, reads, outbox] in
-                await outbox.close()
-                await reads.close()
-                await writes.close()
-            }),
-            .init(service: ResourceService(name: "amqp") { [consuming, publishing, rpc] in
-                await rpc.close()
-                await publishing.close()
-                await consuming.close()
-            }),
-        ]
-    }
+    /// The pools and connections as services, in dependency order: the group stops them in reverse, after the
+    /// services that use them, and each closes itself when it stops.
+    var all: [any Service] { [writes, reads, outbox, consuming, publishing, rpc] }
 
+    /// Closes everything after a failed start, before the service group runs (closing what never opened is a
+    /// no-op); once the group runs, each resource closes itself when the group stops it.
     func close() async {
         await rpc.close()
         await publishing.close()
@@ -207,18 +197,6 @@ struct StartupError: Error, CustomStringConvertible {
     var step: String
     var reason: String
     var description: String { "cannot start: \(step): \(reason)" }
-}
-
-/// Holds an open resource until graceful shutdown, then releases it. Services stop in reverse order, so listing
-/// resources before the services that use them closes them last.
-struct ResourceService: Service {
-    let name: String
-    let release: @Sendable () async -> Void
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await release()
-    }
 }
 
 extension ServiceGroupConfiguration {

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 
 /// Tells systemd about readiness, status, liveness and shutdown (`Type=notify`, `WatchdogSec=`), by one datagram
 /// to `$NOTIFY_SOCKET`. Without that variable (not under systemd) it does nothing. No libsystemd needed.
@@ -46,5 +47,14 @@ struct SystemdNotifier: Sendable {
                 }
             }
         }
+    }
+}
+
+extension SystemdNotifier: Service {
+    /// Says `STOPPING=1` once the group stops it: listed after the resources and before the services, it stops
+    /// after the services have drained and before the connections close.
+    func run() async throws {
+        try? await gracefulShutdown()
+        stopping()
     }
 }

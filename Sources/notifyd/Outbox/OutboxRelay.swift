@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import NotifyStore
+import Resilience
 import ServiceLifecycle
 
 /// Publishes the outbox: events written in the same transaction as the change that caused them.
