@@ -12,7 +12,7 @@ import Synchronization
 final class ConnectionLoop: @unchecked Sendable {
     typealias Reply<Value> = CheckedContinuation<Result<Value, AMQPError>, Never>
 
-    enum Command {
+    enum Command: Sendable {
         case declare(AMQPTopology, Reply<Void>)
         case queueStatus(String, Reply<AMQPQueueStatus>)
         case purge(String, Reply<UInt32>)
@@ -50,18 +50,11 @@ final class ConnectionLoop: @unchecked Sendable {
         var generation: UInt64 = 0
     }
 
-    private struct Mailbox {
-        var commands: [Command] = []
-        /// True from `start()` until the thread ends: commands outside that window fail at once.
-        var accepting = false
-    }
-
     let configuration: AMQPConfiguration
     let confirmMode: Bool
     private let logger: Logger
-    private let mailbox = Mutex(Mailbox())
+    private let mailbox = ConnectionMailbox<Command>()
     let status = Mutex(Status())
-    private let wakeFD: Int32
 
     // MARK: Owner-thread state. Never touched from any other thread.
     private var session: CSession?
@@ -85,21 +78,12 @@ final class ConnectionLoop: @unchecked Sendable {
         state = ConnectionState(
             confirmMode: confirmMode, reconnectInitialDelay: configuration.reconnectInitialDelay,
             reconnectMaxDelay: configuration.reconnectMaxDelay)
-        self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-    }
-
-    deinit {
-        close(wakeFD)
     }
 
     /// Starts the owner thread and waits for the first connection. A failure here is final: the thread ends and
     /// the error is returned, so a daemon can refuse to start with a clear message.
     func start() async throws(AMQPError) {
-        let fresh = mailbox.withLock { box in
-            defer { box.accepting = true }
-            return !box.accepting
-        }
-        guard fresh else { throw AMQPError(.invalidConfiguration, "connect() was called twice") }
+        guard mailbox.open() else { throw AMQPError(.invalidConfiguration, "connect() was called twice") }
         let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
             let thread = Thread { [self] in self.threadMain(firstConnect: continuation) }
             thread.name = "amqp-\(configuration.connectionName)"
@@ -115,16 +99,9 @@ final class ConnectionLoop: @unchecked Sendable {
 
     /// Posts commands together: they run in order in one turn of the thread, after a single wake-up.
     func submit(_ commands: [Command]) {
-        let wake: Bool? = mailbox.withLock { box in
-            guard box.accepting else { return nil }
-            let wasEmpty = box.commands.isEmpty
-            box.commands += commands
-            return wasEmpty
-        }
-        switch wake {
-        case nil: for command in commands { command.fail(AMQPError(.closed, "the connection is closed")) }
-        case true?: wakeUp()
-        case false?: break
+        guard mailbox.post(commands) else {
+            for command in commands { command.fail(AMQPError(.closed, "the connection is closed")) }
+            return
         }
     }
 
@@ -135,11 +112,6 @@ final class ConnectionLoop: @unchecked Sendable {
         return try result.get()
     }
 
-    private func wakeUp() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
-
     // MARK: - Thread
 
     private func threadMain(firstConnect: Reply<Void>) {
@@ -147,7 +119,7 @@ final class ConnectionLoop: @unchecked Sendable {
             try openSession()
             firstConnect.resume(returning: .success(()))
         } catch {
-            stopAccepting().forEach { $0.fail(AMQPError(.closed, "the connection never opened")) }
+            mailbox.close().forEach { $0.fail(AMQPError(.closed, "the connection never opened")) }
             firstConnect.resume(returning: .failure(error))
             return
         }
@@ -156,11 +128,7 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func runLoop() {
         while true {
-            let commands = mailbox.withLock { box in
-                defer { box.commands.removeAll(keepingCapacity: true) }
-                return box.commands
-            }
-            for command in commands { execute(command) }
+            for command in mailbox.take() { execute(command) }
 
             if !closeRequests.isEmpty, state.batches.isEmpty || ContinuousClock.now >= closeDeadline! {
                 shutDown()
@@ -182,18 +150,8 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    /// Waits for the socket to become readable, a command to arrive, or `until`, whichever is first.
     private func sleep(socket: Int32?, until deadline: ContinuousClock.Instant?) {
-        var wait = Self.maxSleep
-        if let deadline { wait = min(wait, max(.zero, deadline - .now)) }
-        var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-        if let socket, socket >= 0 { fds.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
-        let milliseconds = Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
-        _ = poll(&fds, nfds_t(fds.count), max(milliseconds, 0))
-        if fds[0].revents != 0 {
-            var drained: UInt64 = 0
-            _ = read(wakeFD, &drained, 8)
-        }
+        mailbox.sleep(socket: socket, until: deadline, maxSleep: Self.maxSleep)
     }
 
     // MARK: - Commands
@@ -423,16 +381,8 @@ final class ConnectionLoop: @unchecked Sendable {
             call.continuation.resume(returning: .failure(AMQPError(.closed, "the connection is closed")))
         }
         status.withLock { $0.connected = false }
-        for command in stopAccepting() { command.fail(AMQPError(.closed, "the connection is closed")) }
+        for command in mailbox.close() { command.fail(AMQPError(.closed, "the connection is closed")) }
         for request in closeRequests { request.resume() }
         closeRequests.removeAll()
-    }
-
-    private func stopAccepting() -> [Command] {
-        mailbox.withLock { box in
-            box.accepting = false
-            defer { box.commands.removeAll() }
-            return box.commands
-        }
     }
 }

@@ -95,10 +95,7 @@ extension Date: PGEncodable, PGDecodable {
         let (days, microsOfDay) = micros.floorDivided(by: 86_400_000_000)
         let (year, month, day) = CivilDate.date(daysSinceEpoch: Int(days))
         let seconds = microsOfDay / 1_000_000
-        func pad(_ value: some BinaryInteger, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
+        func pad(_ value: some BinaryInteger, _ width: Int) -> String { CivilDate.padded(value, width) }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):"
             + "\(pad(seconds % 60, 2)).\(pad(microsOfDay % 1_000_000, 6))+00"
     }

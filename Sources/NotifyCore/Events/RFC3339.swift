@@ -10,10 +10,7 @@ public enum RFC3339 {
         let days = Int((Double(millis) / 86_400_000).rounded(.down))
         let (year, month, day) = CivilDate.date(daysSinceEpoch: days)
         let ms = millis - days * 86_400_000
-        func pad(_ value: Int, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
+        func pad(_ value: some BinaryInteger, _ width: Int) -> String { CivilDate.padded(value, width) }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(ms / 3_600_000, 2)):\(pad(ms / 60_000 % 60, 2)):"
             + "\(pad(ms / 1000 % 60, 2)).\(pad(ms % 1000, 3))Z"
     }
