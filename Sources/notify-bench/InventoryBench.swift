@@ -21,17 +21,9 @@ struct InventoryBench: AsyncParsableCommand {
     @Option(help: "OutOfStock rows for the relay benchmark.") var outbox = 100_000
 
     func run() async throws {
-        var logger = Logger(label: "notify-bench")
-        logger.logLevel = .warning
-        let bench = try await BenchEnvironment(stack: stack, logger: logger)
-        let (exchange, queue, sink) = (bench.exchange, bench.eventsQueue, "bench.\(bench.id).out-of-stock")
-        let first = try await DaemonProcess.release(environment: bench.daemonEnvironment)
-        defer { first.stop() }
-        let db = try bench.database(logger: logger)
-        var amqp = try AMQPConfiguration(url: stack.amqpURL)
-        amqp.connectionName = "notify-bench"
-        let publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: logger)
-        try await publisher.connect()
+        let rig = try await BenchRig(stack)
+        let (publisher, db) = (rig.publisher, rig.db)
+        let (exchange, queue, sink) = (rig.slot.exchange, rig.slot.eventsQueue, "bench.\(rig.slot.id).out-of-stock")
         // Somewhere for the OutOfStock events to go, as a subscribing service would bind.
         try await publisher.declare(AMQPTopology(
             exchanges: [.init(name: exchange, type: "topic")], queues: [.init(name: sink, durable: true)],
@@ -42,25 +34,15 @@ struct InventoryBench: AsyncParsableCommand {
         try await EventLoad.waitUntilStored(events, publisher: publisher, queue: queue, db: db)
         let ingest = Double(events) / (ContinuousClock.now - started).seconds
         print(String(format: "inventory ingestion: %d InventoryAdjusted over %d products, %.0f events/s", events, products, ingest))
-
-        // The daemon's own capacity: a backlog published while it is stopped, drained after it starts.
-        first.stop()
-        try await publish(range: events..<2 * events, publisher: publisher, exchange: exchange)
-        let daemon = try await DaemonProcess.release(environment: bench.daemonEnvironment)
-        defer { daemon.stop() }
-        let drainStarted = ContinuousClock.now
-        try await EventLoad.waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
-        let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds
+        let drain = try await rig.backlogDrainRate(events, storedAfter: 2 * events) {
+            try await publish(range: events..<2 * events, publisher: publisher, exchange: exchange)
+        }
         print(String(format: "inventory ingestion: a backlog of %d events drained at %.0f events/s", events, drain))
         let relay = try await relayThroughput(exchange: exchange, db: db)
         print(String(format: "outbox relay: %d OutOfStock published with confirms and marked sent, %.0f events/s", outbox, relay))
 
         try await publisher.deleteQueue(sink)
-        await publisher.close()
-        await db.close()
-        daemon.stop()
-        first.stop()
-        await bench.tearDown()
+        await rig.tearDown()
         print(String(format: "RESULT inventory_ingest_throughput %.0f events/s", ingest))
         print(String(format: "RESULT inventory_backlog_drain %.0f events/s", drain))
         print(String(format: "RESULT outbox_relay_throughput %.0f events/s", relay))

@@ -27,48 +27,29 @@ struct ServiceBench: AsyncParsableCommand {
     @Option(help: "Seconds of the throughput run.") var seconds = 5.0
 
     func run() async throws {
-        var logger = Logger(label: "notify-bench")
-        logger.logLevel = .warning
-        let bench = try await BenchEnvironment(stack: stack, logger: logger)
-        let environment = bench.daemonEnvironment
-        let first = try await DaemonProcess.release(environment: environment)
-        defer { first.stop() }
-        let db = try bench.database(logger: logger)
-
-        var amqp = try AMQPConfiguration(url: stack.amqpURL)
-        amqp.connectionName = "notify-bench"
-        let publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: logger)
-        try await publisher.connect()
+        let rig = try await BenchRig(stack)
+        let (publisher, db) = (rig.publisher, rig.db)
+        let (exchange, queue) = (rig.slot.exchange, rig.slot.eventsQueue)
 
         // 1. Ingestion while publishing, then draining a backlog (the daemon's own capacity).
-        let (exchange, queue) = (bench.exchange, bench.eventsQueue)
         let ingest = try await ingestion(publisher: publisher, exchange: exchange, queue: queue, db: db)
         print(String(format: "ingestion: %d PaymentProcessed events, published with confirms and stored, %.0f events/s", events, ingest))
-        var rss = first.peakRSSMegabytes
-        first.stop()
-        try await publish(from: events, count: events, publisher: publisher, exchange: exchange)
-        let daemon = try await DaemonProcess.release(environment: environment)
-        defer { daemon.stop() }
-        let drainStarted = ContinuousClock.now
-        try await EventLoad.waitUntilStored(2 * events, publisher: publisher, queue: queue, db: db)
-        let drain = Double(events) / (ContinuousClock.now - drainStarted).seconds
+        let drain = try await rig.backlogDrainRate(events, storedAfter: 2 * events) {
+            try await publish(from: events, count: events, publisher: publisher, exchange: exchange)
+        }
         print(String(format: "ingestion: a backlog of %d events drained (stored and acked) at %.0f events/s", events, drain))
 
         // 2 + 3. Queries over a large inbox table.
         try await seed(db)
-        let rpcQueue = bench.rpcQueue
-        let (p50, p99) = try await latency(amqp: amqp, logger: logger, queue: rpcQueue)
+        let rpcQueue = rig.slot.rpcQueue
+        let (p50, p99) = try await latency(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue)
         print(String(format: "query latency: GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms", stored, users, p50, p99))
-        let throughput = try await concurrentThroughput(amqp: amqp, logger: logger, queue: rpcQueue)
+        let throughput = try await concurrentThroughput(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue)
         print(String(format: "query throughput: %d clients, %.0f replies/s", clients, throughput))
-        rss = max(rss, daemon.peakRSSMegabytes)
+        let rss = rig.peakRSSMegabytes
         print(String(format: "notifyd peak RSS: %.1f MB", rss))
 
-        await publisher.close()
-        await db.close()
-        daemon.stop()
-        first.stop()
-        await bench.tearDown()
+        await rig.tearDown()
         print(String(format: "RESULT ingest_throughput %.0f events/s", ingest))
         print(String(format: "RESULT ingest_backlog_drain %.0f events/s", drain))
         print(String(format: "RESULT query_latency_p50 %.3f ms", p50))
@@ -170,17 +151,4 @@ struct ServiceBench: AsyncParsableCommand {
         return Double(answered.withLock { $0 }) / (ContinuousClock.now - started).seconds
     }
 
-}
-
-extension DaemonProcess {
-    /// A release `notifyd` started next to this benchmark's binary; returns once it logged `ready`.
-    static func release(environment: [String: String]) async throws -> DaemonProcess {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notifyd")
-        let daemon = try DaemonProcess(binary: binary.path, environment: environment)
-        guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
-        return daemon
-    }
-
-    /// VmHWM: the resident set's high-water mark since the process started, in MB.
-    var peakRSSMegabytes: Double { Double(peakResidentBytes ?? -1) / 1024 / 1024 }
 }

@@ -82,7 +82,7 @@ final class NotifySocketListener: @unchecked Sendable {
 extension ServiceHarness {
     /// Process ids of the daemon's own PostgreSQL sessions (application_name `flowmart-notify`, its database).
     func daemonBackends(waitingOnLock: Bool = false) async throws -> [Int] {
-        let database = database
+        let database = slot.database
         return try await admin.withConnection { db in
             try db.query("""
                 SELECT pid FROM pg_stat_activity

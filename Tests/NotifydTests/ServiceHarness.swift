@@ -8,25 +8,23 @@ import TestSupport
 /// One isolated service under test: its own database, events exchange, queues and `notifyd` process, so tests
 /// cannot see each other's events. Talks to the daemon only as FlowMart services would: over RabbitMQ.
 final class ServiceHarness: @unchecked Sendable {
-    let id = UUID().uuidString.prefix(8).lowercased()
-    let database: String
-    let databaseURL: String
-    let names: [String: String]
-    /// Everything the daemon is started with beyond the stack's URLs: names, database, the test's overrides.
+    let slot: IsolatedStack
+    /// Everything the daemon is started with: the slot's names and database, and the test's overrides.
     let environment: [String: String]
     private(set) var daemon: DaemonProcess
     /// How many times `supervise` restarted a daemon that had died.
     private(set) var restarts = 0
-    let admin: PGPool
     let db: PGPool
     let publisher: AMQPConnection
     let client: AMQPConnection
     let rpc: AMQPRPCClient
 
-    var exchange: String { names["NOTIFY_TOPOLOGY_EVENTS_EXCHANGE"]! }
-    var eventsQueue: String { names["NOTIFY_TOPOLOGY_EVENTS_QUEUE"]! }
-    var rpcQueue: String { names["NOTIFY_TOPOLOGY_RPC_QUEUE"]! }
-    var deadLetterQueue: String { names["NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE"]! }
+    var id: String { slot.id }
+    var admin: PGPool { slot.admin }
+    var exchange: String { slot.exchange }
+    var eventsQueue: String { slot.eventsQueue }
+    var rpcQueue: String { slot.rpcQueue }
+    var deadLetterQueue: String { slot.deadLetterQueue }
 
     static var logger: Logger {
         var logger = Logger(label: "harness")
@@ -35,22 +33,11 @@ final class ServiceHarness: @unchecked Sendable {
     }
 
     init(environment: [String: String] = [:]) async throws {
-        database = "svc_\(id)"
-        let baseURL = DaemonProcess.stackEnvironment["NOTIFY_POSTGRES_URL"]!
-        databaseURL = baseURL.replacingOccurrences(of: "/notify_test", with: "/\(database)")
-        names = [
-            "NOTIFY_TOPOLOGY_EVENTS_EXCHANGE": "test.\(id).events",
-            "NOTIFY_TOPOLOGY_EVENTS_QUEUE": "test.\(id).notifications.events",
-            "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": "test.\(id).dlx",
-            "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": "test.\(id).dlq",
-            "NOTIFY_TOPOLOGY_RPC_QUEUE": "test.\(id).rpc",
-        ]
-        admin = PGPool(configuration: try PGConfiguration(url: baseURL), logger: Self.logger)
-        let database = database
-        try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
-        db = PGPool(configuration: try PGConfiguration(url: databaseURL), logger: Self.logger)
+        slot = try await IsolatedStack(
+            prefix: "test", amqpURL: StackURLs.amqp, postgresURL: StackURLs.testPostgres, logger: Self.logger)
+        db = try slot.database(logger: Self.logger)
 
-        var amqp = try AMQPConfiguration(url: DaemonProcess.stackEnvironment["NOTIFY_AMQP_URL"]!)
+        var amqp = try AMQPConfiguration(url: StackURLs.amqp)
         amqp.connectionName = "harness-publisher"
         publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: Self.logger)
         try await publisher.connect()
@@ -59,7 +46,7 @@ final class ServiceHarness: @unchecked Sendable {
         try await client.connect()
         rpc = try await AMQPRPCClient(connection: client)
 
-        self.environment = names.merging(environment) { $1 }.merging(["NOTIFY_POSTGRES_URL": databaseURL]) { $1 }
+        self.environment = slot.daemonEnvironment.merging(environment) { $1 }
         daemon = try DaemonProcess(environment: self.environment)
         guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
     }
@@ -180,9 +167,7 @@ final class ServiceHarness: @unchecked Sendable {
         await client.close()
         await publisher.close()
         await db.close()
-        let database = database
-        _ = try? await admin.withConnection { try $0.execute(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")) }
-        await admin.close()
+        await slot.tearDown()
     }
 }
 

@@ -1,0 +1,73 @@
+import AMQP
+import Foundation
+import Logging
+import Postgres
+import TestSupport
+
+/// What the service benchmarks run on: a slot of the stack of their own, a release `notifyd` on it, a pool on its
+/// database, and a publisher with confirms.
+final class BenchRig {
+    let logger: Logger
+    let slot: IsolatedStack
+    let db: PGPool
+    let amqp: AMQPConfiguration
+    let publisher: AMQPConnection
+    private(set) var daemon: DaemonProcess
+    /// The highest peak RSS of the daemons stopped so far.
+    private var stoppedPeakRSS = 0.0
+
+    init(_ stack: StackOptions) async throws {
+        var logger = Logger(label: "notify-bench")
+        logger.logLevel = .warning
+        self.logger = logger
+        slot = try await IsolatedStack(prefix: "bench", amqpURL: stack.amqpURL, postgresURL: stack.postgresURL, logger: logger)
+        daemon = try await Self.startDaemon(slot)
+        db = try slot.database(logger: logger)
+        var amqp = try AMQPConfiguration(url: stack.amqpURL)
+        amqp.connectionName = "notify-bench"
+        self.amqp = amqp
+        publisher = AMQPConnection(configuration: amqp, confirmMode: true, logger: logger)
+        try await publisher.connect()
+    }
+
+    deinit { daemon.stop() }
+
+    /// The daemon's own capacity: stops it, lets `publishBacklog` fill its queue, starts a fresh daemon and times
+    /// it until `storedAfter` events are stored and the queue is empty. Returns `count` over that time.
+    func backlogDrainRate(_ count: Int, storedAfter total: Int, publishBacklog: () async throws -> Void) async throws -> Double {
+        stopDaemon()
+        try await publishBacklog()
+        daemon = try await Self.startDaemon(slot)
+        let started = ContinuousClock.now
+        try await EventLoad.waitUntilStored(total, publisher: publisher, queue: slot.eventsQueue, db: db)
+        return Double(count) / (ContinuousClock.now - started).seconds
+    }
+
+    /// The highest peak RSS of every daemon this rig ran, in MB.
+    var peakRSSMegabytes: Double { max(stoppedPeakRSS, daemon.peakRSSMegabytes) }
+
+    func tearDown() async {
+        await publisher.close()
+        await db.close()
+        stopDaemon()
+        await slot.tearDown()
+    }
+
+    private func stopDaemon() {
+        stoppedPeakRSS = max(stoppedPeakRSS, daemon.peakRSSMegabytes)
+        daemon.stop()
+    }
+
+    /// A release `notifyd` started next to this benchmark's binary, logging at `info`; returns once it is ready.
+    private static func startDaemon(_ slot: IsolatedStack) async throws -> DaemonProcess {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notifyd")
+        let daemon = try DaemonProcess(binary: binary.path, environment: slot.daemonEnvironment.merging(["NOTIFY_LOG_LEVEL": "info"]) { $1 })
+        guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
+        return daemon
+    }
+}
+
+extension DaemonProcess {
+    /// VmHWM: the resident set's high-water mark since the process started, in MB.
+    var peakRSSMegabytes: Double { Double(peakResidentBytes ?? -1) / 1024 / 1024 }
+}
