@@ -5,25 +5,29 @@ import Postgres
 /// Stock levels, read and written inside the ingestion transaction under per-product locks.
 public enum StockStore {
     /// Locks `products` until the transaction ends and loads their levels and (with `watchers`) the back-in-stock
-    /// wishes for their product ids. Products are locked with transaction-scoped advisory locks in a fixed order,
-    /// so daemons sharing the database never decide the same transition twice.
+    /// wishes for their product ids, in one statement (a product nobody watches costs one index probe). Products
+    /// are locked with transaction-scoped advisory locks in a fixed order, so daemons sharing the database never
+    /// decide the same transition twice.
     static func lockedState(of products: [ProductKey], watchers: Bool = true, on db: PGConnection) throws -> StockState {
         try lock(products, on: db)
         var state = StockState()
         let rows = try db.query("""
-            SELECT s.product_id, s.warehouse_id, s.quantity, s.out_of_stock, s.as_of
+            SELECT k.product_id, k.warehouse_id, s.quantity, s.out_of_stock, s.as_of,
+                   CASE WHEN \(watchers) THEN (SELECT array_to_json(array_agg(w.user_id ORDER BY w.user_id))::text
+                                               FROM product_watches w WHERE w.product_id = k.product_id) END
             FROM unnest(\(PGTextArray(products.map(\.productID)))::text[], \(PGTextArray(products.map(\.warehouseID)))::text[])
                 AS k(product_id, warehouse_id)
-            JOIN stock_levels s USING (product_id, warehouse_id)
+            LEFT JOIN stock_levels s USING (product_id, warehouse_id)
             """, prepared: true)
         for row in rows {
-            let (productID, warehouseID, quantity, outOfStock, asOf) =
-                try row.decode(String.self, String.self, Int.self, Bool.self, Date.self)
-            state.levels[ProductKey(productID: productID, warehouseID: warehouseID)] =
-                StockLevel(quantity: quantity, outOfStock: outOfStock, asOf: asOf)
-        }
-        if watchers {
-            state.watchers = try WatchStore.watchers(of: Array(Set(products.map(\.productID))), on: db)
+            let (productID, warehouseID) = try row.decode(String.self, String.self)
+            if let quantity = try row.decodeIfPresent(2, as: Int.self) {
+                state.levels[ProductKey(productID: productID, warehouseID: warehouseID)] = StockLevel(
+                    quantity: quantity, outOfStock: try row.decode(3, as: Bool.self), asOf: try row.decode(4, as: Date.self))
+            }
+            if let users = try row.decodeIfPresent(5, as: String.self), state.watchers[productID] == nil {
+                state.watchers[productID] = (try? JSONSerialization.jsonObject(with: Data(users.utf8))) as? [String] ?? []
+            }
         }
         return state
     }
