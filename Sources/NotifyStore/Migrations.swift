@@ -87,5 +87,19 @@ public enum Migrations {
                 last_tried     timestamptz NOT NULL DEFAULT now()
             );
             """),
+        PGMigration(version: 6, name: "recipients", sql: """
+            -- The recipient directory (UpsertRecipient): where and how to reach each user. Addresses are validated
+            -- before they get here; DeleteRecipient removes the row (erasure).
+            CREATE TABLE recipients (
+                user_id     text        PRIMARY KEY,
+                email       text,
+                phone       text,
+                push_tokens jsonb       NOT NULL DEFAULT '[]',
+                locale      text,
+                timezone    text,
+                created_at  timestamptz NOT NULL DEFAULT now(),
+                updated_at  timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 }

@@ -59,7 +59,7 @@ public struct JSONInput: Sendable {
 public struct JSONFields {
     let object: [String: Any]
     /// Prefix for field paths in messages, e.g. `confirmationDetails.`.
-    let path: String
+    public let path: String
 
     public init(_ object: [String: Any], path: String = "") {
         self.object = object
@@ -67,6 +67,9 @@ public struct JSONFields {
     }
 
     public func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
+
+    /// True when the key is present with the value `null` (which, in an update, clears the field).
+    public func isNull(_ key: String) -> Bool { object[key] is NSNull }
 
     /// A non-empty id string of at most 128 characters (`CONTRACT.md`).
     public func id(_ key: String) throws(Rejection) -> String {
@@ -137,6 +140,21 @@ public struct JSONFields {
             throw Rejection(.schema, "field '\(path)\(key)' must be an object")
         }
         return JSONFields(nested, path: "\(path)\(key).")
+    }
+
+    /// An array of objects, when present, of at most `maxCount` elements.
+    public func optionalObjects(_ key: String, maxCount: Int) throws(Rejection) -> [JSONFields]? {
+        guard has(key) else { return nil }
+        guard let array = object[key] as? [Any] else { throw Rejection(.schema, "field '\(path)\(key)' must be an array") }
+        guard array.count <= maxCount else {
+            throw Rejection(.schema, "field '\(path)\(key)' has more than \(maxCount) elements")
+        }
+        return try array.enumerated().map { (index, element) throws(Rejection) in
+            guard let nested = element as? [String: Any] else {
+                throw Rejection(.schema, "field '\(path)\(key)[\(index)]' must be an object")
+            }
+            return JSONFields(nested, path: "\(path)\(key)[\(index)].")
+        }
     }
 
     public func object(_ key: String) throws(Rejection) -> JSONFields {

@@ -6,12 +6,14 @@ public enum JSONValue: Sendable, Equatable {
     case bool(Bool)
     case array([JSONValue])
     case object([(String, JSONValue)])
+    case null
 
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.string(let a), .string(let b)): a == b
         case (.int(let a), .int(let b)): a == b
         case (.bool(let a), .bool(let b)): a == b
+        case (.null, .null): true
         case (.array(let a), .array(let b)): a == b
         case (.object(let a), .object(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: false
@@ -31,6 +33,7 @@ public enum JSONValue: Sendable, Equatable {
         case .string(let text): Self.writeString(text, into: &out)
         case .int(let number): out += Array(String(number).utf8)
         case .bool(let flag): out += Array((flag ? "true" : "false").utf8)
+        case .null: out += Array("null".utf8)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {

@@ -19,13 +19,16 @@ public enum RPCEnvelope {
 }
 
 /// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
-/// `GetStockLevels` (an extension, documented in the README).
+/// the extensions documented in the README (`GetStockLevels`, the recipient directory).
 public enum RPCCommand: String, Sendable, CaseIterable {
     case getUserNotifications = "GetUserNotifications"
     case getNotificationDetails = "GetNotificationDetails"
     case markNotificationRead = "MarkNotificationRead"
     case watchProduct = "WatchProduct"
     case getStockLevels = "GetStockLevels"
+    case upsertRecipient = "UpsertRecipient"
+    case getRecipient = "GetRecipient"
+    case deleteRecipient = "DeleteRecipient"
 }
 
 /// The RPC commands this service sends to other FlowMart services.

@@ -45,4 +45,24 @@ enum RPCHandlers {
     static func stockLevels(_ query: GetStockLevels, on db: PGConnection) throws -> Answer {
         Answer(body: InboxReplies.stockLevels(try StockStore.levels(productID: query.productID, limit: query.limit, on: db)))
     }
+
+    /// Creates or changes a user's directory entry; the reply is the entry as stored.
+    static func upsertRecipient(_ change: UpsertRecipient, on db: PGConnection) throws -> Answer {
+        let stored = try RecipientStore.upsert(change, on: db)
+        return Answer(body: stored.recipient.body(updatedAt: stored.updatedAt))
+    }
+
+    /// A user's directory entry; 404 when there is none.
+    static func recipient(_ query: GetRecipient, on db: PGConnection) throws -> Answer {
+        guard let stored = try RecipientStore.get(query.userID, on: db) else {
+            throw RPCFailure.notFound("no recipient with this userId")
+        }
+        return Answer(body: stored.recipient.body(updatedAt: stored.updatedAt))
+    }
+
+    /// Erases a user's directory entry, idempotently.
+    static func deleteRecipient(_ command: DeleteRecipient, on db: PGConnection) throws -> Answer {
+        let deleted = try RecipientStore.delete(command.userID, on: db)
+        return Answer(body: .object([("userId", .string(command.userID)), ("deleted", .bool(deleted))]))
+    }
 }

@@ -74,6 +74,9 @@ struct RPCServer: Service {
         case .markNotificationRead: return try RPCHandlers.markRead(try MarkNotificationRead(body: request.body), on: db)
         case .watchProduct: return try RPCHandlers.watch(try WatchProduct(body: request.body), on: db)
         case .getStockLevels: return try RPCHandlers.stockLevels(try GetStockLevels(body: request.body), on: db)
+        case .upsertRecipient: return try RPCHandlers.upsertRecipient(try UpsertRecipient(body: request.body), on: db)
+        case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: request.body), on: db)
+        case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: request.body), on: db)
         }
     }
 }

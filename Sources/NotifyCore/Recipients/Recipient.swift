@@ -1,0 +1,63 @@
+/// Where and how to reach one user: the recipient directory's entry (`UpsertRecipient`). Every address in it was
+/// validated on the way in (`ContactAddress`).
+public struct Recipient: Sendable, Equatable {
+    public var userID: String
+    public var email: String?
+    public var phone: String?
+    public var pushTokens: [PushToken]
+    public var locale: String?
+    public var timezone: String?
+
+    public init(userID: String, email: String? = nil, phone: String? = nil, pushTokens: [PushToken] = [],
+                locale: String? = nil, timezone: String? = nil) {
+        self.userID = userID
+        self.email = email
+        self.phone = phone
+        self.pushTokens = pushTokens
+        self.locale = locale
+        self.timezone = timezone
+    }
+
+    /// At most this many push tokens per user (phones, tablets, browsers).
+    public static let maxPushTokens = 20
+
+    /// The reply body of `GetRecipient` and `UpsertRecipient`; absent fields are `null`.
+    public func body(updatedAt: String) -> JSONValue {
+        func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        return .object([
+            ("userId", .string(userID)), ("email", optional(email)), ("phone", optional(phone)),
+            ("pushTokens", .array(pushTokens.map(\.body))), ("locale", optional(locale)),
+            ("timezone", optional(timezone)), ("updatedAt", .string(updatedAt)),
+        ])
+    }
+}
+
+/// A device's push token, for the provider of its platform.
+public struct PushToken: Sendable, Hashable {
+    public enum Platform: String, Sendable, CaseIterable {
+        /// Apple Push Notification service.
+        case apns
+        /// Firebase Cloud Messaging.
+        case fcm
+    }
+
+    public var platform: Platform
+    public var token: String
+
+    public init(platform: Platform, token: String) {
+        self.platform = platform
+        self.token = token
+    }
+
+    /// `{platform, token}`: the token is 1 to 4096 printable ASCII characters (APNs tokens are hex, FCM tokens
+    /// are URL-safe base64 with separators).
+    init(_ fields: JSONFields) throws(Rejection) {
+        platform = try fields.choice("platform", Platform.self)
+        guard let token = try fields.optionalString("token", maxLength: 4096), !token.isEmpty,
+            token.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) })
+        else { throw Rejection(.schema, "field '\(fields.path)token' must be 1 to 4096 printable ASCII characters") }
+        self.token = token
+    }
+
+    public var body: JSONValue { .object([("platform", .string(platform.rawValue)), ("token", .string(token))]) }
+}

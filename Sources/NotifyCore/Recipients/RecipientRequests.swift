@@ -1,0 +1,129 @@
+import Foundation
+
+/// `UpsertRecipient {userId, email?, phone?, pushTokens?: [{platform, token}], locale?, timezone?}` (an extension of
+/// the contract): creates the user's directory entry or changes it. A field left out keeps its stored value, a
+/// field set to `null` clears it, and `pushTokens` replaces the whole set. Every address is validated here.
+public struct UpsertRecipient: RPCRequest, Equatable {
+    public static let command = RPCCommand.upsertRecipient
+
+    /// What the request says about one field.
+    public enum Change<Value: Sendable & Equatable>: Sendable, Equatable {
+        case keep
+        case clear
+        case set(Value)
+    }
+
+    public var userID: String
+    public var email: Change<String>
+    public var phone: Change<String>
+    public var pushTokens: Change<[PushToken]>
+    public var locale: Change<String>
+    public var timezone: Change<String>
+
+    public init(userID: String, email: Change<String> = .keep, phone: Change<String> = .keep,
+                pushTokens: Change<[PushToken]> = .keep, locale: Change<String> = .keep, timezone: Change<String> = .keep) {
+        self.userID = userID
+        self.email = email
+        self.phone = phone
+        self.pushTokens = pushTokens
+        self.locale = locale
+        self.timezone = timezone
+    }
+
+    public init(body: [UInt8]) throws(RPCFailure) {
+        let fields = try RequestBody.fields(body)
+        func change(_ key: String, _ validate: (String) throws(Rejection) -> String) throws(Rejection) -> Change<String> {
+            if fields.isNull(key) { return .clear }
+            guard let value = try fields.optionalString(key, maxLength: 320) else { return .keep }
+            return .set(try validate(value))
+        }
+        do {
+            userID = try fields.id("userId")
+            email = try change("email") { (text) throws(Rejection) in try ContactAddress.email(text) }
+            phone = try change("phone") { (text) throws(Rejection) in try ContactAddress.phone(text) }
+            locale = try change("locale") { (text) throws(Rejection) in try ContactAddress.locale(text) }
+            timezone = try change("timezone") { (text) throws(Rejection) in
+                guard TimeZone(identifier: text) != nil, text.count <= 64 else {
+                    throw Rejection(.schema, "field 'timezone' must be an IANA time zone such as 'Europe/Berlin'")
+                }
+                return text
+            }
+            if fields.isNull("pushTokens") {
+                pushTokens = .clear
+            } else if let tokens = try fields.optionalObjects("pushTokens", maxCount: Recipient.maxPushTokens) {
+                var seen = Set<PushToken>()
+                pushTokens = .set(try tokens.map { (token) throws(Rejection) in try PushToken(token) }.filter { seen.insert($0).inserted })
+            } else {
+                pushTokens = .keep
+            }
+        } catch {
+            throw error.asBadRequest
+        }
+    }
+
+    public var body: JSONValue {
+        func member(_ key: String, _ change: Change<String>) -> [(String, JSONValue)] {
+            switch change {
+            case .keep: []
+            case .clear: [(key, .null)]
+            case .set(let value): [(key, .string(value))]
+            }
+        }
+        let tokens: [(String, JSONValue)] = switch pushTokens {
+        case .keep: []
+        case .clear: [("pushTokens", .null)]
+        case .set(let tokens): [("pushTokens", .array(tokens.map(\.body)))]
+        }
+        return .object([("userId", .string(userID))] + member("email", email) + member("phone", phone) + tokens
+            + member("locale", locale) + member("timezone", timezone))
+    }
+
+    /// The entry after this change is applied to `current` (nil: none yet).
+    public func applied(to current: Recipient?) -> Recipient {
+        func apply<Value>(_ change: Change<Value>, _ value: Value?) -> Value? {
+            switch change {
+            case .keep: value
+            case .clear: nil
+            case .set(let new): new
+            }
+        }
+        var recipient = current ?? Recipient(userID: userID)
+        recipient.email = apply(email, recipient.email)
+        recipient.phone = apply(phone, recipient.phone)
+        recipient.pushTokens = apply(pushTokens, recipient.pushTokens) ?? []
+        recipient.locale = apply(locale, recipient.locale)
+        recipient.timezone = apply(timezone, recipient.timezone)
+        return recipient
+    }
+}
+
+/// `GetRecipient {userId}`: the user's directory entry; 404 when there is none.
+public struct GetRecipient: RPCRequest, Equatable {
+    public static let command = RPCCommand.getRecipient
+    public var userID: String
+
+    public init(userID: String) { self.userID = userID }
+
+    public init(body: [UInt8]) throws(RPCFailure) {
+        let fields = try RequestBody.fields(body)
+        do { userID = try fields.id("userId") } catch { throw error.asBadRequest }
+    }
+
+    public var body: JSONValue { .object([("userId", .string(userID))]) }
+}
+
+/// `DeleteRecipient {userId}`: erasure. The entry and every address in it are removed; what the service keeps about
+/// past sends names the address only by a hash. Idempotent: `{userId, deleted}` says whether there was one.
+public struct DeleteRecipient: RPCRequest, Equatable {
+    public static let command = RPCCommand.deleteRecipient
+    public var userID: String
+
+    public init(userID: String) { self.userID = userID }
+
+    public init(body: [UInt8]) throws(RPCFailure) {
+        let fields = try RequestBody.fields(body)
+        do { userID = try fields.id("userId") } catch { throw error.asBadRequest }
+    }
+
+    public var body: JSONValue { .object([("userId", .string(userID))]) }
+}

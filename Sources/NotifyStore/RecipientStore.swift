@@ -1,0 +1,53 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// The recipient directory. Runs on the query pool's threads, like every RPC handler.
+public enum RecipientStore {
+    /// A user's entry and when it last changed (RFC 3339); nil when there is none.
+    public static func get(_ userID: String, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String)? {
+        guard let row = try db.query("""
+            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text FROM recipients
+            WHERE user_id = \(userID)
+            """, prepared: true).first
+        else { return nil }
+        let recipient = Recipient(
+            userID: userID, email: try row.decodeIfPresent(0, as: String.self), phone: try row.decodeIfPresent(1, as: String.self),
+            pushTokens: pushTokens(try row.decode(2, as: String.self)), locale: try row.decodeIfPresent(3, as: String.self),
+            timezone: try row.decodeIfPresent(4, as: String.self))
+        return (recipient, NotificationStore.rfc3339(try row.decode(5, as: String.self)))
+    }
+
+    /// Applies `change` to the user's entry in one transaction, under a lock on the user, so two updates of
+    /// different fields at once both take effect. Returns the entry as stored.
+    public static func upsert(_ change: UpsertRecipient, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String) {
+        try db.transaction { db in
+            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(change.userID), 0))")
+            let recipient = change.applied(to: try get(change.userID, on: db)?.recipient)
+            let tokens = String(decoding: JSONValue.array(recipient.pushTokens.map(\.body)).bytes, as: UTF8.self)
+            let row = try db.query("""
+                INSERT INTO recipients (user_id, email, phone, push_tokens, locale, timezone)
+                VALUES (\(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(recipient.locale),
+                        \(recipient.timezone))
+                ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
+                    push_tokens = excluded.push_tokens, locale = excluded.locale, timezone = excluded.timezone,
+                    updated_at = now()
+                RETURNING updated_at::text
+                """)
+            return (recipient, NotificationStore.rfc3339(try row[0].decode(0, as: String.self)))
+        }
+    }
+
+    /// Erases the user's entry; false when there was none.
+    public static func delete(_ userID: String, on db: PGConnection) throws -> Bool {
+        try db.query("DELETE FROM recipients WHERE user_id = \(userID)").affectedRows == 1
+    }
+
+    private static func pushTokens(_ json: String) -> [PushToken] {
+        let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: String]] ?? []
+        return array.compactMap { entry in
+            guard let platform = entry["platform"].flatMap(PushToken.Platform.init), let token = entry["token"] else { return nil }
+            return PushToken(platform: platform, token: token)
+        }
+    }
+}
