@@ -45,11 +45,13 @@ public struct IngestionStore: Sendable {
         }
     }
 
-    /// Writes a plan inside the caller's transaction: stock levels, spent wishes, outbox rows, notifications.
+    /// Writes a plan inside the caller's transaction: stock levels, spent wishes, outbox rows, notifications and
+    /// their deliveries.
     static func write(_ plan: IngestionPlan, on db: PGConnection) throws {
         try StockStore.write(plan.stockChanges, on: db)
         try WatchStore.delete(plan.spentWatches, on: db)
         try OutboxStore.enqueue(plan.outbox, on: db)
         try NotificationStore.insert(plan.notifications, on: db)
+        try DeliveryStore.insert(plan.deliveries, on: db)
     }
 }

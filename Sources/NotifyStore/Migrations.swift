@@ -101,5 +101,36 @@ public enum Migrations {
                 updated_at  timestamptz NOT NULL DEFAULT now()
             );
             """),
+        PGMigration(version: 7, name: "deliveries", sql: """
+            -- One delivery per channel of each notification, written in the notification's transaction; its status
+            -- only moves forward (NotifyCore/Delivery). The history is append-only: one row per state a delivery
+            -- entered, with the attempt and the error's code and class. Addresses are never stored here: a send
+            -- reads them from the recipient directory, and keeps only a hash.
+            CREATE TABLE deliveries (
+                id                  uuid        PRIMARY KEY,
+                notification_id     uuid        NOT NULL,
+                user_id             text        NOT NULL,
+                channel             text        NOT NULL,
+                status              text        NOT NULL,
+                attempts            integer     NOT NULL DEFAULT 0,
+                provider_message_id text,
+                address_hash        text,
+                last_error_code     text,
+                last_error_class    text,
+                created_at          timestamptz NOT NULL DEFAULT now(),
+                updated_at          timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (notification_id, channel)
+            );
+            CREATE TABLE delivery_history (
+                delivery_id uuid        NOT NULL,
+                at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+                status      text        NOT NULL,
+                attempt     integer     NOT NULL DEFAULT 0,
+                error_code  text,
+                error_class text,
+                detail      text
+            );
+            CREATE INDEX delivery_history_by_delivery ON delivery_history (delivery_id, at);
+            """),
     ]
 }

@@ -24,14 +24,14 @@ public enum NotificationStore {
         guard !notifications.isEmpty else { return }
         let rows: [[(any PGEncodable)?]] = notifications.map { notification in
             [
-                notification.userID, notification.type, notification.priority.rawValue,
+                notification.id, notification.userID, notification.type, notification.priority.rawValue,
                 PGTextArray(notification.channels.map(\.rawValue)),
                 notification.title, notification.message, Self.json(notification.metadata), notification.sourceEventKey,
             ]
         }
         _ = try db.copy(
             into: "notifications",
-            columns: ["user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key"],
+            columns: ["id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key"],
             rows: rows)
     }
 

@@ -23,7 +23,7 @@ struct FuzzTests {
             do {
                 let decoded = try decoder.decode(routingKey: "payment.processed", messageID: nil, body: body, now: Self.now)
                 guard case .payment(let payment) = decoded.event else { Issue.record("not a payment"); return }
-                _ = renderer.notification(for: payment, eventKey: decoded.key)
+                _ = renderer.notification(for: payment, eventKey: decoded.key, id: "n")
                 for currency in ["USD", "JPY", "KWD", payment.currency] { _ = MoneyFormat.display(payment.amount, currency: currency) }
             } catch {
                 Self.check(error)
@@ -54,7 +54,7 @@ struct FuzzTests {
                     let notice = StockNotice(kind: .lowStock, productID: adjustment.productID, warehouseID: adjustment.warehouseID,
                                              quantity: next?.quantity ?? 0, previousQuantity: adjustment.previousQuantity,
                                              threshold: 10, eventKey: decoded.key)
-                    _ = renderer.notifications(for: notice, recipients: ["u"])
+                    _ = renderer.notifications(for: notice, recipients: ["u"], newID: { "n" })
                 }
             } catch {
                 Self.check(error)

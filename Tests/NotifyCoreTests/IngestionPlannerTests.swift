@@ -5,14 +5,14 @@ import Testing
 
 @Suite("The ingestion planner: what events become, without I/O")
 struct IngestionPlannerTests {
-    /// A planner over the shipped rules whose OutOfStock ids count up (`oos-1`, `oos-2`, ...).
-    static func planner(watchers: [String] = ["ops"], threshold: Int = 10) throws -> IngestionPlanner {
+    /// A planner over the shipped rules whose ids count up (`id-1`, `id-2`, ...).
+    static func planner(watchers: [String] = ["ops"], threshold: Int = 10, delivering: Set<NotificationChannel> = [.inApp]) throws -> IngestionPlanner {
         let counter = Atomic<Int>(0)
         return IngestionPlanner(
             renderer: try TemplateTests.shippedRenderer(),
             policy: InventoryPolicy(watchers: watchers, lowStockThreshold: threshold),
-            outOfStockExchange: "flowmart.events",
-            newEventID: { "oos-\(counter.add(1, ordering: .relaxed).newValue)" })
+            outOfStockExchange: "flowmart.events", deliveringChannels: delivering,
+            newID: { "id-\(counter.add(1, ordering: .relaxed).newValue)" })
     }
 
     static func adjustment(_ key: String, _ time: String, new: Int, adjusted: Int, product: String = "p-1") -> ConsumedEvent {
@@ -41,6 +41,20 @@ struct IngestionPlannerTests {
         let plan = planner.plan([confirmed, planner.effect(of: try decoded("pending"))], state: StockState())
         #expect(plan.notifications == [notification])
         #expect(plan.stockChanges.isEmpty && plan.outbox.isEmpty && plan.spentWatches.isEmpty)
+        #expect(plan.deliveries == [NewDelivery(
+            id: plan.deliveries.first?.id ?? "", notificationID: notification.id, userID: "u-1", channel: .inApp, status: .delivered)])
+    }
+
+    @Test("one delivery per channel: in-app delivered by the commit, a channel without a provider skipped, one with a provider queued")
+    func fanOut() throws {
+        var notification = try #require(try TemplateTests.shippedRenderer().notification(
+            for: try TemplateTests.payment("confirmed"), eventKey: "k", id: "n-1"))
+        notification.channels = [.inApp, .email, .sms]
+        let deliveries = try Self.planner(delivering: [.email]).deliveries(of: notification)
+        #expect(deliveries.map(\.channel) == [.inApp, .email, .sms])
+        #expect(deliveries.map(\.status) == [.delivered, .queued, .skipped])
+        #expect(deliveries.map(\.reason) == [nil, nil, "no-provider"])
+        #expect(Set(deliveries.map(\.id)).count == 3 && deliveries.allSatisfy { $0.notificationID == "n-1" && $0.userID == "u-1" })
     }
 
     @Test("a stock-out: one OutOfStock through the outbox, watchers told, the level written once per product")
@@ -53,7 +67,8 @@ struct IngestionPlannerTests {
         let plan = planner.plan(events, state: StockState(levels: [ProductKey(productID: "p-1", warehouseID: ""): Self.level(4)]))
         #expect(plan.outbox.count == 1)
         let message = try #require(plan.outbox.first)
-        #expect(message.messageID == "oos-1" && message.correlationID == "a" && message.exchange == "flowmart.events")
+        #expect(message.correlationID == "a" && message.exchange == "flowmart.events")
+        #expect(message.messageID.hasPrefix("id-") && !plan.notifications.map(\.id).contains(message.messageID))
         #expect(message.routingKey == "inventory.out-of-stock" && message.type == "OutOfStock" && message.version == "0.0.4")
         let body = try JSONSerialization.jsonObject(with: Data(message.body.utf8)) as! [String: Any]
         #expect(body["last_available_quantity"] as? Int == 4 && body["product_id"] as? String == "p-1")

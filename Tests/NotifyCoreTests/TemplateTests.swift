@@ -23,7 +23,7 @@ struct TemplateTests {
 
     @Test("confirmed: payment received, amount for its currency, order id, normal priority, in-app")
     func confirmed() throws {
-        let notification = try #require(try Self.shippedRenderer().notification(for: Self.payment("confirmed", amount: 1234.5, currency: "EUR"), eventKey: "k"))
+        let notification = try #require(try Self.shippedRenderer().notification(for: Self.payment("confirmed", amount: 1234.5, currency: "EUR"), eventKey: "k", id: "n-1"))
         #expect(notification.title == "Payment received")
         #expect(notification.message.contains("€1,234.50"))
         #expect(notification.message.contains("o-<b>&1"), "plain text: no HTML escaping")
@@ -38,10 +38,10 @@ struct TemplateTests {
     @Test("failed: payment failed at high priority; pending: nothing")
     func failedAndPending() throws {
         let renderer = try Self.shippedRenderer()
-        let failed = try #require(renderer.notification(for: try Self.payment("failed"), eventKey: "k"))
+        let failed = try #require(renderer.notification(for: try Self.payment("failed"), eventKey: "k", id: "n-1"))
         #expect(failed.title == "Payment failed")
         #expect(failed.priority == .high)
-        #expect(renderer.notification(for: try Self.payment("pending"), eventKey: "k") == nil)
+        #expect(renderer.notification(for: try Self.payment("pending"), eventKey: "k", id: "n-1") == nil)
     }
 
     @Test("a template naming a field the event lacks, or not compiling, is an error naming the file")

@@ -111,6 +111,8 @@ public struct SpentWatch: Sendable, Hashable {
 public struct IngestionPlan: Sendable, Equatable {
     /// In the order they were decided (delivery order).
     public var notifications: [NewNotification] = []
+    /// One per channel of each notification, written in the same transaction.
+    public var deliveries: [NewDelivery] = []
     /// The final level of each product the batch changed, sorted by product.
     public var stockChanges: [StockChange] = []
     /// Events to publish, in the order they happened.
@@ -122,4 +124,9 @@ public struct IngestionPlan: Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool { notifications.isEmpty && stockChanges.isEmpty && outbox.isEmpty && spentWatches.isEmpty }
+
+    mutating func add(_ notification: NewNotification, deliveries: [NewDelivery]) {
+        notifications.append(notification)
+        self.deliveries += deliveries
+    }
 }

@@ -11,17 +11,23 @@ public struct IngestionPlanner: Sendable {
     public let policy: InventoryPolicy
     /// Where OutOfStock events are published (the contract's events exchange unless configured otherwise).
     public let outOfStockExchange: String
-    /// Mints the `event_id` of each OutOfStock; random UUIDs in production, a sequence in tests.
-    public let newEventID: @Sendable () -> String
+    /// The channels something delivers on: in-app always; another channel once its provider is configured.
+    /// A delivery on any other channel is recorded `skipped` (`no-provider`), never left waiting.
+    public let deliveringChannels: Set<NotificationChannel>
+    /// Mints ids (notifications, deliveries, OutOfStock `event_id`s); random UUIDs in production, a sequence in
+    /// tests.
+    public let newID: @Sendable () -> String
 
     public init(
         renderer: NotificationRenderer, policy: InventoryPolicy, outOfStockExchange: String,
-        newEventID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+        deliveringChannels: Set<NotificationChannel> = [.inApp],
+        newID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
     ) {
         self.renderer = renderer
         self.policy = policy
         self.outOfStockExchange = outOfStockExchange
-        self.newEventID = newEventID
+        self.deliveringChannels = deliveringChannels.union([.inApp])
+        self.newID = newID
     }
 
     /// What a validated event asks for on its own.
@@ -29,7 +35,7 @@ public struct IngestionPlanner: Sendable {
         let effect: EventEffect
         switch decoded.event {
         case .payment(let payment):
-            effect = renderer.notification(for: payment, eventKey: decoded.key).map(EventEffect.notify) ?? .recordOnly
+            effect = renderer.notification(for: payment, eventKey: decoded.key, id: newID()).map(EventEffect.notify) ?? .recordOnly
         case .inventory(let adjustment):
             effect = .adjustStock(adjustment)
         }
@@ -48,10 +54,13 @@ public struct IngestionPlanner: Sendable {
         var levels = state.levels
         var watchers = state.watchers
         var changed: [ProductKey: StockChange] = [:]
+        func notify(_ notifications: [NewNotification]) {
+            for notification in notifications { plan.add(notification, deliveries: deliveries(of: notification)) }
+        }
         for event in fresh {
             switch event.effect {
             case .notify(let notification):
-                plan.notifications.append(notification)
+                plan.add(notification, deliveries: deliveries(of: notification))
             case .recordOnly:
                 break
             case .adjustStock(let adjustment):
@@ -70,17 +79,17 @@ public struct IngestionPlanner: Sendable {
                 switch transition {
                 case .outOfStock(let lastAvailable):
                     let outOfStock = OutOfStock(
-                        eventID: newEventID(), timestamp: adjustment.timestamp, productID: adjustment.productID,
+                        eventID: newID(), timestamp: adjustment.timestamp, productID: adjustment.productID,
                         lastAvailableQuantity: lastAvailable, warehouseID: adjustment.warehouseID)
                     plan.outbox.append(OutboxMessage(outOfStock, exchange: outOfStockExchange, correlationID: adjustment.eventID))
-                    plan.notifications += renderer.notifications(for: notice(.outOfStock), recipients: policy.watchers)
+                    notify(renderer.notifications(for: notice(.outOfStock), recipients: policy.watchers, newID: newID))
                 case .lowStock:
-                    plan.notifications += renderer.notifications(for: notice(.lowStock), recipients: policy.watchers)
+                    notify(renderer.notifications(for: notice(.lowStock), recipients: policy.watchers, newID: newID))
                 case .backInStock:
                     // The wishes are spent by this notice (whichever warehouse it is for), so each is told once.
                     let users = watchers.removeValue(forKey: adjustment.productID) ?? []
                     plan.spentWatches += users.map { SpentWatch(productID: adjustment.productID, userID: $0) }
-                    plan.notifications += renderer.notifications(for: notice(.backInStock), recipients: users)
+                    notify(renderer.notifications(for: notice(.backInStock), recipients: users, newID: newID))
                 case .none:
                     break
                 }
@@ -88,6 +97,18 @@ public struct IngestionPlanner: Sendable {
         }
         plan.stockChanges = changed.values.sorted { $0.product < $1.product }
         return plan
+    }
+
+    /// One delivery per channel of the notification's rule: in-app is delivered by the commit that stores it; a
+    /// channel nothing delivers on is skipped with the reason.
+    public func deliveries(of notification: NewNotification) -> [NewDelivery] {
+        notification.channels.map { channel in
+            let delivering = deliveringChannels.contains(channel)
+            return NewDelivery(
+                id: newID(), notificationID: notification.id, userID: notification.userID, channel: channel,
+                status: channel == .inApp ? .delivered : delivering ? .queued : .skipped,
+                reason: delivering ? nil : "no-provider")
+        }
     }
 
     /// The plan for a stock-out the inventory service reports (`GetInventoryList`) and this service has no record
@@ -100,7 +121,7 @@ public struct IngestionPlanner: Sendable {
         plan.stockChanges = [StockChange(
             product: product, level: StockLevel(quantity: item.quantity, outOfStock: true, asOf: known?.asOf ?? now),
             sourceKey: round)]
-        let event = OutOfStock(eventID: newEventID(), timestamp: now, productID: item.productID,
+        let event = OutOfStock(eventID: newID(), timestamp: now, productID: item.productID,
                                lastAvailableQuantity: known?.quantity, warehouseID: item.location)
         plan.outbox = [OutboxMessage(event, exchange: outOfStockExchange, correlationID: round)]
         return plan

@@ -19,7 +19,7 @@ public enum RPCEnvelope {
 }
 
 /// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
-/// the extensions documented in the README (`GetStockLevels`, the recipient directory).
+/// the extensions documented in the README (`GetStockLevels`, the recipient directory, delivery tracking).
 public enum RPCCommand: String, Sendable, CaseIterable {
     case getUserNotifications = "GetUserNotifications"
     case getNotificationDetails = "GetNotificationDetails"
@@ -29,6 +29,7 @@ public enum RPCCommand: String, Sendable, CaseIterable {
     case upsertRecipient = "UpsertRecipient"
     case getRecipient = "GetRecipient"
     case deleteRecipient = "DeleteRecipient"
+    case getDeliveryStatus = "GetDeliveryStatus"
 }
 
 /// The RPC commands this service sends to other FlowMart services.

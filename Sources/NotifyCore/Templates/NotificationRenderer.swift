@@ -1,5 +1,7 @@
 /// A notification decided on, not yet stored.
 public struct NewNotification: Sendable, Equatable {
+    /// Minted by the planner (a UUID), so its deliveries can name it in the same transaction.
+    public var id: String
     public var userID: String
     public var type: String
     public var priority: NotificationPriority
@@ -23,18 +25,18 @@ public struct NotificationRenderer: Sendable {
     }
 
     /// The notification for a payment, or nil when no rule asks for one (by default: `pending`).
-    public func notification(for payment: PaymentProcessed, eventKey: String) -> NewNotification? {
+    public func notification(for payment: PaymentProcessed, eventKey: String, id: String) -> NewNotification? {
         guard let rule = rules.rule(for: EventKind.paymentProcessed.rawValue, status: payment.status.rawValue),
             let texts = templates.render(rule.template, fields: payment.templateFields)
         else { return nil }
         return NewNotification(
-            userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
+            id: id, userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
             title: texts.title, message: texts.message, metadata: ["orderId": payment.orderID],
             sourceEventKey: eventKey)
     }
 
     /// One notification per recipient of a stock notice, or none when no rule asks for one.
-    public func notifications(for notice: StockNotice, recipients: [String]) -> [NewNotification] {
+    public func notifications(for notice: StockNotice, recipients: [String], newID: () -> String) -> [NewNotification] {
         guard let rule = rules.rule(for: notice.kind.rawValue, status: nil),
             let texts = templates.render(rule.template, fields: notice.templateFields)
         else { return [] }
@@ -42,7 +44,7 @@ public struct NotificationRenderer: Sendable {
         if !notice.warehouseID.isEmpty { metadata["warehouseId"] = notice.warehouseID }
         return recipients.map { user in
             NewNotification(
-                userID: user, type: rule.type, priority: rule.priority, channels: rule.channels, title: texts.title,
+                id: newID(), userID: user, type: rule.type, priority: rule.priority, channels: rule.channels, title: texts.title,
                 message: texts.message, metadata: metadata, sourceEventKey: notice.eventKey)
         }
     }

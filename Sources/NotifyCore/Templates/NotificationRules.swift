@@ -47,6 +47,9 @@ public struct NotificationRules: Sendable, Equatable {
             guard !rule.channels.isEmpty else {
                 throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) has no channels")
             }
+            guard Set(rule.channels).count == rule.channels.count else {
+                throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) names a channel twice")
+            }
         }
     }
 

@@ -23,6 +23,12 @@ struct Daemon {
         let planner = IngestionPlanner(
             renderer: renderer, policy: configuration.inventory.policy,
             outOfStockExchange: configuration.names.eventsExchange)
+        let undelivered = Set(renderer.rules.rules.flatMap(\.channels)).subtracting(planner.deliveringChannels)
+        if !undelivered.isEmpty {
+            logger.warning(
+                "rules name channels no provider delivers on; their deliveries are recorded as skipped (no-provider)",
+                metadata: ["channels": "\(undelivered.map(\.rawValue).sorted().joined(separator: ","))"])
+        }
         let reconciler: InventoryReconciler?
         do {
             reconciler = try await makeReconciler(resources, planner: planner)

@@ -65,4 +65,12 @@ enum RPCHandlers {
         let deleted = try RecipientStore.delete(command.userID, on: db)
         return Answer(body: .object([("userId", .string(command.userID)), ("deleted", .bool(deleted))]))
     }
+
+    /// Every channel of one notification; 404 for an unknown notification.
+    static func deliveryStatus(_ query: GetDeliveryStatus, on db: PGConnection) throws -> Answer {
+        guard let deliveries = try DeliveryStore.status(of: query.notificationID, on: db) else {
+            throw RPCFailure.notFound("no notification with this notificationId")
+        }
+        return Answer(body: GetDeliveryStatus.reply(notificationID: query.notificationID, deliveries))
+    }
 }

@@ -77,6 +77,7 @@ struct RPCServer: Service {
         case .upsertRecipient: return try RPCHandlers.upsertRecipient(try UpsertRecipient(body: request.body), on: db)
         case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: request.body), on: db)
         case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: request.body), on: db)
+        case .getDeliveryStatus: return try RPCHandlers.deliveryStatus(try GetDeliveryStatus(body: request.body), on: db)
         }
     }
 }

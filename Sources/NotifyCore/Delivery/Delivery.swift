@@ -1,0 +1,30 @@
+/// Where a delivery stands. The state machine only moves forward:
+///
+/// `queued → sending → sent (accepted by the provider) → delivered | bounced` (the last two from receipts);
+/// `sending → failed` (will retry) `→ sending`; after the last attempt or a permanent error `dead`; and
+/// `skipped` when there is nothing to send to (no address, no provider for the channel). In-app deliveries are
+/// `delivered` when the notification's inbox row commits.
+public enum DeliveryStatus: String, Sendable, CaseIterable {
+    case queued, sending, sent, delivered, bounced, failed, dead, skipped
+}
+
+/// One channel of one notification, decided by the planner and written with the notification.
+public struct NewDelivery: Sendable, Equatable {
+    public var id: String
+    public var notificationID: String
+    public var userID: String
+    public var channel: NotificationChannel
+    public var status: DeliveryStatus
+    /// Why it was skipped (`no-provider`, `no-address`), for the history.
+    public var reason: String?
+
+    public init(id: String, notificationID: String, userID: String, channel: NotificationChannel, status: DeliveryStatus,
+                reason: String? = nil) {
+        self.id = id
+        self.notificationID = notificationID
+        self.userID = userID
+        self.channel = channel
+        self.status = status
+        self.reason = reason
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// Deliveries and their history: written with their notification (`IngestionStore`), read by the tracking queries.
+public enum DeliveryStore {
+    /// Writes new deliveries and the first entry of each one's history, with COPY.
+    static func insert(_ deliveries: [NewDelivery], on db: PGConnection) throws {
+        guard !deliveries.isEmpty else { return }
+        _ = try db.copy(
+            into: "deliveries", columns: ["id", "notification_id", "user_id", "channel", "status"],
+            rows: deliveries.map { [$0.id, $0.notificationID, $0.userID, $0.channel.rawValue, $0.status.rawValue] })
+        _ = try db.copy(
+            into: "delivery_history", columns: ["delivery_id", "status", "detail"],
+            rows: deliveries.map { [$0.id, $0.status.rawValue, $0.reason] })
+    }
+
+    /// Every delivery of a notification, by channel, with its history in order; nil when the notification does
+    /// not exist (ids that are not UUIDs cannot).
+    public static func status(of notificationID: String, on db: PGConnection) throws -> [DeliveryRecord]? {
+        guard let uuid = UUID(uuidString: notificationID) else { return nil }
+        let rows = try db.query("""
+            SELECT n.id IS NOT NULL, d.id, d.channel, d.status, d.attempts, d.provider_message_id, d.last_error_code,
+                   d.last_error_class, d.updated_at::text, h.status, h.at::text, h.attempt, h.error_code, h.error_class,
+                   h.detail
+            FROM (SELECT \(uuid)::uuid AS id) k
+            LEFT JOIN notifications n ON n.id = k.id
+            LEFT JOIN deliveries d ON d.notification_id = k.id
+            LEFT JOIN delivery_history h ON h.delivery_id = d.id
+            ORDER BY d.channel, h.at
+            """, prepared: true)
+        guard let first = rows.first, try first.decode(0, as: Bool.self) else { return nil }
+        var records: [DeliveryRecord] = []
+        for row in rows {
+            guard let id = try row.decodeIfPresent(1, as: String.self) else { continue }
+            if records.last?.id != id {
+                records.append(DeliveryRecord(
+                    id: id, channel: try row.decode(2), status: try row.decode(3), attempts: try row.decode(4),
+                    providerMessageID: try row.decodeIfPresent(5, as: String.self),
+                    lastErrorCode: try row.decodeIfPresent(6, as: String.self),
+                    lastErrorClass: try row.decodeIfPresent(7, as: String.self),
+                    updatedAt: NotificationStore.rfc3339(try row.decode(8)), history: []))
+            }
+            guard let status = try row.decodeIfPresent(9, as: String.self) else { continue }
+            records[records.count - 1].history.append(DeliveryRecord.Entry(
+                status: status, at: NotificationStore.rfc3339(try row.decode(10)), attempt: try row.decode(11),
+                errorCode: try row.decodeIfPresent(12, as: String.self),
+                errorClass: try row.decodeIfPresent(13, as: String.self), detail: try row.decodeIfPresent(14, as: String.self)))
+        }
+        return records
+    }
+}
