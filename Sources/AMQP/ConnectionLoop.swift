@@ -6,9 +6,10 @@ import Synchronization
 /// The owner thread of one AMQP connection.
 ///
 /// librabbitmq is not thread-safe and services heartbeats only inside its own calls, so exactly one thread touches
-/// the C connection: it runs commands posted to its mailbox, reads frames, sends heartbeats, tracks confirms,
-/// and reconnects. Swift callers post commands and await continuations; they never block a cooperative thread.
-/// The thread sleeps in `poll` on the socket and an eventfd that `submit` writes, so a command is picked up at once.
+/// the C connection: it runs commands posted to its `ConnectionMailbox`, reads frames, sends heartbeats and
+/// reconnects, and asks its `ConnectionState` (the bookkeeping, without I/O) what each event means. Swift callers
+/// post commands and await continuations; they never block a cooperative thread. The thread sleeps in the
+/// mailbox's `poll` on the socket and an eventfd, so a command is picked up at once.
 final class ConnectionLoop: @unchecked Sendable {
     typealias Reply<Value> = CheckedContinuation<Result<Value, AMQPError>, Never>
 

@@ -16,36 +16,44 @@ public enum DeliveryStore {
     }
 
     /// Every delivery of a notification, by channel, with its history in order; nil when the notification does
-    /// not exist (ids that are not UUIDs cannot).
+    /// not exist (ids that are not UUIDs cannot). The in-app delivery is read from the notification's own row
+    /// (its id is the notification's): delivered when it was stored.
     public static func status(of notificationID: String, on db: PGConnection) throws -> [DeliveryRecord]? {
         guard let uuid = UUID(uuidString: notificationID) else { return nil }
         let rows = try db.query("""
-            SELECT n.id IS NOT NULL, d.id, d.channel, d.status, d.attempts, d.provider_message_id, d.last_error_code,
-                   d.last_error_class, d.updated_at::text, h.status, h.at::text, h.attempt, h.error_code, h.error_class,
-                   h.detail
-            FROM (SELECT \(uuid)::uuid AS id) k
-            LEFT JOIN notifications n ON n.id = k.id
-            LEFT JOIN deliveries d ON d.notification_id = k.id
+            SELECT 'in-app' = ANY(n.channels), n.created_at::text, d.id, d.channel, d.status, d.attempts,
+                   d.provider_message_id, d.last_error_code, d.last_error_class, d.updated_at::text, h.status, h.at::text,
+                   h.attempt, h.error_code, h.error_class, h.detail
+            FROM notifications n
+            LEFT JOIN deliveries d ON d.notification_id = n.id
             LEFT JOIN delivery_history h ON h.delivery_id = d.id
+            WHERE n.id = \(uuid)
             ORDER BY d.channel, h.at
             """, prepared: true)
-        guard let first = rows.first, try first.decode(0, as: Bool.self) else { return nil }
+        guard let first = rows.first else { return nil }
         var records: [DeliveryRecord] = []
+        if try first.decode(0, as: Bool.self) {
+            let stored = NotificationStore.rfc3339(try first.decode(1, as: String.self))
+            records.append(DeliveryRecord(
+                id: notificationID.lowercased(), channel: NotificationChannel.inApp.rawValue, status: DeliveryStatus.delivered.rawValue,
+                attempts: 0, providerMessageID: nil, lastErrorCode: nil, lastErrorClass: nil, updatedAt: stored,
+                history: [.init(status: DeliveryStatus.delivered.rawValue, at: stored, attempt: 0, errorCode: nil, errorClass: nil, detail: nil)]))
+        }
         for row in rows {
-            guard let id = try row.decodeIfPresent(1, as: String.self) else { continue }
+            guard let id = try row.decodeIfPresent(2, as: String.self) else { continue }
             if records.last?.id != id {
                 records.append(DeliveryRecord(
-                    id: id, channel: try row.decode(2), status: try row.decode(3), attempts: try row.decode(4),
-                    providerMessageID: try row.decodeIfPresent(5, as: String.self),
-                    lastErrorCode: try row.decodeIfPresent(6, as: String.self),
-                    lastErrorClass: try row.decodeIfPresent(7, as: String.self),
-                    updatedAt: NotificationStore.rfc3339(try row.decode(8)), history: []))
+                    id: id, channel: try row.decode(3), status: try row.decode(4), attempts: try row.decode(5),
+                    providerMessageID: try row.decodeIfPresent(6, as: String.self),
+                    lastErrorCode: try row.decodeIfPresent(7, as: String.self),
+                    lastErrorClass: try row.decodeIfPresent(8, as: String.self),
+                    updatedAt: NotificationStore.rfc3339(try row.decode(9)), history: []))
             }
-            guard let status = try row.decodeIfPresent(9, as: String.self) else { continue }
+            guard let status = try row.decodeIfPresent(10, as: String.self) else { continue }
             records[records.count - 1].history.append(DeliveryRecord.Entry(
-                status: status, at: NotificationStore.rfc3339(try row.decode(10)), attempt: try row.decode(11),
-                errorCode: try row.decodeIfPresent(12, as: String.self),
-                errorClass: try row.decodeIfPresent(13, as: String.self), detail: try row.decodeIfPresent(14, as: String.self)))
+                status: status, at: NotificationStore.rfc3339(try row.decode(11)), attempt: try row.decode(12),
+                errorCode: try row.decodeIfPresent(13, as: String.self),
+                errorClass: try row.decodeIfPresent(14, as: String.self), detail: try row.decodeIfPresent(15, as: String.self)))
         }
         return records
     }

@@ -102,10 +102,11 @@ public enum Migrations {
             );
             """),
         PGMigration(version: 7, name: "deliveries", sql: """
-            -- One delivery per channel of each notification, written in the notification's transaction; its status
-            -- only moves forward (NotifyCore/Delivery). The history is append-only: one row per state a delivery
-            -- entered, with the attempt and the error's code and class. Addresses are never stored here: a send
-            -- reads them from the recipient directory, and keeps only a hash.
+            -- One delivery per channel of each notification that leaves the building (an in-app delivery is the
+            -- notification row itself), written in the notification's transaction; its status only moves forward
+            -- (NotifyCore/Delivery). The history is append-only: one row per state a delivery entered, with the
+            -- attempt and the error's code and class. Addresses are never stored here: a send reads them from the
+            -- recipient directory, and keeps only a hash.
             CREATE TABLE deliveries (
                 id                  uuid        PRIMARY KEY,
                 notification_id     uuid        NOT NULL,

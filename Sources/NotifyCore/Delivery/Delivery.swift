@@ -2,13 +2,14 @@
 ///
 /// `queued → sending → sent (accepted by the provider) → delivered | bounced` (the last two from receipts);
 /// `sending → failed` (will retry) `→ sending`; after the last attempt or a permanent error `dead`; and
-/// `skipped` when there is nothing to send to (no address, no provider for the channel). In-app deliveries are
-/// `delivered` when the notification's inbox row commits.
+/// `skipped` when there is nothing to send to (no address, no provider for the channel). An in-app delivery is
+/// the notification's inbox row itself: `delivered` when it commits.
 public enum DeliveryStatus: String, Sendable, CaseIterable {
     case queued, sending, sent, delivered, bounced, failed, dead, skipped
 }
 
-/// One channel of one notification, decided by the planner and written with the notification.
+/// One channel of one notification that leaves the building, decided by the planner and written with the
+/// notification.
 public struct NewDelivery: Sendable, Equatable {
     public var id: String
     public var notificationID: String

@@ -99,15 +99,16 @@ public struct IngestionPlanner: Sendable {
         return plan
     }
 
-    /// One delivery per channel of the notification's rule: in-app is delivered by the commit that stores it; a
-    /// channel nothing delivers on is skipped with the reason.
+    /// The deliveries to write for a notification: one per channel of its rule that leaves the building, queued
+    /// when a provider delivers on it and skipped (`no-provider`) when none does. In-app needs no row of its own:
+    /// the notification's inbox row is its delivery, delivered by the commit that writes it (so in-app-only
+    /// ingestion writes nothing more than before), and the tracking queries report it from that row.
     public func deliveries(of notification: NewNotification) -> [NewDelivery] {
-        notification.channels.map { channel in
+        notification.channels.filter { $0 != .inApp }.map { channel in
             let delivering = deliveringChannels.contains(channel)
             return NewDelivery(
                 id: newID(), notificationID: notification.id, userID: notification.userID, channel: channel,
-                status: channel == .inApp ? .delivered : delivering ? .queued : .skipped,
-                reason: delivering ? nil : "no-provider")
+                status: delivering ? .queued : .skipped, reason: delivering ? nil : "no-provider")
         }
     }
 

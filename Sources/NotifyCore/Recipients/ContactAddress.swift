@@ -49,9 +49,9 @@ public enum ContactAddress {
                 }
                 ascii = String(label)
             } else {
-                guard label.unicodeScalars.allSatisfy({ !$0.isASCII ? $0.properties.isAlphabetic || $0.properties.generalCategory == .decimalNumber
-                    || $0.properties.generalCategory == .nonspacingMark || $0.properties.generalCategory == .spacingMark : ldh.contains($0) })
-                else { throw reject("an internationalised domain label has a character that is not a letter, digit or mark") }
+                guard label.unicodeScalars.allSatisfy({ $0.isASCII ? ldh.contains($0) : isLabelLetter($0) }) else {
+                    throw reject("an internationalised domain label has a character that is not a letter, digit or mark")
+                }
                 guard let encoded = Punycode.encode(String(label)) else { throw reject("a domain label cannot be encoded") }
                 ascii = "xn--" + encoded
             }
@@ -59,6 +59,14 @@ public enum ContactAddress {
             labels.append(ascii)
         }
         return labels
+    }
+
+    /// Letters, digits and combining marks: what IDNA2008 labels are made of (symbols such as '☃' are not).
+    private static func isLabelLetter(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .decimalNumber, .nonspacingMark, .spacingMark: true
+        default: scalar.properties.isAlphabetic
+        }
     }
 
     private static let atext = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~-".unicodeScalars)
@@ -85,10 +93,13 @@ public enum ContactAddress {
     /// A BCP 47 language tag (`en`, `pt-BR`, `zh-Hant-TW`): subtags of 1 to 8 letters or digits, the first of 2 to
     /// 8 letters, at most 35 characters.
     public static func locale(_ text: String, field: String = "locale") throws(Rejection) -> String {
+        func alphanumeric(_ subtag: Substring, letters: Bool) -> Bool {
+            subtag.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || (!letters && ("0"..."9").contains($0))) }
+        }
         let subtags = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.count <= 35, let first = subtags.first, (2...8).contains(first.count),
-            first.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.isAlphabetic }),
-            subtags.dropFirst().allSatisfy({ (1...8).contains($0.count) && $0.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) } })
+        guard text.count <= 35, let language = subtags.first, (2...8).contains(language.count),
+            alphanumeric(language, letters: true),
+            subtags.dropFirst().allSatisfy({ (1...8).contains($0.count) && alphanumeric($0, letters: false) })
         else { throw Rejection(.schema, "field '\(field)' must be a BCP 47 language tag such as 'en' or 'pt-BR'") }
         return text
     }
