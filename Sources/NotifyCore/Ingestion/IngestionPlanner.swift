@@ -14,14 +14,13 @@ public struct IngestionPlanner: Sendable {
     /// The channels something delivers on: in-app always; another channel once its provider is configured.
     /// A delivery on any other channel is recorded `skipped` (`no-provider`), never left waiting.
     public let deliveringChannels: Set<NotificationChannel>
-    /// Mints ids (notifications, deliveries, OutOfStock `event_id`s); random UUIDs in production, a sequence in
-    /// tests.
+    /// Mints ids (notifications, deliveries, OutOfStock `event_id`s): random UUIDs in production (the daemon's
+    /// fast generator), a sequence in tests.
     public let newID: @Sendable () -> String
 
     public init(
         renderer: NotificationRenderer, policy: InventoryPolicy, outOfStockExchange: String,
-        deliveringChannels: Set<NotificationChannel> = [.inApp],
-        newID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+        deliveringChannels: Set<NotificationChannel> = [.inApp], newID: @escaping @Sendable () -> String
     ) {
         self.renderer = renderer
         self.policy = policy

@@ -22,7 +22,7 @@ struct Daemon {
         try await resources.open(configuration)
         let planner = IngestionPlanner(
             renderer: renderer, policy: configuration.inventory.policy,
-            outOfStockExchange: configuration.names.eventsExchange)
+            outOfStockExchange: configuration.names.eventsExchange, newID: RandomID.uuid)
         let undelivered = Set(renderer.rules.rules.flatMap(\.channels)).subtracting(planner.deliveringChannels)
         if !undelivered.isEmpty {
             logger.warning(
