@@ -59,7 +59,7 @@ public struct IngestionPlanner: Sendable {
         for event in fresh {
             switch event.effect {
             case .notify(let notification):
-                plan.add(notification, deliveries: deliveries(of: notification))
+                notify([notification])
             case .recordOnly:
                 break
             case .adjustStock(let adjustment):
