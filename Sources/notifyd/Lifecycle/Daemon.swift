@@ -6,12 +6,15 @@ import NotifyStore
 import Postgres
 import ServiceLifecycle
 
-/// Brings the daemon up in dependency order and keeps it up until SIGTERM or SIGINT.
+/// Brings the daemon up in dependency order and keeps it up until SIGTERM or SIGINT, as one `ServiceGroup`.
 ///
-/// Start: templates → PostgreSQL pools → migrations → AMQP connections (consume, publish, rpc) → topology →
-/// outbox relay, ingestion, RPC and (when configured) reconciliation services → `ready`. A failure in any step is
-/// thrown as a `StartupError` naming the step and the server, and nothing keeps running. Stop: the service group stops services in reverse order — RPC and
-/// ingestion drain first, then connections and pools close — within `shutdownTimeout`.
+/// The group starts with the pools and connections (each a `Service` that closes itself when the group stops it)
+/// and `Startup`, which opens them in order — PostgreSQL pools → migrations → AMQP connections (consume, publish,
+/// rpc) → topology — and then adds the services that use them: systemd, watchdog, outbox relay, ingestion, RPC and
+/// (when configured) reconciliation; readiness says `ready` once the consumers are attached. A failure in any
+/// step is a `StartupError` naming the step and the server: the group shuts down, every resource closes itself
+/// (closing what never opened is a no-op), and the error is what `run` throws. The group stops services in reverse
+/// order — RPC and ingestion drain first, then connections and pools close — within `shutdownTimeout`.
 struct Daemon {
     let configuration: DaemonConfiguration
     let logger: Logger
@@ -19,7 +22,37 @@ struct Daemon {
     func run() async throws {
         let renderer = try loadRenderer()
         let resources = Resources(configuration, logger: logger)
-        try await resources.open(configuration)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: resources.all.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger
+            ).withShutdownTimeout(configuration.shutdownTimeout))
+        await group.addServiceUnlessShutdown(.init(
+            service: Startup(daemon: self, renderer: renderer, resources: resources, group: group),
+            successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup))
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    /// Opens the resources, then adds the services that use them to the group.
+    private struct Startup: Service {
+        let daemon: Daemon
+        let renderer: NotificationRenderer
+        let resources: Resources
+        let group: ServiceGroup
+
+        func run() async throws {
+            try await resources.open(daemon.configuration)
+            for service in try await daemon.services(resources, renderer: renderer) {
+                await group.addServiceUnlessShutdown(service)
+            }
+        }
+    }
+
+    /// The services, in dependency order, on opened resources.
+    private func services(_ resources: Resources, renderer: NotificationRenderer) async throws -> [any Service] {
         let planner = IngestionPlanner(
             renderer: renderer, policy: configuration.inventory.policy,
             outOfStockExchange: configuration.names.eventsExchange, newID: RandomID.uuid)
@@ -33,7 +66,6 @@ struct Daemon {
         do {
             reconciler = try await makeReconciler(resources, planner: planner)
         } catch {
-            await resources.close()
             throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: "\(error)")
         }
         var input = JSONInput()
@@ -64,25 +96,8 @@ struct Daemon {
             outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,
             batchSize: configuration.outbox.batchSize, workers: configuration.outbox.workers,
             lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, logger: logger)
-
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = resources.all.map { .init(service: $0) } + [
-            .init(service: systemd),
-            .init(service: watchdog),
-            .init(service: relay),
-            .init(service: ingestion),
-            .init(service: rpc),
-        ]
-        if let reconciler { services.append(.init(service: reconciler)) }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
-                logger: logger
-            ).withShutdownTimeout(configuration.shutdownTimeout))
-        // "ready" is said by `readiness` once the consumers are attached.
-        try await group.run()
-        logger.info("stopped")
+        let services: [any Service] = [systemd, watchdog, relay, ingestion, rpc]
+        return services + (reconciler.map { [$0] } ?? [])
     }
 
     /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.
@@ -107,7 +122,7 @@ struct Daemon {
 }
 
 /// The pools and connections the services share.
-private struct Resources {
+private struct Resources: Sendable {
     let logger: Logger
     let writes: PGPool
     let reads: PGPool
@@ -137,33 +152,28 @@ private struct Resources {
         rpc = connection("rpc", confirms: false)
     }
 
-    /// Connects in dependency order, migrates, and declares the topology. On any failure everything is closed
-    /// (closing what never opened is a no-op) and the error names the step.
+    /// Connects in dependency order, migrates, and declares the topology; the error names the step. What was
+    /// opened is closed by the group, which stops every resource when a step fails.
     func open(_ configuration: DaemonConfiguration) async throws {
         do {
-            do {
-                try await writes.connect()
-                try await reads.connect()
-                try await outbox.connect()
-            } catch {
-                throw StartupError(step: "PostgreSQL", reason: error.description)
-            }
-            do {
-                try await PGMigrator(migrations: Migrations.all).migrate(on: writes, logger: logger)
-            } catch {
-                throw StartupError(step: "database migrations", reason: "\(error)")
-            }
-            do {
-                try await consuming.connect()
-                try await publishing.connect()
-                try await rpc.connect()
-                try await consuming.declare(configuration.topology.declared)
-            } catch {
-                throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
-            }
+            try await writes.connect()
+            try await reads.connect()
+            try await outbox.connect()
         } catch {
-            await close()
-            throw error
+            throw StartupError(step: "PostgreSQL", reason: error.description)
+        }
+        do {
+            try await PGMigrator(migrations: Migrations.all).migrate(on: writes, logger: logger)
+        } catch {
+            throw StartupError(step: "database migrations", reason: "\(error)")
+        }
+        do {
+            try await consuming.connect()
+            try await publishing.connect()
+            try await rpc.connect()
+            try await consuming.declare(configuration.topology.declared)
+        } catch {
+            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
         }
     }
 
@@ -185,17 +195,6 @@ private struct Resources {
     /// The pools and connections as services, in dependency order: the group stops them in reverse, after the
     /// services that use them, and each closes itself when it stops.
     var all: [any Service] { [writes, reads, outbox, consuming, publishing, rpc] }
-
-    /// Closes everything after a failed start, before the service group runs (closing what never opened is a
-    /// no-op); once the group runs, each resource closes itself when the group stops it.
-    func close() async {
-        await rpc.close()
-        await publishing.close()
-        await consuming.close()
-        await outbox.close()
-        await reads.close()
-        await writes.close()
-    }
 }
 
 /// A start-up step that failed; printed as one line, then the process exits non-zero.
