@@ -69,7 +69,9 @@ struct FuzzTests {
             let parsers: [([UInt8]) throws -> Void] = [
                 { _ = try GetUserNotifications(body: $0) }, { _ = try GetNotificationDetails(body: $0) },
                 { _ = try MarkNotificationRead(body: $0) }, { _ = try WatchProduct(body: $0) },
-                { _ = try GetStockLevels(body: $0) },
+                { _ = try GetStockLevels(body: $0) }, { _ = try UpsertRecipient(body: $0) },
+                { _ = try GetRecipient(body: $0) }, { _ = try DeleteRecipient(body: $0) },
+                { _ = try GetDeliveryStatus(body: $0) },
             ]
             for parse in parsers {
                 do { try parse(body) } catch { Self.check(error) }
@@ -201,6 +203,7 @@ enum Seeds {
         #"{"notificationId":"8d3c7f0e-8b7e-4c36-9d4b-2f1b4c1e9a10","userId":"u-1"}"#,
         #"{"userId":"u-1","productId":"p-1"}"#,
         #"{"productId":"p-1","limit":500}"#,
+        #"{"userId":"u-1","email":"Ana@bücher.example","phone":"+49 151 1234","locale":"de-DE","timezone":"Europe/Berlin","pushTokens":[{"platform":"apns","token":"ab12"}]}"#,
     ].map { Array($0.utf8) }
 
     static let inventoryPages = [

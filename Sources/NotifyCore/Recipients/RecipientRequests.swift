@@ -97,33 +97,34 @@ public struct UpsertRecipient: RPCRequest, Equatable {
     }
 }
 
-/// `GetRecipient {userId}`: the user's directory entry; 404 when there is none.
-public struct GetRecipient: RPCRequest, Equatable {
-    public static let command = RPCCommand.getRecipient
-    public var userID: String
+/// A request naming one user and nothing else: its body is `{userId}`.
+public protocol UserRequest: RPCRequest {
+    var userID: String { get }
+    init(userID: String)
+}
 
-    public init(userID: String) { self.userID = userID }
-
+extension UserRequest {
     public init(body: [UInt8]) throws(RPCFailure) {
         let fields = try RequestBody.fields(body)
-        do { userID = try fields.id("userId") } catch { throw error.asBadRequest }
+        do { self.init(userID: try fields.id("userId")) } catch { throw error.asBadRequest }
     }
 
     public var body: JSONValue { .object([("userId", .string(userID))]) }
 }
 
+/// `GetRecipient {userId}`: the user's directory entry; 404 when there is none.
+public struct GetRecipient: UserRequest, Equatable {
+    public static let command = RPCCommand.getRecipient
+    public var userID: String
+
+    public init(userID: String) { self.userID = userID }
+}
+
 /// `DeleteRecipient {userId}`: erasure. The entry and every address in it are removed; what the service keeps about
 /// past sends names the address only by a hash. Idempotent: `{userId, deleted}` says whether there was one.
-public struct DeleteRecipient: RPCRequest, Equatable {
+public struct DeleteRecipient: UserRequest, Equatable {
     public static let command = RPCCommand.deleteRecipient
     public var userID: String
 
     public init(userID: String) { self.userID = userID }
-
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
-        do { userID = try fields.id("userId") } catch { throw error.asBadRequest }
-    }
-
-    public var body: JSONValue { .object([("userId", .string(userID))]) }
 }
