@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // The SMTP client (and, next, the HTTP providers) run on SwiftNIO; TLS through swift-nio-ssl.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C shims: the only places C headers enter the package.
@@ -47,6 +50,20 @@ let package = Package(
         ),
         // Domain logic: no C, no sockets.
         .target(name: "NotifyCore", dependencies: ["CivilDate", .product(name: "Mustache", package: "swift-mustache")]),
+
+        // Everything that talks to a delivery provider (SMTP today), with its network dependencies: the only
+        // importer of NIO.
+        .target(
+            name: "Providers",
+            dependencies: [
+                "NotifyCore", "Resilience",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
 
         // The database of the service: migrations and every SQL statement, one file per table family.
         .target(name: "NotifyStore", dependencies: ["Postgres", "NotifyCore"]),

@@ -14,14 +14,18 @@ public struct IngestionPlanner: Sendable {
     /// The channels something delivers on: in-app always; another channel once its provider is configured.
     /// A delivery on any other channel is recorded `skipped` (`no-provider`), never left waiting.
     public let deliveringChannels: Set<NotificationChannel>
+    /// Where delivery jobs are published, on their lane's routing key (`delivery.workExchange`).
+    public let workExchange: String
     /// Mints ids (notifications, deliveries, OutOfStock `event_id`s): random UUIDs in production (the daemon's
     /// fast generator), a sequence in tests.
     public let newID: @Sendable () -> String
 
     public init(
         renderer: NotificationRenderer, policy: InventoryPolicy, outOfStockExchange: String,
-        deliveringChannels: Set<NotificationChannel> = [.inApp], newID: @escaping @Sendable () -> String
+        deliveringChannels: Set<NotificationChannel> = [.inApp], workExchange: String = "notifications.work",
+        newID: @escaping @Sendable () -> String
     ) {
+        self.workExchange = workExchange
         self.renderer = renderer
         self.policy = policy
         self.outOfStockExchange = outOfStockExchange
@@ -54,7 +58,11 @@ public struct IngestionPlanner: Sendable {
         var watchers = state.watchers
         var changed: [ProductKey: StockChange] = [:]
         func notify(_ notifications: [NewNotification]) {
-            for notification in notifications { plan.add(notification, deliveries: deliveries(of: notification)) }
+            for notification in notifications {
+                let deliveries = deliveries(of: notification)
+                plan.add(notification, deliveries: deliveries)
+                plan.outbox += deliveries.compactMap { job(for: $0, of: notification) }.map { OutboxMessage($0, exchange: workExchange) }
+            }
         }
         for event in fresh {
             switch event.effect {
@@ -104,11 +112,30 @@ public struct IngestionPlanner: Sendable {
     /// ingestion writes nothing more than before), and the tracking queries report it from that row.
     public func deliveries(of notification: NewNotification) -> [NewDelivery] {
         notification.channels.filter { $0 != .inApp }.map { channel in
-            let delivering = deliveringChannels.contains(channel)
+            // The catalog renders an email for every rule with the channel; without one nothing could be sent.
+            let reason = !deliveringChannels.contains(channel) ? "no-provider"
+                : channel == .email && notification.email == nil ? "no-template" : nil
             return NewDelivery(
                 id: newID(), notificationID: notification.id, userID: notification.userID, channel: channel,
-                status: delivering ? .queued : .skipped, reason: delivering ? nil : "no-provider")
+                status: reason == nil ? .queued : .skipped, reason: reason)
         }
+    }
+
+    /// The job that carries a queued delivery to its lane, with the content its channel sends; nil for a delivery
+    /// that is not queued.
+    func job(for delivery: NewDelivery, of notification: NewNotification) -> DeliveryJob? {
+        guard delivery.status == .queued else { return nil }
+        let content: MessageContent
+        switch delivery.channel {
+        case .email:
+            guard let email = notification.email else { return nil }  // skipped (`no-template`) by `deliveries(of:)`
+            content = email
+        case .sms, .push, .inApp:
+            content = MessageContent(subject: notification.title, text: notification.message, html: nil)
+        }
+        return DeliveryJob(
+            deliveryID: delivery.id, notificationID: notification.id, userID: notification.userID, channel: delivery.channel,
+            lane: notification.priority, transactional: notification.transactional, content: content)
     }
 
     /// The plan for a stock-out the inventory service reports (`GetInventoryList`) and this service has no record

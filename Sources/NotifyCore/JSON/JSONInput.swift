@@ -101,6 +101,15 @@ public struct JSONFields {
         return value
     }
 
+    /// A JSON boolean (numbers are not booleans here, although Foundation bridges them).
+    public func bool(_ key: String) throws(Rejection) -> Bool {
+        guard has(key) else { throw Rejection(.schema, "missing required field '\(path)\(key)'") }
+        guard let number = object[key] as? NSNumber, Self.isBoolean(number) else {
+            throw Rejection(.schema, "field '\(path)\(key)' must be a boolean")
+        }
+        return number.boolValue
+    }
+
     /// A finite JSON number (booleans are not numbers here, although Foundation bridges them).
     public func number(_ key: String) throws(Rejection) -> Double {
         guard has(key) else { throw Rejection(.schema, "missing required field '\(path)\(key)'") }

@@ -12,6 +12,10 @@ public struct NewNotification: Sendable, Equatable {
     public var metadata: [String: String]
     /// Deduplication key of the event it came from.
     public var sourceEventKey: String
+    /// Whether it may be unsubscribed from (its rule's `transactional`).
+    public var transactional: Bool = true
+    /// The email, rendered when the rule sends one.
+    public var email: MessageContent?
 }
 
 /// Maps validated events to notifications through the rules and templates.
@@ -32,7 +36,7 @@ public struct NotificationRenderer: Sendable {
         return NewNotification(
             id: id, userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
             title: texts.title, message: texts.message, metadata: ["orderId": payment.orderID],
-            sourceEventKey: eventKey)
+            sourceEventKey: eventKey, transactional: rule.isTransactional, email: texts.email)
     }
 
     /// One notification per recipient of a stock notice, or none when no rule asks for one.
@@ -45,7 +49,8 @@ public struct NotificationRenderer: Sendable {
         return recipients.map { user in
             NewNotification(
                 id: newID(), userID: user, type: rule.type, priority: rule.priority, channels: rule.channels, title: texts.title,
-                message: texts.message, metadata: metadata, sourceEventKey: notice.eventKey)
+                message: texts.message, metadata: metadata, sourceEventKey: notice.eventKey,
+                transactional: rule.isTransactional, email: texts.email)
         }
     }
 }

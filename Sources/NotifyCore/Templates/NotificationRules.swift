@@ -13,10 +13,13 @@ public struct NotificationRule: Codable, Sendable, Equatable {
     public var type: String
     public var priority: NotificationPriority
     public var channels: [NotificationChannel]
+    /// Receipts, failed payments, one-time codes: mail a user cannot unsubscribe from. Default true; a rule with
+    /// `false` (marketing, stock alerts a user asked for) gets a `List-Unsubscribe` header on its email.
+    public var transactional: Bool?
 
     public init(
         event: String, status: String?, template: String, type: String, priority: NotificationPriority,
-        channels: [NotificationChannel]
+        channels: [NotificationChannel], transactional: Bool? = nil
     ) {
         self.event = event
         self.status = status
@@ -24,7 +27,10 @@ public struct NotificationRule: Codable, Sendable, Equatable {
         self.type = type
         self.priority = priority
         self.channels = channels
+        self.transactional = transactional
     }
+
+    public var isTransactional: Bool { transactional ?? true }
 }
 
 public struct NotificationRules: Sendable, Equatable {

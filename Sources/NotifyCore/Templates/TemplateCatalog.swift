@@ -4,36 +4,57 @@ import Mustache
 /// The compiled templates the rules name, checked at start: each must compile and may only name fields its
 /// event provides, so a typo is a start-up error rather than a blank in a customer's notification.
 public struct TemplateCatalog: Sendable {
-    /// A notification's two texts.
-    struct Pair: Sendable {
+    /// A notification's two texts, and its email's three parts when a rule sends it by email.
+    struct Parts: Sendable {
         var title: MustacheTemplate
         var message: MustacheTemplate
+        var email: (subject: MustacheTemplate, text: MustacheTemplate, html: MustacheTemplate)?
     }
 
-    private var pairs: [String: Pair]
+    /// What one template renders to.
+    struct Rendered: Sendable {
+        var title: String
+        var message: String
+        var email: MessageContent?
+    }
 
-    /// Loads `<template>.title.mustache` and `<template>.message.mustache` from `directory` for every rule.
-    /// Notifications are plain text, so templates render without HTML escaping.
+    private var parts: [String: Parts]
+
+    /// Loads `<template>.title.mustache` and `<template>.message.mustache` from `directory` for every rule, and
+    /// `<template>.email.subject|text|html.mustache` for every rule with the email channel. Everything renders
+    /// as plain text except the HTML part, where every value is HTML-escaped.
     public init(directory: String, rules: NotificationRules) throws(TemplateError) {
-        pairs = [:]
-        for rule in rules.rules where pairs[rule.template] == nil {
+        parts = [:]
+        for rule in rules.rules {
             let fieldNames = Self.fieldNames(of: rule.event)
-            pairs[rule.template] = Pair(
-                title: try Self.load(directory: directory, name: "\(rule.template).title.mustache", allowed: fieldNames),
-                message: try Self.load(directory: directory, name: "\(rule.template).message.mustache", allowed: fieldNames))
+            func load(_ part: String, html: Bool = false) throws(TemplateError) -> MustacheTemplate {
+                try Self.load(directory: directory, name: "\(rule.template).\(part).mustache", allowed: fieldNames, html: html)
+            }
+            var set: Parts
+            if let loaded = parts[rule.template] {
+                set = loaded
+            } else {
+                set = Parts(title: try load("title"), message: try load("message"), email: nil)
+            }
+            if rule.channels.contains(.email), set.email == nil {
+                set.email = (try load("email.subject"), try load("email.text"), try load("email.html", html: true))
+            }
+            parts[rule.template] = set
         }
     }
 
-    func render(_ template: String, fields: [String: String]) -> (title: String, message: String)? {
-        guard let pair = pairs[template] else { return nil }
-        return (pair.title.render(fields), pair.message.render(fields))
+    func render(_ template: String, fields: [String: String]) -> Rendered? {
+        guard let set = parts[template] else { return nil }
+        return Rendered(
+            title: set.title.render(fields), message: set.message.render(fields),
+            email: set.email.map { MessageContent(subject: $0.subject.render(fields), text: $0.text.render(fields), html: $0.html.render(fields)) })
     }
 
     static func fieldNames(of trigger: String) -> Set<String> {
         trigger == EventKind.paymentProcessed.rawValue ? PaymentProcessed.templateFieldNames : StockNotice.templateFieldNames
     }
 
-    private static func load(directory: String, name: String, allowed: Set<String>) throws(TemplateError) -> MustacheTemplate {
+    private static func load(directory: String, name: String, allowed: Set<String>, html: Bool) throws(TemplateError) -> MustacheTemplate {
         let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
         guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
             throw TemplateError(file: path, reason: "cannot be read")
@@ -42,7 +63,7 @@ public struct TemplateCatalog: Sendable {
         do {
             // Surrounding whitespace (the file's final newline) is trimmed once here, not after every render.
             template = try MustacheTemplate(
-                string: "{{% CONTENT_TYPE: TEXT}}" + text.trimmingCharacters(in: .whitespacesAndNewlines))
+                string: (html ? "" : "{{% CONTENT_TYPE: TEXT}}") + text.trimmingCharacters(in: .whitespacesAndNewlines))
         } catch {
             throw TemplateError(file: path, reason: "does not compile: \(error)")
         }

@@ -1,0 +1,107 @@
+/// What a channel sends: a subject (email, push title), a plain text and, for email, an HTML alternative.
+public struct MessageContent: Sendable, Equatable {
+    public var subject: String
+    public var text: String
+    public var html: String?
+
+    public init(subject: String, text: String, html: String?) {
+        self.subject = subject
+        self.text = text
+        self.html = html
+    }
+}
+
+/// One delivery to make, as it travels through its lane and retry tiers: written to the outbox with its
+/// delivery row, so it leaves exactly when the notification commits. It carries the rendered content (rendered
+/// once, at ingestion) but not the address: the worker reads that from the recipient directory when it claims
+/// the delivery, so an erased or changed address is honoured even for work already queued.
+public struct DeliveryJob: Sendable, Equatable {
+    public static let type = "DeliveryJob"
+    public static let version = "1"
+
+    public var deliveryID: String
+    public var notificationID: String
+    public var userID: String
+    public var channel: NotificationChannel
+    public var lane: NotificationPriority
+    /// Receipts and one-time codes are transactional; everything else may be unsubscribed from
+    /// (`List-Unsubscribe`).
+    public var transactional: Bool
+    public var content: MessageContent
+
+    public init(deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
+                lane: NotificationPriority, transactional: Bool, content: MessageContent) {
+        self.deliveryID = deliveryID
+        self.notificationID = notificationID
+        self.userID = userID
+        self.channel = channel
+        self.lane = lane
+        self.transactional = transactional
+        self.content = content
+    }
+
+    /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?}`.
+    public var body: JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("deliveryId", .string(deliveryID)), ("notificationId", .string(notificationID)), ("userId", .string(userID)),
+            ("channel", .string(channel.rawValue)), ("lane", .string(lane.rawValue)), ("transactional", .bool(transactional)),
+            ("subject", .string(content.subject)), ("text", .string(content.text)),
+        ]
+        if let html = content.html { members.append(("html", .string(html))) }
+        return .object(members)
+    }
+
+    /// Reads a job from its lane; a malformed one is a `Rejection` (it is parked, never retried).
+    public init(body: [UInt8], input: JSONInput = JSONInput()) throws(Rejection) {
+        let fields = JSONFields(try input.object(from: body))
+        deliveryID = try fields.id("deliveryId")
+        notificationID = try fields.id("notificationId")
+        userID = try fields.id("userId")
+        channel = try fields.choice("channel", NotificationChannel.self)
+        lane = try fields.choice("lane", NotificationPriority.self)
+        transactional = try fields.bool("transactional")
+        func text(_ key: String) throws(Rejection) -> String {
+            guard let value = try fields.optionalString(key, maxLength: input.maxBytes) else {
+                throw Rejection(.schema, "missing required field '\(key)'")
+            }
+            return value
+        }
+        content = MessageContent(
+            subject: try text("subject"), text: try text("text"), html: try fields.optionalString("html", maxLength: input.maxBytes))
+    }
+}
+
+extension OutboxMessage {
+    /// A delivery job on its lane of the work exchange; its message id is the delivery id, so a job published
+    /// twice (a relay crash between confirm and mark) is recognised by the delivery's state.
+    public init(_ job: DeliveryJob, exchange: String) {
+        messageID = job.deliveryID
+        self.exchange = exchange
+        routingKey = job.lane.rawValue
+        type = DeliveryJob.type
+        version = DeliveryJob.version
+        correlationID = job.notificationID
+        body = String(decoding: job.body.bytes, as: UTF8.self)
+    }
+}
+
+/// A job the worker claimed, with the address the recipient directory holds for its channel now and the number
+/// of this attempt (1 for the first).
+public struct ClaimedDelivery: Sendable, Equatable {
+    public var job: DeliveryJob
+    public var address: String
+    public var attempt: Int
+
+    public init(job: DeliveryJob, address: String, attempt: Int) {
+        self.job = job
+        self.address = address
+        self.attempt = attempt
+    }
+}
+
+/// What a provider made of one delivery.
+public enum DeliveryResult: Sendable, Equatable {
+    /// Accepted by the provider, with its id for the message (an SMTP server's queue id).
+    case sent(providerMessageID: String)
+    case failed(DeliveryFailure)
+}

@@ -1,0 +1,43 @@
+/// When a failed delivery is tried again: one list of delays per lane (the retry tiers), each tier a queue
+/// whose messages all wait the same time (`notifications.retry.<delay>`), then back to the lane.
+public struct RetryPolicy: Sendable, Equatable {
+    /// Delays in seconds, by lane; the number of tiers is the number of retries (attempts = tiers + 1).
+    public var tiers: [NotificationPriority: [Int]] = [
+        .high: [2, 10, 30],
+        .normal: [30, 120, 600, 3600, 21_600],
+        .low: [30, 120, 600, 3600, 21_600],
+    ]
+
+    public init() {}
+
+    /// What follows an attempt.
+    public enum Next: Sendable, Equatable {
+        /// Wait `delaySeconds` in its tier, then try again.
+        case retry(delaySeconds: Int)
+        /// No more attempts: park it with its reason.
+        case dead
+        /// The provider is down: hand the job back without spending an attempt, and stop using the provider.
+        case holdProvider
+    }
+
+    /// After attempt number `attempt` (1 for the first) on `lane` failed with `failure`.
+    public func next(after failure: DeliveryFailure, attempt: Int, lane: NotificationPriority) -> Next {
+        switch failure.failureClass {
+        case .provider: return .holdProvider
+        case .permanent: return .dead
+        case .transient:
+            let delays = tiers[lane] ?? []
+            return attempt >= 1 && attempt <= delays.count ? .retry(delaySeconds: delays[attempt - 1]) : .dead
+        }
+    }
+
+    /// Every distinct delay, sorted: one tier queue each, shared by the lanes that use it.
+    public var distinctDelays: [Int] { Set(tiers.values.joined()).sorted() }
+
+    /// A tier's name suffix: `2s`, `2m`, `1h`, or seconds when no larger unit divides it.
+    public static func tierName(_ seconds: Int) -> String {
+        if seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+}

@@ -1,0 +1,12 @@
+import NotifyCore
+
+/// The boundary every channel's provider sits behind: the delivery worker hands it a batch of claimed deliveries
+/// and gets one result per delivery, in order, each failure already classified (`DeliveryFailure`). A provider
+/// never throws and never retries what reached its server: retries are the pipeline's (tiers, attempts).
+public protocol DeliveryProvider: Sendable {
+    var channel: NotificationChannel { get }
+    /// For logs and status: where it sends, never credentials.
+    var name: String { get }
+    func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult]
+    func shutdown() async
+}

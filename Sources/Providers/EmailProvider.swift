@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+import NotifyCore
+
+/// Email over SMTP: composes each message (`EmailComposer`) and sends the batch through the session pool.
+public struct EmailProvider: DeliveryProvider {
+    public let channel = NotificationChannel.email
+    public let client: SMTPClient
+    public let composer: EmailComposer
+
+    public init(client: SMTPClient, composer: EmailComposer) {
+        self.client = client
+        self.composer = composer
+    }
+
+    public var name: String { "smtp \(client.settings)" }
+
+    public func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult] {
+        let now = Date()
+        let envelopes = deliveries.map { delivery in
+            let local = delivery.address.split(separator: "@", maxSplits: 1).first ?? ""
+            return SMTPEnvelope(
+                sender: composer.fromAddress, recipient: delivery.address,
+                message: composer.compose(delivery.job, to: delivery.address, date: now),
+                needsSMTPUTF8: !local.utf8.allSatisfy { $0 < 0x80 })
+        }
+        return await client.send(envelopes).map { outcome in
+            switch outcome {
+            case .accepted(let queueID): .sent(providerMessageID: queueID)
+            case .failed(let failure, _): .failed(failure)
+            }
+        }
+    }
+
+    public func shutdown() async { await client.shutdown() }
+}
