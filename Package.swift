@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "notifyd",
             dependencies: [
-                "AMQP", "Resilience", "Postgres", "NotifyCore", "NotifyStore",
+                "AMQP", "Resilience", "Postgres", "NotifyCore", "NotifyStore", "Providers",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),

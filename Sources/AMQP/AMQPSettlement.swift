@@ -40,6 +40,13 @@ public struct AMQPSettlement: Sendable, Equatable {
         return AMQPSettlement(operations: single + newestOfEachGeneration(rest).map { Operation($0, .ack(multiple: true)) })
     }
 
+    /// Settles each delivery on its own (no `multiple`): for consumers whose batches finish out of order (several
+    /// workers on one connection), where a `multiple` ack would settle another worker's deliveries.
+    public static func individually(acking: [AMQPDelivery], requeueing: [AMQPDelivery] = []) -> AMQPSettlement {
+        AMQPSettlement(operations: acking.map { Operation($0, .ack(multiple: false)) }
+            + requeueing.map { Operation($0, .nack(multiple: false, requeue: true)) })
+    }
+
     /// Hands a whole batch back to the queue (nothing is acked): one `multiple` nack with requeue per incarnation.
     public static func requeue(_ batch: [AMQPDelivery]) -> AMQPSettlement {
         AMQPSettlement(operations: newestOfEachGeneration(batch).map { Operation($0, .nack(multiple: true, requeue: true)) })

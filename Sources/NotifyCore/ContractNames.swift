@@ -15,7 +15,17 @@ public struct ContractNames: Sendable, Equatable {
     /// Queue of the inventory service's RPC server, for `GetInventoryList`. Default `inventory.rpc`.
     public var inventoryRPCQueue = "inventory.rpc"
 
+    /// Direct exchange of delivery jobs, routed by lane (`high`, `normal`, `low`). Default `notifications.work`.
+    public var workExchange = "notifications.work"
+    /// Lane queues are `<prefix><lane>`, retry tiers `<prefix>retry.<delay>`. Default `notifications.`.
+    public var deliveryQueuePrefix = "notifications."
+
     public init() {}
+
+    /// The quorum queue of a lane.
+    public func laneQueue(_ lane: NotificationPriority) -> String { deliveryQueuePrefix + lane.rawValue }
+    /// The fanout exchange and queue of the retry tier that waits `seconds`.
+    public func retryTier(_ seconds: Int) -> String { deliveryQueuePrefix + "retry." + RetryPolicy.tierName(seconds) }
 
     /// Routing keys of the events the daemon consumes (bound to `eventsQueue`).
     public static let consumedRoutingKeys = [EventKind.paymentProcessed.routingKey, EventKind.inventoryAdjusted.routingKey]

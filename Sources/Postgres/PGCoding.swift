@@ -149,15 +149,21 @@ extension Int64 {
 /// A text array parameter (`text[]`), for set-based statements such as `WHERE x = ANY($1)` or `unnest($1)`.
 /// Elements are quoted and escaped in PostgreSQL's array literal syntax; they travel as data, never as SQL.
 public struct PGTextArray: PGEncodable {
-    public var elements: [String]
+    /// nil elements are SQL NULLs.
+    public var elements: [String?]
 
     public init(_ elements: [String]) { self.elements = elements }
+    public init(_ elements: [String?]) { self.elements = elements }
 
     public var pgText: String? {
         var bytes: [UInt8] = [UInt8(ascii: "{")]
-        bytes.reserveCapacity(elements.reduce(2) { $0 + $1.utf8.count + 3 })
+        bytes.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (index, element) in elements.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            guard let element else {
+                bytes.append(contentsOf: "NULL".utf8)
+                continue
+            }
             bytes.append(UInt8(ascii: "\""))
             let utf8 = element.utf8
             if utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {

@@ -29,3 +29,21 @@ public struct NewDelivery: Sendable, Equatable {
         self.reason = reason
     }
 }
+
+/// A state a delivery enters after an attempt, as the worker records it (with a history entry).
+public struct DeliveryTransition: Sendable, Equatable {
+    public var deliveryID: String
+    public var status: DeliveryStatus
+    public var attempt: Int
+    public var providerMessageID: String?
+    public var failure: DeliveryFailure?
+
+    public init(deliveryID: String, status: DeliveryStatus, attempt: Int, providerMessageID: String? = nil,
+                failure: DeliveryFailure? = nil) {
+        self.deliveryID = deliveryID
+        self.status = status
+        self.attempt = attempt
+        self.providerMessageID = providerMessageID
+        self.failure = failure
+    }
+}

@@ -27,5 +27,8 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case poison
         /// A message property (such as `message_id`) is not valid UTF-8, so the message cannot be deduplicated.
         case invalidProperty = "invalid-property"
+        /// A delivery that will not be made: a permanent provider error, or its last attempt failed. Parked with
+        /// `x-delivery-id`, `x-channel`, `x-attempts`, `x-last-error-code` and `x-last-error-class`.
+        case undeliverable
     }
 }

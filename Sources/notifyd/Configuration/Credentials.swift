@@ -8,9 +8,10 @@ import Foundation
 /// |---|---|
 /// | `notify-amqp-url` | `amqp.url` |
 /// | `notify-postgres-url` | `postgres.url` |
+/// | `notify-email-password` | `email.password` |
 enum Credentials {
     static let files: [(file: String, key: String)] = [
-        ("notify-amqp-url", "amqp.url"), ("notify-postgres-url", "postgres.url"),
+        ("notify-amqp-url", "amqp.url"), ("notify-postgres-url", "postgres.url"), ("notify-email-password", "email.password"),
     ]
 
     /// A provider with the credentials present in `directory` (none when it is nil).

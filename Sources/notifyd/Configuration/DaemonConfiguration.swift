@@ -22,6 +22,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     var inventory: InventorySettings
     var outbox: OutboxSettings
     var templates: TemplateSettings
+    var delivery: DeliverySettings
+    var email: EmailSettings
     /// Graceful drain budget; systemd's `TimeoutStopSec` must be larger.
     var shutdownTimeout: Duration = .seconds(8)
 
@@ -43,6 +45,8 @@ struct DaemonConfiguration: Sendable, Equatable {
         inventory = try InventorySettings(config: config)
         outbox = try OutboxSettings(config: config)
         templates = TemplateSettings(config: config, baseDirectory: baseDirectory)
+        delivery = try DeliverySettings(config: config)
+        email = try EmailSettings(config: config)
         shutdownTimeout = .seconds(try config.int("shutdown.timeoutSeconds", Int(shutdownTimeout.components.seconds), 1...300))
         if let problem = problems.first {
             throw ConfigurationError(key: problem, reason: "has a value of the wrong type")
@@ -51,6 +55,9 @@ struct DaemonConfiguration: Sendable, Equatable {
 
     /// Names from the contract, as configured.
     var names: ContractNames { topology.names }
+
+    /// Everything the daemon declares: the contract's topology and the delivery pipeline's lanes and tiers.
+    var declaredTopology: AMQPTopology { topology.declared.merging(.delivery(names, retry: delivery.retry)) }
 }
 
 /// A configuration key with an unusable value. The description names the key, never the value of a secret.

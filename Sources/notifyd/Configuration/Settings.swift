@@ -3,6 +3,7 @@ import Configuration
 import Logging
 import NotifyCore
 import Postgres
+import Providers
 
 // The sections of the configuration, one type each. A default is written once, as the initial value of its
 // property (or in the AMQP and Postgres modules' own configuration types); `init(config:)` reads every key of its
@@ -76,6 +77,8 @@ struct TopologySettings: Sendable, Equatable {
         names.deadLetterQueue = config.string(forKey: "topology.deadLetterQueue", default: defaults.deadLetterQueue)
         names.rpcQueue = config.string(forKey: "topology.rpcQueue", default: defaults.rpcQueue)
         names.inventoryRPCQueue = config.string(forKey: "topology.inventoryRpcQueue", default: defaults.inventoryRPCQueue)
+        names.workExchange = config.string(forKey: "topology.workExchange", default: defaults.workExchange)
+        names.deliveryQueuePrefix = config.string(forKey: "topology.deliveryQueuePrefix", default: defaults.deliveryQueuePrefix)
         eventsDeliveryLimit = try config.int("topology.eventsDeliveryLimit", eventsDeliveryLimit, 1...1000)
         rpcRequestTTLMilliseconds = try config.int("topology.rpcRequestTtlMilliseconds", rpcRequestTTLMilliseconds, 100...3_600_000)
     }
@@ -187,5 +190,87 @@ extension ConfigReader {
     /// A string that may be absent; empty counts as absent.
     func optionalString(_ key: String) -> String? {
         string(forKey: ConfigKey(key)).flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// `delivery.*`: the lanes, their workers and the retry tiers.
+struct DeliverySettings: Sendable, Equatable {
+    /// Batches in flight at once (each from one lane).
+    var workers = 4
+    /// Jobs per batch: claimed, sent and recorded together.
+    var batchSize = 64
+    /// Unacked jobs held per lane.
+    var prefetchHigh = 64
+    var prefetchNormal = 256
+    var prefetchLow = 256
+    /// Batches of `normal` taken for each of `low` when both have work.
+    var normalPerLow = 4
+    var retry = RetryPolicy()
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        workers = try config.int("delivery.workers", workers, 1...64)
+        batchSize = try config.int("delivery.batchSize", batchSize, 1...1000)
+        prefetchHigh = try config.int("delivery.prefetchHigh", prefetchHigh, 1...10_000)
+        prefetchNormal = try config.int("delivery.prefetchNormal", prefetchNormal, 1...10_000)
+        prefetchLow = try config.int("delivery.prefetchLow", prefetchLow, 1...10_000)
+        normalPerLow = try config.int("delivery.normalPerLow", normalPerLow, 1...100)
+        for lane in NotificationPriority.allCases {
+            let key = "delivery.retrySeconds.\(lane.rawValue)"
+            let delays = config.intArray(forKey: ConfigKey(key), default: retry.tiers[lane] ?? [])
+            guard delays.count <= 20, delays.allSatisfy({ (1...86_400 * 7).contains($0) }) else {
+                throw ConfigurationError(key: key, reason: "must list at most 20 delays of 1 s to 7 days")
+            }
+            retry.tiers[lane] = delays
+        }
+    }
+
+    func prefetch(_ lane: NotificationPriority) -> Int {
+        switch lane {
+        case .high: prefetchHigh
+        case .normal: prefetchNormal
+        case .low: prefetchLow
+        }
+    }
+}
+
+/// `email.*`: the SMTP server email is sent through. Without `email.host` there is no email provider and email
+/// deliveries are recorded `skipped` (`no-provider`).
+struct EmailSettings: Sendable, Equatable {
+    var smtp: SMTPSettings?
+    var from = ""
+    var fromName: String?
+    var unsubscribeURL: String?
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        let host = config.optionalString("email.host")
+        var smtp = SMTPSettings(host: host ?? "", port: 587)
+        smtp.port = try config.int("email.port", smtp.port, 1...65_535)
+        let tls = config.string(forKey: "email.tls", default: smtp.tls.rawValue)
+        guard let mode = SMTPSettings.TLSMode(rawValue: tls) else {
+            throw ConfigurationError(key: "email.tls", reason: "must be one of \(SMTPSettings.TLSMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        smtp.tls = mode
+        smtp.caCertificatePath = config.optionalString("email.caCertificate")
+        smtp.serverName = config.optionalString("email.serverName")
+        smtp.username = config.optionalString("email.username")
+        smtp.password = config.string(forKey: "email.password", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        smtp.heloName = config.string(forKey: "email.heloName", default: smtp.heloName)
+        smtp.poolSize = try config.int("email.poolSize", smtp.poolSize, 1...64)
+        smtp.idleTimeout = .seconds(try config.int("email.idleTimeoutSeconds", Int(smtp.idleTimeout.components.seconds), 1...3600))
+        smtp.replyTimeout = .seconds(try config.int("email.replyTimeoutSeconds", Int(smtp.replyTimeout.components.seconds), 1...600))
+        from = config.string(forKey: "email.from", default: from)
+        fromName = config.optionalString("email.fromName")
+        unsubscribeURL = config.optionalString("email.unsubscribeUrl")
+        guard let host else { return }
+        guard (try? ContactAddress.email(from)) != nil, from.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw ConfigurationError(key: "email.from", reason: "must be an ASCII email address when email.host is set")
+        }
+        if mode == .none, !["127.0.0.1", "::1", "localhost"].contains(host) {
+            throw ConfigurationError(key: "email.tls", reason: "may only be none for a server on loopback")
+        }
+        if smtp.username != nil, smtp.password == nil {
+            throw ConfigurationError(key: "email.password", reason: "must be set (environment or credential) when email.username is")
+        }
+        self.smtp = smtp
     }
 }

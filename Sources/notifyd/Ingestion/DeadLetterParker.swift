@@ -25,8 +25,14 @@ struct DeadLetterParker: Sendable {
     /// Parks every item; returns the deliveries whose copy the broker did not confirm into a queue (empty when
     /// all were parked). Only parked originals may be acked; the others must go back to the broker.
     func park(_ items: [(delivery: AMQPDelivery, rejection: Rejection)]) async -> [AMQPDelivery] {
-        var pending = items.map { delivery, rejection in
+        await park(items.map { ($0.delivery, $0.rejection, [:]) })
+    }
+
+    /// Parks every item with `headers` added to its copy (what a parked delivery says about itself).
+    func park(_ items: [(delivery: AMQPDelivery, rejection: Rejection, headers: [String: AMQPFieldValue])]) async -> [AMQPDelivery] {
+        var pending = items.map { delivery, rejection, headers in
             var properties = delivery.properties
+            properties.headers.merge(headers) { _, new in new }
             properties.persistent = true
             properties.headers["x-dead-letter-reason"] = .string(rejection.reason.rawValue)
             properties.headers["x-dead-letter-detail"] = .string(rejection.detail)

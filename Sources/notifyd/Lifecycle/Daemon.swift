@@ -4,6 +4,7 @@ import Logging
 import NotifyCore
 import NotifyStore
 import Postgres
+import Providers
 import ServiceLifecycle
 
 /// Brings the daemon up in dependency order and keeps it up until SIGTERM or SIGINT, as one `ServiceGroup`.
@@ -53,9 +54,11 @@ struct Daemon {
 
     /// The services, in dependency order, on opened resources.
     private func services(_ resources: Resources, renderer: NotificationRenderer) async throws -> [any Service] {
+        let providers = try makeProviders()
         let planner = IngestionPlanner(
             renderer: renderer, policy: configuration.inventory.policy,
-            outOfStockExchange: configuration.names.eventsExchange, newID: RandomID.uuid)
+            outOfStockExchange: configuration.names.eventsExchange, deliveringChannels: Set(providers.keys),
+            workExchange: configuration.names.workExchange, newID: RandomID.uuid)
         let undelivered = Set(renderer.rules.rules.flatMap(\.channels)).subtracting(planner.deliveringChannels)
         if !undelivered.isEmpty {
             logger.warning(
@@ -81,7 +84,7 @@ struct Daemon {
             consuming: resources.consuming,
             parker: DeadLetterParker(
                 publishing: resources.publishing, exchange: configuration.names.deadLetterExchange,
-                topology: configuration.topology.declared, logger: logger),
+                topology: configuration.declaredTopology, logger: logger),
             store: IngestionStore(database: resources.writes), journal: CrashJournal(database: resources.writes),
             planner: planner,
             decoder: EventDecoder(input: input, window: configuration.ingestion.timestampWindow),
@@ -96,8 +99,30 @@ struct Daemon {
             outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,
             batchSize: configuration.outbox.batchSize, workers: configuration.outbox.workers,
             lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, logger: logger)
-        let services: [any Service] = [systemd, watchdog, relay, ingestion, rpc]
+        let worker = DeliveryWorker(
+            connection: resources.delivering, database: resources.deliveries, providers: providers,
+            parker: DeadLetterParker(
+                publishing: resources.delivering, exchange: configuration.names.deadLetterExchange,
+                topology: configuration.declaredTopology, logger: logger),
+            names: configuration.names, settings: configuration.delivery, logger: logger)
+        let services: [any Service] = [systemd, watchdog, relay, worker, ingestion, rpc]
         return services + (reconciler.map { [$0] } ?? [])
+    }
+
+    /// The providers configured, by channel.
+    private func makeProviders() throws -> [NotificationChannel: any DeliveryProvider] {
+        guard let smtp = configuration.email.smtp else { return [:] }
+        let client: SMTPClient
+        do {
+            client = try SMTPClient(settings: smtp, logger: logger)
+        } catch {
+            throw StartupError(step: "email provider \(smtp)", reason: "cannot set up TLS: \(error)")
+        }
+        let composer = EmailComposer(
+            fromAddress: configuration.email.from, fromName: configuration.email.fromName,
+            unsubscribeURL: configuration.email.unsubscribeURL)
+        logger.info("email provider configured", metadata: ["email.server": "\(smtp)"])
+        return [.email: EmailProvider(client: client, composer: composer)]
     }
 
     /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.
@@ -132,6 +157,10 @@ private struct Resources: Sendable {
     let consuming: AMQPConnection
     let publishing: AMQPConnection
     let rpc: AMQPConnection
+    /// The delivery worker's: it consumes the lanes and publishes retry and dead-letter copies with confirms.
+    let delivering: AMQPConnection
+    /// Connections for the delivery worker's claims and records.
+    let deliveries: PGPool
 
     init(_ configuration: DaemonConfiguration, logger: Logger) {
         self.logger = logger
@@ -142,6 +171,9 @@ private struct Resources: Sendable {
         writes = PGPool(configuration: configuration.database.connection, logger: logger)
         self.reads = PGPool(configuration: reads, logger: logger)
         self.outbox = PGPool(configuration: outbox, logger: logger)
+        var deliveries = configuration.database.connection
+        deliveries.poolSize = configuration.delivery.workers
+        self.deliveries = PGPool(configuration: deliveries, logger: logger)
         func connection(_ role: String, confirms: Bool) -> AMQPConnection {
             var amqp = configuration.amqp
             amqp.connectionName = "notifyd.\(role)"
@@ -150,6 +182,7 @@ private struct Resources: Sendable {
         consuming = connection("consume", confirms: false)
         publishing = connection("publish", confirms: true)
         rpc = connection("rpc", confirms: false)
+        delivering = connection("deliver", confirms: true)
     }
 
     /// Connects in dependency order, migrates, and declares the topology; the error names the step. What was
@@ -159,6 +192,7 @@ private struct Resources: Sendable {
             try await writes.connect()
             try await reads.connect()
             try await outbox.connect()
+            try await deliveries.connect()
         } catch {
             throw StartupError(step: "PostgreSQL", reason: error.description)
         }
@@ -171,7 +205,8 @@ private struct Resources: Sendable {
             try await consuming.connect()
             try await publishing.connect()
             try await rpc.connect()
-            try await consuming.declare(configuration.topology.declared)
+            try await delivering.connect()
+            try await consuming.declare(configuration.declaredTopology)
         } catch {
             throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
         }
@@ -186,15 +221,19 @@ private struct Resources: Sendable {
                 await publishing.ping()
             },
             Watchdog.Probe("amqp.rpc") { [rpc] in await rpc.ping() },
+            Watchdog.Probe("amqp.deliver", excused: { [delivering] in delivering.isBlocked }) { [delivering] in
+                await delivering.ping()
+            },
             Watchdog.Probe("postgres.writes") { [writes] in await writes.ping() },
             Watchdog.Probe("postgres.queries") { [reads] in await reads.ping() },
             Watchdog.Probe("postgres.outbox") { [outbox] in await outbox.ping() },
+            Watchdog.Probe("postgres.deliveries") { [deliveries] in await deliveries.ping() },
         ]
     }
 
     /// The pools and connections as services, in dependency order: the group stops them in reverse, after the
     /// services that use them, and each closes itself when it stops.
-    var all: [any Service] { [writes, reads, outbox, consuming, publishing, rpc] }
+    var all: [any Service] { [writes, reads, outbox, deliveries, consuming, publishing, rpc, delivering] }
 }
 
 /// A start-up step that failed; printed as one line, then the process exits non-zero.

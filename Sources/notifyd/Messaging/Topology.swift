@@ -27,4 +27,25 @@ extension AMQPTopology {
             } + [.init(queue: names.deadLetterQueue, exchange: names.deadLetterExchange, routingKey: "")]
         )
     }
+
+    /// The delivery pipeline: the work exchange and a quorum queue per lane, and a retry tier per distinct delay
+    /// — a fanout exchange and a quorum queue whose messages all wait the same TTL, then dead-letter (at least
+    /// once) back to the work exchange on their lane's routing key. No per-message TTL, so expiry is exact.
+    static func delivery(_ names: ContractNames, retry: RetryPolicy) -> AMQPTopology {
+        AMQPTopology(
+            exchanges: [.init(name: names.workExchange, type: "direct")]
+                + retry.distinctDelays.map { .init(name: names.retryTier($0), type: "fanout") },
+            queues: NotificationPriority.allCases.map { .init(name: names.laneQueue($0), arguments: ["x-queue-type": "quorum"]) }
+                + retry.distinctDelays.map { delay in
+                    .init(name: names.retryTier(delay), arguments: [
+                        "x-queue-type": "quorum", "x-message-ttl": .int(Int64(delay) * 1000),
+                        "x-dead-letter-exchange": .string(names.workExchange),
+                        "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish",
+                    ])
+                },
+            bindings: NotificationPriority.allCases.map {
+                .init(queue: names.laneQueue($0), exchange: names.workExchange, routingKey: $0.rawValue)
+            } + retry.distinctDelays.map { .init(queue: names.retryTier($0), exchange: names.retryTier($0), routingKey: "") }
+        )
+    }
 }

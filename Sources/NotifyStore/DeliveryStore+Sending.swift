@@ -1,0 +1,87 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// The delivery worker's side of the deliveries table: claiming jobs before a send, recording what became of
+/// them after. Status only moves forward: a claim takes `queued`, `failed` (a retry) or `sending` (the attempt of
+/// a daemon that died) to `sending`; a record only changes a delivery that is `sending`.
+extension DeliveryStore {
+    /// What a claim found for one job.
+    public enum Claim: Sendable, Equatable {
+        /// Send it to this address; `attempt` counts from 1.
+        case send(ClaimedDelivery)
+        /// The recipient has no address for the channel: recorded `skipped` (`no-address`) in the claim.
+        case skipped
+        /// Already sent, dead, skipped or unknown (a duplicate copy, a redrive of something delivered): nothing to do.
+        case settled
+    }
+
+    /// Claims jobs of one channel in one transaction, reading each recipient's current address for it. Ids that
+    /// are not UUIDs are `settled` (no such delivery).
+    public static func claim(_ jobs: [DeliveryJob], on database: PGPool) async throws -> [Claim] {
+        let ids = jobs.map(\.deliveryID).filter { UUID(uuidString: $0) != nil }
+        guard !ids.isEmpty else { return jobs.map { _ in .settled } }
+        let found: [String: (attempts: Int, address: String?)] = try await database.transaction { db in
+            let rows = try db.query("""
+                WITH claimed AS (
+                    UPDATE deliveries d SET status = 'sending', updated_at = now()
+                    WHERE d.id = ANY(\(PGTextArray(ids))::uuid[]) AND d.status IN ('queued', 'failed', 'sending')
+                    RETURNING d.id, d.user_id, d.channel, d.attempts)
+                SELECT c.id::text, c.attempts, CASE c.channel WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone END
+                FROM claimed c LEFT JOIN recipients r ON r.user_id = c.user_id
+                """, prepared: true)
+            var found: [String: (attempts: Int, address: String?)] = [:]
+            for row in rows {
+                found[try row.decode(0, as: String.self)] = (try row.decode(1, as: Int.self), try row.decodeIfPresent(2, as: String.self))
+            }
+            let unreachable = found.filter { $0.value.address == nil }.map(\.key)
+            if !unreachable.isEmpty {
+                _ = try db.execute("""
+                    UPDATE deliveries SET status = 'skipped', updated_at = now() WHERE id = ANY(\(PGTextArray(unreachable))::uuid[])
+                    """)
+            }
+            _ = try db.copy(
+                into: "delivery_history", columns: ["delivery_id", "status", "attempt", "detail"],
+                rows: found.map { id, claim in
+                    claim.address == nil ? [id, DeliveryStatus.skipped.rawValue, claim.attempts, "no-address"]
+                        : [id, DeliveryStatus.sending.rawValue, claim.attempts + 1, nil]
+                })
+            return found
+        }
+        return jobs.map { job in
+            guard let claim = found[job.deliveryID.lowercased()] else { return .settled }
+            guard let address = claim.address else { return .skipped }
+            return .send(ClaimedDelivery(job: job, address: address, attempt: claim.attempts + 1))
+        }
+    }
+
+    /// Records what became of claimed deliveries, in one transaction: status, attempts, the provider's id (and
+    /// a hash of the address it went to), the last error, and a history entry each.
+    public static func record(_ transitions: [DeliveryTransition], on database: PGPool) async throws {
+        guard !transitions.isEmpty else { return }
+        try await database.transaction { db in
+            _ = try db.execute("""
+                UPDATE deliveries d SET status = t.status, attempts = t.attempt::integer, updated_at = now(),
+                    provider_message_id = COALESCE(t.provider, d.provider_message_id),
+                    address_hash = CASE WHEN t.status = 'sent'
+                        THEN (SELECT encode(sha256(convert_to(r.email, 'UTF8')), 'hex') FROM recipients r WHERE r.user_id = d.user_id)
+                        ELSE d.address_hash END,
+                    last_error_code = COALESCE(t.code, d.last_error_code), last_error_class = COALESCE(t.class, d.last_error_class)
+                FROM unnest(\(PGTextArray(transitions.map(\.deliveryID)))::uuid[],
+                            \(PGTextArray(transitions.map(\.status.rawValue)))::text[],
+                            \(PGTextArray(transitions.map { String($0.attempt) }))::text[],
+                            \(PGTextArray(transitions.map(\.providerMessageID)))::text[],
+                            \(PGTextArray(transitions.map { $0.failure?.code }))::text[],
+                            \(PGTextArray(transitions.map { $0.failure?.failureClass.rawValue }))::text[])
+                     AS t(id, status, attempt, provider, code, class)
+                WHERE d.id = t.id AND d.status = 'sending'
+                """)
+            _ = try db.copy(
+                into: "delivery_history", columns: ["delivery_id", "status", "attempt", "error_code", "error_class", "detail"],
+                rows: transitions.map {
+                    [$0.deliveryID, $0.status.rawValue, $0.attempt, $0.failure?.code, $0.failure?.failureClass.rawValue,
+                     $0.failure?.detail ?? $0.providerMessageID.map { "accepted as \($0)" }]
+                })
+        }
+    }
+}

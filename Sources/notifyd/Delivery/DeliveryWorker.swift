@@ -1,0 +1,220 @@
+import AMQP
+import Logging
+import NotifyCore
+import NotifyStore
+import Postgres
+import Providers
+import Resilience
+import ServiceLifecycle
+
+/// Takes delivery jobs from the lanes and makes them: claim (the recipient's current address, the attempt
+/// number), send through the channel's provider, then — in this order, so a crash can only repeat work, never
+/// lose it — publish retry and dead-letter copies with confirms, record every transition, ack the jobs.
+///
+/// - Lanes: one consumer per lane on the worker's own connection, each with its own prefetch; `workers` batches
+///   are in flight at once, each from one lane (`LaneInbox`), so a high-lane job waits at most for a worker to
+///   finish its current batch.
+/// - Retries: a transient failure goes to the tier of its attempt (`RetryPolicy`), a queue whose TTL sends it
+///   back to its lane; a permanent one, or the last attempt, is `dead` and parked with its reason.
+/// - A provider-wide failure (unreachable, TLS or AUTH refused) spends no attempt: the worker holds the batch and
+///   tries again with backoff, taking nothing else meanwhile, and logs the provider down and back up.
+struct DeliveryWorker: Service {
+    let connection: AMQPConnection
+    let database: PGPool
+    let providers: [NotificationChannel: any DeliveryProvider]
+    let parker: DeadLetterParker
+    let names: ContractNames
+    let settings: DeliverySettings
+    let logger: Logger
+
+    static let part = "delivery"
+
+    func run() async throws {
+        let inbox = LaneInbox(normalPerLow: settings.normalPerLow)
+        var consumers: [AMQPConsumer] = []
+        for lane in NotificationPriority.allCases {
+            consumers.append(try await connection.consume(
+                queue: names.laneQueue(lane), prefetch: UInt16(settings.prefetch(lane))
+            ) { inbox.put($0, lane: lane) })
+        }
+        let lanes = consumers
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<settings.workers {
+                    group.addTask {
+                        while let (lane, batch) = await inbox.take(max: settings.batchSize) {
+                            await process(batch, lane: lane)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            // Stop new deliveries, finish what was received, then let the workers end.
+            Task {
+                for consumer in lanes { try? await connection.cancel(consumer) }
+                inbox.close()
+            }
+        }
+        for provider in providers.values { await provider.shutdown() }
+    }
+
+    /// One batch of one lane, from jobs to acks.
+    func process(_ batch: [AMQPDelivery], lane: NotificationPriority) async {
+        var jobs: [(AMQPDelivery, DeliveryJob)] = []
+        var malformed: [(delivery: AMQPDelivery, rejection: Rejection)] = []
+        for delivery in batch {
+            do {
+                jobs.append((delivery, try DeliveryJob(body: delivery.body)))
+            } catch {
+                malformed.append((delivery, error))
+            }
+        }
+        var done: [AMQPDelivery] = []
+        var requeue: [AMQPDelivery] = []
+        if !malformed.isEmpty {
+            let unparked = await parker.park(malformed)
+            requeue += unparked
+            done += malformed.map(\.delivery).filter { delivery in !unparked.contains { $0.deliveryTag == delivery.deliveryTag } }
+            logger.error("parked malformed delivery jobs", metadata: ["delivery.lane": "\(lane)", "parked": "\(malformed.count - unparked.count)"])
+        }
+        for channel in Set(jobs.map(\.1.channel)) {
+            let (finished, handBack) = await deliver(jobs.filter { $0.1.channel == channel }, channel: channel, lane: lane)
+            done += finished
+            requeue += handBack
+        }
+        connection.settle(.individually(acking: done, requeueing: requeue))
+    }
+
+    /// What an attempt at one job came to: the transition to record, and the copy to publish first (a retry
+    /// tier's, or the dead-letter queue's).
+    private struct Settled {
+        var delivery: AMQPDelivery
+        var transition: DeliveryTransition
+        var retry: AMQPOutgoingMessage?
+        var park: (Rejection, [String: AMQPFieldValue])?
+    }
+
+    /// The jobs of one channel; returns the deliveries to ack and those to hand back to the broker.
+    private func deliver(
+        _ jobs: [(AMQPDelivery, DeliveryJob)], channel: NotificationChannel, lane: NotificationPriority
+    ) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
+        let claims: [DeliveryStore.Claim]
+        do {
+            claims = try await DeliveryStore.claim(jobs.map(\.1), on: database)
+        } catch {
+            logger.error("cannot claim deliveries; handing them back", metadata: ["error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            return ([], jobs.map(\.0))
+        }
+        var done: [AMQPDelivery] = []
+        var sending: [(AMQPDelivery, ClaimedDelivery)] = []
+        for ((delivery, _), claim) in zip(jobs, claims) {
+            if case .send(let claimed) = claim { sending.append((delivery, claimed)) } else { done.append(delivery) }
+        }
+        var settled: [Settled] = []
+        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+        var wasDown = false
+        while !sending.isEmpty {
+            let results = await send(sending.map(\.1), channel: channel)
+            var held: [(AMQPDelivery, ClaimedDelivery)] = []
+            var down: DeliveryFailure?
+            for ((delivery, claimed), result) in zip(sending, results) {
+                let id = claimed.job.deliveryID
+                switch result {
+                case .sent(let providerID):
+                    settled.append(Settled(delivery: delivery, transition: DeliveryTransition(
+                        deliveryID: id, status: .sent, attempt: claimed.attempt, providerMessageID: providerID)))
+                case .failed(let failure):
+                    switch settings.retry.next(after: failure, attempt: claimed.attempt, lane: lane) {
+                    case .holdProvider:
+                        held.append((delivery, claimed))
+                        down = failure
+                    case .retry(let delay):
+                        settled.append(Settled(
+                            delivery: delivery,
+                            transition: DeliveryTransition(deliveryID: id, status: .failed, attempt: claimed.attempt, failure: failure),
+                            retry: retryCopy(delivery, claimed: claimed, failure: failure, delay: delay)))
+                    case .dead:
+                        settled.append(Settled(
+                            delivery: delivery,
+                            transition: DeliveryTransition(deliveryID: id, status: .dead, attempt: claimed.attempt, failure: failure),
+                            park: (Rejection(.undeliverable, failure.detail), [
+                                "x-delivery-id": .string(id), "x-channel": .string(channel.rawValue),
+                                "x-attempts": .int(Int64(claimed.attempt)), "x-last-error-code": .string(failure.code),
+                                "x-last-error-class": .string(failure.failureClass.rawValue),
+                            ])))
+                    }
+                }
+            }
+            sending = held
+            guard let down else { break }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            wasDown = true
+            let wait = backoff.next()
+            logger.error("provider is down; holding its deliveries", metadata: [
+                "delivery.channel": "\(channel.rawValue)", "delivery.held": "\(held.count)", "error": "\(down)",
+                "retry.in": "\(wait)",
+            ])
+            try? await Task.sleep(for: wait)
+        }
+        if wasDown, sending.isEmpty { logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"]) }
+        let (recorded, handBack) = await settle(settled)
+        // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
+        return (done + recorded, handBack + sending.map(\.0))
+    }
+
+    private func send(_ deliveries: [ClaimedDelivery], channel: NotificationChannel) async -> [DeliveryResult] {
+        guard let provider = providers[channel] else {
+            let failure = DeliveryFailure(code: "no-provider", .permanent, detail: "no provider delivers on \(channel.rawValue)")
+            return deliveries.map { _ in .failed(failure) }
+        }
+        return await provider.send(deliveries)
+    }
+
+    /// Publishes retry copies and parks dead ones, then records the transitions of everything that went out.
+    /// Returns the deliveries to ack, and those to hand back: the broker did not take their copy (their
+    /// transition is not recorded, so the next attempt is the same one).
+    private func settle(_ settled: [Settled]) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
+        var refused = Set<Int>()
+        let retries = settled.indices.filter { settled[$0].retry != nil }
+        if !retries.isEmpty {
+            let outcomes = (try? await connection.publish(retries.map { settled[$0].retry! }, timeout: .seconds(10)))
+                ?? retries.map { _ in .timedOut }
+            for (index, outcome) in zip(retries, outcomes) where outcome != .confirmed { refused.insert(index) }
+        }
+        let parks = settled.indices.filter { settled[$0].park != nil }
+        if !parks.isEmpty {
+            let unparked = await parker.park(parks.map { (settled[$0].delivery, settled[$0].park!.0, settled[$0].park!.1) })
+            // The parker hands back the deliveries it could not park, in order (a subsequence of `parks`).
+            var remaining = unparked[...]
+            for index in parks where remaining.first?.deliveryTag == settled[index].delivery.deliveryTag {
+                refused.insert(index)
+                remaining = remaining.dropFirst()
+            }
+        }
+        let recorded = settled.indices.filter { !refused.contains($0) }
+        var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        // A send that happened must be recorded: try until it is, or until shutdown hands the jobs back.
+        while true {
+            do {
+                try await DeliveryStore.record(recorded.map { settled[$0].transition }, on: database)
+                break
+            } catch {
+                logger.error("cannot record deliveries; retrying", metadata: ["error": "\(error)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled { return ([], settled.map(\.delivery)) }
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+        return (recorded.map { settled[$0].delivery }, refused.sorted().map { settled[$0].delivery })
+    }
+
+    /// The job again, on the tier that waits `delay` and then routes it back to its lane.
+    private func retryCopy(_ delivery: AMQPDelivery, claimed: ClaimedDelivery, failure: DeliveryFailure, delay: Int) -> AMQPOutgoingMessage {
+        var properties = delivery.properties
+        properties.persistent = true
+        properties.headers["x-attempts"] = .int(Int64(claimed.attempt))
+        properties.headers["x-last-error-code"] = .string(failure.code)
+        return AMQPOutgoingMessage(exchange: names.retryTier(delay), routingKey: delivery.routingKey, body: delivery.body,
+                                   properties: properties, mandatory: true)
+    }
+}
