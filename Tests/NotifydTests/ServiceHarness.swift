@@ -163,7 +163,9 @@ final class ServiceHarness: @unchecked Sendable {
     func shutDown() async {
         daemon.signal(SIGTERM)
         _ = await daemon.waitForExit(timeout: .seconds(15))
-        for queue in [eventsQueue, rpcQueue, deadLetterQueue] { try? await client.deleteQueue(queue) }
+        let lanes = ["high", "normal", "low"].map { slot.deliveryQueuePrefix + $0 }
+        let tiers = Set(RetryPolicy().distinctDelays.map(RetryPolicy.tierName) + (1...5).map { "\($0)s" }).map { slot.deliveryQueuePrefix + "retry." + $0 }
+        for queue in [eventsQueue, rpcQueue, deadLetterQueue] + lanes + tiers { try? await client.deleteQueue(queue) }
         await client.close()
         await publisher.close()
         await db.close()

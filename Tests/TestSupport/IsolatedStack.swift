@@ -20,6 +20,9 @@ public struct IsolatedStack: Sendable {
     public var deadLetterExchange: String { "\(prefix).\(id).dlx" }
     public var deadLetterQueue: String { "\(prefix).\(id).dlq" }
     public var rpcQueue: String { "\(prefix).\(id).rpc" }
+    public var workExchange: String { "\(prefix).\(id).work" }
+    /// Lane queues are `<this>high`, `<this>normal`, `<this>low`; retry tiers `<this>retry.<delay>`.
+    public var deliveryQueuePrefix: String { "\(prefix).\(id)." }
 
     /// Creates the database on the server `postgresURL` names (beside that URL's own database).
     public init(prefix: String, amqpURL: String, postgresURL: String, logger: Logger) async throws {
@@ -41,6 +44,7 @@ public struct IsolatedStack: Sendable {
             "NOTIFY_TOPOLOGY_EVENTS_EXCHANGE": exchange, "NOTIFY_TOPOLOGY_EVENTS_QUEUE": eventsQueue,
             "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": deadLetterExchange, "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": deadLetterQueue,
             "NOTIFY_TOPOLOGY_RPC_QUEUE": rpcQueue, "NOTIFY_AMQP_URL": amqpURL, "NOTIFY_POSTGRES_URL": databaseURL,
+            "NOTIFY_TOPOLOGY_WORK_EXCHANGE": workExchange, "NOTIFY_TOPOLOGY_DELIVERY_QUEUE_PREFIX": deliveryQueuePrefix,
         ]
     }
 
