@@ -3,8 +3,9 @@ import NotifyCore
 import Postgres
 
 /// The delivery worker's side of the deliveries table: claiming jobs before a send, recording what became of
-/// them after. Status only moves forward: a claim takes `queued`, `failed` (a retry) or `sending` (the attempt of
-/// a daemon that died) to `sending`; a record only changes a delivery that is `sending`.
+/// them after. Status only moves forward: a claim takes `queued`, `failed` (a retry) or `sending` left by a
+/// daemon that died (no backend with the claiming pid is alive) to `sending`; a record only changes a delivery
+/// that is `sending`.
 extension DeliveryStore {
     /// What a claim found for one job.
     public enum Claim: Sendable, Equatable {
@@ -12,7 +13,8 @@ extension DeliveryStore {
         case send(ClaimedDelivery)
         /// The recipient has no address for the channel: recorded `skipped` (`no-address`) in the claim.
         case skipped
-        /// Already sent, dead, skipped or unknown (a duplicate copy, a redrive of something delivered): nothing to do.
+        /// Already sent, dead, skipped or unknown, or being sent by a live daemon (a duplicate copy, a redelivery
+        /// after a lost connection): nothing to do.
         case settled
     }
 
@@ -24,8 +26,11 @@ extension DeliveryStore {
         let found: [String: (attempts: Int, address: String?)] = try await database.transaction { db in
             let rows = try db.query("""
                 WITH claimed AS (
-                    UPDATE deliveries d SET status = 'sending', updated_at = now()
-                    WHERE d.id = ANY(\(PGTextArray(ids))::uuid[]) AND d.status IN ('queued', 'failed', 'sending')
+                    UPDATE deliveries d SET status = 'sending', claimed_by = pg_backend_pid(), updated_at = now()
+                    WHERE d.id = ANY(\(PGTextArray(ids))::uuid[])
+                      AND (d.status IN ('queued', 'failed')
+                           OR (d.status = 'sending'
+                               AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.claimed_by)))
                     RETURNING d.id, d.user_id, d.channel, d.attempts)
                 SELECT c.id::text, c.attempts, CASE c.channel WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone END
                 FROM claimed c LEFT JOIN recipients r ON r.user_id = c.user_id
@@ -66,14 +71,16 @@ extension DeliveryStore {
                     address_hash = CASE WHEN t.status = 'sent'
                         THEN (SELECT encode(sha256(convert_to(r.email, 'UTF8')), 'hex') FROM recipients r WHERE r.user_id = d.user_id)
                         ELSE d.address_hash END,
-                    last_error_code = COALESCE(t.code, d.last_error_code), last_error_class = COALESCE(t.class, d.last_error_class)
+                    last_error_code = COALESCE(t.code, d.last_error_code), last_error_class = COALESCE(t.class, d.last_error_class),
+                    last_error_detail = COALESCE(t.detail, d.last_error_detail)
                 FROM unnest(\(PGTextArray(transitions.map(\.deliveryID)))::uuid[],
                             \(PGTextArray(transitions.map(\.status.rawValue)))::text[],
                             \(PGTextArray(transitions.map { String($0.attempt) }))::text[],
                             \(PGTextArray(transitions.map(\.providerMessageID)))::text[],
                             \(PGTextArray(transitions.map { $0.failure?.code }))::text[],
-                            \(PGTextArray(transitions.map { $0.failure?.failureClass.rawValue }))::text[])
-                     AS t(id, status, attempt, provider, code, class)
+                            \(PGTextArray(transitions.map { $0.failure?.failureClass.rawValue }))::text[],
+                            \(PGTextArray(transitions.map { $0.failure?.detail }))::text[])
+                     AS t(id, status, attempt, provider, code, class, detail)
                 WHERE d.id = t.id AND d.status = 'sending'
                 """)
             _ = try db.copy(

@@ -23,7 +23,7 @@ public enum DeliveryStore {
         let rows = try db.query("""
             SELECT 'in-app' = ANY(n.channels), n.created_at::text, d.id, d.channel, d.status, d.attempts,
                    d.provider_message_id, d.last_error_code, d.last_error_class, d.updated_at::text, h.status, h.at::text,
-                   h.attempt, h.error_code, h.error_class, h.detail
+                   h.attempt, h.error_code, h.error_class, h.detail, d.last_error_detail
             FROM notifications n
             LEFT JOIN deliveries d ON d.notification_id = n.id
             LEFT JOIN delivery_history h ON h.delivery_id = d.id
@@ -47,6 +47,7 @@ public enum DeliveryStore {
                     providerMessageID: try row.decodeIfPresent(6, as: String.self),
                     lastErrorCode: try row.decodeIfPresent(7, as: String.self),
                     lastErrorClass: try row.decodeIfPresent(8, as: String.self),
+                    lastErrorMessage: try row.decodeIfPresent(16, as: String.self),
                     updatedAt: NotificationStore.rfc3339(try row.decode(9)), history: []))
             }
             guard let status = try row.decodeIfPresent(10, as: String.self) else { continue }
@@ -56,5 +57,32 @@ public enum DeliveryStore {
                 errorClass: try row.decodeIfPresent(14, as: String.self), detail: try row.decodeIfPresent(15, as: String.self)))
         }
         return records
+    }
+
+    /// A page of `ListDeliveries`, newest first: up to `limit + 1` lines, each with its cursor position.
+    public static func list(_ query: ListDeliveries, on db: PGConnection) throws -> [(record: DeliveryRecord, position: String)] {
+        let since = query.since.flatMap(RFC3339.date(from:))
+        return try db.query("""
+            SELECT id::text, notification_id::text, user_id, channel, status, attempts, provider_message_id, last_error_code,
+                   last_error_class, last_error_detail, updated_at::text, created_at::text
+            FROM deliveries
+            WHERE (\(query.userID)::text IS NULL OR user_id = \(query.userID))
+              AND (\(query.channel?.rawValue)::text IS NULL OR channel = \(query.channel?.rawValue))
+              AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
+              AND (\(since)::timestamptz IS NULL OR created_at >= \(since))
+              AND (\(query.cursor?.createdAt)::timestamptz IS NULL
+                   OR (created_at, id) < (\(query.cursor?.createdAt)::timestamptz, \(query.cursor?.id)::uuid))
+            ORDER BY created_at DESC, id DESC LIMIT \(query.limit + 1)
+            """, prepared: true).map { row in
+            var record = DeliveryRecord(
+                id: try row.decode(0), channel: try row.decode(3), status: try row.decode(4), attempts: try row.decode(5),
+                providerMessageID: try row.decodeIfPresent(6, as: String.self), lastErrorCode: try row.decodeIfPresent(7, as: String.self),
+                lastErrorClass: try row.decodeIfPresent(8, as: String.self), lastErrorMessage: try row.decodeIfPresent(9, as: String.self),
+                updatedAt: NotificationStore.rfc3339(try row.decode(10)), history: [])
+            record.notificationID = try row.decode(1)
+            record.userID = try row.decode(2)
+            record.createdAt = NotificationStore.rfc3339(try row.decode(11, as: String.self))
+            return (record, try row.decode(11, as: String.self))
+        }
     }
 }

@@ -133,5 +133,31 @@ public enum Migrations {
             );
             CREATE INDEX delivery_history_by_delivery ON delivery_history (delivery_id, at);
             """),
+        PGMigration(version: 8, name: "delivery pipeline and parked messages", sql: """
+            -- Who holds a delivery being sent: the backend pid of the claiming connection. A delivery left
+            -- 'sending' by a daemon that died (its connections are gone) can be claimed again at once; one a live
+            -- daemon is sending cannot, so a duplicate job never makes a second send in parallel.
+            ALTER TABLE deliveries ADD COLUMN claimed_by integer, ADD COLUMN last_error_detail text;
+            CREATE INDEX deliveries_by_user ON deliveries (user_id, created_at DESC, id DESC);
+            CREATE INDEX deliveries_by_time ON deliveries (created_at DESC, id DESC);
+            -- Parked messages, archived from the dead-letter queue (ListParked, RedriveParked, PurgeParked), with
+            -- what redrive needs: where the message came from, its properties and its body (not always UTF-8).
+            CREATE TABLE parked (
+                id          bigserial   PRIMARY KEY,
+                kind        text        NOT NULL,
+                reason      text        NOT NULL,
+                detail      text        NOT NULL,
+                exchange    text        NOT NULL,
+                routing_key text        NOT NULL,
+                delivery_id uuid,
+                message_id  text,
+                properties  jsonb       NOT NULL,
+                body        bytea       NOT NULL,
+                parked_at   timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX parked_by_reason ON parked (reason, id);
+            -- A redriven message goes out through the outbox with its own properties and body.
+            ALTER TABLE outbox ADD COLUMN properties jsonb, ADD COLUMN raw_body bytea;
+            """),
     ]
 }

@@ -22,6 +22,9 @@ public struct OutboxStore: Sendable {
         public var body: String
         /// Seconds since the epoch when the row was written.
         public var createdAt: Int64
+        /// A redriven message's own properties (JSON) and body, which it is published with instead.
+        public var properties: String?
+        public var rawBody: [UInt8]?
     }
 
     /// Queues events in the outbox inside the caller's transaction, in order, with one statement.
@@ -52,14 +55,15 @@ public struct OutboxStore: Sendable {
                              WHERE sent_at IS NULL AND (leased_until IS NULL OR leased_until < now())
                              ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 RETURNING id, message_id, exchange, routing_key, type, version, correlation_id, body,
-                          extract(epoch FROM created_at)::bigint
+                          extract(epoch FROM created_at)::bigint, properties::text, raw_body
                 """, prepared: true).map { row in
                 let (id, messageID, exchange, routingKey, type, version) =
                     try row.decode(Int64.self, String.self, String.self, String.self, String.self, String.self)
                 return Row(
                     id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, type: type,
                     version: version, correlationID: try row.decodeIfPresent(6, as: String.self),
-                    body: try row.decode(7, as: String.self), createdAt: try row.decode(8, as: Int64.self))
+                    body: try row.decode(7, as: String.self), createdAt: try row.decode(8, as: Int64.self),
+                    properties: try row.decodeIfPresent(9, as: String.self), rawBody: try row.decodeIfPresent(10, as: [UInt8].self))
             }.sorted { $0.id < $1.id }
         }
     }

@@ -5,6 +5,9 @@ import NotifyCore
 
 /// Sends one RPC request to the daemon, as any client would, and returns the 200 reply's JSON object and headers.
 /// Any other reply becomes an error quoting the daemon's status and message.
+/// Who is running notifyctl, for the daemon's log of operations that change things (redrive, purge).
+let actor = "notifyctl:" + (ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown")
+
 func callDaemon<Request: RPCRequest>(_ options: ConnectionOptions, _ request: Request) async throws
     -> (body: [String: Any], headers: [String: AMQPFieldValue])
 {
@@ -14,7 +17,7 @@ func callDaemon<Request: RPCRequest>(_ options: ConnectionOptions, _ request: Re
     do {
         reply = try await client.call(
             queue: ContractNames().rpcQueue, type: Request.command.rawValue, body: request.body.bytes,
-            timeout: options.replyTimeout)
+            headers: ["x-actor": .string(actor)], timeout: options.replyTimeout)
     } catch where error.code == .timeout {
         await connection.close()
         throw CLIError("the notification service did not answer within \(options.timeout) s; is notifyd running? (see 'notifyctl status')")

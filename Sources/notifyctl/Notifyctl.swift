@@ -10,7 +10,7 @@ struct Notifyctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifyctl",
         abstract: "Operate the FlowMart notification service through RabbitMQ.",
-        subcommands: [Status.self, Inbox.self, Show.self, Read.self, Inventory.self, RecipientCommand.self, Deliveries.self, Publish.self])
+        subcommands: [Status.self, Inbox.self, Show.self, Read.self, Inventory.self, RecipientCommand.self, Deliveries.self, DeadLetterCommand.self, Publish.self])
 }
 
 /// Options every subcommand shares.

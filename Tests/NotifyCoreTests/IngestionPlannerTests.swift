@@ -41,7 +41,9 @@ struct IngestionPlannerTests {
         let plan = planner.plan([confirmed, planner.effect(of: try decoded("pending"))], state: StockState())
         #expect(plan.notifications == [notification])
         #expect(plan.stockChanges.isEmpty && plan.outbox.isEmpty && plan.spentWatches.isEmpty)
-        #expect(plan.deliveries.isEmpty, "an in-app notification is its own delivery: no row of its own")
+        // The shipped rule also emails; without an email provider that delivery is skipped and nothing is queued.
+        #expect(plan.deliveries.map(\.channel) == [.email], "an in-app notification is its own delivery: no row of its own")
+        #expect(plan.deliveries.map(\.status) == [.skipped])
     }
 
     @Test("one delivery per channel that leaves the building: without a provider skipped, with one queued")
@@ -54,6 +56,26 @@ struct IngestionPlannerTests {
         #expect(deliveries.map(\.status) == [.queued, .skipped])
         #expect(deliveries.map(\.reason) == [nil, "no-provider"])
         #expect(Set(deliveries.map(\.id)).count == 2 && deliveries.allSatisfy { $0.notificationID == "n-1" && $0.userID == "u-1" })
+    }
+
+    @Test("a queued delivery leaves through the outbox as a job on its lane, with its rendered email; a skipped one does not")
+    func jobs() throws {
+        let planner = try Self.planner(delivering: [.email])
+        let decoded = try EventDecoder().decode(
+            routingKey: "payment.processed", messageID: "m-1",
+            body: Array(#"{"transactionId":"t","userId":"u-1","orderId":"o-9","amount":5,"currency":"USD","status":"failed","timestamp":"2026-01-01T00:00:00Z"}"#.utf8),
+            now: RFC3339.date(from: "2026-01-01T00:00:01Z")!)
+        let plan = planner.plan([planner.effect(of: decoded)], state: StockState())
+        let delivery = try #require(plan.deliveries.first)
+        #expect(delivery.channel == .email && delivery.status == .queued)
+        let message = try #require(plan.outbox.first)
+        #expect(plan.outbox.count == 1)
+        #expect(message.exchange == "notifications.work" && message.routingKey == "high", "failed payments are high priority")
+        #expect(message.messageID == delivery.id && message.type == DeliveryJob.type && message.correlationID == delivery.notificationID)
+        let job = try DeliveryJob(body: Array(message.body.utf8))
+        #expect(job.deliveryID == delivery.id && job.userID == "u-1" && job.lane == .high && job.transactional)
+        #expect(job.content.subject == "Your payment for order o-9 failed")
+        #expect(job.content.text.contains("did not go through") && job.content.html?.contains("<strong>o-9</strong>") == true)
     }
 
     @Test("a stock-out: one OutOfStock through the outbox, watchers told, the level written once per product")

@@ -29,8 +29,12 @@ struct TemplateTests {
         #expect(notification.message.contains("o-<b>&1"), "plain text: no HTML escaping")
         #expect(notification.type == "payment")
         #expect(notification.priority == .normal)
-        #expect(notification.channels == [.inApp])
+        #expect(notification.channels == [.inApp, .email])
         #expect(notification.metadata == ["orderId": "o-<b>&1"])
+        let email = try #require(notification.email)
+        #expect(email.subject == "Payment received for order o-<b>&1", "subjects are plain text")
+        #expect(email.text.contains("for order o-<b>&1."))
+        #expect(email.html?.contains("<strong>o-&lt;b&gt;&amp;1</strong>") == true, "values are HTML-escaped in the HTML part")
         #expect(notification.userID == "u-1")
         #expect(notification.sourceEventKey == "k")
     }

@@ -61,6 +61,9 @@ struct TemplateStartupTests {
         for name in ["payment-received", "payment-failed"] {
             try "Title".write(to: directory.appendingPathComponent("\(name).title.mustache"), atomically: true, encoding: .utf8)
             try "Hi {{orderId}}".write(to: directory.appendingPathComponent("\(name).message.mustache"), atomically: true, encoding: .utf8)
+            for part in ["subject", "text", "html"] {
+                try "Order {{orderId}}".write(to: directory.appendingPathComponent("\(name).email.\(part).mustache"), atomically: true, encoding: .utf8)
+            }
         }
         try "Hi {{customerNmae}}".write(to: directory.appendingPathComponent("payment-failed.message.mustache"), atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(environment: ["NOTIFY_TEMPLATES_DIRECTORY": directory.path])

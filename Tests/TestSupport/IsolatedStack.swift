@@ -45,6 +45,9 @@ public struct IsolatedStack: Sendable {
             "NOTIFY_TOPOLOGY_DEAD_LETTER_EXCHANGE": deadLetterExchange, "NOTIFY_TOPOLOGY_DEAD_LETTER_QUEUE": deadLetterQueue,
             "NOTIFY_TOPOLOGY_RPC_QUEUE": rpcQueue, "NOTIFY_AMQP_URL": amqpURL, "NOTIFY_POSTGRES_URL": databaseURL,
             "NOTIFY_TOPOLOGY_WORK_EXCHANGE": workExchange, "NOTIFY_TOPOLOGY_DELIVERY_QUEUE_PREFIX": deliveryQueuePrefix,
+            // Parked copies stay on the dead-letter queue, where the parking tests read them; the archive's own
+            // tests turn it on.
+            "NOTIFY_TOPOLOGY_ARCHIVE_PARKED": "false",
         ]
     }
 

@@ -166,6 +166,21 @@ public struct JSONFields {
         }
     }
 
+    /// An array of strings, when present, of at most `maxCount` elements.
+    public func optionalStrings(_ key: String, maxCount: Int) throws(Rejection) -> [String]? {
+        guard has(key) else { return nil }
+        guard let array = object[key] as? [Any] else { throw Rejection(.schema, "field '\(path)\(key)' must be an array") }
+        guard array.count <= maxCount else {
+            throw Rejection(.schema, "field '\(path)\(key)' has more than \(maxCount) elements")
+        }
+        return try array.enumerated().map { (index, element) throws(Rejection) in
+            guard let text = element as? String, text.count <= 256 else {
+                throw Rejection(.schema, "field '\(path)\(key)[\(index)]' must be a string of at most 256 characters")
+            }
+            return text
+        }
+    }
+
     public func object(_ key: String) throws(Rejection) -> JSONFields {
         guard let nested = try optionalObject(key) else { throw Rejection(.schema, "missing required field '\(path)\(key)'") }
         return nested

@@ -19,7 +19,8 @@ public enum RPCEnvelope {
 }
 
 /// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
-/// the extensions documented in the README (`GetStockLevels`, the recipient directory, delivery tracking).
+/// the extensions documented in the README (`GetStockLevels`, the recipient directory, delivery tracking,
+/// parked messages).
 public enum RPCCommand: String, Sendable, CaseIterable {
     case getUserNotifications = "GetUserNotifications"
     case getNotificationDetails = "GetNotificationDetails"
@@ -30,6 +31,10 @@ public enum RPCCommand: String, Sendable, CaseIterable {
     case getRecipient = "GetRecipient"
     case deleteRecipient = "DeleteRecipient"
     case getDeliveryStatus = "GetDeliveryStatus"
+    case listDeliveries = "ListDeliveries"
+    case listParked = "ListParked"
+    case redriveParked = "RedriveParked"
+    case purgeParked = "PurgeParked"
 }
 
 /// The RPC commands this service sends to other FlowMart services.

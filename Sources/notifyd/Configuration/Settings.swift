@@ -64,6 +64,8 @@ struct DatabaseSettings: Sendable, Equatable {
 /// `topology.*`: the names of `CONTRACT.md` and the declared queue arguments.
 struct TopologySettings: Sendable, Equatable {
     var names = ContractNames()
+    /// Move parked messages from the dead-letter queue into the archive (`ListParked`, `RedriveParked`).
+    var archiveParked = true
     /// Redeliveries after which the broker parks a message that keeps failing.
     var eventsDeliveryLimit = 20
     /// RPC requests older than this expire unanswered.
@@ -79,6 +81,7 @@ struct TopologySettings: Sendable, Equatable {
         names.inventoryRPCQueue = config.string(forKey: "topology.inventoryRpcQueue", default: defaults.inventoryRPCQueue)
         names.workExchange = config.string(forKey: "topology.workExchange", default: defaults.workExchange)
         names.deliveryQueuePrefix = config.string(forKey: "topology.deliveryQueuePrefix", default: defaults.deliveryQueuePrefix)
+        archiveParked = config.bool(forKey: "topology.archiveParked", default: archiveParked)
         eventsDeliveryLimit = try config.int("topology.eventsDeliveryLimit", eventsDeliveryLimit, 1...1000)
         rpcRequestTTLMilliseconds = try config.int("topology.rpcRequestTtlMilliseconds", rpcRequestTTLMilliseconds, 100...3_600_000)
     }

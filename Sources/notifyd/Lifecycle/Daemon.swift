@@ -105,7 +105,11 @@ struct Daemon {
                 publishing: resources.delivering, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.declaredTopology, logger: logger),
             names: configuration.names, settings: configuration.delivery, logger: logger)
-        let services: [any Service] = [systemd, watchdog, relay, worker, ingestion, rpc]
+        var services: [any Service] = [systemd, watchdog, relay, worker, ingestion, rpc]
+        if configuration.topology.archiveParked {
+            services.append(DeadLetterArchive(
+                connection: resources.delivering, database: resources.outbox, queue: configuration.names.deadLetterQueue, logger: logger))
+        }
         return services + (reconciler.map { [$0] } ?? [])
     }
 

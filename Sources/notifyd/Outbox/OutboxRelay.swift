@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import NotifyCore
 import NotifyStore
 import Resilience
 import ServiceLifecycle
@@ -61,15 +62,23 @@ struct OutboxRelay: Service {
     }
 
     /// The message an outbox row stands for: persistent JSON with its `message_id`, `correlation_id`, `type`,
-    /// header `version` and the time it was written.
+    /// header `version` and the time it was written; a redriven message with its own properties and body.
     static func message(_ row: OutboxStore.Row) -> AMQPOutgoingMessage {
+        if let text = row.properties, var properties = PropertiesJSON.decode(text) {
+            properties.persistent = true
+            properties.messageID = properties.messageID ?? row.messageID
+            return AMQPOutgoingMessage(exchange: row.exchange, routingKey: row.routingKey, body: row.rawBody ?? Array(row.body.utf8),
+                                       properties: properties, mandatory: true)
+        }
         var properties = AMQPProperties(
             contentType: "application/json", headers: ["version": .string(row.version)], persistent: true,
             correlationID: row.correlationID, messageID: row.messageID, timestamp: UInt64(clamping: row.createdAt),
             type: row.type)
         properties.appID = "notifyd"
+        // A delivery job must reach its lane: one no queue takes comes back and is tried again, never dropped.
+        // Events are not mandatory: an exchange nobody has bound a queue to yet is their subscribers' business.
         return AMQPOutgoingMessage(exchange: row.exchange, routingKey: row.routingKey, body: Array(row.body.utf8),
-                                   properties: properties)
+                                   properties: properties, mandatory: row.type == DeliveryJob.type)
     }
 }
 

@@ -1,4 +1,5 @@
 import AMQP
+import Logging
 import NotifyCore
 import NotifyStore
 import Postgres
@@ -72,5 +73,35 @@ enum RPCHandlers {
             throw RPCFailure.notFound("no notification with this notificationId")
         }
         return Answer(body: GetDeliveryStatus.reply(notificationID: query.notificationID, deliveries))
+    }
+
+    /// A page of deliveries, newest first.
+    static func listDeliveries(_ query: ListDeliveries, on db: PGConnection) throws -> Answer {
+        Answer(body: query.reply(try DeliveryStore.list(query, on: db)))
+    }
+
+    /// A page of the parked-message archive, oldest first.
+    static func listParked(_ query: ListParked, on db: PGConnection) throws -> Answer {
+        Answer(body: query.reply(try ParkedStore.list(query, on: db)))
+    }
+
+    /// Redrives parked messages through the outbox; logged with who asked and how many.
+    static func redriveParked(_ command: RedriveParked, actor: String, on db: PGConnection, logger: Logger) throws -> Answer {
+        let (redriven, remaining) = try ParkedStore.redrive(command.selection, on: db)
+        logger.notice("redrove parked messages", metadata: [
+            "actor": "\(actor)", "parked.selection": "\(command.selection.logDescription)", "parked.redriven": "\(redriven)",
+            "parked.remaining": "\(remaining)",
+        ])
+        return Answer(body: RedriveParked.reply(redriven: redriven, remaining: remaining))
+    }
+
+    /// Deletes parked messages for good; logged with who asked and how many.
+    static func purgeParked(_ command: PurgeParked, actor: String, on db: PGConnection, logger: Logger) throws -> Answer {
+        let (purged, remaining) = try ParkedStore.purge(command.selection, on: db)
+        logger.notice("purged parked messages", metadata: [
+            "actor": "\(actor)", "parked.selection": "\(command.selection.logDescription)", "parked.purged": "\(purged)",
+            "parked.remaining": "\(remaining)",
+        ])
+        return Answer(body: PurgeParked.reply(purged: purged, remaining: remaining))
     }
 }

@@ -49,7 +49,7 @@ struct RPCServer: Service {
     ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
         let status = RPCEnvelope.statusHeader
         do {
-            let answer = try route(request, on: try database.get())
+            let answer = try route(request, on: try database.get(), logger: logger)
             return (answer.body, answer.headers.merging([status: .int(200)]) { $1 })
         } catch let failure as RPCFailure {
             return (failure.body, [status: .int(Int64(failure.status))])
@@ -60,7 +60,7 @@ struct RPCServer: Service {
     }
 
     /// Picks the handler for the request's `type`.
-    private static func route(_ request: AMQPDelivery, on db: PGConnection) throws -> RPCHandlers.Answer {
+    private static func route(_ request: AMQPDelivery, on db: PGConnection, logger: Logger) throws -> RPCHandlers.Answer {
         if let size = request.omittedBodySize {
             throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit is \(RPCEnvelope.maxRequestBytes)")
         }
@@ -78,7 +78,20 @@ struct RPCServer: Service {
         case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: request.body), on: db)
         case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: request.body), on: db)
         case .getDeliveryStatus: return try RPCHandlers.deliveryStatus(try GetDeliveryStatus(body: request.body), on: db)
+        case .listDeliveries: return try RPCHandlers.listDeliveries(try ListDeliveries(body: request.body), on: db)
+        case .listParked: return try RPCHandlers.listParked(try ListParked(body: request.body), on: db)
+        case .redriveParked:
+            return try RPCHandlers.redriveParked(try RedriveParked(body: request.body), actor: actor(of: request), on: db, logger: logger)
+        case .purgeParked:
+            return try RPCHandlers.purgeParked(try PurgeParked(body: request.body), actor: actor(of: request), on: db, logger: logger)
         }
+    }
+
+    /// Who sent a request, for the log of operations that change things: the `x-actor` header (notifyctl sends
+    /// the user running it), else the `app_id` property.
+    private static func actor(of request: AMQPDelivery) -> String {
+        if case .string(let actor)? = request.properties.headers["x-actor"] { return actor.logSafe }
+        return request.properties.appID?.logSafe ?? "unknown"
     }
 }
 
