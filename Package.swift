@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "notify-bench",
             dependencies: [
-                "AMQP", "Postgres", "TestSupport",
+                "AMQP", "Postgres", "NotifyCore", "Providers", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -102,6 +102,13 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Resilience", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(
+            name: "ProvidersTests",
+            dependencies: [
+                "Providers", "NotifyCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "NotifyCoreTests",
             dependencies: ["NotifyCore", .product(name: "PropertyBased", package: "swift-property-based")]

@@ -16,12 +16,16 @@ final class BenchRig {
     /// The highest peak RSS of the daemons stopped so far.
     private var stoppedPeakRSS = 0.0
 
-    init(_ stack: StackOptions) async throws {
+    /// `NOTIFY_*` settings of the daemons this rig starts, on top of the slot's.
+    let environment: [String: String]
+
+    init(_ stack: StackOptions, environment: [String: String] = [:]) async throws {
+        self.environment = environment
         var logger = Logger(label: "notify-bench")
         logger.logLevel = .warning
         self.logger = logger
         slot = try await IsolatedStack(prefix: "bench", amqpURL: stack.amqpURL, postgresURL: stack.postgresURL, logger: logger)
-        daemon = try await Self.startDaemon(slot)
+        daemon = try await Self.startDaemon(slot, environment)
         db = try slot.database(logger: logger)
         var amqp = try AMQPConfiguration(url: stack.amqpURL)
         amqp.connectionName = "notify-bench"
@@ -37,7 +41,7 @@ final class BenchRig {
     func backlogDrainRate(_ count: Int, storedAfter total: Int, publishBacklog: () async throws -> Void) async throws -> Double {
         stopDaemon()
         try await publishBacklog()
-        daemon = try await Self.startDaemon(slot)
+        daemon = try await Self.startDaemon(slot, environment)
         let started = ContinuousClock.now
         try await EventLoad.waitUntilStored(total, publisher: publisher, queue: slot.eventsQueue, db: db)
         return Double(count) / (ContinuousClock.now - started).seconds
@@ -53,18 +57,46 @@ final class BenchRig {
         await slot.tearDown()
     }
 
-    private func stopDaemon() {
+    /// Stops the daemon and starts a fresh one (after the test filled its queues).
+    func restartDaemon() async throws {
+        stopDaemon()
+        daemon = try await Self.startDaemon(slot, environment)
+    }
+
+    func stopDaemon() {
         stoppedPeakRSS = max(stoppedPeakRSS, daemon.peakRSSMegabytes)
         daemon.stop()
     }
 
     /// A release `notifyd` started next to this benchmark's binary, logging at `info`; returns once it is ready.
-    private static func startDaemon(_ slot: IsolatedStack) async throws -> DaemonProcess {
+    private static func startDaemon(_ slot: IsolatedStack, _ environment: [String: String]) async throws -> DaemonProcess {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notifyd")
-        let daemon = try DaemonProcess(binary: binary.path, environment: slot.daemonEnvironment.merging(["NOTIFY_LOG_LEVEL": "info"]) { $1 })
+        let daemon = try DaemonProcess(
+            binary: binary.path, environment: slot.daemonEnvironment.merging(["NOTIFY_LOG_LEVEL": "info"]) { $1 }.merging(environment) { $1 })
         guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
         return daemon
     }
+}
+
+extension BenchRig {
+    static var shippedRules: String {
+        (try? String(contentsOf: repositoryRoot.appendingPathComponent("Config/notification-rules.json"), encoding: .utf8)) ?? ""
+    }
+
+    /// Settings that make a daemon read `rules` (written to a scratch folder) with the shipped templates.
+    static func rulesEnvironment(_ rules: String) throws -> [String: String] {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-rules-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try rules.write(to: folder.appendingPathComponent("rules.json"), atomically: true, encoding: .utf8)
+        return [
+            "NOTIFY_TEMPLATES_RULES": folder.appendingPathComponent("rules.json").path,
+            "NOTIFY_TEMPLATES_DIRECTORY": repositoryRoot.appendingPathComponent("Config/templates").path,
+        ]
+    }
+
+    /// The shipped rules with every channel but in-app removed: ingestion as it was before deliveries left the
+    /// building, the figure earlier releases are compared on.
+    static var inAppOnlyRules: String { shippedRules.replacingOccurrences(of: #"["in-app", "email"]"#, with: #"["in-app"]"#) }
 }
 
 extension DaemonProcess {

@@ -8,7 +8,7 @@ import TestSupport
 struct NotifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-bench", abstract: "Benchmarks against the local RabbitMQ and PostgreSQL.",
-        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self],
+        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self, EmailBench.self],
         defaultSubcommand: AllBenches.self)
 }
 
@@ -24,6 +24,8 @@ struct AllBenches: AsyncParsableCommand {
         try await service.run()
         let inventory = try InventoryBench.parse(stackArguments)
         try await inventory.run()
+        let email = try EmailBench.parse(stackArguments)
+        try await email.run()
     }
 }
 

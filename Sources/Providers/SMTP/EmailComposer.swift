@@ -24,54 +24,140 @@ public struct EmailComposer: Sendable {
 
     public func messageID(of deliveryID: String) -> String { "<\(deliveryID)@\(messageIDDomain)>" }
 
+    /// The message as bytes, built in one buffer (this runs once per email on the hot path: no `String`
+    /// searching or splitting).
     public func compose(_ job: DeliveryJob, to address: String, date: Date) -> [UInt8] {
         let boundary = "=_notifyd_" + job.deliveryID.filter { $0 != "-" }
-        var headers: [(String, String)] = [
-            ("From", fromName.map { "\(Self.phrase($0)) <\(fromAddress)>" } ?? fromAddress),
-            ("To", address),
-            ("Subject", Self.unstructured(job.content.subject)),
-            ("Date", Self.date(date)),
-            ("Message-ID", messageID(of: job.deliveryID)),
-            ("MIME-Version", "1.0"),
-            ("Auto-Submitted", "auto-generated"),
-        ]
+        var out: [UInt8] = []
+        out.reserveCapacity(1024 + job.content.text.utf8.count * 2 + (job.content.html?.utf8.count ?? 0) * 2)
+        func header(_ name: String, _ value: String) {
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: Self.crlfBytes)
+        }
+        header("From", fromName.map { "\(Self.phrase($0)) <\(fromAddress)>" } ?? fromAddress)
+        header("To", address)
+        header("Subject", Self.unstructured(job.content.subject))
+        header("Date", Self.date(date))
+        header("Message-ID", messageID(of: job.deliveryID))
+        header("MIME-Version", "1.0")
+        header("Auto-Submitted", "auto-generated")
         if !job.transactional, let unsubscribeURL {
             let target = unsubscribeURL.replacingOccurrences(of: "{userId}", with: Self.percentEncoded(job.userID))
                 .replacingOccurrences(of: "{deliveryId}", with: job.deliveryID)
-            headers.append(("List-Unsubscribe", "<\(target)>"))
-            if target.hasPrefix("https:") { headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")) }
+            header("List-Unsubscribe", "<\(target)>")
+            if target.hasPrefix("https:") { header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click") }
         }
-        var text = ""
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
+        let marker = Array("--\(boundary)".utf8)
         if let html = job.content.html {
-            text += "Content-Type: multipart/alternative; boundary=\"\(boundary)\"\r\n\r\n"
-            text += "--\(boundary)\r\n" + Self.part(job.content.text, type: "text/plain", boundary: boundary)
-            text += "--\(boundary)\r\n" + Self.part(html, type: "text/html", boundary: boundary)
-            text += "--\(boundary)--\r\n"
+            header("Content-Type", "multipart/alternative; boundary=\"\(boundary)\"")
+            out.append(contentsOf: Self.crlfBytes)
+            for (content, type) in [(job.content.text, "text/plain"), (html, "text/html")] {
+                out.append(contentsOf: marker)
+                out.append(contentsOf: Self.crlfBytes)
+                Self.appendPart(content, type: type, boundary: marker, to: &out)
+            }
+            out.append(contentsOf: marker)
+            out.append(contentsOf: "--\r\n".utf8)
         } else {
-            text += Self.part(job.content.text, type: "text/plain", boundary: boundary)
+            Self.appendPart(job.content.text, type: "text/plain", boundary: marker, to: &out)
         }
-        return Array(text.utf8)
+        return out
     }
+
+    static let crlfBytes: [UInt8] = [13, 10]
 
     /// A body part's headers and content: 7bit when it is ASCII with lines of at most 998 octets and does not
     /// contain the boundary, otherwise base64 in 76-character lines (safe through any relay, no 8BITMIME needed).
-    static func part(_ content: String, type: String, boundary: String) -> String {
-        let normalised = crlf(content)
-        let sevenBit = normalised.utf8.allSatisfy { $0 < 0x80 && $0 != 0 }
-            && normalised.split(separator: "\r\n", omittingEmptySubsequences: false).allSatisfy { $0.utf8.count <= 998 }
-            && !normalised.contains(boundary)
-        if sevenBit {
-            return "Content-Type: \(type); charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n\(normalised)\r\n"
+    static func appendPart(_ content: String, type: String, boundary: [UInt8], to out: inout [UInt8]) {
+        let (normalised, sevenBit) = crlf(content)
+        out.append(contentsOf: "Content-Type: \(type); charset=utf-8\r\n".utf8)
+        if sevenBit, !contains(normalised, boundary) {
+            out.append(contentsOf: "Content-Transfer-Encoding: 7bit\r\n\r\n".utf8)
+            out.append(contentsOf: normalised)
+        } else {
+            out.append(contentsOf: "Content-Transfer-Encoding: base64\r\n\r\n".utf8)
+            base64Lines(normalised, to: &out)
         }
-        let encoded = Data(normalised.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
-        return "Content-Type: \(type); charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n\(encoded)\r\n"
+        out.append(contentsOf: crlfBytes)
     }
 
-    /// Every line break (CRLF, LF or a lone CR) as CRLF.
-    static func crlf(_ text: String) -> String {
-        text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
-            .replacingOccurrences(of: "\n", with: "\r\n")
+    /// Every line break (CRLF, LF or a lone CR) as CRLF, and whether the result is 7bit-safe: ASCII without NUL,
+    /// no line longer than 998 octets (RFC 5322 §2.1.1).
+    static func crlf(_ text: String) -> (bytes: [UInt8], sevenBit: Bool) {
+        var result: [UInt8] = []
+        result.reserveCapacity(text.utf8.count + 32)
+        var sevenBit = true
+        var lineLength = 0
+        var previousCR = false
+        for byte in text.utf8 {
+            switch byte {
+            case 10:
+                if !previousCR { result.append(13) }
+                result.append(10)
+                lineLength = 0
+                previousCR = false
+                continue
+            case 13:
+                if previousCR { result.append(10) }
+                result.append(13)
+                previousCR = true
+                lineLength = 0
+                continue
+            default:
+                if previousCR { result.append(10) }
+                previousCR = false
+                result.append(byte)
+                lineLength += 1
+                if byte >= 0x80 || byte == 0 || lineLength > 998 { sevenBit = false }
+            }
+        }
+        if previousCR { result.append(10) }
+        return (result, sevenBit)
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return false }
+        let first = needle[0]
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first, haystack[index..<index + needle.count].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// Base64 (RFC 2045 §6.8) in lines of 76 characters, each ending in CRLF.
+    static func base64Lines(_ bytes: [UInt8], to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + bytes.count * 4 / 3 + bytes.count / 38 + 8)
+        var column = 0
+        var index = 0
+        func emit(_ character: UInt8) {
+            out.append(character)
+            column += 1
+            if column == 76 {
+                out.append(contentsOf: crlfBytes)
+                column = 0
+            }
+        }
+        while index + 3 <= bytes.count {
+            let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            for shift in [18, 12, 6, 0] { emit(alphabet[Int(value >> UInt32(shift) & 63)]) }
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest > 0 {
+            let value = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            emit(alphabet[Int(value >> 18 & 63)])
+            emit(alphabet[Int(value >> 12 & 63)])
+            emit(rest == 2 ? alphabet[Int(value >> 6 & 63)] : UInt8(ascii: "="))
+            emit(UInt8(ascii: "="))
+        }
+        if column > 0 { out.append(contentsOf: crlfBytes) }
     }
 
     /// Header text (a subject): line breaks become spaces, so nothing can add a header; ASCII stays as it is

@@ -300,20 +300,33 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     /// The message with every line that starts with `.` doubled (RFC 5321 §4.5.2), ending in CRLF, then `.`;
-    /// only the terminator when `message` is nil.
+    /// only the terminator when `message` is nil. Copies runs between such lines whole (most messages have none).
     private func writeBody(_ message: [UInt8]?) {
         guard let context else { return }
-        let bytes = message ?? []
-        var buffer = context.channel.allocator.buffer(capacity: bytes.count + bytes.count / 64 + 8)
-        var lineStart = true
-        for byte in bytes {
-            if lineStart, byte == UInt8(ascii: ".") { buffer.writeInteger(UInt8(ascii: ".")) }
-            buffer.writeInteger(byte)
-            lineStart = byte == UInt8(ascii: "\n")
-        }
-        if !bytes.isEmpty, !lineStart { buffer.writeString("\r\n") }
+        var buffer = context.channel.allocator.buffer(capacity: (message?.count ?? 0) + 16)
+        if let message { Self.dotStuff(message, into: &buffer) }
         buffer.writeString(".\r\n")
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    static func dotStuff(_ message: [UInt8], into buffer: inout ByteBuffer) {
+        message.withUnsafeBufferPointer { bytes in
+            var start = 0
+            if bytes.first == UInt8(ascii: ".") { buffer.writeInteger(UInt8(ascii: ".")) }
+            var index = 0
+            while index < bytes.count {
+                guard let found = memchr(bytes.baseAddress! + index, 0x0A, bytes.count - index) else { break }
+                let newline = bytes.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                index = newline + 1
+                if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                    buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                    buffer.writeInteger(UInt8(ascii: "."))
+                    start = index
+                }
+            }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start...]))
+            if bytes.last != 0x0A { buffer.writeString("\r\n") }
+        }
     }
 
     // MARK: - Timers, failure
