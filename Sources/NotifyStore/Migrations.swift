@@ -156,8 +156,11 @@ public enum Migrations {
                 parked_at   timestamptz NOT NULL DEFAULT now()
             );
             CREATE INDEX parked_by_reason ON parked (reason, id);
-            -- A redriven message goes out through the outbox with its own properties and body.
-            ALTER TABLE outbox ADD COLUMN properties jsonb, ADD COLUMN raw_body bytea;
+            -- A redriven message goes out through the outbox with its own properties and body. The relay takes
+            -- rows by priority (0 high-lane jobs, 1 events and normal, 2 low), then in order.
+            ALTER TABLE outbox ADD COLUMN properties jsonb, ADD COLUMN raw_body bytea, ADD COLUMN priority smallint NOT NULL DEFAULT 1;
+            DROP INDEX outbox_unsent;
+            CREATE INDEX outbox_unsent ON outbox (priority, id) WHERE sent_at IS NULL;
             """),
     ]
 }

@@ -248,13 +248,13 @@ enum Maildir {
         URL(fileURLWithPath: ProcessInfo.processInfo.environment["NOTIFY_TEST_MAILDIR"] ?? "\(repositoryRoot.path)/.stack/smtp/maildir")
     }
 
-    static func messages(to address: String) -> [Message] {
-        let folder = directory.appendingPathComponent("new")
+    static func messages(to address: String?, in maildir: URL = directory) -> [Message] {
+        let folder = maildir.appendingPathComponent("new")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         return names.compactMap { name in
             guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else { return nil }
             let message = Message(key: name, text: String(decoding: data, as: UTF8.self))
-            return message.header("To") == address ? message : nil
+            return address == nil || message.header("To") == address ? message : nil
         }
     }
 

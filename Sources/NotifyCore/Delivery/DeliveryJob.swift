@@ -82,6 +82,11 @@ extension OutboxMessage {
         version = DeliveryJob.version
         correlationID = job.notificationID
         body = String(decoding: job.body.bytes, as: UTF8.self)
+        priority = switch job.lane {
+        case .high: 0
+        case .normal: 1
+        case .low: 2
+        }
     }
 }
 

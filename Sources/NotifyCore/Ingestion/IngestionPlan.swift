@@ -83,6 +83,9 @@ public struct OutboxMessage: Sendable, Equatable {
     /// What caused it: the adjustment's `event_id`, or the reconciliation round.
     public var correlationID: String
     public var body: String
+    /// The relay publishes lower numbers first: 0 for high-lane delivery jobs, 1 for events and the normal
+    /// lane, 2 for the low lane; so a campaign still in the outbox never holds back an urgent email.
+    public var priority: Int = 1
 
     /// An OutOfStock 0.0.4 on its contract routing key.
     public init(_ event: OutOfStock, exchange: String, correlationID: String) {

@@ -10,7 +10,8 @@ import ServiceLifecycle
 ///
 /// Each round leases up to `batchSize` unsent rows (`FOR UPDATE SKIP LOCKED`, then a lease time, so several daemons
 /// — and the relay's own overlapping rounds — never publish the same row at once), publishes them with confirms,
-/// and marks the confirmed ones sent. Rows go out in id order within a round; overlapping rounds may interleave.
+/// and marks the confirmed ones sent. Rows go out by priority (high-lane delivery jobs first, low-lane ones last),
+/// then in id order, within a round; overlapping rounds may interleave.
 /// Rows not confirmed are released and tried again, with backoff while the broker is away; a daemon that dies holding
 /// a lease delays its rows by at most the lease time; rows survive restarts. Nothing is lost and, in normal
 /// operation, nothing is published twice; after a crash between a confirm and its mark, or a confirm that never
