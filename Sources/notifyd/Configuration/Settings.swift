@@ -200,6 +200,8 @@ extension ConfigReader {
 struct DeliverySettings: Sendable, Equatable {
     /// Batches in flight at once (each from one lane).
     var workers = 4
+    /// More workers that take only the high lane.
+    var highLaneWorkers = 1
     /// Jobs per batch: claimed, sent and recorded together.
     var batchSize = 64
     /// Unacked jobs held per lane.
@@ -212,6 +214,7 @@ struct DeliverySettings: Sendable, Equatable {
 
     init(config: ConfigReader) throws(ConfigurationError) {
         workers = try config.int("delivery.workers", workers, 1...64)
+        highLaneWorkers = try config.int("delivery.highLaneWorkers", highLaneWorkers, 0...16)
         batchSize = try config.int("delivery.batchSize", batchSize, 1...1000)
         prefetchHigh = try config.int("delivery.prefetchHigh", prefetchHigh, 1...10_000)
         prefetchNormal = try config.int("delivery.prefetchNormal", prefetchNormal, 1...10_000)

@@ -12,8 +12,8 @@ import ServiceLifecycle
 /// lose it — publish retry and dead-letter copies with confirms, record every transition, ack the jobs.
 ///
 /// - Lanes: one consumer per lane on the worker's own connection, each with its own prefetch; `workers` batches
-///   are in flight at once, each from one lane (`LaneInbox`), so a high-lane job waits at most for a worker to
-///   finish its current batch.
+///   are in flight at once, each from one lane (`LaneInbox`), high first; `highLaneWorkers` more take only the
+///   high lane, so an urgent job never waits for a batch of bulk mail to finish.
 /// - Retries: a transient failure goes to the tier of its attempt (`RetryPolicy`), a queue whose TTL sends it
 ///   back to its lane; a permanent one, or the last attempt, is `dead` and parked with its reason.
 /// - A provider-wide failure (unreachable, TLS or AUTH refused) spends no attempt: the worker holds the batch and
@@ -40,9 +40,10 @@ struct DeliveryWorker: Service {
         let lanes = consumers
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<settings.workers {
+                for index in 0..<settings.workers + settings.highLaneWorkers {
                     group.addTask {
-                        while let (lane, batch) = await inbox.take(max: settings.batchSize) {
+                        let highOnly = index >= settings.workers
+                        while let (lane, batch) = await inbox.take(max: settings.batchSize, highOnly: highOnly) {
                             await process(batch, lane: lane)
                         }
                     }

@@ -20,21 +20,28 @@ final class LaneInbox: Sendable {
         state = Mutex(State(scheduler: LaneScheduler(normalPerLow: normalPerLow)))
     }
 
-    /// Called on the connection's thread.
+    /// Called on the connection's thread. Wakes every waiting worker (a handful): the one that may take this
+    /// lane takes it, the others wait again.
     func put(_ delivery: AMQPDelivery, lane: NotificationPriority) {
-        let waiter = state.withLock { state in
+        let waiters = state.withLock { state in
             state.lanes[lane, default: []].append(delivery)
-            return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+            defer { state.waiters.removeAll() }
+            return state.waiters
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
-    /// Up to `max` deliveries of one lane, waiting while there are none; nil once closed and empty.
-    func take(max: Int) async -> (lane: NotificationPriority, batch: [AMQPDelivery])? {
+    /// Up to `max` deliveries of one lane, waiting while there are none; nil once closed and empty. With
+    /// `highOnly` only the high lane is taken: a worker kept for urgent mail, so a high-lane job never waits for
+    /// a batch of bulk mail to finish.
+    func take(max: Int, highOnly: Bool = false) async -> (lane: NotificationPriority, batch: [AMQPDelivery])? {
         while true {
             let taken: (NotificationPriority, [AMQPDelivery])?? = state.withLock { state in
                 let lanes = state.lanes
-                if let lane = state.scheduler.next(hasWork: { !(lanes[$0]?.isEmpty ?? true) }) {
+                let lane = highOnly
+                    ? (lanes[.high]?.isEmpty == false ? NotificationPriority.high : nil)
+                    : state.scheduler.next(hasWork: { !(lanes[$0]?.isEmpty ?? true) })
+                if let lane {
                     let queued = state.lanes[lane] ?? []
                     let count = Swift.min(max, queued.count)
                     state.lanes[lane] = Array(queued.dropFirst(count))
@@ -45,7 +52,8 @@ final class LaneInbox: Sendable {
             if let taken { return taken }
             await withCheckedContinuation { continuation in
                 let ready = state.withLock { state in
-                    if state.closed || state.lanes.values.contains(where: { !$0.isEmpty }) { return true }
+                    let hasWork = highOnly ? state.lanes[.high]?.isEmpty == false : state.lanes.values.contains { !$0.isEmpty }
+                    if state.closed || hasWork { return true }
                     state.waiters.append(continuation)
                     return false
                 }

@@ -176,7 +176,7 @@ private struct Resources: Sendable {
         self.reads = PGPool(configuration: reads, logger: logger)
         self.outbox = PGPool(configuration: outbox, logger: logger)
         var deliveries = configuration.database.connection
-        deliveries.poolSize = configuration.delivery.workers
+        deliveries.poolSize = configuration.delivery.workers + configuration.delivery.highLaneWorkers
         self.deliveries = PGPool(configuration: deliveries, logger: logger)
         func connection(_ role: String, confirms: Bool) -> AMQPConnection {
             var amqp = configuration.amqp
