@@ -51,9 +51,12 @@ final class BenchRig {
     var peakRSSMegabytes: Double { max(stoppedPeakRSS, daemon.peakRSSMegabytes) }
 
     func tearDown() async {
+        stopDaemon()
+        let lanes = ["high", "normal", "low"].map { slot.deliveryQueuePrefix + $0 }
+        let tiers = ["2s", "10s", "30s", "2m", "10m", "1h", "6h"].map { slot.deliveryQueuePrefix + "retry." + $0 }
+        for queue in [slot.eventsQueue, slot.rpcQueue, slot.deadLetterQueue] + lanes + tiers { try? await publisher.deleteQueue(queue) }
         await publisher.close()
         await db.close()
-        stopDaemon()
         await slot.tearDown()
     }
 
