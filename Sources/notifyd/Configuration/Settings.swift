@@ -203,11 +203,11 @@ struct DeliverySettings: Sendable, Equatable {
     /// More workers that take only the high lane.
     var highLaneWorkers = 1
     /// Jobs per batch: claimed, sent and recorded together.
-    var batchSize = 64
+    var batchSize = 256
     /// Unacked jobs held per lane.
     var prefetchHigh = 64
-    var prefetchNormal = 256
-    var prefetchLow = 256
+    var prefetchNormal = 1024
+    var prefetchLow = 1024
     /// Batches of `normal` taken for each of `low` when both have work.
     var normalPerLow = 4
     var retry = RetryPolicy()
