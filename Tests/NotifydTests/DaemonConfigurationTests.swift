@@ -116,6 +116,7 @@ struct DaemonConfigurationTests {
                 result.merge(flatten(member.value, prefix: prefix.isEmpty ? member.key : "\(prefix).\(member.key)")) { $1 }
             }
         case let array as [Any]: return [prefix: array.map { "\($0)" }.joined(separator: ",")]
+        case let flag as NSNumber where type(of: flag) == type(of: NSNumber(value: true)): return [prefix: flag.boolValue ? "true" : "false"]
         default: return [prefix: "\(value)"]
         }
     }

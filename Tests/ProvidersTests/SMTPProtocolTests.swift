@@ -88,7 +88,7 @@ struct DeliveryPolicyTests {
         #expect(policy.next(after: transient, attempt: 4, lane: .high) == .dead)
         #expect(policy.next(after: transient, attempt: 5, lane: .low) == .retry(delaySeconds: 21_600))
         #expect(policy.next(after: transient, attempt: 6, lane: .normal) == .dead)
-        #expect(policy.next(after: .noAddress, attempt: 1, lane: .normal) == .dead)
+        #expect(policy.next(after: .tooLarge(limit: 10), attempt: 1, lane: .normal) == .dead)
         #expect(policy.next(after: .startTLSUnavailable, attempt: 9, lane: .normal) == .holdProvider)
         #expect(policy.distinctDelays == [2, 10, 30, 120, 600, 3600, 21_600])
         #expect(policy.distinctDelays.map(RetryPolicy.tierName) == ["2s", "10s", "30s", "2m", "10m", "1h", "6h"])

@@ -63,8 +63,6 @@ public struct DeliveryFailure: Error, Sendable, Equatable, CustomStringConvertib
     /// The server offers none of the mechanisms we speak, or credentials are configured but it offers no AUTH.
     public static let authUnavailable = DeliveryFailure(
         code: "auth-unavailable", .provider, detail: "the server offers no AUTH mechanism we support (PLAIN, LOGIN)")
-    /// The recipient has no address for the channel: the delivery is `skipped`, not failed.
-    public static let noAddress = DeliveryFailure(code: "no-address", .permanent, detail: "the recipient has no address for this channel")
     /// An address the server cannot take (a non-ASCII local part without SMTPUTF8).
     public static func unsendableAddress(_ detail: String) -> DeliveryFailure {
         DeliveryFailure(code: "invalid-address", .permanent, detail: detail)
