@@ -162,5 +162,16 @@ public enum Migrations {
             DROP INDEX outbox_unsent;
             CREATE INDEX outbox_unsent ON outbox (priority, id) WHERE sent_at IS NULL;
             """),
+        PGMigration(version: 9, name: "outbox rows deleted once published; room for in-place delivery updates", sql: """
+            -- The relay locks its rows for a round and deletes them once the broker confirmed them: no lease
+            -- columns, no sent rows kept. (Daemons older than this migration cannot relay against it.)
+            DELETE FROM outbox WHERE sent_at IS NOT NULL;
+            DROP INDEX outbox_unsent;
+            ALTER TABLE outbox DROP COLUMN leased_until, DROP COLUMN attempts, DROP COLUMN sent_at;
+            CREATE INDEX outbox_order ON outbox (priority, id);
+            -- A delivery is updated twice after it is written (claimed, then recorded): free room on its page lets
+            -- both be heap-only updates, which write no index entry.
+            ALTER TABLE deliveries SET (fillfactor = 50);
+            """),
     ]
 }

@@ -1,8 +1,8 @@
 import NotifyCore
 import Postgres
 
-/// The transactional outbox: events written with the change that caused them (`IngestionStore`), leased and
-/// marked by the relay.
+/// The transactional outbox: events written with the change that caused them (`IngestionStore`), published by
+/// the relay and deleted once the broker confirmed them.
 public struct OutboxStore: Sendable {
     let database: PGPool
 
@@ -46,41 +46,45 @@ public struct OutboxStore: Sendable {
             """)
     }
 
-    /// Reserves up to `limit` unsent rows for `lease` (`FOR UPDATE SKIP LOCKED`, so daemons and overlapping
-    /// rounds never take the same row), by priority, then in id order.
-    public func lease(limit: Int, lease: Duration) async throws -> [Row] {
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
-        return try await database.withConnection { db in
-            try db.query("""
-                UPDATE outbox SET leased_until = now() + make_interval(secs => \(seconds)), attempts = attempts + 1
-                WHERE id IN (SELECT id FROM outbox
-                             WHERE sent_at IS NULL AND (leased_until IS NULL OR leased_until < now())
-                             ORDER BY priority, id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                RETURNING id, message_id, exchange, routing_key, type, version, correlation_id, body,
-                          extract(epoch FROM created_at)::bigint, properties::text, raw_body, priority
-                """, prepared: true).map { row in
-                let (id, messageID, exchange, routingKey, type, version) =
-                    try row.decode(Int64.self, String.self, String.self, String.self, String.self, String.self)
-                return Row(
-                    id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, type: type,
-                    version: version, correlationID: try row.decodeIfPresent(6, as: String.self),
-                    body: try row.decode(7, as: String.self), createdAt: try row.decode(8, as: Int64.self),
-                    properties: try row.decodeIfPresent(9, as: String.self), rawBody: try row.decodeIfPresent(10, as: [UInt8].self),
-                    priority: try row.decode(11, as: Int.self))
-            }.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
-        }
+    /// One relay round, in one transaction: locks up to `limit` rows (`FOR UPDATE SKIP LOCKED`, so daemons and
+    /// overlapping rounds never take the same row), by priority, then in id order; hands them to `publish`, which
+    /// returns the ids the broker confirmed; deletes those and commits. Unconfirmed rows stay for the next round.
+    /// The lock costs no new row version (a lease column did: a rewrite of every row, body and all, twice). A
+    /// daemon that dies mid-round releases its rows with its connection; one that stalls longer than `hold` is
+    /// cut off by the server (`idle_in_transaction_session_timeout`), which releases them too.
+    /// Returns how many rows were confirmed and how many were not.
+    public func relay(
+        limit: Int, holdingAtMost hold: Duration, publish: ([Row]) async throws -> Set<Int64>
+    ) async throws -> (confirmed: Int, unconfirmed: Int) {
+        let milliseconds = max(1, hold.components.seconds * 1000 + hold.components.attoseconds / 1_000_000_000_000_000)
+        return try await database.transaction(spanning: { transaction in
+            let rows = try await transaction.run { db in
+                _ = try db.query("SELECT set_config('idle_in_transaction_session_timeout', \(String(milliseconds)), true)")
+                return try db.query("""
+                    SELECT id, message_id, exchange, routing_key, type, version, correlation_id, body,
+                           extract(epoch FROM created_at)::bigint, properties::text, raw_body, priority
+                    FROM outbox ORDER BY priority, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    """, prepared: true).map(Self.row)
+            }
+            guard !rows.isEmpty else { return (0, 0) }
+            let confirmed = try await publish(rows).map(String.init)
+            if !confirmed.isEmpty {
+                _ = try await transaction.run { db in
+                    try db.execute("DELETE FROM outbox WHERE id = ANY(\(PGTextArray(confirmed))::bigint[])")
+                }
+            }
+            return (confirmed.count, rows.count - confirmed.count)
+        })
     }
 
-    /// Marks confirmed rows sent and releases the others (their outcome is unknown) for the next round at once.
-    public func settle(sent: [Int64], released: [Int64]) async throws {
-        let (sent, released) = (sent.map(String.init), released.map(String.init))
-        try await database.withConnection { db in
-            if !sent.isEmpty {
-                _ = try db.execute("UPDATE outbox SET sent_at = now(), leased_until = NULL WHERE id = ANY(\(PGTextArray(sent))::bigint[])")
-            }
-            if !released.isEmpty {
-                _ = try db.execute("UPDATE outbox SET leased_until = NULL WHERE id = ANY(\(PGTextArray(released))::bigint[])")
-            }
-        }
+    private static func row(_ row: PGRow) throws -> Row {
+        let (id, messageID, exchange, routingKey, type, version) =
+            try row.decode(Int64.self, String.self, String.self, String.self, String.self, String.self)
+        return Row(
+            id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, type: type,
+            version: version, correlationID: try row.decodeIfPresent(6, as: String.self),
+            body: try row.decode(7, as: String.self), createdAt: try row.decode(8, as: Int64.self),
+            properties: try row.decodeIfPresent(9, as: String.self), rawBody: try row.decodeIfPresent(10, as: [UInt8].self),
+            priority: try row.decode(11, as: Int.self))
     }
 }

@@ -74,6 +74,32 @@ public final class PGPool: Sendable {
         try await withConnection { try $0.transaction(body) }
     }
 
+    /// Runs `body` in a transaction that stays open across suspension points: the outbox relay holds its rows'
+    /// locks while it awaits the broker's confirms. Each step (`PGTransaction.run`) runs on the connection's own
+    /// thread; the transaction commits when `body` returns and rolls back when it throws. A connection that
+    /// breaks in between fails the steps after it: none runs on a fresh connection, outside the transaction.
+    public func transaction<Value: Sendable>(
+        spanning body: (PGTransaction) async throws -> Value
+    ) async throws -> Value {
+        guard let index = await acquire() else { throw PGError(.connectionFailed, "the connection pool is closed") }
+        defer { release(index) }
+        let (configuration, logger, slot) = (configuration, logger, slots[index])
+        let begun: Result<ObjectIdentifier, any Error> = await slot.run { slot in
+            let connection = try slot.usableConnection(configuration, logger)
+            try connection.execute("BEGIN")
+            return ObjectIdentifier(connection)
+        }
+        let transaction = PGTransaction(slot: slot, connection: try begun.get())
+        do {
+            let value = try await body(transaction)
+            _ = try await transaction.run { try $0.execute("COMMIT") }
+            return value
+        } catch {
+            _ = try? await transaction.run { try $0.execute("ROLLBACK") }
+            throw error
+        }
+    }
+
     /// Returns once every connection's thread has run a trivial step and each open connection answered
     /// `SELECT 1` (an error is an answer too): a liveness check. It never returns while a thread is stuck in a
     /// libpq call, which is what a watchdog needs to notice.
@@ -128,8 +154,27 @@ public final class PGPool: Sendable {
     }
 }
 
+/// A transaction open on one pooled connection (`PGPool.transaction(spanning:)`).
+public struct PGTransaction: Sendable {
+    fileprivate let slot: Slot
+    /// The connection the transaction began on.
+    fileprivate let connection: ObjectIdentifier
+
+    /// Runs `body` on the transaction's connection, on its thread; fails if that connection broke or was replaced.
+    public func run<Value: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> Value) async throws -> Value {
+        let connection = connection
+        let result: Result<Value, any Error> = await slot.run { slot in
+            guard let current = slot.connection, ObjectIdentifier(current) == connection, current.isUsable else {
+                throw PGError(.connectionFailed, "the connection broke during the transaction")
+            }
+            return try body(current)
+        }
+        return try result.get()
+    }
+}
+
 /// One connection and the queue that is the only place it is used.
-private final class Slot: @unchecked Sendable {
+fileprivate final class Slot: @unchecked Sendable {
     let queue: DispatchQueue
     /// Touched only on `queue`.
     var connection: PGConnection?

@@ -60,10 +60,11 @@ final class BenchRig {
         await slot.tearDown()
     }
 
-    /// Stops the daemon and starts a fresh one (after the test filled its queues).
-    func restartDaemon() async throws {
+    /// Stops the daemon and starts a fresh one (after the test filled its queues), with `overrides` on top of the
+    /// rig's settings.
+    func restartDaemon(overriding overrides: [String: String] = [:]) async throws {
         stopDaemon()
-        daemon = try await Self.startDaemon(slot, environment)
+        daemon = try await Self.startDaemon(slot, environment.merging(overrides) { $1 })
     }
 
     func stopDaemon() {

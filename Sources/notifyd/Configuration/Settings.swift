@@ -147,7 +147,7 @@ struct OutboxSettings: Sendable, Equatable {
     var batchSize = 500
     /// Rounds in flight at once, each with its own database connection.
     var workers = 4
-    /// How long a daemon reserves the rows it is publishing.
+    /// How long one round may hold its rows locked before the server ends its stalled session.
     var lease: Duration = .seconds(30)
     /// How often an idle relay looks for new rows.
     var pollInterval: Duration = .milliseconds(100)

@@ -8,22 +8,22 @@ import ServiceLifecycle
 
 /// Publishes the outbox: events written in the same transaction as the change that caused them.
 ///
-/// Each round leases up to `batchSize` unsent rows (`FOR UPDATE SKIP LOCKED`, then a lease time, so several daemons
-/// — and the relay's own overlapping rounds — never publish the same row at once), publishes them with confirms,
-/// and marks the confirmed ones sent. Rows go out by priority (high-lane delivery jobs first, low-lane ones last),
-/// then in id order, within a round; overlapping rounds may interleave.
-/// Rows not confirmed are released and tried again, with backoff while the broker is away; a daemon that dies holding
-/// a lease delays its rows by at most the lease time; rows survive restarts. Nothing is lost and, in normal
-/// operation, nothing is published twice; after a crash between a confirm and its mark, or a confirm that never
-/// came, a row goes out again with the same `message_id` (consumers dedupe by it).
+/// Each round locks up to `batchSize` rows in a transaction (`FOR UPDATE SKIP LOCKED`, so several daemons — and the
+/// relay's own overlapping rounds — never publish the same row at once), publishes them with confirms, and deletes
+/// the confirmed ones in the same transaction. Rows go out by priority (high-lane delivery jobs first, low-lane
+/// ones last), then in id order, within a round; overlapping rounds may interleave.
+/// Rows not confirmed stay and are tried again, with backoff while the broker is away; a daemon that dies mid-round
+/// releases its rows with its connection, and one that stalls is cut off after `lease`; rows survive restarts.
+/// Nothing is lost and, in normal operation, nothing is published twice; after a crash between a confirm and the
+/// commit, or a confirm that never came, a row goes out again with the same `message_id` (consumers dedupe by it).
 struct OutboxRelay: Service {
     let outbox: OutboxStore
     let publishing: AMQPConnection
     let batchSize: Int
-    /// Rounds in flight at once: while one waits for its confirms, the next is already leased and published. Each
+    /// Rounds in flight at once: while one waits for its confirms, the next has already locked its rows and published them. Each
     /// takes one connection of the outbox pool.
     let workers: Int
-    /// How long a leased row is reserved for this daemon.
+    /// How long one round may hold its rows before the server ends its session and releases them.
     let lease: Duration
     /// How often an idle relay looks for new rows.
     let pollInterval: Duration
@@ -49,17 +49,15 @@ struct OutboxRelay: Service {
         }
     }
 
-    /// One round: lease, publish, mark. Returns how many rows were confirmed.
+    /// One round: lock, publish, delete what was confirmed. Returns how many rows were confirmed.
     func relayOnce() async throws -> Int {
-        let rows = try await outbox.lease(limit: batchSize, lease: lease)
-        guard !rows.isEmpty else { return 0 }
-        let outcomes = try await publishing.publish(rows.map(Self.message), timeout: .seconds(10))
-        let confirmed = zip(rows, outcomes).filter { $0.1 == .confirmed }.map(\.0.id)
-        let unconfirmed = zip(rows, outcomes).filter { $0.1 != .confirmed }.map(\.0.id)
-        // Unconfirmed rows' outcome is unknown: released for the next round rather than held for the lease.
-        try await outbox.settle(sent: confirmed, released: unconfirmed)
-        if !unconfirmed.isEmpty { throw OutboxError(unconfirmed: unconfirmed.count) }
-        return confirmed.count
+        let (confirmed, unconfirmed) = try await outbox.relay(limit: batchSize, holdingAtMost: lease) { rows in
+            let outcomes = try await publishing.publish(rows.map(Self.message), timeout: .seconds(10))
+            return Set(zip(rows, outcomes).filter { $0.1 == .confirmed }.map(\.0.id))
+        }
+        // Unconfirmed rows' outcome is unknown: they stay for the next round.
+        if unconfirmed > 0 { throw OutboxError(unconfirmed: unconfirmed) }
+        return confirmed
     }
 
     /// The message an outbox row stands for: persistent JSON with its `message_id`, `correlation_id`, `type`,
