@@ -1,5 +1,5 @@
 import Foundation
-import NotifyCore
+@testable import NotifyCore
 import PropertyBased
 import Testing
 
@@ -28,6 +28,16 @@ struct FuzzTests {
             } catch {
                 Self.check(error)
             }
+        }
+        #expect(runs > 0)
+    }
+
+    @Test("JSON: the service's parser accepts, refuses and reads mutated events as Foundation's does")
+    func parser() async throws {
+        let runs = await Self.fuzz(seeds: Seeds.payments + Seeds.adjustments + Seeds.requests) { body in
+            // Where Foundation's parser would see them: valid UTF-8, not too deep (JSONInput checks both first).
+            guard String(validating: body, as: UTF8.self) != nil, JSONInput.nestingDepth(body) <= JSONInput().maxDepth else { return }
+            try? JSONParserTests.agree(body)
         }
         #expect(runs > 0)
     }

@@ -160,20 +160,28 @@ public struct ListParked: RPCRequest, Equatable {
     }
 }
 
+/// A request that acts on a selection of parked messages (redrive, purge): its body is the selection.
+public protocol ParkedSelectionRequest: RPCRequest, Equatable {
+    var selection: ParkedSelection { get }
+    init(_ selection: ParkedSelection)
+}
+
+extension ParkedSelectionRequest {
+    public init(body: [UInt8]) throws(RPCFailure) {
+        let fields = try RequestBody.fields(body)
+        do { self.init(try ParkedSelection(fields)) } catch { throw error.asBadRequest }
+    }
+
+    public var body: JSONValue { .object(selection.members) }
+}
+
 /// `RedriveParked {parkedIds? | reason? | all?}`: events back to their exchange and routing key, deliveries back
 /// to their lane with their delivery id, through the outbox in the transaction that removes them from the archive.
-public struct RedriveParked: RPCRequest, Equatable {
+public struct RedriveParked: ParkedSelectionRequest {
     public static let command = RPCCommand.redriveParked
     public var selection: ParkedSelection
 
     public init(_ selection: ParkedSelection) { self.selection = selection }
-
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
-        do { selection = try ParkedSelection(fields) } catch { throw error.asBadRequest }
-    }
-
-    public var body: JSONValue { .object(selection.members) }
 
     public static func reply(redriven: Int, remaining: Int) -> JSONValue {
         .object([("redriven", .int(redriven)), ("remaining", .int(remaining))])
@@ -181,18 +189,11 @@ public struct RedriveParked: RPCRequest, Equatable {
 }
 
 /// `PurgeParked {parkedIds? | reason? | all?}`: deletes from the archive for good.
-public struct PurgeParked: RPCRequest, Equatable {
+public struct PurgeParked: ParkedSelectionRequest {
     public static let command = RPCCommand.purgeParked
     public var selection: ParkedSelection
 
     public init(_ selection: ParkedSelection) { self.selection = selection }
-
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
-        do { selection = try ParkedSelection(fields) } catch { throw error.asBadRequest }
-    }
-
-    public var body: JSONValue { .object(selection.members) }
 
     public static func reply(purged: Int, remaining: Int) -> JSONValue {
         .object([("purged", .int(purged)), ("remaining", .int(remaining))])

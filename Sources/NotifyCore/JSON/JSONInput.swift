@@ -21,10 +21,7 @@ public struct JSONInput: Sendable {
         guard depth <= maxDepth else {
             throw Rejection(.tooDeep, "body nests deeper than \(maxDepth) levels")
         }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-        } catch {
+        guard let parsed = JSONParser.parse(bytes) else {
             throw Rejection(.invalidJSON, "body is not valid JSON")
         }
         guard let object = parsed as? [String: Any] else {
@@ -101,22 +98,22 @@ public struct JSONFields {
         return value
     }
 
-    /// A JSON boolean (numbers are not booleans here, although Foundation bridges them).
+    /// A JSON boolean.
     public func bool(_ key: String) throws(Rejection) -> Bool {
         guard has(key) else { throw Rejection(.schema, "missing required field '\(path)\(key)'") }
-        guard let number = object[key] as? NSNumber, Self.isBoolean(number) else {
+        guard let flag = object[key] as? Bool else {
             throw Rejection(.schema, "field '\(path)\(key)' must be a boolean")
         }
-        return number.boolValue
+        return flag
     }
 
-    /// A finite JSON number (booleans are not numbers here, although Foundation bridges them).
+    /// A finite JSON number.
     public func number(_ key: String) throws(Rejection) -> Double {
         guard has(key) else { throw Rejection(.schema, "missing required field '\(path)\(key)'") }
-        guard let number = object[key] as? NSNumber, !Self.isBoolean(number), number.doubleValue.isFinite else {
+        guard let number = object[key] as? Double, number.isFinite else {
             throw Rejection(.schema, "field '\(path)\(key)' must be a number")
         }
-        return number.doubleValue
+        return number
     }
 
     /// One of `allowed`.
@@ -185,12 +182,4 @@ public struct JSONFields {
         guard let nested = try optionalObject(key) else { throw Rejection(.schema, "missing required field '\(path)\(key)'") }
         return nested
     }
-
-    /// Foundation decodes `true`/`false` as a private `NSNumber` subclass, numbers as `NSNumber` itself, and
-    /// integers too large for 64 bits as `NSDecimalNumber` (still numbers).
-    private static func isBoolean(_ number: NSNumber) -> Bool {
-        type(of: number) == booleanType
-    }
-
-    private static let booleanType = type(of: NSNumber(value: true))
 }
