@@ -7,9 +7,12 @@ import Postgres
 /// then write the plan. The store decides nothing.
 public struct IngestionStore: Sendable {
     public let database: PGPool
+    /// Called after a transaction that wrote outbox rows has committed (the relay's doorbell).
+    let outboxCommitted: @Sendable () -> Void
 
-    public init(database: PGPool) {
+    public init(database: PGPool, outboxCommitted: @escaping @Sendable () -> Void = {}) {
         self.database = database
+        self.outboxCommitted = outboxCommitted
     }
 
     /// A planner: the plan for the new events of a batch, given the state loaded for them.
@@ -18,14 +21,16 @@ public struct IngestionStore: Sendable {
     /// Stores a batch in one transaction; returns how many notifications were created.
     public func commit(_ events: [ConsumedEvent], planning: @escaping Planning) async throws -> Int {
         guard !events.isEmpty else { return 0 }
-        return try await database.transaction { db in
+        let (created, queued) = try await database.transaction { db in
             let fresh = try NotificationStore.claim(events, on: db)
             let products = IngestionPlanner.products(of: fresh)
             let state = products.isEmpty ? StockState() : try StockStore.lockedState(of: products, on: db)
             let plan = planning(fresh, state)
             try Self.write(plan, on: db)
-            return plan.notifications.count
+            return (plan.notifications.count, plan.outbox.count)
         }
+        if queued > 0 { outboxCommitted() }
+        return created
     }
 
     /// Applies stock-outs that reconciliation found, one transaction for the page; `planning` decides for each
@@ -34,7 +39,7 @@ public struct IngestionStore: Sendable {
         _ items: [InventoryList.Item], planning: @escaping @Sendable (InventoryList.Item, StockLevel?) -> IngestionPlan?
     ) async throws -> Int {
         guard !items.isEmpty else { return 0 }
-        return try await database.transaction { db in
+        let changed = try await database.transaction { db in
             try items.reduce(0) { count, item in
                 let product = ProductKey(productID: item.productID, warehouseID: item.location)
                 let known = try StockStore.lockedState(of: [product], watchers: false, on: db).levels[product]
@@ -43,6 +48,8 @@ public struct IngestionStore: Sendable {
                 return count + 1
             }
         }
+        if changed > 0 { outboxCommitted() }
+        return changed
     }
 
     /// Writes a plan inside the caller's transaction: stock levels, spent wishes, outbox rows, notifications and

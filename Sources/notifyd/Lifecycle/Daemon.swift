@@ -55,6 +55,7 @@ struct Daemon {
     /// The services, in dependency order, on opened resources.
     private func services(_ resources: Resources, renderer: NotificationRenderer) async throws -> [any Service] {
         let providers = try makeProviders()
+        let doorbell = OutboxDoorbell()
         let planner = IngestionPlanner(
             renderer: renderer, policy: configuration.inventory.policy,
             outOfStockExchange: configuration.names.eventsExchange, deliveringChannels: Set(providers.keys),
@@ -67,7 +68,7 @@ struct Daemon {
         }
         let reconciler: InventoryReconciler?
         do {
-            reconciler = try await makeReconciler(resources, planner: planner)
+            reconciler = try await makeReconciler(resources, planner: planner, doorbell: doorbell)
         } catch {
             throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: "\(error)")
         }
@@ -85,7 +86,7 @@ struct Daemon {
             parker: DeadLetterParker(
                 publishing: resources.publishing, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.declaredTopology, logger: logger),
-            store: IngestionStore(database: resources.writes), journal: CrashJournal(database: resources.writes),
+            store: IngestionStore(database: resources.writes, outboxCommitted: doorbell.ring), journal: CrashJournal(database: resources.writes),
             planner: planner,
             decoder: EventDecoder(input: input, window: configuration.ingestion.timestampWindow),
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
@@ -98,7 +99,7 @@ struct Daemon {
         let relay = OutboxRelay(
             outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,
             batchSize: configuration.outbox.batchSize, workers: configuration.outbox.workers,
-            lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, logger: logger)
+            lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, doorbell: doorbell, logger: logger)
         let worker = DeliveryWorker(
             connection: resources.delivering, database: resources.deliveries, providers: providers,
             parker: DeadLetterParker(
@@ -140,10 +141,12 @@ struct Daemon {
 
     /// The GetInventoryList cross-check, when an interval is configured. Its requests go out on the RPC connection:
     /// it is not in confirm mode, and the replies come back on it.
-    private func makeReconciler(_ resources: Resources, planner: IngestionPlanner) async throws -> InventoryReconciler? {
+    private func makeReconciler(
+        _ resources: Resources, planner: IngestionPlanner, doorbell: OutboxDoorbell
+    ) async throws -> InventoryReconciler? {
         guard configuration.inventory.reconcileInterval > .zero else { return nil }
         return InventoryReconciler(
-            client: try await AMQPRPCClient(connection: resources.rpc), store: IngestionStore(database: resources.outbox),
+            client: try await AMQPRPCClient(connection: resources.rpc), store: IngestionStore(database: resources.outbox, outboxCommitted: doorbell.ring),
             planner: planner, queue: configuration.names.inventoryRPCQueue,
             interval: configuration.inventory.reconcileInterval, pageSize: configuration.inventory.reconcilePageSize,
             timeout: configuration.inventory.rpcTimeout, logger: logger)

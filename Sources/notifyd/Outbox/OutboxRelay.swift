@@ -25,8 +25,9 @@ struct OutboxRelay: Service {
     let workers: Int
     /// How long one round may hold its rows before the server ends its session and releases them.
     let lease: Duration
-    /// How often an idle relay looks for new rows.
+    /// How often an idle relay looks for new rows (those other daemons commit: this one's ring the doorbell).
     let pollInterval: Duration
+    let doorbell: OutboxDoorbell
     let logger: Logger
 
     func run() async throws {
@@ -41,7 +42,7 @@ struct OutboxRelay: Service {
             do {
                 let published = try await relayOnce()
                 backoff = Backoff(maximum: .seconds(10))
-                if published < batchSize { try? await Task.sleep(for: pollInterval) }
+                if published < batchSize { await doorbell.wait(atMost: pollInterval) }
             } catch {
                 logger.warning("outbox relay round failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: backoff.next())
