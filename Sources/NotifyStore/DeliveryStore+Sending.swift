@@ -61,26 +61,25 @@ extension DeliveryStore {
     }
 
     /// Records what became of claimed deliveries, in one transaction: status, attempts, the provider's id (and
-    /// a hash of the address it went to), the last error, and a history entry each.
+    /// a hash of the address a sent one went to), the last error, and a history entry each.
     public static func record(_ transitions: [DeliveryTransition], on database: PGPool) async throws {
         guard !transitions.isEmpty else { return }
         try await database.transaction { db in
             _ = try db.execute("""
                 UPDATE deliveries d SET status = t.status, attempts = t.attempt::integer, updated_at = now(),
                     provider_message_id = COALESCE(t.provider, d.provider_message_id),
-                    address_hash = CASE WHEN t.status = 'sent'
-                        THEN (SELECT encode(sha256(convert_to(r.email, 'UTF8')), 'hex') FROM recipients r WHERE r.user_id = d.user_id)
-                        ELSE d.address_hash END,
+                    address_hash = COALESCE(encode(sha256(convert_to(t.address, 'UTF8')), 'hex'), d.address_hash),
                     last_error_code = COALESCE(t.code, d.last_error_code), last_error_class = COALESCE(t.class, d.last_error_class),
                     last_error_detail = COALESCE(t.detail, d.last_error_detail)
                 FROM unnest(\(PGTextArray(transitions.map(\.deliveryID)))::uuid[],
                             \(PGTextArray(transitions.map(\.status.rawValue)))::text[],
                             \(PGTextArray(transitions.map { String($0.attempt) }))::text[],
                             \(PGTextArray(transitions.map(\.providerMessageID)))::text[],
+                            \(PGTextArray(transitions.map { $0.status == .sent ? $0.address : nil }))::text[],
                             \(PGTextArray(transitions.map { $0.failure?.code }))::text[],
                             \(PGTextArray(transitions.map { $0.failure?.failureClass.rawValue }))::text[],
                             \(PGTextArray(transitions.map { $0.failure?.detail }))::text[])
-                     AS t(id, status, attempt, provider, code, class, detail)
+                     AS t(id, status, attempt, provider, address, code, class, detail)
                 WHERE d.id = t.id AND d.status = 'sending'
                 """)
             _ = try db.copy(

@@ -45,6 +45,13 @@ struct EmailDeliveryTests {
         #expect(email["attempts"] as? Int == 1)
         let history = (email["history"] as? [[String: Any]] ?? []).map { $0["status"] as? String ?? "" }
         #expect(history == ["queued", "sending", "sent"])
+        // What the delivery keeps of the address (all that survives an erasure): its SHA-256.
+        let hashes = try await service.db.withConnection { db in
+            try db.query("""
+                SELECT address_hash = encode(sha256(convert_to(\(address), 'UTF8')), 'hex') FROM deliveries WHERE user_id = \(user)
+                """).map { try $0.decode(0, as: Bool.self) }
+        }
+        #expect(hashes == [true])
     }
 
     @Test("451 twice, then accepted: sent once, on the third attempt, after two retries through the tiers")

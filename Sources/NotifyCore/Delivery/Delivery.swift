@@ -36,14 +36,17 @@ public struct DeliveryTransition: Sendable, Equatable {
     public var status: DeliveryStatus
     public var attempt: Int
     public var providerMessageID: String?
+    /// The address a `sent` delivery went to: only its SHA-256 is kept.
+    public var address: String?
     public var failure: DeliveryFailure?
 
     public init(deliveryID: String, status: DeliveryStatus, attempt: Int, providerMessageID: String? = nil,
-                failure: DeliveryFailure? = nil) {
+                address: String? = nil, failure: DeliveryFailure? = nil) {
         self.deliveryID = deliveryID
         self.status = status
         self.attempt = attempt
         self.providerMessageID = providerMessageID
+        self.address = address
         self.failure = failure
     }
 }

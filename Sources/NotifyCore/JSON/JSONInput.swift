@@ -92,7 +92,8 @@ public struct JSONFields {
         guard let value = object[key] as? String else {
             throw Rejection(.schema, "field '\(path)\(key)' must be a string")
         }
-        guard value.count <= maxLength else {
+        // Bytes bound characters from above, and counting bytes is free: characters are counted only when needed.
+        guard value.utf8.count <= maxLength || value.count <= maxLength else {
             throw Rejection(.schema, "field '\(path)\(key)' is longer than \(maxLength) characters")
         }
         return value

@@ -124,7 +124,8 @@ struct DeliveryWorker: Service {
                 switch result {
                 case .sent(let providerID):
                     settled.append(Settled(delivery: delivery, transition: DeliveryTransition(
-                        deliveryID: id, status: .sent, attempt: claimed.attempt, providerMessageID: providerID)))
+                        deliveryID: id, status: .sent, attempt: claimed.attempt, providerMessageID: providerID,
+                        address: claimed.address)))
                 case .failed(let failure):
                     switch settings.retry.next(after: failure, attempt: claimed.attempt, lane: lane) {
                     case .holdProvider:
