@@ -22,7 +22,7 @@ public struct EmailProvider: DeliveryProvider {
             return SMTPEnvelope(
                 sender: composer.fromAddress, recipient: delivery.address,
                 message: composer.compose(delivery.job, to: delivery.address, date: now),
-                needsSMTPUTF8: !local.utf8.allSatisfy { $0 < 0x80 })
+                needsSMTPUTF8: !local.utf8.allSatisfy { $0 < 0x80 }, urgent: delivery.job.lane == .high)
         }
         return await client.send(envelopes).map { outcome in
             switch outcome {

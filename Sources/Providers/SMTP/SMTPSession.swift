@@ -11,6 +11,9 @@ struct SMTPEnvelope: Sendable {
     var message: [UInt8]
     /// The recipient's local part is not ASCII: the server must offer SMTPUTF8 (RFC 6531).
     var needsSMTPUTF8: Bool
+    /// A high-lane message: its session sends it before the bulk messages already queued there, so an urgent
+    /// email waits for at most the message in progress, not for a campaign's share of the pool.
+    var urgent = false
 }
 
 /// What became of one message.
@@ -56,6 +59,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var capabilities = SMTPCapabilities()
     private var tlsActive: Bool
     private var queue = CircularBuffer<(SMTPEnvelope, EventLoopPromise<SMTPOutcome>)>()
+    /// Urgent messages, sent before anything in `queue`.
+    private var urgentQueue = CircularBuffer<(SMTPEnvelope, EventLoopPromise<SMTPOutcome>)>()
     private var current: Transaction?
     /// A transaction ran on this connection, so the next one starts with RSET.
     private var used = false
@@ -74,17 +79,17 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     /// Messages waiting or in progress on this session.
-    var load: Int { queue.count + (current == nil ? 0 : 1) }
+    var load: Int { urgentQueue.count + queue.count + (current == nil ? 0 : 1) }
     var isOpen: Bool { phase != .closed && phase != .quitting }
 
-    /// Queues a message; it is sent after those before it.
+    /// Queues a message; it is sent after those before it (an urgent one, after the urgent ones before it).
     func enqueue(_ envelope: SMTPEnvelope, promise: EventLoopPromise<SMTPOutcome>) {
         guard isOpen else {
             return promise.succeed(.failed(.connection("the connection is closed"), reachedServer: false))
         }
         idleTimer?.cancel()
         idleTimer = nil
-        queue.append((envelope, promise))
+        if envelope.urgent { urgentQueue.append((envelope, promise)) } else { queue.append((envelope, promise)) }
         if phase == .ready, current == nil { startNext() }
     }
 
@@ -214,7 +219,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     private func startNext() {
         guard current == nil else { return }
-        guard let (envelope, promise) = queue.popFirst() else { return armIdleTimer() }
+        guard let (envelope, promise) = urgentQueue.popFirst() ?? queue.popFirst() else { return armIdleTimer() }
         if envelope.needsSMTPUTF8, !capabilities.smtpUTF8 {
             promise.succeed(.failed(.unsendableAddress("the address needs SMTPUTF8, which the server does not offer"), reachedServer: false))
             return startNext()
@@ -355,7 +360,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     private func quit() {
-        guard phase == .ready, current == nil, queue.isEmpty, let context else { return }
+        guard phase == .ready, current == nil, queue.isEmpty, urgentQueue.isEmpty, let context else { return }
         phase = .quitting
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "QUIT\r\n")), promise: nil)
         armReplyTimer(.greeting)
@@ -376,7 +381,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             current = nil
             transaction.promise.succeed(.failed(failure, reachedServer: true))
         }
-        while let (_, promise) = queue.popFirst() {
+        while let (_, promise) = urgentQueue.popFirst() ?? queue.popFirst() {
             promise.succeed(.failed(failure.failureClass == .transient ? .connection("the connection closed before this message's turn") : failure,
                                     reachedServer: false))
         }
