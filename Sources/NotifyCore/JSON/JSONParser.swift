@@ -7,9 +7,9 @@ import Foundation
 ///
 /// It is strict where the grammar is (no leading zeros, no control characters or lone surrogates in strings,
 /// nothing after the value), except that it accepts a trailing comma in an object or array, as the parser it
-/// replaced did (a publisher's payload that was accepted stays accepted); it relies on `JSONInput` for the limits: the input is valid
-/// UTF-8 and nests no deeper than `JSONInput.maxDepth`, which bounds the recursion. A duplicated key keeps its
-/// last value.
+/// replaced did (a publisher's payload that was accepted stays accepted). It relies on `JSONInput` for the
+/// limits: the input is valid UTF-8 and nests no deeper than `JSONInput.maxDepth`, which bounds the recursion.
+/// A duplicated key keeps its last value.
 struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
@@ -136,7 +136,9 @@ struct JSONParser {
         guard let unit = hex4() else { return nil }
         switch unit {
         case 0xD800...0xDBFF:
-            guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else { return nil }
+            guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                return nil
+            }
             index += 2
             guard let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
             return Unicode.Scalar(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
@@ -163,9 +165,10 @@ struct JSONParser {
         return value
     }
 
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, as the nearest `Double`; one too large for a `Double`
-    /// is not JSON this service reads (Foundation's parser refused it too). Integers beyond 2^53 may round differently from Foundation's
-    /// parser (this one rounds correctly); every numeric field the service accepts is far below that.
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, as the nearest `Double`; one too large for a
+    /// `Double` is not JSON this service reads (Foundation's parser refused it too). Integers beyond 2^53 may
+    /// round differently from Foundation's parser (this one rounds correctly); every numeric field the service
+    /// accepts is far below that.
     private mutating func number() -> Double? {
         let start = index
         if bytes[index] == UInt8(ascii: "-") { index += 1 }

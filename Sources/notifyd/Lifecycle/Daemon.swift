@@ -86,7 +86,8 @@ struct Daemon {
             parker: DeadLetterParker(
                 publishing: resources.publishing, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.declaredTopology, logger: logger),
-            store: IngestionStore(database: resources.writes, outboxCommitted: doorbell.ring), journal: CrashJournal(database: resources.writes),
+            store: IngestionStore(database: resources.writes, outboxCommitted: doorbell.ring),
+            journal: CrashJournal(database: resources.writes),
             planner: planner,
             decoder: EventDecoder(input: input, window: configuration.ingestion.timestampWindow),
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
@@ -99,7 +100,8 @@ struct Daemon {
         let relay = OutboxRelay(
             outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,
             batchSize: configuration.outbox.batchSize, workers: configuration.outbox.workers,
-            lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, doorbell: doorbell, logger: logger)
+            lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, doorbell: doorbell,
+            logger: logger)
         let worker = DeliveryWorker(
             connection: resources.delivering, database: resources.deliveries, providers: providers,
             parker: DeadLetterParker(
@@ -146,7 +148,8 @@ struct Daemon {
     ) async throws -> InventoryReconciler? {
         guard configuration.inventory.reconcileInterval > .zero else { return nil }
         return InventoryReconciler(
-            client: try await AMQPRPCClient(connection: resources.rpc), store: IngestionStore(database: resources.outbox, outboxCommitted: doorbell.ring),
+            client: try await AMQPRPCClient(connection: resources.rpc),
+            store: IngestionStore(database: resources.outbox, outboxCommitted: doorbell.ring),
             planner: planner, queue: configuration.names.inventoryRPCQueue,
             interval: configuration.inventory.reconcileInterval, pageSize: configuration.inventory.reconcilePageSize,
             timeout: configuration.inventory.rpcTimeout, logger: logger)

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Wakes the outbox relay's idle workers as soon as this daemon commits rows to the outbox, so a high-lane job
+/// Wakes an idle worker of the outbox relay as soon as this daemon commits rows to the outbox, so a high-lane job
 /// (or an `OutOfStock`) leaves at once instead of at the relay's next poll. The poll stays, for rows that other
 /// daemons commit. A ring with no worker waiting is kept for the next one to wait, so none is lost.
 final class OutboxDoorbell: Sendable {
@@ -15,13 +15,17 @@ final class OutboxDoorbell: Sendable {
 
     private let state = Mutex(State())
 
+    /// Wakes one waiting worker: a round takes up to a batch, and a worker that found a full one goes on at
+    /// once, so waking every worker for each commit would only add empty rounds.
     func ring() {
-        let waiters = state.withLock { state in
-            defer { state.waiters.removeAll() }
-            if state.waiters.isEmpty { state.pending = true }
-            return Array(state.waiters.values)
+        let waiter = state.withLock { state in
+            guard let id = state.waiters.keys.first else {
+                state.pending = true
+                return CheckedContinuation<Void, Never>?.none
+            }
+            return state.waiters.removeValue(forKey: id)
         }
-        for waiter in waiters { waiter.resume() }
+        waiter?.resume()
     }
 
     /// Returns when the bell rings (or had rung since the last wait), or after `timeout`, whichever comes first.

@@ -20,8 +20,8 @@ struct OutboxRelay: Service {
     let outbox: OutboxStore
     let publishing: AMQPConnection
     let batchSize: Int
-    /// Rounds in flight at once: while one waits for its confirms, the next has already locked its rows and published them. Each
-    /// takes one connection of the outbox pool.
+    /// Rounds in flight at once: while one waits for its confirms, the next has already locked and published its
+    /// rows. Each takes one connection of the outbox pool.
     let workers: Int
     /// How long one round may hold its rows before the server ends its session and releases them.
     let lease: Duration
