@@ -23,7 +23,9 @@ struct OutboxRelay: Service {
     /// Rounds in flight at once: while one waits for its confirms, the next has already locked and published its
     /// rows. Each takes one connection of the outbox pool.
     let workers: Int
-    /// How long one round may hold its rows before the server ends its session and releases them.
+    /// How long one round may hold its rows before the server ends its session and releases them. A round waits
+    /// two thirds of it for the broker's confirms: long enough to ride out a broker restart (a confirm that came
+    /// after the wait would leave the outcome unknown and the row published again), short enough to commit in time.
     let lease: Duration
     /// How often an idle relay looks for new rows (those other daemons commit: this one's ring the doorbell).
     let pollInterval: Duration
@@ -53,7 +55,7 @@ struct OutboxRelay: Service {
     /// One round: lock, publish, delete what was confirmed. Returns how many rows were confirmed.
     func relayOnce() async throws -> Int {
         let (confirmed, unconfirmed) = try await outbox.relay(limit: batchSize, holdingAtMost: lease) { rows in
-            let outcomes = try await publishing.publish(rows.map(Self.message), timeout: .seconds(10))
+            let outcomes = try await publishing.publish(rows.map(Self.message), timeout: lease * 2 / 3)
             return Set(zip(rows, outcomes).filter { $0.1 == .confirmed }.map(\.0.id))
         }
         // Unconfirmed rows' outcome is unknown: they stay for the next round.
