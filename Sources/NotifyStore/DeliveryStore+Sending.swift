@@ -75,7 +75,7 @@ extension DeliveryStore {
                             \(PGTextArray(transitions.map(\.status.rawValue)))::text[],
                             \(PGTextArray(transitions.map { String($0.attempt) }))::text[],
                             \(PGTextArray(transitions.map(\.providerMessageID)))::text[],
-                            \(PGTextArray(transitions.map { $0.status == .sent ? $0.address : nil }))::text[],
+                            \(PGTextArray(transitions.map(\.address)))::text[],
                             \(PGTextArray(transitions.map { $0.failure?.code }))::text[],
                             \(PGTextArray(transitions.map { $0.failure?.failureClass.rawValue }))::text[],
                             \(PGTextArray(transitions.map { $0.failure?.detail }))::text[])
