@@ -5,8 +5,10 @@ import NotifyCore
 /// never throws and never retries what reached its server: retries are the pipeline's (tiers, attempts).
 public protocol DeliveryProvider: Sendable {
     var channel: NotificationChannel { get }
-    /// For logs and status: where it sends, never credentials.
+    /// The name it is configured under, the `provider` label of its metrics.
     var name: String { get }
+    /// For logs and status: where it sends, never credentials.
+    var endpoint: String { get }
     func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult]
     func shutdown() async
 }

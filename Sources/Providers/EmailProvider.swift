@@ -13,7 +13,8 @@ public struct EmailProvider: DeliveryProvider {
         self.composer = composer
     }
 
-    public var name: String { "smtp \(client.settings)" }
+    public let name = "smtp"
+    public var endpoint: String { "\(client.settings)" }
 
     public func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult] {
         let now = Date()

@@ -8,8 +8,11 @@ public final class DaemonProcess: @unchecked Sendable {
     public static let binary = ProcessInfo.processInfo.environment["NOTIFYD_BIN"]
         ?? repositoryRoot.appendingPathComponent(".build/debug/notifyd").path
 
-    /// The local stack's broker and the tests' database.
-    public static let stackEnvironment = ["NOTIFY_AMQP_URL": StackURLs.amqp, "NOTIFY_POSTGRES_URL": StackURLs.testPostgres]
+    /// The local stack's broker and the tests' database; no HTTP listener (several daemons may run at once), unless
+    /// a test gives it a port of its own.
+    public static let stackEnvironment = [
+        "NOTIFY_AMQP_URL": StackURLs.amqp, "NOTIFY_POSTGRES_URL": StackURLs.testPostgres, "NOTIFY_HTTP_PORT": "0",
+    ]
 
     public let process = Process()
     private let output = Pipe()

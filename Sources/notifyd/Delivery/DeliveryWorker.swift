@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Logging
 import NotifyCore
 import NotifyStore
@@ -25,12 +26,15 @@ struct DeliveryWorker: Service {
     let parker: DeadLetterParker
     let names: ContractNames
     let settings: DeliverySettings
+    /// Shared with readiness and the metrics sampler, which read the lanes' ages from it.
+    let inbox: LaneInbox
+    let health: ProviderHealth
+    let metrics: DaemonMetrics
     let logger: Logger
 
     static let part = "delivery"
 
     func run() async throws {
-        let inbox = LaneInbox(normalPerLow: settings.normalPerLow)
         var consumers: [AMQPConsumer] = []
         for lane in NotificationPriority.allCases {
             consumers.append(try await connection.consume(
@@ -39,16 +43,8 @@ struct DeliveryWorker: Service {
         }
         let lanes = consumers
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for index in 0..<settings.workers + settings.highLaneWorkers {
-                    group.addTask {
-                        let highOnly = index >= settings.workers
-                        while let (lane, batch) = await inbox.take(max: settings.batchSize, highOnly: highOnly) {
-                            await process(batch, lane: lane)
-                        }
-                    }
-                }
-            }
+            // Cancelled (the group gave up on draining): the workers waiting for jobs must end too.
+            await withTaskCancellationHandler { await work() } onCancel: { inbox.close() }
         } onGracefulShutdown: {
             // Stop new deliveries, finish what was received, then let the workers end.
             Task {
@@ -57,6 +53,21 @@ struct DeliveryWorker: Service {
             }
         }
         for provider in providers.values { await provider.shutdown() }
+    }
+
+    /// The workers, until the inbox is closed and empty.
+    private func work() async {
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<settings.workers + settings.highLaneWorkers {
+                group.addTask {
+                    let highOnly = index >= settings.workers
+                    while let batch = await inbox.take(max: settings.batchSize, highOnly: highOnly) {
+                        await process(batch.deliveries, lane: batch.lane)
+                        inbox.done(batch)
+                    }
+                }
+            }
+        }
     }
 
     /// One batch of one lane, from jobs to acks.
@@ -115,8 +126,11 @@ struct DeliveryWorker: Service {
         var settled: [Settled] = []
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         var wasDown = false
+        let provider = providers[channel]?.name ?? "none"
         while !sending.isEmpty {
+            let started = ContinuousClock.now
             let results = await send(sending.map(\.1), channel: channel)
+            metrics.sent(sending.count, channel: channel, provider: provider, took: .now - started)
             var held: [(AMQPDelivery, ClaimedDelivery)] = []
             var down: DeliveryFailure?
             for ((delivery, claimed), result) in zip(sending, results) {
@@ -149,7 +163,9 @@ struct DeliveryWorker: Service {
                 }
             }
             sending = held
+            metrics.deliveries(held.count, channel: channel, provider: provider, outcome: .held)
             guard let down else { break }
+            health.markDown(channel, because: down)
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             wasDown = true
             let wait = backoff.next()
@@ -159,8 +175,11 @@ struct DeliveryWorker: Service {
             ])
             try? await Task.sleep(for: wait)
         }
-        if wasDown, sending.isEmpty { logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"]) }
-        let (recorded, handBack) = await settle(settled)
+        if sending.isEmpty {
+            health.markUp(channel)
+            if wasDown { logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"]) }
+        }
+        let (recorded, handBack) = await settle(settled, channel: channel, provider: provider)
         // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
         return (done + recorded, handBack + sending.map(\.0))
     }
@@ -176,7 +195,9 @@ struct DeliveryWorker: Service {
     /// Publishes retry copies and parks dead ones, then records the transitions of everything that went out.
     /// Returns the deliveries to ack, and those to hand back: the broker did not take their copy (their
     /// transition is not recorded, so the next attempt is the same one).
-    private func settle(_ settled: [Settled]) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
+    private func settle(
+        _ settled: [Settled], channel: NotificationChannel, provider: String
+    ) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
         var refused = Set<Int>()
         let retries = settled.indices.filter { settled[$0].retry != nil }
         if !retries.isEmpty {
@@ -207,7 +228,24 @@ struct DeliveryWorker: Service {
                 try? await Task.sleep(for: backoff.next())
             }
         }
+        count(recorded.map { settled[$0].transition }, channel: channel, provider: provider)
         return (recorded.map { settled[$0].delivery }, refused.sorted().map { settled[$0].delivery })
+    }
+
+    private func count(_ transitions: [DeliveryTransition], channel: NotificationChannel, provider: String) {
+        var sent = 0, retried = 0, dead = 0
+        for transition in transitions {
+            switch transition.status {
+            case .sent: sent += 1
+            case .failed: retried += 1
+            case .dead: dead += 1
+            default: continue
+            }
+            if let failure = transition.failure { metrics.failure(channel: channel, code: failure.code, dead: transition.status == .dead) }
+        }
+        metrics.deliveries(sent, channel: channel, provider: provider, outcome: .sent)
+        metrics.deliveries(retried, channel: channel, provider: provider, outcome: .retried)
+        metrics.deliveries(dead, channel: channel, provider: provider, outcome: .dead)
     }
 
     /// The job again, on the tier that waits `delay` and then routes it back to its lane.
@@ -216,6 +254,8 @@ struct DeliveryWorker: Service {
         properties.persistent = true
         properties.headers["x-attempts"] = .int(Int64(claimed.attempt))
         properties.headers["x-last-error-code"] = .string(failure.code)
+        // Its age in the lane counts from when the tier sends it back (`LaneInbox`).
+        properties.timestamp = UInt64(clamping: Int(Date().timeIntervalSince1970) + delay)
         return AMQPOutgoingMessage(exchange: names.retryTier(delay), routingKey: delivery.routingKey, body: delivery.body,
                                    properties: properties, mandatory: true)
     }

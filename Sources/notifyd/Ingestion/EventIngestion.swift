@@ -35,6 +35,7 @@ struct EventIngestion: Service {
     /// at most this; past it, they are handed to the queue's dead-letter exchange unread.
     let oversizedBudget: Int
     let readiness: Readiness
+    let metrics: DaemonMetrics
     let logger: Logger
 
     /// The readiness part this service reports.
@@ -216,6 +217,10 @@ struct EventIngestion: Service {
                                "event.size": "\(delivery.omittedBodySize ?? 0)"])
             }
             consuming.settle(.accept(batch, requeueing: unparked, rejecting: prepared.unread))
+            metrics.ingested(
+                events: batch.count, notifications: created,
+                parked: rejected.filter { rejected in !unparked.contains { $0.deliveryTag == rejected.delivery.deliveryTag } }
+                    .map(\.rejection.reason) + prepared.unread.map { _ in .tooLarge })
             if !unparked.isEmpty { try await Task.sleep(for: .seconds(1)) }
             logger.debug("batch committed", metadata: ["batch.size": "\(batch.count)", "batch.created": "\(created)"])
             return nil

@@ -46,8 +46,10 @@ struct Daemon {
 
         func run() async throws {
             try await resources.open(daemon.configuration)
+            // A service that fails (a listener that cannot bind, a consumer that cannot attach) drains the others
+            // and its error is what the daemon exits with.
             for service in try await daemon.services(resources, renderer: renderer) {
-                await group.addServiceUnlessShutdown(service)
+                await group.addServiceUnlessShutdown(.init(service: service, failureTerminationBehavior: .gracefullyShutdownGroup))
             }
         }
     }
@@ -55,6 +57,9 @@ struct Daemon {
     /// The services, in dependency order, on opened resources.
     private func services(_ resources: Resources, renderer: NotificationRenderer) async throws -> [any Service] {
         let providers = try makeProviders()
+        let health = ProviderHealth(providers)
+        let metrics = DaemonMetrics()
+        let lanes = LaneInbox(normalPerLow: configuration.delivery.normalPerLow)
         let doorbell = OutboxDoorbell()
         let planner = IngestionPlanner(
             renderer: renderer, policy: configuration.inventory.policy,
@@ -92,10 +97,10 @@ struct Daemon {
             decoder: EventDecoder(input: input, window: configuration.ingestion.timestampWindow),
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
-            logger: logger)
+            metrics: metrics, logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
-            prefetch: configuration.rpcPrefetch, readiness: readiness, logger: logger)
+            prefetch: configuration.rpcPrefetch, readiness: readiness, metrics: metrics, logger: logger)
         let watchdog = Watchdog(systemd: systemd, probes: resources.probes, logger: logger)
         let relay = OutboxRelay(
             outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,
@@ -107,8 +112,21 @@ struct Daemon {
             parker: DeadLetterParker(
                 publishing: resources.delivering, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.declaredTopology, logger: logger),
-            names: configuration.names, settings: configuration.delivery, logger: logger)
-        var services: [any Service] = [systemd, watchdog, relay, worker, ingestion, rpc]
+            names: configuration.names, settings: configuration.delivery, inbox: lanes, health: health, metrics: metrics,
+            logger: logger)
+        let sampler = StateSampler(
+            connection: resources.rpc, database: resources.reads, inbox: lanes, health: health, metrics: metrics,
+            names: configuration.names, interval: .seconds(5), logger: logger)
+        var services: [any Service] = [systemd, watchdog, sampler, relay, worker, ingestion, rpc]
+        if configuration.http.isEnabled {
+            // First, so the group stops it last: health answers while the consumers drain.
+            services.insert(HTTPListener(
+                settings: configuration.http,
+                checks: HealthChecks(
+                    connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
+                    inbox: lanes, laneAgeLimits: configuration.http.readyLaneAgeSeconds, probes: resources.probes),
+                metrics: metrics, logger: logger), at: 0)
+        }
         if configuration.topology.archiveParked {
             services.append(DeadLetterArchive(
                 connection: resources.delivering, database: resources.outbox, queue: configuration.names.deadLetterQueue, logger: logger))
@@ -220,6 +238,11 @@ private struct Resources: Sendable {
         } catch {
             throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
         }
+    }
+
+    /// The broker connections by role, for the readiness check.
+    var named: [(name: String, connection: AMQPConnection)] {
+        [("consume", consuming), ("publish", publishing), ("rpc", rpc), ("deliver", delivering)]
     }
 
     /// Liveness checks for the watchdog: every connection thread, and every database thread and connection. The

@@ -9,6 +9,8 @@ final class Readiness: Sendable {
     private let systemd: SystemdNotifier
     private let readyMetadata: Logger.Metadata
     private let state: Mutex<State>
+    /// Every part, in the order given.
+    let parts: [String]
 
     private struct State {
         /// Why each part is not ready; nil once it is.
@@ -23,6 +25,7 @@ final class Readiness: Sendable {
         self.logger = logger
         self.systemd = systemd
         self.readyMetadata = readyMetadata
+        self.parts = parts
         state = Mutex(State(waiting: Dictionary(uniqueKeysWithValues: parts.map { ($0, "starting") })))
     }
 
@@ -55,4 +58,7 @@ final class Readiness: Sendable {
     }
 
     var isReady: Bool { state.withLock { $0.waiting.isEmpty } }
+
+    /// Why each part that is not ready is not.
+    var waiting: [String: String] { state.withLock { $0.waiting } }
 }

@@ -18,6 +18,7 @@ struct RPCServer: Service {
     let queue: String
     let prefetch: Int
     let readiness: Readiness
+    let metrics: DaemonMetrics
     let logger: Logger
 
     /// The readiness part this service reports.
@@ -25,13 +26,17 @@ struct RPCServer: Service {
 
     func run() async throws {
         let inFlight = InFlight()
-        let (connection, queries, logger) = (connection, queries, logger)
+        let (connection, queries, metrics, logger) = (connection, queries, metrics, logger)
         let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
             inFlight.enter()
             queries.submit { database in
                 defer { inFlight.leave() }
                 let reply = Self.answer(request, database, logger)
+                if case .int(let status)? = reply.headers[RPCEnvelope.statusHeader] {
+                    let type = request.properties.type
+                    metrics.rpc(command: type.flatMap { RPCCommand(rawValue: $0) }?.rawValue ?? "unknown", status: Int(status))
+                }
                 if !connection.reply(to: request, body: reply.body.bytes, headers: reply.headers, acknowledging: true) {
                     logger.warning("dropped an RPC request without reply_to", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")"])
                 }

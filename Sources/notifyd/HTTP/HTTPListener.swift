@@ -1,0 +1,53 @@
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The daemon's HTTP listener, one port (`http.bind`, `http.port`): health for the supervisor and the load
+/// balancer, metrics for Prometheus. A `Service` of the daemon's group: on SIGTERM it stops accepting and finishes
+/// the requests it has, after the consumers drained (it is started first, so the group stops it last).
+///
+/// - `GET /health/live`: 200 while every connection and database thread answers, else 503.
+/// - `GET /health/ready`: 200 when broker, database, consumers, providers and lanes are all well, else 503; the
+///   JSON body names every check with what it saw or why it failed.
+/// - `GET /metrics`: the Prometheus text of `DaemonMetrics`.
+struct HTTPListener: Service {
+    let settings: HTTPSettings
+    let checks: HealthChecks
+    let metrics: DaemonMetrics
+    let logger: Logger
+
+    func run() async throws {
+        let application = Application(
+            router: router(),
+            configuration: ApplicationConfiguration(address: .hostname(settings.bind, port: settings.port), serverName: nil),
+            onServerRunning: { [logger, settings] channel in
+                logger.info("HTTP listener up", metadata: [
+                    "http.address": "\(channel.localAddress.map { "\($0)" } ?? "\(settings.bind):\(settings.port)")",
+                ])
+            },
+            logger: logger)
+        do {
+            try await application.run()
+        } catch {
+            throw StartupError(step: "HTTP listener on \(settings.bind):\(settings.port)", reason: "\(error)")
+        }
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/health/live") { [checks] _, _ in Self.response(checks.live()) }
+        router.get("/health/ready") { [checks] _, _ in Self.response(await checks.ready()) }
+        router.get("/metrics") { [metrics] _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
+        return router
+    }
+
+    private static func response(_ report: HealthReport) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: report.status), headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.json.bytes)))
+    }
+}

@@ -1,0 +1,102 @@
+import CoreMetrics
+import NotifyCore
+import Prometheus
+
+/// The daemon's metrics: counted through the swift-metrics API on a Prometheus registry of its own, which
+/// `GET /metrics` renders. One instance per daemon, handed to the services that count, so tests can read a
+/// registry nobody else writes to (no process-wide bootstrap). Names and labels are the README's operations table.
+///
+/// Counters are made per batch or per request, never per message on a hot path: the registry keeps one series per
+/// name and label set, so making the same counter again finds the series it already has.
+final class DaemonMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // From a pipelined SMTP batch on loopback (milliseconds) to a provider that answers at its timeout.
+        factory.durationHistogramBuckets[Self.sendSeconds] = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        self.factory = factory
+    }
+
+    static let sendSeconds = "notify_delivery_send_seconds"
+
+    /// The text `/metrics` serves (Prometheus exposition format 0.0.4).
+    func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 * 1024)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    // MARK: Ingestion and RPC
+
+    /// A batch of events taken from the events queue, what it created, and what of it was parked.
+    func ingested(events: Int, notifications: Int, parked: [Rejection.Reason]) {
+        counter("notify_events_received_total").increment(by: events)
+        if notifications > 0 { counter("notify_notifications_created_total").increment(by: notifications) }
+        for (reason, count) in Dictionary(parked.map { ($0, 1) }, uniquingKeysWith: +) {
+            counter("notify_events_parked_total", ["reason": reason.rawValue]).increment(by: count)
+        }
+    }
+
+    /// One RPC request answered, by command (`unknown` for a type that is none) and reply status.
+    func rpc(command: String, status: Int) {
+        counter("notify_rpc_requests_total", ["command": command, "status": String(status)]).increment()
+    }
+
+    // MARK: Delivery
+
+    /// What happened to the deliveries of one send through one provider.
+    enum Outcome: String { case sent, retried, dead, held }
+
+    func deliveries(_ count: Int, channel: NotificationChannel, provider: String, outcome: Outcome) {
+        guard count > 0 else { return }
+        counter("notify_deliveries_total", ["channel": channel.rawValue, "provider": provider, "outcome": outcome.rawValue])
+            .increment(by: count)
+    }
+
+    /// A failure that sent its delivery to a retry tier (`retried`) or parked it (`dead`), by error code.
+    func failure(channel: NotificationChannel, code: String, dead: Bool) {
+        counter(dead ? "notify_delivery_dead_total" : "notify_delivery_retries_total", ["channel": channel.rawValue, "code": code])
+            .increment()
+    }
+
+    /// How long one provider call took, recorded once per delivery it carried: each waited that long.
+    func sent(_ deliveries: Int, channel: NotificationChannel, provider: String, took duration: Duration) {
+        let timer = CoreMetrics.Timer(
+            label: Self.sendSeconds, dimensions: [("channel", channel.rawValue), ("provider", provider)], factory: factory)
+        let (seconds, attoseconds) = duration.components
+        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        for _ in 0..<deliveries { timer.recordNanoseconds(nanoseconds) }
+    }
+
+    // MARK: Sampled state
+
+    func lane(_ lane: NotificationPriority, depth: Int, oldestAgeSeconds: Double) {
+        gauge("notify_lane_depth", ["lane": lane.rawValue]).record(depth)
+        gauge("notify_lane_oldest_age_seconds", ["lane": lane.rawValue]).record(oldestAgeSeconds)
+    }
+
+    func deadLetterDepth(_ depth: Int) { gauge("notify_dead_letter_queue_depth").record(depth) }
+    func parkedArchived(_ count: Int) { gauge("notify_parked_messages").record(count) }
+    func outboxBacklog(_ rows: Int) { gauge("notify_outbox_backlog").record(rows) }
+
+    func provider(channel: NotificationChannel, name: String, up: Bool) {
+        gauge("notify_provider_up", ["channel": channel.rawValue, "provider": name]).record(up ? 1 : 0)
+    }
+
+    // MARK: -
+
+    private func counter(_ label: String, _ dimensions: KeyValuePairs<String, String> = [:]) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: label, dimensions: dimensions.map { ($0.key, $0.value) }, factory: factory)
+    }
+
+    private func gauge(_ label: String, _ dimensions: KeyValuePairs<String, String> = [:]) -> CoreMetrics.Gauge {
+        CoreMetrics.Gauge(label: label, dimensions: dimensions.map { ($0.key, $0.value) }, factory: factory)
+    }
+}

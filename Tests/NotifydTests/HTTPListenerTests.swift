@@ -1,0 +1,143 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import TestSupport
+import Testing
+
+/// The daemon's HTTP listener as a supervisor, a load balancer and Prometheus use it: over the wire.
+@Suite("HTTP listener: health and metrics")
+struct HTTPListenerTests {
+    struct Answer {
+        var status: Int
+        var contentType: String?
+        var text: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+        /// `checks.<name>.ok` of a health report.
+        func check(_ name: String) -> (ok: Bool?, detail: String?) {
+            let check = (json["checks"] as? [String: Any])?[name] as? [String: Any]
+            return (check?["ok"] as? Bool, check?["detail"] as? String)
+        }
+    }
+
+    static func get(_ port: Int, _ path: String) async throws -> Answer {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 4 << 20)
+        return Answer(status: Int(response.status.code), contentType: response.headers.first(name: "content-type"),
+                      text: String(buffer: body))
+    }
+
+    /// The value of one series in a Prometheus text exposition (`name{labels} value`), nil when absent.
+    static func sample(_ exposition: String, _ series: String) -> Double? {
+        for line in exposition.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test("live and ready answer 200 with every check named; metrics count ingestion, RPC and lanes")
+    func healthyDaemon() async throws {
+        let port = try freeLoopbackPort()
+        let service = try await ServiceHarness(environment: ["NOTIFY_HTTP_PORT": String(port)])
+        defer { Task { await service.shutDown() } }
+
+        let live = try await Self.get(port, "/health/live")
+        #expect(live.status == 200)
+        #expect(live.json["status"] as? String == "live")
+        #expect(live.contentType == "application/json")
+
+        let ready = try await Self.get(port, "/health/ready")
+        #expect(ready.status == 200, "\(ready.text)")
+        #expect(ready.json["status"] as? String == "ready")
+        for name in ["broker", "database", "ingestion", "rpc", "lane.high", "lane.normal", "lane.low"] {
+            #expect(ready.check(name).ok == true, "\(name): \(ready.text)")
+        }
+        #expect(ready.check("broker").detail == "4 connections up")
+
+        try await service.publish([Payments.confirmed(user: "user-\(service.id)", index: 1)])
+        #expect(try await service.waitForStored(1) == 1)
+        #expect(try await service.call("GetUserNotifications", ["userId": "user-\(service.id)"]).status == 200)
+        #expect(try await service.call("NoSuchCommand", [:]).status == 400)
+        // The sampler runs every 5 s: wait for a sample that saw the lanes.
+        var metrics = try await Self.get(port, "/metrics")
+        let deadline = ContinuousClock.now + .seconds(15)
+        while Self.sample(metrics.text, #"notify_lane_depth{lane="high"}"#) == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(500))
+            metrics = try await Self.get(port, "/metrics")
+        }
+        #expect(metrics.status == 200)
+        #expect(metrics.contentType?.hasPrefix("text/plain; version=0.0.4") == true)
+        #expect(Self.sample(metrics.text, "notify_events_received_total") == 1)
+        #expect(Self.sample(metrics.text, "notify_notifications_created_total") == 1)
+        #expect(Self.sample(metrics.text, #"notify_rpc_requests_total{command="GetUserNotifications",status="200"}"#) == 1)
+        #expect(Self.sample(metrics.text, #"notify_rpc_requests_total{command="unknown",status="400"}"#) == 1)
+        for lane in ["high", "normal", "low"] {
+            #expect(Self.sample(metrics.text, "notify_lane_depth{lane=\"\(lane)\"}") == 0)
+            #expect(Self.sample(metrics.text, "notify_lane_oldest_age_seconds{lane=\"\(lane)\"}") == 0)
+        }
+        #expect(Self.sample(metrics.text, "notify_outbox_backlog") == 0)
+        #expect(try await Self.get(port, "/nowhere").status == 404)
+    }
+
+    @Test("an unreachable SMTP server: ready is 503 naming the email provider, metrics show it down and the held jobs; back to 200 once it answers")
+    func providerDown() async throws {
+        let port = try freeLoopbackPort()
+        let peer = try SMTPPeer(port: 2541)
+        peer.kill()
+        var environment = EmailDeliveryTests.smtpEnvironment
+        environment["NOTIFY_HTTP_PORT"] = String(port)
+        environment["NOTIFY_EMAIL_PORT"] = String(peer.port)
+        let service = try await ServiceHarness(environment: environment)
+        defer { Task { await service.shutDown() } }
+        let user = "user-\(service.id)"
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": "down-\(service.id)@example.com"]).status == 200)
+        try await service.publish([Payments.confirmed(user: user, index: 2)])
+
+        var ready = try await Self.get(port, "/health/ready")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ready.status == 200, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            ready = try await Self.get(port, "/health/ready")
+        }
+        #expect(ready.status == 503)
+        #expect(ready.json["status"] as? String == "not-ready")
+        #expect(ready.check("provider.email").ok == false)
+        #expect(ready.check("provider.email").detail?.hasPrefix("smtp down: unreachable (provider)") == true, "\(ready.text)")
+        #expect(ready.check("broker").ok == true)
+        #expect(!ready.text.contains("down-\(service.id)"), "no address in a health report")
+
+        var metrics = try await Self.get(port, "/metrics")
+        let sampled = ContinuousClock.now + .seconds(15)
+        while Self.sample(metrics.text, #"notify_provider_up{channel="email",provider="smtp"}"#) != 0, ContinuousClock.now < sampled {
+            try await Task.sleep(for: .milliseconds(500))
+            metrics = try await Self.get(port, "/metrics")
+        }
+        #expect(Self.sample(metrics.text, #"notify_provider_up{channel="email",provider="smtp"}"#) == 0)
+        #expect((Self.sample(metrics.text, #"notify_deliveries_total{channel="email",provider="smtp",outcome="held"}"#) ?? 0) >= 1)
+        #expect(Self.sample(metrics.text, #"notify_deliveries_total{channel="email",provider="smtp",outcome="sent"}"#) == nil)
+
+        try peer.start()
+        let back = ContinuousClock.now + .seconds(60)
+        while ready.status != 200, ContinuousClock.now < back {
+            try await Task.sleep(for: .milliseconds(500))
+            ready = try await Self.get(port, "/health/ready")
+        }
+        #expect(ready.status == 200, "\(ready.text)")
+        #expect(ready.check("provider.email").detail == "smtp up")
+        #expect(peer.received.count == 1)
+        metrics = try await Self.get(port, "/metrics")
+        #expect(Self.sample(metrics.text, #"notify_deliveries_total{channel="email",provider="smtp",outcome="sent"}"#) == 1)
+        #expect((Self.sample(metrics.text, #"notify_delivery_send_seconds_count{channel="email",provider="smtp"}"#) ?? 0) >= 2)
+    }
+
+    @Test("a port already in use: the daemon does not start, and says which listener")
+    func portInUse() async throws {
+        let port = try freeLoopbackPort()
+        let first = try await ServiceHarness(environment: ["NOTIFY_HTTP_PORT": String(port)])
+        defer { Task { await first.shutDown() } }
+        let second = try DaemonProcess(environment: first.environment)
+        defer { second.stop() }
+        let status = await second.waitForExit(timeout: .seconds(30))
+        #expect(status != nil && status != 0, "exits, and not with success")
+        #expect(second.log.contains("cannot start: HTTP listener on 127.0.0.1:\(port)"), "\(second.log)")
+    }
+}
