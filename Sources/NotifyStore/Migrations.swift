@@ -173,5 +173,14 @@ public enum Migrations {
             -- both be heap-only updates, which write no index entry.
             ALTER TABLE deliveries SET (fillfactor = 50);
             """),
+        PGMigration(version: 10, name: "shared rate limits", sql: """
+            -- One GCRA schedule per limited key (a provider, later a recipient or a tenant): its theoretical
+            -- arrival time, moved forward by every daemon that reserves slots (`RateLimitStore`). Tiny and hot:
+            -- every update is heap-only.
+            CREATE TABLE rate_limits (
+                key text        PRIMARY KEY,
+                tat timestamptz NOT NULL
+            ) WITH (fillfactor = 50);
+            """),
     ]
 }

@@ -9,6 +9,8 @@ public protocol DeliveryProvider: Sendable {
     var name: String { get }
     /// For logs and status: where it sends, never credentials.
     var endpoint: String { get }
+    /// The pace it may be sent to, shared by every daemon (`RateLimitStore`); nil when unlimited.
+    var rateLimit: RateLimit? { get }
     func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult]
     func shutdown() async
 }

@@ -7,10 +7,12 @@ public struct EmailProvider: DeliveryProvider {
     public let channel = NotificationChannel.email
     public let client: SMTPClient
     public let composer: EmailComposer
+    public let rateLimit: RateLimit?
 
-    public init(client: SMTPClient, composer: EmailComposer) {
+    public init(client: SMTPClient, composer: EmailComposer, rateLimit: RateLimit? = nil) {
         self.client = client
         self.composer = composer
+        self.rateLimit = rateLimit
     }
 
     public let name = "smtp"

@@ -74,6 +74,12 @@ public struct DeliveryFailure: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension DeliveryFailure {
+    /// Not an attempt: the provider's rate limit has no slot soon enough to hold the job for, so it waits in a
+    /// retry tier without spending an attempt.
+    public static func paced(_ provider: String, wait seconds: Double) -> DeliveryFailure {
+        DeliveryFailure(code: "paced", .transient, detail: "rate limit of \(provider): next slot in \(Int(seconds.rounded(.up))) s")
+    }
+
     /// The server cannot be reached at all (refused, no route, no answer to the connect): nothing can be sent
     /// through it, so this is provider-wide, and waiting for it spends no attempt.
     public static func unreachable(_ detail: String) -> DeliveryFailure { DeliveryFailure(code: "unreachable", .provider, detail: detail) }

@@ -31,6 +31,14 @@ public struct RetryPolicy: Sendable, Equatable {
         }
     }
 
+    /// The tier that waits out a pacing delay of `seconds` on `lane` (a rate limit's next slot too far off to
+    /// hold the job for): the shortest that waits at least that long, else the longest (the job is paced again
+    /// when it comes back). Nil when the lane has no tiers.
+    public func deferral(waiting seconds: Double, lane: NotificationPriority) -> Int? {
+        let delays = (tiers[lane] ?? []).sorted()
+        return delays.first { Double($0) >= seconds } ?? delays.last
+    }
+
     /// Every distinct delay, sorted: one tier queue each, shared by the lanes that use it.
     public var distinctDelays: [Int] { Set(tiers.values.joined()).sorted() }
 

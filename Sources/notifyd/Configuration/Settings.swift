@@ -211,6 +211,9 @@ struct DeliverySettings: Sendable, Equatable {
     /// Batches of `normal` taken for each of `low` when both have work.
     var normalPerLow = 4
     var retry = RetryPolicy()
+    /// The longest a job is held for its rate-limit slot; a later slot sends it to a retry tier instead (without
+    /// spending an attempt), so nothing sits unacked near the broker's `consumer_timeout`.
+    var maxPacingWait: Duration = .seconds(60)
 
     init(config: ConfigReader) throws(ConfigurationError) {
         workers = try config.int("delivery.workers", workers, 1...64)
@@ -220,6 +223,7 @@ struct DeliverySettings: Sendable, Equatable {
         prefetchNormal = try config.int("delivery.prefetchNormal", prefetchNormal, 1...10_000)
         prefetchLow = try config.int("delivery.prefetchLow", prefetchLow, 1...10_000)
         normalPerLow = try config.int("delivery.normalPerLow", normalPerLow, 1...100)
+        maxPacingWait = .seconds(try config.int("delivery.maxPacingWaitSeconds", Int(maxPacingWait.components.seconds), 0...1800))
         for lane in NotificationPriority.allCases {
             let key = "delivery.retrySeconds.\(lane.rawValue)"
             let delays = config.intArray(forKey: ConfigKey(key), default: retry.tiers[lane] ?? [])
@@ -246,6 +250,10 @@ struct EmailSettings: Sendable, Equatable {
     var from = ""
     var fromName: String?
     var unsubscribeURL: String?
+    /// Emails per second through the server, shared by every daemon; 0 is unlimited.
+    var ratePerSecond = 0
+    /// Emails that may go at once after a quiet spell.
+    var rateBurst = 10
 
     init(config: ConfigReader) throws(ConfigurationError) {
         let host = config.optionalString("email.host")
@@ -267,6 +275,8 @@ struct EmailSettings: Sendable, Equatable {
         from = config.string(forKey: "email.from", default: from)
         fromName = config.optionalString("email.fromName")
         unsubscribeURL = config.optionalString("email.unsubscribeUrl")
+        ratePerSecond = try config.int("email.ratePerSecond", ratePerSecond, 0...1_000_000)
+        rateBurst = try config.int("email.rateBurst", rateBurst, 1...10_000)
         guard let host else { return }
         guard (try? ContactAddress.email(from)) != nil, from.utf8.allSatisfy({ $0 < 0x80 }) else {
             throw ConfigurationError(key: "email.from", reason: "must be an ASCII email address when email.host is set")
@@ -279,6 +289,8 @@ struct EmailSettings: Sendable, Equatable {
         }
         self.smtp = smtp
     }
+
+    var rateLimit: RateLimit? { ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil }
 }
 
 /// `http.*`: the listener for health checks and metrics (and, later, receipts). On loopback by default; port 0

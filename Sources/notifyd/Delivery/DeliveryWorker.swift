@@ -127,13 +127,31 @@ struct DeliveryWorker: Service {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         var wasDown = false
         let provider = providers[channel]?.name ?? "none"
-        while !sending.isEmpty {
+        // Not sent yet, in order; a round takes what the rate limit lets go (everything when unlimited).
+        var pending = sending[...]
+        let claimedAt = ContinuousClock.now
+        rounds: while !pending.isEmpty {
+            var roundSize = pending.count
+            if let limit = providers[channel]?.rateLimit {
+                roundSize = Swift.min(limit.burst, pending.count)
+                switch await pace(roundSize, provider: provider, limit: limit, lane: lane, heldFor: .now - claimedAt) {
+                case .go: break
+                case .defer(let wait, let tier):
+                    settled += pending.map { deferred($0.0, $0.1, provider: provider, wait: wait, tier: tier) }
+                    pending = []
+                    continue
+                case .stop:
+                    break rounds
+                }
+            }
+            let round = pending.prefix(roundSize)
+            pending = pending.dropFirst(roundSize)
             let started = ContinuousClock.now
-            let results = await send(sending.map(\.1), channel: channel)
-            metrics.sent(sending.count, channel: channel, provider: provider, took: .now - started)
+            let results = await send(round.map(\.1), channel: channel)
+            metrics.sent(round.count, channel: channel, provider: provider, took: .now - started)
             var held: [(AMQPDelivery, ClaimedDelivery)] = []
             var down: DeliveryFailure?
-            for ((delivery, claimed), result) in zip(sending, results) {
+            for ((delivery, claimed), result) in zip(round, results) {
                 let id = claimed.job.deliveryID
                 switch result {
                 case .sent(let providerID):
@@ -149,7 +167,7 @@ struct DeliveryWorker: Service {
                         settled.append(Settled(
                             delivery: delivery,
                             transition: DeliveryTransition(deliveryID: id, status: .failed, attempt: claimed.attempt, failure: failure),
-                            retry: retryCopy(delivery, claimed: claimed, failure: failure, delay: delay)))
+                            retry: retryCopy(delivery, attempt: claimed.attempt, failure: failure, delay: delay)))
                     case .dead:
                         settled.append(Settled(
                             delivery: delivery,
@@ -162,9 +180,10 @@ struct DeliveryWorker: Service {
                     }
                 }
             }
-            sending = held
+            // Held deliveries go first in the next round, after the backoff.
+            pending = held[...] + pending
             metrics.deliveries(held.count, channel: channel, provider: provider, outcome: .held)
-            guard let down else { break }
+            guard let down else { continue }
             health.markDown(channel, because: down)
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             wasDown = true
@@ -175,13 +194,61 @@ struct DeliveryWorker: Service {
             ])
             try? await Task.sleep(for: wait)
         }
-        if sending.isEmpty {
+        if pending.isEmpty {
             health.markUp(channel)
             if wasDown { logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"]) }
         }
         let (recorded, handBack) = await settle(settled, channel: channel, provider: provider)
         // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
-        return (done + recorded, handBack + sending.map(\.0))
+        return (done + recorded, handBack + pending.map(\.0))
+    }
+
+    private enum Pace {
+        /// The slots are due: send now.
+        case go
+        /// The next slot is `wait` seconds away, longer than a job is held: wait it out in the tier of `tier` s.
+        case `defer`(wait: Double, tier: Int)
+        /// Shutting down while the database could not be asked: hand the jobs back.
+        case stop
+    }
+
+    /// Reserves `count` slots of the provider's shared schedule and waits until they are due, or says to defer
+    /// the jobs when that would hold them (`heldFor` so far, plus the wait) longer than
+    /// `delivery.maxPacingWaitSeconds` and the lane has a tier to wait in. While the database cannot be asked,
+    /// nothing is sent unpaced: it asks again each second.
+    private func pace(
+        _ count: Int, provider: String, limit: RateLimit, lane: NotificationPriority, heldFor: Duration
+    ) async -> Pace {
+        let key = "provider:\(provider)"
+        while true {
+            do {
+                let reservation = try await RateLimitStore.reserve(count, of: key, limit: limit, on: database)
+                let wait = GCRA.wait(afterReserving: count, tat: reservation.tat, now: reservation.now, limit: limit)
+                let holding = Double(heldFor.milliseconds) / 1000 + wait
+                if wait > 0, holding > Double(settings.maxPacingWait.milliseconds) / 1000,
+                   let tier = settings.retry.deferral(waiting: wait, lane: lane) {
+                    try? await RateLimitStore.giveBack(count, of: key, limit: limit, on: database)
+                    return .defer(wait: wait, tier: tier)
+                }
+                metrics.paced(provider: provider, waited: wait)
+                if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+                return .go
+            } catch {
+                logger.error("cannot reserve rate-limit slots; asking again", metadata: ["delivery.provider": "\(provider)", "error": "\(error)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled { return .stop }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// A job whose slot is too far off: back to a tier as it is, its attempt not spent.
+    private func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, provider: String, wait: Double, tier: Int) -> Settled {
+        let failure = DeliveryFailure.paced(provider, wait: wait)
+        return Settled(
+            delivery: delivery,
+            transition: DeliveryTransition(
+                deliveryID: claimed.job.deliveryID, status: .failed, attempt: claimed.attempt - 1, failure: failure),
+            retry: retryCopy(delivery, attempt: claimed.attempt - 1, failure: failure, delay: tier))
     }
 
     private func send(_ deliveries: [ClaimedDelivery], channel: NotificationChannel) async -> [DeliveryResult] {
@@ -233,26 +300,25 @@ struct DeliveryWorker: Service {
     }
 
     private func count(_ transitions: [DeliveryTransition], channel: NotificationChannel, provider: String) {
-        var sent = 0, retried = 0, dead = 0
+        var counts: [DaemonMetrics.Outcome: Int] = [:]
         for transition in transitions {
-            switch transition.status {
-            case .sent: sent += 1
-            case .failed: retried += 1
-            case .dead: dead += 1
+            switch (transition.status, transition.failure) {
+            case (.sent, _): counts[.sent, default: 0] += 1
+            case (.failed, let failure?) where failure.code == "paced": counts[.deferred, default: 0] += 1
+            case (.failed, let failure?), (.dead, let failure?):
+                counts[transition.status == .dead ? .dead : .retried, default: 0] += 1
+                metrics.failure(channel: channel, code: failure.code, dead: transition.status == .dead)
             default: continue
             }
-            if let failure = transition.failure { metrics.failure(channel: channel, code: failure.code, dead: transition.status == .dead) }
         }
-        metrics.deliveries(sent, channel: channel, provider: provider, outcome: .sent)
-        metrics.deliveries(retried, channel: channel, provider: provider, outcome: .retried)
-        metrics.deliveries(dead, channel: channel, provider: provider, outcome: .dead)
+        for (outcome, count) in counts { metrics.deliveries(count, channel: channel, provider: provider, outcome: outcome) }
     }
 
     /// The job again, on the tier that waits `delay` and then routes it back to its lane.
-    private func retryCopy(_ delivery: AMQPDelivery, claimed: ClaimedDelivery, failure: DeliveryFailure, delay: Int) -> AMQPOutgoingMessage {
+    private func retryCopy(_ delivery: AMQPDelivery, attempt: Int, failure: DeliveryFailure, delay: Int) -> AMQPOutgoingMessage {
         var properties = delivery.properties
         properties.persistent = true
-        properties.headers["x-attempts"] = .int(Int64(claimed.attempt))
+        properties.headers["x-attempts"] = .int(Int64(attempt))
         properties.headers["x-last-error-code"] = .string(failure.code)
         // Its age in the lane counts from when the tier sends it back (`LaneInbox`).
         properties.timestamp = UInt64(clamping: Int(Date().timeIntervalSince1970) + delay)

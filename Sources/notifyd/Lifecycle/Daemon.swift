@@ -147,7 +147,7 @@ struct Daemon {
             fromAddress: configuration.email.from, fromName: configuration.email.fromName,
             unsubscribeURL: configuration.email.unsubscribeURL)
         logger.info("email provider configured", metadata: ["email.server": "\(smtp)"])
-        return [.email: EmailProvider(client: client, composer: composer)]
+        return [.email: EmailProvider(client: client, composer: composer, rateLimit: configuration.email.rateLimit)]
     }
 
     /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.

@@ -20,10 +20,14 @@ final class DaemonMetrics: Sendable {
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
             .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
         ]
+        factory.durationHistogramBuckets[Self.pacingSeconds] = [
+            .zero, .milliseconds(10), .milliseconds(100), .seconds(1), .seconds(10), .seconds(60),
+        ]
         self.factory = factory
     }
 
     static let sendSeconds = "notify_delivery_send_seconds"
+    static let pacingSeconds = "notify_rate_limit_wait_seconds"
 
     /// The text `/metrics` serves (Prometheus exposition format 0.0.4).
     func exposition() -> [UInt8] {
@@ -52,7 +56,7 @@ final class DaemonMetrics: Sendable {
     // MARK: Delivery
 
     /// What happened to the deliveries of one send through one provider.
-    enum Outcome: String { case sent, retried, dead, held }
+    enum Outcome: String { case sent, retried, dead, held, deferred }
 
     func deliveries(_ count: Int, channel: NotificationChannel, provider: String, outcome: Outcome) {
         guard count > 0 else { return }
@@ -73,6 +77,12 @@ final class DaemonMetrics: Sendable {
         let (seconds, attoseconds) = duration.components
         let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         for _ in 0..<deliveries { timer.recordNanoseconds(nanoseconds) }
+    }
+
+    /// How long a round waited for its rate-limit slots (zero when they were due).
+    func paced(provider: String, waited seconds: Double) {
+        CoreMetrics.Timer(label: Self.pacingSeconds, dimensions: [("provider", provider)], factory: factory)
+            .recordNanoseconds(Int64(seconds * 1e9))
     }
 
     // MARK: Sampled state

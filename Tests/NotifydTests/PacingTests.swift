@@ -1,0 +1,88 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// Rate limits that pace instead of dropping, shared through PostgreSQL by every daemon on the database.
+@Suite("Pacing: shared GCRA rate limits")
+struct PacingTests {
+    /// When aiosmtpd received each message to `prefix…`: Python's Maildir keys begin `<seconds>.M<microseconds>`.
+    static func receiveTimes(prefix: String) -> [Double] {
+        Maildir.messages(to: nil).filter { $0.header("To")?.hasPrefix(prefix) == true }.compactMap { message in
+            let parts = message.key.split(separator: ".")
+            guard parts.count > 1, let seconds = Double(parts[0]), parts[1].first == "M",
+                  let micros = Double(parts[1].dropFirst().prefix { $0.isNumber }) else { return nil }
+            return seconds + micros / 1e6
+        }.sorted()
+    }
+
+    static func register(_ users: [String], domain: String, _ service: ServiceHarness) async throws {
+        _ = try await service.db.withConnection { db in
+            try db.copy(into: "recipients", columns: ["user_id", "email"], rows: users.map { [$0, "\($0)@\(domain)"] })
+        }
+    }
+
+    @Test("two daemons, one limit of 20/s: 60 emails all arrive once, never more than burst + rate in any second")
+    func sharedByDaemons() async throws {
+        var environment = EmailDeliveryTests.smtpEnvironment
+        environment["NOTIFY_EMAIL_RATE_PER_SECOND"] = "20"
+        environment["NOTIFY_EMAIL_RATE_BURST"] = "2"
+        let service = try await ServiceHarness(environment: environment)
+        defer { Task { await service.shutDown() } }
+        let second = try DaemonProcess(environment: service.environment)
+        defer { second.stop() }
+        #expect(await second.waitForLog("ready"))
+
+        let users = (0..<60).map { "paced-\(service.id)-\($0)" }
+        try await Self.register(users, domain: "example.com", service)
+        let started = Date().timeIntervalSince1970
+        try await service.publish(users.enumerated().map { Payments.confirmed(user: $1, index: $0) })
+        let prefix = "paced-\(service.id)-"
+        var times = Self.receiveTimes(prefix: prefix)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while times.count < users.count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            times = Self.receiveTimes(prefix: prefix)
+        }
+        #expect(times.count == users.count, "every email arrives, and once")
+        let recipients = Set(Maildir.messages(to: nil).compactMap { $0.header("To") }.filter { $0.hasPrefix(prefix) })
+        #expect(recipients.count == users.count)
+        // 60 at 20/s with a burst of 2: the last cannot go before (60 − 2) / 20 = 2.9 s after the first.
+        let span = (times.last ?? 0) - (times.first ?? 0)
+        #expect(span >= 2.8, "paced: \(span) s from first to last")
+        for (i, start) in times.enumerated() {
+            let inSecond = times[i...].prefix { $0 < start + 1 }.count
+            #expect(inSecond <= 2 + 20 + 1, "at most burst + rate in any second (+1 for clock granularity): \(inSecond)")
+        }
+        // Both daemons took part: each reserved from the same schedule.
+        let reservers = try await service.db.withConnection { db in
+            try db.query("SELECT count(*) FROM rate_limits WHERE key = 'provider:smtp'")[0].decode(0, as: Int.self)
+        }
+        #expect(reservers == 1)
+        #expect(Date().timeIntervalSince1970 - started < 30)
+    }
+
+    @Test("a slot further off than the longest hold: the job waits in a tier, its attempt not spent, and is sent once")
+    func deferredToATier() async throws {
+        var environment = EmailDeliveryTests.smtpEnvironment
+        environment["NOTIFY_EMAIL_RATE_PER_SECOND"] = "1"
+        environment["NOTIFY_EMAIL_RATE_BURST"] = "1"
+        environment["NOTIFY_DELIVERY_MAX_PACING_WAIT_SECONDS"] = "0"
+        let service = try await ServiceHarness(environment: environment)
+        defer { Task { await service.shutDown() } }
+        let users = (0..<3).map { "deferred-\(service.id)-\($0)" }
+        try await Self.register(users, domain: "example.com", service)
+        try await service.publish(users.enumerated().map { Payments.confirmed(user: $1, index: $0) })
+        for user in users {
+            let email = try await EmailDeliveryTests.delivery(of: user, service, until: "sent", timeout: .seconds(60))
+            #expect(email["attempts"] as? Int == 1, "pacing spends no attempt")
+        }
+        let paced = try await service.db.withConnection { db in
+            try db.query("""
+                SELECT count(*) FROM delivery_history WHERE error_code = 'paced' AND status = 'failed' AND attempt = 0
+                """)[0].decode(0, as: Int.self)
+        }
+        #expect(paced >= 1, "at least one job waited in a tier")
+        #expect(Self.receiveTimes(prefix: "deferred-\(service.id)-").count == 3, "each sent once")
+    }
+}
