@@ -2,34 +2,64 @@ import NotifyCore
 import Postgres
 
 /// The shared GCRA schedules (`rate_limits`): every daemon reserves its slots here, so a limit holds across all
-/// of them. One statement applies `GCRA.advance` with the database's clock, the only clock the daemons share,
-/// and returns the new TAT with that clock's now, in seconds since 1970; the caller works out its wait with
-/// `GCRA.wait`. Now is the statement's start, so time spent waiting for the row lock only makes the caller wait
-/// longer, never send early.
+/// of them. One statement applies `GCRA.advance` to every key of a request with the database's clock, the only
+/// clock the daemons share, and returns each new TAT with that clock's now, in seconds since 1970; the caller
+/// works out its waits with `GCRA.wait`. Now is the statement's start, so time spent waiting for a row lock only
+/// makes the caller wait longer, never send early. Keys are locked in sorted order, so two daemons reserving
+/// overlapping keys never deadlock.
 public enum RateLimitStore {
+    /// `count` slots of `key`'s schedule, paced by `limit`.
+    public struct Request: Sendable, Equatable {
+        public var key: String
+        public var count: Int
+        public var limit: RateLimit
+
+        public init(key: String, count: Int, limit: RateLimit) {
+            self.key = key
+            self.count = count
+            self.limit = limit
+        }
+
+        var seconds: Double { Double(count) * limit.interval }
+    }
+
     public struct Reservation: Sendable, Equatable {
         public var tat: Double
         public var now: Double
     }
 
-    public static func reserve(_ count: Int, of key: String, limit: RateLimit, on database: PGPool) async throws -> Reservation {
-        let step = Double(count) * limit.interval
+    /// Reserves every request's slots in one statement; requests for the same key must be merged first.
+    public static func reserve(_ requests: [Request], on database: PGPool) async throws -> [String: Reservation] {
+        let requests = requests.sorted { $0.key < $1.key }
+        guard !requests.isEmpty else { return [:] }
         return try await database.withConnection { db in
-            let row = try db.query("""
-                INSERT INTO rate_limits AS r (key, tat) VALUES (\(key), statement_timestamp() + make_interval(secs => \(step)))
-                ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, statement_timestamp()) + make_interval(secs => \(step))
-                RETURNING extract(epoch FROM tat)::float8, extract(epoch FROM statement_timestamp())::float8
-                """, prepared: true)[0]
-            let (tat, now) = try row.decode(Double.self, Double.self)
-            return Reservation(tat: tat, now: now)
+            let rows = try db.query("""
+                INSERT INTO rate_limits AS r (key, tat)
+                SELECT k, statement_timestamp() + make_interval(secs => s)
+                FROM unnest(\(PGTextArray(requests.map(\.key)))::text[], \(PGTextArray(requests.map { String($0.seconds) }))::float8[]) AS q(k, s)
+                ORDER BY k
+                ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, statement_timestamp()) + (EXCLUDED.tat - statement_timestamp())
+                RETURNING r.key, extract(epoch FROM r.tat)::float8, extract(epoch FROM statement_timestamp())::float8
+                """, prepared: true)
+            var reservations: [String: Reservation] = [:]
+            for row in rows {
+                let (key, tat, now) = try row.decode(String.self, Double.self, Double.self)
+                reservations[key] = Reservation(tat: tat, now: now)
+            }
+            return reservations
         }
     }
 
-    /// Hands back `count` reserved slots that will not be used (`GCRA.giveBack`).
-    public static func giveBack(_ count: Int, of key: String, limit: RateLimit, on database: PGPool) async throws {
-        let step = Double(count) * limit.interval
+    /// Hands back reserved slots that will not be used (`GCRA.giveBack`).
+    public static func giveBack(_ requests: [Request], on database: PGPool) async throws {
+        let requests = requests.sorted { $0.key < $1.key }
+        guard !requests.isEmpty else { return }
         _ = try await database.withConnection { db in
-            try db.execute("UPDATE rate_limits SET tat = tat - make_interval(secs => \(step)) WHERE key = \(key)")
+            try db.execute("""
+                UPDATE rate_limits r SET tat = r.tat - make_interval(secs => q.s)
+                FROM unnest(\(PGTextArray(requests.map(\.key)))::text[], \(PGTextArray(requests.map { String($0.seconds) }))::float8[]) AS q(k, s)
+                WHERE r.key = q.k
+                """)
         }
     }
 }

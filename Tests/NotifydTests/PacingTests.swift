@@ -85,4 +85,74 @@ struct PacingTests {
         #expect(paced >= 1, "at least one job waited in a tier")
         #expect(Self.receiveTimes(prefix: "deferred-\(service.id)-").count == 3, "each sent once")
     }
+
+    @Test("the high lane's reserved share: bulk mail at the limit goes at the bulk share, and a high-lane email passes it")
+    func highLaneReserve() async throws {
+        var environment = EmailDeliveryTests.smtpEnvironment
+        environment["NOTIFY_EMAIL_RATE_PER_SECOND"] = "10"
+        environment["NOTIFY_EMAIL_RATE_BURST"] = "2"
+        environment["NOTIFY_DELIVERY_HIGH_LANE_RESERVE_PERCENT"] = "50"
+        let service = try await ServiceHarness(environment: environment)
+        defer { Task { await service.shutDown() } }
+        let users = (0..<30).map { "bulk-\(service.id)-\($0)" }
+        let urgent = "urgent-\(service.id)"
+        try await Self.register(users + [urgent], domain: "example.com", service)
+        try await service.publish(users.enumerated().map { Payments.confirmed(user: $1, index: $0) })
+        let prefix = "bulk-\(service.id)-"
+        while Self.receiveTimes(prefix: prefix).count < 5 { try await Task.sleep(for: .milliseconds(100)) }
+        let published = Date().timeIntervalSince1970
+        try await service.publish([Payments.confirmed(user: urgent, index: 99, status: "failed")])
+        var times = Self.receiveTimes(prefix: prefix)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while times.count < users.count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            times = Self.receiveTimes(prefix: prefix)
+        }
+        #expect(times.count == users.count)
+        // 30 at the bulk share of 5/s with a burst of 1: at least (30 − 1) / 5 = 5.8 s.
+        let span = (times.last ?? 0) - (times.first ?? 0)
+        #expect(span >= 5.6, "bulk paced at its share: \(span) s")
+        let sentUrgent = try #require(Self.receiveTimes(prefix: urgent).first)
+        #expect(sentUrgent - published < 2, "the high-lane email waited \(sentUrgent - published) s")
+        #expect(sentUrgent < (times.last ?? 0), "sent before the campaign finished")
+    }
+
+    @Test("per recipient: over 2 an hour the rest wait in a tier without spending attempts; the high lane is exempt")
+    func perRecipient() async throws {
+        var environment = EmailDeliveryTests.smtpEnvironment
+        environment["NOTIFY_DELIVERY_RECIPIENT_LIMIT_PER_HOUR"] = "2"
+        let service = try await ServiceHarness(environment: environment)
+        defer { Task { await service.shutDown() } }
+        let user = "chatty-\(service.id)"
+        try await Self.register([user], domain: "example.com", service)
+        try await service.publish((1...4).map { Payments.confirmed(user: user, index: $0) })
+        var statuses: [String: Int] = [:]
+        let deadline = ContinuousClock.now + .seconds(30)
+        while statuses["sent"] != 2 || statuses["failed"] != 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            statuses = try await service.db.withConnection { db in
+                try db.query("SELECT status, count(*) FROM deliveries WHERE user_id = \(user) AND channel = 'email' GROUP BY status")
+                    .reduce(into: [String: Int]()) { $0[try $1.decode(0, as: String.self)] = try $1.decode(1, as: Int.self) }
+            }
+        }
+        #expect(statuses == ["sent": 2, "failed": 2], "two sent, two waiting for the next slot")
+        let waiting = try await service.db.withConnection { db in
+            try db.query("""
+                SELECT attempts, last_error_code FROM deliveries WHERE user_id = \(user) AND channel = 'email' AND status = 'failed'
+                """).map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self))" }
+        }
+        #expect(waiting == ["0 paced", "0 paced"])
+        // A failed payment rides the high lane: the limit does not hold it back.
+        try await service.publish([Payments.confirmed(user: user, index: 5, status: "failed")])
+        let sent = ContinuousClock.now + .seconds(20)
+        var sentCount = 0
+        while sentCount < 3, ContinuousClock.now < sent {
+            try await Task.sleep(for: .milliseconds(200))
+            sentCount = try await service.db.withConnection { db in
+                try db.query("SELECT count(*) FROM deliveries WHERE user_id = \(user) AND channel = 'email' AND status = 'sent'")[0]
+                    .decode(0, as: Int.self)
+            }
+        }
+        #expect(sentCount == 3, "the high-lane email went out despite the limit")
+    }
 }

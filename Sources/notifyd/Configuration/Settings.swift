@@ -214,6 +214,12 @@ struct DeliverySettings: Sendable, Equatable {
     /// The longest a job is held for its rate-limit slot; a later slot sends it to a retry tier instead (without
     /// spending an attempt), so nothing sits unacked near the broker's `consumer_timeout`.
     var maxPacingWait: Duration = .seconds(60)
+    /// The share of each provider's rate that the normal and low lanes may not use, kept for the high lane.
+    var highLaneReservePercent = 20
+    /// Deliveries per recipient per channel per hour (GCRA, a burst of as many); 0 is unlimited.
+    var recipientLimitPerHour = 10
+    /// Lanes whose jobs the per-recipient limit never holds back (one-time codes, security alerts, failed payments).
+    var recipientLimitExemptLanes: Set<NotificationPriority> = [.high]
 
     init(config: ConfigReader) throws(ConfigurationError) {
         workers = try config.int("delivery.workers", workers, 1...64)
@@ -224,6 +230,18 @@ struct DeliverySettings: Sendable, Equatable {
         prefetchLow = try config.int("delivery.prefetchLow", prefetchLow, 1...10_000)
         normalPerLow = try config.int("delivery.normalPerLow", normalPerLow, 1...100)
         maxPacingWait = .seconds(try config.int("delivery.maxPacingWaitSeconds", Int(maxPacingWait.components.seconds), 0...1800))
+        highLaneReservePercent = try config.int("delivery.highLaneReservePercent", highLaneReservePercent, 0...90)
+        recipientLimitPerHour = try config.int("delivery.recipientLimitPerHour", recipientLimitPerHour, 0...100_000)
+        let exempt = config.stringArray(
+            forKey: "delivery.recipientLimitExemptLanes", default: recipientLimitExemptLanes.map(\.rawValue).sorted()
+        ).filter { !$0.isEmpty }
+        recipientLimitExemptLanes = []
+        for name in exempt {
+            guard let lane = NotificationPriority(rawValue: name) else {
+                throw ConfigurationError(key: "delivery.recipientLimitExemptLanes", reason: "names a lane that is none of high, normal, low")
+            }
+            recipientLimitExemptLanes.insert(lane)
+        }
         for lane in NotificationPriority.allCases {
             let key = "delivery.retrySeconds.\(lane.rawValue)"
             let delays = config.intArray(forKey: ConfigKey(key), default: retry.tiers[lane] ?? [])
@@ -232,6 +250,12 @@ struct DeliverySettings: Sendable, Equatable {
             }
             retry.tiers[lane] = delays
         }
+    }
+
+    /// The per-recipient limit on `lane`, if any.
+    func recipientLimit(_ lane: NotificationPriority) -> RateLimit? {
+        guard recipientLimitPerHour > 0, !recipientLimitExemptLanes.contains(lane) else { return nil }
+        return RateLimit(perSecond: Double(recipientLimitPerHour) / 3600, burst: recipientLimitPerHour)
     }
 
     func prefetch(_ lane: NotificationPriority) -> Int {

@@ -127,17 +127,26 @@ struct DeliveryWorker: Service {
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         var wasDown = false
         let provider = providers[channel]?.name ?? "none"
+        let claimedAt = ContinuousClock.now
+        if let limit = settings.recipientLimit(lane) {
+            guard let (go, over) = await paceRecipients(sending, channel: channel, limit: limit, lane: lane) else {
+                return (done, sending.map(\.0))
+            }
+            sending = go
+            settled += over
+        }
         // Not sent yet, in order; a round takes what the rate limit lets go (everything when unlimited).
         var pending = sending[...]
-        let claimedAt = ContinuousClock.now
         rounds: while !pending.isEmpty {
             var roundSize = pending.count
             if let limit = providers[channel]?.rateLimit {
-                roundSize = Swift.min(limit.burst, pending.count)
-                switch await pace(roundSize, provider: provider, limit: limit, lane: lane, heldFor: .now - claimedAt) {
+                let limits = providerLimits(limit, provider: provider, lane: lane)
+                roundSize = Swift.min(limits.map(\.limit.burst).min() ?? 1, pending.count)
+                switch await pace(limits.map { RateLimitStore.Request(key: $0.key, count: roundSize, limit: $0.limit) },
+                                  provider: provider, lane: lane, heldFor: .now - claimedAt) {
                 case .go: break
                 case .defer(let wait, let tier):
-                    settled += pending.map { deferred($0.0, $0.1, provider: provider, wait: wait, tier: tier) }
+                    settled += pending.map { deferred($0.0, $0.1, limit: provider, wait: wait, tier: tier) }
                     pending = []
                     continue
                 case .stop:
@@ -212,38 +221,86 @@ struct DeliveryWorker: Service {
         case stop
     }
 
-    /// Reserves `count` slots of the provider's shared schedule and waits until they are due, or says to defer
+    /// The schedules a round on `lane` passes: the provider's, and for the normal and low lanes also their
+    /// share of it (`delivery.highLaneReservePercent` less), so bulk mail at the limit leaves room for the high lane.
+    private func providerLimits(_ limit: RateLimit, provider: String, lane: NotificationPriority) -> [(key: String, limit: RateLimit)] {
+        let own = [(key: "provider:\(provider)", limit: limit)]
+        let share = Double(100 - settings.highLaneReservePercent) / 100
+        guard lane != .high, share < 1 else { return own }
+        let bulk = RateLimit(perSecond: limit.perSecond * share, burst: Int((Double(limit.burst) * share).rounded(.down)))
+        return own + [(key: "provider:\(provider):bulk", limit: bulk)]
+    }
+
+    /// Reserves a round's slots of the provider's shared schedules and waits until they are due, or says to defer
     /// the jobs when that would hold them (`heldFor` so far, plus the wait) longer than
-    /// `delivery.maxPacingWaitSeconds` and the lane has a tier to wait in. While the database cannot be asked,
-    /// nothing is sent unpaced: it asks again each second.
+    /// `delivery.maxPacingWaitSeconds` and the lane has a tier to wait in.
     private func pace(
-        _ count: Int, provider: String, limit: RateLimit, lane: NotificationPriority, heldFor: Duration
+        _ requests: [RateLimitStore.Request], provider: String, lane: NotificationPriority, heldFor: Duration
     ) async -> Pace {
-        let key = "provider:\(provider)"
+        guard let reservations = await reserve(requests) else { return .stop }
+        let wait = requests.map { request in
+            reservations[request.key].map {
+                GCRA.wait(afterReserving: request.count, tat: $0.tat, now: $0.now, limit: request.limit)
+            } ?? 0
+        }.max() ?? 0
+        let holding = Double(heldFor.milliseconds) / 1000 + wait
+        if wait > 0, holding > Double(settings.maxPacingWait.milliseconds) / 1000,
+           let tier = settings.retry.deferral(waiting: wait, lane: lane) {
+            try? await RateLimitStore.giveBack(requests, on: database)
+            return .defer(wait: wait, tier: tier)
+        }
+        metrics.paced(provider: provider, waited: wait)
+        if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+        return .go
+    }
+
+    /// The per-recipient limit (`delivery.recipientLimitPerHour`): one slot per delivery of each recipient on this
+    /// channel, reserved for the whole batch in one statement. A recipient over it has their deliveries deferred to
+    /// the tier that waits at least until their next slot (without spending an attempt); a lane without tiers is
+    /// not held back. Nil when shutdown came while the database could not be asked.
+    private func paceRecipients(
+        _ sending: [(AMQPDelivery, ClaimedDelivery)], channel: NotificationChannel, limit: RateLimit, lane: NotificationPriority
+    ) async -> (go: [(AMQPDelivery, ClaimedDelivery)], deferred: [Settled])? {
+        let counts = Dictionary(sending.map { ("recipient:\(channel.rawValue):\($0.1.job.userID)", 1) }, uniquingKeysWith: +)
+        let requests = counts.map { RateLimitStore.Request(key: $0.key, count: $0.value, limit: limit) }
+        guard let reservations = await reserve(requests) else { return nil }
+        var over: [String: Double] = [:]
+        for request in requests {
+            guard let reservation = reservations[request.key] else { continue }
+            let wait = GCRA.wait(afterReserving: request.count, tat: reservation.tat, now: reservation.now, limit: limit)
+            if wait > 0, settings.retry.deferral(waiting: wait, lane: lane) != nil { over[request.key] = wait }
+        }
+        guard !over.isEmpty else { return (sending, []) }
+        try? await RateLimitStore.giveBack(requests.filter { over[$0.key] != nil }, on: database)
+        var go: [(AMQPDelivery, ClaimedDelivery)] = []
+        var deferred: [Settled] = []
+        for job in sending {
+            if let wait = over["recipient:\(channel.rawValue):\(job.1.job.userID)"], let tier = settings.retry.deferral(waiting: wait, lane: lane) {
+                deferred.append(self.deferred(job.0, job.1, limit: "recipient", wait: wait, tier: tier))
+            } else {
+                go.append(job)
+            }
+        }
+        return (go, deferred)
+    }
+
+    /// Reserves slots, asking again each second while the database cannot be asked (nothing is sent unpaced);
+    /// nil when shutdown comes first.
+    private func reserve(_ requests: [RateLimitStore.Request]) async -> [String: RateLimitStore.Reservation]? {
         while true {
             do {
-                let reservation = try await RateLimitStore.reserve(count, of: key, limit: limit, on: database)
-                let wait = GCRA.wait(afterReserving: count, tat: reservation.tat, now: reservation.now, limit: limit)
-                let holding = Double(heldFor.milliseconds) / 1000 + wait
-                if wait > 0, holding > Double(settings.maxPacingWait.milliseconds) / 1000,
-                   let tier = settings.retry.deferral(waiting: wait, lane: lane) {
-                    try? await RateLimitStore.giveBack(count, of: key, limit: limit, on: database)
-                    return .defer(wait: wait, tier: tier)
-                }
-                metrics.paced(provider: provider, waited: wait)
-                if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
-                return .go
+                return try await RateLimitStore.reserve(requests, on: database)
             } catch {
-                logger.error("cannot reserve rate-limit slots; asking again", metadata: ["delivery.provider": "\(provider)", "error": "\(error)"])
-                if Task.isShuttingDownGracefully || Task.isCancelled { return .stop }
+                logger.error("cannot reserve rate-limit slots; asking again", metadata: ["error": "\(error)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
                 try? await Task.sleep(for: .seconds(1))
             }
         }
     }
 
     /// A job whose slot is too far off: back to a tier as it is, its attempt not spent.
-    private func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, provider: String, wait: Double, tier: Int) -> Settled {
-        let failure = DeliveryFailure.paced(provider, wait: wait)
+    private func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, limit: String, wait: Double, tier: Int) -> Settled {
+        let failure = DeliveryFailure.paced(limit, wait: wait)
         return Settled(
             delivery: delivery,
             transition: DeliveryTransition(
