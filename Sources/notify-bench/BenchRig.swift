@@ -67,6 +67,11 @@ final class BenchRig {
         daemon = try await Self.startDaemon(slot, environment.merging(overrides) { $1 })
     }
 
+    /// One more daemon on the same slot and settings (several daemons sharing the work); the caller stops it.
+    func startAnotherDaemon() async throws -> DaemonProcess {
+        try await Self.startDaemon(slot, environment)
+    }
+
     func stopDaemon() {
         stoppedPeakRSS = max(stoppedPeakRSS, daemon.peakRSSMegabytes)
         daemon.stop()

@@ -24,6 +24,8 @@ struct EmailBench: AsyncParsableCommand {
     @Option(help: "Low-lane emails queued for the priority run.") var backlog = 50_000
     @Option(help: "High-lane payments published during it.") var probes = 40
 
+    @OptionGroup var daemon: DaemonOverrides
+
     enum Part: String, CaseIterable, ExpressibleByArgument { case client, priority, e2e }
     @Option(parsing: .upToNextOption, help: "Which runs to make (client, priority, e2e); all by default.")
     var parts: [Part] = Part.allCases
@@ -108,7 +110,7 @@ struct EmailBench: AsyncParsableCommand {
         try BenchRig.rulesEnvironment(rules).merging([
             "NOTIFY_EMAIL_HOST": "127.0.0.1", "NOTIFY_EMAIL_PORT": String(sinkPort), "NOTIFY_EMAIL_TLS": "none",
             "NOTIFY_EMAIL_FROM": "notifications@flowmart.example",
-        ]) { $1 }
+        ]) { $1 }.merging(try daemon.environment) { $1 }
     }
 
     private func endToEndRate() async throws -> (rate: Double, rss: Double) {
@@ -217,10 +219,12 @@ final class SMTPSink {
     let port: Int
     private let process = Process()
 
-    init(port: Int) throws {
+    /// - Parameter dumpDirectory: where to write each message it receives (one file each, so its modification time
+    ///   is when it arrived); nothing is kept without it.
+    init(port: Int, dumpDirectory: URL? = nil) throws {
         self.port = port
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/smtp-sink")
-        process.arguments = ["-u", "nobody", "127.0.0.1:\(port)", "1024"]
+        process.arguments = ["-u", "nobody"] + (dumpDirectory.map { ["-d", $0.path + "/%H%M%S/"] } ?? []) + ["127.0.0.1:\(port)", "1024"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -25,10 +25,14 @@ struct ServiceBench: AsyncParsableCommand {
     @Option(help: "Timed single-client queries.") var queries = 3_000
     @Option(help: "Concurrent query clients.") var clients = 8
     @Option(help: "Seconds of the throughput run.") var seconds = 5.0
+    @OptionGroup var daemon: DaemonOverrides
 
     func run() async throws {
         // In-app only, as before email existed: this is the figure earlier releases are compared on.
-        let rig = try await BenchRig(stack, environment: try BenchRig.rulesEnvironment(BenchRig.inAppOnlyRules))
+        let rig = try await BenchRig(
+            stack, environment: try BenchRig.rulesEnvironment(BenchRig.inAppOnlyRules).merging(try daemon.environment) { $1 })
+        let scraper = daemon.scrapeHTTP ? HTTPScraper(port: try daemon.httpPort) : nil
+        defer { scraper?.stop() }
         let (publisher, db) = (rig.publisher, rig.db)
         let (exchange, queue) = (rig.slot.exchange, rig.slot.eventsQueue)
 

@@ -129,6 +129,36 @@ struct HTTPListenerTests {
         #expect((Self.sample(metrics.text, #"notify_delivery_send_seconds_count{channel="email",provider="smtp"}"#) ?? 0) >= 2)
     }
 
+    @Test("PostgreSQL stopped: ready is 503 naming the database while live stays 200; ready again once it is back")
+    func databaseDown() async throws {
+        let port = try freeLoopbackPort()
+        let service = try await ServiceHarness(environment: ["NOTIFY_HTTP_PORT": String(port)])
+        defer { Task { await service.shutDown() } }
+        #expect(try await Self.get(port, "/health/ready").status == 200)
+        try StackControl.stopPostgres()
+        var ready = try await Self.get(port, "/health/ready")
+        var restarted = false
+        defer { if !restarted { try? StackControl.startPostgres() } }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ready.status == 200, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            ready = try await Self.get(port, "/health/ready")
+        }
+        #expect(ready.status == 503)
+        #expect(ready.check("database").ok == false, "\(ready.text)")
+        #expect(ready.check("database").detail?.hasPrefix("does not answer SELECT 1") == true)
+        #expect(ready.check("broker").ok == true)
+        #expect(try await Self.get(port, "/health/live").status == 200, "a daemon waiting for its database is alive")
+        try StackControl.startPostgres()
+        restarted = true
+        let back = ContinuousClock.now + .seconds(60)
+        while ready.status != 200, ContinuousClock.now < back {
+            try await Task.sleep(for: .milliseconds(500))
+            ready = try await Self.get(port, "/health/ready")
+        }
+        #expect(ready.status == 200, "\(ready.text)")
+    }
+
     @Test("a port already in use: the daemon does not start, and says which listener")
     func portInUse() async throws {
         let port = try freeLoopbackPort()

@@ -68,7 +68,7 @@ struct HealthChecks: Sendable {
         let answers = await databaseAnswers()
         checks.append(HealthCheck(
             name: "database", ok: answers,
-            detail: answers ? "answers" : "no answer within \(databaseTimeout)"))
+            detail: answers ? "answers" : "does not answer SELECT 1 (down, refusing, or slower than \(databaseTimeout))"))
         let waiting = readiness.waiting
         for part in readiness.parts {
             checks.append(HealthCheck(name: part, ok: waiting[part] == nil, detail: waiting[part] ?? "consuming"))
