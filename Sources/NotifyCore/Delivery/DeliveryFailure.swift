@@ -74,10 +74,12 @@ public struct DeliveryFailure: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension DeliveryFailure {
-    /// Not an attempt: the provider's rate limit has no slot soon enough to hold the job for, so it waits in a
+    public static let pacedCode = "paced"
+
+    /// Not an attempt: a rate limit has no slot soon enough to hold the job for, so it waits in a
     /// retry tier without spending an attempt.
-    public static func paced(_ provider: String, wait seconds: Double) -> DeliveryFailure {
-        DeliveryFailure(code: "paced", .transient, detail: "rate limit of \(provider): next slot in \(Int(seconds.rounded(.up))) s")
+    public static func paced(_ limit: String, wait seconds: Double) -> DeliveryFailure {
+        DeliveryFailure(code: pacedCode, .transient, detail: "rate limit of \(limit): next slot in \(Int(seconds.rounded(.up))) s")
     }
 
     /// The server cannot be reached at all (refused, no route, no answer to the connect): nothing can be sent

@@ -99,7 +99,7 @@ struct DeliveryWorker: Service {
 
     /// What an attempt at one job came to: the transition to record, and the copy to publish first (a retry
     /// tier's, or the dead-letter queue's).
-    private struct Settled {
+    struct Settled {
         var delivery: AMQPDelivery
         var transition: DeliveryTransition
         var retry: AMQPOutgoingMessage?
@@ -212,102 +212,6 @@ struct DeliveryWorker: Service {
         return (done + recorded, handBack + pending.map(\.0))
     }
 
-    private enum Pace {
-        /// The slots are due: send now.
-        case go
-        /// The next slot is `wait` seconds away, longer than a job is held: wait it out in the tier of `tier` s.
-        case `defer`(wait: Double, tier: Int)
-        /// Shutting down while the database could not be asked: hand the jobs back.
-        case stop
-    }
-
-    /// The schedules a round on `lane` passes: the provider's, and for the normal and low lanes also their
-    /// share of it (`delivery.highLaneReservePercent` less), so bulk mail at the limit leaves room for the high lane.
-    private func providerLimits(_ limit: RateLimit, provider: String, lane: NotificationPriority) -> [(key: String, limit: RateLimit)] {
-        let own = [(key: "provider:\(provider)", limit: limit)]
-        let share = Double(100 - settings.highLaneReservePercent) / 100
-        guard lane != .high, share < 1 else { return own }
-        let bulk = RateLimit(perSecond: limit.perSecond * share, burst: Int((Double(limit.burst) * share).rounded(.down)))
-        return own + [(key: "provider:\(provider):bulk", limit: bulk)]
-    }
-
-    /// Reserves a round's slots of the provider's shared schedules and waits until they are due, or says to defer
-    /// the jobs when that would hold them (`heldFor` so far, plus the wait) longer than
-    /// `delivery.maxPacingWaitSeconds` and the lane has a tier to wait in.
-    private func pace(
-        _ requests: [RateLimitStore.Request], provider: String, lane: NotificationPriority, heldFor: Duration
-    ) async -> Pace {
-        guard let reservations = await reserve(requests) else { return .stop }
-        let wait = requests.map { request in
-            reservations[request.key].map {
-                GCRA.wait(afterReserving: request.count, tat: $0.tat, now: $0.now, limit: request.limit)
-            } ?? 0
-        }.max() ?? 0
-        let holding = Double(heldFor.milliseconds) / 1000 + wait
-        if wait > 0, holding > Double(settings.maxPacingWait.milliseconds) / 1000,
-           let tier = settings.retry.deferral(waiting: wait, lane: lane) {
-            try? await RateLimitStore.giveBack(requests, on: database)
-            return .defer(wait: wait, tier: tier)
-        }
-        metrics.paced(provider: provider, waited: wait)
-        if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
-        return .go
-    }
-
-    /// The per-recipient limit (`delivery.recipientLimitPerHour`): one slot per delivery of each recipient on this
-    /// channel, reserved for the whole batch in one statement. A recipient over it has their deliveries deferred to
-    /// the tier that waits at least until their next slot (without spending an attempt); a lane without tiers is
-    /// not held back. Nil when shutdown came while the database could not be asked.
-    private func paceRecipients(
-        _ sending: [(AMQPDelivery, ClaimedDelivery)], channel: NotificationChannel, limit: RateLimit, lane: NotificationPriority
-    ) async -> (go: [(AMQPDelivery, ClaimedDelivery)], deferred: [Settled])? {
-        let counts = Dictionary(sending.map { ("recipient:\(channel.rawValue):\($0.1.job.userID)", 1) }, uniquingKeysWith: +)
-        let requests = counts.map { RateLimitStore.Request(key: $0.key, count: $0.value, limit: limit) }
-        guard let reservations = await reserve(requests) else { return nil }
-        var over: [String: Double] = [:]
-        for request in requests {
-            guard let reservation = reservations[request.key] else { continue }
-            let wait = GCRA.wait(afterReserving: request.count, tat: reservation.tat, now: reservation.now, limit: limit)
-            if wait > 0, settings.retry.deferral(waiting: wait, lane: lane) != nil { over[request.key] = wait }
-        }
-        guard !over.isEmpty else { return (sending, []) }
-        try? await RateLimitStore.giveBack(requests.filter { over[$0.key] != nil }, on: database)
-        var go: [(AMQPDelivery, ClaimedDelivery)] = []
-        var deferred: [Settled] = []
-        for job in sending {
-            if let wait = over["recipient:\(channel.rawValue):\(job.1.job.userID)"], let tier = settings.retry.deferral(waiting: wait, lane: lane) {
-                deferred.append(self.deferred(job.0, job.1, limit: "recipient", wait: wait, tier: tier))
-            } else {
-                go.append(job)
-            }
-        }
-        return (go, deferred)
-    }
-
-    /// Reserves slots, asking again each second while the database cannot be asked (nothing is sent unpaced);
-    /// nil when shutdown comes first.
-    private func reserve(_ requests: [RateLimitStore.Request]) async -> [String: RateLimitStore.Reservation]? {
-        while true {
-            do {
-                return try await RateLimitStore.reserve(requests, on: database)
-            } catch {
-                logger.error("cannot reserve rate-limit slots; asking again", metadata: ["error": "\(error)"])
-                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
-    }
-
-    /// A job whose slot is too far off: back to a tier as it is, its attempt not spent.
-    private func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, limit: String, wait: Double, tier: Int) -> Settled {
-        let failure = DeliveryFailure.paced(limit, wait: wait)
-        return Settled(
-            delivery: delivery,
-            transition: DeliveryTransition(
-                deliveryID: claimed.job.deliveryID, status: .failed, attempt: claimed.attempt - 1, failure: failure),
-            retry: retryCopy(delivery, attempt: claimed.attempt - 1, failure: failure, delay: tier))
-    }
-
     private func send(_ deliveries: [ClaimedDelivery], channel: NotificationChannel) async -> [DeliveryResult] {
         guard let provider = providers[channel] else {
             let failure = DeliveryFailure(code: "no-provider", .permanent, detail: "no provider delivers on \(channel.rawValue)")
@@ -361,7 +265,7 @@ struct DeliveryWorker: Service {
         for transition in transitions {
             switch (transition.status, transition.failure) {
             case (.sent, _): counts[.sent, default: 0] += 1
-            case (.failed, let failure?) where failure.code == "paced": counts[.deferred, default: 0] += 1
+            case (.failed, let failure?) where failure.code == DeliveryFailure.pacedCode: counts[.deferred, default: 0] += 1
             case (.failed, let failure?), (.dead, let failure?):
                 counts[transition.status == .dead ? .dead : .retried, default: 0] += 1
                 metrics.failure(channel: channel, code: failure.code, dead: transition.status == .dead)
@@ -372,7 +276,7 @@ struct DeliveryWorker: Service {
     }
 
     /// The job again, on the tier that waits `delay` and then routes it back to its lane.
-    private func retryCopy(_ delivery: AMQPDelivery, attempt: Int, failure: DeliveryFailure, delay: Int) -> AMQPOutgoingMessage {
+    func retryCopy(_ delivery: AMQPDelivery, attempt: Int, failure: DeliveryFailure, delay: Int) -> AMQPOutgoingMessage {
         var properties = delivery.properties
         properties.persistent = true
         properties.headers["x-attempts"] = .int(Int64(attempt))

@@ -1,0 +1,103 @@
+import AMQP
+import NotifyCore
+import NotifyStore
+
+/// The delivery worker's pacing (`README`, "Pacing, not dropping"): the shared GCRA schedules a batch passes before
+/// its sends (`RateLimitStore`), and what becomes of a job whose slot is too far off to hold it for.
+extension DeliveryWorker {
+    enum Pace {
+        /// The slots are due: send now.
+        case go
+        /// The next slot is `wait` seconds away, longer than a job is held: wait it out in the tier of `tier` s.
+        case `defer`(wait: Double, tier: Int)
+        /// Shutting down while the database could not be asked: hand the jobs back.
+        case stop
+    }
+
+    /// The schedules a round on `lane` passes: the provider's, and for the normal and low lanes also their
+    /// share of it (`delivery.highLaneReservePercent` less), so bulk mail at the limit leaves room for the high lane.
+    func providerLimits(_ limit: RateLimit, provider: String, lane: NotificationPriority) -> [(key: String, limit: RateLimit)] {
+        let own = [(key: "provider:\(provider)", limit: limit)]
+        let share = Double(100 - settings.highLaneReservePercent) / 100
+        guard lane != .high, share < 1 else { return own }
+        let bulk = RateLimit(perSecond: limit.perSecond * share, burst: Int((Double(limit.burst) * share).rounded(.down)))
+        return own + [(key: "provider:\(provider):bulk", limit: bulk)]
+    }
+
+    /// Reserves a round's slots of the provider's shared schedules and waits until they are due, or says to defer
+    /// the jobs when that would hold them (`heldFor` so far, plus the wait) longer than
+    /// `delivery.maxPacingWaitSeconds` and the lane has a tier to wait in.
+    func pace(
+        _ requests: [RateLimitStore.Request], provider: String, lane: NotificationPriority, heldFor: Duration
+    ) async -> Pace {
+        guard let reservations = await reserve(requests) else { return .stop }
+        let wait = requests.map { request in
+            reservations[request.key].map {
+                GCRA.wait(afterReserving: request.count, tat: $0.tat, now: $0.now, limit: request.limit)
+            } ?? 0
+        }.max() ?? 0
+        let holding = Double(heldFor.milliseconds) / 1000 + wait
+        if wait > 0, holding > Double(settings.maxPacingWait.milliseconds) / 1000,
+           let tier = settings.retry.deferral(waiting: wait, lane: lane) {
+            try? await RateLimitStore.giveBack(requests, on: database)
+            return .defer(wait: wait, tier: tier)
+        }
+        metrics.paced(provider: provider, waited: wait)
+        if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+        return .go
+    }
+
+    /// The per-recipient limit (`delivery.recipientLimitPerHour`): one slot per delivery of each recipient on this
+    /// channel, reserved for the whole batch in one statement. A recipient over it has their deliveries deferred to
+    /// the tier that waits at least until their next slot (without spending an attempt); a lane without tiers is
+    /// not held back. Nil when shutdown came while the database could not be asked.
+    func paceRecipients(
+        _ sending: [(AMQPDelivery, ClaimedDelivery)], channel: NotificationChannel, limit: RateLimit, lane: NotificationPriority
+    ) async -> (go: [(AMQPDelivery, ClaimedDelivery)], deferred: [Settled])? {
+        let counts = Dictionary(sending.map { ("recipient:\(channel.rawValue):\($0.1.job.userID)", 1) }, uniquingKeysWith: +)
+        let requests = counts.map { RateLimitStore.Request(key: $0.key, count: $0.value, limit: limit) }
+        guard let reservations = await reserve(requests) else { return nil }
+        var over: [String: Double] = [:]
+        for request in requests {
+            guard let reservation = reservations[request.key] else { continue }
+            let wait = GCRA.wait(afterReserving: request.count, tat: reservation.tat, now: reservation.now, limit: limit)
+            if wait > 0, settings.retry.deferral(waiting: wait, lane: lane) != nil { over[request.key] = wait }
+        }
+        guard !over.isEmpty else { return (sending, []) }
+        try? await RateLimitStore.giveBack(requests.filter { over[$0.key] != nil }, on: database)
+        var go: [(AMQPDelivery, ClaimedDelivery)] = []
+        var deferred: [Settled] = []
+        for job in sending {
+            if let wait = over["recipient:\(channel.rawValue):\(job.1.job.userID)"], let tier = settings.retry.deferral(waiting: wait, lane: lane) {
+                deferred.append(self.deferred(job.0, job.1, limit: "recipient", wait: wait, tier: tier))
+            } else {
+                go.append(job)
+            }
+        }
+        return (go, deferred)
+    }
+
+    /// Reserves slots, asking again each second while the database cannot be asked (nothing is sent unpaced);
+    /// nil when shutdown comes first.
+    func reserve(_ requests: [RateLimitStore.Request]) async -> [String: RateLimitStore.Reservation]? {
+        while true {
+            do {
+                return try await RateLimitStore.reserve(requests, on: database)
+            } catch {
+                logger.error("cannot reserve rate-limit slots; asking again", metadata: ["error": "\(error)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// A job whose slot is too far off: back to a tier as it is, its attempt not spent.
+    func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, limit: String, wait: Double, tier: Int) -> Settled {
+        let failure = DeliveryFailure.paced(limit, wait: wait)
+        return Settled(
+            delivery: delivery,
+            transition: DeliveryTransition(
+                deliveryID: claimed.job.deliveryID, status: .failed, attempt: claimed.attempt - 1, failure: failure),
+            retry: retryCopy(delivery, attempt: claimed.attempt - 1, failure: failure, delay: tier))
+    }
+}
