@@ -115,6 +115,32 @@ struct EmailFaultTests {
         #expect(service.daemon.log.contains("provider is down") && service.daemon.log.contains("provider is back"))
     }
 
+    @Test("the server down longer than a batch is held: the jobs wait in a tier, attempts unspent, and are sent once when it is back")
+    func heldPastTheLimit() async throws {
+        let peer = try SMTPPeer(port: 2543)
+        peer.kill()
+        let service = try await Self.service(peer, recipients: 3, environment: ["NOTIFY_DELIVERY_MAX_PROVIDER_HOLD_SECONDS": "2"])
+        defer { Task { await service.shutDown() } }
+        try await service.publish((0..<3).map { Payments.confirmed(user: "user-\($0)", index: $0) })
+        let tiered = await eventually(timeout: .seconds(30)) {
+            let count = try? await service.db.withConnection { db in
+                try db.query("""
+                    SELECT count(*) FROM delivery_history WHERE status = 'failed' AND error_code = 'unreachable' AND attempt = 0
+                    """)[0].decode(0, as: Int.self)
+            }
+            return (count ?? 0) >= 3
+        }
+        #expect(tiered, "every held job went to a tier: \(service.daemon.log.suffix(2000))")
+        #expect(service.daemon.log.contains("provider is still down; moving its held deliveries to a retry tier"))
+        try peer.start()
+        let (distinct, total) = await Self.waitForReceived(3, peer, timeout: .seconds(60))
+        #expect(distinct == 3 && total == 3, "each sent once")
+        for user in (0..<3).map({ "user-\($0)" }) {
+            let email = try await EmailDeliveryTests.delivery(of: user, service, until: "sent")
+            #expect(email["attempts"] as? Int == 1, "the outage spent no attempt")
+        }
+    }
+
     @Test("SIGKILL of notifyd during 5,000 sends: after the restart every email arrives, repeats only among those in flight, counted")
     func daemonKilled() async throws {
         let peer = try SMTPPeer(port: 2537)

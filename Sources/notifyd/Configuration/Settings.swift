@@ -214,6 +214,9 @@ struct DeliverySettings: Sendable, Equatable {
     /// The longest a job is held for its rate-limit slot; a later slot sends it to a retry tier instead (without
     /// spending an attempt), so nothing sits unacked near the broker's `consumer_timeout`.
     var maxPacingWait: Duration = .seconds(60)
+    /// The longest a batch is held while its provider is down; then it waits in the tier of at least that delay,
+    /// its attempts unspent. Well under RabbitMQ's `consumer_timeout` (30 min by default).
+    var maxProviderHold: Duration = .seconds(300)
     /// The share of each provider's rate that the normal and low lanes may not use, kept for the high lane.
     var highLaneReservePercent = 20
     /// Deliveries per recipient per channel per hour (GCRA, a burst of as many); 0 is unlimited.
@@ -230,6 +233,7 @@ struct DeliverySettings: Sendable, Equatable {
         prefetchLow = try config.int("delivery.prefetchLow", prefetchLow, 1...10_000)
         normalPerLow = try config.int("delivery.normalPerLow", normalPerLow, 1...100)
         maxPacingWait = .seconds(try config.int("delivery.maxPacingWaitSeconds", Int(maxPacingWait.components.seconds), 0...1800))
+        maxProviderHold = .seconds(try config.int("delivery.maxProviderHoldSeconds", Int(maxProviderHold.components.seconds), 1...1500))
         highLaneReservePercent = try config.int("delivery.highLaneReservePercent", highLaneReservePercent, 0...90)
         recipientLimitPerHour = try config.int("delivery.recipientLimitPerHour", recipientLimitPerHour, 0...100_000)
         let exempt = config.stringArray(

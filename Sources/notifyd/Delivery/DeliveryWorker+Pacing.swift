@@ -69,7 +69,7 @@ extension DeliveryWorker {
         var deferred: [Settled] = []
         for job in sending {
             if let wait = over["recipient:\(channel.rawValue):\(job.1.job.userID)"], let tier = settings.retry.deferral(waiting: wait, lane: lane) {
-                deferred.append(self.deferred(job.0, job.1, limit: "recipient", wait: wait, tier: tier))
+                deferred.append(self.deferred(job.0, job.1, failure: .paced("recipient", wait: wait), tier: tier))
             } else {
                 go.append(job)
             }
@@ -91,10 +91,10 @@ extension DeliveryWorker {
         }
     }
 
-    /// A job whose slot is too far off: back to a tier as it is, its attempt not spent.
-    func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, limit: String, wait: Double, tier: Int) -> Settled {
-        let failure = DeliveryFailure.paced(limit, wait: wait)
-        return Settled(
+    /// A job that was not tried (its slot too far off, or its provider down for longer than a job is held): back
+    /// to a tier as it is, its attempt not spent.
+    func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, failure: DeliveryFailure, tier: Int) -> Settled {
+        Settled(
             delivery: delivery,
             transition: DeliveryTransition(
                 deliveryID: claimed.job.deliveryID, status: .failed, attempt: claimed.attempt - 1, failure: failure),

@@ -137,6 +137,7 @@ struct DeliveryWorker: Service {
         }
         // Not sent yet, in order; a round takes what the rate limit lets go (everything when unlimited).
         var pending = sending[...]
+        var lastDown: DeliveryFailure?
         rounds: while !pending.isEmpty {
             var roundSize = pending.count
             if let limit = providers[channel]?.rateLimit {
@@ -146,7 +147,7 @@ struct DeliveryWorker: Service {
                                   provider: provider, lane: lane, heldFor: .now - claimedAt) {
                 case .go: break
                 case .defer(let wait, let tier):
-                    settled += pending.map { deferred($0.0, $0.1, limit: provider, wait: wait, tier: tier) }
+                    settled += pending.map { deferred($0.0, $0.1, failure: .paced(provider, wait: wait), tier: tier) }
                     pending = []
                     continue
                 case .stop:
@@ -192,10 +193,22 @@ struct DeliveryWorker: Service {
             // Held deliveries go first in the next round, after the backoff.
             pending = held[...] + pending
             metrics.deliveries(held.count, channel: channel, provider: provider, outcome: .held)
+            lastDown = down
             guard let down else { continue }
             health.markDown(channel, because: down)
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             wasDown = true
+            // Held long enough: out to a tier, so the broker's `consumer_timeout` never closes the channel on them.
+            if ContinuousClock.now - claimedAt > settings.maxProviderHold,
+               let tier = settings.retry.deferral(waiting: Double(settings.maxProviderHold.milliseconds) / 1000, lane: lane) {
+                logger.error("provider is still down; moving its held deliveries to a retry tier", metadata: [
+                    "delivery.channel": "\(channel.rawValue)", "delivery.held": "\(pending.count)", "error": "\(down)",
+                    "retry.in": "\(tier) s",
+                ])
+                settled += pending.map { deferred($0.0, $0.1, failure: down, tier: tier) }
+                pending = []
+                break
+            }
             let wait = backoff.next()
             logger.error("provider is down; holding its deliveries", metadata: [
                 "delivery.channel": "\(channel.rawValue)", "delivery.held": "\(held.count)", "error": "\(down)",
@@ -203,7 +216,7 @@ struct DeliveryWorker: Service {
             ])
             try? await Task.sleep(for: wait)
         }
-        if pending.isEmpty {
+        if pending.isEmpty, lastDown == nil {
             health.markUp(channel)
             if wasDown { logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"]) }
         }
