@@ -16,6 +16,22 @@ struct PacingTests {
         }.sorted()
     }
 
+    /// A harness sending to the stack's aiosmtpd with `settings` on top of the email tests' own.
+    static func service(_ settings: [String: String]) async throws -> ServiceHarness {
+        try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(settings) { $1 })
+    }
+
+    /// Waits until aiosmtpd holds `count` messages to `prefix…` (or 60 s pass); returns their arrival times.
+    static func waitForArrivals(_ count: Int, prefix: String) async throws -> [Double] {
+        var times = receiveTimes(prefix: prefix)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while times.count < count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            times = receiveTimes(prefix: prefix)
+        }
+        return times
+    }
+
     static func register(_ users: [String], domain: String, _ service: ServiceHarness) async throws {
         _ = try await service.db.withConnection { db in
             try db.copy(into: "recipients", columns: ["user_id", "email"], rows: users.map { [$0, "\($0)@\(domain)"] })
@@ -24,10 +40,10 @@ struct PacingTests {
 
     @Test("two daemons, one limit of 20/s: 60 emails all arrive once, never more than burst + rate in any second")
     func sharedByDaemons() async throws {
-        var environment = EmailDeliveryTests.smtpEnvironment
-        environment["NOTIFY_EMAIL_RATE_PER_SECOND"] = "20"
-        environment["NOTIFY_EMAIL_RATE_BURST"] = "2"
-        let service = try await ServiceHarness(environment: environment)
+        let service = try await Self.service([
+            "NOTIFY_EMAIL_RATE_PER_SECOND": "20",
+            "NOTIFY_EMAIL_RATE_BURST": "2",
+        ])
         defer { Task { await service.shutDown() } }
         let second = try DaemonProcess(environment: service.environment)
         defer { second.stop() }
@@ -38,12 +54,7 @@ struct PacingTests {
         let started = Date().timeIntervalSince1970
         try await service.publish(users.enumerated().map { Payments.confirmed(user: $1, index: $0) })
         let prefix = "paced-\(service.id)-"
-        var times = Self.receiveTimes(prefix: prefix)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while times.count < users.count, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            times = Self.receiveTimes(prefix: prefix)
-        }
+        let times = try await Self.waitForArrivals(users.count, prefix: prefix)
         #expect(times.count == users.count, "every email arrives, and once")
         let recipients = Set(Maildir.messages(to: nil).compactMap { $0.header("To") }.filter { $0.hasPrefix(prefix) })
         #expect(recipients.count == users.count)
@@ -64,11 +75,11 @@ struct PacingTests {
 
     @Test("a slot further off than the longest hold: the job waits in a tier, its attempt not spent, and is sent once")
     func deferredToATier() async throws {
-        var environment = EmailDeliveryTests.smtpEnvironment
-        environment["NOTIFY_EMAIL_RATE_PER_SECOND"] = "1"
-        environment["NOTIFY_EMAIL_RATE_BURST"] = "1"
-        environment["NOTIFY_DELIVERY_MAX_PACING_WAIT_SECONDS"] = "0"
-        let service = try await ServiceHarness(environment: environment)
+        let service = try await Self.service([
+            "NOTIFY_EMAIL_RATE_PER_SECOND": "1",
+            "NOTIFY_EMAIL_RATE_BURST": "1",
+            "NOTIFY_DELIVERY_MAX_PACING_WAIT_SECONDS": "0",
+        ])
         defer { Task { await service.shutDown() } }
         let users = (0..<3).map { "deferred-\(service.id)-\($0)" }
         try await Self.register(users, domain: "example.com", service)
@@ -88,26 +99,21 @@ struct PacingTests {
 
     @Test("the high lane's reserved share: bulk mail at the limit goes at the bulk share, and a high-lane email passes it")
     func highLaneReserve() async throws {
-        var environment = EmailDeliveryTests.smtpEnvironment
-        environment["NOTIFY_EMAIL_RATE_PER_SECOND"] = "10"
-        environment["NOTIFY_EMAIL_RATE_BURST"] = "2"
-        environment["NOTIFY_DELIVERY_HIGH_LANE_RESERVE_PERCENT"] = "50"
-        let service = try await ServiceHarness(environment: environment)
+        let service = try await Self.service([
+            "NOTIFY_EMAIL_RATE_PER_SECOND": "10",
+            "NOTIFY_EMAIL_RATE_BURST": "2",
+            "NOTIFY_DELIVERY_HIGH_LANE_RESERVE_PERCENT": "50",
+        ])
         defer { Task { await service.shutDown() } }
         let users = (0..<30).map { "bulk-\(service.id)-\($0)" }
         let urgent = "urgent-\(service.id)"
         try await Self.register(users + [urgent], domain: "example.com", service)
         try await service.publish(users.enumerated().map { Payments.confirmed(user: $1, index: $0) })
         let prefix = "bulk-\(service.id)-"
-        while Self.receiveTimes(prefix: prefix).count < 5 { try await Task.sleep(for: .milliseconds(100)) }
+        _ = try await Self.waitForArrivals(5, prefix: prefix)
         let published = Date().timeIntervalSince1970
         try await service.publish([Payments.confirmed(user: urgent, index: 99, status: "failed")])
-        var times = Self.receiveTimes(prefix: prefix)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while times.count < users.count, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            times = Self.receiveTimes(prefix: prefix)
-        }
+        let times = try await Self.waitForArrivals(users.count, prefix: prefix)
         #expect(times.count == users.count)
         // 30 at the bulk share of 5/s with a burst of 1: at least (30 − 1) / 5 = 5.8 s.
         let span = (times.last ?? 0) - (times.first ?? 0)
@@ -119,9 +125,9 @@ struct PacingTests {
 
     @Test("per recipient: over 2 an hour the rest wait in a tier without spending attempts; the high lane is exempt")
     func perRecipient() async throws {
-        var environment = EmailDeliveryTests.smtpEnvironment
-        environment["NOTIFY_DELIVERY_RECIPIENT_LIMIT_PER_HOUR"] = "2"
-        let service = try await ServiceHarness(environment: environment)
+        let service = try await Self.service([
+            "NOTIFY_DELIVERY_RECIPIENT_LIMIT_PER_HOUR": "2",
+        ])
         defer { Task { await service.shutDown() } }
         let user = "chatty-\(service.id)"
         try await Self.register([user], domain: "example.com", service)
