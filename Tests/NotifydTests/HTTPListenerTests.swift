@@ -159,6 +159,29 @@ struct HTTPListenerTests {
         #expect(ready.status == 200, "\(ready.text)")
     }
 
+    @Test("the dead-letter queue deleted: the sampler's failing declare disturbs no consumer, RPC keeps answering")
+    func sampledQueueDeleted() async throws {
+        let port = try freeLoopbackPort()
+        let service = try await ServiceHarness(environment: ["NOTIFY_HTTP_PORT": String(port)])
+        defer { Task { await service.shutDown() } }
+        try await service.client.deleteQueue(service.deadLetterQueue)
+        // Two samples (every 5 s) go by while the queue is gone; every request in that time is answered at once.
+        let until = ContinuousClock.now + .seconds(11)
+        var answered = 0
+        while ContinuousClock.now < until {
+            let started = ContinuousClock.now
+            #expect(try await service.call("GetUserNotifications", ["userId": "user-\(service.id)"]).status == 200)
+            #expect(ContinuousClock.now - started < .seconds(1))
+            answered += 1
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(answered >= 20)
+        let lost = service.daemon.log.split(separator: "\n").filter { $0.contains("lost the broker connection") }
+        #expect(lost.contains { $0.contains("notifyd.monitor") }, "the sampler did hit the missing queue: \(service.daemon.log.suffix(2000))")
+        #expect(!lost.contains { !$0.contains("notifyd.monitor") }, "no other connection lost its channel: \(lost)")
+        #expect(try await Self.get(port, "/health/live").status == 200)
+    }
+
     @Test("a port already in use: the daemon does not start, and says which listener")
     func portInUse() async throws {
         let port = try freeLoopbackPort()

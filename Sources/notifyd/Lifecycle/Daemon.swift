@@ -115,7 +115,7 @@ struct Daemon {
             names: configuration.names, settings: configuration.delivery, inbox: lanes, health: health, metrics: metrics,
             logger: logger)
         let sampler = StateSampler(
-            connection: resources.rpc, database: resources.reads, inbox: lanes, health: health, metrics: metrics,
+            connection: resources.monitoring, database: resources.reads, inbox: lanes, health: health, metrics: metrics,
             names: configuration.names, interval: .seconds(5), logger: logger)
         var services: [any Service] = [systemd, watchdog, sampler, relay, worker, ingestion, rpc]
         if configuration.http.isEnabled {
@@ -187,6 +187,9 @@ private struct Resources: Sendable {
     let rpc: AMQPConnection
     /// The delivery worker's: it consumes the lanes and publishes retry and dead-letter copies with confirms.
     let delivering: AMQPConnection
+    /// The metrics sampler's: its passive declares share no channel with a consumer, so a queue deleted under it
+    /// (a 404 closes the channel) costs this connection a reconnect and nobody else anything.
+    let monitoring: AMQPConnection
     /// Connections for the delivery worker's claims and records.
     let deliveries: PGPool
 
@@ -211,6 +214,7 @@ private struct Resources: Sendable {
         publishing = connection("publish", confirms: true)
         rpc = connection("rpc", confirms: false)
         delivering = connection("deliver", confirms: true)
+        monitoring = connection("monitor", confirms: false)
     }
 
     /// Connects in dependency order, migrates, and declares the topology; the error names the step. What was
@@ -234,6 +238,7 @@ private struct Resources: Sendable {
             try await publishing.connect()
             try await rpc.connect()
             try await delivering.connect()
+            try await monitoring.connect()
             try await consuming.declare(configuration.declaredTopology)
         } catch {
             throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
@@ -266,7 +271,7 @@ private struct Resources: Sendable {
 
     /// The pools and connections as services, in dependency order: the group stops them in reverse, after the
     /// services that use them, and each closes itself when it stops.
-    var all: [any Service] { [writes, reads, outbox, deliveries, consuming, publishing, rpc, delivering] }
+    var all: [any Service] { [writes, reads, outbox, deliveries, consuming, publishing, rpc, delivering, monitoring] }
 }
 
 /// A start-up step that failed; printed as one line, then the process exits non-zero.
