@@ -55,10 +55,12 @@ public enum RateLimitStore {
         let requests = requests.sorted { $0.key < $1.key }
         guard !requests.isEmpty else { return }
         _ = try await database.withConnection { db in
+            // Locked in key order first, as `reserve` locks them, so the two never deadlock.
             try db.execute("""
+                WITH locked AS (SELECT key FROM rate_limits WHERE key = ANY(\(PGTextArray(requests.map(\.key)))::text[]) ORDER BY key FOR UPDATE)
                 UPDATE rate_limits r SET tat = r.tat - make_interval(secs => q.s)
                 FROM unnest(\(PGTextArray(requests.map(\.key)))::text[], \(PGTextArray(requests.map { String($0.seconds) }))::float8[]) AS q(k, s)
-                WHERE r.key = q.k
+                WHERE r.key = q.k AND r.key IN (SELECT key FROM locked)
                 """)
         }
     }
