@@ -182,5 +182,20 @@ public enum Migrations {
                 tat timestamptz NOT NULL
             ) WITH (fillfactor = 50);
             """),
+        PGMigration(version: 11, name: "delivery receipts", sql: """
+            -- Receipts from providers (status callbacks, event webhooks), append-only: each as it came, whether or
+            -- not it moved its delivery (a late or repeated callback changes nothing: ReceiptStatus.supersedes).
+            -- A receipt that overtakes the record of its send waits here; recording the send applies it.
+            CREATE TABLE delivery_receipts (
+                delivery_id         uuid        NOT NULL,
+                provider            text        NOT NULL,
+                provider_message_id text,
+                provider_status     text        NOT NULL,
+                status              text,
+                error_code          text,
+                received_at         timestamptz NOT NULL DEFAULT clock_timestamp()
+            );
+            CREATE INDEX delivery_receipts_by_delivery ON delivery_receipts (delivery_id, received_at);
+            """),
     ]
 }

@@ -64,4 +64,16 @@ public enum RateLimitStore {
                 """)
         }
     }
+
+    /// Pushes `key`'s schedule so nothing is due before `seconds` from now (`GCRA.pushed`), for every daemon: a
+    /// provider's 429 with its `Retry-After`.
+    public static func push(_ key: String, by seconds: Double, limit: RateLimit, on database: PGPool) async throws {
+        let offset = GCRA.pushOffset(seconds, limit: limit)
+        _ = try await database.withConnection { db in
+            try db.execute("""
+                INSERT INTO rate_limits AS r (key, tat) VALUES (\(key), statement_timestamp() + make_interval(secs => \(offset)))
+                ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, EXCLUDED.tat)
+                """)
+        }
+    }
 }

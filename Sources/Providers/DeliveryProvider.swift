@@ -11,6 +11,8 @@ public protocol DeliveryProvider: Sendable {
     var endpoint: String { get }
     /// The pace it may be sent to, shared by every daemon (`RateLimitStore`); nil when unlimited.
     var rateLimit: RateLimit? { get }
+    /// Its receipts endpoint on the daemon's HTTP listener, if it sends any.
+    var receipts: (any ReceiptSource)? { get }
     func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult]
     func shutdown() async
 }

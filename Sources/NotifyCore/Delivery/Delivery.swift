@@ -1,11 +1,12 @@
 /// Where a delivery stands. The state machine only moves forward:
 ///
-/// `queued → sending → sent (accepted by the provider) → delivered | bounced` (the last two from receipts);
+/// `queued → sending → sent (accepted by the provider) → delivered → undelivered | bounced` (the last three from
+/// receipts, merged monotonically: `ReceiptStatus`);
 /// `sending → failed` (will retry) `→ sending`; after the last attempt or a permanent error `dead`; and
 /// `skipped` when there is nothing to send to (no address, no provider for the channel). An in-app delivery is
 /// the notification's inbox row itself: `delivered` when it commits.
 public enum DeliveryStatus: String, Sendable, CaseIterable {
-    case queued, sending, sent, delivered, bounced, failed, dead, skipped
+    case queued, sending, sent, delivered, undelivered, bounced, failed, dead, skipped
 }
 
 /// One channel of one notification that leaves the building, decided by the planner and written with the

@@ -9,6 +9,9 @@ public struct DeliveryFailure: Error, Sendable, Equatable, CustomStringConvertib
         /// The provider cannot send anything (authentication refused, TLS required but not offered): stop using
         /// it and keep the delivery for later, without spending its attempts.
         case provider
+        /// The provider asks us to slow down (HTTP 429): not this delivery's fault. It waits for the provider's
+        /// shared schedule, pushed by `retryAfter`, without spending an attempt.
+        case throttled
     }
 
     /// Short and stable: `smtp-550`, `connection`, `timeout`, `starttls-unavailable`, `auth-failed`, ...
@@ -17,11 +20,14 @@ public struct DeliveryFailure: Error, Sendable, Equatable, CustomStringConvertib
     /// What the provider said (an SMTP reply's text) or what went wrong, without credentials. A server's reply
     /// may quote the recipient's address: it goes to the delivery's history and dead-letter headers, not to logs.
     public var detail: String
+    /// For `throttled`: how long the provider asked us to wait, in seconds.
+    public var retryAfter: Double?
 
-    public init(code: String, _ failureClass: Class, detail: String) {
+    public init(code: String, _ failureClass: Class, detail: String, retryAfter: Double? = nil) {
         self.code = code
         self.failureClass = failureClass
         self.detail = detail
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(code) (\(failureClass.rawValue))" }

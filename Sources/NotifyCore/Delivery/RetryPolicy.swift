@@ -18,12 +18,22 @@ public struct RetryPolicy: Sendable, Equatable {
         case dead
         /// The provider is down: hand the job back without spending an attempt, and stop using the provider.
         case holdProvider
+        /// The provider throttles: push its schedule by `seconds` and pace the job again, its attempt unspent.
+        case throttled(seconds: Double)
     }
+
+    /// The wait a 429 without a usable `Retry-After` pushes the provider's schedule by.
+    public static let defaultThrottleSeconds = 1.0
+    /// The longest `Retry-After` honoured; a longer one (or a date far off) is cut to this.
+    public static let maxThrottleSeconds = 3600.0
 
     /// After attempt number `attempt` (1 for the first) on `lane` failed with `failure`.
     public func next(after failure: DeliveryFailure, attempt: Int, lane: NotificationPriority) -> Next {
         switch failure.failureClass {
         case .provider: return .holdProvider
+        case .throttled:
+            let seconds = failure.retryAfter.map { Swift.min(Swift.max($0, 0), Self.maxThrottleSeconds) }
+            return .throttled(seconds: seconds ?? Self.defaultThrottleSeconds)
         case .permanent: return .dead
         case .transient:
             let delays = tiers[lane] ?? []

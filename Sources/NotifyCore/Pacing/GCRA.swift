@@ -37,4 +37,13 @@ public enum GCRA {
     public static func giveBack(count: Int, tat: Double, limit: RateLimit) -> Double {
         tat - Double(count) * limit.interval
     }
+
+    /// The TAT after the provider asked us to wait `seconds` (a 429's `Retry-After`): pushed so the next slot
+    /// anyone reserves is due no earlier than `now + seconds`, never pulled back.
+    public static func pushed(tat: Double?, now: Double, by seconds: Double, limit: RateLimit) -> Double {
+        Swift.max(tat ?? now, now + pushOffset(seconds, limit: limit))
+    }
+
+    /// How far past now `pushed` sets the TAT: the wait plus the early allowance (τ) that `wait` takes off.
+    public static func pushOffset(_ seconds: Double, limit: RateLimit) -> Double { seconds + limit.tolerance }
 }

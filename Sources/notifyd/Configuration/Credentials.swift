@@ -9,9 +9,11 @@ import Foundation
 /// | `notify-amqp-url` | `amqp.url` |
 /// | `notify-postgres-url` | `postgres.url` |
 /// | `notify-email-password` | `email.password` |
+/// | `notify-twilio-auth-token` | `twilio.authToken` |
 enum Credentials {
     static let files: [(file: String, key: String)] = [
         ("notify-amqp-url", "amqp.url"), ("notify-postgres-url", "postgres.url"), ("notify-email-password", "email.password"),
+        ("notify-twilio-auth-token", "twilio.authToken"),
     ]
 
     /// A provider with the credentials present in `directory` (none when it is nil).

@@ -24,6 +24,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var templates: TemplateSettings
     var delivery: DeliverySettings
     var email: EmailSettings
+    var twilio: TwilioSection
     var http: HTTPSettings
     /// Graceful drain budget; systemd's `TimeoutStopSec` must be larger.
     var shutdownTimeout: Duration = .seconds(8)
@@ -49,6 +50,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         delivery = try DeliverySettings(config: config)
         email = try EmailSettings(config: config)
         http = try HTTPSettings(config: config)
+        twilio = try TwilioSection(config: config, receiptBaseURL: http.receiptBaseURL)
         shutdownTimeout = .seconds(try config.int("shutdown.timeoutSeconds", Int(shutdownTimeout.components.seconds), 1...300))
         if let problem = problems.first {
             throw ConfigurationError(key: problem, reason: "has a value of the wrong type")

@@ -3,6 +3,7 @@ import Configuration
 import Logging
 import NotifyCore
 import Postgres
+import Foundation
 import Providers
 
 // The sections of the configuration, one type each. A default is written once, as the initial value of its
@@ -321,11 +322,14 @@ struct EmailSettings: Sendable, Equatable {
     var rateLimit: RateLimit? { ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil }
 }
 
-/// `http.*`: the listener for health checks and metrics (and, later, receipts). On loopback by default; port 0
+/// `http.*`: the listener for health checks, metrics and providers' receipts. On loopback by default; port 0
 /// turns it off.
 struct HTTPSettings: Sendable, Equatable {
     var bind = "127.0.0.1"
     var port = 9470
+    /// The public URL providers reach this listener at (through a proxy, say): their callbacks go to
+    /// `<base>/receipts/<provider>`, and signatures are checked against it. Empty asks providers for no receipts.
+    var receiptBaseURL: String?
     /// A lane whose oldest job waited longer than this makes the daemon not ready; 0 never does. The low lane
     /// carries campaigns that may be paced for hours, so it is not judged by default.
     var readyLaneAgeSeconds: [NotificationPriority: Int] = [.high: 30, .normal: 900, .low: 0]
@@ -336,6 +340,9 @@ struct HTTPSettings: Sendable, Equatable {
             throw ConfigurationError(key: "http.bind", reason: "must be an address to listen on")
         }
         port = try config.int("http.port", port, 0...65_535)
+        if config.optionalString("http.receiptBaseUrl") != nil {
+            receiptBaseURL = try config.httpURL("http.receiptBaseUrl", "")
+        }
         for lane in NotificationPriority.allCases {
             readyLaneAgeSeconds[lane] = try config.int(
                 "http.readyLaneAgeSeconds.\(lane.rawValue)", readyLaneAgeSeconds[lane] ?? 0, 0...86_400 * 7)
@@ -343,4 +350,60 @@ struct HTTPSettings: Sendable, Equatable {
     }
 
     var isEnabled: Bool { port != 0 }
+}
+
+/// `twilio.*`: the Twilio account SMS go through. Without `twilio.accountSid` there is no SMS provider and SMS
+/// deliveries are recorded `skipped` (`no-provider`). The auth token comes from `NOTIFY_TWILIO_AUTH_TOKEN` or the
+/// credential `notify-twilio-auth-token`.
+struct TwilioSection: Sendable, Equatable {
+    var twilio: TwilioSettings?
+    var baseURL = "https://api.twilio.com"
+    /// The catalog's SMS limit; an account's own limit may be lower (Twilio queues what is over it).
+    var ratePerSecond = 10
+    var rateBurst = 10
+    var timeoutSeconds = 15
+
+    init(config: ConfigReader, receiptBaseURL: String?) throws(ConfigurationError) {
+        baseURL = try config.httpURL("twilio.baseUrl", baseURL)
+        ratePerSecond = try config.int("twilio.ratePerSecond", ratePerSecond, 0...100_000)
+        rateBurst = try config.int("twilio.rateBurst", rateBurst, 1...10_000)
+        timeoutSeconds = try config.int("twilio.timeoutSeconds", timeoutSeconds, 1...300)
+        let from = config.optionalString("twilio.from")
+        let service = config.optionalString("twilio.messagingServiceSid")
+        let token = config.string(forKey: "twilio.authToken", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        guard let account = config.optionalString("twilio.accountSid") else { return }
+        guard account.utf8.allSatisfy({ $0 < 0x80 && $0 > 0x20 && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") }) else {
+            throw ConfigurationError(key: "twilio.accountSid", reason: "must be an account SID (letters and digits)")
+        }
+        guard let token else {
+            throw ConfigurationError(key: "twilio.authToken", reason: "must be set (environment or credential) when twilio.accountSid is")
+        }
+        guard from != nil || service != nil else {
+            throw ConfigurationError(key: "twilio.from", reason: "or twilio.messagingServiceSid must be set when twilio.accountSid is")
+        }
+        var settings = TwilioSettings(accountSID: account, authToken: token)
+        settings.baseURL = baseURL
+        settings.from = from
+        settings.messagingServiceSID = service
+        settings.statusCallbackURL = receiptBaseURL.map { "\($0)/receipts/twilio" }
+        settings.timeout = .seconds(timeoutSeconds)
+        settings.rateLimit = ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil
+        twilio = settings
+    }
+}
+
+extension ConfigReader {
+    /// An http(s) URL without a trailing slash, query or fragment; plain `http` only to a server on loopback
+    /// (credentials and messages cross it).
+    func httpURL(_ key: String, _ fallback: String) throws(ConfigurationError) -> String {
+        var value = string(forKey: ConfigKey(key), default: fallback)
+        while value.hasSuffix("/") { value.removeLast() }
+        guard let url = URL(string: value), let scheme = url.scheme, let host = url.host, url.query == nil, url.fragment == nil,
+              scheme == "https" || scheme == "http"
+        else { throw ConfigurationError(key: key, reason: "must be an http(s) URL without a query") }
+        if scheme == "http", !["127.0.0.1", "::1", "[::1]", "localhost"].contains(host) {
+            throw ConfigurationError(key: key, reason: "must be https unless the server is on loopback")
+        }
+        return value
+    }
 }

@@ -77,6 +77,31 @@ extension DeliveryWorker {
         return (go, deferred)
     }
 
+    /// The provider answered 429, asking for `seconds`: push its shared schedule, so every daemon's next round
+    /// waits for it (`pace`), or, for a provider without a rate limit, wait here. Returns the tier to defer the
+    /// round's jobs to when that wait would hold them longer than `delivery.maxPacingWaitSeconds`.
+    func honourRetryAfter(
+        provider: String, for seconds: Double, channel: NotificationChannel, lane: NotificationPriority, heldFor: Duration
+    ) async -> Int? {
+        logger.warning("provider throttles; pacing its deliveries", metadata: [
+            "delivery.channel": "\(channel.rawValue)", "provider": "\(provider)", "retry.in": "\(seconds) s",
+        ])
+        if let limit = providers[channel]?.rateLimit {
+            do {
+                try await RateLimitStore.push("provider:\(provider)", by: seconds, limit: limit, on: database)
+                return nil
+            } catch {
+                logger.error("cannot push the provider's shared schedule; waiting here", metadata: ["error": "\(error)"])
+            }
+        }
+        if Double(heldFor.milliseconds) / 1000 + seconds > Double(settings.maxPacingWait.milliseconds) / 1000,
+           let tier = settings.retry.deferral(waiting: seconds, lane: lane) {
+            return tier
+        }
+        try? await Task.sleep(for: .seconds(seconds))
+        return nil
+    }
+
     /// Reserves slots, asking again each second while the database cannot be asked (nothing is sent unpaced);
     /// nil when shutdown comes first.
     func reserve(_ requests: [RateLimitStore.Request]) async -> [String: RateLimitStore.Reservation]? {

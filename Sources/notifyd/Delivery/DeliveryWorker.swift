@@ -160,6 +160,8 @@ struct DeliveryWorker: Service {
             let results = await send(round.map(\.1), channel: channel)
             metrics.sent(round.count, channel: channel, provider: provider, took: .now - started)
             var held: [(AMQPDelivery, ClaimedDelivery)] = []
+            var throttled: [(AMQPDelivery, ClaimedDelivery)] = []
+            var throttle: Double?
             var down: DeliveryFailure?
             for ((delivery, claimed), result) in zip(round, results) {
                 let id = claimed.job.deliveryID
@@ -173,6 +175,9 @@ struct DeliveryWorker: Service {
                     case .holdProvider:
                         held.append((delivery, claimed))
                         down = failure
+                    case .throttled(let seconds):
+                        throttled.append((delivery, claimed))
+                        throttle = Swift.max(throttle ?? 0, seconds)
                     case .retry(let delay):
                         settled.append(Settled(
                             delivery: delivery,
@@ -190,10 +195,18 @@ struct DeliveryWorker: Service {
                     }
                 }
             }
-            // Held deliveries go first in the next round, after the backoff.
-            pending = held[...] + pending
+            // Held and throttled deliveries go first in the next round, after the backoff or the provider's wait.
+            pending = held[...] + throttled + pending
             metrics.deliveries(held.count, channel: channel, provider: provider, outcome: .held)
+            metrics.deliveries(throttled.count, channel: channel, provider: provider, outcome: .throttled)
             lastDown = down
+            if let throttle, down == nil {
+                if let tier = await honourRetryAfter(provider: provider, for: throttle, channel: channel, lane: lane, heldFor: .now - claimedAt) {
+                    settled += pending.map { deferred($0.0, $0.1, failure: .paced(provider, wait: throttle), tier: tier) }
+                    pending = []
+                }
+                continue
+            }
             guard let down else { continue }
             health.markDown(channel, because: down)
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
@@ -270,6 +283,15 @@ struct DeliveryWorker: Service {
             }
         }
         count(recorded.map { settled[$0].transition }, channel: channel, provider: provider)
+        if providers[channel]?.receipts != nil {
+            // Receipts that overtook these sends (the provider called back before the record committed).
+            let sent = recorded.map { settled[$0].transition }.filter { $0.status == .sent }.map(\.deliveryID)
+            do {
+                try await ReceiptStore.applyPending(sent, on: database)
+            } catch {
+                logger.error("cannot apply receipts that came before their sends were recorded", metadata: ["error": "\(error)"])
+            }
+        }
         return (recorded.map { settled[$0].delivery }, refused.sorted().map { settled[$0].delivery })
     }
 

@@ -10,10 +10,12 @@ import ServiceLifecycle
 /// - `GET /health/ready`: 200 when broker, database, consumers, providers and lanes are all well, else 503; the
 ///   JSON body names every check with what it saw or why it failed.
 /// - `GET /metrics`: the Prometheus text of `DaemonMetrics`.
+/// - `POST /receipts/<provider>`: a provider's signed status callbacks (`ReceiptEndpoint`).
 struct HTTPListener: Service {
     let settings: HTTPSettings
     let checks: HealthChecks
     let metrics: DaemonMetrics
+    let receipts: [ReceiptEndpoint]
     let logger: Logger
 
     func run() async throws {
@@ -41,6 +43,9 @@ struct HTTPListener: Service {
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
+        for endpoint in receipts {
+            router.post(RouterPath(endpoint.source.path)) { request, _ in await endpoint.handle(request) }
         }
         return router
     }

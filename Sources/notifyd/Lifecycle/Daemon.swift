@@ -125,7 +125,13 @@ struct Daemon {
                 checks: HealthChecks(
                     connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
                     inbox: lanes, laneAgeLimits: configuration.http.readyLaneAgeSeconds, probes: resources.probes),
-                metrics: metrics, logger: logger), at: 0)
+                metrics: metrics,
+                receipts: providers.values.compactMap { provider in
+                    provider.receipts.map {
+                        ReceiptEndpoint(provider: provider.name, source: $0, database: resources.reads, metrics: metrics, logger: logger)
+                    }
+                },
+                logger: logger), at: 0)
         }
         if configuration.topology.archiveParked {
             services.append(DeadLetterArchive(
@@ -136,18 +142,31 @@ struct Daemon {
 
     /// The providers configured, by channel.
     private func makeProviders() throws -> [NotificationChannel: any DeliveryProvider] {
-        guard let smtp = configuration.email.smtp else { return [:] }
-        let client: SMTPClient
-        do {
-            client = try SMTPClient(settings: smtp, logger: logger)
-        } catch {
-            throw StartupError(step: "email provider \(smtp)", reason: "cannot set up TLS: \(error)")
+        var providers: [NotificationChannel: any DeliveryProvider] = [:]
+        if let smtp = configuration.email.smtp {
+            let client: SMTPClient
+            do {
+                client = try SMTPClient(settings: smtp, logger: logger)
+            } catch {
+                throw StartupError(step: "email provider \(smtp)", reason: "cannot set up TLS: \(error)")
+            }
+            let composer = EmailComposer(
+                fromAddress: configuration.email.from, fromName: configuration.email.fromName,
+                unsubscribeURL: configuration.email.unsubscribeURL)
+            providers[.email] = EmailProvider(client: client, composer: composer, rateLimit: configuration.email.rateLimit)
         }
-        let composer = EmailComposer(
-            fromAddress: configuration.email.from, fromName: configuration.email.fromName,
-            unsubscribeURL: configuration.email.unsubscribeURL)
-        logger.info("email provider configured", metadata: ["email.server": "\(smtp)"])
-        return [.email: EmailProvider(client: client, composer: composer, rateLimit: configuration.email.rateLimit)]
+        // The HTTP providers share one client (one connection pool per host).
+        let transport = configuration.twilio.twilio == nil ? nil : try HTTPTransport()
+        if let twilio = configuration.twilio.twilio, let transport {
+            providers[.sms] = TwilioProvider(settings: twilio, transport: transport)
+        }
+        for provider in providers.values {
+            logger.info("provider configured", metadata: [
+                "delivery.channel": "\(provider.channel.rawValue)", "provider": "\(provider.name)", "provider.endpoint": "\(provider.endpoint)",
+                "provider.receipts": "\(provider.receipts?.path ?? "none")",
+            ])
+        }
+        return providers
     }
 
     /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.

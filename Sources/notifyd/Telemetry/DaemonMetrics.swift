@@ -56,7 +56,7 @@ final class DaemonMetrics: Sendable {
     // MARK: Delivery
 
     /// What happened to the deliveries of one send through one provider.
-    enum Outcome: String { case sent, retried, dead, held, deferred }
+    enum Outcome: String { case sent, retried, dead, held, deferred, throttled }
 
     func deliveries(_ count: Int, channel: NotificationChannel, provider: String, outcome: Outcome) {
         guard count > 0 else { return }
@@ -83,6 +83,13 @@ final class DaemonMetrics: Sendable {
     func paced(provider: String, waited seconds: Double) {
         CoreMetrics.Timer(label: Self.pacingSeconds, dimensions: [("provider", provider)], factory: factory)
             .recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// Receipts posted by a provider, by what became of them: `applied`, `kept` (changed nothing), `unknown`
+    /// (no such delivery), `rejected` (bad signature or body).
+    func receipts(_ count: Int, provider: String, outcome: String) {
+        guard count > 0 else { return }
+        counter("notify_receipts_total", ["provider": provider, "outcome": outcome]).increment(by: count)
     }
 
     // MARK: Sampled state

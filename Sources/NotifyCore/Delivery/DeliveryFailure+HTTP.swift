@@ -1,0 +1,66 @@
+import CivilDate
+
+/// How an HTTP provider's answers are classified (`../shared/research/delivery-channels.md` §2, §7): what the
+/// retry policy does with them and, through the class, what counts against the provider's breaker.
+extension DeliveryFailure {
+    /// An answer that was not success, by status: 429 throttles (with `Retry-After`); 401 and 403 mean the
+    /// provider refuses our credentials, so nothing can go through it; 408 and 5xx are transient; any other 4xx is
+    /// about this message (its address, its content) and permanent. `code` names it in the history (`http-400`,
+    /// or the provider's own code such as `twilio-21211`).
+    public static func http(status: Int, code: String? = nil, detail: String, retryAfter: Double? = nil) -> DeliveryFailure {
+        let failureClass: Class = switch status {
+        case 429: .throttled
+        case 401, 403: .provider
+        case 408, 500...599: .transient
+        case 400...499: .permanent
+        default: .transient  // a redirect or an informational answer where success was due: try again later
+        }
+        return DeliveryFailure(
+            code: code ?? "http-\(status)", failureClass, detail: "HTTP \(status): \(String(detail.prefix(512)))",
+            retryAfter: failureClass == .throttled ? retryAfter : nil)
+    }
+
+    /// Twilio's Messages API (error codes from its error dictionary): per-number codes end the delivery whatever
+    /// the status; 20003 (authentication) and 20404 (no such account) mean the account is unusable; 20429 and
+    /// HTTP 429 throttle; the rest follows `http(status:)`.
+    public static func twilio(status: Int, errorCode: Int?, message: String, retryAfter: Double?) -> DeliveryFailure {
+        let code = errorCode.map { "twilio-\($0)" }
+        switch errorCode {
+        case 21211, 21408, 21610, 21612, 21614:  // invalid To, region not enabled, unsubscribed, unroutable, not SMS-capable
+            return DeliveryFailure(code: code!, .permanent, detail: "HTTP \(status): \(String(message.prefix(512)))")
+        case 20003, 20404:
+            return DeliveryFailure(code: code!, .provider, detail: "HTTP \(status): \(String(message.prefix(512)))")
+        case 20429:
+            return http(status: 429, code: code, detail: message, retryAfter: retryAfter)
+        default:
+            return http(status: status, code: code, detail: message, retryAfter: retryAfter)
+        }
+    }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) taken
+/// relative to `now` (seconds since 1970). Nil when absent or unreadable; never negative.
+public enum RetryAfter {
+    public static func seconds(_ header: String?, now: Double) -> Double? {
+        guard let header = header?.trimmingSpaces, !header.isEmpty else { return nil }
+        if header.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            return header.count <= 9 ? Double(header) : RetryPolicy.maxThrottleSeconds
+        }
+        let parts = header.split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), (1...31).contains(day),
+              let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]), (1970...9999).contains(year)
+        else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else { return nil }
+        let days = CivilDate.daysSinceEpoch(year: year, month: month + 1, day: day)
+        let at = Double(days * 86_400 + clock[0] * 3600 + clock[1] * 60 + clock[2])
+        return Swift.max(0, at - now)
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(self.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}

@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOSSL
+import NotifyCore
+
+/// The HTTP client every HTTP provider sends through: one async-http-client pool per daemon, TLS verified against
+/// the system's roots (plus a configured CA, for test servers), a deadline on every request. Requests of a round
+/// go out together as futures on the client's event loops, not as a Swift task each.
+public final class HTTPTransport: Sendable {
+    let client: HTTPClient
+
+    /// - Parameters:
+    ///   - caCertificatePath: a PEM file of roots to trust besides the system's (a private CA); nil for none.
+    ///   - connectionsPerHost: HTTP/1.1 connections kept per host; requests beyond it wait for one.
+    public init(caCertificatePath: String? = nil, connectionsPerHost: Int = 32) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caCertificatePath {
+            tls.additionalTrustRoots = [.file(caCertificatePath)]
+        }
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(5), read: .seconds(30)),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost))
+        configuration.httpVersion = .automatic
+        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    /// A response with its body collected (at most `maxBodyBytes`).
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+        }
+    }
+
+    /// Largest response body read; providers answer in a few hundred bytes.
+    static let maxBodyBytes = 64 * 1024
+
+    /// Sends every request at once and waits for all of them, each within `timeout`; one result each, in order.
+    public func execute(_ requests: [HTTPClient.Request], timeout: Duration) async -> [Result<Response, DeliveryFailure>] {
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+            + Int64(timeout.components.attoseconds / 1_000_000_000))
+        let futures = requests.map { client.execute(request: $0, deadline: deadline) }
+        var results: [Result<Response, DeliveryFailure>] = []
+        results.reserveCapacity(futures.count)
+        for future in futures {
+            do {
+                let response = try await future.get()
+                var body = response.body ?? ByteBuffer()
+                let bytes = body.readBytes(length: min(body.readableBytes, Self.maxBodyBytes)) ?? []
+                results.append(.success(Response(
+                    status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: bytes)))
+            } catch {
+                results.append(.failure(Self.failure(error)))
+            }
+        }
+        return results
+    }
+
+    /// What a request that got no answer comes to: a server that cannot be reached (refused, no route, no
+    /// connection in time) is provider-wide; a TLS failure is the provider's configuration; a reply that did not
+    /// come in time, or a connection lost mid-request, is transient. Descriptions name no URL or credential.
+    static func failure(_ error: any Error) -> DeliveryFailure {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .getConnectionFromPoolTimeout:
+                return .unreachable("no connection to the provider in time")
+            case .readTimeout, .deadlineExceeded, .writeTimeout:
+                return DeliveryFailure(code: "timeout", .transient, detail: "no answer from the provider in time")
+            case .tlsHandshakeTimeout:
+                return .unreachable("no TLS handshake with the provider in time")
+            default:
+                return .connection("HTTP client: \(error)")
+            }
+        }
+        if error is NIOSSLError || "\(type(of: error))".contains("BoringSSL") {
+            return .tls("TLS with the provider failed: \(error)")
+        }
+        let text = "\(error)"
+        if text.contains("refused") || text.contains("ECONNREFUSED") || text.contains("unreachable") {
+            return .unreachable("the provider cannot be reached: \(String(text.prefix(200)))")
+        }
+        return .connection(String(text.prefix(200)))
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+}

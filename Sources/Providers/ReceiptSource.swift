@@ -1,0 +1,25 @@
+import NotifyCore
+
+/// A provider's receipts (status callbacks, event webhooks) as they arrive at the daemon's HTTP listener: the
+/// source checks the signature and reads the body; the daemon merges what it returns (`ReceiptStore`).
+public protocol ReceiptSource: Sendable {
+    /// The listener's path the provider posts to, e.g. `/receipts/twilio`.
+    var path: String { get }
+    /// - Parameters:
+    ///   - query: the request's query string, without `?`, as received.
+    ///   - headers: the request's headers.
+    ///   - body: the request's body, as received.
+    func receipts(query: String?, headers: [(String, String)], body: [UInt8]) -> ReceiptCheck
+}
+
+public enum ReceiptCheck: Sendable, Equatable {
+    case receipts([Receipt])
+    /// Missing or wrong: answered 401, recorded nowhere.
+    case badSignature
+    /// Signed, but not a body we can read: answered 400.
+    case malformed(String)
+}
+
+extension DeliveryProvider {
+    public var receipts: (any ReceiptSource)? { nil }
+}

@@ -1,0 +1,55 @@
+import Hummingbird
+import Logging
+import NotifyCore
+import NotifyStore
+import Postgres
+import Providers
+
+/// A provider's receipts route on the listener (`POST /receipts/<provider>`): the provider's `ReceiptSource`
+/// checks the signature and reads the body, `ReceiptStore` merges the statuses. Answers: 200 once stored (or for
+/// a delivery we do not know, logged: the provider must not retry it forever), 401 for a bad signature, 400 for
+/// a body that cannot be read, 413 past 64 KiB, 503 while the database cannot take it (the provider may retry).
+struct ReceiptEndpoint: Sendable {
+    let provider: String
+    let source: any ReceiptSource
+    let database: PGPool
+    let metrics: DaemonMetrics
+    let logger: Logger
+
+    static let maxBodyBytes = 64 * 1024
+
+    func handle(_ request: Request) async -> Response {
+        var request = request
+        guard let buffer = try? await request.collectBody(upTo: Self.maxBodyBytes) else {
+            metrics.receipts(1, provider: provider, outcome: "rejected")
+            return Response(status: .contentTooLarge)
+        }
+        let headers = request.headers.map { ($0.name.rawName, $0.value) }
+        switch source.receipts(query: request.uri.query, headers: headers, body: Array(buffer.readableBytesView)) {
+        case .badSignature:
+            metrics.receipts(1, provider: provider, outcome: "rejected")
+            logger.warning("receipt with a bad signature refused", metadata: ["provider": "\(provider)"])
+            return Response(status: .unauthorized)
+        case .malformed(let reason):
+            metrics.receipts(1, provider: provider, outcome: "rejected")
+            logger.warning("unreadable receipt refused", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
+            return Response(status: .badRequest)
+        case .receipts(let receipts):
+            do {
+                let outcomes = try await ReceiptStore.apply(receipts, on: database)
+                for (receipt, outcome) in zip(receipts, outcomes) where outcome == .unknown {
+                    logger.warning("receipt for an unknown delivery", metadata: [
+                        "provider": "\(provider)", "delivery.id": "\(receipt.deliveryID.logSafe)",
+                    ])
+                }
+                for (outcome, count) in Dictionary(outcomes.map { ("\($0)", 1) }, uniquingKeysWith: +) {
+                    metrics.receipts(count, provider: provider, outcome: outcome)
+                }
+                return Response(status: .ok)
+            } catch {
+                logger.error("cannot store receipts", metadata: ["provider": "\(provider)", "error": "\(error)"])
+                return Response(status: .serviceUnavailable)
+            }
+        }
+    }
+}
