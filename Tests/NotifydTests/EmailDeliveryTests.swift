@@ -214,20 +214,22 @@ struct EmailDeliveryTests {
     }
 
     /// The email delivery of the user's only notification, once its status is `status` (or at once for nil).
-    static func delivery(of user: String, _ service: ServiceHarness, until status: String?, timeout: Duration = .seconds(30)) async throws -> [String: Any] {
+    static func delivery(
+        of user: String, channel: String = "email", _ service: ServiceHarness, until status: String?, timeout: Duration = .seconds(30)
+    ) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout
         var seen: Any = "no notification"
         while true {
             let list = try await service.call("GetUserNotifications", ["userId": user]).body["notifications"] as? [[String: Any]]
             if let id = list?.first?["notificationId"] as? String {
                 let deliveries = try await service.call("GetDeliveryStatus", ["notificationId": id]).body["deliveries"] as? [[String: Any]] ?? []
-                if let email = deliveries.first(where: { $0["channel"] as? String == "email" }) {
+                if let email = deliveries.first(where: { $0["channel"] as? String == channel }) {
                     if status == nil || email["status"] as? String == status { return email }
                     seen = email
                 }
             }
             guard ContinuousClock.now < deadline else {
-                throw SupportFailure("the email delivery of \(user) did not become \(status ?? "visible"): \(seen)\n\(service.daemon.log.suffix(3000))")
+                throw SupportFailure("the \(channel) delivery of \(user) did not become \(status ?? "visible"): \(seen)\n\(service.daemon.log.suffix(3000))")
             }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -162,18 +162,9 @@ struct EmailFaultTests {
     @Test("a high-lane email under a 20,000-message low-lane backlog is sent before the backlog drains")
     func highLaneFirst() async throws {
         let peer = try SMTPPeer(port: 2539)
-        let rules = try String(contentsOf: repositoryRoot.appendingPathComponent("Config/notification-rules.json"), encoding: .utf8)
-            .replacingOccurrences(of: #""template": "payment-received", "type": "payment", "priority": "normal""#,
-                                  with: #""template": "payment-received", "type": "payment", "priority": "low""#)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try rules.write(to: folder.appendingPathComponent("rules.json"), atomically: true, encoding: .utf8)
+        let rules = try TestRules(confirmedPriority: "low")
         let backlog = 20_000
-        let service = try await Self.service(peer, recipients: backlog, environment: [
-            "NOTIFY_TEMPLATES_RULES": folder.appendingPathComponent("rules.json").path,
-            "NOTIFY_TEMPLATES_DIRECTORY": repositoryRoot.appendingPathComponent("Config/templates").path,
-        ])
+        let service = try await Self.service(peer, recipients: backlog, environment: rules.environment)
         defer { Task { await service.shutDown() } }
         try await Self.register(1, prefix: "urgent-", service)
         try await service.publish((0..<backlog).map { Payments.confirmed(user: "user-\($0)", index: $0) })
