@@ -23,11 +23,15 @@ struct SMSDeliveryTests {
         (delivery["history"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? String }
     }
 
-    @Test("an SMS goes out once, with Basic auth and a status callback naming its delivery; the receipts make it delivered")
+    @Test("an SMS goes out once, with Basic auth (the token from a credential file) and a status callback naming its delivery; the receipts make it delivered")
     func sentThenDelivered() async throws {
         let fake = try TwilioFake()
         let rules = try TestRules(channels: ["in-app", "sms"])
-        let service = try await Self.service(fake, rules: rules)
+        let credentials = try SecretsTests.credentials(["notify-twilio-auth-token": fake.authToken])
+        defer { try? FileManager.default.removeItem(atPath: credentials) }
+        let service = try await Self.service(fake, rules: rules, [
+            "NOTIFY_TWILIO_AUTH_TOKEN": "wrong-token-the-credential-wins", "CREDENTIALS_DIRECTORY": credentials,
+        ])
         defer { Task { await service.shutDown() } }
         try await Self.register([("sms-user", "+14155550100")], service)
         try await service.publish([Payments.confirmed(user: "sms-user", index: 1)])
@@ -46,6 +50,7 @@ struct SMSDeliveryTests {
         // Both callbacks (sent, then delivered) were verified and answered 200.
         let callbacks = try await fake.callbacks()
         #expect(callbacks.map { $0["answer"] as? Int } == [200, 200])
+        #expect(!service.daemon.log.contains(fake.authToken), "the auth token never reaches a log")
     }
 
     @Test("receipts: a bad signature is refused with 401, a late 'sent' after 'delivered' changes nothing, an undelivered report is kept")
