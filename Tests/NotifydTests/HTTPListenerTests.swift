@@ -101,7 +101,7 @@ struct HTTPListenerTests {
         #expect(ready.status == 503)
         #expect(ready.json["status"] as? String == "not-ready")
         #expect(ready.check("provider.email").ok == false)
-        #expect(ready.check("provider.email").detail?.hasPrefix("smtp down: unreachable (provider)") == true, "\(ready.text)")
+        #expect(ready.check("provider.email").detail?.hasPrefix("smtp open: unreachable (provider)") == true, "\(ready.text)")
         #expect(ready.check("broker").ok == true)
         #expect(!ready.text.contains("down-\(service.id)"), "no address in a health report")
 

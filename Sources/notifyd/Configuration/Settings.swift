@@ -224,6 +224,8 @@ struct DeliverySettings: Sendable, Equatable {
     var recipientLimitPerHour = 10
     /// Lanes whose jobs the per-recipient limit never holds back (one-time codes, security alerts, failed payments).
     var recipientLimitExemptLanes: Set<NotificationPriority> = [.high]
+    /// Every provider's circuit breaker.
+    var breaker = BreakerPolicy()
 
     init(config: ConfigReader) throws(ConfigurationError) {
         workers = try config.int("delivery.workers", workers, 1...64)
@@ -247,6 +249,13 @@ struct DeliverySettings: Sendable, Equatable {
             }
             recipientLimitExemptLanes.insert(lane)
         }
+        breaker.failureRatePercent = try config.int("delivery.breakerFailureRatePercent", breaker.failureRatePercent, 1...100)
+        breaker.window = try config.int("delivery.breakerWindow", breaker.window, 1...10_000)
+        breaker.minimumCalls = try config.int("delivery.breakerMinimumCalls", breaker.minimumCalls, 1...breaker.window)
+        breaker.openSeconds = Double(try config.int("delivery.breakerOpenSeconds", Int(breaker.openSeconds), 1...3600))
+        breaker.maxOpenSeconds = Double(try config.int(
+            "delivery.breakerMaxOpenSeconds", Int(breaker.maxOpenSeconds), Int(breaker.openSeconds)...86_400))
+        breaker.halfOpenProbes = try config.int("delivery.breakerHalfOpenProbes", breaker.halfOpenProbes, 1...1000)
         for lane in NotificationPriority.allCases {
             let key = "delivery.retrySeconds.\(lane.rawValue)"
             let delays = config.intArray(forKey: ConfigKey(key), default: retry.tiers[lane] ?? [])

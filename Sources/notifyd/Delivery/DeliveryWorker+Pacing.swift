@@ -1,6 +1,7 @@
 import AMQP
 import NotifyCore
 import NotifyStore
+import Providers
 
 /// The delivery worker's pacing (`README`, "Pacing, not dropping"): the shared GCRA schedules a batch passes before
 /// its sends (`RateLimitStore`), and what becomes of a job whose slot is too far off to hold it for.
@@ -69,7 +70,8 @@ extension DeliveryWorker {
         var deferred: [Settled] = []
         for job in sending {
             if let wait = over["recipient:\(channel.rawValue):\(job.1.job.userID)"], let tier = settings.retry.deferral(waiting: wait, lane: lane) {
-                deferred.append(self.deferred(job.0, job.1, failure: .paced("recipient", wait: wait), tier: tier))
+                deferred.append(self.deferred(
+                    job.0, job.1, failure: .paced("recipient", wait: wait), tier: tier, provider: providers[channel]?.first?.name ?? "none"))
             } else {
                 go.append(job)
             }
@@ -81,14 +83,14 @@ extension DeliveryWorker {
     /// waits for it (`pace`), or, for a provider without a rate limit, wait here. Returns the tier to defer the
     /// round's jobs to when that wait would hold them longer than `delivery.maxPacingWaitSeconds`.
     func honourRetryAfter(
-        provider: String, for seconds: Double, channel: NotificationChannel, lane: NotificationPriority, heldFor: Duration
+        provider: any DeliveryProvider, for seconds: Double, channel: NotificationChannel, lane: NotificationPriority, heldFor: Duration
     ) async -> Int? {
         logger.warning("provider throttles; pacing its deliveries", metadata: [
-            "delivery.channel": "\(channel.rawValue)", "provider": "\(provider)", "retry.in": "\(seconds) s",
+            "delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)", "retry.in": "\(seconds) s",
         ])
-        if let limit = providers[channel]?.rateLimit {
+        if let limit = provider.rateLimit {
             do {
-                try await RateLimitStore.push("provider:\(provider)", by: seconds, limit: limit, on: database)
+                try await RateLimitStore.push("provider:\(provider.name)", by: seconds, limit: limit, on: database)
                 return nil
             } catch {
                 logger.error("cannot push the provider's shared schedule; waiting here", metadata: ["error": "\(error)"])
@@ -118,9 +120,11 @@ extension DeliveryWorker {
 
     /// A job that was not tried (its slot too far off, or its provider down for longer than a job is held): back
     /// to a tier as it is, its attempt not spent.
-    func deferred(_ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, failure: DeliveryFailure, tier: Int) -> Settled {
+    func deferred(
+        _ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, failure: DeliveryFailure, tier: Int, provider: String
+    ) -> Settled {
         Settled(
-            delivery: delivery,
+            delivery: delivery, provider: provider,
             transition: DeliveryTransition(
                 deliveryID: claimed.job.deliveryID, status: .failed, attempt: claimed.attempt - 1, failure: failure),
             retry: retryCopy(delivery, attempt: claimed.attempt - 1, failure: failure, delay: tier))

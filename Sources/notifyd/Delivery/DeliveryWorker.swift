@@ -22,7 +22,8 @@ import ServiceLifecycle
 struct DeliveryWorker: Service {
     let connection: AMQPConnection
     let database: PGPool
-    let providers: [NotificationChannel: any DeliveryProvider]
+    /// By channel, in failover order.
+    let providers: [NotificationChannel: [any DeliveryProvider]]
     let parker: DeadLetterParker
     let names: ContractNames
     let settings: DeliverySettings
@@ -52,7 +53,7 @@ struct DeliveryWorker: Service {
                 inbox.close()
             }
         }
-        for provider in providers.values { await provider.shutdown() }
+        for provider in providers.values.joined() { await provider.shutdown() }
     }
 
     /// The workers, until the inbox is closed and empty.
@@ -101,6 +102,8 @@ struct DeliveryWorker: Service {
     /// tier's, or the dead-letter queue's).
     struct Settled {
         var delivery: AMQPDelivery
+        /// The provider it went through (or was meant for), for its metrics.
+        var provider: String
         var transition: DeliveryTransition
         var retry: AMQPOutgoingMessage?
         var park: (Rejection, [String: AMQPFieldValue])?
@@ -124,9 +127,7 @@ struct DeliveryWorker: Service {
             if case .send(let claimed) = claim { sending.append((delivery, claimed)) } else { done.append(delivery) }
         }
         var settled: [Settled] = []
-        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
-        var wasDown = false
-        let provider = providers[channel]?.name ?? "none"
+        let chain = providers[channel] ?? []
         let claimedAt = ContinuousClock.now
         if let limit = settings.recipientLimit(lane) {
             guard let (go, over) = await paceRecipients(sending, channel: channel, limit: limit, lane: lane) else {
@@ -135,19 +136,51 @@ struct DeliveryWorker: Service {
             sending = go
             settled += over
         }
-        // Not sent yet, in order; a round takes what the rate limit lets go (everything when unlimited).
+        // Not sent yet, in order; a round takes what the provider's breaker and rate limit let go.
         var pending = sending[...]
+        var wasDown = false
         var lastDown: DeliveryFailure?
         rounds: while !pending.isEmpty {
-            var roundSize = pending.count
-            if let limit = providers[channel]?.rateLimit {
-                let limits = providerLimits(limit, provider: provider, lane: lane)
-                roundSize = Swift.min(limits.map(\.limit.burst).min() ?? 1, pending.count)
+            if chain.isEmpty {
+                let failure = DeliveryFailure(code: "no-provider", .permanent, detail: "no provider delivers on \(channel.rawValue)")
+                settled += pending.map { dead($0.0, $0.1, failure: failure, channel: channel, provider: "none") }
+                pending = []
+                break
+            }
+            // The first provider of the channel whose breaker takes calls: the others are failed over to.
+            guard let (provider, calls) = health.pick(chain) else {
+                // Every provider refuses work: hold the jobs, their attempts unspent, until a breaker lets probes
+                // through; held long enough, they wait in a tier, so `consumer_timeout` never closes the channel.
+                wasDown = true
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                let down = lastDown ?? DeliveryFailure(code: "breaker-open", .provider, detail: "every provider of \(channel.rawValue) is failing")
+                if ContinuousClock.now - claimedAt > settings.maxProviderHold,
+                   let tier = settings.retry.deferral(waiting: Double(settings.maxProviderHold.milliseconds) / 1000, lane: lane) {
+                    logger.error("provider is still down; moving its held deliveries to a retry tier", metadata: [
+                        "delivery.channel": "\(channel.rawValue)", "delivery.held": "\(pending.count)", "error": "\(down)",
+                        "retry.in": "\(tier) s",
+                    ])
+                    settled += pending.map { deferred($0.0, $0.1, failure: down, tier: tier, provider: chain[0].name) }
+                    pending = []
+                    break
+                }
+                let wait = Swift.min(5, Swift.max(0.05, (health.reopensAt(chain) ?? 0) - Date().timeIntervalSince1970))
+                logger.error("provider is down; holding its deliveries", metadata: [
+                    "delivery.channel": "\(channel.rawValue)", "delivery.held": "\(pending.count)", "error": "\(down)",
+                    "retry.in": "\(wait) s",
+                ])
+                try? await Task.sleep(for: .seconds(wait))
+                continue
+            }
+            var roundSize = Swift.min(calls, pending.count)
+            if let limit = provider.rateLimit {
+                let limits = providerLimits(limit, provider: provider.name, lane: lane)
+                roundSize = Swift.min(limits.map(\.limit.burst).min() ?? 1, roundSize)
                 switch await pace(limits.map { RateLimitStore.Request(key: $0.key, count: roundSize, limit: $0.limit) },
-                                  provider: provider, lane: lane, heldFor: .now - claimedAt) {
+                                  provider: provider.name, lane: lane, heldFor: .now - claimedAt) {
                 case .go: break
                 case .defer(let wait, let tier):
-                    settled += pending.map { deferred($0.0, $0.1, failure: .paced(provider, wait: wait), tier: tier) }
+                    settled += pending.map { deferred($0.0, $0.1, failure: .paced(provider.name, wait: wait), tier: tier, provider: provider.name) }
                     pending = []
                     continue
                 case .stop:
@@ -157,8 +190,17 @@ struct DeliveryWorker: Service {
             let round = pending.prefix(roundSize)
             pending = pending.dropFirst(roundSize)
             let started = ContinuousClock.now
-            let results = await send(round.map(\.1), channel: channel)
-            metrics.sent(round.count, channel: channel, provider: provider, took: .now - started)
+            let results = await provider.send(round.map(\.1))
+            metrics.sent(round.count, channel: channel, provider: provider.name, took: .now - started)
+            switch health.record(provider.name, results) {
+            case .opened(let seconds):
+                logger.error("provider breaker opened; failing over or holding", metadata: [
+                    "delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)", "breaker.open": "\(seconds) s",
+                ])
+            case .closed:
+                logger.info("provider breaker closed", metadata: ["delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)"])
+            case nil: break
+            }
             var held: [(AMQPDelivery, ClaimedDelivery)] = []
             var throttled: [(AMQPDelivery, ClaimedDelivery)] = []
             var throttle: Double?
@@ -167,7 +209,7 @@ struct DeliveryWorker: Service {
                 let id = claimed.job.deliveryID
                 switch result {
                 case .sent(let providerID):
-                    settled.append(Settled(delivery: delivery, transition: DeliveryTransition(
+                    settled.append(Settled(delivery: delivery, provider: provider.name, transition: DeliveryTransition(
                         deliveryID: id, status: .sent, attempt: claimed.attempt, providerMessageID: providerID,
                         address: claimed.address)))
                 case .failed(let failure):
@@ -180,77 +222,59 @@ struct DeliveryWorker: Service {
                         throttle = Swift.max(throttle ?? 0, seconds)
                     case .retry(let delay):
                         settled.append(Settled(
-                            delivery: delivery,
+                            delivery: delivery, provider: provider.name,
                             transition: DeliveryTransition(deliveryID: id, status: .failed, attempt: claimed.attempt, failure: failure),
                             retry: retryCopy(delivery, attempt: claimed.attempt, failure: failure, delay: delay)))
                     case .dead:
-                        settled.append(Settled(
-                            delivery: delivery,
-                            transition: DeliveryTransition(deliveryID: id, status: .dead, attempt: claimed.attempt, failure: failure),
-                            park: (Rejection(.undeliverable, failure.detail), [
-                                "x-delivery-id": .string(id), "x-channel": .string(channel.rawValue),
-                                "x-attempts": .int(Int64(claimed.attempt)), "x-last-error-code": .string(failure.code),
-                                "x-last-error-class": .string(failure.failureClass.rawValue),
-                            ])))
+                        settled.append(dead(delivery, claimed, failure: failure, channel: channel, provider: provider.name))
                     }
                 }
             }
-            // Held and throttled deliveries go first in the next round, after the backoff or the provider's wait.
+            // Held and throttled deliveries go first in the next round: through the next provider while this one's
+            // breaker is open, or after the provider's wait.
             pending = held[...] + throttled + pending
-            metrics.deliveries(held.count, channel: channel, provider: provider, outcome: .held)
-            metrics.deliveries(throttled.count, channel: channel, provider: provider, outcome: .throttled)
-            lastDown = down
-            if let throttle, down == nil {
+            metrics.deliveries(held.count, channel: channel, provider: provider.name, outcome: .held)
+            metrics.deliveries(throttled.count, channel: channel, provider: provider.name, outcome: .throttled)
+            if let down {
+                lastDown = down
+                wasDown = true
+            } else if let throttle {
                 if let tier = await honourRetryAfter(provider: provider, for: throttle, channel: channel, lane: lane, heldFor: .now - claimedAt) {
-                    settled += pending.map { deferred($0.0, $0.1, failure: .paced(provider, wait: throttle), tier: tier) }
+                    settled += pending.map {
+                        deferred($0.0, $0.1, failure: .paced(provider.name, wait: throttle), tier: tier, provider: provider.name)
+                    }
                     pending = []
                 }
-                continue
             }
-            guard let down else { continue }
-            health.markDown(channel, because: down)
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            wasDown = true
-            // Held long enough: out to a tier, so the broker's `consumer_timeout` never closes the channel on them.
-            if ContinuousClock.now - claimedAt > settings.maxProviderHold,
-               let tier = settings.retry.deferral(waiting: Double(settings.maxProviderHold.milliseconds) / 1000, lane: lane) {
-                logger.error("provider is still down; moving its held deliveries to a retry tier", metadata: [
-                    "delivery.channel": "\(channel.rawValue)", "delivery.held": "\(pending.count)", "error": "\(down)",
-                    "retry.in": "\(tier) s",
-                ])
-                settled += pending.map { deferred($0.0, $0.1, failure: down, tier: tier) }
-                pending = []
-                break
-            }
-            let wait = backoff.next()
-            logger.error("provider is down; holding its deliveries", metadata: [
-                "delivery.channel": "\(channel.rawValue)", "delivery.held": "\(held.count)", "error": "\(down)",
-                "retry.in": "\(wait)",
-            ])
-            try? await Task.sleep(for: wait)
         }
-        if pending.isEmpty, lastDown == nil {
-            health.markUp(channel)
-            if wasDown { logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"]) }
+        if pending.isEmpty, wasDown {
+            logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"])
         }
-        let (recorded, handBack) = await settle(settled, channel: channel, provider: provider)
+        let (recorded, handBack) = await settle(settled, channel: channel)
         // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
         return (done + recorded, handBack + pending.map(\.0))
     }
 
-    private func send(_ deliveries: [ClaimedDelivery], channel: NotificationChannel) async -> [DeliveryResult] {
-        guard let provider = providers[channel] else {
-            let failure = DeliveryFailure(code: "no-provider", .permanent, detail: "no provider delivers on \(channel.rawValue)")
-            return deliveries.map { _ in .failed(failure) }
-        }
-        return await provider.send(deliveries)
+    /// A delivery that ends here: parked with its reason, for redrive.
+    private func dead(
+        _ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, failure: DeliveryFailure, channel: NotificationChannel, provider: String
+    ) -> Settled {
+        let id = claimed.job.deliveryID
+        return Settled(
+            delivery: delivery, provider: provider,
+            transition: DeliveryTransition(deliveryID: id, status: .dead, attempt: claimed.attempt, failure: failure),
+            park: (Rejection(.undeliverable, failure.detail), [
+                "x-delivery-id": .string(id), "x-channel": .string(channel.rawValue),
+                "x-attempts": .int(Int64(claimed.attempt)), "x-last-error-code": .string(failure.code),
+                "x-last-error-class": .string(failure.failureClass.rawValue),
+            ]))
     }
 
     /// Publishes retry copies and parks dead ones, then records the transitions of everything that went out.
     /// Returns the deliveries to ack, and those to hand back: the broker did not take their copy (their
     /// transition is not recorded, so the next attempt is the same one).
     private func settle(
-        _ settled: [Settled], channel: NotificationChannel, provider: String
+        _ settled: [Settled], channel: NotificationChannel
     ) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
         var refused = Set<Int>()
         let retries = settled.indices.filter { settled[$0].retry != nil }
@@ -282,8 +306,8 @@ struct DeliveryWorker: Service {
                 try? await Task.sleep(for: backoff.next())
             }
         }
-        count(recorded.map { settled[$0].transition }, channel: channel, provider: provider)
-        if providers[channel]?.receipts != nil {
+        count(recorded.map { settled[$0] }, channel: channel)
+        if providers[channel]?.contains(where: { $0.receipts != nil }) == true {
             // Receipts that overtook these sends (the provider called back before the record committed).
             let sent = recorded.map { settled[$0].transition }.filter { $0.status == .sent }.map(\.deliveryID)
             do {
@@ -295,19 +319,23 @@ struct DeliveryWorker: Service {
         return (recorded.map { settled[$0].delivery }, refused.sorted().map { settled[$0].delivery })
     }
 
-    private func count(_ transitions: [DeliveryTransition], channel: NotificationChannel, provider: String) {
-        var counts: [DaemonMetrics.Outcome: Int] = [:]
-        for transition in transitions {
+    private func count(_ settled: [Settled], channel: NotificationChannel) {
+        var counts: [String: [DaemonMetrics.Outcome: Int]] = [:]
+        for entry in settled {
+            let transition = entry.transition
             switch (transition.status, transition.failure) {
-            case (.sent, _): counts[.sent, default: 0] += 1
-            case (.failed, let failure?) where failure.code == DeliveryFailure.pacedCode: counts[.deferred, default: 0] += 1
+            case (.sent, _): counts[entry.provider, default: [:]][.sent, default: 0] += 1
+            case (.failed, let failure?) where failure.code == DeliveryFailure.pacedCode:
+                counts[entry.provider, default: [:]][.deferred, default: 0] += 1
             case (.failed, let failure?), (.dead, let failure?):
-                counts[transition.status == .dead ? .dead : .retried, default: 0] += 1
+                counts[entry.provider, default: [:]][transition.status == .dead ? .dead : .retried, default: 0] += 1
                 metrics.failure(channel: channel, code: failure.code, dead: transition.status == .dead)
             default: continue
             }
         }
-        for (outcome, count) in counts { metrics.deliveries(count, channel: channel, provider: provider, outcome: outcome) }
+        for (provider, outcomes) in counts {
+            for (outcome, count) in outcomes { metrics.deliveries(count, channel: channel, provider: provider, outcome: outcome) }
+        }
     }
 
     /// The job again, on the tier that waits `delay` and then routes it back to its lane.

@@ -73,10 +73,12 @@ struct HealthChecks: Sendable {
         for part in readiness.parts {
             checks.append(HealthCheck(name: part, ok: waiting[part] == nil, detail: waiting[part] ?? "consuming"))
         }
-        for entry in providers.all {
+        // A channel is ready while one of its providers takes work (a breaker closed or probing): failover covers the rest.
+        for (channel, entries) in Dictionary(grouping: providers.all, by: \.channel).sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             checks.append(HealthCheck(
-                name: "provider.\(entry.channel.rawValue)", ok: entry.down == nil,
-                detail: entry.down.map { "\(entry.provider) down: \($0)" } ?? "\(entry.provider) up"))
+                name: "provider.\(channel.rawValue)",
+                ok: entries.contains { if case .open = $0.breaker.state { false } else { true } },
+                detail: entries.map { entry in entry.down.map { "\(entry.provider) \($0)" } ?? "\(entry.provider) up" }.joined(separator: ", ")))
         }
         let now = UInt64(Date().timeIntervalSince1970)
         for lane in NotificationPriority.allCases {

@@ -57,7 +57,7 @@ struct Daemon {
     /// The services, in dependency order, on opened resources.
     private func services(_ resources: Resources, renderer: NotificationRenderer) async throws -> [any Service] {
         let providers = try makeProviders()
-        let health = ProviderHealth(providers)
+        let health = ProviderHealth(providers, policy: configuration.delivery.breaker)
         let metrics = DaemonMetrics()
         let lanes = LaneInbox(normalPerLow: configuration.delivery.normalPerLow)
         let doorbell = OutboxDoorbell()
@@ -126,7 +126,7 @@ struct Daemon {
                     connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
                     inbox: lanes, laneAgeLimits: configuration.http.readyLaneAgeSeconds, probes: resources.probes),
                 metrics: metrics,
-                receipts: providers.values.compactMap { provider in
+                receipts: providers.values.joined().compactMap { provider in
                     provider.receipts.map {
                         ReceiptEndpoint(provider: provider.name, source: $0, database: resources.reads, metrics: metrics, logger: logger)
                     }
@@ -140,9 +140,9 @@ struct Daemon {
         return services + (reconciler.map { [$0] } ?? [])
     }
 
-    /// The providers configured, by channel.
-    private func makeProviders() throws -> [NotificationChannel: any DeliveryProvider] {
-        var providers: [NotificationChannel: any DeliveryProvider] = [:]
+    /// The providers configured, by channel, in failover order.
+    private func makeProviders() throws -> [NotificationChannel: [any DeliveryProvider]] {
+        var providers: [NotificationChannel: [any DeliveryProvider]] = [:]
         if let smtp = configuration.email.smtp {
             let client: SMTPClient
             do {
@@ -153,14 +153,14 @@ struct Daemon {
             let composer = EmailComposer(
                 fromAddress: configuration.email.from, fromName: configuration.email.fromName,
                 unsubscribeURL: configuration.email.unsubscribeURL)
-            providers[.email] = EmailProvider(client: client, composer: composer, rateLimit: configuration.email.rateLimit)
+            providers[.email, default: []].append(EmailProvider(client: client, composer: composer, rateLimit: configuration.email.rateLimit))
         }
         // The HTTP providers share one client (one connection pool per host).
         let transport = configuration.twilio.twilio == nil ? nil : try HTTPTransport()
         if let twilio = configuration.twilio.twilio, let transport {
-            providers[.sms] = TwilioProvider(settings: twilio, transport: transport)
+            providers[.sms, default: []].append(TwilioProvider(settings: twilio, transport: transport))
         }
-        for provider in providers.values {
+        for provider in providers.values.joined() {
             logger.info("provider configured", metadata: [
                 "delivery.channel": "\(provider.channel.rawValue)", "provider": "\(provider.name)", "provider.endpoint": "\(provider.endpoint)",
                 "provider.receipts": "\(provider.receipts?.path ?? "none")",

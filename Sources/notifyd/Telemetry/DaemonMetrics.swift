@@ -103,8 +103,15 @@ final class DaemonMetrics: Sendable {
     func parkedArchived(_ count: Int) { gauge("notify_parked_messages").record(count) }
     func outboxBacklog(_ rows: Int) { gauge("notify_outbox_backlog").record(rows) }
 
-    func provider(channel: NotificationChannel, name: String, up: Bool) {
-        gauge("notify_provider_up", ["channel": channel.rawValue, "provider": name]).record(up ? 1 : 0)
+    /// Up while its breaker is closed; the breaker's state as 0 closed, 1 half-open, 2 open.
+    func provider(channel: NotificationChannel, name: String, breaker: CircuitBreaker.State) {
+        let state = switch breaker {
+        case .closed: 0
+        case .halfOpen: 1
+        case .open: 2
+        }
+        gauge("notify_provider_up", ["channel": channel.rawValue, "provider": name]).record(state == 0 ? 1 : 0)
+        gauge("notify_provider_breaker_state", ["channel": channel.rawValue, "provider": name]).record(state)
     }
 
     // MARK: -

@@ -49,6 +49,6 @@ struct StateSampler: Service {
         } catch {
             logger.debug("cannot sample the outbox", metadata: ["error": "\(error)"])
         }
-        for entry in health.all { metrics.provider(channel: entry.channel, name: entry.provider, up: entry.down == nil) }
+        for entry in health.all { metrics.provider(channel: entry.channel, name: entry.provider, breaker: entry.breaker.state) }
     }
 }
