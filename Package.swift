@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Providers",
             dependencies: [
-                "NotifyCore", "Resilience",
+                "NotifyCore", "Resilience", "CivilDate",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

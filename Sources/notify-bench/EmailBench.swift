@@ -81,7 +81,7 @@ struct EmailBench: AsyncParsableCommand {
         var settings = SMTPSettings(host: "127.0.0.1", port: sinkPort)
         settings.tls = .none
         settings.poolSize = 8
-        let provider = EmailProvider(client: try SMTPClient(settings: settings, logger: logger), composer: Self.composer)
+        let provider = SMTPEmailProvider(client: try SMTPClient(settings: settings, logger: logger), composer: Self.composer)
         let batch = 256
         let claimed = (0..<messages).map { ClaimedDelivery(job: Self.job($0), address: "user-\($0)@example.com", attempt: 1) }
         _ = await provider.send(Array(claimed.prefix(64)))  // connect the pool outside the timing

@@ -122,8 +122,12 @@ struct HTTPListenerTests {
             ready = try await Self.get(port, "/health/ready")
         }
         #expect(ready.status == 200, "\(ready.text)")
-        #expect(ready.check("provider.email").detail == "smtp up")
+        let received = ContinuousClock.now + .seconds(30)
+        while peer.received.isEmpty, ContinuousClock.now < received { try await Task.sleep(for: .milliseconds(200)) }
         #expect(peer.received.count == 1)
+        // The held email was the breaker's first probe; it closes after five that succeed.
+        ready = try await Self.get(port, "/health/ready")
+        #expect(ready.check("provider.email").detail == "smtp half-open: probing after unreachable (provider)")
         metrics = try await Self.get(port, "/metrics")
         #expect(Self.sample(metrics.text, #"notify_deliveries_total{channel="email",provider="smtp",outcome="sent"}"#) == 1)
         #expect((Self.sample(metrics.text, #"notify_delivery_send_seconds_count{channel="email",provider="smtp"}"#) ?? 0) >= 2)

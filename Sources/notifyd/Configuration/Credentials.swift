@@ -10,10 +10,13 @@ import Foundation
 /// | `notify-postgres-url` | `postgres.url` |
 /// | `notify-email-password` | `email.password` |
 /// | `notify-twilio-auth-token` | `twilio.authToken` |
+/// | `notify-ses-secret-access-key` | `ses.secretAccessKey` |
+/// | `notify-ses-session-token` | `ses.sessionToken` |
 enum Credentials {
     static let files: [(file: String, key: String)] = [
         ("notify-amqp-url", "amqp.url"), ("notify-postgres-url", "postgres.url"), ("notify-email-password", "email.password"),
-        ("notify-twilio-auth-token", "twilio.authToken"),
+        ("notify-twilio-auth-token", "twilio.authToken"), ("notify-ses-secret-access-key", "ses.secretAccessKey"),
+        ("notify-ses-session-token", "ses.sessionToken"),
     ]
 
     /// A provider with the credentials present in `directory` (none when it is nil).

@@ -281,10 +281,14 @@ struct DeliverySettings: Sendable, Equatable {
     }
 }
 
-/// `email.*`: the SMTP server email is sent through. Without `email.host` there is no email provider and email
-/// deliveries are recorded `skipped` (`no-provider`).
+/// `email.*`: the SMTP server email is sent through, and `ses.*`, Amazon SES, a second provider it fails over to
+/// (or the only one). Without either there is no email provider and email deliveries are recorded `skipped`
+/// (`no-provider`).
 struct EmailSettings: Sendable, Equatable {
     var smtp: SMTPSettings?
+    var ses: SESSettings?
+    /// The providers in failover order, by name; those not configured are left out.
+    var providers = ["smtp", "ses"]
     var from = ""
     var fromName: String?
     var unsubscribeURL: String?
@@ -315,10 +319,16 @@ struct EmailSettings: Sendable, Equatable {
         unsubscribeURL = config.optionalString("email.unsubscribeUrl")
         ratePerSecond = try config.int("email.ratePerSecond", ratePerSecond, 0...1_000_000)
         rateBurst = try config.int("email.rateBurst", rateBurst, 1...10_000)
-        guard let host else { return }
-        guard (try? ContactAddress.email(from)) != nil, from.utf8.allSatisfy({ $0 < 0x80 }) else {
-            throw ConfigurationError(key: "email.from", reason: "must be an ASCII email address when email.host is set")
+        providers = config.stringArray(forKey: "email.providers", default: providers).filter { !$0.isEmpty }
+        guard Set(providers).isSubset(of: ["smtp", "ses"]), Set(providers).count == providers.count else {
+            throw ConfigurationError(key: "email.providers", reason: "must list smtp and ses at most once each")
         }
+        ses = try Self.ses(config: config)
+        guard host != nil || ses != nil else { return }
+        guard (try? ContactAddress.email(from)) != nil, from.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw ConfigurationError(key: "email.from", reason: "must be an ASCII email address when email.host or ses.region is set")
+        }
+        guard let host else { return }
         if mode == .none, !["127.0.0.1", "::1", "localhost"].contains(host) {
             throw ConfigurationError(key: "email.tls", reason: "may only be none for a server on loopback")
         }
@@ -329,6 +339,34 @@ struct EmailSettings: Sendable, Equatable {
     }
 
     var rateLimit: RateLimit? { ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil }
+
+    /// `ses.*`: configured when `ses.region` is. The secret key comes from `NOTIFY_SES_SECRET_ACCESS_KEY` or the
+    /// credential `notify-ses-secret-access-key` (and a session token, for temporary keys, likewise).
+    static func ses(config: ConfigReader) throws(ConfigurationError) -> SESSettings? {
+        let endpoint = config.optionalString("ses.endpoint")
+        let timeout = try config.int("ses.timeoutSeconds", 15, 1...300)
+        let rate = try config.int("ses.ratePerSecond", 0, 0...1_000_000)
+        let burst = try config.int("ses.rateBurst", 10, 1...10_000)
+        let configurationSet = config.optionalString("ses.configurationSet")
+        let key = config.optionalString("ses.accessKeyId")
+        let secret = config.string(forKey: "ses.secretAccessKey", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        let token = config.string(forKey: "ses.sessionToken", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        guard let region = config.optionalString("ses.region") else { return nil }
+        guard region.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }) else {
+            throw ConfigurationError(key: "ses.region", reason: "must be an AWS region such as eu-west-1")
+        }
+        guard let key, let secret else {
+            throw ConfigurationError(key: "ses.secretAccessKey", reason: "and ses.accessKeyId must be set when ses.region is")
+        }
+        var settings = SESSettings(
+            region: region, endpoint: try endpoint.map { (value) throws(ConfigurationError) in try config.httpURL("ses.endpoint", value) },
+            accessKeyID: key, secretAccessKey: secret)
+        settings.sessionToken = token
+        settings.configurationSet = configurationSet
+        settings.timeout = .seconds(timeout)
+        settings.rateLimit = rate > 0 ? RateLimit(perSecond: Double(rate), burst: burst) : nil
+        return settings
+    }
 }
 
 /// `http.*`: the listener for health checks, metrics and providers' receipts. On loopback by default; port 0

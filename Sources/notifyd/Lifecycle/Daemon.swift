@@ -143,20 +143,30 @@ struct Daemon {
     /// The providers configured, by channel, in failover order.
     private func makeProviders() throws -> [NotificationChannel: [any DeliveryProvider]] {
         var providers: [NotificationChannel: [any DeliveryProvider]] = [:]
-        if let smtp = configuration.email.smtp {
-            let client: SMTPClient
-            do {
-                client = try SMTPClient(settings: smtp, logger: logger)
-            } catch {
-                throw StartupError(step: "email provider \(smtp)", reason: "cannot set up TLS: \(error)")
-            }
-            let composer = EmailComposer(
-                fromAddress: configuration.email.from, fromName: configuration.email.fromName,
-                unsubscribeURL: configuration.email.unsubscribeURL)
-            providers[.email, default: []].append(EmailProvider(client: client, composer: composer, rateLimit: configuration.email.rateLimit))
-        }
+        let email = configuration.email
+        let composer = EmailComposer(fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL)
         // The HTTP providers share one client (one connection pool per host).
-        let transport = configuration.twilio.twilio == nil ? nil : try HTTPTransport()
+        let transport = configuration.twilio.twilio == nil && email.ses == nil ? nil : try HTTPTransport()
+        for name in email.providers {
+            switch name {
+            case "smtp":
+                guard let smtp = email.smtp else { continue }
+                do {
+                    let client = try SMTPClient(settings: smtp, logger: logger)
+                    providers[.email, default: []].append(SMTPEmailProvider(client: client, composer: composer, rateLimit: email.rateLimit))
+                } catch {
+                    throw StartupError(step: "email provider \(smtp)", reason: "cannot set up TLS: \(error)")
+                }
+            case "ses":
+                guard let ses = email.ses, let transport else { continue }
+                do {
+                    providers[.email, default: []].append(try SESEmailProvider(settings: ses, composer: composer, transport: transport))
+                } catch {
+                    throw StartupError(step: "email provider \(ses)", reason: "\(error)")
+                }
+            default: continue
+            }
+        }
         if let twilio = configuration.twilio.twilio, let transport {
             providers[.sms, default: []].append(TwilioProvider(settings: twilio, transport: transport))
         }

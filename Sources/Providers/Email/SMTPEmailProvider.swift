@@ -3,7 +3,7 @@ import Logging
 import NotifyCore
 
 /// Email over SMTP: composes each message (`EmailComposer`) and sends the batch through the session pool.
-public struct EmailProvider: DeliveryProvider {
+public struct SMTPEmailProvider: DeliveryProvider {
     public let channel = NotificationChannel.email
     public let client: SMTPClient
     public let composer: EmailComposer

@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import TestSupport
+
+/// A provider's contract fake (`deploy/dev/fakes/<script>`), a test's own, on a free loopback port, with its
+/// JSON control endpoints. Killed when the value goes.
+final class FakeServer: @unchecked Sendable {
+    let port: Int
+    private let process = Process()
+
+    init(script: String, arguments: [String], environment: [String: String]) throws {
+        port = try freeLoopbackPort()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", repositoryRoot.appendingPathComponent("deploy/dev/fakes/\(script)").path, "--port", String(port)]
+            + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 where !SMTPPeer.listening(port) { Thread.sleep(forTimeInterval: 0.05) }
+        guard SMTPPeer.listening(port) else { throw SupportFailure("\(script) did not start on \(port)") }
+    }
+
+    /// SIGKILL: the test process blocks SIGTERM, and its children inherit the mask.
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    func get(_ path: String) async throws -> [[String: Any]] {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + path), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        return try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [[String: Any]] ?? []
+    }
+
+    func post(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let data = try await response.body.collect(upTo: 1 << 20)
+        return try JSONSerialization.jsonObject(with: Data(buffer: data)) as? [String: Any] ?? [:]
+    }
+
+    /// The next `count` requests are answered with `status` (and the fake's other cue fields).
+    func cue(status: Int, count: Int, _ extra: [String: Any] = [:]) async throws {
+        _ = try await post("/_fake/cue", extra.merging(["status": status, "count": count]) { $1 })
+    }
+}
+
+/// A rules file of a test's own: the shipped rules with the payment rules' channels (and, optionally, the
+/// confirmed payment's lane) replaced. Removed when the value goes.
+final class TestRules: @unchecked Sendable {
+    let folder: URL
+
+    init(channels: [String]? = nil, confirmedPriority: String? = nil) throws {
+        var rules = try String(contentsOf: repositoryRoot.appendingPathComponent("Config/notification-rules.json"), encoding: .utf8)
+        if let channels {
+            let list = channels.map { "\"\($0)\"" }.joined(separator: ", ")
+            rules = rules.replacingOccurrences(of: #""channels": ["in-app", "email"]"#, with: "\"channels\": [\(list)]")
+        }
+        if let confirmedPriority {
+            rules = rules.replacingOccurrences(
+                of: #""template": "payment-received", "type": "payment", "priority": "normal""#,
+                with: "\"template\": \"payment-received\", \"type\": \"payment\", \"priority\": \"\(confirmedPriority)\"")
+        }
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try rules.write(to: folder.appendingPathComponent("rules.json"), atomically: true, encoding: .utf8)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+
+    var environment: [String: String] {
+        [
+            "NOTIFY_TEMPLATES_RULES": folder.appendingPathComponent("rules.json").path,
+            "NOTIFY_TEMPLATES_DIRECTORY": repositoryRoot.appendingPathComponent("Config/templates").path,
+        ]
+    }
+}
