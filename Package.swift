@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // HMAC for provider signatures (Twilio's, Standard Webhooks'); 4.x, as jwt-kit 5 needs.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // JWTs for providers' credentials: FCM's service-account assertion (RS256), APNs' provider token (ES256).
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // C shims: the only places C headers enter the package.
@@ -72,6 +74,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
 

@@ -13,7 +13,7 @@ public enum RecipientStore {
         else { return nil }
         let recipient = Recipient(
             userID: userID, email: try row.decodeIfPresent(0, as: String.self), phone: try row.decodeIfPresent(1, as: String.self),
-            pushTokens: pushTokens(try row.decode(2, as: String.self)), locale: try row.decodeIfPresent(3, as: String.self),
+            pushTokens: PushToken.list(json: try row.decode(2, as: String.self)), locale: try row.decodeIfPresent(3, as: String.self),
             timezone: try row.decodeIfPresent(4, as: String.self))
         return (recipient, NotificationStore.rfc3339(try row.decode(5, as: String.self)))
     }
@@ -38,16 +38,26 @@ public enum RecipientStore {
         }
     }
 
+    /// Removes push tokens a provider said are no longer valid (FCM's `UNREGISTERED`, APNs' 410), under the same
+    /// lock as `upsert`, so a concurrent update cannot bring them back. Returns how many were removed.
+    public static func removePushTokens(_ tokens: [String], of userID: String, on db: PGConnection) throws -> Int {
+        guard !tokens.isEmpty else { return 0 }
+        return try db.transaction { db in
+            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(userID), 0))")
+            let row = try db.query("""
+                WITH old AS (SELECT push_tokens FROM recipients WHERE user_id = \(userID) FOR UPDATE)
+                UPDATE recipients r SET updated_at = now(), push_tokens = COALESCE(
+                    (SELECT jsonb_agg(t) FROM jsonb_array_elements(old.push_tokens) t
+                     WHERE NOT (t->>'token' = ANY(\(PGTextArray(tokens))::text[]))), '[]'::jsonb)
+                FROM old WHERE r.user_id = \(userID)
+                RETURNING jsonb_array_length(old.push_tokens) - jsonb_array_length(r.push_tokens)
+                """).first
+            return try row?.decode(0, as: Int.self) ?? 0
+        }
+    }
+
     /// Erases the user's entry; false when there was none.
     public static func delete(_ userID: String, on db: PGConnection) throws -> Bool {
         try db.query("DELETE FROM recipients WHERE user_id = \(userID)").affectedRows == 1
-    }
-
-    private static func pushTokens(_ json: String) -> [PushToken] {
-        let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: String]] ?? []
-        return array.compactMap { entry in
-            guard let platform = entry["platform"].flatMap(PushToken.Platform.init), let token = entry["token"] else { return nil }
-            return PushToken(platform: platform, token: token)
-        }
     }
 }

@@ -38,6 +38,36 @@ extension DeliveryFailure {
     }
 }
 
+extension DeliveryFailure {
+    /// FCM's minimum wait after `QUOTA_EXCEEDED` ("a minimum initial delay of 1 minute").
+    public static let fcmQuotaSeconds = 60.0
+
+    /// FCM HTTP v1's `errorCode` (its ErrorCode reference): `UNREGISTERED` and `SENDER_ID_MISMATCH` mean the token is
+    /// no longer ours to send to (it is removed from the recipient), `INVALID_ARGUMENT` is about this message;
+    /// `QUOTA_EXCEEDED` throttles for at least a minute; `THIRD_PARTY_AUTH_ERROR` (APNs credentials behind FCM)
+    /// is provider-wide; `UNAVAILABLE` and `INTERNAL` are transient, as the status says.
+    public static func fcm(status: Int, errorCode: String?, message: String, retryAfter: Double?) -> DeliveryFailure {
+        let code = "fcm-\(errorCode ?? String(status))"
+        let detail = "HTTP \(status): \(String(message.prefix(512)))"
+        switch errorCode {
+        case "UNREGISTERED", "SENDER_ID_MISMATCH", "INVALID_ARGUMENT":
+            return DeliveryFailure(code: code, .permanent, detail: detail)
+        case "THIRD_PARTY_AUTH_ERROR":
+            return DeliveryFailure(code: code, .provider, detail: detail)
+        case _ where status == 401:
+            // Our access token expired or was revoked: the provider gets a new one for the next try.
+            return DeliveryFailure(code: code, .transient, detail: detail)
+        case "QUOTA_EXCEEDED":
+            return DeliveryFailure(code: code, .throttled, detail: detail, retryAfter: Swift.max(retryAfter ?? 0, fcmQuotaSeconds))
+        default:
+            return http(status: status, code: code, detail: message, retryAfter: retryAfter)
+        }
+    }
+
+    /// Whether the token a push failed for is no longer ours to send to.
+    public var unregistersToken: Bool { code == "fcm-UNREGISTERED" || code == "fcm-SENDER_ID_MISMATCH" }
+}
+
 /// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) taken
 /// relative to `now` (seconds since 1970). Nil when absent or unreadable; never negative.
 public enum RetryAfter {

@@ -61,3 +61,16 @@ public struct PushToken: Sendable, Hashable {
 
     public var body: JSONValue { .object([("platform", .string(platform.rawValue)), ("token", .string(token))]) }
 }
+
+extension PushToken {
+    /// The tokens of a directory entry's `push_tokens` JSON (`[{platform, token}]`), as the store keeps it and a
+    /// push delivery's claim carries it; an entry that is not a token is left out.
+    public static func list(json: String) -> [PushToken] {
+        guard let entries = JSONParser.parse(Array(json.utf8)) as? [Any] else { return [] }
+        return entries.compactMap { entry in
+            guard let entry = entry as? [String: Any], let platform = (entry["platform"] as? String).flatMap(Platform.init),
+                  let token = entry["token"] as? String else { return nil }
+            return PushToken(platform: platform, token: token)
+        }
+    }
+}

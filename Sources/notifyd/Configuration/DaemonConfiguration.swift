@@ -25,6 +25,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var delivery: DeliverySettings
     var email: EmailSettings
     var twilio: TwilioSection
+    var fcm: FCMSection
     var http: HTTPSettings
     /// Graceful drain budget; systemd's `TimeoutStopSec` must be larger.
     var shutdownTimeout: Duration = .seconds(8)
@@ -51,6 +52,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         email = try EmailSettings(config: config)
         http = try HTTPSettings(config: config)
         twilio = try TwilioSection(config: config, receiptBaseURL: http.receiptBaseURL)
+        fcm = try FCMSection(config: config)
         shutdownTimeout = .seconds(try config.int("shutdown.timeoutSeconds", Int(shutdownTimeout.components.seconds), 1...300))
         if let problem = problems.first {
             throw ConfigurationError(key: problem, reason: "has a value of the wrong type")

@@ -443,7 +443,12 @@ extension ConfigReader {
     /// An http(s) URL without a trailing slash, query or fragment; plain `http` only to a server on loopback
     /// (credentials and messages cross it).
     func httpURL(_ key: String, _ fallback: String) throws(ConfigurationError) -> String {
-        var value = string(forKey: ConfigKey(key), default: fallback)
+        try Self.checkedURL(string(forKey: ConfigKey(key), default: fallback), key: key)
+    }
+
+    /// `value` as `httpURL` accepts it, the key named in the error.
+    static func checkedURL(_ value: String, key: String) throws(ConfigurationError) -> String {
+        var value = value
         while value.hasSuffix("/") { value.removeLast() }
         guard let url = URL(string: value), let scheme = url.scheme, let host = url.host, url.query == nil, url.fragment == nil,
               scheme == "https" || scheme == "http"
@@ -452,5 +457,36 @@ extension ConfigReader {
             throw ConfigurationError(key: key, reason: "must be https unless the server is on loopback")
         }
         return value
+    }
+}
+
+/// `fcm.*`: Firebase Cloud Messaging for `fcm` push tokens. Configured when the service account's JSON key is
+/// given (`NOTIFY_FCM_SERVICE_ACCOUNT` or the credential `notify-fcm-service-account`); without it push
+/// deliveries are recorded `skipped` (`no-provider`).
+struct FCMSection: Sendable, Equatable {
+    var fcm: FCMSettings?
+    var endpoint = "https://fcm.googleapis.com"
+    var timeoutSeconds = 15
+    var ratePerSecond = 0
+    var rateBurst = 100
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        endpoint = try config.httpURL("fcm.endpoint", endpoint)
+        timeoutSeconds = try config.int("fcm.timeoutSeconds", timeoutSeconds, 1...300)
+        ratePerSecond = try config.int("fcm.ratePerSecond", ratePerSecond, 0...1_000_000)
+        rateBurst = try config.int("fcm.rateBurst", rateBurst, 1...10_000)
+        let project = config.optionalString("fcm.projectId")
+        guard let account = config.string(forKey: "fcm.serviceAccount", isSecret: true).flatMap({ $0.isEmpty ? nil : $0 }) else { return }
+        var settings: FCMSettings
+        do {
+            settings = try FCMSettings(serviceAccount: Array(account.utf8), projectID: project)
+        } catch {
+            throw ConfigurationError(key: "fcm.serviceAccount", reason: "is unusable: \(error)")
+        }
+        settings.tokenURL = try ConfigReader.checkedURL(settings.tokenURL, key: "fcm.serviceAccount")
+        settings.endpoint = endpoint
+        settings.timeout = .seconds(timeoutSeconds)
+        settings.rateLimit = ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil
+        fcm = settings
     }
 }

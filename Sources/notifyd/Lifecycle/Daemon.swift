@@ -56,7 +56,7 @@ struct Daemon {
 
     /// The services, in dependency order, on opened resources.
     private func services(_ resources: Resources, renderer: NotificationRenderer) async throws -> [any Service] {
-        let providers = try makeProviders()
+        let providers = try await makeProviders(database: resources.deliveries)
         let health = ProviderHealth(providers, policy: configuration.delivery.breaker)
         let metrics = DaemonMetrics()
         let lanes = LaneInbox(normalPerLow: configuration.delivery.normalPerLow)
@@ -141,12 +141,12 @@ struct Daemon {
     }
 
     /// The providers configured, by channel, in failover order.
-    private func makeProviders() throws -> [NotificationChannel: [any DeliveryProvider]] {
+    private func makeProviders(database: PGPool) async throws -> [NotificationChannel: [any DeliveryProvider]] {
         var providers: [NotificationChannel: [any DeliveryProvider]] = [:]
         let email = configuration.email
         let composer = EmailComposer(fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL)
         // The HTTP providers share one client (one connection pool per host).
-        let transport = configuration.twilio.twilio == nil && email.ses == nil ? nil : try HTTPTransport()
+        let transport = configuration.twilio.twilio == nil && email.ses == nil && configuration.fcm.fcm == nil ? nil : try HTTPTransport()
         for name in email.providers {
             switch name {
             case "smtp":
@@ -170,6 +170,15 @@ struct Daemon {
         if let twilio = configuration.twilio.twilio, let transport {
             providers[.sms, default: []].append(TwilioProvider(settings: twilio, transport: transport))
         }
+        if let fcm = configuration.fcm.fcm, let transport {
+            do {
+                providers[.push, default: []].append(try await FCMProvider(settings: fcm, transport: transport) { user, tokens in
+                    await removePushTokens(tokens, of: user, database)
+                })
+            } catch {
+                throw StartupError(step: "push provider \(fcm)", reason: "\(error)")
+            }
+        }
         for provider in providers.values.joined() {
             logger.info("provider configured", metadata: [
                 "delivery.channel": "\(provider.channel.rawValue)", "provider": "\(provider.name)", "provider.endpoint": "\(provider.endpoint)",
@@ -177,6 +186,16 @@ struct Daemon {
             ])
         }
         return providers
+    }
+
+    /// Takes tokens a push provider found unregistered off their recipient, so nothing is sent to them again.
+    private func removePushTokens(_ tokens: [String], of user: String, _ database: PGPool) async {
+        do {
+            let removed = try await database.withConnection { try RecipientStore.removePushTokens(tokens, of: user, on: $0) }
+            logger.info("removed unregistered push tokens", metadata: ["user.id": "\(user.logSafe)", "tokens": "\(removed)"])
+        } catch {
+            logger.error("cannot remove unregistered push tokens", metadata: ["user.id": "\(user.logSafe)", "error": "\(error)"])
+        }
     }
 
     /// Rules and templates, checked before anything connects: a broken template stops the start, naming its file.

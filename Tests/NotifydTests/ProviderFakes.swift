@@ -67,3 +67,50 @@ final class SESFake: @unchecked Sendable {
     /// Every message accepted: `messageId`, `to`, `headerMessageId` (the MIME Message-ID), `subject`, `at`.
     func messages() async throws -> [[String: Any]] { try await server.get("/_fake/messages") }
 }
+
+/// A test's own FCM contract fake (`deploy/dev/fakes/fcm_fake.py`, which checks our RS256 assertion with
+/// joserfc), with a fresh service account: an RSA key made by openssl, its JSON key naming the fake's token URL.
+final class FCMFake: @unchecked Sendable {
+    static let project = "flowmart-test"
+    static let clientEmail = "notifyd@flowmart-test.iam.gserviceaccount.com"
+    let server: FakeServer
+    let serviceAccount: String
+    private let folder: URL
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("fcm-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let key = folder.appendingPathComponent("key.pem").path
+        let publicKey = folder.appendingPathComponent("public.pem").path
+        for arguments in [["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
+                          ["pkey", "-in", key, "-pubout", "-out", publicKey]] {
+            let openssl = Process()
+            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            openssl.arguments = arguments
+            openssl.standardError = FileHandle.nullDevice
+            try openssl.run()
+            openssl.waitUntilExit()
+            guard openssl.terminationStatus == 0 else { throw SupportFailure("openssl \(arguments[0]) failed") }
+        }
+        server = try FakeServer(
+            script: "fcm_fake.py", arguments: ["--public-key", publicKey, "--client-email", Self.clientEmail, "--project", Self.project],
+            environment: [:])
+        let account: [String: Any] = [
+            "type": "service_account", "project_id": Self.project, "private_key_id": "test-key-1",
+            "private_key": try String(contentsOfFile: key, encoding: .utf8), "client_email": Self.clientEmail,
+            "token_uri": "\(server.baseURL)/token",
+        ]
+        serviceAccount = String(decoding: try JSONSerialization.data(withJSONObject: account), as: UTF8.self)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+
+    var environment: [String: String] {
+        ["NOTIFY_FCM_SERVICE_ACCOUNT": serviceAccount, "NOTIFY_FCM_ENDPOINT": server.baseURL]
+    }
+
+    /// Every message accepted: `name`, `token`, `title`, `deliveryId`, `at`.
+    func messages() async throws -> [[String: Any]] { try await server.get("/_fake/messages") }
+    /// How many access tokens were handed out.
+    func exchanges() async throws -> Int { (try await server.get("/_fake/stats").first?["exchanges"] as? Int) ?? -1 }
+}

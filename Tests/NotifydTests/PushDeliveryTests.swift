@@ -1,0 +1,88 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// Push through FCM HTTP v1, against the contract fake, and one event on every channel at once.
+@Suite("Push through FCM; an event on email, SMS and push")
+struct PushDeliveryTests {
+    static func register(_ user: String, tokens: [(String, String)], email: String? = nil, phone: String? = nil,
+                         _ service: ServiceHarness) async throws {
+        let json = "[" + tokens.map { #"{"platform": "\#($0.0)", "token": "\#($0.1)"}"# }.joined(separator: ", ") + "]"
+        _ = try await service.db.withConnection { db in
+            try db.copy(into: "recipients", columns: ["user_id", "email", "phone", "push_tokens"], rows: [[user, email, phone, json]])
+        }
+    }
+
+    static func tokens(of user: String, _ service: ServiceHarness) async throws -> [String] {
+        try await service.db.withConnection { db in
+            try db.query("SELECT t->>'token' FROM recipients, jsonb_array_elements(push_tokens) t WHERE user_id = \(user)")
+                .map { try $0.decode(0, as: String.self) }
+        }
+    }
+
+    @Test("a push goes to each FCM token of the recipient once; an UNREGISTERED token is removed, the APNs one kept")
+    func sentAndStaleTokenRemoved() async throws {
+        let fcm = try FCMFake()
+        let rules = try TestRules(channels: ["in-app", "push"])
+        let service = try await ServiceHarness(environment: fcm.environment.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        try await Self.register("pushed", tokens: [("fcm", "phone-1"), ("fcm", "stale-tablet"), ("apns", "a1b2c3")], service)
+        try await service.publish([Payments.confirmed(user: "pushed", index: 1), Payments.confirmed(user: "pushed", index: 2)])
+
+        for _ in 0..<2 {
+            _ = try await EmailDeliveryTests.delivery(of: "pushed", channel: "push", service, until: "sent")
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        var sent = 0
+        while sent < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            sent = try await service.db.withConnection { db in
+                try db.query("SELECT count(*) FROM deliveries WHERE channel = 'push' AND status = 'sent'")[0].decode(0, as: Int.self)
+            }
+        }
+        #expect(sent == 2)
+        let messages = try await fcm.messages()
+        #expect(messages.map { $0["token"] as? String } == ["phone-1", "phone-1"], "one push per notification to the live token")
+        #expect(Set(messages.compactMap { $0["deliveryId"] as? String }).count == 2)
+        #expect(try await Self.tokens(of: "pushed", service).sorted() == ["a1b2c3", "phone-1"])
+        #expect(try await fcm.exchanges() == 1, "the access token is cached between batches")
+        #expect(!service.daemon.log.contains("BEGIN PRIVATE KEY"))
+    }
+
+    @Test("every token unregistered: the push is dead (fcm-UNREGISTERED) after one attempt and the recipient has no tokens left")
+    func allTokensStale() async throws {
+        let fcm = try FCMFake()
+        let rules = try TestRules(channels: ["in-app", "push"])
+        let service = try await ServiceHarness(environment: fcm.environment.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        try await Self.register("gone", tokens: [("fcm", "stale-1"), ("fcm", "stale-2")], service)
+        try await service.publish([Payments.confirmed(user: "gone", index: 1)])
+
+        let delivery = try await EmailDeliveryTests.delivery(of: "gone", channel: "push", service, until: "dead")
+        #expect(delivery["attempts"] as? Int == 1)
+        #expect((delivery["lastError"] as? [String: Any])?["code"] as? String == "fcm-UNREGISTERED")
+        #expect(try await Self.tokens(of: "gone", service).isEmpty)
+    }
+
+    @Test("one event on email, SMS and push for a recipient with all three: three sends, and the SMS receipt makes it delivered")
+    func everyChannel() async throws {
+        let fcm = try FCMFake()
+        let twilio = try TwilioFake()
+        let rules = try TestRules(channels: ["in-app", "email", "sms", "push"])
+        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(fcm.environment) { $1 }
+            .merging(twilio.environment) { $1 }.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        let user = "everywhere-\(service.id)"
+        try await Self.register(user, tokens: [("fcm", "device-\(service.id)")], email: "\(user)@example.com", phone: "+14155550199", service)
+        try await service.publish([Payments.confirmed(user: user, index: 1)])
+
+        let email = try await EmailDeliveryTests.delivery(of: user, channel: "email", service, until: "sent")
+        let push = try await EmailDeliveryTests.delivery(of: user, channel: "push", service, until: "sent")
+        let sms = try await EmailDeliveryTests.delivery(of: user, channel: "sms", service, until: "delivered")
+        #expect(email["attempts"] as? Int == 1 && push["attempts"] as? Int == 1 && sms["attempts"] as? Int == 1)
+        #expect(Maildir.messages(to: "\(user)@example.com").count == 1)
+        #expect(try await fcm.messages().count == 1)
+        #expect(try await twilio.messages().count == 1)
+    }
+}
