@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "AMQP", "Postgres", "NotifyCore", "Providers", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

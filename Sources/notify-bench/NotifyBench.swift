@@ -8,7 +8,7 @@ import TestSupport
 struct NotifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-bench", abstract: "Benchmarks against the local RabbitMQ and PostgreSQL.",
-        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self, EmailBench.self, PacingBench.self],
+        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self, EmailBench.self, PacingBench.self, PushBench.self],
         defaultSubcommand: AllBenches.self)
 }
 
@@ -28,6 +28,8 @@ struct AllBenches: AsyncParsableCommand {
         try await email.run()
         let pacing = try PacingBench.parse(stackArguments)
         try await pacing.run()
+        let push = try PushBench.parse(stackArguments)
+        try await push.run()
     }
 }
 
