@@ -73,14 +73,14 @@ struct PushBench: AsyncParsableCommand {
                     address: #"[{"platform": "fcm", "token": "device-\#(index)"}]"#, attempt: 1)
             }
         }
-        let next = Atomic<Int>(0)
+        let next = Counter()
         let started = ContinuousClock.now
         let sent = await withTaskGroup(of: Int.self) { group in
             for _ in 0..<4 {
                 group.addTask {
                     var sent = 0
                     while true {
-                        let index = next.add(1, ordering: .relaxed).oldValue
+                        let index = next.value.add(1, ordering: .relaxed).oldValue
                         guard index < batches.count else { return sent }
                         sent += await provider.send(batches[index]).count { if case .sent = $0 { true } else { false } }
                     }
