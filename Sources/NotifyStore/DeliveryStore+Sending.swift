@@ -19,7 +19,8 @@ extension DeliveryStore {
     }
 
     /// Claims jobs of one channel in one transaction, reading each recipient's current address for it (for push,
-    /// the recipient's push tokens as their JSON array, `[{platform, token}]`). Ids that are not UUIDs are
+    /// the recipient's push tokens as their JSON array, `[{platform, token}]`; for webhooks, the endpoint as stored,
+    /// none when it is disabled). Ids that are not UUIDs are
     /// `settled` (no such delivery).
     public static func claim(_ jobs: [DeliveryJob], on database: PGPool) async throws -> [Claim] {
         let ids = jobs.map(\.deliveryID).filter { UUID(uuidString: $0) != nil }
@@ -34,7 +35,8 @@ extension DeliveryStore {
                                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.claimed_by)))
                     RETURNING d.id, d.user_id, d.channel, d.attempts)
                 SELECT c.id::text, c.attempts, CASE c.channel WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone
-                                                 WHEN 'push' THEN NULLIF(r.push_tokens::text, '[]') END
+                                                 WHEN 'push' THEN NULLIF(r.push_tokens::text, '[]')
+                                                 WHEN 'webhook' THEN CASE WHEN r.webhook->>'disabled' IS NULL THEN r.webhook::text END END
                 FROM claimed c LEFT JOIN recipients r ON r.user_id = c.user_id
                 """, prepared: true)
             var found: [String: (attempts: Int, address: String?)] = [:]

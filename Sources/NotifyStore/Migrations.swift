@@ -197,5 +197,10 @@ public enum Migrations {
             );
             CREATE INDEX delivery_receipts_by_delivery ON delivery_receipts (delivery_id, received_at);
             """),
+        PGMigration(version: 12, name: "webhook endpoints", sql: """
+            -- A recipient's webhook endpoint: {url, secrets, disabled}. The secrets sign what is posted to it
+            -- (Standard Webhooks) and are never shown; disabled says why sending stopped (410 Gone).
+            ALTER TABLE recipients ADD COLUMN webhook jsonb;
+            """),
     ]
 }

@@ -7,13 +7,15 @@ public enum RecipientStore {
     /// A user's entry and when it last changed (RFC 3339); nil when there is none.
     public static func get(_ userID: String, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String)? {
         guard let row = try db.query("""
-            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text FROM recipients
+            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text FROM recipients
             WHERE user_id = \(userID)
             """, prepared: true).first
         else { return nil }
         let recipient = Recipient(
             userID: userID, email: try row.decodeIfPresent(0, as: String.self), phone: try row.decodeIfPresent(1, as: String.self),
-            pushTokens: PushToken.list(json: try row.decode(2, as: String.self)), locale: try row.decodeIfPresent(3, as: String.self),
+            pushTokens: PushToken.list(json: try row.decode(2, as: String.self)),
+            webhook: try row.decodeIfPresent(6, as: String.self).flatMap(WebhookEndpoint.parse(stored:)),
+            locale: try row.decodeIfPresent(3, as: String.self),
             timezone: try row.decodeIfPresent(4, as: String.self))
         return (recipient, NotificationStore.rfc3339(try row.decode(5, as: String.self)))
     }
@@ -25,13 +27,14 @@ public enum RecipientStore {
             try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(change.userID), 0))")
             let recipient = change.applied(to: try get(change.userID, on: db)?.recipient)
             let tokens = String(decoding: JSONValue.array(recipient.pushTokens.map(\.body)).bytes, as: UTF8.self)
+            let webhook = recipient.webhook.map { String(decoding: $0.stored.bytes, as: UTF8.self) }
             let row = try db.query("""
-                INSERT INTO recipients (user_id, email, phone, push_tokens, locale, timezone)
-                VALUES (\(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(recipient.locale),
-                        \(recipient.timezone))
+                INSERT INTO recipients (user_id, email, phone, push_tokens, webhook, locale, timezone)
+                VALUES (\(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(webhook)::jsonb,
+                        \(recipient.locale), \(recipient.timezone))
                 ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
-                    push_tokens = excluded.push_tokens, locale = excluded.locale, timezone = excluded.timezone,
-                    updated_at = now()
+                    push_tokens = excluded.push_tokens, webhook = excluded.webhook, locale = excluded.locale,
+                    timezone = excluded.timezone, updated_at = now()
                 RETURNING updated_at::text
                 """)
             return (recipient, NotificationStore.rfc3339(try row[0].decode(0, as: String.self)))
@@ -53,6 +56,18 @@ public enum RecipientStore {
                 RETURNING jsonb_array_length(old.push_tokens) - jsonb_array_length(r.push_tokens)
                 """).first
             return try row?.decode(0, as: Int.self) ?? 0
+        }
+    }
+
+    /// Stops sending to the user's webhook endpoint `url` (it answered 410 Gone), with the reason; registering it
+    /// again enables it. Under the same lock as `upsert`. False when the entry has another endpoint by now.
+    public static func disableWebhook(_ url: String, of userID: String, reason: String, on db: PGConnection) throws -> Bool {
+        try db.transaction { db in
+            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(userID), 0))")
+            return try db.query("""
+                UPDATE recipients SET webhook = jsonb_set(webhook, '{disabled}', to_jsonb(\(reason)::text)), updated_at = now()
+                WHERE user_id = \(userID) AND webhook->>'url' = \(url)
+                """).affectedRows == 1
         }
     }
 

@@ -13,6 +13,8 @@ public protocol DeliveryProvider: Sendable {
     var rateLimit: RateLimit? { get }
     /// Its receipts endpoint on the daemon's HTTP listener, if it sends any.
     var receipts: (any ReceiptSource)? { get }
+    /// Whether its failures are its own (a circuit breaker judges them) or each destination's (webhook endpoints).
+    var usesBreaker: Bool { get }
     func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult]
     func shutdown() async
 }

@@ -22,4 +22,5 @@ public enum ReceiptCheck: Sendable, Equatable {
 
 extension DeliveryProvider {
     public var receipts: (any ReceiptSource)? { nil }
+    public var usesBreaker: Bool { true }
 }

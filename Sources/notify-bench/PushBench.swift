@@ -126,7 +126,8 @@ final class FCMPeer: Sendable {
                 string: #"{"name": "projects/bench/messages/0:\#(number)"}"#)))
         }
         var logger = Logger(label: "fcm-peer")
-        logger.logLevel = .error
+        // Quiet: cancelling the server at the end is its normal stop.
+        logger.logLevel = .critical
         let application = Application(
             router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: port)), logger: logger)
         let task = Task { try await application.runService() }

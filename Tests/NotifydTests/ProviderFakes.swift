@@ -114,3 +114,24 @@ final class FCMFake: @unchecked Sendable {
     /// How many access tokens were handed out.
     func exchanges() async throws -> Int { (try await server.get("/_fake/stats").first?["exchanges"] as? Int) ?? -1 }
 }
+
+/// A test's own webhook receiver (`deploy/dev/fakes/webhook_receiver.py`), which verifies what it gets with the
+/// `standardwebhooks` package, knowing only `secret`.
+final class WebhookReceiver: @unchecked Sendable {
+    let secret: String
+    let server: FakeServer
+
+    init(secret: String) throws {
+        self.secret = secret
+        server = try FakeServer(script: "webhook_receiver.py", arguments: [], environment: ["WEBHOOK_RECEIVER_SECRET": secret])
+    }
+
+    static func newSecret() -> String {
+        "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+    }
+
+    func url(_ path: String) -> String { "\(server.baseURL)/hook/\(path)" }
+
+    /// Every request: `path`, `id`, `timestamp`, `verified`, `body`.
+    func received() async throws -> [[String: Any]] { try await server.get("/_fake/received") }
+}

@@ -130,7 +130,7 @@ public struct IngestionPlanner: Sendable {
         case .email:
             guard let email = notification.email else { return nil }  // skipped (`no-template`) by `deliveries(of:)`
             content = email
-        case .sms, .push, .inApp:
+        case .sms, .push, .webhook, .inApp:
             content = MessageContent(subject: notification.title, text: notification.message, html: nil)
         }
         return DeliveryJob(

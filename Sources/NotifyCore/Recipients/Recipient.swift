@@ -5,15 +5,17 @@ public struct Recipient: Sendable, Equatable {
     public var email: String?
     public var phone: String?
     public var pushTokens: [PushToken]
+    public var webhook: WebhookEndpoint?
     public var locale: String?
     public var timezone: String?
 
     public init(userID: String, email: String? = nil, phone: String? = nil, pushTokens: [PushToken] = [],
-                locale: String? = nil, timezone: String? = nil) {
+                webhook: WebhookEndpoint? = nil, locale: String? = nil, timezone: String? = nil) {
         self.userID = userID
         self.email = email
         self.phone = phone
         self.pushTokens = pushTokens
+        self.webhook = webhook
         self.locale = locale
         self.timezone = timezone
     }
@@ -26,7 +28,7 @@ public struct Recipient: Sendable, Equatable {
         func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
         return .object([
             ("userId", .string(userID)), ("email", optional(email)), ("phone", optional(phone)),
-            ("pushTokens", .array(pushTokens.map(\.body))), ("locale", optional(locale)),
+            ("pushTokens", .array(pushTokens.map(\.body))), ("webhook", webhook?.body ?? .null), ("locale", optional(locale)),
             ("timezone", optional(timezone)), ("updatedAt", .string(updatedAt)),
         ])
     }

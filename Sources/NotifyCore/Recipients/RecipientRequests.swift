@@ -1,8 +1,9 @@
 import Foundation
 
-/// `UpsertRecipient {userId, email?, phone?, pushTokens?: [{platform, token}], locale?, timezone?}` (an extension of
-/// the contract): creates the user's directory entry or changes it. A field left out keeps its stored value, a
-/// field set to `null` clears it, and `pushTokens` replaces the whole set. Every address is validated here.
+/// `UpsertRecipient {userId, email?, phone?, pushTokens?: [{platform, token}], webhook?: {url, secrets}, locale?,
+/// timezone?}` (an extension of the contract): creates the user's directory entry or changes it. A field left out
+/// keeps its stored value, a field set to `null` clears it, and `pushTokens` and `webhook` replace the whole value
+/// (a webhook registered again is enabled again). Every address is validated here.
 public struct UpsertRecipient: RPCRequest, Equatable {
     public static let command = RPCCommand.upsertRecipient
 
@@ -17,15 +18,18 @@ public struct UpsertRecipient: RPCRequest, Equatable {
     public var email: Change<String>
     public var phone: Change<String>
     public var pushTokens: Change<[PushToken]>
+    public var webhook: Change<WebhookEndpoint>
     public var locale: Change<String>
     public var timezone: Change<String>
 
     public init(userID: String, email: Change<String> = .keep, phone: Change<String> = .keep,
-                pushTokens: Change<[PushToken]> = .keep, locale: Change<String> = .keep, timezone: Change<String> = .keep) {
+                pushTokens: Change<[PushToken]> = .keep, webhook: Change<WebhookEndpoint> = .keep, locale: Change<String> = .keep,
+                timezone: Change<String> = .keep) {
         self.userID = userID
         self.email = email
         self.phone = phone
         self.pushTokens = pushTokens
+        self.webhook = webhook
         self.locale = locale
         self.timezone = timezone
     }
@@ -56,6 +60,13 @@ public struct UpsertRecipient: RPCRequest, Equatable {
             } else {
                 pushTokens = .keep
             }
+            if fields.isNull("webhook") {
+                webhook = .clear
+            } else if let endpoint = try fields.optionalObject("webhook") {
+                webhook = .set(try WebhookEndpoint(endpoint))
+            } else {
+                webhook = .keep
+            }
         } catch {
             throw error.asBadRequest
         }
@@ -74,7 +85,12 @@ public struct UpsertRecipient: RPCRequest, Equatable {
         case .clear: [("pushTokens", .null)]
         case .set(let tokens): [("pushTokens", .array(tokens.map(\.body)))]
         }
-        return .object([("userId", .string(userID))] + member("email", email) + member("phone", phone) + tokens
+        let endpoint: [(String, JSONValue)] = switch webhook {
+        case .keep: []
+        case .clear: [("webhook", .null)]
+        case .set(let endpoint): [("webhook", .object([("url", .string(endpoint.url)), ("secrets", .array(endpoint.secrets.map(JSONValue.string)))]))]
+        }
+        return .object([("userId", .string(userID))] + member("email", email) + member("phone", phone) + tokens + endpoint
             + member("locale", locale) + member("timezone", timezone))
     }
 
@@ -91,6 +107,7 @@ public struct UpsertRecipient: RPCRequest, Equatable {
         recipient.email = apply(email, recipient.email)
         recipient.phone = apply(phone, recipient.phone)
         recipient.pushTokens = apply(pushTokens, recipient.pushTokens) ?? []
+        recipient.webhook = apply(webhook, recipient.webhook)
         recipient.locale = apply(locale, recipient.locale)
         recipient.timezone = apply(timezone, recipient.timezone)
         return recipient

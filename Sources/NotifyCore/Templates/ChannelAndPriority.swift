@@ -3,5 +3,5 @@ public enum NotificationPriority: String, Codable, Sendable, CaseIterable { case
 
 /// Where a notification is delivered.
 public enum NotificationChannel: String, Codable, Sendable, CaseIterable {
-    case inApp = "in-app", email, sms, push
+    case inApp = "in-app", email, sms, push, webhook
 }

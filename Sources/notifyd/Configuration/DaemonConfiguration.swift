@@ -26,6 +26,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var email: EmailSettings
     var twilio: TwilioSection
     var fcm: FCMSection
+    var webhooks: WebhookSettings
     var http: HTTPSettings
     /// Graceful drain budget; systemd's `TimeoutStopSec` must be larger.
     var shutdownTimeout: Duration = .seconds(8)
@@ -53,6 +54,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         http = try HTTPSettings(config: config)
         twilio = try TwilioSection(config: config, receiptBaseURL: http.receiptBaseURL)
         fcm = try FCMSection(config: config)
+        webhooks = try WebhookSettings(config: config)
         shutdownTimeout = .seconds(try config.int("shutdown.timeoutSeconds", Int(shutdownTimeout.components.seconds), 1...300))
         if let problem = problems.first {
             throw ConfigurationError(key: problem, reason: "has a value of the wrong type")

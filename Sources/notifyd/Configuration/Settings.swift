@@ -490,3 +490,24 @@ struct FCMSection: Sendable, Equatable {
         fcm = settings
     }
 }
+
+/// `webhooks.*`: webhooks as a channel, to the endpoints recipients registered. On by default: nothing is sent
+/// unless a rule names the channel and a recipient has an endpoint.
+struct WebhookSettings: Sendable, Equatable {
+    var enabled = true
+    var timeoutSeconds = 15
+    var policy = EgressPolicy()
+    var ratePerSecond = 0
+    var rateBurst = 100
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        enabled = config.bool(forKey: "webhooks.enabled", default: enabled)
+        timeoutSeconds = try config.int("webhooks.timeoutSeconds", timeoutSeconds, 1...60)
+        policy.allowLoopback = config.bool(forKey: "webhooks.allowLoopback", default: policy.allowLoopback)
+        policy.allowPrivateNetworks = config.bool(forKey: "webhooks.allowPrivateNetworks", default: policy.allowPrivateNetworks)
+        ratePerSecond = try config.int("webhooks.ratePerSecond", ratePerSecond, 0...1_000_000)
+        rateBurst = try config.int("webhooks.rateBurst", rateBurst, 1...10_000)
+    }
+
+    var rateLimit: RateLimit? { ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil }
+}

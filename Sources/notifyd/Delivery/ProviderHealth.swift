@@ -13,6 +13,8 @@ final class ProviderHealth: Sendable {
         var provider: String
         var endpoint: String
         var breaker: CircuitBreaker
+        /// False for a provider whose failures are each destination's own (webhooks): its breaker never opens.
+        var judged: Bool
 
         /// Why it takes no work (its breaker's reason; never a server's text); nil while closed.
         var down: String? {
@@ -30,7 +32,8 @@ final class ProviderHealth: Sendable {
         var entries: [String: Entry] = [:]
         for provider in providers.values.joined() {
             entries[provider.name] = Entry(
-                channel: provider.channel, provider: provider.name, endpoint: provider.endpoint, breaker: CircuitBreaker(policy: policy))
+                channel: provider.channel, provider: provider.name, endpoint: provider.endpoint, breaker: CircuitBreaker(policy: policy),
+                judged: provider.usesBreaker)
         }
         self.entries = Mutex(entries)
     }
@@ -54,7 +57,10 @@ final class ProviderHealth: Sendable {
 
     /// Records one send's results; returns the change of the provider's breaker, if any.
     func record(_ provider: String, _ results: [DeliveryResult], now: Double = Date().timeIntervalSince1970) -> CircuitBreaker.Change? {
-        entries.withLock { $0[provider]?.breaker.record(results, now: now) }
+        entries.withLock { entries in
+            guard entries[provider]?.judged == true else { return nil }
+            return entries[provider]?.breaker.record(results, now: now)
+        }
     }
 
     var all: [Entry] { entries.withLock { $0.values.sorted { ($0.channel.rawValue, $0.provider) < ($1.channel.rawValue, $1.provider) } } }

@@ -146,7 +146,8 @@ struct Daemon {
         let email = configuration.email
         let composer = EmailComposer(fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL)
         // The HTTP providers share one client (one connection pool per host).
-        let transport = configuration.twilio.twilio == nil && email.ses == nil && configuration.fcm.fcm == nil ? nil : try HTTPTransport()
+        let http = configuration.twilio.twilio != nil || email.ses != nil || configuration.fcm.fcm != nil || configuration.webhooks.enabled
+        let transport = http ? try HTTPTransport() : nil
         for name in email.providers {
             switch name {
             case "smtp":
@@ -179,6 +180,14 @@ struct Daemon {
                 throw StartupError(step: "push provider \(fcm)", reason: "\(error)")
             }
         }
+        if configuration.webhooks.enabled, let transport {
+            let webhooks = configuration.webhooks
+            providers[.webhook, default: []].append(WebhookProvider(
+                policy: webhooks.policy, timeout: .seconds(webhooks.timeoutSeconds), rateLimit: webhooks.rateLimit, transport: transport
+            ) { user, url, reason in
+                await disableWebhook(url, of: user, reason: reason, database)
+            })
+        }
         for provider in providers.values.joined() {
             logger.info("provider configured", metadata: [
                 "delivery.channel": "\(provider.channel.rawValue)", "provider": "\(provider.name)", "provider.endpoint": "\(provider.endpoint)",
@@ -195,6 +204,16 @@ struct Daemon {
             logger.info("removed unregistered push tokens", metadata: ["user.id": "\(user.logSafe)", "tokens": "\(removed)"])
         } catch {
             logger.error("cannot remove unregistered push tokens", metadata: ["user.id": "\(user.logSafe)", "error": "\(error)"])
+        }
+    }
+
+    /// Stops sending to a webhook endpoint that answered 410 Gone.
+    private func disableWebhook(_ url: String, of user: String, reason: String, _ database: PGPool) async {
+        do {
+            _ = try await database.withConnection { try RecipientStore.disableWebhook(url, of: user, reason: reason, on: $0) }
+            logger.warning("disabled a webhook endpoint", metadata: ["user.id": "\(user.logSafe)", "reason": "\(reason)"])
+        } catch {
+            logger.error("cannot disable a webhook endpoint", metadata: ["user.id": "\(user.logSafe)", "error": "\(error)"])
         }
     }
 

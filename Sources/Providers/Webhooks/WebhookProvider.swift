@@ -1,0 +1,111 @@
+import AsyncHTTPClient
+import Foundation
+import NotifyCore
+
+/// Webhooks as a channel: each delivery is posted to its recipient's endpoint as
+/// `{type, timestamp, data: {deliveryId, notificationId, userId, lane, subject, text}}`, signed by Standard Webhooks
+/// (`webhook-id` = the delivery id, the same on every attempt, so a receiver drops repeats; `webhook-timestamp`;
+/// `webhook-signature` with every secret of the endpoint). Only 2xx is success; 410 Gone ends the delivery and
+/// disables the endpoint (`disabled`); anything else is retried through the tiers. Before each send every address
+/// the endpoint's host resolves to is checked against `EgressPolicy` (no loopback, private or link-local
+/// networks unless allowed). Failures are the endpoint's, not the service's: this provider has no breaker.
+public struct WebhookProvider: DeliveryProvider {
+    public let channel = NotificationChannel.webhook
+    public let name = "webhook"
+    public let usesBreaker = false
+    public let policy: EgressPolicy
+    public let timeout: Duration
+    public let rateLimit: RateLimit?
+    let transport: HTTPTransport
+    let disabled: @Sendable (_ userID: String, _ url: String, _ reason: String) async -> Void
+
+    public init(
+        policy: EgressPolicy, timeout: Duration, rateLimit: RateLimit?, transport: HTTPTransport,
+        disabled: @escaping @Sendable (_ userID: String, _ url: String, _ reason: String) async -> Void
+    ) {
+        self.policy = policy
+        self.timeout = timeout
+        self.rateLimit = rateLimit
+        self.transport = transport
+        self.disabled = disabled
+    }
+
+    public var endpoint: String { "recipients' endpoints" }
+
+    public func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult] {
+        let now = Date()
+        var refusals: [String: String?] = [:]  // host → why it is refused (nil: allowed), once per batch
+        var requests: [HTTPClient.Request] = []
+        var outcome: [DeliveryResult?] = []
+        var endpoints: [WebhookEndpoint?] = []
+        for delivery in deliveries {
+            guard let endpoint = WebhookEndpoint.parse(stored: delivery.address), let url = URL(string: endpoint.url), let host = url.host else {
+                outcome.append(.failed(DeliveryFailure(code: "webhook-bad-endpoint", .permanent, detail: "the endpoint is not a usable URL")))
+                endpoints.append(nil)
+                continue
+            }
+            if refusals[host] == nil { refusals[host] = .some(await refusal(host)) }
+            if let reason = refusals[host] ?? nil {
+                outcome.append(.failed(DeliveryFailure(code: "webhook-address-refused", .permanent, detail: "the endpoint's host resolves to \(reason)")))
+                endpoints.append(nil)
+                continue
+            }
+            let body = Self.payload(delivery.job, at: now)
+            let timestamp = Int(now.timeIntervalSince1970)
+            guard var request = try? HTTPClient.Request(url: endpoint.url, method: .POST) else {
+                outcome.append(.failed(DeliveryFailure(code: "webhook-bad-endpoint", .permanent, detail: "the endpoint is not a usable URL")))
+                endpoints.append(nil)
+                continue
+            }
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "FlowMart-Notify/1")
+            request.headers.add(name: "webhook-id", value: delivery.job.deliveryID)
+            request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+            request.headers.add(name: "webhook-signature", value: StandardWebhookSigner.signature(
+                id: delivery.job.deliveryID, timestamp: timestamp, body: body, secrets: endpoint.secrets))
+            request.body = .bytes(body)
+            requests.append(request)
+            outcome.append(nil)
+            endpoints.append(endpoint)
+        }
+        var answers = await transport.execute(requests, timeout: timeout)[...]
+        var results: [DeliveryResult] = []
+        for ((delivery, settled), endpoint) in zip(zip(deliveries, outcome), endpoints) {
+            if let settled {
+                results.append(settled)
+                continue
+            }
+            switch answers.popFirst()! {
+            case .success(let response) where (200...299).contains(response.status):
+                results.append(.sent(providerMessageID: delivery.job.deliveryID))
+            case .success(let response) where response.status == 410:
+                if let endpoint { await disabled(delivery.job.userID, endpoint.url, "410 Gone") }
+                results.append(.failed(DeliveryFailure(code: "webhook-gone", .permanent, detail: "HTTP 410: the endpoint is gone; disabled")))
+            case .success(let response):
+                results.append(.failed(DeliveryFailure(code: "http-\(response.status)", .transient, detail: "HTTP \(response.status) from the endpoint")))
+            case .failure(let failure):
+                // Unreachable or refusing TLS is this endpoint's trouble, not every endpoint's: retried, never held.
+                results.append(.failed(DeliveryFailure(code: failure.code, failure.failureClass == .permanent ? .permanent : .transient, detail: failure.detail)))
+            }
+        }
+        return results
+    }
+
+    /// Why `host` may not be sent to (the first address of it the policy refuses), or nil.
+    func refusal(_ host: String) async -> String? {
+        guard let addresses = try? await HostResolver.addresses(of: host), !addresses.isEmpty else { return "no address (it does not resolve)" }
+        return addresses.lazy.compactMap { policy.refusal($0) }.first
+    }
+
+    static func payload(_ job: DeliveryJob, at date: Date) -> [UInt8] {
+        JSONValue.object([
+            ("type", .string("notification.created")), ("timestamp", .string(RFC3339.string(from: date))),
+            ("data", .object([
+                ("deliveryId", .string(job.deliveryID)), ("notificationId", .string(job.notificationID)), ("userId", .string(job.userID)),
+                ("lane", .string(job.lane.rawValue)), ("subject", .string(job.content.subject)), ("text", .string(job.content.text)),
+            ])),
+        ]).bytes
+    }
+
+    public func shutdown() async { await transport.shutdown() }
+}
