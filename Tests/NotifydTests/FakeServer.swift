@@ -3,32 +3,16 @@ import Foundation
 import NIOCore
 import TestSupport
 
-/// A provider's contract fake (`deploy/dev/fakes/<script>`), a test's own, on a free loopback port, with its
-/// JSON control endpoints. Killed when the value goes.
+/// A provider's contract fake (`ScriptServer`), a test's own, with its JSON control endpoints.
 final class FakeServer: @unchecked Sendable {
-    let port: Int
-    private let process = Process()
+    let process: ScriptServer
 
     init(script: String, arguments: [String], environment: [String: String]) throws {
-        port = try freeLoopbackPort()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("deploy/dev/fakes/\(script)").path, "--port", String(port)]
-            + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<200 where !SMTPPeer.listening(port) { Thread.sleep(forTimeInterval: 0.05) }
-        guard SMTPPeer.listening(port) else { throw SupportFailure("\(script) did not start on \(port)") }
+        process = try ScriptServer(script: script, arguments: arguments, environment: environment)
     }
 
-    /// SIGKILL: the test process blocks SIGTERM, and its children inherit the mask.
-    deinit {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var port: Int { process.port }
+    var baseURL: String { process.baseURL }
 
     func get(_ path: String) async throws -> [[String: Any]] {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + path), timeout: .seconds(10))
