@@ -123,6 +123,7 @@ let package = Package(
             name: "ProvidersTests",
             dependencies: [
                 "Providers", "NotifyCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import NotifyCore
+import PropertyBased
 import Testing
 @testable import Providers
 
@@ -65,5 +66,20 @@ struct TwilioTests {
         #expect(auth.code == "twilio-20003" && auth.failureClass == .provider)
         #expect(throttled.failureClass == .throttled && throttled.retryAfter == 7)
         #expect(server.code == "http-503" && server.failureClass == .transient)
+    }
+
+    @Test("hostile callbacks: any bytes as body and query are refused or read, never a crash, never a receipt unsigned")
+    func hostileCallbacks() async {
+        let source = TwilioReceipts(provider: "twilio", callbackURL: "https://notify.example.com/receipts/twilio", authToken: "12345")
+        await propertyCheck(count: 2000, input: Gen.int(in: 0...255).array(of: 0...300), Gen.int(in: 32...126).array(of: 0...60)) { bytes, queryBytes in
+            let body = bytes.map { UInt8($0) }
+            let query = queryBytes.map { UInt8($0) }
+            let check = source.receipts(
+                query: String(decoding: query, as: UTF8.self), headers: [("X-Twilio-Signature", Self.signature)], body: body)
+            if case .receipts = check { Issue.record("a receipt without a valid signature") }
+            if let fields = FormEncoding.decode(body) {
+                #expect(FormEncoding.decode(FormEncoding.encode(fields).utf8).map { $0.map { [$0.0, $0.1] } } == fields.map { [$0.0, $0.1] })
+            }
+        }
     }
 }
