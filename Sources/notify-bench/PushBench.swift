@@ -64,7 +64,8 @@ struct PushBench: AsyncParsableCommand {
 
     /// The provider on its own: batches of 256 (the daemon's batch), four at once (its workers).
     private func clientAlone(_ settings: FCMSettings) async throws -> Double {
-        let provider = try await FCMProvider(settings: settings, transport: try HTTPTransport()) { _, _ in }
+        let transport = HTTPTransport()
+        let provider = try await FCMProvider(settings: settings, transport: transport) { _, _ in }
         let batches = stride(from: 0, to: messages, by: 256).map { start in
             (start..<min(start + 256, messages)).map { index in
                 ClaimedDelivery(job: DeliveryJob(
@@ -89,7 +90,7 @@ struct PushBench: AsyncParsableCommand {
             return await group.reduce(0, +)
         }
         let elapsed = ContinuousClock.now - started
-        await provider.shutdown()
+        await transport.shutdown()
         guard sent == messages else { throw SupportFailure("the peer took \(sent) of \(messages) pushes") }
         return Double(messages) / elapsed.seconds
     }

@@ -119,7 +119,11 @@ struct EmailFaultTests {
     func heldPastTheLimit() async throws {
         let peer = try SMTPPeer(port: 2543)
         peer.kill()
-        let service = try await Self.service(peer, recipients: 3, environment: ["NOTIFY_DELIVERY_MAX_PROVIDER_HOLD_SECONDS": "2"])
+        // Breakers that probe every second or two, so the server's return is noticed within the test's wait.
+        let service = try await Self.service(peer, recipients: 3, environment: [
+            "NOTIFY_DELIVERY_MAX_PROVIDER_HOLD_SECONDS": "2", "NOTIFY_DELIVERY_BREAKER_OPEN_SECONDS": "1",
+            "NOTIFY_DELIVERY_BREAKER_MAX_OPEN_SECONDS": "2",
+        ])
         defer { Task { await service.shutDown() } }
         try await service.publish((0..<3).map { Payments.confirmed(user: "user-\($0)", index: $0) })
         let tiered = await eventually(timeout: .seconds(30)) {

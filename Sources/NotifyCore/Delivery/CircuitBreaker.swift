@@ -35,6 +35,8 @@ public struct CircuitBreaker: Sendable, Equatable {
     private var openings = 0
     /// Why it last opened, for health and logs.
     public private(set) var reason: String?
+    /// The last failure that counted: what a job held while the breaker is open is recorded with.
+    public private(set) var lastFailure: DeliveryFailure?
 
     public init(policy: BreakerPolicy) {
         self.policy = policy
@@ -77,7 +79,10 @@ public struct CircuitBreaker: Sendable, Equatable {
         for result in results {
             guard let failure = Self.counts(result) else { continue }
             if failure { failed += 1 } else { succeeded += 1 }
-            if case .failed(let error) = result, error.failureClass == .provider { providerWide = error }
+            if case .failed(let error) = result {
+                lastFailure = error
+                if error.failureClass == .provider { providerWide = error }
+            }
         }
         switch state {
         case .open:

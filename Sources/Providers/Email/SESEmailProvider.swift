@@ -94,7 +94,8 @@ public struct SESEmailProvider: DeliveryProvider {
         }
     }
 
-    public func shutdown() async { await transport.shutdown() }
+    /// The shared transport is its owner's to shut down.
+    public func shutdown() async {}
 }
 
 /// A provider that cannot be set up from its settings: the description names the setting, never a secret.

@@ -6,14 +6,15 @@ import NotifyCore
 
 /// The HTTP client every HTTP provider sends through: one async-http-client pool per daemon, TLS verified against
 /// the system's roots (plus a configured CA, for test servers), a deadline on every request. Requests of a round
-/// go out together as futures on the client's event loops, not as a Swift task each.
+/// go out together as futures on the client's event loops, not as a Swift task each. Its owner shuts it down
+/// (the daemon's resources; the providers that share it do not), also when the daemon never got to start.
 public final class HTTPTransport: Sendable {
     let client: HTTPClient
 
     /// - Parameters:
     ///   - caCertificatePath: a PEM file of roots to trust besides the system's (a private CA); nil for none.
     ///   - connectionsPerHost: HTTP/1.1 connections kept per host; requests beyond it wait for one.
-    public init(caCertificatePath: String? = nil, connectionsPerHost: Int = 32) throws {
+    public init(caCertificatePath: String? = nil, connectionsPerHost: Int = 32) {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caCertificatePath {
             tls.additionalTrustRoots = [.file(caCertificatePath)]
@@ -87,6 +88,7 @@ public final class HTTPTransport: Sendable {
         return .connection(String(text.prefix(200)))
     }
 
+    /// Idempotent: a second call finds the client already shut down.
     public func shutdown() async {
         try? await client.shutdown()
     }

@@ -108,5 +108,6 @@ public struct FCMProvider: DeliveryProvider {
         return .fcm(status: response.status, errorCode: code, message: message, retryAfter: retryAfter)
     }
 
-    public func shutdown() async { await transport.shutdown() }
+    /// The shared transport is its owner's to shut down.
+    public func shutdown() async {}
 }

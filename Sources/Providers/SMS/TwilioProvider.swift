@@ -74,5 +74,6 @@ public struct TwilioProvider: DeliveryProvider {
         return .failed(.twilio(status: response.status, errorCode: code, message: message, retryAfter: retryAfter))
     }
 
-    public func shutdown() async { await transport.shutdown() }
+    /// The shared transport is its owner's to shut down.
+    public func shutdown() async {}
 }

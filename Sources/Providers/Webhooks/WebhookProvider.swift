@@ -107,5 +107,6 @@ public struct WebhookProvider: DeliveryProvider {
         ]).bytes
     }
 
-    public func shutdown() async { await transport.shutdown() }
+    /// The shared transport is its owner's to shut down.
+    public func shutdown() async {}
 }

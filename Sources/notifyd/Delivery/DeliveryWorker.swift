@@ -153,7 +153,8 @@ struct DeliveryWorker: Service {
                 // through; held long enough, they wait in a tier, so `consumer_timeout` never closes the channel.
                 wasDown = true
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                let down = lastDown ?? DeliveryFailure(code: "breaker-open", .provider, detail: "every provider of \(channel.rawValue) is failing")
+                let down = lastDown ?? health.lastFailure(chain)
+                    ?? DeliveryFailure(code: "breaker-open", .provider, detail: "every provider of \(channel.rawValue) is failing")
                 if ContinuousClock.now - claimedAt > settings.maxProviderHold,
                    let tier = settings.retry.deferral(waiting: Double(settings.maxProviderHold.milliseconds) / 1000, lane: lane) {
                     logger.error("provider is still down; moving its held deliveries to a retry tier", metadata: [
@@ -238,7 +239,11 @@ struct DeliveryWorker: Service {
             if let down {
                 lastDown = down
                 wasDown = true
-            } else if let throttle {
+            } else if wasDown {
+                logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)"])
+                wasDown = false
+            }
+            if down == nil, let throttle {
                 if let tier = await honourRetryAfter(provider: provider, for: throttle, channel: channel, lane: lane, heldFor: .now - claimedAt) {
                     settled += pending.map {
                         deferred($0.0, $0.1, failure: .paced(provider.name, wait: throttle), tier: tier, provider: provider.name)
@@ -246,9 +251,6 @@ struct DeliveryWorker: Service {
                     pending = []
                 }
             }
-        }
-        if pending.isEmpty, wasDown {
-            logger.info("provider is back", metadata: ["delivery.channel": "\(channel.rawValue)"])
         }
         let (recorded, handBack) = await settle(settled, channel: channel)
         // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.

@@ -50,6 +50,11 @@ final class ProviderHealth: Sendable {
         }
     }
 
+    /// The last failure that counted against the first provider of `chain` that has one: why its work is held.
+    func lastFailure(_ chain: [any DeliveryProvider]) -> DeliveryFailure? {
+        entries.withLock { entries in chain.compactMap { entries[$0.name]?.breaker.lastFailure }.first }
+    }
+
     /// When the first breaker of `chain` admits calls again.
     func reopensAt(_ chain: [any DeliveryProvider]) -> Double? {
         entries.withLock { entries in chain.compactMap { entries[$0.name]?.breaker.reopensAt }.min() }

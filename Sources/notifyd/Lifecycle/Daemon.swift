@@ -56,7 +56,7 @@ struct Daemon {
 
     /// The services, in dependency order, on opened resources.
     private func services(_ resources: Resources, renderer: NotificationRenderer) async throws -> [any Service] {
-        let providers = try await makeProviders(database: resources.deliveries)
+        let providers = try await makeProviders(database: resources.deliveries, transport: resources.http)
         let health = ProviderHealth(providers, policy: configuration.delivery.breaker)
         let metrics = DaemonMetrics()
         let lanes = LaneInbox(normalPerLow: configuration.delivery.normalPerLow)
@@ -141,13 +141,10 @@ struct Daemon {
     }
 
     /// The providers configured, by channel, in failover order.
-    private func makeProviders(database: PGPool) async throws -> [NotificationChannel: [any DeliveryProvider]] {
+    private func makeProviders(database: PGPool, transport: HTTPTransport) async throws -> [NotificationChannel: [any DeliveryProvider]] {
         var providers: [NotificationChannel: [any DeliveryProvider]] = [:]
         let email = configuration.email
         let composer = EmailComposer(fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL)
-        // The HTTP providers share one client (one connection pool per host).
-        let http = configuration.twilio.twilio != nil || email.ses != nil || configuration.fcm.fcm != nil || configuration.webhooks.enabled
-        let transport = http ? try HTTPTransport() : nil
         for name in email.providers {
             switch name {
             case "smtp":
@@ -159,7 +156,7 @@ struct Daemon {
                     throw StartupError(step: "email provider \(smtp)", reason: "cannot set up TLS: \(error)")
                 }
             case "ses":
-                guard let ses = email.ses, let transport else { continue }
+                guard let ses = email.ses else { continue }
                 do {
                     providers[.email, default: []].append(try SESEmailProvider(settings: ses, composer: composer, transport: transport))
                 } catch {
@@ -168,10 +165,10 @@ struct Daemon {
             default: continue
             }
         }
-        if let twilio = configuration.twilio.twilio, let transport {
+        if let twilio = configuration.twilio.twilio {
             providers[.sms, default: []].append(TwilioProvider(settings: twilio, transport: transport))
         }
-        if let fcm = configuration.fcm.fcm, let transport {
+        if let fcm = configuration.fcm.fcm {
             do {
                 providers[.push, default: []].append(try await FCMProvider(settings: fcm, transport: transport) { user, tokens in
                     await removePushTokens(tokens, of: user, database)
@@ -180,7 +177,7 @@ struct Daemon {
                 throw StartupError(step: "push provider \(fcm)", reason: "\(error)")
             }
         }
-        if configuration.webhooks.enabled, let transport {
+        if configuration.webhooks.enabled {
             let webhooks = configuration.webhooks
             providers[.webhook, default: []].append(WebhookProvider(
                 policy: webhooks.policy, timeout: .seconds(webhooks.timeoutSeconds), rateLimit: webhooks.rateLimit, transport: transport
@@ -259,6 +256,8 @@ private struct Resources: Sendable {
     let monitoring: AMQPConnection
     /// Connections for the delivery worker's claims and records.
     let deliveries: PGPool
+    /// The HTTP client the HTTP providers share.
+    let http: HTTPTransport
 
     init(_ configuration: DaemonConfiguration, logger: Logger) {
         self.logger = logger
@@ -282,6 +281,7 @@ private struct Resources: Sendable {
         rpc = connection("rpc", confirms: false)
         delivering = connection("deliver", confirms: true)
         monitoring = connection("monitor", confirms: false)
+        http = HTTPTransport()
     }
 
     /// Connects in dependency order, migrates, and declares the topology; the error names the step. What was
@@ -338,7 +338,7 @@ private struct Resources: Sendable {
 
     /// The pools and connections as services, in dependency order: the group stops them in reverse, after the
     /// services that use them, and each closes itself when it stops.
-    var all: [any Service] { [writes, reads, outbox, deliveries, consuming, publishing, rpc, delivering, monitoring] }
+    var all: [any Service] { [HTTPTransportService(transport: http), writes, reads, outbox, deliveries, consuming, publishing, rpc, delivering, monitoring] }
 }
 
 /// A start-up step that failed; printed as one line, then the process exits non-zero.
@@ -354,5 +354,16 @@ extension ServiceGroupConfiguration {
         var configuration = self
         configuration.maximumGracefulShutdownDuration = timeout
         return configuration
+    }
+}
+
+/// The shared HTTP client as a resource of the group: shut down when the group stops, after the services that use
+/// it (it is listed first), and also when the daemon never got past its start.
+private struct HTTPTransportService: Service {
+    let transport: HTTPTransport
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await transport.shutdown()
     }
 }
