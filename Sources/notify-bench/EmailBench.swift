@@ -229,7 +229,7 @@ final class SMTPSink {
         process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<100 {
-            if (try? Socket.probe(port: port)) == true { return }
+            if isListening(onLoopbackPort: port) { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw SupportFailure("smtp-sink did not start on port \(port) (is postfix installed?)")
@@ -257,18 +257,3 @@ final class SMTPSink {
     }
 }
 
-enum Socket {
-    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
-    static func probe(port: Int) throws -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
-}

@@ -132,7 +132,7 @@ final class FCMPeer: Sendable {
         let application = Application(
             router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: port)), logger: logger)
         let task = Task { try await application.runService() }
-        for _ in 0..<100 where !((try? Socket.probe(port: port)) ?? false) { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<100 where !isListening(onLoopbackPort: port) { try await Task.sleep(for: .milliseconds(50)) }
         return FCMPeer(port: port, counter: counter, task: task)
     }
 

@@ -29,8 +29,8 @@ final class SMTPPeer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        for _ in 0..<100 where !Self.listening(port) { Thread.sleep(forTimeInterval: 0.05) }
-        guard Self.listening(port) else { throw SupportFailure("the SMTP peer did not start on \(port)") }
+        for _ in 0..<100 where !isListening(onLoopbackPort: port) { Thread.sleep(forTimeInterval: 0.05) }
+        guard isListening(onLoopbackPort: port) else { throw SupportFailure("the SMTP peer did not start on \(port)") }
     }
 
     /// SIGKILL: connections drop mid-transaction, like a crashed server.
@@ -48,18 +48,6 @@ final class SMTPPeer: @unchecked Sendable {
 
     /// The Message-IDs of everything received, with repeats.
     var received: [String] { Maildir.messages(to: nil, in: maildir).compactMap { $0.header("Message-ID") } }
-
-    static func listening(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
 }
 
 @Suite("Email under faults: the server away, the daemon killed, a campaign in the way")

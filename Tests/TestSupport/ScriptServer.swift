@@ -15,8 +15,8 @@ public final class ScriptServer: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        for _ in 0..<200 where !Self.listening(port) { Thread.sleep(forTimeInterval: 0.05) }
-        guard Self.listening(port) else { throw SupportFailure("\(script) did not start on \(port)") }
+        for _ in 0..<200 where !isListening(onLoopbackPort: port) { Thread.sleep(forTimeInterval: 0.05) }
+        guard isListening(onLoopbackPort: port) else { throw SupportFailure("\(script) did not start on \(port)") }
     }
 
     /// SIGKILL: a test process blocks SIGTERM, and its children inherit the mask.
@@ -26,17 +26,4 @@ public final class ScriptServer: @unchecked Sendable {
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
-
-    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
-    public static func listening(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
 }

@@ -36,9 +36,8 @@ public struct SESEmailProvider: DeliveryProvider {
 
     public func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult] {
         let now = Date()
-        var requests: [HTTPClient.Request] = []
-        var unsendable: [Int: DeliveryFailure] = [:]
-        for (index, delivery) in deliveries.enumerated() {
+        let badURL = DeliveryFailure(code: "bad-url", .provider, detail: "ses.endpoint is not a usable URL")
+        let planned = deliveries.map { delivery in
             let message = composer.compose(delivery.job, to: delivery.address, date: now)
             var members: [(String, JSONValue)] = [
                 ("FromEmailAddress", .string(composer.fromAddress)),
@@ -48,24 +47,10 @@ public struct SESEmailProvider: DeliveryProvider {
             if let set = settings.configurationSet { members.append(("ConfigurationSetName", .string(set))) }
             let body = JSONValue.object(members).bytes
             let headers = [("Content-Type", "application/json")]
-            guard var request = try? HTTPClient.Request(url: settings.endpoint + Self.path, method: .POST) else {
-                unsendable[index] = DeliveryFailure(code: "bad-url", .provider, detail: "ses.endpoint is not a usable URL")
-                continue
-            }
-            for (name, value) in headers + signer.headers(method: "POST", host: host, path: Self.path, headers: headers, body: body, date: now) {
-                request.headers.add(name: name, value: value)
-            }
-            request.body = .bytes(body)
-            requests.append(request)
+            let signed = signer.headers(method: "POST", host: host, path: Self.path, headers: headers, body: body, date: now)
+            return HTTPTransport.post(settings.endpoint + Self.path, headers: headers + signed, body: body, orElse: badURL)
         }
-        var answers = await transport.execute(requests, timeout: settings.timeout)[...]
-        return deliveries.indices.map { index in
-            if let failure = unsendable[index] { return .failed(failure) }
-            switch answers.popFirst()! {
-            case .failure(let failure): return .failed(failure)
-            case .success(let response): return Self.result(response)
-            }
-        }
+        return await transport.send(planned, timeout: settings.timeout, classify: Self.result)
     }
 
     /// 200 with a `MessageId` is sent. Errors are named by `x-amzn-ErrorType` (SES v2's error list): a rejected

@@ -62,6 +62,43 @@ public final class HTTPTransport: Sendable {
         return results
     }
 
+    /// `execute` for requests planned one per delivery: one that could not be built stands for its failure, and
+    /// every answer is classified by `classify`. One result per planned request, in order.
+    public func send(
+        _ planned: [Result<HTTPClient.Request, DeliveryFailure>], timeout: Duration,
+        classify: (Response) -> DeliveryResult
+    ) async -> [DeliveryResult] {
+        await execute(planned, timeout: timeout).map { answer in
+            switch answer {
+            case .success(let response): classify(response)
+            case .failure(let failure): .failed(failure)
+            }
+        }
+    }
+
+    /// `execute` for planned requests: one that could not be built stands for its failure, in its place.
+    public func execute(
+        _ planned: [Result<HTTPClient.Request, DeliveryFailure>], timeout: Duration
+    ) async -> [Result<Response, DeliveryFailure>] {
+        var answers = await execute(planned.compactMap { try? $0.get() }, timeout: timeout)[...]
+        return planned.map { request in
+            switch request {
+            case .failure(let failure): .failure(failure)
+            case .success: answers.popFirst() ?? .failure(.connection("no answer"))
+            }
+        }
+    }
+
+    /// A POST to `url` with `headers` and `body`, or `failure` when `url` is not one.
+    public static func post(
+        _ url: String, headers: [(String, String)], body: [UInt8], orElse failure: DeliveryFailure
+    ) -> Result<HTTPClient.Request, DeliveryFailure> {
+        guard var request = try? HTTPClient.Request(url: url, method: .POST) else { return .failure(failure) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(body)
+        return .success(request)
+    }
+
     /// What a request that got no answer comes to: a server that cannot be reached (refused, no route, no
     /// connection in time) is provider-wide; a TLS failure is the provider's configuration; a reply that did not
     /// come in time, or a connection lost mid-request, is transient. Descriptions name no URL or credential.

@@ -28,35 +28,21 @@ public struct TwilioProvider: DeliveryProvider {
     var messagesURL: String { "\(settings.baseURL)/2010-04-01/Accounts/\(settings.accountSID)/Messages.json" }
 
     public func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult] {
-        let authorization = "Basic " + Data("\(settings.accountSID):\(settings.authToken)".utf8).base64EncodedString()
-        var requests: [HTTPClient.Request] = []
-        var unsendable: [Int: DeliveryFailure] = [:]
-        for (index, delivery) in deliveries.enumerated() {
+        let headers = [
+            ("Authorization", "Basic " + Data("\(settings.accountSID):\(settings.authToken)".utf8).base64EncodedString()),
+            ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
+        ]
+        let badURL = DeliveryFailure(code: "bad-url", .provider, detail: "twilio.baseUrl is not a usable URL")
+        let planned = deliveries.map { delivery in
             var fields = [("To", delivery.address), ("Body", delivery.job.content.text)]
             if let service = settings.messagingServiceSID { fields.append(("MessagingServiceSid", service)) }
             if let from = settings.from { fields.append(("From", from)) }
             if let callback = settings.statusCallbackURL {
                 fields.append(("StatusCallback", "\(callback)?delivery=\(delivery.job.deliveryID)"))
             }
-            do {
-                var request = try HTTPClient.Request(url: messagesURL, method: .POST)
-                request.headers.add(name: "Authorization", value: authorization)
-                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-                request.headers.add(name: "Accept", value: "application/json")
-                request.body = .string(FormEncoding.encode(fields))
-                requests.append(request)
-            } catch {
-                unsendable[index] = DeliveryFailure(code: "bad-url", .provider, detail: "twilio.baseUrl is not a usable URL")
-            }
+            return HTTPTransport.post(messagesURL, headers: headers, body: Array(FormEncoding.encode(fields).utf8), orElse: badURL)
         }
-        var answers = await transport.execute(requests, timeout: settings.timeout)[...]
-        return deliveries.indices.map { index in
-            if let failure = unsendable[index] { return .failed(failure) }
-            switch answers.popFirst()! {
-            case .failure(let failure): return .failed(failure)
-            case .success(let response): return Self.result(response)
-            }
-        }
+        return await transport.send(planned, timeout: settings.timeout, classify: Self.result)
     }
 
     /// 200 or 201 with a `sid` is accepted; anything else is classified by its status and Twilio's `code`.

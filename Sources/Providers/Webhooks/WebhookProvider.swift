@@ -34,48 +34,35 @@ public struct WebhookProvider: DeliveryProvider {
 
     public func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult] {
         let now = Date()
+        let timestamp = Int(now.timeIntervalSince1970)
+        let badEndpoint = DeliveryFailure(code: "webhook-bad-endpoint", .permanent, detail: "the endpoint is not a usable URL")
         var refusals: [String: String?] = [:]  // host → why it is refused (nil: allowed), once per batch
-        var requests: [HTTPClient.Request] = []
-        var outcome: [DeliveryResult?] = []
+        var planned: [Result<HTTPClient.Request, DeliveryFailure>] = []
         var endpoints: [WebhookEndpoint?] = []
         for delivery in deliveries {
-            guard let endpoint = WebhookEndpoint.parse(stored: delivery.address), let url = URL(string: endpoint.url), let host = url.host else {
-                outcome.append(.failed(DeliveryFailure(code: "webhook-bad-endpoint", .permanent, detail: "the endpoint is not a usable URL")))
-                endpoints.append(nil)
+            let endpoint = WebhookEndpoint.parse(stored: delivery.address)
+            endpoints.append(endpoint)
+            guard let endpoint, let host = URL(string: endpoint.url)?.host else {
+                planned.append(.failure(badEndpoint))
                 continue
             }
             if refusals[host] == nil { refusals[host] = .some(await refusal(host)) }
             if let reason = refusals[host] ?? nil {
-                outcome.append(.failed(DeliveryFailure(code: "webhook-address-refused", .permanent, detail: "the endpoint's host resolves to \(reason)")))
-                endpoints.append(nil)
+                planned.append(.failure(DeliveryFailure(
+                    code: "webhook-address-refused", .permanent, detail: "the endpoint's host resolves to \(reason)")))
                 continue
             }
             let body = Self.payload(delivery.job, at: now)
-            let timestamp = Int(now.timeIntervalSince1970)
-            guard var request = try? HTTPClient.Request(url: endpoint.url, method: .POST) else {
-                outcome.append(.failed(DeliveryFailure(code: "webhook-bad-endpoint", .permanent, detail: "the endpoint is not a usable URL")))
-                endpoints.append(nil)
-                continue
-            }
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "User-Agent", value: "FlowMart-Notify/1")
-            request.headers.add(name: "webhook-id", value: delivery.job.deliveryID)
-            request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-            request.headers.add(name: "webhook-signature", value: StandardWebhookSigner.signature(
-                id: delivery.job.deliveryID, timestamp: timestamp, body: body, secrets: endpoint.secrets))
-            request.body = .bytes(body)
-            requests.append(request)
-            outcome.append(nil)
-            endpoints.append(endpoint)
+            planned.append(HTTPTransport.post(endpoint.url, headers: [
+                ("Content-Type", "application/json"), ("User-Agent", "FlowMart-Notify/1"), ("webhook-id", delivery.job.deliveryID),
+                ("webhook-timestamp", String(timestamp)),
+                ("webhook-signature", StandardWebhookSigner.signature(
+                    id: delivery.job.deliveryID, timestamp: timestamp, body: body, secrets: endpoint.secrets)),
+            ], body: body, orElse: badEndpoint))
         }
-        var answers = await transport.execute(requests, timeout: timeout)[...]
         var results: [DeliveryResult] = []
-        for ((delivery, settled), endpoint) in zip(zip(deliveries, outcome), endpoints) {
-            if let settled {
-                results.append(settled)
-                continue
-            }
-            switch answers.popFirst()! {
+        for ((delivery, endpoint), answer) in zip(zip(deliveries, endpoints), await transport.execute(planned, timeout: timeout)) {
+            switch answer {
             case .success(let response) where (200...299).contains(response.status):
                 results.append(.sent(providerMessageID: delivery.job.deliveryID))
             case .success(let response) where response.status == 410:
@@ -85,7 +72,8 @@ public struct WebhookProvider: DeliveryProvider {
                 results.append(.failed(DeliveryFailure(code: "http-\(response.status)", .transient, detail: "HTTP \(response.status) from the endpoint")))
             case .failure(let failure):
                 // Unreachable or refusing TLS is this endpoint's trouble, not every endpoint's: retried, never held.
-                results.append(.failed(DeliveryFailure(code: failure.code, failure.failureClass == .permanent ? .permanent : .transient, detail: failure.detail)))
+                results.append(.failed(DeliveryFailure(
+                    code: failure.code, failure.failureClass == .permanent ? .permanent : .transient, detail: failure.detail)))
             }
         }
         return results

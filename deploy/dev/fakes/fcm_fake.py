@@ -22,6 +22,8 @@ from flask import Flask, Response, request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from fakekit import Cues, json_list, serve
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--public-key", required=True)
@@ -36,7 +38,7 @@ app = Flask(__name__)
 lock = threading.Lock()
 tokens = {}
 messages = []
-cues = []
+cues = Cues(app)
 stats = {"exchanges": 0}
 
 
@@ -76,13 +78,7 @@ def send(project):
         return fcm_error(401, "UNAUTHENTICATED", "UNAUTHENTICATED", "Request had invalid authentication credentials.")
     if project != args.project:
         return fcm_error(403, "SENDER_ID_MISMATCH", "PERMISSION_DENIED", "wrong project")
-    with lock:
-        cue = None
-        if cues:
-            cue = cues[0]
-            cue["count"] -= 1
-            if cue["count"] <= 0:
-                cues.pop(0)
+    cue = cues.take()
     if cue and cue["status"] == 429:
         return fcm_error(429, "QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED", "Quota exceeded.")
     if cue:
@@ -103,26 +99,15 @@ def send(project):
     return {"name": name}
 
 
-@app.post("/_fake/cue")
-def cue():
-    with lock:
-        cues.append(dict(request.get_json(force=True)))
-    return {"cues": len(cues)}
-
-
 @app.get("/_fake/messages")
 def list_messages():
-    with lock:
-        return Response(json.dumps(messages), mimetype="application/json")
+    return json_list(messages, lock)
 
 
 @app.get("/_fake/stats")
 def get_stats():
-    with lock:
-        return Response(json.dumps([stats]), mimetype="application/json")
+    return json_list([stats], lock)
 
 
 if __name__ == "__main__":
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app.run(host="127.0.0.1", port=args.port, threaded=True)
+    serve(app, args.port)

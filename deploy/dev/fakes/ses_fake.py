@@ -27,6 +27,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from flask import Flask, Response, request
 
+from fakekit import Cues, json_list, serve
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--access-key-id", required=True)
@@ -37,7 +39,7 @@ SECRET = os.environ["SES_FAKE_SECRET_ACCESS_KEY"]
 app = Flask(__name__)
 lock = threading.Lock()
 messages = []
-cues = []
+cues = Cues(app)
 AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
                   r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$")
 
@@ -77,13 +79,7 @@ def send_email():
     problem = signature_problem()
     if problem:
         return error(403, "InvalidSignatureException" if "signature" in problem else "UnrecognizedClientException", problem)
-    with lock:
-        cue = None
-        if cues:
-            cue = cues[0]
-            cue["count"] -= 1
-            if cue["count"] <= 0:
-                cues.pop(0)
+    cue = cues.take()
     if cue:
         return error(cue["status"], cue.get("type", "InternalFailure"), "cued failure")
     try:
@@ -107,28 +103,18 @@ def send_email():
     return Response(json.dumps({"MessageId": message_id}), status=200, mimetype="application/json")
 
 
-@app.post("/_fake/cue")
-def cue():
-    with lock:
-        cues.append(dict(request.get_json(force=True)))
-    return {"cues": len(cues)}
-
-
 @app.get("/_fake/messages")
 def list_messages():
-    with lock:
-        return Response(json.dumps(messages), mimetype="application/json")
+    return json_list(messages, lock)
 
 
 @app.post("/_fake/reset")
 def reset():
     with lock:
         messages.clear()
-        cues.clear()
+    cues.clear()
     return {}
 
 
 if __name__ == "__main__":
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app.run(host="127.0.0.1", port=args.port, threaded=True)
+    serve(app, args.port)

@@ -32,6 +32,8 @@ import urllib.request
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
+from fakekit import Cues, json_list, serve
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--account-sid", required=True)
@@ -44,7 +46,7 @@ app = Flask(__name__)
 lock = threading.Lock()
 messages = []    # every accepted message, in order
 callbacks = []   # every callback posted: {sid, status, answer}
-cues = []        # [{"status", "count", "retryAfter", "delay"}]
+cues = Cues(app)  # {"status", "count", "retryAfter", "delay"}
 outbox = queue.Queue()
 
 PERMANENT = {
@@ -72,13 +74,7 @@ def create_message(account):
     expected = "Basic " + base64.b64encode(f"{args.account_sid}:{AUTH_TOKEN}".encode()).decode()
     if not secrets.compare_digest(auth, expected) or account != args.account_sid:
         return error(401, 20003, "Authenticate")
-    with lock:
-        cue = None
-        if cues:
-            cue = cues[0]
-            cue["count"] -= 1
-            if cue["count"] <= 0:
-                cues.pop(0)
+    cue = cues.take()
     if cue and cue.get("delay"):
         time.sleep(cue["delay"])
     if cue and cue.get("status"):
@@ -164,23 +160,14 @@ def callback_loop():
         post_callback(record, status, error_code)
 
 
-@app.post("/_fake/cue")
-def cue():
-    with lock:
-        cues.append(dict(request.get_json(force=True)))
-    return {"cues": len(cues)}
-
-
 @app.get("/_fake/messages")
 def list_messages():
-    with lock:
-        return Response(json.dumps(messages), mimetype="application/json")
+    return json_list(messages, lock)
 
 
 @app.get("/_fake/callbacks")
 def list_callbacks():
-    with lock:
-        return Response(json.dumps(callbacks), mimetype="application/json")
+    return json_list(callbacks, lock)
 
 
 @app.post("/_fake/replay")
@@ -198,12 +185,10 @@ def reset():
     with lock:
         messages.clear()
         callbacks.clear()
-        cues.clear()
+    cues.clear()
     return {}
 
 
 if __name__ == "__main__":
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     threading.Thread(target=callback_loop, daemon=True).start()
-    app.run(host="127.0.0.1", port=args.port, threaded=True)
+    serve(app, args.port)

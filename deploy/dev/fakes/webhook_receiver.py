@@ -7,12 +7,13 @@ WEBHOOK_RECEIVER_SECRET, and answers by path: /hook/ok 204 when verified (401 wh
 GET /_fake/received lists every request: {path, id, timestamp, verified, body}.
 """
 import argparse
-import json
 import os
 import threading
 
 from flask import Flask, Response, request
 from standardwebhooks.webhooks import Webhook
+
+from fakekit import json_list, serve
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
@@ -50,11 +51,8 @@ def hook(name):
 
 @app.get("/_fake/received")
 def list_received():
-    with lock:
-        return Response(json.dumps(received), mimetype="application/json")
+    return json_list(received, lock)
 
 
 if __name__ == "__main__":
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app.run(host="127.0.0.1", port=args.port, threaded=True)
+    serve(app, args.port)
