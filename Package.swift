@@ -61,8 +61,8 @@ let package = Package(
         // Domain logic: no C, no sockets.
         .target(name: "NotifyCore", dependencies: ["CivilDate", .product(name: "Mustache", package: "swift-mustache")]),
 
-        // Everything that talks to a delivery provider (SMTP today), with its network dependencies: the only
-        // importer of NIO.
+        // Everything that talks to a delivery provider (SMTP, HTTP APIs), with its network dependencies: the only
+        // importer of NIO, async-http-client and the JWT and crypto libraries.
         .target(
             name: "Providers",
             dependencies: [
@@ -125,6 +125,7 @@ let package = Package(
                 "Providers", "NotifyCore", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
         .testTarget(

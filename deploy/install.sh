@@ -18,10 +18,11 @@ fi
 [ -f /etc/flowmart-notify/notifyd.env ] || install -m 0600 /dev/null /etc/flowmart-notify/notifyd.env
 # Secrets, handed to the service by systemd (LoadCredential=); empty files mean "use notifyd.env or the defaults".
 install -d -m 0700 /etc/flowmart-notify/credentials
-for secret in amqp-url postgres-url; do
+for secret in amqp-url postgres-url email-password twilio-auth-token ses-secret-access-key ses-session-token \
+              fcm-service-account apns-private-key; do
   [ -f "/etc/flowmart-notify/credentials/$secret" ] || install -m 0600 /dev/null "/etc/flowmart-notify/credentials/$secret"
 done
 install -m 0644 README.md /usr/local/share/doc/flowmart-notify/README.md
 install -m 0644 deploy/systemd/notifyd.service /etc/systemd/system/notifyd.service
 systemctl daemon-reload
-echo "installed; put the broker and database URLs in /etc/flowmart-notify/credentials/{amqp-url,postgres-url}, then: systemctl enable --now notifyd"
+echo "installed; put the broker and database URLs in /etc/flowmart-notify/credentials/{amqp-url,postgres-url} (and each provider's secret in its file there), then: systemctl enable --now notifyd"

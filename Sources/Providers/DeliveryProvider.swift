@@ -15,6 +15,15 @@ public protocol DeliveryProvider: Sendable {
     var receipts: (any ReceiptSource)? { get }
     /// Whether its failures are its own (a circuit breaker judges them) or each destination's (webhook endpoints).
     var usesBreaker: Bool { get }
+    /// For push, the platform whose device tokens it sends to: a push goes through one provider per platform its
+    /// recipient has tokens for.
+    var platform: PushToken.Platform? { get }
     func send(_ deliveries: [ClaimedDelivery]) async -> [DeliveryResult]
     func shutdown() async
+}
+
+extension DeliveryProvider {
+    public var receipts: (any ReceiptSource)? { nil }
+    public var usesBreaker: Bool { true }
+    public var platform: PushToken.Platform? { nil }
 }

@@ -19,8 +19,3 @@ public enum ReceiptCheck: Sendable, Equatable {
     /// Signed, but not a body we can read: answered 400.
     case malformed(String)
 }
-
-extension DeliveryProvider {
-    public var receipts: (any ReceiptSource)? { nil }
-    public var usesBreaker: Bool { true }
-}

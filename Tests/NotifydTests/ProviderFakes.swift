@@ -115,6 +115,55 @@ final class FCMFake: @unchecked Sendable {
     func exchanges() async throws -> Int { (try await server.get("/_fake/stats").first?["exchanges"] as? Int) ?? -1 }
 }
 
+/// The APNs fake (`deploy/dev/fakes/apns_fake.py`): HTTP/2 over TLS with a CA of its own, which the daemon is
+/// told to trust (`providers.caCertificate`); it checks our ES256 provider tokens with joserfc.
+final class APNsFake: @unchecked Sendable {
+    static let teamID = "TEAM123456"
+    static let keyID = "KEY1234567"
+    static let topic = "com.flowmart.app"
+    let server: FakeServer
+    let tlsPort: Int
+    let privateKey: String
+    let caCertificate: String
+    private let folder: URL
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("apns-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let key = folder.appendingPathComponent("AuthKey.p8").path
+        caCertificate = folder.appendingPathComponent("ca.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw SupportFailure("openssl genpkey failed") }
+        privateKey = try String(contentsOfFile: key, encoding: .utf8)
+        tlsPort = try freeLoopbackPort()
+        server = try FakeServer(script: "apns_fake.py", arguments: [
+            "--tls-port", String(tlsPort), "--ca-out", caCertificate, "--key", key, "--key-id", Self.keyID,
+            "--team-id", Self.teamID, "--topic", Self.topic,
+        ], environment: [:])
+        for _ in 0..<100 where !isListening(onLoopbackPort: tlsPort) { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+
+    var environment: [String: String] {
+        [
+            "NOTIFY_APNS_TEAM_ID": Self.teamID, "NOTIFY_APNS_KEY_ID": Self.keyID, "NOTIFY_APNS_TOPIC": Self.topic,
+            "NOTIFY_APNS_PRIVATE_KEY": privateKey, "NOTIFY_APNS_ENDPOINT": "https://127.0.0.1:\(tlsPort)",
+            "NOTIFY_PROVIDERS_CA_CERTIFICATE": caCertificate,
+        ]
+    }
+
+    /// Every push accepted: `token`, `apnsId`, `collapseId`, `priority`, `pushType`, `title`, `body`, `deliveryId`.
+    func messages() async throws -> [[String: Any]] { try await server.get("/_fake/messages") }
+    /// `provider_tokens` (distinct ones seen), `connections`, `requests`.
+    func stats() async throws -> [String: Any] { try await server.get("/_fake/stats").first ?? [:] }
+}
+
 /// A test's own webhook receiver (`deploy/dev/fakes/webhook_receiver.py`), which verifies what it gets with the
 /// `standardwebhooks` package, knowing only `secret`.
 final class WebhookReceiver: @unchecked Sendable {

@@ -3,8 +3,8 @@ import Postgres
 import TestSupport
 import Testing
 
-/// Push through FCM HTTP v1, against the contract fake, and one event on every channel at once.
-@Suite("Push through FCM; an event on email, SMS and push")
+/// Push through FCM HTTP v1 and APNs (HTTP/2), against the contract fakes, and one event on every channel at once.
+@Suite("Push through FCM and APNs; an event on email, SMS and push")
 struct PushDeliveryTests {
     static func register(_ user: String, tokens: [(String, String)], email: String? = nil, phone: String? = nil,
                          _ service: ServiceHarness) async throws {
@@ -63,6 +63,59 @@ struct PushDeliveryTests {
         #expect(delivery["attempts"] as? Int == 1)
         #expect((delivery["lastError"] as? [String: Any])?["code"] as? String == "fcm-UNREGISTERED")
         #expect(try await Self.tokens(of: "gone", service).isEmpty)
+    }
+
+    @Test("APNs over HTTP/2 and TLS: one push per live token with the delivery's apns-id, one provider token; a 410 token is removed")
+    func apns() async throws {
+        let apns = try APNsFake()
+        let rules = try TestRules(channels: ["in-app", "push"])
+        let service = try await ServiceHarness(environment: apns.environment.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        let live = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+        try await Self.register("iphone", tokens: [("apns", live), ("apns", "dead0000beef")], service)
+        try await service.publish((1...3).map { Payments.confirmed(user: "iphone", index: $0) })
+
+        let deadline = ContinuousClock.now + .seconds(20)
+        var sent: [[String: String]] = []
+        while sent.count < 3, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            sent = try await service.db.withConnection { db in
+                try db.query("SELECT id::text, notification_id::text, provider_message_id FROM deliveries WHERE channel = 'push' AND status = 'sent'")
+                    .map { ["id": try $0.decode(0, as: String.self), "notification": try $0.decode(1, as: String.self),
+                            "provider": try $0.decode(2, as: String.self)] }
+            }
+        }
+        #expect(sent.count == 3)
+        let messages = try await apns.messages()
+        #expect(messages.count == 3 && messages.allSatisfy { $0["token"] as? String == live }, "one push per notification, to the live token")
+        for delivery in sent {
+            let message = messages.first { ($0["apnsId"] as? String)?.lowercased() == delivery["id"] }
+            #expect(message != nil, "apns-id is the delivery id")
+            #expect(message?["collapseId"] as? String == delivery["notification"])
+            #expect(message?["deliveryId"] as? String == delivery["id"])
+            #expect(delivery["provider"]?.lowercased() == delivery["id"], "APNs echoes the apns-id")
+        }
+        #expect(messages.allSatisfy { $0["priority"] as? String == "5" && $0["pushType"] as? String == "alert" })
+        #expect(try await Self.tokens(of: "iphone", service) == [live], "the Unregistered (410) token is removed")
+        #expect(try await apns.stats()["provider_tokens"] as? Int == 1, "one provider token for every request")
+        #expect(!service.daemon.log.contains("BEGIN PRIVATE KEY"))
+    }
+
+    @Test("a recipient with an iPhone and an Android phone: one push delivery, through APNs and FCM at once")
+    func bothPlatforms() async throws {
+        let apns = try APNsFake()
+        let fcm = try FCMFake()
+        let rules = try TestRules(channels: ["in-app", "push"])
+        let service = try await ServiceHarness(environment: apns.environment.merging(fcm.environment) { $1 }.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        try await Self.register("two-phones", tokens: [("apns", "feedface"), ("fcm", "android-1")], service)
+        try await service.publish([Payments.confirmed(user: "two-phones", index: 1)])
+
+        let delivery = try await EmailDeliveryTests.delivery(of: "two-phones", channel: "push", service, until: "sent")
+        #expect(delivery["attempts"] as? Int == 1)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await apns.messages().map { $0["token"] as? String } == ["feedface"])
+        #expect(try await fcm.messages().map { $0["token"] as? String } == ["android-1"])
     }
 
     @Test("one event on email, SMS and push for a recipient with all three: three sends, and the SMS receipt makes it delivered")

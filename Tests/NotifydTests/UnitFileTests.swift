@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+@testable import notifyd
 
 @Suite("The systemd unit")
 struct UnitFileTests {
@@ -26,12 +27,20 @@ struct UnitFileTests {
         #expect(["PERFECT", "SAFE", "OK"].contains { overall.contains($0) }, "\(overall)")
     }
 
-    @Test("the unit has a watchdog, an empty capability set and the secrets as credentials")
+    @Test("the unit has a watchdog, an empty capability set and every secret notifyd reads as a credential")
     func essentials() throws {
         let unit = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/systemd/notifyd.service"), encoding: .utf8)
         for line in ["Type=notify", "WatchdogSec=60", "CapabilityBoundingSet=", "SystemCallFilter=@system-service",
                      "LoadCredential=notify-amqp-url:", "LoadCredential=notify-postgres-url:", "MemoryDenyWriteExecute=yes"] {
             #expect(unit.contains("\n" + line), "missing \(line)")
+        }
+        for (file, _) in Credentials.files {
+            #expect(unit.contains("\nLoadCredential=\(file):"), "missing the credential \(file)")
+        }
+        let installer = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/install.sh"), encoding: .utf8)
+        for (file, _) in Credentials.files {
+            let name = " " + file.dropFirst("notify-".count)
+            #expect(installer.contains(name + " ") || installer.contains(name + ";"), "the installer does not create \(file)")
         }
     }
 }

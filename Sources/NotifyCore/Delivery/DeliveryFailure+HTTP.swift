@@ -65,7 +65,32 @@ extension DeliveryFailure {
     }
 
     /// Whether the token a push failed for is no longer ours to send to.
-    public var unregistersToken: Bool { code == "fcm-UNREGISTERED" || code == "fcm-SENDER_ID_MISMATCH" }
+    public var unregistersToken: Bool {
+        ["fcm-UNREGISTERED", "fcm-SENDER_ID_MISMATCH", "apns-Unregistered", "apns-ExpiredToken", "apns-410"].contains(code)
+    }
+}
+
+extension DeliveryFailure {
+    /// APNs' `reason` (its "Handling notification responses" table): 410 `Unregistered` (and `ExpiredToken`) mean the
+    /// device token is no longer valid (it is removed from the recipient); `BadDeviceToken`, `DeviceTokenNotForTopic`
+    /// and `PayloadTooLarge` are about this token or this message; every 403 (`InvalidProviderToken`,
+    /// `ExpiredProviderToken`, a bad key or team) and `BadTopic`, `TopicDisallowed` and
+    /// `TooManyProviderTokenUpdates` mean nothing can be sent with our credentials; `TooManyRequests` is one device
+    /// getting too many, so this push waits and tries again without slowing the provider; 500 and 503 are transient.
+    public static func apns(status: Int, reason: String?, retryAfter: Double?) -> DeliveryFailure {
+        let code = "apns-\(reason ?? String(status))"
+        let detail = "HTTP \(status): \(reason ?? "no reason given")"
+        switch (status, reason) {
+        case (410, _), (_, "BadDeviceToken"), (_, "DeviceTokenNotForTopic"), (_, "PayloadTooLarge"), (_, "Unregistered"):
+            return DeliveryFailure(code: code, .permanent, detail: detail)
+        case (403, _), (_, "BadTopic"), (_, "TopicDisallowed"), (_, "TooManyProviderTokenUpdates"), (_, "MissingTopic"):
+            return DeliveryFailure(code: code, .provider, detail: detail)
+        case (429, _):
+            return DeliveryFailure(code: code, .transient, detail: detail)
+        default:
+            return http(status: status, code: code, detail: reason ?? "no reason given", retryAfter: retryAfter)
+        }
+    }
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) taken

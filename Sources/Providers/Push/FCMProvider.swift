@@ -3,30 +3,27 @@ import Foundation
 import NotifyCore
 
 /// Push through FCM HTTP v1: one `POST /v1/projects/{project}/messages:send` per device token (FCM has no batch
-/// endpoint since June 2024), authorised by the service account's access token (`GoogleAccessToken`). A delivery
-/// goes to every `fcm` token of its recipient and is sent when one device took it (the others are not tried
-/// again, so no device sees it twice). Tokens FCM calls `UNREGISTERED` are handed to `unregistered`, which removes
-/// them from the recipient.
+/// endpoint since June 2024), authorised by the service account's access token (`GoogleAccessToken`), to every
+/// `fcm` token of the recipient (`PushFanout`). Tokens FCM calls `UNREGISTERED` are removed from the recipient.
 public struct FCMProvider: DeliveryProvider {
     public let channel = NotificationChannel.push
     public let name = "fcm"
     public let settings: FCMSettings
-    let transport: HTTPTransport
     let accessToken: GoogleAccessToken
-    let unregistered: @Sendable (_ userID: String, _ tokens: [String]) async -> Void
+    let fanout: PushFanout
 
     public init(
         settings: FCMSettings, transport: HTTPTransport,
         unregistered: @escaping @Sendable (_ userID: String, _ tokens: [String]) async -> Void
     ) async throws(ProviderSetupError) {
         self.settings = settings
-        self.transport = transport
-        self.unregistered = unregistered
+        fanout = PushFanout(platform: .fcm, transport: transport, timeout: settings.timeout, unregistered: unregistered)
         accessToken = try await GoogleAccessToken(settings: settings, transport: transport)
     }
 
     public var endpoint: String { settings.description }
     public var rateLimit: RateLimit? { settings.rateLimit }
+    public var platform: PushToken.Platform? { .fcm }
 
     var sendURL: String { "\(settings.endpoint)/v1/projects/\(settings.projectID)/messages:send" }
 
@@ -36,56 +33,17 @@ public struct FCMProvider: DeliveryProvider {
         case .success(let token): bearer = token
         case .failure(let failure): return deliveries.map { _ in .failed(failure) }
         }
-        // One request per token, in delivery order.
-        var requests: [HTTPClient.Request] = []
-        var tokens: [[String]] = []
-        for delivery in deliveries {
-            let own = PushToken.list(json: delivery.address).filter { $0.platform == .fcm }.map(\.token)
-            tokens.append(own)
-            for token in own {
-                guard var request = try? HTTPClient.Request(url: sendURL, method: .POST) else { continue }
-                request.headers.add(name: "Authorization", value: "Bearer \(bearer)")
-                request.headers.add(name: "Content-Type", value: "application/json; charset=UTF-8")
-                request.body = .bytes(Self.message(delivery.job, token: token).bytes)
-                requests.append(request)
+        let headers = [("Authorization", "Bearer \(bearer)"), ("Content-Type", "application/json; charset=UTF-8")]
+        let badURL = DeliveryFailure(code: "bad-url", .provider, detail: "fcm.endpoint is not a usable URL")
+        return await fanout.send(deliveries) { delivery, token in
+            HTTPTransport.post(sendURL, headers: headers, body: Self.message(delivery.job, token: token).bytes, orElse: badURL)
+        } answer: { response in
+            guard response.status == 200 else {
+                if response.status == 401 { await accessToken.invalidate() }
+                return .failure(Self.failure(response))
             }
+            return .success((try? JSONInput().object(from: response.body))?["name"] as? String ?? "fcm")
         }
-        guard requests.count == tokens.joined().count else {
-            return deliveries.map { _ in .failed(DeliveryFailure(code: "bad-url", .provider, detail: "fcm.endpoint is not a usable URL")) }
-        }
-        var answers = await transport.execute(requests, timeout: settings.timeout)[...]
-        var results: [DeliveryResult] = []
-        for (delivery, own) in zip(deliveries, tokens) {
-            guard !own.isEmpty else {
-                results.append(.failed(DeliveryFailure(code: "no-token", .permanent, detail: "the recipient has no FCM push token")))
-                continue
-            }
-            var sent: String?
-            var failures: [DeliveryFailure] = []
-            var stale: [String] = []
-            for token in own {
-                switch answers.popFirst()! {
-                case .success(let response) where response.status == 200:
-                    let name = (try? JSONInput().object(from: response.body))?["name"] as? String
-                    sent = sent ?? name ?? "fcm"
-                case .success(let response):
-                    let failure = Self.failure(response)
-                    if failure.unregistersToken { stale.append(token) }
-                    if response.status == 401 { await accessToken.invalidate() }
-                    failures.append(failure)
-                case .failure(let failure):
-                    failures.append(failure)
-                }
-            }
-            if !stale.isEmpty { await unregistered(delivery.job.userID, stale) }
-            if let sent {
-                results.append(.sent(providerMessageID: sent))
-            } else {
-                // Worth another try if any device's failure was; otherwise the first reason.
-                results.append(.failed(failures.first { $0.failureClass != .permanent } ?? failures[0]))
-            }
-        }
-        return results
     }
 
     /// `{message: {token, notification: {title, body}, data: {deliveryId, notificationId}, android: {priority}}}`.

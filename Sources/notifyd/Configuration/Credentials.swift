@@ -13,11 +13,13 @@ import Foundation
 /// | `notify-ses-secret-access-key` | `ses.secretAccessKey` |
 /// | `notify-ses-session-token` | `ses.sessionToken` |
 /// | `notify-fcm-service-account` | `fcm.serviceAccount` |
+/// | `notify-apns-private-key` | `apns.privateKey` |
 enum Credentials {
     static let files: [(file: String, key: String)] = [
         ("notify-amqp-url", "amqp.url"), ("notify-postgres-url", "postgres.url"), ("notify-email-password", "email.password"),
         ("notify-twilio-auth-token", "twilio.authToken"), ("notify-ses-secret-access-key", "ses.secretAccessKey"),
         ("notify-ses-session-token", "ses.sessionToken"), ("notify-fcm-service-account", "fcm.serviceAccount"),
+        ("notify-apns-private-key", "apns.privateKey"),
     ]
 
     /// A provider with the credentials present in `directory` (none when it is nil).

@@ -1,5 +1,6 @@
 import AMQP
 import Configuration
+import Foundation
 import Logging
 import NotifyCore
 import Postgres
@@ -26,6 +27,10 @@ struct DaemonConfiguration: Sendable, Equatable {
     var email: EmailSettings
     var twilio: TwilioSection
     var fcm: FCMSection
+    var apns: APNsSection
+    /// A PEM file of CA certificates the HTTP providers' servers may also be signed by, besides the system's roots
+    /// (a private CA, a TLS-intercepting proxy's); nil for none.
+    var providerCACertificate: String?
     var webhooks: WebhookSettings
     var http: HTTPSettings
     /// Graceful drain budget; systemd's `TimeoutStopSec` must be larger.
@@ -54,6 +59,11 @@ struct DaemonConfiguration: Sendable, Equatable {
         http = try HTTPSettings(config: config)
         twilio = try TwilioSection(config: config, receiptBaseURL: http.receiptBaseURL)
         fcm = try FCMSection(config: config)
+        apns = try APNsSection(config: config)
+        providerCACertificate = config.optionalString("providers.caCertificate")
+        if let path = providerCACertificate, !FileManager.default.isReadableFile(atPath: path) {
+            throw ConfigurationError(key: "providers.caCertificate", reason: "names a file that cannot be read")
+        }
         webhooks = try WebhookSettings(config: config)
         shutdownTimeout = .seconds(try config.int("shutdown.timeoutSeconds", Int(shutdownTimeout.components.seconds), 1...300))
         if let problem = problems.first {

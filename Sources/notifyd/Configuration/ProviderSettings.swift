@@ -186,6 +186,50 @@ struct FCMSection: Sendable, Equatable {
     }
 }
 
+/// `apns.*`: Apple's push service for `apns` push tokens, with a token-signing key (`AuthKey_<keyId>.p8`).
+/// Configured when `apns.teamId` is; the key comes from `NOTIFY_APNS_PRIVATE_KEY` or the credential
+/// `notify-apns-private-key`.
+struct APNsSection: Sendable, Equatable {
+    var apns: APNsSettings?
+    var endpoint = APNsSettings.production
+    var timeoutSeconds = 15
+    var ratePerSecond = 0
+    var rateBurst = 100
+    var expirationSeconds = 86_400
+    var tokenRefreshMinutes = 40
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        endpoint = try config.httpURL("apns.endpoint", endpoint)
+        timeoutSeconds = try config.int("apns.timeoutSeconds", timeoutSeconds, 1...300)
+        ratePerSecond = try config.int("apns.ratePerSecond", ratePerSecond, 0...1_000_000)
+        rateBurst = try config.int("apns.rateBurst", rateBurst, 1...10_000)
+        expirationSeconds = try config.int("apns.expirationSeconds", expirationSeconds, 0...86_400 * 30)
+        tokenRefreshMinutes = try config.int("apns.tokenRefreshMinutes", tokenRefreshMinutes, 20...59)
+        let keyID = config.optionalString("apns.keyId")
+        let topic = config.optionalString("apns.topic")
+        let key = config.string(forKey: "apns.privateKey", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        guard let team = config.optionalString("apns.teamId") else { return }
+        for (name, value) in [("apns.teamId", team), ("apns.keyId", keyID ?? "")] {
+            guard value.count == 10, value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) }) else {
+                throw ConfigurationError(key: name, reason: "must be Apple's 10-character id (capitals and digits)")
+            }
+        }
+        guard let topic, !topic.isEmpty, topic.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw ConfigurationError(key: "apns.topic", reason: "must be the app's bundle id when apns.teamId is set")
+        }
+        guard let key else {
+            throw ConfigurationError(key: "apns.privateKey", reason: "must be set (environment or credential) when apns.teamId is")
+        }
+        var settings = APNsSettings(teamID: team, keyID: keyID!, privateKeyPEM: key, topic: topic)
+        settings.endpoint = endpoint
+        settings.timeout = .seconds(timeoutSeconds)
+        settings.rateLimit = ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil
+        settings.expirationSeconds = expirationSeconds
+        settings.tokenLifetime = .seconds(tokenRefreshMinutes * 60)
+        apns = settings
+    }
+}
+
 /// `webhooks.*`: webhooks as a channel, to the endpoints recipients registered. On by default: nothing is sent
 /// unless a rule names the channel and a recipient has an endpoint.
 struct WebhookSettings: Sendable, Equatable {

@@ -127,7 +127,6 @@ struct DeliveryWorker: Service {
             if case .send(let claimed) = claim { sending.append((delivery, claimed)) } else { done.append(delivery) }
         }
         var settled: [Settled] = []
-        let chain = providers[channel] ?? []
         let claimedAt = ContinuousClock.now
         if let limit = settings.recipientLimit(lane) {
             guard let (go, over) = await paceRecipients(sending, channel: channel, limit: limit, lane: lane) else {
@@ -136,13 +135,76 @@ struct DeliveryWorker: Service {
             sending = go
             settled += over
         }
+        var legs: [(settled: [Settled], unsent: [(AMQPDelivery, ClaimedDelivery)])] = []
+        for (route, chain, deliveries) in routes(sending, channel: channel) {
+            legs.append(await send(deliveries, through: chain, route: route, channel: channel, lane: lane, claimedAt: claimedAt))
+        }
+        let (merged, unsent) = legs.count == 1 ? legs[0] : Self.merge(legs)
+        let (recorded, handBack) = await settle(settled + merged, channel: channel)
+        // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
+        return (done + recorded, handBack + unsent.map(\.0))
+    }
+
+    /// The provider chains (each in failover order) a channel's deliveries go through, each with its deliveries:
+    /// one chain per channel, but for push one per platform the recipients have tokens for, so an iPhone's token
+    /// goes through APNs and an Android's through FCM, each judged by its own breaker.
+    private func routes(
+        _ sending: [(AMQPDelivery, ClaimedDelivery)], channel: NotificationChannel
+    ) -> [(route: String, chain: [any DeliveryProvider], deliveries: [(AMQPDelivery, ClaimedDelivery)])] {
+        let chain = providers[channel] ?? []
+        guard channel == .push, !sending.isEmpty else { return [("on \(channel.rawValue)", chain, sending)] }
+        let platforms = sending.map { Set(PushToken.list(json: $0.1.address).map(\.platform)) }
+        return PushToken.Platform.allCases.compactMap { platform in
+            let deliveries = zip(sending, platforms).filter { $0.1.contains(platform) }.map(\.0)
+            return deliveries.isEmpty ? nil : ("to \(platform.rawValue) push tokens", chain.filter { $0.platform == platform }, deliveries)
+        }
+    }
+
+    /// One delivery's outcomes on several routes (push to several platforms) come to one: sent if one route sent
+    /// it; else handed back if one route could not try yet; else the retry, else dead.
+    static func merge(
+        _ legs: [(settled: [Settled], unsent: [(AMQPDelivery, ClaimedDelivery)])]
+    ) -> (settled: [Settled], unsent: [(AMQPDelivery, ClaimedDelivery)]) {
+        func rank(_ entry: Settled) -> Int {
+            switch entry.transition.status {
+            case .sent: 0
+            case .dead: 3
+            default: 2
+            }
+        }
+        var best: [UInt64: (rank: Int, settled: Settled?, unsent: (AMQPDelivery, ClaimedDelivery)?)] = [:]
+        var order: [UInt64] = []
+        func offer(_ tag: UInt64, _ candidate: (rank: Int, settled: Settled?, unsent: (AMQPDelivery, ClaimedDelivery)?)) {
+            if let current = best[tag] {
+                if candidate.rank < current.rank { best[tag] = candidate }
+            } else {
+                best[tag] = candidate
+                order.append(tag)
+            }
+        }
+        for leg in legs {
+            for entry in leg.settled { offer(entry.delivery.deliveryTag, (rank(entry), entry, nil)) }
+            for entry in leg.unsent { offer(entry.0.deliveryTag, (1, nil, entry)) }
+        }
+        let chosen = order.map { best[$0]! }
+        return (chosen.compactMap(\.settled), chosen.compactMap(\.unsent))
+    }
+
+    /// Sends `sending` through the first provider of `chain` whose breaker takes calls, round by round (`route`
+    /// names the chain in errors); returns
+    /// what each delivery came to, and those not tried (held through a shutdown, or paced past a stop).
+    private func send(
+        _ sending: [(AMQPDelivery, ClaimedDelivery)], through chain: [any DeliveryProvider], route: String,
+        channel: NotificationChannel, lane: NotificationPriority, claimedAt: ContinuousClock.Instant
+    ) async -> (settled: [Settled], unsent: [(AMQPDelivery, ClaimedDelivery)]) {
+        var settled: [Settled] = []
         // Not sent yet, in order; a round takes what the provider's breaker and rate limit let go.
         var pending = sending[...]
         var wasDown = false
         var lastDown: DeliveryFailure?
         rounds: while !pending.isEmpty {
             if chain.isEmpty {
-                let failure = DeliveryFailure(code: "no-provider", .permanent, detail: "no provider delivers on \(channel.rawValue)")
+                let failure = DeliveryFailure(code: "no-provider", .permanent, detail: "no provider delivers \(route)")
                 settled += pending.map { dead($0.0, $0.1, failure: failure, channel: channel, provider: "none") }
                 pending = []
                 break
@@ -252,9 +314,7 @@ struct DeliveryWorker: Service {
                 }
             }
         }
-        let (recorded, handBack) = await settle(settled, channel: channel)
-        // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
-        return (done + recorded, handBack + pending.map(\.0))
+        return (settled, Array(pending))
     }
 
     /// A delivery that ends here: parked with its reason, for redrive.

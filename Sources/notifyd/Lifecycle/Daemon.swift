@@ -177,6 +177,15 @@ struct Daemon {
                 throw StartupError(step: "push provider \(fcm)", reason: "\(error)")
             }
         }
+        if let apns = configuration.apns.apns {
+            do {
+                providers[.push, default: []].append(try await APNsProvider(settings: apns, transport: transport) { user, tokens in
+                    await removePushTokens(tokens, of: user, database)
+                })
+            } catch {
+                throw StartupError(step: "push provider \(apns)", reason: "\(error)")
+            }
+        }
         if configuration.webhooks.enabled {
             let webhooks = configuration.webhooks
             providers[.webhook, default: []].append(WebhookProvider(
@@ -281,7 +290,7 @@ private struct Resources: Sendable {
         rpc = connection("rpc", confirms: false)
         delivering = connection("deliver", confirms: true)
         monitoring = connection("monitor", confirms: false)
-        http = HTTPTransport()
+        http = HTTPTransport(caCertificatePath: configuration.providerCACertificate)
     }
 
     /// Connects in dependency order, migrates, and declares the topology; the error names the step. What was

@@ -9,15 +9,19 @@ from flask import Flask, Response, request
 class Cues:
     """Failures a test asked for (POST /_fake/cue {"status", "count", ...}): each answers the next `count` requests."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask = None):
         self.lock = threading.Lock()
         self.items = []
+        if app is not None:
+            @app.post("/_fake/cue")
+            def cue():
+                return {"cues": self.add(request.get_json(force=True))}
 
-        @app.post("/_fake/cue")
-        def cue():
-            with self.lock:
-                self.items.append(dict(request.get_json(force=True)))
-                return {"cues": len(self.items)}
+    def add(self, cue):
+        """Queues a cue; returns how many are queued."""
+        with self.lock:
+            self.items.append(dict(cue))
+            return len(self.items)
 
     def take(self):
         """The cue the next request answers by, or None."""
