@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // JWTs for providers' credentials: FCM's service-account assertion (RS256), APNs' provider token (ES256).
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        // X.509 for the certificates SNS signs SES's events with (already a dependency of jwt-kit).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
     ],
     targets: [
         // C shims: the only places C headers enter the package.
@@ -75,6 +77,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
 

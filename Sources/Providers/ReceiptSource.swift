@@ -9,7 +9,7 @@ public protocol ReceiptSource: Sendable {
     ///   - query: the request's query string, without `?`, as received.
     ///   - headers: the request's headers.
     ///   - body: the request's body, as received.
-    func receipts(query: String?, headers: [(String, String)], body: [UInt8]) -> ReceiptCheck
+    func receipts(query: String?, headers: [(String, String)], body: [UInt8]) async -> ReceiptCheck
 }
 
 public enum ReceiptCheck: Sendable, Equatable {
@@ -18,4 +18,7 @@ public enum ReceiptCheck: Sendable, Equatable {
     case badSignature
     /// Signed, but not a body we can read: answered 400.
     case malformed(String)
+    /// Cannot be checked now (the signing certificate cannot be fetched): answered 503, so the provider sends it
+    /// again later.
+    case unavailable(String)
 }

@@ -64,8 +64,35 @@ final class SESFake: @unchecked Sendable {
         ]
     }
 
-    /// Every message accepted: `messageId`, `to`, `headerMessageId` (the MIME Message-ID), `subject`, `at`.
+    /// Every message accepted: `messageId`, `to`, `headerMessageId` (the MIME Message-ID), `subject`, `tags`, `at`.
     func messages() async throws -> [[String: Any]] { try await server.get("/_fake/messages") }
+
+    static let topicARN = "arn:aws:sns:eu-west-1:123456789012:notify-ses-events"
+
+    /// Settings that also send SES's events back through the fake's SNS topic to the daemon's listener on
+    /// `listener` (after `subscribe`).
+    func eventEnvironment(listener: Int) -> [String: String] {
+        environment.merging([
+            "NOTIFY_SES_CONFIGURATION_SET": "notify-events", "NOTIFY_SES_EVENTS_TOPIC_ARN": Self.topicARN,
+            "NOTIFY_SES_EVENTS_CERTIFICATE_URL_PREFIX": "\(server.baseURL)/sns", "NOTIFY_HTTP_PORT": String(listener),
+        ]) { $1 }
+    }
+
+    /// Subscribes `endpoint` to the topic: the fake posts a signed SubscriptionConfirmation; returns our answer
+    /// and whether the daemon confirmed it.
+    func subscribe(_ endpoint: String) async throws -> (answer: Int, confirmed: Bool) {
+        let reply = try await server.post("/_fake/subscribe", ["endpoint": endpoint])
+        return ((reply["answer"] as? NSNumber)?.intValue ?? -1, reply["confirmed"] as? Bool ?? false)
+    }
+
+    /// Every event posted: `messageId`, `eventType`, `answer` (the status our listener answered).
+    func events() async throws -> [[String: Any]] { try await server.get("/_fake/events") }
+
+    /// Posts one more event for SES message `messageId` now, signed (or not, when `tamper`); returns our answer.
+    func replay(messageId: String, eventType: String, tamper: Bool = false) async throws -> Int {
+        let answer = try await server.post("/_fake/replay", ["messageId": messageId, "eventType": eventType, "tamper": tamper])
+        return (answer["answer"] as? NSNumber)?.intValue ?? -1
+    }
 }
 
 /// A test's own FCM contract fake (`deploy/dev/fakes/fcm_fake.py`, which checks our RS256 assertion with

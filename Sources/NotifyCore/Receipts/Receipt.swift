@@ -63,4 +63,16 @@ public enum ReceiptStatus: String, Sendable, CaseIterable {
         default: nil
         }
     }
+
+    /// An SES event's type (event publishing's `eventType`, a notification's `notificationType`): `Delivery` is
+    /// delivered; a `Permanent` bounce is bounced; any other bounce (`Transient`, `Undetermined`) and a `Reject`
+    /// (a virus) are undelivered; the rest (`Send`, `Open`, `Click`, `Complaint`, `DeliveryDelay`) change nothing.
+    public static func ses(_ type: String, bounceType: String?) -> ReceiptStatus? {
+        switch type {
+        case "Delivery": .delivered
+        case "Bounce": bounceType == "Permanent" ? .bounced : .undelivered
+        case "Reject": .undelivered
+        default: nil
+        }
+    }
 }

@@ -24,6 +24,7 @@ public struct SESEmailProvider: DeliveryProvider {
         self.settings = settings
         self.composer = composer
         self.transport = transport
+        receipts = settings.events.map { SESEvents(provider: "ses", settings: $0, transport: transport) }
         signer = SigV4(
             accessKeyID: settings.accessKeyID, secretAccessKey: settings.secretAccessKey, sessionToken: settings.sessionToken,
             region: settings.region, service: "ses")
@@ -31,6 +32,8 @@ public struct SESEmailProvider: DeliveryProvider {
 
     public var endpoint: String { settings.description }
     public var rateLimit: RateLimit? { settings.rateLimit }
+    /// One for the provider's life: it caches SNS's signing certificates.
+    public let receipts: (any ReceiptSource)?
 
     static let path = "/v2/email/outbound-emails"
 
@@ -45,6 +48,8 @@ public struct SESEmailProvider: DeliveryProvider {
                 ("Content", .object([("Raw", .object([("Data", .string(Data(message).base64EncodedString()))]))])),
             ]
             if let set = settings.configurationSet { members.append(("ConfigurationSetName", .string(set))) }
+            // Names the delivery in SES's events (`SESEvents`); a UUID is a valid tag value.
+            members.append(("EmailTags", .array([.object([("Name", .string("delivery")), ("Value", .string(delivery.job.deliveryID))])])))
             let body = JSONValue.object(members).bytes
             let headers = [("Content-Type", "application/json")]
             let signed = signer.headers(method: "POST", host: host, path: Self.path, headers: headers, body: body, date: now)

@@ -15,6 +15,21 @@ public struct SESSettings: Sendable, Equatable, CustomStringConvertible {
     public var timeout: Duration = .seconds(15)
     /// Emails per second through SES, shared by every daemon; nil is unlimited.
     public var rateLimit: RateLimit?
+    /// Where SES's events come back as receipts; nil for none.
+    public var events: Events?
+
+    /// The SNS topic the configuration set publishes its events to, subscribed over HTTPS to the listener's
+    /// `/receipts/ses`.
+    public struct Events: Sendable, Equatable {
+        public var topicARN: String
+        /// Every `SigningCertURL` and `SubscribeURL` must start with it: SNS's own host in the region.
+        public var certificateURLPrefix: String
+
+        public init(topicARN: String, certificateURLPrefix: String) {
+            self.topicARN = topicARN
+            self.certificateURLPrefix = certificateURLPrefix
+        }
+    }
 
     public init(region: String, endpoint: String? = nil, accessKeyID: String, secretAccessKey: String) {
         self.region = region

@@ -66,13 +66,16 @@ struct EmailSettings: Sendable, Equatable {
     var rateLimit: RateLimit? { ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil }
 
     /// `ses.*`: configured when `ses.region` is. The secret key comes from `NOTIFY_SES_SECRET_ACCESS_KEY` or the
-    /// credential `notify-ses-secret-access-key` (and a session token, for temporary keys, likewise).
+    /// credential `notify-ses-secret-access-key` (and a session token, for temporary keys, likewise). With
+    /// `ses.eventsTopicArn`, the configuration set's events come back through that SNS topic as receipts.
     static func ses(config: ConfigReader) throws(ConfigurationError) -> SESSettings? {
         let endpoint = config.optionalString("ses.endpoint")
         let timeout = try config.int("ses.timeoutSeconds", 15, 1...300)
         let rate = try config.int("ses.ratePerSecond", 0, 0...1_000_000)
         let burst = try config.int("ses.rateBurst", 10, 1...10_000)
         let configurationSet = config.optionalString("ses.configurationSet")
+        let topic = config.optionalString("ses.eventsTopicArn")
+        let certificatePrefix = config.optionalString("ses.eventsCertificateUrlPrefix")
         let key = config.optionalString("ses.accessKeyId")
         let secret = config.string(forKey: "ses.secretAccessKey", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
         let token = config.string(forKey: "ses.sessionToken", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
@@ -90,6 +93,16 @@ struct EmailSettings: Sendable, Equatable {
         settings.configurationSet = configurationSet
         settings.timeout = .seconds(timeout)
         settings.rateLimit = rate > 0 ? RateLimit(perSecond: Double(rate), burst: burst) : nil
+        if let topic {
+            guard topic.hasPrefix("arn:aws:sns:"), topic.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ConfigurationError(key: "ses.eventsTopicArn", reason: "must be an SNS topic's ARN (arn:aws:sns:…)")
+            }
+            guard configurationSet != nil else {
+                throw ConfigurationError(key: "ses.configurationSet", reason: "must name the configuration set whose events go to ses.eventsTopicArn")
+            }
+            let prefix = try ConfigReader.checkedURL(certificatePrefix ?? "https://sns.\(region).amazonaws.com", key: "ses.eventsCertificateUrlPrefix")
+            settings.events = SESSettings.Events(topicARN: topic, certificateURLPrefix: prefix + "/")
+        }
         return settings
     }
 }

@@ -8,7 +8,8 @@ import Providers
 /// A provider's receipts route on the listener (`POST /receipts/<provider>`): the provider's `ReceiptSource`
 /// checks the signature and reads the body, `ReceiptStore` merges the statuses. Answers: 200 once stored (or for
 /// a delivery we do not know, logged: the provider must not retry it forever), 401 for a bad signature, 400 for
-/// a body that cannot be read, 413 past 64 KiB, 503 while the database cannot take it (the provider may retry).
+/// a body that cannot be read, 413 past 64 KiB, 503 while the database cannot take it or the signature cannot be
+/// checked yet (the provider retries).
 struct ReceiptEndpoint: Sendable {
     let provider: String
     let source: any ReceiptSource
@@ -25,7 +26,7 @@ struct ReceiptEndpoint: Sendable {
             return Response(status: .contentTooLarge)
         }
         let headers = request.headers.map { ($0.name.rawName, $0.value) }
-        switch source.receipts(query: request.uri.query, headers: headers, body: Array(buffer.readableBytesView)) {
+        switch await source.receipts(query: request.uri.query, headers: headers, body: Array(buffer.readableBytesView)) {
         case .badSignature:
             metrics.receipts(1, provider: provider, outcome: "rejected")
             logger.warning("receipt with a bad signature refused", metadata: ["provider": "\(provider)"])
@@ -34,6 +35,12 @@ struct ReceiptEndpoint: Sendable {
             metrics.receipts(1, provider: provider, outcome: "rejected")
             logger.warning("unreadable receipt refused", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
             return Response(status: .badRequest)
+        case .unavailable(let reason):
+            metrics.receipts(1, provider: provider, outcome: "unavailable")
+            logger.error("cannot check a receipt now; the provider will send it again", metadata: [
+                "provider": "\(provider)", "reason": "\(reason)",
+            ])
+            return Response(status: .serviceUnavailable)
         case .receipts(let receipts):
             do {
                 let outcomes = try await ReceiptStore.apply(receipts, on: database)

@@ -1,0 +1,78 @@
+import _CryptoExtras
+import Crypto
+import Foundation
+import NotifyCore
+import X509
+
+/// An Amazon SNS message as an HTTP(S) subscription receives it (SNS's "Verifying the signatures of Amazon SNS
+/// messages"): a JSON body whose `Signature` is RSA PKCS#1 v1.5 over its fields (SHA-1 for `SignatureVersion`
+/// 1, SHA-256 for 2) under the certificate at `SigningCertURL`. Nothing in it counts until that holds.
+struct SNSMessage: Sendable, Equatable {
+    enum Kind: String, Sendable {
+        case notification = "Notification"
+        case subscriptionConfirmation = "SubscriptionConfirmation"
+        case unsubscribeConfirmation = "UnsubscribeConfirmation"
+    }
+
+    var kind: Kind
+    var messageID: String
+    var topicARN: String
+    var subject: String?
+    var message: String
+    var timestamp: String
+    var token: String?
+    var subscribeURL: String?
+    var signatureVersion: String
+    var signature: [UInt8]
+    var signingCertURL: String
+
+    /// The body's fields, or nil when it is not an SNS message of a kind we know.
+    init?(body: [UInt8]) {
+        guard let fields = try? JSONInput().object(from: body),
+              let kind = (fields["Type"] as? String).flatMap(Kind.init), let messageID = fields["MessageId"] as? String,
+              let topic = fields["TopicArn"] as? String, let message = fields["Message"] as? String,
+              let timestamp = fields["Timestamp"] as? String, let version = fields["SignatureVersion"] as? String,
+              let signature = (fields["Signature"] as? String).flatMap({ Data(base64Encoded: $0) }),
+              let certificate = fields["SigningCertURL"] as? String
+        else { return nil }
+        self.kind = kind
+        self.messageID = messageID
+        topicARN = topic
+        subject = fields["Subject"] as? String
+        self.message = message
+        self.timestamp = timestamp
+        token = fields["Token"] as? String
+        subscribeURL = fields["SubscribeURL"] as? String
+        signatureVersion = version
+        self.signature = Array(signature)
+        signingCertURL = certificate
+        if kind != .notification, token == nil || subscribeURL == nil { return nil }
+    }
+
+    /// What SNS signed: `name\nvalue\n` for each signed field, in this order, `Subject` only when present.
+    var stringToSign: String {
+        var pairs: [(String, String?)] = [("Message", message), ("MessageId", messageID)]
+        switch kind {
+        case .notification:
+            pairs += [("Subject", subject), ("Timestamp", timestamp), ("TopicArn", topicARN), ("Type", kind.rawValue)]
+        case .subscriptionConfirmation, .unsubscribeConfirmation:
+            pairs += [("SubscribeURL", subscribeURL), ("Timestamp", timestamp), ("Token", token), ("TopicArn", topicARN),
+                      ("Type", kind.rawValue)]
+        }
+        return pairs.compactMap { name, value in value.map { "\(name)\n\($0)\n" } }.joined()
+    }
+
+    /// Whether `certificate` (valid at `now`, with an RSA key) signed this message.
+    func isSigned(by certificate: Certificate, now: Date = Date()) -> Bool {
+        guard certificate.notValidBefore <= now, now <= certificate.notValidAfter,
+              let key = _RSA.Signing.PublicKey(certificate.publicKey)
+        else { return false }
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: signature)
+        let signed = Data(stringToSign.utf8)
+        switch signatureVersion {
+        case "1": return key.isValidSignature(signature, for: Insecure.SHA1.hash(data: signed), padding: .insecurePKCS1v1_5)
+        case "2": return key.isValidSignature(signature, for: SHA256.hash(data: signed), padding: .insecurePKCS1v1_5)
+        default: return false
+        }
+    }
+}
