@@ -22,7 +22,11 @@ extension DeliveryStore {
     /// the recipient's push tokens as their JSON array, `[{platform, token}]`; for webhooks, the endpoint as stored,
     /// none when it is disabled). Ids that are not UUIDs are
     /// `settled` (no such delivery).
-    public static func claim(_ jobs: [DeliveryJob], on database: PGPool) async throws -> [Claim] {
+    /// - Parameter fallbacks: by delivery id, the job to queue (through the outbox, to `workExchange`) when that
+    ///   delivery turns out to have no address: its rule's fallback channel.
+    public static func claim(
+        _ jobs: [DeliveryJob], fallbacks: [String: DeliveryJob] = [:], workExchange: String = "", on database: PGPool
+    ) async throws -> [Claim] {
         let ids = jobs.map(\.deliveryID).filter { UUID(uuidString: $0) != nil }
         guard !ids.isEmpty else { return jobs.map { _ in .settled } }
         let found: [String: (attempts: Int, address: String?)] = try await database.transaction { db in
@@ -48,6 +52,7 @@ extension DeliveryStore {
                 _ = try db.execute("""
                     UPDATE deliveries SET status = 'skipped', updated_at = now() WHERE id = ANY(\(PGTextArray(unreachable))::uuid[])
                     """)
+                try queueFallbacks(unreachable.compactMap { fallbacks[$0] }, to: workExchange, on: db)
             }
             _ = try db.copy(
                 into: "delivery_history", columns: ["delivery_id", "status", "attempt", "detail"],
@@ -66,9 +71,14 @@ extension DeliveryStore {
 
     /// Records what became of claimed deliveries, in one transaction: status, attempts, the provider's id (and
     /// a hash of the address a sent one went to), the last error, and a history entry each.
-    public static func record(_ transitions: [DeliveryTransition], on database: PGPool) async throws {
+    /// - Parameter fallbacks: jobs on fallback channels to queue with it (through the outbox, to `workExchange`),
+    ///   for deliveries that are dead.
+    public static func record(
+        _ transitions: [DeliveryTransition], fallbacks: [DeliveryJob] = [], workExchange: String = "", on database: PGPool
+    ) async throws {
         guard !transitions.isEmpty else { return }
         try await database.transaction { db in
+            try queueFallbacks(fallbacks, to: workExchange, on: db)
             _ = try db.execute("""
                 UPDATE deliveries d SET status = t.status, attempts = t.attempt::integer, updated_at = now(),
                     provider_message_id = COALESCE(t.provider, d.provider_message_id),
@@ -93,5 +103,27 @@ extension DeliveryStore {
                      $0.failure?.detail ?? $0.providerMessageID.map { "accepted as \($0)" }]
                 })
         }
+    }
+
+    /// Writes deliveries on fallback channels, `queued`, with their jobs in the outbox, in the caller's
+    /// transaction; a notification that already has a delivery on that channel (a repeated claim or record) gets
+    /// none.
+    static func queueFallbacks(_ jobs: [DeliveryJob], to exchange: String, on db: PGConnection) throws {
+        guard !jobs.isEmpty else { return }
+        let inserted = Set(try db.query("""
+            INSERT INTO deliveries (id, notification_id, user_id, channel, status)
+            SELECT i, n, u, c, 'queued' FROM unnest(\(PGTextArray(jobs.map(\.deliveryID)))::uuid[],
+                                                  \(PGTextArray(jobs.map(\.notificationID)))::uuid[],
+                                                  \(PGTextArray(jobs.map(\.userID)))::text[],
+                                                  \(PGTextArray(jobs.map(\.channel.rawValue)))::text[]) AS f(i, n, u, c)
+            ON CONFLICT (notification_id, channel) DO NOTHING
+            RETURNING id::text
+            """).map { try $0.decode(0, as: String.self) })
+        let queued = jobs.filter { inserted.contains($0.deliveryID.lowercased()) }
+        guard !queued.isEmpty else { return }
+        _ = try db.copy(
+            into: "delivery_history", columns: ["delivery_id", "status", "detail"],
+            rows: queued.map { [$0.deliveryID, DeliveryStatus.queued.rawValue, "fallback"] })
+        try OutboxStore.enqueue(queued.map { OutboxMessage($0, exchange: exchange) }, on: db)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import NotifyCore
+@testable import NotifyCore
 import Synchronization
 import Testing
 
@@ -76,6 +76,29 @@ struct IngestionPlannerTests {
         #expect(job.deliveryID == delivery.id && job.userID == "u-1" && job.lane == .high && job.transactional)
         #expect(job.content.subject == "Your payment for order o-9 failed")
         #expect(job.content.text.contains("did not go through") && job.content.html?.contains("<strong>o-9</strong>") == true)
+    }
+
+    @Test("a job carries its rule's fallback only when a provider delivers on it; the fallback job is the same notification on that channel")
+    func fallbackJobs() throws {
+        var notification = try #require(try TemplateTests.shippedRenderer().notification(
+            for: try TemplateTests.payment("confirmed"), eventKey: "k", id: "n-1"))
+        notification.channels = [.inApp, .push]
+        notification.fallbacks = [.push: .sms]
+        let with = try Self.planner(delivering: [.push, .sms])
+        let push = try #require(with.deliveries(of: notification).first)
+        let job = try #require(with.job(for: push, of: notification))
+        #expect(job.fallback == .sms)
+        #expect(try DeliveryJob(body: job.body.bytes) == job, "the fallback rides in the job's body")
+        let fallback = try #require(job.fallbackJob(id: "d-2"))
+        #expect(fallback.channel == .sms && fallback.deliveryID == "d-2" && fallback.notificationID == "n-1" && fallback.fallback == nil)
+        #expect(fallback.lane == job.lane && fallback.content.text == job.content.text && fallback.content.html == nil)
+        let without = try Self.planner(delivering: [.push])
+        let unbacked = try #require(without.deliveries(of: notification).first)
+        #expect(try #require(without.job(for: unbacked, of: notification)).fallback == nil,
+                "no SMS provider: no fallback")
+        var old = job
+        old.fallback = nil
+        #expect(try DeliveryJob(body: old.body.bytes).fallback == nil, "a job without one reads as before")
     }
 
     @Test("a stock-out: one OutOfStock through the outbox, watchers told, the level written once per product")

@@ -79,6 +79,20 @@ struct TemplateTests {
             try NotificationRules(json: Data(#"{"rules":[{"event":"Nope","template":"t","type":"x","priority":"low","channels":["in-app"]}]}"#.utf8))
         }
     }
+
+    @Test("a channel fallback names one of the rule's channels and falls back to SMS, push or webhook outside them")
+    func fallbacks() throws {
+        func rules(_ channels: String, _ fallback: String) throws(TemplateError) -> NotificationRules {
+            try NotificationRules(json: Data(#"{"rules":[{"event":"PaymentProcessed","template":"t","type":"x","priority":"high","channels":\#(channels),"fallback":\#(fallback)}]}"#.utf8))
+        }
+        #expect(try rules(#"["in-app","push"]"#, #"{"push":"sms"}"#).rules[0].fallbacks == [.push: .sms])
+        #expect(try rules(#"["sms"]"#, #"{"sms":"push"}"#).rules[0].fallbacks == [.sms: .push])
+        for (channels, fallback) in [(#"["in-app","push"]"#, #"{"email":"sms"}"#), (#"["push","sms"]"#, #"{"push":"sms"}"#),
+                                     (#"["push"]"#, #"{"push":"email"}"#), (#"["in-app"]"#, #"{"in-app":"sms"}"#),
+                                     (#"["push"]"#, #"{"push":"carrier-pigeon"}"#)] {
+            #expect(throws: TemplateError.self, "\(channels) \(fallback)") { try rules(channels, fallback) }
+        }
+    }
 }
 
 @Suite("Inbox request validation")

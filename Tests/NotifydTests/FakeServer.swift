@@ -36,16 +36,18 @@ final class FakeServer: @unchecked Sendable {
     }
 }
 
-/// A rules file of a test's own: the shipped rules with the payment rules' channels (and, optionally, the
-/// confirmed payment's lane) replaced. Removed when the value goes.
+/// A rules file of a test's own: the shipped rules with the payment rules' channels (with a channel fallback,
+/// optionally, and the confirmed payment's lane) replaced. Removed when the value goes.
 final class TestRules: @unchecked Sendable {
     let folder: URL
 
-    init(channels: [String]? = nil, confirmedPriority: String? = nil) throws {
+    init(channels: [String]? = nil, fallback: [String: String] = [:], confirmedPriority: String? = nil) throws {
         var rules = try String(contentsOf: repositoryRoot.appendingPathComponent("Config/notification-rules.json"), encoding: .utf8)
         if let channels {
             let list = channels.map { "\"\($0)\"" }.joined(separator: ", ")
-            rules = rules.replacingOccurrences(of: #""channels": ["in-app", "email"]"#, with: "\"channels\": [\(list)]")
+            let fallbacks = fallback.isEmpty ? ""
+                : ", \"fallback\": {" + fallback.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ") + "}"
+            rules = rules.replacingOccurrences(of: #""channels": ["in-app", "email"]"#, with: "\"channels\": [\(list)]\(fallbacks)")
         }
         if let confirmedPriority {
             rules = rules.replacingOccurrences(

@@ -118,6 +118,33 @@ struct PushDeliveryTests {
         #expect(try await fcm.messages().map { $0["token"] as? String } == ["android-1"])
     }
 
+    @Test("fallback push → SMS: no push token, or every token unregistered, and the notification goes by SMS; a live token, and it does not")
+    func fallbackToSMS() async throws {
+        let fcm = try FCMFake()
+        let twilio = try TwilioFake()
+        let rules = try TestRules(channels: ["in-app", "push"], fallback: ["push": "sms"])
+        let service = try await ServiceHarness(environment: fcm.environment.merging(twilio.environment) { $1 }.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        try await Self.register("no-phone-app", tokens: [], phone: "+14155550101", service)
+        try await Self.register("stale-app", tokens: [("fcm", "stale-only")], phone: "+14155550102", service)
+        try await Self.register("live-app", tokens: [("fcm", "live-1")], phone: "+14155550103", service)
+        try await service.publish(["no-phone-app", "stale-app", "live-app"].enumerated().map { Payments.confirmed(user: $1, index: $0) })
+
+        #expect(try await EmailDeliveryTests.delivery(of: "no-phone-app", channel: "push", service, until: "skipped")["attempts"] as? Int == 0)
+        _ = try await EmailDeliveryTests.delivery(of: "no-phone-app", channel: "sms", service, until: "delivered")
+        _ = try await EmailDeliveryTests.delivery(of: "stale-app", channel: "push", service, until: "dead")
+        let sms = try await EmailDeliveryTests.delivery(of: "stale-app", channel: "sms", service, until: "delivered")
+        #expect((sms["history"] as? [[String: Any]])?.first?["detail"] as? String == "fallback")
+        _ = try await EmailDeliveryTests.delivery(of: "live-app", channel: "push", service, until: "sent")
+        try await Task.sleep(for: .seconds(1))
+        let liveSMS = try await service.db.withConnection { db in
+            try db.query("SELECT count(*) FROM deliveries WHERE user_id = 'live-app' AND channel = 'sms'")[0].decode(0, as: Int.self)
+        }
+        #expect(liveSMS == 0, "a push that went out has no fallback")
+        let texts = try await twilio.messages().compactMap { $0["to"] as? String }.sorted()
+        #expect(texts == ["+14155550101", "+14155550102"], "one SMS each for the two without a working token: \(texts)")
+    }
+
     @Test("one event on email, SMS and push for a recipient with all three: three sends, and the SMS receipt makes it delivered")
     func everyChannel() async throws {
         let fcm = try FCMFake()

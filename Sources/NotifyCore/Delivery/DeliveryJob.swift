@@ -28,9 +28,12 @@ public struct DeliveryJob: Sendable, Equatable {
     /// (`List-Unsubscribe`).
     public var transactional: Bool
     public var content: MessageContent
+    /// The channel to try when this delivery ends without reaching the recipient (its rule's fallback, when a
+    /// provider delivers on it); nil for none.
+    public var fallback: NotificationChannel?
 
     public init(deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
-                lane: NotificationPriority, transactional: Bool, content: MessageContent) {
+                lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil) {
         self.deliveryID = deliveryID
         self.notificationID = notificationID
         self.userID = userID
@@ -38,9 +41,19 @@ public struct DeliveryJob: Sendable, Equatable {
         self.lane = lane
         self.transactional = transactional
         self.content = content
+        self.fallback = fallback
     }
 
-    /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?}`.
+    /// The job for this notification on its fallback channel, as delivery `id`; nil when it has none. It has no
+    /// fallback of its own.
+    public func fallbackJob(id: String) -> DeliveryJob? {
+        guard let fallback else { return nil }
+        return DeliveryJob(
+            deliveryID: id, notificationID: notificationID, userID: userID, channel: fallback, lane: lane,
+            transactional: transactional, content: MessageContent(subject: content.subject, text: content.text, html: nil))
+    }
+
+    /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?, fallback?}`.
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [
             ("deliveryId", .string(deliveryID)), ("notificationId", .string(notificationID)), ("userId", .string(userID)),
@@ -48,6 +61,7 @@ public struct DeliveryJob: Sendable, Equatable {
             ("subject", .string(content.subject)), ("text", .string(content.text)),
         ]
         if let html = content.html { members.append(("html", .string(html))) }
+        if let fallback { members.append(("fallback", .string(fallback.rawValue))) }
         return .object(members)
     }
 
@@ -68,6 +82,7 @@ public struct DeliveryJob: Sendable, Equatable {
         }
         content = MessageContent(
             subject: try text("subject"), text: try text("text"), html: try fields.optionalString("html", maxLength: input.maxBytes))
+        fallback = try fields.optionalChoice("fallback", NotificationChannel.self)
     }
 }
 

@@ -133,9 +133,10 @@ public struct IngestionPlanner: Sendable {
         case .sms, .push, .webhook, .inApp:
             content = MessageContent(subject: notification.title, text: notification.message, html: nil)
         }
+        let fallback = notification.fallbacks[delivery.channel].flatMap { deliveringChannels.contains($0) ? $0 : nil }
         return DeliveryJob(
             deliveryID: delivery.id, notificationID: notification.id, userID: notification.userID, channel: delivery.channel,
-            lane: notification.priority, transactional: notification.transactional, content: content)
+            lane: notification.priority, transactional: notification.transactional, content: content, fallback: fallback)
     }
 
     /// The plan for a stock-out the inventory service reports (`GetInventoryList`) and this service has no record

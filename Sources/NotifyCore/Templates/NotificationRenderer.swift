@@ -16,6 +16,8 @@ public struct NewNotification: Sendable, Equatable {
     public var transactional: Bool = true
     /// The email, rendered when the rule sends one.
     public var email: MessageContent?
+    /// Its rule's channel fallbacks.
+    public var fallbacks: [NotificationChannel: NotificationChannel] = [:]
 }
 
 /// Maps validated events to notifications through the rules and templates.
@@ -36,7 +38,7 @@ public struct NotificationRenderer: Sendable {
         return NewNotification(
             id: id, userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
             title: texts.title, message: texts.message, metadata: ["orderId": payment.orderID],
-            sourceEventKey: eventKey, transactional: rule.isTransactional, email: texts.email)
+            sourceEventKey: eventKey, transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks)
     }
 
     /// One notification per recipient of a stock notice, or none when no rule asks for one.
@@ -50,7 +52,7 @@ public struct NotificationRenderer: Sendable {
             NewNotification(
                 id: newID(), userID: user, type: rule.type, priority: rule.priority, channels: rule.channels, title: texts.title,
                 message: texts.message, metadata: metadata, sourceEventKey: notice.eventKey,
-                transactional: rule.isTransactional, email: texts.email)
+                transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks)
         }
     }
 }

@@ -16,10 +16,15 @@ public struct NotificationRule: Codable, Sendable, Equatable {
     /// Receipts, failed payments, one-time codes: mail a user cannot unsubscribe from. Default true; a rule with
     /// `false` (marketing, stock alerts a user asked for) gets a `List-Unsubscribe` header on its email.
     public var transactional: Bool?
+    /// Channel fallback, e.g. `{"push": "sms"}`: when a delivery on the key's channel ends without reaching the
+    /// recipient (no address for it, such as no push token left, or dead), one on the value's channel is made
+    /// for the same notification. The value is SMS, push or webhook (they send the notification's title and
+    /// text; an email needs its own template) and not one of the rule's channels.
+    public var fallback: [String: NotificationChannel]?
 
     public init(
         event: String, status: String?, template: String, type: String, priority: NotificationPriority,
-        channels: [NotificationChannel], transactional: Bool? = nil
+        channels: [NotificationChannel], transactional: Bool? = nil, fallback: [String: NotificationChannel]? = nil
     ) {
         self.event = event
         self.status = status
@@ -28,9 +33,17 @@ public struct NotificationRule: Codable, Sendable, Equatable {
         self.priority = priority
         self.channels = channels
         self.transactional = transactional
+        self.fallback = fallback
     }
 
     public var isTransactional: Bool { transactional ?? true }
+
+    /// The fallbacks by channel, as the rules file names them (checked when it is read).
+    public var fallbacks: [NotificationChannel: NotificationChannel] {
+        Dictionary(uniqueKeysWithValues: (fallback ?? [:]).compactMap { key, value in
+            NotificationChannel(rawValue: key).map { ($0, value) }
+        })
+    }
 }
 
 public struct NotificationRules: Sendable, Equatable {
@@ -55,6 +68,14 @@ public struct NotificationRules: Sendable, Equatable {
             }
             guard Set(rule.channels).count == rule.channels.count else {
                 throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) names a channel twice")
+            }
+            for (from, to) in rule.fallback ?? [:] {
+                guard let channel = NotificationChannel(rawValue: from), rule.channels.contains(channel), channel != .inApp else {
+                    throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) has a fallback for '\(from)', which is not one of its channels")
+                }
+                guard [.sms, .push, .webhook].contains(to), !rule.channels.contains(to) else {
+                    throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) falls back to '\(to.rawValue)': it must be sms, push or webhook and not one of its channels")
+                }
             }
         }
     }

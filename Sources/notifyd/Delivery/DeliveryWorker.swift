@@ -31,6 +31,8 @@ struct DeliveryWorker: Service {
     let inbox: LaneInbox
     let health: ProviderHealth
     let metrics: DaemonMetrics
+    /// Wakes the outbox relay when a claim or record queued a fallback delivery's job.
+    let outboxCommitted: @Sendable () -> Void
     let logger: Logger
 
     static let part = "delivery"
@@ -107,6 +109,8 @@ struct DeliveryWorker: Service {
         var transition: DeliveryTransition
         var retry: AMQPOutgoingMessage?
         var park: (Rejection, [String: AMQPFieldValue])?
+        /// For a dead delivery, its rule's fallback, queued with the record.
+        var fallback: DeliveryJob?
     }
 
     /// The jobs of one channel; returns the deliveries to ack and those to hand back to the broker.
@@ -114,8 +118,12 @@ struct DeliveryWorker: Service {
         _ jobs: [(AMQPDelivery, DeliveryJob)], channel: NotificationChannel, lane: NotificationPriority
     ) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
         let claims: [DeliveryStore.Claim]
+        // A delivery found without an address gets its rule's fallback in the same transaction.
+        var fallbacks: [String: DeliveryJob] = [:]
+        for (_, job) in jobs { if let fallback = job.fallbackJob(id: RandomID.uuid()) { fallbacks[job.deliveryID.lowercased()] = fallback } }
         do {
-            claims = try await DeliveryStore.claim(jobs.map(\.1), on: database)
+            claims = try await DeliveryStore.claim(jobs.map(\.1), fallbacks: fallbacks, workExchange: names.workExchange, on: database)
+            if zip(jobs, claims).contains(where: { $1 == .skipped && $0.1.fallback != nil }) { outboxCommitted() }
         } catch {
             logger.error("cannot claim deliveries; handing them back", metadata: ["error": "\(error)"])
             try? await Task.sleep(for: .seconds(1))
@@ -329,7 +337,8 @@ struct DeliveryWorker: Service {
                 "x-delivery-id": .string(id), "x-channel": .string(channel.rawValue),
                 "x-attempts": .int(Int64(claimed.attempt)), "x-last-error-code": .string(failure.code),
                 "x-last-error-class": .string(failure.failureClass.rawValue),
-            ]))
+            ]),
+            fallback: claimed.job.fallbackJob(id: RandomID.uuid()))
     }
 
     /// Publishes retry copies and parks dead ones, then records the transitions of everything that went out.
@@ -358,9 +367,12 @@ struct DeliveryWorker: Service {
         let recorded = settled.indices.filter { !refused.contains($0) }
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         // A send that happened must be recorded: try until it is, or until shutdown hands the jobs back.
+        let fallbacks = recorded.compactMap { settled[$0].fallback }
         while true {
             do {
-                try await DeliveryStore.record(recorded.map { settled[$0].transition }, on: database)
+                try await DeliveryStore.record(
+                    recorded.map { settled[$0].transition }, fallbacks: fallbacks, workExchange: names.workExchange, on: database)
+                if !fallbacks.isEmpty { outboxCommitted() }
                 break
             } catch {
                 logger.error("cannot record deliveries; retrying", metadata: ["error": "\(error)"])

@@ -71,6 +71,12 @@ struct Daemon {
                 "rules name channels no provider delivers on; their deliveries are recorded as skipped (no-provider)",
                 metadata: ["channels": "\(undelivered.map(\.rawValue).sorted().joined(separator: ","))"])
         }
+        let unusedFallbacks = Set(renderer.rules.rules.flatMap(\.fallbacks.values)).subtracting(planner.deliveringChannels)
+        if !unusedFallbacks.isEmpty {
+            logger.warning(
+                "rules fall back to channels no provider delivers on; those fallbacks are not used",
+                metadata: ["channels": "\(unusedFallbacks.map(\.rawValue).sorted().joined(separator: ","))"])
+        }
         let reconciler: InventoryReconciler?
         do {
             reconciler = try await makeReconciler(resources, planner: planner, doorbell: doorbell)
@@ -113,7 +119,7 @@ struct Daemon {
                 publishing: resources.delivering, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.declaredTopology, logger: logger),
             names: configuration.names, settings: configuration.delivery, inbox: lanes, health: health, metrics: metrics,
-            logger: logger)
+            outboxCommitted: doorbell.ring, logger: logger)
         let sampler = StateSampler(
             connection: resources.monitoring, database: resources.reads, inbox: lanes, health: health, metrics: metrics,
             names: configuration.names, interval: .seconds(5), logger: logger)
