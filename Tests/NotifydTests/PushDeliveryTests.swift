@@ -118,6 +118,34 @@ struct PushDeliveryTests {
         #expect(try await fcm.messages().map { $0["token"] as? String } == ["android-1"])
     }
 
+    @Test("APNs refusing our key: its breaker opens and iPhone pushes are held, while Android pushes of the same batches go out at once")
+    func platformsHeldApart() async throws {
+        let apns = try APNsFake()
+        let fcm = try FCMFake()
+        let rules = try TestRules(channels: ["in-app", "push"])
+        let service = try await ServiceHarness(environment: apns.environment.merging(fcm.environment) { $1 }.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        try await apns.server.cue(status: 403, count: 1000, ["reason": "InvalidProviderToken"])
+        let users = (0..<10).map { "phone-\($0)" }
+        for (index, user) in users.enumerated() {
+            try await Self.register(user, tokens: index % 2 == 0 ? [("apns", "abc\(index)")] : [("fcm", "android-\(index)")], service)
+        }
+        let published = ContinuousClock.now
+        try await service.publish(users.enumerated().map { Payments.confirmed(user: $1, index: $0) })
+
+        for (index, user) in users.enumerated() where index % 2 == 1 {
+            _ = try await EmailDeliveryTests.delivery(of: user, channel: "push", service, until: "sent", timeout: .seconds(10))
+        }
+        #expect(ContinuousClock.now - published < .seconds(10), "FCM's pushes are not held behind APNs' open breaker")
+        for (index, user) in users.enumerated() where index % 2 == 0 {
+            let held = try await EmailDeliveryTests.delivery(of: user, channel: "push", service, until: nil)
+            #expect(held["status"] as? String == "sending" && held["attempts"] as? Int == 0, "held, no attempt spent: \(held)")
+        }
+        #expect(try await fcm.messages().count == 5)
+        #expect(try await apns.messages().isEmpty)
+        #expect(service.daemon.log.contains("provider breaker opened"))
+    }
+
     @Test("fallback push → SMS: no push token, or every token unregistered, and the notification goes by SMS; a live token, and it does not")
     func fallbackToSMS() async throws {
         let fcm = try FCMFake()

@@ -120,7 +120,9 @@ struct DeliveryWorker: Service {
         let claims: [DeliveryStore.Claim]
         // A delivery found without an address gets its rule's fallback in the same transaction.
         var fallbacks: [String: DeliveryJob] = [:]
-        for (_, job) in jobs { if let fallback = job.fallbackJob(id: RandomID.uuid()) { fallbacks[job.deliveryID.lowercased()] = fallback } }
+        for (_, job) in jobs {
+            if let fallback = job.fallbackJob(id: RandomID.uuid()) { fallbacks[job.deliveryID.lowercased()] = fallback }
+        }
         do {
             claims = try await DeliveryStore.claim(jobs.map(\.1), fallbacks: fallbacks, workExchange: names.workExchange, on: database)
             if zip(jobs, claims).contains(where: { $1 == .skipped && $0.1.fallback != nil }) { outboxCommitted() }
@@ -130,6 +132,7 @@ struct DeliveryWorker: Service {
             return ([], jobs.map(\.0))
         }
         var done: [AMQPDelivery] = []
+        var requeue: [AMQPDelivery] = []
         var sending: [(AMQPDelivery, ClaimedDelivery)] = []
         for ((delivery, _), claim) in zip(jobs, claims) {
             if case .send(let claimed) = claim { sending.append((delivery, claimed)) } else { done.append(delivery) }
@@ -143,14 +146,42 @@ struct DeliveryWorker: Service {
             sending = go
             settled += over
         }
-        var legs: [(settled: [Settled], unsent: [(AMQPDelivery, ClaimedDelivery)])] = []
-        for (route, chain, deliveries) in routes(sending, channel: channel) {
-            legs.append(await send(deliveries, through: chain, route: route, channel: channel, lane: lane, claimedAt: claimedAt))
+        let routes = routes(sending, channel: channel)
+        guard routes.count > 1 else {
+            let (sent, unsent) = await send(routes[0].deliveries, through: routes[0].chain, route: routes[0].route,
+                                            channel: channel, lane: lane, claimedAt: claimedAt)
+            let (recorded, handBack) = await settle(settled + sent, channel: channel)
+            // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
+            return (done + recorded, handBack + unsent.map(\.0))
         }
-        let (merged, unsent) = legs.count == 1 ? legs[0] : Self.merge(legs)
-        let (recorded, handBack) = await settle(settled + merged, channel: channel)
-        // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
-        return (done + recorded, handBack + unsent.map(\.0))
+        if !settled.isEmpty {
+            let (recorded, handBack) = await settle(settled, channel: channel)
+            done += recorded
+            requeue += handBack
+        }
+        // Every route at once, each recorded as soon as it is done, so one platform's provider being held (its
+        // breaker open) neither holds nor leaves unrecorded the other platform's pushes; a delivery on several
+        // routes is recorded once all of them are done, as their outcomes merged.
+        var seen: [UInt64: Int] = [:]
+        for route in routes { for (delivery, _) in route.deliveries { seen[delivery.deliveryTag, default: 0] += 1 } }
+        let shared = Set(seen.filter { $0.value > 1 }.keys)
+        typealias Leg = (settled: [Settled], unsent: [(AMQPDelivery, ClaimedDelivery)])
+        let outcomes = await withTaskGroup(of: (index: Int, done: [AMQPDelivery], requeue: [AMQPDelivery], shared: Leg).self) { group in
+            for (index, (route, chain, deliveries)) in routes.enumerated() {
+                group.addTask {
+                    let leg = await send(deliveries, through: chain, route: route, channel: channel, lane: lane, claimedAt: claimedAt)
+                    let (recorded, handBack) = await settle(leg.settled.filter { !shared.contains($0.delivery.deliveryTag) }, channel: channel)
+                    let unsent = leg.unsent.filter { !shared.contains($0.0.deliveryTag) }.map(\.0)
+                    return (index, recorded, handBack + unsent, (leg.settled.filter { shared.contains($0.delivery.deliveryTag) },
+                                                                 leg.unsent.filter { shared.contains($0.0.deliveryTag) }))
+                }
+            }
+            // In route order, so a merge between equal outcomes always keeps the same one.
+            return await group.reduce(into: []) { $0.append($1) }.sorted { $0.index < $1.index }
+        }
+        let (merged, unsent) = Self.merge(outcomes.map(\.shared))
+        let (recorded, handBack) = await settle(merged, channel: channel)
+        return (done + outcomes.flatMap(\.done) + recorded, requeue + outcomes.flatMap(\.requeue) + handBack + unsent.map(\.0))
     }
 
     /// The provider chains (each in failover order) a channel's deliveries go through, each with its deliveries:
@@ -162,10 +193,11 @@ struct DeliveryWorker: Service {
         let chain = providers[channel] ?? []
         guard channel == .push, !sending.isEmpty else { return [("on \(channel.rawValue)", chain, sending)] }
         let platforms = sending.map { Set(PushToken.list(json: $0.1.address).map(\.platform)) }
+        let unknown = zip(sending, platforms).filter { $0.1.isEmpty }.map(\.0)
         return PushToken.Platform.allCases.compactMap { platform in
             let deliveries = zip(sending, platforms).filter { $0.1.contains(platform) }.map(\.0)
             return deliveries.isEmpty ? nil : ("to \(platform.rawValue) push tokens", chain.filter { $0.platform == platform }, deliveries)
-        }
+        } + (unknown.isEmpty ? [] : [("to push tokens of no platform it knows", [], unknown)])
     }
 
     /// One delivery's outcomes on several routes (push to several platforms) come to one: sent if one route sent
@@ -199,8 +231,8 @@ struct DeliveryWorker: Service {
     }
 
     /// Sends `sending` through the first provider of `chain` whose breaker takes calls, round by round (`route`
-    /// names the chain in errors); returns
-    /// what each delivery came to, and those not tried (held through a shutdown, or paced past a stop).
+    /// names the chain in errors); returns what each delivery came to, and those not tried (held through a
+    /// shutdown, or paced past a stop).
     private func send(
         _ sending: [(AMQPDelivery, ClaimedDelivery)], through chain: [any DeliveryProvider], route: String,
         channel: NotificationChannel, lane: NotificationPriority, claimedAt: ContinuousClock.Instant
@@ -347,6 +379,7 @@ struct DeliveryWorker: Service {
     private func settle(
         _ settled: [Settled], channel: NotificationChannel
     ) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
+        guard !settled.isEmpty else { return ([], []) }
         var refused = Set<Int>()
         let retries = settled.indices.filter { settled[$0].retry != nil }
         if !retries.isEmpty {
