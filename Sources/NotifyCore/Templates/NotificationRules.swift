@@ -71,10 +71,14 @@ public struct NotificationRules: Sendable, Equatable {
             }
             for (from, to) in rule.fallback ?? [:] {
                 guard let channel = NotificationChannel(rawValue: from), rule.channels.contains(channel), channel != .inApp else {
-                    throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) has a fallback for '\(from)', which is not one of its channels")
+                    throw TemplateError(
+                        file: "notification-rules.json",
+                        reason: "rule for \(rule.event) has a fallback for '\(from)', which is not one of its channels")
                 }
                 guard [.sms, .push, .webhook].contains(to), !rule.channels.contains(to) else {
-                    throw TemplateError(file: "notification-rules.json", reason: "rule for \(rule.event) falls back to '\(to.rawValue)': it must be sms, push or webhook and not one of its channels")
+                    throw TemplateError(
+                        file: "notification-rules.json",
+                        reason: "rule for \(rule.event) falls back to '\(to.rawValue)': it must be sms, push or webhook, not one of its channels")
                 }
             }
         }

@@ -80,9 +80,10 @@ public struct APNsProvider: DeliveryProvider {
         var text = Substring(job.content.text)
         var title = Substring(job.content.subject.prefix(256))
         while true {
+            let shortened = text.count < job.content.text.count ? text + "…" : String(text)
             let body = JSONValue.object([
                 ("aps", .object([
-                    ("alert", .object([("title", .string(String(title))), ("body", .string(text.count < job.content.text.count ? text + "…" : String(text)))])),
+                    ("alert", .object([("title", .string(String(title))), ("body", .string(shortened))])),
                     ("sound", .string("default")),
                 ])),
                 ("deliveryId", .string(job.deliveryID)), ("notificationId", .string(job.notificationID)),
