@@ -2,6 +2,7 @@ import _CryptoExtras
 import Crypto
 import Foundation
 import NotifyCore
+import PropertyBased
 import Testing
 import X509
 @testable import Providers
@@ -88,6 +89,26 @@ struct SESEventsTests {
             #expect(await events.receipts(query: nil, headers: [], body: body) == .badSignature, "\(url)")
         }
         #expect(await events.receipts(query: nil, headers: [], body: Array("{}".utf8)) == .malformed("not an SNS message"))
+        await transport.shutdown()
+    }
+
+    @Test("hostile bodies, and SNS-shaped ones with any fields: refused or read, never a crash, never a receipt unchecked")
+    func hostileBodies() async throws {
+        let transport = HTTPTransport()
+        let events = SESEvents(provider: "ses", settings: .init(topicARN: Self.topic, certificateURLPrefix: "https://sns.eu-west-1.amazonaws.com/"),
+                               transport: transport)
+        let keys = ["Type", "MessageId", "TopicArn", "Message", "Timestamp", "Signature", "SignatureVersion", "SigningCertURL", "Token"]
+        await propertyCheck(count: 1000, input: Gen.int(in: 0...255).array(of: 0...300), Gen.int(in: 0...keys.count - 1).array(of: 0...12)) { bytes, picks in
+            // Raw bytes, and an SNS-shaped object whose fields are those bytes as text (never our topic).
+            let text = String(decoding: bytes.map { UInt8($0) }, as: UTF8.self)
+            var fields: [String: String] = [:]
+            for pick in picks { fields[keys[pick]] = pick == 0 ? "Notification" : text }
+            for body in [bytes.map { UInt8($0) }, (try? Self.bytes(fields)) ?? []] {
+                if case .receipts = await events.receipts(query: nil, headers: [], body: body) {
+                    Issue.record("a receipt from an unsigned message")
+                }
+            }
+        }
         await transport.shutdown()
     }
 
