@@ -109,16 +109,8 @@ final class FCMFake: @unchecked Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let key = folder.appendingPathComponent("key.pem").path
         let publicKey = folder.appendingPathComponent("public.pem").path
-        for arguments in [["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
-                          ["pkey", "-in", key, "-pubout", "-out", publicKey]] {
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = arguments
-            openssl.standardError = FileHandle.nullDevice
-            try openssl.run()
-            openssl.waitUntilExit()
-            guard openssl.terminationStatus == 0 else { throw SupportFailure("openssl \(arguments[0]) failed") }
-        }
+        try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key])
+        try openssl(["pkey", "-in", key, "-pubout", "-out", publicKey])
         server = try FakeServer(
             script: "fcm_fake.py", arguments: ["--public-key", publicKey, "--client-email", Self.clientEmail, "--project", Self.project],
             environment: [:])
@@ -159,13 +151,7 @@ final class APNsFake: @unchecked Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let key = folder.appendingPathComponent("AuthKey.p8").path
         caCertificate = folder.appendingPathComponent("ca.pem").path
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        guard openssl.terminationStatus == 0 else { throw SupportFailure("openssl genpkey failed") }
+        try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key])
         privateKey = try String(contentsOfFile: key, encoding: .utf8)
         tlsPort = try freeLoopbackPort()
         server = try FakeServer(script: "apns_fake.py", arguments: [
@@ -210,4 +196,15 @@ final class WebhookReceiver: @unchecked Sendable {
 
     /// Every request: `path`, `id`, `timestamp`, `verified`, `body`.
     func received() async throws -> [[String: Any]] { try await server.get("/_fake/received") }
+}
+
+/// Runs openssl (the fakes' keys are made by it, not by the code under test).
+private func openssl(_ arguments: [String]) throws {
+    let openssl = Process()
+    openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    openssl.arguments = arguments
+    openssl.standardError = FileHandle.nullDevice
+    try openssl.run()
+    openssl.waitUntilExit()
+    guard openssl.terminationStatus == 0 else { throw SupportFailure("openssl \(arguments[0]) failed") }
 }
