@@ -60,11 +60,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Domain logic: no C, no sockets.
-        .target(name: "NotifyCore", dependencies: ["CivilDate", .product(name: "Mustache", package: "swift-mustache")]),
+        // Domain logic: no C, no sockets. (swift-crypto for hashing API keys: pure functions, no I/O.)
+        .target(
+            name: "NotifyCore",
+            dependencies: [
+                "CivilDate", .product(name: "Mustache", package: "swift-mustache"), .product(name: "Crypto", package: "swift-crypto"),
+            ]),
 
         // Everything that talks to a delivery provider (SMTP, HTTP APIs), with its network dependencies: the only
-        // importer of NIO, async-http-client and the JWT and crypto libraries.
+        // importer of NIO, async-http-client and the JWT library.
         .target(
             name: "Providers",
             dependencies: [

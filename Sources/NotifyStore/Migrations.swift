@@ -202,5 +202,67 @@ public enum Migrations {
             -- (Standard Webhooks) and are never shown; disabled says why sending stopped (410 Gone).
             ALTER TABLE recipients ADD COLUMN webhook jsonb;
             """),
+        PGMigration(version: 13, name: "tenants, api keys and the audit trail", sql: """
+            -- Products and their organisations (the send API's tenants). Deactivating a product deactivates its
+            -- organisations in the same transaction.
+            CREATE TABLE products (
+                id         uuid        PRIMARY KEY,
+                name       text        NOT NULL,
+                active     boolean     NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE organizations (
+                id         uuid        PRIMARY KEY,
+                product_id uuid        NOT NULL REFERENCES products (id),
+                name       text        NOT NULL,
+                active     boolean     NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX organizations_by_product ON organizations (product_id, created_at);
+            -- API keys: the public id and the SHA-256 of the whole key, never the key. A product's key has no
+            -- organization_id; a service key (FlowMart's own services) has neither. A rotated key works until
+            -- expires_at; a revoked one not at all. Rows are kept (the audit trail names them).
+            CREATE TABLE api_keys (
+                id              text        PRIMARY KEY,
+                key_hash        text        NOT NULL,
+                scopes          text[]      NOT NULL,
+                product_id      uuid        REFERENCES products (id),
+                organization_id uuid        REFERENCES organizations (id),
+                name            text,
+                created_at      timestamptz NOT NULL DEFAULT now(),
+                expires_at      timestamptz,
+                revoked_at      timestamptz,
+                replaced_by     text
+            );
+            CREATE INDEX api_keys_by_product ON api_keys (product_id);
+            -- The audit trail: append-only (a trigger refuses updates; rows leave only by the retention job), written
+            -- in the transaction of what it records. Never a secret or a message body.
+            CREATE TABLE audit_events (
+                id              bigserial   PRIMARY KEY,
+                at              timestamptz NOT NULL DEFAULT clock_timestamp(),
+                actor           text        NOT NULL,
+                product_id      uuid,
+                organization_id uuid,
+                entity          text        NOT NULL,
+                action          text        NOT NULL,
+                outcome         text        NOT NULL,
+                request_id      text,
+                detail          text
+            );
+            CREATE INDEX audit_events_by_entity ON audit_events (entity, id);
+            CREATE INDEX audit_events_by_actor ON audit_events (actor, id);
+            CREATE INDEX audit_events_by_product ON audit_events (product_id, id);
+            CREATE INDEX audit_events_by_time ON audit_events (at);
+            CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$;
+            CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+                FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+            -- Whose a notification and its deliveries are: NULL for FlowMart's own events, a product (and an
+            -- organisation) for the send API. Tracking by a tenant's key reads only its own.
+            ALTER TABLE notifications ADD COLUMN product_id uuid, ADD COLUMN organization_id uuid;
+            ALTER TABLE deliveries ADD COLUMN product_id uuid, ADD COLUMN organization_id uuid;
+            """),
     ]
 }

@@ -36,6 +36,26 @@ final class BenchRig {
 
     deinit { daemon.stop() }
 
+    /// A service key with `scopes`, issued by the slot's admin credential (`CreateServiceKey`).
+    func serviceKey(scopes: [String]) async throws -> String {
+        let connection = AMQPConnection(configuration: amqp, confirmMode: false, logger: logger)
+        try await connection.connect()
+        let body = try JSONSerialization.data(withJSONObject: ["name": "notify-bench", "scopes": scopes])
+        let reply: AMQPDelivery
+        do {
+            reply = try await AMQPRPCClient(connection: connection).call(
+                queue: slot.rpcQueue, type: "CreateServiceKey", body: Array(body), headers: ["x-api-key": .string(slot.adminKey)])
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+        guard reply.properties.headers["status"] == .int(201),
+            let key = (try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])?["apiKey"] as? String
+        else { throw SupportFailure("CreateServiceKey failed") }
+        return key
+    }
+
     /// The daemon's own capacity: stops it, lets `publishBacklog` fill its queue, starts a fresh daemon and times
     /// it until `storedAfter` events are stored and the queue is empty. Returns `count` over that time.
     func backlogDrainRate(_ count: Int, storedAfter total: Int, publishBacklog: () async throws -> Void) async throws -> Double {

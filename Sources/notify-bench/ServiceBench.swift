@@ -47,9 +47,11 @@ struct ServiceBench: AsyncParsableCommand {
         // 2 + 3. Queries over a large inbox table.
         try await seed(db)
         let rpcQueue = rig.slot.rpcQueue
-        let (p50, p99) = try await latency(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue)
+        // The inbox is queried as FlowMart's services do: with a service key, looked up for every request.
+        let key = try await rig.serviceKey(scopes: ["inbox-read"])
+        let (p50, p99) = try await latency(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: key)
         print(String(format: "query latency: GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms", stored, users, p50, p99))
-        let throughput = try await concurrentThroughput(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue)
+        let throughput = try await concurrentThroughput(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: key)
         print(String(format: "query throughput: %d clients, %.0f replies/s", clients, throughput))
         let rss = rig.peakRSSMegabytes
         print(String(format: "notifyd peak RSS: %.1f MB", rss))
@@ -111,7 +113,7 @@ struct ServiceBench: AsyncParsableCommand {
         try await db.withConnection { _ = try $0.execute("VACUUM ANALYZE notifications") }
     }
 
-    private func latency(amqp: AMQPConfiguration, logger: Logger, queue: String) async throws -> (Double, Double) {
+    private func latency(amqp: AMQPConfiguration, logger: Logger, queue: String, key: String) async throws -> (Double, Double) {
         let connection = AMQPConnection(configuration: amqp, confirmMode: false, logger: logger)
         try await connection.connect()
         let client = try await AMQPRPCClient(connection: connection)
@@ -119,7 +121,7 @@ struct ServiceBench: AsyncParsableCommand {
         for index in 0..<(queries + 300) {
             let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
             let started = ContinuousClock.now
-            let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body)
+            let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: ["x-api-key": .string(key)])
             let elapsed = ContinuousClock.now - started
             guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
             if index >= 300 { samples.append(elapsed.seconds * 1000) }
@@ -129,7 +131,7 @@ struct ServiceBench: AsyncParsableCommand {
         return (percentile(samples, 0.5), percentile(samples, 0.99))
     }
 
-    private func concurrentThroughput(amqp: AMQPConfiguration, logger: Logger, queue: String) async throws -> Double {
+    private func concurrentThroughput(amqp: AMQPConfiguration, logger: Logger, queue: String, key: String) async throws -> Double {
         let answered = Mutex(0)
         let (users, seconds) = (users, seconds)
         let started = ContinuousClock.now
@@ -143,7 +145,7 @@ struct ServiceBench: AsyncParsableCommand {
                     let deadline = started + .seconds(seconds)
                     while ContinuousClock.now < deadline {
                         let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
-                        let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body)
+                        let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: ["x-api-key": .string(key)])
                         guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
                         count += 1
                     }

@@ -97,9 +97,22 @@ final class ServiceHarness: @unchecked Sendable {
         var raw: Any
     }
 
-    func call(_ type: String, _ body: [String: Any]) async throws -> Reply {
+    /// What a test call presents as its `x-api-key`.
+    enum Credential {
+        case admin
+        case key(String)
+        case none
+    }
+
+    /// Sends one RPC command, with the admin credential unless told otherwise.
+    func call(_ type: String, _ body: [String: Any], as credential: Credential = .admin) async throws -> Reply {
+        let headers: [String: AMQPFieldValue] = switch credential {
+        case .admin: [RPCEnvelope.apiKeyHeader: .string(slot.adminKey)]
+        case .key(let key): [RPCEnvelope.apiKeyHeader: .string(key)]
+        case .none: [:]
+        }
         let reply = try await rpc.call(queue: rpcQueue, type: type, body: Array(try JSONSerialization.data(withJSONObject: body)),
-                                       timeout: .seconds(5))
+                                       headers: headers, timeout: .seconds(5))
         let raw = try JSONSerialization.jsonObject(with: Data(reply.body))
         guard let status = reply.properties.headers[RPCEnvelope.statusHeader]?.integer else {
             throw SupportFailure("reply without status")

@@ -6,6 +6,8 @@ import Postgres
 /// else uses, so runs never see each other's events; and the environment that points a `notifyd` at them.
 public struct IsolatedStack: Sendable {
     public let id = UUID().uuidString.prefix(8).lowercased()
+    /// The daemon's admin credential (`auth.adminKey`) on this slot.
+    public let adminKey = "admin-" + UUID().uuidString + UUID().uuidString
     /// `test`, `bench`: the first part of every name.
     public let prefix: String
     public let database: String
@@ -48,6 +50,7 @@ public struct IsolatedStack: Sendable {
             // Parked copies stay on the dead-letter queue, where the parking tests read them; the archive's own
             // tests turn it on.
             "NOTIFY_TOPOLOGY_ARCHIVE_PARKED": "false",
+            "NOTIFY_AUTH_ADMIN_KEY": adminKey,
         ]
     }
 

@@ -7,20 +7,23 @@ public enum RPCEnvelope {
     /// Requests are small: 16 KiB is plenty; a larger body is not even read (a 400 names its size).
     public static let maxRequestBytes = 16 * 1024
 
-    /// The body of a reply with `status`, or the failure it reports. A reply without a status is not a success:
-    /// the contract requires one.
+    /// The header carrying the caller's API key.
+    public static let apiKeyHeader = "x-api-key"
+
+    /// The body of a reply with a 2xx `status`, or the failure it reports. A reply without a status is not a
+    /// success: the contract requires one.
     public static func body(status: Int?, body: [UInt8]) throws(RPCFailure) -> [UInt8] {
         guard let status else {
             throw RPCFailure(status: 502, code: "bad-reply", message: "the reply has no status header")
         }
-        guard status == 200 else { throw RPCFailure(status: status, body: body) }
+        guard (200..<300).contains(status) else { throw RPCFailure(status: status, body: body) }
         return body
     }
 }
 
 /// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
 /// the extensions documented in the README (`GetStockLevels`, the recipient directory, delivery tracking,
-/// parked messages).
+/// parked messages, tenants and keys, the audit trail).
 public enum RPCCommand: String, Sendable, CaseIterable {
     case getUserNotifications = "GetUserNotifications"
     case getNotificationDetails = "GetNotificationDetails"
@@ -35,6 +38,16 @@ public enum RPCCommand: String, Sendable, CaseIterable {
     case listParked = "ListParked"
     case redriveParked = "RedriveParked"
     case purgeParked = "PurgeParked"
+    case createProduct = "CreateProduct"
+    case createOrganizations = "CreateOrganizations"
+    case getProduct = "GetProduct"
+    case getOrganization = "GetOrganization"
+    case updateProduct = "UpdateProduct"
+    case updateOrganization = "UpdateOrganization"
+    case rotateAPIKey = "RotateApiKey"
+    case revokeAPIKey = "RevokeApiKey"
+    case createServiceKey = "CreateServiceKey"
+    case listAuditEvents = "ListAuditEvents"
 }
 
 /// The RPC commands this service sends to other FlowMart services.

@@ -19,6 +19,16 @@ public struct RPCFailure: Error, Sendable, Equatable {
         RPCFailure(status: 404, code: "not-found", message: message)
     }
 
+    /// No key, or one that is unknown, revoked or past its rotation grace.
+    public static func unauthorized(_ message: String) -> RPCFailure {
+        RPCFailure(status: 401, code: "unauthorized", message: message)
+    }
+
+    /// A known key that may not do this: wrong scope, or its product or organisation is deactivated.
+    public static func forbidden(_ message: String) -> RPCFailure {
+        RPCFailure(status: 403, code: "forbidden", message: message)
+    }
+
     public static let internalError = RPCFailure(
         status: 500, code: "internal", message: "the request could not be served; try again later")
 

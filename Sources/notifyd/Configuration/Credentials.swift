@@ -14,12 +14,13 @@ import Foundation
 /// | `notify-ses-session-token` | `ses.sessionToken` |
 /// | `notify-fcm-service-account` | `fcm.serviceAccount` |
 /// | `notify-apns-private-key` | `apns.privateKey` |
+/// | `notify-admin-key` | `auth.adminKey` |
 enum Credentials {
     static let files: [(file: String, key: String)] = [
         ("notify-amqp-url", "amqp.url"), ("notify-postgres-url", "postgres.url"), ("notify-email-password", "email.password"),
         ("notify-twilio-auth-token", "twilio.authToken"), ("notify-ses-secret-access-key", "ses.secretAccessKey"),
         ("notify-ses-session-token", "ses.sessionToken"), ("notify-fcm-service-account", "fcm.serviceAccount"),
-        ("notify-apns-private-key", "apns.privateKey"),
+        ("notify-apns-private-key", "apns.privateKey"), ("notify-admin-key", "auth.adminKey"),
     ]
 
     /// A provider with the credentials present in `directory` (none when it is nil).

@@ -20,6 +20,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var ingestion: IngestionSettings
     /// RPC requests in flight; they are answered `postgres.queryPoolSize` at a time.
     var rpcPrefetch = 64
+    var auth: AuthSettings
     var inventory: InventorySettings
     var outbox: OutboxSettings
     var templates: TemplateSettings
@@ -51,6 +52,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         topology = try TopologySettings(config: config)
         ingestion = try IngestionSettings(config: config)
         rpcPrefetch = try config.int("rpc.prefetch", rpcPrefetch, 1...1000)
+        auth = try AuthSettings(config: config)
         inventory = try InventorySettings(config: config)
         outbox = try OutboxSettings(config: config)
         templates = TemplateSettings(config: config, baseDirectory: baseDirectory)

@@ -106,7 +106,8 @@ struct Daemon {
             metrics: metrics, logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
-            prefetch: configuration.rpcPrefetch, readiness: readiness, metrics: metrics, logger: logger)
+            prefetch: configuration.rpcPrefetch, authenticator: Authenticator(settings: configuration.auth), readiness: readiness,
+            metrics: metrics, logger: logger)
         let watchdog = Watchdog(systemd: systemd, probes: resources.probes, logger: logger)
         let relay = OutboxRelay(
             outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,

@@ -10,6 +10,8 @@ enum RPCHandlers {
     struct Answer {
         var body: JSONValue
         var headers: [String: AMQPFieldValue] = [:]
+        /// 200, or 201 for what a command created.
+        var status = 200
     }
 
     /// A page of the inbox, with `x-total-count` and `x-unread-count`.
@@ -67,17 +69,17 @@ enum RPCHandlers {
         return Answer(body: .object([("userId", .string(command.userID)), ("deleted", .bool(deleted))]))
     }
 
-    /// Every channel of one notification; 404 for an unknown notification.
-    static func deliveryStatus(_ query: GetDeliveryStatus, on db: PGConnection) throws -> Answer {
-        guard let deliveries = try DeliveryStore.status(of: query.notificationID, on: db) else {
+    /// Every channel of one notification; 404 for an unknown notification or another tenant's.
+    static func deliveryStatus(_ query: GetDeliveryStatus, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        guard let deliveries = try DeliveryStore.status(of: query.notificationID, tenant: tenant, on: db) else {
             throw RPCFailure.notFound("no notification with this notificationId")
         }
         return Answer(body: GetDeliveryStatus.reply(notificationID: query.notificationID, deliveries))
     }
 
-    /// A page of deliveries, newest first.
-    static func listDeliveries(_ query: ListDeliveries, on db: PGConnection) throws -> Answer {
-        Answer(body: query.reply(try DeliveryStore.list(query, on: db)))
+    /// A page of deliveries, newest first: a tenant's key sees only its own.
+    static func listDeliveries(_ query: ListDeliveries, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        Answer(body: query.reply(try DeliveryStore.list(query, tenant: tenant, on: db)))
     }
 
     /// A page of the parked-message archive, oldest first.
@@ -86,20 +88,20 @@ enum RPCHandlers {
     }
 
     /// Redrives parked messages through the outbox; logged with who asked and how many.
-    static func redriveParked(_ command: RedriveParked, actor: String, on db: PGConnection, logger: Logger) throws -> Answer {
+    static func redriveParked(_ command: RedriveParked, _ call: RPCCall, on db: PGConnection, logger: Logger) throws -> Answer {
         let (redriven, remaining) = try ParkedStore.redrive(command.selection, on: db)
         logger.notice("redrove parked messages", metadata: [
-            "actor": "\(actor)", "parked.selection": "\(command.selection.logDescription)", "parked.redriven": "\(redriven)",
+            "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")", "parked.selection": "\(command.selection.logDescription)", "parked.redriven": "\(redriven)",
             "parked.remaining": "\(remaining)",
         ])
         return Answer(body: RedriveParked.reply(redriven: redriven, remaining: remaining))
     }
 
     /// Deletes parked messages for good; logged with who asked and how many.
-    static func purgeParked(_ command: PurgeParked, actor: String, on db: PGConnection, logger: Logger) throws -> Answer {
+    static func purgeParked(_ command: PurgeParked, _ call: RPCCall, on db: PGConnection, logger: Logger) throws -> Answer {
         let (purged, remaining) = try ParkedStore.purge(command.selection, on: db)
         logger.notice("purged parked messages", metadata: [
-            "actor": "\(actor)", "parked.selection": "\(command.selection.logDescription)", "parked.purged": "\(purged)",
+            "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")", "parked.selection": "\(command.selection.logDescription)", "parked.purged": "\(purged)",
             "parked.remaining": "\(remaining)",
         ])
         return Answer(body: PurgeParked.reply(purged: purged, remaining: remaining))

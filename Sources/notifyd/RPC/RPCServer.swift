@@ -11,12 +11,14 @@ import Synchronization
 ///
 /// The hot path involves no Swift task: the connection thread hands each request to a database connection's
 /// thread, which parses it, queries, and posts the reply and the ack back in one step. At most `prefetch`
-/// requests are in flight; the broker holds the rest.
+/// requests are in flight; the broker holds the rest. A request whose `reply_to` is neither direct reply-to nor one
+/// of `auth.replyQueuePrefixes` is dropped unanswered (the daemon must not publish into another service's queue).
 struct RPCServer: Service {
     let connection: AMQPConnection
     let queries: PGPool
     let queue: String
     let prefetch: Int
+    let authenticator: Authenticator
     let readiness: Readiness
     let metrics: DaemonMetrics
     let logger: Logger
@@ -26,20 +28,27 @@ struct RPCServer: Service {
 
     func run() async throws {
         let inFlight = InFlight()
-        let (connection, queries, metrics, logger) = (connection, queries, metrics, logger)
+        let (connection, queries, metrics, logger, authenticator) = (connection, queries, metrics, logger, authenticator)
         let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
+            let command = request.properties.type.flatMap { RPCCommand(rawValue: $0) }
+            guard let replyTo = request.properties.replyTo, authenticator.settings.allowsReply(to: replyTo) else {
+                logger.warning("dropped an RPC request without an allowed reply_to", metadata: [
+                    "rpc.type": "\(request.properties.type?.logSafe ?? "-")",
+                    "rpc.replyTo": "\(request.properties.replyTo?.logSafe ?? "-")",
+                ])
+                metrics.rpc(command: command?.rawValue ?? "unknown", status: 0)
+                connection.ack(request)
+                return
+            }
             inFlight.enter()
             queries.submit { database in
                 defer { inFlight.leave() }
-                let reply = Self.answer(request, database, logger)
+                let reply = Self.answer(request, command, database, authenticator, logger)
                 if case .int(let status)? = reply.headers[RPCEnvelope.statusHeader] {
-                    let type = request.properties.type
-                    metrics.rpc(command: type.flatMap { RPCCommand(rawValue: $0) }?.rawValue ?? "unknown", status: Int(status))
+                    metrics.rpc(command: command?.rawValue ?? "unknown", status: Int(status))
                 }
-                if !connection.reply(to: request, body: reply.body.bytes, headers: reply.headers, acknowledging: true) {
-                    logger.warning("dropped an RPC request without reply_to", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")"])
-                }
+                _ = connection.reply(to: request, body: reply.body.bytes, headers: reply.headers, acknowledging: true)
             }
         }
         readiness.ready(Self.part)
@@ -50,12 +59,15 @@ struct RPCServer: Service {
     }
 
     private static func answer(
-        _ request: AMQPDelivery, _ database: Result<PGConnection, PGError>, _ logger: Logger
+        _ request: AMQPDelivery, _ command: RPCCommand?, _ database: Result<PGConnection, PGError>, _ authenticator: Authenticator,
+        _ logger: Logger
     ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
         let status = RPCEnvelope.statusHeader
         do {
-            let answer = try route(request, on: try database.get(), logger: logger)
-            return (answer.body, answer.headers.merging([status: .int(200)]) { $1 })
+            let db = try database.get()
+            let call = try Self.call(request, command, authenticator: authenticator, on: db)
+            let answer = try RPCRouter(authenticator: authenticator, logger: logger).route(call, body: request.body, on: db)
+            return (answer.body, answer.headers.merging([status: .int(Int64(answer.status))]) { $1 })
         } catch let failure as RPCFailure {
             return (failure.body, [status: .int(Int64(failure.status))])
         } catch {
@@ -63,40 +75,24 @@ struct RPCServer: Service {
             return (RPCFailure.internalError.body, [status: .int(Int64(RPCFailure.internalError.status))])
         }
     }
+}
 
-    /// Picks the handler for the request's `type`.
-    private static func route(_ request: AMQPDelivery, on db: PGConnection, logger: Logger) throws -> RPCHandlers.Answer {
+extension RPCServer {
+    /// The call `request` makes: its size and command checked, then its caller (`Authenticator`).
+    static func call(_ request: AMQPDelivery, _ command: RPCCommand?, authenticator: Authenticator, on db: PGConnection) throws -> RPCCall {
         if let size = request.omittedBodySize {
             throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit is \(RPCEnvelope.maxRequestBytes)")
         }
-        guard let type = request.properties.type, let command = RPCCommand(rawValue: type) else {
+        guard let command else {
             throw RPCFailure.badRequest(
                 "the request 'type' property must be one of \(RPCCommand.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        switch command {
-        case .getUserNotifications: return try RPCHandlers.userNotifications(try GetUserNotifications(body: request.body), on: db)
-        case .getNotificationDetails: return try RPCHandlers.details(try GetNotificationDetails(body: request.body), on: db)
-        case .markNotificationRead: return try RPCHandlers.markRead(try MarkNotificationRead(body: request.body), on: db)
-        case .watchProduct: return try RPCHandlers.watch(try WatchProduct(body: request.body), on: db)
-        case .getStockLevels: return try RPCHandlers.stockLevels(try GetStockLevels(body: request.body), on: db)
-        case .upsertRecipient: return try RPCHandlers.upsertRecipient(try UpsertRecipient(body: request.body), on: db)
-        case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: request.body), on: db)
-        case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: request.body), on: db)
-        case .getDeliveryStatus: return try RPCHandlers.deliveryStatus(try GetDeliveryStatus(body: request.body), on: db)
-        case .listDeliveries: return try RPCHandlers.listDeliveries(try ListDeliveries(body: request.body), on: db)
-        case .listParked: return try RPCHandlers.listParked(try ListParked(body: request.body), on: db)
-        case .redriveParked:
-            return try RPCHandlers.redriveParked(try RedriveParked(body: request.body), actor: actor(of: request), on: db, logger: logger)
-        case .purgeParked:
-            return try RPCHandlers.purgeParked(try PurgeParked(body: request.body), actor: actor(of: request), on: db, logger: logger)
-        }
-    }
-
-    /// Who sent a request, for the log of operations that change things: the `x-actor` header (notifyctl sends
-    /// the user running it), else the `app_id` property.
-    private static func actor(of request: AMQPDelivery) -> String {
-        if case .string(let actor)? = request.properties.headers["x-actor"] { return actor.logSafe }
-        return request.properties.appID?.logSafe ?? "unknown"
+        var presented: String?
+        if case .string(let key)? = request.properties.headers[RPCEnvelope.apiKeyHeader] { presented = key }
+        var client = request.properties.appID?.logSafe
+        if case .string(let actor)? = request.properties.headers["x-actor"] { client = actor.logSafe }
+        return try authenticator.call(
+            command, presented: presented, client: client, requestID: request.properties.messageID?.logSafe, on: db)
     }
 }
 

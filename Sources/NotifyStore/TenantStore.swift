@@ -1,0 +1,253 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// Products, organisations and API keys. Every change is one transaction with its audit rows.
+public enum TenantStore {
+    // MARK: - Keys for requests
+
+    /// The record of key `id` as `Access.principal` needs it: its hash, grants, and whether it and its owner still work.
+    public static func keyRecord(_ id: String, on db: PGConnection) throws -> KeyRecord? {
+        guard let row = try db.query("""
+            SELECT k.key_hash, array_to_string(k.scopes, ','), k.product_id::text, k.organization_id::text,
+                   COALESCE(p.active, true), COALESCE(o.active, true), k.revoked_at IS NOT NULL, COALESCE(k.expires_at <= now(), false)
+            FROM api_keys k
+            LEFT JOIN products p ON p.id = k.product_id
+            LEFT JOIN organizations o ON o.id = k.organization_id
+            WHERE k.id = \(id)
+            """, prepared: true).first
+        else { return nil }
+        return KeyRecord(
+            id: id, hash: try row.decode(0), scopes: scopes(try row.decode(1)),
+            tenant: try tenant(row.decodeIfPresent(2, as: UUID.self), row.decodeIfPresent(3, as: UUID.self)),
+            productActive: try row.decode(4), organizationActive: try row.decode(5), revoked: try row.decode(6),
+            expired: try row.decode(7))
+    }
+
+    /// Whose key `id` is; nil when there is none.
+    public static func keyOwner(_ id: String, on db: PGConnection) throws -> KeyOwner? {
+        guard let row = try db.query("""
+            SELECT array_to_string(scopes, ','), product_id::text, organization_id::text, name FROM api_keys WHERE id = \(id)
+            """).first
+        else { return nil }
+        return KeyOwner(
+            keyID: id, scopes: scopes(try row.decode(0)),
+            tenant: try tenant(row.decodeIfPresent(1, as: UUID.self), row.decodeIfPresent(2, as: UUID.self)),
+            name: try row.decodeIfPresent(3, as: String.self))
+    }
+
+    // MARK: - Onboarding
+
+    /// A product, its key and its organisations with theirs, in one transaction with the audit rows.
+    public static func createProduct(_ request: CreateProduct, by principal: Principal, requestID: String?,
+                                     on db: PGConnection) throws -> (product: Product, key: IssuedKey, organizations: [(Organization, IssuedKey)]) {
+        try db.transaction { db in
+            let id = UUID()
+            let row = try db.query("""
+                INSERT INTO products (id, name, active) VALUES (\(id), \(request.product.name), \(request.product.active))
+                RETURNING created_at::text, updated_at::text
+                """)[0]
+            let product = Product(id: id, name: request.product.name, active: request.product.active,
+                                  createdAt: NotificationStore.rfc3339(try row.decode(0)), updatedAt: NotificationStore.rfc3339(try row.decode(1)))
+            let tenant = Tenant(productID: id)
+            try AuditStore.append([AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.product(id),
+                                              action: "product.created", requestID: requestID)], on: db)
+            let key = try issue(scopes: Scope.product, tenant: tenant, name: nil, by: principal, requestID: requestID, on: db)
+            let organizations = try insertOrganizations(request.organizations, under: id, by: principal, requestID: requestID, on: db)
+            return (product, key, organizations)
+        }
+    }
+
+    /// Organisations under `productID`, each with its key; nil when there is no such product.
+    public static func createOrganizations(_ specs: [TenantSpec], under productID: UUID, by principal: Principal, requestID: String?,
+                                           on db: PGConnection) throws -> [(Organization, IssuedKey)]? {
+        try db.transaction { db in
+            guard try !db.query("SELECT 1 FROM products WHERE id = \(productID) FOR SHARE").isEmpty else { return nil }
+            return try insertOrganizations(specs, under: productID, by: principal, requestID: requestID, on: db)
+        }
+    }
+
+    private static func insertOrganizations(_ specs: [TenantSpec], under productID: UUID, by principal: Principal, requestID: String?,
+                                            on db: PGConnection) throws -> [(Organization, IssuedKey)] {
+        try specs.map { spec in
+            let id = UUID()
+            let row = try db.query("""
+                INSERT INTO organizations (id, product_id, name, active) VALUES (\(id), \(productID), \(spec.name), \(spec.active))
+                RETURNING created_at::text, updated_at::text
+                """)[0]
+            let organization = Organization(
+                id: id, productID: productID, name: spec.name, active: spec.active,
+                createdAt: NotificationStore.rfc3339(try row.decode(0)), updatedAt: NotificationStore.rfc3339(try row.decode(1)))
+            let tenant = Tenant(productID: productID, organizationID: id)
+            try AuditStore.append([AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(id),
+                                              action: "organization.created", requestID: requestID)], on: db)
+            return (organization, try issue(scopes: Scope.organization, tenant: tenant, name: nil, by: principal, requestID: requestID, on: db))
+        }
+    }
+
+    /// A key for one of FlowMart's own services.
+    public static func createServiceKey(_ request: CreateServiceKey, by principal: Principal, requestID: String?,
+                                        on db: PGConnection) throws -> IssuedKey {
+        try db.transaction { db in
+            try issue(scopes: request.scopes, tenant: nil, name: request.name, by: principal, requestID: requestID, on: db)
+        }
+    }
+
+    /// A new key, stored as its hash, with its audit row (inside the caller's transaction).
+    private static func issue(scopes: [Scope], tenant: Tenant?, name: String?, by principal: Principal, requestID: String?,
+                              replacing old: String? = nil, on db: PGConnection) throws -> IssuedKey {
+        let key = APIKey.generate()
+        try db.execute("""
+            INSERT INTO api_keys (id, key_hash, scopes, product_id, organization_id, name)
+            VALUES (\(key.id), \(key.hash), \(PGTextArray(scopes.map(\.rawValue)))::text[], \(tenant?.productID), \(tenant?.organizationID), \(name))
+            """)
+        try AuditStore.append([AuditEntry(
+            actor: principal.actor, tenant: tenant, entity: AuditEntry.key(key.id), action: old == nil ? "key.issued" : "key.rotated",
+            requestID: requestID, detail: old.map { "replaces key \($0)" })], on: db)
+        return IssuedKey(key: key, scopes: scopes)
+    }
+
+    // MARK: - Reading
+
+    public static func product(_ id: UUID, on db: PGConnection) throws -> (product: Product, organizations: [Organization])? {
+        guard let row = try db.query("""
+            SELECT name, active, created_at::text, updated_at::text FROM products WHERE id = \(id)
+            """, prepared: true).first
+        else { return nil }
+        let product = Product(id: id, name: try row.decode(0), active: try row.decode(1),
+                              createdAt: NotificationStore.rfc3339(try row.decode(2)), updatedAt: NotificationStore.rfc3339(try row.decode(3)))
+        let organizations = try db.query("""
+            SELECT id::text, name, active, created_at::text, updated_at::text FROM organizations
+            WHERE product_id = \(id) ORDER BY created_at, id
+            """, prepared: true).map { row in
+            Organization(id: try row.decode(0), productID: id, name: try row.decode(1), active: try row.decode(2),
+                         createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)))
+        }
+        return (product, organizations)
+    }
+
+    public static func organization(_ id: UUID, on db: PGConnection) throws -> Organization? {
+        guard let row = try db.query("""
+            SELECT product_id::text, name, active, created_at::text, updated_at::text FROM organizations WHERE id = \(id)
+            """, prepared: true).first
+        else { return nil }
+        return Organization(id: id, productID: try row.decode(0), name: try row.decode(1), active: try row.decode(2),
+                            createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)))
+    }
+
+    // MARK: - Changes
+
+    /// Renames, activates or deactivates a product; deactivating also deactivates its organisations (each audited).
+    /// Nil when there is no such product.
+    public static func updateProduct(_ update: TenantUpdate, by principal: Principal, requestID: String?,
+                                     on db: PGConnection) throws -> (product: Product, organizations: [Organization])? {
+        try db.transaction { db in
+            guard let row = try db.query("""
+                SELECT name, active FROM products WHERE id = \(update.id) FOR UPDATE
+                """).first
+            else { return nil }
+            let (name, active) = (try row.decode(0, as: String.self), try row.decode(1, as: Bool.self))
+            var entries: [AuditEntry] = []
+            let tenant = Tenant(productID: update.id)
+            if let new = update.name, new != name {
+                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.product(update.id),
+                                          action: "product.renamed", requestID: requestID))
+            }
+            if let new = update.active, new != active {
+                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.product(update.id),
+                                          action: new ? "product.activated" : "product.deactivated", requestID: requestID))
+            }
+            try db.execute("""
+                UPDATE products SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active), updated_at = now()
+                WHERE id = \(update.id)
+                """)
+            if update.active == false {
+                let deactivated = try db.query("""
+                    UPDATE organizations SET active = false, updated_at = now() WHERE product_id = \(update.id) AND active
+                    RETURNING id::text
+                    """)
+                for row in deactivated {
+                    let id = try row.decode(0, as: UUID.self)
+                    entries.append(AuditEntry(actor: principal.actor, tenant: Tenant(productID: update.id, organizationID: id),
+                                              entity: AuditEntry.organization(id), action: "organization.deactivated",
+                                              requestID: requestID, detail: "its product was deactivated"))
+                }
+            }
+            try AuditStore.append(entries, on: db)
+            return try product(update.id, on: db)
+        }
+    }
+
+    /// Renames, activates or deactivates an organisation; nil when there is none under `productID` (nil: any).
+    public static func updateOrganization(_ update: TenantUpdate, by principal: Principal, requestID: String?,
+                                          on db: PGConnection) throws -> Organization? {
+        try db.transaction { db in
+            guard let row = try db.query("""
+                SELECT product_id::text, name, active FROM organizations WHERE id = \(update.id) FOR UPDATE
+                """).first
+            else { return nil }
+            let productID = try row.decode(0, as: UUID.self)
+            let (name, active) = (try row.decode(1, as: String.self), try row.decode(2, as: Bool.self))
+            let tenant = Tenant(productID: productID, organizationID: update.id)
+            var entries: [AuditEntry] = []
+            if let new = update.name, new != name {
+                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(update.id),
+                                          action: "organization.renamed", requestID: requestID))
+            }
+            if let new = update.active, new != active {
+                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(update.id),
+                                          action: new ? "organization.activated" : "organization.deactivated", requestID: requestID))
+            }
+            try db.execute("""
+                UPDATE organizations SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active),
+                    updated_at = now()
+                WHERE id = \(update.id)
+                """)
+            try AuditStore.append(entries, on: db)
+            return try organization(update.id, on: db)
+        }
+    }
+
+    /// A new key for `owner`; the old one works for `graceSeconds` more (or less, if it was already to expire sooner).
+    /// Nil when the old key is revoked or expired: a key that no longer works cannot be rotated, only replaced.
+    public static func rotate(_ owner: KeyOwner, graceSeconds: Int, by principal: Principal, requestID: String?,
+                              on db: PGConnection) throws -> (key: IssuedKey, oldExpiresAt: String)? {
+        try db.transaction { db in
+            guard try !db.query("""
+                SELECT 1 FROM api_keys WHERE id = \(owner.keyID) AND revoked_at IS NULL AND COALESCE(expires_at > now(), true)
+                FOR UPDATE
+                """).isEmpty
+            else { return nil }
+            let key = try issue(scopes: owner.scopes, tenant: owner.tenant, name: owner.name, by: principal, requestID: requestID,
+                                replacing: owner.keyID, on: db)
+            let row = try db.query("""
+                UPDATE api_keys SET replaced_by = \(key.key.id),
+                    expires_at = LEAST(COALESCE(expires_at, 'infinity'), now() + make_interval(secs => \(graceSeconds)))
+                WHERE id = \(owner.keyID) RETURNING expires_at::text
+                """)[0]
+            return (key, NotificationStore.rfc3339(try row.decode(0)))
+        }
+    }
+
+    /// Stops `owner`'s key at once; false when it was revoked already (nothing changes, nothing is audited).
+    public static func revoke(_ owner: KeyOwner, by principal: Principal, requestID: String?, on db: PGConnection) throws -> Bool {
+        try db.transaction { db in
+            guard try db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(owner.keyID) AND revoked_at IS NULL") == 1 else {
+                return false
+            }
+            try AuditStore.append([AuditEntry(actor: principal.actor, tenant: owner.tenant, entity: AuditEntry.key(owner.keyID),
+                                              action: "key.revoked", requestID: requestID)], on: db)
+            return true
+        }
+    }
+
+    // MARK: - Decoding
+
+    private static func scopes(_ list: String) -> [Scope] {
+        list.split(separator: ",").compactMap { Scope(rawValue: String($0)) }
+    }
+
+    private static func tenant(_ product: UUID?, _ organization: UUID?) -> Tenant? {
+        product.map { Tenant(productID: $0, organizationID: organization) }
+    }
+}

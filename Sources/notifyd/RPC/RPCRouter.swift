@@ -1,0 +1,40 @@
+import Logging
+import NotifyCore
+import Postgres
+
+/// Picks the handler for an authenticated call and decodes its body: the one implementation behind every transport.
+struct RPCRouter: Sendable {
+    let authenticator: Authenticator
+    let logger: Logger
+
+    func route(_ call: RPCCall, body: [UInt8], on db: PGConnection) throws -> RPCHandlers.Answer {
+        let tenant = call.principal.tenant
+        switch call.command {
+        case .getUserNotifications: return try RPCHandlers.userNotifications(try GetUserNotifications(body: body), on: db)
+        case .getNotificationDetails: return try RPCHandlers.details(try GetNotificationDetails(body: body), on: db)
+        case .markNotificationRead: return try RPCHandlers.markRead(try MarkNotificationRead(body: body), on: db)
+        case .watchProduct: return try RPCHandlers.watch(try WatchProduct(body: body), on: db)
+        case .getStockLevels: return try RPCHandlers.stockLevels(try GetStockLevels(body: body), on: db)
+        case .upsertRecipient: return try RPCHandlers.upsertRecipient(try UpsertRecipient(body: body), on: db)
+        case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: body), on: db)
+        case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: body), on: db)
+        case .getDeliveryStatus: return try RPCHandlers.deliveryStatus(try GetDeliveryStatus(body: body), tenant: tenant, on: db)
+        case .listDeliveries: return try RPCHandlers.listDeliveries(try ListDeliveries(body: body), tenant: tenant, on: db)
+        case .listParked: return try RPCHandlers.listParked(try ListParked(body: body), on: db)
+        case .redriveParked: return try RPCHandlers.redriveParked(try RedriveParked(body: body), call, on: db, logger: logger)
+        case .purgeParked: return try RPCHandlers.purgeParked(try PurgeParked(body: body), call, on: db, logger: logger)
+        case .createProduct: return try RPCHandlers.createProduct(try CreateProduct(body: body), call, on: db)
+        case .createOrganizations: return try RPCHandlers.createOrganizations(try CreateOrganizations(body: body), call, on: db)
+        case .getProduct: return try RPCHandlers.product(try GetProduct(body: body), call, on: db)
+        case .getOrganization: return try RPCHandlers.organization(try GetOrganization(body: body), call, on: db)
+        case .updateProduct: return try RPCHandlers.updateProduct(try UpdateProduct(body: body), call, on: db)
+        case .updateOrganization: return try RPCHandlers.updateOrganization(try UpdateOrganization(body: body), call, on: db)
+        case .rotateAPIKey:
+            return try RPCHandlers.rotate(
+                try RotateAPIKey(body: body), call, graceSeconds: authenticator.settings.rotationGraceSeconds, on: db)
+        case .revokeAPIKey: return try RPCHandlers.revoke(try RevokeAPIKey(body: body), call, on: db)
+        case .createServiceKey: return try RPCHandlers.createServiceKey(try CreateServiceKey(body: body), call, on: db)
+        case .listAuditEvents: return try RPCHandlers.auditEvents(try ListAuditEvents(body: body), call, on: db)
+        }
+    }
+}
