@@ -81,7 +81,10 @@ struct FuzzTests {
                 { _ = try MarkNotificationRead(body: $0) }, { _ = try WatchProduct(body: $0) },
                 { _ = try GetStockLevels(body: $0) }, { _ = try UpsertRecipient(body: $0) },
                 { _ = try GetRecipient(body: $0) }, { _ = try DeleteRecipient(body: $0) },
-                { _ = try GetDeliveryStatus(body: $0) },
+                { _ = try GetDeliveryStatus(body: $0) }, { _ = try CreateProduct(body: $0) },
+                { _ = try CreateOrganizations(body: $0) }, { _ = try GetProduct(body: $0) }, { _ = try GetOrganization(body: $0) },
+                { _ = try UpdateProduct(body: $0) }, { _ = try RotateAPIKey(body: $0) }, { _ = try CreateServiceKey(body: $0) },
+                { _ = try ListAuditEvents(body: $0) },
             ]
             for parse in parsers {
                 do { try parse(body) } catch { Self.check(error) }
@@ -214,6 +217,12 @@ enum Seeds {
         #"{"userId":"u-1","productId":"p-1"}"#,
         #"{"productId":"p-1","limit":500}"#,
         #"{"userId":"u-1","email":"Ana@bücher.example","phone":"+49 151 1234","locale":"de-DE","timezone":"Europe/Berlin","pushTokens":[{"platform":"apns","token":"ab12"}]}"#,
+        #"{"product":{"name":"Shop","active":true},"organizations":[{"name":"Acme"},{"name":"Globex","active":false}]}"#,
+        #"{"productId":"8d3c7f0e-8b7e-4c36-9d4b-2f1b4c1e9a10","organizations":[{"name":"Acme"}]}"#,
+        #"{"id":"8d3c7f0e-8b7e-4c36-9d4b-2f1b4c1e9a10","name":"New name","active":false}"#,
+        #"{"keyId":"abcdefghij234567"}"#,
+        #"{"name":"orders-service","scopes":["inbox-read","recipients"]}"#,
+        #"{"entity":"product:x","actor":"admin","from":"2026-01-01T00:00:00Z","limit":50,"cursor":"123"}"#,
     ].map { Array($0.utf8) }
 
     static let inventoryPages = [

@@ -85,8 +85,11 @@ public enum Access {
         return Principal(keyID: record.id, scopes: Set(record.scopes), tenant: record.tenant, actor: "key:\(record.id)")
     }
 
-    /// Refuses `command` to a principal that holds none of its scopes.
+    /// Refuses `command` to a principal that holds none of its scopes; keys are handled only with a key (or as admin).
     public static func authorise(_ principal: Principal, _ command: RPCCommand) throws(RPCFailure) {
+        if command == .rotateAPIKey || command == .revokeAPIKey, principal.keyID == nil, !principal.isAdmin {
+            throw .forbidden("\(command.rawValue) needs an x-api-key")
+        }
         guard principal.isAdmin || !principal.scopes.isDisjoint(with: command.scopes) else {
             let needed = command.scopes.sorted().map(\.rawValue).joined(separator: " or ")
             throw .forbidden("\(command.rawValue) needs the scope \(needed)")

@@ -1,0 +1,176 @@
+import Foundation
+@testable import NotifyCore
+import PropertyBased
+import Testing
+
+@Suite("Tenants and keys: the key format, credentials, scopes and who reaches what")
+struct TenancyTests {
+    static let product = Tenant(productID: UUID())
+    static let organization = Tenant(productID: product.productID, organizationID: UUID())
+
+    static func record(_ key: APIKey, scopes: [Scope] = Scope.product, tenant: Tenant? = product) -> KeyRecord {
+        KeyRecord(id: key.id, hash: key.hash, scopes: scopes, tenant: tenant)
+    }
+
+    @Test("a generated key: the readable prefix, a 16-character id, 256 bits of secret, and it parses back")
+    func generated() throws {
+        let keys = (0..<200).map { _ in APIKey.generate() }
+        #expect(Set(keys.map(\.text)).count == 200)
+        #expect(Set(keys.map(\.id)).count == 200)
+        for key in keys {
+            #expect(key.text.hasPrefix("fmk_"))
+            #expect(key.text.utf8.count == 4 + 16 + 1 + 43)
+            let parsed = try #require(APIKey(parsing: key.text))
+            #expect(parsed == key)
+            #expect(key.hash.count == 64)
+            #expect(!key.hash.contains(key.text.dropFirst(21)))
+        }
+        // 43 base64url characters carry 258 bits; the last one holds 4 of the 32 bytes' bits.
+        #expect(Data(base64Encoded: String(keys[0].text.dropFirst(21)).replacingOccurrences(of: "-", with: "+")
+            .replacingOccurrences(of: "_", with: "/") + "=")?.count == 32)
+    }
+
+    @Test("anything not shaped like a key is refused before any lookup")
+    func refusedShapes() async {
+        let key = APIKey.generate().text
+        let (head, secret) = (String(key.prefix(20)), String(key.dropFirst(21)))
+        let shapes: [String] = [
+            "", "fmk_", key + "x", String(key.dropLast()), "FMK_" + key.dropFirst(4), "fmx_" + key.dropFirst(4),
+            head + "-" + secret, "fmk_A" + key.dropFirst(5), head + "_" + secret.dropLast() + "=",
+        ]
+        for text in shapes {
+            #expect(APIKey(parsing: text) == nil, "\(text)")
+        }
+        await propertyCheck(count: 500, input: Gen.unicodeScalar(in: " "..."~").map(Character.init).string(of: 0...80)) { text in
+            if let parsed = APIKey(parsing: text) { #expect(parsed.text == text && text.hasPrefix("fmk_") && text.utf8.count == 64) }
+        }
+    }
+
+    @Test("hashes compare equal only when equal, whatever the lengths")
+    func hashes() {
+        let hash = APIKey.hash("secret")
+        #expect(APIKey.hashesMatch(hash, APIKey.hash("secret")))
+        #expect(!APIKey.hashesMatch(hash, APIKey.hash("secreT")))
+        #expect(!APIKey.hashesMatch(hash, String(hash.dropLast())))
+        #expect(!APIKey.hashesMatch(hash, ""))
+        #expect(hash == "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b")
+    }
+
+    @Test("a wrong secret, a revoked key and an expired one are the same 401; a deactivated owner is 403")
+    func credentials() throws {
+        let key = APIKey.generate()
+        let principal = try Access.principal(for: key, record: Self.record(key))
+        #expect(principal.keyID == key.id && principal.tenant == Self.product && principal.actor == "key:\(key.id)")
+        let other = APIKey.generate()
+        var wrongSecret = Self.record(key)
+        wrongSecret.hash = other.hash
+        var revoked = Self.record(key)
+        revoked.revoked = true
+        var expired = Self.record(key)
+        expired.expired = true
+        var failures: [RPCFailure] = []
+        for record in [nil, wrongSecret, revoked, expired] {
+            #expect(throws: RPCFailure.self) { try Access.principal(for: key, record: record) }
+            do { _ = try Access.principal(for: key, record: record) } catch { failures.append(error) }
+        }
+        #expect(Set(failures.map(\.message)).count == 1)
+        #expect(failures.allSatisfy { $0.status == 401 })
+        var inactiveProduct = Self.record(key)
+        inactiveProduct.productActive = false
+        var inactiveOrganization = Self.record(key, scopes: Scope.organization, tenant: Self.organization)
+        inactiveOrganization.organizationActive = false
+        for record in [inactiveProduct, inactiveOrganization] {
+            do {
+                _ = try Access.principal(for: key, record: record)
+                Issue.record("accepted")
+            } catch {
+                #expect(error.status == 403)
+            }
+        }
+    }
+
+    @Test("every command needs a scope: a product's key sends and manages, never reads the inbox or onboards")
+    func scopes() throws {
+        let product = Principal(keyID: "k", scopes: Set(Scope.product), tenant: Self.product, actor: "key:k")
+        let organization = Principal(keyID: "o", scopes: Set(Scope.organization), tenant: Self.organization, actor: "key:o")
+        let service = Principal(keyID: "s", scopes: [.inboxRead], tenant: nil, actor: "key:s")
+        func allowed(_ principal: Principal) -> Set<RPCCommand> {
+            Set(RPCCommand.allCases.filter { (try? Access.authorise(principal, $0)) != nil })
+        }
+        #expect(allowed(.admin) == Set(RPCCommand.allCases))
+        #expect(allowed(service) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .rotateAPIKey, .revokeAPIKey])
+        #expect(allowed(product) == [
+            .getDeliveryStatus, .listDeliveries, .createOrganizations, .getProduct, .getOrganization, .updateProduct,
+            .updateOrganization, .rotateAPIKey, .revokeAPIKey, .listAuditEvents,
+        ])
+        #expect(allowed(organization) == [.getDeliveryStatus, .listDeliveries, .getProduct, .getOrganization, .rotateAPIKey, .revokeAPIKey])
+        #expect(allowed(.broker) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .markNotificationRead, .watchProduct])
+        do {
+            try Access.authorise(service, .createProduct)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.status == 403 && error.message.contains("admin"))
+        }
+        #expect(RPCCommand.allCases.allSatisfy { !$0.scopes.isEmpty })
+    }
+
+    @Test("a product's key reaches its product and organisations; an organisation's key only itself; keys likewise")
+    func reach() {
+        let other = Tenant(productID: UUID(), organizationID: UUID())
+        let product = Principal(keyID: "p", scopes: Set(Scope.product), tenant: Self.product, actor: "key:p")
+        let organization = Principal(keyID: "o", scopes: Set(Scope.organization), tenant: Self.organization, actor: "key:o")
+        #expect(product.reaches(product: Self.product.productID))
+        #expect(product.reaches(product: Self.product.productID, organization: Self.organization.organizationID))
+        #expect(!product.reaches(product: other.productID))
+        #expect(!product.reaches(product: nil))
+        #expect(organization.reaches(product: Self.product.productID, organization: Self.organization.organizationID))
+        #expect(!organization.reaches(product: Self.product.productID))
+        #expect(!organization.reaches(product: Self.product.productID, organization: other.organizationID))
+        #expect(Principal.admin.reaches(product: other.productID))
+
+        let ownKey = KeyOwner(keyID: "p", scopes: Scope.product, tenant: Self.product)
+        let organizationKey = KeyOwner(keyID: "o", scopes: Scope.organization, tenant: Self.organization)
+        let foreignKey = KeyOwner(keyID: "x", scopes: Scope.product, tenant: other)
+        let serviceKey = KeyOwner(keyID: "s", scopes: [.inboxRead], tenant: nil)
+        #expect(product.mayManage(ownKey) && product.mayManage(organizationKey))
+        #expect(!product.mayManage(foreignKey) && !product.mayManage(serviceKey))
+        #expect(organization.mayManage(organizationKey) && !organization.mayManage(ownKey))
+        #expect(Principal.admin.mayManage(foreignKey) && Principal.admin.mayManage(serviceKey))
+    }
+
+    @Test("onboarding requests: names are checked, organisations bounded, service keys get service scopes only")
+    func requests() throws {
+        let created = try CreateProduct(body: Array(#"{"product":{"name":"Shop"},"organizations":[{"name":"Acme","active":false}]}"#.utf8))
+        #expect(created == CreateProduct(product: TenantSpec(name: "Shop"), organizations: [TenantSpec(name: "Acme", active: false)]))
+        #expect(try CreateProduct(body: created.body.bytes) == created)
+        for (body, field) in [
+            (#"{}"#, "product"), (#"{"product":{"name":"   "}}"#, "product.name"), (#"{"product":{"name":"a\u0007b"}}"#, "product.name"),
+            (#"{"product":{"name":"\#(String(repeating: "x", count: 201))"}}"#, "product.name"),
+            (#"{"product":{"name":"Shop","active":"yes"}}"#, "product.active"),
+            (#"{"product":{"name":"Shop"},"organizations":[{"name":""}]}"#, "organizations[0].name"),
+            (#"{"productId":"nope","organizations":[{"name":"A"}]}"#, "productId"),
+        ] {
+            do {
+                if body.contains("productId") { _ = try CreateOrganizations(body: Array(body.utf8)) } else { _ = try CreateProduct(body: Array(body.utf8)) }
+                Issue.record("accepted \(body)")
+            } catch {
+                #expect(error.status == 400 && error.message.contains("'\(field)'"), "\(error.message)")
+            }
+        }
+        let many = "[" + Array(repeating: #"{"name":"o"}"#, count: 101).joined(separator: ",") + "]"
+        #expect(throws: RPCFailure.self) { try CreateOrganizations(body: Array(#"{"organizations":\#(many)}"#.utf8)) }
+        #expect(throws: RPCFailure.self) { try CreateOrganizations(body: Array(#"{"organizations":[]}"#.utf8)) }
+        #expect(throws: RPCFailure.self) { try UpdateProduct(body: Array(#"{"id":"8d3c7f0e-8b7e-4c36-9d4b-2f1b4c1e9a10"}"#.utf8)) }
+        let service = try CreateServiceKey(body: Array(#"{"name":"orders","scopes":["recipients","inbox-read","inbox-read"]}"#.utf8))
+        #expect(service.scopes == [.inboxRead, .recipients])
+        for scopes in [#"[]"#, #"["admin"]"#, #"["send"]"#, #"["manage"]"#, #"["nope"]"#] {
+            #expect(throws: RPCFailure.self) { try CreateServiceKey(body: Array(#"{"name":"x","scopes":\#(scopes)}"#.utf8)) }
+        }
+        #expect(throws: RPCFailure.self) { try RotateAPIKey(body: Array(#"{"keyId":"ABCDEFGHIJ234567"}"#.utf8)) }
+        #expect(try RotateAPIKey(body: Array(#"{}"#.utf8)).keyID == nil)
+        let audit = try ListAuditEvents(body: Array(#"{"actor":"admin","from":"2026-01-01T00:00:00Z","cursor":"17"}"#.utf8))
+        #expect(audit.cursor == 17 && audit.limit == 20 && audit.actor == "admin")
+        #expect(try ListAuditEvents(body: audit.body.bytes) == audit)
+        #expect(throws: RPCFailure.self) { try ListAuditEvents(body: Array(#"{"cursor":"-1"}"#.utf8)) }
+    }
+}
