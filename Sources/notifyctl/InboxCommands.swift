@@ -3,21 +3,23 @@ import ArgumentParser
 import Foundation
 import NotifyCore
 
-/// Sends one RPC request to the daemon, as any client would, and returns the 200 reply's JSON object and headers.
-/// Any other reply becomes an error quoting the daemon's status and message.
 /// Who is running notifyctl, for the daemon's log of operations that change things (redrive, purge).
 let actor = "notifyctl:" + (ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown")
 
+/// Sends one RPC request to the daemon, as any client would, with the configured API key, and returns the 2xx
+/// reply's JSON object and headers. Any other reply becomes an error quoting the daemon's status and message.
 func callDaemon<Request: RPCRequest>(_ options: ConnectionOptions, _ request: Request) async throws
     -> (body: [String: Any], headers: [String: AMQPFieldValue])
 {
+    var headers: [String: AMQPFieldValue] = ["x-actor": .string(actor)]
+    if let key = try options.apiKey() { headers[RPCEnvelope.apiKeyHeader] = .string(key) }
     let connection = try await options.connect()
     let client = try await AMQPRPCClient(connection: connection)
     let reply: AMQPDelivery
     do {
         reply = try await client.call(
-            queue: ContractNames().rpcQueue, type: Request.command.rawValue, body: request.body.bytes,
-            headers: ["x-actor": .string(actor)], timeout: options.replyTimeout)
+            queue: options.rpcQueue, type: Request.command.rawValue, body: request.body.bytes,
+            headers: headers, timeout: options.replyTimeout)
     } catch where error.code == .timeout {
         await connection.close()
         throw CLIError("the notification service did not answer within \(options.timeout) s; is notifyd running? (see 'notifyctl status')")

@@ -10,19 +10,26 @@ struct Notifyctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifyctl",
         abstract: "Operate the FlowMart notification service through RabbitMQ.",
-        subcommands: [Status.self, Inbox.self, Show.self, Read.self, Inventory.self, RecipientCommand.self, Deliveries.self, DeadLetterCommand.self, Publish.self])
+        subcommands: [
+            Status.self, Inbox.self, Show.self, Read.self, Inventory.self, RecipientCommand.self, Deliveries.self, DeadLetterCommand.self,
+            ProductCommand.self, OrganizationCommand.self, KeyCommand.self, AuditCommand.self, Publish.self,
+        ])
 }
 
 /// Options every subcommand shares.
 ///
 /// Credentials never go on the command line, where every user of the machine can read them (`ps`, shell history):
-/// `--amqp-url` takes a URL without a password, which comes from `$NOTIFY_AMQP_URL` or a file.
+/// `--amqp-url` takes a URL without a password, which comes from `$NOTIFY_AMQP_URL` or a file; the API key sent as
+/// `x-api-key` comes from `$NOTIFY_API_KEY` or `--api-key-file`.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: "Broker URL without a password (default: $NOTIFY_AMQP_URL, else the contract default).")
     var amqpURL: String?
 
     @Option(help: "File holding the broker URL, password included (mode 0600), instead of --amqp-url.")
     var amqpURLFile: String?
+
+    @Option(help: "File holding the API key (mode 0600), instead of $NOTIFY_API_KEY.")
+    var apiKeyFile: String?
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -57,6 +64,20 @@ struct ConnectionOptions: ParsableArguments {
             throw CLIError("cannot reach the broker at \(configuration.endpoint): \(error.reason)")
         }
         return connection
+    }
+
+    /// The daemon's RPC queue: `$NOTIFY_TOPOLOGY_RPC_QUEUE` (the variable notifyd reads for it), else the contract's.
+    var rpcQueue: String { ProcessInfo.processInfo.environment["NOTIFY_TOPOLOGY_RPC_QUEUE"] ?? ContractNames().rpcQueue }
+
+    /// The key every request carries, if one is configured.
+    func apiKey() throws -> String? {
+        if let apiKeyFile {
+            guard let data = FileManager.default.contents(atPath: apiKeyFile) else {
+                throw CLIError("cannot read the API key file '\(apiKeyFile)'")
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return ProcessInfo.processInfo.environment["NOTIFY_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private func brokerURL() throws -> String {

@@ -42,16 +42,7 @@ struct SecretsTests {
     }
 
     static func notifyctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: DaemonProcess.binary).deletingLastPathComponent().appendingPathComponent("notifyctl")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try NotifyctlProcess.run(arguments)
     }
 
     @Test("notifyctl refuses a password in argv and an impossible timeout, with a clear message")

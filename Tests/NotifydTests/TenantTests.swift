@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import NotifyCore
+import TestSupport
 import Testing
 
 /// Onboarding, keys and authorisation, over RPC as a client sees them; the database is read directly as the oracle
@@ -250,5 +251,34 @@ struct TenantTests {
         #expect(try await service.call("ListDeliveries", [:], as: .none).status == 401)
         #expect(try await service.call("GetUserNotifications", ["userId": "u-1"], as: .key(APIKey.generate().text)).status == 401,
                 "a key that is presented is still checked")
+    }
+
+    @Test("notifyctl onboards, rotates and reads the audit trail with the key from the environment or a file, never argv")
+    func notifyctl() async throws {
+        let service = try await ServiceHarness()
+        defer { Task { await service.shutDown() } }
+        let environment = [
+            "NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": service.slot.adminKey,
+        ]
+        let created = try NotifyctlProcess.run(["product", "create", "Shop", "--org", "Acme", "--json"], environment)
+        #expect(created.status == 0, "\(created.output)")
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])
+        let productKey = try #require((body["product"] as? [String: Any])?["apiKey"] as? String)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notifyctl-\(service.id)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keyFile = directory.appendingPathComponent("key")
+        try Data(productKey.utf8).write(to: keyFile)
+
+        let shown = try NotifyctlProcess.run(["product", "show", "--api-key-file", keyFile.path], environment.merging(["NOTIFY_API_KEY": ""]) { $1 })
+        #expect(shown.status == 0 && shown.output.contains("Shop") && shown.output.contains("Acme"), "\(shown.output)")
+        let rotated = try NotifyctlProcess.run(["key", "rotate", "--api-key-file", keyFile.path], environment)
+        #expect(rotated.status == 0 && rotated.output.contains("new key (shown once): fmk_"), "\(rotated.output)")
+        let audit = try NotifyctlProcess.run(["audit"], environment)
+        #expect(audit.status == 0 && audit.output.contains("key.rotated") && audit.output.contains("product.created"), "\(audit.output)")
+        let refused = try NotifyctlProcess.run(["product", "create", "Other"], environment.merging(["NOTIFY_API_KEY": productKey]) { $1 })
+        #expect(refused.status != 0 && refused.output.contains("403"), "\(refused.output)")
+        let admin = try NotifyctlProcess.run(["key", "new-admin"], [:])
+        #expect(admin.status == 0 && APIKey(parsing: admin.output.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
     }
 }
