@@ -14,6 +14,7 @@ actor APNsProviderToken {
     private let settings: APNsSettings
     private let keys = JWTKeyCollection()
     private var cached: (token: String, issued: Date)?
+    private var signing: Task<(token: String, issued: Date)?, Never>?
 
     init(settings: APNsSettings) async throws(ProviderSetupError) {
         self.settings = settings
@@ -26,20 +27,30 @@ actor APNsProviderToken {
         await keys.add(ecdsa: key, kid: JWKIdentifier(string: settings.keyID))
     }
 
-    /// The current token, or a new one when it is older than `tokenLifetime`.
+    /// The current token, or a new one when it is older than `tokenLifetime`. Concurrent callers that find no
+    /// token share one signing: the actor is re-entered while `sign` suspends, and each of them signing its own
+    /// would hand APNs several tokens at once, which it throttles (`TooManyProviderTokenUpdates`).
     func token(now: Date = Date()) async -> Result<String, DeliveryFailure> {
         let lifetime = Double(settings.tokenLifetime.components.seconds)
         if let cached, now.timeIntervalSince(cached.issued) < lifetime { return .success(cached.token) }
-        // Whole seconds: `iat` is a NumericDate integer.
-        let issued = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
-        do {
-            let token = try await keys.sign(Claims(iss: IssuerClaim(value: settings.teamID), iat: IssuedAtClaim(value: issued)),
-                                            kid: JWKIdentifier(string: settings.keyID))
-            cached = (token, issued)
-            return .success(token)
-        } catch {
+        let pending: Task<(token: String, issued: Date)?, Never>
+        if let signing {
+            pending = signing
+        } else {
+            // Whole seconds: `iat` is a NumericDate integer.
+            let issued = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+            let claims = Claims(iss: IssuerClaim(value: settings.teamID), iat: IssuedAtClaim(value: issued))
+            let (keys, kid) = (keys, JWKIdentifier(string: settings.keyID))
+            pending = Task { (try? await keys.sign(claims, kid: kid)).map { ($0, issued) } }
+            signing = pending
+        }
+        let signed = await pending.value
+        if signing == pending { signing = nil }
+        guard let signed else {
             return .failure(DeliveryFailure(code: "apns-token", .provider, detail: "cannot sign the APNs provider token"))
         }
+        if cached.map({ $0.issued < signed.issued }) ?? true { cached = signed }
+        return .success(signed.token)
     }
 
     /// Forgets the token APNs called expired, so the next request signs a new one.
