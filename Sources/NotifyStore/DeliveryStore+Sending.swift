@@ -18,7 +18,8 @@ extension DeliveryStore {
         case settled
     }
 
-    /// Claims jobs of one channel in one transaction, reading each recipient's current address for it (for push,
+    /// Claims jobs of one channel in one transaction, reading each recipient's current address for it, in its
+    /// tenant's directory (for push,
     /// the recipient's push tokens as their JSON array, `[{platform, token}]`; for webhooks, the endpoint as stored,
     /// none when it is disabled). Ids that are not UUIDs are
     /// `settled` (no such delivery).
@@ -37,11 +38,12 @@ extension DeliveryStore {
                       AND (d.status IN ('queued', 'failed')
                            OR (d.status = 'sending'
                                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.claimed_by)))
-                    RETURNING d.id, d.user_id, d.channel, d.attempts)
+                    RETURNING d.id, d.user_id, d.channel, d.attempts,
+                              COALESCE(d.organization_id, d.product_id, \(Tenant.flowMart)) AS namespace)
                 SELECT c.id::text, c.attempts, CASE c.channel WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone
                                                  WHEN 'push' THEN NULLIF(r.push_tokens::text, '[]')
                                                  WHEN 'webhook' THEN CASE WHEN r.webhook->>'disabled' IS NULL THEN r.webhook::text END END
-                FROM claimed c LEFT JOIN recipients r ON r.user_id = c.user_id
+                FROM claimed c LEFT JOIN recipients r ON r.namespace = c.namespace AND r.user_id = c.user_id
                 """, prepared: true)
             var found: [String: (attempts: Int, address: String?)] = [:]
             for row in rows {
@@ -66,6 +68,21 @@ extension DeliveryStore {
             guard let claim = found[job.deliveryID.lowercased()] else { return .settled }
             guard let address = claim.address else { return .skipped }
             return .send(ClaimedDelivery(job: job, address: address, attempt: claim.attempts + 1))
+        }
+    }
+
+    /// Of `ids`, those whose send request has been cancelled (`SendStore.cancel`), lowercased: deliveries a worker
+    /// claimed and then held for a rate-limit slot, which it records `cancelled` instead of sending.
+    public static func cancelled(_ ids: [String], on database: PGPool) async throws -> Set<String> {
+        let ids = ids.filter { UUID(uuidString: $0) != nil }
+        guard !ids.isEmpty else { return [] }
+        return try await database.withConnection { db in
+            Set(try db.query("""
+                SELECT d.id::text FROM deliveries d
+                JOIN notifications n ON n.id = d.notification_id
+                JOIN send_requests s ON s.id = n.request_id
+                WHERE d.id = ANY(\(PGTextArray(ids))::uuid[]) AND s.cancelled_at IS NOT NULL
+                """, prepared: true).map { try $0.decode(0, as: String.self) })
         }
     }
 
@@ -111,11 +128,13 @@ extension DeliveryStore {
     static func queueFallbacks(_ jobs: [DeliveryJob], to exchange: String, on db: PGConnection) throws {
         guard !jobs.isEmpty else { return }
         let inserted = Set(try db.query("""
-            INSERT INTO deliveries (id, notification_id, user_id, channel, status)
-            SELECT i, n, u, c, 'queued' FROM unnest(\(PGTextArray(jobs.map(\.deliveryID)))::uuid[],
+            INSERT INTO deliveries (id, notification_id, user_id, channel, status, product_id, organization_id)
+            SELECT i, n, u, c, 'queued', p, o FROM unnest(\(PGTextArray(jobs.map(\.deliveryID)))::uuid[],
                                                   \(PGTextArray(jobs.map(\.notificationID)))::uuid[],
                                                   \(PGTextArray(jobs.map(\.userID)))::text[],
-                                                  \(PGTextArray(jobs.map(\.channel.rawValue)))::text[]) AS f(i, n, u, c)
+                                                  \(PGTextArray(jobs.map(\.channel.rawValue)))::text[],
+                                                  \(PGTextArray(jobs.map { $0.tenant?.productID.uuidString }))::uuid[],
+                                                  \(PGTextArray(jobs.map { $0.tenant?.organizationID?.uuidString }))::uuid[]) AS f(i, n, u, c, p, o)
             ON CONFLICT (notification_id, channel) DO NOTHING
             RETURNING id::text
             """).map { try $0.decode(0, as: String.self) })

@@ -8,8 +8,10 @@ public enum DeliveryStore {
     static func insert(_ deliveries: [NewDelivery], on db: PGConnection) throws {
         guard !deliveries.isEmpty else { return }
         _ = try db.copy(
-            into: "deliveries", columns: ["id", "notification_id", "user_id", "channel", "status"],
-            rows: deliveries.map { [$0.id, $0.notificationID, $0.userID, $0.channel.rawValue, $0.status.rawValue] })
+            into: "deliveries", columns: ["id", "notification_id", "user_id", "channel", "status", "product_id", "organization_id"],
+            rows: deliveries.map {
+                [$0.id, $0.notificationID, $0.userID, $0.channel.rawValue, $0.status.rawValue, $0.tenant?.productID, $0.tenant?.organizationID]
+            })
         _ = try db.copy(
             into: "delivery_history", columns: ["delivery_id", "status", "detail"],
             rows: deliveries.map { [$0.id, $0.status.rawValue, $0.reason] })
@@ -17,9 +19,8 @@ public enum DeliveryStore {
 
     /// Every delivery of a notification, by channel, with its history in order; nil when the notification does
     /// not exist (ids that are not UUIDs cannot). The in-app delivery is read from the notification's own row
-    /// (its id is the notification's): delivered when it was stored. A tenant (nil: FlowMart's own and every tenant's)
-    /// reads only its own notifications.
-    public static func status(of notificationID: String, tenant: Tenant?, on db: PGConnection) throws -> [DeliveryRecord]? {
+    /// (its id is the notification's): delivered when it was stored. Only what `visibility` reads is found.
+    public static func status(of notificationID: String, visibility: Visibility, on db: PGConnection) throws -> [DeliveryRecord]? {
         guard let uuid = UUID(uuidString: notificationID) else { return nil }
         let rows = try db.query("""
             SELECT 'in-app' = ANY(n.channels), n.created_at::text, d.id, d.channel, d.status, d.attempts,
@@ -29,8 +30,8 @@ public enum DeliveryStore {
             LEFT JOIN deliveries d ON d.notification_id = n.id
             LEFT JOIN delivery_history h ON h.delivery_id = d.id
             WHERE n.id = \(uuid)
-              AND (\(tenant?.productID)::uuid IS NULL OR n.product_id = \(tenant?.productID))
-              AND (\(tenant?.organizationID)::uuid IS NULL OR n.organization_id = \(tenant?.organizationID))
+              AND (\(visibility.isEveryone)::boolean OR n.product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
+              AND (\(visibility.organizationID)::uuid IS NULL OR n.organization_id = \(visibility.organizationID))
             ORDER BY d.channel, h.at
             """, prepared: true)
         guard let first = rows.first else { return nil }
@@ -63,15 +64,15 @@ public enum DeliveryStore {
     }
 
     /// A page of `ListDeliveries`, newest first: up to `limit + 1` lines, each with its cursor position.
-    public static func list(_ query: ListDeliveries, tenant: Tenant?, on db: PGConnection) throws -> [(record: DeliveryRecord, position: String)] {
+    public static func list(_ query: ListDeliveries, visibility: Visibility, on db: PGConnection) throws -> [(record: DeliveryRecord, position: String)] {
         let since = query.since.flatMap(RFC3339.date(from:))
         return try db.query("""
             SELECT id::text, notification_id::text, user_id, channel, status, attempts, provider_message_id, last_error_code,
                    last_error_class, last_error_detail, updated_at::text, created_at::text
             FROM deliveries
             WHERE (\(query.userID)::text IS NULL OR user_id = \(query.userID))
-              AND (\(tenant?.productID)::uuid IS NULL OR product_id = \(tenant?.productID))
-              AND (\(tenant?.organizationID)::uuid IS NULL OR organization_id = \(tenant?.organizationID))
+              AND (\(visibility.isEveryone)::boolean OR product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
+              AND (\(visibility.organizationID)::uuid IS NULL OR organization_id = \(visibility.organizationID))
               AND (\(query.channel?.rawValue)::text IS NULL OR channel = \(query.channel?.rawValue))
               AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
               AND (\(since)::timestamptz IS NULL OR created_at >= \(since))

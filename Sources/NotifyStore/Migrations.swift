@@ -264,5 +264,42 @@ public enum Migrations {
             ALTER TABLE notifications ADD COLUMN product_id uuid, ADD COLUMN organization_id uuid;
             ALTER TABLE deliveries ADD COLUMN product_id uuid, ADD COLUMN organization_id uuid;
             """),
+        PGMigration(version: 14, name: "tenants' recipients, send requests, the inbox without tenants", sql: """
+            -- Each tenant has a recipient directory of its own: a product's "u-1" is not FlowMart's "u-1". FlowMart's
+            -- users are in the all-zero namespace (Tenant.flowMart); a tenant's in its organisation's id, else its
+            -- product's.
+            ALTER TABLE recipients ADD COLUMN namespace uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000';
+            ALTER TABLE recipients DROP CONSTRAINT recipients_pkey;
+            ALTER TABLE recipients ADD PRIMARY KEY (namespace, user_id);
+            -- Accepted send requests (SendNotification, SendBatch): the idempotency key and a hash of the request
+            -- that used it (same body: 208 with the first request's id; another body: 409), kept for the
+            -- configured window (send.idempotencyHours).
+            CREATE TABLE send_requests (
+                id              uuid        PRIMARY KEY,
+                namespace       uuid        NOT NULL,
+                product_id      uuid        NOT NULL,
+                organization_id uuid,
+                sender          text        NOT NULL,
+                idempotency_key text,
+                body_hash       text        NOT NULL,
+                category        text        NOT NULL,
+                lane            text        NOT NULL,
+                notifications   integer     NOT NULL,
+                created_at      timestamptz NOT NULL DEFAULT now(),
+                cancelled_at    timestamptz
+            );
+            CREATE UNIQUE INDEX send_requests_by_key ON send_requests (namespace, idempotency_key);
+            ALTER TABLE notifications ADD COLUMN request_id uuid;
+            CREATE INDEX notifications_by_request ON notifications (request_id) WHERE request_id IS NOT NULL;
+            -- ListMessages: a tenant's deliveries, newest first (FlowMart's own are those of no product).
+            CREATE INDEX deliveries_by_tenant ON deliveries (product_id, created_at DESC, id DESC);
+            -- The inbox (GetUserNotifications and friends) is FlowMart's users': tenants' notifications are not in it,
+            -- and not in its indexes.
+            DROP INDEX notifications_by_user;
+            DROP INDEX notifications_unread_by_user;
+            CREATE INDEX notifications_by_user ON notifications (user_id, created_at DESC, id DESC) WHERE product_id IS NULL;
+            CREATE INDEX notifications_unread_by_user ON notifications (user_id, created_at DESC, id DESC)
+                WHERE read_at IS NULL AND product_id IS NULL;
+            """),
     ]
 }

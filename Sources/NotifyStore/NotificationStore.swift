@@ -27,16 +27,20 @@ public enum NotificationStore {
                 notification.id, notification.userID, notification.type, notification.priority.rawValue,
                 PGTextArray(notification.channels.map(\.rawValue)),
                 notification.title, notification.message, Self.json(notification.metadata), notification.sourceEventKey,
+                notification.tenant?.productID, notification.tenant?.organizationID, notification.requestID,
             ]
         }
         _ = try db.copy(
             into: "notifications",
-            columns: ["id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key"],
+            columns: ["id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key",
+                      "product_id", "organization_id", "request_id"],
             rows: rows)
     }
 
     // MARK: - Queries (synchronous: they run on a connection's own thread)
 
+    /// The inbox is FlowMart's users' (`product_id IS NULL`: tenants' notifications are not in it, nor in its indexes).
+    ///
     /// A page of a user's inbox, newest first, with the user's total and unread counts. Each count is an
     /// index-only scan (the user index, and the partial unread index), so only the page's rows touch the table.
     public static func page(_ request: GetUserNotifications, on db: PGConnection) throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
@@ -44,11 +48,11 @@ public enum NotificationStore {
         let rows = try db.query(PGQuery(
             unsafeSQL: """
                 SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
-                FROM (SELECT (SELECT count(*) FROM notifications WHERE user_id = $1) AS total,
-                             (SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL) AS unread) c
+                FROM (SELECT (SELECT count(*) FROM notifications WHERE user_id = $1 AND product_id IS NULL) AS total,
+                             (SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL AND product_id IS NULL) AS unread) c
                 LEFT JOIN LATERAL (
                     SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
-                    FROM notifications WHERE user_id = $1 \(filter)
+                    FROM notifications WHERE user_id = $1 AND product_id IS NULL \(filter)
                     ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
                 """,
             parameters: [request.userID, String(request.limit), String(request.offset)]), prepared: true)
@@ -67,7 +71,7 @@ public enum NotificationStore {
         guard let uuid = UUID(uuidString: id) else { return nil }
         let rows = try db.query("""
             SELECT id, user_id, title, message, read_at IS NOT NULL, created_at::text, type, metadata::text
-            FROM notifications WHERE id = \(uuid)
+            FROM notifications WHERE id = \(uuid) AND product_id IS NULL
             """, prepared: true)
         guard let row = rows.first else { return nil }
         return StoredNotification(
@@ -80,7 +84,7 @@ public enum NotificationStore {
     public static func markRead(_ id: String, userID: String, on db: PGConnection) throws -> Bool {
         guard let uuid = UUID(uuidString: id) else { return false }
         return try db.query("""
-            UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID)
+            UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID) AND product_id IS NULL
             """, prepared: true).affectedRows == 1
     }
 

@@ -2,13 +2,15 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// The recipient directory. Runs on the query pool's threads, like every RPC handler.
+/// The recipient directory: one per namespace (FlowMart's users, and each tenant's: `Tenant.namespace`). Runs on the
+/// query pool's threads, like every RPC handler.
 public enum RecipientStore {
-    /// A user's entry and when it last changed (RFC 3339); nil when there is none.
-    public static func get(_ userID: String, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String)? {
+    /// A user's entry in `namespace` (`Tenant.flowMart` for FlowMart's users) and when it last changed (RFC 3339);
+    /// nil when there is none.
+    public static func get(_ userID: String, in namespace: UUID, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String)? {
         guard let row = try db.query("""
             SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text FROM recipients
-            WHERE user_id = \(userID)
+            WHERE namespace = \(namespace) AND user_id = \(userID)
             """, prepared: true).first
         else { return nil }
         let recipient = Recipient(
@@ -22,17 +24,17 @@ public enum RecipientStore {
 
     /// Applies `change` to the user's entry in one transaction, under a lock on the user, so two updates of
     /// different fields at once both take effect. Returns the entry as stored.
-    public static func upsert(_ change: UpsertRecipient, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String) {
+    public static func upsert(_ change: UpsertRecipient, in namespace: UUID, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String) {
         try db.transaction { db in
-            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(change.userID), 0))")
-            let recipient = change.applied(to: try get(change.userID, on: db)?.recipient)
+            try lock(change.userID, in: namespace, on: db)
+            let recipient = change.applied(to: try get(change.userID, in: namespace, on: db)?.recipient)
             let tokens = String(decoding: JSONValue.array(recipient.pushTokens.map(\.body)).bytes, as: UTF8.self)
             let webhook = recipient.webhook.map { String(decoding: $0.stored.bytes, as: UTF8.self) }
             let row = try db.query("""
-                INSERT INTO recipients (user_id, email, phone, push_tokens, webhook, locale, timezone)
-                VALUES (\(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(webhook)::jsonb,
+                INSERT INTO recipients (namespace, user_id, email, phone, push_tokens, webhook, locale, timezone)
+                VALUES (\(namespace), \(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(webhook)::jsonb,
                         \(recipient.locale), \(recipient.timezone))
-                ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
+                ON CONFLICT (namespace, user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
                     push_tokens = excluded.push_tokens, webhook = excluded.webhook, locale = excluded.locale,
                     timezone = excluded.timezone, updated_at = now()
                 RETURNING updated_at::text
@@ -41,18 +43,42 @@ public enum RecipientStore {
         }
     }
 
+    /// Writes the addresses sends named into their users' entries (creating them), keeping the other fields; inside
+    /// the caller's transaction, under each user's lock, taken in one order so two batches never deadlock. Users are
+    /// distinct (a batch refuses a recipient named twice).
+    static func writeAddresses(_ recipients: [SendRequest.Recipient], in namespace: UUID, on db: PGConnection) throws {
+        guard !recipients.isEmpty else { return }
+        let users = PGTextArray(recipients.map(\.userID))
+        try db.execute("""
+            SELECT pg_advisory_xact_lock(h) FROM (
+                SELECT DISTINCT hashtextextended('recipient' || \(namespace.uuidString) || u, 0) AS h FROM unnest(\(users)::text[]) u ORDER BY h) l
+            """)
+        try db.execute("""
+            INSERT INTO recipients (namespace, user_id, email, phone)
+            SELECT \(namespace), u, e, p FROM unnest(\(users)::text[], \(PGTextArray(recipients.map(\.email)))::text[],
+                                                   \(PGTextArray(recipients.map(\.phone)))::text[]) AS a(u, e, p)
+            ON CONFLICT (namespace, user_id) DO UPDATE SET email = COALESCE(excluded.email, recipients.email),
+                phone = COALESCE(excluded.phone, recipients.phone), updated_at = now()
+            """)
+    }
+
+    /// The transaction-scoped lock every change of one user's entry takes first.
+    private static func lock(_ userID: String, in namespace: UUID, on db: PGConnection) throws {
+        try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(namespace.uuidString) || \(userID), 0))")
+    }
+
     /// Removes push tokens a provider said are no longer valid (FCM's `UNREGISTERED`, APNs' 410), under the same
     /// lock as `upsert`, so a concurrent update cannot bring them back. Returns how many were removed.
-    public static func removePushTokens(_ tokens: [String], of userID: String, on db: PGConnection) throws -> Int {
+    public static func removePushTokens(_ tokens: [String], of userID: String, in namespace: UUID, on db: PGConnection) throws -> Int {
         guard !tokens.isEmpty else { return 0 }
         return try db.transaction { db in
-            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(userID), 0))")
+            try lock(userID, in: namespace, on: db)
             let row = try db.query("""
-                WITH old AS (SELECT push_tokens FROM recipients WHERE user_id = \(userID) FOR UPDATE)
+                WITH old AS (SELECT push_tokens FROM recipients WHERE namespace = \(namespace) AND user_id = \(userID) FOR UPDATE)
                 UPDATE recipients r SET updated_at = now(), push_tokens = COALESCE(
                     (SELECT jsonb_agg(t) FROM jsonb_array_elements(old.push_tokens) t
                      WHERE NOT (t->>'token' = ANY(\(PGTextArray(tokens))::text[]))), '[]'::jsonb)
-                FROM old WHERE r.user_id = \(userID)
+                FROM old WHERE r.namespace = \(namespace) AND r.user_id = \(userID)
                 RETURNING jsonb_array_length(old.push_tokens) - jsonb_array_length(r.push_tokens)
                 """).first
             return try row?.decode(0, as: Int.self) ?? 0
@@ -61,18 +87,18 @@ public enum RecipientStore {
 
     /// Stops sending to the user's webhook endpoint `url` (it answered 410 Gone), with the reason; registering it
     /// again enables it. Under the same lock as `upsert`. False when the entry has another endpoint by now.
-    public static func disableWebhook(_ url: String, of userID: String, reason: String, on db: PGConnection) throws -> Bool {
+    public static func disableWebhook(_ url: String, of userID: String, in namespace: UUID, reason: String, on db: PGConnection) throws -> Bool {
         try db.transaction { db in
-            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended('recipient' || \(userID), 0))")
+            try lock(userID, in: namespace, on: db)
             return try db.query("""
                 UPDATE recipients SET webhook = jsonb_set(webhook, '{disabled}', to_jsonb(\(reason)::text)), updated_at = now()
-                WHERE user_id = \(userID) AND webhook->>'url' = \(url)
+                WHERE namespace = \(namespace) AND user_id = \(userID) AND webhook->>'url' = \(url)
                 """).affectedRows == 1
         }
     }
 
     /// Erases the user's entry; false when there was none.
-    public static func delete(_ userID: String, on db: PGConnection) throws -> Bool {
-        try db.query("DELETE FROM recipients WHERE user_id = \(userID)").affectedRows == 1
+    public static func delete(_ userID: String, in namespace: UUID, on db: PGConnection) throws -> Bool {
+        try db.query("DELETE FROM recipients WHERE namespace = \(namespace) AND user_id = \(userID)").affectedRows == 1
     }
 }

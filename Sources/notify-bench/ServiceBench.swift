@@ -25,12 +25,16 @@ struct ServiceBench: AsyncParsableCommand {
     @Option(help: "Timed single-client queries.") var queries = 3_000
     @Option(help: "Concurrent query clients.") var clients = 8
     @Option(help: "Seconds of the throughput run.") var seconds = 5.0
+    @Flag(help: "Also time the queries without a key (the daemon's keyless inbox mode), alternating with the keyed runs: the cost of authentication.")
+    var compareKeyless = false
     @OptionGroup var daemon: DaemonOverrides
 
     func run() async throws {
         // In-app only, as before email existed: this is the figure earlier releases are compared on.
+        let keyless = compareKeyless ? ["NOTIFY_AUTH_INBOX_REQUIRES_KEY": "false"] : [:]
         let rig = try await BenchRig(
-            stack, environment: try BenchRig.rulesEnvironment(BenchRig.inAppOnlyRules).merging(try daemon.environment) { $1 })
+            stack, environment: try BenchRig.rulesEnvironment(BenchRig.inAppOnlyRules).merging(try daemon.environment) { $1 }
+                .merging(keyless) { $1 })
         let scraper = daemon.scrapeHTTP ? HTTPScraper(port: try daemon.httpPort) : nil
         defer { scraper?.stop() }
         let (publisher, db) = (rig.publisher, rig.db)
@@ -49,10 +53,17 @@ struct ServiceBench: AsyncParsableCommand {
         let rpcQueue = rig.slot.rpcQueue
         // The inbox is queried as FlowMart's services do: with a service key, looked up for every request.
         let key = try await rig.serviceKey(scopes: ["inbox-read"])
-        let (p50, p99) = try await latency(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: key)
-        print(String(format: "query latency: GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms", stored, users, p50, p99))
-        let throughput = try await concurrentThroughput(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: key)
-        print(String(format: "query throughput: %d clients, %.0f replies/s", clients, throughput))
+        var (p50, p99, throughput) = (0.0, 0.0, 0.0)
+        for round in 0..<(compareKeyless ? 2 : 1) {
+            for presented in compareKeyless ? [nil, key] : [key] {  // keyed last: the RESULT lines report it
+                let label = presented == nil ? "without a key" : "with a service key"
+                (p50, p99) = try await latency(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: presented)
+                print(String(format: "query latency (%@, round %d): GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms",
+                             label, round + 1, stored, users, p50, p99))
+                throughput = try await concurrentThroughput(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: presented)
+                print(String(format: "query throughput (%@, round %d): %d clients, %.0f replies/s", label, round + 1, clients, throughput))
+            }
+        }
         let rss = rig.peakRSSMegabytes
         print(String(format: "notifyd peak RSS: %.1f MB", rss))
 
@@ -113,7 +124,7 @@ struct ServiceBench: AsyncParsableCommand {
         try await db.withConnection { _ = try $0.execute("VACUUM ANALYZE notifications") }
     }
 
-    private func latency(amqp: AMQPConfiguration, logger: Logger, queue: String, key: String) async throws -> (Double, Double) {
+    private func latency(amqp: AMQPConfiguration, logger: Logger, queue: String, key: String?) async throws -> (Double, Double) {
         let connection = AMQPConnection(configuration: amqp, confirmMode: false, logger: logger)
         try await connection.connect()
         let client = try await AMQPRPCClient(connection: connection)
@@ -121,7 +132,7 @@ struct ServiceBench: AsyncParsableCommand {
         for index in 0..<(queries + 300) {
             let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
             let started = ContinuousClock.now
-            let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: ["x-api-key": .string(key)])
+            let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: key.map { ["x-api-key": .string($0)] } ?? [:])
             let elapsed = ContinuousClock.now - started
             guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
             if index >= 300 { samples.append(elapsed.seconds * 1000) }
@@ -131,7 +142,7 @@ struct ServiceBench: AsyncParsableCommand {
         return (percentile(samples, 0.5), percentile(samples, 0.99))
     }
 
-    private func concurrentThroughput(amqp: AMQPConfiguration, logger: Logger, queue: String, key: String) async throws -> Double {
+    private func concurrentThroughput(amqp: AMQPConfiguration, logger: Logger, queue: String, key: String?) async throws -> Double {
         let answered = Mutex(0)
         let (users, seconds) = (users, seconds)
         let started = ContinuousClock.now
@@ -145,7 +156,7 @@ struct ServiceBench: AsyncParsableCommand {
                     let deadline = started + .seconds(seconds)
                     while ContinuousClock.now < deadline {
                         let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
-                        let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: ["x-api-key": .string(key)])
+                        let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: key.map { ["x-api-key": .string($0)] } ?? [:])
                         guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
                         count += 1
                     }

@@ -84,7 +84,8 @@ struct FuzzTests {
                 { _ = try GetDeliveryStatus(body: $0) }, { _ = try CreateProduct(body: $0) },
                 { _ = try CreateOrganizations(body: $0) }, { _ = try GetProduct(body: $0) }, { _ = try GetOrganization(body: $0) },
                 { _ = try UpdateProduct(body: $0) }, { _ = try RotateAPIKey(body: $0) }, { _ = try CreateServiceKey(body: $0) },
-                { _ = try ListAuditEvents(body: $0) },
+                { _ = try ListAuditEvents(body: $0) }, { _ = try SendNotification(body: $0).request.hash },
+                { _ = try SendBatch(body: $0).request.hash }, { _ = try CancelRequest(body: $0) },
             ]
             for parse in parsers {
                 do { try parse(body) } catch { Self.check(error) }
@@ -223,6 +224,10 @@ enum Seeds {
         #"{"keyId":"abcdefghij234567"}"#,
         #"{"name":"orders-service","scopes":["inbox-read","recipients"]}"#,
         #"{"entity":"product:x","actor":"admin","from":"2026-01-01T00:00:00Z","limit":50,"cursor":"123"}"#,
+        #"{"channels":["email","sms"],"message_category":"OTP","recipient":{"userId":"u-1","email":"a@b.example","phone":"+15005550006"},"content":{"title":"Code","body":"Your code is 123456","subject":"Sign in","html":"<b>123456</b>"},"idempotency_key":"k-1"}"#,
+        #"{"channel":"push","messageCategory":"NEWSLETTER","recipient":{"email":"x@y.example"},"content":{"title":"t","body":"b"},"retryEnabled":true}"#,
+        #"{"channel":"sms","message_category":"PROMOTIONAL_OFFER","recipients":[{"userId":"u-1"},{"phone":"+15005550006"}],"content":{"title":"t","body":"b"}}"#,
+        #"{"request_id":"6f1c7a52-3b0e-4a59-9c57-2d3f2a1e9b10"}"#,
     ].map { Array($0.utf8) }
 
     static let inventoryPages = [

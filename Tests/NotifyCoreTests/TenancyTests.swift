@@ -89,7 +89,7 @@ struct TenancyTests {
         }
     }
 
-    @Test("every command needs a scope: a product's key sends and manages, never reads the inbox or onboards")
+    @Test("every command needs a scope: a product's key sends, keeps its recipients and manages, never reads the inbox or onboards")
     func scopes() throws {
         let product = Principal(keyID: "k", scopes: Set(Scope.product), tenant: Self.product, actor: "key:k")
         let organization = Principal(keyID: "o", scopes: Set(Scope.organization), tenant: Self.organization, actor: "key:o")
@@ -100,10 +100,14 @@ struct TenancyTests {
         #expect(allowed(.admin) == Set(RPCCommand.allCases))
         #expect(allowed(service) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .rotateAPIKey, .revokeAPIKey])
         #expect(allowed(product) == [
-            .getDeliveryStatus, .listDeliveries, .createOrganizations, .getProduct, .getOrganization, .updateProduct,
+            .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
+            .listMessages, .getMessage, .listDeliveries, .createOrganizations, .getProduct, .getOrganization, .updateProduct,
             .updateOrganization, .rotateAPIKey, .revokeAPIKey, .listAuditEvents,
         ])
-        #expect(allowed(organization) == [.getDeliveryStatus, .listDeliveries, .getProduct, .getOrganization, .rotateAPIKey, .revokeAPIKey])
+        #expect(allowed(organization) == [
+            .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
+            .listMessages, .getMessage, .listDeliveries, .getProduct, .getOrganization, .rotateAPIKey, .revokeAPIKey,
+        ])
         #expect(allowed(.broker) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .markNotificationRead, .watchProduct])
         do {
             try Access.authorise(service, .createProduct)

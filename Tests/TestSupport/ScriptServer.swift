@@ -19,10 +19,12 @@ public final class ScriptServer: @unchecked Sendable {
         guard isListening(onLoopbackPort: port) else { throw SupportFailure("\(script) did not start on \(port)") }
     }
 
-    /// SIGKILL: a test process blocks SIGTERM, and its children inherit the mask.
+    /// SIGKILL: a test process blocks SIGTERM, and its children inherit the mask. The wait is bounded: a deinit
+    /// must not hang a test run on Foundation noticing the exit.
     deinit {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }

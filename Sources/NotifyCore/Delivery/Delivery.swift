@@ -7,6 +7,8 @@
 /// the notification's inbox row itself: `delivered` when it commits.
 public enum DeliveryStatus: String, Sendable, CaseIterable {
     case queued, sending, sent, delivered, undelivered, bounced, failed, dead, skipped
+    /// Stopped by `CancelRequest` before it left.
+    case cancelled
 }
 
 /// One channel of one notification that leaves the building, decided by the planner and written with the
@@ -19,9 +21,12 @@ public struct NewDelivery: Sendable, Equatable {
     public var status: DeliveryStatus
     /// Why it was skipped (`no-provider`, `no-address`), for the history.
     public var reason: String?
+    /// Its notification's tenant; nil for FlowMart's own.
+    public var tenant: Tenant?
 
     public init(id: String, notificationID: String, userID: String, channel: NotificationChannel, status: DeliveryStatus,
-                reason: String? = nil) {
+                reason: String? = nil, tenant: Tenant? = nil) {
+        self.tenant = tenant
         self.id = id
         self.notificationID = notificationID
         self.userID = userID

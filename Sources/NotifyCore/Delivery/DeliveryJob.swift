@@ -31,9 +31,13 @@ public struct DeliveryJob: Sendable, Equatable {
     /// The channel to try when this delivery ends without reaching the recipient (its rule's fallback, when a
     /// provider delivers on it); nil for none.
     public var fallback: NotificationChannel?
+    /// The tenant whose user `userID` is (its directory is searched for the address); nil for FlowMart's.
+    public var tenant: Tenant?
 
     public init(deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
-                lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil) {
+                lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil,
+                tenant: Tenant? = nil) {
+        self.tenant = tenant
         self.deliveryID = deliveryID
         self.notificationID = notificationID
         self.userID = userID
@@ -50,10 +54,15 @@ public struct DeliveryJob: Sendable, Equatable {
         guard let fallback else { return nil }
         return DeliveryJob(
             deliveryID: id, notificationID: notificationID, userID: userID, channel: fallback, lane: lane,
-            transactional: transactional, content: MessageContent(subject: content.subject, text: content.text, html: nil))
+            transactional: transactional, content: MessageContent(subject: content.subject, text: content.text, html: nil),
+            tenant: tenant)
     }
 
-    /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?, fallback?}`.
+    /// The recipient across tenants, for per-recipient limits: the user id, in its tenant's namespace.
+    public var recipientKey: String { tenant.map { "\($0.namespace.uuidString.lowercased())/\(userID)" } ?? userID }
+
+    /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?, fallback?, productId?,
+    /// organizationId?}`.
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [
             ("deliveryId", .string(deliveryID)), ("notificationId", .string(notificationID)), ("userId", .string(userID)),
@@ -62,6 +71,10 @@ public struct DeliveryJob: Sendable, Equatable {
         ]
         if let html = content.html { members.append(("html", .string(html))) }
         if let fallback { members.append(("fallback", .string(fallback.rawValue))) }
+        if let tenant {
+            members.append(("productId", .string(tenant.productID.uuidString.lowercased())))
+            if let organization = tenant.organizationID { members.append(("organizationId", .string(organization.uuidString.lowercased()))) }
+        }
         return .object(members)
     }
 
@@ -83,6 +96,11 @@ public struct DeliveryJob: Sendable, Equatable {
         content = MessageContent(
             subject: try text("subject"), text: try text("text"), html: try fields.optionalString("html", maxLength: input.maxBytes))
         fallback = try fields.optionalChoice("fallback", NotificationChannel.self)
+        if let product = try fields.optionalUUID("productId") {
+            tenant = Tenant(productID: product, organizationID: try fields.optionalUUID("organizationId"))
+        } else {
+            tenant = nil
+        }
     }
 }
 

@@ -146,7 +146,10 @@ enum RequestBody {
         return input
     }()
 
-    static func fields(_ body: [UInt8]) throws(RPCFailure) -> JSONFields {
+    /// The request's top-level object; `maxBytes` for the few commands allowed more than the ordinary 16 KiB.
+    static func fields(_ body: [UInt8], maxBytes: Int = RPCEnvelope.maxRequestBytes) throws(RPCFailure) -> JSONFields {
+        var input = input
+        input.maxBytes = maxBytes
         do {
             return JSONFields(try input.object(from: body))
         } catch {

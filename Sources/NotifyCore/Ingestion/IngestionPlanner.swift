@@ -57,13 +57,7 @@ public struct IngestionPlanner: Sendable {
         var levels = state.levels
         var watchers = state.watchers
         var changed: [ProductKey: StockChange] = [:]
-        func notify(_ notifications: [NewNotification]) {
-            for notification in notifications {
-                let deliveries = deliveries(of: notification)
-                plan.add(notification, deliveries: deliveries)
-                plan.outbox += deliveries.compactMap { job(for: $0, of: notification) }.map { OutboxMessage($0, exchange: workExchange) }
-            }
-        }
+        func notify(_ notifications: [NewNotification]) { add(notifications, to: &plan) }
         for event in fresh {
             switch event.effect {
             case .notify(let notification):
@@ -106,6 +100,21 @@ public struct IngestionPlanner: Sendable {
         return plan
     }
 
+    /// The plan for notifications decided elsewhere (the send API's): each with its deliveries and their jobs.
+    public func plan(notifications: [NewNotification]) -> IngestionPlan {
+        var plan = IngestionPlan()
+        add(notifications, to: &plan)
+        return plan
+    }
+
+    private func add(_ notifications: [NewNotification], to plan: inout IngestionPlan) {
+        for notification in notifications {
+            let deliveries = deliveries(of: notification)
+            plan.add(notification, deliveries: deliveries)
+            plan.outbox += deliveries.compactMap { job(for: $0, of: notification) }.map { OutboxMessage($0, exchange: workExchange) }
+        }
+    }
+
     /// The deliveries to write for a notification: one per channel of its rule that leaves the building, queued
     /// when a provider delivers on it and skipped (`no-provider`) when none does. In-app needs no row of its own:
     /// the notification's inbox row is its delivery, delivered by the commit that writes it (so in-app-only
@@ -117,7 +126,7 @@ public struct IngestionPlanner: Sendable {
                 : channel == .email && notification.email == nil ? "no-template" : nil
             return NewDelivery(
                 id: newID(), notificationID: notification.id, userID: notification.userID, channel: channel,
-                status: reason == nil ? .queued : .skipped, reason: reason)
+                status: reason == nil ? .queued : .skipped, reason: reason, tenant: notification.tenant)
         }
     }
 
@@ -136,7 +145,8 @@ public struct IngestionPlanner: Sendable {
         let fallback = notification.fallbacks[delivery.channel].flatMap { deliveringChannels.contains($0) ? $0 : nil }
         return DeliveryJob(
             deliveryID: delivery.id, notificationID: notification.id, userID: notification.userID, channel: delivery.channel,
-            lane: notification.priority, transactional: notification.transactional, content: content, fallback: fallback)
+            lane: notification.priority, transactional: notification.transactional, content: content, fallback: fallback,
+            tenant: notification.tenant)
     }
 
     /// The plan for a stock-out the inventory service reports (`GetInventoryList`) and this service has no record

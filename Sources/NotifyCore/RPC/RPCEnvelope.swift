@@ -48,6 +48,14 @@ public enum RPCCommand: String, Sendable, CaseIterable {
     case revokeAPIKey = "RevokeApiKey"
     case createServiceKey = "CreateServiceKey"
     case listAuditEvents = "ListAuditEvents"
+    case sendNotification = "SendNotification"
+    case sendBatch = "SendBatch"
+    case cancelRequest = "CancelRequest"
+    case listMessages = "ListMessages"
+    case getMessage = "GetMessage"
+
+    /// The largest body the command takes: 16 KiB, except a batch of sends.
+    public var maxRequestBytes: Int { self == .sendBatch ? SendBatch.maxRequestBytes : RPCEnvelope.maxRequestBytes }
 }
 
 /// The RPC commands this service sends to other FlowMart services.

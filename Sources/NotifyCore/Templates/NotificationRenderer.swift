@@ -18,6 +18,10 @@ public struct NewNotification: Sendable, Equatable {
     public var email: MessageContent?
     /// Its rule's channel fallbacks.
     public var fallbacks: [NotificationChannel: NotificationChannel] = [:]
+    /// The tenant that sent it (the send API); nil for FlowMart's own events.
+    public var tenant: Tenant? = nil
+    /// The send request it belongs to; nil for events.
+    public var requestID: String? = nil
 }
 
 /// Maps validated events to notifications through the rules and templates.

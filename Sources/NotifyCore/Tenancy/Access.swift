@@ -9,6 +9,32 @@ public struct Tenant: Sendable, Equatable, Hashable {
         self.productID = productID
         self.organizationID = organizationID
     }
+
+    /// Whose recipient directory the tenant's user ids are in: an organisation's own, else its product's. A product's
+    /// "u-1" and FlowMart's "u-1" are different people.
+    public var namespace: UUID { organizationID ?? productID }
+
+    /// The namespace of FlowMart's own users (the events' and the inbox's).
+    public static let flowMart = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+}
+
+extension Optional where Wrapped == Tenant {
+    /// The recipient namespace of a tenant, or FlowMart's.
+    public var namespace: UUID { self?.namespace ?? Tenant.flowMart }
+}
+
+/// Whose notifications a caller's tracking queries read: the admin everyone's, FlowMart's service keys FlowMart's own
+/// (the events'), a tenant's key its product's, or only its organisation's.
+public enum Visibility: Sendable, Equatable {
+    case everyone
+    case flowMart
+    case tenant(Tenant)
+
+    /// Whether nothing is filtered.
+    public var isEveryone: Bool { self == .everyone }
+    /// The product whose rows are read (nil with `flowMart`: rows of no product).
+    public var productID: UUID? { if case .tenant(let tenant) = self { tenant.productID } else { nil } }
+    public var organizationID: UUID? { if case .tenant(let tenant) = self { tenant.organizationID } else { nil } }
 }
 
 /// A stored key as the store reads it for a request: its hash, its grants and the state of its owner.
@@ -60,6 +86,12 @@ public struct Principal: Sendable, Equatable {
     }
 
     public var isAdmin: Bool { scopes.contains(.admin) }
+
+    /// Whose notifications and deliveries its tracking queries read.
+    public var visibility: Visibility {
+        if isAdmin { return .everyone }
+        return tenant.map(Visibility.tenant) ?? .flowMart
+    }
 
     /// Whether this caller may see and change what belongs to `product` (and, when given, `organization`): the admin
     /// and service keys always (service keys' commands carry no tenant's data), a product's key everything of its

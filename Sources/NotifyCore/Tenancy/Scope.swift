@@ -9,17 +9,17 @@ public enum Scope: String, Sendable, CaseIterable, Comparable {
     case inboxRead = "inbox-read"
     /// Inbox changes: `MarkNotificationRead`, `WatchProduct`.
     case inboxWrite = "inbox-write"
-    /// The recipient directory: `UpsertRecipient`, `GetRecipient`, `DeleteRecipient`.
+    /// The recipient directory: `UpsertRecipient`, `GetRecipient`, `DeleteRecipient` (a tenant's key: its own directory).
     case recipients
     /// A product's own organisations and keys, its name, its audit trail.
     case manage
     /// Everything, for every tenant: onboarding, service keys, parked messages, the whole audit trail.
     case admin
 
-    /// What a product's key gets.
-    public static let product: [Scope] = [.send, .track, .manage]
+    /// What a product's key gets (its recipients are in its own directory).
+    public static let product: [Scope] = [.send, .track, .recipients, .manage]
     /// What an organisation's key gets.
-    public static let organization: [Scope] = [.send, .track]
+    public static let organization: [Scope] = [.send, .track, .recipients]
     /// What a service key may be given (FlowMart's own services; they belong to no tenant).
     public static let service: [Scope] = [.inboxRead, .inboxWrite, .recipients, .track]
     /// The inbox commands a deployment may leave to the broker's permissions (`auth.inboxRequiresKey: false`).
@@ -35,7 +35,8 @@ extension RPCCommand {
         case .getUserNotifications, .getNotificationDetails, .getStockLevels: [.inboxRead]
         case .markNotificationRead, .watchProduct: [.inboxWrite]
         case .upsertRecipient, .getRecipient, .deleteRecipient: [.recipients]
-        case .getDeliveryStatus, .listDeliveries: [.track]
+        case .getDeliveryStatus, .listDeliveries, .listMessages, .getMessage: [.track]
+        case .sendNotification, .sendBatch, .cancelRequest: [.send]
         case .listParked, .redriveParked, .purgeParked, .createProduct, .createServiceKey: [.admin]
         case .createOrganizations, .updateProduct, .updateOrganization, .listAuditEvents: [.manage]
         // Any key may rotate or revoke itself; whose else it may is `Principal.mayManage`.
@@ -48,10 +49,10 @@ extension RPCCommand {
     public var changesState: Bool {
         switch self {
         case .getUserNotifications, .getNotificationDetails, .getStockLevels, .getRecipient, .getDeliveryStatus, .listDeliveries,
-            .listParked, .getProduct, .getOrganization, .listAuditEvents: false
+            .listParked, .getProduct, .getOrganization, .listAuditEvents, .listMessages, .getMessage: false
         case .markNotificationRead, .watchProduct, .upsertRecipient, .deleteRecipient, .redriveParked, .purgeParked,
             .createProduct, .createServiceKey, .createOrganizations, .updateProduct, .updateOrganization, .rotateAPIKey,
-            .revokeAPIKey: true
+            .revokeAPIKey, .sendNotification, .sendBatch, .cancelRequest: true
         }
     }
 }

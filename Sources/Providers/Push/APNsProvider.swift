@@ -19,7 +19,7 @@ public struct APNsProvider: DeliveryProvider {
 
     public init(
         settings: APNsSettings, transport: HTTPTransport,
-        unregistered: @escaping @Sendable (_ userID: String, _ tokens: [String]) async -> Void
+        unregistered: @escaping @Sendable (_ job: DeliveryJob, _ tokens: [String]) async -> Void
     ) async throws(ProviderSetupError) {
         self.settings = settings
         providerToken = try await APNsProviderToken(settings: settings)

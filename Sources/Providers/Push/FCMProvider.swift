@@ -14,7 +14,7 @@ public struct FCMProvider: DeliveryProvider {
 
     public init(
         settings: FCMSettings, transport: HTTPTransport,
-        unregistered: @escaping @Sendable (_ userID: String, _ tokens: [String]) async -> Void
+        unregistered: @escaping @Sendable (_ job: DeliveryJob, _ tokens: [String]) async -> Void
     ) async throws(ProviderSetupError) {
         self.settings = settings
         fanout = PushFanout(platform: .fcm, transport: transport, timeout: settings.timeout, unregistered: unregistered)

@@ -9,7 +9,7 @@ struct PushFanout: Sendable {
     let platform: PushToken.Platform
     let transport: HTTPTransport
     let timeout: Duration
-    let unregistered: @Sendable (_ userID: String, _ tokens: [String]) async -> Void
+    let unregistered: @Sendable (_ job: DeliveryJob, _ tokens: [String]) async -> Void
 
     /// What one device's answer came to: the provider's id for the message, or why not.
     typealias Answer = Result<String, DeliveryFailure>
@@ -53,7 +53,7 @@ struct PushFanout: Sendable {
                     failures.append(failure)
                 }
             }
-            if !stale.isEmpty { await unregistered(delivery.job.userID, stale) }
+            if !stale.isEmpty { await unregistered(delivery.job, stale) }
             if let sent {
                 results.append(.sent(providerMessageID: sent))
             } else {

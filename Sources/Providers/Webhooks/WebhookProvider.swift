@@ -17,11 +17,11 @@ public struct WebhookProvider: DeliveryProvider {
     public let timeout: Duration
     public let rateLimit: RateLimit?
     let transport: HTTPTransport
-    let disabled: @Sendable (_ userID: String, _ url: String, _ reason: String) async -> Void
+    let disabled: @Sendable (_ job: DeliveryJob, _ url: String, _ reason: String) async -> Void
 
     public init(
         policy: EgressPolicy, timeout: Duration, rateLimit: RateLimit?, transport: HTTPTransport,
-        disabled: @escaping @Sendable (_ userID: String, _ url: String, _ reason: String) async -> Void
+        disabled: @escaping @Sendable (_ job: DeliveryJob, _ url: String, _ reason: String) async -> Void
     ) {
         self.policy = policy
         self.timeout = timeout
@@ -66,7 +66,7 @@ public struct WebhookProvider: DeliveryProvider {
             case .success(let response) where (200...299).contains(response.status):
                 results.append(.sent(providerMessageID: delivery.job.deliveryID))
             case .success(let response) where response.status == 410:
-                if let endpoint { await disabled(delivery.job.userID, endpoint.url, "410 Gone") }
+                if let endpoint { await disabled(delivery.job, endpoint.url, "410 Gone") }
                 results.append(.failed(DeliveryFailure(code: "webhook-gone", .permanent, detail: "HTTP 410: the endpoint is gone; disabled")))
             case .success(let response):
                 results.append(.failed(DeliveryFailure(code: "http-\(response.status)", .transient, detail: "HTTP \(response.status) from the endpoint")))

@@ -21,6 +21,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// RPC requests in flight; they are answered `postgres.queryPoolSize` at a time.
     var rpcPrefetch = 64
     var auth: AuthSettings
+    var send: SendSettings
     var inventory: InventorySettings
     var outbox: OutboxSettings
     var templates: TemplateSettings
@@ -53,6 +54,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         ingestion = try IngestionSettings(config: config)
         rpcPrefetch = try config.int("rpc.prefetch", rpcPrefetch, 1...1000)
         auth = try AuthSettings(config: config)
+        send = try SendSettings(config: config)
         inventory = try InventorySettings(config: config)
         outbox = try OutboxSettings(config: config)
         templates = TemplateSettings(config: config, baseDirectory: baseDirectory)

@@ -7,8 +7,9 @@ import Providers
 /// its sends (`RateLimitStore`), and what becomes of a job whose slot is too far off to hold it for.
 extension DeliveryWorker {
     enum Pace {
-        /// The slots are due: send now.
-        case go
+        /// The slots are due: send now. `waited`: the worker slept for them (a send request may have been cancelled
+        /// meanwhile).
+        case go(waited: Bool)
         /// The next slot is `wait` seconds away, longer than a job is held: wait it out in the tier of `tier` s.
         case `defer`(wait: Double, tier: Int)
         /// Shutting down while the database could not be asked: hand the jobs back.
@@ -45,7 +46,7 @@ extension DeliveryWorker {
         }
         metrics.paced(provider: provider, waited: wait)
         if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
-        return .go
+        return .go(waited: wait > 0)
     }
 
     /// The per-recipient limit (`delivery.recipientLimitPerHour`): one slot per delivery of each recipient on this
@@ -55,7 +56,7 @@ extension DeliveryWorker {
     func paceRecipients(
         _ sending: [(AMQPDelivery, ClaimedDelivery)], channel: NotificationChannel, limit: RateLimit, lane: NotificationPriority
     ) async -> (go: [(AMQPDelivery, ClaimedDelivery)], deferred: [Settled])? {
-        let counts = Dictionary(sending.map { ("recipient:\(channel.rawValue):\($0.1.job.userID)", 1) }, uniquingKeysWith: +)
+        let counts = Dictionary(sending.map { ("recipient:\(channel.rawValue):\($0.1.job.recipientKey)", 1) }, uniquingKeysWith: +)
         let requests = counts.map { RateLimitStore.Request(key: $0.key, count: $0.value, limit: limit) }
         guard let reservations = await reserve(requests) else { return nil }
         var over: [String: Double] = [:]
@@ -69,7 +70,7 @@ extension DeliveryWorker {
         var go: [(AMQPDelivery, ClaimedDelivery)] = []
         var deferred: [Settled] = []
         for job in sending {
-            if let wait = over["recipient:\(channel.rawValue):\(job.1.job.userID)"], let tier = settings.retry.deferral(waiting: wait, lane: lane) {
+            if let wait = over["recipient:\(channel.rawValue):\(job.1.job.recipientKey)"], let tier = settings.retry.deferral(waiting: wait, lane: lane) {
                 deferred.append(self.deferred(
                     job.0, job.1, failure: .paced("recipient", wait: wait), tier: tier, provider: providers[channel]?.first?.name ?? "none"))
             } else {
@@ -128,5 +129,26 @@ extension DeliveryWorker {
             transition: DeliveryTransition(
                 deliveryID: claimed.job.deliveryID, status: .failed, attempt: claimed.attempt - 1, failure: failure),
             retry: retryCopy(delivery, attempt: claimed.attempt - 1, failure: failure, delay: tier))
+    }
+
+    /// The deliveries of `round` whose send request was cancelled (`CancelRequest`) while they waited for their slot,
+    /// recorded `cancelled` with their attempt unspent; the rest go. Asked only after a wait: a round sent at once
+    /// is in flight, as the cancel's reply counts it. When the database cannot be asked, everything goes.
+    func droppingCancelled(_ round: [(AMQPDelivery, ClaimedDelivery)], provider: String) async -> (go: [(AMQPDelivery, ClaimedDelivery)], cancelled: [Settled]) {
+        guard let stopped = try? await DeliveryStore.cancelled(round.map(\.1.job.deliveryID), on: database), !stopped.isEmpty else {
+            return (round, [])
+        }
+        var go: [(AMQPDelivery, ClaimedDelivery)] = []
+        var cancelled: [Settled] = []
+        for (delivery, claimed) in round {
+            guard stopped.contains(claimed.job.deliveryID.lowercased()) else {
+                go.append((delivery, claimed))
+                continue
+            }
+            cancelled.append(Settled(delivery: delivery, provider: provider, transition: DeliveryTransition(
+                deliveryID: claimed.job.deliveryID, status: .cancelled, attempt: claimed.attempt - 1,
+                failure: DeliveryFailure(code: "cancelled", .permanent, detail: "its send request was cancelled while it waited for its slot"))))
+        }
+        return (go, cancelled)
     }
 }

@@ -281,7 +281,14 @@ struct DeliveryWorker: Service {
                 roundSize = Swift.min(limits.map(\.limit.burst).min() ?? 1, roundSize)
                 switch await pace(limits.map { RateLimitStore.Request(key: $0.key, count: roundSize, limit: $0.limit) },
                                   provider: provider.name, lane: lane, heldFor: .now - claimedAt) {
-                case .go: break
+                case .go(let waited):
+                    guard waited else { break }
+                    let (go, cancelled) = await droppingCancelled(Array(pending.prefix(roundSize)), provider: provider.name)
+                    guard !cancelled.isEmpty else { break }
+                    settled += cancelled
+                    pending = go[...] + pending.dropFirst(roundSize)
+                    roundSize = go.count
+                    if go.isEmpty { continue }
                 case .defer(let wait, let tier):
                     settled += pending.map { deferred($0.0, $0.1, failure: .paced(provider.name, wait: wait), tier: tier, provider: provider.name) }
                     pending = []

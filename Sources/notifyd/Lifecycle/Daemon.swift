@@ -106,7 +106,8 @@ struct Daemon {
             metrics: metrics, logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
-            prefetch: configuration.rpcPrefetch, authenticator: Authenticator(settings: configuration.auth), readiness: readiness,
+            prefetch: configuration.rpcPrefetch, authenticator: Authenticator(settings: configuration.auth),
+            sending: SendContext(planner: planner, settings: configuration.send, outboxCommitted: doorbell.ring), readiness: readiness,
             metrics: metrics, logger: logger)
         let watchdog = Watchdog(systemd: systemd, probes: resources.probes, logger: logger)
         let relay = OutboxRelay(
@@ -177,8 +178,8 @@ struct Daemon {
         }
         if let fcm = configuration.fcm.fcm {
             do {
-                providers[.push, default: []].append(try await FCMProvider(settings: fcm, transport: transport) { user, tokens in
-                    await removePushTokens(tokens, of: user, database)
+                providers[.push, default: []].append(try await FCMProvider(settings: fcm, transport: transport) { job, tokens in
+                    await removePushTokens(tokens, of: job, database)
                 })
             } catch {
                 throw StartupError(step: "push provider \(fcm)", reason: "\(error)")
@@ -186,8 +187,8 @@ struct Daemon {
         }
         if let apns = configuration.apns.apns {
             do {
-                providers[.push, default: []].append(try await APNsProvider(settings: apns, transport: transport) { user, tokens in
-                    await removePushTokens(tokens, of: user, database)
+                providers[.push, default: []].append(try await APNsProvider(settings: apns, transport: transport) { job, tokens in
+                    await removePushTokens(tokens, of: job, database)
                 })
             } catch {
                 throw StartupError(step: "push provider \(apns)", reason: "\(error)")
@@ -197,8 +198,8 @@ struct Daemon {
             let webhooks = configuration.webhooks
             providers[.webhook, default: []].append(WebhookProvider(
                 policy: webhooks.policy, timeout: .seconds(webhooks.timeoutSeconds), rateLimit: webhooks.rateLimit, transport: transport
-            ) { user, url, reason in
-                await disableWebhook(url, of: user, reason: reason, database)
+            ) { job, url, reason in
+                await disableWebhook(url, of: job, reason: reason, database)
             })
         }
         for provider in providers.values.joined() {
@@ -210,23 +211,30 @@ struct Daemon {
         return providers
     }
 
-    /// Takes tokens a push provider found unregistered off their recipient, so nothing is sent to them again.
-    private func removePushTokens(_ tokens: [String], of user: String, _ database: PGPool) async {
+    /// Takes tokens a push provider found unregistered off their recipient (the job's, in its tenant's directory),
+    /// so nothing is sent to them again.
+    private func removePushTokens(_ tokens: [String], of job: DeliveryJob, _ database: PGPool) async {
+        let user = job.userID.logSafe
         do {
-            let removed = try await database.withConnection { try RecipientStore.removePushTokens(tokens, of: user, on: $0) }
-            logger.info("removed unregistered push tokens", metadata: ["user.id": "\(user.logSafe)", "tokens": "\(removed)"])
+            let removed = try await database.withConnection {
+                try RecipientStore.removePushTokens(tokens, of: job.userID, in: job.tenant.namespace, on: $0)
+            }
+            logger.info("removed unregistered push tokens", metadata: ["user.id": "\(user)", "tokens": "\(removed)"])
         } catch {
-            logger.error("cannot remove unregistered push tokens", metadata: ["user.id": "\(user.logSafe)", "error": "\(error)"])
+            logger.error("cannot remove unregistered push tokens", metadata: ["user.id": "\(user)", "error": "\(error)"])
         }
     }
 
     /// Stops sending to a webhook endpoint that answered 410 Gone.
-    private func disableWebhook(_ url: String, of user: String, reason: String, _ database: PGPool) async {
+    private func disableWebhook(_ url: String, of job: DeliveryJob, reason: String, _ database: PGPool) async {
+        let user = job.userID.logSafe
         do {
-            _ = try await database.withConnection { try RecipientStore.disableWebhook(url, of: user, reason: reason, on: $0) }
-            logger.warning("disabled a webhook endpoint", metadata: ["user.id": "\(user.logSafe)", "reason": "\(reason)"])
+            _ = try await database.withConnection {
+                try RecipientStore.disableWebhook(url, of: job.userID, in: job.tenant.namespace, reason: reason, on: $0)
+            }
+            logger.warning("disabled a webhook endpoint", metadata: ["user.id": "\(user)", "reason": "\(reason)"])
         } catch {
-            logger.error("cannot disable a webhook endpoint", metadata: ["user.id": "\(user.logSafe)", "error": "\(error)"])
+            logger.error("cannot disable a webhook endpoint", metadata: ["user.id": "\(user)", "error": "\(error)"])
         }
     }
 

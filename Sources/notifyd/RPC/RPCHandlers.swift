@@ -49,37 +49,52 @@ enum RPCHandlers {
         Answer(body: InboxReplies.stockLevels(try StockStore.levels(productID: query.productID, limit: query.limit, on: db)))
     }
 
-    /// Creates or changes a user's directory entry; the reply is the entry as stored.
-    static func upsertRecipient(_ change: UpsertRecipient, on db: PGConnection) throws -> Answer {
-        let stored = try RecipientStore.upsert(change, on: db)
+    /// Creates or changes a user's directory entry (in the caller's tenant's directory, FlowMart's for service keys);
+    /// the reply is the entry as stored.
+    static func upsertRecipient(_ change: UpsertRecipient, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        let stored = try RecipientStore.upsert(change, in: tenant.namespace, on: db)
         return Answer(body: stored.recipient.body(updatedAt: stored.updatedAt))
     }
 
     /// A user's directory entry; 404 when there is none.
-    static func recipient(_ query: GetRecipient, on db: PGConnection) throws -> Answer {
-        guard let stored = try RecipientStore.get(query.userID, on: db) else {
+    static func recipient(_ query: GetRecipient, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        guard let stored = try RecipientStore.get(query.userID, in: tenant.namespace, on: db) else {
             throw RPCFailure.notFound("no recipient with this userId")
         }
         return Answer(body: stored.recipient.body(updatedAt: stored.updatedAt))
     }
 
     /// Erases a user's directory entry, idempotently.
-    static func deleteRecipient(_ command: DeleteRecipient, on db: PGConnection) throws -> Answer {
-        let deleted = try RecipientStore.delete(command.userID, on: db)
+    static func deleteRecipient(_ command: DeleteRecipient, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        let deleted = try RecipientStore.delete(command.userID, in: tenant.namespace, on: db)
         return Answer(body: .object([("userId", .string(command.userID)), ("deleted", .bool(deleted))]))
     }
 
     /// Every channel of one notification; 404 for an unknown notification or another tenant's.
-    static func deliveryStatus(_ query: GetDeliveryStatus, tenant: Tenant?, on db: PGConnection) throws -> Answer {
-        guard let deliveries = try DeliveryStore.status(of: query.notificationID, tenant: tenant, on: db) else {
+    static func deliveryStatus(_ query: GetDeliveryStatus, visibility: Visibility, on db: PGConnection) throws -> Answer {
+        guard let deliveries = try DeliveryStore.status(of: query.notificationID, visibility: visibility, on: db) else {
             throw RPCFailure.notFound("no notification with this notificationId")
         }
         return Answer(body: GetDeliveryStatus.reply(notificationID: query.notificationID, deliveries))
     }
 
-    /// A page of deliveries, newest first: a tenant's key sees only its own.
-    static func listDeliveries(_ query: ListDeliveries, tenant: Tenant?, on db: PGConnection) throws -> Answer {
-        Answer(body: query.reply(try DeliveryStore.list(query, tenant: tenant, on: db)))
+    /// A page of deliveries, newest first: a tenant's key sees only its own, a service key only FlowMart's.
+    static func listDeliveries(_ query: ListDeliveries, visibility: Visibility, on db: PGConnection) throws -> Answer {
+        Answer(body: query.reply(try DeliveryStore.list(query, visibility: visibility, on: db)))
+    }
+
+    /// The seed's tracking: a page of messages (one per delivery), newest first, with the totals it pages by.
+    static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> Answer {
+        let (messages, total) = try DeliveryStore.messages(query, visibility: visibility, on: db)
+        return Answer(body: query.reply(messages, total: total))
+    }
+
+    /// One message; 404 for an unknown one or one the caller cannot see (the two are not told apart).
+    static func message(_ query: GetMessage, visibility: Visibility, on db: PGConnection) throws -> Answer {
+        guard let message = try DeliveryStore.message(query.messageID, visibility: visibility, on: db) else {
+            throw RPCFailure.notFound("no message with this messageId")
+        }
+        return Answer(body: message.body)
     }
 
     /// A page of the parked-message archive, oldest first.

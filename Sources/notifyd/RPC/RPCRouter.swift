@@ -1,10 +1,12 @@
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 
 /// Picks the handler for an authenticated call and decodes its body: the one implementation behind every transport.
 struct RPCRouter: Sendable {
     let authenticator: Authenticator
+    let sending: SendContext
     let logger: Logger
 
     func route(_ call: RPCCall, body: [UInt8], on db: PGConnection) throws -> RPCHandlers.Answer {
@@ -15,11 +17,13 @@ struct RPCRouter: Sendable {
         case .markNotificationRead: return try RPCHandlers.markRead(try MarkNotificationRead(body: body), on: db)
         case .watchProduct: return try RPCHandlers.watch(try WatchProduct(body: body), on: db)
         case .getStockLevels: return try RPCHandlers.stockLevels(try GetStockLevels(body: body), on: db)
-        case .upsertRecipient: return try RPCHandlers.upsertRecipient(try UpsertRecipient(body: body), on: db)
-        case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: body), on: db)
-        case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: body), on: db)
-        case .getDeliveryStatus: return try RPCHandlers.deliveryStatus(try GetDeliveryStatus(body: body), tenant: tenant, on: db)
-        case .listDeliveries: return try RPCHandlers.listDeliveries(try ListDeliveries(body: body), tenant: tenant, on: db)
+        case .upsertRecipient: return try RPCHandlers.upsertRecipient(try UpsertRecipient(body: body), tenant: tenant, on: db)
+        case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: body), tenant: tenant, on: db)
+        case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: body), tenant: tenant, on: db)
+        case .getDeliveryStatus: return try RPCHandlers.deliveryStatus(
+                try GetDeliveryStatus(body: body), visibility: call.principal.visibility, on: db)
+        case .listDeliveries: return try RPCHandlers.listDeliveries(
+                try ListDeliveries(body: body), visibility: call.principal.visibility, on: db)
         case .listParked: return try RPCHandlers.listParked(try ListParked(body: body), on: db)
         case .redriveParked: return try RPCHandlers.redriveParked(try RedriveParked(body: body), call, on: db, logger: logger)
         case .purgeParked: return try RPCHandlers.purgeParked(try PurgeParked(body: body), call, on: db, logger: logger)
@@ -35,6 +39,26 @@ struct RPCRouter: Sendable {
         case .revokeAPIKey: return try RPCHandlers.revoke(try RevokeAPIKey(body: body), call, on: db)
         case .createServiceKey: return try RPCHandlers.createServiceKey(try CreateServiceKey(body: body), call, on: db)
         case .listAuditEvents: return try RPCHandlers.auditEvents(try ListAuditEvents(body: body), call, on: db)
+        case .listMessages: return try RPCHandlers.messages(try ListMessages(body: body), visibility: call.principal.visibility, on: db)
+        case .getMessage: return try RPCHandlers.message(try GetMessage(body: body), visibility: call.principal.visibility, on: db)
+        case .sendNotification: return try audited(call, on: db) {
+                try RPCHandlers.send(try SendNotification(body: body).request, batch: false, call, context: sending, on: db)
+            }
+        case .sendBatch: return try audited(call, on: db) {
+                try RPCHandlers.send(try SendBatch(body: body).request, batch: true, call, context: sending, on: db)
+            }
+        case .cancelRequest: return try RPCHandlers.cancel(try CancelRequest(body: body), call, on: db)
+        }
+    }
+
+    /// Runs a send, writing its refusal (a bad body, an unknown category, a conflict) to the audit trail.
+    private func audited(_ call: RPCCall, on db: PGConnection, _ send: () throws -> RPCHandlers.Answer) throws -> RPCHandlers.Answer {
+        do {
+            return try send()
+        } catch let failure as RPCFailure {
+            try AuditStore.append([.refused(call.command, by: call.principal, actor: call.principal.actor, failure: failure,
+                                            requestID: call.requestID)], on: db)
+            throw failure
         }
     }
 }

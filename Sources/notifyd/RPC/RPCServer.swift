@@ -19,6 +19,7 @@ struct RPCServer: Service {
     let queue: String
     let prefetch: Int
     let authenticator: Authenticator
+    let sending: SendContext
     let readiness: Readiness
     let metrics: DaemonMetrics
     let logger: Logger
@@ -28,8 +29,10 @@ struct RPCServer: Service {
 
     func run() async throws {
         let inFlight = InFlight()
-        let (connection, queries, metrics, logger, authenticator) = (connection, queries, metrics, logger, authenticator)
-        let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes)
+        let (connection, queries, metrics, logger) = (connection, queries, metrics, logger)
+        let (authenticator, router) = (authenticator, RPCRouter(authenticator: authenticator, sending: sending, logger: logger))
+        // Bodies over 16 KiB (batches of sends) are read while those held total at most 8 MiB; the rest wait for room.
+        let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes, oversizedBudget: 8 * SendBatch.maxRequestBytes)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
             let command = request.properties.type.flatMap { RPCCommand(rawValue: $0) }
             guard let replyTo = request.properties.replyTo, authenticator.settings.allowsReply(to: replyTo) else {
@@ -44,7 +47,7 @@ struct RPCServer: Service {
             inFlight.enter()
             queries.submit { database in
                 defer { inFlight.leave() }
-                let reply = Self.answer(request, command, database, authenticator, logger)
+                let reply = Self.answer(request, command, database, router, logger)
                 if case .int(let status)? = reply.headers[RPCEnvelope.statusHeader] {
                     metrics.rpc(command: command?.rawValue ?? "unknown", status: Int(status))
                 }
@@ -59,14 +62,14 @@ struct RPCServer: Service {
     }
 
     private static func answer(
-        _ request: AMQPDelivery, _ command: RPCCommand?, _ database: Result<PGConnection, PGError>, _ authenticator: Authenticator,
+        _ request: AMQPDelivery, _ command: RPCCommand?, _ database: Result<PGConnection, PGError>, _ router: RPCRouter,
         _ logger: Logger
     ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
         let status = RPCEnvelope.statusHeader
         do {
             let db = try database.get()
-            let call = try Self.call(request, command, authenticator: authenticator, on: db)
-            let answer = try RPCRouter(authenticator: authenticator, logger: logger).route(call, body: request.body, on: db)
+            let call = try Self.call(request, command, authenticator: router.authenticator, on: db)
+            let answer = try router.route(call, body: request.body, on: db)
             return (answer.body, answer.headers.merging([status: .int(Int64(answer.status))]) { $1 })
         } catch let failure as RPCFailure {
             return (failure.body, [status: .int(Int64(failure.status))])
@@ -80,12 +83,17 @@ struct RPCServer: Service {
 extension RPCServer {
     /// The call `request` makes: its size and command checked, then its caller (`Authenticator`).
     static func call(_ request: AMQPDelivery, _ command: RPCCommand?, authenticator: Authenticator, on db: PGConnection) throws -> RPCCall {
-        if let size = request.omittedBodySize {
-            throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit is \(RPCEnvelope.maxRequestBytes)")
-        }
         guard let command else {
             throw RPCFailure.badRequest(
                 "the request 'type' property must be one of \(RPCCommand.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let size = request.omittedBodySize ?? request.body.count
+        guard size <= command.maxRequestBytes else {
+            throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit for \(command.rawValue) is \(command.maxRequestBytes)")
+        }
+        if request.omittedBodySize != nil {
+            // Within its command's limit, but larger requests already held fill the budget for them: a moment later it fits.
+            throw RPCFailure(status: 503, code: "busy", message: "too many large requests at once; send it again shortly")
         }
         var presented: String?
         if case .string(let key)? = request.properties.headers[RPCEnvelope.apiKeyHeader] { presented = key }

@@ -1,0 +1,175 @@
+import Foundation
+
+/// What a send asks for, whichever command carried it (`SendNotification` for one recipient, `SendBatch` for up to
+/// 1,000): the channels, the `messageCategory` that picks the lane, the recipients, the content and an optional
+/// idempotency key. The seed's snake_case spellings (`message_category`, `idempotency_key`, ...) are accepted too.
+/// A recipient is a user of the caller's own directory (`userId`), or direct addresses, which are written into that
+/// directory (under `userId`, or an id derived from the addresses) so the delivery finds them like any other.
+public struct SendRequest: Sendable, Equatable {
+    public static let maxTitleLength = 200
+    public static let maxIdempotencyKeyLength = 200
+
+    public struct Recipient: Sendable, Equatable {
+        public var userID: String
+        public var email: String?
+        public var phone: String?
+
+        public init(userID: String, email: String? = nil, phone: String? = nil) {
+            self.userID = userID
+            self.email = email
+            self.phone = phone
+        }
+
+        /// Whether the request gave addresses to write into the directory.
+        public var hasAddresses: Bool { email != nil || phone != nil }
+
+        /// `recipient` (or `recipients[i]`) as read: `userId`, or addresses alone, which get a stable id of their own
+        /// (the same addresses are the same recipient, for per-recipient limits).
+        init(_ fields: JSONFields) throws(Rejection) {
+            email = try fields.optionalString("email", maxLength: 320).map { (text) throws(Rejection) in try ContactAddress.email(text) }
+            phone = try fields.optionalString("phone", maxLength: 64).map { (text) throws(Rejection) in try ContactAddress.phone(text) }
+            if let userID = try fields.optionalID("userId") {
+                self.userID = userID
+            } else {
+                guard email != nil || phone != nil else {
+                    throw Rejection(.schema, "field '\(fields.path.dropLast())' must have 'userId', 'email' or 'phone'")
+                }
+                userID = "address:" + APIKey.hash("\(email ?? "")\n\(phone ?? "")").prefix(32)
+            }
+        }
+
+        var body: JSONValue {
+            var members: [(String, JSONValue)] = [("userId", .string(userID))]
+            if let email { members.append(("email", .string(email))) }
+            if let phone { members.append(("phone", .string(phone))) }
+            return .object(members)
+        }
+    }
+
+    public struct Content: Sendable, Equatable {
+        public var title: String
+        public var body: String
+        /// The email's subject (the title when absent).
+        public var subject: String?
+        /// The email's HTML part, when it has one.
+        public var html: String?
+
+        public init(title: String, body: String, subject: String? = nil, html: String? = nil) {
+            self.title = title
+            self.body = body
+            self.subject = subject
+            self.html = html
+        }
+    }
+
+    public var channels: [NotificationChannel]
+    public var category: String
+    public var recipients: [Recipient]
+    public var content: Content
+    public var idempotencyKey: String?
+
+    public init(channels: [NotificationChannel], category: String, recipients: [Recipient], content: Content, idempotencyKey: String? = nil) {
+        self.channels = channels
+        self.category = category
+        self.recipients = recipients
+        self.content = content
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// Everything but the recipients, from `fields`; `recipients` reads those (the two commands differ only there).
+    init(_ fields: JSONFields, recipients: (JSONFields) throws(Rejection) -> [Recipient]) throws(Rejection) {
+        channels = try Self.channels(fields)
+        guard let category = try fields.optionalString(try fields.spelling("messageCategory", "message_category"), maxLength: 64),
+            !category.isEmpty
+        else { throw Rejection(.schema, "missing required field 'messageCategory'") }
+        self.category = category
+        self.recipients = try recipients(fields)
+        if fields.has("template") {
+            throw Rejection(.schema, "field 'template': templates per product are not available yet; send 'content'")
+        }
+        let content = try fields.object("content")
+        self.content = Content(
+            title: try content.requiredText("title", maxLength: Self.maxTitleLength),
+            body: try content.requiredText("body", maxLength: RPCEnvelope.maxRequestBytes),
+            subject: try content.optionalString("subject", maxLength: Self.maxTitleLength),
+            html: try content.optionalString("html", maxLength: RPCEnvelope.maxRequestBytes))
+        idempotencyKey = try fields.optionalString(
+            try fields.spelling("idempotencyKey", "idempotency_key"), maxLength: Self.maxIdempotencyKeyLength)
+        if idempotencyKey?.isEmpty == true { throw Rejection(.schema, "field 'idempotencyKey' must not be empty") }
+        let retry = try fields.spelling("retryEnabled", "retry_enabled")
+        if fields.has(retry), try !fields.bool(retry) {
+            throw Rejection(.schema, "field '\(retry)': sends without retries are not available yet")
+        }
+        let scheduled = try fields.spelling("scheduledAt", "scheduled_at")
+        if fields.has(scheduled) {
+            throw Rejection(.schema, "field '\(scheduled)': scheduled sends are not available yet")
+        }
+    }
+
+    /// The request's members with its recipients under `recipients` (one object for `SendNotification`'s
+    /// `recipient`, an array for `SendBatch`'s `recipients`).
+    func body(recipients: (String, JSONValue)) -> JSONValue {
+        var content: [(String, JSONValue)] = [("title", .string(self.content.title)), ("body", .string(self.content.body))]
+        if let subject = self.content.subject { content.append(("subject", .string(subject))) }
+        if let html = self.content.html { content.append(("html", .string(html))) }
+        var members: [(String, JSONValue)] = [
+            ("channels", .array(channels.map { .string($0.rawValue) })), ("messageCategory", .string(category)),
+            recipients, ("content", .object(content)),
+        ]
+        if let idempotencyKey { members.append(("idempotencyKey", .string(idempotencyKey))) }
+        return .object(members)
+    }
+
+    /// What an idempotency key is compared on: the SHA-256 of the request as this service reads it (so spelling,
+    /// key order and whitespace do not matter; what it asks for does).
+    public var hash: String {
+        APIKey.hash(String(decoding: body(recipients: ("recipients", .array(recipients.map(\.body)))).bytes, as: UTF8.self))
+    }
+
+    /// The notification this send becomes for `recipient`, on `lane`, for `tenant`. Marketing (the low lane) may be
+    /// unsubscribed from; everything else is transactional.
+    public func notification(for recipient: Recipient, id: String, requestID: String, tenant: Tenant, lane: NotificationPriority) -> NewNotification {
+        NewNotification(
+            id: id, userID: recipient.userID, type: category, priority: lane, channels: channels, title: content.title,
+            message: content.body, metadata: [:], sourceEventKey: "send:\(requestID)", transactional: lane != .low,
+            email: MessageContent(subject: content.subject ?? content.title, text: content.body, html: content.html),
+            tenant: tenant, requestID: requestID)
+    }
+
+    private static func channels(_ fields: JSONFields) throws(Rejection) -> [NotificationChannel] {
+        let names: [String]
+        if let one = try fields.optionalString("channel", maxLength: 16) {
+            guard !fields.has("channels") else { throw Rejection(.schema, "give field 'channel' or 'channels', not both") }
+            names = [one]
+        } else {
+            guard let many = try fields.optionalStrings("channels", maxCount: NotificationChannel.allCases.count), !many.isEmpty else {
+                throw Rejection(.schema, "missing required field 'channel' (or 'channels')")
+            }
+            names = many
+        }
+        var channels: [NotificationChannel] = []
+        for name in names {
+            guard let channel = NotificationChannel(rawValue: name), channel != .inApp else {
+                throw Rejection(.schema, "field 'channels' may name email, sms, push and webhook (in-app is FlowMart's own inbox)")
+            }
+            if !channels.contains(channel) { channels.append(channel) }
+        }
+        return channels
+    }
+}
+
+extension JSONFields {
+    /// Which of two spellings of a field the request uses (the camelCase one when neither); both is an error.
+    func spelling(_ camel: String, _ snake: String) throws(Rejection) -> String {
+        if has(camel), has(snake) { throw Rejection(.schema, "give field '\(path)\(camel)' or '\(path)\(snake)', not both") }
+        return has(snake) ? snake : camel
+    }
+
+    /// A string that must be present and not blank.
+    func requiredText(_ key: String, maxLength: Int) throws(Rejection) -> String {
+        guard let text = try optionalString(key, maxLength: maxLength), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw Rejection(.schema, "missing required field '\(path)\(key)' (not blank)")
+        }
+        return text
+    }
+}

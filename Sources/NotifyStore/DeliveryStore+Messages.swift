@@ -1,0 +1,67 @@
+import Foundation
+import NotifyCore
+import Postgres
+
+/// The seed platform's tracking (`ListMessages`, `GetMessage`): deliveries with their notification and send request.
+extension DeliveryStore {
+    /// The columns of a `MessageRecord`, in the order `message(_:)` reads them.
+    private static let messageColumns = """
+        d.id::text, d.notification_id::text, n.request_id::text, d.product_id::text, d.organization_id::text,
+        coalesce(s.sender, 'flowmart'), d.user_id, d.channel, d.status, d.attempts,
+        (SELECT min(h.at)::text FROM delivery_history h WHERE h.delivery_id = d.id AND h.status = 'sent'),
+        d.created_at::text, d.updated_at::text, n.type, n.title, n.message
+        """
+
+    /// A page of messages, newest first, and how many match in all, in one statement (the count and the page read
+    /// the same snapshot). A page past the end has no rows but still the total.
+    public static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> (messages: [MessageRecord], total: Int) {
+        let rows = try db.query("""
+            WITH matched AS (
+                SELECT * FROM deliveries d
+                WHERE (\(visibility.isEveryone)::boolean OR d.product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
+                  AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))
+                  AND (\(query.productID)::uuid IS NULL OR d.product_id = \(query.productID))
+                  AND (\(query.organizationID)::uuid IS NULL OR d.organization_id = \(query.organizationID))
+                  AND (\(query.receiverID)::text IS NULL OR d.user_id = \(query.receiverID))
+                  AND (\(query.status?.rawValue)::text IS NULL OR d.status = \(query.status?.rawValue))
+                  AND (\(query.createdFrom)::timestamptz IS NULL OR d.created_at >= \(query.createdFrom))
+                  AND (\(query.createdTo)::timestamptz IS NULL OR d.created_at < \(query.createdTo)))
+            SELECT c.total, p.* FROM (SELECT count(*) AS total FROM matched) c
+            LEFT JOIN LATERAL (
+                SELECT \(unsafe: messageColumns)
+                FROM matched d
+                JOIN notifications n ON n.id = d.notification_id
+                LEFT JOIN send_requests s ON s.id = n.request_id
+                ORDER BY d.created_at DESC, d.id DESC LIMIT \(query.limit) OFFSET \(query.offset)) p ON true
+            """, prepared: true)
+        let total = try rows.first?.decode(0, as: Int.self) ?? 0
+        let page = try rows.filter { try $0.decodeIfPresent(1, as: String.self) != nil }.map { try message($0, from: 1) }
+        return (page, total)
+    }
+
+    /// One message, if `visibility` reads it.
+    public static func message(_ id: String, visibility: Visibility, on db: PGConnection) throws -> MessageRecord? {
+        guard let uuid = UUID(uuidString: id) else { return nil }
+        return try db.query("""
+            SELECT \(unsafe: messageColumns)
+            FROM deliveries d
+            JOIN notifications n ON n.id = d.notification_id
+            LEFT JOIN send_requests s ON s.id = n.request_id
+            WHERE d.id = \(uuid)
+              AND (\(visibility.isEveryone)::boolean OR d.product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
+              AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))
+            """, prepared: true).first.map { try message($0, from: 0) }
+    }
+
+    /// The message whose columns (`messageColumns`) start at column `first` of `row`.
+    private static func message(_ row: PGRow, from first: Int) throws -> MessageRecord {
+        func text(_ column: Int) throws -> String { try row.decode(first + column) }
+        func optional(_ column: Int) throws -> String? { try row.decodeIfPresent(first + column, as: String.self) }
+        return MessageRecord(
+            id: try text(0), notificationID: try text(1), requestID: try optional(2), productID: try optional(3),
+            organizationID: try optional(4), senderID: try text(5), receiverID: try text(6), channel: try text(7),
+            status: try text(8), attempts: try row.decode(first + 9), deliveryTime: try optional(10).map(NotificationStore.rfc3339),
+            createdAt: NotificationStore.rfc3339(try text(11)), updatedAt: NotificationStore.rfc3339(try text(12)),
+            category: try text(13), title: try text(14), text: try text(15))
+    }
+}

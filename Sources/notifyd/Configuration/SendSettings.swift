@@ -1,0 +1,27 @@
+import Configuration
+import NotifyCore
+
+/// `send.*`: the send API.
+struct SendSettings: Sendable, Equatable {
+    /// `messageCategory` → lane; each list replaces its lane's default.
+    var categories = MessageCategories()
+    /// How long an idempotency key is remembered: the same key within it gets 208 (same request) or 409.
+    var idempotencyHours = 24
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        let lists = NotificationPriority.allCases.map { lane in
+            let defaults = switch lane {
+            case .high: MessageCategories.defaultHigh
+            case .normal: MessageCategories.defaultNormal
+            case .low: MessageCategories.defaultLow
+            }
+            return (lane, config.stringArray(forKey: ConfigKey("send.categories.\(lane.rawValue)"), default: defaults).filter { !$0.isEmpty })
+        }
+        let byLane = Dictionary(uniqueKeysWithValues: lists)
+        categories = MessageCategories(high: byLane[.high] ?? [], normal: byLane[.normal] ?? [], low: byLane[.low] ?? [])
+        if let duplicate = categories.duplicates.sorted().first {
+            throw ConfigurationError(key: "send.categories", reason: "names '\(duplicate)' on more than one lane")
+        }
+        idempotencyHours = try config.int("send.idempotencyHours", idempotencyHours, 1...720)
+    }
+}

@@ -1,0 +1,307 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `SendNotification` over RPC as a product's client sees it: the replies, what reaches the SMTP server and Twilio's
+/// fake, what tracking and the audit trail say, and that one tenant's recipients and sends are not another's.
+@Suite("The send API over RPC: 202, 208, 409, 400, 401, 403; tenants' directories", .serialized)
+struct SendTests {
+    static func service(_ twilio: TwilioFake? = nil) async throws -> ServiceHarness {
+        try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(twilio?.environment ?? [:]) { $1 })
+    }
+
+    static func send(_ service: ServiceHarness, key: String, channels: [String], category: String = "OTP",
+                     recipient: [String: Any], title: String = "Your code", body: String = "123456 is your code",
+                     idempotencyKey: String? = nil) async throws -> ServiceHarness.Reply {
+        var request: [String: Any] = [
+            "channels": channels, "message_category": category, "recipient": recipient,
+            "content": ["title": title, "body": body],
+        ]
+        if let idempotencyKey { request["idempotency_key"] = idempotencyKey }
+        return try await service.call("SendNotification", request, as: .key(key))
+    }
+
+    /// The deliveries of `notification` as `key` sees them, once every one has left `queued` and `sending`.
+    static func settled(_ notification: String, key: String, _ service: ServiceHarness) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let reply = try await service.call("GetDeliveryStatus", ["notificationId": notification], as: .key(key))
+            let deliveries = reply.body["deliveries"] as? [[String: Any]] ?? []
+            if !deliveries.isEmpty, deliveries.allSatisfy({ !["queued", "sending"].contains($0["status"] as? String) }) {
+                return deliveries
+            }
+            guard ContinuousClock.now < deadline else { throw SupportFailure("not settled: \(reply.raw)\n\(service.daemon.log.suffix(2000))") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    @Test("a send by email and SMS to direct addresses: 202 with a request id, one email and one SMS, tracked and audited")
+    func emailAndSMS() async throws {
+        let twilio = try TwilioFake()
+        let service = try await Self.service(twilio)
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let address = "send-\(service.id)@example.com"
+        let reply = try await Self.send(service, key: shop.productKey, channels: ["email", "sms"],
+                                        recipient: ["email": address, "phone": "+14155550111"])
+        #expect(reply.status == 202)
+        let requestID = try #require(reply.body["requestId"] as? String)
+        let notification = try #require(reply.body["notificationId"] as? String)
+        #expect(UUID(uuidString: requestID) != nil)
+        #expect((reply.body["deliveries"] as? [[String: Any]])?.compactMap { $0["channel"] as? String }.sorted() == ["email", "sms"])
+
+        let deliveries = try await Self.settled(notification, key: shop.productKey, service)
+        #expect(deliveries.allSatisfy { $0["status"] as? String == "sent" || $0["status"] as? String == "delivered" }, "\(deliveries)")
+        let mails = await Maildir.wait(to: address, count: 1)
+        #expect(mails.count == 1)
+        let email = try #require(deliveries.first { $0["channel"] as? String == "email" })
+        #expect(mails.first?.header("Message-ID") == "<\(email["deliveryId"] as? String ?? "")@flowmart.example>")
+        #expect(mails.first?.header("Subject") == "Your code")
+        let sms = try await twilio.messages()
+        #expect(sms.count == 1 && sms.first?["to"] as? String == "+14155550111" && sms.first?["body"] as? String == "123456 is your code")
+
+        // Only the product (or the admin) sees it; the lane is the category's.
+        let other = try await TenantTests.onboard(service, name: "Other")
+        #expect(try await service.call("GetDeliveryStatus", ["notificationId": notification], as: .key(other.productKey)).status == 404)
+        #expect(try await service.call("GetDeliveryStatus", ["notificationId": notification]).status == 200)
+        let lane = try await service.db.withConnection { db in
+            try db.query("SELECT priority, request_id::text, product_id::text FROM notifications WHERE id = \(notification)::uuid")
+                .map { [try $0.decode(0, as: String.self), try $0.decode(1, as: String.self), try $0.decode(2, as: String.self)] }
+        }
+        #expect(lane == [["high", requestID, shop.productID]])
+        let audit = try await service.call("ListAuditEvents", ["limit": 100], as: .key(shop.productKey))
+        let accepted = (audit.body["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "send.accepted" }
+        #expect(accepted.count == 1 && accepted.first?["requestId"] as? String == requestID)
+    }
+
+    @Test("idempotency: the same key and request again is 208 with the first request id, another request 409; one email in all")
+    func idempotency() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let address = "once-\(service.id)@example.com"
+        let first = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
+                                        idempotencyKey: "order-1")
+        #expect(first.status == 202)
+        let again = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
+                                        idempotencyKey: "order-1")
+        #expect(again.status == 208 && again.body["requestId"] as? String == first.body["requestId"] as? String)
+        let changed = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
+                                          body: "654321 is your code", idempotencyKey: "order-1")
+        #expect(changed.status == 409 && TenantTests.code(changed) == "idempotency-conflict")
+        // The same key from another product is its own.
+        let other = try await TenantTests.onboard(service, name: "Other")
+        #expect(try await Self.send(service, key: other.productKey, channels: ["email"], recipient: ["email": address],
+                                    idempotencyKey: "order-1").status == 202)
+
+        _ = try await Self.settled(try #require(first.body["notificationId"] as? String), key: shop.productKey, service)
+        try await Task.sleep(for: .seconds(1))
+        #expect(Maildir.messages(to: address).count == 2, "one email per product, none for the repeats")
+        let requests = try await service.db.withConnection { db in
+            try db.query("SELECT count(*) FROM notifications WHERE request_id IS NOT NULL").first?.decode(0, as: Int.self)
+        }
+        #expect(requests == 2)
+    }
+
+    @Test("refusals: 401 without a key, 403 for the admin and service keys, 400 naming the field or the category; audited")
+    func refusals() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let request: [String: Any] = [
+            "channel": "email", "messageCategory": "OTP", "recipient": ["email": "r@example.com"], "content": ["title": "t", "body": "b"],
+        ]
+        #expect(try await service.call("SendNotification", request, as: .none).status == 401)
+        #expect(try await service.call("SendNotification", request, as: .admin).status == 403)
+        let serviceKey = try await service.call("CreateServiceKey", ["name": "orders", "scopes": ["inbox-read", "track"]])
+        let serviceSecret = try #require(serviceKey.body["apiKey"] as? String)
+        #expect(try await service.call("SendNotification", request, as: .key(serviceSecret)).status == 403)
+
+        var unknown = request
+        unknown["messageCategory"] = "DOORBELL"
+        let category = try await service.call("SendNotification", unknown, as: .key(shop.productKey))
+        #expect(category.status == 400 && "\(category.raw)".contains("messageCategory"))
+        var scheduled = request
+        scheduled["scheduled_at"] = "2027-01-01T00:00:00Z"
+        let later = try await service.call("SendNotification", scheduled, as: .key(shop.productKey))
+        #expect(later.status == 400 && "\(later.raw)".contains("scheduled_at"))
+
+        #expect(try await service.call("UpdateProduct", ["id": shop.productID, "active": false]).status == 200)
+        #expect(try await service.call("SendNotification", request, as: .key(shop.productKey)).status == 403)
+        let refused = try await service.db.withConnection { db in
+            try db.query("SELECT outcome FROM audit_events WHERE action = 'SendNotification' ORDER BY id").map { try $0.decode(0, as: String.self) }
+        }
+        #expect(refused == ["refused:401", "refused:403", "refused:403", "refused:400", "refused:400", "refused:403"])
+        #expect(try await service.db.withConnection { db in try db.query("SELECT count(*) FROM notifications").first?.decode(0, as: Int.self) } == 0)
+    }
+
+    @Test("directories: a product's u-1, another product's u-1 and FlowMart's u-1 are three people; tenants' sends are not in the inbox")
+    func directories() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
+        let user = "u-\(service.id)"
+        let addresses = ["shop": "shop-\(service.id)@example.com", "other": "other-\(service.id)@example.com",
+                         "flowmart": "flowmart-\(service.id)@example.com"]
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": addresses["shop"]!], as: .key(shop.productKey)).status == 200)
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": addresses["other"]!], as: .key(other.productKey)).status == 200)
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": addresses["flowmart"]!]).status == 200)
+        let read = try await service.call("GetRecipient", ["userId": user], as: .key(other.organizations[0].key))
+        #expect(read.status == 404, "an organisation has a directory of its own")
+        #expect(try await service.call("GetRecipient", ["userId": user], as: .key(other.productKey)).body["email"] as? String == addresses["other"])
+
+        let sent = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "ORDER_CONFIRMATION",
+                                       recipient: ["userId": user], title: "Order 1")
+        #expect(sent.status == 202)
+        let deliveries = try await Self.settled(try #require(sent.body["notificationId"] as? String), key: shop.productKey, service)
+        #expect(deliveries.first?["status"] as? String == "sent")
+        #expect(await Maildir.wait(to: addresses["shop"]!, count: 1).count == 1)
+        #expect(Maildir.messages(to: addresses["other"]!).isEmpty && Maildir.messages(to: addresses["flowmart"]!).isEmpty)
+
+        let inbox = try await service.call("GetUserNotifications", ["userId": user])
+        #expect((inbox.body["notifications"] as? [[String: Any]])?.isEmpty == true, "FlowMart's inbox holds FlowMart's notifications only")
+        let listed = try await service.call("ListDeliveries", ["userId": user], as: .key(other.productKey))
+        #expect((listed.body["deliveries"] as? [[String: Any]])?.isEmpty == true)
+        let lane = try await service.db.withConnection { db in try db.query("SELECT priority FROM notifications").map { try $0.decode(0, as: String.self) } }
+        #expect(lane == ["normal"])
+    }
+
+    @Test("tracking: ListMessages and GetMessage as the seed has them; a product sees its own, an organisation only its own, never another tenant's")
+    func tracking() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
+        // Three sends by the product, one by its first organisation, one by the other product.
+        var notifications: [String] = []
+        for (index, key) in [shop.productKey, shop.productKey, shop.productKey, shop.organizations[0].key, other.productKey].enumerated() {
+            let reply = try await Self.send(service, key: key, channels: ["email"], category: "ORDER_CONFIRMATION",
+                                            recipient: ["userId": "u-\(index % 2)", "email": "track-\(index)-\(service.id)@example.com"],
+                                            title: "Order \(index)")
+            #expect(reply.status == 202)
+            notifications.append(try #require(reply.body["notificationId"] as? String))
+        }
+        for notification in notifications.prefix(3) { _ = try await Self.settled(notification, key: shop.productKey, service) }
+
+        let all = try await service.call("ListMessages", ["page": 1, "limit": 2], as: .key(shop.productKey))
+        #expect(all.status == 200)
+        #expect(all.body["totalItems"] as? Int == 4 && all.body["totalPages"] as? Int == 2)
+        #expect(all.body["currentPage"] as? Int == 1 && all.body["pageSize"] as? Int == 2)
+        let page = try #require(all.body["messages"] as? [[String: Any]])
+        #expect(page.first?["organizationId"] as? String == shop.organizations[0].id, "newest first: the organisation's send")
+        let first = try #require(page.last)
+        #expect(first["productId"] as? String == shop.productID && first["channel"] as? String == "email")
+        #expect(first["organizationId"] is NSNull && (first["payload"] as? [String: Any])?["title"] as? String == "Order 2")
+        #expect((first["payload"] as? [String: Any])?["messageCategory"] as? String == "ORDER_CONFIRMATION")
+        let last = try await service.call("ListMessages", ["page": 3, "limit": 2], as: .key(shop.productKey))
+        #expect((last.body["messages"] as? [[String: Any]])?.isEmpty == true && last.body["totalItems"] as? Int == 4)
+
+        let byReceiver = try await service.call("ListMessages", ["receiver_id": "u-0", "status": "sent"], as: .key(shop.productKey))
+        let sentToU0 = (byReceiver.body["messages"] as? [[String: Any]] ?? []).compactMap { $0["payload"] as? [String: Any] }
+        #expect(sentToU0.compactMap { $0["title"] as? String }.sorted() == ["Order 0", "Order 2"], "\(byReceiver.raw)")
+
+        let mine = try await service.call("ListMessages", [:], as: .key(shop.organizations[0].key))
+        let organizationMessages = mine.body["messages"] as? [[String: Any]] ?? []
+        #expect(organizationMessages.count == 1 && organizationMessages.first?["organizationId"] as? String == shop.organizations[0].id)
+        #expect(try await service.call("ListMessages", [:], as: .key(shop.organizations[1].key)).body["totalItems"] as? Int == 0)
+        let theirs = try await service.call("ListMessages", ["productId": shop.productID], as: .key(other.productKey))
+        #expect(theirs.body["totalItems"] as? Int == 0, "a product id in the query never widens what a key sees")
+
+        let id = try #require(first["messageId"] as? String)
+        let message = try await service.call("GetMessage", ["message_id": id], as: .key(shop.productKey))
+        #expect(message.status == 200 && message.body["messageId"] as? String == id)
+        #expect(message.body["senderId"] as? String == "key:" + String(shop.productKey.dropFirst(4).prefix(16)), "\(message.raw)")
+        #expect(try await service.call("GetMessage", ["messageId": id], as: .key(other.productKey)).status == 404)
+        #expect(try await service.call("GetMessage", ["messageId": id], as: .key(shop.organizations[1].key)).status == 404)
+        #expect(try await service.call("GetMessage", ["messageId": id]).status == 200, "the admin sees every tenant's")
+        #expect(try await service.call("ListMessages", ["limit": 101], as: .key(shop.productKey)).status == 400)
+    }
+
+    @Test("SendBatch: one request id, one notification and one email per recipient; a 40 KiB batch is read; 1,001 recipients are 400")
+    func batch() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let known = "known-\(service.id)"
+        #expect(try await service.call("UpsertRecipient", ["userId": known, "email": "\(known)@example.com"], as: .key(shop.productKey)).status == 200)
+        let recipients: [[String: Any]] = [["userId": known], ["email": "batch-a-\(service.id)@example.com"], ["email": "batch-b-\(service.id)@example.com"]]
+        let reply = try await service.call("SendBatch", [
+            "channel": "email", "message_category": "NEWSLETTER", "recipients": recipients,
+            "content": ["title": "December news", "body": "What is new"],
+        ], as: .key(shop.productKey))
+        #expect(reply.status == 202, "\(reply.raw)")
+        let requestID = try #require(reply.body["requestId"] as? String)
+        let listed = try #require(reply.body["recipients"] as? [[String: Any]])
+        #expect(listed.count == 3 && listed.first?["userId"] as? String == known && reply.body["queued"] as? Int == 3)
+        for notification in listed.compactMap({ $0["notificationId"] as? String }) {
+            #expect(try await Self.settled(notification, key: shop.productKey, service).first?["status"] as? String == "sent")
+        }
+        for address in ["\(known)@example.com", "batch-a-\(service.id)@example.com", "batch-b-\(service.id)@example.com"] {
+            let mails = await Maildir.wait(to: address, count: 1)
+            #expect(mails.count == 1 && mails.first?.header("Subject") == "December news")
+        }
+        let messages = try await service.call("ListMessages", [:], as: .key(shop.productKey))
+        let requests = Set((messages.body["messages"] as? [[String: Any]] ?? []).compactMap { $0["requestId"] as? String })
+        #expect(messages.body["totalItems"] as? Int == 3 && requests == [requestID])
+        let lanes = try await service.db.withConnection { db in
+            try db.query("SELECT DISTINCT priority FROM notifications WHERE request_id = \(requestID)::uuid").map { try $0.decode(0, as: String.self) }
+        }
+        #expect(lanes == ["low"])
+
+        // Past 16 KiB (the ordinary request's limit), within the batch's: read and queued, every address in the directory.
+        let large = (0..<400).map { ["email": "bulk-\($0)-\(service.id)@example.com"] }
+        let bulk = try await service.call("SendBatch", [
+            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": large, "content": ["title": "t", "body": "b"],
+        ], as: .key(shop.productKey))
+        #expect(bulk.status == 202 && (bulk.body["recipients"] as? [Any])?.count == 400, "\(String("\(bulk.raw)".prefix(300)))")
+        let stored = try await service.db.withConnection { db in
+            try db.query("SELECT count(*) FROM recipients WHERE email LIKE \("bulk-%-\(service.id)@example.com")")[0].decode(0, as: Int.self)
+        }
+        #expect(stored == 400)
+        let tooMany = (0..<1_001).map { ["userId": "u-\($0)"] }
+        let refused = try await service.call("SendBatch", [
+            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": tooMany, "content": ["title": "t", "body": "b"],
+        ], as: .key(shop.productKey))
+        #expect(refused.status == 400 && "\(refused.raw)".contains("more than 1000"))
+    }
+
+    @Test("CancelRequest: what has not left is cancelled and never sent, what left is counted; another tenant gets 404")
+    func cancel() async throws {
+        // Two emails a second: most of the batch waits for its slot when the cancel comes.
+        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging([
+            "NOTIFY_EMAIL_RATE_PER_SECOND": "2", "NOTIFY_EMAIL_RATE_BURST": "1",
+        ]) { $1 })
+        defer { Task { await service.shutDown() } }
+        let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
+        let prefix = "cancel-\(service.id)-"
+        let reply = try await service.call("SendBatch", [
+            "channel": "email", "messageCategory": "PROMOTIONAL_OFFER", "recipients": (0..<20).map { ["email": "\(prefix)\($0)@example.com"] },
+            "content": ["title": "Sale", "body": "Everything must go"],
+        ], as: .key(shop.productKey))
+        #expect(reply.status == 202)
+        let requestID = try #require(reply.body["requestId"] as? String)
+        _ = try await PacingTests.waitForArrivals(1, prefix: prefix)
+
+        #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(other.productKey)).status == 404)
+        #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(shop.organizations[0].key)).status == 404)
+        let cancel = try await service.call("CancelRequest", ["request_id": requestID], as: .key(shop.productKey))
+        #expect(cancel.status == 200, "\(cancel.raw)")
+        let (cancelled, inFlight, finished) = (cancel.body["cancelled"] as? Int ?? -1, cancel.body["inFlight"] as? Int ?? -1,
+                                               cancel.body["finished"] as? Int ?? -1)
+        #expect(cancelled >= 0 && inFlight >= 0 && finished >= 1 && cancelled + inFlight + finished == 20, "\(cancel.raw)")
+
+        // Claimed deliveries still waiting for their slot are cancelled when it comes; nothing cancelled goes out.
+        func count(_ status: String) async throws -> Int {
+            try await service.call("ListMessages", ["status": status], as: .key(shop.productKey)).body["totalItems"] as? Int ?? -1
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await count("sending") + count("queued") > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        let (sent, stopped) = (try await count("sent"), try await count("cancelled"))
+        #expect(sent + stopped == 20 && stopped >= 10, "sent \(sent), cancelled \(stopped)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(PacingTests.receiveTimes(prefix: prefix).count == sent, "exactly the sent ones arrived")
+        let again = try await service.call("CancelRequest", ["requestId": requestID], as: .key(shop.productKey))
+        #expect(again.body["cancelled"] as? Int == 0 && again.body["finished"] as? Int == sent, "\(again.raw)")
+        let audit = try await service.call("ListAuditEvents", ["limit": 100], as: .key(shop.productKey))
+        #expect((audit.body["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "send.cancelled" }.count == 2)
+    }
+}
