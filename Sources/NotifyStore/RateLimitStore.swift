@@ -76,4 +76,31 @@ public enum RateLimitStore {
                 """)
         }
     }
+
+    /// A quota (`GCRA.refusal`): takes `count` slots of `key` if they can all be taken now, in one statement on the
+    /// caller's connection; otherwise takes none and returns how many seconds until they could be (rounded up).
+    public static func admit(_ key: String, count: Int, limit: RateLimit, on db: PGConnection) throws -> Int? {
+        let seconds = Double(count) * limit.interval
+        let early = Double(limit.burst) * limit.interval
+        let row = try db.query("""
+            WITH taken AS (
+                INSERT INTO rate_limits AS r (key, tat) VALUES (\(key), statement_timestamp() + make_interval(secs => \(seconds)))
+                ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, statement_timestamp()) + make_interval(secs => \(seconds))
+                WHERE GREATEST(r.tat, statement_timestamp()) + make_interval(secs => \(seconds - early)) <= statement_timestamp()
+                RETURNING true)
+            SELECT EXISTS (SELECT 1 FROM taken),
+                   (SELECT extract(epoch FROM GREATEST(tat, statement_timestamp()) + make_interval(secs => \(seconds - early))
+                                               - statement_timestamp())::float8
+                    FROM rate_limits WHERE key = \(key))
+            """, prepared: true)[0]
+        if try row.decode(0, as: Bool.self) { return nil }
+        return Swift.max(1, Int((try row.decodeIfPresent(1, as: Double.self) ?? 1).rounded(.up)))
+    }
+
+    /// Hands back `count` slots `admit` took, on the caller's connection (a request that turned out to be a repeat).
+    public static func release(_ key: String, count: Int, limit: RateLimit, on db: PGConnection) throws {
+        try db.execute("""
+            UPDATE rate_limits SET tat = tat - make_interval(secs => \(Double(count) * limit.interval)) WHERE key = \(key)
+            """)
+    }
 }

@@ -31,9 +31,15 @@ public enum SendStore {
 
     public enum Outcome: Sendable, Equatable {
         case accepted
-        /// The idempotency key came with the same request before: that request's id.
+        /// The idempotency key was used before: nothing was written.
+        case repeated(Repeat)
+    }
+
+    /// A request whose idempotency key came within the window before.
+    public enum Repeat: Sendable, Equatable {
+        /// With the same request: that request's id.
         case duplicate(requestID: String)
-        /// The idempotency key came with another request.
+        /// With another request.
         case conflict(requestID: String)
     }
 
@@ -61,18 +67,32 @@ public enum SendStore {
                 ON CONFLICT (namespace, idempotency_key) DO NOTHING
                 RETURNING id
                 """)
-            if inserted.isEmpty, let key = request.idempotencyKey {
-                let row = try db.query("""
-                    SELECT id::text, body_hash FROM send_requests WHERE namespace = \(namespace) AND idempotency_key = \(key)
-                    """)[0]
-                let (id, hash) = (try row.decode(0, as: String.self), try row.decode(1, as: String.self))
-                return hash == request.hash ? .duplicate(requestID: id) : .conflict(requestID: id)
+            if inserted.isEmpty {
+                // The key's row was there, or was being written by a request that has since rolled back: then the
+                // same request sent again goes through.
+                guard let earlier = try earlier(request, on: db) else {
+                    throw RPCFailure(status: 503, code: "busy", message: "a request with this idempotencyKey was being written; send it again",
+                                     retryAfterSeconds: 1)
+                }
+                return .repeated(earlier)
             }
             try RecipientStore.writeAddresses(addresses, in: namespace, on: db)
             try IngestionStore.write(plan, on: db)
             try AuditStore.append([audit], on: db)
             return .accepted
         }
+    }
+
+    /// What an earlier request with `request`'s idempotency key (within the window) makes of it; nil when there is
+    /// none (or no key). A repeat is answered so even when the tenant is over its quota.
+    public static func earlier(_ request: Request, on db: PGConnection) throws -> Repeat? {
+        guard let key = request.idempotencyKey else { return nil }
+        guard let row = try db.query("""
+            SELECT id::text, body_hash FROM send_requests WHERE namespace = \(request.tenant.namespace) AND idempotency_key = \(key)
+            """).first
+        else { return nil }
+        let (id, hash) = (try row.decode(0, as: String.self), try row.decode(1, as: String.self))
+        return hash == request.hash ? .duplicate(requestID: id) : .conflict(requestID: id)
     }
 
     /// What cancelling a request did: deliveries stopped, deliveries being sent (they finish), deliveries already done.

@@ -57,4 +57,16 @@ struct GCRATests {
             }
         }
     }
+
+    @Test("as a quota: a burst is taken at once, the next slot is refused until it is due, and a refusal takes nothing")
+    func quota() {
+        let limit = RateLimit(perSecond: 2, burst: 4)
+        #expect(GCRA.refusal(tat: nil, now: 100, count: 4, limit: limit) == 0)
+        let tat = GCRA.advance(tat: nil, now: 100, count: 4, limit: limit)
+        #expect(GCRA.refusal(tat: tat, now: 100, count: 1, limit: limit) == 0.5)
+        #expect(GCRA.refusal(tat: tat, now: 100.5, count: 1, limit: limit) == 0)
+        #expect(GCRA.refusal(tat: tat, now: 100, count: 4, limit: limit) == 2)
+        #expect(GCRA.refusal(tat: nil, now: 100, count: 5, limit: limit) == 0.5, "more than the burst never passes at once")
+        #expect(GCRA.refusal(tat: 50, now: 100, count: 4, limit: limit) == 0, "a quiet spell refills the burst, no more")
+    }
 }

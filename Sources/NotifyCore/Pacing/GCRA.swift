@@ -46,4 +46,11 @@ public enum GCRA {
 
     /// How far past now `pushed` sets the TAT: the wait plus the early allowance (τ) that `wait` takes off.
     public static func pushOffset(_ seconds: Double, limit: RateLimit) -> Double { seconds + limit.tolerance }
+
+    /// As a gate (a quota: refuse rather than wait): how long before `count` slots can be taken at once at `now` —
+    /// zero when they can be now, and then the TAT moves to `advance`'s; otherwise nothing is taken. The same
+    /// condition as `wait`: the last slot may be at most `tolerance` early.
+    public static func refusal(tat: Double?, now: Double, count: Int, limit: RateLimit) -> Double {
+        Swift.max(0, advance(tat: tat, now: now, count: count, limit: limit) - Double(limit.burst) * limit.interval - now)
+    }
 }

@@ -1,14 +1,25 @@
+import Foundation
+
 /// An RPC reply other than 200: `status` is the reply's `status` header (HTTP meaning) and the body is
 /// `{"error": {"code": ..., "message": ...}}`. Messages name fields, never echo values.
 public struct RPCFailure: Error, Sendable, Equatable {
     public var status: Int
     public var code: String
     public var message: String
+    /// With a 429 (or a 503 that will pass): whole seconds after which the same request will be taken.
+    public var retryAfterSeconds: Int?
 
-    public init(status: Int, code: String, message: String) {
+    public init(status: Int, code: String, message: String, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    /// The caller's tenant is over its send quota; the same request is taken after `seconds`.
+    public static func overQuota(retryAfter seconds: Int) -> RPCFailure {
+        RPCFailure(status: 429, code: "over-quota", message: "this key's tenant is over its send quota; retry after \(seconds) s",
+                   retryAfterSeconds: seconds)
     }
 
     public static func badRequest(_ message: String) -> RPCFailure {
@@ -36,10 +47,16 @@ public struct RPCFailure: Error, Sendable, Equatable {
     public init(status: Int, body: [UInt8]) {
         let error = (try? JSONInput().object(from: body))?["error"] as? [String: Any]
         self.init(status: status, code: error?["code"] as? String ?? "unknown",
-                  message: error?["message"] as? String ?? "no error message")
+                  message: error?["message"] as? String ?? "no error message",
+                  retryAfterSeconds: (error?["retryAfterSeconds"] as? NSNumber).map { $0.intValue })
     }
 
-    public var body: JSONValue { .object([("error", .object([("code", .string(code)), ("message", .string(message))]))]) }
+    /// `{"error": {"code", "message", "retryAfterSeconds"?}}`.
+    public var body: JSONValue {
+        var error: [(String, JSONValue)] = [("code", .string(code)), ("message", .string(message))]
+        if let retryAfterSeconds { error.append(("retryAfterSeconds", .int(retryAfterSeconds))) }
+        return .object([("error", .object(error))])
+    }
 }
 
 extension Rejection {

@@ -24,6 +24,22 @@ extension RPCHandlers {
             throw RPCFailure.badRequest("field 'messageCategory' is not a category this service knows (see the README's send section)")
         }
         let requestID = context.planner.newID()
+        let record = SendStore.Request(
+            id: requestID, tenant: tenant, idempotencyKey: request.idempotencyKey, hash: request.hash, category: request.category,
+            lane: lane, sender: call.principal.actor)
+        // The quota is taken first, in a statement of its own (a row lock held for a transaction would queue every
+        // send of the tenant behind the one before), and handed back if nothing is written. A repeat of an accepted
+        // request is answered as one even over the quota.
+        let quotaKey = "quota:\(tenant.namespace.uuidString.lowercased())"
+        if let quota = context.settings.quota,
+           let retryAfter = try RateLimitStore.admit(quotaKey, count: request.recipients.count, limit: quota, on: db) {
+            guard let earlier = try SendStore.earlier(record, on: db) else { throw RPCFailure.overQuota(retryAfter: retryAfter) }
+            return try answer(earlier, context: context)
+        }
+        func releaseQuota() {
+            guard let quota = context.settings.quota else { return }
+            try? RateLimitStore.release(quotaKey, count: request.recipients.count, limit: quota, on: db)
+        }
         let notifications = request.recipients.map { recipient in
             request.notification(for: recipient, id: context.planner.newID(), requestID: requestID, tenant: tenant, lane: lane)
         }
@@ -33,15 +49,26 @@ extension RPCHandlers {
             actor: call.principal.actor, tenant: tenant, entity: "request:\(requestID)", action: "send.accepted", requestID: requestID,
             detail: "\(request.category) on the \(lane.rawValue) lane to \(notifications.count) recipient(s): "
                 + "\(queued) of \(plan.deliveries.count) deliveries queued")
-        let outcome = try SendStore.accept(
-            SendStore.Request(id: requestID, tenant: tenant, idempotencyKey: request.idempotencyKey, hash: request.hash,
-                              category: request.category, lane: lane, sender: call.principal.actor),
-            addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit,
-            windowHours: context.settings.idempotencyHours, on: db)
-        switch outcome {
-        case .accepted:
-            context.outboxCommitted()
-            return Answer(body: batch ? batchReply(requestID, notifications, plan) : singleReply(requestID, notifications[0], plan), status: 202)
+        let outcome: SendStore.Outcome
+        do {
+            outcome = try SendStore.accept(
+                record, addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit,
+                windowHours: context.settings.idempotencyHours, on: db)
+        } catch {
+            releaseQuota()
+            throw error
+        }
+        if case .repeated(let earlier) = outcome {
+            releaseQuota()
+            return try answer(earlier, context: context)
+        }
+        context.outboxCommitted()
+        return Answer(body: batch ? batchReply(requestID, notifications, plan) : singleReply(requestID, notifications[0], plan), status: 202)
+    }
+
+    /// The answer to a repeated idempotency key: 208 with the first request's id for the same request, else 409.
+    private static func answer(_ earlier: SendStore.Repeat, context: SendContext) throws -> Answer {
+        switch earlier {
         case .duplicate(let first):
             return Answer(body: .object([("requestId", .string(first)), ("duplicate", .bool(true))]), status: 208)
         case .conflict:

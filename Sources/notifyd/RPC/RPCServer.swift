@@ -72,7 +72,9 @@ struct RPCServer: Service {
             let answer = try router.route(call, body: request.body, on: db)
             return (answer.body, answer.headers.merging([status: .int(Int64(answer.status))]) { $1 })
         } catch let failure as RPCFailure {
-            return (failure.body, [status: .int(Int64(failure.status))])
+            var headers: [String: AMQPFieldValue] = [status: .int(Int64(failure.status))]
+            if let seconds = failure.retryAfterSeconds { headers["retry-after"] = .int(Int64(seconds)) }
+            return (failure.body, headers)
         } catch {
             logger.error("RPC request failed", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")", "error": "\(error)"])
             return (RPCFailure.internalError.body, [status: .int(Int64(RPCFailure.internalError.status))])
@@ -93,7 +95,8 @@ extension RPCServer {
         }
         if request.omittedBodySize != nil {
             // Within its command's limit, but larger requests already held fill the budget for them: a moment later it fits.
-            throw RPCFailure(status: 503, code: "busy", message: "too many large requests at once; send it again shortly")
+            throw RPCFailure(status: 503, code: "busy", message: "too many large requests at once; send it again shortly",
+                             retryAfterSeconds: 1)
         }
         var presented: String?
         if case .string(let key)? = request.properties.headers[RPCEnvelope.apiKeyHeader] { presented = key }
