@@ -11,11 +11,14 @@ import ServiceLifecycle
 ///   JSON body names every check with what it saw or why it failed.
 /// - `GET /metrics`: the Prometheus text of `DaemonMetrics`.
 /// - `POST /receipts/<provider>`: a provider's signed status callbacks (`ReceiptEndpoint`).
+/// - `/v1/...`: the commands, as over the RPC queue (`APIEndpoint`), described at `GET /openapi.json`.
 struct HTTPListener: Service {
     let settings: HTTPSettings
     let checks: HealthChecks
     let metrics: DaemonMetrics
     let receipts: [ReceiptEndpoint]
+    /// The commands over HTTP (`/v1/...`, `/openapi.json`).
+    let api: APIEndpoint
     let logger: Logger
 
     func run() async throws {
@@ -44,6 +47,7 @@ struct HTTPListener: Service {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
+        api.register(on: router)
         for endpoint in receipts {
             router.post(RouterPath(endpoint.source.path)) { request, _ in await endpoint.handle(request) }
         }

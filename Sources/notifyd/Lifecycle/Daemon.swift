@@ -104,11 +104,12 @@ struct Daemon {
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
             metrics: metrics, logger: logger)
+        let commands = RPCRouter(
+            authenticator: Authenticator(settings: configuration.auth),
+            sending: SendContext(planner: planner, settings: configuration.send, outboxCommitted: doorbell.ring), logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
-            prefetch: configuration.rpcPrefetch, authenticator: Authenticator(settings: configuration.auth),
-            sending: SendContext(planner: planner, settings: configuration.send, outboxCommitted: doorbell.ring), readiness: readiness,
-            metrics: metrics, logger: logger)
+            prefetch: configuration.rpcPrefetch, router: commands, readiness: readiness, metrics: metrics, logger: logger)
         let watchdog = Watchdog(systemd: systemd, probes: resources.probes, logger: logger)
         let relay = OutboxRelay(
             outbox: OutboxStore(database: resources.outbox), publishing: resources.publishing,
@@ -139,6 +140,7 @@ struct Daemon {
                         ReceiptEndpoint(provider: provider.name, source: $0, database: resources.reads, metrics: metrics, logger: logger)
                     }
                 },
+                api: APIEndpoint(router: commands, database: resources.reads, metrics: metrics, logger: logger),
                 logger: logger), at: 0)
         }
         if configuration.topology.archiveParked {

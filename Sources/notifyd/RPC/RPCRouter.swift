@@ -56,9 +56,17 @@ struct RPCRouter: Sendable {
         do {
             return try send()
         } catch let failure as RPCFailure {
+            throw try refuse(call, failure, on: db)
+        }
+    }
+
+    /// A refusal of an authenticated call, to throw: a send's is written to the audit trail first (a transport that
+    /// refuses a body before it reaches `route`, such as HTTP's, comes here too).
+    func refuse(_ call: RPCCall, _ failure: RPCFailure, on db: PGConnection) throws -> RPCFailure {
+        if [.sendNotification, .sendBatch].contains(call.command) {
             try AuditStore.append([.refused(call.command, by: call.principal, actor: call.principal.actor, failure: failure,
                                             requestID: call.requestID)], on: db)
-            throw failure
         }
+        return failure
     }
 }

@@ -18,8 +18,8 @@ struct RPCServer: Service {
     let queries: PGPool
     let queue: String
     let prefetch: Int
-    let authenticator: Authenticator
-    let sending: SendContext
+    /// The commands, behind this queue and the HTTP API alike.
+    let router: RPCRouter
     let readiness: Readiness
     let metrics: DaemonMetrics
     let logger: Logger
@@ -30,12 +30,12 @@ struct RPCServer: Service {
     func run() async throws {
         let inFlight = InFlight()
         let (connection, queries, metrics, logger) = (connection, queries, metrics, logger)
-        let (authenticator, router) = (authenticator, RPCRouter(authenticator: authenticator, sending: sending, logger: logger))
+        let router = router
         // Bodies over 16 KiB (batches of sends) are read while those held total at most 8 MiB; the rest wait for room.
         let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes, oversizedBudget: 8 * SendBatch.maxRequestBytes)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
             let command = request.properties.type.flatMap { RPCCommand(rawValue: $0) }
-            guard let replyTo = request.properties.replyTo, authenticator.settings.allowsReply(to: replyTo) else {
+            guard let replyTo = request.properties.replyTo, router.authenticator.settings.allowsReply(to: replyTo) else {
                 logger.warning("dropped an RPC request without an allowed reply_to", metadata: [
                     "rpc.type": "\(request.properties.type?.logSafe ?? "-")",
                     "rpc.replyTo": "\(request.properties.replyTo?.logSafe ?? "-")",

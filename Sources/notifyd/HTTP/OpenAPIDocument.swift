@@ -1,0 +1,111 @@
+import NotifyCore
+
+/// The OpenAPI 3.1 description of the HTTP API, served at `GET /openapi.json`, generated from `APIRoutes` (the list
+/// the listener serves), so the two cannot drift. Request bodies are described as far as the schema language helps
+/// a client (the send requests in full); what a command accepts exactly is its parser's, which answers 400 naming
+/// the field.
+enum OpenAPIDocument {
+    static let json: [UInt8] = document.bytes
+
+    static var document: JSONValue {
+        var paths: [(String, [(String, JSONValue)])] = []
+        for route in APIRoutes.all {
+            let operation = operation(route)
+            if let index = paths.firstIndex(where: { $0.0 == route.path }) {
+                paths[index].1.append((route.method.rawValue.lowercased(), operation))
+            } else {
+                paths.append((route.path, [(route.method.rawValue.lowercased(), operation)]))
+            }
+        }
+        return .object([
+            ("openapi", .string("3.1.0")),
+            ("info", .object([
+                ("title", .string("FlowMart Notification Service")), ("version", .string("1")),
+                ("description", .string("The commands of notifyd's RPC queue, over HTTP. Every command is also at POST /v1/rpc/{command}.")),
+            ])),
+            ("paths", .object(paths.map { ($0.0, .object($0.1)) })),
+            ("components", .object([
+                ("securitySchemes", .object([("apiKey", .object([("type", .string("apiKey")), ("in", .string("header")), ("name", .string("x-api-key"))]))])),
+                ("schemas", .object([("Error", errorSchema), ("SendRequest", sendSchema(batch: false)), ("SendBatch", sendSchema(batch: true))])),
+            ])),
+            ("security", .array([.object([("apiKey", .array([]))])])),
+        ])
+    }
+
+    private static func operation(_ route: APIRoutes.Route) -> JSONValue {
+        var parameters: [JSONValue] = route.parameters.map { parameter(named: $0, in: "path", type: "string", required: true) }
+        parameters += route.integers.sorted().map { parameter(named: $0, in: "query", type: "integer", required: false) }
+        parameters += route.strings.map { parameter(named: $0, in: "query", type: "string", required: false) }
+        let fixed = route.fixed.map(\.1).joined(separator: "-")
+        var members: [(String, JSONValue)] = [
+            ("operationId", .string(fixed.isEmpty ? route.command.rawValue : "\(route.command.rawValue)-\(fixed)")),
+            ("summary", .string(route.summary)), ("parameters", .array(parameters)),
+        ]
+        if [.post, .put, .patch].contains(route.method) {
+            let schema: JSONValue = switch route.command {
+            case .sendNotification: .object([("$ref", .string("#/components/schemas/SendRequest"))])
+            case .sendBatch: .object([("$ref", .string("#/components/schemas/SendBatch"))])
+            default: .object([("type", .string("object"))])
+            }
+            members.append(("requestBody", .object([
+                ("required", .bool(route.command == .sendNotification || route.command == .sendBatch)),
+                ("content", .object([("application/json", .object([("schema", schema)]))])),
+            ])))
+        }
+        let success = route.command == .sendNotification || route.command == .sendBatch ? "202"
+            : [.createProduct, .createOrganizations, .createServiceKey, .rotateAPIKey].contains(route.command) ? "201" : "200"
+        var responses: [(String, JSONValue)] = [(success, response("done", schema: .object([("type", .string("object"))])))]
+        if success == "202" { responses.append(("208", response("a repeat of an accepted request: its requestId", schema: .object([("type", .string("object"))])))) }
+        for (status, meaning) in [("400", "the request is not valid; the message names the field"), ("401", "no key, or an unknown, revoked or expired one"),
+                                  ("403", "the key may not do this"), ("404", "not found, or not the caller's"), ("409", "a conflict"),
+                                  ("413", "the body is too large"), ("429", "over the tenant's quota; see Retry-After"),
+                                  ("503", "busy or the database is unavailable; try again")] {
+            responses.append((status, response(meaning, schema: .object([("$ref", .string("#/components/schemas/Error"))]))))
+        }
+        members.append(("responses", .object(responses)))
+        return .object(members)
+    }
+
+    private static func parameter(named name: String, in location: String, type: String, required: Bool) -> JSONValue {
+        .object([("name", .string(name)), ("in", .string(location)), ("required", .bool(required)), ("schema", .object([("type", .string(type))]))])
+    }
+
+    private static func response(_ description: String, schema: JSONValue) -> JSONValue {
+        .object([("description", .string(description)), ("content", .object([("application/json", .object([("schema", schema)]))]))])
+    }
+
+    private static let errorSchema: JSONValue = .object([
+        ("type", .string("object")), ("required", .array([.string("error")])),
+        ("properties", .object([("error", .object([
+            ("type", .string("object")), ("required", .array([.string("code"), .string("message")])),
+            ("properties", .object([
+                ("code", .object([("type", .string("string"))])), ("message", .object([("type", .string("string"))])),
+                ("retryAfterSeconds", .object([("type", .string("integer"))])),
+            ])),
+        ]))])),
+    ])
+
+    private static func sendSchema(batch: Bool) -> JSONValue {
+        let string: JSONValue = .object([("type", .string("string"))])
+        let recipient: JSONValue = .object([
+            ("type", .string("object")),
+            ("properties", .object([("userId", string), ("email", string), ("phone", string)])),
+        ])
+        let channels = NotificationChannel.allCases.filter { $0 != .inApp }.map { JSONValue.string($0.rawValue) }
+        return .object([
+            ("type", .string("object")), ("required", .array([.string("content")])),
+            ("properties", .object([
+                ("channel", .object([("type", .string("string")), ("enum", .array(channels))])),
+                ("channels", .object([("type", .string("array")), ("items", .object([("type", .string("string")), ("enum", .array(channels))]))])),
+                ("messageCategory", string),
+                batch ? ("recipients", .object([("type", .string("array")), ("maxItems", .int(SendBatch.maxRecipients)), ("items", recipient)]))
+                    : ("recipient", recipient),
+                ("content", .object([
+                    ("type", .string("object")), ("required", .array([.string("title"), .string("body")])),
+                    ("properties", .object([("title", string), ("body", string), ("subject", string), ("html", string)])),
+                ])),
+                ("idempotencyKey", string),
+            ])),
+        ])
+    }
+}
