@@ -25,8 +25,9 @@ struct APIEndpoint: Sendable {
                 return await handle(request, route: route, command: route.command, pathParameters: parameters)
             }
         }
+        let document = OpenAPIDocument.json(categories: self.router.sending.settings.categories)
         router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.json)))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: document)))
         }
         router.post("/v1/rpc/:command") { request, context in
             guard let name = context.parameters.get("command"), let command = RPCCommand(rawValue: name) else {

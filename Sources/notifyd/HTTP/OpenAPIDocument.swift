@@ -5,9 +5,10 @@ import NotifyCore
 /// a client (the send requests in full); what a command accepts exactly is its parser's, which answers 400 naming
 /// the field.
 enum OpenAPIDocument {
-    static let json: [UInt8] = document.bytes
+    /// The document for a daemon whose send API knows `categories` (its `send.categories.*`).
+    static func json(categories: MessageCategories) -> [UInt8] { document(categories: categories).bytes }
 
-    static var document: JSONValue {
+    static func document(categories: MessageCategories) -> JSONValue {
         var paths: [(String, [(String, JSONValue)])] = []
         for route in APIRoutes.all {
             let operation = operation(route)
@@ -26,7 +27,10 @@ enum OpenAPIDocument {
             ("paths", .object(paths.map { ($0.0, .object($0.1)) })),
             ("components", .object([
                 ("securitySchemes", .object([("apiKey", .object([("type", .string("apiKey")), ("in", .string("header")), ("name", .string("x-api-key"))]))])),
-                ("schemas", .object([("Error", errorSchema), ("SendRequest", sendSchema(batch: false)), ("SendBatch", sendSchema(batch: true))])),
+                ("schemas", .object([
+                    ("Error", errorSchema), ("SendRequest", sendSchema(batch: false, categories: categories)),
+                    ("SendBatch", sendSchema(batch: true, categories: categories)),
+                ])),
             ])),
             ("security", .array([.object([("apiKey", .array([]))])])),
         ])
@@ -66,8 +70,15 @@ enum OpenAPIDocument {
         return .object(members)
     }
 
+    /// A parameter; ids of what this service creates are UUIDs, the times RFC 3339, statuses those of a delivery.
     private static func parameter(named name: String, in location: String, type: String, required: Bool) -> JSONValue {
-        .object([("name", .string(name)), ("in", .string(location)), ("required", .bool(required)), ("schema", .object([("type", .string(type))]))])
+        var schema: [(String, JSONValue)] = [("type", .string(type))]
+        if name.hasSuffix("Id"), !["userId", "receiverId", "keyId"].contains(name) { schema.append(("format", .string("uuid"))) }
+        if ["createdFrom", "createdTo", "since", "from", "to"].contains(name) { schema.append(("format", .string("date-time"))) }
+        if name == "status" { schema.append(("enum", .array(DeliveryStatus.allCases.map { .string($0.rawValue) }))) }
+        if name == "limit" { schema += [("minimum", .int(1)), ("maximum", .int(100))] }
+        if name == "page" { schema.append(("minimum", .int(1))) }
+        return .object([("name", .string(name)), ("in", .string(location)), ("required", .bool(required)), ("schema", .object(schema))])
     }
 
     private static func response(_ description: String, schema: JSONValue) -> JSONValue {
@@ -85,7 +96,7 @@ enum OpenAPIDocument {
         ]))])),
     ])
 
-    private static func sendSchema(batch: Bool) -> JSONValue {
+    private static func sendSchema(batch: Bool, categories: MessageCategories) -> JSONValue {
         let string: JSONValue = .object([("type", .string("string"))])
         let recipient: JSONValue = .object([
             ("type", .string("object")),
@@ -93,18 +104,18 @@ enum OpenAPIDocument {
         ])
         let channels = NotificationChannel.allCases.filter { $0 != .inApp }.map { JSONValue.string($0.rawValue) }
         return .object([
-            ("type", .string("object")), ("required", .array([.string("content")])),
+            ("type", .string("object")), ("required", .array([.string("messageCategory"), .string(batch ? "recipients" : "recipient"), .string("content")])),
             ("properties", .object([
                 ("channel", .object([("type", .string("string")), ("enum", .array(channels))])),
                 ("channels", .object([("type", .string("array")), ("items", .object([("type", .string("string")), ("enum", .array(channels))]))])),
-                ("messageCategory", string),
+                ("messageCategory", .object([("type", .string("string")), ("enum", .array(categories.lanes.keys.sorted().map(JSONValue.string)))])),
                 batch ? ("recipients", .object([("type", .string("array")), ("maxItems", .int(SendBatch.maxRecipients)), ("items", recipient)]))
                     : ("recipient", recipient),
                 ("content", .object([
                     ("type", .string("object")), ("required", .array([.string("title"), .string("body")])),
                     ("properties", .object([("title", string), ("body", string), ("subject", string), ("html", string)])),
                 ])),
-                ("idempotencyKey", string),
+                ("idempotencyKey", .object([("type", .string("string")), ("minLength", .int(1)), ("maxLength", .int(SendRequest.maxIdempotencyKeyLength))])),
             ])),
         ])
     }
