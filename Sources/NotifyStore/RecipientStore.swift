@@ -44,19 +44,34 @@ public enum RecipientStore {
     }
 
     /// Writes the addresses sends named into their users' entries (creating them), keeping the other fields; inside
-    /// the caller's transaction, under each user's lock, taken in one order so two batches never deadlock. Users are
-    /// distinct (a batch refuses a recipient named twice).
-    static func writeAddresses(_ recipients: [SendRequest.Recipient], in namespace: UUID, on db: PGConnection) throws {
+    /// the caller's transaction, under each user's lock, taken in one order so two commits never deadlock. A user
+    /// named by several sends of one commit gets the last address each gave. The lock key is `lock`'s (the namespace
+    /// as `uuidString` spells it).
+    static func writeAddresses(_ recipients: [(namespace: UUID, recipient: SendRequest.Recipient)], on db: PGConnection) throws {
         guard !recipients.isEmpty else { return }
-        let users = PGTextArray(recipients.map(\.userID))
+        var merged: [String: (namespace: UUID, userID: String, email: String?, phone: String?)] = [:]
+        var order: [String] = []
+        for (namespace, recipient) in recipients {
+            let key = "\(namespace.uuidString)\u{0}\(recipient.userID)"
+            if let known = merged[key] {
+                merged[key] = (namespace, recipient.userID, recipient.email ?? known.email, recipient.phone ?? known.phone)
+            } else {
+                merged[key] = (namespace, recipient.userID, recipient.email, recipient.phone)
+                order.append(key)
+            }
+        }
+        let rows = order.compactMap { merged[$0] }
+        let namespaces = PGTextArray(rows.map(\.namespace.uuidString))
+        let users = PGTextArray(rows.map(\.userID))
         try db.execute("""
             SELECT pg_advisory_xact_lock(h) FROM (
-                SELECT DISTINCT hashtextextended('recipient' || \(namespace.uuidString) || u, 0) AS h FROM unnest(\(users)::text[]) u ORDER BY h) l
+                SELECT DISTINCT hashtextextended('recipient' || n || u, 0) AS h
+                FROM unnest(\(namespaces)::text[], \(users)::text[]) AS a(n, u) ORDER BY h) l
             """)
         try db.execute("""
             INSERT INTO recipients (namespace, user_id, email, phone)
-            SELECT \(namespace), u, e, p FROM unnest(\(users)::text[], \(PGTextArray(recipients.map(\.email)))::text[],
-                                                   \(PGTextArray(recipients.map(\.phone)))::text[]) AS a(u, e, p)
+            SELECT n::uuid, u, e, p FROM unnest(\(namespaces)::text[], \(users)::text[], \(PGTextArray(rows.map(\.email)))::text[],
+                                                \(PGTextArray(rows.map(\.phone)))::text[]) AS a(n, u, e, p)
             ON CONFLICT (namespace, user_id) DO UPDATE SET email = COALESCE(excluded.email, recipients.email),
                 phone = COALESCE(excluded.phone, recipients.phone), updated_at = now()
             """)

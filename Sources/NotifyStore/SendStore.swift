@@ -29,10 +29,29 @@ public enum SendStore {
         }
     }
 
+    /// One request of a group commit, with everything it writes.
+    public struct Acceptance: Sendable {
+        public var request: Request
+        /// Addresses the request names, for the tenant's directory.
+        public var addresses: [SendRequest.Recipient]
+        public var plan: IngestionPlan
+        public var audit: AuditEntry
+
+        public init(request: Request, addresses: [SendRequest.Recipient], plan: IngestionPlan, audit: AuditEntry) {
+            self.request = request
+            self.addresses = addresses
+            self.plan = plan
+            self.audit = audit
+        }
+    }
+
     public enum Outcome: Sendable, Equatable {
         case accepted
-        /// The idempotency key was used before: nothing was written.
+        /// The idempotency key was used before: nothing was written for this request.
         case repeated(Repeat)
+        /// The key's row was being written by a request that rolled back while this one waited: sent again, it goes
+        /// through.
+        case raced
     }
 
     /// A request whose idempotency key came within the window before.
@@ -43,43 +62,57 @@ public enum SendStore {
         case conflict(requestID: String)
     }
 
-    /// Records `request` and writes `plan`, unless its idempotency key was used within `windowHours` (then nothing is
-    /// written and the earlier request is named). `addresses` go into the tenant's directory first.
-    public static func accept(
-        _ request: Request, addresses: [SendRequest.Recipient], plan: IngestionPlan, audit: AuditEntry, windowHours: Int,
-        on db: PGConnection
-    ) throws -> Outcome {
-        try db.transaction { db in
-            let namespace = request.tenant.namespace
-            if let key = request.idempotencyKey {
+    /// Records `items` in one transaction (a group commit: the statements are the same for one request or hundreds),
+    /// each unless its idempotency key was used within `windowHours` (also by an earlier item of the same call).
+    /// Returns each item's outcome, in order; the accepted ones' addresses, plans and audit rows are written.
+    public static func accept(_ items: [Acceptance], windowHours: Int, on db: PGConnection) throws -> [Outcome] {
+        guard !items.isEmpty else { return [] }
+        return try db.transaction { db in
+            let keyed = items.map(\.request).filter { $0.idempotencyKey != nil }
+            if !keyed.isEmpty {
                 // A key older than the window is free again.
                 try db.execute("""
-                    DELETE FROM send_requests WHERE namespace = \(namespace) AND idempotency_key = \(key)
-                      AND created_at <= now() - make_interval(hours => \(windowHours))
+                    DELETE FROM send_requests s
+                    USING unnest(\(PGTextArray(keyed.map(\.tenant.namespace.uuidString)))::uuid[],
+                                 \(PGTextArray(keyed.map(\.idempotencyKey)))::text[]) AS k(namespace, key)
+                    WHERE s.namespace = k.namespace AND s.idempotency_key = k.key
+                      AND s.created_at <= now() - make_interval(hours => \(windowHours))
                     """)
             }
-            let inserted = try db.query("""
+            let requests = items.map(\.request)
+            // In key order, so two daemons' commits wait for each other's keys rather than deadlock.
+            let inserted = Set(try db.query("""
                 INSERT INTO send_requests (id, namespace, product_id, organization_id, sender, idempotency_key, body_hash, category, lane,
                                            notifications)
-                VALUES (\(request.id)::uuid, \(namespace), \(request.tenant.productID), \(request.tenant.organizationID), \(request.sender),
-                        \(request.idempotencyKey),
-                        \(request.hash), \(request.category), \(request.lane.rawValue), \(plan.notifications.count))
+                SELECT id, namespace, product, organization, sender, key, hash, category, lane, count
+                FROM unnest(\(PGTextArray(requests.map(\.id)))::uuid[], \(PGTextArray(requests.map(\.tenant.namespace.uuidString)))::uuid[],
+                            \(PGTextArray(requests.map(\.tenant.productID.uuidString)))::uuid[],
+                            \(PGTextArray(requests.map { $0.tenant.organizationID?.uuidString }))::uuid[],
+                            \(PGTextArray(requests.map(\.sender)))::text[], \(PGTextArray(requests.map(\.idempotencyKey)))::text[],
+                            \(PGTextArray(requests.map(\.hash)))::text[], \(PGTextArray(requests.map(\.category)))::text[],
+                            \(PGTextArray(requests.map(\.lane.rawValue)))::text[],
+                            \(PGTextArray(items.map { String($0.plan.notifications.count) }))::int[])
+                     AS r(id, namespace, product, organization, sender, key, hash, category, lane, count)
+                ORDER BY namespace, key
                 ON CONFLICT (namespace, idempotency_key) DO NOTHING
-                RETURNING id
-                """)
-            if inserted.isEmpty {
-                // The key's row was there, or was being written by a request that has since rolled back: then the
-                // same request sent again goes through.
-                guard let earlier = try earlier(request, on: db) else {
-                    throw RPCFailure(status: 503, code: "busy", message: "a request with this idempotencyKey was being written; send it again",
-                                     retryAfterSeconds: 1)
+                RETURNING id::text
+                """).map { try $0.decode(0, as: String.self) })
+            var outcomes: [Outcome] = []
+            var accepted: [Acceptance] = []
+            for item in items {
+                if inserted.contains(item.request.id.lowercased()) {
+                    outcomes.append(.accepted)
+                    accepted.append(item)
+                } else if let earlier = try earlier(item.request, on: db) {
+                    outcomes.append(.repeated(earlier))
+                } else {
+                    outcomes.append(.raced)
                 }
-                return .repeated(earlier)
             }
-            try RecipientStore.writeAddresses(addresses, in: namespace, on: db)
-            try IngestionStore.write(plan, on: db)
-            try AuditStore.append([audit], on: db)
-            return .accepted
+            try RecipientStore.writeAddresses(accepted.flatMap { item in item.addresses.map { (item.request.tenant.namespace, $0) } }, on: db)
+            try IngestionStore.write(IngestionPlan(sends: accepted.map(\.plan)), on: db)
+            try AuditStore.append(accepted.map(\.audit), on: db)
+            return outcomes
         }
     }
 

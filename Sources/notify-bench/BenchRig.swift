@@ -56,6 +56,21 @@ final class BenchRig {
         return key
     }
 
+    /// A product's key (`CreateProduct` by the slot's admin credential), for the send API.
+    func productKey() async throws -> String {
+        let connection = AMQPConnection(configuration: amqp, confirmMode: false, logger: logger)
+        try await connection.connect()
+        defer { Task { await connection.close() } }
+        let body = try JSONSerialization.data(withJSONObject: ["product": ["name": "notify-bench", "active": true]])
+        let reply = try await AMQPRPCClient(connection: connection).call(
+            queue: slot.rpcQueue, type: "CreateProduct", body: Array(body), headers: ["x-api-key": .string(slot.adminKey)])
+        guard reply.properties.headers["status"] == .int(201),
+            let product = (try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])?["product"] as? [String: Any],
+            let key = product["apiKey"] as? String
+        else { throw SupportFailure("CreateProduct failed") }
+        return key
+    }
+
     /// The daemon's own capacity: stops it, lets `publishBacklog` fill its queue, starts a fresh daemon and times
     /// it until `storedAfter` events are stored and the queue is empty. Returns `count` over that time.
     func backlogDrainRate(_ count: Int, storedAfter total: Int, publishBacklog: () async throws -> Void) async throws -> Double {

@@ -8,7 +8,7 @@ import TestSupport
 struct NotifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-bench", abstract: "Benchmarks against the local RabbitMQ and PostgreSQL.",
-        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self, EmailBench.self, PacingBench.self, PushBench.self, SMSBench.self],
+        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self, EmailBench.self, PacingBench.self, PushBench.self, SMSBench.self, SendBench.self],
         defaultSubcommand: AllBenches.self)
 }
 
@@ -32,6 +32,8 @@ struct AllBenches: AsyncParsableCommand {
         try await push.run()
         let sms = try SMSBench.parse(stackArguments)
         try await sms.run()
+        let send = try SendBench.parse(stackArguments)
+        try await send.run()
     }
 }
 

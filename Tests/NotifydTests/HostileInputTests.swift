@@ -120,7 +120,7 @@ struct HostileInputTests {
         let reply = try await service.call("GetUserNotifications", ["userId": String(repeating: "u", count: 20_000)])
         #expect(reply.status == 400)
         let message = (reply.body["error"] as? [String: Any])?["message"] as? String
-        #expect(message?.contains("the limit is 16384") == true, "\(message ?? "-")")
+        #expect(message?.contains("the limit for GetUserNotifications is 16384") == true, "\(message ?? "-")")
     }
 
     @Test("with the dead-letter queue deleted while running, a bad event is not lost: it is parked once the queue is declared again")

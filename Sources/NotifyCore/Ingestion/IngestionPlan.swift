@@ -126,6 +126,16 @@ public struct IngestionPlan: Sendable, Equatable {
 
     public init() {}
 
+    /// The plans of several send requests as one, for one transaction (a group commit): their notifications,
+    /// deliveries and jobs in order. Sends change no stock and spend no wishes, so only those three are combined.
+    public init(sends plans: [IngestionPlan]) {
+        for plan in plans {
+            notifications += plan.notifications
+            deliveries += plan.deliveries
+            outbox += plan.outbox
+        }
+    }
+
     public var isEmpty: Bool { notifications.isEmpty && stockChanges.isEmpty && outbox.isEmpty && spentWatches.isEmpty }
 
     mutating func add(_ notification: NewNotification, deliveries: [NewDelivery]) {

@@ -38,7 +38,7 @@ struct APIEndpoint: Sendable {
     }
 
     /// One call: the body read within the command's limit, the request built, the caller authenticated and the
-    /// command run on a database thread.
+    /// command run on a database thread (a send then waits for its group commit).
     private func handle(_ request: Request, route: APIRoutes.Route?, command: RPCCommand, pathParameters: [(String, String)]) async -> Response {
         var request = request
         guard let buffer = try? await request.collectBody(upTo: command.maxRequestBytes) else {
@@ -55,24 +55,33 @@ struct APIEndpoint: Sendable {
         let presented = request.headers[HTTPField.Name("x-api-key")!]
         let client = (request.headers[HTTPField.Name("x-actor")!] ?? request.headers[.userAgent])?.logSafe
         let requestID = request.headers[HTTPField.Name("x-request-id")!]?.logSafe
-        let (router, logger) = (router, logger)
-        let reply: (body: JSONValue, status: Int, headers: [(String, String)])
+        let router = router
+        let outcome: Result<RPCHandlers.Answer, any Error>
         do {
-            reply = try await database.withConnection { db in
-                do {
-                    let call = try router.authenticator.call(command, presented: presented, client: client, requestID: requestID, on: db)
-                    let bytes: [UInt8]
-                    switch body {
-                    case .success(let built): bytes = built
-                    case .failure(let failure): throw try router.refuse(call, failure, on: db)
-                    }
-                    let answer = try router.route(call, body: bytes, on: db)
-                    return (answer.body, answer.status, answer.headers.compactMap { name, value in value.headerText.map { (name, $0) } })
-                } catch let failure as RPCFailure {
-                    return (failure.body, failure.status, failure.retryAfterSeconds.map { [("Retry-After", String($0))] } ?? [])
+            let routed = try await database.withConnection { db -> RPCRouter.Routed in
+                let call = try router.authenticator.call(command, presented: presented, client: client, requestID: requestID, on: db)
+                switch body {
+                case .success(let built): return try router.route(call, body: built, on: db)
+                case .failure(let failure): throw try router.refuse(call, failure, on: db)
+                }
+            }
+            switch routed {
+            case .answer(let answer): outcome = .success(answer)
+            case .send(let send):
+                outcome = await withCheckedContinuation { continuation in
+                    router.committer.commit(send) { continuation.resume(returning: $0) }
                 }
             }
         } catch {
+            outcome = .failure(error)
+        }
+        let reply: (body: JSONValue, status: Int, headers: [(String, String)])
+        switch outcome {
+        case .success(let answer):
+            reply = (answer.body, answer.status, answer.headers.compactMap { name, value in value.headerText.map { (name, $0) } })
+        case .failure(let failure as RPCFailure):
+            reply = (failure.body, failure.status, failure.retryAfterSeconds.map { [("Retry-After", String($0))] } ?? [])
+        case .failure(let error):
             logger.error("HTTP request failed", metadata: ["rpc.type": "\(command.rawValue)", "error": "\(error)"])
             reply = (RPCFailure.internalError.body, RPCFailure.internalError.status, [])
         }

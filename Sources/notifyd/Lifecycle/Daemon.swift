@@ -104,9 +104,10 @@ struct Daemon {
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
             metrics: metrics, logger: logger)
+        let sending = SendContext(planner: planner, settings: configuration.send, outboxCommitted: doorbell.ring)
         let commands = RPCRouter(
-            authenticator: Authenticator(settings: configuration.auth),
-            sending: SendContext(planner: planner, settings: configuration.send, outboxCommitted: doorbell.ring), logger: logger)
+            authenticator: Authenticator(settings: configuration.auth), sending: sending,
+            committer: SendCommitter(database: resources.sends, context: sending, metrics: metrics, logger: logger), logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
             prefetch: configuration.rpcPrefetch, router: commands, readiness: readiness, metrics: metrics, logger: logger)
@@ -269,6 +270,9 @@ private struct Resources: Sendable {
     let logger: Logger
     let writes: PGPool
     let reads: PGPool
+    /// The send API's group commits (`SendCommitter`): one connection, so a burst of sends never takes the query
+    /// pool's connections and the commits run one after another.
+    let sends: PGPool
     /// Connections for the outbox relay (`outbox.workers`, one per relay worker) and reconciliation, so publishing
     /// never waits on ingestion's connections.
     let outbox: PGPool
@@ -293,6 +297,9 @@ private struct Resources: Sendable {
         outbox.poolSize = configuration.outbox.workers
         writes = PGPool(configuration: configuration.database.connection, logger: logger)
         self.reads = PGPool(configuration: reads, logger: logger)
+        var sends = configuration.database.connection
+        sends.poolSize = 1
+        self.sends = PGPool(configuration: sends, logger: logger)
         self.outbox = PGPool(configuration: outbox, logger: logger)
         var deliveries = configuration.database.connection
         deliveries.poolSize = configuration.delivery.workers + configuration.delivery.highLaneWorkers
@@ -316,6 +323,7 @@ private struct Resources: Sendable {
         do {
             try await writes.connect()
             try await reads.connect()
+            try await sends.connect()
             try await outbox.connect()
             try await deliveries.connect()
         } catch {
@@ -357,6 +365,7 @@ private struct Resources: Sendable {
             },
             Watchdog.Probe("postgres.writes") { [writes] in await writes.ping() },
             Watchdog.Probe("postgres.queries") { [reads] in await reads.ping() },
+            Watchdog.Probe("postgres.sends") { [sends] in await sends.ping() },
             Watchdog.Probe("postgres.outbox") { [outbox] in await outbox.ping() },
             Watchdog.Probe("postgres.deliveries") { [deliveries] in await deliveries.ping() },
         ]
@@ -364,7 +373,7 @@ private struct Resources: Sendable {
 
     /// The pools and connections as services, in dependency order: the group stops them in reverse, after the
     /// services that use them, and each closes itself when it stops.
-    var all: [any Service] { [HTTPTransportService(transport: http), writes, reads, outbox, deliveries, consuming, publishing, rpc, delivering, monitoring] }
+    var all: [any Service] { [HTTPTransportService(transport: http), writes, reads, sends, outbox, deliveries, consuming, publishing, rpc, delivering, monitoring] }
 }
 
 /// A start-up step that failed; printed as one line, then the process exits non-zero.

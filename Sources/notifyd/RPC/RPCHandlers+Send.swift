@@ -12,11 +12,19 @@ struct SendContext: Sendable {
     let outboxCommitted: @Sendable () -> Void
 }
 
+/// A send, checked and planned on the caller's thread, waiting for its group commit (`SendCommitter`).
+struct PendingSend: Sendable {
+    let call: RPCCall
+    /// `SendBatch`'s reply (per recipient) rather than `SendNotification`'s (per delivery).
+    let batch: Bool
+    let acceptance: SendStore.Acceptance
+}
+
 extension RPCHandlers {
-    /// A send (`SendNotification`) or a batch of them (`SendBatch`): 202 with its request id once it is durably
-    /// queued and audited; 208 with the first request's id for a repeated idempotency key with the same request, 409
-    /// with another.
-    static func send(_ request: SendRequest, batch: Bool, _ call: RPCCall, context: SendContext, on db: PGConnection) throws -> Answer {
+    /// A send (`SendNotification`) or a batch of them (`SendBatch`) checked and planned: its lane from the
+    /// category, its notifications, deliveries and jobs, its audit row. Nothing is written yet; `SendCommitter`
+    /// answers 202 once it is durably queued and audited.
+    static func prepareSend(_ request: SendRequest, batch: Bool, _ call: RPCCall, context: SendContext) throws -> PendingSend {
         guard let tenant = call.principal.tenant else {
             throw RPCFailure.forbidden("sends are made with a product's or an organization's key")
         }
@@ -27,19 +35,6 @@ extension RPCHandlers {
         let record = SendStore.Request(
             id: requestID, tenant: tenant, idempotencyKey: request.idempotencyKey, hash: request.hash, category: request.category,
             lane: lane, sender: call.principal.actor)
-        // The quota is taken first, in a statement of its own (a row lock held for a transaction would queue every
-        // send of the tenant behind the one before), and handed back if nothing is written. A repeat of an accepted
-        // request is answered as one even over the quota.
-        let quotaKey = "quota:\(tenant.namespace.uuidString.lowercased())"
-        if let quota = context.settings.quota,
-           let retryAfter = try RateLimitStore.admit(quotaKey, count: request.recipients.count, limit: quota, on: db) {
-            guard let earlier = try SendStore.earlier(record, on: db) else { throw RPCFailure.overQuota(retryAfter: retryAfter) }
-            return try answer(earlier, context: context)
-        }
-        func releaseQuota() {
-            guard let quota = context.settings.quota else { return }
-            try? RateLimitStore.release(quotaKey, count: request.recipients.count, limit: quota, on: db)
-        }
         let notifications = request.recipients.map { recipient in
             request.notification(for: recipient, id: context.planner.newID(), requestID: requestID, tenant: tenant, lane: lane)
         }
@@ -49,31 +44,26 @@ extension RPCHandlers {
             actor: call.principal.actor, tenant: tenant, entity: "request:\(requestID)", action: "send.accepted", requestID: requestID,
             detail: "\(request.category) on the \(lane.rawValue) lane to \(notifications.count) recipient(s): "
                 + "\(queued) of \(plan.deliveries.count) deliveries queued")
-        let outcome: SendStore.Outcome
-        do {
-            outcome = try SendStore.accept(
-                record, addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit,
-                windowHours: context.settings.idempotencyHours, on: db)
-        } catch {
-            releaseQuota()
-            throw error
-        }
-        if case .repeated(let earlier) = outcome {
-            releaseQuota()
-            return try answer(earlier, context: context)
-        }
-        context.outboxCommitted()
-        return Answer(body: batch ? batchReply(requestID, notifications, plan) : singleReply(requestID, notifications[0], plan), status: 202)
+        return PendingSend(
+            call: call, batch: batch,
+            acceptance: SendStore.Acceptance(request: record, addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit))
+    }
+
+    /// The 202 for an accepted send.
+    static func accepted(_ send: PendingSend) -> Answer {
+        let (requestID, plan) = (send.acceptance.request.id, send.acceptance.plan)
+        return Answer(body: send.batch ? batchReply(requestID, plan.notifications, plan) : singleReply(requestID, plan.notifications[0], plan),
+                      status: 202)
     }
 
     /// The answer to a repeated idempotency key: 208 with the first request's id for the same request, else 409.
-    private static func answer(_ earlier: SendStore.Repeat, context: SendContext) throws -> Answer {
+    static func repeated(_ earlier: SendStore.Repeat, windowHours: Int) -> Result<Answer, RPCFailure> {
         switch earlier {
         case .duplicate(let first):
-            return Answer(body: .object([("requestId", .string(first)), ("duplicate", .bool(true))]), status: 208)
+            .success(Answer(body: .object([("requestId", .string(first)), ("duplicate", .bool(true))]), status: 208))
         case .conflict:
-            throw RPCFailure(status: 409, code: "idempotency-conflict",
-                             message: "this idempotencyKey was used for a different request within \(context.settings.idempotencyHours) h")
+            .failure(RPCFailure(status: 409, code: "idempotency-conflict",
+                                message: "this idempotencyKey was used for a different request within \(windowHours) h"))
         }
     }
 

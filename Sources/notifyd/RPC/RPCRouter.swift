@@ -7,54 +7,72 @@ import Postgres
 struct RPCRouter: Sendable {
     let authenticator: Authenticator
     let sending: SendContext
+    /// Where checked sends wait for their group commit.
+    let committer: SendCommitter
     let logger: Logger
 
-    func route(_ call: RPCCall, body: [UInt8], on db: PGConnection) throws -> RPCHandlers.Answer {
-        let tenant = call.principal.tenant
-        switch call.command {
-        case .getUserNotifications: return try RPCHandlers.userNotifications(try GetUserNotifications(body: body), on: db)
-        case .getNotificationDetails: return try RPCHandlers.details(try GetNotificationDetails(body: body), on: db)
-        case .markNotificationRead: return try RPCHandlers.markRead(try MarkNotificationRead(body: body), on: db)
-        case .watchProduct: return try RPCHandlers.watch(try WatchProduct(body: body), on: db)
-        case .getStockLevels: return try RPCHandlers.stockLevels(try GetStockLevels(body: body), on: db)
-        case .upsertRecipient: return try RPCHandlers.upsertRecipient(try UpsertRecipient(body: body), tenant: tenant, on: db)
-        case .getRecipient: return try RPCHandlers.recipient(try GetRecipient(body: body), tenant: tenant, on: db)
-        case .deleteRecipient: return try RPCHandlers.deleteRecipient(try DeleteRecipient(body: body), tenant: tenant, on: db)
-        case .getDeliveryStatus: return try RPCHandlers.deliveryStatus(
-                try GetDeliveryStatus(body: body), visibility: call.principal.visibility, on: db)
-        case .listDeliveries: return try RPCHandlers.listDeliveries(
-                try ListDeliveries(body: body), visibility: call.principal.visibility, on: db)
-        case .listParked: return try RPCHandlers.listParked(try ListParked(body: body), on: db)
-        case .redriveParked: return try RPCHandlers.redriveParked(try RedriveParked(body: body), call, on: db, logger: logger)
-        case .purgeParked: return try RPCHandlers.purgeParked(try PurgeParked(body: body), call, on: db, logger: logger)
-        case .createProduct: return try RPCHandlers.createProduct(try CreateProduct(body: body), call, on: db)
-        case .createOrganizations: return try RPCHandlers.createOrganizations(try CreateOrganizations(body: body), call, on: db)
-        case .getProduct: return try RPCHandlers.product(try GetProduct(body: body), call, on: db)
-        case .getOrganization: return try RPCHandlers.organization(try GetOrganization(body: body), call, on: db)
-        case .updateProduct: return try RPCHandlers.updateProduct(try UpdateProduct(body: body), call, on: db)
-        case .updateOrganization: return try RPCHandlers.updateOrganization(try UpdateOrganization(body: body), call, on: db)
-        case .rotateAPIKey:
-            return try RPCHandlers.rotate(
-                try RotateAPIKey(body: body), call, graceSeconds: authenticator.settings.rotationGraceSeconds, on: db)
-        case .revokeAPIKey: return try RPCHandlers.revoke(try RevokeAPIKey(body: body), call, on: db)
-        case .createServiceKey: return try RPCHandlers.createServiceKey(try CreateServiceKey(body: body), call, on: db)
-        case .listAuditEvents: return try RPCHandlers.auditEvents(try ListAuditEvents(body: body), call, on: db)
-        case .listMessages: return try RPCHandlers.messages(try ListMessages(body: body), visibility: call.principal.visibility, on: db)
-        case .getMessage: return try RPCHandlers.message(try GetMessage(body: body), visibility: call.principal.visibility, on: db)
-        case .sendNotification: return try audited(call, on: db) {
-                try RPCHandlers.send(try SendNotification(body: body).request, batch: false, call, context: sending, on: db)
+    /// What a call comes to on the caller's database thread: its answer, or a send checked and planned, which
+    /// `committer` answers once written.
+    enum Routed {
+        case answer(RPCHandlers.Answer)
+        case send(PendingSend)
+    }
+
+    /// Runs `call` and hands its answer (or the error to answer with) to `reply`: at once for most commands, after
+    /// the group commit for a send.
+    func run(_ call: RPCCall, body: [UInt8], on db: PGConnection, reply: @escaping SendCommitter.Reply) {
+        do {
+            switch try route(call, body: body, on: db) {
+            case .answer(let answer): reply(.success(answer))
+            case .send(let send): committer.commit(send, reply: reply)
             }
-        case .sendBatch: return try audited(call, on: db) {
-                try RPCHandlers.send(try SendBatch(body: body).request, batch: true, call, context: sending, on: db)
-            }
-        case .cancelRequest: return try RPCHandlers.cancel(try CancelRequest(body: body), call, on: db)
+        } catch {
+            reply(.failure(error))
         }
     }
 
-    /// Runs a send, writing its refusal (a bad body, an unknown category, a conflict) to the audit trail.
-    private func audited(_ call: RPCCall, on db: PGConnection, _ send: () throws -> RPCHandlers.Answer) throws -> RPCHandlers.Answer {
+    func route(_ call: RPCCall, body: [UInt8], on db: PGConnection) throws -> Routed {
+        let tenant = call.principal.tenant
+        switch call.command {
+        case .getUserNotifications: return .answer(try RPCHandlers.userNotifications(try GetUserNotifications(body: body), on: db))
+        case .getNotificationDetails: return .answer(try RPCHandlers.details(try GetNotificationDetails(body: body), on: db))
+        case .markNotificationRead: return .answer(try RPCHandlers.markRead(try MarkNotificationRead(body: body), on: db))
+        case .watchProduct: return .answer(try RPCHandlers.watch(try WatchProduct(body: body), on: db))
+        case .getStockLevels: return .answer(try RPCHandlers.stockLevels(try GetStockLevels(body: body), on: db))
+        case .upsertRecipient: return .answer(try RPCHandlers.upsertRecipient(try UpsertRecipient(body: body), tenant: tenant, on: db))
+        case .getRecipient: return .answer(try RPCHandlers.recipient(try GetRecipient(body: body), tenant: tenant, on: db))
+        case .deleteRecipient: return .answer(try RPCHandlers.deleteRecipient(try DeleteRecipient(body: body), tenant: tenant, on: db))
+        case .getDeliveryStatus: return .answer(try RPCHandlers.deliveryStatus(
+                try GetDeliveryStatus(body: body), visibility: call.principal.visibility, on: db))
+        case .listDeliveries: return .answer(try RPCHandlers.listDeliveries(
+                try ListDeliveries(body: body), visibility: call.principal.visibility, on: db))
+        case .listParked: return .answer(try RPCHandlers.listParked(try ListParked(body: body), on: db))
+        case .redriveParked: return .answer(try RPCHandlers.redriveParked(try RedriveParked(body: body), call, on: db, logger: logger))
+        case .purgeParked: return .answer(try RPCHandlers.purgeParked(try PurgeParked(body: body), call, on: db, logger: logger))
+        case .createProduct: return .answer(try RPCHandlers.createProduct(try CreateProduct(body: body), call, on: db))
+        case .createOrganizations: return .answer(try RPCHandlers.createOrganizations(try CreateOrganizations(body: body), call, on: db))
+        case .getProduct: return .answer(try RPCHandlers.product(try GetProduct(body: body), call, on: db))
+        case .getOrganization: return .answer(try RPCHandlers.organization(try GetOrganization(body: body), call, on: db))
+        case .updateProduct: return .answer(try RPCHandlers.updateProduct(try UpdateProduct(body: body), call, on: db))
+        case .updateOrganization: return .answer(try RPCHandlers.updateOrganization(try UpdateOrganization(body: body), call, on: db))
+        case .rotateAPIKey:
+            return .answer(try RPCHandlers.rotate(
+                try RotateAPIKey(body: body), call, graceSeconds: authenticator.settings.rotationGraceSeconds, on: db))
+        case .revokeAPIKey: return .answer(try RPCHandlers.revoke(try RevokeAPIKey(body: body), call, on: db))
+        case .createServiceKey: return .answer(try RPCHandlers.createServiceKey(try CreateServiceKey(body: body), call, on: db))
+        case .listAuditEvents: return .answer(try RPCHandlers.auditEvents(try ListAuditEvents(body: body), call, on: db))
+        case .listMessages: return .answer(try RPCHandlers.messages(try ListMessages(body: body), visibility: call.principal.visibility, on: db))
+        case .getMessage: return .answer(try RPCHandlers.message(try GetMessage(body: body), visibility: call.principal.visibility, on: db))
+        case .cancelRequest: return .answer(try RPCHandlers.cancel(try CancelRequest(body: body), call, on: db))
+        case .sendNotification, .sendBatch: return .send(try prepareSend(call, body: body, on: db))
+        }
+    }
+
+    /// A send checked and planned; its refusal (a bad body, an unknown category) written to the audit trail.
+    private func prepareSend(_ call: RPCCall, body: [UInt8], on db: PGConnection) throws -> PendingSend {
         do {
-            return try send()
+            let request = call.command == .sendBatch ? try SendBatch(body: body).request : try SendNotification(body: body).request
+            return try RPCHandlers.prepareSend(request, batch: call.command == .sendBatch, call, context: sending)
         } catch let failure as RPCFailure {
             throw try refuse(call, failure, on: db)
         }

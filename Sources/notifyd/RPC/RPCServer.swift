@@ -46,12 +46,14 @@ struct RPCServer: Service {
             }
             inFlight.enter()
             queries.submit { database in
-                defer { inFlight.leave() }
-                let reply = Self.answer(request, command, database, router, logger)
-                if case .int(let status)? = reply.headers[RPCEnvelope.statusHeader] {
-                    metrics.rpc(command: command?.rawValue ?? "unknown", status: Int(status))
+                Self.answer(request, command, database, router) { result in
+                    defer { inFlight.leave() }
+                    let reply = Self.reply(result, to: request, logger)
+                    if case .int(let status)? = reply.headers[RPCEnvelope.statusHeader] {
+                        metrics.rpc(command: command?.rawValue ?? "unknown", status: Int(status))
+                    }
+                    _ = connection.reply(to: request, body: reply.body.bytes, headers: reply.headers, acknowledging: true)
                 }
-                _ = connection.reply(to: request, body: reply.body.bytes, headers: reply.headers, acknowledging: true)
             }
         }
         readiness.ready(Self.part)
@@ -61,21 +63,34 @@ struct RPCServer: Service {
         await inFlight.drained()
     }
 
+    /// Authenticates `request` and runs its command; `reply` gets the outcome, at once or after a send's commit.
     private static func answer(
         _ request: AMQPDelivery, _ command: RPCCommand?, _ database: Result<PGConnection, PGError>, _ router: RPCRouter,
-        _ logger: Logger
-    ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
-        let status = RPCEnvelope.statusHeader
+        reply: @escaping SendCommitter.Reply
+    ) {
         do {
             let db = try database.get()
             let call = try Self.call(request, command, authenticator: router.authenticator, on: db)
-            let answer = try router.route(call, body: request.body, on: db)
+            router.run(call, body: request.body, on: db, reply: reply)
+        } catch {
+            reply(.failure(error))
+        }
+    }
+
+    /// The reply's body and headers (its status among them) for an outcome; an error that is no `RPCFailure` is
+    /// logged and answered 500.
+    private static func reply(
+        _ result: Result<RPCHandlers.Answer, any Error>, to request: AMQPDelivery, _ logger: Logger
+    ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
+        let status = RPCEnvelope.statusHeader
+        switch result {
+        case .success(let answer):
             return (answer.body, answer.headers.merging([status: .int(Int64(answer.status))]) { $1 })
-        } catch let failure as RPCFailure {
+        case .failure(let failure as RPCFailure):
             var headers: [String: AMQPFieldValue] = [status: .int(Int64(failure.status))]
             if let seconds = failure.retryAfterSeconds { headers["retry-after"] = .int(Int64(seconds)) }
             return (failure.body, headers)
-        } catch {
+        case .failure(let error):
             logger.error("RPC request failed", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")", "error": "\(error)"])
             return (RPCFailure.internalError.body, [status: .int(Int64(RPCFailure.internalError.status))])
         }

@@ -53,6 +53,12 @@ final class DaemonMetrics: Sendable {
         counter("notify_rpc_requests_total", ["command": command, "status": String(status)]).increment()
     }
 
+    /// One group commit of sends: the two totals' ratio is the mean group size.
+    func sendCommit(sends: Int) {
+        counter("notify_send_commits_total").increment()
+        counter("notify_send_commit_requests_total").increment(by: sends)
+    }
+
     // MARK: Delivery
 
     /// What happened to the deliveries of one send through one provider.

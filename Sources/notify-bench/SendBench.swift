@@ -1,0 +1,135 @@
+import AMQP
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import Postgres
+import TestSupport
+
+/// The send API under load: `SendNotification` from concurrent clients, each waiting for its 202 before the next,
+/// over the RPC queue and over HTTP, against a release `notifyd` whose email goes to `smtp-sink` (so every accepted
+/// send is also delivered meanwhile, as in production). A 202 means the request, notification, delivery, outbox job
+/// and audit row are committed; the benchmark checks that every one it counted is in the database.
+struct SendBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "send", abstract: "SendNotification accepted per second and the 202's latency.")
+    @OptionGroup var stack: StackOptions
+    @Option(help: "Concurrent clients, one request in flight each.") var clients = 8
+    @Option(help: "Seconds of each timed run.") var seconds = 10.0
+    @Option(help: "Port for smtp-sink.") var sinkPort = 2529
+    @OptionGroup var daemon: DaemonOverrides
+
+    func run() async throws {
+        let sink = try SMTPSink(port: sinkPort)
+        defer { sink.stop() }
+        let httpPort = try freeLoopbackPort()
+        let rig = try await BenchRig(stack, environment: [
+            "NOTIFY_EMAIL_HOST": "127.0.0.1", "NOTIFY_EMAIL_PORT": String(sinkPort), "NOTIFY_EMAIL_TLS": "none",
+            "NOTIFY_EMAIL_FROM": "notifications@flowmart.example", "NOTIFY_HTTP_PORT": String(httpPort),
+            "NOTIFY_SEND_QUOTA_PER_SECOND": "0",
+        ].merging(try daemon.environment) { $1 })
+        let key = try await rig.productKey()
+        var results: [(transport: String, rate: Double, p50: Double, p99: Double)] = []
+        for transport in ["rpc", "http", "rpc", "http"] {
+            let run = try await timed(transport: transport, rig: rig, key: key, httpPort: httpPort, tag: results.count)
+            print(String(format: "send over %@: %d clients, %.0f accepted/s, 202 after p50 %.2f ms, p99 %.2f ms",
+                         transport, clients, run.rate, run.p50, run.p99))
+            results.append((transport, run.rate, run.p50, run.p99))
+        }
+        let accepted = try await rig.db.withConnection { db in
+            try db.query("""
+                SELECT (SELECT count(*) FROM send_requests), (SELECT count(*) FROM audit_events WHERE action = 'send.accepted'),
+                       (SELECT count(*) FROM deliveries)
+                """)[0].decode(Int.self, Int.self, Int.self)
+        }
+        print("in the database: \(accepted.0) requests, \(accepted.1) send.accepted audit rows, \(accepted.2) deliveries")
+        let rss = rig.peakRSSMegabytes
+        await rig.tearDown()
+        for transport in ["rpc", "http"] {
+            let best = results.filter { $0.transport == transport }.max { $0.rate < $1.rate }!
+            print(String(format: "RESULT send_%@_accepted %.0f requests/s", transport, best.rate))
+            print(String(format: "RESULT send_%@_p99 %.2f ms", transport, best.p99))
+        }
+        print(String(format: "RESULT send_notifyd_peak_rss %.1f MB", rss))
+    }
+
+    /// `clients` loops for `seconds`, each sending and waiting for its 202; the rate and the latencies (ms).
+    private func timed(transport: String, rig: BenchRig, key: String, httpPort: Int, tag: Int) async throws -> (rate: Double, p50: Double, p99: Double) {
+        let (amqp, logger, queue, seconds) = (rig.amqp, rig.logger, rig.slot.rpcQueue, seconds)
+        let started = ContinuousClock.now
+        let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    var samples: [Double] = []
+                    let send = try await Sender(transport: transport, amqp: amqp, logger: logger, queue: queue, key: key, httpPort: httpPort)
+                    let deadline = started + .seconds(seconds)
+                    var index = 0
+                    while ContinuousClock.now < deadline {
+                        let body = Array("""
+                            {"channel":"email","messageCategory":"ORDER_CONFIRMATION",\
+                            "recipient":{"email":"r\(tag)-\(client)-\(index)@example.com"},\
+                            "content":{"title":"Order \(index)","body":"Your order \(index) is on its way."}}
+                            """.utf8)
+                        let begun = ContinuousClock.now
+                        let status = try await send(body)
+                        guard status == 202 else { throw SupportFailure("SendNotification answered \(status)") }
+                        samples.append((ContinuousClock.now - begun).seconds * 1000)
+                        index += 1
+                    }
+                    await send.close()
+                    return samples
+                }
+            }
+            var all: [Double] = []
+            for try await samples in group { all += samples }
+            return all
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        let sorted = samples.sorted()
+        return (Double(sorted.count) / elapsed, percentile(sorted, 0.5), percentile(sorted, 0.99))
+    }
+}
+
+/// One client's transport: an AMQP connection with a direct reply-to client, or HTTP/1.1 keep-alive through the
+/// shared async-http-client.
+private struct Sender {
+    let transport: String
+    let connection: AMQPConnection?
+    let client: AMQPRPCClient?
+    let queue: String
+    let key: String
+    let url: String
+
+    init(transport: String, amqp: AMQPConfiguration, logger: Logger, queue: String, key: String, httpPort: Int) async throws {
+        self.transport = transport
+        self.queue = queue
+        self.key = key
+        url = "http://127.0.0.1:\(httpPort)/v1/notifications"
+        if transport == "rpc" {
+            let connection = AMQPConnection(configuration: amqp, confirmMode: false, logger: logger)
+            try await connection.connect()
+            self.connection = connection
+            client = try await AMQPRPCClient(connection: connection)
+        } else {
+            (connection, client) = (nil, nil)
+        }
+    }
+
+    /// Sends one request; returns the status.
+    func callAsFunction(_ body: [UInt8]) async throws -> Int {
+        if let client {
+            let reply = try await client.call(queue: queue, type: "SendNotification", body: body, headers: ["x-api-key": .string(key)])
+            return reply.properties.headers["status"]?.integer ?? 0
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "x-api-key", value: key)
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return Int(response.status.code)
+    }
+
+    func close() async { await connection?.close() }
+}
