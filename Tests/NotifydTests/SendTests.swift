@@ -340,4 +340,61 @@ struct SendTests {
         }
         #expect(written == 4, "first, batch, the organisation's and the one after the wait; not the refused one")
     }
+
+    @Test("group commits: 120 sends at once are written in fewer commits; a key sent ten times is one 202 and nine 208, a key with two bodies a 202 and a 409, a user named by 20 sends one entry")
+    func groupCommits() async throws {
+        let port = try freeLoopbackPort()
+        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(["NOTIFY_HTTP_PORT": String(port)]) { $1 })
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        enum Kind { case repeated, clash(Int), shared(Int), plain(Int) }
+        struct Sent { let status: Int64, requestID: String?, raw: String }
+        let kinds: [Kind] = Array(repeating: .repeated, count: 10) + [.clash(1), .clash(2)] + (0..<20).map { .shared($0) } + (0..<88).map { .plain($0) }
+        let replies = try await withThrowingTaskGroup(of: (Kind, Sent).self) { group in
+            for kind in kinds.shuffled() {
+                group.addTask {
+                    let reply: ServiceHarness.Reply = switch kind {
+                    case .repeated:
+                        try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": "dup-\(service.id)@example.com"],
+                                            idempotencyKey: "dup")
+                    case .clash(let body):
+                        try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": "clash-\(service.id)@example.com"],
+                                            body: "body \(body)", idempotencyKey: "clash")
+                    case .shared(let index):
+                        try await Self.send(service, key: shop.productKey, channels: ["email"],
+                                            recipient: ["userId": "shared", "email": "shared-\(index)-\(service.id)@example.com"])
+                    case .plain(let index):
+                        try await Self.send(service, key: shop.productKey, channels: ["email"],
+                                            recipient: ["email": "plain-\(index)-\(service.id)@example.com"])
+                    }
+                    return (kind, Sent(status: reply.status, requestID: reply.body["requestId"] as? String, raw: "\(reply.raw)"))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let repeats = replies.compactMap { kind, reply in if case .repeated = kind { reply } else { nil } }
+        #expect(repeats.map(\.status).sorted() == [202] + Array(repeating: 208, count: 9))
+        #expect(Set(repeats.compactMap(\.requestID)).count == 1, "every 208 names the one request")
+        let clashes = replies.compactMap { kind, reply in if case .clash = kind { reply.status } else { nil } }
+        #expect(clashes.sorted() == [202, 409])
+        let others = replies.filter { kind, _ in if case .repeated = kind { false } else if case .clash = kind { false } else { true } }
+        #expect(others.allSatisfy { $0.1.status == 202 }, "\(others.filter { $0.1.status != 202 }.map(\.1.raw))")
+
+        let written = try await service.db.withConnection { db in
+            try db.query("""
+                SELECT (SELECT count(*) FROM send_requests WHERE product_id = \(shop.productID)::uuid),
+                       (SELECT count(*) FROM notifications WHERE product_id = \(shop.productID)::uuid),
+                       (SELECT count(*) FROM audit_events WHERE product_id = \(shop.productID)::uuid AND action = 'send.accepted'),
+                       (SELECT count(*) FROM audit_events WHERE product_id = \(shop.productID)::uuid AND outcome = 'refused:409'),
+                       (SELECT count(*) FROM recipients WHERE user_id = 'shared')
+                """)[0].decode(Int.self, Int.self, Int.self, Int.self, Int.self)
+        }
+        #expect(written.0 == 110 && written.1 == 110 && written.2 == 110, "one request, notification and audit row per 202: \(written)")
+        #expect(written.3 == 1, "the 409 is audited")
+        #expect(written.4 == 1, "one directory entry for the user 20 sends named")
+        let metrics = try await HTTPListenerTests.get(port, "/metrics").text
+        let commits = HTTPListenerTests.sample(metrics, "notify_send_commits_total") ?? 0
+        #expect(HTTPListenerTests.sample(metrics, "notify_send_commit_requests_total") == 120)
+        #expect(commits >= 1 && commits < 120, "\(commits) commits for 120 sends")
+    }
 }
