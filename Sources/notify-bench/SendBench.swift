@@ -10,7 +10,9 @@ import TestSupport
 /// The send API under load: `SendNotification` from concurrent clients, each waiting for its 202 before the next,
 /// over the RPC queue and over HTTP, against a release `notifyd` whose email goes to `smtp-sink` (so every accepted
 /// send is also delivered meanwhile, as in production). A 202 means the request, notification, delivery, outbox job
-/// and audit row are committed; the benchmark checks that every one it counted is in the database.
+/// and audit row are committed; the benchmark checks that every one it counted is in the database. The peer, in
+/// the same run: `deploy/dev/fakes/send_service_peer.py`, the same request over HTTP to a straightforward Python
+/// service (validate, hash the key, insert with an audit row, publish with confirms).
 struct SendBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "send", abstract: "SendNotification accepted per second and the 202's latency.")
     @OptionGroup var stack: StackOptions
@@ -29,12 +31,16 @@ struct SendBench: AsyncParsableCommand {
             "NOTIFY_SEND_QUOTA_PER_SECOND": "0",
         ].merging(try daemon.environment) { $1 })
         let key = try await rig.productKey()
-        var results: [(transport: String, rate: Double, p50: Double, p99: Double)] = []
-        for transport in ["rpc", "http", "rpc", "http"] {
-            let run = try await timed(transport: transport, rig: rig, key: key, httpPort: httpPort, tag: results.count)
+        let peerKey = "peer-" + UUID().uuidString
+        let peer = try ScriptServer(script: "send_service_peer.py", arguments: ["--postgres", rig.slot.databaseURL, "--amqp", stack.amqpURL],
+                                    environment: ["SEND_PEER_API_KEY": peerKey])
+        var results: [(transport: String, count: Int, rate: Double, p50: Double, p99: Double)] = []
+        for transport in ["rpc", "http", "peer", "rpc", "http", "peer"] {
+            let target = transport == "peer" ? (key: peerKey, port: peer.port) : (key: key, port: httpPort)
+            let run = try await timed(transport: transport, rig: rig, key: target.key, httpPort: target.port, tag: results.count)
             print(String(format: "send over %@: %d clients, %.0f accepted/s, 202 after p50 %.2f ms, p99 %.2f ms",
                          transport, clients, run.rate, run.p50, run.p99))
-            results.append((transport, run.rate, run.p50, run.p99))
+            results.append((transport, run.count, run.rate, run.p50, run.p99))
         }
         let accepted = try await rig.db.withConnection { db in
             try db.query("""
@@ -42,19 +48,32 @@ struct SendBench: AsyncParsableCommand {
                        (SELECT count(*) FROM deliveries)
                 """)[0].decode(Int.self, Int.self, Int.self)
         }
-        print("in the database: \(accepted.0) requests, \(accepted.1) send.accepted audit rows, \(accepted.2) deliveries")
+        let peerAccepted = try await rig.db.withConnection { db in
+            try db.query("SELECT (SELECT count(*) FROM send_peer.requests), (SELECT count(*) FROM send_peer.audit)")[0].decode(Int.self, Int.self)
+        }
+        print("in the database: \(accepted.0) requests, \(accepted.1) send.accepted audit rows, \(accepted.2) deliveries; "
+              + "the peer's: \(peerAccepted.0) requests, \(peerAccepted.1) audit rows")
+        try await rig.publisher.deleteQueue("send_peer.jobs")
+        let counted = results.filter { $0.transport != "peer" }.reduce(0) { $0 + $1.count }
+        let peerCounted = results.filter { $0.transport == "peer" }.reduce(0) { $0 + $1.count }
+        guard accepted == (counted, counted, counted), peerAccepted == (peerCounted, peerCounted) else {
+            throw SupportFailure("202s answered (notifyd \(counted), the peer \(peerCounted)) are not what the databases hold")
+        }
         let rss = rig.peakRSSMegabytes
         await rig.tearDown()
-        for transport in ["rpc", "http"] {
+        for transport in ["rpc", "http", "peer"] {
             let best = results.filter { $0.transport == transport }.max { $0.rate < $1.rate }!
             print(String(format: "RESULT send_%@_accepted %.0f requests/s", transport, best.rate))
             print(String(format: "RESULT send_%@_p99 %.2f ms", transport, best.p99))
         }
+        let peerBest = results.filter { $0.transport == "peer" }.map(\.rate).max() ?? 0
+        let httpBest = results.filter { $0.transport == "http" }.map(\.rate).max() ?? 0
+        print(String(format: "RESULT send_http_vs_peer %.2f x", peerBest > 0 ? httpBest / peerBest : 0))
         print(String(format: "RESULT send_notifyd_peak_rss %.1f MB", rss))
     }
 
     /// `clients` loops for `seconds`, each sending and waiting for its 202; the rate and the latencies (ms).
-    private func timed(transport: String, rig: BenchRig, key: String, httpPort: Int, tag: Int) async throws -> (rate: Double, p50: Double, p99: Double) {
+    private func timed(transport: String, rig: BenchRig, key: String, httpPort: Int, tag: Int) async throws -> (count: Int, rate: Double, p50: Double, p99: Double) {
         let (amqp, logger, queue, seconds) = (rig.amqp, rig.logger, rig.slot.rpcQueue, seconds)
         let started = ContinuousClock.now
         let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -86,12 +105,12 @@ struct SendBench: AsyncParsableCommand {
         }
         let elapsed = (ContinuousClock.now - started).seconds
         let sorted = samples.sorted()
-        return (Double(sorted.count) / elapsed, percentile(sorted, 0.5), percentile(sorted, 0.99))
+        return (sorted.count, Double(sorted.count) / elapsed, percentile(sorted, 0.5), percentile(sorted, 0.99))
     }
 }
 
 /// One client's transport: an AMQP connection with a direct reply-to client, or HTTP/1.1 keep-alive through the
-/// shared async-http-client.
+/// shared async-http-client (to notifyd's listener or to the peer).
 private struct Sender {
     let transport: String
     let connection: AMQPConnection?
