@@ -63,18 +63,18 @@ public enum RecipientStore {
         let rows = order.compactMap { merged[$0] }
         let namespaces = PGTextArray(rows.map(\.namespace.uuidString))
         let users = PGTextArray(rows.map(\.userID))
-        try db.execute("""
+        _ = try db.query("""
             SELECT pg_advisory_xact_lock(h) FROM (
                 SELECT DISTINCT hashtextextended('recipient' || n || u, 0) AS h
                 FROM unnest(\(namespaces)::text[], \(users)::text[]) AS a(n, u) ORDER BY h) l
-            """)
-        try db.execute("""
+            """, prepared: true)
+        _ = try db.query("""
             INSERT INTO recipients (namespace, user_id, email, phone)
             SELECT n::uuid, u, e, p FROM unnest(\(namespaces)::text[], \(users)::text[], \(PGTextArray(rows.map(\.email)))::text[],
                                                 \(PGTextArray(rows.map(\.phone)))::text[]) AS a(n, u, e, p)
             ON CONFLICT (namespace, user_id) DO UPDATE SET email = COALESCE(excluded.email, recipients.email),
                 phone = COALESCE(excluded.phone, recipients.phone), updated_at = now()
-            """)
+            """, prepared: true)
     }
 
     /// The transaction-scoped lock every change of one user's entry takes first.

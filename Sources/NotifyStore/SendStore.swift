@@ -62,7 +62,8 @@ public enum SendStore {
         case conflict(requestID: String)
     }
 
-    /// Records `items` in one transaction (a group commit: the statements are the same for one request or hundreds),
+    /// Records `items` in one transaction (a group commit: the statements are the same for one request or hundreds,
+    /// and prepared once per connection),
     /// each unless its idempotency key was used within `windowHours` (also by an earlier item of the same call).
     /// Returns each item's outcome, in order; the accepted ones' addresses, plans and audit rows are written.
     public static func accept(_ items: [Acceptance], windowHours: Int, on db: PGConnection) throws -> [Outcome] {
@@ -71,13 +72,13 @@ public enum SendStore {
             let keyed = items.map(\.request).filter { $0.idempotencyKey != nil }
             if !keyed.isEmpty {
                 // A key older than the window is free again.
-                try db.execute("""
+                _ = try db.query("""
                     DELETE FROM send_requests s
                     USING unnest(\(PGTextArray(keyed.map(\.tenant.namespace.uuidString)))::uuid[],
                                  \(PGTextArray(keyed.map(\.idempotencyKey)))::text[]) AS k(namespace, key)
                     WHERE s.namespace = k.namespace AND s.idempotency_key = k.key
                       AND s.created_at <= now() - make_interval(hours => \(windowHours))
-                    """)
+                    """, prepared: true)
             }
             let requests = items.map(\.request)
             // In key order, so two daemons' commits wait for each other's keys rather than deadlock.
@@ -96,7 +97,7 @@ public enum SendStore {
                 ORDER BY namespace, key
                 ON CONFLICT (namespace, idempotency_key) DO NOTHING
                 RETURNING id::text
-                """).map { try $0.decode(0, as: String.self) })
+                """, prepared: true).map { try $0.decode(0, as: String.self) })
             var outcomes: [Outcome] = []
             var accepted: [Acceptance] = []
             for item in items {

@@ -56,6 +56,13 @@ struct TenancyTests {
         #expect(hash == "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b")
     }
 
+    @Test("lowercase hex: two digits per byte, every byte value as Foundation formats it")
+    func hex() {
+        let bytes = (0...255).map(UInt8.init)
+        #expect(lowercaseHex(bytes) == bytes.map { String(format: "%02x", $0) }.joined())
+        #expect(lowercaseHex([UInt8]()) == "")
+    }
+
     @Test("a wrong secret, a revoked key and an expired one are the same 401; a deactivated owner is 403")
     func credentials() throws {
         let key = APIKey.generate()

@@ -44,7 +44,7 @@ public struct APIKey: Sendable, Equatable {
 
     /// The hex SHA-256 of any presented credential (also the admin credential, which need not be an `fmk_` key).
     public static func hash(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        lowercaseHex(SHA256.hash(data: Data(text.utf8)))
     }
 
     /// Whether two hashes are equal, in time that does not depend on where they differ.

@@ -1,6 +1,7 @@
 import CivilDate
 import Crypto
 import Foundation
+import NotifyCore
 
 /// AWS Signature Version 4 (the SigV4 signing process in AWS's IAM reference) for one request: the headers to
 /// add, `Authorization` among them. Pure: the caller passes the time, so tests check it against botocore's.
@@ -33,15 +34,15 @@ public struct SigV4: Sendable {
         let names = signed.map(\.0).joined(separator: ";")
         let canonical = [
             method, Self.encodedPath(path), "", signed.map { "\($0.0):\($0.1)\n" }.joined(), names,
-            Self.hex(SHA256.hash(data: body)),
+            lowercaseHex(SHA256.hash(data: body)),
         ].joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let toSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Self.hex(SHA256.hash(data: Data(canonical.utf8))))"
+        let toSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(lowercaseHex(SHA256.hash(data: Data(canonical.utf8))))"
         var key = SymmetricKey(data: Data("AWS4\(secretAccessKey)".utf8))
         for part in [day, region, service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: key))
+        let signature = lowercaseHex(HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: key))
         var added = [("X-Amz-Date", amzDate)]
         if let sessionToken { added.append(("X-Amz-Security-Token", sessionToken)) }
         added.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope), SignedHeaders=\(names), Signature=\(signature)"))
@@ -79,9 +80,6 @@ public struct SigV4: Sendable {
         value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
     }
 
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        digest.map { String($0, radix: 16).leftPadded(2) }.joined()
-    }
 }
 
 extension String {

@@ -131,7 +131,10 @@ final class SendCommitter: Sendable {
                 }
             }
             release(released, on: db)
-            if outcomes.contains(where: { (try? $0.get()) == .accepted }) { context.outboxCommitted() }
+            let jobs = zip(admitted, outcomes).contains { index, outcome in
+                (try? outcome.get()) == .accepted && !group[index].send.acceptance.plan.outbox.isEmpty
+            }
+            if jobs { context.outboxCommitted() }
             if !refusals.isEmpty { try AuditStore.append(refusals, on: db) }
         } catch {
             logger.error("a group of sends was not written", metadata: ["sends": "\(group.count)", "error": "\(error)"])
