@@ -62,7 +62,7 @@ struct SendRequestTests {
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"}}"#, "'content'"),
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},"content":{"title":" ","body":"b"}}"#, "title"),
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},"template":"t","data":{}}"#, "'template'"),
-            (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"retry_enabled":false}"#, "retry_enabled"),
+            (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"retry_enabled":"no"}"#, "'retry_enabled' must be a boolean"),
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"scheduledAt":"2027-01-01T00:00:00Z"}"#, "'scheduledAt'"),
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"idempotencyKey":""}"#, "'idempotencyKey'"),
             ("[]", "object"),
@@ -95,6 +95,33 @@ struct SendRequestTests {
         let job = try DeliveryJob(body: Array(plan.outbox[0].body.utf8))
         #expect(job.tenant == tenant, "the job carries its tenant, so the delivery looks in the tenant's directory")
         #expect(job.recipientKey == "\(tenant.namespace.uuidString.lowercased())/u-1")
+    }
+
+    @Test("retryEnabled false: in either spelling, part of the hash, carried by the job; its first transient failure is final")
+    func withoutRetries() throws {
+        let plain = try Self.parse(#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content)}"#)
+        let once = try Self.parse(#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"retryEnabled":false}"#)
+        let seed = try Self.parse(#"{"channel":"email","message_category":"OTP","recipient":{"userId":"u"},\#(Self.content),"retry_enabled":false}"#)
+        let explicit = try Self.parse(#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"retryEnabled":true}"#)
+        #expect(plain.retries && explicit.retries && !once.retries && !seed.retries)
+        #expect(once.hash == seed.hash && once.hash != plain.hash, "a request without retries is another request")
+        #expect(explicit.hash == plain.hash, "true is the default, spelled or not")
+
+        let notification = once.notification(for: once.recipients[0], id: "n-1", requestID: "r-1", tenant: Tenant(productID: UUID()), lane: .high)
+        let plan = try IngestionPlannerTests.planner(delivering: [.email]).plan(notifications: [notification])
+        let job = try DeliveryJob(body: Array(plan.outbox[0].body.utf8))
+        #expect(!job.retries && job.fallbackJob(id: "d-2") == nil)
+        let ordinary = try DeliveryJob(body: Array(try IngestionPlannerTests.planner(delivering: [.email])
+            .plan(notifications: [plain.notification(for: plain.recipients[0], id: "n-2", requestID: "r-2", tenant: Tenant(productID: UUID()), lane: .high)])
+            .outbox[0].body.utf8))
+        #expect(ordinary.retries && !ordinary.body.bytes.contains(Array("retries".utf8)), "jobs that retry read as before")
+
+        let policy = RetryPolicy()
+        let transient = DeliveryFailure(code: "smtp-451", .transient, detail: "")
+        #expect(policy.next(after: transient, attempt: 1, lane: .high) == .retry(delaySeconds: 2))
+        #expect(policy.next(after: transient, attempt: 1, lane: .high, retries: false) == .dead)
+        #expect(policy.next(after: DeliveryFailure(code: "unreachable", .provider, detail: ""), attempt: 1, lane: .high, retries: false)
+                == .holdProvider, "a provider that is down spends no attempt, with or without retries")
     }
 
     @Test("a batch: 1 to 1,000 recipients, each read as a single send's, none twice; the same request as a single send hashes alike")

@@ -341,6 +341,35 @@ struct SendTests {
         #expect(written == 4, "first, batch, the organisation's and the one after the wait; not the refused one")
     }
 
+    @Test("retryEnabled false: a send the SMTP server defers once is dead after that one attempt; the same send with retries arrives")
+    func withoutRetries() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        // The test SMTP server answers 451 to a `tempfail1` address the first time, then accepts it.
+        let (once, retried) = ("tempfail1-once-\(service.id)@example.com", "tempfail1-retried-\(service.id)@example.com")
+        let single = try await service.call("SendNotification", [
+            "channel": "email", "messageCategory": "OTP", "recipient": ["email": once], "content": ["title": "Code", "body": "1"],
+            "retryEnabled": false,
+        ], as: .key(shop.productKey))
+        let ordinary = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": retried])
+        #expect(single.status == 202 && ordinary.status == 202)
+
+        let dead = try await Self.settled(try #require(single.body["notificationId"] as? String), key: shop.productKey, service)
+        #expect(dead.first?["status"] as? String == "dead" && dead.first?["attempts"] as? Int == 1, "\(dead)")
+        // Its first attempt fails the same way; it waits in the 2 s tier and goes out on the second.
+        let notification = try #require(ordinary.body["notificationId"] as? String)
+        var sent = try await Self.settled(notification, key: shop.productKey, service)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while sent.first?["status"] as? String == "failed", ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            sent = try await Self.settled(notification, key: shop.productKey, service)
+        }
+        #expect(sent.first?["status"] as? String == "sent" && sent.first?["attempts"] as? Int == 2, "\(sent)")
+        #expect(Maildir.messages(to: once).isEmpty)
+        #expect(await Maildir.wait(to: retried, count: 1).count == 1)
+    }
+
     @Test("group commits: 120 sends at once are written in fewer commits; a key sent ten times is one 202 and nine 208, a key with two bodies a 202 and a 409, a user named by 20 sends one entry")
     func groupCommits() async throws {
         let port = try freeLoopbackPort()

@@ -33,10 +33,13 @@ public struct DeliveryJob: Sendable, Equatable {
     public var fallback: NotificationChannel?
     /// The tenant whose user `userID` is (its directory is searched for the address); nil for FlowMart's.
     public var tenant: Tenant?
+    /// Whether a transient failure goes to a retry tier (`RetryPolicy`); false: the first failure is final.
+    public var retries: Bool
 
     public init(deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
                 lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil,
-                tenant: Tenant? = nil) {
+                tenant: Tenant? = nil, retries: Bool = true) {
+        self.retries = retries
         self.tenant = tenant
         self.deliveryID = deliveryID
         self.notificationID = notificationID
@@ -55,14 +58,14 @@ public struct DeliveryJob: Sendable, Equatable {
         return DeliveryJob(
             deliveryID: id, notificationID: notificationID, userID: userID, channel: fallback, lane: lane,
             transactional: transactional, content: MessageContent(subject: content.subject, text: content.text, html: nil),
-            tenant: tenant)
+            tenant: tenant, retries: retries)
     }
 
     /// The recipient across tenants, for per-recipient limits: the user id, in its tenant's namespace.
     public var recipientKey: String { tenant.map { "\($0.namespace.uuidString.lowercased())/\(userID)" } ?? userID }
 
     /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?, fallback?, productId?,
-    /// organizationId?}`.
+    /// organizationId?, retries?}` (`retries` only when false, so jobs written before it read the same).
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [
             ("deliveryId", .string(deliveryID)), ("notificationId", .string(notificationID)), ("userId", .string(userID)),
@@ -75,6 +78,7 @@ public struct DeliveryJob: Sendable, Equatable {
             members.append(("productId", .string(tenant.productID.uuidString.lowercased())))
             if let organization = tenant.organizationID { members.append(("organizationId", .string(organization.uuidString.lowercased()))) }
         }
+        if !retries { members.append(("retries", .bool(false))) }
         return .object(members)
     }
 
@@ -101,6 +105,7 @@ public struct DeliveryJob: Sendable, Equatable {
         } else {
             tenant = nil
         }
+        retries = fields.has("retries") ? try fields.bool("retries") : true
     }
 }
 

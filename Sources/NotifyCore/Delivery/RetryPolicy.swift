@@ -27,8 +27,9 @@ public struct RetryPolicy: Sendable, Equatable {
     /// The longest `Retry-After` honoured; a longer one (or a date far off) is cut to this.
     public static let maxThrottleSeconds = 3600.0
 
-    /// After attempt number `attempt` (1 for the first) on `lane` failed with `failure`.
-    public func next(after failure: DeliveryFailure, attempt: Int, lane: NotificationPriority) -> Next {
+    /// After attempt number `attempt` (1 for the first) on `lane` failed with `failure`; a job without `retries`
+    /// is dead at its first transient failure (a held provider or a throttle still spends no attempt).
+    public func next(after failure: DeliveryFailure, attempt: Int, lane: NotificationPriority, retries: Bool = true) -> Next {
         switch failure.failureClass {
         case .provider: return .holdProvider
         case .throttled:
@@ -37,7 +38,7 @@ public struct RetryPolicy: Sendable, Equatable {
         case .permanent: return .dead
         case .transient:
             let delays = tiers[lane] ?? []
-            return attempt >= 1 && attempt <= delays.count ? .retry(delaySeconds: delays[attempt - 1]) : .dead
+            return retries && attempt >= 1 && attempt <= delays.count ? .retry(delaySeconds: delays[attempt - 1]) : .dead
         }
     }
 

@@ -67,8 +67,12 @@ public struct SendRequest: Sendable, Equatable {
     public var recipients: [Recipient]
     public var content: Content
     public var idempotencyKey: String?
+    /// `retryEnabled` (true unless the caller says false): whether a transient failure is tried again.
+    public var retries: Bool
 
-    public init(channels: [NotificationChannel], category: String, recipients: [Recipient], content: Content, idempotencyKey: String? = nil) {
+    public init(channels: [NotificationChannel], category: String, recipients: [Recipient], content: Content, idempotencyKey: String? = nil,
+                retries: Bool = true) {
+        self.retries = retries
         self.channels = channels
         self.category = category
         self.recipients = recipients
@@ -97,9 +101,7 @@ public struct SendRequest: Sendable, Equatable {
             try fields.spelling("idempotencyKey", "idempotency_key"), maxLength: Self.maxIdempotencyKeyLength)
         if idempotencyKey?.isEmpty == true { throw Rejection(.schema, "field 'idempotencyKey' must not be empty") }
         let retry = try fields.spelling("retryEnabled", "retry_enabled")
-        if fields.has(retry), try !fields.bool(retry) {
-            throw Rejection(.schema, "field '\(retry)': sends without retries are not available yet")
-        }
+        retries = fields.has(retry) ? try fields.bool(retry) : true
         let scheduled = try fields.spelling("scheduledAt", "scheduled_at")
         if fields.has(scheduled) {
             throw Rejection(.schema, "field '\(scheduled)': scheduled sends are not available yet")
@@ -117,6 +119,7 @@ public struct SendRequest: Sendable, Equatable {
             recipients, ("content", .object(content)),
         ]
         if let idempotencyKey { members.append(("idempotencyKey", .string(idempotencyKey))) }
+        if !retries { members.append(("retryEnabled", .bool(false))) }
         return .object(members)
     }
 
@@ -133,7 +136,7 @@ public struct SendRequest: Sendable, Equatable {
             id: id, userID: recipient.userID, type: category, priority: lane, channels: channels, title: content.title,
             message: content.body, metadata: [:], sourceEventKey: "send:\(requestID)", transactional: lane != .low,
             email: MessageContent(subject: content.subject ?? content.title, text: content.body, html: content.html),
-            tenant: tenant, requestID: requestID)
+            tenant: tenant, requestID: requestID, retries: retries)
     }
 
     private static func channels(_ fields: JSONFields) throws(Rejection) -> [NotificationChannel] {

@@ -22,6 +22,9 @@ public struct NewNotification: Sendable, Equatable {
     public var tenant: Tenant? = nil
     /// The send request it belongs to; nil for events.
     public var requestID: String? = nil
+    /// Whether a transient failure is tried again (the retry tiers); a send's `retryEnabled: false` makes it one
+    /// attempt.
+    public var retries: Bool = true
 }
 
 /// Maps validated events to notifications through the rules and templates.

@@ -323,7 +323,7 @@ struct DeliveryWorker: Service {
                         deliveryID: id, status: .sent, attempt: claimed.attempt, providerMessageID: providerID,
                         address: claimed.address)))
                 case .failed(let failure):
-                    switch settings.retry.next(after: failure, attempt: claimed.attempt, lane: lane) {
+                    switch settings.retry.next(after: failure, attempt: claimed.attempt, lane: lane, retries: claimed.job.retries) {
                     case .holdProvider:
                         held.append((delivery, claimed))
                         down = failure

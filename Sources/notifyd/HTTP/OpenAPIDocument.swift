@@ -116,6 +116,7 @@ enum OpenAPIDocument {
                     ("properties", .object([("title", string), ("body", string), ("subject", string), ("html", string)])),
                 ])),
                 ("idempotencyKey", .object([("type", .string("string")), ("minLength", .int(1)), ("maxLength", .int(SendRequest.maxIdempotencyKeyLength))])),
+                ("retryEnabled", .object([("type", .string("boolean")), ("default", .bool(true))])),
             ])),
         ])
     }
