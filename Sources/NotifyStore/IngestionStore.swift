@@ -58,6 +58,7 @@ public struct IngestionStore: Sendable {
         try StockStore.write(plan.stockChanges, on: db)
         try WatchStore.delete(plan.spentWatches, on: db)
         try OutboxStore.enqueue(plan.outbox, on: db)
+        try OutboxStore.schedule(plan.scheduled, on: db)
         try NotificationStore.insert(plan.notifications, on: db)
         try DeliveryStore.insert(plan.deliveries, on: db)
     }

@@ -301,5 +301,22 @@ public enum Migrations {
             CREATE INDEX notifications_unread_by_user ON notifications (user_id, created_at DESC, id DESC)
                 WHERE read_at IS NULL AND product_id IS NULL;
             """),
+        PGMigration(version: 15, name: "scheduled sends", sql: """
+            -- The delivery jobs of sends with a scheduledAt, held out of the outbox until they are due (the relay's
+            -- rounds never scan them); released into the outbox by any daemon, each once (OutboxStore.releaseDue).
+            CREATE TABLE scheduled_jobs (
+                delivery_id    uuid        PRIMARY KEY,
+                due_at         timestamptz NOT NULL,
+                message_id     text        NOT NULL,
+                exchange       text        NOT NULL,
+                routing_key    text        NOT NULL,
+                type           text        NOT NULL,
+                version        text        NOT NULL,
+                correlation_id text,
+                body           text        NOT NULL,
+                priority       smallint    NOT NULL
+            );
+            CREATE INDEX scheduled_jobs_due ON scheduled_jobs (due_at);
+            """),
     ]
 }

@@ -46,6 +46,44 @@ public struct OutboxStore: Sendable {
             """)
     }
 
+    /// Holds scheduled delivery jobs until they are due (`releaseDue`); each message id is its delivery's id.
+    static func schedule(_ scheduled: [ScheduledMessage], on db: PGConnection) throws {
+        guard !scheduled.isEmpty else { return }
+        let messages = scheduled.map(\.message)
+        _ = try db.query("""
+            INSERT INTO scheduled_jobs (delivery_id, due_at, message_id, exchange, routing_key, type, version, correlation_id, body, priority)
+            SELECT m::uuid, to_timestamp(d), m, x, r, t, v, c, b, p
+            FROM unnest(\(PGTextArray(messages.map(\.messageID)))::text[],
+                        \(PGTextArray(scheduled.map { String($0.due.timeIntervalSince1970) }))::float8[],
+                        \(PGTextArray(messages.map(\.exchange)))::text[], \(PGTextArray(messages.map(\.routingKey)))::text[],
+                        \(PGTextArray(messages.map(\.type)))::text[], \(PGTextArray(messages.map(\.version)))::text[],
+                        \(PGTextArray(messages.map(\.correlationID)))::text[], \(PGTextArray(messages.map(\.body)))::text[],
+                        \(PGTextArray(messages.map { String($0.priority) }))::smallint[]) AS s(m, d, x, r, t, v, c, b, p)
+            """, prepared: true)
+    }
+
+    /// Moves up to `limit` due scheduled jobs into the outbox, in one statement: their deliveries go from
+    /// `scheduled` to `queued` (with a history entry); a job whose delivery is no longer `scheduled` (cancelled)
+    /// is dropped. `SKIP LOCKED`, so daemons releasing at once take different rows. Returns the jobs queued.
+    public static func releaseDue(limit: Int, on db: PGConnection) throws -> Int {
+        try db.query("""
+            WITH due AS (
+                DELETE FROM scheduled_jobs WHERE delivery_id IN (
+                    SELECT delivery_id FROM scheduled_jobs WHERE due_at <= now() ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                RETURNING *),
+            queued AS (
+                UPDATE deliveries d SET status = 'queued', updated_at = now()
+                FROM due WHERE d.id = due.delivery_id AND d.status = 'scheduled'
+                RETURNING d.id),
+            history AS (
+                INSERT INTO delivery_history (delivery_id, status, detail) SELECT id, 'queued', 'scheduled time reached' FROM queued)
+            INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body, priority)
+            SELECT due.message_id, due.exchange, due.routing_key, due.type, due.version, due.correlation_id, due.body, due.priority
+            FROM due JOIN queued ON queued.id = due.delivery_id
+            ORDER BY due.due_at
+            """, prepared: true).affectedRows
+    }
+
     /// One relay round, in one transaction: locks up to `limit` rows (`FOR UPDATE SKIP LOCKED`, so daemons and
     /// overlapping rounds never take the same row), by priority, then in id order; hands them to `publish`, which
     /// returns the ids the broker confirmed; deletes those and commits. Unconfirmed rows stay for the next round.

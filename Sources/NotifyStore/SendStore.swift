@@ -136,9 +136,9 @@ public enum SendStore {
         public var finished: Int
     }
 
-    /// Cancels what request `id` has not sent yet, in one transaction: its deliveries still `queued` or `failed`
-    /// (waiting for a retry) become `cancelled` with a history entry, so a job that comes for one finds nothing to
-    /// claim; the request is marked, and the audit trail says who. Nil when `visibility` does not read the request.
+    /// Cancels what request `id` has not sent yet, in one transaction: its deliveries still `queued`, `scheduled` or
+    /// `failed` (waiting for a retry) become `cancelled` with a history entry, so a job that comes for one finds
+    /// nothing to claim (a scheduled one's held job is dropped); the request is marked, and the audit trail says who. Nil when `visibility` does not read the request.
     public static func cancel(_ id: String, visibility: Visibility, actor: String, on db: PGConnection) throws -> Cancellation? {
         guard let uuid = UUID(uuidString: id) else { return nil }
         return try db.transaction { db in
@@ -155,8 +155,9 @@ public enum SendStore {
                 WITH stopped AS (
                     UPDATE deliveries d SET status = 'cancelled', updated_at = now()
                     FROM notifications n
-                    WHERE n.request_id = \(uuid) AND d.notification_id = n.id AND d.status IN ('queued', 'failed')
-                    RETURNING d.id)
+                    WHERE n.request_id = \(uuid) AND d.notification_id = n.id AND d.status IN ('queued', 'failed', 'scheduled')
+                    RETURNING d.id),
+                unscheduled AS (DELETE FROM scheduled_jobs WHERE delivery_id IN (SELECT id FROM stopped))
                 INSERT INTO delivery_history (delivery_id, status, detail)
                 SELECT id, 'cancelled', \("cancelled by \(actor)") FROM stopped
                 """).affectedRows

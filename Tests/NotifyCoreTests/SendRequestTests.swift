@@ -63,7 +63,7 @@ struct SendRequestTests {
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},"content":{"title":" ","body":"b"}}"#, "title"),
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},"template":"t","data":{}}"#, "'template'"),
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"retry_enabled":"no"}"#, "'retry_enabled' must be a boolean"),
-            (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"scheduledAt":"2027-01-01T00:00:00Z"}"#, "'scheduledAt'"),
+            (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"scheduledAt":"tomorrow"}"#, "'scheduledAt' must be an RFC 3339"),
             (#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"idempotencyKey":""}"#, "'idempotencyKey'"),
             ("[]", "object"),
         ]
@@ -122,6 +122,35 @@ struct SendRequestTests {
         #expect(policy.next(after: transient, attempt: 1, lane: .high, retries: false) == .dead)
         #expect(policy.next(after: DeliveryFailure(code: "unreachable", .provider, detail: ""), attempt: 1, lane: .high, retries: false)
                 == .holdProvider, "a provider that is down spends no attempt, with or without retries")
+    }
+
+    @Test("scheduledAt: either spelling, part of the hash; past or within a second is now, up to 30 days ahead; the plan holds the jobs")
+    func scheduled() throws {
+        let now = try #require(RFC3339.date(from: "2026-12-05T10:00:00Z"))
+        func send(_ at: String, spelling: String = "scheduledAt") throws -> SendRequest {
+            try Self.parse(#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content),"\#(spelling)":"\#(at)"}"#)
+        }
+        let later = try send("2026-12-05T11:30:00+01:00")
+        #expect(try later.schedule(now: now) == RFC3339.date(from: "2026-12-05T10:30:00Z"))
+        #expect(try send("2026-12-05T10:30:00Z", spelling: "scheduled_at").hash == later.hash, "the same time in any offset or spelling")
+        let plain = try Self.parse(#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content)}"#)
+        #expect(try plain.hash != later.hash && plain.schedule(now: now) == nil)
+        #expect(try send("2026-12-05T09:00:00Z").schedule(now: now) == nil, "a time past is now")
+        #expect(try send("2026-12-05T10:00:00.900Z").schedule(now: now) == nil, "within a second is now")
+        #expect(try send("2027-01-04T10:00:00Z").schedule(now: now) != nil)
+        #expect(throws: RPCFailure.self) { try send("2027-01-04T10:00:01Z").schedule(now: now) }
+
+        let due = try #require(try later.schedule(now: now))
+        let notification = later.notification(for: later.recipients[0], id: "n-1", requestID: "r-1", tenant: Tenant(productID: UUID()), lane: .high)
+        let plan = try IngestionPlannerTests.planner(delivering: [.email, .push]).plan(notifications: [
+            notification, NewNotification(id: "n-2", userID: "u", type: "OTP", priority: .high, channels: [.sms], title: "t", message: "m",
+                                          metadata: [:], sourceEventKey: "k"),
+        ])
+        let held = plan.scheduled(at: due)
+        #expect(held.outbox.isEmpty && held.scheduled.map(\.message) == plan.outbox && held.scheduled.allSatisfy { $0.due == due })
+        #expect(held.deliveries.map(\.status) == [.scheduled, .skipped], "queued ones wait; one without a provider stays skipped")
+        #expect(held.notifications == plan.notifications)
+        #expect(IngestionPlan(sends: [held, plan]).scheduled.count == 1 && IngestionPlan(sends: [held, plan]).outbox.count == 1)
     }
 
     @Test("a batch: 1 to 1,000 recipients, each read as a single send's, none twice; the same request as a single send hashes alike")

@@ -1,4 +1,5 @@
 import Foundation
+import NotifyCore
 import TestSupport
 import Testing
 
@@ -368,6 +369,44 @@ struct SendTests {
         #expect(sent.first?["status"] as? String == "sent" && sent.first?["attempts"] as? Int == 2, "\(sent)")
         #expect(Maildir.messages(to: once).isEmpty)
         #expect(await Maildir.wait(to: retried, count: 1).count == 1)
+    }
+
+    @Test("scheduledAt: the delivery waits as scheduled and is sent once, at its time; a cancelled one never; 31 days ahead is 400")
+    func scheduled() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let due = Date().addingTimeInterval(3)
+        let (kept, dropped) = ("scheduled-\(service.id)@example.com", "cancelled-\(service.id)@example.com")
+        func schedule(_ address: String, at time: Date) async throws -> ServiceHarness.Reply {
+            try await service.call("SendNotification", [
+                "channel": "email", "messageCategory": "APPOINTMENT_REMINDER", "recipient": ["email": address],
+                "content": ["title": "Tomorrow at 9", "body": "See you"], "scheduledAt": RFC3339.string(from: time),
+            ], as: .key(shop.productKey))
+        }
+        let reply = try await schedule(kept, at: due)
+        #expect(reply.status == 202)
+        #expect((reply.body["deliveries"] as? [[String: Any]])?.first?["status"] as? String == "scheduled", "\(reply.raw)")
+        let cancelled = try await schedule(dropped, at: due)
+        #expect(try await service.call("CancelRequest", ["requestId": cancelled.body["requestId"] as? String ?? ""],
+                                       as: .key(shop.productKey)).body["cancelled"] as? Int == 1)
+        #expect(try await schedule(kept, at: Date().addingTimeInterval(31 * 86_400)).status == 400)
+
+        let notification = try #require(reply.body["notificationId"] as? String)
+        try await Task.sleep(for: .seconds(1))
+        let waiting = try await service.call("GetDeliveryStatus", ["notificationId": notification], as: .key(shop.productKey))
+        #expect((waiting.body["deliveries"] as? [[String: Any]])?.first?["status"] as? String == "scheduled")
+        #expect(Maildir.messages(to: kept).isEmpty, "nothing leaves before its time")
+
+        let mails = await Maildir.wait(to: kept, count: 1)
+        #expect(mails.count == 1 && Date() >= due, "sent at its time")
+        let delivered = try await Self.settled(notification, key: shop.productKey, service)
+        let history = (delivered.first?["history"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? String }
+        #expect(Array(history.prefix(3)) == ["scheduled", "queued", "sending"], "\(history)")
+        try await Task.sleep(for: .seconds(2))
+        #expect(Maildir.messages(to: kept).count == 1 && Maildir.messages(to: dropped).isEmpty, "once, and never the cancelled one")
+        let held = try await service.db.withConnection { try $0.query("SELECT count(*) FROM scheduled_jobs")[0].decode(0, as: Int.self) }
+        #expect(held == 0, "the released job and the cancelled one's are gone")
     }
 
     @Test("group commits: 120 sends at once are written in fewer commits; a key sent ten times is one 202 and nine 208, a key with two bodies a 202 and a 409, a user named by 20 sends one entry")

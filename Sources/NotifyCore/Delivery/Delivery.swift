@@ -9,6 +9,8 @@ public enum DeliveryStatus: String, Sendable, CaseIterable {
     case queued, sending, sent, delivered, undelivered, bounced, failed, dead, skipped
     /// Stopped by `CancelRequest` before it left.
     case cancelled
+    /// A send's delivery waiting for its `scheduledAt`; then `queued`.
+    case scheduled
 }
 
 /// One channel of one notification that leaves the building, decided by the planner and written with the

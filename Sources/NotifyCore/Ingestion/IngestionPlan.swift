@@ -123,20 +123,26 @@ public struct IngestionPlan: Sendable, Equatable {
     /// Wishes the plan's back-in-stock notifications spend; only these are deleted, so a wish made while the
     /// batch was being planned waits for the next back-in-stock.
     public var spentWatches: [SpentWatch] = []
+    /// Jobs of a scheduled send, held until they are due (`scheduled(at:)`).
+    public var scheduled: [ScheduledMessage] = []
 
     public init() {}
 
     /// The plans of several send requests as one, for one transaction (a group commit): their notifications,
-    /// deliveries and jobs in order. Sends change no stock and spend no wishes, so only those three are combined.
+    /// deliveries and jobs (due now or later) in order. Sends change no stock and spend no wishes, so only those are
+    /// combined.
     public init(sends plans: [IngestionPlan]) {
         for plan in plans {
             notifications += plan.notifications
             deliveries += plan.deliveries
             outbox += plan.outbox
+            scheduled += plan.scheduled
         }
     }
 
-    public var isEmpty: Bool { notifications.isEmpty && stockChanges.isEmpty && outbox.isEmpty && spentWatches.isEmpty }
+    public var isEmpty: Bool {
+        notifications.isEmpty && stockChanges.isEmpty && outbox.isEmpty && spentWatches.isEmpty && scheduled.isEmpty
+    }
 
     mutating func add(_ notification: NewNotification, deliveries: [NewDelivery]) {
         notifications.append(notification)

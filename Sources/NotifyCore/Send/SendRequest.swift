@@ -69,9 +69,12 @@ public struct SendRequest: Sendable, Equatable {
     public var idempotencyKey: String?
     /// `retryEnabled` (true unless the caller says false): whether a transient failure is tried again.
     public var retries: Bool
+    /// `scheduledAt`: when the deliveries should leave (see `schedule(now:)`); nil for at once.
+    public var scheduledAt: Date?
 
     public init(channels: [NotificationChannel], category: String, recipients: [Recipient], content: Content, idempotencyKey: String? = nil,
-                retries: Bool = true) {
+                retries: Bool = true, scheduledAt: Date? = nil) {
+        self.scheduledAt = scheduledAt
         self.retries = retries
         self.channels = channels
         self.category = category
@@ -103,8 +106,13 @@ public struct SendRequest: Sendable, Equatable {
         let retry = try fields.spelling("retryEnabled", "retry_enabled")
         retries = fields.has(retry) ? try fields.bool(retry) : true
         let scheduled = try fields.spelling("scheduledAt", "scheduled_at")
-        if fields.has(scheduled) {
-            throw Rejection(.schema, "field '\(scheduled)': scheduled sends are not available yet")
+        if let text = try fields.optionalString(scheduled, maxLength: 40) {
+            guard let date = RFC3339.date(from: text) else {
+                throw Rejection(.schema, "field '\(scheduled)' must be an RFC 3339 time with its offset (2027-01-01T09:00:00Z)")
+            }
+            scheduledAt = date
+        } else {
+            scheduledAt = nil
         }
     }
 
@@ -120,6 +128,7 @@ public struct SendRequest: Sendable, Equatable {
         ]
         if let idempotencyKey { members.append(("idempotencyKey", .string(idempotencyKey))) }
         if !retries { members.append(("retryEnabled", .bool(false))) }
+        if let scheduledAt { members.append(("scheduledAt", .string(RFC3339.string(from: scheduledAt)))) }
         return .object(members)
     }
 

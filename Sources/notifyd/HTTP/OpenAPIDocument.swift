@@ -117,6 +117,7 @@ enum OpenAPIDocument {
                 ])),
                 ("idempotencyKey", .object([("type", .string("string")), ("minLength", .int(1)), ("maxLength", .int(SendRequest.maxIdempotencyKeyLength))])),
                 ("retryEnabled", .object([("type", .string("boolean")), ("default", .bool(true))])),
+                ("scheduledAt", .object([("type", .string("string")), ("format", .string("date-time"))])),
             ])),
         ])
     }

@@ -127,7 +127,8 @@ struct Daemon {
         let sampler = StateSampler(
             connection: resources.monitoring, database: resources.reads, inbox: lanes, health: health, metrics: metrics,
             names: configuration.names, interval: .seconds(5), logger: logger)
-        var services: [any Service] = [systemd, watchdog, sampler, relay, worker, ingestion, rpc]
+        let release = ScheduledRelease(database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
+        var services: [any Service] = [systemd, watchdog, sampler, relay, release, worker, ingestion, rpc]
         if configuration.http.isEnabled {
             // First, so the group stops it last: health answers while the consumers drain.
             services.insert(HTTPListener(

@@ -38,12 +38,14 @@ extension RPCHandlers {
         let notifications = request.recipients.map { recipient in
             request.notification(for: recipient, id: context.planner.newID(), requestID: requestID, tenant: tenant, lane: lane)
         }
-        let plan = context.planner.plan(notifications: notifications)
-        let queued = plan.deliveries.filter { $0.status == .queued }.count
+        let due = try request.schedule(now: Date())
+        var plan = context.planner.plan(notifications: notifications)
+        if let due { plan = plan.scheduled(at: due) }
+        let queued = plan.deliveries.filter { $0.status == .queued || $0.status == .scheduled }.count
         let audit = AuditEntry(
             actor: call.principal.actor, tenant: tenant, entity: "request:\(requestID)", action: "send.accepted", requestID: requestID,
             detail: "\(request.category) on the \(lane.rawValue) lane to \(notifications.count) recipient(s): "
-                + "\(queued) of \(plan.deliveries.count) deliveries queued")
+                + "\(queued) of \(plan.deliveries.count) deliveries " + (due.map { "scheduled for \(RFC3339.string(from: $0))" } ?? "queued"))
         return PendingSend(
             call: call, batch: batch,
             acceptance: SendStore.Acceptance(request: record, addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit))
@@ -81,7 +83,7 @@ extension RPCHandlers {
     /// `{requestId, recipients: [{userId, notificationId}], queued, skipped}`: per recipient its notification (which
     /// `GetDeliveryStatus` follows), and the deliveries counted rather than listed.
     private static func batchReply(_ requestID: String, _ notifications: [NewNotification], _ plan: IngestionPlan) -> JSONValue {
-        let queued = plan.deliveries.filter { $0.status == .queued }.count
+        let queued = plan.deliveries.filter { $0.status == .queued || $0.status == .scheduled }.count
         return .object([
             ("requestId", .string(requestID)),
             ("recipients", .array(notifications.map { .object([("userId", .string($0.userID)), ("notificationId", .string($0.id))]) })),
