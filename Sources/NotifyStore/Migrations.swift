@@ -318,5 +318,10 @@ public enum Migrations {
             );
             CREATE INDEX scheduled_jobs_due ON scheduled_jobs (due_at);
             """),
+        PGMigration(version: 16, name: "tenants' in-app inboxes", sql: """
+            -- A tenant's users read the notifications it sent in-app (GetUserNotifications with its key).
+            CREATE INDEX notifications_tenant_inbox ON notifications (product_id, user_id, created_at DESC, id DESC)
+                WHERE product_id IS NOT NULL AND 'in-app' = ANY(channels);
+            """),
     ]
 }

@@ -39,13 +39,33 @@ public enum NotificationStore {
 
     // MARK: - Queries (synchronous: they run on a connection's own thread)
 
-    /// The inbox is FlowMart's users' (`product_id IS NULL`: tenants' notifications are not in it, nor in its indexes).
+    /// Inboxes are per tenant: FlowMart's users' (`tenant` nil: `product_id IS NULL`, every notification of theirs),
+    /// and each tenant's users' (the notifications it sent with the `in-app` channel, in its own directory's
+    /// namespace: a product's own, or one organisation's).
     ///
-    /// A page of a user's inbox, newest first, with the user's total and unread counts. Each count is an
-    /// index-only scan (the user index, and the partial unread index), so only the page's rows touch the table.
-    public static func page(_ request: GetUserNotifications, on db: PGConnection) throws -> (notifications: [StoredNotification], total: Int, unread: Int) {
+    /// A page of a user's inbox, newest first, with the user's total and unread counts. For FlowMart's, each count
+    /// is an index-only scan (the user index, and the partial unread index), so only the page's rows touch the table.
+    public static func page(_ request: GetUserNotifications, tenant: Tenant?, on db: PGConnection) throws
+        -> (notifications: [StoredNotification], total: Int, unread: Int) {
         let filter = request.unreadOnly ? "AND read_at IS NULL" : ""
-        let rows = try db.query(PGQuery(
+        let rows: PGRows
+        if let tenant {
+            rows = try db.query(PGQuery(
+                unsafeSQL: """
+                    SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
+                    FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread FROM notifications
+                          WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels)
+                            AND organization_id IS NOT DISTINCT FROM $5::uuid) c
+                    LEFT JOIN LATERAL (
+                        SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
+                        FROM notifications WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels)
+                          AND organization_id IS NOT DISTINCT FROM $5::uuid \(filter)
+                        ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
+                    """,
+                parameters: [request.userID, String(request.limit), String(request.offset), tenant.productID.uuidString,
+                             tenant.organizationID?.uuidString]), prepared: true)
+        } else {
+            rows = try db.query(PGQuery(
             unsafeSQL: """
                 SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
                 FROM (SELECT (SELECT count(*) FROM notifications WHERE user_id = $1 AND product_id IS NULL) AS total,
@@ -56,6 +76,7 @@ public enum NotificationStore {
                     ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
                 """,
             parameters: [request.userID, String(request.limit), String(request.offset)]), prepared: true)
+        }
         let (total, unread) = try rows[0].decode(Int.self, Int.self)
         let notifications = try rows.compactMap { row -> StoredNotification? in
             guard let id = try row.decodeIfPresent(2, as: String.self) else { return nil }
@@ -66,12 +87,15 @@ public enum NotificationStore {
         return (notifications, total, unread)
     }
 
-    /// One notification by id; nil when there is none (ids that are not UUIDs cannot exist).
-    public static func details(_ id: String, on db: PGConnection) throws -> StoredNotification? {
+    /// One notification of `tenant`'s inbox by id; nil when there is none (ids that are not UUIDs cannot exist).
+    public static func details(_ id: String, tenant: Tenant?, on db: PGConnection) throws -> StoredNotification? {
         guard let uuid = UUID(uuidString: id) else { return nil }
         let rows = try db.query("""
             SELECT id, user_id, title, message, read_at IS NOT NULL, created_at::text, type, metadata::text
-            FROM notifications WHERE id = \(uuid) AND product_id IS NULL
+            FROM notifications WHERE id = \(uuid)
+              AND (\(tenant == nil)::boolean AND product_id IS NULL
+                   OR product_id = \(tenant?.productID)::uuid AND 'in-app' = ANY(channels)
+                      AND organization_id IS NOT DISTINCT FROM \(tenant?.organizationID)::uuid)
             """, prepared: true)
         guard let row = rows.first else { return nil }
         return StoredNotification(
@@ -80,11 +104,16 @@ public enum NotificationStore {
             metadata: metadata(try row.decode(7)))
     }
 
-    /// Marks read (idempotently: the first read time stays); false when the id is unknown or not the user's.
-    public static func markRead(_ id: String, userID: String, on db: PGConnection) throws -> Bool {
+    /// Marks read (idempotently: the first read time stays); false when the id is unknown or not the user's in
+    /// `tenant`'s inbox.
+    public static func markRead(_ id: String, userID: String, tenant: Tenant?, on db: PGConnection) throws -> Bool {
         guard let uuid = UUID(uuidString: id) else { return false }
         return try db.query("""
-            UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE id = \(uuid) AND user_id = \(userID) AND product_id IS NULL
+            UPDATE notifications SET read_at = coalesce(read_at, now())
+            WHERE id = \(uuid) AND user_id = \(userID)
+              AND (\(tenant == nil)::boolean AND product_id IS NULL
+                   OR product_id = \(tenant?.productID)::uuid AND 'in-app' = ANY(channels)
+                      AND organization_id IS NOT DISTINCT FROM \(tenant?.organizationID)::uuid)
             """, prepared: true).affectedRows == 1
     }
 

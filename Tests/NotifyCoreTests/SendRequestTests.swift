@@ -52,7 +52,6 @@ struct SendRequestTests {
         let cases: [(String, String)] = [
             (#"{"messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content)}"#, "'channel'"),
             (#"{"channel":"email","channels":["sms"],"messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content)}"#, "not both"),
-            (#"{"channel":"in-app","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content)}"#, "in-app"),
             (#"{"channel":"fax","messageCategory":"OTP","recipient":{"userId":"u"},\#(Self.content)}"#, "'channels'"),
             (#"{"channel":"email","recipient":{"userId":"u"},\#(Self.content)}"#, "'messageCategory'"),
             (#"{"channel":"email","messageCategory":"OTP","message_category":"OTP","recipient":{"userId":"u"},\#(Self.content)}"#, "not both"),

@@ -96,7 +96,7 @@ struct TenancyTests {
         }
     }
 
-    @Test("every command needs a scope: a product's key sends, keeps its recipients and manages, never reads the inbox or onboards")
+    @Test("every command needs a scope: a product's key sends, keeps its recipients, reads its users' inbox and manages, never onboards")
     func scopes() throws {
         let product = Principal(keyID: "k", scopes: Set(Scope.product), tenant: Self.product, actor: "key:k")
         let organization = Principal(keyID: "o", scopes: Set(Scope.organization), tenant: Self.organization, actor: "key:o")
@@ -110,10 +110,13 @@ struct TenancyTests {
             .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
             .listMessages, .getMessage, .listDeliveries, .createOrganizations, .getProduct, .getOrganization, .updateProduct,
             .updateOrganization, .rotateAPIKey, .revokeAPIKey, .listAuditEvents,
+            // Its own users' in-app inbox (the handlers keep FlowMart's stock and wishes from tenants).
+            .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
         ])
         #expect(allowed(organization) == [
             .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
             .listMessages, .getMessage, .listDeliveries, .getProduct, .getOrganization, .rotateAPIKey, .revokeAPIKey,
+            .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
         ])
         #expect(allowed(.broker) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .markNotificationRead, .watchProduct])
         do {

@@ -123,7 +123,7 @@ struct SendTests {
         let category = try await service.call("SendNotification", unknown, as: .key(shop.productKey))
         #expect(category.status == 400 && "\(category.raw)".contains("messageCategory"))
         var scheduled = request
-        scheduled["scheduled_at"] = "2027-01-01T00:00:00Z"
+        scheduled["scheduled_at"] = "next week"
         let later = try await service.call("SendNotification", scheduled, as: .key(shop.productKey))
         #expect(later.status == 400 && "\(later.raw)".contains("scheduled_at"))
 
@@ -407,6 +407,43 @@ struct SendTests {
         #expect(Maildir.messages(to: kept).count == 1 && Maildir.messages(to: dropped).isEmpty, "once, and never the cancelled one")
         let held = try await service.db.withConnection { try $0.query("SELECT count(*) FROM scheduled_jobs")[0].decode(0, as: Int.self) }
         #expect(held == 0, "the released job and the cancelled one's are gone")
+    }
+
+    @Test("in-app: a tenant's users read what it sent in-app with its key; another tenant, an organisation and FlowMart's inbox do not")
+    func inApp() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
+        let address = "inbox-\(service.id)@example.com"
+        let reply = try await Self.send(service, key: shop.productKey, channels: ["in-app", "email"], recipient: ["userId": "u-1", "email": address])
+        #expect(reply.status == 202)
+        let notification = try #require(reply.body["notificationId"] as? String)
+        let channels = (reply.body["deliveries"] as? [[String: Any]] ?? []).map { "\($0["channel"] ?? "")=\($0["status"] ?? "")" }
+        #expect(channels == ["in-app=delivered", "email=queued"], "\(reply.raw)")
+        _ = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-1"])
+
+        let inbox = try await service.call("GetUserNotifications", ["userId": "u-1"], as: .key(shop.productKey))
+        #expect(inbox.status == 200 && inbox.headers["x-total-count"]?.integer == 1 && inbox.headers["x-unread-count"]?.integer == 1,
+                "only what was sent in-app: \(inbox.raw)")
+        #expect((inbox.body["notifications"] as? [[String: Any]])?.first?["notificationId"] as? String == notification, "\(inbox.raw)")
+        for outsider: ServiceHarness.Credential in [.key(other.productKey), .key(shop.organizations[0].key), .admin] {
+            let seen = try await service.call("GetUserNotifications", ["userId": "u-1"], as: outsider)
+            #expect(seen.headers["x-total-count"]?.integer == 0, "\(outsider): \(seen.raw)")
+            #expect(try await service.call("GetNotificationDetails", ["notificationId": notification], as: outsider).status == 404)
+            #expect(try await service.call("MarkNotificationRead", ["notificationId": notification, "userId": "u-1"], as: outsider).status == 404)
+        }
+        #expect(try await service.call("GetNotificationDetails", ["notificationId": notification], as: .key(shop.productKey)).status == 200)
+        #expect(try await service.call("MarkNotificationRead", ["notificationId": notification, "userId": "u-1"],
+                                       as: .key(shop.productKey)).status == 200)
+        let read = try await service.call("GetUserNotifications", ["userId": "u-1", "status": "unread"], as: .key(shop.productKey))
+        #expect(read.headers["x-unread-count"]?.integer == 0)
+        #expect(try await service.call("WatchProduct", ["userId": "u-1", "productId": "p-1"], as: .key(shop.productKey)).status == 403,
+                "back-in-stock wishes are FlowMart's")
+        #expect(try await service.call("GetStockLevels", [:], as: .key(shop.productKey)).status == 403, "and so is its stock")
+        #expect(try await service.call("SendNotification", [
+            "channel": "in-app", "messageCategory": "OTP", "recipient": ["userId": "u-1"], "content": ["title": "t", "body": "b"],
+            "scheduledAt": RFC3339.string(from: Date().addingTimeInterval(60)),
+        ], as: .key(shop.productKey)).status == 400, "a scheduled in-app send would show at once")
     }
 
     @Test("group commits: 120 sends at once are written in fewer commits; a key sent ten times is one 202 and nine 208, a key with two bodies a 202 and a 409, a user named by 20 sends one entry")

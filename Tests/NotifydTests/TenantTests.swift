@@ -92,7 +92,7 @@ struct TenantTests {
         let wrongSecret = String(shop.productKey.prefix(21)) + String(APIKey.generate().text.dropFirst(21))
         #expect(try await service.call("GetProduct", [:], as: .key(wrongSecret)).status == 401, "a known id with another secret")
 
-        #expect(try await service.call("GetUserNotifications", inbox, as: .key(shop.productKey)).status == 403)
+        #expect(try await service.call("ListParked", [:], as: .key(shop.productKey)).status == 403)
         #expect(try await service.call("CreateProduct", ["product": ["name": "Mine"]], as: .key(shop.productKey)).status == 403)
         let refused = try await service.call("CreateOrganizations", ["organizations": [["name": "X"]]], as: .key(shop.organizations[0].key))
         #expect(refused.status == 403 && Self.code(refused) == "forbidden")

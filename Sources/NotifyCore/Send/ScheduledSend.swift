@@ -17,9 +17,10 @@ extension SendRequest {
 
     /// When this send's deliveries should leave, seen at `now`: nil for at once (no `scheduledAt`, or one in the
     /// past or within the next second: a caller's clock a little off never holds a send back); a time more than
-    /// `maxScheduleAhead` off is 400.
+    /// `maxScheduleAhead` off is 400, and so is a scheduled in-app send (the inbox row would show at once).
     public func schedule(now: Date) throws(RPCFailure) -> Date? {
         guard let scheduledAt, scheduledAt.timeIntervalSince(now) > 1 else { return nil }
+        guard !channels.contains(.inApp) else { throw .badRequest("field 'scheduledAt' cannot be used with the in-app channel yet") }
         guard scheduledAt.timeIntervalSince(now) <= Self.maxScheduleAhead else {
             throw .badRequest("field 'scheduledAt' is more than \(Int(Self.maxScheduleAhead / 86_400)) days ahead")
         }

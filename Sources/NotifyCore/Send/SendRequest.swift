@@ -161,8 +161,8 @@ public struct SendRequest: Sendable, Equatable {
         }
         var channels: [NotificationChannel] = []
         for name in names {
-            guard let channel = NotificationChannel(rawValue: name), channel != .inApp else {
-                throw Rejection(.schema, "field 'channels' may name email, sms, push and webhook (in-app is FlowMart's own inbox)")
+            guard let channel = NotificationChannel(rawValue: name) else {
+                throw Rejection(.schema, "field 'channels' may name email, sms, push, webhook and in-app")
             }
             if !channels.contains(channel) { channels.append(channel) }
         }

@@ -16,10 +16,10 @@ public enum Scope: String, Sendable, CaseIterable, Comparable {
     /// Everything, for every tenant: onboarding, service keys, parked messages, the whole audit trail.
     case admin
 
-    /// What a product's key gets (its recipients are in its own directory).
-    public static let product: [Scope] = [.send, .track, .recipients, .manage]
+    /// What a product's key gets (its recipients and its users' in-app inboxes are its own).
+    public static let product: [Scope] = [.send, .track, .recipients, .manage, .inboxRead, .inboxWrite]
     /// What an organisation's key gets.
-    public static let organization: [Scope] = [.send, .track, .recipients]
+    public static let organization: [Scope] = [.send, .track, .recipients, .inboxRead, .inboxWrite]
     /// What a service key may be given (FlowMart's own services; they belong to no tenant).
     public static let service: [Scope] = [.inboxRead, .inboxWrite, .recipients, .track]
     /// The inbox commands a deployment may leave to the broker's permissions (`auth.inboxRequiresKey: false`).

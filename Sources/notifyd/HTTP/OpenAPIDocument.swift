@@ -102,7 +102,7 @@ enum OpenAPIDocument {
             ("type", .string("object")),
             ("properties", .object([("userId", string), ("email", string), ("phone", string)])),
         ])
-        let channels = NotificationChannel.allCases.filter { $0 != .inApp }.map { JSONValue.string($0.rawValue) }
+        let channels = NotificationChannel.allCases.map { JSONValue.string($0.rawValue) }
         return .object([
             ("type", .string("object")), ("required", .array([.string("messageCategory"), .string(batch ? "recipients" : "recipient"), .string("content")])),
             ("properties", .object([

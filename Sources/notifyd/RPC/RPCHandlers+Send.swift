@@ -69,15 +69,18 @@ extension RPCHandlers {
         }
     }
 
-    /// `{requestId, notificationId, deliveries: [{deliveryId, channel, status}]}`.
+    /// `{requestId, notificationId, deliveries: [{deliveryId, channel, status}]}`; in-app, when asked for, is the
+    /// notification itself (its id), `delivered` by the commit, as `GetDeliveryStatus` shows it.
     private static func singleReply(_ requestID: String, _ notification: NewNotification, _ plan: IngestionPlan) -> JSONValue {
-        .object([
-            ("requestId", .string(requestID)), ("notificationId", .string(notification.id)),
-            ("deliveries", .array(plan.deliveries.map { delivery in
-                .object([("deliveryId", .string(delivery.id)), ("channel", .string(delivery.channel.rawValue)),
-                         ("status", .string(delivery.status.rawValue))])
-            })),
-        ])
+        var deliveries = plan.deliveries.map { delivery -> JSONValue in
+            .object([("deliveryId", .string(delivery.id)), ("channel", .string(delivery.channel.rawValue)),
+                     ("status", .string(delivery.status.rawValue))])
+        }
+        if notification.channels.contains(.inApp) {
+            deliveries.insert(.object([("deliveryId", .string(notification.id)), ("channel", .string(NotificationChannel.inApp.rawValue)),
+                                       ("status", .string(DeliveryStatus.delivered.rawValue))]), at: 0)
+        }
+        return .object([("requestId", .string(requestID)), ("notificationId", .string(notification.id)), ("deliveries", .array(deliveries))])
     }
 
     /// `{requestId, recipients: [{userId, notificationId}], queued, skipped}`: per recipient its notification (which

@@ -14,39 +14,42 @@ enum RPCHandlers {
         var status = 200
     }
 
-    /// A page of the inbox, with `x-total-count` and `x-unread-count`.
-    static func userNotifications(_ query: GetUserNotifications, on db: PGConnection) throws -> Answer {
-        let page = try NotificationStore.page(query, on: db)
+    /// A page of the inbox (the caller's tenant's users', FlowMart's for service keys), with `x-total-count` and
+    /// `x-unread-count`.
+    static func userNotifications(_ query: GetUserNotifications, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        let page = try NotificationStore.page(query, tenant: tenant, on: db)
         return Answer(
             body: InboxReplies.userNotifications(userID: query.userID, page.notifications),
             headers: ["x-total-count": .int(Int64(page.total)), "x-unread-count": .int(Int64(page.unread))])
     }
 
     /// One notification; 404 for an unknown id or another user's notification.
-    static func details(_ query: GetNotificationDetails, on db: PGConnection) throws -> Answer {
-        guard let notification = try NotificationStore.details(query.notificationID, on: db),
+    static func details(_ query: GetNotificationDetails, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        guard let notification = try NotificationStore.details(query.notificationID, tenant: tenant, on: db),
             query.userID == nil || query.userID == notification.userID
         else { throw RPCFailure.notFound("no notification with this notificationId for this user") }
         return Answer(body: InboxReplies.details(notification))
     }
 
     /// Marks read, idempotently; 404 as for details.
-    static func markRead(_ command: MarkNotificationRead, on db: PGConnection) throws -> Answer {
-        guard try NotificationStore.markRead(command.notificationID, userID: command.userID, on: db) else {
+    static func markRead(_ command: MarkNotificationRead, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        guard try NotificationStore.markRead(command.notificationID, userID: command.userID, tenant: tenant, on: db) else {
             throw RPCFailure.notFound("no notification with this notificationId for this user")
         }
         return Answer(body: InboxReplies.markedRead(command.notificationID))
     }
 
-    /// Records a back-in-stock wish, idempotently.
-    static func watch(_ command: WatchProduct, on db: PGConnection) throws -> Answer {
+    /// Records a back-in-stock wish, idempotently. FlowMart's stock and its users' wishes: not a tenant's.
+    static func watch(_ command: WatchProduct, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        guard tenant == nil else { throw RPCFailure.forbidden("back-in-stock wishes are FlowMart's users'; a tenant's key cannot make them") }
         try WatchStore.watch(productID: command.productID, userID: command.userID, on: db)
         return Answer(body: InboxReplies.watching(userID: command.userID, productID: command.productID))
     }
 
-    /// The stock levels the service knows.
-    static func stockLevels(_ query: GetStockLevels, on db: PGConnection) throws -> Answer {
-        Answer(body: InboxReplies.stockLevels(try StockStore.levels(productID: query.productID, limit: query.limit, on: db)))
+    /// The stock levels the service knows (FlowMart's inventory: not for a tenant's key).
+    static func stockLevels(_ query: GetStockLevels, tenant: Tenant?, on db: PGConnection) throws -> Answer {
+        guard tenant == nil else { throw RPCFailure.forbidden("stock levels are FlowMart's; a tenant's key cannot read them") }
+        return Answer(body: InboxReplies.stockLevels(try StockStore.levels(productID: query.productID, limit: query.limit, on: db)))
     }
 
     /// Creates or changes a user's directory entry (in the caller's tenant's directory, FlowMart's for service keys);

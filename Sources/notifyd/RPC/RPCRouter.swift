@@ -34,11 +34,12 @@ struct RPCRouter: Sendable {
     func route(_ call: RPCCall, body: [UInt8], on db: PGConnection) throws -> Routed {
         let tenant = call.principal.tenant
         switch call.command {
-        case .getUserNotifications: return .answer(try RPCHandlers.userNotifications(try GetUserNotifications(body: body), on: db))
-        case .getNotificationDetails: return .answer(try RPCHandlers.details(try GetNotificationDetails(body: body), on: db))
-        case .markNotificationRead: return .answer(try RPCHandlers.markRead(try MarkNotificationRead(body: body), on: db))
-        case .watchProduct: return .answer(try RPCHandlers.watch(try WatchProduct(body: body), on: db))
-        case .getStockLevels: return .answer(try RPCHandlers.stockLevels(try GetStockLevels(body: body), on: db))
+        case .getUserNotifications:
+            return .answer(try RPCHandlers.userNotifications(try GetUserNotifications(body: body), tenant: tenant, on: db))
+        case .getNotificationDetails: return .answer(try RPCHandlers.details(try GetNotificationDetails(body: body), tenant: tenant, on: db))
+        case .markNotificationRead: return .answer(try RPCHandlers.markRead(try MarkNotificationRead(body: body), tenant: tenant, on: db))
+        case .watchProduct: return .answer(try RPCHandlers.watch(try WatchProduct(body: body), tenant: tenant, on: db))
+        case .getStockLevels: return .answer(try RPCHandlers.stockLevels(try GetStockLevels(body: body), tenant: tenant, on: db))
         case .upsertRecipient: return .answer(try RPCHandlers.upsertRecipient(try UpsertRecipient(body: body), tenant: tenant, on: db))
         case .getRecipient: return .answer(try RPCHandlers.recipient(try GetRecipient(body: body), tenant: tenant, on: db))
         case .deleteRecipient: return .answer(try RPCHandlers.deleteRecipient(try DeleteRecipient(body: body), tenant: tenant, on: db))
