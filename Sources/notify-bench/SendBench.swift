@@ -38,8 +38,8 @@ struct SendBench: AsyncParsableCommand {
         for transport in ["rpc", "http", "peer", "rpc", "http", "peer"] {
             let target = transport == "peer" ? (key: peerKey, port: peer.port) : (key: key, port: httpPort)
             let run = try await timed(transport: transport, rig: rig, key: target.key, httpPort: target.port, tag: results.count)
-            print(String(format: "send over %@: %d clients, %.0f accepted/s, 202 after p50 %.2f ms, p99 %.2f ms",
-                         transport, clients, run.rate, run.p50, run.p99))
+            print(String(format: "send over %@: %d clients, %.0f accepted/s, 202 after p50 %.2f ms, p99 %.2f ms, max %.0f ms",
+                         transport, clients, run.rate, run.p50, run.p99, run.max))
             results.append((transport, run.count, run.rate, run.p50, run.p99))
         }
         let accepted = try await rig.db.withConnection { db in
@@ -73,7 +73,7 @@ struct SendBench: AsyncParsableCommand {
     }
 
     /// `clients` loops for `seconds`, each sending and waiting for its 202; the rate and the latencies (ms).
-    private func timed(transport: String, rig: BenchRig, key: String, httpPort: Int, tag: Int) async throws -> (count: Int, rate: Double, p50: Double, p99: Double) {
+    private func timed(transport: String, rig: BenchRig, key: String, httpPort: Int, tag: Int) async throws -> (count: Int, rate: Double, p50: Double, p99: Double, max: Double) {
         let (amqp, logger, queue, seconds) = (rig.amqp, rig.logger, rig.slot.rpcQueue, seconds)
         let started = ContinuousClock.now
         let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -105,7 +105,7 @@ struct SendBench: AsyncParsableCommand {
         }
         let elapsed = (ContinuousClock.now - started).seconds
         let sorted = samples.sorted()
-        return (sorted.count, Double(sorted.count) / elapsed, percentile(sorted, 0.5), percentile(sorted, 0.99))
+        return (sorted.count, Double(sorted.count) / elapsed, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.last ?? 0)
     }
 }
 
@@ -137,7 +137,8 @@ private struct Sender {
     /// Sends one request; returns the status.
     func callAsFunction(_ body: [UInt8]) async throws -> Int {
         if let client {
-            let reply = try await client.call(queue: queue, type: "SendNotification", body: body, headers: ["x-api-key": .string(key)])
+            let reply = try await client.call(queue: queue, type: "SendNotification", body: body, headers: ["x-api-key": .string(key)],
+                                              timeout: .seconds(10))
             return reply.properties.headers["status"]?.integer ?? 0
         }
         var request = HTTPClientRequest(url: url)
