@@ -47,7 +47,9 @@ struct SMSPacingTests {
         #expect(span < 3.6, "and at the limit, not below it: \(span) s")
         var busiest = 0
         for (i, start) in times.enumerated() { busiest = max(busiest, times[i...].prefix { $0 < start + 1 }.count) }
-        #expect(busiest <= 10 + 100 + 2, "at most burst + rate in any second (+2 for clock granularity): \(busiest)")
+        // Released: at most burst + rate in any second. Arriving: a round held up on its way (the two cores shared by
+        // two daemons, the broker, PostgreSQL and the fake) lands with the next one, so one more burst at most.
+        #expect(busiest <= 100 + 2 * 10, "at most rate + two bursts arrive in any second: \(busiest)")
         print("two daemons, 100 SMS/s: \(count) in \(span) s, busiest second \(busiest)")
     }
 

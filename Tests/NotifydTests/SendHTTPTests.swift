@@ -174,13 +174,8 @@ struct SendHTTPTests {
         try (#"headers = { "x-api-key" = "${NOTIFY_TEST_API_KEY}" }"# + "\n").write(to: folder.appendingPathComponent("schemathesis.toml"), atomically: true, encoding: .utf8)
         process.currentDirectoryURL = folder
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_TEST_API_KEY": shop.productKey]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text.suffix(6000))")
+        let (status, text) = try runCapturingOutput(process)
+        #expect(status == 0, "\(text.suffix(6000))")
         #expect(text.contains("passed"), "\(text.suffix(2000))")
     }
 }

@@ -14,12 +14,7 @@ struct UnitFileTests {
         process.executableURL = URL(fileURLWithPath: Self.analyze)
         process.arguments = ["security", "--offline=true", "--no-pager",
                              repositoryRoot.appendingPathComponent("deploy/systemd/notifyd.service").path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try runCapturingOutput(process).text
         let overall = try #require(text.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(text)")
         let words = overall.split(separator: " ")
         let level = try #require(words.firstIndex { Double($0) != nil }.map { Double(words[$0])! })
