@@ -14,7 +14,7 @@ public final class ScriptServer: @unchecked Sendable {
         for _ in 0..<3 {
             let port = try freeLoopbackPort()
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(script)-\(port).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: log) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
