@@ -11,7 +11,8 @@ extension DeliveryStore {
     public enum Claim: Sendable, Equatable {
         /// Send it to this address; `attempt` counts from 1.
         case send(ClaimedDelivery)
-        /// The recipient has no address for the channel: recorded `skipped` (`no-address`) in the claim.
+        /// The recipient has no address for the channel (`no-address`) or opted out of it (`opted-out`, `OptOut`):
+        /// recorded `skipped` with that reason in the claim.
         case skipped
         /// Already sent, dead, skipped or unknown, or being sent by a live daemon (a duplicate copy, a redelivery
         /// after a lost connection): nothing to do.
@@ -30,7 +31,10 @@ extension DeliveryStore {
     ) async throws -> [Claim] {
         let ids = jobs.map(\.deliveryID).filter { UUID(uuidString: $0) != nil }
         guard !ids.isEmpty else { return jobs.map { _ in .settled } }
-        let found: [String: (attempts: Int, address: String?)] = try await database.transaction { db in
+        let byID = Dictionary(jobs.map { ($0.deliveryID.lowercased(), $0) }) { first, _ in first }
+        let found: [String: (attempts: Int, address: String?, skip: String?)] = try await database.transaction { db in
+            // A send's category is looked up only for a user with opt-outs (none is NULL), so the common claim reads
+            // no more rows than it did before preferences.
             let rows = try db.query("""
                 WITH claimed AS (
                     UPDATE deliveries d SET status = 'sending', claimed_by = pg_backend_pid(), updated_at = now()
@@ -38,35 +42,48 @@ extension DeliveryStore {
                       AND (d.status IN ('queued', 'failed')
                            OR (d.status = 'sending'
                                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.claimed_by)))
-                    RETURNING d.id, d.user_id, d.channel, d.attempts,
+                    RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts,
                               COALESCE(d.organization_id, d.product_id, \(Tenant.flowMart)) AS namespace)
                 SELECT c.id::text, c.attempts, CASE c.channel WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone
                                                  WHEN 'push' THEN NULLIF(r.push_tokens::text, '[]')
-                                                 WHEN 'webhook' THEN CASE WHEN r.webhook->>'disabled' IS NULL THEN r.webhook::text END END
+                                                 WHEN 'webhook' THEN CASE WHEN r.webhook->>'disabled' IS NULL THEN r.webhook::text END END,
+                       r.opt_outs::text,
+                       CASE WHEN r.opt_outs IS NOT NULL THEN (SELECT s.category FROM notifications n JOIN send_requests s ON s.id = n.request_id
+                                                              WHERE n.id = c.notification_id) END
                 FROM claimed c LEFT JOIN recipients r ON r.namespace = c.namespace AND r.user_id = c.user_id
                 """, prepared: true)
-            var found: [String: (attempts: Int, address: String?)] = [:]
+            var found: [String: (attempts: Int, address: String?, skip: String?)] = [:]
             for row in rows {
-                found[try row.decode(0, as: String.self)] = (try row.decode(1, as: Int.self), try row.decodeIfPresent(2, as: String.self))
+                let id = try row.decode(0, as: String.self)
+                let address = try row.decodeIfPresent(2, as: String.self)
+                var skip: String? = address == nil ? "no-address" : nil
+                if skip == nil, let job = byID[id], let optOuts = try row.decodeIfPresent(3, as: String.self),
+                   OptOut.suppresses(OptOut.list(json: optOuts), channel: job.channel, category: try row.decodeIfPresent(4, as: String.self),
+                                     exempt: job.transactional || job.lane == .high) {
+                    skip = "opted-out"
+                }
+                found[id] = (try row.decode(1, as: Int.self), address, skip)
             }
-            let unreachable = found.filter { $0.value.address == nil }.map(\.key)
-            if !unreachable.isEmpty {
+            let skipped = found.filter { $0.value.skip != nil }.map(\.key)
+            if !skipped.isEmpty {
                 _ = try db.execute("""
-                    UPDATE deliveries SET status = 'skipped', updated_at = now() WHERE id = ANY(\(PGTextArray(unreachable))::uuid[])
+                    UPDATE deliveries SET status = 'skipped', updated_at = now() WHERE id = ANY(\(PGTextArray(skipped))::uuid[])
                     """)
+                // A channel opted out of does not pass to the rule's fallback: the user said no, not "elsewhere".
+                let unreachable = found.filter { $0.value.skip == "no-address" }.map(\.key)
                 try queueFallbacks(unreachable.compactMap { fallbacks[$0] }, to: workExchange, on: db)
             }
             _ = try db.copy(
                 into: "delivery_history", columns: ["delivery_id", "status", "attempt", "detail"],
                 rows: found.map { id, claim in
-                    claim.address == nil ? [id, DeliveryStatus.skipped.rawValue, claim.attempts, "no-address"]
-                        : [id, DeliveryStatus.sending.rawValue, claim.attempts + 1, nil]
+                    claim.skip == nil ? [id, DeliveryStatus.sending.rawValue, claim.attempts + 1, nil]
+                        : [id, DeliveryStatus.skipped.rawValue, claim.attempts, claim.skip]
                 })
             return found
         }
         return jobs.map { job in
             guard let claim = found[job.deliveryID.lowercased()] else { return .settled }
-            guard let address = claim.address else { return .skipped }
+            guard claim.skip == nil, let address = claim.address else { return .skipped }
             return .send(ClaimedDelivery(job: job, address: address, attempt: claim.attempts + 1))
         }
     }

@@ -323,5 +323,9 @@ public enum Migrations {
             CREATE INDEX notifications_tenant_inbox ON notifications (product_id, user_id, created_at DESC, id DESC)
                 WHERE product_id IS NOT NULL AND 'in-app' = ANY(channels);
             """),
+        PGMigration(version: 17, name: "recipients' opt-outs", sql: """
+            -- What a user asked not to be sent, [{channel, category}] (OptOut); NULL for none.
+            ALTER TABLE recipients ADD COLUMN opt_outs jsonb;
+            """),
     ]
 }

@@ -9,7 +9,7 @@ public enum RecipientStore {
     /// nil when there is none.
     public static func get(_ userID: String, in namespace: UUID, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String)? {
         guard let row = try db.query("""
-            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text FROM recipients
+            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text, opt_outs::text FROM recipients
             WHERE namespace = \(namespace) AND user_id = \(userID)
             """, prepared: true).first
         else { return nil }
@@ -18,25 +18,31 @@ public enum RecipientStore {
             pushTokens: PushToken.list(json: try row.decode(2, as: String.self)),
             webhook: try row.decodeIfPresent(6, as: String.self).flatMap(WebhookEndpoint.parse(stored:)),
             locale: try row.decodeIfPresent(3, as: String.self),
-            timezone: try row.decodeIfPresent(4, as: String.self))
+            timezone: try row.decodeIfPresent(4, as: String.self),
+            optOuts: try row.decodeIfPresent(7, as: String.self).map(OptOut.list(json:)) ?? [])
         return (recipient, NotificationStore.rfc3339(try row.decode(5, as: String.self)))
     }
 
     /// Applies `change` to the user's entry in one transaction, under a lock on the user, so two updates of
-    /// different fields at once both take effect. Returns the entry as stored.
-    public static func upsert(_ change: UpsertRecipient, in namespace: UUID, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String) {
+    /// different fields at once both take effect; `audit` (a preference change) in the same transaction. Returns the
+    /// entry as stored.
+    public static func upsert(_ change: UpsertRecipient, in namespace: UUID, audit: AuditEntry? = nil,
+                              on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String) {
         try db.transaction { db in
+            if let audit { try AuditStore.append([audit], on: db) }
             try lock(change.userID, in: namespace, on: db)
             let recipient = change.applied(to: try get(change.userID, in: namespace, on: db)?.recipient)
             let tokens = String(decoding: JSONValue.array(recipient.pushTokens.map(\.body)).bytes, as: UTF8.self)
             let webhook = recipient.webhook.map { String(decoding: $0.stored.bytes, as: UTF8.self) }
+            // None is NULL, not `[]`: the claim looks up a delivery's category only for a user with opt-outs.
+            let optOuts = recipient.optOuts.isEmpty ? nil : String(decoding: JSONValue.array(recipient.optOuts.map(\.body)).bytes, as: UTF8.self)
             let row = try db.query("""
-                INSERT INTO recipients (namespace, user_id, email, phone, push_tokens, webhook, locale, timezone)
+                INSERT INTO recipients (namespace, user_id, email, phone, push_tokens, webhook, locale, timezone, opt_outs)
                 VALUES (\(namespace), \(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(webhook)::jsonb,
-                        \(recipient.locale), \(recipient.timezone))
+                        \(recipient.locale), \(recipient.timezone), \(optOuts)::jsonb)
                 ON CONFLICT (namespace, user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
                     push_tokens = excluded.push_tokens, webhook = excluded.webhook, locale = excluded.locale,
-                    timezone = excluded.timezone, updated_at = now()
+                    timezone = excluded.timezone, opt_outs = excluded.opt_outs, updated_at = now()
                 RETURNING updated_at::text
                 """)
             return (recipient, NotificationStore.rfc3339(try row[0].decode(0, as: String.self)))

@@ -9,7 +9,7 @@ struct RecipientCommand: AsyncParsableCommand {
 
     /// The fields a directory entry has, by the names `--clear` takes.
     enum Field: String, ExpressibleByArgument, CaseIterable {
-        case email, phone, push, locale, timezone
+        case email, phone, push, locale, timezone, optOuts = "opt-outs"
     }
 
     struct Get: AsyncParsableCommand {
@@ -32,11 +32,19 @@ struct RecipientCommand: AsyncParsableCommand {
         var push: [String] = []
         @Option(help: "BCP 47 language tag (en, pt-BR).") var locale: String?
         @Option(help: "IANA time zone (Europe/Berlin).") var timezone: String?
+        @Option(name: .customLong("opt-out"), help: """
+            A channel the user is not sent on, as channel or channel:CATEGORY (sms:NEWSLETTER); repeat for several. \
+            Replaces the stored set.
+            """)
+        var optOut: [String] = []
         @Option(help: "Remove a field: \(Field.allCases.map(\.rawValue).joined(separator: ", ")); repeat for several.")
         var clear: [Field] = []
         @OptionGroup var options: ConnectionOptions
 
         func validate() throws {
+            for entry in optOut where NotificationChannel(rawValue: String(entry.prefix { $0 != ":" })) == nil {
+                throw ValidationError("--opt-out takes channel or channel:CATEGORY with channel email, sms, push or webhook")
+            }
             for token in push where PushToken.Platform(rawValue: String(token.prefix { $0 != ":" })) == nil || !token.contains(":") {
                 throw ValidationError("--push takes platform:token with platform apns or fcm")
             }
@@ -54,7 +62,12 @@ struct RecipientCommand: AsyncParsableCommand {
             let request = UpsertRecipient(
                 userID: user, email: change(.email, email), phone: change(.phone, phone),
                 pushTokens: clear.contains(.push) ? .clear : (tokens.isEmpty ? .keep : .set(tokens)),
-                locale: change(.locale, locale), timezone: change(.timezone, timezone))
+                locale: change(.locale, locale), timezone: change(.timezone, timezone),
+                optOuts: clear.contains(.optOuts) ? .clear : (optOut.isEmpty ? .keep : .set(optOut.compactMap { entry in
+                    let channel = entry.prefix { $0 != ":" }
+                    let category = entry.count > channel.count ? String(entry.dropFirst(channel.count + 1)) : OptOut.everyCategory
+                    return NotificationChannel(rawValue: String(channel)).map { OptOut(channel: $0, category: category) }
+                })))
             try show(try await callDaemon(options, request).body, json: options.json)
         }
     }
@@ -78,5 +91,7 @@ struct RecipientCommand: AsyncParsableCommand {
             print("\(key.padding(toLength: 12, withPad: " ", startingAt: 0))\(body[key] as? String ?? "-")")
         }
         print("\("pushTokens".padding(toLength: 12, withPad: " ", startingAt: 0))\(tokens.isEmpty ? "-" : tokens.joined(separator: " "))")
+        let optOuts = (body["optOuts"] as? [[String: Any]] ?? []).map { "\($0["channel"] ?? ""):\($0["category"] ?? "")" }
+        print("\("optOuts".padding(toLength: 12, withPad: " ", startingAt: 0))\(optOuts.isEmpty ? "-" : optOuts.joined(separator: " "))")
     }
 }

@@ -502,4 +502,43 @@ struct SendTests {
         #expect(HTTPListenerTests.sample(metrics, "notify_send_commit_requests_total") == 120)
         #expect(commits >= 1 && commits < 120, "\(commits) commits for 120 sends")
     }
+
+    @Test("opt-outs: a category a user opted out of on a channel is skipped (opted-out), never sent; other categories go; '*' spares critical ones; a critical opt-out is 400; changes audited")
+    func optOuts() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let (user, address) = ("opt-\(service.id)", "opt-\(service.id)@example.com")
+        func prefer(_ optOuts: [[String: Any]]) async throws -> ServiceHarness.Reply {
+            try await service.call("UpsertRecipient", ["userId": user, "email": address, "optOuts": optOuts], as: .key(shop.productKey))
+        }
+        /// The status of one email of `category` to the user, and its history's last detail.
+        func email(_ category: String) async throws -> (status: String?, detail: String?) {
+            let sent = try await Self.send(service, key: shop.productKey, channels: ["email"], category: category,
+                                           recipient: ["userId": user], title: category)
+            #expect(sent.status == 202, "\(sent.raw)")
+            let delivery = try await Self.settled(try #require(sent.body["notificationId"] as? String), key: shop.productKey, service).first
+            let history = delivery?["history"] as? [[String: Any]] ?? []
+            return (delivery?["status"] as? String, history.compactMap { $0["detail"] as? String }.last)
+        }
+
+        let stored = try await prefer([["channel": "email", "category": "NEWSLETTER"]])
+        #expect(stored.status == 200 && (stored.body["optOuts"] as? [[String: Any]])?.first?["category"] as? String == "NEWSLETTER")
+        let critical = try await prefer([["channel": "email", "category": "OTP"]])
+        let message = (critical.body["error"] as? [String: Any])?["message"] as? String
+        #expect(critical.status == 400 && message?.contains("optOuts[0].category") == true, "\(critical.raw)")
+        let newsletter = try await email("NEWSLETTER")
+        #expect(newsletter.status == "skipped" && newsletter.detail == "opted-out", "\(newsletter)")
+        #expect(try await email("INVOICE").status == "sent")
+
+        #expect(try await prefer([["channel": "email"]]).status == 200)
+        #expect(try await email("OTP").status == "sent", "a critical category is never opted out of")
+        #expect(try await email("ORDER_CONFIRMATION").status == "skipped")
+        let mails = await Maildir.wait(to: address, count: 2)
+        #expect(mails.compactMap { $0.header("Subject") }.sorted() == ["INVOICE", "OTP"])
+
+        let audit = try await service.call("ListAuditEvents", ["entity": "recipient:\(user)"], as: .key(shop.productKey))
+        let events = audit.body["events"] as? [[String: Any]] ?? []
+        #expect(events.filter { $0["action"] as? String == "preferences.changed" }.count == 2, "\(audit.raw)")
+    }
 }

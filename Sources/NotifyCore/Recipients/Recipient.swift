@@ -8,9 +8,12 @@ public struct Recipient: Sendable, Equatable {
     public var webhook: WebhookEndpoint?
     public var locale: String?
     public var timezone: String?
+    /// What the user asked not to be sent (`OptOut`).
+    public var optOuts: [OptOut]
 
     public init(userID: String, email: String? = nil, phone: String? = nil, pushTokens: [PushToken] = [],
-                webhook: WebhookEndpoint? = nil, locale: String? = nil, timezone: String? = nil) {
+                webhook: WebhookEndpoint? = nil, locale: String? = nil, timezone: String? = nil, optOuts: [OptOut] = []) {
+        self.optOuts = optOuts
         self.userID = userID
         self.email = email
         self.phone = phone
@@ -29,7 +32,7 @@ public struct Recipient: Sendable, Equatable {
         return .object([
             ("userId", .string(userID)), ("email", optional(email)), ("phone", optional(phone)),
             ("pushTokens", .array(pushTokens.map(\.body))), ("webhook", webhook?.body ?? .null), ("locale", optional(locale)),
-            ("timezone", optional(timezone)), ("updatedAt", .string(updatedAt)),
+            ("timezone", optional(timezone)), ("optOuts", .array(optOuts.map(\.body))), ("updatedAt", .string(updatedAt)),
         ])
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 
 /// `UpsertRecipient {userId, email?, phone?, pushTokens?: [{platform, token}], webhook?: {url, secrets}, locale?,
-/// timezone?}` (an extension of the contract): creates the user's directory entry or changes it. A field left out
-/// keeps its stored value, a field set to `null` clears it, and `pushTokens` and `webhook` replace the whole value
-/// (a webhook registered again is enabled again). Every address is validated here.
+/// timezone?, optOuts?: [{channel, category?}]}` (an extension of the contract): creates the user's directory entry
+/// or changes it. A field left out keeps its stored value, a field set to `null` clears it, and `pushTokens`,
+/// `webhook` and `optOuts` replace the whole value (a webhook registered again is enabled again). Every address is validated here.
 public struct UpsertRecipient: RPCRequest, Equatable {
     public static let command = RPCCommand.upsertRecipient
 
@@ -21,10 +21,12 @@ public struct UpsertRecipient: RPCRequest, Equatable {
     public var webhook: Change<WebhookEndpoint>
     public var locale: Change<String>
     public var timezone: Change<String>
+    public var optOuts: Change<[OptOut]>
 
     public init(userID: String, email: Change<String> = .keep, phone: Change<String> = .keep,
                 pushTokens: Change<[PushToken]> = .keep, webhook: Change<WebhookEndpoint> = .keep, locale: Change<String> = .keep,
-                timezone: Change<String> = .keep) {
+                timezone: Change<String> = .keep, optOuts: Change<[OptOut]> = .keep) {
+        self.optOuts = optOuts
         self.userID = userID
         self.email = email
         self.phone = phone
@@ -67,6 +69,14 @@ public struct UpsertRecipient: RPCRequest, Equatable {
             } else {
                 webhook = .keep
             }
+            if fields.isNull("optOuts") {
+                optOuts = .clear
+            } else if let entries = try fields.optionalObjects("optOuts", maxCount: OptOut.maxCount) {
+                var seen = Set<OptOut>()
+                optOuts = .set(try entries.map { (entry) throws(Rejection) in try OptOut(entry) }.filter { seen.insert($0).inserted })
+            } else {
+                optOuts = .keep
+            }
         } catch {
             throw error.asBadRequest
         }
@@ -90,8 +100,13 @@ public struct UpsertRecipient: RPCRequest, Equatable {
         case .clear: [("webhook", .null)]
         case .set(let endpoint): [("webhook", .object([("url", .string(endpoint.url)), ("secrets", .array(endpoint.secrets.map(JSONValue.string)))]))]
         }
+        let opted: [(String, JSONValue)] = switch optOuts {
+        case .keep: []
+        case .clear: [("optOuts", .null)]
+        case .set(let optOuts): [("optOuts", .array(optOuts.map(\.body)))]
+        }
         return .object([("userId", .string(userID))] + member("email", email) + member("phone", phone) + tokens + endpoint
-            + member("locale", locale) + member("timezone", timezone))
+            + member("locale", locale) + member("timezone", timezone) + opted)
     }
 
     /// The entry after this change is applied to `current` (nil: none yet).
@@ -110,6 +125,7 @@ public struct UpsertRecipient: RPCRequest, Equatable {
         recipient.webhook = apply(webhook, recipient.webhook)
         recipient.locale = apply(locale, recipient.locale)
         recipient.timezone = apply(timezone, recipient.timezone)
+        recipient.optOuts = apply(optOuts, recipient.optOuts) ?? []
         return recipient
     }
 }

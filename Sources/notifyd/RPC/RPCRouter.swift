@@ -40,7 +40,9 @@ struct RPCRouter: Sendable {
         case .markNotificationRead: return .answer(try RPCHandlers.markRead(try MarkNotificationRead(body: body), tenant: tenant, on: db))
         case .watchProduct: return .answer(try RPCHandlers.watch(try WatchProduct(body: body), tenant: tenant, on: db))
         case .getStockLevels: return .answer(try RPCHandlers.stockLevels(try GetStockLevels(body: body), tenant: tenant, on: db))
-        case .upsertRecipient: return .answer(try RPCHandlers.upsertRecipient(try UpsertRecipient(body: body), tenant: tenant, on: db))
+        case .upsertRecipient:
+            return .answer(try RPCHandlers.upsertRecipient(
+                try UpsertRecipient(body: body), categories: sending.settings.categories, by: call.principal, on: db))
         case .getRecipient: return .answer(try RPCHandlers.recipient(try GetRecipient(body: body), tenant: tenant, on: db))
         case .deleteRecipient: return .answer(try RPCHandlers.deleteRecipient(try DeleteRecipient(body: body), tenant: tenant, on: db))
         case .getDeliveryStatus: return .answer(try RPCHandlers.deliveryStatus(
