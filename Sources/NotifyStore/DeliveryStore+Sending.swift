@@ -58,8 +58,7 @@ extension DeliveryStore {
                 let address = try row.decodeIfPresent(2, as: String.self)
                 var skip: String? = address == nil ? "no-address" : nil
                 if skip == nil, let job = byID[id], let optOuts = try row.decodeIfPresent(3, as: String.self),
-                   OptOut.suppresses(OptOut.list(json: optOuts), channel: job.channel, category: try row.decodeIfPresent(4, as: String.self),
-                                     exempt: job.transactional || job.lane == .high) {
+                   OptOut.suppresses(OptOut.list(json: optOuts), job: job, category: try row.decodeIfPresent(4, as: String.self)) {
                     skip = "opted-out"
                 }
                 found[id] = (try row.decode(1, as: Int.self), address, skip)

@@ -40,15 +40,21 @@ struct OptOutTests {
         }
     }
 
-    @Test("suppression: the channel for that category or for every one; never another channel, never an exempt delivery")
+    @Test("suppression: the channel for that category or for every one; never another channel, never a critical delivery")
     func suppression() {
+        func job(_ channel: NotificationChannel, _ lane: NotificationPriority, transactional: Bool) -> DeliveryJob {
+            DeliveryJob(deliveryID: "d", notificationID: "n", userID: "u", channel: channel, lane: lane, transactional: transactional,
+                        content: MessageContent(subject: "s", text: "t", html: nil))
+        }
         let optOuts = [OptOut(channel: .email, category: "NEWSLETTER"), OptOut(channel: .sms)]
-        #expect(OptOut.suppresses(optOuts, channel: .email, category: "NEWSLETTER", exempt: false))
-        #expect(!OptOut.suppresses(optOuts, channel: .email, category: "INVOICE", exempt: false))
-        #expect(!OptOut.suppresses(optOuts, channel: .push, category: "NEWSLETTER", exempt: false))
-        #expect(OptOut.suppresses(optOuts, channel: .sms, category: "INVOICE", exempt: false))
-        #expect(OptOut.suppresses(optOuts, channel: .sms, category: nil, exempt: false), "FlowMart's own events have no category")
-        #expect(!OptOut.suppresses(optOuts, channel: .sms, category: "OTP", exempt: true))
-        #expect(!OptOut.suppresses([], channel: .sms, category: "NEWSLETTER", exempt: false))
+        #expect(OptOut.suppresses(optOuts, job: job(.email, .low, transactional: false), category: "NEWSLETTER"))
+        #expect(!OptOut.suppresses(optOuts, job: job(.email, .normal, transactional: true), category: "INVOICE"))
+        #expect(!OptOut.suppresses(optOuts, job: job(.push, .low, transactional: false), category: "NEWSLETTER"))
+        #expect(OptOut.suppresses(optOuts, job: job(.sms, .normal, transactional: true), category: "INVOICE"),
+                "a send's transactional flag (no unsubscribe link) does not exempt it")
+        #expect(!OptOut.suppresses(optOuts, job: job(.sms, .high, transactional: true), category: "OTP"), "critical")
+        #expect(OptOut.suppresses(optOuts, job: job(.sms, .normal, transactional: false), category: nil), "FlowMart's stock alert")
+        #expect(!OptOut.suppresses(optOuts, job: job(.sms, .normal, transactional: true), category: nil), "FlowMart's receipt")
+        #expect(!OptOut.suppresses([], job: job(.sms, .low, transactional: false), category: "NEWSLETTER"))
     }
 }

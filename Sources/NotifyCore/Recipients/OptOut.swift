@@ -30,11 +30,13 @@ public struct OptOut: Sendable, Hashable {
 
     public var body: JSONValue { .object([("channel", .string(channel.rawValue)), ("category", .string(category))]) }
 
-    /// Whether a delivery of `category` (nil: none, as for FlowMart's own events) on `channel` is suppressed by
-    /// `optOuts`; `exempt` for critical and transactional ones, which never are. Asked by the delivery's claim
+    /// Whether `job`, a send of `category` or (nil) one of FlowMart's own events, is suppressed by `optOuts`. Never a
+    /// critical one: on the high lane, or one of FlowMart's transactional notifications (a send's `transactional`
+    /// only says it carries no unsubscribe link, so it does not exempt a send). Asked by the delivery's claim
     /// (`DeliveryStore.claim`), with the user's opt-outs as stored at that moment.
-    public static func suppresses(_ optOuts: [OptOut], channel: NotificationChannel, category: String?, exempt: Bool) -> Bool {
-        !exempt && optOuts.contains { $0.channel == channel && ($0.category == everyCategory || $0.category == category) }
+    public static func suppresses(_ optOuts: [OptOut], job: DeliveryJob, category: String?) -> Bool {
+        guard job.lane != .high, category != nil || !job.transactional else { return false }
+        return optOuts.contains { $0.channel == job.channel && ($0.category == everyCategory || $0.category == category) }
     }
 
     /// Refuses opt-outs of categories the service does not know and of critical ones (400 naming the entry).
