@@ -3,7 +3,8 @@ import Foundation
 /// `UpsertRecipient {userId, email?, phone?, pushTokens?: [{platform, token}], webhook?: {url, secrets}, locale?,
 /// timezone?, optOuts?: [{channel, category?}]}` (an extension of the contract): creates the user's directory entry
 /// or changes it. A field left out keeps its stored value, a field set to `null` clears it, and `pushTokens`,
-/// `webhook` and `optOuts` replace the whole value (a webhook registered again is enabled again). Every address is validated here.
+/// `webhook` and `optOuts` replace the whole value (a webhook registered again is enabled again). Every address is
+/// validated here.
 public struct UpsertRecipient: RPCRequest, Equatable {
     public static let command = RPCCommand.upsertRecipient
 
