@@ -541,4 +541,32 @@ struct SendTests {
         let events = audit.body["events"] as? [[String: Any]] ?? []
         #expect(events.filter { $0["action"] as? String == "preferences.changed" }.count == 2, "\(audit.raw)")
     }
+
+    @Test("notifyctl: send with a product's key from the environment (the email arrives, a repeat is the same request), set and show opt-outs")
+    func notifyctl() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let environment = ["NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": shop.productKey]
+        let address = "ctl-\(service.id)@example.com"
+        let arguments = ["send", "--channel", "email", "--category", "ORDER_CONFIRMATION", "--email", address, "--title", "Order 7",
+                         "--body", "Your order is confirmed", "--idempotency-key", "order-7", "--json"]
+        let sent = try NotifyctlProcess.run(arguments, environment)
+        #expect(sent.status == 0, "\(sent.output)")
+        let requestID = try #require((try JSONSerialization.jsonObject(with: Data(sent.output.utf8)) as? [String: Any])?["requestId"] as? String)
+        let again = try NotifyctlProcess.run(arguments, environment)
+        #expect(again.status == 0 && again.output.contains(requestID), "\(again.output)")
+        #expect(await Maildir.wait(to: address, count: 1).first?.header("Subject") == "Order 7")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(Maildir.messages(to: address).count == 1, "the repeat sent nothing")
+
+        let refused = try NotifyctlProcess.run(["send", "--channel", "email", "--category", "NO_SUCH", "--email", address,
+                                                "--title", "t", "--body", "b"], environment)
+        #expect(refused.status != 0 && refused.output.contains("400"), "\(refused.output)")
+        let user = "ctl-user-\(service.id)"
+        let set = try NotifyctlProcess.run(["recipient", "set", user, "--email", address, "--opt-out", "sms", "--opt-out", "email:NEWSLETTER"], environment)
+        #expect(set.status == 0 && set.output.contains("sms:*") && set.output.contains("email:NEWSLETTER"), "\(set.output)")
+        let critical = try NotifyctlProcess.run(["recipient", "set", user, "--opt-out", "email:OTP"], environment)
+        #expect(critical.status != 0 && critical.output.contains("critical"), "\(critical.output)")
+    }
 }
