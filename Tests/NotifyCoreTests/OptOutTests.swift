@@ -16,6 +16,8 @@ struct OptOutTests {
         let stored = change.applied(to: Recipient(userID: "u", email: "u@example.com"))
         #expect(stored.email == "u@example.com" && stored.optOuts.count == 2)
         #expect(UpsertRecipient(userID: "u", optOuts: .clear).applied(to: stored).optOuts.isEmpty)
+        let full = try Self.upsert(#"{"userId":"u","email":"u@example.com","phone":null,"pushTokens":[{"platform":"fcm","token":"t1"}],"optOuts":[{"channel":"push","category":"NEWSLETTER"}],"timezone":"Europe/Berlin"}"#)
+        #expect(try UpsertRecipient(body: full.body.bytes) == full, "what notifyctl sends reads back as the same change")
         #expect(OptOut.list(json: String(decoding: JSONValue.array(stored.optOuts.map(\.body)).bytes, as: UTF8.self)) == stored.optOuts)
     }
 

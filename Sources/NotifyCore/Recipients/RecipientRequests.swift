@@ -44,6 +44,14 @@ public struct UpsertRecipient: RPCRequest, Equatable {
             guard let value = try fields.optionalString(key, maxLength: 320) else { return .keep }
             return .set(try validate(value))
         }
+        /// A list of objects that replaces the stored one, repeats dropped.
+        func list<Element: Hashable>(_ key: String, maxCount: Int, _ parse: (JSONFields) throws(Rejection) -> Element)
+            throws(Rejection) -> Change<[Element]> {
+            if fields.isNull(key) { return .clear }
+            guard let entries = try fields.optionalObjects(key, maxCount: maxCount) else { return .keep }
+            var seen = Set<Element>()
+            return .set(try entries.map { (entry) throws(Rejection) in try parse(entry) }.filter { seen.insert($0).inserted })
+        }
         do {
             userID = try fields.id("userId")
             email = try change("email") { (text) throws(Rejection) in try ContactAddress.email(text) }
@@ -55,14 +63,7 @@ public struct UpsertRecipient: RPCRequest, Equatable {
                 }
                 return text
             }
-            if fields.isNull("pushTokens") {
-                pushTokens = .clear
-            } else if let tokens = try fields.optionalObjects("pushTokens", maxCount: Recipient.maxPushTokens) {
-                var seen = Set<PushToken>()
-                pushTokens = .set(try tokens.map { (token) throws(Rejection) in try PushToken(token) }.filter { seen.insert($0).inserted })
-            } else {
-                pushTokens = .keep
-            }
+            pushTokens = try list("pushTokens", maxCount: Recipient.maxPushTokens) { (entry) throws(Rejection) in try PushToken(entry) }
             if fields.isNull("webhook") {
                 webhook = .clear
             } else if let endpoint = try fields.optionalObject("webhook") {
@@ -70,44 +71,25 @@ public struct UpsertRecipient: RPCRequest, Equatable {
             } else {
                 webhook = .keep
             }
-            if fields.isNull("optOuts") {
-                optOuts = .clear
-            } else if let entries = try fields.optionalObjects("optOuts", maxCount: OptOut.maxCount) {
-                var seen = Set<OptOut>()
-                optOuts = .set(try entries.map { (entry) throws(Rejection) in try OptOut(entry) }.filter { seen.insert($0).inserted })
-            } else {
-                optOuts = .keep
-            }
+            optOuts = try list("optOuts", maxCount: OptOut.maxCount) { (entry) throws(Rejection) in try OptOut(entry) }
         } catch {
             throw error.asBadRequest
         }
     }
 
     public var body: JSONValue {
-        func member(_ key: String, _ change: Change<String>) -> [(String, JSONValue)] {
+        func member<Value>(_ key: String, _ change: Change<Value>, _ encode: (Value) -> JSONValue) -> [(String, JSONValue)] {
             switch change {
             case .keep: []
             case .clear: [(key, .null)]
-            case .set(let value): [(key, .string(value))]
+            case .set(let value): [(key, encode(value))]
             }
         }
-        let tokens: [(String, JSONValue)] = switch pushTokens {
-        case .keep: []
-        case .clear: [("pushTokens", .null)]
-        case .set(let tokens): [("pushTokens", .array(tokens.map(\.body)))]
-        }
-        let endpoint: [(String, JSONValue)] = switch webhook {
-        case .keep: []
-        case .clear: [("webhook", .null)]
-        case .set(let endpoint): [("webhook", .object([("url", .string(endpoint.url)), ("secrets", .array(endpoint.secrets.map(JSONValue.string)))]))]
-        }
-        let opted: [(String, JSONValue)] = switch optOuts {
-        case .keep: []
-        case .clear: [("optOuts", .null)]
-        case .set(let optOuts): [("optOuts", .array(optOuts.map(\.body)))]
-        }
-        return .object([("userId", .string(userID))] + member("email", email) + member("phone", phone) + tokens + endpoint
-            + member("locale", locale) + member("timezone", timezone) + opted)
+        return .object([("userId", .string(userID))] + member("email", email, JSONValue.string) + member("phone", phone, JSONValue.string)
+            + member("pushTokens", pushTokens) { .array($0.map(\.body)) }
+            + member("webhook", webhook) { .object([("url", .string($0.url)), ("secrets", .array($0.secrets.map(JSONValue.string)))]) }
+            + member("locale", locale, JSONValue.string) + member("timezone", timezone, JSONValue.string)
+            + member("optOuts", optOuts) { .array($0.map(\.body)) })
     }
 
     /// The entry after this change is applied to `current` (nil: none yet).
