@@ -327,5 +327,29 @@ public enum Migrations {
             -- What a user asked not to be sent, [{channel, category}] (OptOut); NULL for none.
             ALTER TABLE recipients ADD COLUMN opt_outs jsonb;
             """),
+        PGMigration(version: 18, name: "product templates", sql: """
+            -- Every version of a product's templates (PublishTemplate), as their owner wrote them (ProductTemplate's
+            -- JSON); never changed or deleted, so a rollback has what it returns to.
+            CREATE TABLE template_versions (
+                product_id uuid        NOT NULL REFERENCES products (id),
+                name       text        NOT NULL,
+                version    integer     NOT NULL,
+                definition text        NOT NULL,
+                hash       text        NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                created_by text        NOT NULL,
+                PRIMARY KEY (product_id, name, version)
+            );
+            -- Which version of each template sends use. Daemons cache compiled templates and ask for live_version
+            -- again once a second, so a publish or a rollback reaches every daemon within a second.
+            CREATE TABLE templates (
+                product_id   uuid        NOT NULL,
+                name         text        NOT NULL,
+                live_version integer     NOT NULL,
+                updated_at   timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (product_id, name),
+                FOREIGN KEY (product_id, name, live_version) REFERENCES template_versions (product_id, name, version)
+            );
+            """),
     ]
 }

@@ -23,6 +23,20 @@ public enum RecipientStore {
         return (recipient, NotificationStore.rfc3339(try row.decode(5, as: String.self)))
     }
 
+    /// The languages of the users of `userIDs` in `namespace` that have one, by user id: what a templated send renders
+    /// in for a recipient who names none.
+    public static func locales(of userIDs: [String], in namespace: UUID, on db: PGConnection) throws -> [String: String] {
+        guard !userIDs.isEmpty else { return [:] }
+        var locales: [String: String] = [:]
+        for row in try db.query("""
+            SELECT user_id, locale FROM recipients
+            WHERE namespace = \(namespace) AND user_id = ANY(\(PGTextArray(userIDs))::text[]) AND locale IS NOT NULL
+            """, prepared: true) {
+            locales[try row.decode(0, as: String.self)] = try row.decode(1, as: String.self)
+        }
+        return locales
+    }
+
     /// Applies `change` to the user's entry in one transaction, under a lock on the user, so two updates of
     /// different fields at once both take effect; `audit` (a preference change) in the same transaction. Returns the
     /// entry as stored.

@@ -210,3 +210,11 @@ struct SendRequestTests {
         #expect(MessageCategories(high: ["DOORBELL"]).lane("DOORBELL") == .high)
     }
 }
+
+extension SendRequest {
+    /// The notification of a send with its own content (what the daemon does for one without a template).
+    func notification(for recipient: Recipient, id: String, requestID: String, tenant: Tenant, lane: NotificationPriority) -> NewNotification {
+        guard case .content(let content) = message else { preconditionFailure("a send with content") }
+        return notification(for: recipient, content: content.rendered, id: id, requestID: requestID, tenant: tenant, lane: lane)
+    }
+}

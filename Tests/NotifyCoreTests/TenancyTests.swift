@@ -110,6 +110,8 @@ struct TenancyTests {
             .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
             .listMessages, .getMessage, .listDeliveries, .createOrganizations, .getProduct, .getOrganization, .updateProduct,
             .updateOrganization, .rotateAPIKey, .revokeAPIKey, .listAuditEvents,
+            // Its templates: it publishes them; its organisations read and try them.
+            .publishTemplate, .rollbackTemplate, .getTemplate, .listTemplates, .previewTemplate,
             // Its own users' in-app inbox (the handlers keep FlowMart's stock and wishes from tenants).
             .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
         ])
@@ -117,6 +119,7 @@ struct TenancyTests {
             .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
             .listMessages, .getMessage, .listDeliveries, .getProduct, .getOrganization, .rotateAPIKey, .revokeAPIKey,
             .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
+            .getTemplate, .listTemplates, .previewTemplate,
         ])
         #expect(allowed(.broker) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .markNotificationRead, .watchProduct])
         do {

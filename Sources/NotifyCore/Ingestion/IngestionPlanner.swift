@@ -140,7 +140,7 @@ public struct IngestionPlanner: Sendable {
             guard let email = notification.email else { return nil }  // skipped (`no-template`) by `deliveries(of:)`
             content = email
         case .sms, .push, .webhook, .inApp:
-            content = MessageContent(subject: notification.title, text: notification.message, html: nil)
+            content = notification.channelTexts[delivery.channel] ?? MessageContent(subject: notification.title, text: notification.message, html: nil)
         }
         let fallback = notification.fallbacks[delivery.channel].flatMap { deliveringChannels.contains($0) ? $0 : nil }
         return DeliveryJob(

@@ -53,9 +53,20 @@ public enum RPCCommand: String, Sendable, CaseIterable {
     case cancelRequest = "CancelRequest"
     case listMessages = "ListMessages"
     case getMessage = "GetMessage"
+    case publishTemplate = "PublishTemplate"
+    case rollbackTemplate = "RollbackTemplate"
+    case getTemplate = "GetTemplate"
+    case listTemplates = "ListTemplates"
+    case previewTemplate = "PreviewTemplate"
 
-    /// The largest body the command takes: 16 KiB, except a batch of sends.
-    public var maxRequestBytes: Int { self == .sendBatch ? SendBatch.maxRequestBytes : RPCEnvelope.maxRequestBytes }
+    /// The largest body the command takes: 16 KiB, except a batch of sends and a template.
+    public var maxRequestBytes: Int {
+        switch self {
+        case .sendBatch: SendBatch.maxRequestBytes
+        case .publishTemplate, .previewTemplate: ProductTemplate.maxRequestBytes
+        default: RPCEnvelope.maxRequestBytes
+        }
+    }
 }
 
 /// The RPC commands this service sends to other FlowMart services.

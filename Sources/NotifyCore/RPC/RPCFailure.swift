@@ -61,5 +61,5 @@ public struct RPCFailure: Error, Sendable, Equatable {
 
 extension Rejection {
     /// A request body that failed validation is the caller's mistake: 400 with the field named.
-    var asBadRequest: RPCFailure { .badRequest(detail) }
+    public var asBadRequest: RPCFailure { .badRequest(detail) }
 }

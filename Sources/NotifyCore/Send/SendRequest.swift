@@ -13,11 +13,14 @@ public struct SendRequest: Sendable, Equatable {
         public var userID: String
         public var email: String?
         public var phone: String?
+        /// The language to render a template in for this recipient (before its directory entry's and the request's).
+        public var locale: String?
 
-        public init(userID: String, email: String? = nil, phone: String? = nil) {
+        public init(userID: String, email: String? = nil, phone: String? = nil, locale: String? = nil) {
             self.userID = userID
             self.email = email
             self.phone = phone
+            self.locale = locale
         }
 
         /// Whether the request gave addresses to write into the directory.
@@ -28,6 +31,9 @@ public struct SendRequest: Sendable, Equatable {
         init(_ fields: JSONFields) throws(Rejection) {
             email = try fields.optionalString("email", maxLength: 320).map { (text) throws(Rejection) in try ContactAddress.email(text) }
             phone = try fields.optionalString("phone", maxLength: 64).map { (text) throws(Rejection) in try ContactAddress.phone(text) }
+            locale = try fields.optionalString("locale", maxLength: 35).map { (text) throws(Rejection) in
+                try ContactAddress.locale(text, field: "\(fields.path)locale")
+            }
             if let userID = try fields.optionalID("userId") {
                 self.userID = userID
             } else {
@@ -42,6 +48,7 @@ public struct SendRequest: Sendable, Equatable {
             var members: [(String, JSONValue)] = [("userId", .string(userID))]
             if let email { members.append(("email", .string(email))) }
             if let phone { members.append(("phone", .string(phone))) }
+            if let locale { members.append(("locale", .string(locale))) }
             return .object(members)
         }
     }
@@ -60,26 +67,61 @@ public struct SendRequest: Sendable, Equatable {
             self.subject = subject
             self.html = html
         }
+
+        /// The same texts on every channel (the email's subject the title unless given).
+        public var rendered: RenderedContent {
+            RenderedContent(title: title, body: body, email: MessageContent(subject: subject ?? title, text: body, html: html))
+        }
+
+        var json: JSONValue {
+            var members: [(String, JSONValue)] = [("title", .string(title)), ("body", .string(body))]
+            if let subject { members.append(("subject", .string(subject))) }
+            if let html { members.append(("html", .string(html))) }
+            return .object(members)
+        }
+    }
+
+    /// A product template to render for each recipient (`template {name, data?}`): its published version when the
+    /// send is accepted, in the recipient's language.
+    public struct TemplateUse: Sendable, Equatable {
+        public var name: String
+        public var data: TemplateData
+
+        public init(name: String, data: TemplateData = TemplateData()) {
+            self.name = name
+            self.data = data
+        }
+
+        var json: JSONValue { .object([("name", .string(name)), ("data", data.value)]) }
+    }
+
+    /// What the notification says: the caller's own texts, or a template of its product.
+    public enum Message: Sendable, Equatable {
+        case content(Content)
+        case template(TemplateUse)
     }
 
     public var channels: [NotificationChannel]
     public var category: String
     public var recipients: [Recipient]
-    public var content: Content
+    public var message: Message
+    /// `locale`: the language for recipients who name none (theirs, or their directory entry's, comes first).
+    public var locale: String?
     public var idempotencyKey: String?
     /// `retryEnabled` (true unless the caller says false): whether a transient failure is tried again.
     public var retries: Bool
     /// `scheduledAt`: when the deliveries should leave (see `schedule(now:)`); nil for at once.
     public var scheduledAt: Date?
 
-    public init(channels: [NotificationChannel], category: String, recipients: [Recipient], content: Content, idempotencyKey: String? = nil,
-                retries: Bool = true, scheduledAt: Date? = nil) {
+    public init(channels: [NotificationChannel], category: String, recipients: [Recipient], message: Message, locale: String? = nil,
+                idempotencyKey: String? = nil, retries: Bool = true, scheduledAt: Date? = nil) {
+        self.locale = locale
         self.scheduledAt = scheduledAt
         self.retries = retries
         self.channels = channels
         self.category = category
         self.recipients = recipients
-        self.content = content
+        self.message = message
         self.idempotencyKey = idempotencyKey
     }
 
@@ -91,15 +133,22 @@ public struct SendRequest: Sendable, Equatable {
         else { throw Rejection(.schema, "missing required field 'messageCategory'") }
         self.category = category
         self.recipients = try recipients(fields)
-        if fields.has("template") {
-            throw Rejection(.schema, "field 'template': templates per product are not available yet; send 'content'")
+        if let template = try fields.optionalObject("template") {
+            guard !fields.has("content") else { throw Rejection(.schema, "give field 'content' or 'template', not both") }
+            guard let name = try template.optionalString("name", maxLength: 64) else { throw Rejection(.schema, "missing required field 'template.name'") }
+            try ProductTemplate.checkName(name, field: "template.name")
+            message = .template(TemplateUse(name: name, data: try TemplateData(template, key: "data")))
+        } else {
+            guard let content = try fields.optionalObject("content") else {
+                throw Rejection(.schema, "missing required field 'content' (or 'template')")
+            }
+            message = .content(Content(
+                title: try content.requiredText("title", maxLength: Self.maxTitleLength),
+                body: try content.requiredText("body", maxLength: RPCEnvelope.maxRequestBytes),
+                subject: try content.optionalString("subject", maxLength: Self.maxTitleLength),
+                html: try content.optionalString("html", maxLength: RPCEnvelope.maxRequestBytes)))
         }
-        let content = try fields.object("content")
-        self.content = Content(
-            title: try content.requiredText("title", maxLength: Self.maxTitleLength),
-            body: try content.requiredText("body", maxLength: RPCEnvelope.maxRequestBytes),
-            subject: try content.optionalString("subject", maxLength: Self.maxTitleLength),
-            html: try content.optionalString("html", maxLength: RPCEnvelope.maxRequestBytes))
+        locale = try fields.optionalString("locale", maxLength: 35).map { (text) throws(Rejection) in try ContactAddress.locale(text) }
         idempotencyKey = try fields.optionalString(
             try fields.spelling("idempotencyKey", "idempotency_key"), maxLength: Self.maxIdempotencyKeyLength)
         if idempotencyKey?.isEmpty == true { throw Rejection(.schema, "field 'idempotencyKey' must not be empty") }
@@ -119,13 +168,14 @@ public struct SendRequest: Sendable, Equatable {
     /// The request's members with its recipients under `recipients` (one object for `SendNotification`'s
     /// `recipient`, an array for `SendBatch`'s `recipients`).
     func body(recipients: (String, JSONValue)) -> JSONValue {
-        var content: [(String, JSONValue)] = [("title", .string(self.content.title)), ("body", .string(self.content.body))]
-        if let subject = self.content.subject { content.append(("subject", .string(subject))) }
-        if let html = self.content.html { content.append(("html", .string(html))) }
         var members: [(String, JSONValue)] = [
-            ("channels", .array(channels.map { .string($0.rawValue) })), ("messageCategory", .string(category)),
-            recipients, ("content", .object(content)),
+            ("channels", .array(channels.map { .string($0.rawValue) })), ("messageCategory", .string(category)), recipients,
         ]
+        switch message {
+        case .content(let content): members.append(("content", content.json))
+        case .template(let template): members.append(("template", template.json))
+        }
+        if let locale { members.append(("locale", .string(locale))) }
         if let idempotencyKey { members.append(("idempotencyKey", .string(idempotencyKey))) }
         if !retries { members.append(("retryEnabled", .bool(false))) }
         if let scheduledAt { members.append(("scheduledAt", .string(RFC3339.string(from: scheduledAt)))) }
@@ -138,14 +188,21 @@ public struct SendRequest: Sendable, Equatable {
         APIKey.hash(String(decoding: body(recipients: ("recipients", .array(recipients.map(\.body)))).bytes, as: UTF8.self))
     }
 
-    /// The notification this send becomes for `recipient`, on `lane`, for `tenant`. Marketing (the low lane) may be
-    /// unsubscribed from; everything else is transactional.
-    public func notification(for recipient: Recipient, id: String, requestID: String, tenant: Tenant, lane: NotificationPriority) -> NewNotification {
-        NewNotification(
+    /// The notification this send becomes for `recipient`, saying `content` (the request's own, or its template
+    /// rendered for the recipient), on `lane`, for `tenant`. Marketing (the low lane) may be unsubscribed from;
+    /// everything else is transactional. A templated one names its template, version and locale in its metadata.
+    public func notification(for recipient: Recipient, content: RenderedContent, template: CompiledTemplate? = nil, id: String,
+                             requestID: String, tenant: Tenant, lane: NotificationPriority) -> NewNotification {
+        var metadata: [String: String] = [:]
+        if let template {
+            metadata["template"] = template.name
+            metadata["templateVersion"] = String(template.version)
+            if let locale = content.locale { metadata["locale"] = locale }
+        }
+        return NewNotification(
             id: id, userID: recipient.userID, type: category, priority: lane, channels: channels, title: content.title,
-            message: content.body, metadata: [:], sourceEventKey: "send:\(requestID)", transactional: lane != .low,
-            email: MessageContent(subject: content.subject ?? content.title, text: content.body, html: content.html),
-            tenant: tenant, requestID: requestID, retries: retries)
+            message: content.body, metadata: metadata, sourceEventKey: "send:\(requestID)", transactional: lane != .low,
+            email: content.email, channelTexts: content.channelTexts, tenant: tenant, requestID: requestID, retries: retries)
     }
 
     private static func channels(_ fields: JSONFields) throws(Rejection) -> [NotificationChannel] {

@@ -16,6 +16,8 @@ public struct NewNotification: Sendable, Equatable {
     public var transactional: Bool = true
     /// The email, rendered when the rule sends one.
     public var email: MessageContent?
+    /// What SMS and push send when it is not the title and message (a product template's parts of their own).
+    public var channelTexts: [NotificationChannel: MessageContent] = [:]
     /// Its rule's channel fallbacks.
     public var fallbacks: [NotificationChannel: NotificationChannel] = [:]
     /// The tenant that sent it (the send API); nil for FlowMart's own events.

@@ -61,26 +61,14 @@ public struct TemplateCatalog: Sendable {
         }
         let template: MustacheTemplate
         do {
-            // Surrounding whitespace (the file's final newline) is trimmed once here, not after every render.
-            template = try MustacheTemplate(
-                string: (html ? "" : "{{% CONTENT_TYPE: TEXT}}") + text.trimmingCharacters(in: .whitespacesAndNewlines))
+            template = try MustacheText.compile(text, html: html)
         } catch {
             throw TemplateError(file: path, reason: "does not compile: \(error)")
         }
-        let recorder = NameRecorder()
-        _ = template.render(recorder)
-        if let unknown = recorder.names.subtracting(allowed).sorted().first {
+        if let unknown = MustacheText.variables(of: template, nested: false).subtracting(allowed).sorted().first {
             throw TemplateError(file: path, reason: "names '\(unknown)', which its event does not provide")
         }
         return template
     }
 }
 
-/// Answers every lookup and remembers the names asked for: rendering once with it lists a template's variables.
-private final class NameRecorder: MustacheParent {
-    var names: Set<String> = []
-    func child(named name: String) -> Any? {
-        names.insert(name)
-        return "x"
-    }
-}

@@ -11,7 +11,7 @@ public enum Scope: String, Sendable, CaseIterable, Comparable {
     case inboxWrite = "inbox-write"
     /// The recipient directory: `UpsertRecipient`, `GetRecipient`, `DeleteRecipient` (a tenant's key: its own directory).
     case recipients
-    /// A product's own organisations and keys, its name, its audit trail.
+    /// A product's own organisations and keys, its name, its templates, its audit trail.
     case manage
     /// Everything, for every tenant: onboarding, service keys, parked messages, the whole audit trail.
     case admin
@@ -38,7 +38,9 @@ extension RPCCommand {
         case .getDeliveryStatus, .listDeliveries, .listMessages, .getMessage: [.track]
         case .sendNotification, .sendBatch, .cancelRequest: [.send]
         case .listParked, .redriveParked, .purgeParked, .createProduct, .createServiceKey: [.admin]
-        case .createOrganizations, .updateProduct, .updateOrganization, .listAuditEvents: [.manage]
+        case .createOrganizations, .updateProduct, .updateOrganization, .listAuditEvents, .publishTemplate, .rollbackTemplate: [.manage]
+        // Those who send with a product's templates may read and try them.
+        case .getTemplate, .listTemplates, .previewTemplate: [.manage, .send]
         // Any key may rotate or revoke itself; whose else it may is `Principal.mayManage`.
         case .rotateAPIKey, .revokeAPIKey: Set(Scope.allCases)
         case .getProduct, .getOrganization: [.manage, .track]
@@ -49,10 +51,11 @@ extension RPCCommand {
     public var changesState: Bool {
         switch self {
         case .getUserNotifications, .getNotificationDetails, .getStockLevels, .getRecipient, .getDeliveryStatus, .listDeliveries,
-            .listParked, .getProduct, .getOrganization, .listAuditEvents, .listMessages, .getMessage: false
+            .listParked, .getProduct, .getOrganization, .listAuditEvents, .listMessages, .getMessage, .getTemplate, .listTemplates,
+            .previewTemplate: false
         case .markNotificationRead, .watchProduct, .upsertRecipient, .deleteRecipient, .redriveParked, .purgeParked,
             .createProduct, .createServiceKey, .createOrganizations, .updateProduct, .updateOrganization, .rotateAPIKey,
-            .revokeAPIKey, .sendNotification, .sendBatch, .cancelRequest: true
+            .revokeAPIKey, .sendNotification, .sendBatch, .cancelRequest, .publishTemplate, .rollbackTemplate: true
         }
     }
 }

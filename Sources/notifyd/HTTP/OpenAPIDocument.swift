@@ -30,6 +30,17 @@ enum OpenAPIDocument {
                 ("schemas", .object([
                     ("Error", errorSchema), ("SendRequest", sendSchema(batch: false, categories: categories)),
                     ("SendBatch", sendSchema(batch: true, categories: categories)),
+                    ("PublishTemplate", .object([
+                        ("type", .string("object")), ("required", .array([.string("template")])),
+                        ("properties", .object([("template", templateSchema)])),
+                    ])),
+                    ("PreviewTemplate", .object([
+                        ("type", .string("object")),
+                        ("properties", .object([
+                            ("name", templateName), ("version", .object([("type", .string("integer")), ("minimum", .int(1))])),
+                            ("template", templateSchema), ("data", .object([("type", .string("object"))])), ("locale", .object([("type", .string("string"))])),
+                        ])),
+                    ])),
                 ])),
             ])),
             ("security", .array([.object([("apiKey", .array([]))])])),
@@ -49,16 +60,19 @@ enum OpenAPIDocument {
             let schema: JSONValue = switch route.command {
             case .sendNotification: .object([("$ref", .string("#/components/schemas/SendRequest"))])
             case .sendBatch: .object([("$ref", .string("#/components/schemas/SendBatch"))])
+            case .publishTemplate: .object([("$ref", .string("#/components/schemas/PublishTemplate"))])
+            case .previewTemplate: .object([("$ref", .string("#/components/schemas/PreviewTemplate"))])
             default: .object([("type", .string("object"))])
             }
             members.append(("requestBody", .object([
-                ("required", .bool(route.command == .sendNotification || route.command == .sendBatch)),
+                ("required", .bool([.sendNotification, .sendBatch, .publishTemplate, .previewTemplate].contains(route.command))),
                 ("content", .object([("application/json", .object([("schema", schema)]))])),
             ])))
         }
         let success = route.command == .sendNotification || route.command == .sendBatch ? "202"
-            : [.createProduct, .createOrganizations, .createServiceKey, .rotateAPIKey].contains(route.command) ? "201" : "200"
+            : [.createProduct, .createOrganizations, .createServiceKey, .rotateAPIKey, .publishTemplate].contains(route.command) ? "201" : "200"
         var responses: [(String, JSONValue)] = [(success, response("done", schema: .object([("type", .string("object"))])))]
+        if route.command == .publishTemplate { responses.append(("200", response("already live as published: unchanged", schema: .object([("type", .string("object"))])))) }
         if success == "202" { responses.append(("208", response("a repeat of an accepted request: its requestId", schema: .object([("type", .string("object"))])))) }
         for (status, meaning) in [("400", "the request is not valid; the message names the field"), ("401", "no key, or an unknown, revoked or expired one"),
                                   ("403", "the key may not do this"), ("404", "not found, or not the caller's"), ("409", "a conflict"),
@@ -77,7 +91,8 @@ enum OpenAPIDocument {
         if ["createdFrom", "createdTo", "since", "from", "to"].contains(name) { schema.append(("format", .string("date-time"))) }
         if name == "status" { schema.append(("enum", .array(DeliveryStatus.allCases.map { .string($0.rawValue) }))) }
         if name == "limit" { schema += [("minimum", .int(1)), ("maximum", .int(100))] }
-        if name == "page" { schema.append(("minimum", .int(1))) }
+        if name == "page" || name == "version" { schema.append(("minimum", .int(1))) }
+        if name == "name" { schema += [("pattern", .string(templateNamePattern)), ("maxLength", .int(64))] }
         return .object([("name", .string(name)), ("in", .string(location)), ("required", .bool(required)), ("schema", .object(schema))])
     }
 
@@ -100,11 +115,12 @@ enum OpenAPIDocument {
         let string: JSONValue = .object([("type", .string("string"))])
         let recipient: JSONValue = .object([
             ("type", .string("object")),
-            ("properties", .object([("userId", string), ("email", string), ("phone", string)])),
+            ("properties", .object([("userId", string), ("email", string), ("phone", string), ("locale", string)])),
         ])
         let channels = NotificationChannel.allCases.map { JSONValue.string($0.rawValue) }
         return .object([
-            ("type", .string("object")), ("required", .array([.string("messageCategory"), .string(batch ? "recipients" : "recipient"), .string("content")])),
+            ("type", .string("object")), ("required", .array([.string("messageCategory"), .string(batch ? "recipients" : "recipient")])),
+            ("oneOf", .array([.object([("required", .array([.string("content")]))]), .object([("required", .array([.string("template")]))])])),
             ("properties", .object([
                 ("channel", .object([("type", .string("string")), ("enum", .array(channels))])),
                 ("channels", .object([("type", .string("array")), ("items", .object([("type", .string("string")), ("enum", .array(channels))]))])),
@@ -115,10 +131,37 @@ enum OpenAPIDocument {
                     ("type", .string("object")), ("required", .array([.string("title"), .string("body")])),
                     ("properties", .object([("title", string), ("body", string), ("subject", string), ("html", string)])),
                 ])),
+                ("template", .object([
+                    ("type", .string("object")), ("required", .array([.string("name")])),
+                    ("properties", .object([("name", templateName), ("data", .object([("type", .string("object"))]))])),
+                ])),
+                ("locale", string),
                 ("idempotencyKey", .object([("type", .string("string")), ("minLength", .int(1)), ("maxLength", .int(SendRequest.maxIdempotencyKeyLength))])),
                 ("retryEnabled", .object([("type", .string("boolean")), ("default", .bool(true))])),
                 ("scheduledAt", .object([("type", .string("string")), ("format", .string("date-time"))])),
             ])),
         ])
     }
+
+    private static let templateNamePattern = "^[a-z0-9][a-z0-9._-]{0,63}$"
+    private static let templateName: JSONValue = .object([("type", .string("string")), ("pattern", .string(templateNamePattern))])
+
+    /// `ProductTemplate`: the base parts, per-channel parts, and per-locale variants of the same shape.
+    private static let templateSchema: JSONValue = {
+        let text: JSONValue = .object([("type", .string("string")), ("minLength", .int(1)), ("maxLength", .int(ProductTemplate.maxPartLength))])
+        let variant: [(String, JSONValue)] = [
+            ("title", text), ("body", text),
+            ("email", .object([("type", .string("object")), ("properties", .object([("subject", text), ("text", text), ("html", text)]))])),
+            ("sms", .object([("type", .string("object")), ("properties", .object([("body", text)]))])),
+            ("push", .object([("type", .string("object")), ("properties", .object([("title", text), ("body", text)]))])),
+        ]
+        let required: JSONValue = .array([.string("title"), .string("body")])
+        return .object([
+            ("type", .string("object")), ("required", required),
+            ("properties", .object(variant + [("locales", .object([
+                ("type", .string("object")), ("maxProperties", .int(ProductTemplate.maxLocales)),
+                ("additionalProperties", .object([("type", .string("object")), ("required", required), ("properties", .object(variant))])),
+            ]))])),
+        ])
+    }()
 }

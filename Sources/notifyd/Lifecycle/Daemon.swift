@@ -104,7 +104,7 @@ struct Daemon {
             queue: configuration.names.eventsQueue, prefetch: configuration.ingestion.prefetch,
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
             metrics: metrics, logger: logger)
-        let sending = SendContext(planner: planner, settings: configuration.send, outboxCommitted: doorbell.ring)
+        let sending = SendContext(planner: planner, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
         let commands = RPCRouter(
             authenticator: Authenticator(settings: configuration.auth), sending: sending,
             committer: SendCommitter(database: resources.sends, context: sending, metrics: metrics, logger: logger), logger: logger)

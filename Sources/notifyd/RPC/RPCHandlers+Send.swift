@@ -4,10 +4,11 @@ import NotifyStore
 import Postgres
 
 /// What the send API needs besides the request: the planner that turns a notification into deliveries and jobs,
-/// the categories, and the outbox's doorbell.
+/// the categories, the products' templates, and the outbox's doorbell.
 struct SendContext: Sendable {
     let planner: IngestionPlanner
     let settings: SendSettings
+    let templates: TemplateCache
     /// Wakes this daemon's outbox relay after a commit, so an accepted send is on its lane at once.
     let outboxCommitted: @Sendable () -> Void
 }
@@ -24,7 +25,7 @@ extension RPCHandlers {
     /// A send (`SendNotification`) or a batch of them (`SendBatch`) checked and planned: its lane from the
     /// category, its notifications, deliveries and jobs, its audit row. Nothing is written yet; `SendCommitter`
     /// answers 202 once it is durably queued and audited.
-    static func prepareSend(_ request: SendRequest, batch: Bool, _ call: RPCCall, context: SendContext) throws -> PendingSend {
+    static func prepareSend(_ request: SendRequest, batch: Bool, _ call: RPCCall, context: SendContext, on db: PGConnection) throws -> PendingSend {
         guard let tenant = call.principal.tenant else {
             throw RPCFailure.forbidden("sends are made with a product's or an organization's key")
         }
@@ -35,8 +36,10 @@ extension RPCHandlers {
         let record = SendStore.Request(
             id: requestID, tenant: tenant, idempotencyKey: request.idempotencyKey, hash: request.hash, category: request.category,
             lane: lane, sender: call.principal.actor)
-        let notifications = request.recipients.map { recipient in
-            request.notification(for: recipient, id: context.planner.newID(), requestID: requestID, tenant: tenant, lane: lane)
+        let texts = try contents(of: request, tenant: tenant, templates: context.templates, on: db)
+        let notifications = zip(request.recipients, texts.contents).map { recipient, content in
+            request.notification(for: recipient, content: content, template: texts.template, id: context.planner.newID(),
+                                 requestID: requestID, tenant: tenant, lane: lane)
         }
         let due = try request.schedule(now: Date())
         var plan = context.planner.plan(notifications: notifications)
@@ -44,11 +47,41 @@ extension RPCHandlers {
         let queued = plan.deliveries.filter { $0.status == .queued || $0.status == .scheduled }.count
         let audit = AuditEntry(
             actor: call.principal.actor, tenant: tenant, entity: "request:\(requestID)", action: "send.accepted", requestID: requestID,
-            detail: "\(request.category) on the \(lane.rawValue) lane to \(notifications.count) recipient(s): "
+            detail: "\(request.category) on the \(lane.rawValue) lane to \(notifications.count) recipient(s)"
+                + (texts.template.map { " with template \($0.name) version \($0.version)" } ?? "") + ": "
                 + "\(queued) of \(plan.deliveries.count) deliveries " + (due.map { "scheduled for \(RFC3339.string(from: $0))" } ?? "queued"))
         return PendingSend(
             call: call, batch: batch,
             acceptance: SendStore.Acceptance(request: record, addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit))
+    }
+
+    /// What each recipient of `request` is sent, in the recipients' order: the request's own content, or its
+    /// template's live version rendered in the recipient's language (the recipient's `locale`, else its directory
+    /// entry's, else the request's), rendered once per variant. An unknown template, or data it cannot render, is 400
+    /// naming the field.
+    private static func contents(of request: SendRequest, tenant: Tenant, templates: TemplateCache, on db: PGConnection) throws
+        -> (template: CompiledTemplate?, contents: [RenderedContent]) {
+        switch request.message {
+        case .content(let content):
+            return (nil, Array(repeating: content.rendered, count: request.recipients.count))
+        case .template(let use):
+            guard let template = try templates.live(product: tenant.productID, name: use.name, on: db) else {
+                throw RPCFailure.badRequest("field 'template.name': this product has no template '\(use.name)' (PublishTemplate first)")
+            }
+            let directory = try RecipientStore.locales(
+                of: request.recipients.filter { $0.locale == nil }.map(\.userID), in: tenant.namespace, on: db)
+            var byVariant: [String?: RenderedContent] = [:]
+            let contents = try request.recipients.map { recipient in
+                let locale = recipient.locale ?? directory[recipient.userID] ?? request.locale
+                let tag = template.source.variant(for: locale).tag
+                if let done = byVariant[tag] { return done }
+                let content: RenderedContent
+                do throws(Rejection) { content = try template.render(locale: locale, data: use.data) } catch { throw error.asBadRequest }
+                byVariant[tag] = content
+                return content
+            }
+            return (template, contents)
+        }
     }
 
     /// The 202 for an accepted send.

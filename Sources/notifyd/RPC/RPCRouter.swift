@@ -68,6 +68,13 @@ struct RPCRouter: Sendable {
         case .getMessage: return .answer(try RPCHandlers.message(try GetMessage(body: body), visibility: call.principal.visibility, on: db))
         case .cancelRequest: return .answer(try RPCHandlers.cancel(try CancelRequest(body: body), call, on: db))
         case .sendNotification, .sendBatch: return .send(try prepareSend(call, body: body, on: db))
+        case .publishTemplate:
+            return .answer(try RPCHandlers.publishTemplate(try PublishTemplate(body: body), call, templates: sending.templates, on: db))
+        case .rollbackTemplate:
+            return .answer(try RPCHandlers.rollbackTemplate(try RollbackTemplate(body: body), call, templates: sending.templates, on: db))
+        case .getTemplate: return .answer(try RPCHandlers.template(try GetTemplate(body: body), call, on: db))
+        case .listTemplates: return .answer(try RPCHandlers.templates(try ListTemplates(body: body), call, on: db))
+        case .previewTemplate: return .answer(try RPCHandlers.preview(try PreviewTemplate(body: body), call, templates: sending.templates, on: db))
         }
     }
 
@@ -75,7 +82,7 @@ struct RPCRouter: Sendable {
     private func prepareSend(_ call: RPCCall, body: [UInt8], on db: PGConnection) throws -> PendingSend {
         do {
             let request = call.command == .sendBatch ? try SendBatch(body: body).request : try SendNotification(body: body).request
-            return try RPCHandlers.prepareSend(request, batch: call.command == .sendBatch, call, context: sending)
+            return try RPCHandlers.prepareSend(request, batch: call.command == .sendBatch, call, context: sending, on: db)
         } catch let failure as RPCFailure {
             throw try refuse(call, failure, on: db)
         }
