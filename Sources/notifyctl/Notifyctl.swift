@@ -12,7 +12,7 @@ struct Notifyctl: AsyncParsableCommand {
         abstract: "Operate the FlowMart notification service through RabbitMQ.",
         subcommands: [
             Status.self, Inbox.self, Show.self, Read.self, Inventory.self, RecipientCommand.self, Deliveries.self, DeadLetterCommand.self,
-            ProductCommand.self, OrganizationCommand.self, KeyCommand.self, AuditCommand.self, Send.self, Publish.self,
+            ProductCommand.self, OrganizationCommand.self, KeyCommand.self, AuditCommand.self, Send.self, TemplateCommand.self, Publish.self,
         ])
 }
 

@@ -86,6 +86,18 @@ struct FuzzTests {
                 { _ = try UpdateProduct(body: $0) }, { _ = try RotateAPIKey(body: $0) }, { _ = try CreateServiceKey(body: $0) },
                 { _ = try ListAuditEvents(body: $0) }, { _ = try SendNotification(body: $0).request.hash },
                 { _ = try SendBatch(body: $0).request.hash }, { _ = try CancelRequest(body: $0) },
+                { _ = try RollbackTemplate(body: $0) }, { _ = try GetTemplate(body: $0) }, { _ = try ListTemplates(body: $0) },
+                // A template that parses is compiled and rendered too, with whatever data the mutation left.
+                { body in
+                    let publish = try PublishTemplate(body: body)
+                    let compiled = try CompiledTemplate(name: publish.name, version: 1, template: publish.template)
+                    _ = try compiled.render(locale: "es-MX", data: TemplateData())
+                },
+                { body in
+                    let preview = try PreviewTemplate(body: body)
+                    guard case .inline(let template) = preview.source else { return }
+                    _ = try CompiledTemplate(name: "", version: 0, template: template).render(locale: preview.locale, data: preview.data)
+                },
             ]
             for parse in parsers {
                 do { try parse(body) } catch { Self.check(error) }
@@ -230,6 +242,11 @@ enum Seeds {
         #"{"channel":"push","messageCategory":"NEWSLETTER","recipient":{"email":"x@y.example"},"content":{"title":"t","body":"b"},"retryEnabled":true}"#,
         #"{"channel":"sms","message_category":"PROMOTIONAL_OFFER","recipients":[{"userId":"u-1"},{"phone":"+15005550006"}],"content":{"title":"t","body":"b"}}"#,
         #"{"request_id":"6f1c7a52-3b0e-4a59-9c57-2d3f2a1e9b10"}"#,
+        #"{"name":"order-shipped","template":{"title":"Order {{orderId}}","body":"Hi {{name}}{{#items}} {{title}}{{/items}}","email":{"subject":"S {{orderId}}","html":"<p>{{name}}</p>"},"sms":{"body":"{{orderId}}"},"push":{"title":"P"},"locales":{"es":{"title":"Pedido {{orderId}}","body":"Hola"},"es-MX":{"title":"t","body":"{{^none}}b{{/none}}"}}}}"#,
+        #"{"template":{"title":"{{a}} {{b.c}}","body":"{{#list}}{{.}}{{/list}}"},"data":{"a":1.5,"b":{"c":null},"list":[1,"x",true]},"locale":"zh-Hant-TW"}"#,
+        #"{"name":"otp","version":3}"#,
+        #"{"after":"m","limit":10}"#,
+        #"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u","locale":"es-MX"},"template":{"name":"otp","data":{"code":"123"}},"locale":"de"}"#,
     ].map { Array($0.utf8) }
 
     static let inventoryPages = [

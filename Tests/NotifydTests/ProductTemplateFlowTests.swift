@@ -129,6 +129,43 @@ struct ProductTemplateFlowTests {
         #expect(ContinuousClock.now - published < .seconds(10))
     }
 
+    @Test("notifyctl: publish a template file, refuse a broken one by its line, preview, send with it, list, show, roll back")
+    func notifyctl() async throws {
+        let service = try await SendTests.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let environment = ["NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": shop.productKey]
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(service.id)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("shipped.json").path
+        try JSONSerialization.data(withJSONObject: Self.shipped).write(to: URL(fileURLWithPath: file))
+        let broken = folder.appendingPathComponent("broken.json").path
+        try Data(#"{"title": "t", "body": "line one\n{{#items}}"}"#.utf8).write(to: URL(fileURLWithPath: broken))
+
+        let published = try NotifyctlProcess.run(["template", "publish", "order-shipped", file], environment)
+        #expect(published.status == 0 && published.output.contains("version 1 is live"), "\(published.output)")
+        let refused = try NotifyctlProcess.run(["template", "publish", "order-shipped", broken], environment)
+        #expect(refused.status != 0 && refused.output.contains("'template.body' does not compile: line 2"), "\(refused.output)")
+        let preview = try NotifyctlProcess.run(["template", "preview", "order-shipped", "--locale", "es-MX", "--data", #"{"orderId": 5, "name": "Ana"}"#],
+                                               environment)
+        #expect(preview.status == 0 && preview.output.contains("Pedido 5 en camino"), "\(preview.output)")
+        let draft = try NotifyctlProcess.run(["template", "preview", "--file", broken], environment)
+        #expect(draft.status != 0 && draft.output.contains("line 2"), "\(draft.output)")
+
+        let address = "ctl-template-\(service.id)@example.com"
+        let sent = try NotifyctlProcess.run(["send", "--channel", "email", "--category", "ORDER_CONFIRMATION", "--email", address,
+                                             "--template", "order-shipped", "--data", #"{"orderId": 8, "name": "Bo"}"#, "--locale", "es"], environment)
+        #expect(sent.status == 0, "\(sent.output)")
+        #expect(await Maildir.wait(to: address, count: 1).first?.header("Subject") == "Pedido 8 enviado")
+
+        #expect(try NotifyctlProcess.run(["template", "list"], environment).output.contains("order-shipped"))
+        let shown = try NotifyctlProcess.run(["template", "show", "order-shipped"], environment)
+        #expect(shown.status == 0 && shown.output.contains("Order {{orderId}} shipped"), "\(shown.output)")
+        let back = try NotifyctlProcess.run(["template", "rollback", "order-shipped"], environment)
+        #expect(back.status != 0 && back.output.contains("409"), "version 1 has nothing before it: \(back.output)")
+    }
+
     /// The title of an in-app notification sent now through the HTTP listener on `port`.
     static func httpTitle(_ service: ServiceHarness, port: Int, key: String) async throws -> String? {
         let http = try await SendHTTPTests.call(port, .POST, "/v1/notifications", key: key, body: [
