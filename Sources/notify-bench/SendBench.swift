@@ -12,7 +12,9 @@ import TestSupport
 /// send is also delivered meanwhile, as in production). A 202 means the request, notification, delivery, outbox job
 /// and audit row are committed; the benchmark checks that every one it counted is in the database. The peer, in
 /// the same run: `deploy/dev/fakes/send_service_peer.py`, the same request over HTTP to a straightforward Python
-/// service (validate, hash the key, insert with an audit row, publish with confirms).
+/// service (validate, hash the key, insert with an audit row, publish with confirms). `http-template` is the same
+/// send naming a published template (with an email part and a Spanish variant) instead of carrying its texts, so
+/// the cost of rendering at acceptance shows against `http`.
 struct SendBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "send", abstract: "SendNotification accepted per second and the 202's latency.")
     @OptionGroup var stack: StackOptions
@@ -31,11 +33,12 @@ struct SendBench: AsyncParsableCommand {
             "NOTIFY_SEND_QUOTA_PER_SECOND": "0",
         ].merging(try daemon.environment) { $1 })
         let key = try await rig.productKey()
+        try await publishTemplate(port: httpPort, key: key)
         let peerKey = "peer-" + UUID().uuidString
         let peer = try ScriptServer(script: "send_service_peer.py", arguments: ["--postgres", rig.slot.databaseURL, "--amqp", stack.amqpURL],
                                     environment: ["SEND_PEER_API_KEY": peerKey])
         var results: [(transport: String, count: Int, rate: Double, p50: Double, p99: Double)] = []
-        for transport in ["rpc", "http", "peer", "rpc", "http", "peer"] {
+        for transport in ["rpc", "http", "http-template", "peer", "rpc", "http", "http-template", "peer"] {
             let target = transport == "peer" ? (key: peerKey, port: peer.port) : (key: key, port: httpPort)
             let run = try await timed(transport: transport, rig: rig, key: target.key, httpPort: target.port, tag: results.count)
             print(String(format: "send over %@: %d clients, %.0f accepted/s, 202 after p50 %.2f ms, p99 %.2f ms, max %.0f ms",
@@ -61,7 +64,7 @@ struct SendBench: AsyncParsableCommand {
         }
         let rss = rig.peakRSSMegabytes
         await rig.tearDown()
-        for transport in ["rpc", "http", "peer"] {
+        for transport in ["rpc", "http", "http-template", "peer"] {
             let best = results.filter { $0.transport == transport }.max { $0.rate < $1.rate }!
             print(String(format: "RESULT send_%@_accepted %.0f requests/s", transport, best.rate))
             print(String(format: "RESULT send_%@_p99 %.2f ms", transport, best.p99))
@@ -69,7 +72,24 @@ struct SendBench: AsyncParsableCommand {
         let peerBest = results.filter { $0.transport == "peer" }.map(\.rate).max() ?? 0
         let httpBest = results.filter { $0.transport == "http" }.map(\.rate).max() ?? 0
         print(String(format: "RESULT send_http_vs_peer %.2f x", peerBest > 0 ? httpBest / peerBest : 0))
+        let templateBest = results.filter { $0.transport == "http-template" }.map(\.rate).max() ?? 0
+        print(String(format: "RESULT send_http_template_vs_content %.2f x", httpBest > 0 ? templateBest / httpBest : 0))
         print(String(format: "RESULT send_notifyd_peak_rss %.1f MB", rss))
+    }
+
+    /// The template `http-template` sends: title, body, an email subject and HTML part, and a Spanish variant.
+    private func publishTemplate(port: Int, key: String) async throws {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/templates/order-shipped")
+        request.method = .PUT
+        request.headers.add(name: "x-api-key", value: key)
+        request.body = .bytes(ByteBuffer(string: """
+            {"template":{"title":"Order {{orderId}} shipped","body":"Hi {{name}}, order {{orderId}} is on its way.",\
+            "email":{"subject":"Your order {{orderId}}","html":"<p>Hi {{name}}, order <b>{{orderId}}</b> is on its way.</p>"},\
+            "locales":{"es":{"title":"Pedido {{orderId}} enviado","body":"Hola {{name}}, tu pedido {{orderId}} va en camino."}}}}
+            """))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        guard response.status.code == 201 else { throw SupportFailure("PublishTemplate answered \(response.status.code)") }
     }
 
     /// `clients` loops for `seconds`, each sending and waiting for its 202; the rate and the latencies (ms).
@@ -84,11 +104,15 @@ struct SendBench: AsyncParsableCommand {
                     let deadline = started + .seconds(seconds)
                     var index = 0
                     while ContinuousClock.now < deadline {
-                        let body = Array("""
+                        let body = Array((transport == "http-template" ? """
+                            {"channel":"email","messageCategory":"ORDER_CONFIRMATION",\
+                            "recipient":{"email":"r\(tag)-\(client)-\(index)@example.com","locale":"es-MX"},\
+                            "template":{"name":"order-shipped","data":{"orderId":\(index),"name":"Ana"}}}
+                            """ : """
                             {"channel":"email","messageCategory":"ORDER_CONFIRMATION",\
                             "recipient":{"email":"r\(tag)-\(client)-\(index)@example.com"},\
                             "content":{"title":"Order \(index)","body":"Your order \(index) is on its way."}}
-                            """.utf8)
+                            """).utf8)
                         let begun = ContinuousClock.now
                         let status = try await send(body)
                         guard status == 202 else { throw SupportFailure("SendNotification answered \(status)") }
