@@ -14,6 +14,9 @@ extension DeliveryStore {
         /// The recipient has no address for the channel (`no-address`) or opted out of it (`opted-out`, `OptOut`):
         /// recorded `skipped` with that reason in the claim.
         case skipped
+        /// The recipient is in their quiet hours (`QuietHours`): the delivery is `scheduled` again, its job held until
+        /// the window ends.
+        case held
         /// Already sent, dead, skipped or unknown, or being sent by a live daemon (a duplicate copy, a redelivery
         /// after a lost connection): nothing to do.
         case settled
@@ -32,9 +35,10 @@ extension DeliveryStore {
         let ids = jobs.map(\.deliveryID).filter { UUID(uuidString: $0) != nil }
         guard !ids.isEmpty else { return jobs.map { _ in .settled } }
         let byID = Dictionary(jobs.map { ($0.deliveryID.lowercased(), $0) }) { first, _ in first }
-        let found: [String: (attempts: Int, address: String?, skip: String?)] = try await database.transaction { db in
+        let now = Date()
+        let found: [String: (attempts: Int, address: String?, skip: String?, heldUntil: Date?)] = try await database.transaction { db in
             // A send's category is looked up only for a user with opt-outs (none is NULL), so the common claim reads
-            // no more rows than it did before preferences.
+            // no more rows than it did before preferences; quiet hours are two more columns of the row it reads.
             let rows = try db.query("""
                 WITH claimed AS (
                     UPDATE deliveries d SET status = 'sending', claimed_by = pg_backend_pid(), updated_at = now()
@@ -49,10 +53,11 @@ extension DeliveryStore {
                                                  WHEN 'webhook' THEN CASE WHEN r.webhook->>'disabled' IS NULL THEN r.webhook::text END END,
                        r.opt_outs::text,
                        CASE WHEN r.opt_outs IS NOT NULL THEN (SELECT s.category FROM notifications n JOIN send_requests s ON s.id = n.request_id
-                                                              WHERE n.id = c.notification_id) END
+                                                              WHERE n.id = c.notification_id) END,
+                       r.quiet_hours::text, r.timezone
                 FROM claimed c LEFT JOIN recipients r ON r.namespace = c.namespace AND r.user_id = c.user_id
                 """, prepared: true)
-            var found: [String: (attempts: Int, address: String?, skip: String?)] = [:]
+            var found: [String: (attempts: Int, address: String?, skip: String?, heldUntil: Date?)] = [:]
             for row in rows {
                 let id = try row.decode(0, as: String.self)
                 let address = try row.decodeIfPresent(2, as: String.self)
@@ -61,7 +66,21 @@ extension DeliveryStore {
                    OptOut.suppresses(OptOut.list(json: optOuts), job: job, category: try row.decodeIfPresent(4, as: String.self)) {
                     skip = "opted-out"
                 }
-                found[id] = (try row.decode(1, as: Int.self), address, skip)
+                var heldUntil: Date?
+                if skip == nil, let job = byID[id], let window = try row.decodeIfPresent(5, as: String.self).flatMap(QuietHours.parse(stored:)) {
+                    heldUntil = window.deferral(of: job, at: now, timezone: try row.decodeIfPresent(6, as: String.self))
+                }
+                found[id] = (try row.decode(1, as: Int.self), address, skip, heldUntil)
+            }
+            let held = found.compactMap { id, claim in
+                claim.heldUntil.flatMap { due in byID[id].map { ScheduledMessage(due: due, message: OutboxMessage($0, exchange: workExchange)) } }
+            }
+            if !held.isEmpty {
+                _ = try db.execute("""
+                    UPDATE deliveries SET status = 'scheduled', updated_at = now()
+                    WHERE id = ANY(\(PGTextArray(held.map(\.message.messageID)))::uuid[])
+                    """)
+                try OutboxStore.schedule(held, on: db)
             }
             let skipped = found.filter { $0.value.skip != nil }.map(\.key)
             if !skipped.isEmpty {
@@ -75,13 +94,17 @@ extension DeliveryStore {
             _ = try db.copy(
                 into: "delivery_history", columns: ["delivery_id", "status", "attempt", "detail"],
                 rows: found.map { id, claim in
-                    claim.skip == nil ? [id, DeliveryStatus.sending.rawValue, claim.attempts + 1, nil]
+                    if let due = claim.heldUntil {
+                        return [id, DeliveryStatus.scheduled.rawValue, claim.attempts, "quiet-hours until \(RFC3339.string(from: due))"]
+                    }
+                    return claim.skip == nil ? [id, DeliveryStatus.sending.rawValue, claim.attempts + 1, nil]
                         : [id, DeliveryStatus.skipped.rawValue, claim.attempts, claim.skip]
                 })
             return found
         }
         return jobs.map { job in
             guard let claim = found[job.deliveryID.lowercased()] else { return .settled }
+            if claim.heldUntil != nil { return .held }
             guard claim.skip == nil, let address = claim.address else { return .skipped }
             return .send(ClaimedDelivery(job: job, address: address, attempt: claim.attempts + 1))
         }

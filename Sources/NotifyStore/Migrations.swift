@@ -351,5 +351,9 @@ public enum Migrations {
                 FOREIGN KEY (product_id, name, live_version) REFERENCES template_versions (product_id, name, version)
             );
             """),
+        PGMigration(version: 19, name: "recipients' quiet hours", sql: """
+            -- A daily window, {start, end} as "HH:MM" in the recipient's timezone (QuietHours); NULL for none.
+            ALTER TABLE recipients ADD COLUMN quiet_hours jsonb;
+            """),
     ]
 }

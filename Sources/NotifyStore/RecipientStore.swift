@@ -9,7 +9,8 @@ public enum RecipientStore {
     /// nil when there is none.
     public static func get(_ userID: String, in namespace: UUID, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String)? {
         guard let row = try db.query("""
-            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text, opt_outs::text FROM recipients
+            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text, opt_outs::text, quiet_hours::text
+            FROM recipients
             WHERE namespace = \(namespace) AND user_id = \(userID)
             """, prepared: true).first
         else { return nil }
@@ -19,7 +20,8 @@ public enum RecipientStore {
             webhook: try row.decodeIfPresent(6, as: String.self).flatMap(WebhookEndpoint.parse(stored:)),
             locale: try row.decodeIfPresent(3, as: String.self),
             timezone: try row.decodeIfPresent(4, as: String.self),
-            optOuts: try row.decodeIfPresent(7, as: String.self).map(OptOut.list(json:)) ?? [])
+            optOuts: try row.decodeIfPresent(7, as: String.self).map(OptOut.list(json:)) ?? [],
+            quietHours: try row.decodeIfPresent(8, as: String.self).flatMap(QuietHours.parse(stored:)))
         return (recipient, NotificationStore.rfc3339(try row.decode(5, as: String.self)))
     }
 
@@ -50,13 +52,14 @@ public enum RecipientStore {
             let webhook = recipient.webhook.map { String(decoding: $0.stored.bytes, as: UTF8.self) }
             // None is NULL, not `[]`: the claim looks up a delivery's category only for a user with opt-outs.
             let optOuts = recipient.optOuts.isEmpty ? nil : String(decoding: JSONValue.array(recipient.optOuts.map(\.body)).bytes, as: UTF8.self)
+            let quietHours = recipient.quietHours.map { String(decoding: $0.body.bytes, as: UTF8.self) }
             let row = try db.query("""
-                INSERT INTO recipients (namespace, user_id, email, phone, push_tokens, webhook, locale, timezone, opt_outs)
+                INSERT INTO recipients (namespace, user_id, email, phone, push_tokens, webhook, locale, timezone, opt_outs, quiet_hours)
                 VALUES (\(namespace), \(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(webhook)::jsonb,
-                        \(recipient.locale), \(recipient.timezone), \(optOuts)::jsonb)
+                        \(recipient.locale), \(recipient.timezone), \(optOuts)::jsonb, \(quietHours)::jsonb)
                 ON CONFLICT (namespace, user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
                     push_tokens = excluded.push_tokens, webhook = excluded.webhook, locale = excluded.locale,
-                    timezone = excluded.timezone, opt_outs = excluded.opt_outs, updated_at = now()
+                    timezone = excluded.timezone, opt_outs = excluded.opt_outs, quiet_hours = excluded.quiet_hours, updated_at = now()
                 RETURNING updated_at::text
                 """)
             return (recipient, NotificationStore.rfc3339(try row[0].decode(0, as: String.self)))

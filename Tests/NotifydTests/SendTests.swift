@@ -542,6 +542,49 @@ struct SendTests {
         #expect(events.filter { $0["action"] as? String == "preferences.changed" }.count == 2, "\(audit.raw)")
     }
 
+    @Test("quiet hours: in the recipient's zone, a normal-lane email waits as scheduled until the window ends, an OTP goes at once")
+    func quietHours() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let (user, address) = ("quiet-\(service.id)", "quiet-\(service.id)@example.com")
+        // A window from an hour ago to two hours ahead, in Tokyo (no daylight saving time).
+        var tokyo = Calendar(identifier: .gregorian)
+        tokyo.timeZone = try #require(TimeZone(identifier: "Asia/Tokyo"))
+        let local = tokyo.dateComponents([.hour, .minute], from: Date())
+        let minute = (local.hour ?? 0) * 60 + (local.minute ?? 0)
+        func clock(_ minutes: Int) -> String { String(format: "%02d:%02d", ((minutes + 1440) % 1440) / 60, ((minutes + 1440) % 1440) % 60) }
+        let window = ["start": clock(minute - 60), "end": clock(minute + 120)]
+        let stored = try await service.call("UpsertRecipient", ["userId": user, "email": address, "timezone": "Asia/Tokyo", "quietHours": window],
+                                            as: .key(shop.productKey))
+        #expect(stored.status == 200 && (stored.body["quietHours"] as? [String: Any])?["end"] as? String == window["end"], "\(stored.raw)")
+        let bad = try await service.call("UpsertRecipient", ["userId": user, "quietHours": ["start": "25:00", "end": "07:00"]], as: .key(shop.productKey))
+        #expect(bad.status == 400)
+
+        let reminder = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "ORDER_CONFIRMATION",
+                                           recipient: ["userId": user], title: "Reminder")
+        let notification = try #require(reminder.body["notificationId"] as? String)
+        let held = try #require(try await Self.settled(notification, key: shop.productKey, service).first)
+        let detail = (held["history"] as? [[String: Any]])?.compactMap { $0["detail"] as? String }.last ?? ""
+        #expect(held["status"] as? String == "scheduled" && detail.hasPrefix("quiet-hours until "), "\(held)")
+        let until = try #require(RFC3339.date(from: String(detail.dropFirst("quiet-hours until ".count))))
+        #expect(until.timeIntervalSinceNow > 110 * 60 && until.timeIntervalSinceNow <= 120 * 60, "the window's end in Tokyo: \(detail)")
+        let otp = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "OTP", recipient: ["userId": user], title: "Code")
+        #expect(try await Self.settled(try #require(otp.body["notificationId"] as? String), key: shop.productKey, service).first?["status"] as? String
+                == "sent", "the high lane never waits")
+
+        // The user lifts the window; when the held job comes due it is claimed again and sent, once.
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "quietHours": NSNull()], as: .key(shop.productKey)).status == 200)
+        let deliveryID = try #require(held["deliveryId"] as? String)
+        try await service.db.withConnection { db in
+            _ = try db.execute("UPDATE scheduled_jobs SET due_at = now() WHERE delivery_id = \(deliveryID)::uuid")
+        }
+        let mails = await Maildir.wait(to: address, count: 2)
+        #expect(mails.compactMap { $0.header("Subject") }.sorted() == ["Code", "Reminder"])
+        let audit = try await service.call("ListAuditEvents", ["entity": "recipient:\(user)"], as: .key(shop.productKey))
+        #expect((audit.body["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "preferences.changed" }.count == 2)
+    }
+
     @Test("notifyctl: send with a product's key from the environment (the email arrives, a repeat is the same request), set and show opt-outs")
     func notifyctl() async throws {
         let service = try await Self.service()

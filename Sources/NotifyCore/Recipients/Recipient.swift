@@ -10,10 +10,14 @@ public struct Recipient: Sendable, Equatable {
     public var timezone: String?
     /// What the user asked not to be sent (`OptOut`).
     public var optOuts: [OptOut]
+    /// When not to be interrupted (`QuietHours`), in `timezone`.
+    public var quietHours: QuietHours?
 
     public init(userID: String, email: String? = nil, phone: String? = nil, pushTokens: [PushToken] = [],
-                webhook: WebhookEndpoint? = nil, locale: String? = nil, timezone: String? = nil, optOuts: [OptOut] = []) {
+                webhook: WebhookEndpoint? = nil, locale: String? = nil, timezone: String? = nil, optOuts: [OptOut] = [],
+                quietHours: QuietHours? = nil) {
         self.optOuts = optOuts
+        self.quietHours = quietHours
         self.userID = userID
         self.email = email
         self.phone = phone
@@ -32,7 +36,8 @@ public struct Recipient: Sendable, Equatable {
         return .object([
             ("userId", .string(userID)), ("email", optional(email)), ("phone", optional(phone)),
             ("pushTokens", .array(pushTokens.map(\.body))), ("webhook", webhook?.body ?? .null), ("locale", optional(locale)),
-            ("timezone", optional(timezone)), ("optOuts", .array(optOuts.map(\.body))), ("updatedAt", .string(updatedAt)),
+            ("timezone", optional(timezone)), ("optOuts", .array(optOuts.map(\.body))), ("quietHours", quietHours?.body ?? .null),
+            ("updatedAt", .string(updatedAt)),
         ])
     }
 }

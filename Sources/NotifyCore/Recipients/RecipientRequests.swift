@@ -1,7 +1,7 @@
 import Foundation
 
 /// `UpsertRecipient {userId, email?, phone?, pushTokens?: [{platform, token}], webhook?: {url, secrets}, locale?,
-/// timezone?, optOuts?: [{channel, category?}]}` (an extension of the contract): creates the user's directory entry
+/// timezone?, optOuts?: [{channel, category?}], quietHours?: {start, end}}` (an extension of the contract): creates the user's directory entry
 /// or changes it. A field left out keeps its stored value, a field set to `null` clears it, and `pushTokens`,
 /// `webhook` and `optOuts` replace the whole value (a webhook registered again is enabled again). Every address is
 /// validated here.
@@ -23,11 +23,13 @@ public struct UpsertRecipient: RPCRequest, Equatable {
     public var locale: Change<String>
     public var timezone: Change<String>
     public var optOuts: Change<[OptOut]>
+    public var quietHours: Change<QuietHours>
 
     public init(userID: String, email: Change<String> = .keep, phone: Change<String> = .keep,
                 pushTokens: Change<[PushToken]> = .keep, webhook: Change<WebhookEndpoint> = .keep, locale: Change<String> = .keep,
-                timezone: Change<String> = .keep, optOuts: Change<[OptOut]> = .keep) {
+                timezone: Change<String> = .keep, optOuts: Change<[OptOut]> = .keep, quietHours: Change<QuietHours> = .keep) {
         self.optOuts = optOuts
+        self.quietHours = quietHours
         self.userID = userID
         self.email = email
         self.phone = phone
@@ -72,6 +74,13 @@ public struct UpsertRecipient: RPCRequest, Equatable {
                 webhook = .keep
             }
             optOuts = try list("optOuts", maxCount: OptOut.maxCount) { (entry) throws(Rejection) in try OptOut(entry) }
+            if fields.isNull("quietHours") {
+                quietHours = .clear
+            } else if let window = try fields.optionalObject("quietHours") {
+                quietHours = .set(try QuietHours(window))
+            } else {
+                quietHours = .keep
+            }
         } catch {
             throw error.asBadRequest
         }
@@ -89,7 +98,7 @@ public struct UpsertRecipient: RPCRequest, Equatable {
             + member("pushTokens", pushTokens) { .array($0.map(\.body)) }
             + member("webhook", webhook) { .object([("url", .string($0.url)), ("secrets", .array($0.secrets.map(JSONValue.string)))]) }
             + member("locale", locale, JSONValue.string) + member("timezone", timezone, JSONValue.string)
-            + member("optOuts", optOuts) { .array($0.map(\.body)) })
+            + member("optOuts", optOuts) { .array($0.map(\.body)) } + member("quietHours", quietHours) { $0.body })
     }
 
     /// The entry after this change is applied to `current` (nil: none yet).
@@ -109,6 +118,7 @@ public struct UpsertRecipient: RPCRequest, Equatable {
         recipient.locale = apply(locale, recipient.locale)
         recipient.timezone = apply(timezone, recipient.timezone)
         recipient.optOuts = apply(optOuts, recipient.optOuts) ?? []
+        recipient.quietHours = apply(quietHours, recipient.quietHours)
         return recipient
     }
 }

@@ -54,11 +54,11 @@ enum RPCHandlers {
 
     /// Creates or changes a user's directory entry (in the caller's tenant's directory, FlowMart's for service keys);
     /// the reply is the entry as stored. Opt-outs name categories of `categories`, none of them critical; a change of
-    /// them is written to the audit trail with the entry.
+    /// them or of the quiet hours is written to the audit trail with the entry.
     static func upsertRecipient(_ change: UpsertRecipient, categories: MessageCategories, by principal: Principal,
                                 on db: PGConnection) throws -> Answer {
         if case .set(let optOuts) = change.optOuts { try OptOut.check(optOuts, against: categories) }
-        let audit = change.optOuts == .keep ? nil : AuditEntry(
+        let audit = change.optOuts == .keep && change.quietHours == .keep ? nil : AuditEntry(
             actor: principal.actor, tenant: principal.tenant, entity: "recipient:\(change.userID)", action: "preferences.changed")
         let stored = try RecipientStore.upsert(change, in: principal.tenant.namespace, audit: audit, on: db)
         return Answer(body: stored.recipient.body(updatedAt: stored.updatedAt))
