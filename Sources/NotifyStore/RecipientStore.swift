@@ -25,6 +25,24 @@ public enum RecipientStore {
         return (recipient, NotificationStore.rfc3339(try row.decode(5, as: String.self)))
     }
 
+    /// Adds `optOut` to the user's opt-outs (a one-click unsubscribe), under the user's lock, with `audit`, in one
+    /// transaction. Nothing is created for a user with no entry (nothing is sent to them), and an opt-out already
+    /// covered (the same one, or `*` of the channel) writes nothing. Returns whether the entry exists.
+    public static func addOptOut(_ optOut: OptOut, userID: String, in namespace: UUID, audit: AuditEntry, on db: PGConnection) throws -> Bool {
+        try db.transaction { db in
+            try lock(userID, in: namespace, on: db)
+            guard let current = try get(userID, in: namespace, on: db)?.recipient else { return false }
+            let covered = current.optOuts.contains { $0.channel == optOut.channel && ($0.category == OptOut.everyCategory || $0 == optOut) }
+            guard !covered else { return true }
+            let optOuts = String(decoding: JSONValue.array((current.optOuts + [optOut]).map(\.body)).bytes, as: UTF8.self)
+            _ = try db.execute("""
+                UPDATE recipients SET opt_outs = \(optOuts)::jsonb, updated_at = now() WHERE namespace = \(namespace) AND user_id = \(userID)
+                """)
+            try AuditStore.append([audit], on: db)
+            return true
+        }
+    }
+
     /// The languages of the users of `userIDs` in `namespace` that have one, by user id: what a templated send renders
     /// in for a recipient who names none.
     public static func locales(of userIDs: [String], in namespace: UUID, on db: PGConnection) throws -> [String: String] {

@@ -585,6 +585,45 @@ struct SendTests {
         #expect((audit.body["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "preferences.changed" }.count == 2)
     }
 
+    @Test("one-click unsubscribe: a marketing email's signed link; GET only asks, POST opts out of that category; a forged token 400")
+    func unsubscribeLink() async throws {
+        let port = try freeLoopbackPort()
+        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging([
+            "NOTIFY_EMAIL_UNSUBSCRIBE_URL": "http://127.0.0.1:\(port)/unsubscribe?token={token}",
+            "NOTIFY_EMAIL_UNSUBSCRIBE_SECRET": "unsubscribe-secret-of-at-least-32-characters", "NOTIFY_HTTP_PORT": String(port),
+        ]) { $1 })
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let (user, address) = ("unsub-\(service.id)", "unsub-\(service.id)@example.com")
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": address], as: .key(shop.productKey)).status == 200)
+        _ = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "NEWSLETTER", recipient: ["userId": user], title: "News")
+        let mail = try #require(await Maildir.wait(to: address, count: 1).first)
+        let header = try #require(mail.header("List-Unsubscribe"))
+        let link = String(header.dropFirst().dropLast())
+        #expect(link.hasPrefix("http://127.0.0.1:\(port)/unsubscribe?token=u1."), "\(header)")
+        let path = String(link.dropFirst("http://127.0.0.1:\(port)".count))
+
+        let page = try await SendHTTPTests.call(port, .GET, path, key: nil)
+        #expect(page.status == 200 && page.text.contains("newsletter") && page.text.contains("method=\"post\""), "\(page.text)")
+        let before = try await service.call("GetRecipient", ["userId": user], as: .key(shop.productKey))
+        #expect((before.body["optOuts"] as? [Any])?.isEmpty == true, "a GET (a mail scanner's) changes nothing")
+        let done = try await SendHTTPTests.call(port, .POST, path, key: nil, raw: Array("List-Unsubscribe=One-Click".utf8))
+        #expect(done.status == 200 && done.text.contains("unsubscribed"))
+        let after = try await service.call("GetRecipient", ["userId": user], as: .key(shop.productKey))
+        #expect((after.body["optOuts"] as? [[String: Any]])?.first?["category"] as? String == "NEWSLETTER", "\(after.raw)")
+        let forged = try await SendHTTPTests.call(port, .POST, String(path.dropLast(3)) + "AAA", key: nil)
+        #expect(forged.status == 400)
+
+        let newsletter = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "NEWSLETTER", recipient: ["userId": user])
+        #expect(try await Self.settled(try #require(newsletter.body["notificationId"] as? String), key: shop.productKey, service)
+            .first?["status"] as? String == "skipped")
+        let offer = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "PROMOTIONAL_OFFER", recipient: ["userId": user])
+        #expect(try await Self.settled(try #require(offer.body["notificationId"] as? String), key: shop.productKey, service)
+            .first?["status"] as? String == "sent", "another category still goes")
+        let audit = try await service.call("ListAuditEvents", ["entity": "recipient:\(user)"], as: .key(shop.productKey))
+        #expect((audit.body["events"] as? [[String: Any]] ?? []).contains { $0["actor"] as? String == "unsubscribe-link" }, "\(audit.raw)")
+    }
+
     @Test("notifyctl: send with a product's key from the environment (the email arrives, a repeat is the same request), set and show opt-outs")
     func notifyctl() async throws {
         let service = try await Self.service()

@@ -58,12 +58,21 @@ struct EmailComposerTests {
     }
 
     @Test("List-Unsubscribe only on non-transactional mail, with one-click for https")
-    func unsubscribe() {
+    func unsubscribe() throws {
         let url = "https://flowmart.example/unsubscribe?u={userId}&d={deliveryId}"
         #expect(!Self.compose(Self.job(), unsubscribe: url).contains("List-Unsubscribe"))
         let marketing = Self.compose(Self.job(transactional: false), unsubscribe: url)
         #expect(marketing.contains("List-Unsubscribe: <https://flowmart.example/unsubscribe?u=user%201&d=0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0>\r\n"))
         #expect(marketing.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"))
+
+        let signer = try #require(UnsubscribeSigner(secrets: [String(repeating: "k", count: 32)]))
+        let composer = EmailComposer(fromAddress: "n@flowmart.example", unsubscribeURL: "https://n.example/unsubscribe?token={token}",
+                                     unsubscribeSigner: signer)
+        var job = Self.job(transactional: false)
+        job.category = "NEWSLETTER"
+        let signed = String(decoding: composer.compose(job, to: "ana@example.com", date: Date()), as: UTF8.self)
+        let token = try #require(signed.components(separatedBy: "token=").dropFirst().first?.components(separatedBy: ">").first)
+        #expect(signer.verify(token)?.optOut == OptOut(channel: .email, category: "NEWSLETTER") && signer.verify(token)?.userID == "user 1")
     }
 
     @Test("line endings are normalised, and a part containing the boundary is base64")

@@ -35,11 +35,14 @@ public struct DeliveryJob: Sendable, Equatable {
     public var tenant: Tenant?
     /// Whether a transient failure goes to a retry tier (`RetryPolicy`); false: the first failure is final.
     public var retries: Bool
+    /// A send's message category (what its unsubscribe link opts out of); nil for FlowMart's own notifications.
+    public var category: String?
 
     public init(deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
                 lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil,
-                tenant: Tenant? = nil, retries: Bool = true) {
+                tenant: Tenant? = nil, retries: Bool = true, category: String? = nil) {
         self.retries = retries
+        self.category = category
         self.tenant = tenant
         self.deliveryID = deliveryID
         self.notificationID = notificationID
@@ -58,14 +61,14 @@ public struct DeliveryJob: Sendable, Equatable {
         return DeliveryJob(
             deliveryID: id, notificationID: notificationID, userID: userID, channel: fallback, lane: lane,
             transactional: transactional, content: MessageContent(subject: content.subject, text: content.text, html: nil),
-            tenant: tenant, retries: retries)
+            tenant: tenant, retries: retries, category: category)
     }
 
     /// The recipient across tenants, for per-recipient limits: the user id, in its tenant's namespace.
     public var recipientKey: String { tenant.map { "\($0.namespace.uuidString.lowercased())/\(userID)" } ?? userID }
 
     /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?, fallback?, productId?,
-    /// organizationId?, retries?}` (`retries` only when false, so jobs written before it read the same).
+    /// organizationId?, retries?, category?}` (`retries` only when false, so jobs written before it read the same).
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [
             ("deliveryId", .string(deliveryID)), ("notificationId", .string(notificationID)), ("userId", .string(userID)),
@@ -79,6 +82,7 @@ public struct DeliveryJob: Sendable, Equatable {
             if let organization = tenant.organizationID { members.append(("organizationId", .string(organization.uuidString.lowercased()))) }
         }
         if !retries { members.append(("retries", .bool(false))) }
+        if let category { members.append(("category", .string(category))) }
         return .object(members)
     }
 
@@ -106,6 +110,7 @@ public struct DeliveryJob: Sendable, Equatable {
             tenant = nil
         }
         retries = fields.has("retries") ? try fields.bool("retries") : true
+        category = try fields.optionalString("category", maxLength: 64)
     }
 }
 

@@ -146,7 +146,7 @@ public struct IngestionPlanner: Sendable {
         return DeliveryJob(
             deliveryID: delivery.id, notificationID: notification.id, userID: notification.userID, channel: delivery.channel,
             lane: notification.priority, transactional: notification.transactional, content: content, fallback: fallback,
-            tenant: notification.tenant, retries: notification.retries)
+            tenant: notification.tenant, retries: notification.retries, category: notification.category)
     }
 
     /// The plan for a stock-out the inventory service reports (`GetInventoryList`) and this service has no record

@@ -202,7 +202,7 @@ public struct SendRequest: Sendable, Equatable {
         return NewNotification(
             id: id, userID: recipient.userID, type: category, priority: lane, channels: channels, title: content.title,
             message: content.body, metadata: metadata, sourceEventKey: "send:\(requestID)", transactional: lane != .low,
-            email: content.email, channelTexts: content.channelTexts, tenant: tenant, requestID: requestID, retries: retries)
+            email: content.email, channelTexts: content.channelTexts, tenant: tenant, requestID: requestID, category: category, retries: retries)
     }
 
     private static func channels(_ fields: JSONFields) throws(Rejection) -> [NotificationChannel] {

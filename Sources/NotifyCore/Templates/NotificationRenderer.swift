@@ -24,6 +24,8 @@ public struct NewNotification: Sendable, Equatable {
     public var tenant: Tenant? = nil
     /// The send request it belongs to; nil for events.
     public var requestID: String? = nil
+    /// The send's message category; nil for events.
+    public var category: String? = nil
     /// Whether a transient failure is tried again (the retry tiers); a send's `retryEnabled: false` makes it one
     /// attempt.
     public var retries: Bool = true

@@ -11,11 +11,15 @@ public struct EmailComposer: Sendable {
     public var fromName: String?
     /// The right-hand side of every `Message-ID` (the sender's domain unless configured).
     public var messageIDDomain: String
-    /// `List-Unsubscribe` target for non-transactional mail, with `{userId}` and `{deliveryId}` filled in; an
-    /// `https` target also gets RFC 8058's one-click `List-Unsubscribe-Post`.
+    /// `List-Unsubscribe` target for non-transactional mail, with `{userId}`, `{deliveryId}` and `{token}` (the
+    /// signed one-click token, `UnsubscribeSigner`) filled in; an `https` target also gets RFC 8058's one-click
+    /// `List-Unsubscribe-Post`.
     public var unsubscribeURL: String?
+    public var unsubscribeSigner: UnsubscribeSigner?
 
-    public init(fromAddress: String, fromName: String? = nil, messageIDDomain: String? = nil, unsubscribeURL: String? = nil) {
+    public init(fromAddress: String, fromName: String? = nil, messageIDDomain: String? = nil, unsubscribeURL: String? = nil,
+                unsubscribeSigner: UnsubscribeSigner? = nil) {
+        self.unsubscribeSigner = unsubscribeSigner
         self.fromAddress = fromAddress
         self.fromName = fromName
         self.messageIDDomain = messageIDDomain ?? String(fromAddress.split(separator: "@").last ?? "localhost")
@@ -46,6 +50,7 @@ public struct EmailComposer: Sendable {
         if !job.transactional, let unsubscribeURL {
             let target = unsubscribeURL.replacingOccurrences(of: "{userId}", with: Self.percentEncoded(job.userID))
                 .replacingOccurrences(of: "{deliveryId}", with: job.deliveryID)
+                .replacingOccurrences(of: "{token}", with: unsubscribeSigner?.token(for: job) ?? "")
             header("List-Unsubscribe", "<\(target)>")
             if target.hasPrefix("https:") { header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click") }
         }

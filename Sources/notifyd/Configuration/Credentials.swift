@@ -15,12 +15,15 @@ import Foundation
 /// | `notify-fcm-service-account` | `fcm.serviceAccount` |
 /// | `notify-apns-private-key` | `apns.privateKey` |
 /// | `notify-admin-key` | `auth.adminKey` |
+/// | `notify-unsubscribe-secret` | `email.unsubscribeSecret` |
+/// | `notify-unsubscribe-previous-secret` | `email.unsubscribePreviousSecret` |
 enum Credentials {
     static let files: [(file: String, key: String)] = [
         ("notify-amqp-url", "amqp.url"), ("notify-postgres-url", "postgres.url"), ("notify-email-password", "email.password"),
         ("notify-twilio-auth-token", "twilio.authToken"), ("notify-ses-secret-access-key", "ses.secretAccessKey"),
         ("notify-ses-session-token", "ses.sessionToken"), ("notify-fcm-service-account", "fcm.serviceAccount"),
         ("notify-apns-private-key", "apns.privateKey"), ("notify-admin-key", "auth.adminKey"),
+        ("notify-unsubscribe-secret", "email.unsubscribeSecret"), ("notify-unsubscribe-previous-secret", "email.unsubscribePreviousSecret"),
     ]
 
     /// A provider with the credentials present in `directory` (none when it is nil).

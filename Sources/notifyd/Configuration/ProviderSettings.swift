@@ -17,6 +17,9 @@ struct EmailSettings: Sendable, Equatable {
     var from = ""
     var fromName: String?
     var unsubscribeURL: String?
+    /// The secrets that sign one-click unsubscribe tokens (`{token}` in `unsubscribeURL`), the current one first, then
+    /// the one being rotated out; empty: no `/unsubscribe` endpoint.
+    var unsubscribeSecrets: [String] = []
     /// Emails per second through the server, shared by every daemon; 0 is unlimited.
     var ratePerSecond = 0
     /// Emails that may go at once after a quiet spell.
@@ -42,6 +45,21 @@ struct EmailSettings: Sendable, Equatable {
         from = config.string(forKey: "email.from", default: from)
         fromName = config.optionalString("email.fromName")
         unsubscribeURL = config.optionalString("email.unsubscribeUrl")
+        let secrets = [("email.unsubscribeSecret", config.string(forKey: "email.unsubscribeSecret", isSecret: true)),
+                       ("email.unsubscribePreviousSecret", config.string(forKey: "email.unsubscribePreviousSecret", isSecret: true))]
+        for (key, secret) in secrets {
+            guard let secret, !secret.isEmpty else { continue }
+            guard secret.count >= UnsubscribeSigner.minimumSecretLength else {
+                throw ConfigurationError(key: key, reason: "must be at least \(UnsubscribeSigner.minimumSecretLength) characters")
+            }
+            guard key == "email.unsubscribeSecret" || !unsubscribeSecrets.isEmpty else {
+                throw ConfigurationError(key: key, reason: "needs email.unsubscribeSecret beside it")
+            }
+            unsubscribeSecrets.append(secret)
+        }
+        if unsubscribeURL?.contains("{token}") == true, unsubscribeSecrets.isEmpty {
+            throw ConfigurationError(key: "email.unsubscribeSecret", reason: "must be set (environment or credential) when email.unsubscribeUrl has {token}")
+        }
         ratePerSecond = try config.int("email.ratePerSecond", ratePerSecond, 0...1_000_000)
         rateBurst = try config.int("email.rateBurst", rateBurst, 1...10_000)
         providers = config.stringArray(forKey: "email.providers", default: providers).filter { !$0.isEmpty }

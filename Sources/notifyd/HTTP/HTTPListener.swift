@@ -19,6 +19,8 @@ struct HTTPListener: Service {
     let receipts: [ReceiptEndpoint]
     /// The commands over HTTP (`/v1/...`, `/openapi.json`).
     let api: APIEndpoint
+    /// One-click unsubscribe, when `email.unsubscribeSecret` is set.
+    let unsubscribe: UnsubscribeEndpoint?
     let logger: Logger
 
     func run() async throws {
@@ -41,6 +43,10 @@ struct HTTPListener: Service {
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/health/live") { [checks] _, _ in Self.response(checks.live()) }
+        if let unsubscribe {
+            router.get(RouterPath(UnsubscribeEndpoint.path)) { request, _ in unsubscribe.page(request) }
+            router.post(RouterPath(UnsubscribeEndpoint.path)) { request, _ in await unsubscribe.unsubscribe(request) }
+        }
         router.get("/health/ready") { [checks] _, _ in Self.response(await checks.ready()) }
         router.get("/metrics") { [metrics] _, _ in
             Response(

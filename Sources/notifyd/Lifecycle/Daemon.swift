@@ -143,6 +143,9 @@ struct Daemon {
                     }
                 },
                 api: APIEndpoint(router: commands, database: resources.reads, metrics: metrics, logger: logger),
+                unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets).map {
+                    UnsubscribeEndpoint(signer: $0, database: resources.reads, logger: logger)
+                },
                 logger: logger), at: 0)
         }
         if configuration.topology.archiveParked {
@@ -156,7 +159,8 @@ struct Daemon {
     private func makeProviders(database: PGPool, transport: HTTPTransport) async throws -> [NotificationChannel: [any DeliveryProvider]] {
         var providers: [NotificationChannel: [any DeliveryProvider]] = [:]
         let email = configuration.email
-        let composer = EmailComposer(fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL)
+        let composer = EmailComposer(fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL,
+                                     unsubscribeSigner: UnsubscribeSigner(secrets: email.unsubscribeSecrets))
         for name in email.providers {
             switch name {
             case "smtp":
