@@ -19,7 +19,7 @@ fi
 # Secrets, handed to the service by systemd (LoadCredential=); empty files mean "use notifyd.env or the defaults".
 install -d -m 0700 /etc/flowmart-notify/credentials
 for secret in amqp-url postgres-url email-password twilio-auth-token ses-secret-access-key ses-session-token \
-              fcm-service-account apns-private-key admin-key; do
+              fcm-service-account apns-private-key admin-key unsubscribe-secret unsubscribe-previous-secret; do
   [ -f "/etc/flowmart-notify/credentials/$secret" ] || install -m 0600 /dev/null "/etc/flowmart-notify/credentials/$secret"
 done
 install -m 0644 README.md /usr/local/share/doc/flowmart-notify/README.md

@@ -23,22 +23,18 @@ public struct PublishTemplate: RPCRequest, Equatable {
     public var body: JSONValue { .object([("name", .string(name)), ("template", template.body)]) }
 }
 
-/// `RollbackTemplate {name, version?}`: makes `version` live again, or, without one, the version before the live one.
-public struct RollbackTemplate: RPCRequest, Equatable {
-    public static let command = RPCCommand.rollbackTemplate
-    public var name: String
-    public var version: Int?
+/// A template command that names a template and, optionally, one of its versions: `{name, version?}`.
+public protocol TemplateVersionRequest: RPCRequest {
+    var name: String { get }
+    var version: Int? { get }
+    init(name: String, version: Int?)
+}
 
-    public init(name: String, version: Int? = nil) {
-        self.name = name
-        self.version = version
-    }
-
+extension TemplateVersionRequest {
     public init(body: [UInt8]) throws(RPCFailure) {
         let fields = try RequestBody.fields(body)
         do throws(Rejection) {
-            name = try TemplateName.read(fields)
-            version = try TemplateName.version(fields)
+            self.init(name: try TemplateName.read(fields), version: try TemplateName.version(fields))
         } catch { throw error.asBadRequest }
     }
 
@@ -47,9 +43,9 @@ public struct RollbackTemplate: RPCRequest, Equatable {
     }
 }
 
-/// `GetTemplate {name, version?}`: one version as published (the live one by default).
-public struct GetTemplate: RPCRequest, Equatable {
-    public static let command = RPCCommand.getTemplate
+/// `RollbackTemplate {name, version?}`: makes `version` live again, or, without one, the version before the live one.
+public struct RollbackTemplate: TemplateVersionRequest, Equatable {
+    public static let command = RPCCommand.rollbackTemplate
     public var name: String
     public var version: Int?
 
@@ -57,17 +53,17 @@ public struct GetTemplate: RPCRequest, Equatable {
         self.name = name
         self.version = version
     }
+}
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
-        do throws(Rejection) {
-            name = try TemplateName.read(fields)
-            version = try TemplateName.version(fields)
-        } catch { throw error.asBadRequest }
-    }
+/// `GetTemplate {name, version?}`: one version as published (the live one by default).
+public struct GetTemplate: TemplateVersionRequest, Equatable {
+    public static let command = RPCCommand.getTemplate
+    public var name: String
+    public var version: Int?
 
-    public var body: JSONValue {
-        .object([("name", .string(name))] + (version.map { [("version", JSONValue.int($0))] } ?? []))
+    public init(name: String, version: Int? = nil) {
+        self.name = name
+        self.version = version
     }
 }
 
