@@ -4,12 +4,20 @@ import Postgres
 
 /// The seed platform's tracking (`ListMessages`, `GetMessage`): deliveries with their notification and send request.
 extension DeliveryStore {
-    /// The columns of a `MessageRecord`, in the order `message(_:)` reads them.
+    /// The columns of a `MessageRecord`, in the order `message(_:)` reads them. A digest's delivery has no
+    /// notification: its kind, and what it said once it left, are the digest's (its sender `digest`).
     private static let messageColumns = """
         d.id::text, d.notification_id::text, n.request_id::text, d.product_id::text, d.organization_id::text,
-        coalesce(s.sender, 'flowmart'), d.user_id, d.channel, d.status, d.attempts,
+        coalesce(s.sender, CASE WHEN g.id IS NOT NULL THEN 'digest' END, 'flowmart'), d.user_id, d.channel, d.status, d.attempts,
         (SELECT min(h.at)::text FROM delivery_history h WHERE h.delivery_id = d.id AND h.status = 'sent'),
-        d.created_at::text, d.updated_at::text, n.type, n.title, n.message
+        d.created_at::text, d.updated_at::text, coalesce(n.type, g.kind), coalesce(n.title, g.title, ''), coalesce(n.message, g.body, '')
+        """
+
+    /// What `messageColumns` reads from, for deliveries `d`.
+    private static let messageJoins = """
+        LEFT JOIN notifications n ON n.id = d.notification_id
+        LEFT JOIN digests g ON g.id = d.notification_id
+        LEFT JOIN send_requests s ON s.id = n.request_id
         """
 
     /// A page of messages, newest first, and how many match in all, in one statement (the count and the page read
@@ -29,9 +37,7 @@ extension DeliveryStore {
             SELECT c.total, p.* FROM (SELECT count(*) AS total FROM matched) c
             LEFT JOIN LATERAL (
                 SELECT \(unsafe: messageColumns)
-                FROM matched d
-                JOIN notifications n ON n.id = d.notification_id
-                LEFT JOIN send_requests s ON s.id = n.request_id
+                FROM matched d \(unsafe: messageJoins)
                 ORDER BY d.created_at DESC, d.id DESC LIMIT \(query.limit) OFFSET \(query.offset)) p ON true
             """, prepared: true)
         let total = try rows.first?.decode(0, as: Int.self) ?? 0
@@ -44,9 +50,7 @@ extension DeliveryStore {
         guard let uuid = UUID(uuidString: id) else { return nil }
         return try db.query("""
             SELECT \(unsafe: messageColumns)
-            FROM deliveries d
-            JOIN notifications n ON n.id = d.notification_id
-            LEFT JOIN send_requests s ON s.id = n.request_id
+            FROM deliveries d \(unsafe: messageJoins)
             WHERE d.id = \(uuid)
               AND (\(visibility.isEveryone)::boolean OR d.product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
               AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))

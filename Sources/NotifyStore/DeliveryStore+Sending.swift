@@ -36,7 +36,7 @@ extension DeliveryStore {
         guard !ids.isEmpty else { return jobs.map { _ in .settled } }
         let byID = Dictionary(jobs.map { ($0.deliveryID.lowercased(), $0) }) { first, _ in first }
         let now = Date()
-        let found: [String: (attempts: Int, address: String?, skip: String?, heldUntil: Date?)] = try await database.transaction { db in
+        let found: [String: Found] = try await database.transaction { db in
             // A send's category is looked up only for a user with opt-outs (none is NULL), so the common claim reads
             // no more rows than it did before preferences; quiet hours are two more columns of the row it reads.
             let rows = try db.query("""
@@ -57,7 +57,7 @@ extension DeliveryStore {
                        r.quiet_hours::text, r.timezone
                 FROM claimed c LEFT JOIN recipients r ON r.namespace = c.namespace AND r.user_id = c.user_id
                 """, prepared: true)
-            var found: [String: (attempts: Int, address: String?, skip: String?, heldUntil: Date?)] = [:]
+            var found: [String: Found] = [:]
             for row in rows {
                 let id = try row.decode(0, as: String.self)
                 let address = try row.decodeIfPresent(2, as: String.self)
@@ -70,8 +70,9 @@ extension DeliveryStore {
                 if skip == nil, let job = byID[id], let window = try row.decodeIfPresent(5, as: String.self).flatMap(QuietHours.parse(stored:)) {
                     heldUntil = window.deferral(of: job, at: now, timezone: try row.decodeIfPresent(6, as: String.self))
                 }
-                found[id] = (try row.decode(1, as: Int.self), address, skip, heldUntil)
+                found[id] = Found(attempts: try row.decode(1, as: Int.self), address: address, skip: skip, heldUntil: heldUntil)
             }
+            try composeDigests(&found, jobs: byID, on: db)
             let held = found.compactMap { id, claim in
                 claim.heldUntil.flatMap { due in byID[id].map { ScheduledMessage(due: due, message: OutboxMessage($0, exchange: workExchange)) } }
             }
@@ -106,7 +107,38 @@ extension DeliveryStore {
             guard let claim = found[job.deliveryID.lowercased()] else { return .settled }
             if claim.heldUntil != nil { return .held }
             guard claim.skip == nil, let address = claim.address else { return .skipped }
+            var job = job
+            if let content = claim.content { job.content = content }
             return .send(ClaimedDelivery(job: job, address: address, attempt: claim.attempts + 1))
+        }
+    }
+
+    /// What a claim found for one delivery: its attempts so far, the recipient's address, why it is skipped, until
+    /// when quiet hours hold it, and what a digest says.
+    private struct Found {
+        var attempts: Int
+        var address: String?
+        var skip: String?
+        var heldUntil: Date?
+        var content: MessageContent?
+    }
+
+    /// The digests among the claimed deliveries that leave now (not held): closed, their items settled
+    /// (`DigestStore.close`), and what each says put into its claim; one whose items were all cancelled is skipped
+    /// (`empty-digest`).
+    private static func composeDigests(_ found: inout [String: Found], jobs: [String: DeliveryJob], on db: PGConnection) throws {
+        let leaving = found.compactMap { id, claim in jobs[id].flatMap { $0.isDigest && claim.heldUntil == nil ? (id, $0, claim) : nil } }
+        guard !leaving.isEmpty else { return }
+        let contents = try DigestStore.close(
+            leaving.map { ($0.1.notificationID.lowercased(), $0.1.channel) },
+            skips: Dictionary(leaving.compactMap { _, job, claim in claim.skip.map { (job.notificationID.lowercased(), $0) } }) { first, _ in first },
+            on: db)
+        for (id, job, claim) in leaving where claim.skip == nil {
+            if let content = contents[job.notificationID.lowercased()] {
+                found[id]?.content = content
+            } else {
+                found[id]?.skip = "empty-digest"
+            }
         }
     }
 

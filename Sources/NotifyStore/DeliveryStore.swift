@@ -8,9 +8,10 @@ public enum DeliveryStore {
     static func insert(_ deliveries: [NewDelivery], on db: PGConnection) throws {
         guard !deliveries.isEmpty else { return }
         _ = try db.copy(
-            into: "deliveries", columns: ["id", "notification_id", "user_id", "channel", "status", "product_id", "organization_id"],
+            into: "deliveries", columns: ["id", "notification_id", "user_id", "channel", "status", "product_id", "organization_id", "digest_id"],
             rows: deliveries.map {
-                [$0.id, $0.notificationID, $0.userID, $0.channel.rawValue, $0.status.rawValue, $0.tenant?.productID, $0.tenant?.organizationID]
+                [$0.id, $0.notificationID, $0.userID, $0.channel.rawValue, $0.status.rawValue, $0.tenant?.productID, $0.tenant?.organizationID,
+                 $0.digestID]
             })
         _ = try db.copy(
             into: "delivery_history", columns: ["delivery_id", "status", "detail"],

@@ -53,13 +53,16 @@ public struct IngestionStore: Sendable {
     }
 
     /// Writes a plan inside the caller's transaction: stock levels, spent wishes, outbox rows, notifications and
-    /// their deliveries.
+    /// their deliveries, and the digests its batched deliveries join.
     static func write(_ plan: IngestionPlan, on db: PGConnection) throws {
         try StockStore.write(plan.stockChanges, on: db)
         try WatchStore.delete(plan.spentWatches, on: db)
         try OutboxStore.enqueue(plan.outbox, on: db)
         try OutboxStore.schedule(plan.scheduled, on: db)
         try NotificationStore.insert(plan.notifications, on: db)
-        try DeliveryStore.insert(plan.deliveries, on: db)
+        let digests = try DigestStore.assign(plan.digestItems, on: db)
+        let now = Date()
+        try DeliveryStore.insert(DigestStore.deliveries(plan.deliveries, joining: digests, now: now), on: db)
+        try DigestStore.write(digests, now: now, on: db)
     }
 }

@@ -355,5 +355,32 @@ public enum Migrations {
             -- A daily window, {start, end} as "HH:MM" in the recipient's timezone (QuietHours); NULL for none.
             ALTER TABLE recipients ADD COLUMN quiet_hours jsonb;
             """),
+        PGMigration(version: 20, name: "digests", sql: """
+            -- A recipient's notifications of one kind batched into one message per channel (DigestPolicy). A digest
+            -- takes items while closed_at is NULL (one open per key); its delivery (notification_id = the digest's
+            -- id) waits in scheduled_jobs until due_at, or until max_items are in. The claim that sends it closes
+            -- it, and keeps what it said (title, body) for the tracking queries.
+            CREATE TABLE digests (
+                id              uuid        PRIMARY KEY,
+                delivery_id     uuid        NOT NULL UNIQUE,
+                namespace       uuid        NOT NULL,
+                product_id      uuid,
+                organization_id uuid,
+                user_id         text        NOT NULL,
+                channel         text        NOT NULL,
+                kind            text        NOT NULL,
+                max_items       integer     NOT NULL,
+                items           integer     NOT NULL DEFAULT 0,
+                opened_at       timestamptz NOT NULL DEFAULT now(),
+                due_at          timestamptz NOT NULL,
+                closed_at       timestamptz,
+                title           text,
+                body            text
+            );
+            CREATE UNIQUE INDEX digests_open ON digests (namespace, user_id, channel, kind) WHERE closed_at IS NULL;
+            -- The digest a batched delivery waits in.
+            ALTER TABLE deliveries ADD COLUMN digest_id uuid;
+            CREATE INDEX deliveries_by_digest ON deliveries (digest_id) WHERE digest_id IS NOT NULL;
+            """),
     ]
 }

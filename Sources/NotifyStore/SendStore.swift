@@ -136,8 +136,8 @@ public enum SendStore {
         public var finished: Int
     }
 
-    /// Cancels what request `id` has not sent yet, in one transaction: its deliveries still `queued`, `scheduled` or
-    /// `failed` (waiting for a retry) become `cancelled` with a history entry, so a job that comes for one finds
+    /// Cancels what request `id` has not sent yet, in one transaction: its deliveries still `queued`, `scheduled`,
+    /// `batched` (in a digest that has not left: it leaves without them) or `failed` (waiting for a retry) become `cancelled` with a history entry, so a job that comes for one finds
     /// nothing to claim (a scheduled one's held job is dropped); the request is marked, and the audit trail says who. Nil when `visibility` does not read the request.
     public static func cancel(_ id: String, visibility: Visibility, actor: String, on db: PGConnection) throws -> Cancellation? {
         guard let uuid = UUID(uuidString: id) else { return nil }
@@ -155,7 +155,7 @@ public enum SendStore {
                 WITH stopped AS (
                     UPDATE deliveries d SET status = 'cancelled', updated_at = now()
                     FROM notifications n
-                    WHERE n.request_id = \(uuid) AND d.notification_id = n.id AND d.status IN ('queued', 'failed', 'scheduled')
+                    WHERE n.request_id = \(uuid) AND d.notification_id = n.id AND d.status IN ('queued', 'failed', 'scheduled', 'batched')
                     RETURNING d.id),
                 unscheduled AS (DELETE FROM scheduled_jobs WHERE delivery_id IN (SELECT id FROM stopped))
                 INSERT INTO delivery_history (delivery_id, status, detail)

@@ -4,13 +4,18 @@
 /// receipts, merged monotonically: `ReceiptStatus`);
 /// `sending → failed` (will retry) `→ sending`; after the last attempt or a permanent error `dead`; and
 /// `skipped` when there is nothing to send to (no address, no provider for the channel). An in-app delivery is
-/// the notification's inbox row itself: `delivered` when it commits.
+/// the notification's inbox row itself: `delivered` when it commits. A delivery batched into a digest goes
+/// `batched → digested` when the digest leaves; the digest is a delivery of its own.
 public enum DeliveryStatus: String, Sendable, CaseIterable {
     case queued, sending, sent, delivered, undelivered, bounced, failed, dead, skipped
     /// Stopped by `CancelRequest` before it left.
     case cancelled
     /// A send's delivery waiting for its `scheduledAt`; then `queued`.
     case scheduled
+    /// Waiting in a digest (`DigestPolicy`) for the digest to leave; then `digested`.
+    case batched
+    /// Sent as part of a digest: its history names the digest's delivery, whose status says the rest.
+    case digested
 }
 
 /// One channel of one notification that leaves the building, decided by the planner and written with the
@@ -25,6 +30,8 @@ public struct NewDelivery: Sendable, Equatable {
     public var reason: String?
     /// Its notification's tenant; nil for FlowMart's own.
     public var tenant: Tenant?
+    /// The digest a `batched` delivery waits in (set by the store, which decides that under the digest's lock).
+    public var digestID: String?
 
     public init(id: String, notificationID: String, userID: String, channel: NotificationChannel, status: DeliveryStatus,
                 reason: String? = nil, tenant: Tenant? = nil) {

@@ -37,6 +37,8 @@ public struct DeliveryJob: Sendable, Equatable {
     public var retries: Bool
     /// A send's message category (what its unsubscribe link opts out of); nil for FlowMart's own notifications.
     public var category: String?
+    /// A digest's job (`DigestItem.digestJob`): the claim composes its content from the items the digest holds.
+    public var isDigest = false
 
     public init(deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
                 lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil,
@@ -68,7 +70,8 @@ public struct DeliveryJob: Sendable, Equatable {
     public var recipientKey: String { tenant.map { "\($0.namespace.uuidString.lowercased())/\(userID)" } ?? userID }
 
     /// `{deliveryId, notificationId, userId, channel, lane, transactional, subject, text, html?, fallback?, productId?,
-    /// organizationId?, retries?, category?}` (`retries` only when false, so jobs written before it read the same).
+    /// organizationId?, retries?, category?, digest?}` (`retries` only when false and `digest` only when true, so jobs
+    /// written before them read the same).
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [
             ("deliveryId", .string(deliveryID)), ("notificationId", .string(notificationID)), ("userId", .string(userID)),
@@ -83,6 +86,7 @@ public struct DeliveryJob: Sendable, Equatable {
         }
         if !retries { members.append(("retries", .bool(false))) }
         if let category { members.append(("category", .string(category))) }
+        if isDigest { members.append(("digest", .bool(true))) }
         return .object(members)
     }
 
@@ -111,6 +115,7 @@ public struct DeliveryJob: Sendable, Equatable {
         }
         retries = fields.has("retries") ? try fields.bool("retries") : true
         category = try fields.optionalString("category", maxLength: 64)
+        isDigest = fields.has("digest") ? try fields.bool("digest") : false
     }
 }
 

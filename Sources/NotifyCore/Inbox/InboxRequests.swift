@@ -164,7 +164,7 @@ extension JSONFields {
         guard has(key) else { return fallback }
         let value = try number(key)
         guard value.rounded() == value, let whole = Int(exactly: value), range.contains(whole) else {
-            throw Rejection(.schema, "field '\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw Rejection(.schema, "field '\(path)\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return whole
     }

@@ -125,11 +125,14 @@ public struct IngestionPlan: Sendable, Equatable {
     public var spentWatches: [SpentWatch] = []
     /// Jobs of a scheduled send, held until they are due (`scheduled(at:)`).
     public var scheduled: [ScheduledMessage] = []
+    /// Deliveries that wait in their recipient's digest (`batched`) instead of a lane: which digest each joins is
+    /// decided by the store under the digests' locks (`DigestAssignment`).
+    public var digestItems: [DigestItem] = []
 
     public init() {}
 
     /// The plans of several send requests as one, for one transaction (a group commit): their notifications,
-    /// deliveries and jobs (due now or later) in order. Sends change no stock and spend no wishes, so only those are
+    /// deliveries and jobs (due now, later, or with a digest) in order. Sends change no stock and spend no wishes, so only those are
     /// combined.
     public init(sends plans: [IngestionPlan]) {
         for plan in plans {
@@ -137,11 +140,12 @@ public struct IngestionPlan: Sendable, Equatable {
             deliveries += plan.deliveries
             outbox += plan.outbox
             scheduled += plan.scheduled
+            digestItems += plan.digestItems
         }
     }
 
     public var isEmpty: Bool {
-        notifications.isEmpty && stockChanges.isEmpty && outbox.isEmpty && spentWatches.isEmpty && scheduled.isEmpty
+        notifications.isEmpty && stockChanges.isEmpty && outbox.isEmpty && spentWatches.isEmpty && scheduled.isEmpty && digestItems.isEmpty
     }
 
     mutating func add(_ notification: NewNotification, deliveries: [NewDelivery]) {

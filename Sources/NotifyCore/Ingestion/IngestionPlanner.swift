@@ -107,11 +107,22 @@ public struct IngestionPlanner: Sendable {
         return plan
     }
 
+    /// Each notification with its deliveries; a queued one goes to its lane through the outbox, or, when the
+    /// notification asks for a digest and the channel is batched, into the recipient's digest (`batched`).
     private func add(_ notifications: [NewNotification], to plan: inout IngestionPlan) {
         for notification in notifications {
-            let deliveries = deliveries(of: notification)
+            var deliveries = deliveries(of: notification)
+            for index in deliveries.indices {
+                guard let job = job(for: deliveries[index], of: notification) else { continue }
+                if let policy = notification.digest, DigestPolicy.channels.contains(job.channel) {
+                    deliveries[index].status = .batched
+                    plan.digestItems.append(DigestItem(
+                        job: job, kind: notification.type, policy: policy, newDigestID: newID(), newDeliveryID: newID(), exchange: workExchange))
+                } else {
+                    plan.outbox.append(OutboxMessage(job, exchange: workExchange))
+                }
+            }
             plan.add(notification, deliveries: deliveries)
-            plan.outbox += deliveries.compactMap { job(for: $0, of: notification) }.map { OutboxMessage($0, exchange: workExchange) }
         }
     }
 

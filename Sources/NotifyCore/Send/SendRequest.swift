@@ -112,9 +112,13 @@ public struct SendRequest: Sendable, Equatable {
     public var retries: Bool
     /// `scheduledAt`: when the deliveries should leave (see `schedule(now:)`); nil for at once.
     public var scheduledAt: Date?
+    /// `digest {windowSeconds?, maxItems?}`: batch each recipient's email, SMS and push of this category with their
+    /// others (`DigestPolicy`); nil to send at once.
+    public var digest: DigestPolicy?
 
     public init(channels: [NotificationChannel], category: String, recipients: [Recipient], message: Message, locale: String? = nil,
-                idempotencyKey: String? = nil, retries: Bool = true, scheduledAt: Date? = nil) {
+                idempotencyKey: String? = nil, retries: Bool = true, scheduledAt: Date? = nil, digest: DigestPolicy? = nil) {
+        self.digest = digest
         self.locale = locale
         self.scheduledAt = scheduledAt
         self.retries = retries
@@ -163,6 +167,15 @@ public struct SendRequest: Sendable, Equatable {
         } else {
             scheduledAt = nil
         }
+        if let digest = try fields.optionalObject("digest") {
+            guard scheduledAt == nil else { throw Rejection(.schema, "give field 'digest' or '\(scheduled)', not both") }
+            guard channels.contains(where: DigestPolicy.channels.contains) else {
+                throw Rejection(.schema, "field 'digest' batches email, sms and push: name one of them in 'channels'")
+            }
+            self.digest = try DigestPolicy(digest)
+        } else {
+            digest = nil
+        }
     }
 
     /// The request's members with its recipients under `recipients` (one object for `SendNotification`'s
@@ -179,6 +192,7 @@ public struct SendRequest: Sendable, Equatable {
         if let idempotencyKey { members.append(("idempotencyKey", .string(idempotencyKey))) }
         if !retries { members.append(("retryEnabled", .bool(false))) }
         if let scheduledAt { members.append(("scheduledAt", .string(RFC3339.string(from: scheduledAt)))) }
+        if let digest { members.append(("digest", digest.json)) }
         return .object(members)
     }
 
@@ -202,7 +216,8 @@ public struct SendRequest: Sendable, Equatable {
         return NewNotification(
             id: id, userID: recipient.userID, type: category, priority: lane, channels: channels, title: content.title,
             message: content.body, metadata: metadata, sourceEventKey: "send:\(requestID)", transactional: lane != .low,
-            email: content.email, channelTexts: content.channelTexts, tenant: tenant, requestID: requestID, category: category, retries: retries)
+            email: content.email, channelTexts: content.channelTexts, tenant: tenant, requestID: requestID, category: category, retries: retries,
+            digest: digest)
     }
 
     private static func channels(_ fields: JSONFields) throws(Rejection) -> [NotificationChannel] {

@@ -29,6 +29,9 @@ public struct NewNotification: Sendable, Equatable {
     /// Whether a transient failure is tried again (the retry tiers); a send's `retryEnabled: false` makes it one
     /// attempt.
     public var retries: Bool = true
+    /// Batch its email, SMS and push deliveries with the recipient's other notifications of its `type` (a send's
+    /// category); nil to send each on its own.
+    public var digest: DigestPolicy? = nil
 }
 
 /// Maps validated events to notifications through the rules and templates.
@@ -49,7 +52,7 @@ public struct NotificationRenderer: Sendable {
         return NewNotification(
             id: id, userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
             title: texts.title, message: texts.message, metadata: ["orderId": payment.orderID],
-            sourceEventKey: eventKey, transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks)
+            sourceEventKey: eventKey, transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks, digest: rule.digest)
     }
 
     /// One notification per recipient of a stock notice, or none when no rule asks for one.
@@ -63,7 +66,7 @@ public struct NotificationRenderer: Sendable {
             NewNotification(
                 id: newID(), userID: user, type: rule.type, priority: rule.priority, channels: rule.channels, title: texts.title,
                 message: texts.message, metadata: metadata, sourceEventKey: notice.eventKey,
-                transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks)
+                transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks, digest: rule.digest)
         }
     }
 }

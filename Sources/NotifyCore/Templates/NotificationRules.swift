@@ -21,11 +21,16 @@ public struct NotificationRule: Codable, Sendable, Equatable {
     /// for the same notification. The value is SMS, push or webhook (they send the notification's title and
     /// text; an email needs its own template) and not one of the rule's channels.
     public var fallback: [String: NotificationChannel]?
+    /// Batch this rule's email, SMS and push with the recipient's others of its `type` (`DigestPolicy`): e.g.
+    /// `{"windowSeconds": 600, "maxItems": 20}` for stock alerts; absent to send each at once.
+    public var digest: DigestPolicy?
 
     public init(
         event: String, status: String?, template: String, type: String, priority: NotificationPriority,
-        channels: [NotificationChannel], transactional: Bool? = nil, fallback: [String: NotificationChannel]? = nil
+        channels: [NotificationChannel], transactional: Bool? = nil, fallback: [String: NotificationChannel]? = nil,
+        digest: DigestPolicy? = nil
     ) {
+        self.digest = digest
         self.event = event
         self.status = status
         self.template = template

@@ -139,8 +139,19 @@ enum OpenAPIDocument {
                 ("idempotencyKey", .object([("type", .string("string")), ("minLength", .int(1)), ("maxLength", .int(SendRequest.maxIdempotencyKeyLength))])),
                 ("retryEnabled", .object([("type", .string("boolean")), ("default", .bool(true))])),
                 ("scheduledAt", .object([("type", .string("string")), ("format", .string("date-time"))])),
+                ("digest", .object([
+                    ("type", .string("object")),
+                    ("properties", .object([
+                        ("windowSeconds", range(DigestPolicy.windowSeconds, default: DigestPolicy.defaultWindowSeconds)),
+                        ("maxItems", range(DigestPolicy.maxItems, default: DigestPolicy.defaultMaxItems)),
+                    ])),
+                ])),
             ])),
         ])
+    }
+
+    private static func range(_ range: ClosedRange<Int>, default value: Int) -> JSONValue {
+        .object([("type", .string("integer")), ("minimum", .int(range.lowerBound)), ("maximum", .int(range.upperBound)), ("default", .int(value))])
     }
 
     private static let templateNamePattern = "^[a-z0-9][a-z0-9._-]{0,63}$"

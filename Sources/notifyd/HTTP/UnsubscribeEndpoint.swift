@@ -18,7 +18,7 @@ struct UnsubscribeEndpoint: Sendable {
 
     func page(_ request: Request) -> Response {
         guard let token = token(request) else { return Self.html(.badRequest, "This unsubscribe link is not valid.") }
-        let what = token.category == OptOut.everyCategory ? "these emails" : "\(Self.escaped(Self.readable(token.category))) emails"
+        let what = token.category == OptOut.everyCategory ? "these emails" : "\(Self.readable(token.category).htmlEscaped) emails"
         return Self.html(.ok, """
             Stop receiving \(what)?</p><form method="post"><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form><p>
             """)
@@ -59,9 +59,4 @@ struct UnsubscribeEndpoint: Sendable {
 
     /// `PROMOTIONAL_OFFER` as "promotional offer".
     private static func readable(_ category: String) -> String { category.lowercased().replacingOccurrences(of: "_", with: " ") }
-
-    private static func escaped(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
 }
