@@ -116,4 +116,76 @@ struct DigestFlowTests {
             #expect(reply.status == 400 && ((reply.body["error"] as? [String: Any])?["message"] as? String ?? "").contains("'\(field)"), "\(reply.raw)")
         }
     }
+
+    @Test("40 sends from 8 clients at once, 10 a digest: four emails; items coming while windows end: every item in exactly one email")
+    func concurrentItems() async throws {
+        let service = try await SendTests.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let (user, address) = ("busy-\(service.id)", "busy-\(service.id)@example.com")
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": address], as: .key(shop.productKey)).status == 200)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<8 {
+                group.addTask {
+                    for index in 0..<5 {
+                        let reply = try await Self.send(service, key: shop.productKey, user: user, title: "Item-\(client)-\(index).",
+                                                        digest: ["windowSeconds": 3_600, "maxItems": 10])
+                        #expect(reply.status == 202, "\(reply.raw)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let mails = await Maildir.wait(to: address, count: 4)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(Maildir.messages(to: address).count == 4)
+        let items = mails.map { mail in
+            Set(mail.text.components(separatedBy: "Item-").dropFirst().compactMap { $0.split(separator: ".").first.map(String.init) })
+        }
+        #expect(items.map(\.count) == [10, 10, 10, 10] && items.reduce(Set<String>()) { $0.union($1) }.count == 40, "\(items)")
+
+        // Items that keep coming while 1 s windows end: each is in the digest that left or the next, never lost or twice.
+        let (steady, steadyAddress) = ("steady-\(service.id)", "steady-\(service.id)@example.com")
+        #expect(try await service.call("UpsertRecipient", ["userId": steady, "email": steadyAddress], as: .key(shop.productKey)).status == 200)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<2 {
+                group.addTask {
+                    for index in 0..<15 {
+                        _ = try await Self.send(service, key: shop.productKey, user: steady, title: "Item-\(client)-\(index).",
+                                                digest: ["windowSeconds": 1, "maxItems": 100])
+                        try await Task.sleep(for: .milliseconds(150))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        var steadyItems: [Set<String>] = []
+        while ContinuousClock.now < deadline {
+            steadyItems = Maildir.messages(to: steadyAddress).map { mail in
+                Set(mail.text.components(separatedBy: "Item-").dropFirst().compactMap { $0.split(separator: ".").first.map(String.init) })
+            }
+            if steadyItems.reduce(0, { $0 + $1.count }) >= 30 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(steadyItems.count >= 2, "windows ended while items came")
+        #expect(steadyItems.reduce(0) { $0 + $1.count } == 30 && steadyItems.reduce(Set<String>()) { $0.union($1) }.count == 30, "\(steadyItems)")
+    }
+
+    @Test("a rule's digest: three confirmed payments in the window are one email; the inbox has all three at once")
+    func ruleDigest() async throws {
+        let rules = try TestRules(digest: #"{"windowSeconds": 2, "maxItems": 20}"#)
+        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(rules.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        let (user, address) = ("rule-\(service.id)", "rule-\(service.id)@example.com")
+        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": address]).status == 200)
+        try await service.publish((1...3).map { Payments.confirmed(user: user, index: $0) })
+        let mail = try #require(await Maildir.wait(to: address, count: 1).first)
+        #expect(mail.header("Subject") == "Payment received (and 2 more)", "\(mail.text)")
+        #expect((1...3).allSatisfy { mail.text.contains("order order-\($0)") })
+        let inbox = try await service.call("GetUserNotifications", ["userId": user])
+        #expect((inbox.body["notifications"] as? [Any])?.count == 3)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(Maildir.messages(to: address).count == 1)
+    }
 }

@@ -37,17 +37,18 @@ final class FakeServer: @unchecked Sendable {
 }
 
 /// A rules file of a test's own: the shipped rules with the payment rules' channels (with a channel fallback,
-/// optionally, and the confirmed payment's lane) replaced. Removed when the value goes.
+/// optionally, and the confirmed payment's lane) replaced, or given a digest (its JSON). Removed when the value goes.
 final class TestRules: @unchecked Sendable {
     let folder: URL
 
-    init(channels: [String]? = nil, fallback: [String: String] = [:], confirmedPriority: String? = nil) throws {
+    init(channels: [String]? = nil, fallback: [String: String] = [:], confirmedPriority: String? = nil, digest: String? = nil) throws {
         var rules = try String(contentsOf: repositoryRoot.appendingPathComponent("Config/notification-rules.json"), encoding: .utf8)
-        if let channels {
-            let list = channels.map { "\"\($0)\"" }.joined(separator: ", ")
+        if channels != nil || digest != nil {
+            let list = (channels ?? ["in-app", "email"]).map { "\"\($0)\"" }.joined(separator: ", ")
             let fallbacks = fallback.isEmpty ? ""
                 : ", \"fallback\": {" + fallback.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ") + "}"
-            rules = rules.replacingOccurrences(of: #""channels": ["in-app", "email"]"#, with: "\"channels\": [\(list)]\(fallbacks)")
+            let digests = digest.map { ", \"digest\": \($0)" } ?? ""
+            rules = rules.replacingOccurrences(of: #""channels": ["in-app", "email"]"#, with: "\"channels\": [\(list)]\(fallbacks)\(digests)")
         }
         if let confirmedPriority {
             rules = rules.replacingOccurrences(
