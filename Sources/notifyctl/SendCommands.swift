@@ -21,6 +21,9 @@ struct Send: AsyncParsableCommand {
     @Option(help: "A key that makes a repeat of this send a 208 instead of a second send.") var idempotencyKey: String?
     @Flag(help: "One attempt only: a transient failure is final.") var noRetry = false
     @Option(help: "Send at this RFC 3339 time (up to 30 days ahead) instead of now.") var at: String?
+    @Option(help: "Batch email, SMS and push with the recipient's others of this category for this many seconds (a digest).")
+    var digestWindow: Int?
+    @Option(help: "Send the digest as soon as it holds this many (default 20).") var digestMax: Int?
     @OptionGroup var options: ConnectionOptions
 
     func validate() throws {
@@ -46,6 +49,10 @@ struct Send: AsyncParsableCommand {
         if let idempotencyKey { members.append(("idempotencyKey", .string(idempotencyKey))) }
         if noRetry { members.append(("retryEnabled", .bool(false))) }
         if let at { members.append(("scheduledAt", .string(at))) }
+        if digestWindow != nil || digestMax != nil {
+            members.append(("digest", .object([("windowSeconds", digestWindow.map(JSONValue.int)), ("maxItems", digestMax.map(JSONValue.int))]
+                .compactMap { name, value in value.map { (name, $0) } })))
+        }
         // The daemon's parser is the one that checks the request (400 naming the field), as for any client.
         let request: SendNotification
         var text = String(decoding: JSONValue.object(members).bytes.dropLast(), as: UTF8.self)

@@ -100,7 +100,7 @@ struct DigestFlowTests {
         #expect(Maildir.messages(to: address).count == 2)
     }
 
-    @Test("a digest asked for with scheduledAt, or without a batched channel, or out of range is 400 naming the field")
+    @Test("a digest asked for with scheduledAt, or without a batched channel, or out of range is 400 naming the field; notifyctl send --digest-window")
     func refused() async throws {
         let service = try await SendTests.service()
         defer { Task { await service.shutDown() } }
@@ -115,6 +115,13 @@ struct DigestFlowTests {
             let reply = try await service.call("SendNotification", base.merging(extra) { $1 }, as: .key(shop.productKey))
             #expect(reply.status == 400 && ((reply.body["error"] as? [String: Any])?["message"] as? String ?? "").contains("'\(field)"), "\(reply.raw)")
         }
+        let environment = ["NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": shop.productKey]
+        let arguments = ["send", "--channel", "email", "--category", "PRICE_DROP_ALERT", "--email", "ctl-\(service.id)@example.com",
+                         "--title", "t", "--body", "b"]
+        let refusedByCLI = try NotifyctlProcess.run(arguments + ["--digest-max", "1"], environment)
+        #expect(refusedByCLI.status != 0 && refusedByCLI.output.contains("digest.maxItems"), "\(refusedByCLI.output)")
+        let accepted = try NotifyctlProcess.run(arguments + ["--digest-window", "60", "--json"], environment)
+        #expect(accepted.status == 0 && accepted.output.contains("\"batched\""), "\(accepted.output)")
     }
 
     @Test("40 sends from 8 clients at once, 10 a digest: four emails; items coming while windows end: every item in exactly one email")
