@@ -2,18 +2,35 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// The seed platform's tracking (`ListMessages`, `GetMessage`): deliveries with their notification and send request.
+/// The seed platform's tracking (`ListMessages`, `GetMessage`): deliveries with their notification and send request,
+/// and tenants' in-app notifications, each of which is its own delivery (its message id the notification's id:
+/// `delivered` once it shows in the inbox, `scheduled` before). FlowMart's own in-app notifications are its inbox,
+/// read with the inbox commands.
 extension DeliveryStore {
+    /// The columns every message is read through (`messages`, `message`): deliveries, and tenants' in-app
+    /// notifications as deliveries.
+    private static let messageRows = """
+        SELECT d.id, d.notification_id, d.product_id, d.organization_id, d.user_id, d.channel, d.status, d.attempts,
+               d.created_at, d.updated_at
+        FROM deliveries d
+        UNION ALL
+        SELECT n.id, n.id, n.product_id, n.organization_id, n.user_id, 'in-app',
+               CASE WHEN n.created_at > now() THEN 'scheduled' ELSE 'delivered' END, 0, n.created_at, n.created_at
+        FROM notifications n WHERE n.product_id IS NOT NULL AND 'in-app' = ANY(n.channels)
+        """
+
     /// The columns of a `MessageRecord`, in the order `message(_:)` reads them. A digest's delivery has no
-    /// notification: its kind, and what it said once it left, are the digest's (its sender `digest`).
+    /// notification: its kind, and what it said once it left, are the digest's (its sender `digest`). An in-app
+    /// message was delivered when it showed in the inbox.
     private static let messageColumns = """
         d.id::text, d.notification_id::text, n.request_id::text, d.product_id::text, d.organization_id::text,
         coalesce(s.sender, CASE WHEN g.id IS NOT NULL THEN 'digest' END, 'flowmart'), d.user_id, d.channel, d.status, d.attempts,
-        (SELECT min(h.at)::text FROM delivery_history h WHERE h.delivery_id = d.id AND h.status = 'sent'),
+        CASE WHEN d.channel = 'in-app' THEN CASE WHEN d.status = 'delivered' THEN d.created_at::text END
+             ELSE (SELECT min(h.at)::text FROM delivery_history h WHERE h.delivery_id = d.id AND h.status = 'sent') END,
         d.created_at::text, d.updated_at::text, coalesce(n.type, g.kind), coalesce(n.title, g.title, ''), coalesce(n.message, g.body, '')
         """
 
-    /// What `messageColumns` reads from, for deliveries `d`.
+    /// What `messageColumns` reads from, for message rows `d`.
     private static let messageJoins = """
         LEFT JOIN notifications n ON n.id = d.notification_id
         LEFT JOIN digests g ON g.id = d.notification_id
@@ -21,12 +38,16 @@ extension DeliveryStore {
         """
 
     /// A page of messages, newest first, and how many match in all, in one statement (the count and the page read
-    /// the same snapshot). A page past the end has no rows but still the total.
+    /// the same snapshot). A page past the end has no rows but still the total. The filters apply to both kinds of
+    /// row, so each reaches its own index (`deliveries_by_tenant`, `notifications_in_app_by_tenant`); the tenant is
+    /// compared with `=` or `IS NULL` (a custom plan folds the other branch away), never `IS NOT DISTINCT FROM`, which
+    /// no index serves.
     public static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> (messages: [MessageRecord], total: Int) {
         let rows = try db.query("""
             WITH matched AS (
-                SELECT * FROM deliveries d
-                WHERE (\(visibility.isEveryone)::boolean OR d.product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
+                SELECT * FROM (\(unsafe: messageRows)) d
+                WHERE (\(visibility.isEveryone)::boolean OR d.product_id = \(visibility.productID)::uuid
+                       OR (\(visibility.productID)::uuid IS NULL AND d.product_id IS NULL))
                   AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))
                   AND (\(query.productID)::uuid IS NULL OR d.product_id = \(query.productID))
                   AND (\(query.organizationID)::uuid IS NULL OR d.organization_id = \(query.organizationID))
@@ -50,7 +71,7 @@ extension DeliveryStore {
         guard let uuid = UUID(uuidString: id) else { return nil }
         return try db.query("""
             SELECT \(unsafe: messageColumns)
-            FROM deliveries d \(unsafe: messageJoins)
+            FROM (\(unsafe: messageRows)) d \(unsafe: messageJoins)
             WHERE d.id = \(uuid)
               AND (\(visibility.isEveryone)::boolean OR d.product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
               AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))

@@ -382,5 +382,10 @@ public enum Migrations {
             ALTER TABLE deliveries ADD COLUMN digest_id uuid;
             CREATE INDEX deliveries_by_digest ON deliveries (digest_id) WHERE digest_id IS NOT NULL;
             """),
+        PGMigration(version: 21, name: "tenants' in-app messages", sql: """
+            -- ListMessages pages a tenant's in-app notifications with its deliveries, newest first.
+            CREATE INDEX notifications_in_app_by_tenant ON notifications (product_id, created_at DESC, id DESC)
+                WHERE product_id IS NOT NULL AND 'in-app' = ANY(channels);
+            """),
     ]
 }

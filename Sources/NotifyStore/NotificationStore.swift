@@ -35,6 +35,15 @@ public enum NotificationStore {
             columns: ["id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key",
                       "product_id", "organization_id", "request_id"],
             rows: rows)
+        // Scheduled sends only (COPY cannot default a column on some rows): their in-app copies show from their time.
+        let later = notifications.compactMap { notification in notification.visibleFrom.map { (notification.id, $0) } }
+        guard !later.isEmpty else { return }
+        _ = try db.query("""
+
+            UPDATE notifications n SET created_at = to_timestamp(v.at)
+            FROM unnest(\(PGTextArray(later.map(\.0)))::uuid[], \(PGTextArray(later.map { String($0.1.timeIntervalSince1970) }))::float8[]) AS v(id, at)
+            WHERE n.id = v.id
+            """, prepared: true)
     }
 
     // MARK: - Queries (synchronous: they run on a connection's own thread)
@@ -54,11 +63,11 @@ public enum NotificationStore {
                 unsafeSQL: """
                     SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
                     FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread FROM notifications
-                          WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels)
+                          WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels) AND created_at <= now()
                             AND organization_id IS NOT DISTINCT FROM $5::uuid) c
                     LEFT JOIN LATERAL (
                         SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
-                        FROM notifications WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels)
+                        FROM notifications WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels) AND created_at <= now()
                           AND organization_id IS NOT DISTINCT FROM $5::uuid \(filter)
                         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
                     """,
@@ -94,7 +103,7 @@ public enum NotificationStore {
             SELECT id, user_id, title, message, read_at IS NOT NULL, created_at::text, type, metadata::text
             FROM notifications WHERE id = \(uuid)
               AND (\(tenant == nil)::boolean AND product_id IS NULL
-                   OR product_id = \(tenant?.productID)::uuid AND 'in-app' = ANY(channels)
+                   OR product_id = \(tenant?.productID)::uuid AND 'in-app' = ANY(channels) AND created_at <= now()
                       AND organization_id IS NOT DISTINCT FROM \(tenant?.organizationID)::uuid)
             """, prepared: true)
         guard let row = rows.first else { return nil }
@@ -112,7 +121,7 @@ public enum NotificationStore {
             UPDATE notifications SET read_at = coalesce(read_at, now())
             WHERE id = \(uuid) AND user_id = \(userID)
               AND (\(tenant == nil)::boolean AND product_id IS NULL
-                   OR product_id = \(tenant?.productID)::uuid AND 'in-app' = ANY(channels)
+                   OR product_id = \(tenant?.productID)::uuid AND 'in-app' = ANY(channels) AND created_at <= now()
                       AND organization_id IS NOT DISTINCT FROM \(tenant?.organizationID)::uuid)
             """, prepared: true).affectedRows == 1
     }

@@ -137,8 +137,10 @@ public enum SendStore {
     }
 
     /// Cancels what request `id` has not sent yet, in one transaction: its deliveries still `queued`, `scheduled`,
-    /// `batched` (in a digest that has not left: it leaves without them) or `failed` (waiting for a retry) become `cancelled` with a history entry, so a job that comes for one finds
-    /// nothing to claim (a scheduled one's held job is dropped); the request is marked, and the audit trail says who. Nil when `visibility` does not read the request.
+    /// `batched` (in a digest that has not left: it leaves without them) or `failed` (waiting for a retry) become
+    /// `cancelled` with a history entry, so a job that comes for one finds nothing to claim (a scheduled one's held
+    /// job is dropped), and in-app copies not yet shown leave the inbox; the request is marked, and the audit trail
+    /// says who. Nil when `visibility` does not read the request.
     public static func cancel(_ id: String, visibility: Visibility, actor: String, on db: PGConnection) throws -> Cancellation? {
         guard let uuid = UUID(uuidString: id) else { return nil }
         return try db.transaction { db in
@@ -161,6 +163,12 @@ public enum SendStore {
                 INSERT INTO delivery_history (delivery_id, status, detail)
                 SELECT id, 'cancelled', \("cancelled by \(actor)") FROM stopped
                 """).affectedRows
+                // An in-app copy that has not shown yet (a scheduled send's) leaves the inbox before anyone saw it.
+                + db.query("""
+
+                    UPDATE notifications SET channels = array_remove(channels, 'in-app')
+                    WHERE request_id = \(uuid) AND 'in-app' = ANY(channels) AND created_at > now()
+                    """).affectedRows
             let rest = try db.query("""
                 SELECT count(*) FILTER (WHERE d.status = 'sending'), count(*) FILTER (WHERE d.status <> 'sending')
                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id

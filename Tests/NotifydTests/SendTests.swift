@@ -440,10 +440,54 @@ struct SendTests {
         #expect(try await service.call("WatchProduct", ["userId": "u-1", "productId": "p-1"], as: .key(shop.productKey)).status == 403,
                 "back-in-stock wishes are FlowMart's")
         #expect(try await service.call("GetStockLevels", [:], as: .key(shop.productKey)).status == 403, "and so is its stock")
-        #expect(try await service.call("SendNotification", [
-            "channel": "in-app", "messageCategory": "OTP", "recipient": ["userId": "u-1"], "content": ["title": "t", "body": "b"],
-            "scheduledAt": RFC3339.string(from: Date().addingTimeInterval(60)),
-        ], as: .key(shop.productKey)).status == 400, "a scheduled in-app send would show at once")
+
+        // Tracking: the in-app copy is a message of its own (its id the notification's), delivered when stored.
+        let listed = try await service.call("ListMessages", ["receiverId": "u-1", "status": "delivered"], as: .key(shop.productKey))
+        let inAppMessages = (listed.body["messages"] as? [[String: Any]] ?? []).filter { $0["channel"] as? String == "in-app" }
+        #expect(inAppMessages.count == 1 && inAppMessages.first?["messageId"] as? String == notification, "\(listed.raw)")
+        #expect(inAppMessages.first?["deliveryTime"] is String)
+        let inAppMessage = try await service.call("GetMessage", ["messageId": notification], as: .key(shop.productKey))
+        #expect(inAppMessage.status == 200 && inAppMessage.body["channel"] as? String == "in-app"
+                && (inAppMessage.body["payload"] as? [String: Any])?["title"] as? String == "Your code", "\(inAppMessage.raw)")
+        #expect(try await service.call("GetMessage", ["messageId": notification], as: .key(other.productKey)).status == 404)
+        #expect(try await service.call("ListMessages", ["receiverId": "u-1"], as: .key(other.productKey)).body["totalItems"] as? Int == 0)
+    }
+
+    @Test("scheduled in-app: not in the inbox (nor its details) until its time, then at the top; tracked scheduled, then delivered; a cancelled one never shows")
+    func scheduledInApp() async throws {
+        let service = try await Self.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        func schedule(_ title: String, in seconds: Double) async throws -> ServiceHarness.Reply {
+            try await service.call("SendNotification", [
+                "channel": "in-app", "messageCategory": "APPOINTMENT_REMINDER", "recipient": ["userId": "u-9"],
+                "content": ["title": title, "body": "b"], "scheduledAt": RFC3339.string(from: Date().addingTimeInterval(seconds)),
+            ], as: .key(shop.productKey))
+        }
+        func inbox() async throws -> [String] {
+            let reply = try await service.call("GetUserNotifications", ["userId": "u-9"], as: .key(shop.productKey))
+            return (reply.body["notifications"] as? [[String: Any]] ?? []).compactMap { $0["title"] as? String }
+        }
+        let later = try await schedule("Later", in: 3)
+        let cancelled = try await schedule("Never", in: 3)
+        #expect(((later.body["deliveries"] as? [[String: Any]])?.first?["status"] as? String) == "scheduled", "\(later.raw)")
+        _ = try await SendTests.send(service, key: shop.productKey, channels: ["in-app"], recipient: ["userId": "u-9"], title: "Now")
+        let id = try #require(later.body["notificationId"] as? String)
+        #expect(try await inbox() == ["Now"])
+        #expect(try await service.call("GetNotificationDetails", ["notificationId": id], as: .key(shop.productKey)).status == 404)
+        #expect(try await service.call("GetMessage", ["messageId": id], as: .key(shop.productKey)).body["status"] as? String == "scheduled")
+        let cancel = try await service.call("CancelRequest", ["requestId": try #require(cancelled.body["requestId"] as? String)],
+                                            as: .key(shop.productKey))
+        #expect(cancel.body["cancelled"] as? Int == 1, "\(cancel.raw)")
+
+        let deadline = ContinuousClock.now + .seconds(15)
+        while try await inbox().count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(try await inbox() == ["Later", "Now"], "it shows at its time, newest first")
+        let status = try await service.call("GetDeliveryStatus", ["notificationId": id], as: .key(shop.productKey))
+        #expect((status.body["deliveries"] as? [[String: Any]])?.first?["status"] as? String == "delivered", "\(status.raw)")
+        #expect(try await service.call("GetMessage", ["messageId": id], as: .key(shop.productKey)).body["status"] as? String == "delivered")
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await inbox() == ["Later", "Now"], "the cancelled one never shows")
     }
 
     @Test("group commits: 120 sends at once are written in fewer commits; a key sent ten times is one 202 and nine 208, a key with two bodies a 202 and a 409, a user named by 20 sends one entry")

@@ -17,10 +17,9 @@ extension SendRequest {
 
     /// When this send's deliveries should leave, seen at `now`: nil for at once (no `scheduledAt`, or one in the
     /// past or within the next second: a caller's clock a little off never holds a send back); a time more than
-    /// `maxScheduleAhead` off is 400, and so is a scheduled in-app send (the inbox row would show at once).
+    /// `maxScheduleAhead` off is 400.
     public func schedule(now: Date) throws(RPCFailure) -> Date? {
         guard let scheduledAt, scheduledAt.timeIntervalSince(now) > 1 else { return nil }
-        guard !channels.contains(.inApp) else { throw .badRequest("field 'scheduledAt' cannot be used with the in-app channel yet") }
         guard scheduledAt.timeIntervalSince(now) <= Self.maxScheduleAhead else {
             throw .badRequest("field 'scheduledAt' is more than \(Int(Self.maxScheduleAhead / 86_400)) days ahead")
         }
@@ -30,9 +29,15 @@ extension SendRequest {
 
 extension IngestionPlan {
     /// This plan with its deliveries held until `due`: those it would queue are `scheduled`, and their jobs wait
-    /// in `scheduled` instead of the outbox (skipped deliveries stay skipped).
+    /// in `scheduled` instead of the outbox (skipped deliveries stay skipped); its in-app notifications show in the
+    /// inbox from `due`.
     public func scheduled(at due: Date) -> IngestionPlan {
         var plan = self
+        plan.notifications = notifications.map { notification in
+            var notification = notification
+            if notification.channels.contains(.inApp) { notification.visibleFrom = due }
+            return notification
+        }
         plan.deliveries = deliveries.map { delivery in
             var delivery = delivery
             if delivery.status == .queued { delivery.status = .scheduled }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A notification decided on, not yet stored.
 public struct NewNotification: Sendable, Equatable {
     /// Minted by the planner (a UUID), so its deliveries can name it in the same transaction.
@@ -32,6 +34,12 @@ public struct NewNotification: Sendable, Equatable {
     /// Batch its email, SMS and push deliveries with the recipient's other notifications of its `type` (a send's
     /// category); nil to send each on its own.
     public var digest: DigestPolicy? = nil
+    /// When its in-app copy shows in the inbox (a scheduled send's time: stored as its `created_at`, so the inbox
+    /// orders it by when it appeared); nil for at once.
+    public var visibleFrom: Date? = nil
+
+    /// Whether its in-app copy is in the inbox at `now`.
+    public func isVisible(at now: Date) -> Bool { visibleFrom.map { $0 <= now } ?? true }
 }
 
 /// Maps validated events to notifications through the rules and templates.

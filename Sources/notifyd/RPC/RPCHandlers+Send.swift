@@ -103,7 +103,8 @@ extension RPCHandlers {
     }
 
     /// `{requestId, notificationId, deliveries: [{deliveryId, channel, status}]}`; in-app, when asked for, is the
-    /// notification itself (its id), `delivered` by the commit, as `GetDeliveryStatus` shows it.
+    /// notification itself (its id), `delivered` by the commit (`scheduled` until a scheduled send's time), as
+    /// `GetDeliveryStatus` shows it.
     private static func singleReply(_ requestID: String, _ notification: NewNotification, _ plan: IngestionPlan) -> JSONValue {
         var deliveries = plan.deliveries.map { delivery -> JSONValue in
             .object([("deliveryId", .string(delivery.id)), ("channel", .string(delivery.channel.rawValue)),
@@ -111,7 +112,8 @@ extension RPCHandlers {
         }
         if notification.channels.contains(.inApp) {
             deliveries.insert(.object([("deliveryId", .string(notification.id)), ("channel", .string(NotificationChannel.inApp.rawValue)),
-                                       ("status", .string(DeliveryStatus.delivered.rawValue))]), at: 0)
+                                       ("status", .string((notification.isVisible(at: Date()) ? DeliveryStatus.delivered : .scheduled).rawValue))]),
+                              at: 0)
         }
         return .object([("requestId", .string(requestID)), ("notificationId", .string(notification.id)), ("deliveries", .array(deliveries))])
     }
