@@ -387,5 +387,10 @@ public enum Migrations {
             CREATE INDEX notifications_in_app_by_tenant ON notifications (product_id, created_at DESC, id DESC)
                 WHERE product_id IS NOT NULL AND 'in-app' = ANY(channels);
             """),
+        PGMigration(version: 22, name: "tenants' own quotas", sql: """
+            -- A product's or an organisation's own send quota (SendQuota); NULL for the deployment's.
+            ALTER TABLE products ADD COLUMN quota_per_second integer, ADD COLUMN quota_burst integer;
+            ALTER TABLE organizations ADD COLUMN quota_per_second integer, ADD COLUMN quota_burst integer;
+            """),
     ]
 }

@@ -97,6 +97,12 @@ public enum RateLimitStore {
         return Swift.max(1, Int((try row.decodeIfPresent(1, as: Double.self) ?? 1).rounded(.up)))
     }
 
+    /// Starts `key`'s schedule afresh, in the caller's transaction: a quota whose rate changed, whose old schedule
+    /// (a time in the old rate's terms) would hold the new one back.
+    static func reset(_ key: String, on db: PGConnection) throws {
+        try db.execute("DELETE FROM rate_limits WHERE key = \(key)")
+    }
+
     /// Hands back `count` slots `admit` took, on the caller's connection (a request that turned out to be a repeat).
     public static func release(_ key: String, count: Int, limit: RateLimit, on db: PGConnection) throws {
         try db.execute("""

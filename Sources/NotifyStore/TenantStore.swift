@@ -10,7 +10,8 @@ public enum TenantStore {
     public static func keyRecord(_ id: String, on db: PGConnection) throws -> KeyRecord? {
         guard let row = try db.query("""
             SELECT k.key_hash, array_to_string(k.scopes, ','), k.product_id::text, k.organization_id::text,
-                   COALESCE(p.active, true), COALESCE(o.active, true), k.revoked_at IS NOT NULL, COALESCE(k.expires_at <= now(), false)
+                   COALESCE(p.active, true), COALESCE(o.active, true), k.revoked_at IS NOT NULL, COALESCE(k.expires_at <= now(), false),
+                   p.quota_per_second, p.quota_burst, o.quota_per_second, o.quota_burst
             FROM api_keys k
             LEFT JOIN products p ON p.id = k.product_id
             LEFT JOIN organizations o ON o.id = k.organization_id
@@ -21,7 +22,15 @@ public enum TenantStore {
             id: id, hash: try row.decode(0), scopes: scopes(try row.decode(1)),
             tenant: try tenant(row.decodeIfPresent(2, as: UUID.self), row.decodeIfPresent(3, as: UUID.self)),
             productActive: try row.decode(4), organizationActive: try row.decode(5), revoked: try row.decode(6),
-            expired: try row.decode(7))
+            expired: try row.decode(7), quotas: TenantQuotas(product: try quota(row, 8), organization: try quota(row, 10)))
+    }
+
+    /// The quota in columns `first` and `first + 1` (per second, burst); nil when they are NULL.
+    private static func quota(_ row: PGRow, _ first: Int) throws -> SendQuota? {
+        guard let perSecond = try row.decodeIfPresent(first, as: Int.self), let burst = try row.decodeIfPresent(first + 1, as: Int.self) else {
+            return nil
+        }
+        return SendQuota(perSecond: perSecond, burst: burst)
     }
 
     /// Whose key `id` is; nil when there is none.
@@ -111,28 +120,32 @@ public enum TenantStore {
 
     public static func product(_ id: UUID, on db: PGConnection) throws -> (product: Product, organizations: [Organization])? {
         guard let row = try db.query("""
-            SELECT name, active, created_at::text, updated_at::text FROM products WHERE id = \(id)
+            SELECT name, active, created_at::text, updated_at::text, quota_per_second, quota_burst FROM products WHERE id = \(id)
             """, prepared: true).first
         else { return nil }
         let product = Product(id: id, name: try row.decode(0), active: try row.decode(1),
-                              createdAt: NotificationStore.rfc3339(try row.decode(2)), updatedAt: NotificationStore.rfc3339(try row.decode(3)))
+                              createdAt: NotificationStore.rfc3339(try row.decode(2)), updatedAt: NotificationStore.rfc3339(try row.decode(3)),
+                              quota: try quota(row, 4))
         let organizations = try db.query("""
-            SELECT id::text, name, active, created_at::text, updated_at::text FROM organizations
+            SELECT id::text, name, active, created_at::text, updated_at::text, quota_per_second, quota_burst FROM organizations
             WHERE product_id = \(id) ORDER BY created_at, id
             """, prepared: true).map { row in
             Organization(id: try row.decode(0), productID: id, name: try row.decode(1), active: try row.decode(2),
-                         createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)))
+                         createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)),
+                         quota: try quota(row, 5))
         }
         return (product, organizations)
     }
 
     public static func organization(_ id: UUID, on db: PGConnection) throws -> Organization? {
         guard let row = try db.query("""
-            SELECT product_id::text, name, active, created_at::text, updated_at::text FROM organizations WHERE id = \(id)
+            SELECT product_id::text, name, active, created_at::text, updated_at::text, quota_per_second, quota_burst
+            FROM organizations WHERE id = \(id)
             """, prepared: true).first
         else { return nil }
         return Organization(id: id, productID: try row.decode(0), name: try row.decode(1), active: try row.decode(2),
-                            createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)))
+                            createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)),
+                            quota: try quota(row, 5))
     }
 
     // MARK: - Changes
@@ -141,7 +154,7 @@ public enum TenantStore {
     /// Nil when there is no such product.
     public static func updateProduct(_ update: TenantUpdate, by principal: Principal, requestID: String?,
                                      on db: PGConnection) throws -> (product: Product, organizations: [Organization])? {
-        try db.transaction { db in
+        try db.transaction { db -> (product: Product, organizations: [Organization])? in
             guard let row = try db.query("""
                 SELECT name, active FROM products WHERE id = \(update.id) FOR UPDATE
                 """).first
@@ -157,8 +170,15 @@ public enum TenantStore {
                 entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.product(update.id),
                                           action: new ? "product.activated" : "product.deactivated", requestID: requestID))
             }
+            if let change = update.quota {
+                entries.append(quotaEntry(change, actor: principal.actor, tenant: tenant, entity: AuditEntry.product(update.id),
+                                          action: "product.quota-changed", requestID: requestID))
+                try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db)
+            }
             try db.execute("""
-                UPDATE products SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active), updated_at = now()
+                UPDATE products SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active), updated_at = now(),
+                    quota_per_second = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaPerSecond)::integer ELSE quota_per_second END,
+                    quota_burst = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaBurst)::integer ELSE quota_burst END
                 WHERE id = \(update.id)
                 """)
             if update.active == false {
@@ -181,7 +201,7 @@ public enum TenantStore {
     /// Renames, activates or deactivates an organisation; nil when there is none under `productID` (nil: any).
     public static func updateOrganization(_ update: TenantUpdate, by principal: Principal, requestID: String?,
                                           on db: PGConnection) throws -> Organization? {
-        try db.transaction { db in
+        try db.transaction { db -> Organization? in
             guard let row = try db.query("""
                 SELECT product_id::text, name, active FROM organizations WHERE id = \(update.id) FOR UPDATE
                 """).first
@@ -198,14 +218,31 @@ public enum TenantStore {
                 entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(update.id),
                                           action: new ? "organization.activated" : "organization.deactivated", requestID: requestID))
             }
+            if let change = update.quota {
+                entries.append(quotaEntry(change, actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(update.id),
+                                          action: "organization.quota-changed", requestID: requestID))
+                try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db)
+            }
             try db.execute("""
                 UPDATE organizations SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active),
-                    updated_at = now()
+                    updated_at = now(),
+                    quota_per_second = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaPerSecond)::integer ELSE quota_per_second END,
+                    quota_burst = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaBurst)::integer ELSE quota_burst END
                 WHERE id = \(update.id)
                 """)
             try AuditStore.append(entries, on: db)
             return try organization(update.id, on: db)
         }
+    }
+
+    /// The audit row of a quota change: the new quota, or `default`.
+    private static func quotaEntry(_ change: QuotaChange, actor: String, tenant: Tenant, entity: String, action: String,
+                                   requestID: String?) -> AuditEntry {
+        let detail = switch change {
+        case .set(let quota): "\(quota.perSecond)/s, burst \(quota.burst)"
+        case .useDefault: "the deployment's default"
+        }
+        return AuditEntry(actor: actor, tenant: tenant, entity: entity, action: action, requestID: requestID, detail: detail)
     }
 
     /// A new key for `owner`; the old one works for `graceSeconds` more (or less, if it was already to expire sooner).

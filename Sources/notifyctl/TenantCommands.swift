@@ -2,11 +2,24 @@ import ArgumentParser
 import Foundation
 import NotifyCore
 
-/// `notifyctl product create|show|rename|activate|deactivate`: onboarding (the admin credential, or a product's key).
+/// `notifyctl product create|show|rename|activate|deactivate|quota`: onboarding (the admin credential, or a product's key).
 struct ProductCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "product", abstract: "Onboard a product and change it (keys are shown once, when issued).",
-        subcommands: [Create.self, Show.self, Rename.self, Activate.self, Deactivate.self])
+        subcommands: [Create.self, Show.self, Rename.self, Activate.self, Deactivate.self, Quota.self])
+
+    struct Quota: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a product's own send quota, for it and its organisations together (admin), or --default for the deployment's.")
+        @Argument(help: "The product id.") var id: String
+        @OptionGroup var quota: QuotaOptions
+        @OptionGroup var options: ConnectionOptions
+
+        func run() async throws {
+            let update = TenantUpdate(id: try uuid(id), quota: try quota.change())
+            try showProduct(try await callDaemon(options, UpdateProduct(update)).body, json: options.json)
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a product, and organisations under it, each with a key (admin).")
@@ -69,11 +82,24 @@ struct ProductCommand: AsyncParsableCommand {
     }
 }
 
-/// `notifyctl org create|show|rename|activate|deactivate`: a product's organisations.
+/// `notifyctl org create|show|rename|activate|deactivate|quota`: a product's organisations.
 struct OrganizationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "org", abstract: "Create and change a product's organisations.",
-        subcommands: [Create.self, Show.self, Rename.self, Activate.self, Deactivate.self])
+        subcommands: [Create.self, Show.self, Rename.self, Activate.self, Deactivate.self, Quota.self])
+
+    struct Quota: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set an organisation's own send quota (its product's key or the admin), or --default for the deployment's.")
+        @Argument(help: "The organisation id.") var id: String
+        @OptionGroup var quota: QuotaOptions
+        @OptionGroup var options: ConnectionOptions
+
+        func run() async throws {
+            let update = TenantUpdate(id: try uuid(id), quota: try quota.change())
+            try showOrganization(try await callDaemon(options, UpdateOrganization(update)).body, json: options.json)
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create organisations, each with a key (shown once).")
@@ -242,15 +268,39 @@ private func uuid(_ text: String) throws -> UUID {
 private func showProduct(_ body: [String: Any], json: Bool) throws {
     if json { return try printJSON(body) }
     let organizations = (body["organizations"] as? [[String: Any]] ?? []).map { ["organization"] + row($0) }
-    print(Table(header: ["KIND", "ID", "NAME", "ACTIVE"], rows: [["product"] + row(body)] + organizations).rendered)
+    print(Table(header: ["KIND", "ID", "NAME", "ACTIVE", "QUOTA"], rows: [["product"] + row(body)] + organizations).rendered)
 }
 
 private func showOrganization(_ body: [String: Any], json: Bool) throws {
     if json { return try printJSON(body) }
-    print(Table(header: ["ID", "NAME", "ACTIVE", "PRODUCT"], rows: [row(body) + ["\(body["productId"] ?? "")"]]).rendered)
+    print(Table(header: ["ID", "NAME", "ACTIVE", "QUOTA", "PRODUCT"], rows: [row(body) + ["\(body["productId"] ?? "")"]]).rendered)
 }
 
-/// A product's or an organisation's id, name and state, as table cells.
+/// A product's or an organisation's id, name, state and quota, as table cells.
 private func row(_ entity: [String: Any]) -> [String] {
-    ["\(entity["id"] ?? "")", "\(entity["name"] ?? "")", (entity["active"] as? Bool).map { $0 ? "yes" : "no" } ?? "-"]
+    let quota = (entity["quota"] as? [String: Any]).map { "\($0["perSecond"] ?? "?")/s, burst \($0["burst"] ?? "?")" } ?? "default"
+    return ["\(entity["id"] ?? "")", "\(entity["name"] ?? "")", (entity["active"] as? Bool).map { $0 ? "yes" : "no" } ?? "-", quota]
+}
+
+/// `--per-second N [--burst M]`, or `--default`.
+struct QuotaOptions: ParsableArguments {
+    @Option(help: "Notifications a second, on average.") var perSecond: Int?
+    @Option(help: "How many at once (default: four seconds' worth, at least 1,000).") var burst: Int?
+    @Flag(name: .customLong("default"), help: "Go back to the deployment's quota.") var useDefault = false
+
+    /// The change, checked by the same parser the daemon uses.
+    func change() throws -> QuotaChange {
+        if useDefault {
+            guard perSecond == nil, burst == nil else { throw ValidationError("give --per-second (and --burst), or --default") }
+            return .useDefault
+        }
+        guard let perSecond else { throw ValidationError("give --per-second (and --burst), or --default") }
+        var quota: [(String, JSONValue)] = [("perSecond", .int(perSecond))]
+        if let burst { quota.append(("burst", .int(burst))) }
+        let body = JSONValue.object([("id", .string(UUID().uuidString)), ("quota", .object(quota))]).bytes
+        do {
+            guard let change = try UpdateProduct(body: body).update.quota else { throw ValidationError("no quota") }
+            return change
+        } catch let failure as RPCFailure { throw CLIError("\(failure.status): \(failure.message)") }
+    }
 }

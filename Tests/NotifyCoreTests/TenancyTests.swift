@@ -190,4 +190,30 @@ struct TenancyTests {
         #expect(try ListAuditEvents(body: audit.body.bytes) == audit)
         #expect(throws: RPCFailure.self) { try ListAuditEvents(body: Array(#"{"cursor":"-1"}"#.utf8)) }
     }
+
+    @Test("a tenant's own quota: {perSecond, burst?} checked, burst four seconds' worth and at least a batch; null is the default; admin's to set")
+    func quotas() throws {
+        func update(_ json: String) throws(RPCFailure) -> TenantUpdate { try UpdateProduct(body: Array(json.utf8)).update }
+        let id = UUID().uuidString
+        #expect(try update(#"{"id":"\#(id)","quota":{"perSecond":10}}"#).quota == .set(SendQuota(perSecond: 10, burst: 1_000)))
+        #expect(try update(#"{"id":"\#(id)","quota":{"perSecond":500}}"#).quota == .set(SendQuota(perSecond: 500, burst: 2_000)))
+        #expect(try update(#"{"id":"\#(id)","quota":{"perSecond":5,"burst":5000}}"#).quota == .set(SendQuota(perSecond: 5, burst: 5_000)))
+        #expect(try update(#"{"id":"\#(id)","quota":null}"#).quota == .useDefault)
+        #expect(try update(#"{"id":"\#(id)","name":"x"}"#).quota == nil)
+        for (body, field) in [(#"{"quota":{}}"#, "quota.perSecond"), (#"{"quota":{"perSecond":0}}"#, "quota.perSecond"),
+                              (#"{"quota":{"perSecond":1,"burst":999}}"#, "quota.burst"), (#"{"quota":5}"#, "quota")] {
+            #expect(throws: RPCFailure.self) { try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) }
+            do { _ = try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) } catch { #expect(error.message.contains("'\(field)"), "\(error.message)") }
+        }
+
+        let product = UUID(), organization = UUID()
+        let fallback = RateLimit(perSecond: 500, burst: 2_000)
+        let own = TenantQuotas(product: SendQuota(perSecond: 100, burst: 1_000))
+        #expect(own.schedules(of: Tenant(productID: product), fallback: fallback).map(\.key) == [TenantQuotas.key(of: product)])
+        let both = own.schedules(of: Tenant(productID: product, organizationID: organization), fallback: fallback)
+        #expect(both.map(\.key) == [TenantQuotas.key(of: organization), TenantQuotas.key(of: product)], "the organisation's, then its product's")
+        #expect(both.map(\.limit) == [fallback, RateLimit(perSecond: 100, burst: 1_000)])
+        #expect(TenantQuotas().schedules(of: Tenant(productID: product), fallback: nil).isEmpty, "quotas off, none set: no schedule")
+        #expect(own.schedules(of: Tenant(productID: product, organizationID: organization), fallback: nil).map(\.key) == [TenantQuotas.key(of: product)])
+    }
 }

@@ -306,7 +306,7 @@ struct SendTests {
         #expect((audit.body["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "send.cancelled" }.count == 2)
     }
 
-    @Test("quotas: a tenant over its quota gets 429 with Retry-After and nothing is written; a repeat (208) costs nothing; other tenants go on")
+    @Test("quotas: a tenant over its quota gets 429 with Retry-After and nothing is written; a repeat (208) costs nothing; other tenants go on; organisations count against their product; the admin sets a product's own, a product its organisations'")
     func quota() async throws {
         // One notification a second, a burst of one full batch.
         let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging([
@@ -330,8 +330,8 @@ struct SendTests {
         #expect(try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-0"],
                                     idempotencyKey: "k-0").status == 208, "a repeat is answered even over the quota")
         #expect(try await Self.send(service, key: other.productKey, channels: ["email"], recipient: ["userId": "u-1"]).status == 202)
-        #expect(try await Self.send(service, key: shop.organizations[0].key, channels: ["email"], recipient: ["userId": "u-1"]).status == 202,
-                "an organisation has a quota of its own")
+        #expect(try await Self.send(service, key: shop.organizations[0].key, channels: ["email"], recipient: ["userId": "u-1"]).status == 429,
+                "an organisation's sends count against its product's quota too")
 
         try await Task.sleep(for: .seconds(Double(retryAfter)))
         #expect(try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-1"]).status == 202,
@@ -339,7 +339,43 @@ struct SendTests {
         let written = try await service.db.withConnection { db in
             try db.query("SELECT count(*) FROM send_requests WHERE product_id = \(shop.productID)::uuid")[0].decode(0, as: Int.self)
         }
-        #expect(written == 4, "first, batch, the organisation's and the one after the wait; not the refused one")
+        #expect(written == 3, "first, batch and the one after the wait; not the refused ones")
+
+        // The admin gives the product a quota of its own (at once: its schedule starts afresh), and one organisation a
+        // small one; the product's still caps what its organisations send together.
+        let raise = try await service.call("UpdateProduct", ["id": shop.productID, "quota": ["perSecond": 1, "burst": 1_500]])
+        #expect(raise.status == 200 && (raise.body["quota"] as? [String: Any])?["burst"] as? Int == 1_500, "\(raise.raw)")
+        #expect(try await service.call("UpdateProduct", ["id": shop.productID, "quota": ["perSecond": 5]], as: .key(shop.productKey)).status == 403,
+                "a product cannot raise its own quota")
+        let organization = shop.organizations[0]
+        let small = try await service.call("UpdateOrganization", ["id": organization.id, "quota": ["perSecond": 1, "burst": 1_000]],
+                                           as: .key(shop.productKey))
+        #expect(small.status == 200 && (small.body["quota"] as? [String: Any])?["burst"] as? Int == 1_000, "a product divides its quota: \(small.raw)")
+        #expect(try await service.call("UpdateOrganization", ["id": organization.id, "quota": NSNull()], as: .key(organization.key)).status == 403)
+        #expect(try await service.call("UpdateProduct", ["id": shop.productID, "quota": ["perSecond": 0]]).status == 400)
+        #expect(try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-2"]).status == 202)
+        let organizationBatch = try await service.call("SendBatch", [
+            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (0..<1_000).map { ["userId": "o-\($0)"] },
+            "content": ["title": "t", "body": "b"],
+        ], as: .key(organization.key))
+        #expect(organizationBatch.status == 202, "its own burst")
+        #expect(try await Self.send(service, key: organization.key, channels: ["email"], recipient: ["userId": "o-1"]).status == 429,
+                "then its own quota")
+        let otherBatch = try await service.call("SendBatch", [
+            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (0..<600).map { ["userId": "g-\($0)"] },
+            "content": ["title": "t", "body": "b"],
+        ], as: .key(shop.organizations[1].key))
+        #expect(otherBatch.status == 429, "1,001 of the product's 1,500 are spent: the other organisation's 600 do not fit")
+        #expect(try await Self.send(service, key: shop.organizations[1].key, channels: ["email"], recipient: ["userId": "g-1"]).status == 202)
+        let product = try await service.call("GetProduct", ["productId": shop.productID])
+        let quotas = Dictionary((product.body["organizations"] as? [[String: Any]] ?? []).map { ($0["id"] as? String ?? "", !($0["quota"] is NSNull)) }) { a, _ in a }
+        #expect((product.body["quota"] as? [String: Any])?["perSecond"] as? Int == 1 && quotas == [organization.id: true, shop.organizations[1].id: false],
+                "\(product.raw)")
+        let reset = try await service.call("UpdateProduct", ["id": shop.productID, "quota": NSNull()])
+        #expect(reset.status == 200 && reset.body["quota"] is NSNull)
+        let audit = try await service.call("ListAuditEvents", ["limit": 100], as: .key(shop.productKey))
+        let changes = (audit.body["events"] as? [[String: Any]] ?? []).filter { ($0["action"] as? String ?? "").hasSuffix("quota-changed") }
+        #expect(changes.count == 3 && changes.contains { $0["detail"] as? String == "1/s, burst 1500" }, "\(changes)")
     }
 
     @Test("retryEnabled false: a send the SMTP server defers once is dead after that one attempt; the same send with retries arrives")

@@ -253,7 +253,7 @@ struct TenantTests {
                 "a key that is presented is still checked")
     }
 
-    @Test("notifyctl onboards, rotates and reads the audit trail with the key from the environment or a file, never argv")
+    @Test("notifyctl onboards, rotates, sets a quota and reads the audit trail with the key from the environment or a file, never argv")
     func notifyctl() async throws {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
@@ -278,6 +278,13 @@ struct TenantTests {
         #expect(audit.status == 0 && audit.output.contains("key.rotated") && audit.output.contains("product.created"), "\(audit.output)")
         let refused = try NotifyctlProcess.run(["product", "create", "Other"], environment.merging(["NOTIFY_API_KEY": productKey]) { $1 })
         #expect(refused.status != 0 && refused.output.contains("403"), "\(refused.output)")
+        let productID = try #require((body["product"] as? [String: Any])?["id"] as? String)
+        let quota = try NotifyctlProcess.run(["product", "quota", productID, "--per-second", "50"], environment)
+        #expect(quota.status == 0 && quota.output.contains("50/s, burst 1000"), "\(quota.output)")
+        let badQuota = try NotifyctlProcess.run(["product", "quota", productID, "--per-second", "5", "--burst", "10"], environment)
+        #expect(badQuota.status != 0 && badQuota.output.contains("quota.burst"), "\(badQuota.output)")
+        let ownQuota = try NotifyctlProcess.run(["product", "quota", productID, "--default"], environment.merging(["NOTIFY_API_KEY": productKey]) { $1 })
+        #expect(ownQuota.status != 0 && ownQuota.output.contains("403"), "a product does not set its own quota: \(ownQuota.output)")
         let admin = try NotifyctlProcess.run(["key", "new-admin"], [:])
         #expect(admin.status == 0 && APIKey(parsing: admin.output.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
     }

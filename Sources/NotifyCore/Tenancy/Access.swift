@@ -49,9 +49,12 @@ public struct KeyRecord: Sendable, Equatable {
     public var revoked: Bool
     /// Past the grace period a rotation gave it (by the database's clock).
     public var expired: Bool
+    /// The owner's own send quotas (nil: the deployment's).
+    public var quotas: TenantQuotas
 
     public init(id: String, hash: String, scopes: [Scope], tenant: Tenant?, productActive: Bool = true,
-                organizationActive: Bool = true, revoked: Bool = false, expired: Bool = false) {
+                organizationActive: Bool = true, revoked: Bool = false, expired: Bool = false, quotas: TenantQuotas = TenantQuotas()) {
+        self.quotas = quotas
         self.id = id
         self.hash = hash
         self.scopes = scopes
@@ -72,6 +75,8 @@ public struct Principal: Sendable, Equatable {
     public var tenant: Tenant?
     /// What the audit trail and the log name it: `admin`, `key:<id>` or `broker`.
     public var actor: String
+    /// Its tenant's own send quotas, read with the key.
+    public var quotas = TenantQuotas()
 
     /// The admin credential (`auth.adminKey`).
     public static let admin = Principal(keyID: nil, scopes: [.admin], tenant: nil, actor: "admin")
@@ -114,7 +119,9 @@ public enum Access {
         }
         guard record.productActive else { throw .forbidden("the key's product is deactivated") }
         guard record.organizationActive else { throw .forbidden("the key's organization is deactivated") }
-        return Principal(keyID: record.id, scopes: Set(record.scopes), tenant: record.tenant, actor: "key:\(record.id)")
+        var principal = Principal(keyID: record.id, scopes: Set(record.scopes), tenant: record.tenant, actor: "key:\(record.id)")
+        principal.quotas = record.quotas
+        return principal
     }
 
     /// Refuses `command` to a principal that holds none of its scopes; keys are handled only with a key (or as admin).

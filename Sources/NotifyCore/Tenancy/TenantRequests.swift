@@ -86,17 +86,21 @@ public struct GetOrganization: RPCRequest, Equatable {
     public var body: JSONValue { .object(organizationID.map { [("organizationId", .string($0.uuidString.lowercased()))] } ?? []) }
 }
 
-/// `UpdateProduct` and `UpdateOrganization {id, name?, active?}`: a rename, an activation or a deactivation (at least
-/// one of them). Deactivating a product deactivates its organisations; (re)activating one is the admin's.
+/// `UpdateProduct` and `UpdateOrganization {id, name?, active?, quota?}`: a rename, an activation or a deactivation, a
+/// send quota of its own (at least one of them). Deactivating a product deactivates its organisations; (re)activating
+/// one, and quotas, are the admin's.
 public struct TenantUpdate: Sendable, Equatable {
     public var id: UUID
     public var name: String?
     public var active: Bool?
+    /// `quota: {perSecond, burst?}` sets the tenant's own send quota, `quota: null` returns it to the deployment's.
+    public var quota: QuotaChange?
 
-    public init(id: UUID, name: String? = nil, active: Bool? = nil) {
+    public init(id: UUID, name: String? = nil, active: Bool? = nil, quota: QuotaChange? = nil) {
         self.id = id
         self.name = name
         self.active = active
+        self.quota = quota
     }
 
     init(body: [UInt8]) throws(RPCFailure) {
@@ -105,13 +109,25 @@ public struct TenantUpdate: Sendable, Equatable {
             id = try fields.uuid("id")
             name = try fields.optionalName("name")
             active = fields.has("active") ? try fields.bool("active") : nil
-            guard name != nil || active != nil else { throw Rejection(.schema, "give field 'name' or 'active' (or both)") }
+            if fields.isNull("quota") {
+                quota = .useDefault
+            } else {
+                quota = try fields.optionalObject("quota").map { (fields) throws(Rejection) in .set(try SendQuota(fields)) }
+            }
+            guard name != nil || active != nil || quota != nil else { throw Rejection(.schema, "give field 'name', 'active' or 'quota'") }
         } catch { throw error.asBadRequest }
     }
 
     var body: JSONValue {
-        .object([("id", .string(id.uuidString.lowercased()))] + (name.map { [("name", JSONValue.string($0))] } ?? [])
-            + (active.map { [("active", JSONValue.bool($0))] } ?? []))
+        var members: [(String, JSONValue)] = [("id", .string(id.uuidString.lowercased()))]
+        if let name { members.append(("name", .string(name))) }
+        if let active { members.append(("active", .bool(active))) }
+        switch quota {
+        case .set(let quota)?: members.append(("quota", quota.body))
+        case .useDefault?: members.append(("quota", .null))
+        case nil: break
+        }
+        return .object(members)
     }
 }
 

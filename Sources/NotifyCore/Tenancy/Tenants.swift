@@ -7,20 +7,23 @@ public struct Product: Sendable, Equatable {
     public var active: Bool
     public var createdAt: String
     public var updatedAt: String
+    /// Its own send quota (for it and its organisations together); nil: the deployment's.
+    public var quota: SendQuota?
 
-    public init(id: UUID, name: String, active: Bool, createdAt: String, updatedAt: String) {
+    public init(id: UUID, name: String, active: Bool, createdAt: String, updatedAt: String, quota: SendQuota? = nil) {
         self.id = id
         self.name = name
         self.active = active
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.quota = quota
     }
 
-    /// The reply shape, without keys; `organizations` when asked for.
+    /// The reply shape, without keys; `organizations` when asked for. `quota` is null for the deployment's.
     public func body(organizations: [Organization]? = nil, apiKey: IssuedKey? = nil) -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("id", .string(id.uuidString.lowercased())), ("name", .string(name)), ("active", .bool(active)),
-            ("createdAt", .string(createdAt)), ("updatedAt", .string(updatedAt)),
+            ("createdAt", .string(createdAt)), ("updatedAt", .string(updatedAt)), ("quota", quota?.body ?? .null),
         ]
         if let apiKey { members += apiKey.members }
         if let organizations { members.append(("organizations", .array(organizations.map { $0.body() }))) }
@@ -36,20 +39,24 @@ public struct Organization: Sendable, Equatable {
     public var active: Bool
     public var createdAt: String
     public var updatedAt: String
+    /// Its own send quota; nil: the deployment's. Its sends also count against its product's.
+    public var quota: SendQuota?
 
-    public init(id: UUID, productID: UUID, name: String, active: Bool, createdAt: String, updatedAt: String) {
+    public init(id: UUID, productID: UUID, name: String, active: Bool, createdAt: String, updatedAt: String, quota: SendQuota? = nil) {
         self.id = id
         self.productID = productID
         self.name = name
         self.active = active
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.quota = quota
     }
 
     public func body(apiKey: IssuedKey? = nil) -> JSONValue {
         .object([
             ("id", .string(id.uuidString.lowercased())), ("productId", .string(productID.uuidString.lowercased())),
             ("name", .string(name)), ("active", .bool(active)), ("createdAt", .string(createdAt)), ("updatedAt", .string(updatedAt)),
+            ("quota", quota?.body ?? .null),
         ] + (apiKey?.members ?? []))
     }
 }

@@ -45,22 +45,27 @@ extension RPCHandlers {
         return Answer(body: found.body())
     }
 
-    /// A rename by the product's key, or an activation or deactivation by the admin.
+    /// A rename by the product's key, or an activation, a deactivation or a quota of its own by the admin.
     static func updateProduct(_ request: UpdateProduct, _ call: RPCCall, on db: PGConnection) throws -> Answer {
         let update = request.update
         guard call.principal.reaches(product: update.id) else { throw RPCFailure.notFound("no product with this id") }
         if update.active != nil, !call.principal.isAdmin {
             throw RPCFailure.forbidden("only the admin activates or deactivates a product")
         }
+        if update.quota != nil, !call.principal.isAdmin { throw RPCFailure.forbidden("only the admin sets a product's quota") }
         guard let updated = try TenantStore.updateProduct(update, by: call.principal, requestID: call.requestID, on: db) else {
             throw RPCFailure.notFound("no product with this id")
         }
         return Answer(body: updated.product.body(organizations: updated.organizations))
     }
 
-    /// A rename, activation or deactivation of one of the caller's product's organisations.
+    /// A rename, activation or deactivation of one of the caller's product's organisations, or its quota (by the admin
+    /// or its product, whose own quota still caps them all; never by the organisation itself).
     static func updateOrganization(_ request: UpdateOrganization, _ call: RPCCall, on db: PGConnection) throws -> Answer {
         let update = request.update
+        if update.quota != nil, call.principal.tenant?.organizationID != nil {
+            throw RPCFailure.forbidden("an organization's quota is set by its product or the admin")
+        }
         guard let found = try TenantStore.organization(update.id, on: db), call.principal.reaches(product: found.productID),
             let updated = try TenantStore.updateOrganization(update, by: call.principal, requestID: call.requestID, on: db)
         else { throw RPCFailure.notFound("no organization with this id") }

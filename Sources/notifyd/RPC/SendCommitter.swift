@@ -110,27 +110,27 @@ final class SendCommitter: Sendable {
                 }
             }
             let outcomes = try accept(admitted.map { group[$0].send }, on: db)
-            var released: [String: Int] = [:]
+            var unused: [PendingSend] = []
             for (index, outcome) in zip(admitted, outcomes) {
                 let send = group[index].send
                 switch outcome {
                 case .success(.accepted): answers[index] = .success(RPCHandlers.accepted(send))
                 case .success(.repeated(let earlier)):
-                    released[quotaKey(send), default: 0] += send.acceptance.plan.notifications.count
+                    unused.append(send)
                     switch RPCHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours) {
                     case .success(let answer): answers[index] = .success(answer)
                     case .failure(let failure): refuse(index, failure)
                     }
                 case .success(.raced):
-                    released[quotaKey(send), default: 0] += send.acceptance.plan.notifications.count
+                    unused.append(send)
                     refuse(index, RPCFailure(status: 503, code: "busy", message: "a request with this idempotencyKey was being written; send it again",
                                              retryAfterSeconds: 1))
                 case .failure(let error):
-                    released[quotaKey(send), default: 0] += send.acceptance.plan.notifications.count
+                    unused.append(send)
                     answers[index] = .failure(error)
                 }
             }
-            release(released, on: db)
+            release(unused.flatMap { send in schedules(send).map { ($0, send.acceptance.plan.notifications.count) } }, on: db)
             let jobs = zip(admitted, outcomes).contains { index, outcome in
                 (try? outcome.get()) == .accepted && !group[index].send.acceptance.plan.outbox.isEmpty
             }
@@ -145,34 +145,48 @@ final class SendCommitter: Sendable {
     }
 
     /// The sends of `group` within their tenants' quotas, by index; the others are answered through `answer` (a
-    /// repeat of an earlier request as such, even over the quota; else 429 with `Retry-After`).
+    /// repeat of an earlier request as such, even over the quota; else 429 with `Retry-After`). Each tenant's sends
+    /// take their slots together when they fit; if not, one by one in order, as many as fit. A send takes slots of
+    /// every schedule it counts against (an organisation's and its product's), or of none.
     private func admit(
         _ group: [Waiting], on db: PGConnection, answer: (Int, Result<RPCHandlers.Answer, RPCFailure>) -> Void
     ) throws -> [Int] {
-        guard let quota = context.settings.quota else { return Array(group.indices) }
         var admitted: [Int] = []
-        let byTenant = Dictionary(grouping: group.indices) { quotaKey(group[$0].send) }
-        for (key, indices) in byTenant {
+        let byTenant = Dictionary(grouping: group.indices) { group[$0].send.acceptance.request.tenant }
+        for indices in byTenant.values {
             let total = indices.reduce(0) { $0 + group[$1].send.acceptance.plan.notifications.count }
-            if try RateLimitStore.admit(key, count: total, limit: quota, on: db) == nil {
+            if try take(schedules(group[indices[0]].send), count: total, on: db) == nil {
                 admitted += indices
                 continue
             }
-            // Over the quota together: as many as fit, in order; the rest are refused or answered as repeats.
             for index in indices {
                 let send = group[index].send
-                if let retryAfter = try RateLimitStore.admit(key, count: send.acceptance.plan.notifications.count, limit: quota, on: db) {
-                    if let earlier = try SendStore.earlier(send.acceptance.request, on: db) {
-                        answer(index, RPCHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours))
-                    } else {
-                        answer(index, .failure(.overQuota(retryAfter: retryAfter)))
-                    }
-                } else {
+                guard let retryAfter = try take(schedules(send), count: send.acceptance.plan.notifications.count, on: db) else {
                     admitted.append(index)
+                    continue
+                }
+                if let earlier = try SendStore.earlier(send.acceptance.request, on: db) {
+                    answer(index, RPCHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours))
+                } else {
+                    answer(index, .failure(.overQuota(retryAfter: retryAfter)))
                 }
             }
         }
         return admitted.sorted()
+    }
+
+    /// Takes `count` slots of every schedule, or of none: nil when they were taken, else the seconds until they
+    /// could be (the first schedule that refused; what the others gave is handed back).
+    private func take(_ schedules: [(key: String, limit: RateLimit)], count: Int, on db: PGConnection) throws -> Int? {
+        var taken: [(key: String, limit: RateLimit)] = []
+        for schedule in schedules {
+            if let retryAfter = try RateLimitStore.admit(schedule.key, count: count, limit: schedule.limit, on: db) {
+                release(taken.map { ($0, count) }, on: db)
+                return retryAfter
+            }
+            taken.append(schedule)
+        }
+        return nil
     }
 
     /// The outcome of each send: all in one transaction, or, if that fails, each in its own.
@@ -191,19 +205,23 @@ final class SendCommitter: Sendable {
         }
     }
 
-    /// Hands back the quota taken for sends that wrote nothing.
-    private func release(_ counts: [String: Int], on db: PGConnection) {
-        guard let quota = context.settings.quota else { return }
-        for (key, count) in counts where count > 0 {
+    /// Hands back slots taken for sends that wrote nothing, one statement per schedule.
+    private func release(_ slots: [(schedule: (key: String, limit: RateLimit), count: Int)], on db: PGConnection) {
+        var merged: [String: (limit: RateLimit, count: Int)] = [:]
+        for (schedule, count) in slots { merged[schedule.key, default: (schedule.limit, 0)].count += count }
+        for (key, slots) in merged where slots.count > 0 {
             do {
-                try RateLimitStore.release(key, count: count, limit: quota, on: db)
+                try RateLimitStore.release(key, count: slots.count, limit: slots.limit, on: db)
             } catch {
                 logger.warning("quota not handed back", metadata: ["error": "\(error)"])
             }
         }
     }
 
-    private func quotaKey(_ send: PendingSend) -> String { "quota:\(send.acceptance.request.tenant.namespace.uuidString.lowercased())" }
+    /// The quota schedules a send counts against: its tenant's own quotas where set, else the deployment's.
+    private func schedules(_ send: PendingSend) -> [(key: String, limit: RateLimit)] {
+        send.call.principal.quotas.schedules(of: send.acceptance.request.tenant, fallback: context.settings.quota)
+    }
 
     private static let unavailable = RPCFailure(status: 503, code: "unavailable", message: "the database did not answer; send it again",
                                                 retryAfterSeconds: 1)
