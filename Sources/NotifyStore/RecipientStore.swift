@@ -90,14 +90,16 @@ public enum RecipientStore {
     /// as `uuidString` spells it).
     static func writeAddresses(_ recipients: [(namespace: UUID, recipient: SendRequest.Recipient)], on db: PGConnection) throws {
         guard !recipients.isEmpty else { return }
-        var merged: [String: (namespace: UUID, userID: String, email: String?, phone: String?)] = [:]
+        var merged: [String: (namespace: UUID, userID: String, email: String?, phone: String?, tokens: [PushToken])] = [:]
         var order: [String] = []
         for (namespace, recipient) in recipients {
             let key = "\(namespace.uuidString)\u{0}\(recipient.userID)"
+            let token = recipient.pushToken.map { [$0] } ?? []
             if let known = merged[key] {
-                merged[key] = (namespace, recipient.userID, recipient.email ?? known.email, recipient.phone ?? known.phone)
+                let tokens = known.tokens + token.filter { !known.tokens.contains($0) }
+                merged[key] = (namespace, recipient.userID, recipient.email ?? known.email, recipient.phone ?? known.phone, tokens)
             } else {
-                merged[key] = (namespace, recipient.userID, recipient.email, recipient.phone)
+                merged[key] = (namespace, recipient.userID, recipient.email, recipient.phone, token)
                 order.append(key)
             }
         }
@@ -109,12 +111,20 @@ public enum RecipientStore {
                 SELECT DISTINCT hashtextextended('recipient' || n || u, 0) AS h
                 FROM unnest(\(namespaces)::text[], \(users)::text[]) AS a(n, u) ORDER BY h) l
             """, prepared: true)
+        // A device token given with a send joins the entry's tokens (once each; the oldest go past the entry's limit).
+        let tokens = rows.map { row in String(decoding: JSONValue.array(row.tokens.map(\.body)).bytes, as: UTF8.self) }
         _ = try db.query("""
-            INSERT INTO recipients (namespace, user_id, email, phone)
-            SELECT n::uuid, u, e, p FROM unnest(\(namespaces)::text[], \(users)::text[], \(PGTextArray(rows.map(\.email)))::text[],
-                                                \(PGTextArray(rows.map(\.phone)))::text[]) AS a(n, u, e, p)
+            INSERT INTO recipients (namespace, user_id, email, phone, push_tokens)
+            SELECT n::uuid, u, e, p, t::jsonb FROM unnest(\(namespaces)::text[], \(users)::text[], \(PGTextArray(rows.map(\.email)))::text[],
+                                                         \(PGTextArray(rows.map(\.phone)))::text[], \(PGTextArray(tokens))::text[]) AS a(n, u, e, p, t)
             ON CONFLICT (namespace, user_id) DO UPDATE SET email = COALESCE(excluded.email, recipients.email),
-                phone = COALESCE(excluded.phone, recipients.phone), updated_at = now()
+                phone = COALESCE(excluded.phone, recipients.phone),
+                push_tokens = CASE WHEN recipients.push_tokens @> excluded.push_tokens THEN recipients.push_tokens
+                                   ELSE (SELECT coalesce(jsonb_agg(e ORDER BY i), '[]') FROM (
+                                             SELECT e, max(i) AS i FROM jsonb_array_elements(recipients.push_tokens || excluded.push_tokens)
+                                                                        WITH ORDINALITY AS x(e, i)
+                                             GROUP BY e ORDER BY max(i) DESC LIMIT \(Recipient.maxPushTokens)) kept) END,
+                updated_at = now()
             """, prepared: true)
     }
 

@@ -87,6 +87,59 @@ struct SendHTTPTests {
         #expect(renamed.status == 200, "\(renamed.text)")
     }
 
+    @Test("the seed's per-channel bodies: email {to, subject, html} (text from the HTML), SMS {to, body}, push {token, title, body}, template_fields; refusals name payload fields")
+    func seedPayloads() async throws {
+        let (twilio, fcm) = (try TwilioFake(), try FCMFake())
+        let (service, port) = try await Self.service(twilio.environment.merging(fcm.environment) { $1 })
+        defer { Task { await service.shutDown() } }
+        let key = try await TenantTests.onboard(service).productKey
+        let address = "seed-\(service.id)@example.com"
+        let email = try await Self.call(port, .POST, "/v1/notifications/email", key: key, body: [
+            "message_category": "ORDER_CONFIRMATION", "retry_enabled": true,
+            "payload": ["to": address, "sender": "Shop", "subject": "Order 9", "html": "<p>Your order <b>9</b> &amp; more</p><p>Thanks</p>"],
+        ])
+        #expect(email.status == 202, "\(email.text)")
+        let mail = try #require(await Maildir.wait(to: address, count: 1).first)
+        #expect(mail.header("Subject") == "Order 9" && mail.text.replacingOccurrences(of: "\r\n", with: "\n").contains("Your order 9 & more\n\nThanks") && mail.text.contains("<b>9</b>"), "\(mail.text)")
+
+        let sms = try await Self.call(port, .POST, "/v1/notifications/sms", key: key, body: [
+            "message_category": "OTP", "payload": ["to": "+14155550199", "sender": "Shop", "body": "123456 is your code"],
+        ])
+        #expect(sms.status == 202, "\(sms.text)")
+        let push = try await Self.call(port, .POST, "/v1/notifications/push", key: key, body: [
+            "message_category": "OTP", "payload": ["token": "seed-device-1", "title": "Your code", "body": "123456"],
+        ])
+        #expect(push.status == 202, "\(push.text)")
+        let deadline = ContinuousClock.now + .seconds(20)
+        var (texts, tokens) = ([[String: Any]](), [[String: Any]]())
+        while texts.isEmpty || tokens.isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            (texts, tokens) = (try await twilio.messages(), try await fcm.messages())
+        }
+        #expect(texts.map { "\($0["to"] ?? "") \($0["body"] ?? "")" } == ["+14155550199 123456 is your code"], "\(texts)")
+        #expect(tokens.map { $0["token"] as? String } == ["seed-device-1"], "\(tokens)")
+
+        #expect(try await service.call("PublishTemplate", ["name": "receipt", "template": ["title": "Receipt {{order}}", "body": "Order {{order}} paid"]],
+                                       as: .key(key)).status == 201)
+        let templated = try await Self.call(port, .POST, "/v1/notifications/email", key: key, body: [
+            "message_category": "PAYMENT_CONFIRMATION",
+            "payload": ["to": address, "template_fields": ["template_name": "receipt", "global_merge_vars": [["name": "order", "content": "42"]]]],
+        ])
+        #expect(templated.status == 202, "\(templated.text)")
+        #expect(await Maildir.wait(to: address, count: 2).contains { $0.header("Subject") == "Receipt 42" })
+
+        for (path, body, field) in [
+            ("/v1/notifications/email", ["message_category": "OTP", "payload": ["to": "not-an-address", "subject": "s", "html": "h"]], "payload.to"),
+            ("/v1/notifications/email", ["message_category": "OTP", "payload": ["to": address, "subject": "s"]], "payload.html"),
+            ("/v1/notifications/sms", ["message_category": "OTP", "payload": ["to": "+14155550199"]], "payload.body"),
+            ("/v1/notifications/email", ["message_category": "OTP", "payload": ["to": address], "recipient": ["email": address]], "payload"),
+            ("/v1/notifications/webhook", ["message_category": "OTP", "payload": ["to": address]], "payload"),
+        ] as [(String, [String: Any], String)] {
+            let refused = try await Self.call(port, .POST, path, key: key, body: body)
+            #expect(refused.status == 400 && refused.text.contains("'\(field)"), "\(path): \(refused.text)")
+        }
+    }
+
     @Test("refusals over HTTP: 401, 403, 400 naming the field, 413 past the limit, 404 for no command, 429 with Retry-After")
     func refusals() async throws {
         let (service, port) = try await Self.service(["NOTIFY_SEND_QUOTA_PER_SECOND": "1", "NOTIFY_SEND_QUOTA_BURST": "1000"])

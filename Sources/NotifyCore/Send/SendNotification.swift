@@ -1,5 +1,6 @@
-/// `SendNotification {channel | channels, messageCategory, recipient: {userId?, email?, phone?}, content: {title,
-/// body, subject?, html?}, idempotencyKey?}`: one recipient (`SendRequest`).
+/// `SendNotification {channel | channels, messageCategory, recipient: {userId?, email?, phone?, pushToken?}, content:
+/// {title, body, subject?, html?} | template, idempotencyKey?, ...}`: one recipient (`SendRequest`); or the seed's
+/// `{channel, message_category, payload}` (`SeedPayload`).
 public struct SendNotification: RPCRequest, Equatable {
     public static let command = RPCCommand.sendNotification
     public var request: SendRequest
@@ -9,6 +10,7 @@ public struct SendNotification: RPCRequest, Equatable {
     public init(body: [UInt8]) throws(RPCFailure) {
         let fields = try RequestBody.fields(body)
         do throws(Rejection) {
+            let fields = fields.has("payload") ? try SeedPayload.translated(fields) : fields
             request = try SendRequest(fields) { (fields) throws(Rejection) in [try SendRequest.Recipient(try fields.object("recipient"))] }
         } catch { throw error.asBadRequest }
     }

@@ -13,18 +13,21 @@ public struct SendRequest: Sendable, Equatable {
         public var userID: String
         public var email: String?
         public var phone: String?
+        /// A device to push to (`pushToken {platform, token}`), added to the entry's tokens.
+        public var pushToken: PushToken?
         /// The language to render a template in for this recipient (before its directory entry's and the request's).
         public var locale: String?
 
-        public init(userID: String, email: String? = nil, phone: String? = nil, locale: String? = nil) {
+        public init(userID: String, email: String? = nil, phone: String? = nil, pushToken: PushToken? = nil, locale: String? = nil) {
             self.userID = userID
             self.email = email
             self.phone = phone
+            self.pushToken = pushToken
             self.locale = locale
         }
 
         /// Whether the request gave addresses to write into the directory.
-        public var hasAddresses: Bool { email != nil || phone != nil }
+        public var hasAddresses: Bool { email != nil || phone != nil || pushToken != nil }
 
         /// `recipient` (or `recipients[i]`) as read: `userId`, or addresses alone, which get a stable id of their own
         /// (the same addresses are the same recipient, for per-recipient limits).
@@ -34,13 +37,16 @@ public struct SendRequest: Sendable, Equatable {
             locale = try fields.optionalString("locale", maxLength: 35).map { (text) throws(Rejection) in
                 try ContactAddress.locale(text, field: "\(fields.path)locale")
             }
+            pushToken = try fields.optionalObject("pushToken").map { (fields) throws(Rejection) in try PushToken(fields) }
             if let userID = try fields.optionalID("userId") {
                 self.userID = userID
             } else {
-                guard email != nil || phone != nil else {
-                    throw Rejection(.schema, "field '\(fields.path.dropLast())' must have 'userId', 'email' or 'phone'")
+                guard email != nil || phone != nil || pushToken != nil else {
+                    throw Rejection(.schema, "field '\(fields.path.dropLast())' must have 'userId', 'email', 'phone' or 'pushToken'")
                 }
-                userID = "address:" + APIKey.hash("\(email ?? "")\n\(phone ?? "")").prefix(32)
+                // A device is part of who it is only when given (ids derived before tokens could be stay the same).
+                let device = pushToken.map { "\n\($0.platform.rawValue):\($0.token)" } ?? ""
+                userID = "address:" + APIKey.hash("\(email ?? "")\n\(phone ?? "")\(device)").prefix(32)
             }
         }
 
@@ -48,6 +54,7 @@ public struct SendRequest: Sendable, Equatable {
             var members: [(String, JSONValue)] = [("userId", .string(userID))]
             if let email { members.append(("email", .string(email))) }
             if let phone { members.append(("phone", .string(phone))) }
+            if let pushToken { members.append(("pushToken", pushToken.body)) }
             if let locale { members.append(("locale", .string(locale))) }
             return .object(members)
         }

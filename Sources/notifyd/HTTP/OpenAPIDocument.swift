@@ -113,14 +113,22 @@ enum OpenAPIDocument {
 
     private static func sendSchema(batch: Bool, categories: MessageCategories) -> JSONValue {
         let string: JSONValue = .object([("type", .string("string"))])
+        let pushToken: JSONValue = .object([
+            ("type", .string("object")), ("required", .array([.string("platform"), .string("token")])),
+            ("properties", .object([("platform", .object([("type", .string("string")), ("enum", .array([.string("apns"), .string("fcm")]))])),
+                                    ("token", string)])),
+        ])
         let recipient: JSONValue = .object([
             ("type", .string("object")),
-            ("properties", .object([("userId", string), ("email", string), ("phone", string), ("locale", string)])),
+            ("properties", .object([("userId", string), ("email", string), ("phone", string), ("pushToken", pushToken), ("locale", string)])),
         ])
         let channels = NotificationChannel.allCases.map { JSONValue.string($0.rawValue) }
+        let who = batch ? "recipients" : "recipient"
+        var forms: [JSONValue] = ["content", "template"].map { .object([("required", .array([.string(who), .string($0)]))]) }
+        // The seed's per-channel body (`SeedPayload`): one recipient, so not for batches.
+        if !batch { forms.append(.object([("required", .array([.string("payload")]))])) }
         return .object([
-            ("type", .string("object")), ("required", .array([.string("messageCategory"), .string(batch ? "recipients" : "recipient")])),
-            ("oneOf", .array([.object([("required", .array([.string("content")]))]), .object([("required", .array([.string("template")]))])])),
+            ("type", .string("object")), ("required", .array([.string("messageCategory")])), ("oneOf", .array(forms)),
             ("properties", .object([
                 ("channel", .object([("type", .string("string")), ("enum", .array(channels))])),
                 ("channels", .object([("type", .string("array")), ("items", .object([("type", .string("string")), ("enum", .array(channels))]))])),
@@ -139,6 +147,10 @@ enum OpenAPIDocument {
                 ("idempotencyKey", .object([("type", .string("string")), ("minLength", .int(1)), ("maxLength", .int(SendRequest.maxIdempotencyKeyLength))])),
                 ("retryEnabled", .object([("type", .string("boolean")), ("default", .bool(true))])),
                 ("scheduledAt", .object([("type", .string("string")), ("format", .string("date-time"))])),
+                ("payload", .object([
+                    ("type", .string("object")),
+                    ("description", .string("the seed platform's body for one channel: email {to, sender?, subject, html, text?} or {to, template_fields: {template_name, global_merge_vars}}, sms {to, sender?, body}, push {token, sender?, title, body}")),
+                ])),
                 ("digest", .object([
                     ("type", .string("object")),
                     ("properties", .object([
