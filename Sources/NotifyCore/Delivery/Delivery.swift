@@ -16,6 +16,10 @@ public enum DeliveryStatus: String, Sendable, CaseIterable {
     case batched
     /// Sent as part of a digest: its history names the digest's delivery, whose status says the rest.
     case digested
+
+    /// The states a delivery rests in: nothing more will be done for it (a receipt may still move a sent one, which
+    /// retention waits for by its horizon).
+    public static let finished: [DeliveryStatus] = [.sent, .delivered, .undelivered, .bounced, .dead, .skipped, .cancelled, .digested]
 }
 
 /// One channel of one notification that leaves the building, decided by the planner and written with the

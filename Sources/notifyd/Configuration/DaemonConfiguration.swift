@@ -24,6 +24,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var send: SendSettings
     var inventory: InventorySettings
     var outbox: OutboxSettings
+    var retention: RetentionSettings
     var templates: TemplateSettings
     var delivery: DeliverySettings
     var email: EmailSettings
@@ -57,6 +58,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         send = try SendSettings(config: config)
         inventory = try InventorySettings(config: config)
         outbox = try OutboxSettings(config: config)
+        retention = try RetentionSettings(config: config)
         templates = TemplateSettings(config: config, baseDirectory: baseDirectory)
         delivery = try DeliverySettings(config: config)
         email = try EmailSettings(config: config)

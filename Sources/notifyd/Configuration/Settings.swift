@@ -2,6 +2,7 @@ import AMQP
 import Configuration
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 import Foundation
 import Providers
@@ -159,6 +160,32 @@ struct OutboxSettings: Sendable, Equatable {
         lease = .seconds(try config.int("outbox.leaseSeconds", Int(lease.components.seconds), 1...3600))
         pollInterval = .milliseconds(try config.int("outbox.pollMilliseconds", pollInterval.milliseconds, 10...60_000))
     }
+}
+
+/// `retention.*`: how long rows are kept (`RetentionStore`), and how the job that prunes them paces itself.
+struct RetentionSettings: Sendable, Equatable {
+    /// Deduplication rows of consumed events, in days: far longer than a message can be redelivered.
+    var inboxDays = 14
+    /// Finished deliveries with their history and receipts, and closed digests, in days; 0 keeps them.
+    var deliveryDays = 90
+    /// The audit trail, in days; 0 (the default) keeps it for ever.
+    var auditDays = 0
+    /// How often a round runs; every daemon runs the job, one at a time prunes.
+    var interval: Duration = .seconds(300)
+    /// Rows per statement, and statements per table per round at most.
+    var batchSize = 5_000
+    var maxBatches = 100
+
+    init(config: ConfigReader) throws(ConfigurationError) {
+        inboxDays = try config.int("retention.inboxDays", inboxDays, 1...3_650)
+        deliveryDays = try config.int("retention.deliveryDays", deliveryDays, 0...3_650)
+        auditDays = try config.int("retention.auditDays", auditDays, 0...36_500)
+        interval = .seconds(try config.int("retention.intervalSeconds", Int(interval.components.seconds), 1...86_400))
+        batchSize = try config.int("retention.batchSize", batchSize, 100...100_000)
+        maxBatches = try config.int("retention.maxBatches", maxBatches, 1...10_000)
+    }
+
+    var horizons: RetentionStore.Horizons { .init(inboxDays: inboxDays, deliveryDays: deliveryDays, auditDays: auditDays) }
 }
 
 /// `templates.*`: where rules and templates are, relative to the configuration file's folder.

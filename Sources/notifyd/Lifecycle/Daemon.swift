@@ -128,7 +128,8 @@ struct Daemon {
             connection: resources.monitoring, database: resources.reads, inbox: lanes, health: health, metrics: metrics,
             names: configuration.names, interval: .seconds(5), logger: logger)
         let release = ScheduledRelease(database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
-        var services: [any Service] = [systemd, watchdog, sampler, relay, release, worker, ingestion, rpc]
+        let retention = RetentionJob(database: resources.reads, settings: configuration.retention, metrics: metrics, logger: logger)
+        var services: [any Service] = [systemd, watchdog, sampler, relay, release, retention, worker, ingestion, rpc]
         if configuration.http.isEnabled {
             // First, so the group stops it last: health answers while the consumers drain.
             services.insert(HTTPListener(

@@ -53,6 +53,9 @@ final class DaemonMetrics: Sendable {
         counter("notify_rpc_requests_total", ["command": command, "status": String(status)]).increment()
     }
 
+    /// Rows the retention job removed from `table`.
+    func pruned(_ rows: Int, table: String) { counter("notify_retention_deleted_rows_total", ["table": table]).increment(by: rows) }
+
     /// One group commit of sends: the two totals' ratio is the mean group size.
     func sendCommit(sends: Int) {
         counter("notify_send_commits_total").increment()
