@@ -6,6 +6,9 @@ import Foundation
 public struct AMQPConfiguration: Sendable, Equatable {
     /// Broker endpoint and credentials, from an `amqp://` or `amqps://` URL.
     public var endpoint: AMQPEndpoint
+    /// More nodes of the same cluster (`host:port`), with the URL's credentials, vhost and TLS: a connection that is
+    /// lost, or cannot be opened, is tried on the next node in turn. Default: none.
+    public var alternateNodes: [AMQPNode] = []
     /// Heartbeat interval proposed to the broker. Default 10 s: a dead peer is noticed within about 20 s.
     public var heartbeat: Duration = .seconds(10)
     /// Bound on TCP/TLS connect and the AMQP handshake. Default 5 s.
@@ -35,6 +38,54 @@ public struct AMQPConfiguration: Sendable, Equatable {
     /// Parses `url` and keeps every other default.
     public init(url: String) throws(AMQPError) {
         self.init(endpoint: try AMQPEndpoint(url: url))
+    }
+
+    /// Every endpoint a connection may use, in the order they are tried: the URL's, then the alternates (one that
+    /// repeats the URL's node is not tried twice).
+    public var endpoints: [AMQPEndpoint] {
+        var endpoints = [endpoint]
+        for node in alternateNodes where !endpoints.contains(where: { $0.host == node.host && $0.port == node.port }) {
+            var alternate = endpoint
+            alternate.host = node.host
+            alternate.port = node.port
+            endpoints.append(alternate)
+        }
+        return endpoints
+    }
+}
+
+/// One node of a broker cluster: `host:port` (`[::1]:5672` for IPv6; the port defaults to the URL scheme's).
+public struct AMQPNode: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host[:port]`, the port defaulting to `defaultPort`.
+    public init(parsing text: String, defaultPort: Int) throws(AMQPError) {
+        let invalid = AMQPError(.invalidConfiguration, "a broker node must be host or host:port")
+        var host = Substring(text)
+        var port = defaultPort
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw invalid }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let value = Int(rest.dropFirst()) else { throw invalid }
+                port = value
+            }
+        } else if let colon = host.lastIndex(of: ":") {
+            guard let value = Int(host[host.index(after: colon)...]) else { throw invalid }
+            port = value
+            host = host[..<colon]
+        }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "/" || $0 == "@" }) else { throw invalid }
+        guard (1...65535).contains(port) else { throw AMQPError(.invalidConfiguration, "a broker node's port is out of range") }
+        self.host = String(host)
+        self.port = port
     }
 }
 

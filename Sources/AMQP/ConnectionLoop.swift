@@ -64,6 +64,9 @@ final class ConnectionLoop: @unchecked Sendable {
     private var closeDeadline: ContinuousClock.Instant?
     private var reconnectAttempt = 0
     private var reconnectAt: ContinuousClock.Instant = .now
+    /// Which of the configuration's endpoints the next session opens on: it moves on after a failed open and after
+    /// a lost session, so a node that is gone costs one attempt, not every one.
+    private var endpointIndex = 0
 
     /// How long a close waits for outstanding publisher confirms before it gives up on them.
     private static let closeDrainTimeout: Duration = .seconds(3)
@@ -116,14 +119,23 @@ final class ConnectionLoop: @unchecked Sendable {
     // MARK: - Thread
 
     private func threadMain(firstConnect: Reply<Void>) {
-        do {
-            try openSession()
-            firstConnect.resume(returning: .success(()))
-        } catch {
+        // Every node once: the first connection fails only when none of them answers.
+        var failure: AMQPError?
+        for _ in configuration.endpoints.indices {
+            do {
+                try openSession()
+                failure = nil
+                break
+            } catch {
+                failure = error
+            }
+        }
+        if let failure {
             mailbox.close().forEach { $0.fail(AMQPError(.closed, "the connection never opened")) }
-            firstConnect.resume(returning: .failure(error))
+            firstConnect.resume(returning: .failure(failure))
             return
         }
+        firstConnect.resume(returning: .success(()))
         runLoop()
     }
 
@@ -326,11 +338,23 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // MARK: - Connection lifecycle
 
+    /// The endpoint the next session opens on.
+    private var endpoint: AMQPEndpoint {
+        let endpoints = configuration.endpoints
+        return endpoints[endpointIndex % endpoints.count]
+    }
+
     private func openSession() throws(AMQPError) {
-        let fresh = try CSession(configuration: configuration, confirmMode: confirmMode)
-        try fresh.declare(state.topology)
-        for consumer in state.consumers {
-            try fresh.consume(queue: consumer.queue, tag: consumer.tag, prefetch: consumer.prefetch, noAck: consumer.noAck)
+        let fresh: CSession
+        do {
+            fresh = try CSession(configuration: configuration, endpoint: endpoint, confirmMode: confirmMode)
+            try fresh.declare(state.topology)
+            for consumer in state.consumers {
+                try fresh.consume(queue: consumer.queue, tag: consumer.tag, prefetch: consumer.prefetch, noAck: consumer.noAck)
+            }
+        } catch {
+            endpointIndex += 1
+            throw error
         }
         session = fresh
         reconnectAttempt = 0
@@ -347,7 +371,7 @@ final class ConnectionLoop: @unchecked Sendable {
     private func reconnect() {
         do {
             try openSession()
-            logger.info("reconnected to the broker", metadata: ["amqp.generation": "\(state.generation)"])
+            logger.info("reconnected to the broker", metadata: ["amqp.generation": "\(state.generation)", "amqp.endpoint": "\(endpoint)"])
         } catch {
             reconnectAttempt += 1
             scheduleReconnect()
@@ -362,6 +386,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private func lose(_ error: AMQPError) {
         guard session != nil else { return }
         session = nil
+        // The node may be the one that went: try the next first.
+        endpointIndex += 1
         state.lost()
         status.withLock { $0.connected = false }
         logger.warning("lost the broker connection", metadata: ["amqp.error": "\(error)"])

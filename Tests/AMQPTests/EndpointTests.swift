@@ -33,6 +33,21 @@ struct EndpointTests {
         #expect(endpoint.description == "amqp://svc@mq:5672/prod")
     }
 
+    @Test("cluster nodes: host:port, a default port by scheme, IPv6 in brackets; tried after the URL's node, which is not repeated")
+    func nodes() throws {
+        #expect(try AMQPNode(parsing: "mq-2:5673", defaultPort: 5672) == AMQPNode(host: "mq-2", port: 5673))
+        #expect(try AMQPNode(parsing: "mq-3", defaultPort: 5671) == AMQPNode(host: "mq-3", port: 5671))
+        #expect(try AMQPNode(parsing: "[::1]:5674", defaultPort: 5672) == AMQPNode(host: "::1", port: 5674))
+        #expect(try AMQPNode(parsing: "[fe80::1]", defaultPort: 5672) == AMQPNode(host: "fe80::1", port: 5672))
+        for bad in ["", ":5672", "mq:0", "mq:99999", "mq:x", "user@mq", "[::1", "mq/vhost"] {
+            #expect(throws: AMQPError.self, "\(bad)") { try AMQPNode(parsing: bad, defaultPort: 5672) }
+        }
+        var configuration = try AMQPConfiguration(url: "amqps://svc:secret@mq-1:5671/prod")
+        configuration.alternateNodes = [AMQPNode(host: "mq-1", port: 5671), AMQPNode(host: "mq-2", port: 5671), AMQPNode(host: "mq-3", port: 5671)]
+        #expect(configuration.endpoints.map(\.description) == ["amqps://svc@mq-1:5671/prod", "amqps://svc@mq-2:5671/prod", "amqps://svc@mq-3:5671/prod"])
+        #expect(configuration.endpoints.allSatisfy { $0.password == "secret" && $0.tls && $0.vhost == "prod" })
+    }
+
     @Test("bad URLs are refused with a reason", arguments: [
         "http://broker", "amqp://", "not a url", "amqp://broker:99999", "amqp://broker/a/b",
     ])

@@ -194,6 +194,32 @@ struct FaultTests {
         #expect(try await service.call("GetUserNotifications", ["userId": "hole"]).status == 200)
     }
 
+    @Test("broker nodes: a first node that is down is skipped at start; when the node in use goes, the daemon moves to the next; nothing lost or duplicated")
+    func brokerNodes() async throws {
+        let brokerPort = URLComponents(string: DaemonProcess.stackEnvironment["NOTIFY_AMQP_URL"]!)?.port ?? 5682
+        let proxy = try TCPProxy(targetPort: brokerPort)
+        let closed = try freeLoopbackPort()
+        // The URL names a node nobody listens on; the proxy stands for a second node, the broker itself for a third.
+        let service = try await ServiceHarness(environment: [
+            "NOTIFY_AMQP_URL": "amqp://guest:guest@127.0.0.1:\(closed)/%2f",
+            "NOTIFY_AMQP_NODES": "127.0.0.1:\(proxy.port),127.0.0.1:\(brokerPort)",
+        ])
+        defer {
+            proxy.stop()
+            Task { await service.shutDown() }
+        }
+        try await service.publish((0..<100).map { Payments.confirmed(user: "nodes", index: $0) })
+        #expect(try await service.waitForStored(100) == 100)
+        proxy.stop()
+        let moved = await service.daemon.waitForLog("reconnected to the broker", timeout: .seconds(15))
+        #expect(moved, "\(service.daemon.log.suffix(2000))")
+        #expect(service.daemon.log.contains("127.0.0.1:\(brokerPort)"), "it names the node it moved to")
+        try await service.publish((100..<200).map { Payments.confirmed(user: "nodes", index: $0) })
+        #expect(try await service.waitForStored(200, timeout: .seconds(60)) == 200)
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await service.storedCount() == 200, "no duplicates")
+    }
+
     @Test("systemd sees READY=1 once consumers are attached and WATCHDOG=1 only while the database threads answer")
     func watchdog() async throws {
         let listener = try NotifySocketListener()

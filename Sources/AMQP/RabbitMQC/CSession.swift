@@ -14,13 +14,12 @@ final class CSession {
 
     /// Opens the socket, logs in advertising `consumer_cancel_notify` and `connection.blocked`, opens channel 1
     /// and, when asked, puts it in confirm mode.
-    init(configuration: AMQPConfiguration, confirmMode: Bool) throws(AMQPError) {
+    init(configuration: AMQPConfiguration, endpoint: AMQPEndpoint, confirmMode: Bool) throws(AMQPError) {
         guard let connection = amqp_new_connection() else {
             throw AMQPError(.connectionFailed, "librabbitmq could not allocate a connection")
         }
         self.connection = connection
         rpcTimeout = timeval(configuration.rpcTimeout)
-        let endpoint = configuration.endpoint
         let target = "\(endpoint.host):\(endpoint.port)"
         let socket: OpaquePointer?
         if endpoint.tls {

@@ -21,6 +21,14 @@ extension AMQPConfiguration {
         } catch {
             throw ConfigurationError(key: "amqp.url", reason: error.reason)
         }
+        let defaultPort = endpoint.tls ? 5671 : 5672
+        alternateNodes = try config.stringArray(forKey: "amqp.nodes", default: []).filter { !$0.isEmpty }.map { (text) throws(ConfigurationError) in
+            do throws(AMQPError) {
+                return try AMQPNode(parsing: text, defaultPort: defaultPort)
+            } catch {
+                throw ConfigurationError(key: "amqp.nodes", reason: error.reason)
+            }
+        }
         heartbeat = .seconds(try config.int("amqp.heartbeatSeconds", Int(defaults.heartbeat.components.seconds), 0...600))
         connectTimeout = .seconds(try config.int("amqp.connectTimeoutSeconds", Int(defaults.connectTimeout.components.seconds), 1...120))
         connectionName = "notifyd"

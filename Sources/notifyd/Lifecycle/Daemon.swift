@@ -81,7 +81,7 @@ struct Daemon {
         do {
             reconciler = try await makeReconciler(resources, planner: planner, doorbell: doorbell)
         } catch {
-            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: "\(error)")
+            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoints.map(\.description).joined(separator: ", "))", reason: "\(error)")
         }
         var input = JSONInput()
         input.maxBytes = configuration.ingestion.maxBodyBytes
@@ -89,7 +89,7 @@ struct Daemon {
         let readiness = Readiness(
             parts: [EventIngestion.part, RPCServer.part], logger: logger, systemd: systemd,
             readyMetadata: [
-                "amqp": "\(configuration.amqp.endpoint)", "postgres": "\(configuration.database.connection.target)",
+                "amqp": "\(configuration.amqp.endpoints.map(\.description).joined(separator: ","))", "postgres": "\(configuration.database.connection.target)",
                 "queues": "\(configuration.names.eventsQueue),\(configuration.names.rpcQueue),\(configuration.names.deadLetterQueue)",
             ])
         let ingestion = EventIngestion(
@@ -348,7 +348,7 @@ private struct Resources: Sendable {
             try await monitoring.connect()
             try await consuming.declare(configuration.declaredTopology)
         } catch {
-            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoint)", reason: error.description)
+            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoints.map(\.description).joined(separator: ", "))", reason: error.description)
         }
     }
 
