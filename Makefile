@@ -1,8 +1,9 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both bring up the local stack first.
 STACK := deploy/dev/stack
+CLUSTER := deploy/dev/cluster
 SWIFT_FLAGS ?=
 
-.PHONY: run test fuzz bench stack-up stack-down stack-status build clean
+.PHONY: run test fuzz bench stack-up stack-down stack-status cluster-up cluster-down build clean
 
 stack-up:
 	@$(STACK) up
@@ -13,6 +14,13 @@ stack-down:
 stack-status:
 	@$(STACK) status
 
+## The cluster stack beside it (three RabbitMQ nodes, a PostgreSQL primary and replica): for the cluster tests.
+cluster-up: stack-up
+	@$(CLUSTER) up
+
+cluster-down:
+	@$(CLUSTER) down
+
 build:
 	swift build $(SWIFT_FLAGS)
 
@@ -20,11 +28,11 @@ build:
 run: stack-up build
 	@eval "$$($(STACK) env)" && exec .build/debug/notifyd --config Config/notifyd.json
 
-## Run every test (unit and integration) against the local stack. Tests run one at a time: some of them close
-## every broker connection on purpose.
-test: stack-up
+## Run every test (unit and integration) against the local stack and the cluster stack. Tests run one at a time:
+## some of them close every broker connection, or kill a node, on purpose.
+test: stack-up cluster-up
 	swift build --build-tests $(SWIFT_FLAGS)
-	@eval "$$($(STACK) env)" && NOTIFYD_BIN="$$(swift build --show-bin-path)/notifyd" \
+	@eval "$$($(STACK) env)" && eval "$$($(CLUSTER) test-env)" && NOTIFYD_BIN="$$(swift build --show-bin-path)/notifyd" \
 		swift test --skip-build --no-parallel $(SWIFT_FLAGS)
 
 ## Fuzz decode → validate → render for FUZZ_SECONDS per target (default 300); no servers needed.

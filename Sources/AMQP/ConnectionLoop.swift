@@ -299,7 +299,10 @@ final class ConnectionLoop: @unchecked Sendable {
                         routingKey: routingKey, consumerTag: consumerTag, properties: properties, body: bytes,
                         omittedBodySize: omitted))
             case .confirm(let tag, let multiple, let acked):
-                state.confirm(tag: tag, multiple: multiple, acked: acked)
+                if state.confirm(tag: tag, multiple: multiple, acked: acked) {
+                    lose(AMQPError(.connectionLost, "the broker has refused every publish on this channel for \(ConnectionState.refusalLimit); reopening it"))
+                    return false
+                }
             case .cancelled(let consumerTag):
                 switch state.brokerCancelled(consumerTag) {
                 case .reconnect:

@@ -62,6 +62,7 @@ struct ConnectionState {
     mutating func opened() -> [PublishBatch] {
         generation += 1
         confirms.reset()
+        refusingSince = nil
         backoff.reset()
         for consumer in consumers { consumer.consumer.discard(before: generation) }
         return batches.filter { !$0.isFinished }
@@ -160,9 +161,25 @@ struct ConnectionState {
         if confirmMode { confirms.skip() }
     }
 
-    mutating func confirm(tag: UInt64, multiple: Bool, acked: Bool) {
+    /// Since when every confirm on this session has been a nack; nil once one is an ack.
+    private(set) var refusingSince: ContinuousClock.Instant?
+    /// How long a session may refuse every publish before it is reopened.
+    static let refusalLimit: Duration = .seconds(3)
+
+    /// Applies a confirm. Returns true when the session has refused every publish for `refusalLimit`: a channel
+    /// opened on a node while a quorum queue's leader was being elected keeps nacking for good (RabbitMQ 3.10; a
+    /// fresh channel publishes fine), so such a session is to be reopened rather than trusted.
+    @discardableResult
+    mutating func confirm(tag: UInt64, multiple: Bool, acked: Bool, at now: ContinuousClock.Instant = .now) -> Bool {
         confirms.settle(tag: tag, multiple: multiple, acked: acked)
         batches.removeAll { $0.isFinished }
+        if acked {
+            refusingSince = nil
+            return false
+        }
+        let since = refusingSince ?? now
+        refusingSince = since
+        return now - since >= Self.refusalLimit
     }
 
     mutating func returned(exchange: String, routingKey: String, messageID: String?) {

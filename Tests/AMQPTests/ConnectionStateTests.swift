@@ -100,6 +100,26 @@ struct ConnectionStateTests {
         #expect(outcomes == [.confirmed, .returned, .nacked, .confirmed])
     }
 
+    @Test("a session that nacks every publish for 3 s is to be reopened; an ack in between, or a new session, starts over")
+    func refusingSession() {
+        var state = Self.state()
+        _ = state.opened()
+        let start = ContinuousClock.now
+        let r1 = state.confirm(tag: 1, multiple: false, acked: false, at: start)
+        #expect(!r1)
+        let r2 = state.confirm(tag: 2, multiple: false, acked: false, at: start + .seconds(2))
+        #expect(!r2)
+        let r3 = state.confirm(tag: 3, multiple: false, acked: true, at: start + .seconds(2.5))
+        #expect(!r3, "an ack ends the streak")
+        let r4 = state.confirm(tag: 4, multiple: false, acked: false, at: start + .seconds(4))
+        #expect(!r4)
+        let r5 = state.confirm(tag: 5, multiple: false, acked: false, at: start + .seconds(7))
+        #expect(r5, "3 s of nothing but nacks")
+        _ = state.opened()
+        let r6 = state.confirm(tag: 1, multiple: false, acked: false, at: start + .seconds(8))
+        #expect(!r6, "a new session starts over")
+    }
+
     @Test("a batch past its deadline reports what is unconfirmed as timed out; so does an abandoned one")
     func deadlines() async {
         let start = ContinuousClock.now

@@ -80,6 +80,9 @@ struct TopologySettings: Sendable, Equatable {
     var eventsDeliveryLimit = 20
     /// RPC requests older than this expire unanswered.
     var rpcRequestTTLMilliseconds = 30_000
+    /// `classic` (one node holds it) or `quorum` (replicated: the RPC queue survives a node of a cluster). Changing
+    /// it for an existing queue needs that queue deleted first (the broker refuses another type under one name).
+    var rpcQueueType = "classic"
 
     init(config: ConfigReader) throws(ConfigurationError) {
         let defaults = names
@@ -94,11 +97,16 @@ struct TopologySettings: Sendable, Equatable {
         archiveParked = config.bool(forKey: "topology.archiveParked", default: archiveParked)
         eventsDeliveryLimit = try config.int("topology.eventsDeliveryLimit", eventsDeliveryLimit, 1...1000)
         rpcRequestTTLMilliseconds = try config.int("topology.rpcRequestTtlMilliseconds", rpcRequestTTLMilliseconds, 100...3_600_000)
+        rpcQueueType = config.string(forKey: "topology.rpcQueueType", default: rpcQueueType)
+        guard ["classic", "quorum"].contains(rpcQueueType) else {
+            throw ConfigurationError(key: "topology.rpcQueueType", reason: "must be classic or quorum")
+        }
     }
 
     /// The exchanges, queues and bindings the daemon declares.
     var declared: AMQPTopology {
-        .contract(names, deliveryLimit: eventsDeliveryLimit, rpcRequestTTLMilliseconds: rpcRequestTTLMilliseconds)
+        .contract(names, deliveryLimit: eventsDeliveryLimit, rpcRequestTTLMilliseconds: rpcRequestTTLMilliseconds,
+                  rpcQueueType: rpcQueueType)
     }
 }
 

@@ -5,9 +5,10 @@ extension AMQPTopology {
     /// The exchanges, queues and bindings of `CONTRACT.md`, declared (idempotently) at every start and reconnect.
     ///
     /// Queue types: the events and dead-letter queues are quorum queues, so a message that keeps crashing its
-    /// consumer is parked after `deliveryLimit` redeliveries instead of looping forever; the RPC queue is a
-    /// classic queue whose requests expire after `rpcRequestTTLMilliseconds`, so nobody is answered who gave up.
-    static func contract(_ names: ContractNames, deliveryLimit: Int, rpcRequestTTLMilliseconds: Int) -> AMQPTopology {
+    /// consumer is parked after `deliveryLimit` redeliveries instead of looping forever; the RPC queue's requests
+    /// expire after `rpcRequestTTLMilliseconds`, so nobody is answered who gave up. It is a classic queue unless
+    /// `rpcQueueType` is `quorum` (a cluster: a classic queue is unavailable while the node that holds it is down).
+    static func contract(_ names: ContractNames, deliveryLimit: Int, rpcRequestTTLMilliseconds: Int, rpcQueueType: String = "classic") -> AMQPTopology {
         AMQPTopology(
             exchanges: [
                 .init(name: names.eventsExchange, type: "topic"),
@@ -20,7 +21,8 @@ extension AMQPTopology {
                     "x-dead-letter-exchange": .string(names.deadLetterExchange),
                 ]),
                 .init(name: names.deadLetterQueue, arguments: ["x-queue-type": "quorum"]),
-                .init(name: names.rpcQueue, arguments: ["x-message-ttl": .int(Int64(rpcRequestTTLMilliseconds))]),
+                .init(name: names.rpcQueue, arguments: ["x-message-ttl": .int(Int64(rpcRequestTTLMilliseconds))]
+                    .merging(rpcQueueType == "quorum" ? ["x-queue-type": "quorum"] : [:]) { $1 }),
             ],
             bindings: ContractNames.consumedRoutingKeys.map {
                 .init(queue: names.eventsQueue, exchange: names.eventsExchange, routingKey: $0)
