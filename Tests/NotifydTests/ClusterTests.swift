@@ -74,9 +74,15 @@ struct ClusterTests {
             }
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
+                // What did not go through is shown, so a run that struggles says why.
                 let outcomes: [AMQPPublishOutcome]
-                do { outcomes = try await publisher.publish(batch, timeout: .seconds(10)) } catch { print("publish: \(error)"); outcomes = [] }
-                if outcomes.count == batch.count, !outcomes.allSatisfy({ $0 == .confirmed }) { print("outcomes: \(Set(outcomes.map { "\($0)" }))") }
+                do {
+                    outcomes = try await publisher.publish(batch, timeout: .seconds(10))
+                } catch {
+                    print("publish failed: \(error)")
+                    outcomes = []
+                }
+                if !outcomes.allSatisfy({ $0 == .confirmed }) { print("publish outcomes: \(Set(outcomes.map { "\($0)" }))") }
                 if outcomes.count == batch.count, outcomes.allSatisfy({ $0 == .confirmed }) {
                     confirmed.formUnion(batch.compactMap(\.properties.messageID))
                     break
