@@ -3,7 +3,7 @@ STACK := deploy/dev/stack
 CLUSTER := deploy/dev/cluster
 SWIFT_FLAGS ?=
 
-.PHONY: run test fuzz bench stack-up stack-down stack-status cluster-up cluster-down build clean
+.PHONY: run test fuzz bench chaos scale soak stack-up stack-down stack-status cluster-up cluster-down build clean
 
 stack-up:
 	@$(STACK) up
@@ -45,6 +45,30 @@ bench: stack-up
 	swift build -c release --product notify-bench
 	swift build -c release --product notifyd
 	@eval "$$($(STACK) env)" && .build/release/notify-bench all
+
+## Every fault scenario at full size on the cluster stack (release build), each ending with the checker's
+## `lost=0 duplicated=0 duplicate_sends=K` line. CHAOS_ARGS passes options (`--scenario smtp-down --events 30000`).
+CHAOS_ARGS ?=
+chaos: cluster-up
+	swift build -c release --product notifyd
+	swift build -c release --product notify-chaos
+	@eval "$$($(STACK) env)" && eval "$$($(CLUSTER) test-env)" && .build/release/notify-chaos run $(CHAOS_ARGS)
+
+## Throughput with 1, 2 and 3 daemons on the cluster stack.
+scale: cluster-up
+	swift build -c release --product notifyd
+	swift build -c release --product notify-chaos
+	@eval "$$($(STACK) env)" && eval "$$($(CLUSTER) test-env)" && .build/release/notify-chaos scale $(CHAOS_ARGS)
+
+## An hour at a steady rate with a fault every 5 minutes (not in CI): .stack/soak/soak.csv and soak.png.
+## SOAK_ARGS passes options (`--minutes 10 --rate 300`).
+SOAK_ARGS ?=
+soak: cluster-up
+	swift build -c release --product notifyd
+	swift build -c release --product notify-chaos
+	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check matplotlib
+	@eval "$$($(STACK) env)" && eval "$$($(CLUSTER) test-env)" && .build/release/notify-chaos soak $(SOAK_ARGS); \
+		status=$$?; python3 deploy/dev/soak-plot.py .stack/soak/soak.csv .stack/soak/soak.png; exit $$status
 
 clean:
 	rm -rf .build

@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "notifyd", targets: ["notifyd"]),
         .executable(name: "notifyctl", targets: ["notifyctl"]),
         .executable(name: "notify-bench", targets: ["notify-bench"]),
+        .executable(name: "notify-chaos", targets: ["notify-chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -121,6 +122,16 @@ let package = Package(
                 "AMQP", "Postgres", "NotifyCore", "Providers", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // The cluster checker: load, faults and a verdict on lost and duplicated effects (`make chaos`, `make soak`).
+        .executableTarget(
+            name: "notify-chaos",
+            dependencies: [
+                "AMQP", "Postgres", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

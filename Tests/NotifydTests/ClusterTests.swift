@@ -132,7 +132,9 @@ struct ClusterTests {
 }
 
 /// Runs `executable` with `arguments` to completion, its output discarded; returns its exit status.
-func runTool(_ executable: String, _ arguments: String...) throws -> Int32 {
+func runTool(_ executable: String, _ arguments: String...) throws -> Int32 { try runTool(executable, arguments) }
+
+func runTool(_ executable: String, _ arguments: [String]) throws -> Int32 {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments

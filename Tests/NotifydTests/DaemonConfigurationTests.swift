@@ -108,6 +108,20 @@ struct DaemonConfigurationTests {
         }
     }
 
+    @Test("deploy/cluster/notifyd.json, the sample for a cluster, sets only keys the code reads, and loads")
+    func clusterSample() async throws {
+        let recorder = KeyRecorder()
+        _ = try DaemonConfiguration(config: ConfigReader(provider: InMemoryProvider(values: [:]), accessReporter: recorder), problems: ConfigProblems())
+        let path = repositoryRoot.appendingPathComponent("deploy/cluster/notifyd.json").path
+        let json = Self.flatten(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(Set(json.keys).isSubset(of: recorder.keys), "not read: \(Set(json.keys).subtracting(recorder.keys))")
+        #expect(!json.keys.contains("amqp.url") && !json.keys.contains("postgres.url"), "URLs carry passwords: credentials only")
+        let sample = try DaemonConfiguration(
+            config: ConfigReader(provider: try await FileProvider<JSONSnapshot>(filePath: FilePath(path))), problems: ConfigProblems())
+        #expect(sample.amqp.alternateNodes.map(\.host) == ["rabbit-2.flowmart.internal", "rabbit-3.flowmart.internal"])
+        #expect(sample.topology.rpcQueueType == "quorum")
+    }
+
     /// `{"a": {"b": 1}}` as `["a.b": "1"]`; arrays are joined with commas.
     static func flatten(_ value: Any, prefix: String = "") -> [String: String] {
         switch value {

@@ -2,41 +2,6 @@ import Foundation
 import TestSupport
 import Postgres
 
-/// The loopback TCP proxy of `Support/tcp_proxy.py`, between a daemon and the broker.
-final class TCPProxy: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-
-    init(targetPort: Int) throws {
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("Tests/NotifydTests/Support/tcp_proxy.py").path,
-                             String(targetPort)]
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = ""
-        while !line.contains("\n") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let port = line.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-            throw SupportFailure("the TCP proxy did not start: \(line)")
-        }
-        self.port = port
-    }
-
-    /// Stops forwarding without closing anything: a network that silently drops every packet.
-    func blackHole() { kill(process.processIdentifier, SIGUSR1) }
-    func restore() { kill(process.processIdentifier, SIGUSR2) }
-    func stop() { kill(process.processIdentifier, SIGKILL) }
-
-    deinit {
-        stop()
-    }
-}
-
 /// A stand-in for systemd's notification socket: collects what a daemon sends to `$NOTIFY_SOCKET`.
 final class NotifySocketListener: @unchecked Sendable {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8)).sock").path

@@ -48,6 +48,9 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 
 def main():
+    # A parent that blocks signals (a Swift process's threads do) hands that mask down: without this, SIGTERM
+    # would never reach the handler below.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--plain-port", type=int, required=True)

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+
+/// `notify-chaos`: several release daemons on the cluster stack (`deploy/dev/cluster`), load with confirms, faults
+/// under it, and a checker that counts lost and duplicated effects (`make chaos`); the daemons' throughput by
+/// count (`scale`); an hour at a steady rate with faults every few minutes (`make soak`).
+@main
+struct NotifyChaos: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notify-chaos", abstract: "Faults under load on the cluster stack, judged by a checker.",
+        subcommands: [ChaosRun.self, ScaleRun.self, SoakRun.self], defaultSubcommand: ChaosRun.self)
+}
+
+struct ChaosRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Every scenario (or those named), each ending with its checker line.")
+    @OptionGroup var cluster: ClusterOptions
+    @Option(help: "Scenarios to run: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var scenario: [Scenario] = Scenario.allCases
+    @Option(help: "Events per scenario (nine in ten payments, every tenth an inventory adjustment).") var events = 12_000
+    @Option(help: "Events published per second.") var rate = 300.0
+    @Option(help: "Daemons sharing the work.") var daemons = 3
+    @Option(help: "Seconds to wait for every effect after the load before judging.") var settleSeconds = 300
+
+    func run() async throws {
+        var lines: [String] = []
+        for scenario in scenario {
+            report("scenario \(scenario.rawValue): \(events) events at \(Int(rate))/s, \(daemons) daemons")
+            let rig = try await ChaosRig(cluster, daemons: daemons, proxyFirstDaemon: scenario.cutsOffFirstDaemon)
+            let load = try LoadGenerator(cluster, exchange: rig.slot.exchange, tag: rig.tag, users: ChaosRig.users, logger: rig.logger)
+            let sampler = ProgressSampler()
+            sampler.start(rig, load)
+            let started = sampler.now
+            // The fault comes a third of the way into the load, while events and sends are in flight.
+            async let fault: Double = {
+                while load.confirmedCount < events / 3 { try await Task.sleep(for: .milliseconds(100)) }
+                let at = sampler.now
+                try await scenario.inject(rig)
+                return at
+            }()
+            try await load.run(0..<events, rate: rate)
+            let published = sampler.now
+            // Effects may all be in before the fault's window is over (a node still restarting): that counts.
+            let settled = await Checker.waitUntilSettled(rig, load, timeout: .seconds(settleSeconds))
+            let drained = sampler.now
+            let faultAt = try await fault
+            sampler.stop()
+            let verdict = try await Checker.judge(rig, load)
+            await load.close()
+            let line = verdict.line(scenario.rawValue)
+            report(line)
+            report(String(format: "  recovery: ingestion stalled %.1f s, email stalled %.1f s after the fault; load %.0f s, every effect in %.0f s after it%@; peak RSS %.0f MB; publisher retries %d",
+                         sampler.longestStall(after: faultAt, \.stored), sampler.longestStall(after: faultAt, \.emails),
+                         published - started, drained - published, settled ? "" : " (NOT SETTLED)", rig.peakRSSMegabytes, load.retries))
+            for example in verdict.examples { report("  \(example)") }
+            if scenario == .baseline { try await report(Growth.perMillionEvents(rig, events: events)) }
+            if !verdict.clean {
+                for (index, daemon) in rig.daemons.enumerated() { report("  daemon \(index) log tail:\n\(daemon.log.suffix(3000))") }
+            }
+            lines.append(line)
+            await rig.tearDown()
+            scenario.repair(cluster)
+        }
+        report("\nchecker summary")
+        for line in lines { report(line) }
+        if lines.contains(where: { !$0.contains("lost=0 duplicated=0 ") }) { throw ExitCode.failure }
+    }
+}
+
+/// Writes `line` to standard output at once (unbuffered: a run takes minutes and is usually piped to a log).
+func report(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

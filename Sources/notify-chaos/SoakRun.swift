@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import TestSupport
+
+/// An hour (by default) at a steady rate on the cluster stack, with a fault every few minutes; every 10 s a CSV row
+/// of throughput, latency p99, each daemon's RSS, lane ages and depths, and the database's size; at the end the
+/// checker's verdict and the pass criteria: no RSS growth trend, no lane older than 5 s outside fault windows.
+struct SoakRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "soak", abstract: "A long steady run with faults, sampled to CSV.")
+    @OptionGroup var cluster: ClusterOptions
+    @Option(help: "Minutes of load.") var minutes = 60.0
+    @Option(help: "Events per second.") var rate = 400.0
+    @Option(help: "Seconds between faults (0: none).") var faultEvery = 300.0
+    @Option(help: "Where soak.csv goes.") var output = repositoryRoot.appendingPathComponent(".stack/soak").path
+
+    /// The faults a soak cycles through; each leaves the cluster as it found it (killed things are started again).
+    enum Fault: String, CaseIterable {
+        case killDaemon = "kill-daemon", killNode = "kill-node", smtpDown = "smtp-down", blackHole = "black-hole"
+    }
+
+    /// After a fault ends, how long lanes may still be draining its backlog before their age counts again.
+    static let recoveryAllowance = 60.0
+
+    func run() async throws {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let csvPath = output + "/soak.csv"
+        FileManager.default.createFile(atPath: csvPath, contents: nil)
+        let csv = try FileHandle(forWritingTo: URL(fileURLWithPath: csvPath))
+        let rig = try await ChaosRig(cluster, daemons: 3, proxyFirstDaemon: true)
+        let load = try LoadGenerator(cluster, exchange: rig.slot.exchange, tag: rig.tag, users: ChaosRig.users, logger: rig.logger)
+        let events = Int(minutes * 60 * rate)
+        let started = Date().timeIntervalSince1970
+        let faults = FaultLog()
+        report("soak: \(events) events at \(Int(rate))/s for \(minutes) min, a fault every \(Int(faultEvery)) s; CSV \(csvPath)")
+        csv.write(Data("t,confirmed,stored,emails,throughput,latency_p99_ms,rss1_mb,rss2_mb,rss3_mb,lane_high_age_s,lane_normal_age_s,lane_low_age_s,lane_depth,db_mb,fault\n".utf8))
+
+        let sampler = Task {
+            var (stored, last) = (0, started)
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(10))
+                let now = Date().timeIntervalSince1970
+                let window = (try? await Self.window(rig, since: last)) ?? []
+                var latencies = window.compactMap { (index, at) in load.publishTime(index).map { (at - $0) * 1000 } }.sorted()
+                if latencies.isEmpty { latencies = [0] }
+                stored += window.count
+                let lanes = Self.laneState(rig)
+                let size = (try? await rig.db.withConnection { try $0.query("SELECT pg_database_size(current_database())")[0].decode(0, as: Int.self) }) ?? 0
+                let rss = rig.daemons.map { String(format: "%.1f", $0.residentMegabytes) }
+                let row = [String(format: "%.0f", now - started), String(load.confirmedCount), String(stored), String(rig.smtp.received),
+                           String(format: "%.0f", Double(window.count) / (now - last)),
+                           String(format: "%.0f", latencies[min(latencies.count - 1, latencies.count * 99 / 100)])]
+                    + rss + lanes.ages.map { String(format: "%.1f", $0) } + [String(lanes.depth), String(size / 1_048_576), faults.active(at: now - started) ?? ""]
+                csv.write(Data((row.joined(separator: ",") + "\n").utf8))
+                last = now
+            }
+        }
+        let injector = Task {
+            guard faultEvery > 0 else { return }
+            var next = 0
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(faultEvery))
+                let fault = Fault.allCases[next % Fault.allCases.count]
+                next += 1
+                let from = Date().timeIntervalSince1970 - started
+                report(String(format: "  %.0f s: %@", from, fault.rawValue))
+                faults.begin(fault.rawValue, at: from)
+                try await Self.inject(fault, rig)
+                faults.end(at: Date().timeIntervalSince1970 - started + Self.recoveryAllowance)
+            }
+        }
+        try await load.run(0..<events, rate: rate)
+        injector.cancel()
+        _ = await injector.result
+        cluster.startEveryNode()
+        rig.proxy?.restore()
+        let settled = await Checker.waitUntilSettled(rig, load, timeout: .seconds(600))
+        try? await Task.sleep(for: .seconds(10))
+        sampler.cancel()
+        try csv.close()
+        let verdict = try await Checker.judge(rig, load)
+        await load.close()
+        report(verdict.line("soak") + (settled ? "" : " (NOT SETTLED)"))
+        for example in verdict.examples { report("  \(example)") }
+        report(try Self.criteria(csvPath))
+        await rig.tearDown()
+        if !verdict.clean { throw ExitCode.failure }
+    }
+
+    private static func inject(_ fault: Fault, _ rig: ChaosRig) async throws {
+        switch fault {
+        case .killDaemon:
+            // As systemd would: Restart=on-failure, RestartSec=5.
+            await rig.kill(1)
+            try await Task.sleep(for: .seconds(5))
+            try await rig.restart(1)
+        case .killNode:
+            let node = rig.options.leader(of: rig.slot.eventsQueue) ?? 1
+            rig.options.control("kill-node", String(node))
+            try await Task.sleep(for: .seconds(30))
+            rig.options.control("start-node", String(node))
+        case .smtpDown:
+            rig.smtp.stop()
+            try await Task.sleep(for: .seconds(60))
+            try rig.smtp.start()
+        case .blackHole:
+            rig.proxy?.blackHole()
+            try await Task.sleep(for: .seconds(30))
+            rig.proxy?.restore()
+        }
+    }
+
+    /// Notifications stored since `since`: (event index, when stored).
+    private static func window(_ rig: ChaosRig, since: Double) async throws -> [(Int, Double)] {
+        let prefix = rig.tag + "-e"
+        return try await rig.db.withConnection { db in
+            try db.query("""
+                SELECT substr(source_event_key, \(prefix.count + 1))::int, extract(epoch FROM created_at)::float8 FROM notifications
+                WHERE created_at > to_timestamp(\(since)) AND source_event_key LIKE \(prefix + "%")
+                """).map { (try $0.decode(0, as: Int.self), try $0.decode(1, as: Double.self)) }
+        }
+    }
+
+    /// The oldest job's age per lane (the highest any daemon reports) and the lanes' total depth, from `/metrics`.
+    private static func laneState(_ rig: ChaosRig) -> (ages: [Double], depth: Int) {
+        var ages = [0.0, 0.0, 0.0]
+        var depth = 0.0
+        for index in rig.daemons.indices {
+            for line in scrape(port: rig.httpPort(index)).split(separator: "\n") where !line.hasPrefix("#") {
+                let parts = line.split(separator: " ")
+                guard parts.count == 2, let value = Double(parts[1]) else { continue }
+                for (lane, name) in ["high", "normal", "low"].enumerated() where parts[0].contains("lane=\"\(name)\"") {
+                    if parts[0].hasPrefix("notify_lane_oldest_age_seconds") { ages[lane] = max(ages[lane], value) }
+                    if parts[0].hasPrefix("notify_lane_depth"), index == 0 { depth += value }
+                }
+            }
+        }
+        return (ages, Int(depth))
+    }
+
+    private static func scrape(port: Int) -> String {
+        let curl = Process()
+        let output = Pipe()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-s", "--max-time", "3", "http://127.0.0.1:\(port)/metrics"]
+        curl.standardOutput = output
+        curl.standardError = FileHandle.nullDevice
+        guard (try? curl.run()) != nil else { return "" }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        curl.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The pass criteria, judged from the CSV: the RSS trend over the second half of the run (least squares, MB per
+    /// hour, each daemon), and every row outside a fault window with all lanes younger than 5 s.
+    static func criteria(_ path: String) throws -> String {
+        let rows = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        guard rows.count >= 4 else { return "soak criteria: too few samples" }
+        let half = rows.suffix(rows.count / 2)
+        var slopes: [Double] = []
+        for column in 6...8 {
+            let points = half.compactMap { row -> (Double, Double)? in
+                guard let t = Double(row[0]), let rss = Double(row[column]), rss > 0 else { return nil }
+                return (t / 3600, rss)
+            }
+            let n = Double(points.count)
+            let (mx, my) = (points.map(\.0).reduce(0, +) / n, points.map(\.1).reduce(0, +) / n)
+            let sxx = points.map { ($0.0 - mx) * ($0.0 - mx) }.reduce(0, +)
+            slopes.append(sxx > 0 ? points.map { ($0.0 - mx) * ($0.1 - my) }.reduce(0, +) / sxx : 0)
+        }
+        let quiet = rows.filter { $0[14].isEmpty }
+        let late = quiet.filter { row in (9...11).contains { (Double(row[$0]) ?? 0) > 5 } }
+        let maxAge = quiet.flatMap { row in (9...11).map { Double(row[$0]) ?? 0 } }.max() ?? 0
+        return String(format: "soak criteria: RSS trend over the second half %@ MB/h; lane age outside faults max %.1f s, %d of %d samples above 5 s",
+                      slopes.map { String(format: "%+.1f", $0) }.joined(separator: ", "), maxAge, late.count, quiet.count)
+    }
+}
+
+/// The fault windows so far (seconds since the start), each with its recovery allowance; one at a time.
+final class FaultLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var windows: [(name: String, from: Double, to: Double)] = []
+
+    func begin(_ name: String, at t: Double) { lock.withLock { windows.append((name, t, .infinity)) } }
+    func end(at t: Double) { lock.withLock { if !windows.isEmpty { windows[windows.count - 1].to = t } } }
+
+    /// The fault whose window covers `t`.
+    func active(at t: Double) -> String? { lock.withLock { windows.last { $0.from <= t && t <= $0.to }?.name } }
+}
