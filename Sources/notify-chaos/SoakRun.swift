@@ -25,7 +25,7 @@ struct SoakRun: AsyncParsableCommand {
     func run() async throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let csvPath = output + "/soak.csv"
-        FileManager.default.createFile(atPath: csvPath, contents: nil)
+        guard FileManager.default.createFile(atPath: csvPath, contents: nil) else { throw SupportFailure("cannot write \(csvPath)") }
         let csv = try FileHandle(forWritingTo: URL(fileURLWithPath: csvPath))
         let rig = try await ChaosRig(cluster, daemons: 3, proxyFirstDaemon: true)
         let load = try LoadGenerator(cluster, exchange: rig.slot.exchange, tag: rig.tag, users: ChaosRig.users, logger: rig.logger)
