@@ -22,7 +22,8 @@ enum Scenario: String, CaseIterable, ExpressibleByArgument {
 
     var cutsOffFirstDaemon: Bool { self == .blackHole }
 
-    /// Breaks what the scenario breaks; returns once its window is over.
+    /// Breaks what the scenario breaks; returns once its window is over. A wait cut short by cancellation still
+    /// ends with what was stopped started again.
     func inject(_ rig: ChaosRig) async throws {
         let options = rig.options
         switch self {
@@ -38,19 +39,19 @@ enum Scenario: String, CaseIterable, ExpressibleByArgument {
             let node = options.leader(of: rig.slot.eventsQueue) ?? 1
             report("  stop node \(node) (leads \(rig.slot.eventsQueue)); start it again in 15 s")
             options.control("stop-node", String(node))
-            try await Task.sleep(for: .seconds(15))
+            try? await Task.sleep(for: .seconds(15))
             options.control("start-node", String(node))
         case .smtpDown:
             rig.smtp.stop()
-            try await Task.sleep(for: .seconds(60))
+            try? await Task.sleep(for: .seconds(60))
             try rig.smtp.start()
         case .blackHole:
             rig.proxy?.blackHole()
-            try await Task.sleep(for: .seconds(30))
+            try? await Task.sleep(for: .seconds(30))
             rig.proxy?.restore()
         case .promoteReplica:
             options.control("pg-stop-primary")
-            try await Task.sleep(for: .seconds(2))
+            try? await Task.sleep(for: .seconds(2))
             options.control("pg-promote")
         }
     }

@@ -33,7 +33,7 @@ struct SoakRun: AsyncParsableCommand {
         let started = Date().timeIntervalSince1970
         let faults = FaultLog()
         report("soak: \(events) events at \(Int(rate))/s for \(minutes) min, a fault every \(Int(faultEvery)) s; CSV \(csvPath)")
-        csv.write(Data("t,confirmed,stored,emails,throughput,latency_p99_ms,rss1_mb,rss2_mb,rss3_mb,lane_high_age_s,lane_normal_age_s,lane_low_age_s,lane_depth,db_mb,fault\n".utf8))
+        try csv.write(contentsOf: Data("t,confirmed,stored,emails,throughput,latency_p99_ms,rss1_mb,rss2_mb,rss3_mb,lane_high_age_s,lane_normal_age_s,lane_low_age_s,lane_depth,db_mb,fault\n".utf8))
 
         let sampler = Task {
             var (stored, last) = (0, started)
@@ -51,7 +51,7 @@ struct SoakRun: AsyncParsableCommand {
                            String(format: "%.0f", Double(window.count) / (now - last)),
                            String(format: "%.0f", latencies[min(latencies.count - 1, latencies.count * 99 / 100)])]
                     + rss + lanes.ages.map { String(format: "%.1f", $0) } + [String(lanes.depth), String(size / 1_048_576), faults.active(at: now - started) ?? ""]
-                csv.write(Data((row.joined(separator: ",") + "\n").utf8))
+                try? csv.write(contentsOf: Data((row.joined(separator: ",") + "\n").utf8))
                 last = now
             }
         }
@@ -77,6 +77,7 @@ struct SoakRun: AsyncParsableCommand {
         let settled = await Checker.waitUntilSettled(rig, load, timeout: .seconds(600))
         try? await Task.sleep(for: .seconds(10))
         sampler.cancel()
+        _ = await sampler.result  // its last row written before the file is closed
         try csv.close()
         let verdict = try await Checker.judge(rig, load)
         await load.close()
@@ -87,25 +88,26 @@ struct SoakRun: AsyncParsableCommand {
         if !verdict.clean { throw ExitCode.failure }
     }
 
+    /// Breaks, waits, repairs. A wait cut short (the load has ended) cuts the fault short: the repair always runs.
     private static func inject(_ fault: Fault, _ rig: ChaosRig) async throws {
         switch fault {
         case .killDaemon:
             // As systemd would: Restart=on-failure, RestartSec=5.
             await rig.kill(1)
-            try await Task.sleep(for: .seconds(5))
+            try? await Task.sleep(for: .seconds(5))
             try await rig.restart(1)
         case .killNode:
             let node = rig.options.leader(of: rig.slot.eventsQueue) ?? 1
             rig.options.control("kill-node", String(node))
-            try await Task.sleep(for: .seconds(30))
+            try? await Task.sleep(for: .seconds(30))
             rig.options.control("start-node", String(node))
         case .smtpDown:
             rig.smtp.stop()
-            try await Task.sleep(for: .seconds(60))
+            try? await Task.sleep(for: .seconds(60))
             try rig.smtp.start()
         case .blackHole:
             rig.proxy?.blackHole()
-            try await Task.sleep(for: .seconds(30))
+            try? await Task.sleep(for: .seconds(30))
             rig.proxy?.restore()
         }
     }

@@ -25,13 +25,14 @@ for axis, (title, columns) in zip(axes, panels):
     axis.grid(alpha=0.3)
     if len(columns) > 1:
         axis.legend(fontsize=8, loc="upper left")
-    start = None
-    for minute, row in zip(t, rows):
-        if row["fault"] and start is None:
-            start = minute
-        if not row["fault"] and start is not None:
-            axis.axvspan(start, minute, color="red", alpha=0.1)
-            start = None
+    # Each run of rows naming the same fault is one window (the next fault may follow without a quiet row).
+    start, name = None, ""
+    for minute, row in zip(t + [t[-1]], rows + [{"fault": ""}]):
+        if row["fault"] != name:
+            if name:
+                axis.axvspan(start, minute, color="red", alpha=0.12)
+                axis.text(start, axis.get_ylim()[1], name, fontsize=7, va="top", color="darkred")
+            start, name = minute, row["fault"]
 axes[-1].set_xlabel("minutes (shaded: a fault and its recovery allowance)")
 figure.tight_layout()
 figure.savefig(sys.argv[2], dpi=100)
