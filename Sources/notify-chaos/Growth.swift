@@ -10,7 +10,7 @@ enum Growth {
         let sizes = try await rig.db.withConnection { db in
             try db.query("""
                 SELECT relname::text, pg_total_relation_size(oid) FROM pg_class
-                WHERE relkind = 'r' AND relname = ANY(\\(PGTextArray(tables))::text[])
+                WHERE relkind = 'r' AND relname = ANY(\(PGTextArray(tables))::text[])
                 """).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
         }
         let scale = 1_000_000 / Double(events) / 1_048_576

@@ -28,45 +28,55 @@ struct ChaosRun: AsyncParsableCommand {
         for scenario in scenario {
             report("scenario \(scenario.rawValue): \(events) events at \(Int(rate))/s, \(daemons) daemons")
             let rig = try await ChaosRig(cluster, daemons: daemons, proxyFirstDaemon: scenario.cutsOffFirstDaemon)
-            let load = try LoadGenerator(cluster, exchange: rig.slot.exchange, tag: rig.tag, users: ChaosRig.users, logger: rig.logger)
             // Whatever happens, the slot goes and the cluster is put back for the next scenario.
             defer { scenario.repair(cluster) }
-            let sampler = ProgressSampler()
-            sampler.start(rig, load)
-            let started = sampler.now
-            // The fault comes a third of the way into the load, while events and sends are in flight.
-            async let fault: Double = {
-                while load.confirmedCount < events / 3 { try await Task.sleep(for: .milliseconds(100)) }
-                let at = sampler.now
-                try await scenario.inject(rig)
-                return at
-            }()
-            try await load.run(0..<events, rate: rate)
-            let published = sampler.now
-            // Effects may all be in before the fault's window is over (a node still restarting): that counts.
-            let settled = await Checker.waitUntilSettled(rig, load, timeout: .seconds(settleSeconds))
-            let drained = sampler.now
-            let faultAt = try await fault
-            sampler.stop()
-            let verdict = try await Checker.judge(rig, load)
-            await load.close()
-            let line = verdict.line(scenario.rawValue)
-            report(line)
-            report(String(format: "  recovery: ingestion stalled %.1f s, email stalled %.1f s after the fault; load %.0f s, every effect in %.0f s after it%@; peak RSS %.0f MB; publisher retries %d",
-                         sampler.longestStall(after: faultAt, \.stored), sampler.longestStall(after: faultAt, \.emails),
-                         published - started, drained - published, settled ? "" : " (NOT SETTLED)", rig.peakRSSMegabytes, load.retries))
-            for example in verdict.examples { report("  \(example)") }
-            if scenario == .baseline { try await report(Growth.perMillionEvents(rig, events: events)) }
-            if !verdict.clean {
-                for (index, daemon) in rig.daemons.enumerated() { report("  daemon \(index) log tail:\n\(daemon.log.suffix(3000))") }
+            let verdict: Verdict
+            do {
+                verdict = try await run(scenario, on: rig)
+            } catch {
+                await rig.tearDown()
+                throw error
             }
-            lines.append(line)
-            clean = clean && verdict.clean
             await rig.tearDown()
+            lines.append(verdict.line(scenario.rawValue))
+            clean = clean && verdict.clean
         }
         report("\nchecker summary")
         for line in lines { report(line) }
         if !clean { throw ExitCode.failure }
+    }
+
+    /// Load, the fault a third of the way in, the wait for every effect, the verdict and the recovery figures.
+    private func run(_ scenario: Scenario, on rig: ChaosRig) async throws -> Verdict {
+        let load = try LoadGenerator(cluster, exchange: rig.slot.exchange, tag: rig.tag, users: ChaosRig.users, logger: rig.logger)
+        let sampler = ProgressSampler()
+        sampler.start(rig, load)
+        let started = sampler.now
+        async let fault: Double = {
+            while load.confirmedCount < events / 3 { try await Task.sleep(for: .milliseconds(100)) }
+            let at = sampler.now
+            try await scenario.inject(rig)
+            return at
+        }()
+        try await load.run(0..<events, rate: rate)
+        let published = sampler.now
+        // Effects may all be in before the fault's window is over (a node still restarting): that counts.
+        let settled = await Checker.waitUntilSettled(rig, load, timeout: .seconds(settleSeconds))
+        let drained = sampler.now
+        let faultAt = try await fault
+        sampler.stop()
+        let verdict = try await Checker.judge(rig, load)
+        await load.close()
+        report(verdict.line(scenario.rawValue))
+        report(String(format: "  recovery: ingestion stalled %.1f s, email stalled %.1f s after the fault; load %.0f s, every effect in %.0f s after it%@; peak RSS %.0f MB; publisher retries %d",
+                      sampler.longestStall(after: faultAt, \.stored), sampler.longestStall(after: faultAt, \.emails),
+                      published - started, drained - published, settled ? "" : " (NOT SETTLED)", rig.peakRSSMegabytes, load.retries))
+        for example in verdict.examples { report("  \(example)") }
+        if scenario == .baseline { report(try await Growth.perMillionEvents(rig, events: events)) }
+        if !verdict.clean {
+            for (index, daemon) in rig.daemons.enumerated() { report("  daemon \(index) log tail:\n\(daemon.log.suffix(3000))") }
+        }
+        return verdict
     }
 }
 
