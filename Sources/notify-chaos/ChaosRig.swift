@@ -99,6 +99,20 @@ final class ChaosRig: @unchecked Sendable {
         lock.withLock { running[index] = daemon }
     }
 
+    /// The SMTP server gone for `seconds`, then back on the same port. A wait cut short still starts it again.
+    func smtpOutage(seconds: Int) async throws {
+        smtp.stop()
+        try? await Task.sleep(for: .seconds(seconds))
+        try smtp.start()
+    }
+
+    /// Daemon 0's broker connection black-holed for `seconds` (a rig made with `proxyFirstDaemon`).
+    func blackHole(seconds: Int) async {
+        proxy?.blackHole()
+        try? await Task.sleep(for: .seconds(seconds))
+        proxy?.restore()
+    }
+
     /// Daemon `index`'s HTTP port (`/metrics`).
     func httpPort(_ index: Int) -> Int { Int(settings[index]["NOTIFY_HTTP_PORT"] ?? "") ?? 0 }
 

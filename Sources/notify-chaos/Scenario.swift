@@ -42,13 +42,9 @@ enum Scenario: String, CaseIterable, ExpressibleByArgument {
             try? await Task.sleep(for: .seconds(15))
             options.control("start-node", String(node))
         case .smtpDown:
-            rig.smtp.stop()
-            try? await Task.sleep(for: .seconds(60))
-            try rig.smtp.start()
+            try await rig.smtpOutage(seconds: 60)
         case .blackHole:
-            rig.proxy?.blackHole()
-            try? await Task.sleep(for: .seconds(30))
-            rig.proxy?.restore()
+            await rig.blackHole(seconds: 30)
         case .promoteReplica:
             options.control("pg-stop-primary")
             try? await Task.sleep(for: .seconds(2))

@@ -102,13 +102,9 @@ struct SoakRun: AsyncParsableCommand {
             try? await Task.sleep(for: .seconds(30))
             rig.options.control("start-node", String(node))
         case .smtpDown:
-            rig.smtp.stop()
-            try? await Task.sleep(for: .seconds(60))
-            try rig.smtp.start()
+            try await rig.smtpOutage(seconds: 60)
         case .blackHole:
-            rig.proxy?.blackHole()
-            try? await Task.sleep(for: .seconds(30))
-            rig.proxy?.restore()
+            await rig.blackHole(seconds: 30)
         }
     }
 
@@ -142,15 +138,9 @@ struct SoakRun: AsyncParsableCommand {
 
     private static func scrape(port: Int) -> String {
         let curl = Process()
-        let output = Pipe()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         curl.arguments = ["-s", "--max-time", "3", "http://127.0.0.1:\(port)/metrics"]
-        curl.standardOutput = output
-        curl.standardError = FileHandle.nullDevice
-        guard (try? curl.run()) != nil else { return "" }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        curl.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        return (try? runCapturingOutput(curl).text) ?? ""
     }
 
     /// The pass criteria, judged from the CSV: the RSS trend over the second half of the run (least squares, MB per
