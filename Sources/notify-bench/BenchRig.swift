@@ -87,9 +87,7 @@ final class BenchRig {
 
     func tearDown() async {
         stopDaemon()
-        let lanes = ["high", "normal", "low"].map { slot.deliveryQueuePrefix + $0 }
-        let tiers = ["2s", "10s", "30s", "2m", "10m", "1h", "6h"].map { slot.deliveryQueuePrefix + "retry." + $0 }
-        for queue in [slot.eventsQueue, slot.rpcQueue, slot.deadLetterQueue] + lanes + tiers { try? await publisher.deleteQueue(queue) }
+        for queue in slot.queues { try? await publisher.deleteQueue(queue) }
         await publisher.close()
         await db.close()
         await slot.tearDown()

@@ -122,11 +122,7 @@ final class ChaosRig: @unchecked Sendable {
         for daemon in daemons { daemon.stop() }
         proxy?.stop()
         smtp.stop()
-        let lanes = ["high", "normal", "low"].map { slot.deliveryQueuePrefix + $0 }
-        let tiers = ["2s", "10s", "30s", "2m", "10m", "1h", "6h"].map { slot.deliveryQueuePrefix + "retry." + $0 }
-        for queue in [slot.eventsQueue, slot.rpcQueue, slot.deadLetterQueue, outOfStockQueue] + lanes + tiers {
-            try? await client.deleteQueue(queue)
-        }
+        for queue in slot.queues + [outOfStockQueue] { try? await client.deleteQueue(queue) }
         await client.close()
         await db.close()
         await slot.tearDown()

@@ -72,11 +72,22 @@ struct ChaosRun: AsyncParsableCommand {
                       sampler.longestStall(after: faultAt, \.stored), sampler.longestStall(after: faultAt, \.emails),
                       published - started, drained - published, settled ? "" : " (NOT SETTLED)", rig.peakRSSMegabytes, load.retries))
         for example in verdict.examples { report("  \(example)") }
-        if scenario == .baseline { report(try await Growth.perMillionEvents(rig, events: events)) }
+        if scenario == .baseline {
+            report(try await Growth.perMillionEvents(rig, events: events))
+            report(Self.replication(of: rig))
+        }
         if !verdict.clean {
             for (index, daemon) in rig.daemons.enumerated() { report("  daemon \(index) log tail:\n\(daemon.log.suffix(3000))") }
         }
         return verdict
+    }
+
+    /// Every queue of the slot, as `rabbitmqctl list_queues name type members` shows it: quorum, on every node.
+    static func replication(of rig: ChaosRig) -> String {
+        let queues = rig.options.queueReplicas(prefix: rig.slot.deliveryQueuePrefix)
+        let odd = queues.filter { $0.type != "quorum" || $0.members != 3 }
+        return "  queues: \(queues.count) declared, \(queues.count - odd.count) quorum on all 3 nodes"
+            + odd.map { "; \($0.name): \($0.type) on \($0.members)" }.joined()
     }
 }
 

@@ -91,7 +91,6 @@ struct ClusterTests {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        await publisher.close()
         #expect(confirmed.count == Self.events, "every batch confirmed in the end")
 
         // The checker: notifications by event, then emails by Message-ID once every delivery has settled.
@@ -128,6 +127,10 @@ struct ClusterTests {
         #expect(lost == 0 && duplicated == 0, "lost=\(lost) duplicated=\(duplicated)\n\(daemons.map { String($0.log.suffix(1500)) }.joined(separator: "\n---\n"))")
         #expect(sent.count == Self.events && unsent == 0, "every notification's email sent and received: \(sent.count) sent, \(unsent) not received")
         #expect(duplicateSends <= 100, "duplicate sends are those in flight at a kill: \(duplicateSends)")
+        // Quorum queues left behind would cost every node of the cluster in later runs.
+        for daemon in daemons { daemon.stop() }
+        for queue in slot.queues { try? await publisher.deleteQueue(queue) }
+        await publisher.close()
     }
 }
 

@@ -26,6 +26,13 @@ public struct IsolatedStack: Sendable {
     /// Lane queues are `<this>high`, `<this>normal`, `<this>low`; retry tiers `<this>retry.<delay>`.
     public var deliveryQueuePrefix: String { "\(prefix).\(id)." }
 
+    /// Every queue a daemon on this slot declares (with the default retry tiers, and the one-second tier tests
+    /// configure), to delete when the slot goes: on a cluster, quorum queues left behind cost every node.
+    public var queues: [String] {
+        [eventsQueue, rpcQueue, deadLetterQueue] + ["high", "normal", "low"].map { deliveryQueuePrefix + $0 }
+            + ["1s", "2s", "10s", "30s", "2m", "10m", "1h", "6h"].map { deliveryQueuePrefix + "retry." + $0 }
+    }
+
     /// Creates the database on the server `postgresURL` names (beside that URL's own database).
     public init(prefix: String, amqpURL: String, postgresURL: String, logger: Logger) async throws {
         self.prefix = prefix
