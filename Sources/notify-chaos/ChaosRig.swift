@@ -7,6 +7,7 @@ import TestSupport
 /// What one scenario runs on: a slot of its own on the cluster stack (database on the primary, names on the
 /// broker), its own SMTP peer, recipients with addresses, a quorum queue that captures OutOfStock as a consuming
 /// service would, and several release `notifyd` processes sharing the work.
+///
 /// A fault task and the load share it; the daemons (the only state that changes) are behind a lock.
 final class ChaosRig: @unchecked Sendable {
     static let users = 200
@@ -31,7 +32,7 @@ final class ChaosRig: @unchecked Sendable {
     let proxy: TCPProxy?
     private var stoppedPeakRSS = 0.0
 
-    init(_ options: ClusterOptions, daemons count: Int, proxyFirstDaemon: Bool = false, overrides: [String: String] = [:]) async throws {
+    init(_ options: ClusterOptions, daemons count: Int, proxyFirstDaemon: Bool = false) async throws {
         self.options = options
         var logger = Logger(label: "notify-chaos")
         logger.logLevel = .error
@@ -58,7 +59,7 @@ final class ChaosRig: @unchecked Sendable {
             // The load sends every user many receipts a minute: the per-recipient cap and the provider's pace
             // would turn them into scheduled sends, which is not what is judged here.
             "NOTIFY_DELIVERY_RECIPIENT_LIMIT_PER_HOUR": "0", "NOTIFY_EMAIL_RATE_PER_SECOND": "5000", "NOTIFY_EMAIL_RATE_BURST": "500",
-        ]) { $1 }.merging(overrides) { $1 }
+        ]) { $1 }
         for index in 0..<count {
             var environment = common
             environment["NOTIFY_HTTP_PORT"] = String(try freeLoopbackPort())
@@ -67,7 +68,7 @@ final class ChaosRig: @unchecked Sendable {
             }
             settings.append(environment)
         }
-        // One daemon first: it declares the topology and migrates; the others then start side by side.
+        // One at a time, each ready before the next: the first declares the topology and migrates.
         for index in 0..<count {
             let daemon = try await Self.start(settings[index])
             lock.withLock { running.append(daemon) }
