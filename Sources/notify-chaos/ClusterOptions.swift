@@ -26,16 +26,10 @@ struct ClusterOptions: ParsableArguments {
         "postgresql://postgres@\(postgresHosts)/\(database)?target_session_attrs=read-write"
     }
 
-    /// Runs the cluster script with `arguments`; its output goes to ours (the operator sees each fault).
+    /// Runs the cluster script with `arguments`, its output discarded (each scenario reports its fault itself).
     @discardableResult
     func control(_ arguments: String...) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: cluster)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
+        (try? runTool(cluster, arguments)) ?? -1
     }
 
     /// The cluster script's output for `arguments` (rabbitmqctl queries).

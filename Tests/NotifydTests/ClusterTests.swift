@@ -133,17 +133,3 @@ struct ClusterTests {
         await publisher.close()
     }
 }
-
-/// Runs `executable` with `arguments` to completion, its output discarded; returns its exit status.
-func runTool(_ executable: String, _ arguments: String...) throws -> Int32 { try runTool(executable, arguments) }
-
-func runTool(_ executable: String, _ arguments: [String]) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
-}

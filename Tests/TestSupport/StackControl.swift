@@ -9,14 +9,7 @@ public let repositoryRoot = URL(fileURLWithPath: #filePath)
 public enum StackControl {
     @discardableResult
     public static func run(_ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = repositoryRoot.appendingPathComponent("deploy/dev/stack")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        try runTool(repositoryRoot.appendingPathComponent("deploy/dev/stack").path, arguments)
     }
 
     @discardableResult
@@ -27,6 +20,22 @@ public enum StackControl {
     public static func stopPostgres() throws { try run(["postgres-stop"]) }
     public static func startPostgres() throws { try run(["postgres-start"]) }
 }
+
+/// Runs `executable` with `arguments` to completion, its output discarded; returns its exit status.
+@discardableResult
+public func runTool(_ executable: String, _ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+@discardableResult
+public func runTool(_ executable: String, _ arguments: String...) throws -> Int32 { try runTool(executable, arguments) }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 public func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
