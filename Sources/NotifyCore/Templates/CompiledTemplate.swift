@@ -36,16 +36,19 @@ public struct CompiledTemplate: Sendable {
     /// The longest rendered title (as for inline content) and the longest rendered part.
     public static let maxTitleLength = SendRequest.maxTitleLength
     public static let maxRenderedLength = 256 * 1024
+    /// A part's render budget in bytes per character of its length limit: UTF-8 takes at most four bytes a
+    /// character, so nothing within the limit is refused by the budget, and nothing past four times it is rendered.
+    static let budgetBytesPerCharacter = 4
 
     struct Variant: Sendable {
-        var title: MustacheTemplate
-        var body: MustacheTemplate
-        var emailSubject: MustacheTemplate?
-        var emailText: MustacheTemplate?
-        var emailHTML: MustacheTemplate?
-        var sms: MustacheTemplate?
-        var pushTitle: MustacheTemplate?
-        var pushBody: MustacheTemplate?
+        var title: TemplatePart
+        var body: TemplatePart
+        var emailSubject: TemplatePart?
+        var emailText: TemplatePart?
+        var emailHTML: TemplatePart?
+        var sms: TemplatePart?
+        var pushTitle: TemplatePart?
+        var pushBody: TemplatePart?
         /// The top-level names its parts look up: a send must give each of them (null for "none").
         var names: Set<String>
     }
@@ -73,17 +76,27 @@ public struct CompiledTemplate: Sendable {
     public var names: Set<String> { locales.reduce(base.names) { $0.union($1.variant.names) } }
 
     /// The content for a recipient whose language is `locale` (its variant by `ProductTemplate.variant(for:)`).
-    /// Refused when `data` lacks a name the variant uses, or a rendered part is too long; the message names the field
-    /// under `path`, never a value.
+    /// Refused when `data` lacks a name the variant uses, when rendering a part passes its budget (`RenderBudget`: four
+    /// bytes per character of its length limit, and `RenderBudget.maxSteps`), or a rendered part is too long; the
+    /// message names the field under `path`, never a value.
     public func render(locale: String?, data: TemplateData, path: String = "template.data") throws(Rejection) -> RenderedContent {
         let tag = source.variant(for: locale).tag
         let variant = tag.flatMap { tag in locales.first { $0.tag == tag }?.variant } ?? base
         if let missing = variant.names.subtracting(data.names).sorted().first {
             throw Rejection(.schema, "field '\(path)' lacks '\(missing)', which template '\(name)' (version \(version)\(tag.map { ", locale \($0)" } ?? "")) uses; give null for none")
         }
-        let values = data.renderable
-        func render(_ template: MustacheTemplate, _ part: String, limit: Int = Self.maxRenderedLength) throws(Rejection) -> String {
-            let text = template.render(values)
+        let values = data.renderValues
+        func render(_ template: TemplatePart, _ part: String, limit: Int = Self.maxRenderedLength) throws(Rejection) -> String {
+            let text: String
+            switch template.render(values, field: path, maxBytes: Self.budgetBytesPerCharacter * limit) {
+            case .success(let rendered): text = rendered
+            case .failure(let refusal):
+                let past = switch refusal.limit {
+                case .bytes(let bytes): "\(bytes) bytes"
+                case .steps(let steps): "\(steps) lookups"
+                }
+                throw Rejection(.schema, "field '\(refusal.field)' makes template '\(name)' render its \(part) past \(past); send less data or a shorter list")
+            }
             guard text.count <= limit else {
                 throw Rejection(.schema, "template '\(name)' renders its \(part) longer than \(limit) characters with this '\(path)'")
             }
@@ -94,7 +107,7 @@ public struct CompiledTemplate: Sendable {
             throw Rejection(.schema, "template '\(name)' renders an empty title with this '\(path)'")
         }
         let body = try render(variant.body, "body")
-        func optional(_ template: MustacheTemplate?, _ part: String, limit: Int = Self.maxRenderedLength) throws(Rejection) -> String? {
+        func optional(_ template: TemplatePart?, _ part: String, limit: Int = Self.maxRenderedLength) throws(Rejection) -> String? {
             guard let template else { return nil }
             return try render(template, part, limit: limit)
         }
@@ -108,13 +121,13 @@ public struct CompiledTemplate: Sendable {
     }
 
     private static func compile(_ variant: ProductTemplate.Variant, path: String) throws(Rejection) -> Variant {
-        var compiled: [String: MustacheTemplate] = [:]
+        var compiled: [String: TemplatePart] = [:]
         var names: Set<String> = []
         for part in variant.parts {
             do {
                 let template = try MustacheText.compile(part.text, html: part.html)
                 compiled[part.path] = template
-                names.formUnion(MustacheText.variables(of: template, nested: true))
+                names.formUnion(MustacheText.variables(of: template.mustache, nested: true))
             } catch {
                 throw Rejection(.schema, "field '\(path)\(part.path)' does not compile: \(error)")
             }

@@ -6,10 +6,14 @@ import Mustache
 enum MustacheText {
     private static let textPragma = "{{% CONTENT_TYPE: TEXT}}"
 
-    static func compile(_ text: String, html: Bool) throws(Failure) -> MustacheTemplate {
+    static func compile(_ text: String, html: Bool) throws(Failure) -> TemplatePart {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let shape = TemplateShape(trimmed)
+        guard shape.depth <= TemplateShape.maxDepth else {
+            throw Failure(line: 1, column: 1, reason: "sections nest deeper than \(TemplateShape.maxDepth) levels")
+        }
         do {
-            return try MustacheTemplate(string: (html ? "" : textPragma) + trimmed)
+            return TemplatePart(mustache: try MustacheTemplate(string: (html ? "" : textPragma) + trimmed), shape: shape, html: html)
         } catch let error as MustacheTemplate.ParserError {
             // The pragma is on the first line, before what the author wrote.
             let shift = html || error.context.lineNumber != 1 ? 0 : textPragma.count
@@ -49,6 +53,29 @@ enum MustacheText {
         case nil: "does not compile"
         }
     }
+}
+
+/// A compiled part of a template, with the shape of its text that prices rendering it.
+struct TemplatePart: Sendable {
+    let mustache: MustacheTemplate
+    let shape: TemplateShape
+    /// Whether values are HTML-escaped.
+    let html: Bool
+
+    /// The text `data` renders to, or the budget that ran out first (see `RenderBudget`). `field` names `data` in a
+    /// refusal (`template.data`).
+    func render(_ data: [String: RenderValue], field: String, maxBytes: Int) -> Result<String, RenderRefusal> {
+        let budget = RenderBudget(shape: shape, maxBytes: maxBytes, escapes: html)
+        let text = mustache.render(BudgetedObject(data, name: nil, field: field, budget: budget))
+        if let (field, limit) = budget.exhausted { return .failure(RenderRefusal(field: field, limit: limit)) }
+        return .success(text)
+    }
+}
+
+/// Why a render stopped: the data field being used when `limit` was passed.
+struct RenderRefusal: Error, Sendable {
+    var field: String
+    var limit: RenderBudget.Limit
 }
 
 /// Answers every lookup and remembers the names asked for. Flat, it answers with text, so a name inside a section is

@@ -61,7 +61,7 @@ public struct TemplateCatalog: Sendable {
         }
         let template: MustacheTemplate
         do {
-            template = try MustacheText.compile(text, html: html)
+            template = try MustacheText.compile(text, html: html).mustache
         } catch {
             throw TemplateError(file: path, reason: "does not compile: \(error)")
         }
