@@ -233,6 +233,7 @@ struct SendTests {
         let requestID = try #require(reply.body["requestId"] as? String)
         let listed = try #require(reply.body["recipients"] as? [[String: Any]])
         #expect(listed.count == 3 && listed.first?["userId"] as? String == known && reply.body["queued"] as? Int == 3)
+        #expect(reply.body["accepted"] as? Int == 3, "the contract's count of recipients accepted")
         for notification in listed.compactMap({ $0["notificationId"] as? String }) {
             #expect(try await Self.settled(notification, key: shop.productKey, service).first?["status"] as? String == "sent")
         }

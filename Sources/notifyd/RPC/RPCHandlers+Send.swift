@@ -118,12 +118,13 @@ extension RPCHandlers {
         return .object([("requestId", .string(requestID)), ("notificationId", .string(notification.id)), ("deliveries", .array(deliveries))])
     }
 
-    /// `{requestId, recipients: [{userId, notificationId}], queued, skipped}`: per recipient its notification (which
+    /// `{requestId, accepted, recipients: [{userId, notificationId}], queued, skipped}`: how many recipients were
+    /// accepted (the contract's `accepted`: each got a notification), per recipient its notification (which
     /// `GetDeliveryStatus` follows), and the deliveries counted rather than listed.
     private static func batchReply(_ requestID: String, _ notifications: [NewNotification], _ plan: IngestionPlan) -> JSONValue {
         let queued = plan.deliveries.filter { $0.status == .queued || $0.status == .scheduled }.count
         return .object([
-            ("requestId", .string(requestID)),
+            ("requestId", .string(requestID)), ("accepted", .int(notifications.count)),
             ("recipients", .array(notifications.map { .object([("userId", .string($0.userID)), ("notificationId", .string($0.id))]) })),
             ("queued", .int(queued)), ("skipped", .int(plan.deliveries.count - queued)),
         ])
