@@ -37,14 +37,14 @@ extension DeliveryStore {
         LEFT JOIN send_requests s ON s.id = n.request_id
         """
 
-    /// A page of messages, newest first, and how many match in all, in one statement (the count and the page read
-    /// the same snapshot). A page past the end has no rows but still the total. The filters apply to both kinds of
+    /// A page of messages, newest first, and how many match up to `query.countLimit`, in one statement (the count and
+    /// the page read the same snapshot; `NOT MATERIALIZED`, so each reads only the rows it needs). A page past the end has no rows but still the total. The filters apply to both kinds of
     /// row, so each reaches its own index (`deliveries_by_tenant`, `notifications_in_app_by_tenant`); the tenant is
     /// compared with `=` or `IS NULL` (a custom plan folds the other branch away), never `IS NOT DISTINCT FROM`, which
     /// no index serves.
     public static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> (messages: [MessageRecord], total: Int) {
         let rows = try db.query("""
-            WITH matched AS (
+            WITH matched AS NOT MATERIALIZED (
                 SELECT * FROM (\(unsafe: messageRows)) d
                 WHERE (\(visibility.isEveryone)::boolean OR d.product_id = \(visibility.productID)::uuid
                        OR (\(visibility.productID)::uuid IS NULL AND d.product_id IS NULL))
@@ -55,7 +55,7 @@ extension DeliveryStore {
                   AND (\(query.status?.rawValue)::text IS NULL OR d.status = \(query.status?.rawValue))
                   AND (\(query.createdFrom)::timestamptz IS NULL OR d.created_at >= \(query.createdFrom))
                   AND (\(query.createdTo)::timestamptz IS NULL OR d.created_at < \(query.createdTo)))
-            SELECT c.total, p.* FROM (SELECT count(*) AS total FROM matched) c
+            SELECT c.total, p.* FROM (SELECT count(*) AS total FROM (SELECT 1 FROM matched LIMIT \(query.countLimit)) counted) c
             LEFT JOIN LATERAL (
                 SELECT \(unsafe: messageColumns)
                 FROM matched d \(unsafe: messageJoins)

@@ -206,6 +206,18 @@ struct SendTests {
         #expect(try await service.call("ListMessages", [:], as: .key(shop.organizations[1].key)).body["totalItems"] as? Int == 0)
         let theirs = try await service.call("ListMessages", ["productId": shop.productID], as: .key(other.productKey))
         #expect(theirs.body["totalItems"] as? Int == 0, "a product id in the query never widens what a key sees")
+        #expect(all.body["totalItemsExact"] as? Bool == true)
+
+        // The total is counted ten pages past the one asked for, no further: twelve in-app messages in pages of one.
+        let many = try await service.call("SendBatch", [
+            "channel": "in-app", "message_category": "NEWSLETTER", "recipients": (0..<12).map { ["userId": "many-\($0)"] },
+            "content": ["title": "News", "body": "b"],
+        ], as: .key(other.productKey))
+        #expect(many.status == 202, "\(many.raw)")
+        let counted = try await service.call("ListMessages", ["limit": 1], as: .key(other.productKey))
+        #expect(counted.body["totalItems"] as? Int == 11 && counted.body["totalItemsExact"] as? Bool == false, "\(counted.raw)")
+        let deeper = try await service.call("ListMessages", ["limit": 1, "page": 4], as: .key(other.productKey))
+        #expect(deeper.body["totalItems"] as? Int == 13 && deeper.body["totalItemsExact"] as? Bool == true, "\(deeper.raw)")
 
         let id = try #require(first["messageId"] as? String)
         let message = try await service.call("GetMessage", ["message_id": id], as: .key(shop.productKey))

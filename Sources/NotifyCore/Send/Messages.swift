@@ -64,8 +64,8 @@ public struct MessageRecord: Sendable, Equatable {
 }
 
 /// `ListMessages {organizationId?, userId? | receiverId?, status?, createdFrom?, createdTo?, page?: >= 1 (1),
-/// limit?: 1...100 (20)}` → `{messages, currentPage, pageSize, totalItems, totalPages}`, newest first, as the seed's
-/// API pages them. The caller sees only what its key does (`Visibility`); the admin may name a `productId`.
+/// limit?: 1...100 (20)}` → `{messages, currentPage, pageSize, totalItems, totalPages, totalItemsExact}`, newest
+/// first, as the seed's API pages them (the total counted at most ten pages past this one). The caller sees only what its key does (`Visibility`); the admin may name a `productId`.
 public struct ListMessages: RPCRequest, Equatable {
     public static let command = RPCCommand.listMessages
     /// Pages reach at most this far: deeper than this, narrow the time range instead (an offset costs its rows).
@@ -124,6 +124,11 @@ public struct ListMessages: RPCRequest, Equatable {
 
     public var offset: Int { (page - 1) * limit }
 
+    /// How many matching rows are counted at most: this page's, and ten pages beyond it. Counting every row of a busy
+    /// tenant on every call would cost the shared query pool more than the page does; this never costs more than the
+    /// page's own offset. A count that reaches it is a lower bound (`totalItemsExact: false`).
+    public var countLimit: Int { offset + 10 * limit + 1 }
+
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [("page", .int(page)), ("limit", .int(limit))]
         if let productID { members.append(("productId", .string(productID.uuidString.lowercased()))) }
@@ -135,11 +140,12 @@ public struct ListMessages: RPCRequest, Equatable {
         return .object(members)
     }
 
-    /// `{messages, currentPage, pageSize, totalItems, totalPages}`.
+    /// `{messages, currentPage, pageSize, totalItems, totalPages, totalItemsExact}`; `total` is what was counted, at
+    /// most `countLimit` (then at least that many match, and the totals say so).
     public func reply(_ messages: [MessageRecord], total: Int) -> JSONValue {
         .object([
             ("messages", .array(messages.map(\.body))), ("currentPage", .int(page)), ("pageSize", .int(limit)),
-            ("totalItems", .int(total)), ("totalPages", .int((total + limit - 1) / limit)),
+            ("totalItems", .int(total)), ("totalPages", .int((total + limit - 1) / limit)), ("totalItemsExact", .bool(total < countLimit)),
         ])
     }
 }
