@@ -48,9 +48,9 @@ struct EmailFailoverTests {
             }
         }
         #expect(attempts == [1: users.count], "sent on the first attempt: failing over spends none")
-        let ready = try await HTTPListenerTests.get(listener, "/health/ready")
-        #expect(ready.status == 200, "SES takes the channel's work: \(ready.text)")
-        #expect(ready.check("provider.email").detail?.hasPrefix("ses up, smtp open: unreachable (provider)") == true, "\(ready.text)")
+        let delivery = try await HTTPListenerTests.get(listener, "/health/delivery")
+        #expect(delivery.status == 200, "SES takes the channel's work: \(delivery.text)")
+        #expect(delivery.check("provider.email").detail?.hasPrefix("ses up, smtp open: unreachable (provider)") == true, "\(delivery.text)")
         #expect(service.daemon.log.contains("provider breaker opened"))
     }
 

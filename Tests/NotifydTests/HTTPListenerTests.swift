@@ -48,8 +48,13 @@ struct HTTPListenerTests {
         let ready = try await Self.get(port, "/health/ready")
         #expect(ready.status == 200, "\(ready.text)")
         #expect(ready.json["status"] as? String == "ready")
-        for name in ["broker", "database", "ingestion", "rpc", "lane.high", "lane.normal", "lane.low"] {
+        for name in ["broker", "database", "ingestion", "rpc"] {
             #expect(ready.check(name).ok == true, "\(name): \(ready.text)")
+        }
+        let delivery = try await Self.get(port, "/health/delivery")
+        #expect(delivery.status == 200 && delivery.json["status"] as? String == "delivering", "\(delivery.text)")
+        for name in ["lane.high", "lane.normal", "lane.low"] {
+            #expect(delivery.check(name).ok == true, "\(name): \(delivery.text)")
         }
         #expect(ready.check("broker").detail == "4 connections up")
 
@@ -78,7 +83,7 @@ struct HTTPListenerTests {
         #expect(try await Self.get(port, "/nowhere").status == 404)
     }
 
-    @Test("an unreachable SMTP server: ready is 503 naming the email provider, metrics show it down and the held jobs; back to 200 once it answers")
+    @Test("an unreachable SMTP server: delivery is 503 degraded naming the email provider while ready stays 200 (the API keeps serving); metrics show it down and the held jobs; back to 200 once it answers")
     func providerDown() async throws {
         let port = try freeLoopbackPort()
         let peer = try SMTPPeer(port: 2541)
@@ -92,18 +97,19 @@ struct HTTPListenerTests {
         #expect(try await service.call("UpsertRecipient", ["userId": user, "email": "down-\(service.id)@example.com"]).status == 200)
         try await service.publish([Payments.confirmed(user: user, index: 2)])
 
-        var ready = try await Self.get(port, "/health/ready")
+        var delivery = try await Self.get(port, "/health/delivery")
         let deadline = ContinuousClock.now + .seconds(20)
-        while ready.status == 200, ContinuousClock.now < deadline {
+        while delivery.status == 200, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            ready = try await Self.get(port, "/health/ready")
+            delivery = try await Self.get(port, "/health/delivery")
         }
-        #expect(ready.status == 503)
-        #expect(ready.json["status"] as? String == "not-ready")
-        #expect(ready.check("provider.email").ok == false)
-        #expect(ready.check("provider.email").detail?.hasPrefix("smtp open: unreachable (provider)") == true, "\(ready.text)")
-        #expect(ready.check("broker").ok == true)
-        #expect(!ready.text.contains("down-\(service.id)"), "no address in a health report")
+        #expect(delivery.status == 503)
+        #expect(delivery.json["status"] as? String == "degraded")
+        #expect(delivery.check("provider.email").ok == false)
+        #expect(delivery.check("provider.email").detail?.hasPrefix("smtp open: unreachable (provider)") == true, "\(delivery.text)")
+        #expect(!delivery.text.contains("down-\(service.id)"), "no address in a health report")
+        let ready = try await Self.get(port, "/health/ready")
+        #expect(ready.status == 200, "a provider outage does not take the API out of the load balancer: \(ready.text)")
 
         var metrics = try await Self.get(port, "/metrics")
         let sampled = ContinuousClock.now + .seconds(15)
@@ -117,17 +123,17 @@ struct HTTPListenerTests {
 
         try peer.start()
         let back = ContinuousClock.now + .seconds(60)
-        while ready.status != 200, ContinuousClock.now < back {
+        while delivery.status != 200, ContinuousClock.now < back {
             try await Task.sleep(for: .milliseconds(500))
-            ready = try await Self.get(port, "/health/ready")
+            delivery = try await Self.get(port, "/health/delivery")
         }
-        #expect(ready.status == 200, "\(ready.text)")
+        #expect(delivery.status == 200, "\(delivery.text)")
         let received = ContinuousClock.now + .seconds(30)
         while peer.received.isEmpty, ContinuousClock.now < received { try await Task.sleep(for: .milliseconds(200)) }
         #expect(peer.received.count == 1)
         // The held email was the breaker's first probe; it closes after five that succeed.
-        ready = try await Self.get(port, "/health/ready")
-        #expect(ready.check("provider.email").detail == "smtp half-open: probing after unreachable (provider)")
+        delivery = try await Self.get(port, "/health/delivery")
+        #expect(delivery.check("provider.email").detail == "smtp half-open: probing after unreachable (provider)")
         metrics = try await Self.get(port, "/metrics")
         #expect(Self.sample(metrics.text, #"notify_deliveries_total{channel="email",provider="smtp",outcome="sent"}"#) == 1)
         #expect((Self.sample(metrics.text, #"notify_delivery_send_seconds_count{channel="email",provider="smtp"}"#) ?? 0) >= 2)

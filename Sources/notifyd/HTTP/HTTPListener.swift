@@ -7,8 +7,10 @@ import ServiceLifecycle
 /// the requests it has, after the consumers drained (it is started first, so the group stops it last).
 ///
 /// - `GET /health/live`: 200 while every connection and database thread answers, else 503.
-/// - `GET /health/ready`: 200 when broker, database, consumers, providers and lanes are all well, else 503; the
-///   JSON body names every check with what it saw or why it failed.
+/// - `GET /health/ready`: 200 when the daemon accepts work (broker, database, consumers), else 503: what a load
+///   balancer routes on. `GET /health/delivery`: 200 `delivering` while every channel has a provider and no lane is
+///   late, else 503 `degraded`: what an alert watches. Each JSON body names every check with what it saw or why it
+///   failed.
 /// - `GET /metrics`: the Prometheus text of `DaemonMetrics`.
 /// - `POST /receipts/<provider>`: a provider's signed status callbacks (`ReceiptEndpoint`).
 /// - `/v1/...`: the commands, as over the RPC queue (`APIEndpoint`), described at `GET /openapi.json`.
@@ -48,6 +50,7 @@ struct HTTPListener: Service {
             router.post(RouterPath(UnsubscribeEndpoint.path)) { request, _ in await unsubscribe.unsubscribe(request) }
         }
         router.get("/health/ready") { [checks] _, _ in Self.response(await checks.ready()) }
+        router.get("/health/delivery") { [checks] _, _ in Self.response(checks.delivery()) }
         router.get("/metrics") { [metrics] _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -14,7 +14,7 @@ struct HealthCheck: Sendable, Equatable {
     var json: JSONValue { .object([("ok", .bool(ok)), ("detail", .string(detail))]) }
 }
 
-/// What `GET /health/live` and `GET /health/ready` answer: `{"status": ..., "checks": {name: {ok, detail}}}`, 200
+/// What `GET /health/live`, `GET /health/ready` and `GET /health/delivery` answer: `{"status": ..., "checks": {name: {ok, detail}}}`, 200
 /// when every check passed and 503 otherwise.
 struct HealthReport: Sendable, Equatable {
     var checks: [HealthCheck]
@@ -32,9 +32,12 @@ struct HealthReport: Sendable, Equatable {
 ///
 /// - Live: every connection thread and database thread still answers (the watchdog's probes, which a thread
 ///   stuck in a C call never does). A live daemon that is not ready is waiting for something outside it.
-/// - Ready: every broker connection is up and not blocked by a resource alarm; the database answers within
-///   `databaseTimeout`; ingestion and RPC consume; every provider takes work; no lane's oldest job is older
-///   than its limit.
+/// - Ready (to accept work): every broker connection is up and not blocked by a resource alarm; the database answers
+///   within `databaseTimeout`; ingestion and RPC consume. What a load balancer asks: a daemon that is ready accepts
+///   sends, receipts and unsubscribes, and keeps them, whatever its providers are doing.
+/// - Delivery: every channel has a provider that takes work, and no lane's oldest job is older than its limit. When
+///   it fails the service is delivering degraded (an SMTP outage): every daemon shares that, so taking daemons out of
+///   a load balancer for it would only add an API outage to the provider's. Alert on it; do not route on it.
 struct HealthChecks: Sendable {
     let connections: [(name: String, connection: AMQPConnection)]
     let database: PGPool
@@ -73,6 +76,11 @@ struct HealthChecks: Sendable {
         for part in readiness.parts {
             checks.append(HealthCheck(name: part, ok: waiting[part] == nil, detail: waiting[part] ?? "consuming"))
         }
+        return HealthReport(checks: checks, passed: "ready", failed: "not-ready")
+    }
+
+    func delivery() -> HealthReport {
+        var checks: [HealthCheck] = []
         // A channel is ready while one of its providers takes work (a breaker closed or probing): failover covers the rest.
         for (channel, entries) in Dictionary(grouping: providers.all, by: \.channel).sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             checks.append(HealthCheck(
@@ -89,7 +97,7 @@ struct HealthChecks: Sendable {
                 name: "lane.\(lane.rawValue)", ok: ok,
                 detail: "oldest job \(age) s" + (limit == 0 ? "" : ok ? ", limit \(limit) s" : ", over the limit of \(limit) s")))
         }
-        return HealthReport(checks: checks, passed: "ready", failed: "not-ready")
+        return HealthReport(checks: checks, passed: "delivering", failed: "degraded")
     }
 
     /// A trivial query, raced against the timeout: a hung server must not hang the health check. One query at
