@@ -64,6 +64,7 @@ public struct CompiledTemplate: Sendable {
         self.name = name
         self.version = version
         source = template
+        footprint = 12 * template.body.bytes.count
         base = try Self.compile(template.base, path: path)
         var locales: [(String, Variant)] = []
         for (tag, variant) in template.locales {
@@ -71,6 +72,10 @@ public struct CompiledTemplate: Sendable {
         }
         self.locales = locales
     }
+
+    /// The memory it holds compiled, estimated: twelve bytes per byte of its definition (measured: forty compiled
+    /// copies of a 340 KB template of every part took 11.6 times its size each in resident memory).
+    public let footprint: Int
 
     /// Every top-level name any variant looks up.
     public var names: Set<String> { locales.reduce(base.names) { $0.union($1.variant.names) } }
