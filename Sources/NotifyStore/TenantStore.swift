@@ -6,7 +6,7 @@ import Postgres
 public enum TenantStore {
     // MARK: - Keys for requests
 
-    /// The record of key `id` as `Access.principal` needs it: its hash, grants, and whether it and its owner still work.
+    /// The record of key `id` as `Access.authenticate` needs it: its hash, grants, and whether it and its owner still work.
     public static func keyRecord(_ id: String, on db: PGConnection) throws -> KeyRecord? {
         guard let row = try db.query("""
             SELECT k.key_hash, array_to_string(k.scopes, ','), k.product_id::text, k.organization_id::text,

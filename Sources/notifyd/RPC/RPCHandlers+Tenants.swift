@@ -81,8 +81,8 @@ extension RPCHandlers {
             throw RPCFailure(status: 409, code: "key-not-active", message: "the key is revoked or past its grace period")
         case .alreadyRotated(let successor):
             throw RPCFailure(status: 409, code: "key-already-rotated", message: """
-                key \(owner.keyID) was rotated already and has a successor, key \(successor): rotate that one; if nobody you know \
-                rotated it, revoke both
+                key \(owner.keyID) has a successor already, key \(successor) (one per key): rotate that one; if you did not rotate \
+                \(owner.keyID), revoke both
                 """)
         case .rotated(let key, let oldExpiresAt):
             return Answer(body: .object([
