@@ -397,5 +397,11 @@ public enum Migrations {
             -- BRIN index is enough and costs ingestion next to nothing.
             CREATE INDEX inbox_by_time ON inbox USING brin (received_at);
             """),
+        PGMigration(version: 24, name: "key lineage", sql: """
+            -- Which key issued each key (NULL: the admin), and whether it did so in its grace after a rotation: revoking
+            -- a key revokes what it minted in its grace, and what those keys minted (TenantStore.revoke).
+            ALTER TABLE api_keys ADD COLUMN issued_by text, ADD COLUMN issued_in_grace boolean NOT NULL DEFAULT false;
+            CREATE INDEX api_keys_by_issuer ON api_keys (issued_by) WHERE issued_by IS NOT NULL;
+            """),
     ]
 }

@@ -6,7 +6,7 @@ import Postgres
 public enum TenantStore {
     // MARK: - Keys for requests
 
-    /// The record of key `id` as `Access.principal` needs it: its hash, grants, and whether it and its owner still work.
+    /// The record of key `id` as `Access.authenticate` needs it: its hash, grants, and whether it and its owner still work.
     public static func keyRecord(_ id: String, on db: PGConnection) throws -> KeyRecord? {
         guard let row = try db.query("""
             SELECT k.key_hash, array_to_string(k.scopes, ','), k.product_id::text, k.organization_id::text,
@@ -102,13 +102,20 @@ public enum TenantStore {
         }
     }
 
-    /// A new key, stored as its hash, with its audit row (inside the caller's transaction).
+    /// A new key, stored as its hash with the key that issued it, with its audit row (inside the caller's transaction).
+    /// The issuing key's row is locked (shared) while it is read, so a concurrent rotation of it either happens
+    /// first (and the new key is minted in its grace) or waits for this one.
     private static func issue(scopes: [Scope], tenant: Tenant?, name: String?, by principal: Principal, requestID: String?,
                               replacing old: String? = nil, on db: PGConnection) throws -> IssuedKey {
         let key = APIKey.generate()
+        var inGrace = false
+        if let issuer = principal.keyID, let row = try db.query("SELECT replaced_by IS NOT NULL FROM api_keys WHERE id = \(issuer) FOR SHARE").first {
+            inGrace = try row.decode(0)
+        }
         try db.execute("""
-            INSERT INTO api_keys (id, key_hash, scopes, product_id, organization_id, name)
-            VALUES (\(key.id), \(key.hash), \(PGTextArray(scopes.map(\.rawValue)))::text[], \(tenant?.productID), \(tenant?.organizationID), \(name))
+            INSERT INTO api_keys (id, key_hash, scopes, product_id, organization_id, name, issued_by, issued_in_grace)
+            VALUES (\(key.id), \(key.hash), \(PGTextArray(scopes.map(\.rawValue)))::text[], \(tenant?.productID), \(tenant?.organizationID), \(name),
+                    \(principal.keyID), \(inGrace))
             """)
         try AuditStore.append([AuditEntry(
             actor: principal.actor, tenant: tenant, entity: AuditEntry.key(key.id), action: old == nil ? "key.issued" : "key.rotated",
@@ -245,36 +252,67 @@ public enum TenantStore {
         return AuditEntry(actor: actor, tenant: tenant, entity: entity, action: action, requestID: requestID, detail: detail)
     }
 
+    /// What a rotation came to.
+    public enum Rotation: Sendable {
+        case rotated(key: IssuedKey, oldExpiresAt: String)
+        /// The key is revoked or past its grace: a key that no longer works cannot be rotated, only replaced.
+        case inactive
+        /// The key has a successor already: one successor per key, so a leaked key cannot mint a line of its own.
+        case alreadyRotated(successor: String)
+    }
+
     /// A new key for `owner`; the old one works for `graceSeconds` more (or less, if it was already to expire sooner).
-    /// Nil when the old key is revoked or expired: a key that no longer works cannot be rotated, only replaced.
     public static func rotate(_ owner: KeyOwner, graceSeconds: Int, by principal: Principal, requestID: String?,
-                              on db: PGConnection) throws -> (key: IssuedKey, oldExpiresAt: String)? {
+                              on db: PGConnection) throws -> Rotation {
         try db.transaction { db in
-            guard try !db.query("""
-                SELECT 1 FROM api_keys WHERE id = \(owner.keyID) AND revoked_at IS NULL AND COALESCE(expires_at > now(), true)
+            guard let row = try db.query("""
+                SELECT revoked_at IS NULL AND COALESCE(expires_at > now(), true), replaced_by FROM api_keys WHERE id = \(owner.keyID)
                 FOR UPDATE
-                """).isEmpty
-            else { return nil }
+                """).first, try row.decode(0, as: Bool.self)
+            else { return .inactive }
+            if let successor = try row.decodeIfPresent(1, as: String.self) { return .alreadyRotated(successor: successor) }
             let key = try issue(scopes: owner.scopes, tenant: owner.tenant, name: owner.name, by: principal, requestID: requestID,
                                 replacing: owner.keyID, on: db)
-            let row = try db.query("""
+            let expires = try db.query("""
                 UPDATE api_keys SET replaced_by = \(key.key.id),
                     expires_at = LEAST(COALESCE(expires_at, 'infinity'), now() + make_interval(secs => \(graceSeconds)))
                 WHERE id = \(owner.keyID) RETURNING expires_at::text
                 """)[0]
-            return (key, NotificationStore.rfc3339(try row.decode(0)))
+            return .rotated(key: key, oldExpiresAt: NotificationStore.rfc3339(try expires.decode(0)))
         }
     }
 
-    /// Stops `owner`'s key at once; false when it was revoked already (nothing changes, nothing is audited).
-    public static func revoke(_ owner: KeyOwner, by principal: Principal, requestID: String?, on db: PGConnection) throws -> Bool {
-        try db.transaction { db in
+    /// Stops `owner`'s key at once, and with it every key it minted in its grace (rotating another key, creating an
+    /// organisation) and every key those minted, each with its audit row: a leaked key's mints do not outlive it. Its
+    /// own successor stays (the key its owner moved to). Nil when it was revoked already (nothing changes, nothing is
+    /// audited); else the ids of the keys revoked with it.
+    public static func revoke(_ owner: KeyOwner, by principal: Principal, requestID: String?, on db: PGConnection) throws -> [String]? {
+        try db.transaction { db -> [String]? in
             guard try db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(owner.keyID) AND revoked_at IS NULL") == 1 else {
-                return false
+                return nil
             }
-            try AuditStore.append([AuditEntry(actor: principal.actor, tenant: owner.tenant, entity: AuditEntry.key(owner.keyID),
-                                              action: "key.revoked", requestID: requestID)], on: db)
-            return true
+            var entries = [AuditEntry(actor: principal.actor, tenant: owner.tenant, entity: AuditEntry.key(owner.keyID),
+                                      action: "key.revoked", requestID: requestID)]
+            let minted = try db.query("""
+                WITH RECURSIVE minted (id) AS (
+                    SELECT id FROM api_keys WHERE issued_by = \(owner.keyID) AND issued_in_grace
+                    UNION
+                    SELECT k.id FROM api_keys k JOIN minted m ON k.issued_by = m.id
+                )
+                UPDATE api_keys k SET revoked_at = now() FROM minted m WHERE k.id = m.id AND k.revoked_at IS NULL
+                RETURNING k.id, k.product_id::text, k.organization_id::text
+                """)
+            var also: [String] = []
+            for row in minted {
+                let id = try row.decode(0, as: String.self)
+                also.append(id)
+                entries.append(AuditEntry(
+                    actor: principal.actor, tenant: tenant(try row.decodeIfPresent(1, as: UUID.self), try row.decodeIfPresent(2, as: UUID.self)),
+                    entity: AuditEntry.key(id), action: "key.revoked", requestID: requestID,
+                    detail: "with key \(owner.keyID): minted in its grace, by it or by a key it minted"))
+            }
+            try AuditStore.append(entries, on: db)
+            return also.sorted()
         }
     }
 

@@ -190,6 +190,9 @@ struct KeyCommand: AsyncParsableCommand {
             let body = try await callDaemon(options, RevokeAPIKey(keyID: keyID)).body
             if options.json { return try printJSON(body) }
             print(body["alreadyRevoked"] as? Bool == true ? "\(body["keyId"] ?? "") was already revoked" : "\(body["keyId"] ?? "") revoked")
+            if let also = body["alsoRevoked"] as? [String], !also.isEmpty {
+                print("revoked with it (minted in its grace): \(also.joined(separator: ", "))")
+            }
         }
     }
 

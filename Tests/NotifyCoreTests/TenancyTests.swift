@@ -66,7 +66,7 @@ struct TenancyTests {
     @Test("a wrong secret, a revoked key and an expired one are the same 401; a deactivated owner is 403")
     func credentials() throws {
         let key = APIKey.generate()
-        let principal = try Access.principal(for: key, record: Self.record(key))
+        let principal = try Access.authenticate(key, record: Self.record(key)).principal
         #expect(principal.keyID == key.id && principal.tenant == Self.product && principal.actor == "key:\(key.id)")
         let other = APIKey.generate()
         var wrongSecret = Self.record(key)
@@ -77,18 +77,19 @@ struct TenancyTests {
         expired.expired = true
         var failures: [RPCFailure] = []
         for record in [nil, wrongSecret, revoked, expired] {
-            #expect(throws: RPCFailure.self) { try Access.principal(for: key, record: record) }
-            do { _ = try Access.principal(for: key, record: record) } catch { failures.append(error) }
+            do { _ = try Access.authenticate(key, record: record) } catch { failures.append(error) }
         }
         #expect(Set(failures.map(\.message)).count == 1)
-        #expect(failures.allSatisfy { $0.status == 401 })
+        #expect(failures.count == 4 && failures.allSatisfy { $0.status == 401 })
         var inactiveProduct = Self.record(key)
         inactiveProduct.productActive = false
         var inactiveOrganization = Self.record(key, scopes: Scope.organization, tenant: Self.organization)
         inactiveOrganization.organizationActive = false
         for record in [inactiveProduct, inactiveOrganization] {
+            // The key authenticates (its holder is known, and named in the audit trail), then is refused.
+            #expect(try Access.authenticate(key, record: record) == record)
             do {
-                _ = try Access.principal(for: key, record: record)
+                try Access.admit(record)
                 Issue.record("accepted")
             } catch {
                 #expect(error.status == 403)
@@ -144,6 +145,12 @@ struct TenancyTests {
         #expect(!organization.reaches(product: Self.product.productID))
         #expect(!organization.reaches(product: Self.product.productID, organization: other.organizationID))
         #expect(Principal.admin.reaches(product: other.productID))
+        // Having no tenant is not reaching every tenant: service keys and the broker reach none, whatever their scopes.
+        let service = Principal(keyID: "s", scopes: Set(Scope.service), tenant: nil, actor: "key:s")
+        for caller in [service, Principal.broker] {
+            #expect(!caller.reaches(product: Self.product.productID) && !caller.reaches(product: nil))
+            #expect(!caller.reaches(product: Self.product.productID, organization: Self.organization.organizationID))
+        }
 
         let ownKey = KeyOwner(keyID: "p", scopes: Scope.product, tenant: Self.product)
         let organizationKey = KeyOwner(keyID: "o", scopes: Scope.organization, tenant: Self.organization)

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import NIOHTTP1
 import NotifyCore
 import TestSupport
 import Testing
@@ -91,6 +92,9 @@ struct TenantTests {
         #expect(try await service.call("GetUserNotifications", inbox, as: .key("not a key")).status == 401)
         let wrongSecret = String(shop.productKey.prefix(21)) + String(APIKey.generate().text.dropFirst(21))
         #expect(try await service.call("GetProduct", [:], as: .key(wrongSecret)).status == 401, "a known id with another secret")
+        // A change refused to a key that did not authenticate is audited as anonymous, never as the key it names.
+        let claimed = try await service.call("CreateOrganizations", ["organizations": [["name": "X"]]], as: .key(wrongSecret))
+        #expect(claimed.status == 401)
 
         #expect(try await service.call("ListParked", [:], as: .key(shop.productKey)).status == 403)
         #expect(try await service.call("CreateProduct", ["product": ["name": "Mine"]], as: .key(shop.productKey)).status == 403)
@@ -114,13 +118,14 @@ struct TenantTests {
         let organizationKeyID = String(shop.organizations[0].key.dropFirst(4).prefix(16))
         let storefrontKeyID = String(storefront.dropFirst(4).prefix(16))
         #expect(refusals == [
+            "CreateOrganizations refused:401 anonymous",
             "CreateProduct refused:403 key:\(String(shop.productKey.dropFirst(4).prefix(16)))",
             "CreateOrganizations refused:403 key:\(organizationKeyID)",
             "MarkNotificationRead refused:403 key:\(storefrontKeyID)",
         ])
     }
 
-    @Test("isolation: one product's keys cannot see or change another's product, organisations, keys or audit trail")
+    @Test("isolation: one product's keys, and service keys, cannot see or change a product, its organisations, keys or audit trail")
     func isolation() async throws {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
@@ -145,6 +150,14 @@ struct TenantTests {
         #expect(sibling.status == 404)
         #expect(try await service.call("GetProduct", [:], as: .key(a.organizations[0].key)).status == 404)
 
+        // A service key (FlowMart's own, no tenant) reaches no tenant: answered exactly as for an unknown id.
+        let tracker = try #require(try await service.call("CreateServiceKey", ["name": "tracker", "scopes": ["track"]]).body["apiKey"] as? String)
+        for (command, field, id) in [("GetProduct", "productId", b.productID), ("GetOrganization", "organizationId", b.organizations[0].id)] {
+            let reply = try await service.call(command, [field: id], as: .key(tracker))
+            let unknown = try await service.call(command, [field: UUID().uuidString], as: .key(tracker))
+            let (seen, unseen) = (try SecurityModelTests.canonical(reply.raw), try SecurityModelTests.canonical(unknown.raw))
+            #expect(reply.status == 404 && seen == unseen, "\(command): \(seen)")
+        }
         let bProduct = try await service.call("GetProduct", [:], as: .key(b.productKey))
         #expect(bProduct.status == 200 && bProduct.body["name"] as? String == "Beta", "nothing of B changed")
         #expect((bProduct.body["organizations"] as? [Any])?.count == 2)
@@ -243,7 +256,8 @@ struct TenantTests {
 
     @Test("a deployment may leave the inbox commands to the broker's permissions; every other command still needs a key")
     func keylessInbox() async throws {
-        let service = try await ServiceHarness(environment: ["NOTIFY_AUTH_INBOX_REQUIRES_KEY": "false"])
+        let port = try freeLoopbackPort()
+        let service = try await ServiceHarness(environment: ["NOTIFY_AUTH_INBOX_REQUIRES_KEY": "false", "NOTIFY_HTTP_PORT": String(port)])
         defer { Task { await service.shutDown() } }
         #expect(try await service.call("GetUserNotifications", ["userId": "u-1"], as: .none).status == 200)
         #expect(try await service.call("WatchProduct", ["userId": "u-1", "productId": "p-1"], as: .none).status == 200)
@@ -251,6 +265,14 @@ struct TenantTests {
         #expect(try await service.call("ListDeliveries", [:], as: .none).status == 401)
         #expect(try await service.call("GetUserNotifications", ["userId": "u-1"], as: .key(APIKey.generate().text)).status == 401,
                 "a key that is presented is still checked")
+        // Over HTTP no broker permission stands in for the key: the inbox needs one there regardless.
+        for path in ["/v1/users/u-1/notifications", "/v1/rpc/GetUserNotifications"] {
+            let method: NIOHTTP1.HTTPMethod = path.hasPrefix("/v1/rpc/") ? .POST : .GET
+            let reply = try await SendHTTPTests.call(port, method, path, key: nil, body: path.hasPrefix("/v1/rpc/") ? ["userId": "u-1"] : nil)
+            #expect(reply.status == 401, "\(path): \(reply.text)")
+        }
+        let watched = try await SendHTTPTests.call(port, .POST, "/v1/rpc/WatchProduct", key: nil, body: ["userId": "u-1", "productId": "p-1"])
+        #expect(watched.status == 401)
     }
 
     @Test("notifyctl onboards, rotates, sets a quota and reads the audit trail with the key from the environment or a file, never argv")

@@ -99,29 +99,43 @@ public struct Principal: Sendable, Equatable {
     }
 
     /// Whether this caller may see and change what belongs to `product` (and, when given, `organization`): the admin
-    /// and service keys always (service keys' commands carry no tenant's data), a product's key everything of its
-    /// product, an organisation's key only its own organisation.
+    /// always, a product's key everything of its product, an organisation's key only its own organisation, service
+    /// keys and the broker nothing (FlowMart's own data belongs to no tenant). Decided from `visibility`, as tracking
+    /// is, so that having no tenant never reads as reaching every tenant: only the admin does.
     public func reaches(product: UUID?, organization: UUID? = nil) -> Bool {
-        guard let tenant else { return true }
-        guard product == tenant.productID else { return false }
-        return tenant.organizationID == nil || tenant.organizationID == organization
+        switch visibility {
+        case .everyone: true
+        case .flowMart: false
+        case .tenant(let tenant): product == tenant.productID && (tenant.organizationID == nil || tenant.organizationID == organization)
+        }
+    }
+}
+
+extension KeyRecord {
+    /// Who holds this key, once its secret matched: what the audit trail and the log name it by.
+    public var principal: Principal {
+        var principal = Principal(keyID: id, scopes: Set(scopes), tenant: tenant, actor: "key:\(id)")
+        principal.quotas = quotas
+        return principal
     }
 }
 
 /// The decisions about credentials, without I/O: the store reads the key's record, these say what it means.
 public enum Access {
-    /// The principal behind `key`, given its stored record (nil: no such key). A wrong secret, a revoked key and a
-    /// rotated key past its grace are all 401 with the same message, so a caller cannot tell them apart; a
-    /// deactivated product or organisation is 403.
-    public static func principal(for key: APIKey, record: KeyRecord?) throws(RPCFailure) -> Principal {
+    /// The record of `key` once its secret matched a key that still works (nil record: no such key). A wrong secret,
+    /// a revoked key and a rotated key past its grace are all 401 with the same message, so a caller cannot tell
+    /// them apart; until this succeeds, nothing the key claims (its id) names the caller anywhere.
+    public static func authenticate(_ key: APIKey, record: KeyRecord?) throws(RPCFailure) -> KeyRecord {
         guard let record, APIKey.hashesMatch(key.hash, record.hash), !record.revoked, !record.expired else {
             throw .unauthorized("the x-api-key is unknown, revoked or expired")
         }
+        return record
+    }
+
+    /// Refuses an authenticated key whose product or organisation is deactivated (403).
+    public static func admit(_ record: KeyRecord) throws(RPCFailure) {
         guard record.productActive else { throw .forbidden("the key's product is deactivated") }
         guard record.organizationActive else { throw .forbidden("the key's organization is deactivated") }
-        var principal = Principal(keyID: record.id, scopes: Set(record.scopes), tenant: record.tenant, actor: "key:\(record.id)")
-        principal.quotas = record.quotas
-        return principal
     }
 
     /// Refuses `command` to a principal that holds none of its scopes; keys are handled only with a key (or as admin).

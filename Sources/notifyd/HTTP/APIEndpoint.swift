@@ -59,7 +59,8 @@ struct APIEndpoint: Sendable {
         let outcome: Result<RPCHandlers.Answer, any Error>
         do {
             let routed = try await database.withConnection { db -> RPCRouter.Routed in
-                let call = try router.authenticator.call(command, presented: presented, client: client, requestID: requestID, on: db)
+                let call = try router.authenticator.call(
+                    command, presented: presented, over: .http, client: client, requestID: requestID, on: db)
                 switch body {
                 case .success(let built): return try router.route(call, body: built, on: db)
                 case .failure(let failure): throw try router.refuse(call, failure, on: db)

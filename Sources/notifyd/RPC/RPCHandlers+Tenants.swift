@@ -72,23 +72,34 @@ extension RPCHandlers {
         return Answer(body: updated.body())
     }
 
-    /// A successor for a key; the old one works through the grace period.
+    /// A successor for a key; the old one works through the grace period. One successor per key: 409 for a key that
+    /// has one, naming it.
     static func rotate(_ request: RotateAPIKey, _ call: RPCCall, graceSeconds: Int, on db: PGConnection) throws -> Answer {
         let owner = try keyOwner(request.keyID, call, on: db)
-        guard let rotated = try TenantStore.rotate(owner, graceSeconds: graceSeconds, by: call.principal, requestID: call.requestID, on: db)
-        else { throw RPCFailure(status: 409, code: "key-not-active", message: "the key is revoked or past its grace period") }
-        return Answer(body: .object([
-            ("keyId", .string(rotated.key.key.id)), ("apiKey", .string(rotated.key.key.text)),
-            ("scopes", .array(rotated.key.scopes.map { .string($0.rawValue) })), ("replacesKeyId", .string(owner.keyID)),
-            ("expiresOldAt", .string(rotated.oldExpiresAt)),
-        ]), status: 201)
+        switch try TenantStore.rotate(owner, graceSeconds: graceSeconds, by: call.principal, requestID: call.requestID, on: db) {
+        case .inactive:
+            throw RPCFailure(status: 409, code: "key-not-active", message: "the key is revoked or past its grace period")
+        case .alreadyRotated(let successor):
+            throw RPCFailure(status: 409, code: "key-already-rotated", message: """
+                key \(owner.keyID) has a successor already, key \(successor) (one per key): rotate that one; if you did not rotate \
+                \(owner.keyID), revoke both
+                """)
+        case .rotated(let key, let oldExpiresAt):
+            return Answer(body: .object([
+                ("keyId", .string(key.key.id)), ("apiKey", .string(key.key.text)), ("scopes", .array(key.scopes.map { .string($0.rawValue) })),
+                ("replacesKeyId", .string(owner.keyID)), ("expiresOldAt", .string(oldExpiresAt)),
+            ]), status: 201)
+        }
     }
 
-    /// Stops a key at once, idempotently.
+    /// Stops a key at once, idempotently, with the keys it minted in its grace (`alsoRevoked`).
     static func revoke(_ request: RevokeAPIKey, _ call: RPCCall, on db: PGConnection) throws -> Answer {
         let owner = try keyOwner(request.keyID, call, on: db)
-        let changed = try TenantStore.revoke(owner, by: call.principal, requestID: call.requestID, on: db)
-        return Answer(body: .object([("keyId", .string(owner.keyID)), ("revoked", .bool(true)), ("alreadyRevoked", .bool(!changed))]))
+        let also = try TenantStore.revoke(owner, by: call.principal, requestID: call.requestID, on: db)
+        return Answer(body: .object([
+            ("keyId", .string(owner.keyID)), ("revoked", .bool(true)), ("alreadyRevoked", .bool(also == nil)),
+            ("alsoRevoked", .array((also ?? []).map(JSONValue.string))),
+        ]))
     }
 
     /// A key for one of FlowMart's own services (admin).

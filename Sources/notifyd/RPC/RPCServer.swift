@@ -118,7 +118,7 @@ extension RPCServer {
         var client = request.properties.appID?.logSafe
         if case .string(let actor)? = request.properties.headers["x-actor"] { client = actor.logSafe }
         return try authenticator.call(
-            command, presented: presented, client: client, requestID: request.properties.messageID?.logSafe, on: db)
+            command, presented: presented, over: .broker, client: client, requestID: request.properties.messageID?.logSafe, on: db)
     }
 }
 
