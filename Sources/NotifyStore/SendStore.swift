@@ -71,10 +71,12 @@ public enum SendStore {
         return try db.transaction { db in
             let keyed = items.map(\.request).filter { $0.idempotencyKey != nil }
             if !keyed.isEmpty {
-                // A key older than the window is free again.
+                // A key older than the window is free again: released from the request that used it, which stays (its
+                // deliveries may still be scheduled, retrying or in a digest: their category decides opt-outs, and
+                // CancelRequest and ListMessages read it).
                 _ = try db.query("""
-                    DELETE FROM send_requests s
-                    USING unnest(\(PGTextArray(keyed.map(\.tenant.namespace.uuidString)))::uuid[],
+                    UPDATE send_requests s SET idempotency_key = NULL
+                    FROM unnest(\(PGTextArray(keyed.map(\.tenant.namespace.uuidString)))::uuid[],
                                  \(PGTextArray(keyed.map(\.idempotencyKey)))::text[]) AS k(namespace, key)
                     WHERE s.namespace = k.namespace AND s.idempotency_key = k.key
                       AND s.created_at <= now() - make_interval(hours => \(windowHours))
