@@ -71,7 +71,7 @@ enum OpenAPIDocument {
         }
         let success = route.command == .sendNotification || route.command == .sendBatch ? "202"
             : [.createProduct, .createOrganizations, .createServiceKey, .rotateAPIKey, .publishTemplate].contains(route.command) ? "201" : "200"
-        var responses: [(String, JSONValue)] = [(success, response("done", schema: .object([("type", .string("object"))])))]
+        var responses: [(String, JSONValue)] = [(success, response("done", schema: .object([("type", .string("object"))]), links: links(route.command)))]
         if route.command == .publishTemplate { responses.append(("200", response("already live as published: unchanged", schema: .object([("type", .string("object"))])))) }
         if success == "202" { responses.append(("208", response("a repeat of an accepted request: its requestId", schema: .object([("type", .string("object"))])))) }
         for (status, meaning) in [("400", "the request is not valid; the message names the field"), ("401", "no key, or an unknown, revoked or expired one"),
@@ -96,8 +96,34 @@ enum OpenAPIDocument {
         return .object([("name", .string(name)), ("in", .string(location)), ("required", .bool(required)), ("schema", .object(schema))])
     }
 
-    private static func response(_ description: String, schema: JSONValue) -> JSONValue {
-        .object([("description", .string(description)), ("content", .object([("application/json", .object([("schema", schema)]))]))])
+    private static func response(_ description: String, schema: JSONValue, links: [(String, JSONValue)] = []) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("description", .string(description)), ("content", .object([("application/json", .object([("schema", schema)]))])),
+        ]
+        if !links.isEmpty { members.append(("links", .object(links))) }
+        return .object(members)
+    }
+
+    /// OpenAPI links from what a command creates to the commands that read or act on it: a client (and schemathesis'
+    /// stateful phase) follows them from a send to its cancel and its deliveries, from a publish to its template.
+    private static func links(_ command: RPCCommand) -> [(String, JSONValue)] {
+        func link(_ operation: RPCCommand, _ parameters: [(String, String)]) -> (String, JSONValue) {
+            (operation.rawValue, .object([
+                ("operationId", .string(operation.rawValue)), ("parameters", .object(parameters.map { ($0.0, .string($0.1)) })),
+            ]))
+        }
+        return switch command {
+        case .sendNotification:
+            [link(.cancelRequest, [("requestId", "$response.body#/requestId")]),
+             link(.getDeliveryStatus, [("notificationId", "$response.body#/notificationId")])]
+        case .sendBatch: [link(.cancelRequest, [("requestId", "$response.body#/requestId")])]
+        case .publishTemplate:
+            [link(.getTemplate, [("name", "$response.body#/name")]), link(.rollbackTemplate, [("name", "$response.body#/name")])]
+        case .upsertRecipient:
+            [link(.getRecipient, [("userId", "$request.path.userId")]), link(.deleteRecipient, [("userId", "$request.path.userId")])]
+        case .createOrganizations: [link(.getOrganization, [("organizationId", "$response.body#/organizations/0/id")])]
+        default: []
+        }
     }
 
     private static let errorSchema: JSONValue = .object([
