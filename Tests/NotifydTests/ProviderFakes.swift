@@ -178,15 +178,25 @@ final class APNsFake: @unchecked Sendable {
 }
 
 /// A test's own webhook receiver (`deploy/dev/fakes/webhook_receiver.py`), which verifies what it gets with the
-/// `standardwebhooks` package, knowing only `secret`.
+/// `standardwebhooks` package, knowing only `secret`; with `tlsName`, also over HTTPS under a certificate for that
+/// name alone, signed by the CA at `caCertificate`.
 final class WebhookReceiver: @unchecked Sendable {
     let secret: String
     let server: FakeServer
+    let tlsPort: Int?
+    let caCertificate: String
 
-    init(secret: String) throws {
+    init(secret: String, tlsName: String? = nil) throws {
         self.secret = secret
-        server = try FakeServer(script: "webhook_receiver.py", arguments: [], environment: ["WEBHOOK_RECEIVER_SECRET": secret])
+        let ca = FileManager.default.temporaryDirectory.appendingPathComponent("webhook-ca-\(UUID().uuidString.prefix(8)).pem").path
+        let port = try tlsName.map { _ in try freeLoopbackPort() }
+        (caCertificate, tlsPort) = (ca, port)
+        var tls: [String] = []
+        if let tlsName, let port { tls = ["--tls-port", String(port), "--tls-name", tlsName, "--ca-out", ca] }
+        server = try FakeServer(script: "webhook_receiver.py", arguments: tls, environment: ["WEBHOOK_RECEIVER_SECRET": secret])
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: caCertificate) }
 
     static func newSecret() -> String {
         "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
@@ -194,8 +204,11 @@ final class WebhookReceiver: @unchecked Sendable {
 
     func url(_ path: String) -> String { "\(server.baseURL)/hook/\(path)" }
 
-    /// Every request: `path`, `id`, `timestamp`, `verified`, `body`.
+    /// Every request: `path`, `id`, `timestamp`, `verified`, `host` (the Host header), `body`.
     func received() async throws -> [[String: Any]] { try await server.get("/_fake/received") }
+
+    /// The TLS server names (SNI) clients asked for, in order.
+    func serverNames() async throws -> [String] { try await server.get("/_fake/sni").compactMap { $0["name"] as? String } }
 }
 
 /// Runs openssl (the fakes' keys are made by it, not by the code under test).

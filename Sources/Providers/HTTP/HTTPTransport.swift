@@ -137,7 +137,7 @@ public final class HTTPTransport: Sendable {
                 return .connection("HTTP client: \(error)")
             }
         }
-        if error is NIOSSLError || "\(type(of: error))".contains("BoringSSL") {
+        if error is NIOSSLError || error is NIOSSLExtraError || "\(type(of: error))".contains("BoringSSL") {
             return .tls("TLS with the provider failed: \(error)")
         }
         let text = "\(error)"

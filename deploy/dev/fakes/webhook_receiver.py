@@ -10,7 +10,7 @@ With --tls-port, --tls-name and --ca-out it also serves HTTPS there, under a cer
 address) signed by a test CA it writes to --ca-out, and keeps the TLS server names (SNI) clients ask for.
 
 GET /_fake/received lists every request: {path, id, timestamp, verified, host, body}; GET /_fake/sni the server
-names asked for over TLS, in order.
+names asked for over TLS ({name}), in order.
 """
 import argparse
 import os
@@ -101,7 +101,7 @@ def serve_tls():
 
     def remember(_socket, name, _context):
         with lock:
-            server_names.append(name)
+            server_names.append({"name": name})
 
     context.sni_callback = remember
     server = make_server("127.0.0.1", args.tls_port, app, threaded=True, ssl_context=context)
