@@ -55,6 +55,7 @@ struct WebhookRebindingTests {
         let receiver = try WebhookReceiver(secret: secret)
         let resolver = ChangingResolver([[[127, 0, 0, 1]], [Self.metadata]])
         let transport = HTTPTransport()
+        defer { Task { await transport.shutdown() } }
         let webhooks = Self.provider(resolver, transport)
         let url = "http://\(Self.name):\(receiver.server.port)/hook/ok"
 
@@ -69,20 +70,19 @@ struct WebhookRebindingTests {
             code: "webhook-address-refused", .permanent, detail: "the endpoint's host resolves to link-local (169.254.0.0/16)"))])
         #expect(resolver.asked.count == 2)
         #expect(try await receiver.received().count == 3, "nothing more sent")
-        await transport.shutdown()
     }
 
     @Test("the transport sends nothing to a host it was given no checked address for, even one the system resolves (localhost)")
     func uncheckedNotSent() async throws {
         let receiver = try WebhookReceiver(secret: WebhookReceiver.newSecret())
         let transport = HTTPTransport()
+        defer { Task { await transport.shutdown() } }
         let answers = await transport.execute(
             [HTTPTransport.post("http://localhost:\(receiver.server.port)/hook/ok", headers: [], body: [], orElse: .connection("not a URL"))],
             timeout: .seconds(5), connectingTo: [:])
         guard answers.count == 1, case .failure(let failure) = answers[0] else { Issue.record("sent: \(answers)"); return }
         #expect(failure.code == "address-unchecked")
         #expect(try await receiver.received().isEmpty)
-        await transport.shutdown()
     }
 
     @Test("over TLS, the pinned connection asks for the host's name (SNI) and verifies the certificate against it; the bare address fails TLS")
@@ -92,6 +92,7 @@ struct WebhookRebindingTests {
         let tlsPort = try #require(receiver.tlsPort)
         let resolver = ChangingResolver([[[127, 0, 0, 1]]])
         let transport = HTTPTransport(caCertificatePath: receiver.caCertificate)
+        defer { Task { await transport.shutdown() } }
         let webhooks = Self.provider(resolver, transport)
 
         let named = await webhooks.send(Self.deliveries(1, to: "https://\(Self.name):\(tlsPort)/hook/ok", secret: secret))
@@ -104,6 +105,5 @@ struct WebhookRebindingTests {
         guard case .failed(let failure) = bare.first else { Issue.record("sent without the certificate's name: \(bare)"); return }
         #expect(failure.code == "tls", "\(failure)")
         #expect(try await receiver.received().count == 1)
-        await transport.shutdown()
     }
 }

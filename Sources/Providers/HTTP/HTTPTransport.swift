@@ -118,7 +118,8 @@ public final class HTTPTransport: Sendable {
     }
 
     /// What a request that got no answer comes to: a server that cannot be reached (refused, no route, no
-    /// connection in time) is provider-wide; a TLS failure is the provider's configuration; a reply that did not
+    /// connection in time) is provider-wide; a TLS failure (the handshake, an untrusted certificate, one that does
+    /// not hold the host's name) is the provider's configuration; a reply that did not
     /// come in time, a connection lost mid-request, or a body past `maxBodyBytes` is transient. Descriptions name no
     /// URL or credential.
     static func failure(_ error: any Error) -> DeliveryFailure {
