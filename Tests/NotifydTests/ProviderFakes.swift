@@ -88,11 +88,15 @@ final class SESFake: @unchecked Sendable {
     /// Every event posted: `messageId`, `eventType`, `answer` (the status our listener answered).
     func events() async throws -> [[String: Any]] { try await server.get("/_fake/events") }
 
-    /// Posts one more event for SES message `messageId` now, signed (or not, when `tamper`); returns our answer.
-    func replay(messageId: String, eventType: String, tamper: Bool = false) async throws -> Int {
-        let answer = try await server.post("/_fake/replay", ["messageId": messageId, "eventType": eventType, "tamper": tamper])
+    /// Posts one more event for SES message `messageId` now, signed (or not, when `tamper`), dated `age` seconds
+    /// ago; returns our answer.
+    func replay(messageId: String, eventType: String, tamper: Bool = false, age: Double = 0) async throws -> Int {
+        let answer = try await server.post("/_fake/replay", ["messageId": messageId, "eventType": eventType, "tamper": tamper, "age": age])
         return (answer["answer"] as? NSNumber)?.intValue ?? -1
     }
+
+    /// Every GET of a signing certificate (anything under `/sns/` but the subscription confirmation): `path`.
+    func certificateFetches() async throws -> [String] { try await server.get("/_fake/certificate-fetches").compactMap { $0["path"] as? String } }
 }
 
 /// A test's own FCM contract fake (`deploy/dev/fakes/fcm_fake.py`, which checks our RS256 assertion with
