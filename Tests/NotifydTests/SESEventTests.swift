@@ -44,7 +44,7 @@ struct SESEventTests {
         let stored = try await service.db.withConnection { db in
             try db.query("SELECT count(*) FROM delivery_receipts WHERE provider = 'ses'")[0].decode(0, as: Int.self)
         }
-        #expect(stored == 4, "three events and the late one are kept; the forged one is not")
+        #expect(stored == 4, "three events and the late one are kept; the forged and the stale one are not")
     }
 
     @Test("strangers' posts: only one naming our topic, dated within the hour, of SNS's shapes costs a certificate fetch, at most 5 a minute; SNS's events still arrive")
