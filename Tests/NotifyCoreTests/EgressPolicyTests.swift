@@ -52,8 +52,10 @@ struct EgressPolicyTests {
         ("::ffff:198.18.0.1", "benchmarking (198.18.0.0/15)", "benchmarking (198.18.0.0/15)"), ("::ffff:93.184.216.34", nil, nil),
         ("64:ff9b::127.0.0.1", "loopback (127.0.0.0/8)", nil), ("64:ff9b::10.0.0.1", "private network (10.0.0.0/8)", nil),
         ("64:ff9b::169.254.169.254", "link-local (169.254.0.0/16)", "link-local (169.254.0.0/16)"), ("64:ff9b::8.8.8.8", nil, nil),
-        ("64:ff9b:1::1", "local-use IPv4/IPv6 translation (64:ff9b:1::/48)", nil), ("64:ff9b:2::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
-        ("100::1", "discard-only (100::/64)", "discard-only (100::/64)"), ("100::ffff:ffff:ffff:ffff", "discard-only (100::/64)", "discard-only (100::/64)"),
+        ("64:ff9b:1::1", "local-use IPv4/IPv6 translation (64:ff9b:1::/48)", nil),
+        ("64:ff9b:2::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
+        ("100::1", "discard-only (100::/64)", "discard-only (100::/64)"),
+        ("100::ffff:ffff:ffff:ffff", "discard-only (100::/64)", "discard-only (100::/64)"),
         ("100:0:0:1::1", "dummy prefix (100:0:0:1::/64)", "dummy prefix (100:0:0:1::/64)"),
         ("100:0:0:2::", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
         ("2001::1", "IETF protocol assignments (2001::/23)", "IETF protocol assignments (2001::/23)"),
@@ -75,7 +77,8 @@ struct EgressPolicyTests {
         ("fc00::1", "private network (fc00::/7)", nil), ("fd12:3456::1", "private network (fc00::/7)", nil),
         ("fe80::1", "link-local (fe80::/10)", "link-local (fe80::/10)"), ("febf::1", "link-local (fe80::/10)", "link-local (fe80::/10)"),
         ("fec0::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"), ("ff02::1", "multicast (ff00::/8)", "multicast (ff00::/8)"),
-        ("1000::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"), ("4000::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
+        ("1000::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
+        ("4000::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
         ("2606:4700:4700::1111", nil, nil), ("3ffe::1", nil, nil),
     ]
 

@@ -9,7 +9,9 @@ import Testing
 /// daemon against a webhook endpoint that answers 200 with 500 MB.
 @Suite("Response bodies: streamed, at most 64 KiB, within the deadline")
 struct ResponseBoundTests {
-    static func post(_ transport: HTTPTransport, _ url: String, timeout: Duration = .seconds(10)) async -> Result<HTTPTransport.Response, DeliveryFailure> {
+    static func post(
+        _ transport: HTTPTransport, _ url: String, timeout: Duration = .seconds(10)
+    ) async -> Result<HTTPTransport.Response, DeliveryFailure> {
         await transport.execute([HTTPTransport.post(url, headers: [], body: [], orElse: .connection("not a URL"))], timeout: timeout)[0]
     }
 

@@ -8,16 +8,22 @@ import Testing
 /// SES's event publishing as receipts: the fake plays SES and SNS, signing its messages as SNS does.
 @Suite("SES events through SNS: signed receipts for email")
 struct SESEventTests {
-    @Test("the subscription is confirmed; Delivery makes an email delivered, a permanent bounce bounced, a transient one undelivered; forged, stale and late events change nothing")
-    func events() async throws {
+    /// A daemon sending email through the fake, its listener on `listener` subscribed to the fake's SNS topic.
+    static func subscribed() async throws -> (ses: SESFake, listener: Int, service: ServiceHarness) {
         let ses = try SESFake()
         let listener = try freeLoopbackPort()
         let service = try await ServiceHarness(environment: ses.eventEnvironment(listener: listener).merging([
             "NOTIFY_EMAIL_FROM": "notifications@flowmart.example",
         ]) { $1 })
-        defer { Task { await service.shutDown() } }
         let subscribed = try await ses.subscribe("http://127.0.0.1:\(listener)/receipts/ses")
         #expect(subscribed.answer == 200 && subscribed.confirmed, "the daemon fetched the SubscribeURL")
+        return (ses, listener, service)
+    }
+
+    @Test("the subscription is confirmed; Delivery makes an email delivered, a permanent bounce bounced, a transient one undelivered; forged, stale and late events change nothing")
+    func events() async throws {
+        let (ses, _, service) = try await Self.subscribed()
+        defer { Task { await service.shutDown() } }
 
         let users = ["ok": "ok@example.com", "hard": "hard@bounce.example", "full": "full@soft.example"]
         _ = try await service.db.withConnection { db in
@@ -49,13 +55,8 @@ struct SESEventTests {
 
     @Test("strangers' posts: only one naming our topic, dated within the hour, of SNS's shapes costs a certificate fetch, at most 5 a minute; SNS's events still arrive")
     func strangersBounded() async throws {
-        let ses = try SESFake()
-        let listener = try freeLoopbackPort()
-        let service = try await ServiceHarness(environment: ses.eventEnvironment(listener: listener).merging([
-            "NOTIFY_EMAIL_FROM": "notifications@flowmart.example",
-        ]) { $1 })
+        let (ses, listener, service) = try await Self.subscribed()
         defer { Task { await service.shutDown() } }
-        #expect(try await ses.subscribe("http://127.0.0.1:\(listener)/receipts/ses").confirmed)
         #expect(try await ses.certificateFetches().count == 1)
 
         let prefix = "\(ses.server.baseURL)/sns"

@@ -63,7 +63,8 @@ struct WebhookRebindingTests {
         #expect(first.allSatisfy { if case .sent = $0 { true } else { false } }, "\(first)")
         #expect(resolver.asked == [Self.name], "one resolution for the batch; the HTTP client resolved nothing")
         let received = try await receiver.received()
-        #expect(received.count == 3 && received.allSatisfy { $0["host"] as? String == "\(Self.name):\(receiver.server.port)" && $0["verified"] as? Bool == true })
+        #expect(received.count == 3)
+        #expect(received.allSatisfy { $0["host"] as? String == "\(Self.name):\(receiver.server.port)" && $0["verified"] as? Bool == true })
 
         let second = await webhooks.send(Self.deliveries(1, to: url, secret: secret))
         #expect(second == [.failed(DeliveryFailure(

@@ -119,7 +119,8 @@ struct SESEventsTests {
         #expect(try await answer(Self.fresh(), version: "3") == .refused("not a signature SNS makes"))
         let short = try Self.bytes(Self.fresh(["SignatureVersion": "2", "Signature": "AAAA", "SigningCertURL": Self.certificateURL]))
         #expect(await events.receipts(query: nil, headers: [], body: short) == .refused("not a signature SNS makes"))
-        for url in ["https://evil.example/SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem",
+        for url in ["https://evil.example/SimpleNotificationService-abc.pem",
+                    "https://sns.eu-west-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem",
                     "https://sns.eu-west-1.amazonaws.com/../SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com/cert.pem",
                     "https://sns.eu-west-1.amazonaws.com/x/SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.txt",
                     "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-a%2F.pem", "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-.pem",

@@ -80,7 +80,8 @@ struct SNSMessage: Sendable, Equatable {
         let stem = "SimpleNotificationService-"
         guard name.hasPrefix(stem), name.hasSuffix(".pem") else { return false }
         let id = name.dropFirst(stem.count).dropLast(4)
-        return (1...64).contains(id.count) && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+        return (1...64).contains(id.count)
+            && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
     }
 
     /// What SNS signed: `name\nvalue\n` for each signed field, in this order, `Subject` only when present.
