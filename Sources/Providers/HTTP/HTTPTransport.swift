@@ -45,7 +45,7 @@ public final class HTTPTransport: Sendable {
     /// certificate, the largest, is about 2 KiB), so none needs more. The body is read as it streams, and the request
     /// is abandoned (its connection closed) once it passes the limit or announces a `Content-Length` past it: nothing
     /// a server sends makes the daemon hold more.
-    public static let maxBodyBytes = 64 * 1024
+    static let maxBodyBytes = 64 * 1024
 
     /// Sends every request at once and waits for all of them, each within `timeout`; one result each, in order.
     public func execute(_ requests: [HTTPClient.Request], timeout: Duration) async -> [Result<Response, DeliveryFailure>] {
