@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "NotifydTests",
             dependencies: [
-                "notifyd", "Postgres", "AMQP", "NotifyCore", "NotifyStore", "TestSupport",
+                "notifyd", "Postgres", "AMQP", "NotifyCore", "NotifyStore", "Providers", "TestSupport",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
