@@ -25,11 +25,13 @@ struct HandBackTests {
         let peer = try SMTPPeer(port: try freeLoopbackPort())
         peer.kill()
         let count = 40
-        let service = try await EmailFaultTests.service(peer, recipients: count, environment: Self.fastBreaker)
+        // More workers than the jobs make batches: the daemon that stays has idle workers to take what the other hands back.
+        let service = try await EmailFaultTests.service(
+            peer, recipients: count, environment: Self.fastBreaker.merging(["NOTIFY_DELIVERY_WORKERS": "16"]) { $1 })
         defer { Task { await service.shutDown() } }
         let second = try DaemonProcess(environment: service.environment)
         defer { second.stop() }
-        #expect(await second.waitForLog("ready"))
+        try #require(await second.waitForLog("ready"), "\(second.log.suffix(1000))")
         try await service.publish((0..<count).map { Payments.confirmed(user: "user-\($0)", index: $0) })
         // The lane's jobs are spread over both daemons' consumers: each holds a batch, its other workers idle.
         #expect(await service.daemon.waitForLog("provider is down; holding its deliveries"), "\(service.daemon.log.suffix(2000))")
