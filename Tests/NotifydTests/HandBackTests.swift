@@ -52,14 +52,11 @@ struct HandBackTests {
     @Test("a 550 while the dead-letter queue refuses every copy (full, reject-publish): dead and listed, not sending for ever")
     func parkRefused() async throws {
         let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment)
-        let policy = "test-\(service.id)-dlq-full"
         defer {
-            _ = try? StackControl.rabbitmqctl("clear_policy", policy)
+            _ = try? StackControl.rabbitmqctl("clear_policy", service.deadLetterPolicy)
             Task { await service.shutDown() }
         }
-        #expect(try StackControl.rabbitmqctl(
-            "set_policy", "--apply-to", "queues", policy, "^\(service.deadLetterQueue.replacingOccurrences(of: ".", with: "\\."))$",
-            #"{"max-length":1,"overflow":"reject-publish"}"#) == 0)
+        #expect(try service.limitDeadLetterQueue(#"{"max-length":1,"overflow":"reject-publish"}"#))
         // Fill the queue until the broker refuses a copy: the policy reaches a quorum queue a moment after it is set.
         let filler = AMQPOutgoingMessage(routingKey: service.deadLetterQueue, body: Array("filler".utf8), properties: AMQPProperties(persistent: true))
         let full = await eventually(timeout: .seconds(30)) { (try? await service.publisher.publish([filler])) == [.nacked] }
