@@ -62,8 +62,9 @@ extension DeliveryStore {
     public static func sweep(_ policy: ClaimSweep, on database: PGPool) async throws -> Sweep {
         try await database.transaction { db in
             let stuck = try db.query("""
-                SELECT count(*) FROM (SELECT 1 FROM redelivered_jobs j JOIN deliveries d ON d.id = j.delivery_id
-                                      WHERE d.status = 'sending' AND d.updated_at < now() - make_interval(secs => \(policy.staleAfterSeconds)) LIMIT 100000) s
+                SELECT count(*) FROM (
+                    SELECT 1 FROM redelivered_jobs j JOIN deliveries d ON d.id = j.delivery_id
+                    WHERE d.status = 'sending' AND d.updated_at < now() - make_interval(secs => \(policy.staleAfterSeconds)) LIMIT 100000) s
                 """, prepared: true)[0].decode(0, as: Int.self)
             let swept = try db.query("""
                 WITH stale AS (

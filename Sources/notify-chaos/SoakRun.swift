@@ -171,9 +171,10 @@ struct SoakRun: AsyncParsableCommand {
         let late = quiet.filter { row in (9...11).contains { (Double(row[$0]) ?? 0) > 5 } }
         let maxAge = quiet.flatMap { row in (9...11).map { Double(row[$0]) ?? 0 } }.max() ?? 0
         let held = slopes.allSatisfy { $0 <= maxRSSSlope }
-        return (String(format: "soak criteria: RSS slope over the second half %@ MB/h (at most %.0f: %@); lane age outside faults max %.1f s, %d of %d samples above 5 s",
-                       slopes.map { String(format: "%+.1f", $0) }.joined(separator: ", "), maxRSSSlope, held ? "met" : "NOT MET",
-                       maxAge, late.count, quiet.count), held)
+        let memory = String(format: "RSS slope over the second half %@ MB/h (at most %.0f: %@)",
+                            slopes.map { String(format: "%+.1f", $0) }.joined(separator: ", "), maxRSSSlope, held ? "met" : "NOT MET")
+        let lanes = String(format: "lane age outside faults max %.1f s, %d of %d samples above 5 s", maxAge, late.count, quiet.count)
+        return ("soak criteria: \(memory); \(lanes)", held)
     }
 }
 

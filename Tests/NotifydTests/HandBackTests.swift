@@ -41,7 +41,8 @@ struct HandBackTests {
         #expect(await service.daemon.waitForExit(timeout: .seconds(20)) == 0)
         try peer.start()
         let (distinct, total) = await EmailFaultTests.waitForReceived(count, peer, timeout: .seconds(90))
-        #expect(distinct == count && total == count, "\(distinct) of \(count) emails arrived, \(total - distinct) twice; \(sending) were sending at the SIGTERM")
+        #expect(distinct == count && total == count,
+                "\(distinct) of \(count) emails arrived, \(total - distinct) twice; \(sending) were sending at the SIGTERM")
         #expect(try await Self.statuses(service) == ["sent": count])
         let handedBack = try await service.db.withConnection { db in
             try db.query("SELECT count(*) FROM delivery_history WHERE detail = 'handed back: not sent before shutdown'")[0].decode(0, as: Int.self)
@@ -58,7 +59,8 @@ struct HandBackTests {
         }
         #expect(try service.limitDeadLetterQueue(#"{"max-length":1,"overflow":"reject-publish"}"#))
         // Fill the queue until the broker refuses a copy: the policy reaches a quorum queue a moment after it is set.
-        let filler = AMQPOutgoingMessage(routingKey: service.deadLetterQueue, body: Array("filler".utf8), properties: AMQPProperties(persistent: true))
+        let filler = AMQPOutgoingMessage(
+            routingKey: service.deadLetterQueue, body: Array("filler".utf8), properties: AMQPProperties(persistent: true))
         let full = await eventually(timeout: .seconds(30)) { (try? await service.publisher.publish([filler])) == [.nacked] }
         #expect(full, "the dead-letter queue never refused a message")
         let fillers = try await service.parkedCount()
