@@ -403,5 +403,22 @@ public enum Migrations {
             ALTER TABLE api_keys ADD COLUMN issued_by text, ADD COLUMN issued_in_grace boolean NOT NULL DEFAULT false;
             CREATE INDEX api_keys_by_issuer ON api_keys (issued_by) WHERE issued_by IS NOT NULL;
             """),
+        PGMigration(version: 25, name: "jobs kept for abandoned claims", sql: """
+            -- A delivery job that came back while its delivery was 'sending' under a live claim: acked, but kept here
+            -- (the delivery's first such job), so that if the claim was abandoned unreleased the sweeper publishes
+            -- it again through the outbox (DeliveryStore.sweep); dropped once the delivery has moved on.
+            CREATE TABLE redelivered_jobs (
+                delivery_id    uuid        PRIMARY KEY,
+                message_id     text        NOT NULL,
+                exchange       text        NOT NULL,
+                routing_key    text        NOT NULL,
+                type           text        NOT NULL,
+                version        text        NOT NULL,
+                correlation_id text,
+                body           text        NOT NULL,
+                priority       smallint    NOT NULL,
+                kept_at        timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 }
