@@ -11,7 +11,7 @@ public enum TenantStore {
         guard let row = try db.query("""
             SELECT k.key_hash, array_to_string(k.scopes, ','), k.product_id::text, k.organization_id::text,
                    COALESCE(p.active, true), COALESCE(o.active, true), k.revoked_at IS NOT NULL, COALESCE(k.expires_at <= now(), false),
-                   p.quota_per_second, p.quota_burst, o.quota_per_second, o.quota_burst
+                   p.quota_per_second, p.quota_burst, o.quota_per_second, o.quota_burst, k.replaced_by IS NOT NULL
             FROM api_keys k
             LEFT JOIN products p ON p.id = k.product_id
             LEFT JOIN organizations o ON o.id = k.organization_id
@@ -22,7 +22,8 @@ public enum TenantStore {
             id: id, hash: try row.decode(0), scopes: scopes(try row.decode(1)),
             tenant: try tenant(row.decodeIfPresent(2, as: UUID.self), row.decodeIfPresent(3, as: UUID.self)),
             productActive: try row.decode(4), organizationActive: try row.decode(5), revoked: try row.decode(6),
-            expired: try row.decode(7), quotas: TenantQuotas(product: try quota(row, 8), organization: try quota(row, 10)))
+            expired: try row.decode(7), hasSuccessor: try row.decode(12),
+            quotas: TenantQuotas(product: try quota(row, 8), organization: try quota(row, 10)))
     }
 
     /// The quota in columns `first` and `first + 1` (per second, burst); nil when they are NULL.
@@ -51,6 +52,7 @@ public enum TenantStore {
     public static func createProduct(_ request: CreateProduct, by principal: Principal, requestID: String?,
                                      on db: PGConnection) throws -> (product: Product, key: IssuedKey, organizations: [(Organization, IssuedKey)]) {
         try db.transaction { db in
+            let principal = try acting(principal, on: db)
             let id = UUID()
             let row = try db.query("""
                 INSERT INTO products (id, name, active) VALUES (\(id), \(request.product.name), \(request.product.active))
@@ -72,6 +74,7 @@ public enum TenantStore {
                                            on db: PGConnection) throws -> [(Organization, IssuedKey)]? {
         try db.transaction { db in
             guard try !db.query("SELECT 1 FROM products WHERE id = \(productID) FOR SHARE").isEmpty else { return nil }
+            let principal = try acting(principal, on: db)
             return try insertOrganizations(specs, under: productID, by: principal, requestID: requestID, on: db)
         }
     }
@@ -98,20 +101,64 @@ public enum TenantStore {
     public static func createServiceKey(_ request: CreateServiceKey, by principal: Principal, requestID: String?,
                                         on db: PGConnection) throws -> IssuedKey {
         try db.transaction { db in
-            try issue(scopes: request.scopes, tenant: nil, name: request.name, by: principal, requestID: requestID, on: db)
+            try issue(scopes: request.scopes, tenant: nil, name: request.name, by: try acting(principal, on: db), requestID: requestID, on: db)
         }
     }
 
+    /// The caller as its key stands now, its row locked (shared) for the rest of the transaction: `Access.stillActing`
+    /// refuses a key revoked or expired since it authenticated, and a revocation or rotation of it (an UPDATE of the
+    /// row) waits for this transaction, so what it mints is either refused or written before the revocation's cascade
+    /// looks for it, and is in its grace exactly when the key has a successor.
+    private static func acting(_ principal: Principal, on db: PGConnection) throws -> Principal {
+        guard let id = principal.keyID else { return principal }
+        return try actingState(principal, try lockKeys([id], .share, on: db))
+    }
+
+    /// How a key row stands, read under a lock.
+    private struct KeyState {
+        var live: Bool
+        var successor: String?
+    }
+
+    private enum LockStrength: String {
+        case share = "SHARE", update = "UPDATE"
+    }
+
+    /// The rows of keys `ids`, locked in id order (so two keys acting on each other wait for one another, never deadlock).
+    private static func lockKeys(_ ids: Set<String>, _ strength: LockStrength, on db: PGConnection) throws -> [String: KeyState] {
+        var states: [String: KeyState] = [:]
+        for row in try db.query("""
+            SELECT id, revoked_at IS NULL AND COALESCE(expires_at > now(), true), replaced_by FROM api_keys
+            WHERE id = ANY(\(PGTextArray(ids.sorted()))::text[]) ORDER BY id FOR \(unsafe: strength.rawValue)
+            """) {
+            states[try row.decode(0)] = KeyState(live: try row.decode(1), successor: try row.decodeIfPresent(2, as: String.self))
+        }
+        return states
+    }
+
+    /// `principal` as `states` (its key's row, locked) say it stands now.
+    private static func actingState(_ principal: Principal, _ states: [String: KeyState]) throws -> Principal {
+        let state = principal.keyID.flatMap { states[$0] }
+        return try Access.stillActing(principal, live: state?.live ?? false, hasSuccessor: state?.successor != nil)
+    }
+
+    /// The caller and the key it rotates or revokes, both rows locked (the key's for update), the caller as it stands
+    /// now and authorised again to manage the key: between authentication and this lock it may have been revoked (401)
+    /// or rotated (then it may handle only itself).
+    private static func lockForManaging(_ owner: KeyOwner, by principal: Principal, on db: PGConnection) throws -> (Principal, KeyState?) {
+        let states = try lockKeys(Set([owner.keyID] + (principal.keyID.map { [$0] } ?? [])), .update, on: db)
+        let principal = try actingState(principal, states)
+        try Access.authorise(principal, toManage: owner)
+        return (principal, states[owner.keyID])
+    }
+
     /// A new key, stored as its hash with the key that issued it, with its audit row (inside the caller's transaction).
-    /// The issuing key's row is locked (shared) while it is read, so a concurrent rotation of it either happens
-    /// first (and the new key is minted in its grace) or waits for this one.
+    /// `principal` is as `acting` or `lockForManaging` read it, its row locked: the new key is minted in its grace
+    /// exactly when it has a successor.
     private static func issue(scopes: [Scope], tenant: Tenant?, name: String?, by principal: Principal, requestID: String?,
                               replacing old: String? = nil, on db: PGConnection) throws -> IssuedKey {
         let key = APIKey.generate()
-        var inGrace = false
-        if let issuer = principal.keyID, let row = try db.query("SELECT replaced_by IS NOT NULL FROM api_keys WHERE id = \(issuer) FOR SHARE").first {
-            inGrace = try row.decode(0)
-        }
+        let inGrace = principal.hasSuccessor
         try db.execute("""
             INSERT INTO api_keys (id, key_hash, scopes, product_id, organization_id, name, issued_by, issued_in_grace)
             VALUES (\(key.id), \(key.hash), \(PGTextArray(scopes.map(\.rawValue)))::text[], \(tenant?.productID), \(tenant?.organizationID), \(name),
@@ -265,12 +312,9 @@ public enum TenantStore {
     public static func rotate(_ owner: KeyOwner, graceSeconds: Int, by principal: Principal, requestID: String?,
                               on db: PGConnection) throws -> Rotation {
         try db.transaction { db in
-            guard let row = try db.query("""
-                SELECT revoked_at IS NULL AND COALESCE(expires_at > now(), true), replaced_by FROM api_keys WHERE id = \(owner.keyID)
-                FOR UPDATE
-                """).first, try row.decode(0, as: Bool.self)
-            else { return .inactive }
-            if let successor = try row.decodeIfPresent(1, as: String.self) { return .alreadyRotated(successor: successor) }
+            let (principal, state) = try lockForManaging(owner, by: principal, on: db)
+            guard let state, state.live else { return .inactive }
+            if let successor = state.successor { return .alreadyRotated(successor: successor) }
             let key = try issue(scopes: owner.scopes, tenant: owner.tenant, name: owner.name, by: principal, requestID: requestID,
                                 replacing: owner.keyID, on: db)
             let expires = try db.query("""
@@ -288,6 +332,7 @@ public enum TenantStore {
     /// audited); else the ids of the keys revoked with it.
     public static func revoke(_ owner: KeyOwner, by principal: Principal, requestID: String?, on db: PGConnection) throws -> [String]? {
         try db.transaction { db -> [String]? in
+            _ = try lockForManaging(owner, by: principal, on: db)
             guard try db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(owner.keyID) AND revoked_at IS NULL") == 1 else {
                 return nil
             }

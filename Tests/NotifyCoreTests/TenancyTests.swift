@@ -151,15 +151,38 @@ struct TenancyTests {
             #expect(!caller.reaches(product: Self.product.productID) && !caller.reaches(product: nil))
             #expect(!caller.reaches(product: Self.product.productID, organization: Self.organization.organizationID))
         }
+    }
 
+    @Test("who manages which key: itself, a product's key its organisations' (never another product-level key), the admin any; a rotated key only itself")
+    func managing() {
+        /// The status of the refusal, nil when allowed.
+        func outcome(_ principal: Principal, _ owner: KeyOwner) -> Int? {
+            do {
+                try Access.authorise(principal, toManage: owner)
+                return nil
+            } catch { return error.status }
+        }
+        let other = Tenant(productID: UUID(), organizationID: UUID())
+        let product = Principal(keyID: "p", scopes: Set(Scope.product), tenant: Self.product, actor: "key:p")
+        let organization = Principal(keyID: "o", scopes: Set(Scope.organization), tenant: Self.organization, actor: "key:o")
+        var rotated = product
+        rotated.hasSuccessor = true
         let ownKey = KeyOwner(keyID: "p", scopes: Scope.product, tenant: Self.product)
+        let successor = KeyOwner(keyID: "p2", scopes: Scope.product, tenant: Self.product)
         let organizationKey = KeyOwner(keyID: "o", scopes: Scope.organization, tenant: Self.organization)
         let foreignKey = KeyOwner(keyID: "x", scopes: Scope.product, tenant: other)
         let serviceKey = KeyOwner(keyID: "s", scopes: [.inboxRead], tenant: nil)
-        #expect(product.mayManage(ownKey) && product.mayManage(organizationKey))
-        #expect(!product.mayManage(foreignKey) && !product.mayManage(serviceKey))
-        #expect(organization.mayManage(organizationKey) && !organization.mayManage(ownKey))
-        #expect(Principal.admin.mayManage(foreignKey) && Principal.admin.mayManage(serviceKey))
+        #expect(outcome(product, ownKey) == nil && outcome(product, organizationKey) == nil)
+        #expect(outcome(product, successor) == 404, "another product-level key of its product, its successor included")
+        #expect(outcome(product, foreignKey) == 404 && outcome(product, serviceKey) == 404)
+        #expect(outcome(organization, organizationKey) == nil && outcome(organization, ownKey) == 404)
+        #expect(outcome(rotated, ownKey) == nil, "a rotated key still handles itself (revoking itself)")
+        #expect(outcome(rotated, organizationKey) == 403 && outcome(rotated, successor) == 404 && outcome(rotated, foreignKey) == 404)
+        #expect(outcome(Principal.admin, foreignKey) == nil && outcome(Principal.admin, serviceKey) == nil)
+        // The caller as it stands when it acts: a key revoked since it authenticated is 401; the admin has no row.
+        #expect(throws: RPCFailure.self) { try Access.stillActing(product, live: false, hasSuccessor: false) }
+        #expect((try? Access.stillActing(product, live: true, hasSuccessor: true))?.hasSuccessor == true)
+        #expect((try? Access.stillActing(Principal.admin, live: false, hasSuccessor: false)) == Principal.admin)
     }
 
     @Test("onboarding requests: names are checked, organisations bounded, service keys get service scopes only")

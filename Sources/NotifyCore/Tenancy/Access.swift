@@ -49,12 +49,16 @@ public struct KeyRecord: Sendable, Equatable {
     public var revoked: Bool
     /// Past the grace period a rotation gave it (by the database's clock).
     public var expired: Bool
+    /// Rotated: it has a successor and works only through its grace.
+    public var hasSuccessor: Bool
     /// The owner's own send quotas (nil: the deployment's).
     public var quotas: TenantQuotas
 
     public init(id: String, hash: String, scopes: [Scope], tenant: Tenant?, productActive: Bool = true,
-                organizationActive: Bool = true, revoked: Bool = false, expired: Bool = false, quotas: TenantQuotas = TenantQuotas()) {
+                organizationActive: Bool = true, revoked: Bool = false, expired: Bool = false, hasSuccessor: Bool = false,
+                quotas: TenantQuotas = TenantQuotas()) {
         self.quotas = quotas
+        self.hasSuccessor = hasSuccessor
         self.id = id
         self.hash = hash
         self.scopes = scopes
@@ -77,6 +81,8 @@ public struct Principal: Sendable, Equatable {
     public var actor: String
     /// Its tenant's own send quotas, read with the key.
     public var quotas = TenantQuotas()
+    /// Its key was rotated and is in its grace: it may still act, but manage no key but itself (`Access.authorise(_:toManage:)`).
+    public var hasSuccessor = false
 
     /// The admin credential (`auth.adminKey`).
     public static let admin = Principal(keyID: nil, scopes: [.admin], tenant: nil, actor: "admin")
@@ -116,6 +122,7 @@ extension KeyRecord {
     public var principal: Principal {
         var principal = Principal(keyID: id, scopes: Set(scopes), tenant: tenant, actor: "key:\(id)")
         principal.quotas = quotas
+        principal.hasSuccessor = hasSuccessor
         return principal
     }
 }
@@ -130,6 +137,17 @@ public enum Access {
             throw .unauthorized("the x-api-key is unknown, revoked or expired")
         }
         return record
+    }
+
+    /// The caller as its key stands now, read again (its row locked) in the transaction of what it changes: a key
+    /// revoked or expired since it authenticated is 401, as it would be if it came now, so nothing it mints can be
+    /// written after its revocation's cascade ran. The admin and the broker (no key) are returned as they are.
+    public static func stillActing(_ principal: Principal, live: Bool, hasSuccessor: Bool) throws(RPCFailure) -> Principal {
+        guard principal.keyID != nil else { return principal }
+        guard live else { throw .unauthorized("the x-api-key is unknown, revoked or expired") }
+        var principal = principal
+        principal.hasSuccessor = hasSuccessor
+        return principal
     }
 
     /// Refuses an authenticated key whose product or organisation is deactivated (403).

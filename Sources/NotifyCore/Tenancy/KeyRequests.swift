@@ -17,7 +17,7 @@ extension KeyRequest {
 
 /// `RotateApiKey {keyId?}`: a new key with the same owner and scopes; the old one keeps working for the grace period
 /// (`auth.rotationGraceSeconds`), so its users can move over. A product's key may rotate its own key and its
-/// organisations'; an organisation's key its own; the admin any.
+/// organisations' (not while it is in its own grace); an organisation's key its own; the admin any.
 public struct RotateAPIKey: KeyRequest, Equatable {
     public static let command = RPCCommand.rotateAPIKey
     public var keyID: String?
@@ -78,12 +78,19 @@ public struct KeyOwner: Sendable, Equatable {
     }
 }
 
-extension Principal {
-    /// Whether this caller may rotate or revoke `owner`'s key: its own, its product's organisations' (with `manage`),
-    /// or any (admin). A service key may handle only itself.
-    public func mayManage(_ owner: KeyOwner) -> Bool {
-        if isAdmin || owner.keyID == keyID { return true }
-        guard let tenant, let other = owner.tenant, scopes.contains(.manage) else { return false }
-        return tenant.organizationID == nil && other.productID == tenant.productID
+extension Access {
+    /// Refuses `principal` the rotation or revocation of `owner`'s key unless it is its own key, the admin, or a
+    /// product's key (with `manage`) and `owner` an organisation's of that product. Never another product-level key of
+    /// the product (its own successor included: a leaked key must not revoke, or rotate away, the key its owner moved
+    /// to), and never by a key in its grace (one with a successor), which may handle only itself. What the caller may
+    /// not reach is 404, as an unknown id; a key in its grace is 403.
+    public static func authorise(_ principal: Principal, toManage owner: KeyOwner) throws(RPCFailure) {
+        if principal.isAdmin || owner.keyID == principal.keyID { return }
+        guard let tenant = principal.tenant, tenant.organizationID == nil, principal.scopes.contains(.manage),
+            let other = owner.tenant, other.productID == tenant.productID, other.organizationID != nil
+        else { throw .notFound("no key with this keyId") }
+        guard !principal.hasSuccessor else {
+            throw .forbidden("a rotated key manages no key but itself during its grace: use its successor")
+        }
     }
 }

@@ -41,7 +41,7 @@ extension RPCCommand {
         case .createOrganizations, .updateProduct, .updateOrganization, .listAuditEvents, .publishTemplate, .rollbackTemplate: [.manage]
         // Those who send with a product's templates may read and try them.
         case .getTemplate, .listTemplates, .previewTemplate: [.manage, .send]
-        // Any key may rotate or revoke itself; whose else it may is `Principal.mayManage`.
+        // Any key may rotate or revoke itself; whose else it may is `Access.authorise(_:toManage:)`.
         case .rotateAPIKey, .revokeAPIKey: Set(Scope.allCases)
         case .getProduct, .getOrganization: [.manage, .track]
         }

@@ -126,12 +126,12 @@ extension RPCHandlers {
         return id
     }
 
-    /// The key a request names (else the caller's own), if the caller may manage it.
+    /// The key a request names (else the caller's own), if the caller may manage it (the store decides again with the
+    /// caller's row locked).
     private static func keyOwner(_ named: String?, _ call: RPCCall, on db: PGConnection) throws -> KeyOwner {
         guard let id = named ?? call.principal.keyID else { throw RPCFailure.badRequest("missing required field 'keyId'") }
-        guard let owner = try TenantStore.keyOwner(id, on: db), call.principal.mayManage(owner) else {
-            throw RPCFailure.notFound("no key with this keyId")
-        }
+        guard let owner = try TenantStore.keyOwner(id, on: db) else { throw RPCFailure.notFound("no key with this keyId") }
+        try Access.authorise(call.principal, toManage: owner)
         return owner
     }
 }
