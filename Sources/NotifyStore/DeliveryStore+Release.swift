@@ -7,8 +7,10 @@ import Postgres
 /// with its attempts as they were and a history entry that says why.
 extension DeliveryStore {
     /// Releases deliveries a worker claimed and hands back unrecorded (their jobs go back to the broker), so the
-    /// next claim takes them: a shutdown holding a batch, a retry copy the broker did not confirm. Returns how many
-    /// it released.
+    /// next claim takes them: a shutdown holding a batch, a retry copy the broker did not confirm. A job of theirs
+    /// that came back meanwhile and was kept (the worker's connection dropped, so its hand-back reaches nobody) goes
+    /// into the outbox in the same statement: the delivery is never left claimable with no job. Returns how many it
+    /// released.
     @discardableResult
     public static func release(_ ids: [String], reason: String, on database: PGPool) async throws -> Int {
         let ids = ids.filter { UUID(uuidString: $0) != nil }
@@ -19,10 +21,17 @@ extension DeliveryStore {
                     UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'failed' END, claimed_by = NULL,
                                           updated_at = now()
                     WHERE id = ANY(\(PGTextArray(ids))::uuid[]) AND status = 'sending'
-                    RETURNING id, status, attempts)
-                INSERT INTO delivery_history (delivery_id, status, attempt, detail)
-                SELECT id, status, attempts, \("handed back: " + reason) FROM released
-                """, prepared: true).affectedRows
+                    RETURNING id, status, attempts),
+                history AS (
+                    INSERT INTO delivery_history (delivery_id, status, attempt, detail)
+                    SELECT id, status, attempts, \("handed back: " + reason) FROM released),
+                kept AS (DELETE FROM redelivered_jobs j USING released r WHERE j.delivery_id = r.id RETURNING j.*),
+                requeued AS (
+                    INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body, priority)
+                    SELECT message_id, exchange, routing_key, type, version, correlation_id, body, priority FROM kept
+                    ON CONFLICT (message_id) DO NOTHING)
+                SELECT count(*) FROM released
+                """, prepared: true)[0].decode(0, as: Int.self)
         }
     }
 
@@ -51,14 +60,12 @@ extension DeliveryStore {
         public var stuck: Int
         /// Of those, made claimable again with their job queued in the outbox.
         public var swept: Int
-        /// Kept jobs dropped because their delivery moved on (recorded, released, claimed afresh).
-        public var dropped: Int
     }
 
     /// One round, in one transaction: each delivery `sending` for longer than `policy.staleAfterSeconds` whose job
     /// was kept (up to `policy.batchSize`, `SKIP LOCKED`, so daemons sweeping at once take different rows) goes back
-    /// to the state a claim takes, with a history entry, and its job into the outbox; kept jobs of deliveries no
-    /// longer `sending` are dropped.
+    /// to the state a claim takes, with a history entry, and its job into the outbox; kept jobs of deliveries claimable
+    /// again are published too, and those of deliveries that need no job are dropped.
     public static func sweep(_ policy: ClaimSweep, on database: PGPool) async throws -> Sweep {
         try await database.transaction { db in
             let stuck = try db.query("""
@@ -84,11 +91,22 @@ extension DeliveryStore {
                 SELECT message_id, exchange, routing_key, type, version, correlation_id, body, priority FROM jobs ORDER BY priority
                 ON CONFLICT (message_id) DO NOTHING
                 """, prepared: true).affectedRows
-            let dropped = try db.query("""
+            // A kept job whose delivery is claimable again (released while its job was being kept) is published, not
+            // dropped: a second job is harmless (the claim settles it), no job at all would lose the delivery.
+            _ = try db.query("""
+                WITH claimable AS (
+                    DELETE FROM redelivered_jobs j USING deliveries d
+                    WHERE d.id = j.delivery_id AND d.status IN ('queued', 'failed') RETURNING j.*)
+                INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body, priority)
+                SELECT message_id, exchange, routing_key, type, version, correlation_id, body, priority FROM claimable
+                ON CONFLICT (message_id) DO NOTHING
+                """, prepared: true)
+            // The rest belong to deliveries that moved on to a state needing no job (sent, dead, scheduled...).
+            _ = try db.query("""
                 DELETE FROM redelivered_jobs j WHERE NOT EXISTS (
                     SELECT 1 FROM deliveries d WHERE d.id = j.delivery_id AND d.status = 'sending')
-                """, prepared: true).affectedRows
-            return Sweep(stuck: stuck, swept: swept, dropped: dropped)
+                """, prepared: true)
+            return Sweep(stuck: stuck, swept: swept)
         }
     }
 }
