@@ -19,6 +19,8 @@ import ServiceLifecycle
 ///   back to its lane; a permanent one, or the last attempt, is `dead` and parked with its reason.
 /// - A provider-wide failure (unreachable, TLS or AUTH refused) spends no attempt: the worker holds the batch and
 ///   tries again with backoff, taking nothing else meanwhile, and logs the provider down and back up.
+/// - Hand-backs: whatever goes back to the broker unrecorded is released (`DeliveryStore.release`); a claim left
+///   behind anyway is found by the `ClaimSweeper`.
 struct DeliveryWorker: Service {
     let connection: AMQPConnection
     let database: PGPool
@@ -113,7 +115,8 @@ struct DeliveryWorker: Service {
         var fallback: DeliveryJob?
     }
 
-    /// The jobs of one channel; returns the deliveries to ack and those to hand back to the broker.
+    /// The jobs of one channel; returns the deliveries to ack and those to hand back to the broker (those claimed
+    /// and not tried are released first, so the claim of their next copy takes them).
     private func deliver(
         _ jobs: [(AMQPDelivery, DeliveryJob)], channel: NotificationChannel, lane: NotificationPriority
     ) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
