@@ -205,5 +205,16 @@ extension Migrations {
             ALTER TABLE api_keys ADD COLUMN issued_by text, ADD COLUMN issued_in_grace boolean NOT NULL DEFAULT false;
             CREATE INDEX api_keys_by_issuer ON api_keys (issued_by) WHERE issued_by IS NOT NULL;
             """),
+        PGMigration(version: 25, name: "organisations' messages", sql: """
+            -- ListMessages for one organisation reads only its own rows, newest first, however many its product has
+            -- (the tenant indexes of versions 14 and 21 would read every row of the product to find them). IF NOT EXISTS:
+            -- on a large database an operator may build them beforehand with CREATE INDEX CONCURRENTLY, so the
+            -- migration does not hold writes to these tables while it builds them.
+            CREATE INDEX IF NOT EXISTS deliveries_by_organization ON deliveries (product_id, organization_id, created_at DESC, id DESC)
+                WHERE organization_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS notifications_in_app_by_organization
+                ON notifications (product_id, organization_id, created_at DESC, id DESC)
+                WHERE product_id IS NOT NULL AND organization_id IS NOT NULL AND 'in-app' = ANY(channels);
+            """),
     ]
 }
