@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(
             name: "ProvidersTests",
             dependencies: [
-                "Providers", "NotifyCore", .product(name: "NIOCore", package: "swift-nio"),
+                "Providers", "NotifyCore", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "JWTKit", package: "jwt-kit"),
@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "NotifydTests",
             dependencies: [
-                "notifyd", "Postgres", "AMQP", "NotifyCore", "NotifyStore", "TestSupport",
+                "notifyd", "Postgres", "AMQP", "NotifyCore", "NotifyStore", "Providers", "TestSupport",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -5,7 +5,8 @@ import Postgres
 /// The delivery worker's side of the deliveries table: claiming jobs before a send, recording what became of
 /// them after. Status only moves forward: a claim takes `queued`, `failed` (a retry) or `sending` left by a
 /// daemon that died (no backend with the claiming pid is alive) to `sending`; a record only changes a delivery
-/// that is `sending`.
+/// that is `sending`. The one step back, to the state a claim takes, is a hand-back (`release`) or a sweep of an
+/// abandoned claim (`sweep`), and neither spends an attempt.
 extension DeliveryStore {
     /// What a claim found for one job.
     public enum Claim: Sendable, Equatable {
@@ -18,7 +19,8 @@ extension DeliveryStore {
         /// the window ends.
         case held
         /// Already sent, dead, skipped or unknown, or being sent by a live daemon (a duplicate copy, a redelivery
-        /// after a lost connection): nothing to do.
+        /// after a lost connection): nothing to do now. The job of one being sent is kept for the sweeper, in case
+        /// that claim was abandoned.
         case settled
     }
 
@@ -73,6 +75,9 @@ extension DeliveryStore {
                 found[id] = Found(attempts: try row.decode(1, as: Int.self), address: address, skip: skip, heldUntil: heldUntil)
             }
             try composeDigests(&found, jobs: byID, on: db)
+            // A job for a delivery another live claim holds is acked, but kept: if that claim was abandoned, the
+            // sweeper publishes it again (`sweep`).
+            try keepRedelivered(byID.filter { found[$0.key] == nil && UUID(uuidString: $0.key) != nil }.map(\.value), to: workExchange, on: db)
             let held = found.compactMap { id, claim in
                 claim.heldUntil.flatMap { due in byID[id].map { ScheduledMessage(due: due, message: OutboxMessage($0, exchange: workExchange)) } }
             }
@@ -161,12 +166,16 @@ extension DeliveryStore {
     /// a hash of the address a sent one went to), the last error, and a history entry each.
     /// - Parameter fallbacks: jobs on fallback channels to queue with it (through the outbox, to `workExchange`),
     ///   for deliveries that are dead.
+    /// - Parameter archived: the parked copies of dead deliveries that the dead-letter queue refused, written to the
+    ///   archive with their record (`ListParked` lists them, `RedriveParked` sends them again).
     public static func record(
-        _ transitions: [DeliveryTransition], fallbacks: [DeliveryJob] = [], workExchange: String = "", on database: PGPool
+        _ transitions: [DeliveryTransition], fallbacks: [DeliveryJob] = [], workExchange: String = "", archived: [ParkedMessage] = [],
+        on database: PGPool
     ) async throws {
         guard !transitions.isEmpty else { return }
         try await database.transaction { db in
             try queueFallbacks(fallbacks, to: workExchange, on: db)
+            try ParkedStore.insert(archived, on: db)
             _ = try db.execute("""
                 UPDATE deliveries d SET status = t.status, attempts = t.attempt::integer, updated_at = now(),
                     provider_message_id = COALESCE(t.provider, d.provider_message_id),

@@ -2,10 +2,10 @@ import Postgres
 
 /// The service's schema, in order. Never edit a released migration: add a new one.
 public enum Migrations {
-    public static let all: [PGMigration] = pipeline + tenancy
+    public static let all: [PGMigration] = first + later
 
-    /// Versions 1 to 12: the inbox, the event pipeline, deliveries and their providers.
-    static let pipeline: [PGMigration] = [
+    /// Versions 1 to 12: the inbox, the event pipeline, deliveries and their providers (before tenants).
+    static let first: [PGMigration] = [
         PGMigration(version: 1, name: "inbox", sql: """
             -- Deduplication of consumed messages (the inbox pattern): one row per (consumer, message key),
             -- written in the same transaction as the message's effect, so a redelivery changes nothing.

@@ -8,15 +8,20 @@ public enum ParkedStore {
     /// Archives messages taken from the dead-letter queue, with one COPY.
     public static func archive(_ messages: [ParkedMessage], on database: PGPool) async throws {
         guard !messages.isEmpty else { return }
-        _ = try await database.withConnection { db in
-            try db.copy(
-                into: "parked",
-                columns: ["kind", "reason", "detail", "exchange", "routing_key", "delivery_id", "message_id", "properties", "body"],
-                rows: messages.map {
-                    [$0.kind.rawValue, $0.reason, $0.detail, $0.exchange, $0.routingKey,
-                     $0.deliveryID.flatMap { UUID(uuidString: $0) }, $0.messageID, String(decoding: $0.properties.bytes, as: UTF8.self), $0.body]
-                })
-        }
+        try await database.withConnection { db in try insert(messages, on: db) }
+    }
+
+    /// Writes archive rows in the caller's transaction, with one COPY: the dead-letter queue's messages, or a dead
+    /// delivery's parked copy that the queue refused (`DeliveryStore.record`).
+    static func insert(_ messages: [ParkedMessage], on db: PGConnection) throws {
+        guard !messages.isEmpty else { return }
+        _ = try db.copy(
+            into: "parked",
+            columns: ["kind", "reason", "detail", "exchange", "routing_key", "delivery_id", "message_id", "properties", "body"],
+            rows: messages.map {
+                [$0.kind.rawValue, $0.reason, $0.detail, $0.exchange, $0.routingKey,
+                 $0.deliveryID.flatMap { UUID(uuidString: $0) }, $0.messageID, String(decoding: $0.properties.bytes, as: UTF8.self), $0.body]
+            })
     }
 
     /// A page of parked messages, oldest first: up to `limit + 1` (the extra one says there are more).

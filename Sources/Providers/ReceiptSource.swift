@@ -16,6 +16,9 @@ public enum ReceiptCheck: Sendable, Equatable {
     case receipts([Receipt])
     /// Missing or wrong: answered 401, recorded nowhere.
     case badSignature
+    /// Not acceptable whatever its signature (another topic, a stale timestamp, a shape the provider never sends),
+    /// found before the signature is checked: answered 401, recorded nowhere, the reason logged.
+    case refused(String)
     /// Signed, but not a body we can read: answered 400.
     case malformed(String)
     /// Cannot be checked now (the signing certificate cannot be fetched): answered 503, so the provider sends it

@@ -5,7 +5,8 @@ import TestSupport
 
 /// An hour (by default) at a steady rate on the cluster stack, with a fault every few minutes; every 10 s a CSV row
 /// of throughput, latency p99, each daemon's RSS, lane ages and depths, and the database's size; at the end the
-/// checker's verdict and the pass criteria: no RSS growth trend, no lane older than 5 s outside fault windows.
+/// checker's verdict and the criteria: each daemon's RSS slope over the second half at most `maxRSSSlope` (the run
+/// fails otherwise, as it does on a verdict that is not clean), and lane ages outside fault windows (reported).
 struct SoakRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "soak", abstract: "A long steady run with faults, sampled to CSV.")
     @OptionGroup var cluster: ClusterOptions
@@ -21,6 +22,9 @@ struct SoakRun: AsyncParsableCommand {
 
     /// After a fault ends, how long lanes may still be draining its backlog before their age counts again.
     static let recoveryAllowance = 60.0
+
+    /// The most any daemon's RSS may grow over the second half of the run, in MB per hour (least squares).
+    static let maxRSSSlope = 2.0
 
     func run() async throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -84,9 +88,10 @@ struct SoakRun: AsyncParsableCommand {
         await load.close()
         report(verdict.line("soak") + (settled ? "" : " (NOT SETTLED)"))
         for example in verdict.examples { report("  \(example)") }
-        report(try Self.criteria(csvPath))
+        let (criteria, memoryHeld) = try Self.criteria(csvPath)
+        report(criteria)
         await rig.tearDown()
-        if !verdict.clean { throw ExitCode.failure }
+        if !verdict.clean || !memoryHeld { throw ExitCode.failure }
     }
 
     /// Breaks, waits, repairs. A wait cut short (the load has ended) cuts the fault short: the repair always runs.
@@ -144,11 +149,12 @@ struct SoakRun: AsyncParsableCommand {
         return (try? runCapturingOutput(curl).text) ?? ""
     }
 
-    /// The pass criteria, judged from the CSV: the RSS trend over the second half of the run (least squares, MB per
-    /// hour, each daemon), and every row outside a fault window with all lanes younger than 5 s.
-    static func criteria(_ path: String) throws -> String {
+    /// The criteria, judged from the CSV: the RSS trend over the second half of the run (least squares, MB per hour,
+    /// each daemon), which holds when no slope is above `maxRSSSlope`; and every row outside a fault window with all
+    /// lanes younger than 5 s. Too few samples to judge do not hold.
+    static func criteria(_ path: String) throws -> (report: String, memoryHeld: Bool) {
         let rows = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-        guard rows.count >= 4 else { return "soak criteria: too few samples" }
+        guard rows.count >= 4 else { return ("soak criteria: too few samples to judge memory", false) }
         let half = rows.suffix(rows.count / 2)
         var slopes: [Double] = []
         for column in 6...8 {
@@ -164,8 +170,11 @@ struct SoakRun: AsyncParsableCommand {
         let quiet = rows.filter { $0[14].isEmpty }
         let late = quiet.filter { row in (9...11).contains { (Double(row[$0]) ?? 0) > 5 } }
         let maxAge = quiet.flatMap { row in (9...11).map { Double(row[$0]) ?? 0 } }.max() ?? 0
-        return String(format: "soak criteria: RSS trend over the second half %@ MB/h; lane age outside faults max %.1f s, %d of %d samples above 5 s",
-                      slopes.map { String(format: "%+.1f", $0) }.joined(separator: ", "), maxAge, late.count, quiet.count)
+        let held = slopes.allSatisfy { $0 <= maxRSSSlope }
+        let memory = String(format: "RSS slope over the second half %@ MB/h (at most %.0f: %@)",
+                            slopes.map { String(format: "%+.1f", $0) }.joined(separator: ", "), maxRSSSlope, held ? "met" : "NOT MET")
+        let lanes = String(format: "lane age outside faults max %.1f s, %d of %d samples above 5 s", maxAge, late.count, quiet.count)
+        return ("soak criteria: \(memory); \(lanes)", held)
     }
 }
 

@@ -91,12 +91,43 @@ struct RenderBudgetTests {
         #expect(throws: Never.self) { try Self.compiled(title: String(repeating: "{{#a}}", count: 16) + String(repeating: "{{/a}}", count: 16)) }
     }
 
-    @Test("the shape follows set-delimiter tags, triple mustaches and transforms")
-    func shapes() {
-        let shape = TemplateShape("{{#a}}12345{{/a}}{{=<% %>=}}<%#b%>123<%/b%><%={{ }}=%>{{{c}}}{{#reversed(x.items)}}1234567{{/reversed(x.items)}}")
-        #expect(shape.elementCost("a") == 5 && shape.elementCost("b") == 3 && shape.elementCost("items") == 7)
-        #expect(shape.elementCost(nil) == 7 && shape.elementCost("unknown") == 7)
+    @Test("the shape reads tags as the parser does (by character, transforms, triple mustaches); what would make the two disagree is refused")
+    func shapes() throws {
+        let shape = TemplateShape("{{#a}}12345{{/a}}{{{c}}}{{#reversed(x.items)}}1234567{{/reversed(x.items)}}{{! {{#b}} }}")
+        #expect(shape.elementCost("a") == 5 && shape.elementCost("items") == 7 && shape.elementCost("b") == 7)
+        #expect(shape.elementCost(nil) == 7 && shape.elementCost("unknown") == 7 && shape.refusal == nil && shape.balanced)
         #expect(TemplateShape("{{#a}}{{^b}}{{/b}}{{/a}}").depth == 2)
+        // U+0600 and "{" are one character: no tag there, for the parser or the shape (the body runs to the second close).
+        let prepended = TemplateShape("{{#a}}\u{0600}{{/a}}xx{{/a}}")
+        #expect(prepended.balanced && prepended.elementCost("a") == 10)
+        for (text, reason) in [
+            ("{{=<% %>=}}<%#a%><%/a%>", "changing delimiters"), ("{{=<%\n%>=}}", "changing delimiters"),
+            ("{{% CONTENT_TYPE: HTML}}{{v}}", "pragmas"), ("{{" + String(repeating: "a(", count: 5) + "x" + String(repeating: ")", count: 5) + "}}", "transforms"),
+            ("{{" + String(repeating: "n", count: 300) + "}}", "longer than 256"),
+        ] {
+            #expect(TemplateShape(text).refusal?.contains(reason) == true, "\(text)")
+            do {
+                _ = try Self.compiled(title: "t", body: text)
+                Issue.record("compiled \(text)")
+            } catch { #expect("\(error)".contains(reason) && "\(error)".contains("template.body"), "\(error)") }
+        }
+        let started = ContinuousClock.now
+        #expect(throws: Rejection.self) { try Self.compiled(title: "t", body: "{{" + String(repeating: "a(", count: 20_000) + "x" + String(repeating: ")", count: 20_000) + "}}") }
+        #expect(ContinuousClock.now - started < .seconds(2), "refused before the parser copies its transforms")
+    }
+
+    @Test("no way around the charges: a list's or a text's stored properties are not members; {{.}} of a text is charged each time it renders")
+    func noUnchargedPaths() throws {
+        let reflected = try Self.compiled(title: "t", body: "[{{a.items}}{{a.budget}}{{a.name}}{{s.value}}]{{#a.items}}{{#list}}{{#list}}x{{/list}}{{/list}}{{/a.items}}")
+        let data = try Self.data(["a": [Self.zeros], "s": "v"])
+        #expect(try reflected.render(locale: nil, data: data).body == "[]")
+        let repeated = try Self.compiled(title: "t", body: "{{#s}}" + String(repeating: "{{.}}", count: 1_000) + "{{/s}}")
+        do {
+            _ = try repeated.render(locale: nil, data: try Self.data(["s": String(repeating: "'", count: 10_000)]))
+            Issue.record("rendered ten megabytes")
+        } catch { #expect("\(error)".contains("field 'template.data.s'"), "\(error)") }
+        let transformed = try Self.compiled(title: "{{#n}}{{plusone(.)}} {{uppercased(s)}} {{reversed(s)}}{{/n}}", body: "b")
+        #expect(try transformed.render(locale: nil, data: try Self.data(["n": 41, "s": "ab"])).title == "42 AB ba")
     }
 
     @Test("data limits: a list of 1,001, nesting past 8 levels, more than 64 KiB; each refusal names the field")

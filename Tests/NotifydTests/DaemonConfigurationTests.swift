@@ -55,6 +55,21 @@ struct DaemonConfigurationTests {
         }
     }
 
+    @Test("the claim sweep's bound is never shorter than a live worker may hold a claim")
+    func sweepBound() throws {
+        #expect(try load([:]).delivery.sweep.staleAfterSeconds == 1800)
+        // 300 s provider hold + 60 s pacing wait + 300 s allowance.
+        #expect(try load(["delivery.sweepAfterSeconds": 660]).delivery.sweep.staleAfterSeconds == 660)
+        #expect(throws: ConfigurationError.self) { try load(["delivery.sweepAfterSeconds": 659]) }
+        let longHolds = try load(["delivery.maxProviderHoldSeconds": 1500, "delivery.maxPacingWaitSeconds": 60])
+        #expect(longHolds.delivery.sweep.staleAfterSeconds == 1860, "unset, the bound follows longer holds")
+        let short = try load([
+            "delivery.maxProviderHoldSeconds": 1, "delivery.maxPacingWaitSeconds": 0, "delivery.sweepAfterSeconds": 301,
+            "delivery.sweepIntervalSeconds": 1,
+        ])
+        #expect(short.delivery.sweep.staleAfterSeconds == 301 && short.delivery.sweep.intervalSeconds == 1)
+    }
+
     @Test("the hardening keys: bounds on held memory, clock skew, TLS mode, statement timeout")
     func hardeningKeys() throws {
         #expect(throws: ConfigurationError(key: "ingestion.maxBodyBytes", reason: "times ingestion.prefetch must be at most 1 GiB")) {

@@ -140,14 +140,11 @@ struct FaultTests {
     @Test("a dead-letter queue refusing publishes (reject-publish overflow): no parked event is lost or parked twice")
     func deadLetterQueueFull() async throws {
         let service = try await ServiceHarness()
-        let policy = "test-\(service.id)-dlq-full"
         defer {
-            _ = try? StackControl.rabbitmqctl("clear_policy", policy)
+            _ = try? StackControl.rabbitmqctl("clear_policy", service.deadLetterPolicy)
             Task { await service.shutDown() }
         }
-        #expect(try StackControl.rabbitmqctl(
-            "set_policy", "--apply-to", "queues", policy, "^\(service.deadLetterQueue.replacingOccurrences(of: ".", with: "\\."))$",
-            #"{"max-length":1,"overflow":"reject-publish"}"#) == 0)
+        #expect(try service.limitDeadLetterQueue(#"{"max-length":1,"overflow":"reject-publish"}"#))
         // Fill the queue to its limit, so the broker refuses (nacks) every parked copy until the policy goes.
         let filler = AMQPOutgoingMessage(routingKey: service.deadLetterQueue, body: Array("filler".utf8),
                                          properties: AMQPProperties(persistent: true))
@@ -157,9 +154,7 @@ struct FaultTests {
         try await service.publish(bodies)
         #expect(await eventually { service.daemon.log.contains("the dead-letter queue refused parked copies") })
         // Lifting the limit: RabbitMQ 3.10 keeps a quorum queue's limit when its policy is cleared, so raise it.
-        #expect(try StackControl.rabbitmqctl(
-            "set_policy", "--apply-to", "queues", policy, "^\(service.deadLetterQueue.replacingOccurrences(of: ".", with: "\\."))$",
-            #"{"max-length":1000000,"overflow":"reject-publish"}"#) == 0)
+        #expect(try service.limitDeadLetterQueue(#"{"max-length":1000000,"overflow":"reject-publish"}"#))
         #expect(await service.waitForParked(5, timeout: .seconds(60)) == 5, "\(service.daemon.log.suffix(3000))")
         #expect(try await service.waitForStored(100) == 100)
         try await Task.sleep(for: .seconds(2))

@@ -74,14 +74,19 @@ struct HostileTenantTests {
         process.currentDirectoryURL = folder
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_TEST_API_KEY": hostile.productKey]) { $1 }
         // Off the cooperative pool: the bystander's sends below run while schemathesis does.
+        let finished = Flag()
         let run = Task {
             try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(with: Result { try runCapturingOutput(process) }) }
+                DispatchQueue.global().async {
+                    let result = Result { try runCapturingOutput(process) }
+                    finished.set()
+                    continuation.resume(with: result)
+                }
             }
         }
         var slowest = Duration.zero
         var sends = 0
-        while process.isRunning || sends == 0 {
+        while !finished.isSet {
             let started = ContinuousClock.now
             let reply = try await SendHTTPTests.call(port, .POST, "/v1/notifications/in-app", key: bystander.productKey, body: [
                 "message_category": "ORDER_CONFIRMATION", "recipient": ["userId": "bystander"], "content": ["title": "Order \(sends)", "body": "b"],
@@ -99,4 +104,13 @@ struct HostileTenantTests {
         let peak = try #require(service.daemon.peakResidentBytes)
         #expect(peak < 200 * 1024 * 1024, "peak RSS \(peak / 1024 / 1024) MB")
     }
+}
+
+/// A flag set once, from any thread.
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

@@ -1,7 +1,7 @@
 import NotifyStore
 import Testing
 
-/// The migrations live in more than one file (`Migrations.swift`, `Migrations+Tenancy.swift`) but are one list: two
+/// The migrations live in more than one file (`Migrations.swift`, `Migrations+Later.swift`) but are one list: two
 /// branches that each add "the next" version collide here, not in a database.
 @Suite("The schema's migrations are one ordered list")
 struct MigrationListTests {

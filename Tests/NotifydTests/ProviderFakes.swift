@@ -88,11 +88,15 @@ final class SESFake: @unchecked Sendable {
     /// Every event posted: `messageId`, `eventType`, `answer` (the status our listener answered).
     func events() async throws -> [[String: Any]] { try await server.get("/_fake/events") }
 
-    /// Posts one more event for SES message `messageId` now, signed (or not, when `tamper`); returns our answer.
-    func replay(messageId: String, eventType: String, tamper: Bool = false) async throws -> Int {
-        let answer = try await server.post("/_fake/replay", ["messageId": messageId, "eventType": eventType, "tamper": tamper])
+    /// Posts one more event for SES message `messageId` now, signed (or not, when `tamper`), dated `age` seconds
+    /// ago; returns our answer.
+    func replay(messageId: String, eventType: String, tamper: Bool = false, age: Double = 0) async throws -> Int {
+        let answer = try await server.post("/_fake/replay", ["messageId": messageId, "eventType": eventType, "tamper": tamper, "age": age])
         return (answer["answer"] as? NSNumber)?.intValue ?? -1
     }
+
+    /// Every GET of a signing certificate (anything under `/sns/` but the subscription confirmation): `path`.
+    func certificateFetches() async throws -> [String] { try await server.get("/_fake/certificate-fetches").compactMap { $0["path"] as? String } }
 }
 
 /// A test's own FCM contract fake (`deploy/dev/fakes/fcm_fake.py`, which checks our RS256 assertion with
@@ -178,15 +182,25 @@ final class APNsFake: @unchecked Sendable {
 }
 
 /// A test's own webhook receiver (`deploy/dev/fakes/webhook_receiver.py`), which verifies what it gets with the
-/// `standardwebhooks` package, knowing only `secret`.
+/// `standardwebhooks` package, knowing only `secret`; with `tlsName`, also over HTTPS under a certificate for that
+/// name alone, signed by the CA at `caCertificate`.
 final class WebhookReceiver: @unchecked Sendable {
     let secret: String
     let server: FakeServer
+    let tlsPort: Int?
+    let caCertificate: String
 
-    init(secret: String) throws {
+    init(secret: String, tlsName: String? = nil) throws {
         self.secret = secret
-        server = try FakeServer(script: "webhook_receiver.py", arguments: [], environment: ["WEBHOOK_RECEIVER_SECRET": secret])
+        let ca = FileManager.default.temporaryDirectory.appendingPathComponent("webhook-ca-\(UUID().uuidString.prefix(8)).pem").path
+        let port = try tlsName.map { _ in try freeLoopbackPort() }
+        (caCertificate, tlsPort) = (ca, port)
+        var tls: [String] = []
+        if let tlsName, let port { tls = ["--tls-port", String(port), "--tls-name", tlsName, "--ca-out", ca] }
+        server = try FakeServer(script: "webhook_receiver.py", arguments: tls, environment: ["WEBHOOK_RECEIVER_SECRET": secret])
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: caCertificate) }
 
     static func newSecret() -> String {
         "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
@@ -194,8 +208,11 @@ final class WebhookReceiver: @unchecked Sendable {
 
     func url(_ path: String) -> String { "\(server.baseURL)/hook/\(path)" }
 
-    /// Every request: `path`, `id`, `timestamp`, `verified`, `body`.
+    /// Every request: `path`, `id`, `timestamp`, `verified`, `host` (the Host header), `body`.
     func received() async throws -> [[String: Any]] { try await server.get("/_fake/received") }
+
+    /// The TLS server names (SNI) clients asked for, in order.
+    func serverNames() async throws -> [String] { try await server.get("/_fake/sni").compactMap { $0["name"] as? String } }
 }
 
 /// Runs openssl (the fakes' keys are made by it, not by the code under test).

@@ -172,6 +172,17 @@ final class ServiceHarness: @unchecked Sendable {
         return parked
     }
 
+    /// The policy `limitDeadLetterQueue` sets; a test clears it (`rabbitmqctl clear_policy`) when it ends.
+    var deadLetterPolicy: String { "test-\(id)-dlq-full" }
+
+    /// Sets this slot's dead-letter queue's length limit (`{"max-length":1,"overflow":"reject-publish"}`: full at
+    /// one message, then every parked copy is refused) by a policy, which reaches the quorum queue a moment later.
+    func limitDeadLetterQueue(_ definition: String) throws -> Bool {
+        try StackControl.rabbitmqctl(
+            "set_policy", "--apply-to", "queues", deadLetterPolicy, "^\(deadLetterQueue.replacingOccurrences(of: ".", with: "\\."))$",
+            definition) == 0
+    }
+
     /// Stops the daemon and removes everything this harness created.
     func shutDown() async {
         daemon.signal(SIGTERM)

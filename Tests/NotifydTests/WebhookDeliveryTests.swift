@@ -89,7 +89,7 @@ struct WebhookDeliveryTests {
 
         let dead = try await EmailDeliveryTests.delivery(of: "ssrf", channel: "webhook", service, until: "dead")
         #expect((dead["lastError"] as? [String: Any])?["code"] as? String == "webhook-address-refused")
-        #expect((dead["lastError"] as? [String: Any])?["message"] as? String == "the endpoint's host resolves to loopback")
+        #expect((dead["lastError"] as? [String: Any])?["message"] as? String == "the endpoint's host resolves to loopback (127.0.0.0/8)")
         #expect(try await receiver.received().isEmpty)
     }
 }

@@ -75,21 +75,123 @@ struct SESEventsTests {
         #expect(try !(#require(SNSMessage(body: try Self.body(Self.notification, key: key, version: "3"))).isSigned(by: certificate)))
     }
 
-    @Test("another topic, or a certificate URL outside SNS's host, is refused before anything is fetched")
+    /// A message dated `age` seconds ago, otherwise `notification`.
+    static func fresh(age: TimeInterval = 0, _ changes: [String: String] = [:]) -> [String: String] {
+        notification.merging(["Timestamp": RFC3339.string(from: Date().addingTimeInterval(-age))]) { $1 }.merging(changes) { $1 }
+    }
+
+    /// The certificate fetches a test's `SigningCertificates` made, by URL; each answers `certificate` (or 404 when
+    /// it is nil) after `delay`.
+    actor Fetches {
+        private(set) var urls: [String] = []
+        var certificate: Certificate?
+        init(_ certificate: Certificate?) { self.certificate = certificate }
+
+        func answer(_ certificate: Certificate?) { self.certificate = certificate }
+
+        func fetch(_ url: String, delay: Duration) async -> Result<Certificate, SigningCertificates.Unavailable> {
+            urls.append(url)
+            try? await Task.sleep(for: delay)
+            return certificate.map { .success($0) } ?? .failure(.init(reason: "404"))
+        }
+
+        nonisolated func certificates(delay: Duration = .zero) -> SigningCertificates {
+            SigningCertificates { url in await self.fetch(url, delay: delay) }
+        }
+    }
+
+    @Test("refused before anything is fetched: another topic, a Timestamp over an hour away, a signature SNS never makes, a certificate URL not of SNS's shape")
     func refusedUnfetched() async throws {
         let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let fetches = Fetches(try Self.certificate(for: key))
         let transport = HTTPTransport()
+        defer { Task { await transport.shutdown() } }
         let events = SESEvents(provider: "ses", settings: .init(topicARN: Self.topic, certificateURLPrefix: "https://sns.eu-west-1.amazonaws.com/"),
-                               transport: transport)
-        let otherTopic = try Self.body(Self.notification.merging(["TopicArn": "arn:aws:sns:eu-west-1:666:evil"]) { $1 }, key: key, version: "2")
-        #expect(await events.receipts(query: nil, headers: [], body: otherTopic) == .badSignature)
-        for url in ["https://evil.example/cert.pem", "https://sns.eu-west-1.amazonaws.com.evil.example/c.pem",
-                    "https://sns.eu-west-1.amazonaws.com/../x.pem", "https://sns.eu-west-1.amazonaws.com/cert.txt"] {
-            let body = try Self.body(Self.notification.merging(["SigningCertURL": url]) { $1 }, key: key, version: "2")
-            #expect(await events.receipts(query: nil, headers: [], body: body) == .badSignature, "\(url)")
+                               transport: transport, certificates: fetches.certificates())
+        func answer(_ fields: [String: String], version: String = "2") async throws -> ReceiptCheck {
+            await events.receipts(query: nil, headers: [], body: try Self.body(fields, key: key, version: version))
         }
+        #expect(try await answer(Self.fresh(["TopicArn": "arn:aws:sns:eu-west-1:666:evil"])) == .refused("another topic"))
+        for age: TimeInterval in [3601, -3601, 86_400 * 365] {
+            #expect(try await answer(Self.fresh(age: age)) == .refused("a Timestamp more than an hour from now"), "\(age)")
+        }
+        #expect(try await answer(Self.fresh(["Timestamp": "yesterday"])) == .refused("a Timestamp more than an hour from now"))
+        #expect(try await answer(Self.fresh(), version: "3") == .refused("not a signature SNS makes"))
+        let short = try Self.bytes(Self.fresh(["SignatureVersion": "2", "Signature": "AAAA", "SigningCertURL": Self.certificateURL]))
+        #expect(await events.receipts(query: nil, headers: [], body: short) == .refused("not a signature SNS makes"))
+        for url in ["https://evil.example/SimpleNotificationService-abc.pem",
+                    "https://sns.eu-west-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem",
+                    "https://sns.eu-west-1.amazonaws.com/../SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com/cert.pem",
+                    "https://sns.eu-west-1.amazonaws.com/x/SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.txt",
+                    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-a%2F.pem", "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-.pem",
+                    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-\(String(repeating: "a", count: 65)).pem"] {
+            #expect(try await answer(Self.fresh(["SigningCertURL": url])) == .refused("a SigningCertURL not of SNS's shape"), "\(url)")
+        }
+        #expect(await fetches.urls.isEmpty)
         #expect(await events.receipts(query: nil, headers: [], body: Array("{}".utf8)) == .malformed("not an SNS message"))
-        await transport.shutdown()
+        // 59 minutes old, either way, and of SNS's shape: the certificate is fetched (once) and the signature checked.
+        #expect(try await answer(Self.fresh(age: 3540)) == .receipts([]))
+        #expect(try await answer(Self.fresh(age: -3540)) == .receipts([]))
+        #expect(await fetches.urls == [Self.certificateURL])
+    }
+
+    @Test("certificate fetches: one per URL however many messages wait for it, at most 5 starting in a minute, at most 16 kept, the oldest going first")
+    func fetchBudget() async throws {
+        let certificate = try Self.certificate(for: try _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let fetches = Fetches(certificate)
+        let certificates = fetches.certificates(delay: .milliseconds(100))
+        let start = Date()
+        func url(_ index: Int) -> String { "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-\(index).pem" }
+        func kept(_ index: Int, at seconds: Double) async -> Bool {
+            (try? await certificates.certificate(at: url(index), now: start.addingTimeInterval(seconds)).get()) != nil
+        }
+
+        let shared = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 { group.addTask { await kept(0, at: 0) } }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(shared == 20)
+        #expect(await fetches.urls == [url(0)], "twenty messages, one fetch")
+        for index in 1...4 { #expect(await kept(index, at: Double(index))) }
+        let sixth = await certificates.certificate(at: url(5), now: start.addingTimeInterval(59))
+        #expect(sixth == .failure(.init(reason: "more than 5 SNS signing certificate fetches in a minute")))
+        #expect(await fetches.urls.count == 5, "the sixth in the minute is not fetched")
+        #expect(await kept(0, at: 59), "a kept one needs no fetch")
+
+        // Five a minute until 17 URLs were fetched: the 17th pushes out the oldest, url(0).
+        for index in 5...16 { #expect(await kept(index, at: 100 + 61 * Double((index - 5) / 5) + Double(index)), "\(index)") }
+        #expect(await fetches.urls.count == 17)
+        #expect(await kept(16, at: 600))
+        #expect(await kept(1, at: 600))
+        #expect(await fetches.urls.count == 17, "16 kept")
+        #expect(await kept(0, at: 600))
+        #expect(await fetches.urls.count == 18)
+        #expect(await fetches.urls.last == url(0), "the oldest was gone, so fetched again")
+    }
+
+    @Test("a kept certificate a day old is fetched again, but serves on while strangers spend the budget or the fetch fails")
+    func keptServesOn() async throws {
+        let certificate = try Self.certificate(for: try _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let fetches = Fetches(certificate)
+        let certificates = fetches.certificates()
+        let url = Self.certificateURL
+        let start = Date()
+        func kept(at seconds: Double) async -> Bool {
+            (try? await certificates.certificate(at: url, now: start.addingTimeInterval(seconds)).get()) != nil
+        }
+        #expect(await kept(at: 0))
+        let nextDay: Double = 86_401
+        for index in 0..<5 { _ = await certificates.certificate(at: "\(url).\(index)", now: start.addingTimeInterval(nextDay)) }
+        #expect(await kept(at: nextDay), "over budget: the kept one serves")
+        #expect(await fetches.urls.count == 6)
+        #expect(await kept(at: nextDay + 60))
+        #expect(await fetches.urls.count == 7, "fetched again once the budget allows")
+        #expect(await fetches.urls.last == url)
+
+        await fetches.answer(nil)
+        #expect(await kept(at: 2 * nextDay + 60), "the fetch failed: the kept one serves")
+        #expect(await fetches.urls.count == 8)
+        #expect(await certificates.certificate(at: url + ".new", now: start.addingTimeInterval(2 * nextDay + 60)) == .failure(.init(reason: "404")))
     }
 
     @Test("hostile bodies, and SNS-shaped ones with any fields: refused or read, never a crash, never a receipt unchecked")

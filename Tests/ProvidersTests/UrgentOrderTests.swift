@@ -8,7 +8,7 @@ import Testing
 struct UrgentOrderTests {
     @Test("one session holding 300 bulk messages sends an urgent one next, not last")
     func urgentFirst() async throws {
-        let port = try #require(ProcessInfo.processInfo.environment["NOTIFY_TEST_SMTP_PLAIN_PORT"].flatMap(Int.init),
+        let port = try #require(ProcessInfo.processInfo.environment["NOTIFY_TEST_SMTP_PLAIN_PORT"].flatMap { Int($0) },
                                 "run through make test, which starts the SMTP peer")
         var settings = SMTPSettings(host: "127.0.0.1", port: port)
         settings.tls = .none

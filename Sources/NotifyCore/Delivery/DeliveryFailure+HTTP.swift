@@ -20,6 +20,12 @@ extension DeliveryFailure {
             retryAfter: failureClass == .throttled ? retryAfter : nil)
     }
 
+    /// An answer whose body passed `limit` bytes (or announced that it would): it was not read further, so what
+    /// the server made of the request is unknown, as when a connection is lost mid-answer; transient, like that.
+    public static func responseTooLarge(limit: Int) -> DeliveryFailure {
+        DeliveryFailure(code: "response-too-large", .transient, detail: "the response body is larger than \(limit / 1024) KiB: not read")
+    }
+
     /// Twilio's Messages API (error codes from its error dictionary): per-number codes end the delivery whatever
     /// the status; 20003 (authentication) and 20404 (no such account) mean the account is unusable; 20429 and
     /// HTTP 429 throttle; the rest follows `http(status:)`.

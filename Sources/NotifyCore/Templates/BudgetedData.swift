@@ -33,13 +33,15 @@ indirect enum RenderValue: Sendable {
         }
     }
 
-    /// `value` as the renderer gets it, charged to `budget` first (nil once the budget is exhausted): text, numbers
-    /// and flags as themselves, lists and objects wrapped so that what they hand out is charged too. `name` is what
+    /// `value` as the renderer gets it, a step charged to `budget` first (nil once the budget is exhausted): flags as
+    /// themselves (a false one must stay false to a section; it renders as five bytes at most), text and numbers
+    /// wrapped so that every rendering of them is charged (`{{.}}` reads the section's value off the stack, with no
+    /// lookup), lists and objects wrapped so that what they hand out is charged too. `name` is what
     /// the renderer looked up (nil for an element of a list), which prices a list's elements.
     static func present(_ value: RenderValue, name: String?, field: String, budget: RenderBudget) -> Any? {
         switch value {
-        case .text(let text): budget.charge(budget.cost(of: text), field: field) ? text : nil
-        case .number(let number): budget.charge(20, field: field) ? number : nil
+        case .text(let text): budget.charge(0, field: field) ? BudgetedScalar(text, field: field, budget: budget) : nil
+        case .number(let number): budget.charge(0, field: field) ? BudgetedScalar(number, field: field, budget: budget) : nil
         case .flag(let flag): budget.charge(5, field: field) ? flag : nil
         case .list(let items): budget.charge(0, field: field) ? BudgetedList(items, name: name, field: field, budget: budget) : nil
         case .object(let members): budget.charge(0, field: field) ? BudgetedObject(members, name: name, field: field, budget: budget) : nil
@@ -87,7 +89,7 @@ final class BudgetedObject: MustacheParent, MustacheTransformable, CustomStringC
 
 /// A list of the data: each element costs its section's body (`TemplateShape.elementCost`) and a step before the
 /// renderer gets it, so nested sections over long lists run out of budget instead of multiplying.
-final class BudgetedList: MustacheSequence, MustacheTransformable, CustomStringConvertible {
+final class BudgetedList: MustacheSequence, MustacheParent, MustacheTransformable, CustomStringConvertible {
     let items: [RenderValue]
     let name: String?
     let field: String
@@ -113,6 +115,13 @@ final class BudgetedList: MustacheSequence, MustacheTransformable, CustomStringC
 
     func makeIterator() -> Iterator { Iterator(list: self) }
 
+    /// A list has no members: without this the renderer would reflect on this object (`{{#a.items}}`) and walk its
+    /// stored elements uncharged.
+    func child(named name: String) -> Any? {
+        _ = budget.charge(0, field: field)
+        return nil
+    }
+
     /// Element `index`, charged for its value (to the list's field: the list is what a refusal names); a list in a
     /// list has no name of its own.
     func element(_ index: Int) -> Any? { RenderValue.present(items[index], name: nil, field: field, budget: budget) }
@@ -132,9 +141,49 @@ final class BudgetedList: MustacheSequence, MustacheTransformable, CustomStringC
     var description: String { RenderValue.list(items).json.text(charging: budget, field: field) }
 }
 
+/// A text or a number of the data: charged each time it is rendered, since one lookup can be rendered many times
+/// (`{{#s}}{{.}}{{.}}{{/s}}`). What a transform makes of it (`uppercased`, `plusone`) is charged the same way.
+final class BudgetedScalar: MustacheParent, MustacheCustomRenderable, MustacheTransformable, CustomStringConvertible {
+    let value: any MustacheTransformable & Sendable
+    let field: String
+    let budget: RenderBudget
+
+    init(_ value: any MustacheTransformable & Sendable, field: String, budget: RenderBudget) {
+        self.value = value
+        self.field = field
+        self.budget = budget
+    }
+
+    var description: String { "\(value)" }
+
+    var renderText: String {
+        let text = description
+        return budget.charge(budget.cost(of: text), field: field) ? text : ""
+    }
+
+    var isNull: Bool { false }
+
+    /// A text or a number has no members: without this the renderer would reflect on this object.
+    func child(named name: String) -> Any? {
+        _ = budget.charge(0, field: field)
+        return nil
+    }
+
+    func transform(_ name: String) -> Any? {
+        switch value.transform(name) {
+        case let text as String: BudgetedScalar(text, field: field, budget: budget)
+        case let text as Substring: BudgetedScalar(String(text), field: field, budget: budget)
+        case let number as Int: BudgetedScalar(number, field: field, budget: budget)
+        case let other: other
+        }
+    }
+}
+
 extension JSONValue {
-    /// This value's JSON text when the budget pays for it; empty when it does not.
+    /// This value's JSON text when the budget pays for it; empty when it does not (and nothing is written once the
+    /// budget is exhausted).
     fileprivate func text(charging budget: RenderBudget, field: String) -> String {
+        guard budget.exhausted == nil else { return "" }
         let text = String(decoding: bytes, as: UTF8.self)
         return budget.charge(budget.cost(of: text), field: field) ? text : ""
     }

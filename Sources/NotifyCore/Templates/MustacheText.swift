@@ -8,12 +8,18 @@ enum MustacheText {
 
     static func compile(_ text: String, html: Bool) throws(Failure) -> TemplatePart {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Read before the parser: it recurses once per level and copies a tag's transforms once per transform.
         let shape = TemplateShape(trimmed)
         guard shape.depth <= TemplateShape.maxDepth else {
             throw Failure(line: 1, column: 1, reason: "sections nest deeper than \(TemplateShape.maxDepth) levels")
         }
+        if let refusal = shape.refusal { throw Failure(line: 1, column: 1, reason: refusal) }
         do {
-            return TemplatePart(mustache: try MustacheTemplate(string: (html ? "" : textPragma) + trimmed), shape: shape, html: html)
+            let template = try MustacheTemplate(string: (html ? "" : textPragma) + trimmed)
+            guard shape.balanced else { throw Failure(line: 1, column: 1, reason: "sections do not balance") }
+            return TemplatePart(mustache: template, shape: shape, html: html)
+        } catch let failure as Failure {
+            throw failure
         } catch let error as MustacheTemplate.ParserError {
             // The pragma is on the first line, before what the author wrote.
             let shift = html || error.context.lineNumber != 1 ? 0 : textPragma.count

@@ -4,9 +4,11 @@ import NotifyCore
 import X509
 
 /// SES's event publishing, as receipts: a configuration set's event destination is an SNS topic, and the topic's
-/// HTTPS subscription is the listener's `/receipts/ses`. Every message must come from the configured topic and be
-/// signed under a certificate fetched from SNS itself (`SigningCertURL` under `certificateURLPrefix`, over TLS);
-/// a subscription confirmation is confirmed by fetching its `SubscribeURL`, on the same host. A `Delivery` event
+/// HTTPS subscription is the listener's `/receipts/ses`. Every message must come from the configured topic, be
+/// dated within the hour, and be signed under a certificate fetched from SNS itself (`SigningCertURL` of SNS's
+/// shape under `certificateURLPrefix`, over TLS), fetched only once the rest of the message passed
+/// (`SNSMessage.refusal`) and at a bounded rate (`SigningCertificates`); a subscription confirmation is confirmed
+/// by fetching its `SubscribeURL`, on the same host, once its signature holds. A `Delivery` event
 /// makes the delivery `delivered`, a permanent `Bounce` `bounced`, a transient bounce or a `Reject`
 /// `undelivered`; the delivery is named by the message's `delivery` tag (`SESEmailProvider`).
 struct SESEvents: ReceiptSource {
@@ -17,17 +19,19 @@ struct SESEvents: ReceiptSource {
 
     var path: String { "/receipts/ses" }
 
-    init(provider: String, settings: SESSettings.Events, transport: HTTPTransport) {
+    /// - Parameter certificates: fetched through `transport` unless a test fetches them.
+    init(provider: String, settings: SESSettings.Events, transport: HTTPTransport, certificates: SigningCertificates? = nil) {
         self.provider = provider
         self.settings = settings
         self.transport = transport
-        certificates = SigningCertificates(transport: transport)
+        self.certificates = certificates ?? SigningCertificates(transport: transport)
     }
 
     func receipts(query: String?, headers: [(String, String)], body: [UInt8]) async -> ReceiptCheck {
         guard let message = SNSMessage(body: body) else { return .malformed("not an SNS message") }
-        guard message.topicARN == settings.topicARN, isOurs(message.signingCertURL), message.signingCertURL.hasSuffix(".pem")
-        else { return .badSignature }
+        if let reason = message.refusal(topicARN: settings.topicARN, certificateURLPrefix: settings.certificateURLPrefix, now: Date()) {
+            return .refused(reason)
+        }
         let certificate: Certificate
         switch await certificates.certificate(at: message.signingCertURL) {
         case .success(let found): certificate = found
@@ -81,33 +85,5 @@ struct SESEvents: ReceiptSource {
             deliveryID: delivery, provider: provider, providerMessageID: mail?["messageId"] as? String,
             providerStatus: bounceType.map { "\(type) \($0)" } ?? type, status: status,
             errorCode: code ?? (type == "Reject" ? "ses-reject" : nil))
-    }
-}
-
-/// The certificates SNS signs with, fetched once per URL and kept for a day (at most 16: SNS uses one per
-/// region at a time, and rotates it rarely).
-actor SigningCertificates {
-    private let transport: HTTPTransport
-    private var cached: [String: (certificate: Certificate, fetched: Date)] = [:]
-
-    init(transport: HTTPTransport) { self.transport = transport }
-
-    struct Unavailable: Error {
-        var reason: String
-    }
-
-    func certificate(at url: String, now: Date = Date()) async -> Result<Certificate, Unavailable> {
-        if let entry = cached[url], now.timeIntervalSince(entry.fetched) < 86_400 { return .success(entry.certificate) }
-        guard let request = try? HTTPClient.Request(url: url, method: .GET) else { return .failure(Unavailable(reason: "not a certificate URL")) }
-        switch await transport.execute([request], timeout: .seconds(10))[0] {
-        case .failure(let failure):
-            return .failure(Unavailable(reason: "cannot fetch the SNS signing certificate: \(failure.detail)"))
-        case .success(let response):
-            guard response.status == 200, let certificate = try? Certificate(pemEncoded: String(decoding: response.body, as: UTF8.self))
-            else { return .failure(Unavailable(reason: "the SNS signing certificate URL answered \(response.status) without a certificate")) }
-            if cached.count >= 16 { cached.removeAll() }
-            cached[url] = (certificate, now)
-            return .success(certificate)
-        }
     }
 }

@@ -49,6 +49,41 @@ struct SNSMessage: Sendable, Equatable {
         if kind != .notification, token == nil || subscribeURL == nil { return nil }
     }
 
+    /// How far a message's `Timestamp` may be from now: SNS retries a delivery for at most an hour, so an older
+    /// message is a replay, never SNS's.
+    static let maxAge: TimeInterval = 3600
+
+    /// Why the message cannot be SNS's for `topicARN`, from its shape alone, or nil: checked before its signing
+    /// certificate is fetched, so a stranger's post costs no fetch unless it names our topic, is dated within an
+    /// hour of `now`, has a signature of an RSA key's length (1,024 to 4,096 bits) in a version we check, and a
+    /// `SigningCertURL` of SNS's shape (`SimpleNotificationService-<id>.pem`, right under `certificateURLPrefix`).
+    func refusal(topicARN: String, certificateURLPrefix: String, now: Date) -> String? {
+        guard self.topicARN == topicARN else { return "another topic" }
+        guard let date = RFC3339.date(from: timestamp), abs(date.timeIntervalSince(now)) <= Self.maxAge else {
+            return "a Timestamp more than an hour from now"
+        }
+        guard signatureVersion == "1" || signatureVersion == "2", (128...512).contains(signature.count) else {
+            return "not a signature SNS makes"
+        }
+        guard Self.isCertificateURL(signingCertURL, under: certificateURLPrefix) else { return "a SigningCertURL not of SNS's shape" }
+        return nil
+    }
+
+    /// `prefix` + `/SimpleNotificationService-<1 to 64 letters or digits>.pem` (the `/` may end the prefix), nothing else.
+    static func isCertificateURL(_ url: String, under prefix: String) -> Bool {
+        guard url.hasPrefix(prefix) else { return false }
+        var name = url.dropFirst(prefix.count)
+        if !prefix.hasSuffix("/") {
+            guard name.first == "/" else { return false }
+            name = name.dropFirst()
+        }
+        let stem = "SimpleNotificationService-"
+        guard name.hasPrefix(stem), name.hasSuffix(".pem") else { return false }
+        let id = name.dropFirst(stem.count).dropLast(4)
+        return (1...64).contains(id.count)
+            && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+    }
+
     /// What SNS signed: `name\nvalue\n` for each signed field, in this order, `Subject` only when present.
     var stringToSign: String {
         var pairs: [(String, String?)] = [("Message", message), ("MessageId", messageID)]

@@ -5,11 +5,13 @@ import NIOSSL
 import NotifyCore
 
 /// The HTTP client every HTTP provider sends through: one async-http-client pool per daemon, TLS verified against
-/// the system's roots (plus a configured CA, for test servers), a deadline on every request. Requests of a round
-/// go out together as futures on the client's event loops, not as a Swift task each. Its owner shuts it down
-/// (the daemon's resources; the providers that share it do not), also when the daemon never got to start.
+/// the system's roots (plus a configured CA, for test servers), a deadline on every request that covers its whole
+/// answer, body included, and at most `maxBodyBytes` of any body read. Requests of a round go out together as
+/// futures on the client's event loops, not as a Swift task each. Its owner shuts it down (the daemon's resources;
+/// the providers that share it do not), also when the daemon never got to start.
 public final class HTTPTransport: Sendable {
     let client: HTTPClient
+    let configuration: HTTPClient.Configuration
 
     /// - Parameters:
     ///   - caCertificatePath: a PEM file of roots to trust besides the system's (a private CA); nil for none.
@@ -24,10 +26,11 @@ public final class HTTPTransport: Sendable {
             timeout: .init(connect: .seconds(5), read: .seconds(30)),
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost))
         configuration.httpVersion = .automatic
+        self.configuration = configuration
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
-    /// A response with its body collected (at most `maxBodyBytes`).
+    /// A response with its body (at most `maxBodyBytes`).
     public struct Response: Sendable {
         public var status: Int
         public var headers: [(String, String)]
@@ -38,23 +41,32 @@ public final class HTTPTransport: Sendable {
         }
     }
 
-    /// Largest response body read; providers answer in a few hundred bytes.
+    /// Largest response body read, for every provider: their answers are a few hundred bytes (an SNS signing
+    /// certificate, the largest, is about 2 KiB), so none needs more. The body is read as it streams, and the request
+    /// is abandoned (its connection closed) once it passes the limit or announces a `Content-Length` past it: nothing
+    /// a server sends makes the daemon hold more.
     static let maxBodyBytes = 64 * 1024
 
     /// Sends every request at once and waits for all of them, each within `timeout`; one result each, in order.
     public func execute(_ requests: [HTTPClient.Request], timeout: Duration) async -> [Result<Response, DeliveryFailure>] {
+        await Self.execute(requests, on: client, timeout: timeout)
+    }
+
+    static func execute(_ requests: [HTTPClient.Request], on client: HTTPClient, timeout: Duration) async -> [Result<Response, DeliveryFailure>] {
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
             + Int64(timeout.components.attoseconds / 1_000_000_000))
-        let futures = requests.map { client.execute(request: $0, deadline: deadline) }
+        let futures = requests.map { request in
+            client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: maxBodyBytes), deadline: deadline)
+                .futureResult
+        }
         var results: [Result<Response, DeliveryFailure>] = []
         results.reserveCapacity(futures.count)
         for future in futures {
             do {
                 let response = try await future.get()
-                var body = response.body ?? ByteBuffer()
-                let bytes = body.readBytes(length: min(body.readableBytes, Self.maxBodyBytes)) ?? []
+                let body = response.body.map { Array($0.readableBytesView) } ?? []
                 results.append(.success(Response(
-                    status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: bytes)))
+                    status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body)))
             } catch {
                 results.append(.failure(Self.failure(error)))
             }
@@ -80,7 +92,13 @@ public final class HTTPTransport: Sendable {
     public func execute(
         _ planned: [Result<HTTPClient.Request, DeliveryFailure>], timeout: Duration
     ) async -> [Result<Response, DeliveryFailure>] {
-        var answers = await execute(planned.compactMap { try? $0.get() }, timeout: timeout)[...]
+        await Self.execute(planned, on: client, timeout: timeout)
+    }
+
+    static func execute(
+        _ planned: [Result<HTTPClient.Request, DeliveryFailure>], on client: HTTPClient, timeout: Duration
+    ) async -> [Result<Response, DeliveryFailure>] {
+        var answers = await execute(planned.compactMap { try? $0.get() }, on: client, timeout: timeout)[...]
         return planned.map { request in
             switch request {
             case .failure(let failure): .failure(failure)
@@ -100,9 +118,14 @@ public final class HTTPTransport: Sendable {
     }
 
     /// What a request that got no answer comes to: a server that cannot be reached (refused, no route, no
-    /// connection in time) is provider-wide; a TLS failure is the provider's configuration; a reply that did not
-    /// come in time, or a connection lost mid-request, is transient. Descriptions name no URL or credential.
+    /// connection in time) is provider-wide; a TLS failure (the handshake, an untrusted certificate, one that does
+    /// not hold the host's name) is the provider's configuration; a reply that did not
+    /// come in time, a connection lost mid-request, or a body past `maxBodyBytes` is transient. Descriptions name no
+    /// URL or credential.
     static func failure(_ error: any Error) -> DeliveryFailure {
+        if error is ResponseAccumulator.ResponseTooBigError {
+            return .responseTooLarge(limit: maxBodyBytes)
+        }
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout, .getConnectionFromPoolTimeout:
@@ -115,7 +138,7 @@ public final class HTTPTransport: Sendable {
                 return .connection("HTTP client: \(error)")
             }
         }
-        if error is NIOSSLError || "\(type(of: error))".contains("BoringSSL") {
+        if error is NIOSSLError || error is NIOSSLExtraError || "\(type(of: error))".contains("BoringSSL") {
             return .tls("TLS with the provider failed: \(error)")
         }
         let text = "\(error)"

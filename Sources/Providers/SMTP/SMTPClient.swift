@@ -15,7 +15,20 @@ public final class SMTPClient: Sendable {
     private let group: any EventLoopGroup
     private let tlsContext: NIOSSLContext?
     private let logger: Logger
-    private let sessions = Mutex<[SMTPConnection]>([])
+    private let pool = Mutex(Pool())
+    /// Session handlers alive (made and not yet freed): what a test reads to see that none outlives its session.
+    let handlers = LiveCount()
+
+    /// The sessions open, and those being opened, never more than `poolSize` together: a caller counts both before
+    /// it opens more, so workers that all find the pool empty (after an outage) do not each open a pool's worth.
+    private struct Pool {
+        var sessions: [SMTPConnection] = []
+        /// By ticket: the task opening a session, which adds it to `sessions` when it is ready.
+        var opening: [Int: Task<Result<SMTPConnection, DeliveryFailure>, Never>] = [:]
+        var nextTicket = 0
+        /// Shut down: a session opened late is closed at once instead of joining the pool.
+        var closed = false
+    }
 
     /// Fails when the TLS configuration cannot be built (an unreadable CA file).
     public init(settings: SMTPSettings, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) throws {
@@ -60,50 +73,75 @@ public final class SMTPClient: Sendable {
         return outcomes.map { $0 ?? .failed(.connection("the session ended"), reachedServer: false) }
     }
 
+    /// Sessions open or being opened: at most `poolSize`.
+    var held: Int { pool.withLock { $0.sessions.count + $0.opening.count } }
+
     /// Closes every session (QUIT is not waited for).
     public func shutdown() async {
-        let all = sessions.withLock { sessions in
-            defer { sessions.removeAll() }
-            return sessions
+        let all = pool.withLock { pool in
+            pool.closed = true
+            defer { pool.sessions.removeAll() }
+            return pool.sessions
         }
         for session in all { try? await session.channel.close() }
     }
 
-    /// Up to `wanted` open sessions, opening new ones (concurrently) while fewer are open. Throws the first
-    /// opening failure when none is open.
+    /// Up to `wanted` open sessions (at most `poolSize`): opens what is missing, counting the sessions other callers
+    /// are opening, and waits for every opening under way. Throws the first opening failure when none is open.
     private func connections(wanted: Int) async throws(DeliveryFailure) -> [SMTPConnection] {
-        let open = sessions.withLock { sessions in
-            sessions.removeAll { !$0.channel.isActive }
-            return sessions
-        }
-        guard open.count < wanted else { return open }
-        var opened: [SMTPConnection] = []
-        var firstFailure: DeliveryFailure?
-        await withTaskGroup(of: Result<SMTPConnection, DeliveryFailure>.self) { group in
-            for _ in open.count..<wanted { group.addTask { await self.open() } }
-            for await result in group {
-                switch result {
-                case .success(let connection): opened.append(connection)
-                case .failure(let failure): firstFailure = firstFailure ?? failure
-                }
+        let opening = pool.withLock { pool in
+            pool.sessions.removeAll { !$0.channel.isActive }
+            let missing = min(wanted, settings.poolSize) - pool.sessions.count - pool.opening.count
+            for _ in 0..<max(0, missing) {
+                let ticket = pool.nextTicket
+                pool.nextTicket += 1
+                pool.opening[ticket] = Task { await self.join(ticket) }
             }
+            return Array(pool.opening.values)
         }
-        let all = sessions.withLock { sessions in
-            sessions += opened
-            return sessions
+        var firstFailure: DeliveryFailure?
+        for task in opening {
+            if case .failure(let failure) = await task.value { firstFailure = firstFailure ?? failure }
         }
-        if all.isEmpty, let firstFailure { throw firstFailure }
+        let all = pool.withLock { pool in
+            pool.sessions.removeAll { !$0.channel.isActive }
+            return pool.sessions
+        }
+        if all.isEmpty { throw firstFailure ?? .connection("every SMTP session closed as it opened") }
         if let firstFailure {
             logger.warning("could not open every SMTP session", metadata: ["smtp.server": "\(settings)", "error": "\(firstFailure)"])
         }
         return all
     }
 
+    /// Opens the session of `ticket` and puts it in the pool until it closes (or closes it at once, when the pool
+    /// was shut down meanwhile).
+    private func join(_ ticket: Int) async -> Result<SMTPConnection, DeliveryFailure> {
+        let result = await open()
+        let orphan: SMTPConnection? = pool.withLock { pool in
+            pool.opening[ticket] = nil
+            guard case .success(let connection) = result else { return nil }
+            if pool.closed { return connection }
+            pool.sessions.append(connection)
+            return nil
+        }
+        if let orphan {
+            orphan.channel.close(promise: nil)
+        } else if case .success(let connection) = result {
+            // A session the server or the idle timeout closed leaves the pool at once, handler and all.
+            let channel = ObjectIdentifier(connection.channel)
+            connection.channel.closeFuture.whenComplete { [weak self] _ in
+                self?.pool.withLock { $0.sessions.removeAll { ObjectIdentifier($0.channel) == channel } }
+            }
+        }
+        return result
+    }
+
     /// One new session, through its greeting, EHLO, STARTTLS and AUTH.
     private func open() async -> Result<SMTPConnection, DeliveryFailure> {
         let loop = group.next()
         let ready = loop.makePromise(of: SMTPCapabilities.self)
-        let (settings, tlsContext) = (self.settings, self.tlsContext)
+        let (settings, tlsContext, handlers) = (self.settings, self.tlsContext, self.handlers)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(TimeAmount(settings.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -114,8 +152,8 @@ public final class SMTPClient: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tlsContext, serverHostname: settings.serverName ?? settings.host))
                     }
-                    try channel.pipeline.syncOperations.addHandler(
-                        SMTPSessionHandler(settings: settings, tlsContext: tlsContext, implicitTLS: implicit, ready: ready))
+                    try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(
+                        settings: settings, tlsContext: tlsContext, implicitTLS: implicit, ready: ready, count: handlers))
                 }
             }
         let channel: any Channel

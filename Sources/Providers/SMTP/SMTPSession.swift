@@ -4,31 +4,13 @@ import NIOSSL
 import NIOTLS
 import NotifyCore
 
-/// One message for an SMTP session: the envelope and the composed message (CRLF lines, not yet dot-stuffed).
-struct SMTPEnvelope: Sendable {
-    var sender: String
-    var recipient: String
-    var message: [UInt8]
-    /// The recipient's local part is not ASCII: the server must offer SMTPUTF8 (RFC 6531).
-    var needsSMTPUTF8: Bool
-    /// A high-lane message: its session sends it before the bulk messages already queued there, so an urgent
-    /// email waits for at most the message in progress, not for a campaign's share of the pool.
-    var urgent = false
-}
-
-/// What became of one message.
-enum SMTPOutcome: Sendable, Equatable {
-    case accepted(queueID: String)
-    /// `reachedServer` is false when nothing of this message was written (the session died before its turn), so
-    /// it may go to another connection at once without any risk of a duplicate.
-    case failed(DeliveryFailure, reachedServer: Bool)
-}
-
 /// The client side of one SMTP connection, as a state machine on the channel's event loop: greeting, EHLO,
 /// STARTTLS and EHLO again (RFC 3207), AUTH PLAIN or LOGIN (only over TLS), then one transaction after another
 /// from its queue — `RSET` between them, `MAIL`/`RCPT`/`DATA` in one write when the server offers PIPELINING
 /// (RFC 2920), the dot-stuffed message after the 354 — with a verdict per command and a timeout per reply.
-/// An idle session says QUIT after `idleTimeout`.
+/// An idle session says QUIT after `idleTimeout`. When the channel closes (or never connected) the pipeline removes
+/// the handler, which then lets go of its context and timers: the context holds the handler, so a handler that
+/// kept it would keep itself, its context and its pipeline alive after every session and every failed connect.
 final class SMTPSessionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -69,14 +51,20 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// The ready promise was completed (it may be completed once only).
     private var setupDone = false
+    /// The pool's count of handlers alive: this one counts from `init` to `deinit`.
+    private let count: LiveCount
 
     /// `tlsContext` is used for STARTTLS; with implicit TLS the channel already starts with its TLS handler.
-    init(settings: SMTPSettings, tlsContext: NIOSSLContext?, implicitTLS: Bool, ready: EventLoopPromise<SMTPCapabilities>) {
+    init(settings: SMTPSettings, tlsContext: NIOSSLContext?, implicitTLS: Bool, ready: EventLoopPromise<SMTPCapabilities>, count: LiveCount) {
         self.settings = settings
         self.tlsContext = tlsContext
         self.tlsActive = implicitTLS
         self.ready = ready
+        self.count = count
+        count.add(1)
     }
+
+    deinit { count.add(-1) }
 
     /// Messages waiting or in progress on this session.
     var load: Int { urgentQueue.count + queue.count + (current == nil ? 0 : 1) }
@@ -96,6 +84,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     // MARK: - Channel events
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// The channel closed (or never connected): anything still waiting fails, the timers stop, the context goes.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        fail(.connection("the session ended"))
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         armReplyTimer(.greeting)
@@ -304,34 +298,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         startNext()
     }
 
-    /// The message with every line that starts with `.` doubled (RFC 5321 §4.5.2), ending in CRLF, then `.`;
-    /// only the terminator when `message` is nil. Copies runs between such lines whole (most messages have none).
+    /// The message dot-stuffed (`dotStuff`), then `.`; only the terminator when `message` is nil.
     private func writeBody(_ message: [UInt8]?) {
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: (message?.count ?? 0) + 16)
         if let message { Self.dotStuff(message, into: &buffer) }
         buffer.writeString(".\r\n")
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-    }
-
-    static func dotStuff(_ message: [UInt8], into buffer: inout ByteBuffer) {
-        message.withUnsafeBufferPointer { bytes in
-            var start = 0
-            if bytes.first == UInt8(ascii: ".") { buffer.writeInteger(UInt8(ascii: ".")) }
-            var index = 0
-            while index < bytes.count {
-                guard let found = memchr(bytes.baseAddress! + index, 0x0A, bytes.count - index) else { break }
-                let newline = bytes.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
-                index = newline + 1
-                if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-                    buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                    buffer.writeInteger(UInt8(ascii: "."))
-                    start = index
-                }
-            }
-            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start...]))
-            if bytes.last != 0x0A { buffer.writeString("\r\n") }
-        }
     }
 
     // MARK: - Timers, failure
@@ -389,11 +362,4 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     private static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
-}
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
 }

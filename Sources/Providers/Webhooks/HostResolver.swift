@@ -3,11 +3,14 @@ import NIOPosix
 
 /// The addresses a host name resolves to, looked up on NIO's thread pool (getaddrinfo blocks; it must not run
 /// on the cooperative pool). An IP literal resolves to itself.
-enum HostResolver {
+public enum HostResolver {
     struct Failure: Error {}
 
+    /// How a host name is resolved: the system's resolver in the daemon; a test's own where it plays DNS.
+    public typealias Resolve = @Sendable (_ host: String) async throws -> [[UInt8]]
+
     /// IPv4 addresses as 4 bytes, IPv6 as 16.
-    static func addresses(of host: String) async throws -> [[UInt8]] {
+    public static func addresses(of host: String) async throws -> [[UInt8]] {
         let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         return try await NIOThreadPool.singleton.runIfActive {
             var hints = addrinfo()

@@ -269,6 +269,8 @@ struct DeliverySettings: Sendable, Equatable {
     var recipientLimitExemptLanes: Set<NotificationPriority> = [.high]
     /// Every provider's circuit breaker.
     var breaker = BreakerPolicy()
+    /// When a claim counts as abandoned (`delivery.sweepAfterSeconds`), and how often each daemon sweeps.
+    var sweep = ClaimSweep()
 
     init(config: ConfigReader) throws(ConfigurationError) {
         workers = try config.int("delivery.workers", workers, 1...64)
@@ -299,6 +301,16 @@ struct DeliverySettings: Sendable, Equatable {
         breaker.maxOpenSeconds = Double(try config.int(
             "delivery.breakerMaxOpenSeconds", Int(breaker.maxOpenSeconds), Int(breaker.openSeconds)...86_400))
         breaker.halfOpenProbes = try config.int("delivery.breakerHalfOpenProbes", breaker.halfOpenProbes, 1...1000)
+        sweep.intervalSeconds = try config.int("delivery.sweepIntervalSeconds", sweep.intervalSeconds, 1...3600)
+        let minimum = ClaimSweep.minimumStaleSeconds(
+            maxProviderHoldSeconds: Int(maxProviderHold.components.seconds), maxPacingWaitSeconds: Int(maxPacingWait.components.seconds))
+        sweep.staleAfterSeconds = try config.int("delivery.sweepAfterSeconds", Swift.max(sweep.staleAfterSeconds, minimum), 1...86_400)
+        guard sweep.staleAfterSeconds >= minimum else {
+            throw ConfigurationError(key: "delivery.sweepAfterSeconds", reason: """
+                must be at least delivery.maxProviderHoldSeconds + delivery.maxPacingWaitSeconds + \(ClaimSweep.allowanceSeconds) \
+                (\(minimum)), so no claim a worker still holds is swept
+                """)
+        }
         for lane in NotificationPriority.allCases {
             let key = "delivery.retrySeconds.\(lane.rawValue)"
             let delays = config.intArray(forKey: ConfigKey(key), default: retry.tiers[lane] ?? [])

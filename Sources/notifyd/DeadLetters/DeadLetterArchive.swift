@@ -50,7 +50,12 @@ struct DeadLetterArchive: Service {
     /// What the archive keeps of a parked copy: its reason headers as columns, where it came from, and its own
     /// properties without the parking headers (what redrive publishes it with).
     static func parked(_ delivery: AMQPDelivery) -> ParkedMessage {
-        let headers = delivery.properties.headers
+        parked(delivery.properties, exchange: delivery.exchange, routingKey: delivery.routingKey, body: delivery.body)
+    }
+
+    /// What the archive keeps of a parked copy published (or meant to be) to `exchange` with `routingKey`.
+    static func parked(_ properties: AMQPProperties, exchange parkedExchange: String, routingKey parkedKey: String, body: [UInt8]) -> ParkedMessage {
+        let headers = properties.headers
         func text(_ name: String) -> String? {
             if case .string(let value)? = headers[name] { value } else { nil }
         }
@@ -66,8 +71,8 @@ struct DeadLetterArchive: Service {
         let deliveryID = text("x-delivery-id")
         return ParkedMessage(
             kind: deliveryID == nil ? .event : .delivery, reason: reason ?? "unknown",
-            detail: text("x-dead-letter-detail") ?? "", exchange: exchange ?? delivery.exchange,
-            routingKey: routingKey ?? delivery.routingKey, deliveryID: deliveryID, messageID: delivery.properties.messageID,
-            properties: PropertiesJSON.encode(delivery.properties, dropping: ParkedMessage.isParkingHeader), body: delivery.body)
+            detail: text("x-dead-letter-detail") ?? "", exchange: exchange ?? parkedExchange,
+            routingKey: routingKey ?? parkedKey, deliveryID: deliveryID, messageID: properties.messageID,
+            properties: PropertiesJSON.encode(properties, dropping: ParkedMessage.isParkingHeader), body: body)
     }
 }

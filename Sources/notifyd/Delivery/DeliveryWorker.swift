@@ -141,6 +141,7 @@ struct DeliveryWorker: Service {
         let claimedAt = ContinuousClock.now
         if let limit = settings.recipientLimit(lane) {
             guard let (go, over) = await paceRecipients(sending, channel: channel, limit: limit, lane: lane) else {
+                await release(sending, why: Self.notSent)
                 return (done, sending.map(\.0))
             }
             sending = go
@@ -151,7 +152,7 @@ struct DeliveryWorker: Service {
             let (sent, unsent) = await send(routes[0].deliveries, through: routes[0].chain, route: routes[0].route,
                                             channel: channel, lane: lane, claimedAt: claimedAt)
             let (recorded, handBack) = await settle(settled + sent, channel: channel)
-            // Held deliveries stay `sending`: a later claim takes them again without spending an attempt.
+            await release(unsent, why: Self.notSent)
             return (done + recorded, handBack + unsent.map(\.0))
         }
         if !settled.isEmpty {
@@ -171,9 +172,10 @@ struct DeliveryWorker: Service {
                 group.addTask {
                     let leg = await send(deliveries, through: chain, route: route, channel: channel, lane: lane, claimedAt: claimedAt)
                     let (recorded, handBack) = await settle(leg.settled.filter { !shared.contains($0.delivery.deliveryTag) }, channel: channel)
-                    let unsent = leg.unsent.filter { !shared.contains($0.0.deliveryTag) }.map(\.0)
-                    return (index, recorded, handBack + unsent, (leg.settled.filter { shared.contains($0.delivery.deliveryTag) },
-                                                                 leg.unsent.filter { shared.contains($0.0.deliveryTag) }))
+                    let unsent = leg.unsent.filter { !shared.contains($0.0.deliveryTag) }
+                    await release(unsent, why: Self.notSent)
+                    return (index, recorded, handBack + unsent.map(\.0), (leg.settled.filter { shared.contains($0.delivery.deliveryTag) },
+                                                                          leg.unsent.filter { shared.contains($0.0.deliveryTag) }))
                 }
             }
             // In route order, so a merge between equal outcomes always keeps the same one.
@@ -181,6 +183,7 @@ struct DeliveryWorker: Service {
         }
         let (merged, unsent) = Self.merge(outcomes.map(\.shared))
         let (recorded, handBack) = await settle(merged, channel: channel)
+        await release(unsent, why: Self.notSent)
         return (done + outcomes.flatMap(\.done) + recorded, requeue + outcomes.flatMap(\.requeue) + handBack + unsent.map(\.0))
     }
 
@@ -362,105 +365,5 @@ struct DeliveryWorker: Service {
             }
         }
         return (settled, Array(pending))
-    }
-
-    /// A delivery that ends here: parked with its reason, for redrive.
-    private func dead(
-        _ delivery: AMQPDelivery, _ claimed: ClaimedDelivery, failure: DeliveryFailure, channel: NotificationChannel, provider: String
-    ) -> Settled {
-        let id = claimed.job.deliveryID
-        return Settled(
-            delivery: delivery, provider: provider,
-            transition: DeliveryTransition(deliveryID: id, status: .dead, attempt: claimed.attempt, failure: failure),
-            park: (Rejection(.undeliverable, failure.detail), [
-                "x-delivery-id": .string(id), "x-channel": .string(channel.rawValue),
-                "x-attempts": .int(Int64(claimed.attempt)), "x-last-error-code": .string(failure.code),
-                "x-last-error-class": .string(failure.failureClass.rawValue),
-            ]),
-            fallback: claimed.job.fallbackJob(id: RandomID.uuid()))
-    }
-
-    /// Publishes retry copies and parks dead ones, then records the transitions of everything that went out.
-    /// Returns the deliveries to ack, and those to hand back: the broker did not take their copy (their
-    /// transition is not recorded, so the next attempt is the same one).
-    private func settle(
-        _ settled: [Settled], channel: NotificationChannel
-    ) async -> (done: [AMQPDelivery], requeue: [AMQPDelivery]) {
-        guard !settled.isEmpty else { return ([], []) }
-        var refused = Set<Int>()
-        let retries = settled.indices.filter { settled[$0].retry != nil }
-        if !retries.isEmpty {
-            let outcomes = (try? await connection.publish(retries.map { settled[$0].retry! }, timeout: .seconds(10)))
-                ?? retries.map { _ in .timedOut }
-            for (index, outcome) in zip(retries, outcomes) where outcome != .confirmed { refused.insert(index) }
-        }
-        let parks = settled.indices.filter { settled[$0].park != nil }
-        if !parks.isEmpty {
-            let unparked = await parker.park(parks.map { (settled[$0].delivery, settled[$0].park!.0, settled[$0].park!.1) })
-            // The parker hands back the deliveries it could not park, in order (a subsequence of `parks`).
-            var remaining = unparked[...]
-            for index in parks where remaining.first?.deliveryTag == settled[index].delivery.deliveryTag {
-                refused.insert(index)
-                remaining = remaining.dropFirst()
-            }
-        }
-        let recorded = settled.indices.filter { !refused.contains($0) }
-        var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
-        // A send that happened must be recorded: try until it is, or until shutdown hands the jobs back.
-        let fallbacks = recorded.compactMap { settled[$0].fallback }
-        while true {
-            do {
-                try await DeliveryStore.record(
-                    recorded.map { settled[$0].transition }, fallbacks: fallbacks, workExchange: names.workExchange, on: database)
-                if !fallbacks.isEmpty { outboxCommitted() }
-                break
-            } catch {
-                logger.error("cannot record deliveries; retrying", metadata: ["error": "\(error)"])
-                if Task.isShuttingDownGracefully || Task.isCancelled { return ([], settled.map(\.delivery)) }
-                try? await Task.sleep(for: backoff.next())
-            }
-        }
-        count(recorded.map { settled[$0] }, channel: channel)
-        if providers[channel]?.contains(where: { $0.receipts != nil }) == true {
-            // Receipts that overtook these sends (the provider called back before the record committed).
-            let sent = recorded.map { settled[$0].transition }.filter { $0.status == .sent }.map(\.deliveryID)
-            do {
-                try await ReceiptStore.applyPending(sent, on: database)
-            } catch {
-                logger.error("cannot apply receipts that came before their sends were recorded", metadata: ["error": "\(error)"])
-            }
-        }
-        return (recorded.map { settled[$0].delivery }, refused.sorted().map { settled[$0].delivery })
-    }
-
-    private func count(_ settled: [Settled], channel: NotificationChannel) {
-        var counts: [String: [DaemonMetrics.Outcome: Int]] = [:]
-        for entry in settled {
-            let transition = entry.transition
-            switch (transition.status, transition.failure) {
-            case (.sent, _): counts[entry.provider, default: [:]][.sent, default: 0] += 1
-            case (.failed, let failure?) where failure.code == DeliveryFailure.pacedCode:
-                counts[entry.provider, default: [:]][.deferred, default: 0] += 1
-            case (.failed, let failure?), (.dead, let failure?):
-                counts[entry.provider, default: [:]][transition.status == .dead ? .dead : .retried, default: 0] += 1
-                metrics.failure(channel: channel, code: failure.code, dead: transition.status == .dead)
-            default: continue
-            }
-        }
-        for (provider, outcomes) in counts {
-            for (outcome, count) in outcomes { metrics.deliveries(count, channel: channel, provider: provider, outcome: outcome) }
-        }
-    }
-
-    /// The job again, on the tier that waits `delay` and then routes it back to its lane.
-    func retryCopy(_ delivery: AMQPDelivery, attempt: Int, failure: DeliveryFailure, delay: Int) -> AMQPOutgoingMessage {
-        var properties = delivery.properties
-        properties.persistent = true
-        properties.headers["x-attempts"] = .int(Int64(attempt))
-        properties.headers["x-last-error-code"] = .string(failure.code)
-        // Its age in the lane counts from when the tier sends it back (`LaneInbox`).
-        properties.timestamp = UInt64(clamping: Int(Date().timeIntervalSince1970) + delay)
-        return AMQPOutgoingMessage(exchange: names.retryTier(delay), routingKey: delivery.routingKey, body: delivery.body,
-                                   properties: properties, mandatory: true)
     }
 }

@@ -7,7 +7,8 @@ import Providers
 
 /// A provider's receipts route on the listener (`POST /receipts/<provider>`): the provider's `ReceiptSource`
 /// checks the signature and reads the body, `ReceiptStore` merges the statuses. Answers: 200 once stored (or for
-/// a delivery we do not know, logged: the provider must not retry it forever), 401 for a bad signature, 400 for
+/// a delivery we do not know, logged: the provider must not retry it forever), 401 for a bad signature or a
+/// message refused before its signature is checked (another topic, too old), 400 for
 /// a body that cannot be read, 413 past 64 KiB, 503 while the database cannot take it or the signature cannot be
 /// checked yet (the provider retries).
 struct ReceiptEndpoint: Sendable {
@@ -30,6 +31,10 @@ struct ReceiptEndpoint: Sendable {
         case .badSignature:
             metrics.receipts(1, provider: provider, outcome: "rejected")
             logger.warning("receipt with a bad signature refused", metadata: ["provider": "\(provider)"])
+            return Response(status: .unauthorized)
+        case .refused(let reason):
+            metrics.receipts(1, provider: provider, outcome: "rejected")
+            logger.warning("receipt refused before its signature was checked", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
             return Response(status: .unauthorized)
         case .malformed(let reason):
             metrics.receipts(1, provider: provider, outcome: "rejected")

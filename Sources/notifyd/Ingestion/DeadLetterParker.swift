@@ -28,21 +28,13 @@ struct DeadLetterParker: Sendable {
         await park(items.map { ($0.delivery, $0.rejection, [:]) })
     }
 
-    /// Parks every item with `headers` added to its copy (what a parked delivery says about itself).
-    func park(_ items: [(delivery: AMQPDelivery, rejection: Rejection, headers: [String: AMQPFieldValue])]) async -> [AMQPDelivery] {
-        var pending = items.map { delivery, rejection, headers in
-            var properties = delivery.properties
-            properties.headers.merge(headers) { _, new in new }
-            properties.persistent = true
-            properties.headers["x-dead-letter-reason"] = .string(rejection.reason.rawValue)
-            properties.headers["x-dead-letter-detail"] = .string(rejection.detail)
-            properties.headers["x-original-exchange"] = .string(delivery.exchange)
-            properties.headers["x-original-routing-key"] = .string(delivery.routingKey)
-            return (delivery, AMQPOutgoingMessage(
-                exchange: exchange, routingKey: delivery.routingKey, body: delivery.body, properties: properties,
-                mandatory: true))
-        }
-        let deadline = ContinuousClock.now + patience
+    /// Parks every item with `headers` added to its copy (what a parked delivery says about itself); gives up after
+    /// `patience` (the parker's own when nil).
+    func park(
+        _ items: [(delivery: AMQPDelivery, rejection: Rejection, headers: [String: AMQPFieldValue])], patience: Duration? = nil
+    ) async -> [AMQPDelivery] {
+        var pending = items.map { ($0.delivery, copy(of: $0.delivery, rejection: $0.rejection, headers: $0.headers)) }
+        let deadline = ContinuousClock.now + (patience ?? self.patience)
         var backoff = Backoff(initial: .seconds(1), maximum: .seconds(10))
         // Tried at least once, even while shutting down (a drain still parks what it can); retried only until then.
         while !pending.isEmpty {
@@ -69,5 +61,17 @@ struct DeadLetterParker: Sendable {
             try? await Task.sleep(for: min(backoff.next(), max(.zero, deadline - .now)))
         }
         return pending.map(\.0)
+    }
+
+    /// The parked copy of `delivery`: its body and properties, `headers` added, with why and where from.
+    func copy(of delivery: AMQPDelivery, rejection: Rejection, headers: [String: AMQPFieldValue]) -> AMQPOutgoingMessage {
+        var properties = delivery.properties
+        properties.headers.merge(headers) { _, new in new }
+        properties.persistent = true
+        properties.headers["x-dead-letter-reason"] = .string(rejection.reason.rawValue)
+        properties.headers["x-dead-letter-detail"] = .string(rejection.detail)
+        properties.headers["x-original-exchange"] = .string(delivery.exchange)
+        properties.headers["x-original-routing-key"] = .string(delivery.routingKey)
+        return AMQPOutgoingMessage(exchange: exchange, routingKey: delivery.routingKey, body: delivery.body, properties: properties, mandatory: true)
     }
 }

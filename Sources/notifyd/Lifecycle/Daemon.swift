@@ -129,7 +129,9 @@ struct Daemon {
             names: configuration.names, interval: .seconds(5), logger: logger)
         let release = ScheduledRelease(database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
         let retention = RetentionJob(database: resources.reads, settings: configuration.retention, metrics: metrics, logger: logger)
-        var services: [any Service] = [systemd, watchdog, sampler, relay, release, retention, worker, ingestion, rpc]
+        let sweeper = ClaimSweeper(
+            database: resources.outbox, policy: configuration.delivery.sweep, metrics: metrics, outboxCommitted: doorbell.ring, logger: logger)
+        var services: [any Service] = [systemd, watchdog, sampler, relay, release, retention, sweeper, worker, ingestion, rpc]
         if configuration.http.isEnabled {
             // First, so the group stops it last: health answers while the consumers drain.
             services.insert(HTTPListener(

@@ -101,6 +101,14 @@ final class DaemonMetrics: Sendable {
         counter("notify_receipts_total", ["provider": provider, "outcome": outcome]).increment(by: count)
     }
 
+    /// One round of the claim sweeper (`ClaimSweeper`): the abandoned claims it found (deliveries `sending` longer
+    /// than `delivery.sweepAfterSeconds` whose job came back) and those it made claimable again.
+    func swept(stuck: Int, swept: Int) {
+        counter("notify_claim_sweeps_total").increment()
+        gauge("notify_deliveries_stuck").record(stuck)
+        if swept > 0 { counter("notify_deliveries_swept_total").increment(by: swept) }
+    }
+
     // MARK: Sampled state
 
     func lane(_ lane: NotificationPriority, depth: Int, oldestAgeSeconds: Double) {

@@ -16,25 +16,18 @@ GET /_fake/stats [{provider_tokens, connections, requests}].
 """
 import argparse
 import asyncio
-import datetime
-import ipaddress
 import json
-import os
 import tempfile
 import threading
 import time
 import uuid
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from fakekit import Cues
+from fakekit import Cues, certificates
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
@@ -52,40 +45,6 @@ lock = threading.Lock()
 messages = []
 cues = Cues()
 seen = {"provider_tokens": set(), "connections": set(), "requests": 0}
-
-
-def certificates(folder):
-    """A CA, and a certificate for 127.0.0.1 and localhost that it signed; returns the (cert, key) paths."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "notifyd test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])).issuer_name(ca_name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    cert_path, key_path = os.path.join(folder, "server.pem"), os.path.join(folder, "server.key")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    with open(args.ca_out + ".tmp", "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    os.replace(args.ca_out + ".tmp", args.ca_out)
-    return cert_path, key_path
 
 
 async def reply(send, status, body=b"", headers=()):
@@ -205,7 +164,7 @@ async def app(scope, receive, send):
 
 def main():
     folder = tempfile.mkdtemp(prefix="apns-fake-")
-    cert, key = certificates(folder)
+    cert, key = certificates(folder, args.ca_out, dns_names=["localhost"], ip_addresses=["127.0.0.1"])
     config = Config()
     config.bind = [f"127.0.0.1:{args.tls_port}"]
     config.insecure_bind = [f"127.0.0.1:{args.port}"]

@@ -12,12 +12,13 @@ SubscriptionConfirmation there (confirmed when its SubscribeURL, GET /sns/confir
 message sent with a configuration set gets a signed Notification carrying an SES event shortly after: a
 `Delivery`, or a permanent `Bounce` for recipients at bounce.example, a transient one at soft.example. Messages are
 signed as SNS does (SignatureVersion 2: RSA PKCS#1 v1.5 with SHA-256 under the certificate at SigningCertURL,
-GET /sns/SimpleNotificationService-fake.pem, made at start with the `cryptography` package).
+GET /sns/SimpleNotificationService-fake.pem, made at start with the `cryptography` package); any other GET under
+/sns/ is a 404. Every GET under /sns/ is counted.
 
 Control (JSON): POST /_fake/cue {"status": 429|500|400, "count": n, "type": "TooManyRequestsException"} answers the next
 n requests so; GET /_fake/messages; GET /_fake/events (each posted: {messageId, eventType, answer});
-POST /_fake/replay {"messageId", "eventType", "tamper"} posts one more event now and returns our answer;
-POST /_fake/reset.
+POST /_fake/replay {"messageId", "eventType", "tamper", "age"} posts one more event now (dated `age` seconds ago)
+and returns our answer; GET /_fake/certificate-fetches lists the GETs under /sns/ ({path}); POST /_fake/reset.
 
 The secret key comes from SES_FAKE_SECRET_ACCESS_KEY (never argv).
 """
@@ -142,12 +143,14 @@ CERTIFICATE = (x509.CertificateBuilder().subject_name(_name).issuer_name(_name).
                .public_bytes(serialization.Encoding.PEM))
 subscription = {"endpoint": None, "token": None, "confirmed": False}
 events = []
+certificate_fetches = []
 outbox = queue.PriorityQueue()
 sequence = itertools.count()
 
 
-def sns_timestamp():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def sns_timestamp(age=0.0):
+    at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=age)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def sign(message):
@@ -177,9 +180,9 @@ def post_sns(message, tamper=False):
         return 0
 
 
-def event_message(record, kind):
-    """An SNS Notification whose Message is SES event publishing's JSON for `record`."""
-    at = sns_timestamp()
+def event_message(record, kind, age=0.0):
+    """An SNS Notification whose Message is SES event publishing's JSON for `record`, dated `age` seconds ago."""
+    at = sns_timestamp(age)
     event = {"eventType": kind, "mail": {"timestamp": at, "source": record["from"], "messageId": record["messageId"],
                                          "destination": record["to"],
                                          "tags": dict(record["tags"], **{"ses:configuration-set": [record["configurationSet"]]})}}
@@ -204,9 +207,18 @@ def event_loop():
             events.append({"messageId": record["messageId"], "eventType": kind, "answer": answer})
 
 
-@app.get("/sns/SimpleNotificationService-fake.pem")
-def certificate():
+@app.get("/sns/<name>")
+def certificate(name):
+    with lock:
+        certificate_fetches.append({"path": request.path})
+    if name != "SimpleNotificationService-fake.pem":
+        return Response("<Error><Code>NoSuchKey</Code></Error>", status=404, mimetype="text/xml")
     return Response(CERTIFICATE, mimetype="application/x-pem-file")
+
+
+@app.get("/_fake/certificate-fetches")
+def list_certificate_fetches():
+    return json_list(certificate_fetches, lock)
 
 
 @app.get("/sns/confirm")
@@ -240,7 +252,8 @@ def replay():
         record = next((m for m in messages if m["messageId"] == asked["messageId"]), None)
     if record is None:
         return {"error": "no such message"}, 404
-    return {"answer": post_sns(event_message(record, asked.get("eventType", "Delivery")), bool(asked.get("tamper")))}
+    message = event_message(record, asked.get("eventType", "Delivery"), float(asked.get("age", 0)))
+    return {"answer": post_sns(message, bool(asked.get("tamper")))}
 
 
 @app.get("/_fake/messages")

@@ -1,9 +1,9 @@
 import Postgres
 
-/// Versions 13 on: tenants, their keys and sends, templates, digests, quotas, retention (`Migrations.all` runs them
-/// after `pipeline`). Never edit a released migration: add a new one at the end.
+/// Versions 13 on: tenants, their keys and sends, templates, digests, quotas, retention and everything since
+/// (`Migrations.all` runs them after `first`). Never edit a released migration: add a new one at the end of this list.
 extension Migrations {
-    static let tenancy: [PGMigration] = [
+    static let later: [PGMigration] = [
         PGMigration(version: 13, name: "tenants, api keys and the audit trail", sql: """
             -- Products and their organisations (the send API's tenants). Deactivating a product deactivates its
             -- organisations in the same transaction.
@@ -205,7 +205,24 @@ extension Migrations {
             ALTER TABLE api_keys ADD COLUMN issued_by text, ADD COLUMN issued_in_grace boolean NOT NULL DEFAULT false;
             CREATE INDEX api_keys_by_issuer ON api_keys (issued_by) WHERE issued_by IS NOT NULL;
             """),
-        PGMigration(version: 25, name: "organisations' messages", sql: """
+        PGMigration(version: 25, name: "jobs kept for abandoned claims", sql: """
+            -- A delivery job that came back while its delivery was 'sending' under a live claim: acked, but kept here
+            -- (the delivery's first such job), so that if the claim was abandoned unreleased the sweeper publishes
+            -- it again through the outbox (DeliveryStore.sweep); dropped once the delivery has moved on.
+            CREATE TABLE redelivered_jobs (
+                delivery_id    uuid        PRIMARY KEY,
+                message_id     text        NOT NULL,
+                exchange       text        NOT NULL,
+                routing_key    text        NOT NULL,
+                type           text        NOT NULL,
+                version        text        NOT NULL,
+                correlation_id text,
+                body           text        NOT NULL,
+                priority       smallint    NOT NULL,
+                kept_at        timestamptz NOT NULL DEFAULT now()
+            );
+            """),
+        PGMigration(version: 26, name: "organisations' messages", sql: """
             -- ListMessages for one organisation reads only its own rows, newest first, however many its product has
             -- (the tenant indexes of versions 14 and 21 would read every row of the product to find them). IF NOT EXISTS:
             -- on a large database an operator may build them beforehand with CREATE INDEX CONCURRENTLY, so the
