@@ -38,12 +38,28 @@ extension DeliveryStore {
         """
 
     /// A page of messages, newest first, and how many match up to `query.countLimit`, in one statement (the count and
-    /// the page read the same snapshot; `NOT MATERIALIZED`, so each reads only the rows it needs). A page past the end has no rows but still the total. The filters apply to both kinds of
-    /// row, so each reaches its own index (`deliveries_by_tenant`, `notifications_in_app_by_tenant`); the tenant is
-    /// compared with `=` or `IS NULL` (a custom plan folds the other branch away), never `IS NOT DISTINCT FROM`, which
-    /// no index serves.
+    /// the page read the same snapshot; `NOT MATERIALIZED`, so each reads only the rows it needs). A page past the end
+    /// has no rows but still the total. The statement runs for at most `ListMessages.timeLimitMilliseconds` (then it
+    /// fails with a cancelled statement, `PGError.isCancelled`), always with a custom plan (`messagesStatement`).
     public static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> (messages: [MessageRecord], total: Int) {
-        let rows = try db.query("""
+        try db.transaction { db in
+            try db.execute(script: """
+                SET LOCAL statement_timeout = \(ListMessages.timeLimitMilliseconds); SET LOCAL plan_cache_mode = force_custom_plan
+                """)
+            let rows = try db.query(messagesStatement(query, visibility: visibility), prepared: true)
+            let total = try rows.first?.decode(0, as: Int.self) ?? 0
+            let page = try rows.filter { try $0.decodeIfPresent(1, as: String.self) != nil }.map { try message($0, from: 1) }
+            return (page, total)
+        }
+    }
+
+    /// The statement of `messages`. The filters apply to both kinds of row, so each reaches its own index: an
+    /// organisation's rows `deliveries_by_organization` and `notifications_in_app_by_organization` (only its own rows
+    /// are read, however many its product has), a product's `deliveries_by_tenant` and `notifications_in_app_by_tenant`.
+    /// The tenant is compared with `=` or `IS NULL`, never `IS NOT DISTINCT FROM`, which no index serves, and the
+    /// branch of a filter not given is folded away only in a custom plan: hence `plan_cache_mode` in `messages`.
+    static func messagesStatement(_ query: ListMessages, visibility: Visibility) -> PGQuery {
+        """
             WITH matched AS NOT MATERIALIZED (
                 SELECT * FROM (\(unsafe: messageRows)) d
                 WHERE (\(visibility.isEveryone)::boolean OR d.product_id = \(visibility.productID)::uuid
@@ -60,10 +76,7 @@ extension DeliveryStore {
                 SELECT \(unsafe: messageColumns)
                 FROM matched d \(unsafe: messageJoins)
                 ORDER BY d.created_at DESC, d.id DESC LIMIT \(query.limit) OFFSET \(query.offset)) p ON true
-            """, prepared: true)
-        let total = try rows.first?.decode(0, as: Int.self) ?? 0
-        let page = try rows.filter { try $0.decodeIfPresent(1, as: String.self) != nil }.map { try message($0, from: 1) }
-        return (page, total)
+            """
     }
 
     /// One message, if `visibility` reads it.

@@ -1,9 +1,11 @@
 import Postgres
 
-/// The service's schema, in order. Never edit a released migration: add a new one (at the end of
-/// `laterMigrations`, in Migrations+Tenants.swift).
+/// The service's schema, in order. Never edit a released migration: add a new one.
 public enum Migrations {
-    public static let all: [PGMigration] = [
+    public static let all: [PGMigration] = first + later
+
+    /// Versions 1 to 12: the inbox, the event pipeline, deliveries and their providers (before tenants).
+    static let first: [PGMigration] = [
         PGMigration(version: 1, name: "inbox", sql: """
             -- Deduplication of consumed messages (the inbox pattern): one row per (consumer, message key),
             -- written in the same transaction as the message's effect, so a redelivery changes nothing.
@@ -203,130 +205,5 @@ public enum Migrations {
             -- (Standard Webhooks) and are never shown; disabled says why sending stopped (410 Gone).
             ALTER TABLE recipients ADD COLUMN webhook jsonb;
             """),
-        PGMigration(version: 13, name: "tenants, api keys and the audit trail", sql: """
-            -- Products and their organisations (the send API's tenants). Deactivating a product deactivates its
-            -- organisations in the same transaction.
-            CREATE TABLE products (
-                id         uuid        PRIMARY KEY,
-                name       text        NOT NULL,
-                active     boolean     NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT now(),
-                updated_at timestamptz NOT NULL DEFAULT now()
-            );
-            CREATE TABLE organizations (
-                id         uuid        PRIMARY KEY,
-                product_id uuid        NOT NULL REFERENCES products (id),
-                name       text        NOT NULL,
-                active     boolean     NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT now(),
-                updated_at timestamptz NOT NULL DEFAULT now()
-            );
-            CREATE INDEX organizations_by_product ON organizations (product_id, created_at);
-            -- API keys: the public id and the SHA-256 of the whole key, never the key. A product's key has no
-            -- organization_id; a service key (FlowMart's own services) has neither. A rotated key works until
-            -- expires_at; a revoked one not at all. Rows are kept (the audit trail names them).
-            CREATE TABLE api_keys (
-                id              text        PRIMARY KEY,
-                key_hash        text        NOT NULL,
-                scopes          text[]      NOT NULL,
-                product_id      uuid        REFERENCES products (id),
-                organization_id uuid        REFERENCES organizations (id),
-                name            text,
-                created_at      timestamptz NOT NULL DEFAULT now(),
-                expires_at      timestamptz,
-                revoked_at      timestamptz,
-                replaced_by     text
-            );
-            CREATE INDEX api_keys_by_product ON api_keys (product_id);
-            -- The audit trail: append-only (a trigger refuses updates; rows leave only by the retention job), written
-            -- in the transaction of what it records. Never a secret or a message body.
-            CREATE TABLE audit_events (
-                id              bigserial   PRIMARY KEY,
-                at              timestamptz NOT NULL DEFAULT clock_timestamp(),
-                actor           text        NOT NULL,
-                product_id      uuid,
-                organization_id uuid,
-                entity          text        NOT NULL,
-                action          text        NOT NULL,
-                outcome         text        NOT NULL,
-                request_id      text,
-                detail          text
-            );
-            CREATE INDEX audit_events_by_entity ON audit_events (entity, id);
-            CREATE INDEX audit_events_by_actor ON audit_events (actor, id);
-            CREATE INDEX audit_events_by_product ON audit_events (product_id, id);
-            CREATE INDEX audit_events_by_time ON audit_events (at);
-            CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$;
-            CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-                FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
-            -- Whose a notification and its deliveries are: NULL for FlowMart's own events, a product (and an
-            -- organisation) for the send API. Tracking by a tenant's key reads only its own.
-            ALTER TABLE notifications ADD COLUMN product_id uuid, ADD COLUMN organization_id uuid;
-            ALTER TABLE deliveries ADD COLUMN product_id uuid, ADD COLUMN organization_id uuid;
-            """),
-        PGMigration(version: 14, name: "tenants' recipients, send requests, the inbox without tenants", sql: """
-            -- Each tenant has a recipient directory of its own: a product's "u-1" is not FlowMart's "u-1". FlowMart's
-            -- users are in the all-zero namespace (Tenant.flowMart); a tenant's in its organisation's id, else its
-            -- product's.
-            ALTER TABLE recipients ADD COLUMN namespace uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000';
-            ALTER TABLE recipients DROP CONSTRAINT recipients_pkey;
-            ALTER TABLE recipients ADD PRIMARY KEY (namespace, user_id);
-            -- Accepted send requests (SendNotification, SendBatch): the idempotency key and a hash of the request
-            -- that used it (same body: 208 with the first request's id; another body: 409), kept for the
-            -- configured window (send.idempotencyHours).
-            CREATE TABLE send_requests (
-                id              uuid        PRIMARY KEY,
-                namespace       uuid        NOT NULL,
-                product_id      uuid        NOT NULL,
-                organization_id uuid,
-                sender          text        NOT NULL,
-                idempotency_key text,
-                body_hash       text        NOT NULL,
-                category        text        NOT NULL,
-                lane            text        NOT NULL,
-                notifications   integer     NOT NULL,
-                created_at      timestamptz NOT NULL DEFAULT now(),
-                cancelled_at    timestamptz
-            );
-            CREATE UNIQUE INDEX send_requests_by_key ON send_requests (namespace, idempotency_key);
-            ALTER TABLE notifications ADD COLUMN request_id uuid;
-            CREATE INDEX notifications_by_request ON notifications (request_id) WHERE request_id IS NOT NULL;
-            -- ListMessages: a tenant's deliveries, newest first (FlowMart's own are those of no product).
-            CREATE INDEX deliveries_by_tenant ON deliveries (product_id, created_at DESC, id DESC);
-            -- The inbox (GetUserNotifications and friends) is FlowMart's users': tenants' notifications are not in it,
-            -- and not in its indexes.
-            DROP INDEX notifications_by_user;
-            DROP INDEX notifications_unread_by_user;
-            CREATE INDEX notifications_by_user ON notifications (user_id, created_at DESC, id DESC) WHERE product_id IS NULL;
-            CREATE INDEX notifications_unread_by_user ON notifications (user_id, created_at DESC, id DESC)
-                WHERE read_at IS NULL AND product_id IS NULL;
-            """),
-        PGMigration(version: 15, name: "scheduled sends", sql: """
-            -- The delivery jobs of sends with a scheduledAt, held out of the outbox until they are due (the relay's
-            -- rounds never scan them); released into the outbox by any daemon, each once (OutboxStore.releaseDue).
-            CREATE TABLE scheduled_jobs (
-                delivery_id    uuid        PRIMARY KEY,
-                due_at         timestamptz NOT NULL,
-                message_id     text        NOT NULL,
-                exchange       text        NOT NULL,
-                routing_key    text        NOT NULL,
-                type           text        NOT NULL,
-                version        text        NOT NULL,
-                correlation_id text,
-                body           text        NOT NULL,
-                priority       smallint    NOT NULL
-            );
-            CREATE INDEX scheduled_jobs_due ON scheduled_jobs (due_at);
-            """),
-        PGMigration(version: 16, name: "tenants' in-app inboxes", sql: """
-            -- A tenant's users read the notifications it sent in-app (GetUserNotifications with its key).
-            CREATE INDEX notifications_tenant_inbox ON notifications (product_id, user_id, created_at DESC, id DESC)
-                WHERE product_id IS NOT NULL AND 'in-app' = ANY(channels);
-            """),
-        PGMigration(version: 17, name: "recipients' opt-outs", sql: """
-            -- What a user asked not to be sent, [{channel, category}] (OptOut); NULL for none.
-            ALTER TABLE recipients ADD COLUMN opt_outs jsonb;
-            """),
-    ] + laterMigrations
+    ]
 }

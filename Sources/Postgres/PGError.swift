@@ -26,6 +26,9 @@ public struct PGError: ClassifiedError {
         return "PostgreSQL \(code): \(reason)"
     }
 
+    /// The statement was cancelled: it ran past its `statement_timeout`, or was cancelled on request (57014).
+    public var isCancelled: Bool { sqlState == "57014" }
+
     /// Whether the same work may succeed if tried again. This is the one place that decides it.
     ///
     /// Everything is retriable except errors caused by the data itself, which no retry fixes:

@@ -105,14 +105,14 @@ final class ServiceHarness: @unchecked Sendable {
     }
 
     /// Sends one RPC command, with the admin credential unless told otherwise.
-    func call(_ type: String, _ body: [String: Any], as credential: Credential = .admin) async throws -> Reply {
+    func call(_ type: String, _ body: [String: Any], as credential: Credential = .admin, timeout: Duration = .seconds(5)) async throws -> Reply {
         let headers: [String: AMQPFieldValue] = switch credential {
         case .admin: [RPCEnvelope.apiKeyHeader: .string(slot.adminKey)]
         case .key(let key): [RPCEnvelope.apiKeyHeader: .string(key)]
         case .none: [:]
         }
         let reply = try await rpc.call(queue: rpcQueue, type: type, body: Array(try JSONSerialization.data(withJSONObject: body)),
-                                       headers: headers, timeout: .seconds(5))
+                                       headers: headers, timeout: timeout)
         let raw = try JSONSerialization.jsonObject(with: Data(reply.body))
         guard let status = reply.properties.headers[RPCEnvelope.statusHeader]?.integer else {
             throw SupportFailure("reply without status")

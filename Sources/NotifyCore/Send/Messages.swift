@@ -129,6 +129,15 @@ public struct ListMessages: RPCRequest, Equatable {
     /// page's own offset. A count that reaches it is a lower bound (`totalItemsExact: false`).
     public var countLimit: Int { offset + 10 * limit + 1 }
 
+    /// How long one listing may run in the database before it is cancelled: the query pool is shared with every RPC,
+    /// so no call, whatever its filters, holds a connection longer.
+    public static let timeLimitMilliseconds = 5_000
+
+    /// The answer to a listing cancelled at `timeLimitMilliseconds`: not retried, since the same listing would take as long.
+    public static let tooSlow = RPCFailure(
+        status: 503, code: "query-timeout",
+        message: "the listing took longer than \(timeLimitMilliseconds / 1000) s; narrow it with createdFrom/createdTo, status or receiverId")
+
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [("page", .int(page)), ("limit", .int(limit))]
         if let productID { members.append(("productId", .string(productID.uuidString.lowercased()))) }

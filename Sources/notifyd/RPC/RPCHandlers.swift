@@ -92,9 +92,14 @@ enum RPCHandlers {
     }
 
     /// The seed's tracking: a page of messages (one per delivery), newest first, with the totals it pages by.
+    /// 503 `query-timeout` when it runs past its bound (`ListMessages.timeLimitMilliseconds`).
     static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> Answer {
-        let (messages, total) = try DeliveryStore.messages(query, visibility: visibility, on: db)
-        return Answer(body: query.reply(messages, total: total))
+        do {
+            let (messages, total) = try DeliveryStore.messages(query, visibility: visibility, on: db)
+            return Answer(body: query.reply(messages, total: total))
+        } catch let error as PGError where error.isCancelled {
+            throw ListMessages.tooSlow
+        }
     }
 
     /// One message; 404 for an unknown one or one the caller cannot see (the two are not told apart).
