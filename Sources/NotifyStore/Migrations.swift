@@ -403,5 +403,10 @@ public enum Migrations {
             ALTER TABLE api_keys ADD COLUMN issued_by text, ADD COLUMN issued_in_grace boolean NOT NULL DEFAULT false;
             CREATE INDEX api_keys_by_issuer ON api_keys (issued_by) WHERE issued_by IS NOT NULL;
             """),
+        PGMigration(version: 25, name: "refusals counted", sql: """
+            -- Refusals are written a window at a time, one row per caller and kind with how many there were
+            -- (RefusalTally); an anonymous caller's row names the address it came from.
+            ALTER TABLE audit_events ADD COLUMN count integer NOT NULL DEFAULT 1, ADD COLUMN client_address text;
+            """),
     ]
 }

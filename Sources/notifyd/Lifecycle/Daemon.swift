@@ -105,9 +105,11 @@ struct Daemon {
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
             metrics: metrics, logger: logger)
         let sending = SendContext(planner: planner, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
+        let refusals = RefusalAuditor(database: resources.writes, window: configuration.refusalWindow, logger: logger)
         let commands = RPCRouter(
-            authenticator: Authenticator(settings: configuration.auth), sending: sending,
-            committer: SendCommitter(database: resources.sends, context: sending, metrics: metrics, logger: logger), logger: logger)
+            authenticator: Authenticator(settings: configuration.auth, refusals: refusals), sending: sending,
+            committer: SendCommitter(database: resources.sends, context: sending, refusals: refusals, metrics: metrics, logger: logger),
+            logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
             prefetch: configuration.rpcPrefetch, router: commands, readiness: readiness, metrics: metrics, logger: logger)
@@ -130,6 +132,7 @@ struct Daemon {
         let release = ScheduledRelease(database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
         let retention = RetentionJob(database: resources.reads, settings: configuration.retention, metrics: metrics, logger: logger)
         var services: [any Service] = [systemd, watchdog, sampler, relay, release, retention, worker, ingestion, rpc]
+        let bodies = RequestBodies(budgetBytes: configuration.http.bodyBudgetBytes)
         if configuration.http.isEnabled {
             // First, so the group stops it last: health answers while the consumers drain.
             services.insert(HTTPListener(
@@ -140,15 +143,18 @@ struct Daemon {
                 metrics: metrics,
                 receipts: providers.values.joined().compactMap { provider in
                     provider.receipts.map {
-                        ReceiptEndpoint(provider: provider.name, source: $0, database: resources.reads, metrics: metrics, logger: logger)
+                        ReceiptEndpoint(provider: provider.name, source: $0, database: resources.reads, bodies: bodies, metrics: metrics, logger: logger)
                     }
                 },
-                api: APIEndpoint(router: commands, database: resources.reads, metrics: metrics, logger: logger),
+                api: APIEndpoint(router: commands, database: resources.reads, bodies: bodies, databaseQueueLimit: configuration.http.databaseQueueLimit,
+                                 metrics: metrics, logger: logger),
                 unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets).map {
-                    UnsubscribeEndpoint(signer: $0, database: resources.reads, logger: logger)
+                    UnsubscribeEndpoint(signer: $0, database: resources.reads, bodies: bodies, logger: logger)
                 },
                 logger: logger), at: 0)
         }
+        // Before everything that counts refusals, so the group stops it after them: its last flush sees them all.
+        services.insert(refusals, at: 0)
         if configuration.topology.archiveParked {
             services.append(DeadLetterArchive(
                 connection: resources.delivering, database: resources.outbox, queue: configuration.names.deadLetterQueue, logger: logger))
