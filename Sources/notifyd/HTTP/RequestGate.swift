@@ -122,7 +122,13 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
     private func release(context: ChannelHandlerContext) {
         guard holding, !closing else { return }
         holding = false
-        while !holding, let part = held.popFirst() { deliver(part, context: context) }
+        var delivered = false
+        while !holding, let part = held.popFirst() {
+            deliver(part, context: context)
+            delivered = true
+        }
+        // Hummingbird's end of the pipeline passes reads on when a read completes.
+        if delivered { context.fireChannelReadComplete() }
         if !holding, readWanted {
             readWanted = false
             context.read()
