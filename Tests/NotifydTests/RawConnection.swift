@@ -46,8 +46,9 @@ final class RawConnection: @unchecked Sendable {
         return true
     }
 
-    /// What the server sends until it closes the connection or `timeout` passes, and whether it closed.
-    func read(for timeout: Duration) async -> (text: String, closed: Bool) {
+    /// What the server sends until it closes the connection, `timeout` passes or what arrived satisfies `enough`, and
+    /// whether it closed.
+    func read(for timeout: Duration, until enough: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { [self] in
                 let deadline = ContinuousClock.now + timeout
@@ -58,6 +59,7 @@ final class RawConnection: @unchecked Sendable {
                     let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
                     if count > 0 {
                         received += buffer[..<count]
+                        if enough(String(decoding: received, as: UTF8.self)) { break }
                     } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                         closed = true
                         break

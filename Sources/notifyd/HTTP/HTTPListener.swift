@@ -2,6 +2,9 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NotifyCore
+import Postgres
+import Providers
 import ServiceLifecycle
 
 /// The daemon's HTTP listener, one port (`http.bind`, `http.port`): health for the supervisor and the load
@@ -82,5 +85,25 @@ struct HTTPListener: Service {
         Response(
             status: HTTPResponse.Status(code: report.status), headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.json.bytes)))
+    }
+}
+
+extension HTTPListener {
+    /// The listener with its endpoints: the commands, `providers`' receipts and (with a signer) one-click unsubscribe, on
+    /// `database` (the query pool), sharing one budget for request bodies.
+    init(settings: HTTPSettings, checks: HealthChecks, providers: [any DeliveryProvider], commands: RPCRouter, database: PGPool,
+         unsubscribe signer: UnsubscribeSigner?, metrics: DaemonMetrics, logger: Logger) {
+        let bodies = RequestBodies(budgetBytes: settings.bodyBudgetBytes)
+        self.init(
+            settings: settings, checks: checks, metrics: metrics,
+            receipts: providers.compactMap { provider in
+                provider.receipts.map {
+                    ReceiptEndpoint(provider: provider.name, source: $0, database: database, bodies: bodies, metrics: metrics, logger: logger)
+                }
+            },
+            api: APIEndpoint(router: commands, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit,
+                             metrics: metrics, logger: logger),
+            unsubscribe: signer.map { UnsubscribeEndpoint(signer: $0, database: database, bodies: bodies, logger: logger) },
+            logger: logger)
     }
 }

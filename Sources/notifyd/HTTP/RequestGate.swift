@@ -11,7 +11,8 @@ import NIOHTTPTypes
 /// - A response that says `Connection: close` (a refusal sent before the body was read) closes the connection once
 ///   written, dropping what arrived of the body; Hummingbird would otherwise read all of it to reach the next request.
 /// - A request whose body has not arrived whole `readTimeout` after its headers closes the connection.
-/// - A route that answers without asking for the body (a health check) lets the rest of it through, as before.
+/// - A route that answers without asking for the body (a health check) lets the rest of it through once its response
+///   ended, as before.
 final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -33,6 +34,10 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
     private var readWanted = false
     private var closing = false
     private var deadline: Scheduled<Void>?
+    /// Request heads passed on and responses ended: a response ends its own request's hold, not a later one's (a
+    /// pipelined request's head may have been passed on already).
+    private var requests = 0
+    private var responses = 0
 
     init(readTimeout: TimeAmount) {
         self.readTimeout = readTimeout
@@ -101,9 +106,10 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
         case .body:
             context.write(data, promise: promise)
         case .end:
+            responses += 1
             guard closing else {
                 context.write(data, promise: promise)
-                release(context: context)
+                if responses == requests { release(context: context) }
                 return
             }
             let written = context.writeAndFlush(data)
@@ -114,7 +120,10 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Passes `part` on; a request head whose body is still to come makes the gate hold what follows.
     private func deliver(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
-        if case .head(let head) = part, Self.hasBody(head) { holding = true }
+        if case .head(let head) = part {
+            requests += 1
+            holding = Self.hasBody(head)
+        }
         context.fireChannelRead(wrapInboundOut(part))
     }
 

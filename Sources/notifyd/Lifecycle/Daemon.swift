@@ -132,7 +132,6 @@ struct Daemon {
         let release = ScheduledRelease(database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
         let retention = RetentionJob(database: resources.reads, settings: configuration.retention, metrics: metrics, logger: logger)
         var services: [any Service] = [systemd, watchdog, sampler, relay, release, retention, worker, ingestion, rpc]
-        let bodies = RequestBodies(budgetBytes: configuration.http.bodyBudgetBytes)
         if configuration.http.isEnabled {
             // First, so the group stops it last: health answers while the consumers drain.
             services.insert(HTTPListener(
@@ -140,18 +139,8 @@ struct Daemon {
                 checks: HealthChecks(
                     connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
                     inbox: lanes, laneAgeLimits: configuration.http.readyLaneAgeSeconds, probes: resources.probes),
-                metrics: metrics,
-                receipts: providers.values.joined().compactMap { provider in
-                    provider.receipts.map {
-                        ReceiptEndpoint(provider: provider.name, source: $0, database: resources.reads, bodies: bodies, metrics: metrics, logger: logger)
-                    }
-                },
-                api: APIEndpoint(router: commands, database: resources.reads, bodies: bodies, databaseQueueLimit: configuration.http.databaseQueueLimit,
-                                 metrics: metrics, logger: logger),
-                unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets).map {
-                    UnsubscribeEndpoint(signer: $0, database: resources.reads, bodies: bodies, logger: logger)
-                },
-                logger: logger), at: 0)
+                providers: Array(providers.values.joined()), commands: commands, database: resources.reads,
+                unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets), metrics: metrics, logger: logger), at: 0)
         }
         // Before everything that counts refusals, so the group stops it after them: its last flush sees them all.
         services.insert(refusals, at: 0)

@@ -58,15 +58,17 @@ struct Authenticator: Sendable {
     func call(_ command: RPCCommand, _ claim: Claim, record: KeyRecord?, from origin: Origin) throws(RPCFailure) -> RPCCall {
         var authenticated: Principal?
         do throws(RPCFailure) {
+            let principal: Principal
             switch claim {
-            case .known(let principal):
-                authenticated = principal
+            case .known(let known):
+                principal = known
             case .key(let key):
                 let record = try Access.authenticate(key, record: record)
-                authenticated = record.principal
+                principal = record.principal
+                authenticated = principal
                 try Access.admit(record)
             }
-            let principal = authenticated!
+            authenticated = principal
             try Access.authorise(principal, command)
             return RPCCall(command: command, principal: principal, requestID: origin.requestID, client: origin.client)
         } catch {
