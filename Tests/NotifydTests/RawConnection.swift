@@ -1,10 +1,10 @@
-import Dispatch
 import Foundation
 import TestSupport
 
 /// A plain TCP connection to the daemon's listener, for what an HTTP client library will not do: send headers and
-/// stop, send nothing at all, send slowly, and see exactly when the server answers and when it closes. Blocking
-/// socket calls run on a dispatch queue, never on the tests' cooperative threads.
+/// stop, send nothing at all, send slowly, and see exactly when the server answers and when it closes. A blocking read
+/// runs on a thread of its own: never on the tests' cooperative threads, nor on Dispatch's global queue, which runs
+/// only as many at once as there are cores (twenty reads at once would wait for each other).
 final class RawConnection: @unchecked Sendable {
     private let socket: Int32
 
@@ -50,7 +50,7 @@ final class RawConnection: @unchecked Sendable {
     /// whether it closed.
     func read(for timeout: Duration, until enough: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { [self] in
+            Thread { [self] in
                 let deadline = ContinuousClock.now + timeout
                 var received: [UInt8] = []
                 var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -66,7 +66,7 @@ final class RawConnection: @unchecked Sendable {
                     }
                 }
                 continuation.resume(returning: (String(decoding: received, as: UTF8.self), closed))
-            }
+            }.start()
         }
     }
 
