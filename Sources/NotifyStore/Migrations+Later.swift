@@ -233,5 +233,10 @@ extension Migrations {
                 ON notifications (product_id, organization_id, created_at DESC, id DESC)
                 WHERE product_id IS NOT NULL AND organization_id IS NOT NULL AND 'in-app' = ANY(channels);
             """),
+        PGMigration(version: 27, name: "refusals counted", sql: """
+            -- Refusals are written a window at a time, one row per caller and kind with how many there were
+            -- (RefusalTally); an anonymous caller's row names the address it came from.
+            ALTER TABLE audit_events ADD COLUMN count integer NOT NULL DEFAULT 1, ADD COLUMN client_address text;
+            """),
     ]
 }

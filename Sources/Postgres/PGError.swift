@@ -65,4 +65,6 @@ extension ErrorCode<PGError> {
     public static let invalidParameter = Self("invalid-parameter")
     /// A column could not be decoded into the requested Swift type.
     public static let decodingFailed = Self("decoding-failed")
+    /// Every connection of the pool is lent and as many callers as allowed already wait (`withConnection(queueingAtMost:)`).
+    public static let busy = Self("busy")
 }

@@ -44,7 +44,16 @@ public final class PGPool: Sendable {
     public func withConnection<Value: Sendable>(
         _ body: @escaping @Sendable (PGConnection) throws -> Value
     ) async throws -> Value {
-        guard let index = await acquire() else { throw PGError(.connectionFailed, "the connection pool is closed") }
+        try await withConnection(queueingAtMost: nil, body)
+    }
+
+    /// Like `withConnection(_:)` for work from outside (an HTTP request): when every connection is lent and `limit`
+    /// callers already wait, it fails at once with `PGError.busy` instead of queueing, so a flood of requests costs
+    /// a bounded queue and an answer, never an ever longer wait. Callers without a limit still queue behind these.
+    public func withConnection<Value: Sendable>(
+        queueingAtMost limit: Int?, _ body: @escaping @Sendable (PGConnection) throws -> Value
+    ) async throws -> Value {
+        let index = try await acquire(queueingAtMost: limit)
         defer { release(index) }
         let configuration = configuration
         let logger = logger
@@ -81,7 +90,7 @@ public final class PGPool: Sendable {
     public func transaction<Value: Sendable>(
         spanning body: (PGTransaction) async throws -> Value
     ) async throws -> Value {
-        guard let index = await acquire() else { throw PGError(.connectionFailed, "the connection pool is closed") }
+        let index = try await acquire(queueingAtMost: nil)
         defer { release(index) }
         let (configuration, logger, slot) = (configuration, logger, slots[index])
         let begun: Result<ObjectIdentifier, any Error> = await slot.run { slot in
@@ -129,17 +138,25 @@ public final class PGPool: Sendable {
         }
     }
 
-    /// A free slot, after waiting for one if all are lent; nil once the pool is closed.
-    private func acquire() async -> Int? {
-        await withCheckedContinuation { continuation in
+    /// A free slot, after waiting for one if all are lent (unless `limit` callers already wait).
+    private func acquire(queueingAtMost limit: Int?) async throws(PGError) -> Int {
+        var busy = false
+        let index: Int? = await withCheckedContinuation { continuation in
             let immediate: Int?? = state.withLock { state in
                 if state.closed { return .some(nil) }
                 if let index = state.idle.popLast() { return .some(index) }
+                if let limit, state.waiters.count >= limit {
+                    busy = true
+                    return .some(nil)
+                }
                 state.waiters.append(continuation)
                 return nil
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
+        if busy { throw PGError(.busy, "every connection is in use and \(limit ?? 0) callers already wait for one") }
+        guard let index else { throw PGError(.connectionFailed, "the connection pool is closed") }
+        return index
     }
 
     private func release(_ index: Int) {

@@ -46,7 +46,8 @@ final class ServiceHarness: @unchecked Sendable {
         try await client.connect()
         rpc = try await AMQPRPCClient(connection: client)
 
-        self.environment = slot.daemonEnvironment.merging(environment) { $1 }
+        // Refusals are written to the audit trail every second instead of every minute, for the tests that read them.
+        self.environment = slot.daemonEnvironment.merging(["NOTIFY_AUDIT_REFUSAL_WINDOW_SECONDS": "1"]) { $1 }.merging(environment) { $1 }
         daemon = try DaemonProcess(environment: self.environment)
         guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
     }
@@ -133,6 +134,23 @@ final class ServiceHarness: @unchecked Sendable {
             count = try await storedCount()
         }
         return count
+    }
+
+    /// The refusals in the audit trail, counted by `"<action> <outcome> <actor>"`, once at least `expected` are written
+    /// (they are written a window at a time; the harness's daemons write theirs every second).
+    func refusals(atLeast expected: Int, timeout: Duration = .seconds(10)) async throws -> [String: Int] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let counted = try await db.withConnection { db in
+                try db.query("""
+                    SELECT action || ' ' || outcome || ' ' || actor, sum(count)::bigint FROM audit_events
+                    WHERE outcome LIKE 'refused:%' GROUP BY 1
+                    """).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
+            }
+            let refusals = Dictionary(counted) { $0 + $1 }
+            if refusals.values.reduce(0, +) >= expected || ContinuousClock.now > deadline { return refusals }
+            try await Task.sleep(for: .milliseconds(200))
+        }
     }
 
     /// Why a parked message was parked (`x-dead-letter-reason`), or nil.

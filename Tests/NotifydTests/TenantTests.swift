@@ -110,18 +110,14 @@ struct TenantTests {
         #expect(read.status == 403)
         #expect(try await service.call("ListParked", [:], as: .key(storefront)).status == 403)
 
-        let refusals = try await service.db.withConnection { db in
-            try db.query("""
-                SELECT action, outcome, actor FROM audit_events WHERE outcome LIKE 'refused:%' ORDER BY id
-                """).map { "\(try $0.decode(0, as: String.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: String.self))" }
-        }
+        let refusals = try await service.refusals(atLeast: 4)
         let organizationKeyID = String(shop.organizations[0].key.dropFirst(4).prefix(16))
         let storefrontKeyID = String(storefront.dropFirst(4).prefix(16))
         #expect(refusals == [
-            "CreateOrganizations refused:401 anonymous",
-            "CreateProduct refused:403 key:\(String(shop.productKey.dropFirst(4).prefix(16)))",
-            "CreateOrganizations refused:403 key:\(organizationKeyID)",
-            "MarkNotificationRead refused:403 key:\(storefrontKeyID)",
+            "CreateOrganizations refused:401 anonymous": 1,
+            "CreateProduct refused:403 key:\(String(shop.productKey.dropFirst(4).prefix(16)))": 1,
+            "CreateOrganizations refused:403 key:\(organizationKeyID)": 1,
+            "MarkNotificationRead refused:403 key:\(storefrontKeyID)": 1,
         ])
     }
 

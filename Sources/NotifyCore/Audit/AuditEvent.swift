@@ -1,7 +1,8 @@
 import Foundation
 
 /// One row of the audit trail: who did what to which entity, with what outcome. Written in the transaction of what
-/// it records (a refusal, which changes nothing, on its own); never a secret or a message body.
+/// it records; refusals, which change nothing, are counted and written a window at a time (`RefusalTally`). Never a
+/// secret or a message body.
 public struct AuditEntry: Sendable, Equatable {
     public var actor: String
     public var tenant: Tenant?
@@ -14,6 +15,13 @@ public struct AuditEntry: Sendable, Equatable {
     public var requestID: String?
     /// A short sentence (a refusal's reason); never a payload.
     public var detail: String?
+    /// How many times it happened: more than one for refusals counted together (`RefusalTally`), which keep the first
+    /// one's time, reason and request id.
+    public var count = 1
+    /// When it happened; nil: when it is written (the database's clock).
+    public var at: Date?
+    /// The address an anonymous caller came from (the HTTP peer's); nil for an authenticated one and over the broker.
+    public var clientAddress: String?
 
     public init(actor: String, tenant: Tenant?, entity: String, action: String, outcome: String = "ok",
                 requestID: String? = nil, detail: String? = nil) {
@@ -26,12 +34,15 @@ public struct AuditEntry: Sendable, Equatable {
         self.detail = detail
     }
 
-    /// The entry for a command refused with `failure`.
-    public static func refused(_ command: RPCCommand, by principal: Principal?, actor: String, failure: RPCFailure,
+    /// The entry for a command refused with `failure`: named by its caller once authenticated, else `anonymous`
+    /// with the address it came from (when the transport has one).
+    public static func refused(_ command: RPCCommand, by principal: Principal?, clientAddress: String? = nil, failure: RPCFailure,
                                requestID: String?) -> AuditEntry {
-        AuditEntry(
-            actor: principal?.actor ?? actor, tenant: principal?.tenant, entity: "command:\(command.rawValue)",
+        var entry = AuditEntry(
+            actor: principal?.actor ?? "anonymous", tenant: principal?.tenant, entity: "command:\(command.rawValue)",
             action: command.rawValue, outcome: "refused:\(failure.status)", requestID: requestID, detail: failure.message)
+        if principal == nil { entry.clientAddress = clientAddress }
+        return entry
     }
 
     public static func product(_ id: UUID) -> String { "product:\(id.uuidString.lowercased())" }
@@ -60,6 +71,8 @@ public struct AuditEvent: Sendable, Equatable {
         members += [("entity", .string(entry.entity)), ("action", .string(entry.action)), ("outcome", .string(entry.outcome))]
         if let requestID = entry.requestID { members.append(("requestId", .string(requestID))) }
         if let detail = entry.detail { members.append(("detail", .string(detail))) }
+        members.append(("count", .int(entry.count)))
+        if let address = entry.clientAddress { members.append(("clientAddress", .string(address))) }
         return .object(members)
     }
 }

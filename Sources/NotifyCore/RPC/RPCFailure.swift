@@ -40,6 +40,11 @@ public struct RPCFailure: Error, Sendable, Equatable {
         RPCFailure(status: 403, code: "forbidden", message: message)
     }
 
+    /// Too much is under way to take this now (a queue or budget is full); the same request is taken a moment later.
+    public static func busy(_ message: String) -> RPCFailure {
+        RPCFailure(status: 503, code: "busy", message: message, retryAfterSeconds: 1)
+    }
+
     public static let internalError = RPCFailure(
         status: 500, code: "internal", message: "the request could not be served; try again later")
 

@@ -36,6 +36,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     var providerCACertificate: String?
     var webhooks: WebhookSettings
     var http: HTTPSettings
+    /// Refused commands are counted and written to the audit trail once per window, one row per caller and kind.
+    var refusalWindow: Duration = .seconds(60)
     /// Graceful drain budget; systemd's `TimeoutStopSec` must be larger.
     var shutdownTimeout: Duration = .seconds(8)
 
@@ -71,6 +73,7 @@ struct DaemonConfiguration: Sendable, Equatable {
             throw ConfigurationError(key: "providers.caCertificate", reason: "names a file that cannot be read")
         }
         webhooks = try WebhookSettings(config: config)
+        refusalWindow = .seconds(try config.int("audit.refusalWindowSeconds", Int(refusalWindow.components.seconds), 1...3_600))
         shutdownTimeout = .seconds(try config.int("shutdown.timeoutSeconds", Int(shutdownTimeout.components.seconds), 1...300))
         if let problem = problems.first {
             throw ConfigurationError(key: problem, reason: "has a value of the wrong type")

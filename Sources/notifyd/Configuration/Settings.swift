@@ -335,33 +335,3 @@ struct DeliverySettings: Sendable, Equatable {
         }
     }
 }
-
-/// `http.*`: the listener for health checks, metrics and providers' receipts. On loopback by default; port 0
-/// turns it off.
-struct HTTPSettings: Sendable, Equatable {
-    var bind = "127.0.0.1"
-    var port = 9470
-    /// The public URL providers reach this listener at (through a proxy, say): their callbacks go to
-    /// `<base>/receipts/<provider>`, and signatures are checked against it. Empty asks providers for no receipts.
-    var receiptBaseURL: String?
-    /// A lane whose oldest job waited longer than this makes the daemon not ready; 0 never does. The low lane
-    /// carries campaigns that may be paced for hours, so it is not judged by default.
-    var readyLaneAgeSeconds: [NotificationPriority: Int] = [.high: 30, .normal: 900, .low: 0]
-
-    init(config: ConfigReader) throws(ConfigurationError) {
-        bind = config.string(forKey: "http.bind", default: bind)
-        guard !bind.isEmpty, !bind.contains(where: \.isWhitespace) else {
-            throw ConfigurationError(key: "http.bind", reason: "must be an address to listen on")
-        }
-        port = try config.int("http.port", port, 0...65_535)
-        if config.optionalString("http.receiptBaseUrl") != nil {
-            receiptBaseURL = try config.httpURL("http.receiptBaseUrl", "")
-        }
-        for lane in NotificationPriority.allCases {
-            readyLaneAgeSeconds[lane] = try config.int(
-                "http.readyLaneAgeSeconds.\(lane.rawValue)", readyLaneAgeSeconds[lane] ?? 0, 0...86_400 * 7)
-        }
-    }
-
-    var isEnabled: Bool { port != 0 }
-}

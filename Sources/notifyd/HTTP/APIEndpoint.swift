@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 
 /// The commands over HTTP (`/v1/...` on the listener): the same `Authenticator` and `RPCRouter` as the RPC queue,
@@ -12,17 +13,24 @@ import Postgres
 /// 400); the reply is the command's JSON with its status as the HTTP status (`Retry-After` with a 429 or 503).
 /// Every command is also at `POST /v1/rpc/<Command>` with exactly its RPC body. `APIRoutes` lists the routes and
 /// `OpenAPIDocument` describes them at `/openapi.json`.
+///
+/// A stranger costs little: the key is checked before the body is read (none, or a malformed one, without touching
+/// the database; a well-formed one with one indexed read), the body is read only within the listener's budget
+/// (`RequestBodies`), and a request waits for a query connection only while few others do (`http.databaseQueueLimit`).
 struct APIEndpoint: Sendable {
     let router: RPCRouter
     let database: PGPool
+    let bodies: RequestBodies
+    /// Requests that may wait for a query connection; past it, 503 with `Retry-After`.
+    let databaseQueueLimit: Int
     let metrics: DaemonMetrics
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ListenerContext>) {
         for route in APIRoutes.all {
             router.on(RouterPath(route.hummingbirdPath), method: route.method) { request, context in
                 let parameters = route.parameters.map { (route.field($0), context.parameters.get($0) ?? "") }
-                return await handle(request, route: route, command: route.command, pathParameters: parameters)
+                return await handle(request, context, route: route, command: route.command, pathParameters: parameters)
             }
         }
         let document = OpenAPIDocument.json(categories: self.router.sending.settings.categories)
@@ -32,47 +40,30 @@ struct APIEndpoint: Sendable {
         router.post("/v1/rpc/:command") { request, context in
             guard let name = context.parameters.get("command"), let command = RPCCommand(rawValue: name) else {
                 return Self.json(RPCFailure.notFound("no such command; see /openapi.json").body, status: 404)
+                    .closingConnection(if: RequestBodies.plan(request, limit: 0).hasBody)
             }
-            return await handle(request, route: nil, command: command, pathParameters: [])
+            return await handle(request, context, route: nil, command: command, pathParameters: [])
         }
     }
 
-    /// One call: the body read within the command's limit, the request built, the caller authenticated and the
-    /// command run on a database thread (a send then waits for its group commit).
-    private func handle(_ request: Request, route: APIRoutes.Route?, command: RPCCommand, pathParameters: [(String, String)]) async -> Response {
-        var request = request
-        guard let buffer = try? await request.collectBody(upTo: command.maxRequestBytes) else {
-            metrics.rpc(command: command.rawValue, status: 413)
-            return Self.json(RPCFailure(status: 413, code: "too-large", message: "the body is over \(command.maxRequestBytes) bytes").body,
-                             status: 413)
-        }
+    /// One call: the caller authenticated, the body read within the command's limit and the budget, the request
+    /// built and the command run on a database thread (a send then waits for its group commit). A reply sent before
+    /// the body was read closes the connection (`RequestGate`).
+    private func handle(_ request: Request, _ context: ListenerContext, route: APIRoutes.Route?, command: RPCCommand,
+                        pathParameters: [(String, String)]) async -> Response {
+        let origin = Authenticator.Origin(
+            requestID: request.headers[HTTPField.Name("x-request-id")!]?.logSafe,
+            client: (request.headers[HTTPField.Name("x-actor")!] ?? request.headers[.userAgent])?.logSafe, address: context.clientAddress)
         let fields: [(String, String)] = pathParameters + (route?.fixed ?? [])
             + request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-        // A body that cannot be built is refused after the caller is known, as the RPC queue refuses one it cannot read.
-        let body = Result { () throws(RPCFailure) in
-            try Self.body(Array(buffer.readableBytesView), adding: fields, integers: route?.integers ?? [], limit: command.maxRequestBytes)
-        }
-        let presented = request.headers[HTTPField.Name("x-api-key")!]
-        let client = (request.headers[HTTPField.Name("x-actor")!] ?? request.headers[.userAgent])?.logSafe
-        let requestID = request.headers[HTTPField.Name("x-request-id")!]?.logSafe
-        let router = router
+        var bodyRead = !RequestBodies.plan(request, limit: command.maxRequestBytes).hasBody
         let outcome: Result<RPCHandlers.Answer, any Error>
         do {
-            let routed = try await database.withConnection { db -> RPCRouter.Routed in
-                let call = try router.authenticator.call(
-                    command, presented: presented, over: .http, client: client, requestID: requestID, on: db)
-                switch body {
-                case .success(let built): return try router.route(call, body: built, on: db)
-                case .failure(let failure): throw try router.refuse(call, failure, on: db)
-                }
-            }
-            switch routed {
-            case .answer(let answer): outcome = .success(answer)
-            case .send(let send):
-                outcome = await withCheckedContinuation { continuation in
-                    router.committer.commit(send) { continuation.resume(returning: $0) }
-                }
-            }
+            let call = try await authenticate(command, presented: request.headers[HTTPField.Name("x-api-key")!], from: origin)
+            outcome = .success(try await bodies.withBody(of: request, upTo: command.maxRequestBytes, context: context) { bytes in
+                bodyRead = true
+                return try await run(call, body: bytes, fields: fields, integers: route?.integers ?? [])
+            })
         } catch {
             outcome = .failure(error)
         }
@@ -91,7 +82,48 @@ struct APIEndpoint: Sendable {
         for (name, value) in reply.headers {
             if let field = HTTPField.Name(name) { response.headers[field] = value }
         }
-        return response
+        return response.closingConnection(if: !bodyRead)
+    }
+
+    /// The call `presented` makes of `command`, decided before the body is read: a missing or malformed key without
+    /// I/O, a well-formed one after reading its record.
+    private func authenticate(_ command: RPCCommand, presented: String?, from origin: Authenticator.Origin) async throws -> RPCCall {
+        let authenticator = router.authenticator
+        let claim = try authenticator.claim(presented, command: command, over: .http, from: origin)
+        var record: KeyRecord?
+        if case .key(let key) = claim {
+            record = try await query { try TenantStore.keyRecord(key.id, on: $0) }
+        }
+        return try authenticator.call(command, claim, record: record, from: origin)
+    }
+
+    /// Builds the command's request from the body and `fields` and runs it on a query connection; a send then waits
+    /// for its group commit.
+    private func run(_ call: RPCCall, body bytes: [UInt8], fields: [(String, String)], integers: Set<String>) async throws -> RPCHandlers.Answer {
+        let router = router
+        let body: [UInt8]
+        do {
+            body = try Self.body(bytes, adding: fields, integers: integers, limit: call.command.maxRequestBytes)
+        } catch {
+            // A body that cannot be built is refused as the RPC queue refuses one it cannot read.
+            throw router.refuse(call, error)
+        }
+        switch try await query({ try router.route(call, body: body, on: $0) }) {
+        case .answer(let answer): return answer
+        case .send(let send):
+            return try await withCheckedContinuation { continuation in
+                router.committer.commit(send) { continuation.resume(returning: $0) }
+            }.get()
+        }
+    }
+
+    /// `body` on a query connection, waiting for one only while fewer than `databaseQueueLimit` requests do.
+    private func query<Value: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> Value) async throws -> Value {
+        do {
+            return try await database.withConnection(queueingAtMost: databaseQueueLimit, body)
+        } catch let error as PGError where error.code == .busy {
+            throw RPCFailure.busy("every database connection is busy and too many requests wait for one; send it again shortly")
+        }
     }
 
     /// The command's JSON body: the request's own (an object, or nothing) with `fields` added, those named in

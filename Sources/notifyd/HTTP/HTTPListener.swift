@@ -1,5 +1,10 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
+import NotifyCore
+import Postgres
+import Providers
 import ServiceLifecycle
 
 /// The daemon's HTTP listener, one port (`http.bind`, `http.port`): health for the supervisor and the load
@@ -14,6 +19,10 @@ import ServiceLifecycle
 /// - `GET /metrics`: the Prometheus text of `DaemonMetrics`.
 /// - `POST /receipts/<provider>`: a provider's signed status callbacks (`ReceiptEndpoint`).
 /// - `/v1/...`: the commands, as over the RPC queue (`APIEndpoint`), described at `GET /openapi.json`.
+///
+/// Every connection is bounded (`HTTPSettings`): how many are open, how long one may idle (which bounds the time to
+/// send headers too), how large and how many its headers are, how long a request's body may take to arrive
+/// (`RequestGate`), and how many bytes of bodies all requests hold at once (`RequestBodies`).
 struct HTTPListener: Service {
     let settings: HTTPSettings
     let checks: HealthChecks
@@ -26,9 +35,18 @@ struct HTTPListener: Service {
     let logger: Logger
 
     func run() async throws {
+        let readTimeout = TimeAmount.seconds(Int64(settings.requestReadTimeoutSeconds))
         let application = Application(
             router: router(),
-            configuration: ApplicationConfiguration(address: .hostname(settings.bind, port: settings.port), serverName: nil),
+            server: .http1(configuration: HTTP1Channel.Configuration(
+                additionalChannelHandlers: [RequestGate(readTimeout: readTimeout)],
+                idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds)),
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: HTTPSettings.maxHeaderFieldBytes, maxHeaderListSize: HTTPSettings.maxHeaderBytes,
+                    maxHeaderFieldCount: HTTPSettings.maxHeaderFields))),
+            configuration: ApplicationConfiguration(
+                address: .hostname(settings.bind, port: settings.port), serverName: nil,
+                availableConnectionsDelegate: MaximumAvailableConnections(settings.maxConnections, logger: logger)),
             onServerRunning: { [logger, settings] channel in
                 logger.info("HTTP listener up", metadata: [
                     "http.address": "\(channel.localAddress.map { "\($0)" } ?? "\(settings.bind):\(settings.port)")",
@@ -42,12 +60,12 @@ struct HTTPListener: Service {
         }
     }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    func router() -> Router<ListenerContext> {
+        let router = Router(context: ListenerContext.self)
         router.get("/health/live") { [checks] _, _ in Self.response(checks.live()) }
         if let unsubscribe {
             router.get(RouterPath(UnsubscribeEndpoint.path)) { request, _ in unsubscribe.page(request) }
-            router.post(RouterPath(UnsubscribeEndpoint.path)) { request, _ in await unsubscribe.unsubscribe(request) }
+            router.post(RouterPath(UnsubscribeEndpoint.path)) { request, context in await unsubscribe.unsubscribe(request, context) }
         }
         router.get("/health/ready") { [checks] _, _ in Self.response(await checks.ready()) }
         router.get("/health/delivery") { [checks] _, _ in Self.response(checks.delivery()) }
@@ -58,7 +76,7 @@ struct HTTPListener: Service {
         }
         api.register(on: router)
         for endpoint in receipts {
-            router.post(RouterPath(endpoint.source.path)) { request, _ in await endpoint.handle(request) }
+            router.post(RouterPath(endpoint.source.path)) { request, context in await endpoint.handle(request, context) }
         }
         return router
     }
@@ -67,5 +85,25 @@ struct HTTPListener: Service {
         Response(
             status: HTTPResponse.Status(code: report.status), headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.json.bytes)))
+    }
+}
+
+extension HTTPListener {
+    /// The listener with its endpoints: the commands, `providers`' receipts and (with a signer) one-click unsubscribe, on
+    /// `database` (the query pool), sharing one budget for request bodies.
+    init(settings: HTTPSettings, checks: HealthChecks, providers: [any DeliveryProvider], commands: RPCRouter, database: PGPool,
+         unsubscribe signer: UnsubscribeSigner?, metrics: DaemonMetrics, logger: Logger) {
+        let bodies = RequestBodies(budgetBytes: settings.bodyBudgetBytes)
+        self.init(
+            settings: settings, checks: checks, metrics: metrics,
+            receipts: providers.compactMap { provider in
+                provider.receipts.map {
+                    ReceiptEndpoint(provider: provider.name, source: $0, database: database, bodies: bodies, metrics: metrics, logger: logger)
+                }
+            },
+            api: APIEndpoint(router: commands, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit,
+                             metrics: metrics, logger: logger),
+            unsubscribe: signer.map { UnsubscribeEndpoint(signer: $0, database: database, bodies: bodies, logger: logger) },
+            logger: logger)
     }
 }

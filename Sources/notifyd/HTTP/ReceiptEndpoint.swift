@@ -10,24 +10,34 @@ import Providers
 /// a delivery we do not know, logged: the provider must not retry it forever), 401 for a bad signature or a
 /// message refused before its signature is checked (another topic, too old), 400 for
 /// a body that cannot be read, 413 past 64 KiB, 503 while the database cannot take it or the signature cannot be
-/// checked yet (the provider retries).
+/// checked yet (the provider retries) or while the listener's body budget is spent (`RequestBodies`).
 struct ReceiptEndpoint: Sendable {
     let provider: String
     let source: any ReceiptSource
     let database: PGPool
+    let bodies: RequestBodies
     let metrics: DaemonMetrics
     let logger: Logger
 
     static let maxBodyBytes = 64 * 1024
 
-    func handle(_ request: Request) async -> Response {
-        var request = request
-        guard let buffer = try? await request.collectBody(upTo: Self.maxBodyBytes) else {
+    func handle(_ request: Request, _ context: ListenerContext) async -> Response {
+        do {
+            return try await bodies.withBody(of: request, upTo: Self.maxBodyBytes, context: context) { body in
+                await handle(request, body: body)
+            }
+        } catch {
             metrics.receipts(1, provider: provider, outcome: "rejected")
-            return Response(status: .contentTooLarge)
+            let status = (error as? RPCFailure)?.status ?? 400
+            var response = Response(status: HTTPResponse.Status(code: status)).closingConnection()
+            if let seconds = (error as? RPCFailure)?.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+            return response
         }
+    }
+
+    private func handle(_ request: Request, body: [UInt8]) async -> Response {
         let headers = request.headers.map { ($0.name.rawName, $0.value) }
-        switch await source.receipts(query: request.uri.query, headers: headers, body: Array(buffer.readableBytesView)) {
+        switch await source.receipts(query: request.uri.query, headers: headers, body: body) {
         case .badSignature:
             metrics.receipts(1, provider: provider, outcome: "rejected")
             logger.warning("receipt with a bad signature refused", metadata: ["provider": "\(provider)"])

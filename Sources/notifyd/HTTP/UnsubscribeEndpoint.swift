@@ -14,6 +14,7 @@ struct UnsubscribeEndpoint: Sendable {
     static let path = "/unsubscribe"
     let signer: UnsubscribeSigner
     let database: PGPool
+    let bodies: RequestBodies
     let logger: Logger
 
     func page(_ request: Request) -> Response {
@@ -24,12 +25,17 @@ struct UnsubscribeEndpoint: Sendable {
             """)
     }
 
-    func unsubscribe(_ request: Request) async -> Response {
-        var request = request
-        _ = try? await request.collectBody(upTo: 4096)  // `List-Unsubscribe=One-Click`; nothing in it is needed
+    func unsubscribe(_ request: Request, _ context: ListenerContext) async -> Response {
         guard let token = token(request) else {
             logger.notice("unsubscribe with a token this service did not sign refused")
-            return Self.html(.badRequest, "This unsubscribe link is not valid.")
+            return Self.html(.badRequest, "This unsubscribe link is not valid.").closingConnection(if: RequestBodies.plan(request, limit: 0).hasBody)
+        }
+        do {
+            // `List-Unsubscribe=One-Click`: nothing in it is needed, but it is read (within the budget), so the
+            // connection can carry another request.
+            try await bodies.withBody(of: request, upTo: 4096, context: context) { _ in }
+        } catch {
+            return Self.html(.badRequest, "This request could not be read.").closingConnection()
         }
         let audit = AuditEntry(actor: "unsubscribe-link", tenant: token.tenant, entity: "recipient:\(token.userID)", action: "preferences.changed",
                                detail: "opted out of \(token.channel.rawValue) for \(token.category) by a one-click link")

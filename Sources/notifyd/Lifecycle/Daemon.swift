@@ -105,9 +105,11 @@ struct Daemon {
             oversizedBudget: configuration.ingestion.oversizedBudgetBytes, readiness: readiness,
             metrics: metrics, logger: logger)
         let sending = SendContext(planner: planner, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
+        let refusals = RefusalAuditor(database: resources.writes, window: configuration.refusalWindow, logger: logger)
         let commands = RPCRouter(
-            authenticator: Authenticator(settings: configuration.auth), sending: sending,
-            committer: SendCommitter(database: resources.sends, context: sending, metrics: metrics, logger: logger), logger: logger)
+            authenticator: Authenticator(settings: configuration.auth, refusals: refusals), sending: sending,
+            committer: SendCommitter(database: resources.sends, context: sending, refusals: refusals, metrics: metrics, logger: logger),
+            logger: logger)
         let rpc = RPCServer(
             connection: resources.rpc, queries: resources.reads, queue: configuration.names.rpcQueue,
             prefetch: configuration.rpcPrefetch, router: commands, readiness: readiness, metrics: metrics, logger: logger)
@@ -139,18 +141,11 @@ struct Daemon {
                 checks: HealthChecks(
                     connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
                     inbox: lanes, laneAgeLimits: configuration.http.readyLaneAgeSeconds, probes: resources.probes),
-                metrics: metrics,
-                receipts: providers.values.joined().compactMap { provider in
-                    provider.receipts.map {
-                        ReceiptEndpoint(provider: provider.name, source: $0, database: resources.reads, metrics: metrics, logger: logger)
-                    }
-                },
-                api: APIEndpoint(router: commands, database: resources.reads, metrics: metrics, logger: logger),
-                unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets).map {
-                    UnsubscribeEndpoint(signer: $0, database: resources.reads, logger: logger)
-                },
-                logger: logger), at: 0)
+                providers: Array(providers.values.joined()), commands: commands, database: resources.reads,
+                unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets), metrics: metrics, logger: logger), at: 0)
         }
+        // Before everything that counts refusals, so the group stops it after them: its last flush sees them all.
+        services.insert(refusals, at: 0)
         if configuration.topology.archiveParked {
             services.append(DeadLetterArchive(
                 connection: resources.delivering, database: resources.outbox, queue: configuration.names.deadLetterQueue, logger: logger))

@@ -3,9 +3,13 @@ import NotifyStore
 import Postgres
 
 /// Checks the credential of every command, for both transports: the admin credential, else an `fmk_` key looked up
-/// by its id and compared by hash in constant time (`Access`), then the command's scope. Runs on a database thread.
+/// by its id and compared by hash in constant time (`Access`), then the command's scope. What a credential is gets
+/// decided before any I/O (`claim`), so a request without a key or with a malformed one is refused before its body
+/// is read or a database connection is taken; only a well-formed key needs its record, one indexed read.
 struct Authenticator: Sendable {
     let settings: AuthSettings
+    /// Where refusals are counted for the audit trail.
+    let refusals: RefusalAuditor
 
     /// How a command arrived: what stands behind it besides its key.
     enum Transport: Sendable {
@@ -15,19 +19,77 @@ struct Authenticator: Sendable {
         case http
     }
 
-    /// Who presented `presented` (nil: no key), once the credential proved itself, with its stored record for a key;
-    /// else the 401 to answer. Without a key, only an inbox command over the broker, where the deployment leaves the
-    /// inbox to the broker's permissions, is let through (as `broker`).
-    func authenticate(_ presented: String?, command: RPCCommand, over transport: Transport,
-                      on db: PGConnection) throws -> (principal: Principal, record: KeyRecord?) {
+    /// What a presented credential is, without I/O: a caller known at once (the admin, or the broker for an inbox
+    /// command the deployment leaves to it), or a key whose record must be read.
+    enum Claim: Sendable {
+        case known(Principal)
+        case key(APIKey)
+    }
+
+    /// Where a request came from and what it says about itself, for the audit trail and the log.
+    struct Origin: Sendable {
+        /// The transport's id for the request (the AMQP `message_id`, HTTP's `x-request-id`).
+        var requestID: String?
+        /// What the caller says it is (`x-actor`, the AMQP `app_id`); not a credential.
+        var client: String?
+        /// The HTTP peer's address; nil over the broker.
+        var address: String?
+    }
+
+    /// What `presented` (nil: no key) claims to be, else the 401 to answer (counted for the audit trail when
+    /// `command` would have changed something). Without a key, only an inbox command over the broker, where the
+    /// deployment leaves the inbox to the broker's permissions, is let through (as `broker`).
+    func claim(_ presented: String?, command: RPCCommand, over transport: Transport, from origin: Origin) throws(RPCFailure) -> Claim {
         guard let presented, !presented.isEmpty else {
-            if transport == .broker, !settings.inboxRequiresKey, command.scopes.isSubset(of: Scope.inbox) { return (.broker, nil) }
-            throw RPCFailure.unauthorized("the request carries no x-api-key")
+            if transport == .broker, !settings.inboxRequiresKey, command.scopes.isSubset(of: Scope.inbox) { return .known(.broker) }
+            throw refuse(command, .unauthorized("the request carries no x-api-key"), by: nil, from: origin)
         }
-        if let admin = settings.adminKeyHash, APIKey.hashesMatch(APIKey.hash(presented), admin) { return (.admin, nil) }
-        guard let key = APIKey(parsing: presented) else { throw RPCFailure.unauthorized("the x-api-key is unknown, revoked or expired") }
-        let record = try Access.authenticate(key, record: try TenantStore.keyRecord(key.id, on: db))
-        return (record.principal, record)
+        if let admin = settings.adminKeyHash, APIKey.hashesMatch(APIKey.hash(presented), admin) { return .known(.admin) }
+        guard let key = APIKey(parsing: presented) else {
+            throw refuse(command, .unauthorized("the x-api-key is unknown, revoked or expired"), by: nil, from: origin)
+        }
+        return .key(key)
+    }
+
+    /// The call of `command` by the holder of `claim`, given the stored record of its key (nil: no such key):
+    /// authenticated, its owner active, the command within its scopes. A refused command that would have changed
+    /// something is counted for the audit trail, naming the caller only once its credential proved itself
+    /// (`anonymous` before: a key's id is only a claim until then).
+    func call(_ command: RPCCommand, _ claim: Claim, record: KeyRecord?, from origin: Origin) throws(RPCFailure) -> RPCCall {
+        var authenticated: Principal?
+        do throws(RPCFailure) {
+            let principal: Principal
+            switch claim {
+            case .known(let known):
+                principal = known
+            case .key(let key):
+                let record = try Access.authenticate(key, record: record)
+                principal = record.principal
+                authenticated = principal
+                try Access.admit(record)
+            }
+            authenticated = principal
+            try Access.authorise(principal, command)
+            return RPCCall(command: command, principal: principal, requestID: origin.requestID, client: origin.client)
+        } catch {
+            throw refuse(command, error, by: authenticated, from: origin)
+        }
+    }
+
+    /// Both steps on the caller's database thread (the RPC queue's way): the key's record read on `db`.
+    func call(_ command: RPCCommand, presented: String?, over transport: Transport, from origin: Origin, on db: PGConnection) throws -> RPCCall {
+        let claim = try claim(presented, command: command, over: transport, from: origin)
+        var record: KeyRecord?
+        if case .key(let key) = claim { record = try TenantStore.keyRecord(key.id, on: db) }
+        return try call(command, claim, record: record, from: origin)
+    }
+
+    /// `failure`, counted for the audit trail first when `command` would have changed something.
+    func refuse(_ command: RPCCommand, _ failure: RPCFailure, by principal: Principal?, from origin: Origin) -> RPCFailure {
+        if command.changesState {
+            refusals.refused(.refused(command, by: principal, clientAddress: origin.address, failure: failure, requestID: origin.requestID))
+        }
+        return failure
     }
 }
 
@@ -39,24 +101,4 @@ struct RPCCall: Sendable {
     let requestID: String?
     /// What the caller says it is (`x-actor`, or the AMQP `app_id`), for the log; not a credential.
     let client: String?
-}
-
-extension Authenticator {
-    /// The call of `command` by the holder of `presented`: authenticated, its owner active, the command within its
-    /// scopes. A refused command that would have changed something is written to the audit trail, with why, naming
-    /// the caller only once its credential proved itself (`anonymous` before: a key's id is only a claim until then).
-    func call(_ command: RPCCommand, presented: String?, over transport: Transport, client: String?, requestID: String?,
-              on db: PGConnection) throws -> RPCCall {
-        var authenticated: Principal?
-        do {
-            let (principal, record) = try authenticate(presented, command: command, over: transport, on: db)
-            authenticated = principal
-            if let record { try Access.admit(record) }
-            try Access.authorise(principal, command)
-            return RPCCall(command: command, principal: principal, requestID: requestID, client: client)
-        } catch let failure as RPCFailure where command.changesState {
-            try AuditStore.append([.refused(command, by: authenticated, actor: "anonymous", failure: failure, requestID: requestID)], on: db)
-            throw failure
-        }
-    }
 }

@@ -84,16 +84,15 @@ struct RPCRouter: Sendable {
             let request = call.command == .sendBatch ? try SendBatch(body: body).request : try SendNotification(body: body).request
             return try RPCHandlers.prepareSend(request, batch: call.command == .sendBatch, call, context: sending, on: db)
         } catch let failure as RPCFailure {
-            throw try refuse(call, failure, on: db)
+            throw refuse(call, failure)
         }
     }
 
-    /// A refusal of an authenticated call, to throw: a send's is written to the audit trail first (a transport that
+    /// A refusal of an authenticated call, to throw: a send's is counted for the audit trail first (a transport that
     /// refuses a body before it reaches `route`, such as HTTP's, comes here too).
-    func refuse(_ call: RPCCall, _ failure: RPCFailure, on db: PGConnection) throws -> RPCFailure {
+    func refuse(_ call: RPCCall, _ failure: RPCFailure) -> RPCFailure {
         if [.sendNotification, .sendBatch].contains(call.command) {
-            try AuditStore.append([.refused(call.command, by: call.principal, actor: call.principal.actor, failure: failure,
-                                            requestID: call.requestID)], on: db)
+            authenticator.refusals.refused(.refused(call.command, by: call.principal, failure: failure, requestID: call.requestID))
         }
         return failure
     }

@@ -110,15 +110,14 @@ extension RPCServer {
         }
         if request.omittedBodySize != nil {
             // Within its command's limit, but larger requests already held fill the budget for them: a moment later it fits.
-            throw RPCFailure(status: 503, code: "busy", message: "too many large requests at once; send it again shortly",
-                             retryAfterSeconds: 1)
+            throw RPCFailure.busy("too many large requests at once; send it again shortly")
         }
         var presented: String?
         if case .string(let key)? = request.properties.headers[RPCEnvelope.apiKeyHeader] { presented = key }
         var client = request.properties.appID?.logSafe
         if case .string(let actor)? = request.properties.headers["x-actor"] { client = actor.logSafe }
         return try authenticator.call(
-            command, presented: presented, over: .broker, client: client, requestID: request.properties.messageID?.logSafe, on: db)
+            command, presented: presented, over: .broker, from: .init(requestID: request.properties.messageID?.logSafe, client: client), on: db)
     }
 }
 

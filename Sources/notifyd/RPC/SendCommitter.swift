@@ -32,14 +32,17 @@ final class SendCommitter: Sendable {
 
     private let database: PGPool
     private let context: SendContext
+    /// Where refused sends (over quota, a clashing idempotency key) are counted for the audit trail.
+    private let refusals: RefusalAuditor
     private let metrics: DaemonMetrics
     private let logger: Logger
     private let state = Mutex(State())
 
     /// `database` should be a pool of one connection of its own: the commits run on its thread, one after another.
-    init(database: PGPool, context: SendContext, metrics: DaemonMetrics, logger: Logger) {
+    init(database: PGPool, context: SendContext, refusals: RefusalAuditor, metrics: DaemonMetrics, logger: Logger) {
         self.database = database
         self.context = context
+        self.refusals = refusals
         self.metrics = metrics
         self.logger = logger
     }
@@ -54,8 +57,7 @@ final class SendCommitter: Sendable {
         }
         switch start {
         case nil:
-            reply(.failure(RPCFailure(status: 503, code: "busy", message: "too many sends waiting to be written; send it again shortly",
-                                      retryAfterSeconds: 1)))
+            reply(.failure(RPCFailure.busy("too many sends waiting to be written; send it again shortly")))
         case true?:
             database.submit { self.next($0) }
         case false?:
@@ -95,12 +97,10 @@ final class SendCommitter: Sendable {
     /// is answered once whatever happened).
     private func write(_ group: [Waiting], on db: PGConnection) {
         var answers: [Result<RPCHandlers.Answer, any Error>?] = Array(repeating: nil, count: group.count)
-        var refusals: [AuditEntry] = []
         func refuse(_ index: Int, _ failure: RPCFailure) {
             answers[index] = .failure(failure)
             let send = group[index].send
-            refusals.append(.refused(send.call.command, by: send.call.principal, actor: send.call.principal.actor, failure: failure,
-                                     requestID: send.call.requestID))
+            refusals.refused(.refused(send.call.command, by: send.call.principal, failure: failure, requestID: send.call.requestID))
         }
         do {
             let admitted = try admit(group, on: db) { index, outcome in
@@ -123,8 +123,7 @@ final class SendCommitter: Sendable {
                     }
                 case .success(.raced):
                     unused.append(send)
-                    refuse(index, RPCFailure(status: 503, code: "busy", message: "a request with this idempotencyKey was being written; send it again",
-                                             retryAfterSeconds: 1))
+                    refuse(index, RPCFailure.busy("a request with this idempotencyKey was being written; send it again"))
                 case .failure(let error):
                     unused.append(send)
                     answers[index] = .failure(error)
@@ -135,7 +134,6 @@ final class SendCommitter: Sendable {
                 (try? outcome.get()) == .accepted && !group[index].send.acceptance.plan.outbox.isEmpty
             }
             if jobs { context.outboxCommitted() }
-            if !refusals.isEmpty { try AuditStore.append(refusals, on: db) }
         } catch {
             logger.error("a group of sends was not written", metadata: ["sends": "\(group.count)", "error": "\(error)"])
         }
