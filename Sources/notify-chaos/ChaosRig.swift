@@ -32,7 +32,8 @@ final class ChaosRig: @unchecked Sendable {
     let proxy: TCPProxy?
     private var stoppedPeakRSS = 0.0
 
-    init(_ options: ClusterOptions, daemons count: Int, proxyFirstDaemon: Bool = false) async throws {
+    /// `lastDaemonEnvironment` is added to the last daemon's settings alone (a soak compares one setting that way).
+    init(_ options: ClusterOptions, daemons count: Int, proxyFirstDaemon: Bool = false, lastDaemonEnvironment: [String: String] = [:]) async throws {
         self.options = options
         var logger = Logger(label: "notify-chaos")
         logger.logLevel = .error
@@ -66,6 +67,7 @@ final class ChaosRig: @unchecked Sendable {
             if index == 0, let proxy {
                 environment["NOTIFY_AMQP_URL"] = options.amqpURL.replacingOccurrences(of: ":\(firstPort)/", with: ":\(proxy.port)/")
             }
+            if index == count - 1 { environment.merge(lastDaemonEnvironment) { $1 } }
             settings.append(environment)
         }
         // One at a time, each ready before the next: the first declares the topology and migrates.

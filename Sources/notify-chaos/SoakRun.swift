@@ -13,6 +13,8 @@ struct SoakRun: AsyncParsableCommand {
     @Option(help: "Minutes of load.") var minutes = 60.0
     @Option(help: "Events per second.") var rate = 400.0
     @Option(help: "Seconds between faults (0: none).") var faultEvery = 300.0
+    @Option(help: "MALLOC_ARENA_MAX for the third daemon alone (0: glibc's default, as for the others), so one run compares the two.")
+    var thirdDaemonArenas = 0
     @Option(help: "Where soak.csv goes.") var output = repositoryRoot.appendingPathComponent(".stack/soak").path
 
     /// The faults a soak cycles through; each leaves the cluster as it found it (killed things are started again).
@@ -31,12 +33,14 @@ struct SoakRun: AsyncParsableCommand {
         let csvPath = output + "/soak.csv"
         guard FileManager.default.createFile(atPath: csvPath, contents: nil) else { throw SupportFailure("cannot write \(csvPath)") }
         let csv = try FileHandle(forWritingTo: URL(fileURLWithPath: csvPath))
-        let rig = try await ChaosRig(cluster, daemons: 3, proxyFirstDaemon: true)
+        let arenas = thirdDaemonArenas > 0 ? ["MALLOC_ARENA_MAX": String(thirdDaemonArenas)] : [:]
+        let rig = try await ChaosRig(cluster, daemons: 3, proxyFirstDaemon: true, lastDaemonEnvironment: arenas)
         let load = try LoadGenerator(cluster, exchange: rig.slot.exchange, tag: rig.tag, users: ChaosRig.users, logger: rig.logger)
         let events = Int(minutes * 60 * rate)
         let started = Date().timeIntervalSince1970
         let faults = FaultLog()
-        report("soak: \(events) events at \(Int(rate))/s for \(minutes) min, a fault every \(Int(faultEvery)) s; CSV \(csvPath)")
+        report("soak: \(events) events at \(Int(rate))/s for \(minutes) min, a fault every \(Int(faultEvery)) s; CSV \(csvPath)"
+            + (arenas.isEmpty ? "" : "; daemon 3 with MALLOC_ARENA_MAX=\(thirdDaemonArenas)"))
         try csv.write(contentsOf: Data("t,confirmed,stored,emails,throughput,latency_p99_ms,rss1_mb,rss2_mb,rss3_mb,lane_high_age_s,lane_normal_age_s,lane_low_age_s,lane_depth,db_mb,fault\n".utf8))
 
         let sampler = Task {
