@@ -54,8 +54,9 @@ struct HostileInputTests {
     @Test("a poison event that crashes the daemon is parked as poison after a few crashes; the events around it are stored, not parked")
     func crashIsolation() async throws {
         // The fault is compiled into debug builds only (FaultInjection); the supervisor restarts the daemon as
-        // systemd's Restart=on-failure would.
-        let service = try await ServiceHarness(environment: ["NOTIFYD_FAULT_CRASH_ON": "crash-me-now"])
+        // systemd's Restart=on-failure would. Without Swift's backtracer: a crashed debug build spends tens of seconds
+        // symbolicating on a busy machine while its connection (and so the redelivery) stays open.
+        let service = try await ServiceHarness(environment: ["NOTIFYD_FAULT_CRASH_ON": "crash-me-now", "SWIFT_BACKTRACE": "enable=no"])
         defer { Task { await service.shutDown() } }
         var bodies = (0..<300).map { Payments.confirmed(user: "neighbour", index: $0) }
         let poison = Self.payment("poison", orderID: "crash-me-now")

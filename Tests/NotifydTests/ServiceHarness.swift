@@ -175,18 +175,26 @@ final class ServiceHarness: @unchecked Sendable {
         return count
     }
 
-    /// Parked messages, drained from the dead-letter queue.
+    /// Parked messages, drained from the dead-letter queue: `expected` of them, or what came within `timeout`.
     func drainParked(expected: Int, timeout: Duration = .seconds(30)) async throws -> [AMQPDelivery] {
         let consumer = try await client.consume(queue: deadLetterQueue, prefetch: 1000)
+        // The wait ends at the deadline even when fewer arrive: cancelling the consumer ends its stream, so a test
+        // whose daemon never parked fails here instead of waiting for ever.
+        let client = client
+        let deadline = Task {
+            try await Task.sleep(for: timeout)
+            try await client.cancel(consumer)
+        }
         var parked: [AMQPDelivery] = []
-        let deadline = ContinuousClock.now + timeout
         var iterator = consumer.makeAsyncIterator()
-        while parked.count < expected, ContinuousClock.now < deadline {
+        while parked.count < expected {
             guard let delivery = await iterator.next() else { break }
             parked.append(delivery)
             client.ack(delivery)
         }
-        try await client.cancel(consumer)
+        deadline.cancel()
+        _ = await deadline.result
+        try? await client.cancel(consumer)  // already cancelled if the deadline came first
         return parked
     }
 
