@@ -19,8 +19,10 @@ struct ReconnectTests {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Paced so that the forced close lands while batches are in flight.
+                // Paced so that the forced close lands while batches are in flight; the second half waits for the
+                // publisher's reconnection, so it lands mid-stream however slowly rabbitmqctl starts on a busy machine.
                 for start in stride(from: 0, to: total, by: 100) {
+                    if start == total / 2 { #expect(await eventually(timeout: .seconds(120)) { publisher.generation > 1 }) }
                     let batch = (start..<start + 100).map { TestStack.message(to: queue, $0) }
                     let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
                     #expect(outcomes.allSatisfy { $0 == .confirmed }, "batch at \(start) not confirmed")
