@@ -34,7 +34,7 @@ for secret in amqp-url postgres-url email-password twilio-auth-token ses-secret-
               fcm-service-account apns-private-key admin-key unsubscribe-secret unsubscribe-previous-secret; do
   [ -f "$ETC/credentials/$secret" ] || install -m 0600 /dev/null "$ETC/credentials/$secret"
 done
-install -m 0644 README.md "$ROOT/usr/local/share/doc/flowmart-notify/README.md"
+install -m 0644 README.md docs/*.md "$ROOT/usr/local/share/doc/flowmart-notify/"
 install -m 0644 deploy/systemd/notifyd.service "$ROOT/etc/systemd/system/notifyd.service"
 if [ -n "$ROOT" ]; then
   # systemd's own units, so that the unit's dependencies resolve in the throwaway root.
