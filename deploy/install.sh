@@ -19,7 +19,7 @@ fi
 # The binaries link librabbitmq, libpq and the Swift runtime: refuse a build this machine cannot run.
 missing=$(ldd "$BIN/notifyd" "$BIN/notifyctl" | grep "not found" || true)
 [ -z "$missing" ] || die "libraries missing on this machine: $missing"
-install -d -m 0755 "$ROOT/usr/local/bin" "$ETC" "$ROOT/usr/local/share/doc/flowmart-notify" "$ROOT/etc/systemd/system"
+install -d -m 0755 "$ROOT/usr/local/bin" "$ETC" "$ROOT/usr/local/share/doc/flowmart-notify/docs" "$ROOT/etc/systemd/system"
 install -m 0755 "$BIN/notifyd" "$BIN/notifyctl" "$ROOT/usr/local/bin/"
 [ -f "$ETC/notifyd.json" ] || install -m 0644 Config/notifyd.json "$ETC/notifyd.json"
 [ -f "$ETC/notification-rules.json" ] || install -m 0644 Config/notification-rules.json "$ETC/"
@@ -34,7 +34,9 @@ for secret in amqp-url postgres-url email-password twilio-auth-token ses-secret-
               fcm-service-account apns-private-key admin-key unsubscribe-secret unsubscribe-previous-secret; do
   [ -f "$ETC/credentials/$secret" ] || install -m 0600 /dev/null "$ETC/credentials/$secret"
 done
+# The README links into docs/, so the docs keep that folder beside it.
 install -m 0644 README.md "$ROOT/usr/local/share/doc/flowmart-notify/README.md"
+install -m 0644 docs/*.md "$ROOT/usr/local/share/doc/flowmart-notify/docs/"
 install -m 0644 deploy/systemd/notifyd.service "$ROOT/etc/systemd/system/notifyd.service"
 if [ -n "$ROOT" ]; then
   # systemd's own units, so that the unit's dependencies resolve in the throwaway root.

@@ -1,4 +1,4 @@
-/// The names other FlowMart services rely on (`CONTRACT.md`): exchanges, queues and routing keys.
+/// The names other FlowMart services rely on (the contract, docs/api.md): exchanges, queues and routing keys.
 ///
 /// Every name can be changed in configuration; the defaults are the contract's.
 public struct ContractNames: Sendable, Equatable {

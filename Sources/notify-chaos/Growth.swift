@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 
 /// How big the tables grow: each table's size (with its indexes and TOAST) after a run, per million events of the
-/// load's mix, for the README's retention figures.
+/// load's mix, for the retention figures of docs/operations.md.
 enum Growth {
     static let tables = ["inbox", "notifications", "deliveries", "delivery_history", "audit_events", "outbox", "stock_levels", "rate_limits"]
 

@@ -11,7 +11,7 @@ struct Notifyd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifyd",
         abstract: "FlowMart notification daemon: consumes events, stores notifications, answers RPC queries.",
-        discussion: "Settings come from the JSON file, overridden by NOTIFY_* environment variables (see README).")
+        discussion: "Settings come from the JSON file, overridden by NOTIFY_* environment variables (see docs/configuration.md).")
 
     @Option(name: .long, help: "JSON configuration file. A missing default file means all defaults.")
     var config: String?

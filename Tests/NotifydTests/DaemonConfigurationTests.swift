@@ -89,7 +89,7 @@ struct DaemonConfigurationTests {
         #expect(defaults.database.connection.tlsMode == nil)
     }
 
-    @Test("Config/notifyd.json and the README's table name exactly the keys the code reads, with the code's defaults")
+    @Test("Config/notifyd.json and the table of docs/configuration.md name exactly the keys the code reads, with the code's defaults")
     func documentationMatchesCode() async throws {
         let configDirectory = repositoryRoot.appendingPathComponent("Config").path
         let recorder = KeyRecorder()
@@ -106,8 +106,9 @@ struct DaemonConfigurationTests {
             problems: ConfigProblems(), baseDirectory: configDirectory)
         #expect(fromFile == defaults, "Config/notifyd.json must hold exactly the defaults")
 
-        let readme = try String(contentsOf: repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = readme.components(separatedBy: "\n## Configuration")[1].components(separatedBy: "\n## ")[0]
+        let page = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        let section = try #require(page.components(separatedBy: "\n## Keys\n").dropFirst().first, "docs/configuration.md has no Keys section")
+            .components(separatedBy: "\n## ")[0]
         var documented: [String: String] = [:]
         for line in section.split(separator: "\n") where line.hasPrefix("| `") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -116,10 +117,10 @@ struct DaemonConfigurationTests {
                     cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
             }
         }
-        #expect(Set(documented.keys) == read, "in the README only: \(Set(documented.keys).subtracting(read)); read only: \(read.subtracting(documented.keys))")
+        #expect(Set(documented.keys) == read, "in docs/configuration.md only: \(Set(documented.keys).subtracting(read)); read only: \(read.subtracting(documented.keys))")
         for (key, value) in json {
-            let readmeDefault = documented[key].map { ["none", "empty", "automatic"].contains($0) ? "" : $0 }
-            #expect(readmeDefault == value, "README default of \(key)")
+            let documentedDefault = documented[key].map { ["none", "empty", "automatic"].contains($0) ? "" : $0 }
+            #expect(documentedDefault == value, "docs/configuration.md's default of \(key)")
         }
     }
 

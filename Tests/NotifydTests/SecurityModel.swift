@@ -4,7 +4,7 @@ import TestSupport
 
 /// The security model: who may do what. One row per command, one column per kind of caller, each cell what that
 /// caller gets when it names what belongs to organisation `Alpha One` of product `Alpha` (or, for commands that
-/// name nothing, when it acts on its own). Written once, here; the README shows this very table (its section
+/// name nothing, when it acts on its own). Written once, here; docs/security.md shows this very table (its section
 /// "The security model (who may do what)", checked verbatim) and `SecurityModelTests` runs every cell against a
 /// daemon over RPC and over every HTTP route.
 enum SecurityModel {

@@ -5,8 +5,8 @@ import TestSupport
 import Testing
 
 /// The security model (`SecurityModel.table`) against a running daemon: every command with every kind of caller,
-/// over the RPC queue, over every route of `/openapi.json` and over `POST /v1/rpc/<command>`; and the README shows
-/// the same table.
+/// over the RPC queue, over every route of `/openapi.json` and over `POST /v1/rpc/<command>`; and docs/security.md
+/// shows the same table.
 @Suite("The security model: every command × every kind of caller, over RPC and every HTTP route", .serialized)
 struct SecurityModelTests {
     typealias Kind = SecurityModel.Kind
@@ -29,11 +29,11 @@ struct SecurityModelTests {
         var queryParameters: Set<String>
     }
 
-    @Test("the README's security model is the table the test runs, verbatim")
-    func readme() throws {
+    @Test("docs/security.md's security model is the table the test runs, verbatim")
+    func documented() throws {
         _ = try SecurityModel.cells()
-        let readme = try String(contentsOf: repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains("\n" + SecurityModel.table + "\n"), "the README should show, verbatim:\n\(SecurityModel.table)")
+        let page = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/security.md"), encoding: .utf8)
+        #expect(page.contains("\n" + SecurityModel.table + "\n"), "docs/security.md should show, verbatim:\n\(SecurityModel.table)")
     }
 
     @Test("every command × every kind of caller gets what the table says, over RPC, every HTTP route and /v1/rpc; strangers see nothing of Alpha's")

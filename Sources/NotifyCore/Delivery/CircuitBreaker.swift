@@ -1,5 +1,5 @@
-/// When a provider's breaker opens and for how long (`../shared/research/delivery-channels.md` §7, after
-/// resilience4j): above `failureRatePercent` failures among the last `window` calls, once at least `minimumCalls`
+/// When a provider's breaker opens and for how long (docs/architecture.md, "Circuit breakers and
+/// failover"; the defaults after resilience4j): above `failureRatePercent` failures among the last `window` calls, once at least `minimumCalls`
 /// were made; open for `openSeconds`, doubling on each reopening up to `maxOpenSeconds`; then `halfOpenProbes`
 /// calls decide whether it closes.
 public struct BreakerPolicy: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import CivilDate
 
-/// How an HTTP provider's answers are classified (`../shared/research/delivery-channels.md` §2, §7): what the
+/// How an HTTP provider's answers are classified (docs/architecture.md, "Classified once"): what the
 /// retry policy does with them and, through the class, what counts against the provider's breaker.
 extension DeliveryFailure {
     /// An answer that was not success, by status: 429 throttles (with `Retry-After`); 401 and 403 mean the

@@ -1,6 +1,6 @@
 import Foundation
 
-/// PaymentProcessed 1.0.0, validated as `CONTRACT.md` says. Unknown fields are ignored.
+/// PaymentProcessed 1.0.0, validated as the contract (docs/api.md) says. Unknown fields are ignored.
 public struct PaymentProcessed: Sendable, Equatable {
     public enum Status: String, Sendable, CaseIterable { case confirmed, pending, failed }
     public enum Method: String, Sendable { case creditCard = "CreditCard", debitCard = "DebitCard",

@@ -11,7 +11,7 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(reason.rawValue): \(detail)" }
 
-    /// Short codes of `CONTRACT.md` ("such as"); `invalid-utf8` and `too-deep` refine `invalid-json`.
+    /// Short codes of the contract (docs/api.md, "Parking reasons"); `invalid-utf8` and `too-deep` refine `invalid-json`.
     public enum Reason: String, Sendable, CaseIterable {
         case invalidJSON = "invalid-json"
         case invalidUTF8 = "invalid-utf8"

@@ -1,6 +1,6 @@
 import Foundation
 
-/// InventoryAdjusted 1.x in either shape the catalog shows (`CONTRACT.md`), reduced to what stock tracking needs.
+/// InventoryAdjusted 1.x in either shape the catalog shows (docs/api.md), reduced to what stock tracking needs.
 public struct InventoryAdjusted: Sendable, Equatable {
     public var eventID: String
     public var timestamp: Date

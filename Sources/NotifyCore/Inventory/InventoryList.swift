@@ -1,4 +1,4 @@
-/// The `GetInventoryList` query this service sends to the inventory service (`CONTRACT.md`, catalog schema).
+/// The `GetInventoryList` query this service sends to the inventory service (docs/api.md, catalog schema).
 public enum InventoryList {
     /// `{filters: {inStock: false}, pagination: {page, pageSize}}`: out-of-stock items, one page.
     public static func outOfStockRequest(page: Int, pageSize: Int) -> JSONValue {

@@ -3,7 +3,7 @@ import Foundation
 /// Turns untrusted message bytes into a JSON object, refusing what should never reach a parser:
 /// bodies over the size limit, invalid UTF-8, and nesting deeper than `maxDepth`.
 public struct JSONInput: Sendable {
-    /// Largest body accepted, in bytes. Default 256 KiB (`CONTRACT.md`).
+    /// Largest body accepted, in bytes. Default 256 KiB (the contract, docs/api.md).
     public var maxBytes = 256 * 1024
     /// Deepest nesting of arrays and objects accepted. Default 32: real events nest 3 levels.
     public var maxDepth = 32
@@ -68,7 +68,7 @@ public struct JSONFields {
     /// True when the key is present with the value `null` (which, in an update, clears the field).
     public func isNull(_ key: String) -> Bool { object[key] is NSNull }
 
-    /// A non-empty id string of at most 128 characters (`CONTRACT.md`).
+    /// A non-empty id string of at most 128 characters (the contract, docs/api.md).
     public func id(_ key: String) throws(Rejection) -> String {
         guard let value = try optionalID(key) else { throw Rejection(.schema, "missing required field '\(path)\(key)'") }
         return value

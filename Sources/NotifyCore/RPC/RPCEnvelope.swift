@@ -1,4 +1,4 @@
-/// The RPC envelope of `CONTRACT.md`, in one place for both ends: the command names, the `status` header, the
+/// The RPC envelope of the contract (docs/api.md), in one place for both ends: the command names, the `status` header, the
 /// error body (`RPCFailure`), and typed requests that encode and decode. The server, `notifyctl`, the
 /// reconciler and the tests all use it.
 public enum RPCEnvelope {
@@ -21,8 +21,8 @@ public enum RPCEnvelope {
     }
 }
 
-/// The RPC commands this service answers, by the request's `type` property: those of `CONTRACT.md`, plus
-/// the extensions documented in the README (`GetStockLevels`, the recipient directory, delivery tracking,
+/// The RPC commands this service answers, by the request's `type` property: those of the contract, plus
+/// the extensions docs/api.md documents (`GetStockLevels`, the recipient directory, delivery tracking,
 /// parked messages, tenants and keys, the audit trail).
 public enum RPCCommand: String, Sendable, CaseIterable {
     case getUserNotifications = "GetUserNotifications"

@@ -7,8 +7,8 @@ import Postgres
 import Synchronization
 
 /// Everything `notifyd` reads from `Config/notifyd.json`, `NOTIFY_*` environment variables and systemd
-/// credentials, by section (`Settings.swift`). Keys, defaults and meanings are listed in the README's
-/// configuration table; a test keeps that table and `Config/notifyd.json` in step with the code.
+/// credentials, by section (`Settings.swift`). Keys, defaults and meanings are listed in the table of
+/// docs/configuration.md; a test keeps that table and `Config/notifyd.json` in step with the code.
 ///
 /// Environment names are the key in upper snake case with a `NOTIFY_` prefix: `amqp.heartbeatSeconds` is
 /// `NOTIFY_AMQP_HEARTBEAT_SECONDS`. Credentials win over the environment, which wins over the file.

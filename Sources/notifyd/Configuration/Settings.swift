@@ -9,8 +9,8 @@ import Providers
 
 // The sections of the configuration, one type each (the providers' are in `ProviderSettings.swift`). A default is
 // written once, as the initial value of its property (or in the AMQP and Postgres modules' own configuration
-// types); `init(config:)` reads every key of its section with that default. `Config/notifyd.json` and the README's
-// table are checked against these by `DaemonConfigurationTests`.
+// types); `init(config:)` reads every key of its section with that default. `Config/notifyd.json` and the table of
+// docs/configuration.md are checked against these by `DaemonConfigurationTests`.
 
 /// `amqp.*`: the broker.
 extension AMQPConfiguration {
@@ -71,7 +71,7 @@ struct DatabaseSettings: Sendable, Equatable {
     }
 }
 
-/// `topology.*`: the names of `CONTRACT.md` and the declared queue arguments.
+/// `topology.*`: the names of the contract (docs/api.md) and the declared queue arguments.
 struct TopologySettings: Sendable, Equatable {
     var names = ContractNames()
     /// Move parked messages from the dead-letter queue into the archive (`ListParked`, `RedriveParked`).

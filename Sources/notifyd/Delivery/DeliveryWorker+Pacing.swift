@@ -3,7 +3,7 @@ import NotifyCore
 import NotifyStore
 import Providers
 
-/// The delivery worker's pacing (`README`, "Pacing, not dropping"): the shared GCRA schedules a batch passes before
+/// The delivery worker's pacing (docs/architecture.md, "Pacing, not dropping"): the shared GCRA schedules a batch passes before
 /// its sends (`RateLimitStore`), and what becomes of a job whose slot is too far off to hold it for.
 extension DeliveryWorker {
     enum Pace {

@@ -2,7 +2,7 @@ import AMQP
 import NotifyCore
 
 extension AMQPTopology {
-    /// The exchanges, queues and bindings of `CONTRACT.md`, declared (idempotently) at every start and reconnect.
+    /// The exchanges, queues and bindings of the contract (docs/api.md), declared (idempotently) at every start and reconnect.
     ///
     /// Queue types: the events and dead-letter queues are quorum queues, so a message that keeps crashing its
     /// consumer is parked after `deliveryLimit` redeliveries instead of looping forever; the RPC queue's requests

@@ -30,7 +30,7 @@ extension RPCHandlers {
             throw RPCFailure.forbidden("sends are made with a product's or an organization's key")
         }
         guard let lane = context.settings.categories.lane(request.category) else {
-            throw RPCFailure.badRequest("field 'messageCategory' is not a category this service knows (see the README's send section)")
+            throw RPCFailure.badRequest("field 'messageCategory' is not a category this service knows (see /openapi.json or docs/api.md)")
         }
         let requestID = context.planner.newID()
         let record = SendStore.Request(

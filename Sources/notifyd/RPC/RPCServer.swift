@@ -6,7 +6,7 @@ import Postgres
 import ServiceLifecycle
 import Synchronization
 
-/// Answers the inbox queries of `CONTRACT.md` on `notifications.rpc`, on its own connection and its own database
+/// Answers the commands of the contract (docs/api.md) on `notifications.rpc`, on its own connection and its own database
 /// pool: a burst of events never delays a query, and a slow query never delays ingestion.
 ///
 /// The hot path involves no Swift task: the connection thread hands each request to a database connection's

@@ -4,7 +4,7 @@ import Prometheus
 
 /// The daemon's metrics: counted through the swift-metrics API on a Prometheus registry of its own, which
 /// `GET /metrics` renders. One instance per daemon, handed to the services that count, so tests can read a
-/// registry nobody else writes to (no process-wide bootstrap). Names and labels are the README's operations table.
+/// registry nobody else writes to (no process-wide bootstrap). Names and labels are docs/operations.md's metrics table.
 ///
 /// Counters are made per batch or per request, never per message on a hot path: the registry keeps one series per
 /// name and label set, so making the same counter again finds the series it already has.
