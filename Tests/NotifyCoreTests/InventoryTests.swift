@@ -4,9 +4,6 @@ import Testing
 
 @Suite("InventoryAdjusted and the stock rule")
 struct InventoryTests {
-    static let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/flowmart/InventoryAdjusted/1.0.1")
-
     static func parse(_ json: String) throws(Rejection) -> InventoryAdjusted {
         try InventoryAdjusted(try JSONInput().object(from: Array(json.utf8)))
     }

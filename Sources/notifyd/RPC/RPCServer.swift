@@ -31,7 +31,8 @@ struct RPCServer: Service {
         let inFlight = InFlight()
         let (connection, queries, metrics, logger) = (connection, queries, metrics, logger)
         let router = router
-        // Bodies over 16 KiB (batches of sends) are read while those held total at most 8 MiB; the rest wait for room.
+        // Bodies over 16 KiB (batches of sends) are read while those held total at most 8 MiB; past that a request is
+        // answered 503 `busy` unread (its body omitted), and the caller sends it again a moment later.
         let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes, oversizedBudget: 8 * SendBatch.maxRequestBytes)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
             let command = request.properties.type.flatMap { RPCCommand(rawValue: $0) }
