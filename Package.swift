@@ -194,10 +194,12 @@ for target in package.targets where target.type != .system {
 }
 
 // `make check` builds and runs the unit targets alone. On Linux a package has one test bundle, linking every test
-// target (and so notifyd and the stack tests); with NOTIFY_TESTS=unit the package keeps only the unit targets, under
-// another name, so their bundle (`flowmart-notify-unitPackageTests.xctest`) sits beside the whole suite's in .build
-// and neither relinks the other.
+// target; with NOTIFY_TESTS=unit the package keeps the unit targets and what they test (not StoreTests, SystemTests,
+// notifyctl or the rigs), under another name, so their bundle (`flowmart-notify-unitPackageTests.xctest`) sits
+// beside the whole suite's in .build and neither relinks the other.
 if Context.environment["NOTIFY_TESTS"] == "unit" {
+    let apart = ["StoreTests", "SystemTests", "notifyctl", "notify-bench", "notify-chaos"]
     package.name = "flowmart-notify-unit"
-    package.targets.removeAll { ["StoreTests", "SystemTests"].contains($0.name) }
+    package.products.removeAll { apart.contains($0.name) }
+    package.targets.removeAll { apart.contains($0.name) }
 }
