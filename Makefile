@@ -30,12 +30,14 @@ run: stack-up build
 	@eval "$$($(STACK) env)" && exec .build/debug/notifyd --config Config/notifyd.json
 
 ## Build and run every test that needs no server, after every edit: the unit targets, one per module (NotifyCoreTests,
-## AMQPTests, PostgresTests, ProvidersTests, NotifyStoreTests, NotifydTests), in about a minute warm. No stack, no
-## environment, nothing started. NOTIFY_TESTS=unit has Package.swift keep only those targets (and the modules they
-## test), in a test bundle of their own (flowmart-notify-unitPackageTests), so neither StoreTests, SystemTests nor
-## notifyctl and the rigs are built, and this bundle and `make test`'s never relink each other. The fuzz targets run
-## 1 s each here (15 s in `make test`; `make fuzz` for longer). One `swift test`, not `swift build` and then
-## `swift test --skip-build`: those two plan the build differently, and alternating them recompiles Hummingbird.
+## AMQPTests, PostgresTests, ProvidersTests, NotifyStoreTests, NotifydTests): about 10 s warm, 20 s after an edit
+## inside a function, a minute or more when NotifyCore's interface changes (notifyd recompiles). No stack, no
+## environment, nothing started; only the toolchain and librabbitmq-dev and libpq-dev (`make stack-up` installs them).
+## NOTIFY_TESTS=unit has Package.swift keep only those targets (and the modules they test), in a test bundle of their
+## own (flowmart-notify-unitPackageTests), so neither StoreTests, SystemTests nor notifyctl and the rigs are built,
+## and this bundle and `make test`'s never relink each other. The fuzz targets run 1 s each here (15 s in `make test`;
+## `make fuzz` for longer). One `swift test`, not `swift build` and then `swift test --skip-build`: those two plan
+## the build differently, and alternating them recompiles Hummingbird.
 UNIT := NOTIFY_TESTS=unit NOTIFY_FUZZ_SECONDS=1
 check:
 	$(UNIT) swift test $(SWIFT_FLAGS)
