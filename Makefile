@@ -1,9 +1,10 @@
-# The two commands a newcomer needs: `make run` and `make test`. Both bring up the local stack first.
+# The commands a newcomer needs: `make run` and `make test`, which bring up the local stack first, and `make check`,
+# the loop after every edit, which needs no stack.
 STACK := deploy/dev/stack
 CLUSTER := deploy/dev/cluster
 SWIFT_FLAGS ?=
 
-.PHONY: run test fuzz bench chaos scale soak stack-up stack-down stack-status cluster-up cluster-down build clean
+.PHONY: run check test fuzz bench chaos scale soak stack-up stack-down stack-status cluster-up cluster-down build clean
 
 stack-up:
 	@$(STACK) up
@@ -28,8 +29,23 @@ build:
 run: stack-up build
 	@eval "$$($(STACK) env)" && exec .build/debug/notifyd --config Config/notifyd.json
 
-## Run every test (unit and integration) against the local stack and the cluster stack. Tests run one at a time:
-## some of them close every broker connection, or kill a node, on purpose.
+## Build and run every test that needs no server, after every edit: the unit targets, one per module (NotifyCoreTests,
+## AMQPTests, PostgresTests, ProvidersTests, NotifyStoreTests, NotifydTests): about 10 s warm, 20 s after an edit
+## inside a function, a minute or more when NotifyCore's interface changes (notifyd recompiles). No stack, no
+## environment, nothing started; only the toolchain and librabbitmq-dev and libpq-dev (`make stack-up` installs them).
+## NOTIFY_TESTS=unit has Package.swift keep only those targets (and the modules they test), in a test bundle of their
+## own (flowmart-notify-unitPackageTests), so neither StoreTests, SystemTests nor notifyctl and the rigs are built,
+## and this bundle and `make test`'s never relink each other. The fuzz targets run 1 s each here (15 s in `make test`;
+## `make fuzz` for longer). One `swift test`, not `swift build` and then `swift test --skip-build`: those two plan
+## the build differently, and alternating them recompiles Hummingbird.
+UNIT := NOTIFY_TESTS=unit NOTIFY_FUZZ_SECONDS=1
+check:
+	$(UNIT) swift test $(SWIFT_FLAGS)
+
+## Run every test against the local stack and the cluster stack: the unit targets, StoreTests (PostgreSQL) and
+## SystemTests (the stack, daemons as processes, faults, the cluster). Tests run one at a time: some of them close
+## every broker connection, or kill a node, on purpose. Without the stacks' environment (a bare `swift test`), the
+## StoreTests and SystemTests suites are skipped, saying what they need.
 test: stack-up cluster-up
 	swift build --build-tests $(SWIFT_FLAGS)
 	@eval "$$($(STACK) env)" && eval "$$($(CLUSTER) test-env)" && NOTIFYD_BIN="$$(swift build --show-bin-path)/notifyd" \
@@ -38,7 +54,7 @@ test: stack-up cluster-up
 ## Fuzz decode → validate → render for FUZZ_SECONDS per target (default 300); no servers needed.
 FUZZ_SECONDS ?= 300
 fuzz:
-	NOTIFY_FUZZ_SECONDS=$(FUZZ_SECONDS) swift test --filter FuzzTests $(SWIFT_FLAGS)
+	$(UNIT) NOTIFY_FUZZ_SECONDS=$(FUZZ_SECONDS) swift test --filter FuzzTests $(SWIFT_FLAGS)
 
 ## Measure throughput against the local stack with a release build; ends with RESULT lines.
 bench: stack-up

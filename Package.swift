@@ -144,30 +144,41 @@ let package = Package(
         .target(
             name: "TestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Resilience", "TestSupport"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        // Unit tests, one target per module, named for it: no server, no process, no environment (`make check`).
+        .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Resilience"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "ProvidersTests",
             dependencies: [
-                "Providers", "NotifyCore", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "Providers", "NotifyCore", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
-                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
             ]
         ),
-        .testTarget(
-            name: "NotifyCoreTests",
-            dependencies: ["NotifyCore", .product(name: "PropertyBased", package: "swift-property-based")]
-        ),
+        .testTarget(name: "NotifyStoreTests", dependencies: ["NotifyStore"]),
         .testTarget(
             name: "NotifydTests",
             dependencies: [
-                "notifyd", "Postgres", "AMQP", "NotifyCore", "NotifyStore", "Providers", "TestSupport",
-                .product(name: "Configuration", package: "swift-configuration"),
+                "notifyd", "TestSupport", .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+
+        // Tests that need the local stack's PostgreSQL and nothing else; skipped without its environment.
+        .testTarget(
+            name: "StoreTests", dependencies: ["Postgres", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        // Tests that need the local stack (RabbitMQ, PostgreSQL, the SMTP server, the providers' fakes), run daemons
+        // as processes, break the stack on purpose, or need the cluster stack; skipped without their environment.
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "notifyd", "AMQP", "Postgres", "NotifyCore", "NotifyStore", "Providers", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             exclude: ["Schemas", "Support"]
         ),
@@ -180,4 +191,15 @@ for target in package.targets where target.type != .system {
         .swiftLanguageMode(.v6),
         .enableUpcomingFeature("ExistentialAny"),
     ]
+}
+
+// `make check` builds and runs the unit targets alone. On Linux a package has one test bundle, linking every test
+// target; with NOTIFY_TESTS=unit the package keeps the unit targets and what they test (not StoreTests, SystemTests,
+// notifyctl or the rigs), under another name, so their bundle (`flowmart-notify-unitPackageTests.xctest`) sits
+// beside the whole suite's in .build and neither relinks the other.
+if Context.environment["NOTIFY_TESTS"] == "unit" {
+    let apart = ["StoreTests", "SystemTests", "notifyctl", "notify-bench", "notify-chaos"]
+    package.name = "flowmart-notify-unit"
+    package.products.removeAll { apart.contains($0.name) }
+    package.targets.removeAll { apart.contains($0.name) }
 }

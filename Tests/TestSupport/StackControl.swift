@@ -56,4 +56,12 @@ public enum StackURLs {
     public static let postgres = environment["NOTIFY_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/notify"
     /// The database the tests use.
     public static let testPostgres = environment["NOTIFY_TEST_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/notify_test"
+
+    /// Whether this process has the stack's environment (`deploy/dev/stack env`, which `make test` evaluates): the
+    /// suites that need a server run only then, and are skipped, saying what is missing, rather than failing to
+    /// connect. The test database's URL alone is what the store's suites need.
+    public static let hasTestPostgres = environment["NOTIFY_TEST_POSTGRES_URL"] != nil
+    public static let hasStack = ["NOTIFY_AMQP_URL", "NOTIFY_TEST_POSTGRES_URL", "NOTIFY_TEST_SMTP_PLAIN_PORT"].allSatisfy { environment[$0] != nil }
+    /// Whether it has the cluster stack's too (`deploy/dev/cluster test-env`, which `make test` evaluates).
+    public static let hasCluster = environment["NOTIFY_TEST_CLUSTER_AMQP_URL"] != nil
 }

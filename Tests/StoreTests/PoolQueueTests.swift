@@ -1,0 +1,38 @@
+import Dispatch
+import Postgres
+import Testing
+
+@Suite("The pool's queue for work from outside (HTTP requests)", .needsPostgreSQL)
+struct PoolQueueTests {
+    @Test("with every connection lent, at most the limit wait; the next is refused at once (busy); callers without a limit still queue")
+    func boundedWaiters() async throws {
+        let pool = try await TestDatabase.pool(size: 1)
+        let held = DispatchSemaphore(value: 0)
+        let holder = Task { try await pool.withConnection { _ in held.wait() } }
+        try await Task.sleep(for: .milliseconds(100))
+        let select = PGQuery(unsafeSQL: "SELECT 1")
+        let waiting = (0..<2).map { _ in Task { try await pool.withConnection(queueingAtMost: 2) { try $0.query(select)[0].decode(0, as: Int.self) } } }
+        try await Task.sleep(for: .milliseconds(100))
+
+        let started = ContinuousClock.now
+        let refused: PGError.Code?
+        do {
+            _ = try await pool.withConnection(queueingAtMost: 2) { try $0.query(select)[0].decode(0, as: Int.self) }
+            refused = nil
+        } catch {
+            refused = (error as? PGError)?.code
+        }
+        #expect(refused == .busy)
+        #expect(ContinuousClock.now - started < .milliseconds(500), "refused at once, not after a wait")
+        let unlimited = Task { try await pool.withConnection { try $0.query(select)[0].decode(0, as: Int.self) } }
+        try await Task.sleep(for: .milliseconds(100))
+
+        held.signal()
+        try await holder.value
+        for task in waiting { #expect(try await task.value == 1) }
+        #expect(try await unlimited.value == 1)
+        let free = try await pool.withConnection(queueingAtMost: 0) { try $0.query(select)[0].decode(0, as: Int.self) }
+        #expect(free == 1, "a free connection needs no queue")
+        await pool.close()
+    }
+}
