@@ -155,16 +155,13 @@ struct DeliveryWorker: Service {
         return handled
     }
 
-    /// Claims the jobs (`DeliveryStore.claim`); nil when the database cannot be asked (after a second's pause, so a
-    /// database that is down is not asked in a busy loop): the jobs go back to the broker.
+    /// Claims the jobs (`DeliveryStore.claim`, planned by a `ClaimPlanner`); nil when the database cannot be asked
+    /// (after a second's pause, so a database that is down is not asked in a busy loop): the jobs go back to the broker.
     private func claim(_ jobs: [DeliveryJob]) async -> [ClaimedDelivery?]? {
-        // A delivery found without an address gets its rule's fallback in the same transaction.
-        var fallbacks: [String: DeliveryJob] = [:]
-        for job in jobs {
-            if let fallback = job.fallbackJob(id: RandomID.uuid()) { fallbacks[job.deliveryID.lowercased()] = fallback }
-        }
+        let planner = ClaimPlanner(workExchange: names.workExchange, newID: RandomID.uuid)
         do {
-            let claims = try await DeliveryStore.claim(jobs, fallbacks: fallbacks, workExchange: names.workExchange, on: database)
+            let claims = try await DeliveryStore.claim(jobs, planning: { planner.plan($0, found: $1, now: Date()) }, on: database)
+            // A delivery found without an address got its rule's fallback in the same transaction.
             if zip(jobs, claims).contains(where: { $1 == .skipped && $0.fallback != nil }) { outboxCommitted() }
             return claims.map { if case .send(let claimed) = $0 { claimed } else { nil } }
         } catch {
