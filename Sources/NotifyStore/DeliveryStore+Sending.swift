@@ -2,85 +2,32 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// The delivery worker's side of the deliveries table: claiming jobs before a send, recording what became of
-/// them after. Status only moves forward: a claim takes `queued`, `failed` (a retry) or `sending` left by a
+/// The delivery worker's side of the deliveries table: claiming jobs before a send (as a `ClaimPlanner` decides),
+/// recording what became of them after. Status only moves forward: a claim takes `queued`, `failed` (a retry) or `sending` left by a
 /// daemon that died (no backend with the claiming pid is alive) to `sending`; a record only changes a delivery
 /// that is `sending`. The one step back, to the state a claim takes, is a hand-back (`release`) or a sweep of an
 /// abandoned claim (`sweep`), and neither spends an attempt.
 extension DeliveryStore {
-    /// What a claim found for one job.
-    public enum Claim: Sendable, Equatable {
-        /// Send it to this address; `attempt` counts from 1.
-        case send(ClaimedDelivery)
-        /// The recipient has no address for the channel (`no-address`) or opted out of it (`opted-out`, `OptOut`):
-        /// recorded `skipped` with that reason in the claim.
-        case skipped
-        /// The recipient is in their quiet hours (`QuietHours`): the delivery is `scheduled` again, its job held until
-        /// the window ends.
-        case held
-        /// Already sent, dead, skipped or unknown, or being sent by a live daemon (a duplicate copy, a redelivery
-        /// after a lost connection): nothing to do now. The job of one being sent is kept for the sweeper, in case
-        /// that claim was abandoned.
-        case settled
-    }
+    /// A planner: the plan of a claim, given its jobs and what it read of the deliveries it took (`ClaimPlanner`).
+    public typealias ClaimPlanning = @Sendable (_ jobs: [DeliveryJob], _ found: [ClaimFacts]) -> ClaimPlan
 
-    /// Claims jobs of one channel in one transaction, reading each recipient's current address for it, in its
-    /// tenant's directory (for push,
-    /// the recipient's push tokens as their JSON array, `[{platform, token}]`; for webhooks, the endpoint as stored,
-    /// none when it is disabled). Ids that are not UUIDs are
-    /// `settled` (no such delivery).
-    /// - Parameter fallbacks: by delivery id, the job to queue (through the outbox, to `workExchange`) when that
-    ///   delivery turns out to have no address: its rule's fallback channel.
-    public static func claim(
-        _ jobs: [DeliveryJob], fallbacks: [String: DeliveryJob] = [:], workExchange: String = "", on database: PGPool
-    ) async throws -> [Claim] {
+    /// Claims jobs of one channel in one transaction: takes their deliveries to `sending` (those `queued`, `failed`,
+    /// or `sending` for a claimer that died), reads each one's attempts and its recipient's stored contact for the
+    /// channel, opt-outs (and then the send's category), quiet hours and time zone, in its tenant's directory; lets
+    /// `planning` decide; closes the digests the plan sends or skips and lets it compose them; then writes the plan:
+    /// jobs kept for the sweeper, deliveries held or skipped (with the fallbacks of those without an address), a
+    /// history entry each. Ids that are not UUIDs are `settled` (no such delivery).
+    public static func claim(_ jobs: [DeliveryJob], planning: @escaping ClaimPlanning, on database: PGPool) async throws -> [DeliveryClaim] {
         let ids = jobs.map(\.deliveryID).filter { UUID(uuidString: $0) != nil }
         guard !ids.isEmpty else { return jobs.map { _ in .settled } }
-        let byID = Dictionary(jobs.map { ($0.deliveryID.lowercased(), $0) }) { first, _ in first }
-        let now = Date()
-        let found: [String: Found] = try await database.transaction { db in
-            // A send's category is looked up only for a user with opt-outs (none is NULL), so the common claim reads
-            // no more rows than it did before preferences; quiet hours are two more columns of the row it reads.
-            let rows = try db.query("""
-                WITH claimed AS (
-                    UPDATE deliveries d SET status = 'sending', claimed_by = pg_backend_pid(), updated_at = now()
-                    WHERE d.id = ANY(\(PGTextArray(ids))::uuid[])
-                      AND (d.status IN ('queued', 'failed')
-                           OR (d.status = 'sending'
-                               AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.claimed_by)))
-                    RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts,
-                              COALESCE(d.organization_id, d.product_id, \(Tenant.flowMart)) AS namespace)
-                SELECT c.id::text, c.attempts, CASE c.channel WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone
-                                                 WHEN 'push' THEN NULLIF(r.push_tokens::text, '[]')
-                                                 WHEN 'webhook' THEN CASE WHEN r.webhook->>'disabled' IS NULL THEN r.webhook::text END END,
-                       r.opt_outs::text,
-                       CASE WHEN r.opt_outs IS NOT NULL THEN (SELECT s.category FROM notifications n JOIN send_requests s ON s.id = n.request_id
-                                                              WHERE n.id = c.notification_id) END,
-                       r.quiet_hours::text, r.timezone
-                FROM claimed c LEFT JOIN recipients r ON r.namespace = c.namespace AND r.user_id = c.user_id
-                """, prepared: true)
-            var found: [String: Found] = [:]
-            for row in rows {
-                let id = try row.decode(0, as: String.self)
-                let address = try row.decodeIfPresent(2, as: String.self)
-                var skip: String? = address == nil ? "no-address" : nil
-                if skip == nil, let job = byID[id], let optOuts = try row.decodeIfPresent(3, as: String.self),
-                   OptOut.suppresses(OptOut.list(json: optOuts), job: job, category: try row.decodeIfPresent(4, as: String.self)) {
-                    skip = "opted-out"
-                }
-                var heldUntil: Date?
-                if skip == nil, let job = byID[id], let window = try row.decodeIfPresent(5, as: String.self).flatMap(QuietHours.parse(stored:)) {
-                    heldUntil = window.deferral(of: job, at: now, timezone: try row.decodeIfPresent(6, as: String.self))
-                }
-                found[id] = Found(attempts: try row.decode(1, as: Int.self), address: address, skip: skip, heldUntil: heldUntil)
+        return try await database.transaction { db in
+            var plan = planning(jobs, try claimFacts(ids, on: db))
+            if !plan.closing.isEmpty {
+                plan.compose(try DigestStore.close(plan.closing, on: db))
+                try DigestStore.say(plan.digestContents, on: db)
             }
-            try composeDigests(&found, jobs: byID, on: db)
-            // A job for a delivery another live claim holds is acked, but kept: if that claim was abandoned, the
-            // sweeper publishes it again (`sweep`).
-            try keepRedelivered(byID.filter { found[$0.key] == nil && UUID(uuidString: $0.key) != nil }.map(\.value), to: workExchange, on: db)
-            let held = found.compactMap { id, claim in
-                claim.heldUntil.flatMap { due in byID[id].map { ScheduledMessage(due: due, message: OutboxMessage($0, exchange: workExchange)) } }
-            }
+            try keepRedelivered(plan.kept, to: plan.exchange, on: db)
+            let held = plan.held
             if !held.isEmpty {
                 _ = try db.execute("""
                     UPDATE deliveries SET status = 'scheduled', updated_at = now()
@@ -88,62 +35,46 @@ extension DeliveryStore {
                     """)
                 try OutboxStore.schedule(held, on: db)
             }
-            let skipped = found.filter { $0.value.skip != nil }.map(\.key)
+            let skipped = plan.skipped
             if !skipped.isEmpty {
                 _ = try db.execute("""
                     UPDATE deliveries SET status = 'skipped', updated_at = now() WHERE id = ANY(\(PGTextArray(skipped))::uuid[])
                     """)
-                // A channel opted out of does not pass to the rule's fallback: the user said no, not "elsewhere".
-                let unreachable = found.filter { $0.value.skip == "no-address" }.map(\.key)
-                try queueFallbacks(unreachable.compactMap { fallbacks[$0] }, to: workExchange, on: db)
+                try queueFallbacks(plan.fallbacks, to: plan.exchange, on: db)
             }
             _ = try db.copy(
                 into: "delivery_history", columns: ["delivery_id", "status", "attempt", "detail"],
-                rows: found.map { id, claim in
-                    if let due = claim.heldUntil {
-                        return [id, DeliveryStatus.scheduled.rawValue, claim.attempts, "quiet-hours until \(RFC3339.string(from: due))"]
-                    }
-                    return claim.skip == nil ? [id, DeliveryStatus.sending.rawValue, claim.attempts + 1, nil]
-                        : [id, DeliveryStatus.skipped.rawValue, claim.attempts, claim.skip]
-                })
-            return found
-        }
-        return jobs.map { job in
-            guard let claim = found[job.deliveryID.lowercased()] else { return .settled }
-            if claim.heldUntil != nil { return .held }
-            guard claim.skip == nil, let address = claim.address else { return .skipped }
-            var job = job
-            if let content = claim.content { job.content = content }
-            return .send(ClaimedDelivery(job: job, address: address, attempt: claim.attempts + 1))
+                rows: plan.history.map { [$0.deliveryID, $0.status.rawValue, $0.attempt, $0.detail] })
+            return plan.claims
         }
     }
 
-    /// What a claim found for one delivery: its attempts so far, the recipient's address, why it is skipped, until
-    /// when quiet hours hold it, and what a digest says.
-    private struct Found {
-        var attempts: Int
-        var address: String?
-        var skip: String?
-        var heldUntil: Date?
-        var content: MessageContent?
-    }
-
-    /// The digests among the claimed deliveries that leave now (not held): closed, their items settled
-    /// (`DigestStore.close`), and what each says put into its claim; one whose items were all cancelled is skipped
-    /// (`empty-digest`).
-    private static func composeDigests(_ found: inout [String: Found], jobs: [String: DeliveryJob], on db: PGConnection) throws {
-        let leaving = found.compactMap { id, claim in jobs[id].flatMap { $0.isDigest && claim.heldUntil == nil ? (id, $0, claim) : nil } }
-        guard !leaving.isEmpty else { return }
-        let contents = try DigestStore.close(
-            leaving.map { ($0.1.notificationID.lowercased(), $0.1.channel) },
-            skips: Dictionary(leaving.compactMap { _, job, claim in claim.skip.map { (job.notificationID.lowercased(), $0) } }) { first, _ in first },
-            on: db)
-        for (id, job, claim) in leaving where claim.skip == nil {
-            if let content = contents[job.notificationID.lowercased()] {
-                found[id]?.content = content
-            } else {
-                found[id]?.skip = "empty-digest"
-            }
+    /// Takes the deliveries `ids` that can be claimed to `sending` and reads what their plan decides from.
+    private static func claimFacts(_ ids: [String], on db: PGConnection) throws -> [ClaimFacts] {
+        // A send's category is looked up only for a user with opt-outs (none is NULL), so the common claim reads
+        // no more rows than it did before preferences; quiet hours are two more columns of the row it reads.
+        try db.query("""
+            WITH claimed AS (
+                UPDATE deliveries d SET status = 'sending', claimed_by = pg_backend_pid(), updated_at = now()
+                WHERE d.id = ANY(\(PGTextArray(ids))::uuid[])
+                  AND (d.status IN ('queued', 'failed')
+                       OR (d.status = 'sending'
+                           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.claimed_by)))
+                RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts,
+                          COALESCE(d.organization_id, d.product_id, \(Tenant.flowMart)) AS namespace)
+            SELECT c.id::text, c.attempts, CASE c.channel WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone
+                                                          WHEN 'push' THEN r.push_tokens::text WHEN 'webhook' THEN r.webhook::text END,
+                   r.opt_outs::text,
+                   CASE WHEN r.opt_outs IS NOT NULL THEN (SELECT s.category FROM notifications n JOIN send_requests s ON s.id = n.request_id
+                                                          WHERE n.id = c.notification_id) END,
+                   r.quiet_hours::text, r.timezone
+            FROM claimed c LEFT JOIN recipients r ON r.namespace = c.namespace AND r.user_id = c.user_id
+            """, prepared: true).map { row in
+            ClaimFacts(
+                deliveryID: try row.decode(0, as: String.self), attempts: try row.decode(1, as: Int.self),
+                contact: try row.decodeIfPresent(2, as: String.self), optOuts: try row.decodeIfPresent(3, as: String.self),
+                category: try row.decodeIfPresent(4, as: String.self), quietHours: try row.decodeIfPresent(5, as: String.self),
+                timezone: try row.decodeIfPresent(6, as: String.self))
         }
     }
 

@@ -93,40 +93,40 @@ enum DigestStore {
     private static func due(of item: DigestItem, now: Date) -> Date { now.addingTimeInterval(TimeInterval(item.policy.windowSeconds)) }
 
     /// Closes the digests whose deliveries a claim took, in its transaction, and settles their items: `digested`
-    /// for a digest being sent, `skipped` with its reason for one that is skipped (`skips`, by digest id). Returns
-    /// what each digest being sent says (by digest id), composed from its items oldest first; a digest whose items
-    /// were all cancelled has none. A retry finds the digest closed and its items settled, and composes the same.
-    static func close(_ digests: [(id: String, channel: NotificationChannel)], skips: [String: String], on db: PGConnection) throws
-        -> [String: MessageContent] {
+    /// for a digest being sent, `skipped` with its reason for one that is skipped. Returns the items of each digest
+    /// being sent (by digest id), oldest first: what it says (`ClaimPlan.compose`). A retry finds the digest closed
+    /// and its items settled, and reads the same.
+    static func close(_ digests: [DigestClosing], on db: PGConnection) throws -> [String: [DigestEntry]] {
         guard !digests.isEmpty else { return [:] }
-        let ids = digests.map(\.id)
+        let ids = digests.map(\.digestID)
         // Its own statement: it waits for a writer adding to the digest, and what follows reads what that wrote.
         _ = try db.query("UPDATE digests SET closed_at = coalesce(closed_at, now()) WHERE id = ANY(\(PGTextArray(ids))::uuid[])",
                          prepared: true)
         _ = try db.query("""
             WITH settled AS (
                 UPDATE deliveries d SET status = CASE WHEN s.reason IS NULL THEN 'digested' ELSE 'skipped' END, updated_at = now()
-                FROM unnest(\(PGTextArray(ids))::uuid[], \(PGTextArray(ids.map { skips[$0] }))::text[]) AS s(digest, reason)
+                FROM unnest(\(PGTextArray(ids))::uuid[], \(PGTextArray(digests.map(\.skip)))::text[]) AS s(digest, reason)
                 WHERE d.digest_id = s.digest AND d.status = 'batched'
                 RETURNING d.id, d.status, coalesce(s.reason, 'sent in its digest'))
             INSERT INTO delivery_history (delivery_id, status, detail) SELECT * FROM settled
             """, prepared: true)
-        let sending = digests.filter { skips[$0.id] == nil }
+        let sending = digests.filter { $0.skip == nil }
         guard !sending.isEmpty else { return [:] }
         var entries: [String: [DigestEntry]] = [:]
         for row in try db.query("""
             SELECT d.digest_id::text, n.title, n.message
             FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-            WHERE d.digest_id = ANY(\(PGTextArray(sending.map(\.id)))::uuid[]) AND d.status = 'digested'
+            WHERE d.digest_id = ANY(\(PGTextArray(sending.map(\.digestID)))::uuid[]) AND d.status = 'digested'
             ORDER BY n.created_at, n.id
             """, prepared: true) {
             entries[try row.decode(0, as: String.self), default: []].append(DigestEntry(title: try row.decode(1), body: try row.decode(2)))
         }
-        var contents: [String: MessageContent] = [:]
-        for digest in sending {
-            guard let items = entries[digest.id.lowercased()], !items.isEmpty else { continue }
-            contents[digest.id.lowercased()] = MessageContent.digest(of: items, on: digest.channel)
-        }
+        return entries
+    }
+
+    /// Keeps what each digest being sent says (by digest id) on its row, in the claim's transaction.
+    static func say(_ contents: [String: MessageContent], on db: PGConnection) throws {
+        guard !contents.isEmpty else { return }
         let said = contents.sorted { $0.key < $1.key }
         _ = try db.query("""
             UPDATE digests g SET title = c.title, body = c.body
@@ -134,6 +134,5 @@ enum DigestStore {
                         \(PGTextArray(said.map(\.value.text)))::text[]) AS c(id, title, body)
             WHERE g.id = c.id
             """, prepared: true)
-        return contents
     }
 }

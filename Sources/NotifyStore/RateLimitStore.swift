@@ -8,28 +8,8 @@ import Postgres
 /// makes the caller wait longer, never send early. Keys are locked in sorted order, so two daemons reserving
 /// overlapping keys never deadlock.
 public enum RateLimitStore {
-    /// `count` slots of `key`'s schedule, paced by `limit`.
-    public struct Request: Sendable, Equatable {
-        public var key: String
-        public var count: Int
-        public var limit: RateLimit
-
-        public init(key: String, count: Int, limit: RateLimit) {
-            self.key = key
-            self.count = count
-            self.limit = limit
-        }
-
-        var seconds: Double { Double(count) * limit.interval }
-    }
-
-    public struct Reservation: Sendable, Equatable {
-        public var tat: Double
-        public var now: Double
-    }
-
     /// Reserves every request's slots in one statement; requests for the same key must be merged first.
-    public static func reserve(_ requests: [Request], on database: PGPool) async throws -> [String: Reservation] {
+    public static func reserve(_ requests: [SlotRequest], on database: PGPool) async throws -> [String: SlotReservation] {
         let requests = requests.sorted { $0.key < $1.key }
         guard !requests.isEmpty else { return [:] }
         return try await database.withConnection { db in
@@ -41,17 +21,17 @@ public enum RateLimitStore {
                 ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, statement_timestamp()) + (EXCLUDED.tat - statement_timestamp())
                 RETURNING r.key, extract(epoch FROM r.tat)::float8, extract(epoch FROM statement_timestamp())::float8
                 """, prepared: true)
-            var reservations: [String: Reservation] = [:]
+            var reservations: [String: SlotReservation] = [:]
             for row in rows {
                 let (key, tat, now) = try row.decode(String.self, Double.self, Double.self)
-                reservations[key] = Reservation(tat: tat, now: now)
+                reservations[key] = SlotReservation(tat: tat, now: now)
             }
             return reservations
         }
     }
 
     /// Hands back reserved slots that will not be used (`GCRA.giveBack`).
-    public static func giveBack(_ requests: [Request], on database: PGPool) async throws {
+    public static func giveBack(_ requests: [SlotRequest], on database: PGPool) async throws {
         let requests = requests.sorted { $0.key < $1.key }
         guard !requests.isEmpty else { return }
         _ = try await database.withConnection { db in

@@ -2,7 +2,8 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// Products, organisations and API keys. Every change is one transaction with its audit rows.
+/// Products, organisations and API keys. Every change is one transaction with its audit rows, which `TenantAudit`
+/// decides from what the change read under its locks.
 public enum TenantStore {
     // MARK: - Keys for requests
 
@@ -60,10 +61,8 @@ public enum TenantStore {
                 """)[0]
             let product = Product(id: id, name: request.product.name, active: request.product.active,
                                   createdAt: NotificationStore.rfc3339(try row.decode(0)), updatedAt: NotificationStore.rfc3339(try row.decode(1)))
-            let tenant = Tenant(productID: id)
-            try AuditStore.append([AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.product(id),
-                                              action: "product.created", requestID: requestID)], on: db)
-            let key = try issue(scopes: Scope.product, tenant: tenant, name: nil, by: principal, requestID: requestID, on: db)
+            try AuditStore.append([TenantAudit(actor: principal.actor, requestID: requestID).created(.product(id))], on: db)
+            let key = try issue(scopes: Scope.product, tenant: Tenant(productID: id), name: nil, by: principal, requestID: requestID, on: db)
             let organizations = try insertOrganizations(request.organizations, under: id, by: principal, requestID: requestID, on: db)
             return (product, key, organizations)
         }
@@ -90,9 +89,8 @@ public enum TenantStore {
             let organization = Organization(
                 id: id, productID: productID, name: spec.name, active: spec.active,
                 createdAt: NotificationStore.rfc3339(try row.decode(0)), updatedAt: NotificationStore.rfc3339(try row.decode(1)))
+            try AuditStore.append([TenantAudit(actor: principal.actor, requestID: requestID).created(.organization(id, product: productID))], on: db)
             let tenant = Tenant(productID: productID, organizationID: id)
-            try AuditStore.append([AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(id),
-                                              action: "organization.created", requestID: requestID)], on: db)
             return (organization, try issue(scopes: Scope.organization, tenant: tenant, name: nil, by: principal, requestID: requestID, on: db))
         }
     }
@@ -164,9 +162,8 @@ public enum TenantStore {
             VALUES (\(key.id), \(key.hash), \(PGTextArray(scopes.map(\.rawValue)))::text[], \(tenant?.productID), \(tenant?.organizationID), \(name),
                     \(principal.keyID), \(inGrace))
             """)
-        try AuditStore.append([AuditEntry(
-            actor: principal.actor, tenant: tenant, entity: AuditEntry.key(key.id), action: old == nil ? "key.issued" : "key.rotated",
-            requestID: requestID, detail: old.map { "replaces key \($0)" })], on: db)
+        try AuditStore.append([TenantAudit(actor: principal.actor, requestID: requestID).issued(key: key.id, tenant: tenant, replacing: old)],
+                              on: db)
         return IssuedKey(key: key, scopes: scopes)
     }
 
@@ -213,22 +210,9 @@ public enum TenantStore {
                 SELECT name, active FROM products WHERE id = \(update.id) FOR UPDATE
                 """).first
             else { return nil }
-            let (name, active) = (try row.decode(0, as: String.self), try row.decode(1, as: Bool.self))
-            var entries: [AuditEntry] = []
-            let tenant = Tenant(productID: update.id)
-            if let new = update.name, new != name {
-                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.product(update.id),
-                                          action: "product.renamed", requestID: requestID))
-            }
-            if let new = update.active, new != active {
-                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.product(update.id),
-                                          action: new ? "product.activated" : "product.deactivated", requestID: requestID))
-            }
-            if let change = update.quota {
-                entries.append(quotaEntry(change, actor: principal.actor, tenant: tenant, entity: AuditEntry.product(update.id),
-                                          action: "product.quota-changed", requestID: requestID))
-                try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db)
-            }
+            let audit = TenantAudit(actor: principal.actor, requestID: requestID)
+            var entries = audit.update(update, of: .product(update.id), was: try row.decode(0, as: String.self), active: try row.decode(1, as: Bool.self))
+            if update.quota != nil { try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db) }
             try db.execute("""
                 UPDATE products SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active), updated_at = now(),
                     quota_per_second = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaPerSecond)::integer ELSE quota_per_second END,
@@ -240,12 +224,7 @@ public enum TenantStore {
                     UPDATE organizations SET active = false, updated_at = now() WHERE product_id = \(update.id) AND active
                     RETURNING id::text
                     """)
-                for row in deactivated {
-                    let id = try row.decode(0, as: UUID.self)
-                    entries.append(AuditEntry(actor: principal.actor, tenant: Tenant(productID: update.id, organizationID: id),
-                                              entity: AuditEntry.organization(id), action: "organization.deactivated",
-                                              requestID: requestID, detail: "its product was deactivated"))
-                }
+                entries += audit.deactivated(organizations: try deactivated.map { try $0.decode(0, as: UUID.self) }, withProduct: update.id)
             }
             try AuditStore.append(entries, on: db)
             return try product(update.id, on: db)
@@ -260,23 +239,10 @@ public enum TenantStore {
                 SELECT product_id::text, name, active FROM organizations WHERE id = \(update.id) FOR UPDATE
                 """).first
             else { return nil }
-            let productID = try row.decode(0, as: UUID.self)
-            let (name, active) = (try row.decode(1, as: String.self), try row.decode(2, as: Bool.self))
-            let tenant = Tenant(productID: productID, organizationID: update.id)
-            var entries: [AuditEntry] = []
-            if let new = update.name, new != name {
-                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(update.id),
-                                          action: "organization.renamed", requestID: requestID))
-            }
-            if let new = update.active, new != active {
-                entries.append(AuditEntry(actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(update.id),
-                                          action: new ? "organization.activated" : "organization.deactivated", requestID: requestID))
-            }
-            if let change = update.quota {
-                entries.append(quotaEntry(change, actor: principal.actor, tenant: tenant, entity: AuditEntry.organization(update.id),
-                                          action: "organization.quota-changed", requestID: requestID))
-                try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db)
-            }
+            let entries = TenantAudit(actor: principal.actor, requestID: requestID).update(
+                update, of: .organization(update.id, product: try row.decode(0, as: UUID.self)), was: try row.decode(1, as: String.self),
+                active: try row.decode(2, as: Bool.self))
+            if update.quota != nil { try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db) }
             try db.execute("""
                 UPDATE organizations SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active),
                     updated_at = now(),
@@ -287,16 +253,6 @@ public enum TenantStore {
             try AuditStore.append(entries, on: db)
             return try organization(update.id, on: db)
         }
-    }
-
-    /// The audit row of a quota change: the new quota, or `default`.
-    private static func quotaEntry(_ change: QuotaChange, actor: String, tenant: Tenant, entity: String, action: String,
-                                   requestID: String?) -> AuditEntry {
-        let detail = switch change {
-        case .set(let quota): "\(quota.perSecond)/s, burst \(quota.burst)"
-        case .useDefault: "the deployment's default"
-        }
-        return AuditEntry(actor: actor, tenant: tenant, entity: entity, action: action, requestID: requestID, detail: detail)
     }
 
     /// What a rotation came to.
@@ -336,8 +292,6 @@ public enum TenantStore {
             guard try db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(owner.keyID) AND revoked_at IS NULL") == 1 else {
                 return nil
             }
-            var entries = [AuditEntry(actor: principal.actor, tenant: owner.tenant, entity: AuditEntry.key(owner.keyID),
-                                      action: "key.revoked", requestID: requestID)]
             let minted = try db.query("""
                 WITH RECURSIVE minted (id) AS (
                     SELECT id FROM api_keys WHERE issued_by = \(owner.keyID) AND issued_in_grace
@@ -347,17 +301,12 @@ public enum TenantStore {
                 UPDATE api_keys k SET revoked_at = now() FROM minted m WHERE k.id = m.id AND k.revoked_at IS NULL
                 RETURNING k.id, k.product_id::text, k.organization_id::text
                 """)
-            var also: [String] = []
-            for row in minted {
-                let id = try row.decode(0, as: String.self)
-                also.append(id)
-                entries.append(AuditEntry(
-                    actor: principal.actor, tenant: tenant(try row.decodeIfPresent(1, as: UUID.self), try row.decodeIfPresent(2, as: UUID.self)),
-                    entity: AuditEntry.key(id), action: "key.revoked", requestID: requestID,
-                    detail: "with key \(owner.keyID): minted in its grace, by it or by a key it minted"))
+            let also = try minted.map { row in
+                (id: try row.decode(0, as: String.self), tenant: tenant(try row.decodeIfPresent(1, as: UUID.self), try row.decodeIfPresent(2, as: UUID.self)))
             }
-            try AuditStore.append(entries, on: db)
-            return also.sorted()
+            try AuditStore.append(TenantAudit(actor: principal.actor, requestID: requestID).revoked(key: owner.keyID, tenant: owner.tenant, minted: also),
+                                  on: db)
+            return also.map(\.id).sorted()
         }
     }
 

@@ -33,7 +33,7 @@ public struct OptOut: Sendable, Hashable {
     /// Whether `job`, a send of `category` or (nil) one of FlowMart's own events, is suppressed by `optOuts`. Never a
     /// critical one: on the high lane, or one of FlowMart's transactional notifications (a send's `transactional`
     /// only says it carries no unsubscribe link, so it does not exempt a send). Asked by the delivery's claim
-    /// (`DeliveryStore.claim`), with the user's opt-outs as stored at that moment.
+    /// (`ClaimPlanner`, in the claim's transaction), with the user's opt-outs as stored at that moment.
     public static func suppresses(_ optOuts: [OptOut], job: DeliveryJob, category: String?) -> Bool {
         guard job.lane != .high, category != nil || !job.transactional else { return false }
         return optOuts.contains { $0.channel == job.channel && ($0.category == everyCategory || $0.category == category) }

@@ -47,6 +47,12 @@ public struct WebhookEndpoint: Sendable, Equatable {
         .object([("url", .string(url)), ("secrets", .int(secrets.count)), ("disabled", disabled.map(JSONValue.string) ?? .null)])
     }
 
+    /// Whether a stored endpoint is disabled (its `disabled` set, not null): nothing is sent to it.
+    public static func isDisabled(stored json: String) -> Bool {
+        guard let object = JSONParser.parse(Array(json.utf8)) as? [String: Any], let disabled = object["disabled"] else { return false }
+        return !(disabled is NSNull)
+    }
+
     /// The endpoint of a stored (or claimed) JSON text; nil when it is not one.
     public static func parse(stored json: String) -> WebhookEndpoint? {
         guard let object = JSONParser.parse(Array(json.utf8)) as? [String: Any], let url = object["url"] as? String,

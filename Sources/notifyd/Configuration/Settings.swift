@@ -321,6 +321,13 @@ struct DeliverySettings: Sendable, Equatable {
         }
     }
 
+    /// What a delivery round decides with.
+    var round: DeliveryRound.Policy {
+        DeliveryRound.Policy(
+            retry: retry, maxPacingWaitSeconds: Double(maxPacingWait.milliseconds) / 1000,
+            maxProviderHoldSeconds: Double(maxProviderHold.milliseconds) / 1000, highLaneReservePercent: highLaneReservePercent)
+    }
+
     /// The per-recipient limit on `lane`, if any.
     func recipientLimit(_ lane: NotificationPriority) -> RateLimit? {
         guard recipientLimitPerHour > 0, !recipientLimitExemptLanes.contains(lane) else { return nil }

@@ -142,35 +142,25 @@ final class SendCommitter: Sendable {
         for (waiting, answer) in zip(group, answers) { waiting.reply(answer ?? .failure(Self.unavailable)) }
     }
 
-    /// The sends of `group` within their tenants' quotas, by index; the others are answered through `answer` (a
-    /// repeat of an earlier request as such, even over the quota; else 429 with `Retry-After`). Each tenant's sends
-    /// take their slots together when they fit; if not, one by one in order, as many as fit. A send takes slots of
-    /// every schedule it counts against (an organisation's and its product's), or of none.
+    /// The sends of `group` within their tenants' quotas, by index, as `QuotaAdmission` decides; the others are
+    /// answered through `answer` (a repeat of an earlier request as such, even over the quota; else 429 with
+    /// `Retry-After`).
     private func admit(
         _ group: [Waiting], on db: PGConnection, answer: (Int, Result<RPCHandlers.Answer, RPCFailure>) -> Void
     ) throws -> [Int] {
-        var admitted: [Int] = []
-        let byTenant = Dictionary(grouping: group.indices) { group[$0].send.acceptance.request.tenant }
-        for indices in byTenant.values {
-            let total = indices.reduce(0) { $0 + group[$1].send.acceptance.plan.notifications.count }
-            if try take(schedules(group[indices[0]].send), count: total, on: db) == nil {
-                admitted += indices
-                continue
-            }
-            for index in indices {
-                let send = group[index].send
-                guard let retryAfter = try take(schedules(send), count: send.acceptance.plan.notifications.count, on: db) else {
-                    admitted.append(index)
-                    continue
-                }
-                if let earlier = try SendStore.earlier(send.acceptance.request, on: db) {
-                    answer(index, RPCHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours))
-                } else {
-                    answer(index, .failure(.overQuota(retryAfter: retryAfter)))
-                }
+        var admission = QuotaAdmission(group.map {
+            QuotaAdmission.Send(tenant: $0.send.acceptance.request.tenant, slots: $0.send.acceptance.plan.notifications.count,
+                                schedules: schedules($0.send))
+        })
+        while let take = admission.next() { admission.took(refusedFor: try self.take(take.schedules, count: take.count, on: db)) }
+        for (index, retryAfter) in admission.refused {
+            if let earlier = try SendStore.earlier(group[index].send.acceptance.request, on: db) {
+                answer(index, RPCHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours))
+            } else {
+                answer(index, .failure(.overQuota(retryAfter: retryAfter)))
             }
         }
-        return admitted.sorted()
+        return admission.admitted.sorted()
     }
 
     /// Takes `count` slots of every schedule, or of none: nil when they were taken, else the seconds until they
