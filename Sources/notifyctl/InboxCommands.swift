@@ -8,7 +8,7 @@ let actor = "notifyctl:" + (ProcessInfo.processInfo.environment["SUDO_USER"] ?? 
 
 /// Sends one RPC request to the daemon, as any client would, with the configured API key, and returns the 2xx
 /// reply's JSON object and headers. Any other reply becomes an error quoting the daemon's status and message.
-func callDaemon<Request: RPCRequest>(_ options: ConnectionOptions, _ request: Request) async throws
+func callDaemon<Request: CommandRequest>(_ options: ConnectionOptions, _ request: Request) async throws
     -> (body: [String: Any], headers: [String: AMQPFieldValue])
 {
     var headers: [String: AMQPFieldValue] = ["x-actor": .string(actor)]

@@ -107,7 +107,7 @@ struct TemplateCommand: AsyncParsableCommand {
 /// A template command built from `members` and, with `file`, its `template`; with `data`, its `data` object (both
 /// JSON text as given). The daemon's own parser reads it, so a mistake is named (with its line and column) before
 /// anything is sent.
-private func templateRequest<Request>(_ parser: ([UInt8]) throws(RPCFailure) -> Request, members: [(String, JSONValue)], file: String?,
+private func templateRequest<Request>(_ parser: ([UInt8]) throws(CommandFailure) -> Request, members: [(String, JSONValue)], file: String?,
                             data: String? = nil) throws -> Request {
     var text = String(decoding: JSONValue.object(members).bytes.dropLast(), as: UTF8.self)
     let raw = [("template", try file.map(readFile)), ("data", data)].compactMap { key, value in value.map { (key, $0) } }

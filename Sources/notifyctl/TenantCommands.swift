@@ -304,6 +304,6 @@ struct QuotaOptions: ParsableArguments {
         do {
             guard let change = try UpdateProduct(body: body).update.quota else { throw ValidationError("no quota") }
             return change
-        } catch let failure as RPCFailure { throw CLIError("\(failure.status): \(failure.message)") }
+        } catch let failure as CommandFailure { throw CLIError("\(failure.status): \(failure.message)") }
     }
 }

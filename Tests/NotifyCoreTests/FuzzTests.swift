@@ -140,7 +140,7 @@ struct FuzzTests {
         let detail: String
         switch error {
         case let rejection as Rejection: detail = rejection.detail
-        case let failure as RPCFailure: detail = failure.message
+        case let failure as CommandFailure: detail = failure.message
         default:
             Issue.record("unexpected error type \(type(of: error))")
             return

@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Opt-outs: what a recipient is not sent, and what they cannot refuse")
 struct OptOutTests {
-    static func upsert(_ json: String) throws(RPCFailure) -> UpsertRecipient {
+    static func upsert(_ json: String) throws(CommandFailure) -> UpsertRecipient {
         try UpsertRecipient(body: Array(json.utf8))
     }
 
@@ -27,7 +27,7 @@ struct OptOutTests {
         (#"{"userId":"u","optOuts":{"channel":"sms"}}"#, "optOuts"),
     ])
     func refused(json: String, field: String) {
-        #expect { try Self.upsert(json) } throws: { ($0 as? RPCFailure)?.status == 400 && ($0 as? RPCFailure)?.message.contains(field) == true }
+        #expect { try Self.upsert(json) } throws: { ($0 as? CommandFailure)?.status == 400 && ($0 as? CommandFailure)?.message.contains(field) == true }
     }
 
     @Test("categories: a known one passes, an unknown one and a critical (high-lane) one are 400 naming the entry")
@@ -36,8 +36,8 @@ struct OptOutTests {
         #expect(throws: Never.self) { try OptOut.check([OptOut(channel: .sms), OptOut(channel: .email, category: "NEWSLETTER")], against: categories) }
         for (category, reason) in [("OTP", "critical"), ("NO_SUCH", "not a message category")] {
             #expect { try OptOut.check([OptOut(channel: .sms), OptOut(channel: .sms, category: category)], against: categories) } throws: {
-                ($0 as? RPCFailure)?.status == 400 && ($0 as? RPCFailure)?.message.contains("optOuts[1].category") == true
-                    && ($0 as? RPCFailure)?.message.contains(reason) == true
+                ($0 as? CommandFailure)?.status == 400 && ($0 as? CommandFailure)?.message.contains("optOuts[1].category") == true
+                    && ($0 as? CommandFailure)?.message.contains(reason) == true
             }
         }
     }

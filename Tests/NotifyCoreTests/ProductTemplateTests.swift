@@ -121,10 +121,10 @@ struct ProductTemplateTests {
         #expect(try ListTemplates(body: ListTemplates(after: "m", limit: 10).body.bytes) == ListTemplates(after: "m", limit: 10))
         let preview = PreviewTemplate(source: .inline(template), data: try Self.data(#"{"b": [1, {"c": null}], "a": "x"}"#), locale: "es")
         #expect(try PreviewTemplate(body: preview.body.bytes) == preview)
-        #expect(throws: RPCFailure.self) { try PublishTemplate(body: Array(#"{"name": "x", "template": {"title": "{{#a}}", "body": "b"}}"#.utf8)) }
-        #expect(throws: RPCFailure.self) { try RollbackTemplate(body: Array(#"{"name": "x", "version": 0}"#.utf8)) }
+        #expect(throws: CommandFailure.self) { try PublishTemplate(body: Array(#"{"name": "x", "template": {"title": "{{#a}}", "body": "b"}}"#.utf8)) }
+        #expect(throws: CommandFailure.self) { try RollbackTemplate(body: Array(#"{"name": "x", "version": 0}"#.utf8)) }
 
-        func send(_ tail: String) throws(RPCFailure) -> SendRequest {
+        func send(_ tail: String) throws(CommandFailure) -> SendRequest {
             try SendNotification(body: Array(#"{"channel":"email","messageCategory":"OTP","recipient":{"userId":"u","locale":"es-MX"},\#(tail)}"#.utf8)).request
         }
         let one = try send(#""template":{"name":"otp","data":{"code":"123","user":{"a":1,"b":2}}},"locale":"de""#)
@@ -132,10 +132,10 @@ struct ProductTemplateTests {
         #expect(one.hash == reordered.hash && one.locale == "de" && one.recipients[0].locale == "es-MX")
         #expect(try send(#""template":{"name":"otp","data":{"code":"124"}}"#).hash != one.hash)
         #expect(try SendNotification(body: SendNotification(one).body.bytes).request == one)
-        #expect(throws: RPCFailure.self) { try send(#""template":{"name":"otp"},"content":{"title":"t","body":"b"}"#) }
-        #expect(throws: RPCFailure.self) { try send(#""template":{"name":"OTP!"}"#) }
-        #expect(throws: RPCFailure.self) { try send(#""template":{"name":"otp","data":[1]}"#) }
-        #expect(throws: RPCFailure.self) { try send(#""template":{"name":"otp"},"locale":"not a tag""#) }
+        #expect(throws: CommandFailure.self) { try send(#""template":{"name":"otp"},"content":{"title":"t","body":"b"}"#) }
+        #expect(throws: CommandFailure.self) { try send(#""template":{"name":"OTP!"}"#) }
+        #expect(throws: CommandFailure.self) { try send(#""template":{"name":"otp","data":[1]}"#) }
+        #expect(throws: CommandFailure.self) { try send(#""template":{"name":"otp"},"locale":"not a tag""#) }
     }
 
     @Test("a templated notification's SMS and push jobs carry their own parts; email its email; in-app and webhook the title and body")

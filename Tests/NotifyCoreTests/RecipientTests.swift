@@ -3,7 +3,7 @@ import Testing
 
 @Suite("The recipient directory: addresses and updates")
 struct RecipientTests {
-    static func upsert(_ json: String) throws(RPCFailure) -> UpsertRecipient {
+    static func upsert(_ json: String) throws(CommandFailure) -> UpsertRecipient {
         try UpsertRecipient(body: Array(json.utf8))
     }
 
@@ -73,7 +73,7 @@ struct RecipientTests {
         for bad in ["", "e", "english-language-tag-that-is-far-too-long", "en_US", "1a"] {
             #expect(throws: Rejection.self) { try ContactAddress.locale(bad) }
         }
-        #expect(throws: RPCFailure.self) { try Self.upsert(#"{"userId":"u","timezone":"Mars/Olympus"}"#) }
+        #expect(throws: CommandFailure.self) { try Self.upsert(#"{"userId":"u","timezone":"Mars/Olympus"}"#) }
         #expect(try Self.upsert(#"{"userId":"u","timezone":"Europe/Berlin"}"#).timezone == .set("Europe/Berlin"))
     }
 
@@ -113,6 +113,6 @@ struct RecipientTests {
     @Test("too many push tokens are refused")
     func tooManyTokens() {
         let tokens = (0...Recipient.maxPushTokens).map { #"{"platform":"fcm","token":"t\#($0)"}"# }.joined(separator: ",")
-        #expect(throws: RPCFailure.self) { try Self.upsert(#"{"userId":"u","pushTokens":[\#(tokens)]}"#) }
+        #expect(throws: CommandFailure.self) { try Self.upsert(#"{"userId":"u","pushTokens":[\#(tokens)]}"#) }
     }
 }

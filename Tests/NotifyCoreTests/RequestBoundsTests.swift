@@ -30,10 +30,10 @@ struct RequestBoundsTests {
         #expect(budget.reserved == 1_000)
     }
 
-    static func refusal(_ actor: String?, _ command: RPCCommand = .sendNotification, status: Int = 401, address: String? = nil,
+    static func refusal(_ actor: String?, _ command: Command = .sendNotification, status: Int = 401, address: String? = nil,
                         detail: String = "no key") -> AuditEntry {
         let principal = actor.map { Principal(keyID: $0, scopes: [.send], tenant: nil, actor: "key:\($0)") }
-        return .refused(command, by: principal, clientAddress: address, failure: RPCFailure(status: status, code: "x", message: detail),
+        return .refused(command, by: principal, clientAddress: address, failure: CommandFailure(status: status, code: "x", message: detail),
                         requestID: nil)
     }
 

@@ -4,8 +4,8 @@ import Testing
 
 @Suite("The send API's request: what it accepts, what it refuses, what it becomes")
 struct SendRequestTests {
-    static func parse(_ json: String) throws(RPCFailure) -> SendRequest { try SendNotification(body: Array(json.utf8)).request }
-    static func batch(_ json: String) throws(RPCFailure) -> SendRequest { try SendBatch(body: Array(json.utf8)).request }
+    static func parse(_ json: String) throws(CommandFailure) -> SendRequest { try SendNotification(body: Array(json.utf8)).request }
+    static func batch(_ json: String) throws(CommandFailure) -> SendRequest { try SendBatch(body: Array(json.utf8)).request }
 
     static func refusal(_ json: String) -> String? {
         do {
@@ -137,7 +137,7 @@ struct SendRequestTests {
         #expect(try send("2026-12-05T09:00:00Z").schedule(now: now) == nil, "a time past is now")
         #expect(try send("2026-12-05T10:00:00.900Z").schedule(now: now) == nil, "within a second is now")
         #expect(try send("2027-01-04T10:00:00Z").schedule(now: now) != nil)
-        #expect(throws: RPCFailure.self) { try send("2027-01-04T10:00:01Z").schedule(now: now) }
+        #expect(throws: CommandFailure.self) { try send("2027-01-04T10:00:01Z").schedule(now: now) }
 
         let due = try #require(try later.schedule(now: now))
         let notification = later.notification(for: later.recipients[0], id: "n-1", requestID: "r-1", tenant: Tenant(productID: UUID()), lane: .high)
@@ -185,7 +185,7 @@ struct SendRequestTests {
                 #expect(error.status == 400 && error.message.contains(expected), "\(error.message)")
             }
         }
-        #expect(RPCCommand.sendBatch.maxRequestBytes == SendBatch.maxRequestBytes && RPCCommand.sendNotification.maxRequestBytes == 16 * 1024)
+        #expect(Command.sendBatch.maxRequestBytes == SendBatch.maxRequestBytes && Command.sendNotification.maxRequestBytes == 16 * 1024)
     }
 
     @Test("CancelRequest takes a request id in either spelling; anything else is 400")
@@ -194,7 +194,7 @@ struct SendRequestTests {
         #expect(try CancelRequest(body: Array(#"{"request_id":"\#(id)"}"#.utf8)).requestID == id.lowercased())
         #expect(try CancelRequest(body: Array(#"{"requestId":"\#(id.lowercased())"}"#.utf8)).requestID == id.lowercased())
         for body in [#"{}"#, #"{"requestId":"r-1"}"#, #"{"requestId":7}"#] {
-            #expect(throws: RPCFailure.self) { try CancelRequest(body: Array(body.utf8)) }
+            #expect(throws: CommandFailure.self) { try CancelRequest(body: Array(body.utf8)) }
         }
     }
 

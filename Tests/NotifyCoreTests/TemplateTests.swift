@@ -112,7 +112,7 @@ struct InboxRequestTests {
                 #expect(error.message.contains("'\(field)'"), "\(error.message)")
             }
         }
-        #expect(throws: RPCFailure.badRequest("request body: body is not valid JSON")) {
+        #expect(throws: CommandFailure.badRequest("request body: body is not valid JSON")) {
             try GetUserNotifications(body: Array("nope".utf8))
         }
     }

@@ -75,7 +75,7 @@ struct TenancyTests {
         revoked.revoked = true
         var expired = Self.record(key)
         expired.expired = true
-        var failures: [RPCFailure] = []
+        var failures: [CommandFailure] = []
         for record in [nil, wrongSecret, revoked, expired] {
             do { _ = try Access.authenticate(key, record: record) } catch { failures.append(error) }
         }
@@ -102,10 +102,10 @@ struct TenancyTests {
         let product = Principal(keyID: "k", scopes: Set(Scope.product), tenant: Self.product, actor: "key:k")
         let organization = Principal(keyID: "o", scopes: Set(Scope.organization), tenant: Self.organization, actor: "key:o")
         let service = Principal(keyID: "s", scopes: [.inboxRead], tenant: nil, actor: "key:s")
-        func allowed(_ principal: Principal) -> Set<RPCCommand> {
-            Set(RPCCommand.allCases.filter { (try? Access.authorise(principal, $0)) != nil })
+        func allowed(_ principal: Principal) -> Set<Command> {
+            Set(Command.allCases.filter { (try? Access.authorise(principal, $0)) != nil })
         }
-        #expect(allowed(.admin) == Set(RPCCommand.allCases))
+        #expect(allowed(.admin) == Set(Command.allCases))
         #expect(allowed(service) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .rotateAPIKey, .revokeAPIKey])
         #expect(allowed(product) == [
             .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
@@ -129,7 +129,7 @@ struct TenancyTests {
         } catch {
             #expect(error.status == 403 && error.message.contains("admin"))
         }
-        #expect(RPCCommand.allCases.allSatisfy { !$0.scopes.isEmpty })
+        #expect(Command.allCases.allSatisfy { !$0.scopes.isEmpty })
     }
 
     @Test("a product's key reaches its product and organisations; an organisation's key only itself; keys likewise")
@@ -180,7 +180,7 @@ struct TenancyTests {
         #expect(outcome(rotated, organizationKey) == 403 && outcome(rotated, successor) == 404 && outcome(rotated, foreignKey) == 404)
         #expect(outcome(Principal.admin, foreignKey) == nil && outcome(Principal.admin, serviceKey) == nil)
         // The caller as it stands when it acts: a key revoked since it authenticated is 401; the admin has no row.
-        #expect(throws: RPCFailure.self) { try Access.stillActing(product, live: false, hasSuccessor: false) }
+        #expect(throws: CommandFailure.self) { try Access.stillActing(product, live: false, hasSuccessor: false) }
         #expect((try? Access.stillActing(product, live: true, hasSuccessor: true))?.hasSuccessor == true)
         #expect((try? Access.stillActing(Principal.admin, live: false, hasSuccessor: false)) == Principal.admin)
     }
@@ -205,25 +205,25 @@ struct TenancyTests {
             }
         }
         let many = "[" + Array(repeating: #"{"name":"o"}"#, count: 101).joined(separator: ",") + "]"
-        #expect(throws: RPCFailure.self) { try CreateOrganizations(body: Array(#"{"organizations":\#(many)}"#.utf8)) }
-        #expect(throws: RPCFailure.self) { try CreateOrganizations(body: Array(#"{"organizations":[]}"#.utf8)) }
-        #expect(throws: RPCFailure.self) { try UpdateProduct(body: Array(#"{"id":"8d3c7f0e-8b7e-4c36-9d4b-2f1b4c1e9a10"}"#.utf8)) }
+        #expect(throws: CommandFailure.self) { try CreateOrganizations(body: Array(#"{"organizations":\#(many)}"#.utf8)) }
+        #expect(throws: CommandFailure.self) { try CreateOrganizations(body: Array(#"{"organizations":[]}"#.utf8)) }
+        #expect(throws: CommandFailure.self) { try UpdateProduct(body: Array(#"{"id":"8d3c7f0e-8b7e-4c36-9d4b-2f1b4c1e9a10"}"#.utf8)) }
         let service = try CreateServiceKey(body: Array(#"{"name":"orders","scopes":["recipients","inbox-read","inbox-read"]}"#.utf8))
         #expect(service.scopes == [.inboxRead, .recipients])
         for scopes in [#"[]"#, #"["admin"]"#, #"["send"]"#, #"["manage"]"#, #"["nope"]"#] {
-            #expect(throws: RPCFailure.self) { try CreateServiceKey(body: Array(#"{"name":"x","scopes":\#(scopes)}"#.utf8)) }
+            #expect(throws: CommandFailure.self) { try CreateServiceKey(body: Array(#"{"name":"x","scopes":\#(scopes)}"#.utf8)) }
         }
-        #expect(throws: RPCFailure.self) { try RotateAPIKey(body: Array(#"{"keyId":"ABCDEFGHIJ234567"}"#.utf8)) }
+        #expect(throws: CommandFailure.self) { try RotateAPIKey(body: Array(#"{"keyId":"ABCDEFGHIJ234567"}"#.utf8)) }
         #expect(try RotateAPIKey(body: Array(#"{}"#.utf8)).keyID == nil)
         let audit = try ListAuditEvents(body: Array(#"{"actor":"admin","from":"2026-01-01T00:00:00Z","cursor":"17"}"#.utf8))
         #expect(audit.cursor == 17 && audit.limit == 20 && audit.actor == "admin")
         #expect(try ListAuditEvents(body: audit.body.bytes) == audit)
-        #expect(throws: RPCFailure.self) { try ListAuditEvents(body: Array(#"{"cursor":"-1"}"#.utf8)) }
+        #expect(throws: CommandFailure.self) { try ListAuditEvents(body: Array(#"{"cursor":"-1"}"#.utf8)) }
     }
 
     @Test("a tenant's own quota: {perSecond, burst?} checked, burst four seconds' worth and at least a batch; null is the default; admin's to set")
     func quotas() throws {
-        func update(_ json: String) throws(RPCFailure) -> TenantUpdate { try UpdateProduct(body: Array(json.utf8)).update }
+        func update(_ json: String) throws(CommandFailure) -> TenantUpdate { try UpdateProduct(body: Array(json.utf8)).update }
         let id = UUID().uuidString
         #expect(try update(#"{"id":"\#(id)","quota":{"perSecond":10}}"#).quota == .set(SendQuota(perSecond: 10, burst: 1_000)))
         #expect(try update(#"{"id":"\#(id)","quota":{"perSecond":500}}"#).quota == .set(SendQuota(perSecond: 500, burst: 2_000)))
@@ -232,7 +232,7 @@ struct TenancyTests {
         #expect(try update(#"{"id":"\#(id)","name":"x"}"#).quota == nil)
         for (body, field) in [(#"{"quota":{}}"#, "quota.perSecond"), (#"{"quota":{"perSecond":0}}"#, "quota.perSecond"),
                               (#"{"quota":{"perSecond":1,"burst":999}}"#, "quota.burst"), (#"{"quota":5}"#, "quota")] {
-            #expect(throws: RPCFailure.self) { try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) }
+            #expect(throws: CommandFailure.self) { try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) }
             do { _ = try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) } catch { #expect(error.message.contains("'\(field)"), "\(error.message)") }
         }
 

@@ -17,7 +17,7 @@ struct WebhookTests {
 
     @Test("an endpoint: an http(s) URL without credentials and 1 to 3 whsec_ secrets of 24 to 64 bytes; replies never show one")
     func endpoint() throws {
-        func upsert(_ webhook: String) throws(RPCFailure) -> UpsertRecipient {
+        func upsert(_ webhook: String) throws(CommandFailure) -> UpsertRecipient {
             try UpsertRecipient(body: Array(#"{"userId": "u", "webhook": \#(webhook)}"#.utf8))
         }
         let accepted = try upsert(#"{"url": "https://hooks.example.com/in", "secrets": ["\#(Self.secrets[0])"]}"#)
@@ -32,7 +32,7 @@ struct WebhookTests {
             #"{"url": "https://hooks.example.com", "secrets": ["whsec_c2hvcnQ="]}"#,
             #"{"url": "https://hooks.example.com", "secrets": ["not-a-secret"]}"#,
         ] {
-            #expect(throws: RPCFailure.self) { try upsert(refused) }
+            #expect(throws: CommandFailure.self) { try upsert(refused) }
         }
         if case .clear = try UpsertRecipient(body: Array(#"{"userId": "u", "webhook": null}"#.utf8)).webhook {} else {
             Issue.record("null clears the endpoint")

@@ -157,7 +157,7 @@ struct KeyLineageTests {
             do {
                 try await service.db.withConnection(body)
                 return nil
-            } catch let failure as RPCFailure { return failure.status }
+            } catch let failure as CommandFailure { return failure.status }
         }
         let rotate: @Sendable (PGConnection) throws -> Void = { db in
             _ = try TenantStore.rotate(organization, graceSeconds: 60, by: stale, requestID: nil, on: db)

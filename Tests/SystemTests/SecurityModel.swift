@@ -85,16 +85,16 @@ enum SecurityModel {
 
     /// The table as data: each command's row, by kind. Throws when the table is not one row for every command under
     /// the header of every kind, in order.
-    static func cells() throws -> [RPCCommand: [Kind: Outcome]] {
+    static func cells() throws -> [Command: [Kind: Outcome]] {
         let lines = table.split(separator: "\n").map { line in
             line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
         }
         guard lines.count > 2, lines[0] == ["command"] + Kind.allCases.map(\.rawValue) else {
             throw SupportFailure("the header is not command and every kind in order: \(lines.first ?? [])")
         }
-        var cells: [RPCCommand: [Kind: Outcome]] = [:]
+        var cells: [Command: [Kind: Outcome]] = [:]
         for row in lines.dropFirst(2) {
-            guard let command = RPCCommand(rawValue: row[0]), cells[command] == nil, row.count == Kind.allCases.count + 1 else {
+            guard let command = Command(rawValue: row[0]), cells[command] == nil, row.count == Kind.allCases.count + 1 else {
                 throw SupportFailure("not a row for a command not seen before: \(row)")
             }
             var outcomes: [Kind: Outcome] = [:]
@@ -104,7 +104,7 @@ enum SecurityModel {
             }
             cells[command] = outcomes
         }
-        let missing = Set(RPCCommand.allCases).subtracting(cells.keys)
+        let missing = Set(Command.allCases).subtracting(cells.keys)
         guard missing.isEmpty else { throw SupportFailure("no row for \(missing.map(\.rawValue).sorted())") }
         return cells
     }

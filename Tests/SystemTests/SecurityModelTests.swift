@@ -22,7 +22,7 @@ struct SecurityModelTests {
     struct Route {
         var method: String
         var path: String
-        var command: RPCCommand
+        var command: Command
         /// The route fixes the channel (`/v1/notifications/email`): the body names none.
         var fixesChannel: Bool
         var pathParameters: [String]
@@ -46,7 +46,7 @@ struct SecurityModelTests {
         var mismatches: [String] = []
         var tried = 0
 
-        func run(_ label: String, _ command: RPCCommand, send: @escaping (Kind, [String: Any]) async throws -> Observed) async throws {
+        func run(_ label: String, _ command: Command, send: @escaping (Kind, [String: Any]) async throws -> Observed) async throws {
             let row = try cells[command].orThrow("no row for \(command.rawValue)")
             for kind in Kind.allCases {
                 let request = try await world.request(command)
@@ -57,7 +57,7 @@ struct SecurityModelTests {
             }
         }
 
-        for command in RPCCommand.allCases {
+        for command in Command.allCases {
             try await run("RPC \(command.rawValue)", command) { kind, body in
                 let reply = try await service.call(command.rawValue, body, as: try world.credential(kind))
                 return Observed(status: Int(reply.status), body: try Self.canonical(reply.raw))
@@ -74,7 +74,7 @@ struct SecurityModelTests {
                 return try await Self.http(port, route.method, path, key: kind == .noKey ? nil : try world.key(kind), body: rest)
             }
         }
-        #expect(tried == Kind.allCases.count * (2 * RPCCommand.allCases.count + routes.count))
+        #expect(tried == Kind.allCases.count * (2 * Command.allCases.count + routes.count))
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(tried) cells differ from the table:\n\(mismatches.joined(separator: "\n"))")
     }
 
@@ -118,7 +118,7 @@ struct SecurityModelTests {
             for (method, operation) in operations {
                 let id = try (operation["operationId"] as? String).orThrow("\(method) \(path): no operationId")
                 let name = String(id.split(separator: "-")[0])
-                let command = try RPCCommand(rawValue: name).orThrow("\(method) \(path): no command \(name)")
+                let command = try Command(rawValue: name).orThrow("\(method) \(path): no command \(name)")
                 let parameters = operation["parameters"] as? [[String: Any]] ?? []
                 func named(_ location: String) -> [String] { parameters.filter { $0["in"] as? String == location }.compactMap { $0["name"] as? String } }
                 routes.append(Route(method: method.uppercased(), path: path, command: command, fixesChannel: id.contains("-"),

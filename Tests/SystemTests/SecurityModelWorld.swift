@@ -79,7 +79,7 @@ final class SecurityModelWorld: @unchecked Sendable {
     /// The request every caller sends for `command`: naming Alpha One's data (or Alpha's), or, for a command that
     /// changes what it names, something made for this call alone (a key to rotate, a recipient to delete), so the
     /// cells cannot depend on each other's order.
-    func request(_ command: RPCCommand) async throws -> Request {
+    func request(_ command: Command) async throws -> Request {
         serial += 1
         let n = serial
         let user = ["userId": "u-1"]

@@ -36,7 +36,7 @@ public struct AuditEntry: Sendable, Equatable {
 
     /// The entry for a command refused with `failure`: named by its caller once authenticated, else `anonymous`
     /// with the address it came from (when the transport has one).
-    public static func refused(_ command: RPCCommand, by principal: Principal?, clientAddress: String? = nil, failure: RPCFailure,
+    public static func refused(_ command: Command, by principal: Principal?, clientAddress: String? = nil, failure: CommandFailure,
                                requestID: String?) -> AuditEntry {
         var entry = AuditEntry(
             actor: principal?.actor ?? "anonymous", tenant: principal?.tenant, entity: "command:\(command.rawValue)",
@@ -79,8 +79,8 @@ public struct AuditEvent: Sendable, Equatable {
 
 /// `ListAuditEvents {entity?, actor?, tenant?, from?, to?, limit?, cursor?}`: the trail newest first. A product's key
 /// (scope `manage`) sees its own product's rows only; the admin any, or one tenant's with `tenant`.
-public struct ListAuditEvents: RPCRequest, Equatable {
-    public static let command = RPCCommand.listAuditEvents
+public struct ListAuditEvents: CommandRequest, Equatable {
+    public static let command = Command.listAuditEvents
     public var entity: String?
     public var actor: String?
     public var tenant: UUID?
@@ -101,8 +101,8 @@ public struct ListAuditEvents: RPCRequest, Equatable {
         self.cursor = cursor
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             entity = try fields.optionalString("entity", maxLength: 200)
             actor = try fields.optionalString("actor", maxLength: 200)

@@ -112,8 +112,8 @@ public enum ParkedSelection: Sendable, Equatable {
 }
 
 /// `ListParked {reason?, kind?, limit?: 1...100, cursor?}`: oldest first; `nextCursor` when there are more.
-public struct ListParked: RPCRequest, Equatable {
-    public static let command = RPCCommand.listParked
+public struct ListParked: CommandRequest, Equatable {
+    public static let command = Command.listParked
     public var reason: String?
     public var kind: ParkedKind?
     public var limit: Int
@@ -127,8 +127,8 @@ public struct ListParked: RPCRequest, Equatable {
         self.after = after
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             reason = try fields.optionalString("reason", maxLength: 64)
             kind = try fields.optionalChoice("kind", ParkedKind.self)
@@ -161,14 +161,14 @@ public struct ListParked: RPCRequest, Equatable {
 }
 
 /// A request that acts on a selection of parked messages (redrive, purge): its body is the selection.
-public protocol ParkedSelectionRequest: RPCRequest, Equatable {
+public protocol ParkedSelectionRequest: CommandRequest, Equatable {
     var selection: ParkedSelection { get }
     init(_ selection: ParkedSelection)
 }
 
 extension ParkedSelectionRequest {
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do { self.init(try ParkedSelection(fields)) } catch { throw error.asBadRequest }
     }
 
@@ -178,7 +178,7 @@ extension ParkedSelectionRequest {
 /// `RedriveParked {parkedIds? | reason? | all?}`: events back to their exchange and routing key, deliveries back
 /// to their lane with their delivery id, through the outbox in the transaction that removes them from the archive.
 public struct RedriveParked: ParkedSelectionRequest {
-    public static let command = RPCCommand.redriveParked
+    public static let command = Command.redriveParked
     public var selection: ParkedSelection
 
     public init(_ selection: ParkedSelection) { self.selection = selection }
@@ -190,7 +190,7 @@ public struct RedriveParked: ParkedSelectionRequest {
 
 /// `PurgeParked {parkedIds? | reason? | all?}`: deletes from the archive for good.
 public struct PurgeParked: ParkedSelectionRequest {
-    public static let command = RPCCommand.purgeParked
+    public static let command = Command.purgeParked
     public var selection: ParkedSelection
 
     public init(_ selection: ParkedSelection) { self.selection = selection }

@@ -86,14 +86,14 @@ public struct DeliveryRecord: Sendable, Equatable {
 
 /// `GetDeliveryStatus {notificationId}` (an extension of the contract): every channel of one notification, with
 /// its status, attempts, provider id, last error and history; 404 for an unknown notification.
-public struct GetDeliveryStatus: RPCRequest, Equatable {
-    public static let command = RPCCommand.getDeliveryStatus
+public struct GetDeliveryStatus: CommandRequest, Equatable {
+    public static let command = Command.getDeliveryStatus
     public var notificationID: String
 
     public init(notificationID: String) { self.notificationID = notificationID }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do { notificationID = try fields.id("notificationId") } catch { throw error.asBadRequest }
     }
 
@@ -107,8 +107,8 @@ public struct GetDeliveryStatus: RPCRequest, Equatable {
 
 /// `ListDeliveries {userId?, channel?, status?, since?, limit?: 1...100, cursor?}`: deliveries that leave the
 /// building (in-app ones are the inbox), newest first, without their history.
-public struct ListDeliveries: RPCRequest, Equatable {
-    public static let command = RPCCommand.listDeliveries
+public struct ListDeliveries: CommandRequest, Equatable {
+    public static let command = Command.listDeliveries
     public var userID: String?
     public var channel: NotificationChannel?
     public var status: DeliveryStatus?
@@ -132,8 +132,8 @@ public struct ListDeliveries: RPCRequest, Equatable {
             && a.cursor?.createdAt == b.cursor?.createdAt && a.cursor?.id == b.cursor?.id
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             userID = try fields.optionalID("userId")
             channel = try fields.optionalChoice("channel", NotificationChannel.self)

@@ -1,8 +1,8 @@
 import Foundation
 
 /// `GetUserNotifications {userId, status?: "unread" | "all", limit?: 1...100, offset?: >= 0}`.
-public struct GetUserNotifications: RPCRequest, Equatable {
-    public static let command = RPCCommand.getUserNotifications
+public struct GetUserNotifications: CommandRequest, Equatable {
+    public static let command = Command.getUserNotifications
     public var userID: String
     public var unreadOnly: Bool
     public var limit: Int
@@ -15,8 +15,8 @@ public struct GetUserNotifications: RPCRequest, Equatable {
         self.offset = offset
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             userID = try fields.id("userId")
             switch try fields.optionalString("status") ?? "all" {
@@ -38,8 +38,8 @@ public struct GetUserNotifications: RPCRequest, Equatable {
 }
 
 /// `GetNotificationDetails {notificationId, userId?}`.
-public struct GetNotificationDetails: RPCRequest, Equatable {
-    public static let command = RPCCommand.getNotificationDetails
+public struct GetNotificationDetails: CommandRequest, Equatable {
+    public static let command = Command.getNotificationDetails
     public var notificationID: String
     public var userID: String?
 
@@ -52,8 +52,8 @@ public struct GetNotificationDetails: RPCRequest, Equatable {
         .object([("notificationId", .string(notificationID))] + (userID.map { [("userId", JSONValue.string($0))] } ?? []))
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do {
             notificationID = try fields.id("notificationId")
             userID = try fields.optionalID("userId")
@@ -64,8 +64,8 @@ public struct GetNotificationDetails: RPCRequest, Equatable {
 }
 
 /// `MarkNotificationRead {notificationId, userId}`.
-public struct MarkNotificationRead: RPCRequest, Equatable {
-    public static let command = RPCCommand.markNotificationRead
+public struct MarkNotificationRead: CommandRequest, Equatable {
+    public static let command = Command.markNotificationRead
     public var notificationID: String
     public var userID: String
 
@@ -76,8 +76,8 @@ public struct MarkNotificationRead: RPCRequest, Equatable {
 
     public var body: JSONValue { .object([("notificationId", .string(notificationID)), ("userId", .string(userID))]) }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do {
             notificationID = try fields.id("notificationId")
             userID = try fields.id("userId")
@@ -88,8 +88,8 @@ public struct MarkNotificationRead: RPCRequest, Equatable {
 }
 
 /// `WatchProduct {userId, productId}`: tell this user once when the product is back in stock.
-public struct WatchProduct: RPCRequest, Equatable {
-    public static let command = RPCCommand.watchProduct
+public struct WatchProduct: CommandRequest, Equatable {
+    public static let command = Command.watchProduct
     public var userID: String
     public var productID: String
 
@@ -100,8 +100,8 @@ public struct WatchProduct: RPCRequest, Equatable {
 
     public var body: JSONValue { .object([("userId", .string(userID)), ("productId", .string(productID))]) }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do {
             userID = try fields.id("userId")
             productID = try fields.id("productId")
@@ -112,8 +112,8 @@ public struct WatchProduct: RPCRequest, Equatable {
 }
 
 /// `GetStockLevels {productId?, limit?: 1...500}`: the stock the service knows, for one product or all.
-public struct GetStockLevels: RPCRequest, Equatable {
-    public static let command = RPCCommand.getStockLevels
+public struct GetStockLevels: CommandRequest, Equatable {
+    public static let command = Command.getStockLevels
     public var productID: String?
     public var limit: Int
 
@@ -126,34 +126,13 @@ public struct GetStockLevels: RPCRequest, Equatable {
         .object((productID.map { [("productId", JSONValue.string($0))] } ?? []) + [("limit", .int(limit))])
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do {
             productID = try fields.optionalID("productId")
             limit = try fields.integer("limit", default: 100, in: 1...500)
         } catch {
             throw error.asBadRequest
-        }
-    }
-}
-
-enum RequestBody {
-    /// Requests are small: 16 KiB and 8 levels are plenty.
-    static let input: JSONInput = {
-        var input = JSONInput()
-        input.maxBytes = RPCEnvelope.maxRequestBytes
-        input.maxDepth = 8
-        return input
-    }()
-
-    /// The request's top-level object; `maxBytes` for the few commands allowed more than the ordinary 16 KiB.
-    static func fields(_ body: [UInt8], maxBytes: Int = RPCEnvelope.maxRequestBytes) throws(RPCFailure) -> JSONFields {
-        var input = input
-        input.maxBytes = maxBytes
-        do {
-            return JSONFields(try input.object(from: body))
-        } catch {
-            throw .badRequest("request body: \(error.detail)")
         }
     }
 }

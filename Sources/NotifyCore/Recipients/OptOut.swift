@@ -40,13 +40,13 @@ public struct OptOut: Sendable, Hashable {
     }
 
     /// Refuses opt-outs of categories the service does not know and of critical ones (400 naming the entry).
-    public static func check(_ optOuts: [OptOut], against categories: MessageCategories) throws(RPCFailure) {
+    public static func check(_ optOuts: [OptOut], against categories: MessageCategories) throws(CommandFailure) {
         for (index, optOut) in optOuts.enumerated() where optOut.category != everyCategory {
             guard let lane = categories.lane(optOut.category) else {
-                throw RPCFailure.badRequest("field 'optOuts[\(index)].category' is not a message category this service knows")
+                throw CommandFailure.badRequest("field 'optOuts[\(index)].category' is not a message category this service knows")
             }
             guard lane != .high else {
-                throw RPCFailure.badRequest("field 'optOuts[\(index)].category' is critical and cannot be opted out of")
+                throw CommandFailure.badRequest("field 'optOuts[\(index)].category' is critical and cannot be opted out of")
             }
         }
     }

@@ -5,8 +5,8 @@ import Foundation
 /// or changes it. A field left out keeps its stored value, a field set to `null` clears it, and `pushTokens`,
 /// `webhook` and `optOuts` replace the whole value (a webhook registered again is enabled again). Every address is
 /// validated here.
-public struct UpsertRecipient: RPCRequest, Equatable {
-    public static let command = RPCCommand.upsertRecipient
+public struct UpsertRecipient: CommandRequest, Equatable {
+    public static let command = Command.upsertRecipient
 
     /// What the request says about one field.
     public enum Change<Value: Sendable & Equatable>: Sendable, Equatable {
@@ -39,8 +39,8 @@ public struct UpsertRecipient: RPCRequest, Equatable {
         self.timezone = timezone
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         func change(_ key: String, _ validate: (String) throws(Rejection) -> String) throws(Rejection) -> Change<String> {
             if fields.isNull(key) { return .clear }
             guard let value = try fields.optionalString(key, maxLength: 320) else { return .keep }
@@ -124,14 +124,14 @@ public struct UpsertRecipient: RPCRequest, Equatable {
 }
 
 /// A request naming one user and nothing else: its body is `{userId}`.
-public protocol UserRequest: RPCRequest {
+public protocol UserRequest: CommandRequest {
     var userID: String { get }
     init(userID: String)
 }
 
 extension UserRequest {
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do { self.init(userID: try fields.id("userId")) } catch { throw error.asBadRequest }
     }
 
@@ -140,7 +140,7 @@ extension UserRequest {
 
 /// `GetRecipient {userId}`: the user's directory entry; 404 when there is none.
 public struct GetRecipient: UserRequest, Equatable {
-    public static let command = RPCCommand.getRecipient
+    public static let command = Command.getRecipient
     public var userID: String
 
     public init(userID: String) { self.userID = userID }
@@ -149,7 +149,7 @@ public struct GetRecipient: UserRequest, Equatable {
 /// `DeleteRecipient {userId}`: erasure. The entry and every address in it are removed; what the service keeps about
 /// past sends names the address only by a hash. Idempotent: `{userId, deleted}` says whether there was one.
 public struct DeleteRecipient: UserRequest, Equatable {
-    public static let command = RPCCommand.deleteRecipient
+    public static let command = Command.deleteRecipient
     public var userID: String
 
     public init(userID: String) { self.userID = userID }

@@ -66,8 +66,8 @@ public struct MessageRecord: Sendable, Equatable {
 /// `ListMessages {organizationId?, userId? | receiverId?, status?, createdFrom?, createdTo?, page?: >= 1 (1),
 /// limit?: 1...100 (20)}` → `{messages, currentPage, pageSize, totalItems, totalPages, totalItemsExact}`, newest
 /// first, as the seed's API pages them (the total counted at most ten pages past this one). The caller sees only what its key does (`Visibility`); the admin may name a `productId`.
-public struct ListMessages: RPCRequest, Equatable {
-    public static let command = RPCCommand.listMessages
+public struct ListMessages: CommandRequest, Equatable {
+    public static let command = Command.listMessages
     /// Pages reach at most this far: deeper than this, narrow the time range instead (an offset costs its rows).
     public static let maxOffset = 100_000
 
@@ -93,8 +93,8 @@ public struct ListMessages: RPCRequest, Equatable {
         self.limit = limit
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             productID = try fields.optionalUUID(try fields.spelling("productId", "product_id"))
             organizationID = try fields.optionalUUID(try fields.spelling("organizationId", "organization_id"))
@@ -134,7 +134,7 @@ public struct ListMessages: RPCRequest, Equatable {
     public static let timeLimitMilliseconds = 5_000
 
     /// The answer to a listing cancelled at `timeLimitMilliseconds`: not retried, since the same listing would take as long.
-    public static let tooSlow = RPCFailure(
+    public static let tooSlow = CommandFailure(
         status: 503, code: "query-timeout",
         message: "the listing took longer than \(timeLimitMilliseconds / 1000) s; narrow it with createdFrom/createdTo, status or receiverId")
 
@@ -160,14 +160,14 @@ public struct ListMessages: RPCRequest, Equatable {
 }
 
 /// `GetMessage {messageId}` → the message; 404 when the caller cannot see it.
-public struct GetMessage: RPCRequest, Equatable {
-    public static let command = RPCCommand.getMessage
+public struct GetMessage: CommandRequest, Equatable {
+    public static let command = Command.getMessage
     public var messageID: String
 
     public init(messageID: String) { self.messageID = messageID }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             guard let id = try fields.optionalUUID(try fields.spelling("messageId", "message_id")) else {
                 throw Rejection(.schema, "missing required field 'messageId'")

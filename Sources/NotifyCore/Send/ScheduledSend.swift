@@ -18,7 +18,7 @@ extension SendRequest {
     /// When this send's deliveries should leave, seen at `now`: nil for at once (no `scheduledAt`, or one in the
     /// past or within the next second: a caller's clock a little off never holds a send back); a time more than
     /// `maxScheduleAhead` off is 400.
-    public func schedule(now: Date) throws(RPCFailure) -> Date? {
+    public func schedule(now: Date) throws(CommandFailure) -> Date? {
         guard let scheduledAt, scheduledAt.timeIntervalSince(now) > 1 else { return nil }
         guard scheduledAt.timeIntervalSince(now) <= Self.maxScheduleAhead else {
             throw .badRequest("field 'scheduledAt' is more than \(Int(Self.maxScheduleAhead / 86_400)) days ahead")

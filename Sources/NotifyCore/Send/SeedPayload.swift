@@ -29,8 +29,8 @@ enum SeedPayload {
                 object["template"] = ["name": try template.requiredText("template_name", maxLength: 64), "data": try mergeVariables(template)]
             } else {
                 let subject = try payload.requiredText("subject", maxLength: SendRequest.maxTitleLength)
-                let html = try payload.optionalString("html", maxLength: RPCEnvelope.maxRequestBytes)
-                guard let text = try payload.optionalString("text", maxLength: RPCEnvelope.maxRequestBytes) ?? html?.plainTextFromHTML,
+                let html = try payload.optionalString("html", maxLength: Command.defaultMaxRequestBytes)
+                guard let text = try payload.optionalString("text", maxLength: Command.defaultMaxRequestBytes) ?? html?.plainTextFromHTML,
                     !text.isEmpty
                 else { throw Rejection(.schema, "missing required field 'payload.html' (or 'payload.text')") }
                 var content: [String: Any] = ["title": subject, "subject": subject, "body": text]
@@ -39,13 +39,13 @@ enum SeedPayload {
             }
         case "sms":
             object["recipient"] = ["phone": try ContactAddress.phone(try payload.requiredText("to", maxLength: 64), field: "payload.to")]
-            let body = try payload.requiredText("body", maxLength: RPCEnvelope.maxRequestBytes)
+            let body = try payload.requiredText("body", maxLength: Command.defaultMaxRequestBytes)
             let firstLine = body.split(whereSeparator: \.isNewline).first { !$0.allSatisfy(\.isWhitespace) } ?? Substring(body)
             object["content"] = ["title": String(firstLine.prefix(SendRequest.maxTitleLength)), "body": body]
         case "push":
             object["recipient"] = ["pushToken": ["platform": PushToken.Platform.fcm.rawValue, "token": try payload.requiredText("token", maxLength: 4096)]]
             object["content"] = ["title": try payload.requiredText("title", maxLength: SendRequest.maxTitleLength),
-                                 "body": try payload.requiredText("body", maxLength: RPCEnvelope.maxRequestBytes)]
+                                 "body": try payload.requiredText("body", maxLength: Command.defaultMaxRequestBytes)]
         default:
             throw Rejection(.schema, "field 'payload' is the seed's shape for email, sms and push; for \(channel) give 'recipient' and 'content'")
         }

@@ -155,9 +155,9 @@ public struct SendRequest: Sendable, Equatable {
             }
             message = .content(Content(
                 title: try content.requiredText("title", maxLength: Self.maxTitleLength),
-                body: try content.requiredText("body", maxLength: RPCEnvelope.maxRequestBytes),
+                body: try content.requiredText("body", maxLength: Command.defaultMaxRequestBytes),
                 subject: try content.optionalString("subject", maxLength: Self.maxTitleLength),
-                html: try content.optionalString("html", maxLength: RPCEnvelope.maxRequestBytes)))
+                html: try content.optionalString("html", maxLength: Command.defaultMaxRequestBytes)))
         }
         locale = try fields.optionalString("locale", maxLength: 35).map { (text) throws(Rejection) in try ContactAddress.locale(text) }
         idempotencyKey = try fields.optionalString(

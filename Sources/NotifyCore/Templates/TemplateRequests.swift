@@ -1,8 +1,8 @@
 /// `PublishTemplate {name, template}`: the template as the product's next version, live at once (every daemon within a
 /// second); a template that does not compile is 400 naming its part, line and column. Publishing what is already live
 /// changes nothing (`unchanged: true`), so a deployment script may publish on every run.
-public struct PublishTemplate: RPCRequest, Equatable {
-    public static let command = RPCCommand.publishTemplate
+public struct PublishTemplate: CommandRequest, Equatable {
+    public static let command = Command.publishTemplate
     public var name: String
     public var template: ProductTemplate
 
@@ -11,8 +11,8 @@ public struct PublishTemplate: RPCRequest, Equatable {
         self.template = template
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body, maxBytes: ProductTemplate.maxRequestBytes)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             name = try TemplateName.read(fields)
             template = try ProductTemplate(try fields.object("template"))
@@ -24,15 +24,15 @@ public struct PublishTemplate: RPCRequest, Equatable {
 }
 
 /// A template command that names a template and, optionally, one of its versions: `{name, version?}`.
-public protocol TemplateVersionRequest: RPCRequest {
+public protocol TemplateVersionRequest: CommandRequest {
     var name: String { get }
     var version: Int? { get }
     init(name: String, version: Int?)
 }
 
 extension TemplateVersionRequest {
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             self.init(name: try TemplateName.read(fields), version: try TemplateName.version(fields))
         } catch { throw error.asBadRequest }
@@ -45,7 +45,7 @@ extension TemplateVersionRequest {
 
 /// `RollbackTemplate {name, version?}`: makes `version` live again, or, without one, the version before the live one.
 public struct RollbackTemplate: TemplateVersionRequest, Equatable {
-    public static let command = RPCCommand.rollbackTemplate
+    public static let command = Command.rollbackTemplate
     public var name: String
     public var version: Int?
 
@@ -57,7 +57,7 @@ public struct RollbackTemplate: TemplateVersionRequest, Equatable {
 
 /// `GetTemplate {name, version?}`: one version as published (the live one by default).
 public struct GetTemplate: TemplateVersionRequest, Equatable {
-    public static let command = RPCCommand.getTemplate
+    public static let command = Command.getTemplate
     public var name: String
     public var version: Int?
 
@@ -68,8 +68,8 @@ public struct GetTemplate: TemplateVersionRequest, Equatable {
 }
 
 /// `ListTemplates {after?, limit?}`: the product's templates by name, `limit` (1–200, default 50) after `after`.
-public struct ListTemplates: RPCRequest, Equatable {
-    public static let command = RPCCommand.listTemplates
+public struct ListTemplates: CommandRequest, Equatable {
+    public static let command = Command.listTemplates
     public var after: String?
     public var limit: Int
 
@@ -78,8 +78,8 @@ public struct ListTemplates: RPCRequest, Equatable {
         self.limit = limit
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             after = try fields.optionalString("after", maxLength: 64)
             limit = try fields.integer("limit", default: 50, in: 1...200)
@@ -94,8 +94,8 @@ public struct ListTemplates: RPCRequest, Equatable {
 /// `PreviewTemplate {name, version?} | {template}, data?, locale?`: renders a published version, or a template not
 /// yet published, with sample data, as a send would for a recipient of `locale`; what would refuse the send (a part
 /// that does not compile, a name `data` lacks, a title too long) is 400 naming it. Nothing is stored or sent.
-public struct PreviewTemplate: RPCRequest, Equatable {
-    public static let command = RPCCommand.previewTemplate
+public struct PreviewTemplate: CommandRequest, Equatable {
+    public static let command = Command.previewTemplate
 
     /// What to render: a stored version, or the template in the request.
     public enum Source: Sendable, Equatable {
@@ -113,8 +113,8 @@ public struct PreviewTemplate: RPCRequest, Equatable {
         self.locale = locale
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body, maxBytes: ProductTemplate.maxRequestBytes)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             if let template = try fields.optionalObject("template") {
                 guard !fields.has("name") else { throw Rejection(.schema, "give field 'name' or 'template', not both") }

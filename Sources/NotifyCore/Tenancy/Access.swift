@@ -132,7 +132,7 @@ public enum Access {
     /// The record of `key` once its secret matched a key that still works (nil record: no such key). A wrong secret,
     /// a revoked key and a rotated key past its grace are all 401 with the same message, so a caller cannot tell
     /// them apart; until this succeeds, nothing the key claims (its id) names the caller anywhere.
-    public static func authenticate(_ key: APIKey, record: KeyRecord?) throws(RPCFailure) -> KeyRecord {
+    public static func authenticate(_ key: APIKey, record: KeyRecord?) throws(CommandFailure) -> KeyRecord {
         guard let record, APIKey.hashesMatch(key.hash, record.hash), !record.revoked, !record.expired else {
             throw .unauthorized("the x-api-key is unknown, revoked or expired")
         }
@@ -142,7 +142,7 @@ public enum Access {
     /// The caller as its key stands now, read again (its row locked) in the transaction of what it changes: a key
     /// revoked or expired since it authenticated is 401, as it would be if it came now, so nothing it mints can be
     /// written after its revocation's cascade ran. The admin and the broker (no key) are returned as they are.
-    public static func stillActing(_ principal: Principal, live: Bool, hasSuccessor: Bool) throws(RPCFailure) -> Principal {
+    public static func stillActing(_ principal: Principal, live: Bool, hasSuccessor: Bool) throws(CommandFailure) -> Principal {
         guard principal.keyID != nil else { return principal }
         guard live else { throw .unauthorized("the x-api-key is unknown, revoked or expired") }
         var principal = principal
@@ -151,13 +151,13 @@ public enum Access {
     }
 
     /// Refuses an authenticated key whose product or organisation is deactivated (403).
-    public static func admit(_ record: KeyRecord) throws(RPCFailure) {
+    public static func admit(_ record: KeyRecord) throws(CommandFailure) {
         guard record.productActive else { throw .forbidden("the key's product is deactivated") }
         guard record.organizationActive else { throw .forbidden("the key's organization is deactivated") }
     }
 
     /// Refuses `command` to a principal that holds none of its scopes; keys are handled only with a key (or as admin).
-    public static func authorise(_ principal: Principal, _ command: RPCCommand) throws(RPCFailure) {
+    public static func authorise(_ principal: Principal, _ command: Command) throws(CommandFailure) {
         if command == .rotateAPIKey || command == .revokeAPIKey, principal.keyID == nil, !principal.isAdmin {
             throw .forbidden("\(command.rawValue) needs an x-api-key")
         }

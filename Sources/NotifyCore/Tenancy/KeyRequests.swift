@@ -1,14 +1,14 @@
 import Foundation
 
 /// A request about one key: `{keyId?}`, the caller's own key when left out.
-public protocol KeyRequest: RPCRequest {
+public protocol KeyRequest: CommandRequest {
     var keyID: String? { get }
     init(keyID: String?)
 }
 
 extension KeyRequest {
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do { self.init(keyID: try fields.optionalKeyID("keyId")) } catch { throw error.asBadRequest }
     }
 
@@ -19,22 +19,22 @@ extension KeyRequest {
 /// (`auth.rotationGraceSeconds`), so its users can move over. A product's key may rotate its own key and its
 /// organisations' (not while it is in its own grace); an organisation's key its own; the admin any.
 public struct RotateAPIKey: KeyRequest, Equatable {
-    public static let command = RPCCommand.rotateAPIKey
+    public static let command = Command.rotateAPIKey
     public var keyID: String?
     public init(keyID: String?) { self.keyID = keyID }
 }
 
 /// `RevokeApiKey {keyId?}`: the key stops working at once, on every daemon.
 public struct RevokeAPIKey: KeyRequest, Equatable {
-    public static let command = RPCCommand.revokeAPIKey
+    public static let command = Command.revokeAPIKey
     public var keyID: String?
     public init(keyID: String?) { self.keyID = keyID }
 }
 
 /// `CreateServiceKey {name, scopes}` (admin, an extension): a key for one of FlowMart's own services, which belongs to
 /// no tenant and may hold only the inbox, recipient and tracking scopes.
-public struct CreateServiceKey: RPCRequest, Equatable {
-    public static let command = RPCCommand.createServiceKey
+public struct CreateServiceKey: CommandRequest, Equatable {
+    public static let command = Command.createServiceKey
     public var name: String
     public var scopes: [Scope]
 
@@ -43,8 +43,8 @@ public struct CreateServiceKey: RPCRequest, Equatable {
         self.scopes = scopes
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             name = try fields.name("name")
             let allowed = Scope.service.map(\.rawValue).joined(separator: ", ")
@@ -84,7 +84,7 @@ extension Access {
     /// the product (its own successor included: a leaked key must not revoke, or rotate away, the key its owner moved
     /// to), and never by a key in its grace (one with a successor), which may handle only itself. What the caller may
     /// not reach is 404, as an unknown id; a key in its grace is 403.
-    public static func authorise(_ principal: Principal, toManage owner: KeyOwner) throws(RPCFailure) {
+    public static func authorise(_ principal: Principal, toManage owner: KeyOwner) throws(CommandFailure) {
         if principal.isAdmin || owner.keyID == principal.keyID { return }
         guard let tenant = principal.tenant, tenant.organizationID == nil, principal.scopes.contains(.manage),
             let other = owner.tenant, other.productID == tenant.productID, other.organizationID != nil

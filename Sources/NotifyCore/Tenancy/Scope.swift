@@ -1,4 +1,4 @@
-/// What a key may do. Every RPC command needs one of them (`RPCCommand.scopes`); the events flow needs none (the
+/// What a key may do. Every RPC command needs one of them (`Command.scopes`); the events flow needs none (the
 /// broker's permissions authorise it).
 public enum Scope: String, Sendable, CaseIterable, Comparable {
     /// `SendNotification`, `SendBatch`, `CancelRequest`.
@@ -28,7 +28,7 @@ public enum Scope: String, Sendable, CaseIterable, Comparable {
     public static func < (lhs: Scope, rhs: Scope) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
-extension RPCCommand {
+extension Command {
     /// The scopes of which a caller needs one (admin holds all of them).
     public var scopes: Set<Scope> {
         switch self {

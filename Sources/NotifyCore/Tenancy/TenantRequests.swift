@@ -2,8 +2,8 @@ import Foundation
 
 /// `CreateProduct {product: {name, active?}, organizations?: [{name, active?}]}` (admin): a product with its key, and
 /// each organisation with its own, in one transaction. The reply is the only place the keys are ever shown.
-public struct CreateProduct: RPCRequest, Equatable {
-    public static let command = RPCCommand.createProduct
+public struct CreateProduct: CommandRequest, Equatable {
+    public static let command = Command.createProduct
     public static let maxOrganizations = 100
     public var product: TenantSpec
     public var organizations: [TenantSpec]
@@ -13,8 +13,8 @@ public struct CreateProduct: RPCRequest, Equatable {
         self.organizations = organizations
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             product = try TenantSpec(try fields.object("product"))
             organizations = try (fields.optionalObjects("organizations", maxCount: Self.maxOrganizations) ?? [])
@@ -29,8 +29,8 @@ public struct CreateProduct: RPCRequest, Equatable {
 
 /// `CreateOrganizations {productId?, organizations: [{name, active?}]}`: organisations under a product, each with its
 /// key. A product's key names its own product (or leaves `productId` out); the admin names any.
-public struct CreateOrganizations: RPCRequest, Equatable {
-    public static let command = RPCCommand.createOrganizations
+public struct CreateOrganizations: CommandRequest, Equatable {
+    public static let command = Command.createOrganizations
     public var productID: UUID?
     public var organizations: [TenantSpec]
 
@@ -39,8 +39,8 @@ public struct CreateOrganizations: RPCRequest, Equatable {
         self.organizations = organizations
     }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             productID = try fields.optionalUUID("productId")
             guard let organizations = try fields.optionalObjects("organizations", maxCount: CreateProduct.maxOrganizations),
@@ -57,14 +57,14 @@ public struct CreateOrganizations: RPCRequest, Equatable {
 }
 
 /// `GetProduct {productId?}`: the product with its organisations, without keys; a product's key may leave the id out.
-public struct GetProduct: RPCRequest, Equatable {
-    public static let command = RPCCommand.getProduct
+public struct GetProduct: CommandRequest, Equatable {
+    public static let command = Command.getProduct
     public var productID: UUID?
 
     public init(productID: UUID?) { self.productID = productID }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do { productID = try fields.optionalUUID("productId") } catch { throw error.asBadRequest }
     }
 
@@ -72,14 +72,14 @@ public struct GetProduct: RPCRequest, Equatable {
 }
 
 /// `GetOrganization {organizationId?}`: one organisation, without keys; an organisation's key may leave the id out.
-public struct GetOrganization: RPCRequest, Equatable {
-    public static let command = RPCCommand.getOrganization
+public struct GetOrganization: CommandRequest, Equatable {
+    public static let command = Command.getOrganization
     public var organizationID: UUID?
 
     public init(organizationID: UUID?) { self.organizationID = organizationID }
 
-    public init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    public init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do { organizationID = try fields.optionalUUID("organizationId") } catch { throw error.asBadRequest }
     }
 
@@ -103,8 +103,8 @@ public struct TenantUpdate: Sendable, Equatable {
         self.quota = quota
     }
 
-    init(body: [UInt8]) throws(RPCFailure) {
-        let fields = try RequestBody.fields(body)
+    init(_ input: CommandInput) throws(CommandFailure) {
+        let fields = input.fields
         do throws(Rejection) {
             id = try fields.uuid("id")
             name = try fields.optionalName("name")
@@ -131,20 +131,20 @@ public struct TenantUpdate: Sendable, Equatable {
     }
 }
 
-public struct UpdateProduct: RPCRequest, Equatable {
-    public static let command = RPCCommand.updateProduct
+public struct UpdateProduct: CommandRequest, Equatable {
+    public static let command = Command.updateProduct
     public var update: TenantUpdate
 
     public init(_ update: TenantUpdate) { self.update = update }
-    public init(body: [UInt8]) throws(RPCFailure) { update = try TenantUpdate(body: body) }
+    public init(_ input: CommandInput) throws(CommandFailure) { update = try TenantUpdate(input) }
     public var body: JSONValue { update.body }
 }
 
-public struct UpdateOrganization: RPCRequest, Equatable {
-    public static let command = RPCCommand.updateOrganization
+public struct UpdateOrganization: CommandRequest, Equatable {
+    public static let command = Command.updateOrganization
     public var update: TenantUpdate
 
     public init(_ update: TenantUpdate) { self.update = update }
-    public init(body: [UInt8]) throws(RPCFailure) { update = try TenantUpdate(body: body) }
+    public init(_ input: CommandInput) throws(CommandFailure) { update = try TenantUpdate(input) }
     public var body: JSONValue { update.body }
 }

@@ -7,7 +7,7 @@ import NotifyCore
 import NotifyStore
 import Postgres
 
-/// The commands over HTTP (`/v1/...` on the listener): the same `Authenticator` and `RPCRouter` as the RPC queue,
+/// The commands over HTTP (`/v1/...` on the listener): the same `Authenticator` and `CommandRouter` as the RPC queue,
 /// on the same query pool, so a command means the same whichever transport carries it. A route names its command;
 /// its request is the JSON body with the path's parameters and the query's fields added (a field given twice is
 /// 400); the reply is the command's JSON with its status as the HTTP status (`Retry-After` with a 429 or 503).
@@ -18,7 +18,7 @@ import Postgres
 /// the database; a well-formed one with one indexed read), the body is read only within the listener's budget
 /// (`RequestBodies`), and a request waits for a query connection only while few others do (`http.databaseQueueLimit`).
 struct APIEndpoint: Sendable {
-    let router: RPCRouter
+    let router: CommandRouter
     let database: PGPool
     let bodies: RequestBodies
     /// Requests that may wait for a query connection; past it, 503 with `Retry-After`.
@@ -38,8 +38,8 @@ struct APIEndpoint: Sendable {
             Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: document)))
         }
         router.post("/v1/rpc/:command") { request, context in
-            guard let name = context.parameters.get("command"), let command = RPCCommand(rawValue: name) else {
-                return Self.json(RPCFailure.notFound("no such command; see /openapi.json").body, status: 404)
+            guard let name = context.parameters.get("command"), let command = Command(rawValue: name) else {
+                return Self.json(CommandFailure.notFound("no such command; see /openapi.json").body, status: 404)
                     .closingConnection(if: RequestBodies.plan(request, limit: 0).hasBody)
             }
             return await handle(request, context, route: nil, command: command, pathParameters: [])
@@ -49,7 +49,7 @@ struct APIEndpoint: Sendable {
     /// One call: the caller authenticated, the body read within the command's limit and the budget, the request
     /// built and the command run on a database thread (a send then waits for its group commit). A reply sent before
     /// the body was read closes the connection (`RequestGate`).
-    private func handle(_ request: Request, _ context: ListenerContext, route: APIRoutes.Route?, command: RPCCommand,
+    private func handle(_ request: Request, _ context: ListenerContext, route: APIRoutes.Route?, command: Command,
                         pathParameters: [(String, String)]) async -> Response {
         let origin = Authenticator.Origin(
             requestID: request.headers[HTTPField.Name("x-request-id")!]?.logSafe,
@@ -57,7 +57,7 @@ struct APIEndpoint: Sendable {
         let fields: [(String, String)] = pathParameters + (route?.fixed ?? [])
             + request.uri.queryParameters.map { (String($0.key), String($0.value)) }
         var bodyRead = !RequestBodies.plan(request, limit: command.maxRequestBytes).hasBody
-        let outcome: Result<RPCHandlers.Answer, any Error>
+        let outcome: Result<CommandHandlers.Answer, any Error>
         do {
             let call = try await authenticate(command, presented: request.headers[HTTPField.Name("x-api-key")!], from: origin)
             outcome = .success(try await bodies.withBody(of: request, upTo: command.maxRequestBytes, context: context) { bytes in
@@ -71,11 +71,11 @@ struct APIEndpoint: Sendable {
         switch outcome {
         case .success(let answer):
             reply = (answer.body, answer.status, answer.headers.compactMap { name, value in value.headerText.map { (name, $0) } })
-        case .failure(let failure as RPCFailure):
+        case .failure(let failure as CommandFailure):
             reply = (failure.body, failure.status, failure.retryAfterSeconds.map { [("Retry-After", String($0))] } ?? [])
         case .failure(let error):
             logger.error("HTTP request failed", metadata: ["rpc.type": "\(command.rawValue)", "error": "\(error)"])
-            reply = (RPCFailure.internalError.body, RPCFailure.internalError.status, [])
+            reply = (CommandFailure.internalError.body, CommandFailure.internalError.status, [])
         }
         metrics.rpc(command: command.rawValue, status: reply.status)
         var response = Self.json(reply.body, status: reply.status)
@@ -87,7 +87,7 @@ struct APIEndpoint: Sendable {
 
     /// The call `presented` makes of `command`, decided before the body is read: a missing or malformed key without
     /// I/O, a well-formed one after reading its record.
-    private func authenticate(_ command: RPCCommand, presented: String?, from origin: Authenticator.Origin) async throws -> RPCCall {
+    private func authenticate(_ command: Command, presented: String?, from origin: Authenticator.Origin) async throws -> CommandCall {
         let authenticator = router.authenticator
         let claim = try authenticator.claim(presented, command: command, over: .http, from: origin)
         var record: KeyRecord?
@@ -99,7 +99,7 @@ struct APIEndpoint: Sendable {
 
     /// Builds the command's request from the body and `fields` and runs it on a query connection; a send then waits
     /// for its group commit.
-    private func run(_ call: RPCCall, body bytes: [UInt8], fields: [(String, String)], integers: Set<String>) async throws -> RPCHandlers.Answer {
+    private func run(_ call: CommandCall, body bytes: [UInt8], fields: [(String, String)], integers: Set<String>) async throws -> CommandHandlers.Answer {
         let router = router
         let body: [UInt8]
         do {
@@ -122,14 +122,14 @@ struct APIEndpoint: Sendable {
         do {
             return try await database.withConnection(queueingAtMost: databaseQueueLimit, body)
         } catch let error as PGError where error.code == .busy {
-            throw RPCFailure.busy("every database connection is busy and too many requests wait for one; send it again shortly")
+            throw CommandFailure.busy("every database connection is busy and too many requests wait for one; send it again shortly")
         }
     }
 
     /// The command's JSON body: the request's own (an object, or nothing) with `fields` added, those named in
     /// `integers` as numbers. Read with the RPC bodies' limits (size, depth), so nothing the queue would refuse
     /// gets further here.
-    static func body(_ bytes: [UInt8], adding fields: [(String, String)], integers: Set<String>, limit: Int) throws(RPCFailure) -> [UInt8] {
+    static func body(_ bytes: [UInt8], adding fields: [(String, String)], integers: Set<String>, limit: Int) throws(CommandFailure) -> [UInt8] {
         guard !fields.isEmpty else { return bytes.isEmpty ? Array("{}".utf8) : bytes }
         var object: [String: Any] = [:]
         if !bytes.isEmpty {

@@ -9,7 +9,7 @@ enum APIRoutes {
         let method: HTTPRequest.Method
         /// The path with `{name}` parameters, as OpenAPI writes it.
         let path: String
-        let command: RPCCommand
+        let command: Command
         let summary: String
         /// Query fields read as whole numbers.
         var integers: Set<String> = []

@@ -91,7 +91,7 @@ struct HTTPListener: Service {
 extension HTTPListener {
     /// The listener with its endpoints: the commands, `providers`' receipts and (with a signer) one-click unsubscribe, on
     /// `database` (the query pool), sharing one budget for request bodies.
-    init(settings: HTTPSettings, checks: HealthChecks, providers: [any DeliveryProvider], commands: RPCRouter, database: PGPool,
+    init(settings: HTTPSettings, checks: HealthChecks, providers: [any DeliveryProvider], commands: CommandRouter, database: PGPool,
          unsubscribe signer: UnsubscribeSigner?, metrics: DaemonMetrics, logger: Logger) {
         let bodies = RequestBodies(budgetBytes: settings.bodyBudgetBytes)
         self.init(

@@ -106,8 +106,8 @@ enum OpenAPIDocument {
 
     /// OpenAPI links from what a command creates to the commands that read or act on it: a client (and schemathesis'
     /// stateful phase) follows them from a send to its cancel and its deliveries, from a publish to its template.
-    private static func links(_ command: RPCCommand) -> [(String, JSONValue)] {
-        func link(_ operation: RPCCommand, _ parameters: [(String, String)]) -> (String, JSONValue) {
+    private static func links(_ command: Command) -> [(String, JSONValue)] {
+        func link(_ operation: Command, _ parameters: [(String, String)]) -> (String, JSONValue) {
             (operation.rawValue, .object([
                 ("operationId", .string(operation.rawValue)), ("parameters", .object(parameters.map { ($0.0, .string($0.1)) })),
             ]))

@@ -28,9 +28,9 @@ struct ReceiptEndpoint: Sendable {
             }
         } catch {
             metrics.receipts(1, provider: provider, outcome: "rejected")
-            let status = (error as? RPCFailure)?.status ?? 400
+            let status = (error as? CommandFailure)?.status ?? 400
             var response = Response(status: HTTPResponse.Status(code: status)).closingConnection()
-            if let seconds = (error as? RPCFailure)?.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+            if let seconds = (error as? CommandFailure)?.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
             return response
         }
     }

@@ -22,7 +22,7 @@ final class RequestBodies: Sendable {
     }
 
     /// Runs `use` with `request`'s body of at most `limit` bytes (nothing read when there is none), holding its share
-    /// of the budget until `use` returns. Refusals are `RPCFailure`s: 413 past the limit, 503 when the budget is
+    /// of the budget until `use` returns. Refusals are `CommandFailure`s: 413 past the limit, 503 when the budget is
     /// spent, 400 when the connection ended before the body was whole (its read timeout, say).
     func withBody<Value>(
         of request: Request, upTo limit: Int, context: ListenerContext, _ use: ([UInt8]) async throws -> Value
@@ -34,7 +34,7 @@ final class RequestBodies: Sendable {
         case .reserve(let reserved): bytes = reserved
         }
         guard budget.withLock({ $0.reserve(bytes) }) else {
-            throw RPCFailure.busy("too many request bodies are being read at once; send it again shortly")
+            throw CommandFailure.busy("too many request bodies are being read at once; send it again shortly")
         }
         defer { budget.withLock { $0.release(bytes) } }
         context.channel.triggerUserOutboundEvent(RequestGate.Release(), promise: nil)
@@ -45,16 +45,16 @@ final class RequestBodies: Sendable {
         } catch is NIOTooManyBytesError {
             throw Self.tooLarge(limit)
         } catch {
-            throw RPCFailure.badRequest("request body: the connection ended before the body arrived whole")
+            throw CommandFailure.badRequest("request body: the connection ended before the body arrived whole")
         }
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared != body.readableBytes {
-            throw RPCFailure.badRequest("request body: the connection ended before the body arrived whole")
+            throw CommandFailure.badRequest("request body: the connection ended before the body arrived whole")
         }
         return try await use(Array(body.readableBytesView))
     }
 
-    private static func tooLarge(_ limit: Int) -> RPCFailure {
-        RPCFailure(status: 413, code: "too-large", message: "the body is over \(limit) bytes")
+    private static func tooLarge(_ limit: Int) -> CommandFailure {
+        CommandFailure(status: 413, code: "too-large", message: "the body is over \(limit) bytes")
     }
 }
 

@@ -52,7 +52,7 @@ struct InventoryReconciler: Service {
             do {
                 let body = try RPCEnvelope.body(status: reply.properties.headers[RPCEnvelope.statusHeader]?.integer, body: reply.body)
                 result = try InventoryList.Page(body: body)
-            } catch let failure as RPCFailure {
+            } catch let failure as CommandFailure {
                 throw ReconciliationError(reason: "GetInventoryList answered with status \(failure.status): \(failure.message.logSafe)")
             } catch let rejection as Rejection {
                 throw ReconciliationError(reason: "GetInventoryList reply is not usable: \(rejection.detail)")

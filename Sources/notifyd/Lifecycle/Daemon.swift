@@ -106,7 +106,7 @@ struct Daemon {
             metrics: metrics, logger: logger)
         let sending = SendContext(planner: planner, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
         let refusals = RefusalAuditor(database: resources.writes, window: configuration.refusalWindow, logger: logger)
-        let commands = RPCRouter(
+        let commands = CommandRouter(
             authenticator: Authenticator(settings: configuration.auth, refusals: refusals), sending: sending,
             committer: SendCommitter(database: resources.sends, context: sending, refusals: refusals, metrics: metrics, logger: logger),
             logger: logger)

@@ -19,7 +19,7 @@ struct RPCServer: Service {
     let queue: String
     let prefetch: Int
     /// The commands, behind this queue and the HTTP API alike.
-    let router: RPCRouter
+    let router: CommandRouter
     let readiness: Readiness
     let metrics: DaemonMetrics
     let logger: Logger
@@ -33,9 +33,9 @@ struct RPCServer: Service {
         let router = router
         // Bodies over 16 KiB (batches of sends) are read while those held total at most 8 MiB; past that a request is
         // answered 503 `busy` unread (its body omitted), and the caller sends it again a moment later.
-        let limit = AMQPBodyLimit(ordinary: RPCEnvelope.maxRequestBytes, oversizedBudget: 8 * SendBatch.maxRequestBytes)
+        let limit = AMQPBodyLimit(ordinary: Command.defaultMaxRequestBytes, oversizedBudget: 8 * SendBatch.maxRequestBytes)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
-            let command = request.properties.type.flatMap { RPCCommand(rawValue: $0) }
+            let command = request.properties.type.flatMap { Command(rawValue: $0) }
             guard let replyTo = request.properties.replyTo, router.authenticator.settings.allowsReply(to: replyTo) else {
                 logger.warning("dropped an RPC request without an allowed reply_to", metadata: [
                     "rpc.type": "\(request.properties.type?.logSafe ?? "-")",
@@ -66,7 +66,7 @@ struct RPCServer: Service {
 
     /// Authenticates `request` and runs its command; `reply` gets the outcome, at once or after a send's commit.
     private static func answer(
-        _ request: AMQPDelivery, _ command: RPCCommand?, _ database: Result<PGConnection, PGError>, _ router: RPCRouter,
+        _ request: AMQPDelivery, _ command: Command?, _ database: Result<PGConnection, PGError>, _ router: CommandRouter,
         reply: @escaping SendCommitter.Reply
     ) {
         do {
@@ -78,40 +78,40 @@ struct RPCServer: Service {
         }
     }
 
-    /// The reply's body and headers (its status among them) for an outcome; an error that is no `RPCFailure` is
+    /// The reply's body and headers (its status among them) for an outcome; an error that is no `CommandFailure` is
     /// logged and answered 500.
     private static func reply(
-        _ result: Result<RPCHandlers.Answer, any Error>, to request: AMQPDelivery, _ logger: Logger
+        _ result: Result<CommandHandlers.Answer, any Error>, to request: AMQPDelivery, _ logger: Logger
     ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
         let status = RPCEnvelope.statusHeader
         switch result {
         case .success(let answer):
             return (answer.body, answer.headers.merging([status: .int(Int64(answer.status))]) { $1 })
-        case .failure(let failure as RPCFailure):
+        case .failure(let failure as CommandFailure):
             var headers: [String: AMQPFieldValue] = [status: .int(Int64(failure.status))]
             if let seconds = failure.retryAfterSeconds { headers["retry-after"] = .int(Int64(seconds)) }
             return (failure.body, headers)
         case .failure(let error):
             logger.error("RPC request failed", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")", "error": "\(error)"])
-            return (RPCFailure.internalError.body, [status: .int(Int64(RPCFailure.internalError.status))])
+            return (CommandFailure.internalError.body, [status: .int(Int64(CommandFailure.internalError.status))])
         }
     }
 }
 
 extension RPCServer {
     /// The call `request` makes: its size and command checked, then its caller (`Authenticator`).
-    static func call(_ request: AMQPDelivery, _ command: RPCCommand?, authenticator: Authenticator, on db: PGConnection) throws -> RPCCall {
+    static func call(_ request: AMQPDelivery, _ command: Command?, authenticator: Authenticator, on db: PGConnection) throws -> CommandCall {
         guard let command else {
-            throw RPCFailure.badRequest(
-                "the request 'type' property must be one of \(RPCCommand.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CommandFailure.badRequest(
+                "the request 'type' property must be one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let size = request.omittedBodySize ?? request.body.count
         guard size <= command.maxRequestBytes else {
-            throw RPCFailure.badRequest("request body: body is \(size) bytes, the limit for \(command.rawValue) is \(command.maxRequestBytes)")
+            throw CommandFailure.badRequest("request body: body is \(size) bytes, the limit for \(command.rawValue) is \(command.maxRequestBytes)")
         }
         if request.omittedBodySize != nil {
             // Within its command's limit, but larger requests already held fill the budget for them: a moment later it fits.
-            throw RPCFailure.busy("too many large requests at once; send it again shortly")
+            throw CommandFailure.busy("too many large requests at once; send it again shortly")
         }
         var presented: String?
         if case .string(let key)? = request.properties.headers[RPCEnvelope.apiKeyHeader] { presented = key }

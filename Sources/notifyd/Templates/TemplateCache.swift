@@ -87,7 +87,7 @@ final class TemplateCache: Sendable {
             let template = try ProductTemplate(JSONFields(try input.object(from: Array(stored.definition.utf8))))
             return try CompiledTemplate(name: name, version: stored.version, template: template)
         } catch {
-            throw RPCFailure(status: 409, code: "template-unusable",
+            throw CommandFailure(status: 409, code: "template-unusable",
                              message: "template '\(name)' version \(stored.version) cannot be used: \(error.detail); publish it again")
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 
 /// An RPC reply other than 200: `status` is the reply's `status` header (HTTP meaning) and the body is
 /// `{"error": {"code": ..., "message": ...}}`. Messages name fields, never echo values.
-public struct RPCFailure: Error, Sendable, Equatable {
+public struct CommandFailure: Error, Sendable, Equatable {
     public var status: Int
     public var code: String
     public var message: String
@@ -17,35 +17,35 @@ public struct RPCFailure: Error, Sendable, Equatable {
     }
 
     /// The caller's tenant is over its send quota; the same request is taken after `seconds`.
-    public static func overQuota(retryAfter seconds: Int) -> RPCFailure {
-        RPCFailure(status: 429, code: "over-quota", message: "this key's tenant is over its send quota; retry after \(seconds) s",
+    public static func overQuota(retryAfter seconds: Int) -> CommandFailure {
+        CommandFailure(status: 429, code: "over-quota", message: "this key's tenant is over its send quota; retry after \(seconds) s",
                    retryAfterSeconds: seconds)
     }
 
-    public static func badRequest(_ message: String) -> RPCFailure {
-        RPCFailure(status: 400, code: "bad-request", message: message)
+    public static func badRequest(_ message: String) -> CommandFailure {
+        CommandFailure(status: 400, code: "bad-request", message: message)
     }
 
-    public static func notFound(_ message: String) -> RPCFailure {
-        RPCFailure(status: 404, code: "not-found", message: message)
+    public static func notFound(_ message: String) -> CommandFailure {
+        CommandFailure(status: 404, code: "not-found", message: message)
     }
 
     /// No key, or one that is unknown, revoked or past its rotation grace.
-    public static func unauthorized(_ message: String) -> RPCFailure {
-        RPCFailure(status: 401, code: "unauthorized", message: message)
+    public static func unauthorized(_ message: String) -> CommandFailure {
+        CommandFailure(status: 401, code: "unauthorized", message: message)
     }
 
     /// A known key that may not do this: wrong scope, or its product or organisation is deactivated.
-    public static func forbidden(_ message: String) -> RPCFailure {
-        RPCFailure(status: 403, code: "forbidden", message: message)
+    public static func forbidden(_ message: String) -> CommandFailure {
+        CommandFailure(status: 403, code: "forbidden", message: message)
     }
 
     /// Too much is under way to take this now (a queue or budget is full); the same request is taken a moment later.
-    public static func busy(_ message: String) -> RPCFailure {
-        RPCFailure(status: 503, code: "busy", message: message, retryAfterSeconds: 1)
+    public static func busy(_ message: String) -> CommandFailure {
+        CommandFailure(status: 503, code: "busy", message: message, retryAfterSeconds: 1)
     }
 
-    public static let internalError = RPCFailure(
+    public static let internalError = CommandFailure(
         status: 500, code: "internal", message: "the request could not be served; try again later")
 
     /// The failure a non-200 reply reports in its `{"error": {"code", "message"}}` body (what can be read of it).
@@ -66,5 +66,5 @@ public struct RPCFailure: Error, Sendable, Equatable {
 
 extension Rejection {
     /// A request body that failed validation is the caller's mistake: 400 with the field named.
-    public var asBadRequest: RPCFailure { .badRequest(detail) }
+    public var asBadRequest: CommandFailure { .badRequest(detail) }
 }

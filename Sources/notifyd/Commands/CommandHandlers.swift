@@ -5,8 +5,8 @@ import NotifyStore
 import Postgres
 
 /// One small handler per RPC command: a typed request in, the 200 reply's body and headers out; a failure is thrown
-/// as the `RPCFailure` to answer with. They run on a database connection's own thread.
-enum RPCHandlers {
+/// as the `CommandFailure` to answer with. They run on a database connection's own thread.
+enum CommandHandlers {
     struct Answer {
         var body: JSONValue
         var headers: [String: AMQPFieldValue] = [:]
@@ -27,28 +27,28 @@ enum RPCHandlers {
     static func details(_ query: GetNotificationDetails, tenant: Tenant?, on db: PGConnection) throws -> Answer {
         guard let notification = try NotificationStore.details(query.notificationID, tenant: tenant, on: db),
             query.userID == nil || query.userID == notification.userID
-        else { throw RPCFailure.notFound("no notification with this notificationId for this user") }
+        else { throw CommandFailure.notFound("no notification with this notificationId for this user") }
         return Answer(body: InboxReplies.details(notification))
     }
 
     /// Marks read, idempotently; 404 as for details.
     static func markRead(_ command: MarkNotificationRead, tenant: Tenant?, on db: PGConnection) throws -> Answer {
         guard try NotificationStore.markRead(command.notificationID, userID: command.userID, tenant: tenant, on: db) else {
-            throw RPCFailure.notFound("no notification with this notificationId for this user")
+            throw CommandFailure.notFound("no notification with this notificationId for this user")
         }
         return Answer(body: InboxReplies.markedRead(command.notificationID))
     }
 
     /// Records a back-in-stock wish, idempotently. FlowMart's stock and its users' wishes: not a tenant's.
     static func watch(_ command: WatchProduct, tenant: Tenant?, on db: PGConnection) throws -> Answer {
-        guard tenant == nil else { throw RPCFailure.forbidden("back-in-stock wishes are FlowMart's users'; a tenant's key cannot make them") }
+        guard tenant == nil else { throw CommandFailure.forbidden("back-in-stock wishes are FlowMart's users'; a tenant's key cannot make them") }
         try WatchStore.watch(productID: command.productID, userID: command.userID, on: db)
         return Answer(body: InboxReplies.watching(userID: command.userID, productID: command.productID))
     }
 
     /// The stock levels the service knows (FlowMart's inventory: not for a tenant's key).
     static func stockLevels(_ query: GetStockLevels, tenant: Tenant?, on db: PGConnection) throws -> Answer {
-        guard tenant == nil else { throw RPCFailure.forbidden("stock levels are FlowMart's; a tenant's key cannot read them") }
+        guard tenant == nil else { throw CommandFailure.forbidden("stock levels are FlowMart's; a tenant's key cannot read them") }
         return Answer(body: InboxReplies.stockLevels(try StockStore.levels(productID: query.productID, limit: query.limit, on: db)))
     }
 
@@ -67,7 +67,7 @@ enum RPCHandlers {
     /// A user's directory entry; 404 when there is none.
     static func recipient(_ query: GetRecipient, tenant: Tenant?, on db: PGConnection) throws -> Answer {
         guard let stored = try RecipientStore.get(query.userID, in: tenant.namespace, on: db) else {
-            throw RPCFailure.notFound("no recipient with this userId")
+            throw CommandFailure.notFound("no recipient with this userId")
         }
         return Answer(body: stored.recipient.body(updatedAt: stored.updatedAt))
     }
@@ -81,7 +81,7 @@ enum RPCHandlers {
     /// Every channel of one notification; 404 for an unknown notification or another tenant's.
     static func deliveryStatus(_ query: GetDeliveryStatus, visibility: Visibility, on db: PGConnection) throws -> Answer {
         guard let deliveries = try DeliveryStore.status(of: query.notificationID, visibility: visibility, on: db) else {
-            throw RPCFailure.notFound("no notification with this notificationId")
+            throw CommandFailure.notFound("no notification with this notificationId")
         }
         return Answer(body: GetDeliveryStatus.reply(notificationID: query.notificationID, deliveries))
     }
@@ -105,7 +105,7 @@ enum RPCHandlers {
     /// One message; 404 for an unknown one or one the caller cannot see (the two are not told apart).
     static func message(_ query: GetMessage, visibility: Visibility, on db: PGConnection) throws -> Answer {
         guard let message = try DeliveryStore.message(query.messageID, visibility: visibility, on: db) else {
-            throw RPCFailure.notFound("no message with this messageId")
+            throw CommandFailure.notFound("no message with this messageId")
         }
         return Answer(body: message.body)
     }
@@ -116,7 +116,7 @@ enum RPCHandlers {
     }
 
     /// Redrives parked messages through the outbox; logged with who asked and how many.
-    static func redriveParked(_ command: RedriveParked, _ call: RPCCall, on db: PGConnection, logger: Logger) throws -> Answer {
+    static func redriveParked(_ command: RedriveParked, _ call: CommandCall, on db: PGConnection, logger: Logger) throws -> Answer {
         let (redriven, remaining) = try ParkedStore.redrive(command.selection, on: db)
         logger.notice("redrove parked messages", metadata: [
             "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")", "parked.selection": "\(command.selection.logDescription)", "parked.redriven": "\(redriven)",
@@ -126,7 +126,7 @@ enum RPCHandlers {
     }
 
     /// Deletes parked messages for good; logged with who asked and how many.
-    static func purgeParked(_ command: PurgeParked, _ call: RPCCall, on db: PGConnection, logger: Logger) throws -> Answer {
+    static func purgeParked(_ command: PurgeParked, _ call: CommandCall, on db: PGConnection, logger: Logger) throws -> Answer {
         let (purged, remaining) = try ParkedStore.purge(command.selection, on: db)
         logger.notice("purged parked messages", metadata: [
             "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")", "parked.selection": "\(command.selection.logDescription)", "parked.purged": "\(purged)",

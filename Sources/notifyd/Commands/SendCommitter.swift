@@ -17,7 +17,7 @@ final class SendCommitter: Sendable {
     /// Sends waiting for a commit, at most.
     static let maxPending = 4_096
 
-    typealias Reply = @Sendable (Result<RPCHandlers.Answer, any Error>) -> Void
+    typealias Reply = @Sendable (Result<CommandHandlers.Answer, any Error>) -> Void
 
     private struct Waiting {
         let send: PendingSend
@@ -57,7 +57,7 @@ final class SendCommitter: Sendable {
         }
         switch start {
         case nil:
-            reply(.failure(RPCFailure.busy("too many sends waiting to be written; send it again shortly")))
+            reply(.failure(CommandFailure.busy("too many sends waiting to be written; send it again shortly")))
         case true?:
             database.submit { self.next($0) }
         case false?:
@@ -96,8 +96,8 @@ final class SendCommitter: Sendable {
     /// itself; a broken connection fails them all with 503 and `Retry-After` (a repeat with the same idempotency key
     /// is answered once whatever happened).
     private func write(_ group: [Waiting], on db: PGConnection) {
-        var answers: [Result<RPCHandlers.Answer, any Error>?] = Array(repeating: nil, count: group.count)
-        func refuse(_ index: Int, _ failure: RPCFailure) {
+        var answers: [Result<CommandHandlers.Answer, any Error>?] = Array(repeating: nil, count: group.count)
+        func refuse(_ index: Int, _ failure: CommandFailure) {
             answers[index] = .failure(failure)
             let send = group[index].send
             refusals.refused(.refused(send.call.command, by: send.call.principal, failure: failure, requestID: send.call.requestID))
@@ -114,16 +114,16 @@ final class SendCommitter: Sendable {
             for (index, outcome) in zip(admitted, outcomes) {
                 let send = group[index].send
                 switch outcome {
-                case .success(.accepted): answers[index] = .success(RPCHandlers.accepted(send))
+                case .success(.accepted): answers[index] = .success(CommandHandlers.accepted(send))
                 case .success(.repeated(let earlier)):
                     unused.append(send)
-                    switch RPCHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours) {
+                    switch CommandHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours) {
                     case .success(let answer): answers[index] = .success(answer)
                     case .failure(let failure): refuse(index, failure)
                     }
                 case .success(.raced):
                     unused.append(send)
-                    refuse(index, RPCFailure.busy("a request with this idempotencyKey was being written; send it again"))
+                    refuse(index, CommandFailure.busy("a request with this idempotencyKey was being written; send it again"))
                 case .failure(let error):
                     unused.append(send)
                     answers[index] = .failure(error)
@@ -146,7 +146,7 @@ final class SendCommitter: Sendable {
     /// answered through `answer` (a repeat of an earlier request as such, even over the quota; else 429 with
     /// `Retry-After`).
     private func admit(
-        _ group: [Waiting], on db: PGConnection, answer: (Int, Result<RPCHandlers.Answer, RPCFailure>) -> Void
+        _ group: [Waiting], on db: PGConnection, answer: (Int, Result<CommandHandlers.Answer, CommandFailure>) -> Void
     ) throws -> [Int] {
         var admission = QuotaAdmission(group.map {
             QuotaAdmission.Send(tenant: $0.send.acceptance.request.tenant, slots: $0.send.acceptance.plan.notifications.count,
@@ -155,7 +155,7 @@ final class SendCommitter: Sendable {
         while let take = admission.next() { admission.took(refusedFor: try self.take(take.schedules, count: take.count, on: db)) }
         for (index, retryAfter) in admission.refused {
             if let earlier = try SendStore.earlier(group[index].send.acceptance.request, on: db) {
-                answer(index, RPCHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours))
+                answer(index, CommandHandlers.repeated(earlier, windowHours: context.settings.idempotencyHours))
             } else {
                 answer(index, .failure(.overQuota(retryAfter: retryAfter)))
             }
@@ -211,6 +211,6 @@ final class SendCommitter: Sendable {
         send.call.principal.quotas.schedules(of: send.acceptance.request.tenant, fallback: context.settings.quota)
     }
 
-    private static let unavailable = RPCFailure(status: 503, code: "unavailable", message: "the database did not answer; send it again",
+    private static let unavailable = CommandFailure(status: 503, code: "unavailable", message: "the database did not answer; send it again",
                                                 retryAfterSeconds: 1)
 }

@@ -5,10 +5,10 @@ import Postgres
 
 /// Products' templates: published and rolled back by the product's key, read and previewed by its organisations' too.
 /// Every change is in the audit trail (`template.published`, `template.rolled-back`, entity `template:<name>`).
-extension RPCHandlers {
+extension CommandHandlers {
     /// The next version of a template, live at once (this daemon's cache forgets the old one; the others' see it within
     /// a second). 201 with the version; 200 with `unchanged: true` when the live version already says exactly this.
-    static func publishTemplate(_ request: PublishTemplate, _ call: RPCCall, templates: TemplateCache, on db: PGConnection) throws -> Answer {
+    static func publishTemplate(_ request: PublishTemplate, _ call: CommandCall, templates: TemplateCache, on db: PGConnection) throws -> Answer {
         let product = try templateOwner(call)
         let definition = String(decoding: request.template.body.bytes, as: UTF8.self)
         let published = try TemplateStore.publish(
@@ -31,7 +31,7 @@ extension RPCHandlers {
     }
 
     /// Makes an earlier version live again: the one named, or the one below the live version.
-    static func rollbackTemplate(_ request: RollbackTemplate, _ call: RPCCall, templates: TemplateCache, on db: PGConnection) throws -> Answer {
+    static func rollbackTemplate(_ request: RollbackTemplate, _ call: CommandCall, templates: TemplateCache, on db: PGConnection) throws -> Answer {
         let product = try templateOwner(call)
         let outcome = try TemplateStore.rollback(
             product: product, name: request.name, to: request.version,
@@ -43,18 +43,18 @@ extension RPCHandlers {
         switch outcome {
         case .done(let from, let to):
             return Answer(body: .object([("name", .string(request.name)), ("version", .int(to)), ("previousVersion", .int(from))]))
-        case .unknownTemplate: throw RPCFailure.notFound("this product has no template with this name")
-        case .unknownVersion: throw RPCFailure.notFound("this template has no such version")
+        case .unknownTemplate: throw CommandFailure.notFound("this product has no template with this name")
+        case .unknownVersion: throw CommandFailure.notFound("this template has no such version")
         case .nothingEarlier:
-            throw RPCFailure(status: 409, code: "no-earlier-version", message: "the live version is this template's first; name a version")
+            throw CommandFailure(status: 409, code: "no-earlier-version", message: "the live version is this template's first; name a version")
         }
     }
 
     /// One version as published: `{name, version, live, createdAt, createdBy, template}`.
-    static func template(_ request: GetTemplate, _ call: RPCCall, on db: PGConnection) throws -> Answer {
+    static func template(_ request: GetTemplate, _ call: CommandCall, on db: PGConnection) throws -> Answer {
         let product = try templateReader(call)
         guard let stored = try TemplateStore.version(product: product, name: request.name, version: request.version, on: db) else {
-            throw RPCFailure.notFound(request.version == nil ? "this product has no template with this name" : "this template has no such version")
+            throw CommandFailure.notFound(request.version == nil ? "this product has no template with this name" : "this template has no such version")
         }
         return Answer(body: .object([
             ("name", .string(request.name)), ("version", .int(stored.version)), ("live", .bool(stored.live)),
@@ -64,7 +64,7 @@ extension RPCHandlers {
 
     /// The product's templates by name: `{templates: [{name, liveVersion, latestVersion, updatedAt}], next}` (`next`:
     /// the `after` of the following page, null on the last).
-    static func templates(_ request: ListTemplates, _ call: RPCCall, on db: PGConnection) throws -> Answer {
+    static func templates(_ request: ListTemplates, _ call: CommandCall, on db: PGConnection) throws -> Answer {
         let product = try templateReader(call)
         let page = try TemplateStore.list(product: product, after: request.after, limit: request.limit + 1, on: db)
         let shown = page.prefix(request.limit)
@@ -78,7 +78,7 @@ extension RPCHandlers {
     }
 
     /// A template rendered with sample data, as a send would render it; nothing is stored or sent.
-    static func preview(_ request: PreviewTemplate, _ call: RPCCall, templates: TemplateCache, on db: PGConnection) throws -> Answer {
+    static func preview(_ request: PreviewTemplate, _ call: CommandCall, templates: TemplateCache, on db: PGConnection) throws -> Answer {
         let compiled: CompiledTemplate
         switch request.source {
         case .inline(let template):
@@ -86,7 +86,7 @@ extension RPCHandlers {
         case .stored(let name, let version):
             let product = try templateReader(call)
             guard let stored = try TemplateStore.version(product: product, name: name, version: version, on: db) else {
-                throw RPCFailure.notFound(version == nil ? "this product has no template with this name" : "this template has no such version")
+                throw CommandFailure.notFound(version == nil ? "this product has no template with this name" : "this template has no such version")
             }
             compiled = try TemplateCache.compile(stored, name: name)
         }
@@ -96,16 +96,16 @@ extension RPCHandlers {
     }
 
     /// The product whose templates the caller changes: its product key's (the admin belongs to no product).
-    private static func templateOwner(_ call: RPCCall) throws -> UUID {
+    private static func templateOwner(_ call: CommandCall) throws -> UUID {
         guard let tenant = call.principal.tenant, tenant.organizationID == nil else {
-            throw RPCFailure.forbidden("templates are published with their product's key")
+            throw CommandFailure.forbidden("templates are published with their product's key")
         }
         return tenant.productID
     }
 
     /// The product whose templates the caller reads: its product's, for an organisation's key too.
-    private static func templateReader(_ call: RPCCall) throws -> UUID {
-        guard let tenant = call.principal.tenant else { throw RPCFailure.forbidden("templates are read with their product's or organization's key") }
+    private static func templateReader(_ call: CommandCall) throws -> UUID {
+        guard let tenant = call.principal.tenant else { throw CommandFailure.forbidden("templates are read with their product's or organization's key") }
         return tenant.productID
     }
 }

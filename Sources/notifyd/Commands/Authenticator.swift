@@ -39,7 +39,7 @@ struct Authenticator: Sendable {
     /// What `presented` (nil: no key) claims to be, else the 401 to answer (counted for the audit trail when
     /// `command` would have changed something). Without a key, only an inbox command over the broker, where the
     /// deployment leaves the inbox to the broker's permissions, is let through (as `broker`).
-    func claim(_ presented: String?, command: RPCCommand, over transport: Transport, from origin: Origin) throws(RPCFailure) -> Claim {
+    func claim(_ presented: String?, command: Command, over transport: Transport, from origin: Origin) throws(CommandFailure) -> Claim {
         guard let presented, !presented.isEmpty else {
             if transport == .broker, !settings.inboxRequiresKey, command.scopes.isSubset(of: Scope.inbox) { return .known(.broker) }
             throw refuse(command, .unauthorized("the request carries no x-api-key"), by: nil, from: origin)
@@ -55,9 +55,9 @@ struct Authenticator: Sendable {
     /// authenticated, its owner active, the command within its scopes. A refused command that would have changed
     /// something is counted for the audit trail, naming the caller only once its credential proved itself
     /// (`anonymous` before: a key's id is only a claim until then).
-    func call(_ command: RPCCommand, _ claim: Claim, record: KeyRecord?, from origin: Origin) throws(RPCFailure) -> RPCCall {
+    func call(_ command: Command, _ claim: Claim, record: KeyRecord?, from origin: Origin) throws(CommandFailure) -> CommandCall {
         var authenticated: Principal?
-        do throws(RPCFailure) {
+        do throws(CommandFailure) {
             let principal: Principal
             switch claim {
             case .known(let known):
@@ -70,14 +70,14 @@ struct Authenticator: Sendable {
             }
             authenticated = principal
             try Access.authorise(principal, command)
-            return RPCCall(command: command, principal: principal, requestID: origin.requestID, client: origin.client)
+            return CommandCall(command: command, principal: principal, requestID: origin.requestID, client: origin.client)
         } catch {
             throw refuse(command, error, by: authenticated, from: origin)
         }
     }
 
     /// Both steps on the caller's database thread (the RPC queue's way): the key's record read on `db`.
-    func call(_ command: RPCCommand, presented: String?, over transport: Transport, from origin: Origin, on db: PGConnection) throws -> RPCCall {
+    func call(_ command: Command, presented: String?, over transport: Transport, from origin: Origin, on db: PGConnection) throws -> CommandCall {
         let claim = try claim(presented, command: command, over: transport, from: origin)
         var record: KeyRecord?
         if case .key(let key) = claim { record = try TenantStore.keyRecord(key.id, on: db) }
@@ -85,7 +85,7 @@ struct Authenticator: Sendable {
     }
 
     /// `failure`, counted for the audit trail first when `command` would have changed something.
-    func refuse(_ command: RPCCommand, _ failure: RPCFailure, by principal: Principal?, from origin: Origin) -> RPCFailure {
+    func refuse(_ command: Command, _ failure: CommandFailure, by principal: Principal?, from origin: Origin) -> CommandFailure {
         if command.changesState {
             refusals.refused(.refused(command, by: principal, clientAddress: origin.address, failure: failure, requestID: origin.requestID))
         }
@@ -94,8 +94,8 @@ struct Authenticator: Sendable {
 }
 
 /// One authenticated command, whichever transport it came by.
-struct RPCCall: Sendable {
-    let command: RPCCommand
+struct CommandCall: Sendable {
+    let command: Command
     let principal: Principal
     /// The transport's id for the request (the AMQP `message_id`), for the audit trail.
     let requestID: String?

@@ -15,22 +15,22 @@ struct SendContext: Sendable {
 
 /// A send, checked and planned on the caller's thread, waiting for its group commit (`SendCommitter`).
 struct PendingSend: Sendable {
-    let call: RPCCall
+    let call: CommandCall
     /// `SendBatch`'s reply (per recipient) rather than `SendNotification`'s (per delivery).
     let batch: Bool
     let acceptance: SendStore.Acceptance
 }
 
-extension RPCHandlers {
+extension CommandHandlers {
     /// A send (`SendNotification`) or a batch of them (`SendBatch`) checked and planned: its lane from the
     /// category, its notifications, deliveries and jobs, its audit row. Nothing is written yet; `SendCommitter`
     /// answers 202 once it is durably queued and audited.
-    static func prepareSend(_ request: SendRequest, batch: Bool, _ call: RPCCall, context: SendContext, on db: PGConnection) throws -> PendingSend {
+    static func prepareSend(_ request: SendRequest, batch: Bool, _ call: CommandCall, context: SendContext, on db: PGConnection) throws -> PendingSend {
         guard let tenant = call.principal.tenant else {
-            throw RPCFailure.forbidden("sends are made with a product's or an organization's key")
+            throw CommandFailure.forbidden("sends are made with a product's or an organization's key")
         }
         guard let lane = context.settings.categories.lane(request.category) else {
-            throw RPCFailure.badRequest("field 'messageCategory' is not a category this service knows (see /openapi.json or docs/api.md)")
+            throw CommandFailure.badRequest("field 'messageCategory' is not a category this service knows (see /openapi.json or docs/api.md)")
         }
         let requestID = context.planner.newID()
         let record = SendStore.Request(
@@ -66,7 +66,7 @@ extension RPCHandlers {
             return (nil, Array(repeating: content.rendered, count: request.recipients.count))
         case .template(let use):
             guard let template = try templates.live(product: tenant.productID, name: use.name, on: db) else {
-                throw RPCFailure.badRequest("field 'template.name': this product has no template '\(use.name)' (PublishTemplate first)")
+                throw CommandFailure.badRequest("field 'template.name': this product has no template '\(use.name)' (PublishTemplate first)")
             }
             let directory = try RecipientStore.locales(
                 of: request.recipients.filter { $0.locale == nil }.map(\.userID), in: tenant.namespace, on: db)
@@ -92,12 +92,12 @@ extension RPCHandlers {
     }
 
     /// The answer to a repeated idempotency key: 208 with the first request's id for the same request, else 409.
-    static func repeated(_ earlier: SendStore.Repeat, windowHours: Int) -> Result<Answer, RPCFailure> {
+    static func repeated(_ earlier: SendStore.Repeat, windowHours: Int) -> Result<Answer, CommandFailure> {
         switch earlier {
         case .duplicate(let first):
             .success(Answer(body: .object([("requestId", .string(first)), ("duplicate", .bool(true))]), status: 208))
         case .conflict:
-            .failure(RPCFailure(status: 409, code: "idempotency-conflict",
+            .failure(CommandFailure(status: 409, code: "idempotency-conflict",
                                 message: "this idempotencyKey was used for a different request within \(windowHours) h"))
         }
     }
@@ -132,10 +132,10 @@ extension RPCHandlers {
 
     /// Stops what a send request has not sent yet: its deliveries still queued or waiting for a retry become
     /// `cancelled` (their jobs find nothing to do); 404 for a request the caller cannot see.
-    static func cancel(_ command: CancelRequest, _ call: RPCCall, on db: PGConnection) throws -> Answer {
+    static func cancel(_ command: CancelRequest, _ call: CommandCall, on db: PGConnection) throws -> Answer {
         guard let outcome = try SendStore.cancel(command.requestID, visibility: call.principal.visibility, actor: call.principal.actor,
                                                  on: db)
-        else { throw RPCFailure.notFound("no send request with this requestId") }
+        else { throw CommandFailure.notFound("no send request with this requestId") }
         return Answer(body: .object([
             ("requestId", .string(command.requestID)), ("cancelled", .int(outcome.cancelled)), ("inFlight", .int(outcome.inFlight)),
             ("finished", .int(outcome.finished)),

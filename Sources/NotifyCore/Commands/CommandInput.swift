@@ -1,0 +1,41 @@
+import Foundation
+
+/// What a command's request is read from, whatever the transport: the body's top-level JSON object, parsed once
+/// within the command's limits (its size, 8 levels of nesting), with the fields an HTTP route takes from its path and
+/// query added as if the body had them. Requests read it through `fields`; nothing is written back to JSON and
+/// parsed again.
+public struct CommandInput {
+    public let fields: JSONFields
+
+    /// Requests nest little: 8 levels are plenty.
+    static let maxDepth = 8
+
+    /// `body` read as `command`'s request. Over HTTP `route` holds the fields of the route's path and query (a
+    /// field that is also in the body is refused), those named in `integers` as numbers, and an empty body stands
+    /// for `{}`; over RPC `route` is nil and a body must be a JSON object.
+    public init(_ body: [UInt8], for command: Command, route: [(name: String, value: String)]? = nil,
+                integers: Set<String> = []) throws(CommandFailure) {
+        var object: [String: Any] = [:]
+        if route == nil || !body.isEmpty {
+            var input = JSONInput()
+            input.maxBytes = command.maxRequestBytes
+            input.maxDepth = Self.maxDepth
+            do {
+                object = try input.object(from: body)
+            } catch {
+                throw .badRequest("request body: \(error.detail)")
+            }
+        }
+        for (name, value) in route ?? [] {
+            guard object[name] == nil else { throw .badRequest("field '\(name)' is given twice (in the path or query, and the body)") }
+            if integers.contains(name) {
+                // The JSON parser reads every number as a Double; a query's number reads the same way.
+                guard let number = Int(value) else { throw .badRequest("query field '\(name)' must be a whole number") }
+                object[name] = Double(number)
+            } else {
+                object[name] = value
+            }
+        }
+        fields = JSONFields(object)
+    }
+}
