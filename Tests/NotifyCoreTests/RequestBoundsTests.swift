@@ -93,4 +93,15 @@ struct RequestBoundsTests {
         tally.count(rows[0], at: now, times: rows[0].count)
         #expect(tally.take().map(\.count) == [1], "a row not written is counted again")
     }
+
+    @Test("strangers from many addresses are told apart up to the anonymous share; callers with a key still get rows of their own")
+    func anonymousShare() {
+        var tally = RefusalTally(capacity: 10, anonymousCapacity: 2)
+        let now = Date()
+        for address in 0..<50 { tally.count(Self.refusal(nil, address: "2001:db8::\(address)"), at: now) }
+        for key in ["k1", "k2"] { tally.count(Self.refusal(key, status: 403), at: now) }
+        let rows = tally.take()
+        #expect(rows.map(\.actor) == ["anonymous", "anonymous", "key:k1", "key:k2", "anonymous"], "\(rows.map(\.actor))")
+        #expect(rows.last?.count == 48 && rows.last?.clientAddress == nil)
+    }
 }
