@@ -114,9 +114,12 @@ enum DigestStore {
         guard !sending.isEmpty else { return [:] }
         var entries: [String: [DigestEntry]] = [:]
         for row in try db.query("""
-            SELECT d.digest_id::text, n.title, n.message
+            SELECT d.digest_id::text,
+                   CASE WHEN count(*) OVER w = 1 THEN n.title ELSE left(n.title, \(MessageContent.maxDigestTitle + 1)) END,
+                   CASE WHEN count(*) OVER w = 1 THEN n.message ELSE left(n.message, \(MessageContent.maxDigestEntryBody + 1)) END
             FROM deliveries d JOIN notifications n ON n.id = d.notification_id
             WHERE d.digest_id = ANY(\(PGTextArray(sending.map(\.digestID)))::uuid[]) AND d.status = 'digested'
+            WINDOW w AS (PARTITION BY d.digest_id)
             ORDER BY n.created_at, n.id
             """, prepared: true) {
             entries[try row.decode(0, as: String.self), default: []].append(DigestEntry(title: try row.decode(1), body: try row.decode(2)))

@@ -27,6 +27,8 @@ public enum TemplateStore {
     public enum Published: Sendable, Equatable {
         case created(version: Int, previous: Int?)
         case unchanged(version: Int)
+        /// A new name, and the product has `ProductTemplate.maxNamesPerProduct` already.
+        case tooManyTemplates
     }
 
     /// What a rollback did, or why it could not.
@@ -52,12 +54,21 @@ public enum TemplateStore {
                 """).first
             let live = try current?.decode(0, as: Int.self)
             if let live, try current?.decode(1, as: String.self) == hash { return .unchanged(version: live) }
+            if current == nil, try db.query("""
+                SELECT count(*) FROM templates WHERE product_id = \(product)
+                """)[0].decode(0, as: Int.self) >= ProductTemplate.maxNamesPerProduct {
+                return .tooManyTemplates
+            }
             let version = (try current?.decode(2, as: Int.self) ?? 0) + 1
             _ = try db.execute("""
                 INSERT INTO template_versions (product_id, name, version, definition, hash, created_by)
                 VALUES (\(product), \(name), \(version), \(definition), \(hash), \(actor))
                 """)
             try setLive(product: product, name: name, version: version, on: db)
+            _ = try db.execute("""
+                DELETE FROM template_versions WHERE product_id = \(product) AND name = \(name)
+                AND version <= \(version - ProductTemplate.maxVersionsKept)
+                """)
             try AuditStore.append([audit(version, live)], on: db)
             return .created(version: version, previous: live)
         }

@@ -15,7 +15,11 @@ public final class PGPool: Sendable {
 
     private struct State {
         var idle: [Int]
-        var waiters: [CheckedContinuation<Int?, Never>] = []
+        /// Callers waiting for a connection, first come first served; `limited` for work from outside.
+        var waiters: [(continuation: CheckedContinuation<Int?, Never>, limited: Bool)] = []
+        /// How many of `waiters` came with a queue limit: the limit counts only these, so the daemon's own work
+        /// waiting (retention, recipient updates) never makes an HTTP request busy.
+        var limitedWaiting = 0
         var closed = false
     }
 
@@ -48,8 +52,9 @@ public final class PGPool: Sendable {
     }
 
     /// Like `withConnection(_:)` for work from outside (an HTTP request): when every connection is lent and `limit`
-    /// callers already wait, it fails at once with `PGError.busy` instead of queueing, so a flood of requests costs
-    /// a bounded queue and an answer, never an ever longer wait. Callers without a limit still queue behind these.
+    /// callers with a limit already wait, it fails at once with `PGError.busy` instead of queueing, so a flood of
+    /// requests costs a bounded queue and an answer, never an ever longer wait. Callers without a limit still queue
+    /// (behind these), and are not counted against it.
     public func withConnection<Value: Sendable>(
         queueingAtMost limit: Int?, _ body: @escaping @Sendable (PGConnection) throws -> Value
     ) async throws -> Value {
@@ -120,6 +125,11 @@ public final class PGPool: Sendable {
         }
     }
 
+    /// Callers waiting for a connection now, and how many of them came with a queue limit.
+    public var waiting: (all: Int, limited: Int) {
+        state.withLock { ($0.waiters.count, $0.limitedWaiting) }
+    }
+
     /// True when the server answers a trivial query on a pooled connection (reconnecting one that broke).
     public func answers() async -> Bool {
         (try? await withConnection { try $0.query("SELECT 1") }) != nil
@@ -129,10 +139,13 @@ public final class PGPool: Sendable {
     public func close() async {
         let waiters = state.withLock { state in
             state.closed = true
-            defer { state.waiters.removeAll() }
+            defer {
+                state.waiters.removeAll()
+                state.limitedWaiting = 0
+            }
             return state.waiters
         }
-        for waiter in waiters { waiter.resume(returning: nil) }
+        for waiter in waiters { waiter.continuation.resume(returning: nil) }
         for slot in slots {
             _ = await slot.run { $0.connection = nil }
         }
@@ -145,11 +158,12 @@ public final class PGPool: Sendable {
             let immediate: Int?? = state.withLock { state in
                 if state.closed { return .some(nil) }
                 if let index = state.idle.popLast() { return .some(index) }
-                if let limit, state.waiters.count >= limit {
+                if let limit, state.limitedWaiting >= limit {
                     busy = true
                     return .some(nil)
                 }
-                state.waiters.append(continuation)
+                state.waiters.append((continuation, limit != nil))
+                if limit != nil { state.limitedWaiting += 1 }
                 return nil
             }
             if let immediate { continuation.resume(returning: immediate) }
@@ -165,7 +179,9 @@ public final class PGPool: Sendable {
                 state.idle.append(index)
                 return nil
             }
-            return state.waiters.removeFirst()
+            let waiter = state.waiters.removeFirst()
+            if waiter.limited { state.limitedWaiting -= 1 }
+            return waiter.continuation
         }
         waiter?.resume(returning: index)
     }

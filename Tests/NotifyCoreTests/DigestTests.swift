@@ -97,4 +97,21 @@ struct DigestTests {
         #expect(push.count <= MessageContent.maxDigestPush && push.hasSuffix(" more)"))
         #expect(MessageContent.digest(of: [], on: .sms).text.isEmpty)
     }
+
+    @Test("a digest of a hundred of the largest notifications (256 KiB of quotes each): every entry cut, text and HTML within the render limit, the rest counted")
+    func largestDigest() {
+        let quotes = String(repeating: "\"", count: CompiledTemplate.maxRenderedLength)
+        let entries = (1...100).map { DigestEntry(title: String(repeating: "<", count: 10_000) + "\($0)", body: quotes) }
+        let email = MessageContent.digest(of: entries, on: .email)
+        let html = email.html ?? ""
+        #expect(email.text.utf8.count <= CompiledTemplate.maxRenderedLength && html.utf8.count <= CompiledTemplate.maxRenderedLength)
+        #expect(email.subject.count <= MessageContent.maxDigestTitle + " (and 99 more)".count)
+        #expect(email.text.hasPrefix("100 notifications:\n\n* " + String(repeating: "<", count: MessageContent.maxDigestTitle - 1) + "…\n  "))
+        // Each body is cut to 2,000 characters, 12,000 bytes once escaped: about twenty fit, and the rest are counted.
+        let listed = email.text.components(separatedBy: "\n* ").count - 1
+        #expect((15...25).contains(listed), "\(listed) listed")
+        #expect(email.text.hasSuffix("(and \(100 - listed) more)\n") && html.hasSuffix("<li>(and \(100 - listed) more)</li>\n</ul>\n"))
+        // One entry is itself, however large (the store reads a digest of one whole).
+        #expect(MessageContent.digest(of: [entries[0]], on: .email).text == quotes)
+    }
 }

@@ -37,6 +37,31 @@ struct RenderBudgetTests {
         }
     }
 
+    @Test("every render of one request shares one allowance: parts just within their own budgets, rendered for many languages, are refused once the request's steps are spent")
+    func requestAllowance() throws {
+        // 40 × 500 elements: within a part's 50,000 steps; title, body and HTML take three such parts a render.
+        let heavy = "x{{#a}}{{#b}}{{/b}}{{/a}}"
+        let template = try Self.compiled(title: heavy, body: heavy, html: heavy)
+        let data = try Self.data(["a": [Any](repeating: 0, count: 40), "b": [Any](repeating: 0, count: 500)])
+        let one = RenderAllowance()
+        _ = try template.render(locale: nil, data: data, allowance: one)
+        #expect(one.steps > 60_000, "each render is heavy: \(one.steps) steps")
+
+        let allowance = RenderAllowance()
+        var rendered = 0
+        do {
+            for _ in 0..<50 {
+                _ = try template.render(locale: nil, data: data, allowance: allowance)
+                rendered += 1
+            }
+            Issue.record("fifty renders of 144,000 steps each in one request")
+        } catch {
+            #expect("\(error)".contains("past the \(RenderAllowance.maxSteps) lookups a request may take in all"), "\(error)")
+        }
+        #expect(rendered == RenderAllowance.maxSteps / one.steps, "as many renders as fit in 200,000 steps, of \(one.steps) each")
+        #expect(allowance.steps <= RenderAllowance.maxSteps + 1)
+    }
+
     @Test("a long value repeated by a short loop is charged per use; values in an HTML part are charged escaped")
     func valuesCharged() throws {
         let big = String(repeating: "y", count: 60_000)

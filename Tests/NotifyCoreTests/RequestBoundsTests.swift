@@ -20,14 +20,29 @@ struct RequestBoundsTests {
     func budget() {
         var budget = BodyBudget(capacity: 1_000)
         var taken: [Bool] = []
-        for bytes in [600, 401] { taken.append(budget.reserve(bytes)) }
+        for bytes in [600, 401] { taken.append(budget.reserve(bytes, for: "a")) }
         #expect(taken == [true, false], "past the budget")
         #expect(budget.reserved == 600, "a refusal takes nothing")
-        for bytes in [400, 1] { taken.append(budget.reserve(bytes)) }
-        budget.release(600)
-        for bytes in [600, -1] { taken.append(budget.reserve(bytes)) }
+        for bytes in [400, 1] { taken.append(budget.reserve(bytes, for: "a")) }
+        budget.release(600, for: "a")
+        for bytes in [600, -1] { taken.append(budget.reserve(bytes, for: "a")) }
         #expect(taken == [true, false, true, false, true, false])
         #expect(budget.reserved == 1_000)
+    }
+
+    @Test("one caller holds at most its share: others still fit while it waits; callers holding nothing are forgotten")
+    func perCaller() {
+        var budget = BodyBudget(capacity: 1_000, perCaller: 250)
+        let first = budget.reserve(200, for: "greedy"), more = budget.reserve(100, for: "greedy")
+        #expect(first && !more, "past its share")
+        let other = budget.reserve(250, for: "other"), third = budget.reserve(250, for: "third")
+        #expect(other && third)
+        #expect(budget.reserved == 700 && budget.callers == 3)
+        budget.release(200, for: "greedy")
+        budget.release(250, for: "other")
+        #expect(budget.reserved == 250 && budget.callers == 1)
+        let again = budget.reserve(250, for: "greedy")
+        #expect(again)
     }
 
     static func refusal(_ actor: String?, _ command: Command = .sendNotification, status: Int = 401, address: String? = nil,
@@ -77,5 +92,16 @@ struct RequestBoundsTests {
         #expect(rows.allSatisfy { ($0.detail?.count ?? 0) <= 200 })
         tally.count(rows[0], at: now, times: rows[0].count)
         #expect(tally.take().map(\.count) == [1], "a row not written is counted again")
+    }
+
+    @Test("strangers from many addresses are told apart up to the anonymous share; callers with a key still get rows of their own")
+    func anonymousShare() {
+        var tally = RefusalTally(capacity: 10, anonymousCapacity: 2)
+        let now = Date()
+        for address in 0..<50 { tally.count(Self.refusal(nil, address: "2001:db8::\(address)"), at: now) }
+        for key in ["k1", "k2"] { tally.count(Self.refusal(key, status: 403), at: now) }
+        let rows = tally.take()
+        #expect(rows.map(\.actor) == ["anonymous", "anonymous", "key:k1", "key:k2", "anonymous"], "\(rows.map(\.actor))")
+        #expect(rows.last?.count == 48 && rows.last?.clientAddress == nil)
     }
 }

@@ -15,6 +15,7 @@ struct HostileStrangerTests {
         // The default window (a minute): the flood fits in one or two, and stopping the daemon writes what it counted.
         let (service, port) = try await SendHTTPTests.service(["NOTIFY_AUDIT_REFUSAL_WINDOW_SECONDS": "60"])
         defer { Task { await service.shutDown() } }
+        let began = ContinuousClock.now
         let statuses = try await withThrowingTaskGroup(of: [Int: Int].self) { group in
             for _ in 0..<50 {
                 group.addTask {
@@ -35,7 +36,9 @@ struct HostileStrangerTests {
         let written = try await service.db.withConnection { db in
             try db.query("SELECT count(*) FROM audit_events WHERE outcome LIKE 'refused:%'")[0].decode(0, as: Int.self)
         }
-        #expect((1...2).contains(written), "one row per minute's window, not one per request: \(written) rows")
+        // One row per window the flood touched (a slow machine's flood may span more than two).
+        let windows = Int((ContinuousClock.now - began).components.seconds / 60) + 2
+        #expect((1...windows).contains(written), "one row per minute's window, not one per request: \(written) rows")
         let rows = try await service.db.withConnection { db in
             try db.query("""
                 SELECT actor || ' ' || client_address || ' ' || action || ' ' || outcome, count FROM audit_events
@@ -67,7 +70,7 @@ struct HostileStrangerTests {
     @Test("connections are bounded: silent ones and header tricklers close after the idle timeout, past the cap a connection waits, a trickled body is cut off, oversized headers are 400")
     func connections() async throws {
         let (service, port) = try await SendHTTPTests.service([
-            "NOTIFY_HTTP_IDLE_TIMEOUT_SECONDS": "2", "NOTIFY_HTTP_REQUEST_READ_TIMEOUT_SECONDS": "2", "NOTIFY_HTTP_MAX_CONNECTIONS": "20",
+            "NOTIFY_HTTP_IDLE_TIMEOUT_SECONDS": "4", "NOTIFY_HTTP_REQUEST_READ_TIMEOUT_SECONDS": "2", "NOTIFY_HTTP_MAX_CONNECTIONS": "20",
         ])
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
@@ -80,7 +83,8 @@ struct HostileStrangerTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Time for the listener to accept all twenty (a slow machine's second), well within their idle timeout.
+        try await Task.sleep(for: .seconds(1))
         // The twenty-first: the kernel accepts it, the listener not until one of the twenty closes.
         let waiting = try RawConnection(port: port)
         let asked = ContinuousClock.now
@@ -94,7 +98,7 @@ struct HostileStrangerTests {
         #expect(closed == 20, "every silent or trickling connection is closed after the idle timeout")
         let (reply, after) = await answered.value
         #expect(RawConnection.status(reply) == 200, "\(reply)")
-        #expect(after > .milliseconds(1_000), "answered only once the idle ones were closed, after \(after)")
+        #expect(after > .milliseconds(1_500), "answered only once the idle ones were closed, after \(after)")
 
         // A body trickled by a caller with a key: cut off at the read timeout, unanswered.
         let slow = try RawConnection(port: port)
@@ -117,6 +121,27 @@ struct HostileStrangerTests {
             #expect(RawConnection.status(refused) == 400 && refusedClosed, "\(refused)")
         }
         #expect(try await SendHTTPTests.call(port, .GET, "/health/live", key: nil).status == 200)
+    }
+
+    @Test("a connection that says nothing is closed 10 s after it opened, however long the idle timeout; one that sent a request keeps it")
+    func silentConnection() async throws {
+        let (service, port) = try await SendHTTPTests.service()
+        defer { Task { await service.shutDown() } }
+        _ = try await TenantTests.onboard(service)  // the listener is up once the daemon answers
+        let silent = try RawConnection(port: port)
+        let opened = ContinuousClock.now
+        let talking = try RawConnection(port: port)
+        let request = "GET /health/live HTTP/1.1\r\nHost: notifyd\r\n\r\n"
+        talking.send(request)
+        #expect(RawConnection.status(await talking.read(for: .seconds(5)) { $0.hasSuffix("}") }.text) == 200)
+
+        let (text, closed) = await silent.read(for: .seconds(20))
+        let after = ContinuousClock.now - opened
+        #expect(closed && text.isEmpty, "closed without a word: \(text)")
+        #expect(after >= .seconds(9) && after < .seconds(15), "closed \(after) after it opened")
+        // The idle timeout (60 s) spares a keep-alive connection between requests.
+        talking.send(request)
+        #expect(RawConnection.status(await talking.read(for: .seconds(5)) { $0.hasSuffix("}") }.text) == 200)
     }
 
     @Test("the body budget: while one request holds it, another gets 503 with Retry-After before its body is read; free again once that one ends")
@@ -159,6 +184,53 @@ struct HostileStrangerTests {
         #expect(answered == 200, "the budget is free again once the holder's request ended")
     }
 
+    @Test("bodies read before their sender is known (one-click unsubscribes, receipts) have a budget of their own: an address holds at most 256 KiB of it, then 503; a tenant is served meanwhile")
+    func anonymousBodies() async throws {
+        let secret = "unsubscribe-secret-of-at-least-32-characters"
+        let (service, port) = try await SendHTTPTests.service([
+            "NOTIFY_EMAIL_UNSUBSCRIBE_URL": "http://127.0.0.1/unsubscribe?token={token}", "NOTIFY_EMAIL_UNSUBSCRIBE_SECRET": secret,
+            "NOTIFY_HTTP_BODY_BUDGET_BYTES": "1048576",
+        ])
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        let signer = try #require(UnsubscribeSigner(secrets: [secret]))
+        let token = signer.sign(UnsubscribeToken(tenant: nil, userID: "u-\(service.id)", channel: .email, category: "NEWSLETTER"))
+        let head = "POST /unsubscribe?token=\(token) HTTP/1.1\r\nHost: notifyd\r\nContent-Length: 4096\r\n\r\n"
+
+        // Each declares 4 KiB and sends none of it: sixty-four are this address's 256 KiB; one more is refused unread.
+        var holders = try (0..<64).map { _ in
+            let holder = try RawConnection(port: port)
+            holder.send(head)
+            return holder
+        }
+        var refused: String?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while refused == nil, ContinuousClock.now < deadline {
+            let extra = try RawConnection(port: port)
+            extra.send(head)
+            let reply = await extra.read(for: .seconds(1)) { $0.contains("\r\n\r\n") }.text
+            // Not answered within a second: the listener had not yet reserved for every holder, and this one holds too.
+            if RawConnection.status(reply) == 503 { refused = reply } else { holders.append(extra) }
+        }
+        let busy = try #require(refused, "past the address's share of the budget, refused")
+        #expect(busy.lowercased().contains("retry-after: 1") && busy.lowercased().contains("connection: close"), "\(busy)")
+        #expect(holders.count < 70, "the share is 64 bodies of 4 KiB: \(holders.count) held")
+
+        // The tenants' budget (1 MiB here) is another: a preview is served while the strangers hold theirs.
+        let preview: [String: Any] = ["template": ["title": "Hi {{name}}", "body": "b"], "data": ["name": "Ada"]]
+        #expect(try await SendHTTPTests.call(port, .POST, "/v1/template-previews", key: shop.productKey, body: preview).status == 200)
+
+        for holder in holders { holder.shutdown() }
+        var answered: Int?
+        for _ in 0..<50 where answered != 200 {
+            let connection = try RawConnection(port: port)
+            connection.send("POST /unsubscribe?token=\(token) HTTP/1.1\r\nHost: notifyd\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab")
+            answered = RawConnection.status(await connection.read(for: .seconds(5)) { $0.contains("</html>") }.text)
+            if answered != 200 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(answered == 200, "the share is free again once the holders are gone")
+    }
+
     @Test("the query pool's queue is bounded: with its one connection blocked, keyed requests past the queue get 503 at once and keyless ones 401; none hang")
     func poolQueue() async throws {
         let (service, port) = try await SendHTTPTests.service([
@@ -178,11 +250,11 @@ struct HostileStrangerTests {
                     replies.append((keyed, reply.status, reply.headers.first(name: "retry-after")))
                 })
             }
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(15)
             while replies.all.count < 22, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
             return replies.all
         })
-        #expect(ContinuousClock.now - blocked < .seconds(5), "answered while the pool was blocked")
+        #expect(ContinuousClock.now - blocked < .seconds(15), "answered while the pool was blocked")
         #expect(whileBlocked.filter { !$0.keyed }.map(\.status) == [401, 401, 401, 401, 401], "no key: refused without the database")
         let busy = whileBlocked.filter { $0.keyed && $0.status == 503 }
         #expect(busy.count == 17 && busy.allSatisfy { $0.retryAfter == "1" }, "\(whileBlocked)")

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import TestSupport
 import Testing
 
@@ -99,6 +100,39 @@ struct ProductTemplateFlowTests {
         let audit = try await service.call("ListAuditEvents", ["entity": "template:order-shipped", "limit": 100], as: .key(key))
         let actions = (audit.body["events"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
         #expect(actions.filter { $0 == "template.published" }.count == 2 && actions.filter { $0 == "template.rolled-back" }.count == 2, "\(actions)")
+    }
+
+    @Test("a product keeps its newest 100 versions of a template (the live one always), and at most 1,000 templates: a new name past them is 409")
+    func storageBounded() async throws {
+        let service = try await SendTests.service()
+        defer { Task { await service.shutDown() } }
+        let shop = try await TenantTests.onboard(service)
+        func publish(_ name: String, _ n: Int) async throws -> ServiceHarness.Reply {
+            try await service.call("PublishTemplate", ["name": name, "template": ["title": "T \(n)", "body": "b"]], as: .key(shop.productKey))
+        }
+        for n in 1...102 { #expect(try await publish("often", n).status == 201) }
+        let product = try #require(UUID(uuidString: shop.productID))
+        let kept = try await service.db.withConnection { db in
+            try db.query("SELECT min(version), count(*) FROM template_versions WHERE product_id = \(product) AND name = 'often'")[0]
+        }
+        #expect(try kept.decode(0, as: Int.self) == 3 && kept.decode(1, as: Int.self) == 100, "the newest 100 kept")
+        let rollback = try await service.call("RollbackTemplate", ["name": "often", "version": 2], as: .key(shop.productKey))
+        #expect(rollback.status == 404 || rollback.status == 409 || rollback.status == 400, "a deleted version cannot come back: \(rollback.raw)")
+
+        // 998 more names written straight to the store (as publishing them would), then the thousandth and one.
+        _ = try await service.db.withConnection { db in
+            _ = try db.execute(PGQuery(unsafeSQL: """
+                INSERT INTO template_versions (product_id, name, version, definition, hash, created_by)
+                SELECT '\(shop.productID)'::uuid, 'filler-' || i, 1, '{}', 'h', 'test' FROM generate_series(1, 998) i
+                """))
+            _ = try db.execute(PGQuery(unsafeSQL: """
+                INSERT INTO templates (product_id, name, live_version) SELECT '\(shop.productID)'::uuid, 'filler-' || i, 1 FROM generate_series(1, 998) i
+                """))
+        }
+        #expect(try await publish("one-more", 1).status == 201, "the thousandth")
+        let refused = try await publish("past-the-cap", 1)
+        #expect(refused.status == 409 && Self.code(refused) == "too-many-templates", "\(refused.raw)")
+        #expect(try await publish("often", 200).status == 201, "a new version of one it has is still published")
     }
 
     @Test("a publish through one daemon reaches sends through another within a second")

@@ -61,6 +61,9 @@ public final class DaemonProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// The process id: a restarted daemon is another process.
+    public var pid: Int32 { process.processIdentifier }
+
     /// The process's peak resident set size (`VmHWM`), while it runs.
     public var peakResidentBytes: Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),

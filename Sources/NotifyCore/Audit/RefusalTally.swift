@@ -4,8 +4,10 @@ import Foundation
 /// carrying how many there were, so that a flood of refusals (a stranger's ten thousand keyless calls) costs a few
 /// rows and no database work per request. A caller is its key once the key authenticated, else `anonymous` with the
 /// address it came from (over HTTP) or nothing (over the broker); a kind is the command and the status. At most
-/// `capacity` (caller, kind) pairs are told apart in a window: past them, refusals are counted in one row that names
-/// nobody, so the tally's memory is bounded whatever the callers send.
+/// `capacity` (caller, kind) pairs are told apart in a window, and of them at most `anonymousCapacity` anonymous
+/// ones (a stranger with many addresses would otherwise write a thousand rows a minute, kept as long as the audit
+/// trail): past them, refusals are counted in one row that names nobody, so the tally's memory and the rows it
+/// writes are bounded whatever the callers send.
 public struct RefusalTally: Sendable {
     /// What tells two refusals apart.
     private struct Kind: Hashable {
@@ -17,6 +19,9 @@ public struct RefusalTally: Sendable {
 
     /// The most (caller, kind) pairs one window tells apart.
     public let capacity: Int
+    /// Of those, the most whose caller is anonymous.
+    public let anonymousCapacity: Int
+    private var anonymousRows = 0
     /// The longest reason kept; the rest of a longer one is cut.
     public static let maxDetailLength = 200
     /// The first refusal of each kind (its time, reason and request id) with the count, in the order first seen.
@@ -24,8 +29,9 @@ public struct RefusalTally: Sendable {
     private var index: [Kind: Int] = [:]
     private var others: AuditEntry?
 
-    public init(capacity: Int = 1_000) {
+    public init(capacity: Int = 1_000, anonymousCapacity: Int = 100) {
         self.capacity = capacity
+        self.anonymousCapacity = min(anonymousCapacity, capacity)
     }
 
     /// Whether nothing was counted since the last `take`.
@@ -35,9 +41,11 @@ public struct RefusalTally: Sendable {
     /// for a row taken earlier and not written).
     public mutating func count(_ refusal: AuditEntry, at time: Date, times: Int = 1) {
         let kind = Kind(actor: refusal.actor, clientAddress: refusal.clientAddress, action: refusal.action, outcome: refusal.outcome)
+        let anonymous = refusal.actor == "anonymous"
         if let position = index[kind] {
             rows[position].count += times
-        } else if rows.count < capacity {
+        } else if rows.count < capacity, !anonymous || anonymousRows < anonymousCapacity {
+            if anonymous { anonymousRows += 1 }
             var first = refusal
             first.at = time
             first.count = times
@@ -49,7 +57,7 @@ public struct RefusalTally: Sendable {
         } else {
             var row = AuditEntry(
                 actor: "anonymous", tenant: nil, entity: "command:*", action: "*", outcome: "refused:*",
-                detail: "refusals past the \(capacity) callers and kinds told apart in one window, counted together")
+                detail: "refusals past the callers and kinds told apart in one window (\(capacity), \(anonymousCapacity) of them anonymous), counted together")
             row.at = time
             row.count = times
             others = row
@@ -63,6 +71,7 @@ public struct RefusalTally: Sendable {
             rows = []
             index = [:]
             others = nil
+            anonymousRows = 0
         }
         return rows + (others.map { [$0] } ?? [])
     }

@@ -14,23 +14,24 @@ extension MessageContent {
     static let maxDigestSMS = 1_600
     /// A push body longer than this is cut by the devices anyway (and APNs' payload is 4 KiB).
     static let maxDigestPush = 1_000
+    /// Characters of each entry's title and body a digest shows (the rest is cut, with "…"); the store reads no more
+    /// than one past them. A hundred entries of the largest size a template renders (256 KiB each) would otherwise
+    /// cost a claim hundreds of megabytes to build: HTML escaping alone multiplies a body of quotes by six.
+    public static let maxDigestTitle = 200
+    public static let maxDigestEntryBody = 2_000
 
     /// What a digest of `entries` (oldest first) says on `channel`. One entry is sent as itself. More are a list:
-    /// an email with every title and body (plain text, and HTML with each escaped); an SMS or a push with the titles,
-    /// cut to what the channel carries, saying how many did not fit.
+    /// an email with every title and body (plain text, and HTML with each escaped), each cut to `maxDigestTitle` and
+    /// `maxDigestEntryBody` and the whole within `CompiledTemplate.maxRenderedLength`, saying how many did not fit;
+    /// an SMS or a push with the titles, cut to what the channel carries, saying how many did not fit.
     public static func digest(of entries: [DigestEntry], on channel: NotificationChannel) -> MessageContent {
         guard let first = entries.first else { return MessageContent(subject: "", text: "", html: nil) }
         guard entries.count > 1 else { return MessageContent(subject: first.title, text: first.body, html: nil) }
         let count = entries.count
         switch channel {
         case .email:
-            let text = entries.map { entry in
-                "* \(entry.title)\n" + entry.body.split(separator: "\n", omittingEmptySubsequences: false).map { "  \($0)" }.joined(separator: "\n")
-            }.joined(separator: "\n\n")
-            let items = entries.map { "<li><strong>\($0.title.htmlEscaped)</strong><br>\($0.body.htmlEscaped.replacingOccurrences(of: "\n", with: "<br>"))</li>" }
-            return MessageContent(
-                subject: "\(first.title) (and \(count - 1) more)", text: "\(count) notifications:\n\n\(text)\n",
-                html: "<p>\(count) notifications:</p>\n<ul>\n\(items.joined(separator: "\n"))\n</ul>\n")
+            let (text, html) = emailList(entries)
+            return MessageContent(subject: "\(first.title.cut(to: maxDigestTitle)) (and \(count - 1) more)", text: text, html: html)
         case .sms:
             return MessageContent(subject: "\(count) notifications", text: list(entries.map(\.title), head: "\(count) notifications: ", separator: "; ",
                                                                                  limit: maxDigestSMS), html: nil)
@@ -38,6 +39,29 @@ extension MessageContent {
             return MessageContent(subject: "\(count) notifications", text: list(entries.map(\.title), head: "", separator: "\n",
                                                                                  limit: maxDigestPush), html: nil)
         }
+    }
+
+    /// A digest email's text and HTML: every entry, cut, while both stay within `CompiledTemplate.maxRenderedLength`
+    /// bytes; then how many did not fit. Each entry's pieces are bounded before they are escaped or joined.
+    private static func emailList(_ entries: [DigestEntry]) -> (text: String, html: String) {
+        let limit = CompiledTemplate.maxRenderedLength
+        var text = "\(entries.count) notifications:\n\n"
+        var html = "<p>\(entries.count) notifications:</p>\n<ul>\n"
+        for (index, entry) in entries.enumerated() {
+            let title = entry.title.cut(to: maxDigestTitle), body = entry.body.cut(to: maxDigestEntryBody)
+            let itemText = (index == 0 ? "" : "\n\n") + "* \(title)\n"
+                + body.split(separator: "\n", omittingEmptySubsequences: false).map { "  \($0)" }.joined(separator: "\n")
+            let itemHTML = "<li><strong>\(title.htmlEscaped)</strong><br>\(body.htmlEscaped.replacingOccurrences(of: "\n", with: "<br>"))</li>\n"
+            guard text.utf8.count + itemText.utf8.count <= limit, html.utf8.count + itemHTML.utf8.count <= limit else {
+                let rest = entries.count - index
+                text += "\n\n(and \(rest) more)"
+                html += "<li>(and \(rest) more)</li>\n"
+                break
+            }
+            text += itemText
+            html += itemHTML
+        }
+        return (text + "\n", html + "</ul>\n")
     }
 
     /// `head` and as many of `titles` as fit in `limit` characters with the note of how many did not.
@@ -54,5 +78,14 @@ extension MessageContent {
             text += piece
         }
         return text
+    }
+}
+
+extension String {
+    /// At most `limit` characters: the first `limit - 1` and "…" when longer.
+    func cut(to limit: Int) -> String {
+        // Bytes bound characters from above, and counting bytes is free: characters are counted only when needed.
+        guard utf8.count > limit, count > limit else { return self }
+        return prefix(limit - 1) + "…"
     }
 }

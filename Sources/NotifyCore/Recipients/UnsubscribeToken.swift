@@ -89,7 +89,10 @@ public struct UnsubscribeSigner: Sendable {
     }
 
     /// The link token for a job that may be unsubscribed from; nil for a transactional one.
-    public func token(for job: DeliveryJob) -> String? { UnsubscribeToken(job: job)?.signed(with: keys[0]) }
+    public func token(for job: DeliveryJob) -> String? { UnsubscribeToken(job: job).map(sign) }
+
+    /// `token` signed with the current secret, as a link carries it.
+    public func sign(_ token: UnsubscribeToken) -> String { token.signed(with: keys[0]) }
 
     /// What a token that came back asks for; nil when none of the secrets signed it.
     public func verify(_ text: String) -> UnsubscribeToken? { UnsubscribeToken.verify(text, secrets: keys) }

@@ -82,9 +82,11 @@ public struct CompiledTemplate: Sendable {
 
     /// The content for a recipient whose language is `locale` (its variant by `ProductTemplate.variant(for:)`).
     /// Refused when `data` lacks a name the variant uses, when rendering a part passes its budget (`RenderBudget`: four
-    /// bytes per character of its length limit, and `RenderBudget.maxSteps`), or a rendered part is too long; the
-    /// message names the field under `path`, never a value.
-    public func render(locale: String?, data: TemplateData, path: String = "template.data") throws(Rejection) -> RenderedContent {
+    /// bytes per character of its length limit, and `RenderBudget.maxSteps`) or what is left of the request's
+    /// `allowance` (shared by every render of one request), or a rendered part is too long; the message names the
+    /// field under `path`, never a value.
+    public func render(locale: String?, data: TemplateData, path: String = "template.data",
+                       allowance: RenderAllowance = RenderAllowance()) throws(Rejection) -> RenderedContent {
         let tag = source.variant(for: locale).tag
         let variant = tag.flatMap { tag in locales.first { $0.tag == tag }?.variant } ?? base
         if let missing = variant.names.subtracting(data.names).sorted().first {
@@ -93,12 +95,14 @@ public struct CompiledTemplate: Sendable {
         let values = data.renderValues
         func render(_ template: TemplatePart, _ part: String, limit: Int = Self.maxRenderedLength) throws(Rejection) -> String {
             let text: String
-            switch template.render(values, field: path, maxBytes: Self.budgetBytesPerCharacter * limit) {
+            switch template.render(values, field: path, maxBytes: Self.budgetBytesPerCharacter * limit, allowance: allowance) {
             case .success(let rendered): text = rendered
             case .failure(let refusal):
-                let past = switch refusal.limit {
-                case .bytes(let bytes): "\(bytes) bytes"
-                case .steps(let steps): "\(steps) lookups"
+                let past = switch (refusal.limit, refusal.request) {
+                case (.bytes(let bytes), false): "\(bytes) bytes"
+                case (.steps(let steps), false): "\(steps) lookups"
+                case (.bytes, true): "the \(RenderAllowance.maxBytes) bytes a request may render in all"
+                case (.steps, true): "the \(RenderAllowance.maxSteps) lookups a request may take in all"
                 }
                 throw Rejection(.schema, "field '\(refusal.field)' makes template '\(name)' render its \(part) past \(past); send less data or a shorter list")
             }

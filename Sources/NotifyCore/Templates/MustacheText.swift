@@ -68,20 +68,26 @@ struct TemplatePart: Sendable {
     /// Whether values are HTML-escaped.
     let html: Bool
 
-    /// The text `data` renders to, or the budget that ran out first (see `RenderBudget`). `field` names `data` in a
-    /// refusal (`template.data`).
-    func render(_ data: [String: RenderValue], field: String, maxBytes: Int) -> Result<String, RenderRefusal> {
-        let budget = RenderBudget(shape: shape, maxBytes: maxBytes, escapes: html)
+    /// The text `data` renders to, or the budget that ran out first (see `RenderBudget`); what it spent is charged to
+    /// `allowance` either way. `field` names `data` in a refusal (`template.data`).
+    func render(_ data: [String: RenderValue], field: String, maxBytes: Int, allowance: RenderAllowance) -> Result<String, RenderRefusal> {
+        let budget = RenderBudget(
+            shape: shape, maxBytes: min(maxBytes, allowance.bytesLeft), maxSteps: min(RenderBudget.maxSteps, allowance.stepsLeft), escapes: html)
         let text = mustache.render(BudgetedObject(data, name: nil, field: field, budget: budget))
-        if let (field, limit) = budget.exhausted { return .failure(RenderRefusal(field: field, limit: limit)) }
+        allowance.spend(steps: budget.steps, bytes: budget.bytes)
+        if let (field, limit) = budget.exhausted {
+            return .failure(RenderRefusal(field: field, limit: limit, request: limit != .bytes(maxBytes) && limit != .steps(RenderBudget.maxSteps)))
+        }
         return .success(text)
     }
 }
 
-/// Why a render stopped: the data field being used when `limit` was passed.
+/// Why a render stopped: the data field being used when `limit` was passed; `request` when the limit was what was
+/// left of the request's `RenderAllowance` rather than the part's own.
 struct RenderRefusal: Error, Sendable {
     var field: String
     var limit: RenderBudget.Limit
+    var request = false
 }
 
 /// Answers every lookup and remembers the names asked for. Flat, it answers with text, so a name inside a section is

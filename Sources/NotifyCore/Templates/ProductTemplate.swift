@@ -9,6 +9,12 @@ public struct ProductTemplate: Sendable, Equatable {
     public static let maxPartLength = 64 * 1024
     /// The largest `PublishTemplate` or `PreviewTemplate` request, in bytes.
     public static let maxRequestBytes = 512 * 1024
+    /// A product's templates, at most: publishing a new name past it is refused (409), so a tenant cannot fill the
+    /// database at the speed it is allowed to publish.
+    public static let maxNamesPerProduct = 1_000
+    /// Versions of one template kept: publishing past it deletes the oldest (never the live one), so rollback reaches
+    /// the newest hundred.
+    public static let maxVersionsKept = 100
 
     /// The texts of one language.
     public struct Variant: Sendable, Equatable {

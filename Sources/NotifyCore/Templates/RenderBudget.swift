@@ -60,3 +60,25 @@ final class RenderBudget {
         return cost
     }
 }
+
+/// What one request may spend rendering, across every part of every variant it renders. Each part has its own
+/// `RenderBudget`, but a send to recipients of fifty languages renders up to fifty variants of eight parts each, and
+/// fifty times eight budgets is tens of millions of steps on one database thread. Real requests spend a few thousand.
+public final class RenderAllowance {
+    public static let maxSteps = 200_000
+    public static let maxBytes = 16 * 1024 * 1024
+
+    private(set) var steps = 0
+    private(set) var bytes = 0
+
+    public init() {}
+
+    var stepsLeft: Int { max(0, Self.maxSteps - steps) }
+    var bytesLeft: Int { max(0, Self.maxBytes - bytes) }
+
+    /// Charges what a part's render took (each at most one charge past what was left).
+    func spend(steps: Int, bytes: Int) {
+        self.steps += steps
+        self.bytes += bytes
+    }
+}

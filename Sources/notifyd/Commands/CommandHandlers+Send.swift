@@ -57,8 +57,8 @@ extension CommandHandlers {
 
     /// What each recipient of `request` is sent, in the recipients' order: the request's own content, or its
     /// template's live version rendered in the recipient's language (the recipient's `locale`, else its directory
-    /// entry's, else the request's), rendered once per variant. An unknown template, or data it cannot render, is 400
-    /// naming the field.
+    /// entry's, else the request's), rendered once per variant, all of them within one `RenderAllowance`. An unknown
+    /// template, or data it cannot render, is 400 naming the field.
     private static func contents(of request: SendRequest, tenant: Tenant, templates: TemplateCache, on db: PGConnection) throws
         -> (template: CompiledTemplate?, contents: [RenderedContent]) {
         switch request.message {
@@ -71,12 +71,13 @@ extension CommandHandlers {
             let directory = try RecipientStore.locales(
                 of: request.recipients.filter { $0.locale == nil }.map(\.userID), in: tenant.namespace, on: db)
             var byVariant: [String?: RenderedContent] = [:]
+            let allowance = RenderAllowance()
             let contents = try request.recipients.map { recipient in
                 let locale = recipient.locale ?? directory[recipient.userID] ?? request.locale
                 let tag = template.source.variant(for: locale).tag
                 if let done = byVariant[tag] { return done }
                 let content: RenderedContent
-                do throws(Rejection) { content = try template.render(locale: locale, data: use.data) } catch { throw error.asBadRequest }
+                do throws(Rejection) { content = try template.render(locale: locale, data: use.data, allowance: allowance) } catch { throw error.asBadRequest }
                 byVariant[tag] = content
                 return content
             }

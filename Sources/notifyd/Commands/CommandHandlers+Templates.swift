@@ -27,6 +27,9 @@ extension CommandHandlers {
             ]), status: 201)
         case .unchanged(let version):
             return Answer(body: .object([("name", .string(request.name)), ("version", .int(version)), ("unchanged", .bool(true))]))
+        case .tooManyTemplates:
+            throw CommandFailure(status: 409, code: "too-many-templates",
+                             message: "this product has \(ProductTemplate.maxNamesPerProduct) templates; publish a new version of one of them")
         }
     }
 

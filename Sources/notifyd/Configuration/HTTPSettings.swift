@@ -10,9 +10,10 @@ struct HTTPSettings: Sendable, Equatable {
     /// The public URL providers reach this listener at (through a proxy, say): their callbacks go to
     /// `<base>/receipts/<provider>`, and signatures are checked against it. Empty asks providers for no receipts.
     var receiptBaseURL: String?
-    /// A lane whose oldest job waited longer than this makes the daemon not ready; 0 never does. The low lane
-    /// carries campaigns that may be paced for hours, so it is not judged by default.
-    var readyLaneAgeSeconds: [NotificationPriority: Int] = [.high: 30, .normal: 900, .low: 0]
+    /// A lane whose oldest job waited longer than this fails `/health/delivery` (delivering degraded; readiness does
+    /// not look at lanes); 0 never does. The low lane carries campaigns that may be paced for hours, so it is not
+    /// judged by default.
+    var deliveryLaneAgeSeconds: [NotificationPriority: Int] = [.high: 30, .normal: 900, .low: 0]
     /// Connections open at once; past it the listener accepts no more until one closes (the kernel's backlog holds
     /// the rest).
     var maxConnections = 512
@@ -44,8 +45,8 @@ struct HTTPSettings: Sendable, Equatable {
             receiptBaseURL = try config.httpURL("http.receiptBaseUrl", "")
         }
         for lane in NotificationPriority.allCases {
-            readyLaneAgeSeconds[lane] = try config.int(
-                "http.readyLaneAgeSeconds.\(lane.rawValue)", readyLaneAgeSeconds[lane] ?? 0, 0...86_400 * 7)
+            deliveryLaneAgeSeconds[lane] = try config.int(
+                "http.deliveryLaneAgeSeconds.\(lane.rawValue)", deliveryLaneAgeSeconds[lane] ?? 0, 0...86_400 * 7)
         }
         maxConnections = try config.int("http.maxConnections", maxConnections, 1...65_536)
         idleTimeoutSeconds = try config.int("http.idleTimeoutSeconds", idleTimeoutSeconds, 1...3_600)

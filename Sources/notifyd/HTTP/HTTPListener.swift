@@ -103,7 +103,8 @@ extension HTTPListener {
             },
             api: APIEndpoint(router: commands, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit,
                              metrics: metrics, logger: logger),
-            unsubscribe: signer.map { UnsubscribeEndpoint(signer: $0, database: database, bodies: bodies, logger: logger) },
+            unsubscribe: signer.map { UnsubscribeEndpoint(
+                signer: $0, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit, logger: logger) },
             logger: logger)
     }
 }

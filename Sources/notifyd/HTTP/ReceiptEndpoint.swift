@@ -23,7 +23,7 @@ struct ReceiptEndpoint: Sendable {
 
     func handle(_ request: Request, _ context: ListenerContext) async -> Response {
         do {
-            return try await bodies.withBody(of: request, upTo: Self.maxBodyBytes, context: context) { body in
+            return try await bodies.withBody(of: request, upTo: Self.maxBodyBytes, for: .anonymous(address: context.clientAddress), context: context) { body in
                 await handle(request, body: body)
             }
         } catch {

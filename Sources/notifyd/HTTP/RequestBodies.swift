@@ -8,11 +8,28 @@ import Synchronization
 /// reads a body reads it here, once it has decided the caller may send one: the body's declared length (its limit
 /// when it comes in chunks) is reserved before any of it is read, and kept until the route has answered; a body
 /// over its limit is 413 and one that does not fit the budget 503 with `Retry-After`, both unread.
+///
+/// A caller with a key draws on the listener's budget and holds at most a quarter of it (at least a batch's 1 MiB).
+/// Routes that must read a body before they know who sent it (a provider's receipt, whose signature is in it; an
+/// unsubscribe) draw on a budget of their own, `anonymousBudgetBytes`, at most `anonymousPerAddressBytes` per
+/// address: a stranger's slow bodies can delay receipts, which providers send again, but never a tenant's request.
 final class RequestBodies: Sendable {
-    private let budget: Mutex<BodyBudget>
+    /// Who a body is held for.
+    enum Caller: Sendable {
+        /// A caller with a key (its audit actor, `key:<id>`).
+        case key(String)
+        /// A route without a key, by the peer's address.
+        case anonymous(address: String?)
+    }
+
+    static let anonymousBudgetBytes = 1024 * 1024
+    static let anonymousPerAddressBytes = 256 * 1024
+
+    private let keyed: Mutex<BodyBudget>
+    private let anonymous = Mutex(BodyBudget(capacity: RequestBodies.anonymousBudgetBytes, perCaller: RequestBodies.anonymousPerAddressBytes))
 
     init(budgetBytes: Int) {
-        budget = Mutex(BodyBudget(capacity: budgetBytes))
+        keyed = Mutex(BodyBudget(capacity: budgetBytes, perCaller: max(SendBatch.maxRequestBytes, budgetBytes / 4)))
     }
 
     /// What `request`'s head says its body will cost within `limit`.
@@ -25,7 +42,7 @@ final class RequestBodies: Sendable {
     /// of the budget until `use` returns. Refusals are `CommandFailure`s: 413 past the limit, 503 when the budget is
     /// spent, 400 when the connection ended before the body was whole (its read timeout, say).
     func withBody<Value>(
-        of request: Request, upTo limit: Int, context: ListenerContext, _ use: ([UInt8]) async throws -> Value
+        of request: Request, upTo limit: Int, for caller: Caller, context: ListenerContext, _ use: ([UInt8]) async throws -> Value
     ) async throws -> Value {
         let bytes: Int
         switch Self.plan(request, limit: limit) {
@@ -33,10 +50,10 @@ final class RequestBodies: Sendable {
         case .tooLarge: throw Self.tooLarge(limit)
         case .reserve(let reserved): bytes = reserved
         }
-        guard budget.withLock({ $0.reserve(bytes) }) else {
+        guard change(caller, { $0.reserve(bytes, for: $1) }) else {
             throw CommandFailure.busy("too many request bodies are being read at once; send it again shortly")
         }
-        defer { budget.withLock { $0.release(bytes) } }
+        defer { change(caller) { $0.release(bytes, for: $1); return true } }
         context.channel.triggerUserOutboundEvent(RequestGate.Release(), promise: nil)
         var request = request
         let body: ByteBuffer
@@ -51,6 +68,15 @@ final class RequestBodies: Sendable {
             throw CommandFailure.badRequest("request body: the connection ended before the body arrived whole")
         }
         return try await use(Array(body.readableBytesView))
+    }
+
+    /// Applies `body` to the budget `caller` draws on, with the holder's name in it.
+    @discardableResult
+    private func change(_ caller: Caller, _ body: (inout BodyBudget, String) -> Bool) -> Bool {
+        switch caller {
+        case .key(let actor): keyed.withLock { body(&$0, actor) }
+        case .anonymous(let address): anonymous.withLock { body(&$0, address ?? "-") }
+        }
     }
 
     private static func tooLarge(_ limit: Int) -> CommandFailure {

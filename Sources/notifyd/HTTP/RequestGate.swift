@@ -10,9 +10,14 @@ import NIOHTTPTypes
 ///   more, so a body that is refused costs at most what arrived with the headers: one read of at most 16 KiB.
 /// - A response that says `Connection: close` (a refusal sent before the body was read) closes the connection once
 ///   written, dropping what arrived of the body; Hummingbird would otherwise read all of it to reach the next request.
-/// - A request whose body has not arrived whole `readTimeout` after its headers closes the connection.
+/// - A request whose body has not arrived whole within `readTimeout` of reading it closes the connection. The clock
+///   runs only while the gate reads the body: not while it holds it for the route (which may wait for a database
+///   connection to check the key), so a slow server never cuts off a prompt client.
 /// - A route that answers without asking for the body (a health check) lets the rest of it through once its response
 ///   ended, as before.
+/// - A connection's first request must have sent its headers `firstRequestTimeout` after the connection opened: a
+///   stranger holding connections open without a word holds each for seconds, not for the idle timeout that spares
+///   a client's keep-alive connection between requests.
 final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -33,7 +38,12 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
     /// Hummingbird asked for more while the gate held the body: the read to issue once it lets go.
     private var readWanted = false
     private var closing = false
+    /// A request's head with a body arrived and its end has not: its body is on its way.
+    private var bodyPending = false
     private var deadline: Scheduled<Void>?
+    /// Until the first request's head arrived: the connection closes when it fires.
+    private var firstHead: Scheduled<Void>?
+    static let firstRequestTimeout = TimeAmount.seconds(10)
     /// Request heads passed on and responses ended: a response ends its own request's hold, not a later one's (a
     /// pipelined request's head may have been passed on already).
     private var requests = 0
@@ -44,6 +54,7 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        firstHead = context.eventLoop.assumeIsolated().scheduleTask(in: Self.firstRequestTimeout) { context.close(promise: nil) }
         guard let options = context.channel.syncOptions else { return }
         try? options.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
         try? options.setOption(
@@ -51,33 +62,50 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        stopTimers()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stopTimers()
+        context.fireChannelInactive()
+    }
+
+    private func stopTimers() {
         deadline?.cancel()
         deadline = nil
-        context.fireChannelInactive()
+        firstHead?.cancel()
+        firstHead = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch part {
-        case .head:
-            deadline?.cancel()
-            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: readTimeout) { context.close(promise: nil) }
-        case .end:
+        case .head(let head):
+            bodyPending = Self.hasBody(head)
+            firstHead?.cancel()
+            firstHead = nil
+        case .end: bodyPending = false
+        case .body: break
+        }
+        if !closing {
+            if holding {
+                held.append(part)
+            } else {
+                deliver(part, context: context)
+            }
+        }
+        timeBody(context: context)
+    }
+
+    /// Runs the read timeout while a body is on its way and the gate reads it; stops it otherwise.
+    private func timeBody(context: ChannelHandlerContext) {
+        guard bodyPending, !holding, !closing else {
             deadline?.cancel()
             deadline = nil
-        case .body:
-            break
+            return
         }
-        if closing { return }
-        if holding {
-            held.append(part)
-        } else {
-            deliver(part, context: context)
+        if deadline == nil {
+            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: readTimeout) { context.close(promise: nil) }
         }
     }
 
@@ -142,6 +170,7 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
             readWanted = false
             context.read()
         }
+        timeBody(context: context)
     }
 
     /// Whether a body follows `head`: a length above zero, or chunks.

@@ -140,7 +140,7 @@ struct Daemon {
                 settings: configuration.http,
                 checks: HealthChecks(
                     connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
-                    inbox: lanes, laneAgeLimits: configuration.http.readyLaneAgeSeconds, probes: resources.probes),
+                    inbox: lanes, laneAgeLimits: configuration.http.deliveryLaneAgeSeconds, probes: resources.probes),
                 providers: Array(providers.values.joined()), commands: commands, database: resources.reads,
                 unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets), metrics: metrics, logger: logger), at: 0)
         }
