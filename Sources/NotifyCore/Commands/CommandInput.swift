@@ -13,7 +13,7 @@ public struct CommandInput {
     /// `body` read as `command`'s request. Over HTTP `route` holds the fields of the route's path and query (a
     /// field that is also in the body is refused), those named in `integers` as numbers, and an empty body stands
     /// for `{}`; over RPC `route` is nil and a body must be a JSON object.
-    public init(_ body: [UInt8], for command: Command, route: [(name: String, value: String)]? = nil,
+    public init(_ body: [UInt8], for command: Command, route: [(String, String)]? = nil,
                 integers: Set<String> = []) throws(CommandFailure) {
         var object: [String: Any] = [:]
         if route == nil || !body.isEmpty {

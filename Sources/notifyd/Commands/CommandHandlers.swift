@@ -1,15 +1,15 @@
-import AMQP
 import Logging
 import NotifyCore
 import NotifyStore
 import Postgres
 
-/// One small handler per RPC command: a typed request in, the 200 reply's body and headers out; a failure is thrown
+/// One small handler per command: a typed request in, the 200 reply's body and headers out; a failure is thrown
 /// as the `CommandFailure` to answer with. They run on a database connection's own thread.
 enum CommandHandlers {
     struct Answer {
         var body: JSONValue
-        var headers: [String: AMQPFieldValue] = [:]
+        /// Reply headers: every one a command sets is a whole number (counts).
+        var headers: [(name: String, value: Int)] = []
         /// 200, or 201 for what a command created.
         var status = 200
     }
@@ -20,7 +20,7 @@ enum CommandHandlers {
         let page = try NotificationStore.page(query, tenant: tenant, on: db)
         return Answer(
             body: InboxReplies.userNotifications(userID: query.userID, page.notifications),
-            headers: ["x-total-count": .int(Int64(page.total)), "x-unread-count": .int(Int64(page.unread))])
+            headers: [("x-total-count", page.total), ("x-unread-count", page.unread)])
     }
 
     /// One notification; 404 for an unknown id or another user's notification.

@@ -1,4 +1,3 @@
-import AMQP
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -62,25 +61,16 @@ struct APIEndpoint: Sendable {
             let call = try await authenticate(command, presented: request.headers[HTTPField.Name("x-api-key")!], from: origin)
             outcome = .success(try await bodies.withBody(of: request, upTo: command.maxRequestBytes, for: .key(call.principal.actor), context: context) { bytes in
                 bodyRead = true
-                return try await run(call, body: bytes, fields: fields, integers: route?.integers ?? [])
+                return try await run(call, CommandRouter.Request(body: bytes, route: fields, integers: route?.integers ?? []))
             })
         } catch {
             outcome = .failure(error)
         }
-        let reply: (body: JSONValue, status: Int, headers: [(String, String)])
-        switch outcome {
-        case .success(let answer):
-            reply = (answer.body, answer.status, answer.headers.compactMap { name, value in value.headerText.map { (name, $0) } })
-        case .failure(let failure as CommandFailure):
-            reply = (failure.body, failure.status, failure.retryAfterSeconds.map { [("Retry-After", String($0))] } ?? [])
-        case .failure(let error):
-            logger.error("HTTP request failed", metadata: ["rpc.type": "\(command.rawValue)", "error": "\(error)"])
-            reply = (CommandFailure.internalError.body, CommandFailure.internalError.status, [])
-        }
+        let reply = CommandReply(outcome, command: command.rawValue, logger: logger)
         metrics.rpc(command: command.rawValue, status: reply.status)
         var response = Self.json(reply.body, status: reply.status)
         for (name, value) in reply.headers {
-            if let field = HTTPField.Name(name) { response.headers[field] = value }
+            if let field = HTTPField.Name(name) { response.headers[field] = String(value) }
         }
         return response.closingConnection(if: !bodyRead)
     }
@@ -97,18 +87,10 @@ struct APIEndpoint: Sendable {
         return try authenticator.call(command, claim, record: record, from: origin)
     }
 
-    /// Builds the command's request from the body and `fields` and runs it on a query connection; a send then waits
-    /// for its group commit.
-    private func run(_ call: CommandCall, body bytes: [UInt8], fields: [(String, String)], integers: Set<String>) async throws -> CommandHandlers.Answer {
+    /// Runs the command on a query connection; a send then waits for its group commit.
+    private func run(_ call: CommandCall, _ request: CommandRouter.Request) async throws -> CommandHandlers.Answer {
         let router = router
-        let body: [UInt8]
-        do {
-            body = try Self.body(bytes, adding: fields, integers: integers, limit: call.command.maxRequestBytes)
-        } catch {
-            // A body that cannot be built is refused as the RPC queue refuses one it cannot read.
-            throw router.refuse(call, error)
-        }
-        switch try await query({ try router.route(call, body: body, on: $0) }) {
+        switch try await query({ try router.route(call, request, on: $0) }) {
         case .answer(let answer): return answer
         case .send(let send):
             return try await withCheckedContinuation { continuation in
@@ -126,50 +108,9 @@ struct APIEndpoint: Sendable {
         }
     }
 
-    /// The command's JSON body: the request's own (an object, or nothing) with `fields` added, those named in
-    /// `integers` as numbers. Read with the RPC bodies' limits (size, depth), so nothing the queue would refuse
-    /// gets further here.
-    static func body(_ bytes: [UInt8], adding fields: [(String, String)], integers: Set<String>, limit: Int) throws(CommandFailure) -> [UInt8] {
-        guard !fields.isEmpty else { return bytes.isEmpty ? Array("{}".utf8) : bytes }
-        var object: [String: Any] = [:]
-        if !bytes.isEmpty {
-            var input = JSONInput()
-            input.maxBytes = limit
-            input.maxDepth = 8
-            do {
-                object = try input.object(from: bytes)
-            } catch {
-                throw .badRequest("request body: \(error.detail)")
-            }
-        }
-        for (name, value) in fields {
-            guard object[name] == nil else { throw .badRequest("field '\(name)' is given twice (in the path or query, and the body)") }
-            if integers.contains(name) {
-                guard let number = Int(value) else { throw .badRequest("query field '\(name)' must be a whole number") }
-                object[name] = number
-            } else {
-                object[name] = value
-            }
-        }
-        guard let data = try? JSONSerialization.data(withJSONObject: object) else { throw .badRequest("request body: not JSON") }
-        return Array(data)
-    }
-
     static func json(_ body: JSONValue, status: Int) -> Response {
         Response(
             status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: body.bytes)))
-    }
-}
-
-extension AMQPFieldValue {
-    /// The value as an HTTP header's text (the RPC replies' headers are counts and ids).
-    var headerText: String? {
-        switch self {
-        case .string(let text): text
-        case .int(let number): String(number)
-        case .bool(let flag): String(flag)
-        default: nil
-        }
     }
 }

@@ -49,11 +49,12 @@ struct RPCServer: Service {
             queries.submit { database in
                 Self.answer(request, command, database, router) { result in
                     defer { inFlight.leave() }
-                    let reply = Self.reply(result, to: request, logger)
-                    if case .int(let status)? = reply.headers[RPCEnvelope.statusHeader] {
-                        metrics.rpc(command: command?.rawValue ?? "unknown", status: Int(status))
-                    }
-                    _ = connection.reply(to: request, body: reply.body.bytes, headers: reply.headers, acknowledging: true)
+                    let name = command?.rawValue ?? request.properties.type?.logSafe ?? "-"
+                    let reply = CommandReply(result, command: name, logger: logger)
+                    metrics.rpc(command: command?.rawValue ?? "unknown", status: reply.status)
+                    var headers: [String: AMQPFieldValue] = [RPCEnvelope.statusHeader: .int(Int64(reply.status))]
+                    for (header, value) in reply.headers { headers[header] = .int(Int64(value)) }
+                    _ = connection.reply(to: request, body: reply.body.bytes, headers: headers, acknowledging: true)
                 }
             }
         }
@@ -72,28 +73,9 @@ struct RPCServer: Service {
         do {
             let db = try database.get()
             let call = try Self.call(request, command, authenticator: router.authenticator, on: db)
-            router.run(call, body: request.body, on: db, reply: reply)
+            router.run(call, .init(body: request.body), on: db, reply: reply)
         } catch {
             reply(.failure(error))
-        }
-    }
-
-    /// The reply's body and headers (its status among them) for an outcome; an error that is no `CommandFailure` is
-    /// logged and answered 500.
-    private static func reply(
-        _ result: Result<CommandHandlers.Answer, any Error>, to request: AMQPDelivery, _ logger: Logger
-    ) -> (body: JSONValue, headers: [String: AMQPFieldValue]) {
-        let status = RPCEnvelope.statusHeader
-        switch result {
-        case .success(let answer):
-            return (answer.body, answer.headers.merging([status: .int(Int64(answer.status))]) { $1 })
-        case .failure(let failure as CommandFailure):
-            var headers: [String: AMQPFieldValue] = [status: .int(Int64(failure.status))]
-            if let seconds = failure.retryAfterSeconds { headers["retry-after"] = .int(Int64(seconds)) }
-            return (failure.body, headers)
-        case .failure(let error):
-            logger.error("RPC request failed", metadata: ["rpc.type": "\(request.properties.type?.logSafe ?? "-")", "error": "\(error)"])
-            return (CommandFailure.internalError.body, [status: .int(Int64(CommandFailure.internalError.status))])
         }
     }
 }
