@@ -113,22 +113,28 @@ enum DigestStore {
             """, prepared: true)
         let sending = digests.filter { skips[$0.id] == nil }
         guard !sending.isEmpty else { return [:] }
-        var entries: [String: [DigestEntry]] = [:]
+        // The oldest items of each digest, as much of each as it shows (`MessageContent.maxDigestListed`, its
+        // title and body cut): a digest of one, the item whole. The total counts them all.
+        var entries: [String: (items: [DigestEntry], total: Int)] = [:]
         for row in try db.query("""
-            SELECT d.digest_id::text,
-                   CASE WHEN count(*) OVER w = 1 THEN n.title ELSE left(n.title, \(MessageContent.maxDigestTitle + 1)) END,
-                   CASE WHEN count(*) OVER w = 1 THEN n.message ELSE left(n.message, \(MessageContent.maxDigestEntryBody + 1)) END
-            FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-            WHERE d.digest_id = ANY(\(PGTextArray(sending.map(\.id)))::uuid[]) AND d.status = 'digested'
-            WINDOW w AS (PARTITION BY d.digest_id)
-            ORDER BY n.created_at, n.id
+            SELECT digest, title, message, total FROM (
+                SELECT d.digest_id::text AS digest, count(*) OVER w AS total, row_number() OVER (w ORDER BY n.created_at, n.id) AS position,
+                       CASE WHEN count(*) OVER w = 1 THEN n.title ELSE left(n.title, \(MessageContent.maxDigestTitle + 1)) END AS title,
+                       CASE WHEN count(*) OVER w = 1 THEN n.message ELSE left(n.message, \(MessageContent.maxDigestEntryBody + 1)) END AS message
+                FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                WHERE d.digest_id = ANY(\(PGTextArray(sending.map(\.id)))::uuid[]) AND d.status = 'digested'
+                WINDOW w AS (PARTITION BY d.digest_id)) listed
+            WHERE position <= \(MessageContent.maxDigestListed)
+            ORDER BY digest, position
             """, prepared: true) {
-            entries[try row.decode(0, as: String.self), default: []].append(DigestEntry(title: try row.decode(1), body: try row.decode(2)))
+            let digest = try row.decode(0, as: String.self)
+            entries[digest, default: ([], 0)].items.append(DigestEntry(title: try row.decode(1), body: try row.decode(2)))
+            entries[digest]?.total = try row.decode(3, as: Int.self)
         }
         var contents: [String: MessageContent] = [:]
         for digest in sending {
-            guard let items = entries[digest.id.lowercased()], !items.isEmpty else { continue }
-            contents[digest.id.lowercased()] = MessageContent.digest(of: items, on: digest.channel)
+            guard let listed = entries[digest.id.lowercased()], !listed.items.isEmpty else { continue }
+            contents[digest.id.lowercased()] = MessageContent.digest(of: listed.items, total: listed.total, on: digest.channel)
         }
         let said = contents.sorted { $0.key < $1.key }
         _ = try db.query("""
