@@ -94,9 +94,9 @@ enum DigestStore {
 
     /// Closes the digests whose deliveries a claim took, in its transaction, and settles their items: `digested`
     /// for a digest being sent, `skipped` with its reason for one that is skipped. Returns the items of each digest
-    /// being sent (by digest id), oldest first: what it says (`ClaimPlan.compose`). A retry finds the digest closed
+    /// being sent (by digest id), the oldest it lists and how many it holds: what it says (`ClaimPlan.compose`). A retry finds the digest closed
     /// and its items settled, and reads the same.
-    static func close(_ digests: [DigestClosing], on db: PGConnection) throws -> [String: [DigestEntry]] {
+    static func close(_ digests: [DigestClosing], on db: PGConnection) throws -> [String: DigestListing] {
         guard !digests.isEmpty else { return [:] }
         let ids = digests.map(\.digestID)
         // Its own statement: it waits for a writer adding to the digest, and what follows reads what that wrote.
@@ -112,17 +112,23 @@ enum DigestStore {
             """, prepared: true)
         let sending = digests.filter { $0.skip == nil }
         guard !sending.isEmpty else { return [:] }
-        var entries: [String: [DigestEntry]] = [:]
+        // The oldest items of each digest, as much of each as it shows (`MessageContent.maxDigestListed`, its
+        // title and body cut): a digest of one, the item whole. The total counts them all.
+        var entries: [String: DigestListing] = [:]
         for row in try db.query("""
-            SELECT d.digest_id::text,
-                   CASE WHEN count(*) OVER w = 1 THEN n.title ELSE left(n.title, \(MessageContent.maxDigestTitle + 1)) END,
-                   CASE WHEN count(*) OVER w = 1 THEN n.message ELSE left(n.message, \(MessageContent.maxDigestEntryBody + 1)) END
-            FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-            WHERE d.digest_id = ANY(\(PGTextArray(sending.map(\.digestID)))::uuid[]) AND d.status = 'digested'
-            WINDOW w AS (PARTITION BY d.digest_id)
-            ORDER BY n.created_at, n.id
+            SELECT digest, title, message, total FROM (
+                SELECT d.digest_id::text AS digest, count(*) OVER w AS total, row_number() OVER (w ORDER BY n.created_at, n.id) AS position,
+                       CASE WHEN count(*) OVER w = 1 THEN n.title ELSE left(n.title, \(MessageContent.maxDigestTitle + 1)) END AS title,
+                       CASE WHEN count(*) OVER w = 1 THEN n.message ELSE left(n.message, \(MessageContent.maxDigestEntryBody + 1)) END AS message
+                FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                WHERE d.digest_id = ANY(\(PGTextArray(sending.map(\.digestID)))::uuid[]) AND d.status = 'digested'
+                WINDOW w AS (PARTITION BY d.digest_id)) listed
+            WHERE position <= \(MessageContent.maxDigestListed)
+            ORDER BY digest, position
             """, prepared: true) {
-            entries[try row.decode(0, as: String.self), default: []].append(DigestEntry(title: try row.decode(1), body: try row.decode(2)))
+            let digest = try row.decode(0, as: String.self)
+            entries[digest, default: DigestListing()].entries.append(DigestEntry(title: try row.decode(1), body: try row.decode(2)))
+            entries[digest]?.total = try row.decode(3, as: Int.self)
         }
         return entries
     }

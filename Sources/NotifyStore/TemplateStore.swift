@@ -29,6 +29,8 @@ public enum TemplateStore {
         case unchanged(version: Int)
         /// A new name, and the product has `ProductTemplate.maxNamesPerProduct` already.
         case tooManyTemplates
+        /// The product's definitions with this one would pass `ProductTemplate.maxBytesPerProduct`.
+        case tooManyBytes
     }
 
     /// What a rollback did, or why it could not.
@@ -54,11 +56,14 @@ public enum TemplateStore {
                 """).first
             let live = try current?.decode(0, as: Int.self)
             if let live, try current?.decode(1, as: String.self) == hash { return .unchanged(version: live) }
-            if current == nil, try db.query("""
-                SELECT count(*) FROM templates WHERE product_id = \(product)
-                """)[0].decode(0, as: Int.self) >= ProductTemplate.maxNamesPerProduct {
-                return .tooManyTemplates
-            }
+            // The product's totals, read under its own lock: publishes of different names at once are counted in turn.
+            _ = try db.query("SELECT pg_advisory_xact_lock(hashtextextended('templates' || \(product.uuidString), 0))")
+            let totals = try db.query("""
+                SELECT (SELECT count(*) FROM templates WHERE product_id = \(product)),
+                       (SELECT coalesce(sum(octet_length(definition)), 0) FROM template_versions WHERE product_id = \(product))
+                """)[0]
+            if current == nil, try totals.decode(0, as: Int.self) >= ProductTemplate.maxNamesPerProduct { return .tooManyTemplates }
+            if try totals.decode(1, as: Int.self) + definition.utf8.count > ProductTemplate.maxBytesPerProduct { return .tooManyBytes }
             let version = (try current?.decode(2, as: Int.self) ?? 0) + 1
             _ = try db.execute("""
                 INSERT INTO template_versions (product_id, name, version, definition, hash, created_by)

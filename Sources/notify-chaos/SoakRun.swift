@@ -176,7 +176,9 @@ struct SoakRun: AsyncParsableCommand {
                 // Restarted (the kill-daemon fault): a slope across restarts measures warm-ups, not a leak. Its
                 // lives' peaks are judged instead: those begun in the second half within 5% of those of the first.
                 guard let peaks = Self.peaks(rows, rss: rss, pid: pid) else {
-                    judged.append("restarted \(incarnations.count - 1) times, too few lives to judge")
+                    // No life begun in each half (a run too short for its faults): not judged, so not held.
+                    held = false
+                    judged.append("restarted \(incarnations.count - 1) times, no life begun in each half to compare (not held)")
                     continue
                 }
                 let ok = peaks.second <= peaks.first * 1.05

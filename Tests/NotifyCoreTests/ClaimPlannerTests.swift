@@ -103,7 +103,7 @@ struct ClaimPlannerTests {
         #expect(plan.closing == [DigestClosing(digestID: Self.id(1001), channel: .email), DigestClosing(digestID: Self.id(1002), channel: .email, skip: "no-address"),
                                  DigestClosing(digestID: Self.id(1004), channel: .email)])
         let items = [DigestEntry(title: "Order shipped", body: "On its way"), DigestEntry(title: "Order delivered", body: "Enjoy")]
-        plan.compose([Self.id(1001): items])
+        plan.compose([Self.id(1001): DigestListing(entries: items, total: 2)])
         #expect(plan.digestContents == [Self.id(1001): MessageContent.digest(of: items, on: .email)])
         guard case .send(let sent) = plan.claims[0] else {
             Issue.record("the digest with items is sent")

@@ -98,20 +98,21 @@ struct DigestTests {
         #expect(MessageContent.digest(of: [], on: .sms).text.isEmpty)
     }
 
-    @Test("a digest of a hundred of the largest notifications (256 KiB of quotes each): every entry cut, text and HTML within the render limit, the rest counted")
+    @Test("a digest of a hundred of the largest notifications (256 KiB of quotes each), its oldest twenty read: each cut, text and HTML well within the render limit, the rest counted")
     func largestDigest() {
         let quotes = String(repeating: "\"", count: CompiledTemplate.maxRenderedLength)
-        let entries = (1...100).map { DigestEntry(title: String(repeating: "<", count: 10_000) + "\($0)", body: quotes) }
-        let email = MessageContent.digest(of: entries, on: .email)
+        let entries = (1...MessageContent.maxDigestListed).map { DigestEntry(title: String(repeating: "<", count: 10_000) + "\($0)", body: quotes) }
+        let email = MessageContent.digest(of: entries, total: 100, on: .email)
         let html = email.html ?? ""
         #expect(email.text.utf8.count <= CompiledTemplate.maxRenderedLength && html.utf8.count <= CompiledTemplate.maxRenderedLength)
+        #expect(html.utf8.count < 160 * 1024, "a digest costs at most about 150 KB: \(html.utf8.count) bytes of HTML")
         #expect(email.subject.count <= MessageContent.maxDigestTitle + " (and 99 more)".count)
         #expect(email.text.hasPrefix("100 notifications:\n\n* " + String(repeating: "<", count: MessageContent.maxDigestTitle - 1) + "…\n  "))
-        // Each body is cut to 2,000 characters, 12,000 bytes once escaped: about twenty fit, and the rest are counted.
-        let listed = email.text.components(separatedBy: "\n* ").count - 1
-        #expect((15...25).contains(listed), "\(listed) listed")
-        #expect(email.text.hasSuffix("(and \(100 - listed) more)\n") && html.hasSuffix("<li>(and \(100 - listed) more)</li>\n</ul>\n"))
-        // One entry is itself, however large (the store reads a digest of one whole).
+        #expect(email.text.components(separatedBy: "\n* ").count - 1 == 20, "every one read is listed")
+        #expect(email.text.hasSuffix("(and 80 more)\n") && html.hasSuffix("<li>(and 80 more)</li>\n</ul>\n"))
+        let short = ["Kettle", "Mugs", "Tea"].map { DigestEntry(title: $0, body: "") }
+        #expect(MessageContent.digest(of: short, total: 50, on: .sms).text == "50 notifications: Kettle; Mugs; Tea; (+47 more)")
+        // One item is itself, however large (the store reads a digest of one whole).
         #expect(MessageContent.digest(of: [entries[0]], on: .email).text == quotes)
     }
 }

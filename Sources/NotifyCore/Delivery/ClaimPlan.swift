@@ -164,13 +164,13 @@ public struct ClaimPlan: Sendable, Equatable {
 
     /// The digests closed, with the items each one being sent holds (by digest id, oldest first): each says what its
     /// items say; one whose items were all cancelled is skipped (`empty-digest`).
-    public mutating func compose(_ items: [String: [DigestEntry]]) {
+    public mutating func compose(_ items: [String: DigestListing]) {
         let sending = Set(closing.filter { $0.skip == nil }.map(\.digestID))
         for job in jobs where job.isDigest && sending.contains(job.notificationID.lowercased()) {
             let id = job.deliveryID.lowercased()
             guard case .send = decisions[id] else { continue }
-            if let entries = items[job.notificationID.lowercased()], !entries.isEmpty {
-                contents[id] = MessageContent.digest(of: entries, on: job.channel)
+            if let listing = items[job.notificationID.lowercased()], !listing.entries.isEmpty {
+                contents[id] = MessageContent.digest(of: listing.entries, total: listing.total, on: job.channel)
             } else {
                 decisions[id] = .skip(reason: "empty-digest")
             }

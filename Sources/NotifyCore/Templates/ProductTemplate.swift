@@ -15,6 +15,9 @@ public struct ProductTemplate: Sendable, Equatable {
     /// Versions of one template kept: publishing past it deletes the oldest (never the live one), so rollback reaches
     /// the newest hundred.
     public static let maxVersionsKept = 100
+    /// Bytes of definitions a product keeps, across every version of every template: a thousand names of a hundred
+    /// versions of the largest template would be fifty gigabytes.
+    public static let maxBytesPerProduct = 64 * 1024 * 1024
 
     /// The texts of one language.
     public struct Variant: Sendable, Equatable {

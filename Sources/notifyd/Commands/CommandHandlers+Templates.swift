@@ -30,6 +30,9 @@ extension CommandHandlers {
         case .tooManyTemplates:
             throw CommandFailure(status: 409, code: "too-many-templates",
                              message: "this product has \(ProductTemplate.maxNamesPerProduct) templates; publish a new version of one of them")
+        case .tooManyBytes:
+            throw CommandFailure(status: 409, code: "too-many-templates",
+                             message: "this product's templates would pass \(ProductTemplate.maxBytesPerProduct) bytes in all versions kept")
         }
     }
 

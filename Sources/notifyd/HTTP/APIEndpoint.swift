@@ -59,7 +59,7 @@ struct APIEndpoint: Sendable {
         let outcome: Result<CommandHandlers.Answer, any Error>
         do {
             let call = try await authenticate(command, presented: request.headers[HTTPField.Name("x-api-key")!], from: origin)
-            outcome = .success(try await bodies.withBody(of: request, upTo: command.maxRequestBytes, for: .key(call.principal.actor), context: context) { bytes in
+            outcome = .success(try await bodies.withBody(of: request, upTo: command.maxRequestBytes, for: .key(call.principal.tenant.map { "product:\($0.productID)" } ?? call.principal.actor), context: context) { bytes in
                 bodyRead = true
                 return try await run(call, CommandRouter.Request(body: bytes, route: fields, integers: route?.integers ?? []))
             })

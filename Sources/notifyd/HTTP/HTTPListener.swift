@@ -103,8 +103,7 @@ extension HTTPListener {
             },
             api: APIEndpoint(router: commands, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit,
                              metrics: metrics, logger: logger),
-            unsubscribe: signer.map { UnsubscribeEndpoint(
-                signer: $0, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit, logger: logger) },
+            unsubscribe: signer.map { UnsubscribeEndpoint(signer: $0, database: database, bodies: bodies, logger: logger) },
             logger: logger)
     }
 }

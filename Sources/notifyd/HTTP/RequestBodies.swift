@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -9,17 +10,20 @@ import Synchronization
 /// when it comes in chunks) is reserved before any of it is read, and kept until the route has answered; a body
 /// over its limit is 413 and one that does not fit the budget 503 with `Retry-After`, both unread.
 ///
-/// A caller with a key draws on the listener's budget and holds at most a quarter of it (at least a batch's 1 MiB).
-/// Routes that must read a body before they know who sent it (a provider's receipt, whose signature is in it; an
-/// unsubscribe) draw on a budget of their own, `anonymousBudgetBytes`, at most `anonymousPerAddressBytes` per
-/// address: a stranger's slow bodies can delay receipts, which providers send again, but never a tenant's request.
+/// A caller with a key draws on the listener's budget, and one tenant (a product with its organisations, whatever
+/// keys they mint) holds at most a quarter of it (at least a batch's 1 MiB).
+/// A provider's receipt must be read before its sender is known (its signature is in it): receipts draw on a budget of
+/// their own, `anonymousBudgetBytes`, at most `anonymousPerAddressBytes` per address, so a stranger's slow bodies can
+/// delay receipts, which providers send again, but never a tenant's request. An unsubscribe bounds its own.
 final class RequestBodies: Sendable {
     /// Who a body is held for.
     enum Caller: Sendable {
-        /// A caller with a key (its audit actor, `key:<id>`).
+        /// A caller with a key: its tenant (`product:<id>`), or the key itself for FlowMart's own.
         case key(String)
-        /// A route without a key, by the peer's address.
+        /// A route without a key, by the peer's address (an IPv6 address by its /64, which one host holds whole).
         case anonymous(address: String?)
+        /// A route that bounds its own bodies before it reads one (an unsubscribe: a few at once, of 4 KiB).
+        case capped
     }
 
     static let anonymousBudgetBytes = 1024 * 1024
@@ -74,8 +78,22 @@ final class RequestBodies: Sendable {
     @discardableResult
     private func change(_ caller: Caller, _ body: (inout BodyBudget, String) -> Bool) -> Bool {
         switch caller {
-        case .key(let actor): keyed.withLock { body(&$0, actor) }
-        case .anonymous(let address): anonymous.withLock { body(&$0, address ?? "-") }
+        case .key(let holder): keyed.withLock { body(&$0, holder) }
+        case .anonymous(let address): anonymous.withLock { body(&$0, Self.network(of: address)) }
+        case .capped: true
+        }
+    }
+
+    /// Who an address stands for: an IPv4 address itself, an IPv6 address its /64 (a host is given at least that).
+    static func network(of address: String?) -> String {
+        guard let address else { return "-" }
+        guard address.contains(":") else { return address }
+        var bytes = in6_addr()
+        guard inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
+        return withUnsafeBytes(of: &bytes) { raw in
+            // An IPv4 client of a dual-stack listener (::ffff:a.b.c.d) is its IPv4 address.
+            if raw.prefix(10).allSatisfy({ $0 == 0 }), raw[10] == 0xff, raw[11] == 0xff { return raw.suffix(4).map { String($0) }.joined(separator: ".") }
+            return raw.prefix(8).map { String(format: "%02x", $0) }.joined() + "::/64"
         }
     }
 
