@@ -125,6 +125,9 @@ public final class PGPool: Sendable {
         }
     }
 
+    /// Connections in the pool.
+    public var size: Int { slots.count }
+
     /// Callers waiting for a connection now, and how many of them came with a queue limit.
     public var waiting: (all: Int, limited: Int) {
         state.withLock { ($0.waiters.count, $0.limitedWaiting) }

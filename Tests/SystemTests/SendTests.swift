@@ -298,10 +298,11 @@ struct SendTests {
         let requestID = try #require(reply.body["requestId"] as? String)
         _ = try await PacingTests.waitForArrivals(1, prefix: prefix)
 
-        #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(other.productKey)).status == 404)
-        #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(shop.organizations[0].key)).status == 404)
+        // At once (two emails a second leave meanwhile); the other tenants' refusals after it.
         let cancel = try await service.call("CancelRequest", ["request_id": requestID], as: .key(shop.productKey))
         #expect(cancel.status == 200, "\(cancel.raw)")
+        #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(other.productKey)).status == 404)
+        #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(shop.organizations[0].key)).status == 404)
         let (cancelled, inFlight, finished) = (cancel.body["cancelled"] as? Int ?? -1, cancel.body["inFlight"] as? Int ?? -1,
                                                cancel.body["finished"] as? Int ?? -1)
         #expect(cancelled >= 0 && inFlight >= 0 && finished >= 0 && cancelled + inFlight + finished == 20, "\(cancel.raw)")
@@ -313,7 +314,9 @@ struct SendTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while try await count("sending") + count("queued") > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         let (sent, stopped) = (try await count("sent"), try await count("cancelled"))
-        #expect(sent + stopped == 20 && stopped >= 10, "sent \(sent), cancelled \(stopped)")
+        // At two a second, a cancel that comes within a few seconds stops at least a quarter (a slow machine's
+        // seconds let more leave first; what matters is that nothing cancelled does).
+        #expect(sent + stopped == 20 && stopped >= 5, "sent \(sent), cancelled \(stopped)")
         try await Task.sleep(for: .seconds(1))
         #expect(PacingTests.receiveTimes(prefix: prefix).count == sent, "exactly the sent ones arrived")
         let again = try await service.call("CancelRequest", ["requestId": requestID], as: .key(shop.productKey))

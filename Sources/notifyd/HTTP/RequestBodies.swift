@@ -14,7 +14,7 @@ import Synchronization
 /// keys they mint) holds at most a quarter of it (at least a batch's 1 MiB).
 /// A provider's receipt must be read before its sender is known (its signature is in it): receipts draw on a budget of
 /// their own, `anonymousBudgetBytes`, at most `anonymousPerAddressBytes` per address, so a stranger's slow bodies can
-/// delay receipts, which providers send again, but never a tenant's request. An unsubscribe bounds its own.
+/// delay receipts, which providers send again, but never a tenant's request. An unsubscribe's 4 KiB is not budgeted.
 final class RequestBodies: Sendable {
     /// Who a body is held for.
     enum Caller: Sendable {
@@ -22,7 +22,8 @@ final class RequestBodies: Sendable {
         case key(String)
         /// A route without a key, by the peer's address (an IPv6 address by its /64, which one host holds whole).
         case anonymous(address: String?)
-        /// A route that bounds its own bodies before it reads one (an unsubscribe: a few at once, of 4 KiB).
+        /// A route whose bodies are too small to budget (an unsubscribe's 4 KiB: at most `http.maxConnections` of them
+        /// at once, 2 MiB by default).
         case capped
     }
 

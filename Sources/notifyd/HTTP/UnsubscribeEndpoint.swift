@@ -10,17 +10,25 @@ import Synchronization
 /// service (`UnsubscribeSigner`), names the user, the channel and the category. A `POST` (RFC 8058's one-click, which
 /// mail clients send with `List-Unsubscribe=One-Click`, or the page's button) adds the opt-out, audited as
 /// `preferences.changed` by `unsubscribe-link`; a `GET` only shows a page with that button, because mail scanners
-/// fetch links and must not unsubscribe anyone. A token nobody signed is 400; the database unavailable, or more than
-/// four at once, 503.
+/// fetch links and must not unsubscribe anyone. A token nobody signed is 400; the database unavailable, or more
+/// writing at once than half the query pool, 503.
 struct UnsubscribeEndpoint: Sendable {
     static let path = "/unsubscribe"
     let signer: UnsubscribeSigner
     let database: PGPool
     let bodies: RequestBodies
     let logger: Logger
-    /// Unsubscribes under way at once: anyone holding a link may post it as often as they like, and each holds a query
-    /// connection (and waits on the user's lock), so they get a few connections of the pool and never the API's share.
-    let inFlight = InFlightLimit(limit: 4)
+    /// Unsubscribes writing at once: anyone holding a link may post it as often as they like, and each holds a query
+    /// connection while it writes (and waits on the user's lock), so they get at most half the query pool.
+    let inFlight: InFlightLimit
+
+    init(signer: UnsubscribeSigner, database: PGPool, bodies: RequestBodies, logger: Logger) {
+        self.signer = signer
+        self.database = database
+        self.bodies = bodies
+        self.logger = logger
+        inFlight = InFlightLimit(limit: max(1, database.size / 2))
+    }
 
     func page(_ request: Request) -> Response {
         guard let token = token(request) else { return Self.html(.badRequest, "This unsubscribe link is not valid.") }
@@ -35,19 +43,20 @@ struct UnsubscribeEndpoint: Sendable {
             logger.notice("unsubscribe with a token this service did not sign refused")
             return Self.html(.badRequest, "This unsubscribe link is not valid.").closingConnection(if: RequestBodies.plan(request, limit: 0).hasBody)
         }
-        guard inFlight.enter() else {
-            var busy = Self.html(.serviceUnavailable, "Too many requests at once. Please try again in a moment.")
-            busy.headers[.retryAfter] = "1"
-            return busy.closingConnection(if: RequestBodies.plan(request, limit: 0).hasBody)
-        }
-        defer { inFlight.leave() }
         do {
-            // `List-Unsubscribe=One-Click`: nothing in it is needed, but it is read (4 KiB at most, a few at once), so
-            // the connection can carry another request.
+            // `List-Unsubscribe=One-Click`: nothing in it is needed, but it is read (4 KiB at most, one per connection),
+            // so the connection can carry another request.
             try await bodies.withBody(of: request, upTo: 4096, for: .capped, context: context) { _ in }
         } catch {
             return Self.html(.badRequest, "This request could not be read.").closingConnection()
         }
+        // Counted once the body is in: a client trickling its body holds a connection, not one of the four.
+        guard inFlight.enter() else {
+            var busy = Self.html(.serviceUnavailable, "Too many requests at once. Please try again in a moment.")
+            busy.headers[.retryAfter] = "1"
+            return busy
+        }
+        defer { inFlight.leave() }
         let audit = AuditEntry(actor: "unsubscribe-link", tenant: token.tenant, entity: "recipient:\(token.userID)", action: "preferences.changed",
                                detail: "opted out of \(token.channel.rawValue) for \(token.category) by a one-click link")
         do {
