@@ -10,7 +10,7 @@ struct CommandReply {
     let body: JSONValue
     let headers: [(name: String, value: Int)]
 
-    init(_ outcome: Result<CommandHandlers.Answer, any Error>, command: String, logger: Logger) {
+    init(_ outcome: Result<CommandHandlers.Answer, any Error>, command: String, over transport: Authenticator.Transport, logger: Logger) {
         switch outcome {
         case .success(let answer):
             (status, body, headers) = (answer.status, answer.body, answer.headers)
@@ -18,7 +18,7 @@ struct CommandReply {
             (status, body) = (failure.status, failure.body)
             headers = failure.retryAfterSeconds.map { [("retry-after", $0)] } ?? []
         case .failure(let error):
-            logger.error("command failed", metadata: ["command": "\(command)", "error": "\(error)"])
+            logger.error(transport == .broker ? "RPC request failed" : "HTTP request failed", metadata: ["rpc.type": "\(command)", "error": "\(error)"])
             (status, body, headers) = (CommandFailure.internalError.status, CommandFailure.internalError.body, [])
         }
     }

@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -66,11 +65,13 @@ struct APIEndpoint: Sendable {
         } catch {
             outcome = .failure(error)
         }
-        let reply = CommandReply(outcome, command: command.rawValue, logger: logger)
-        metrics.rpc(command: command.rawValue, status: reply.status)
+        let reply = CommandReply(outcome, command: command.rawValue, over: .http, logger: logger)
+        metrics.command(command.rawValue, status: reply.status)
         var response = Self.json(reply.body, status: reply.status)
         for (name, value) in reply.headers {
-            if let field = HTTPField.Name(name) { response.headers[field] = String(value) }
+            // HTTP spells it `Retry-After` (names are case-insensitive, but clients print them).
+            let field = name == "retry-after" ? .retryAfter : HTTPField.Name(name)
+            if let field { response.headers[field] = String(value) }
         }
         return response.closingConnection(if: !bodyRead)
     }

@@ -41,7 +41,7 @@ struct RPCServer: Service {
                     "rpc.type": "\(request.properties.type?.logSafe ?? "-")",
                     "rpc.replyTo": "\(request.properties.replyTo?.logSafe ?? "-")",
                 ])
-                metrics.rpc(command: command?.rawValue ?? "unknown", status: 0)
+                metrics.command(command?.rawValue ?? "unknown", status: 0)
                 connection.ack(request)
                 return
             }
@@ -50,8 +50,8 @@ struct RPCServer: Service {
                 Self.answer(request, command, database, router) { result in
                     defer { inFlight.leave() }
                     let name = command?.rawValue ?? request.properties.type?.logSafe ?? "-"
-                    let reply = CommandReply(result, command: name, logger: logger)
-                    metrics.rpc(command: command?.rawValue ?? "unknown", status: reply.status)
+                    let reply = CommandReply(result, command: name, over: .broker, logger: logger)
+                    metrics.command(command?.rawValue ?? "unknown", status: reply.status)
                     var headers: [String: AMQPFieldValue] = [RPCEnvelope.statusHeader: .int(Int64(reply.status))]
                     for (header, value) in reply.headers { headers[header] = .int(Int64(value)) }
                     _ = connection.reply(to: request, body: reply.body.bytes, headers: headers, acknowledging: true)

@@ -48,8 +48,9 @@ final class DaemonMetrics: Sendable {
         }
     }
 
-    /// One RPC request answered, by command (`unknown` for a type that is none) and reply status.
-    func rpc(command: String, status: Int) {
+    /// One command answered, over either transport, by command (`unknown` for an RPC type that is none) and reply
+    /// status. The metric keeps its first name, `notify_rpc_requests_total`, so dashboards need not change.
+    func command(_ command: String, status: Int) {
         counter("notify_rpc_requests_total", ["command": command, "status": String(status)]).increment()
     }
 
