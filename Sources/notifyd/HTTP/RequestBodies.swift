@@ -24,7 +24,7 @@ final class RequestBodies: Sendable {
         case anonymous(address: String?)
         /// A route whose bodies are too small to budget (an unsubscribe's 4 KiB: at most `http.maxConnections` of them
         /// at once, 2 MiB by default).
-        case capped
+        case unbudgeted
     }
 
     static let anonymousBudgetBytes = 1024 * 1024
@@ -81,7 +81,7 @@ final class RequestBodies: Sendable {
         switch caller {
         case .key(let holder): keyed.withLock { body(&$0, holder) }
         case .anonymous(let address): anonymous.withLock { body(&$0, Self.network(of: address)) }
-        case .capped: true
+        case .unbudgeted: true
         }
     }
 

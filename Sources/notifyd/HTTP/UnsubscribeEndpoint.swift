@@ -46,7 +46,7 @@ struct UnsubscribeEndpoint: Sendable {
         do {
             // `List-Unsubscribe=One-Click`: nothing in it is needed, but it is read (4 KiB at most, one per connection),
             // so the connection can carry another request.
-            try await bodies.withBody(of: request, upTo: 4096, for: .capped, context: context) { _ in }
+            try await bodies.withBody(of: request, upTo: 4096, for: .unbudgeted, context: context) { _ in }
         } catch {
             return Self.html(.badRequest, "This request could not be read.").closingConnection()
         }
