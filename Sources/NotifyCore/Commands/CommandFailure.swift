@@ -1,7 +1,7 @@
 import Foundation
 
-/// An RPC reply other than 200: `status` is the reply's `status` header (HTTP meaning) and the body is
-/// `{"error": {"code": ..., "message": ...}}`. Messages name fields, never echo values.
+/// A command's reply other than 200, over either transport: `status` is the HTTP status (over RPC, the reply's
+/// `status` header) and the body is `{"error": {"code": ..., "message": ...}}`. Messages name fields, never echo values.
 public struct CommandFailure: Error, Sendable, Equatable {
     public var status: Int
     public var code: String

@@ -1,4 +1,3 @@
-import Foundation
 
 /// What a command's request is read from, whatever the transport: the body's top-level JSON object, parsed once
 /// within the command's limits (its size, 8 levels of nesting), with the fields an HTTP route takes from its path and

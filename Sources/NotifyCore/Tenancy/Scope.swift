@@ -1,4 +1,4 @@
-/// What a key may do. Every RPC command needs one of them (`Command.scopes`); the events flow needs none (the
+/// What a key may do. Every command (over RPC or HTTP) needs one of them (`Command.scopes`); the events flow needs none (the
 /// broker's permissions authorise it).
 public enum Scope: String, Sendable, CaseIterable, Comparable {
     /// `SendNotification`, `SendBatch`, `CancelRequest`.

@@ -119,8 +119,8 @@ extension DeliveryWorker {
     private func count(_ outcomes: [DeliveryOutcome], channel: NotificationChannel) {
         var counts: [String: [DaemonMetrics.Outcome: Int]] = [:]
         for outcome in outcomes {
-            guard let tally = outcome.tally, let counted = DaemonMetrics.Outcome(rawValue: tally.rawValue) else { continue }
-            counts[outcome.provider, default: [:]][counted, default: 0] += 1
+            guard let tally = outcome.tally else { continue }
+            counts[outcome.provider, default: [:]][DaemonMetrics.Outcome(tally), default: 0] += 1
             if tally == .retried || tally == .dead, let failure = outcome.transition.failure {
                 metrics.failure(channel: channel, code: failure.code, dead: tally == .dead)
             }

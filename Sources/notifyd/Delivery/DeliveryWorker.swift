@@ -5,7 +5,6 @@ import NotifyCore
 import NotifyStore
 import Postgres
 import Providers
-import Resilience
 import ServiceLifecycle
 
 /// Takes delivery jobs from the lanes and makes them: claim (the recipient's current address, the attempt

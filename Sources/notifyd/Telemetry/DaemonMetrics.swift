@@ -66,7 +66,19 @@ final class DaemonMetrics: Sendable {
     // MARK: Delivery
 
     /// What happened to the deliveries of one send through one provider.
-    enum Outcome: String { case sent, retried, dead, held, deferred, throttled }
+    enum Outcome: String {
+        case sent, retried, dead, held, deferred, throttled
+
+        /// How a round's outcome is counted (`held` and `throttled` are counted where a job is handed back).
+        init(_ tally: DeliveryOutcome.Tally) {
+            switch tally {
+            case .sent: self = .sent
+            case .retried: self = .retried
+            case .dead: self = .dead
+            case .deferred: self = .deferred
+            }
+        }
+    }
 
     func deliveries(_ count: Int, channel: NotificationChannel, provider: String, outcome: Outcome) {
         guard count > 0 else { return }
