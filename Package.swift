@@ -18,14 +18,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
-        // The SMTP client (and, next, the HTTP providers) run on SwiftNIO; TLS through swift-nio-ssl.
+        // The providers (SMTP, and HTTP through async-http-client) run on SwiftNIO; TLS through swift-nio-ssl.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        // The daemon's HTTP listener (health, metrics, receipts) and the HTTP providers' client.
+        // The daemon's HTTP listener (the API, health, metrics, receipts).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // The HTTP parts between the listener's parser and Hummingbird (`RequestGate`).
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // The HTTP providers' client.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // Metrics through the swift-metrics API, exposed in Prometheus' text format.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -76,9 +77,10 @@ let package = Package(
         .target(
             name: "Providers",
             dependencies: [
-                "NotifyCore", "Resilience", "CivilDate",
+                "NotifyCore", "CivilDate",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -105,7 +107,6 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -120,30 +121,34 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The rigs (Sources/Rigs): the benchmarks, the cluster checker and what they and the tests share.
         .executableTarget(
             name: "notify-bench",
             dependencies: [
-                "AMQP", "Postgres", "NotifyCore", "Providers", "TestSupport",
+                "AMQP", "Postgres", "NotifyCore", "NotifyStore", "Providers", "StackSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/Rigs/notify-bench"
         ),
 
         // The cluster checker: load, faults and a verdict on lost and duplicated effects (`make chaos`, `make soak`).
         .executableTarget(
             name: "notify-chaos",
             dependencies: [
-                "AMQP", "Postgres", "TestSupport",
+                "AMQP", "Postgres", "NotifyStore", "StackSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            path: "Sources/Rigs/notify-chaos"
         ),
-
-        // What the test suites and the benchmark share: the stack's URLs and controls, polling helpers.
+        // What the rigs and the test suites share: the stack's URLs and controls, daemons and peers as processes.
         .target(
-            name: "TestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
-            path: "Tests/TestSupport"),
+            name: "StackSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Rigs/StackSupport"),
         // Unit tests, one target per module, named for it: no server, no process, no environment (`make check`).
         .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Resilience"]),
@@ -161,20 +166,20 @@ let package = Package(
         .testTarget(
             name: "NotifydTests",
             dependencies: [
-                "notifyd", "TestSupport", .product(name: "Configuration", package: "swift-configuration"),
+                "notifyd", "StackSupport", .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
 
         // Tests that need the local stack's PostgreSQL and nothing else; skipped without its environment.
         .testTarget(
-            name: "StoreTests", dependencies: ["Postgres", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+            name: "StoreTests", dependencies: ["Postgres", "StackSupport", .product(name: "Logging", package: "swift-log")]),
         // Tests that need the local stack (RabbitMQ, PostgreSQL, the SMTP server, the providers' fakes), run daemons
         // as processes, break the stack on purpose, or need the cluster stack; skipped without their environment.
         .testTarget(
             name: "SystemTests",
             dependencies: [
-                "notifyd", "AMQP", "Postgres", "NotifyCore", "NotifyStore", "Providers", "TestSupport",
+                "notifyd", "AMQP", "Postgres", "NotifyCore", "NotifyStore", "Providers", "StackSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

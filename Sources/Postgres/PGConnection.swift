@@ -4,14 +4,12 @@ import Foundation
 /// One libpq connection. Not thread-safe and blocking: it lives on one pool slot's thread and is only lent, for
 /// the length of a closure, through `PGPool.withConnection`.
 public final class PGConnection {
-    private var handle: OpaquePointer
-    private let configuration: PGConfiguration
+    private let handle: OpaquePointer
     /// Statements prepared on this session, by SQL text: parsed and planned once, executed many times.
     private var preparedStatements: [String: String] = [:]
 
     /// Connects (blocking) and prepares the session: UTC, ISO dates, warnings only.
     init(configuration: PGConfiguration) throws(PGError) {
-        self.configuration = configuration
         handle = try Self.open(configuration)
     }
 
@@ -19,16 +17,8 @@ public final class PGConnection {
         PQfinish(handle)
     }
 
-    /// False once the server or network dropped the connection; the pool then reconnects before the next use.
+    /// False once the server or network dropped the connection; the pool then replaces it before the next use.
     var isUsable: Bool { PQstatus(handle) == CONNECTION_OK }
-
-    /// Replaces a broken connection with a fresh one.
-    func reconnect() throws(PGError) {
-        let fresh = try Self.open(configuration)
-        PQfinish(handle)
-        handle = fresh
-        preparedStatements.removeAll()
-    }
 
     /// The server process serving this connection (for `pg_terminate_backend` in fault tests and for logs).
     public var backendPID: Int32 { PQbackendPID(handle) }

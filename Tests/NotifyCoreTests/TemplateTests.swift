@@ -10,8 +10,10 @@ struct TemplateTests {
 
     static func shippedRenderer() throws -> NotificationRenderer {
         let rules = try NotificationRules(json: try Data(contentsOf: configDirectory.appendingPathComponent("notification-rules.json")))
-        return NotificationRenderer(rules: rules, templates: try TemplateCatalog(
-            directory: configDirectory.appendingPathComponent("templates").path, rules: rules))
+        let directory = configDirectory.appendingPathComponent("templates")
+        return NotificationRenderer(rules: rules, templates: try TemplateCatalog(rules: rules, location: directory.path) { name in
+            try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+        })
     }
 
     static func payment(_ status: String, amount: Double = 100.5, currency: String = "USD") throws -> PaymentProcessed {
@@ -48,29 +50,34 @@ struct TemplateTests {
         #expect(renderer.notification(for: try Self.payment("pending"), eventKey: "k", id: "n-1") == nil)
     }
 
-    @Test("a template naming a field the event lacks, or not compiling, is an error naming the file")
+    @Test("a template naming a field the event lacks, not compiling or missing is an error naming the file")
     func brokenTemplates() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         let rules = NotificationRules(rules: [NotificationRule(
             event: "PaymentProcessed", status: nil, template: "t", type: "payment", priority: .normal, channels: [.inApp])])
-        try "Hello {{customerName}}".write(to: directory.appendingPathComponent("t.title.mustache"), atomically: true, encoding: .utf8)
-        try "{{orderId}}".write(to: directory.appendingPathComponent("t.message.mustache"), atomically: true, encoding: .utf8)
+        func catalog(_ files: [String: String]) throws(TemplateError) -> TemplateCatalog {
+            try TemplateCatalog(rules: rules, location: "templates") { files[$0] }
+        }
         do {
-            _ = try TemplateCatalog(directory: directory.path, rules: rules)
+            _ = try catalog(["t.title.mustache": "Hello {{customerName}}", "t.message.mustache": "{{orderId}}"])
             Issue.record("an unknown field must be refused")
         } catch {
-            #expect(error.file.hasSuffix("t.title.mustache"))
+            #expect(error.file == "templates/t.title.mustache")
             #expect(error.reason.contains("customerName"))
         }
-        try "Hello {{#orderId}}".write(to: directory.appendingPathComponent("t.title.mustache"), atomically: true, encoding: .utf8)
         do {
-            _ = try TemplateCatalog(directory: directory.path, rules: rules)
+            _ = try catalog(["t.title.mustache": "Hello {{#orderId}}", "t.message.mustache": "{{orderId}}"])
             Issue.record("an unclosed section must be refused")
         } catch {
             #expect(error.reason.contains("does not compile"))
         }
+        do {
+            _ = try catalog(["t.title.mustache": "Hello"])
+            Issue.record("a missing part must be refused")
+        } catch {
+            #expect(error.file == "templates/t.message.mustache")
+            #expect(error.reason == "cannot be read")
+        }
+        #expect(throws: Never.self) { try catalog(["t.title.mustache": "Hello", "t.message.mustache": "{{orderId}}"]) }
     }
 
     @Test("rules naming unknown events are refused")

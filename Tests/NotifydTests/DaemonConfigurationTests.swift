@@ -2,7 +2,7 @@ import Configuration
 import Foundation
 import Synchronization
 import SystemPackage
-import TestSupport
+import StackSupport
 import Testing
 
 @testable import notifyd

@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 @testable import notifyd
 

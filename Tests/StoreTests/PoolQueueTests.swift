@@ -1,6 +1,6 @@
 import Dispatch
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("The pool's queue for work from outside (HTTP requests)", .needsPostgreSQL)

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Postgres
-import TestSupport
+import StackSupport
 
 /// The test database of the local stack (`deploy/dev/stack up`); `make test` exports the URL.
 enum TestDatabase {

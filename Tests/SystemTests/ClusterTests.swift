@@ -2,7 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// Several daemons on the cluster stack (`deploy/dev/cluster`: three RabbitMQ nodes, a PostgreSQL primary with a

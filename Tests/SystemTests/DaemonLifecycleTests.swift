@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
 import NotifyStore
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("notifyd as a process: start, ready, shutdown, refusals", .needsStack)

@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("Deliveries: one per channel, tracked from the start", .needsStack)

@@ -2,7 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// What `deploy/` gives an operator, applied to the cluster stack as an operator would: the RabbitMQ definitions

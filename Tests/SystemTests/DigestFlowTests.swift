@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 /// Digests on the wire: sends that ask for one reach the recipient as one email listing them, when the window

@@ -1,6 +1,6 @@
 import AMQP
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 /// Email through the real pipeline to aiosmtpd (STARTTLS and AUTH required, a Maildir), started by the test

@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// Email with two providers: SMTP first, SES (its contract fake, SigV4 checked by botocore) second.

@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// An aiosmtpd of a test's own (`deploy/dev/smtp-peer.py`: STARTTLS and AUTH required, a Maildir in a scratch

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import TestSupport
+import StackSupport
 
 /// A provider's contract fake (`ScriptServer`), a test's own, with its JSON control endpoints.
 final class FakeServer: @unchecked Sendable {

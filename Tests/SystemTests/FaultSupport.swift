@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 import Postgres
 
 /// A stand-in for systemd's notification socket: collects what a daemon sends to `$NOTIFY_SOCKET`.

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import TestSupport
+import StackSupport
 import Testing
 
 /// The daemon's HTTP listener as a supervisor, a load balancer and Prometheus use it: over the wire.

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// Nothing a worker gives up on is lost: a batch handed back at shutdown, a parked copy the dead-letter queue

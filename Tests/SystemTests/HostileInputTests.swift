@@ -1,6 +1,6 @@
 import AMQP
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 /// What a hostile or broken publisher can send, against a real daemon: nothing stops ingestion, nothing is lost.

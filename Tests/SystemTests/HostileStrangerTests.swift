@@ -1,7 +1,7 @@
 import Foundation
 import NotifyCore
 import Synchronization
-import TestSupport
+import StackSupport
 import Testing
 
 /// A stranger against a running daemon's HTTP listener: requests without a key (or with a bad one) are refused before

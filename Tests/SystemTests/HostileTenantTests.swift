@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 /// A malicious tenant and a stranger against a running daemon: each request that once pinned, bloated or stopped it is

@@ -1,6 +1,6 @@
 import AMQP
 import Foundation
-import TestSupport
+import StackSupport
 import Postgres
 import Testing
 

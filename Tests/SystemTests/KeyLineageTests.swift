@@ -2,7 +2,7 @@ import Foundation
 import NotifyCore
 import NotifyStore
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// What a leaked key can mint: a rotated key cannot rotate again, and revoking a key revokes what it minted during

@@ -1,7 +1,7 @@
 import Foundation
 import NotifyCore
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 @testable import NotifyStore

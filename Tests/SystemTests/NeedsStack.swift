@@ -1,4 +1,4 @@
-import TestSupport
+import StackSupport
 import Testing
 
 extension Trait where Self == ConditionTrait {

@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// Rate limits that pace instead of dropping, shared through PostgreSQL by every daemon on the database.

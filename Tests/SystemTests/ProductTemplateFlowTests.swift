@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// Products' templates as a product's client uses them: published, previewed, sent in each recipient's language,

@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 
 /// A test's own Twilio contract fake (`deploy/dev/fakes/twilio_fake.py`), and the daemon settings that send SMS
 /// through it with receipts coming back to the daemon's listener.

@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// Push through FCM HTTP v1 and APNs (HTTP/2), against the contract fakes, and one event on every channel at once.

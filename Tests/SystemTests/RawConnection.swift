@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 
 /// A plain TCP connection to the daemon's listener, for what an HTTP client library will not do: send headers and
 /// stop, send nothing at all, send slowly, and see exactly when the server answers and when it closes. A blocking read

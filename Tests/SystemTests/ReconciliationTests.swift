@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
 import Synchronization
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("GetInventoryList reconciliation", .needsStack)

@@ -1,6 +1,6 @@
 import AMQP
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("Ingestion and queries under stress", .needsStack)

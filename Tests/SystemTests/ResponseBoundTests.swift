@@ -1,6 +1,6 @@
 import Foundation
 import NotifyCore
-import TestSupport
+import StackSupport
 import Testing
 @testable import Providers
 

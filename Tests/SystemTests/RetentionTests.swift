@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// The retention job against the real database: rows past their horizon go, in batches; recent rows, deliveries

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NotifyCore
-import TestSupport
+import StackSupport
 import Testing
 
 /// SES's event publishing as receipts: the fake plays SES and SNS, signing its messages as SNS does.

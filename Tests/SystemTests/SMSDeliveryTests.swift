@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// SMS through Twilio's Messages API, against the contract fake: what the fake received, what our listener

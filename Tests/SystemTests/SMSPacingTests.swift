@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// The SMS limit, as the catalog sets it, held by several daemons together and never at the cost of the high lane.

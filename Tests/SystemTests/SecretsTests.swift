@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 /// Secrets never reach a log, an error or argv; credentials come from files systemd hands over.

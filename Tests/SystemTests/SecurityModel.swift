@@ -1,6 +1,6 @@
 import Foundation
 import NotifyCore
-import TestSupport
+import StackSupport
 
 /// The security model: who may do what. One row per command, one column per kind of caller, each cell what that
 /// caller gets when it names what belongs to organisation `Alpha One` of product `Alpha` (or, for commands that

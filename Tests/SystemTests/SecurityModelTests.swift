@@ -1,7 +1,7 @@
 import Foundation
 import NIOHTTP1
 import NotifyCore
-import TestSupport
+import StackSupport
 import Testing
 
 /// The security model (`SecurityModel.table`) against a running daemon: every command with every kind of caller,

@@ -1,6 +1,6 @@
 import Foundation
 import NotifyCore
-import TestSupport
+import StackSupport
 
 /// The tenants and keys the security model's cells are tried with, onboarded through the daemon as clients would:
 /// product Alpha with organisations One (whose data the requests name), Two, a third whose key is revoked and a

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import TestSupport
+import StackSupport
 import Testing
 
 /// The HTTP API as a product's client uses it: the same commands as over RPC, with HTTP statuses and headers, and

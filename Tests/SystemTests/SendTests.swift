@@ -1,6 +1,6 @@
 import Foundation
 import NotifyCore
-import TestSupport
+import StackSupport
 import Testing
 
 /// `SendNotification` over RPC as a product's client sees it: the replies, what reaches the SMTP server and Twilio's

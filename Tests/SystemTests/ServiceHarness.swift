@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import NotifyCore
 import Postgres
-import TestSupport
+import StackSupport
 
 /// One isolated service under test: its own database, events exchange, queues and `notifyd` process, so tests
 /// cannot see each other's events. Talks to the daemon only as FlowMart services would: over RabbitMQ.

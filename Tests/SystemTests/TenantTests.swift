@@ -2,7 +2,7 @@ import AMQP
 import Foundation
 import NIOHTTP1
 import NotifyCore
-import TestSupport
+import StackSupport
 import Testing
 
 /// Onboarding, keys and authorisation, over RPC as a client sees them; the database is read directly as the oracle

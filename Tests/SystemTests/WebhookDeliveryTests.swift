@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import TestSupport
+import StackSupport
 import Testing
 
 /// Webhooks as a channel: signed by Standard Webhooks, checked by the `standardwebhooks` package on the receiving

@@ -1,4 +1,3 @@
-import Foundation
 import Mustache
 
 /// The compiled templates the rules name, checked at start: each must compile and may only name fields its
@@ -20,15 +19,18 @@ public struct TemplateCatalog: Sendable {
 
     private var parts: [String: Parts]
 
-    /// Loads `<template>.title.mustache` and `<template>.message.mustache` from `directory` for every rule, and
-    /// `<template>.email.subject|text|html.mustache` for every rule with the email channel. Everything renders
-    /// as plain text except the HTML part, where every value is HTML-escaped.
-    public init(directory: String, rules: NotificationRules) throws(TemplateError) {
+    /// Compiles `<template>.title.mustache` and `<template>.message.mustache` for every rule, and
+    /// `<template>.email.subject|text|html.mustache` for every rule with the email channel, each read through `read`
+    /// (a file's name to its text, nil when it cannot be read: the daemon reads `templates.directory`, tests read
+    /// memory). `location` is where the names are, for errors. Everything renders as plain text except the HTML
+    /// part, where every value is HTML-escaped.
+    public init(rules: NotificationRules, location: String, read: (String) -> String?) throws(TemplateError) {
         parts = [:]
         for rule in rules.rules {
             let fieldNames = Self.fieldNames(of: rule.event)
             func load(_ part: String, html: Bool = false) throws(TemplateError) -> MustacheTemplate {
-                try Self.load(directory: directory, name: "\(rule.template).\(part).mustache", allowed: fieldNames, html: html)
+                let name = "\(rule.template).\(part).mustache"
+                return try Self.compile(read(name), file: "\(location)/\(name)", allowed: fieldNames, html: html)
             }
             var set: Parts
             if let loaded = parts[rule.template] {
@@ -54,11 +56,8 @@ public struct TemplateCatalog: Sendable {
         trigger == EventKind.paymentProcessed.rawValue ? PaymentProcessed.templateFieldNames : StockNotice.templateFieldNames
     }
 
-    private static func load(directory: String, name: String, allowed: Set<String>, html: Bool) throws(TemplateError) -> MustacheTemplate {
-        let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
-        guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
-            throw TemplateError(file: path, reason: "cannot be read")
-        }
+    private static func compile(_ text: String?, file path: String, allowed: Set<String>, html: Bool) throws(TemplateError) -> MustacheTemplate {
+        guard let text else { throw TemplateError(file: path, reason: "cannot be read") }
         let template: MustacheTemplate
         do {
             template = try MustacheText.compile(text, html: html).mustache

@@ -223,7 +223,11 @@ struct Daemon {
             throw TemplateError(file: configuration.templates.rules, reason: "cannot be read")
         }
         let rules = try NotificationRules(json: data)
-        return NotificationRenderer(rules: rules, templates: try TemplateCatalog(directory: configuration.templates.directory, rules: rules))
+        let directory = configuration.templates.directory
+        let templates = try TemplateCatalog(rules: rules, location: directory) { name in
+            FileManager.default.contents(atPath: "\(directory)/\(name)").flatMap { String(data: $0, encoding: .utf8) }
+        }
+        return NotificationRenderer(rules: rules, templates: templates)
     }
 
     /// The GetInventoryList cross-check, when an interval is configured. Its requests go out on the RPC connection:

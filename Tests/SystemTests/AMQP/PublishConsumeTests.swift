@@ -1,6 +1,6 @@
 import AMQP
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("AMQP publish and consume against the local broker", .needsStack)

@@ -1,7 +1,7 @@
 @testable import AMQP
 import Foundation
 import Synchronization
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("AMQP recovery when the broker closes every connection", .needsStack)

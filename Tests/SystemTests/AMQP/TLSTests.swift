@@ -1,6 +1,6 @@
 import AMQP
 import Foundation
-import TestSupport
+import StackSupport
 import Testing
 
 @Suite("AMQP over TLS against the local stack's TLS listener", .needsStack)

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
 import Logging
-import TestSupport
+import StackSupport
 
 /// Where the local stack started by `deploy/dev/stack up` listens; `make test` exports these.
 enum TestStack {

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 @testable import Providers
 import Synchronization
-import TestSupport
+import StackSupport
 import Testing
 
 /// The SMTP pool against the stack's plain aiosmtpd (`make test` exports its port), behind a TCP proxy that can

@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import StackSupport
 
 /// An SMTP server of the checker's own (`deploy/dev/smtp-peer.py`: STARTTLS, AUTH, every message in a Maildir), so
 /// that a scenario can stop it for a minute and the checker can read exactly what it received.

@@ -2,7 +2,7 @@ import AMQP
 import ArgumentParser
 import Foundation
 import Logging
-import TestSupport
+import StackSupport
 
 /// Throughput of the AMQP layer alone against the real broker, compared with plain C through the same library.
 struct AMQPBench: AsyncParsableCommand {

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
+import NotifyStore
 import Postgres
-import TestSupport
+import StackSupport
 
 /// An hour (by default) at a steady rate on the cluster stack, with a fault every few minutes; every 10 s a CSV row
 /// of throughput, latency p99, each daemon's RSS, lane ages and depths, and the database's size; at the end the
@@ -54,7 +55,7 @@ struct SoakRun: AsyncParsableCommand {
                 if latencies.isEmpty { latencies = [0] }
                 stored += window.count
                 let lanes = Self.laneState(rig)
-                let size = (try? await rig.db.withConnection { try $0.query("SELECT pg_database_size(current_database())")[0].decode(0, as: Int.self) }) ?? 0
+                let size = (try? await rig.db.withConnection { try Census.databaseBytes(on: $0) }) ?? 0
                 let rss = rig.daemons.map { String(format: "%.1f", $0.residentMegabytes) }
                 let row = [String(format: "%.0f", now - started), String(load.confirmedCount), String(stored), String(rig.smtp.received),
                            String(format: "%.0f", Double(window.count) / (now - last)),
@@ -120,14 +121,9 @@ struct SoakRun: AsyncParsableCommand {
     }
 
     /// Notifications stored since `since`: (event index, when stored).
-    private static func window(_ rig: ChaosRig, since: Double) async throws -> [(Int, Double)] {
+    private static func window(_ rig: ChaosRig, since: Double) async throws -> [(index: Int, at: Double)] {
         let prefix = rig.tag + "-e"
-        return try await rig.db.withConnection { db in
-            try db.query("""
-                SELECT substr(source_event_key, \(prefix.count + 1))::int, extract(epoch FROM created_at)::float8 FROM notifications
-                WHERE created_at > to_timestamp(\(since)) AND source_event_key LIKE \(prefix + "%")
-                """).map { (try $0.decode(0, as: Int.self), try $0.decode(1, as: Double.self)) }
-        }
+        return try await rig.db.withConnection { try Census.stored(since: since, keysPrefixed: prefix, on: $0) }
     }
 
     /// The oldest job's age per lane (the highest any daemon reports) and the lanes' total depth, from `/metrics`.

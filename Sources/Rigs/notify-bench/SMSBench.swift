@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TestSupport
+import StackSupport
 
 /// High-lane SMS latency while a campaign holds the provider at its limit. Twilio's contract fake
 /// (`deploy/dev/fakes/twilio_fake.py`) records when it accepted each message; the daemon sends through it at

@@ -2,7 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Postgres
-import TestSupport
+import StackSupport
 
 /// What the service benchmarks run on: a slot of the stack of their own, a release `notifyd` on it, a pool on its
 /// database, and a publisher with confirms.

@@ -6,7 +6,7 @@ import NotifyCore
 import Postgres
 import Providers
 import Synchronization
-import TestSupport
+import StackSupport
 
 /// Push throughput against a local FCM peer (Hummingbird in this process, answering the token exchange and
 /// `messages:send` as FCM does, without checks: the tests check the protocol against the contract fake). The

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TestSupport
+import StackSupport
 
 /// Pacing accuracy: `daemons` release daemons share one email limit of `rate`/s (burst `burst`) for about
 /// `seconds`, sending to postfix's `smtp-sink`, which writes each message to a file of its own; the files'

@@ -1,4 +1,5 @@
 import Foundation
+import NotifyStore
 import Postgres
 
 /// Samples, twice a second, how far the pipeline has got: payments confirmed by the broker, notifications stored,
@@ -26,9 +27,7 @@ final class ProgressSampler: @unchecked Sendable {
             while !Task.isCancelled {
                 let confirmed = load.confirmed.filter { LoadGenerator.kind($0) == .payment }.count
                 // While the database is away (a promotion) the last count stands: that is the stall being measured.
-                if let count = try? await rig.db.withConnection({ db in
-                    try db.query("SELECT count(*) FROM notifications WHERE user_id LIKE \(tag + "-%")")[0].decode(0, as: Int.self)
-                }) { stored = count }
+                if let count = try? await rig.db.withConnection({ try Census.notifications(usersPrefixed: tag + "-", on: $0) }) { stored = count }
                 let sample = Sample(at: now, confirmed: confirmed, stored: stored, emails: rig.smtp.received)
                 lock.withLock { samples.append(sample) }
                 try? await Task.sleep(for: .milliseconds(500))

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TestSupport
+import StackSupport
 
 /// `notify-bench`: measures the service against the real local stack (release build: `make bench`).
 /// Every subcommand ends with one `RESULT <name> <value> <unit>` line per figure.

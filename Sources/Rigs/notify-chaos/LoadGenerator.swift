@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
 import Logging
-import TestSupport
+import StackSupport
 
 /// The producers, as FlowMart's payment and inventory services would publish: numbered events with confirms and
 /// `persistent`, at a steady rate. Nine in ten are payments (an in-app notification and an email each); every

@@ -2,9 +2,10 @@ import AMQP
 import ArgumentParser
 import Foundation
 import Logging
+import NotifyStore
 import Postgres
 import Synchronization
-import TestSupport
+import StackSupport
 
 /// The daemon end to end: a release `notifyd` (next to this binary) on its own database and queues.
 ///
@@ -103,7 +104,7 @@ struct ServiceBench: AsyncParsableCommand {
 
     /// Fills the table straight through COPY (the daemon's own ingestion was measured above).
     private func seed(_ db: PGPool) async throws {
-        let existing = try await db.withConnection { try $0.query("SELECT count(*) FROM notifications")[0].decode(0, as: Int.self) }
+        let existing = try await db.withConnection { try Census.notifications(on: $0) }
         let missing = max(0, stored - existing)
         let chunk = 50_000
         for start in stride(from: 0, to: missing, by: chunk) {

@@ -1,7 +1,7 @@
 import AMQP
 import ArgumentParser
 import Foundation
-import TestSupport
+import StackSupport
 
 /// Where the cluster stack listens: what `deploy/dev/cluster test-env` and `deploy/dev/stack env` export (the make
 /// targets evaluate both).

@@ -2,8 +2,9 @@ import AMQP
 import ArgumentParser
 import Foundation
 import Logging
+import NotifyStore
 import Postgres
-import TestSupport
+import StackSupport
 
 /// Stock tracking and the outbox relay, through a release `notifyd` on its own database and queues.
 ///
@@ -80,6 +81,6 @@ struct InventoryBench: AsyncParsableCommand {
     }
 
     private func unsent(_ db: PGPool) async throws -> Int {
-        try await db.withConnection { try $0.query("SELECT count(*) FROM outbox")[0].decode(0, as: Int.self) }
+        try await db.withConnection { try Census.unrelayed(on: $0) }
     }
 }

@@ -4,8 +4,9 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import NotifyStore
 import Postgres
-import TestSupport
+import StackSupport
 
 /// The send API under load: `SendNotification` from concurrent clients, each waiting for its 202 before the next,
 /// over the RPC queue and over HTTP, against a release `notifyd` whose email goes to `smtp-sink` (so every accepted
@@ -45,16 +46,11 @@ struct SendBench: AsyncParsableCommand {
                          transport, clients, run.rate, run.p50, run.p99, run.max))
             results.append((transport, run.count, run.rate, run.p50, run.p99))
         }
-        let accepted = try await rig.db.withConnection { db in
-            try db.query("""
-                SELECT (SELECT count(*) FROM send_requests), (SELECT count(*) FROM audit_events WHERE action = 'send.accepted'),
-                       (SELECT count(*) FROM deliveries)
-                """)[0].decode(Int.self, Int.self, Int.self)
-        }
+        let accepted = try await rig.db.withConnection { try Census.sends(on: $0) }
         let peerAccepted = try await rig.db.withConnection { db in
             try db.query("SELECT (SELECT count(*) FROM send_peer.requests), (SELECT count(*) FROM send_peer.audit)")[0].decode(Int.self, Int.self)
         }
-        print("in the database: \(accepted.0) requests, \(accepted.1) send.accepted audit rows, \(accepted.2) deliveries; "
+        print("in the database: \(accepted.requests) requests, \(accepted.audited) send.accepted audit rows, \(accepted.deliveries) deliveries; "
               + "the peer's: \(peerAccepted.0) requests, \(peerAccepted.1) audit rows")
         try await rig.publisher.deleteQueue("send_peer.jobs")
         let counted = results.filter { $0.transport != "peer" }.reduce(0) { $0 + $1.count }

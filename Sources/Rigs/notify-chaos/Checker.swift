@@ -1,7 +1,8 @@
 import AMQP
 import Foundation
+import NotifyStore
 import Postgres
-import TestSupport
+import StackSupport
 
 /// The verdict on one run, judged like RabbitMQ's Jepsen tests: for every event the broker confirmed, its effect
 /// must be there once. A payment's effect is its notification (the in-app row) and its email in the SMTP peer's
@@ -37,14 +38,7 @@ enum Checker {
         let tag = rig.tag
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let state = try? await rig.db.withConnection { db in
-                let row = try db.query("""
-                    SELECT (SELECT count(DISTINCT source_event_key) FROM notifications WHERE user_id LIKE \(tag + "-%")),
-                           (SELECT count(*) FROM deliveries WHERE user_id LIKE \(tag + "-%") AND status IN ('queued', 'sending', 'failed')),
-                           (SELECT count(*) FROM deliveries WHERE user_id LIKE \(tag + "-%") AND channel = 'email' AND status = 'sent')
-                    """)[0]
-                return (try row.decode(0, as: Int.self), try row.decode(1, as: Int.self), try row.decode(2, as: Int.self))
-            }
+            let state = try? await rig.db.withConnection { try Census.settling(usersPrefixed: tag + "-", on: $0) }
             let captured = (try? await rig.client.queueStatus(rig.outOfStockQueue).messageCount).map(Int.init) ?? 0
             if let (stored, active, sent) = state, stored >= payments, active == 0, captured >= adjustments, rig.smtp.received >= sent {
                 return true
@@ -60,13 +54,7 @@ enum Checker {
         verdict.confirmed = Set(indexes).count
         let tag = rig.tag
         // Payments: notifications by event, and each notification's email by its delivery's Message-ID.
-        let rows = try await rig.db.withConnection { db in
-            try db.query("""
-                SELECT n.source_event_key, d.id::text, d.status FROM notifications n
-                LEFT JOIN deliveries d ON d.notification_id = n.id AND d.channel = 'email'
-                WHERE n.user_id LIKE \(tag + "-%")
-                """).map { (try $0.decode(0, as: String.self), try $0.decodeIfPresent(1, as: String.self), try $0.decodeIfPresent(2, as: String.self)) }
-        }
+        let rows = try await rig.db.withConnection { try Census.emails(usersPrefixed: tag + "-", on: $0) }
         var byEvent: [String: [(delivery: String?, status: String?)]] = [:]
         for (key, delivery, status) in rows { byEvent[key, default: []].append((delivery, status)) }
         let mail = Dictionary(rig.smtp.messageIDs().map { ($0, 1) }, uniquingKeysWith: +)

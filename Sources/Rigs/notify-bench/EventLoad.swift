@@ -1,8 +1,9 @@
 import AMQP
 import Foundation
 import Logging
+import NotifyStore
 import Postgres
-import TestSupport
+import StackSupport
 
 /// Load for the daemon: events published as their producers would, and the wait until they are stored.
 enum EventLoad {
@@ -33,7 +34,7 @@ enum EventLoad {
 
     /// Waits until `count` events are in the inbox table and the queue holds nothing more.
     static func waitUntilStored(_ count: Int, publisher: AMQPConnection, queue: String, db: PGPool) async throws {
-        while try await db.withConnection({ try $0.query("SELECT count(*) FROM inbox")[0].decode(0, as: Int.self) }) < count {
+        while try await db.withConnection({ try Census.consumedEvents(on: $0) }) < count {
             try await Task.sleep(for: .milliseconds(20))
         }
         while try await publisher.queueStatus(queue).messageCount > 0 { try await Task.sleep(for: .milliseconds(10)) }

@@ -1,8 +1,9 @@
 import Foundation
 
-/// The repository this test build came from: for the stack script, configuration and test helpers.
+/// The repository this build came from (this file is `Sources/Rigs/StackSupport/StackControl.swift`): for the stack
+/// script, configuration and test helpers.
 public let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Broker and database controls for fault tests, through the local stack script (`deploy/dev/stack`), which
 /// knows the node's cookie, ports and data folder.

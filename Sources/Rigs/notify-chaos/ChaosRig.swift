@@ -2,7 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Postgres
-import TestSupport
+import StackSupport
 
 /// What one scenario runs on: a slot of its own on the cluster stack (database on the primary, names on the
 /// broker), its own SMTP peer, recipients with addresses, a quorum queue that captures OutOfStock as a consuming

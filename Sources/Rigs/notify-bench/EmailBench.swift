@@ -3,9 +3,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import NotifyCore
+import NotifyStore
 import Postgres
 import Providers
-import TestSupport
+import StackSupport
 
 /// Email, against postfix's `smtp-sink` on loopback (started here):
 /// 1. the SMTP client alone (composing and sending over a pool of 8), beside postfix's C load generator
@@ -164,17 +165,7 @@ struct EmailBench: AsyncParsableCommand {
         let deadline = ContinuousClock.now + .seconds(120)
         var sent: [String: Date] = [:]
         while sent.count < probes, ContinuousClock.now < deadline {
-            sent = try await rig.db.withConnection { db in
-                var result: [String: Date] = [:]
-                for row in try db.query("""
-                    SELECT d.user_id, extract(epoch FROM h.at)::float8 FROM deliveries d
-                    JOIN delivery_history h ON h.delivery_id = d.id AND h.status = 'sent'
-                    WHERE d.user_id LIKE 'probe-%'
-                    """) {
-                    result[try row.decode(0, as: String.self)] = Date(timeIntervalSince1970: try row.decode(1, as: Double.self))
-                }
-                return result
-            }
+            sent = try await rig.db.withConnection { try Census.sentTimes(usersPrefixed: "probe-", on: $0) }
             try await Task.sleep(for: .milliseconds(100))
         }
         await rig.tearDown()
@@ -202,12 +193,12 @@ struct EmailBench: AsyncParsableCommand {
 
     /// Outbox rows not yet published (delivery jobs not yet on their lane).
     static func unrelayed(db: PGPool) async throws -> Int {
-        try await db.withConnection { try $0.query("SELECT count(*) FROM outbox")[0].decode(0, as: Int.self) }
+        try await db.withConnection { try Census.unrelayed(on: $0) }
     }
 
     static func waitForSent(_ count: Int, db: PGPool, timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
-        while try await db.withConnection({ try $0.query("SELECT count(*) FROM deliveries WHERE status = 'sent'")[0].decode(0, as: Int.self) }) < count {
+        while try await db.withConnection({ try Census.sentDeliveries(on: $0) }) < count {
             guard ContinuousClock.now < deadline else { throw SupportFailure("not every email was sent in time") }
             try await Task.sleep(for: .milliseconds(200))
         }
