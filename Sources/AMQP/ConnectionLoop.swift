@@ -13,38 +13,6 @@ import Synchronization
 final class ConnectionLoop: @unchecked Sendable {
     typealias Reply<Value> = CheckedContinuation<Result<Value, AMQPError>, Never>
 
-    enum Command: Sendable {
-        case declare(AMQPTopology, Reply<Void>)
-        case queueStatus(String, Reply<AMQPQueueStatus>)
-        case purge(String, Reply<UInt32>)
-        case deleteQueue(String, Reply<Void>)
-        case consume(ConnectionState.Consumer, Reply<Void>)
-        case cancel(String, Reply<Void>)
-        case settle(AMQPSettlement.Operation)
-        case publish(PublishBatch)
-        /// Its caller stopped waiting: finish it now (unsettled messages are reported `.timedOut`).
-        case abandon(PublishBatch)
-        case send(AMQPOutgoingMessage)
-        /// Sends an RPC request and waits for the reply with its correlation id, or the deadline.
-        case call(AMQPOutgoingMessage, ConnectionState.PendingCall)
-        /// Completes as soon as the owner thread runs it: proof that the thread is not stuck.
-        case ping(CheckedContinuation<Void, Never>)
-        case close(CheckedContinuation<Void, Never>)
-
-        func fail(_ error: AMQPError) {
-            switch self {
-            case .declare(_, let reply), .deleteQueue(_, let reply), .consume(_, let reply), .cancel(_, let reply):
-                reply.resume(returning: .failure(error))
-            case .queueStatus(_, let reply): reply.resume(returning: .failure(error))
-            case .purge(_, let reply): reply.resume(returning: .failure(error))
-            case .publish(let batch), .abandon(let batch): batch.finish()
-            case .call(_, let call): call.continuation.resume(returning: .failure(error))
-            case .close(let continuation), .ping(let continuation): continuation.resume()
-            case .settle, .send: break
-            }
-        }
-    }
-
     struct Status: Sendable {
         var connected = false
         var blocked = false
@@ -201,53 +169,58 @@ final class ConnectionLoop: @unchecked Sendable {
             return
         }
         do {
-            switch command {
-            case .declare(let declared, let reply):
-                try session.declare(declared)
-                state.declared(declared)
-                reply.resume(returning: .success(()))
-            case .queueStatus(let name, let reply):
-                reply.resume(returning: .success(try session.queueStatus(name)))
-            case .purge(let name, let reply):
-                reply.resume(returning: .success(try session.purge(name)))
-            case .deleteQueue(let name, let reply):
-                try session.deleteQueue(name)
-                state.deleted(queue: name)
-                reply.resume(returning: .success(()))
-            case .consume(let spec, let reply):
-                try session.consume(queue: spec.queue, tag: spec.tag, prefetch: spec.prefetch, noAck: spec.noAck)
-                state.add(spec)
-                reply.resume(returning: .success(()))
-            case .cancel(let tag, let reply):
-                try session.cancel(tag: tag)
-                // Deliveries sent before cancel-ok were queued by librabbitmq during the call: hand them over
-                // before the consumer's stream ends, so they are processed and acked rather than requeued.
-                while self.session != nil, session.hasQueuedFrames { _ = pumpInbound() }
-                state.remove(tag)
-                reply.resume(returning: .success(()))
-            case .settle(let operation):
-                guard state.settle(operation) else {
-                    logger.debug("dropping a settlement from an earlier connection", metadata: ["amqp.delivery_tag": "\(operation.tag)"])
-                    return
-                }
-                switch operation.kind {
-                case .ack(let multiple): try session.ack(operation.tag, multiple: multiple)
-                case .nack(let multiple, let requeue): try session.nack(operation.tag, multiple: multiple, requeue: requeue)
-                case .reject(let requeue): try session.reject(operation.tag, requeue: requeue)
-                }
-            case .send(let message):
-                state.publishingUnconfirmed()
-                try session.publish(message)
-            case .call(let message, let call):
-                state.call(call)
-                state.publishingUnconfirmed()
-                try session.publish(message)
-            case .publish, .abandon, .close, .ping:
-                break
-            }
+            try run(command, on: session)
         } catch {
             command.fail(error)
             lose(error)
+        }
+    }
+
+    /// A command that needs the broker, on the session.
+    private func run(_ command: Command, on session: CSession) throws(AMQPError) {
+        switch command {
+        case .declare(let declared, let reply):
+            try session.declare(declared)
+            state.declared(declared)
+            reply.resume(returning: .success(()))
+        case .queueStatus(let name, let reply):
+            reply.resume(returning: .success(try session.queueStatus(name)))
+        case .purge(let name, let reply):
+            reply.resume(returning: .success(try session.purge(name)))
+        case .deleteQueue(let name, let reply):
+            try session.deleteQueue(name)
+            state.deleted(queue: name)
+            reply.resume(returning: .success(()))
+        case .consume(let spec, let reply):
+            try session.consume(queue: spec.queue, tag: spec.tag, prefetch: spec.prefetch, noAck: spec.noAck)
+            state.add(spec)
+            reply.resume(returning: .success(()))
+        case .cancel(let tag, let reply):
+            try session.cancel(tag: tag)
+            // Deliveries sent before cancel-ok were queued by librabbitmq during the call: hand them over
+            // before the consumer's stream ends, so they are processed and acked rather than requeued.
+            while self.session != nil, session.hasQueuedFrames { _ = pumpInbound() }
+            state.remove(tag)
+            reply.resume(returning: .success(()))
+        case .settle(let operation):
+            guard state.settle(operation) else {
+                logger.debug("dropping a settlement from an earlier connection", metadata: ["amqp.delivery_tag": "\(operation.tag)"])
+                return
+            }
+            switch operation.kind {
+            case .ack(let multiple): try session.ack(operation.tag, multiple: multiple)
+            case .nack(let multiple, let requeue): try session.nack(operation.tag, multiple: multiple, requeue: requeue)
+            case .reject(let requeue): try session.reject(operation.tag, requeue: requeue)
+            }
+        case .send(let message):
+            state.publishingUnconfirmed()
+            try session.publish(message)
+        case .call(let message, let call):
+            state.call(call)
+            state.publishingUnconfirmed()
+            try session.publish(message)
+        case .publish, .abandon, .close, .ping:
+            break
         }
     }
 
