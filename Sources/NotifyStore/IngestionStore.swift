@@ -2,7 +2,7 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// Writes what consumed events change. One transaction per batch: claim the events' inbox rows (deduplication),
+/// Writes what consumed events change. One transaction per batch: claim the events' deduplication rows,
 /// lock and load the state the plan needs, let the caller's planner decide (a pure function in `NotifyCore`),
 /// then write the plan. The store decides nothing.
 public struct IngestionStore: Sendable {
@@ -16,7 +16,7 @@ public struct IngestionStore: Sendable {
     }
 
     /// A planner: the plan for the new events of a batch, given the state loaded for them.
-    public typealias Planning = @Sendable (_ fresh: [ConsumedEvent], _ state: StockState) -> IngestionPlan
+    public typealias Planning = @Sendable (_ fresh: [ConsumedEvent], _ state: StockState) -> CommitPlan
 
     /// Stores a batch in one transaction; returns how many notifications were created.
     public func commit(_ events: [ConsumedEvent], planning: @escaping Planning) async throws -> Int {
@@ -36,7 +36,7 @@ public struct IngestionStore: Sendable {
     /// Applies stock-outs that reconciliation found, one transaction for the page; `planning` decides for each
     /// item given its known level (nil to change nothing). Returns how many items changed something.
     public func reconcile(
-        _ items: [InventoryList.Item], planning: @escaping @Sendable (InventoryList.Item, StockLevel?) -> IngestionPlan?
+        _ items: [InventoryList.Item], planning: @escaping @Sendable (InventoryList.Item, StockLevel?) -> CommitPlan?
     ) async throws -> Int {
         guard !items.isEmpty else { return 0 }
         let changed = try await database.transaction { db in
@@ -54,7 +54,7 @@ public struct IngestionStore: Sendable {
 
     /// Writes a plan inside the caller's transaction: stock levels, spent wishes, outbox rows, notifications and
     /// their deliveries, and the digests its batched deliveries join.
-    static func write(_ plan: IngestionPlan, on db: PGConnection) throws {
+    static func write(_ plan: CommitPlan, on db: PGConnection) throws {
         try StockStore.write(plan.stockChanges, on: db)
         try WatchStore.delete(plan.spentWatches, on: db)
         try OutboxStore.enqueue(plan.outbox, on: db)

@@ -2,11 +2,11 @@ import Foundation
 import NotifyCore
 import Postgres
 
-/// The inbox (which consumed events were seen) and notifications: written inside the ingestion transaction
+/// The deduplication table (`inbox`: which consumed events were seen) and notifications: written inside the ingestion transaction
 /// (`IngestionStore`), read by the RPC handlers on the query pool's threads, so a slow query never holds up
 /// ingestion.
 public enum NotificationStore {
-    /// Inserts an inbox row per event and returns the events that were new, in order: the first occurrence of each
+    /// Inserts a deduplication row per event and returns the events that were new, in order: the first occurrence of each
     /// new key takes effect; later copies in the same batch are duplicates.
     static func claim(_ events: [ConsumedEvent], on db: PGConnection) throws -> [ConsumedEvent] {
         let fresh = try db.query("""

@@ -34,10 +34,10 @@ public enum SendStore {
         public var request: Request
         /// Addresses the request names, for the tenant's directory.
         public var addresses: [SendRequest.Recipient]
-        public var plan: IngestionPlan
+        public var plan: CommitPlan
         public var audit: AuditEntry
 
-        public init(request: Request, addresses: [SendRequest.Recipient], plan: IngestionPlan, audit: AuditEntry) {
+        public init(request: Request, addresses: [SendRequest.Recipient], plan: CommitPlan, audit: AuditEntry) {
             self.request = request
             self.addresses = addresses
             self.plan = plan
@@ -113,7 +113,7 @@ public enum SendStore {
                 }
             }
             try RecipientStore.writeAddresses(accepted.flatMap { item in item.addresses.map { (item.request.tenant.namespace, $0) } }, on: db)
-            try IngestionStore.write(IngestionPlan(sends: accepted.map(\.plan)), on: db)
+            try IngestionStore.write(CommitPlan(sends: accepted.map(\.plan)), on: db)
             try AuditStore.append(accepted.map(\.audit), on: db)
             return outcomes
         }

@@ -31,7 +31,7 @@ struct DigestTests {
         let tenant = Tenant(productID: UUID())
         let notification = send.notification(for: send.recipients[0], content: SendRequest.Content(title: "t", body: "b").rendered,
                                              id: "n-1", requestID: "r-1", tenant: tenant, lane: .low)
-        let plan = try IngestionPlannerTests.planner(delivering: [.email, .sms]).plan(notifications: [notification])
+        let plan = try IngestionPlannerTests.planner(delivering: [.email, .sms]).delivery.plan(notifications: [notification])
         #expect(plan.deliveries.map(\.status) == [.batched, .batched] && plan.outbox.isEmpty)
         #expect(plan.digestItems.map(\.job.channel) == [.email, .sms] && plan.digestItems.allSatisfy { $0.kind == "PRICE_DROP_ALERT" })
         let item = try #require(plan.digestItems.first)

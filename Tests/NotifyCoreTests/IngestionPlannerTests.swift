@@ -51,7 +51,7 @@ struct IngestionPlannerTests {
         var notification = try #require(try TemplateTests.shippedRenderer().notification(
             for: try TemplateTests.payment("confirmed"), eventKey: "k", id: "n-1"))
         notification.channels = [.inApp, .email, .sms]
-        let deliveries = try Self.planner(delivering: [.email]).deliveries(of: notification)
+        let deliveries = try Self.planner(delivering: [.email]).delivery.deliveries(of: notification)
         #expect(deliveries.map(\.channel) == [.email, .sms])
         #expect(deliveries.map(\.status) == [.queued, .skipped])
         #expect(deliveries.map(\.reason) == [nil, "no-provider"])
@@ -85,16 +85,16 @@ struct IngestionPlannerTests {
         notification.channels = [.inApp, .push]
         notification.fallbacks = [.push: .sms]
         let with = try Self.planner(delivering: [.push, .sms])
-        let push = try #require(with.deliveries(of: notification).first)
-        let job = try #require(with.job(for: push, of: notification))
+        let push = try #require(with.delivery.deliveries(of: notification).first)
+        let job = try #require(with.delivery.job(for: push, of: notification))
         #expect(job.fallback == .sms)
         #expect(try DeliveryJob(body: job.body.bytes) == job, "the fallback rides in the job's body")
         let fallback = try #require(job.fallbackJob(id: "d-2"))
         #expect(fallback.channel == .sms && fallback.deliveryID == "d-2" && fallback.notificationID == "n-1" && fallback.fallback == nil)
         #expect(fallback.lane == job.lane && fallback.content.text == job.content.text && fallback.content.html == nil)
         let without = try Self.planner(delivering: [.push])
-        let unbacked = try #require(without.deliveries(of: notification).first)
-        #expect(try #require(without.job(for: unbacked, of: notification)).fallback == nil,
+        let unbacked = try #require(without.delivery.deliveries(of: notification).first)
+        #expect(try #require(without.delivery.job(for: unbacked, of: notification)).fallback == nil,
                 "no SMS provider: no fallback")
         var old = job
         old.fallback = nil

@@ -147,7 +147,7 @@ struct ProductTemplateTests {
         let notification = send.notification(for: send.recipients[0], content: content, template: compiled, id: "n", requestID: "r",
                                              tenant: Tenant(productID: UUID()), lane: .high)
         #expect(notification.metadata == ["template": "order-shipped", "templateVersion": "3"])
-        let plan = try IngestionPlannerTests.planner(delivering: [.email, .sms, .push, .webhook]).plan(notifications: [notification])
+        let plan = try IngestionPlannerTests.planner(delivering: [.email, .sms, .push, .webhook]).delivery.plan(notifications: [notification])
         let jobs = try plan.outbox.map { try DeliveryJob(body: Array($0.body.utf8)) }
         let byChannel = Dictionary(uniqueKeysWithValues: jobs.map { ($0.channel, $0.content) })
         #expect(byChannel[.email]?.subject == "Your order 7" && byChannel[.email]?.html?.hasPrefix("<p>Hi Ana</p>") == true)

@@ -87,7 +87,7 @@ struct SendRequestTests {
         #expect(!send.notification(for: send.recipients[0], id: "n-2", requestID: "r-2", tenant: tenant, lane: .low).transactional)
 
         let planner = try IngestionPlannerTests.planner(delivering: [.email, .push])
-        let plan = planner.plan(notifications: [urgent])
+        let plan = planner.delivery.plan(notifications: [urgent])
         #expect(plan.deliveries.map(\.channel) == [.email, .push])
         #expect(plan.deliveries.allSatisfy { $0.tenant == tenant && $0.status == .queued })
         #expect(plan.outbox.count == 2 && plan.outbox.allSatisfy { $0.routingKey == "high" })
@@ -107,11 +107,11 @@ struct SendRequestTests {
         #expect(explicit.hash == plain.hash, "true is the default, spelled or not")
 
         let notification = once.notification(for: once.recipients[0], id: "n-1", requestID: "r-1", tenant: Tenant(productID: UUID()), lane: .high)
-        let plan = try IngestionPlannerTests.planner(delivering: [.email]).plan(notifications: [notification])
+        let plan = try IngestionPlannerTests.planner(delivering: [.email]).delivery.plan(notifications: [notification])
         let job = try DeliveryJob(body: Array(plan.outbox[0].body.utf8))
         #expect(!job.retries && job.fallbackJob(id: "d-2") == nil)
         let ordinary = try DeliveryJob(body: Array(try IngestionPlannerTests.planner(delivering: [.email])
-            .plan(notifications: [plain.notification(for: plain.recipients[0], id: "n-2", requestID: "r-2", tenant: Tenant(productID: UUID()), lane: .high)])
+            .delivery.plan(notifications: [plain.notification(for: plain.recipients[0], id: "n-2", requestID: "r-2", tenant: Tenant(productID: UUID()), lane: .high)])
             .outbox[0].body.utf8))
         #expect(ordinary.retries && !ordinary.body.bytes.contains(Array("retries".utf8)), "jobs that retry read as before")
 
@@ -141,7 +141,7 @@ struct SendRequestTests {
 
         let due = try #require(try later.schedule(now: now))
         let notification = later.notification(for: later.recipients[0], id: "n-1", requestID: "r-1", tenant: Tenant(productID: UUID()), lane: .high)
-        let plan = try IngestionPlannerTests.planner(delivering: [.email, .push]).plan(notifications: [
+        let plan = try IngestionPlannerTests.planner(delivering: [.email, .push]).delivery.plan(notifications: [
             notification, NewNotification(id: "n-2", userID: "u", type: "OTP", priority: .high, channels: [.sms], title: "t", message: "m",
                                           metadata: [:], sourceEventKey: "k"),
         ])
@@ -149,7 +149,7 @@ struct SendRequestTests {
         #expect(held.outbox.isEmpty && held.scheduled.map(\.message) == plan.outbox && held.scheduled.allSatisfy { $0.due == due })
         #expect(held.deliveries.map(\.status) == [.scheduled, .skipped], "queued ones wait; one without a provider stays skipped")
         #expect(held.notifications == plan.notifications)
-        #expect(IngestionPlan(sends: [held, plan]).scheduled.count == 1 && IngestionPlan(sends: [held, plan]).outbox.count == 1)
+        #expect(CommitPlan(sends: [held, plan]).scheduled.count == 1 && CommitPlan(sends: [held, plan]).outbox.count == 1)
     }
 
     @Test("a batch: 1 to 1,000 recipients, each read as a single send's, none twice; the same request as a single send hashes alike")

@@ -4,34 +4,31 @@ import Foundation
 /// the stock rule and the inventory policy turn adjustments into stock changes, OutOfStock events and notices.
 ///
 /// Ingestion runs it in two steps: `effect(of:)` per event while the previous batch commits, then `plan(_:state:)`
-/// inside the transaction, once the inbox says which events are new and the products' levels are loaded under
-/// their locks. The store writes what the plan says and decides nothing.
+/// inside the transaction, once the deduplication table says which events are new and the products' levels are
+/// loaded under their locks. The store writes what the plan says and decides nothing. Reconciliation's stock-outs
+/// (`reconcile`) are planned here too: they are the inventory service's word taken in.
 public struct IngestionPlanner: Sendable {
     public let renderer: NotificationRenderer
     public let policy: InventoryPolicy
     /// Where OutOfStock events are published (the contract's events exchange unless configured otherwise).
     public let outOfStockExchange: String
-    /// The channels something delivers on: in-app always; another channel once its provider is configured.
-    /// A delivery on any other channel is recorded `skipped` (`no-provider`), never left waiting.
-    public let deliveringChannels: Set<NotificationChannel>
-    /// Where delivery jobs are published, on their lane's routing key (`delivery.workExchange`).
-    public let workExchange: String
-    /// Mints ids (notifications, deliveries, OutOfStock `event_id`s): random UUIDs in production (the daemon's
-    /// fast generator), a sequence in tests.
-    public let newID: @Sendable () -> String
+    /// What the notifications become: their deliveries, and the jobs or digest items that carry them.
+    public let delivery: DeliveryPlanner
 
     public init(
         renderer: NotificationRenderer, policy: InventoryPolicy, outOfStockExchange: String,
         deliveringChannels: Set<NotificationChannel> = [.inApp], workExchange: String = "notifications.work",
         newID: @escaping @Sendable () -> String
     ) {
-        self.workExchange = workExchange
         self.renderer = renderer
         self.policy = policy
         self.outOfStockExchange = outOfStockExchange
-        self.deliveringChannels = deliveringChannels.union([.inApp])
-        self.newID = newID
+        delivery = DeliveryPlanner(deliveringChannels: deliveringChannels, workExchange: workExchange, newID: newID)
     }
+
+    /// Mints ids (notifications, deliveries, OutOfStock `event_id`s): random UUIDs in production (the daemon's
+    /// fast generator), a sequence in tests.
+    public var newID: @Sendable () -> String { delivery.newID }
 
     /// What a validated event asks for on its own.
     public func effect(of decoded: EventDecoder.Decoded) -> ConsumedEvent {
@@ -50,14 +47,14 @@ public struct IngestionPlanner: Sendable {
         Set(events.compactMap(\.adjustment).map(ProductKey.init)).sorted()
     }
 
-    /// The plan for `fresh`: the events of a batch the inbox had not seen, first occurrence of each key only, in
+    /// The plan for `fresh`: the events of a batch the deduplication table had not seen, first occurrence of each key only, in
     /// delivery order. Adjustments apply one after another, each to the level the previous one left.
-    public func plan(_ fresh: [ConsumedEvent], state: StockState) -> IngestionPlan {
-        var plan = IngestionPlan()
+    public func plan(_ fresh: [ConsumedEvent], state: StockState) -> CommitPlan {
+        var plan = CommitPlan()
         var levels = state.levels
         var watchers = state.watchers
         var changed: [ProductKey: StockChange] = [:]
-        func notify(_ notifications: [NewNotification]) { add(notifications, to: &plan) }
+        func notify(_ notifications: [NewNotification]) { delivery.add(notifications, to: &plan) }
         for event in fresh {
             switch event.effect {
             case .notify(let notification):
@@ -100,73 +97,13 @@ public struct IngestionPlanner: Sendable {
         return plan
     }
 
-    /// The plan for notifications decided elsewhere (the send API's): each with its deliveries and their jobs.
-    public func plan(notifications: [NewNotification]) -> IngestionPlan {
-        var plan = IngestionPlan()
-        add(notifications, to: &plan)
-        return plan
-    }
-
-    /// Each notification with its deliveries; a queued one goes to its lane through the outbox, or, when the
-    /// notification asks for a digest and the channel is batched, into the recipient's digest (`batched`).
-    private func add(_ notifications: [NewNotification], to plan: inout IngestionPlan) {
-        for notification in notifications {
-            var deliveries = deliveries(of: notification)
-            for index in deliveries.indices {
-                guard let job = job(for: deliveries[index], of: notification) else { continue }
-                if let policy = notification.digest, DigestPolicy.channels.contains(job.channel) {
-                    deliveries[index].status = .batched
-                    plan.digestItems.append(DigestItem(
-                        job: job, kind: notification.type, policy: policy, newDigestID: newID(), newDeliveryID: newID(), exchange: workExchange))
-                } else {
-                    plan.outbox.append(OutboxMessage(job, exchange: workExchange))
-                }
-            }
-            plan.add(notification, deliveries: deliveries)
-        }
-    }
-
-    /// The deliveries to write for a notification: one per channel of its rule that leaves the building, queued
-    /// when a provider delivers on it and skipped (`no-provider`) when none does. In-app needs no row of its own:
-    /// the notification's inbox row is its delivery, delivered by the commit that writes it (so in-app-only
-    /// ingestion writes nothing more than before), and the tracking queries report it from that row.
-    public func deliveries(of notification: NewNotification) -> [NewDelivery] {
-        notification.channels.filter { $0 != .inApp }.map { channel in
-            // The catalog renders an email for every rule with the channel; without one nothing could be sent.
-            let reason = !deliveringChannels.contains(channel) ? "no-provider"
-                : channel == .email && notification.email == nil ? "no-template" : nil
-            return NewDelivery(
-                id: newID(), notificationID: notification.id, userID: notification.userID, channel: channel,
-                status: reason == nil ? .queued : .skipped, reason: reason, tenant: notification.tenant)
-        }
-    }
-
-    /// The job that carries a queued delivery to its lane, with the content its channel sends; nil for a delivery
-    /// that is not queued.
-    func job(for delivery: NewDelivery, of notification: NewNotification) -> DeliveryJob? {
-        guard delivery.status == .queued else { return nil }
-        let content: MessageContent
-        switch delivery.channel {
-        case .email:
-            guard let email = notification.email else { return nil }  // skipped (`no-template`) by `deliveries(of:)`
-            content = email
-        case .sms, .push, .webhook, .inApp:
-            content = notification.channelTexts[delivery.channel] ?? MessageContent(subject: notification.title, text: notification.message, html: nil)
-        }
-        let fallback = notification.fallbacks[delivery.channel].flatMap { deliveringChannels.contains($0) ? $0 : nil }
-        return DeliveryJob(
-            deliveryID: delivery.id, notificationID: notification.id, userID: notification.userID, channel: delivery.channel,
-            lane: notification.priority, transactional: notification.transactional, content: content, fallback: fallback,
-            tenant: notification.tenant, retries: notification.retries, category: notification.category)
-    }
-
     /// The plan for a stock-out the inventory service reports (`GetInventoryList`) and this service has no record
     /// of; nil when the product is already known to be out of stock. The known level's time is kept, so a later
     /// adjustment still applies; a product never seen gets `now`.
-    public func reconcile(_ item: InventoryList.Item, known: StockLevel?, round: String, now: Date) -> IngestionPlan? {
+    public func reconcile(_ item: InventoryList.Item, known: StockLevel?, round: String, now: Date) -> CommitPlan? {
         if known?.outOfStock == true { return nil }
         let product = ProductKey(productID: item.productID, warehouseID: item.location)
-        var plan = IngestionPlan()
+        var plan = CommitPlan()
         plan.stockChanges = [StockChange(
             product: product, level: StockLevel(quantity: item.quantity, outOfStock: true, asOf: known?.asOf ?? now),
             sourceKey: round)]

@@ -27,11 +27,11 @@ extension SendRequest {
     }
 }
 
-extension IngestionPlan {
+extension CommitPlan {
     /// This plan with its deliveries held until `due`: those it would queue are `scheduled`, and their jobs wait
     /// in `scheduled` instead of the outbox (skipped deliveries stay skipped); its in-app notifications show in the
     /// inbox from `due`.
-    public func scheduled(at due: Date) -> IngestionPlan {
+    public func scheduled(at due: Date) -> CommitPlan {
         var plan = self
         plan.notifications = notifications.map { notification in
             var notification = notification

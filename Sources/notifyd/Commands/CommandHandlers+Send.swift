@@ -6,7 +6,7 @@ import Postgres
 /// What the send API needs besides the request: the planner that turns a notification into deliveries and jobs,
 /// the categories, the products' templates, and the outbox's doorbell.
 struct SendContext: Sendable {
-    let planner: IngestionPlanner
+    let planner: DeliveryPlanner
     let settings: SendSettings
     let templates: TemplateCache
     /// Wakes this daemon's outbox relay after a commit, so an accepted send is on its lane at once.
@@ -106,7 +106,7 @@ extension CommandHandlers {
     /// `{requestId, notificationId, deliveries: [{deliveryId, channel, status}]}`; in-app, when asked for, is the
     /// notification itself (its id), `delivered` by the commit (`scheduled` until a scheduled send's time), as
     /// `GetDeliveryStatus` shows it.
-    private static func singleReply(_ requestID: String, _ notification: NewNotification, _ plan: IngestionPlan) -> JSONValue {
+    private static func singleReply(_ requestID: String, _ notification: NewNotification, _ plan: CommitPlan) -> JSONValue {
         var deliveries = plan.deliveries.map { delivery -> JSONValue in
             .object([("deliveryId", .string(delivery.id)), ("channel", .string(delivery.channel.rawValue)),
                      ("status", .string(delivery.status.rawValue))])
@@ -122,7 +122,7 @@ extension CommandHandlers {
     /// `{requestId, accepted, recipients: [{userId, notificationId}], queued, skipped}`: how many recipients were
     /// accepted (the contract's `accepted`: each got a notification), per recipient its notification (which
     /// `GetDeliveryStatus` follows), and the deliveries counted rather than listed.
-    private static func batchReply(_ requestID: String, _ notifications: [NewNotification], _ plan: IngestionPlan) -> JSONValue {
+    private static func batchReply(_ requestID: String, _ notifications: [NewNotification], _ plan: CommitPlan) -> JSONValue {
         let queued = plan.deliveries.filter { $0.status == .queued || $0.status == .scheduled }.count
         return .object([
             ("requestId", .string(requestID)), ("accepted", .int(notifications.count)),

@@ -136,7 +136,7 @@ extension DeliveryWorker {
         properties.persistent = true
         properties.headers["x-attempts"] = .int(Int64(transition.attempt))
         properties.headers["x-last-error-code"] = .string(transition.failure?.code ?? "")
-        // Its age in the lane counts from when the tier sends it back (`LaneInbox`).
+        // Its age in the lane counts from when the tier sends it back (`LaneBuffer`).
         properties.timestamp = UInt64(clamping: Int(Date().timeIntervalSince1970) + delay)
         return AMQPOutgoingMessage(exchange: names.retryTier(delay), routingKey: delivery.routingKey, body: delivery.body,
                                    properties: properties, mandatory: true)

@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// lose it — publish retry and dead-letter copies with confirms, record every transition, ack the jobs.
 ///
 /// - Lanes: one consumer per lane on the worker's own connection, each with its own prefetch; `workers` batches
-///   are in flight at once, each from one lane (`LaneInbox`), high first; `highLaneWorkers` more take only the
+///   are in flight at once, each from one lane (`LaneBuffer`), high first; `highLaneWorkers` more take only the
 ///   high lane, so an urgent job never waits for a batch of bulk mail to finish.
 /// - Retries: a transient failure goes to the tier of its attempt (`RetryPolicy`), a queue whose TTL sends it
 ///   back to its lane; a permanent one, or the last attempt, is `dead` and parked with its reason.
@@ -29,7 +29,7 @@ struct DeliveryWorker: Service {
     let names: ContractNames
     let settings: DeliverySettings
     /// Shared with readiness and the metrics sampler, which read the lanes' ages from it.
-    let inbox: LaneInbox
+    let lanes: LaneBuffer
     let health: ProviderHealth
     let metrics: DaemonMetrics
     /// Wakes the outbox relay when a claim or record queued a fallback delivery's job.
@@ -43,31 +43,31 @@ struct DeliveryWorker: Service {
         for lane in NotificationPriority.allCases {
             consumers.append(try await connection.consume(
                 queue: names.laneQueue(lane), prefetch: UInt16(settings.prefetch(lane))
-            ) { inbox.put($0, lane: lane) })
+            ) { lanes.put($0, lane: lane) })
         }
-        let lanes = consumers
+        let attached = consumers
         await withGracefulShutdownHandler {
             // Cancelled (the group gave up on draining): the workers waiting for jobs must end too.
-            await withTaskCancellationHandler { await work() } onCancel: { inbox.close() }
+            await withTaskCancellationHandler { await work() } onCancel: { lanes.close() }
         } onGracefulShutdown: {
             // Stop new deliveries, finish what was received, then let the workers end.
             Task {
-                for consumer in lanes { try? await connection.cancel(consumer) }
-                inbox.close()
+                for consumer in attached { try? await connection.cancel(consumer) }
+                lanes.close()
             }
         }
         for provider in providers.values.joined() { await provider.shutdown() }
     }
 
-    /// The workers, until the inbox is closed and empty.
+    /// The workers, until the buffer is closed and empty.
     private func work() async {
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<settings.workers + settings.highLaneWorkers {
                 group.addTask {
                     let highOnly = index >= settings.workers
-                    while let batch = await inbox.take(max: settings.batchSize, highOnly: highOnly) {
+                    while let batch = await lanes.take(max: settings.batchSize, highOnly: highOnly) {
                         await process(batch.deliveries, lane: batch.lane)
-                        inbox.done(batch)
+                        lanes.done(batch)
                     }
                 }
             }

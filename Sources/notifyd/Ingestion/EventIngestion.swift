@@ -8,12 +8,12 @@ import Resilience
 import ServiceLifecycle
 
 /// Consumes `notifications.events` with an exactly-once effect: validate, store the good events of a batch in one
-/// transaction (inbox rows + notifications), park the bad ones (confirmed by the broker), then ack the batch with
+/// transaction (deduplication rows + notifications), park the bad ones (confirmed by the broker), then ack the batch with
 /// `multiple`.
 ///
 /// A batch is everything that arrived while the previous one was being committed (at most half of `prefetch`),
 /// so the commit cost is shared when load is high and latency stays low when it is not. A crash anywhere before the
-/// ack makes the broker redeliver; the inbox rows make the redelivery a no-op.
+/// ack makes the broker redeliver; the deduplication rows make the redelivery a no-op.
 ///
 /// Two things no input and no passing fault may do:
 /// - *Stop ingestion.* Redelivered events may include the one that killed the previous process, so they are
@@ -263,7 +263,7 @@ struct EventIngestion: Service {
         return (created, refused)
     }
 
-    /// Writes events in one transaction, planned by `planner` once the inbox says which are new.
+    /// Writes events in one transaction, planned by `planner` once the deduplication table says which are new.
     private func commit(_ events: [ConsumedEvent]) async throws -> Int {
         try await store.commit(events, planning: planner.plan)
     }

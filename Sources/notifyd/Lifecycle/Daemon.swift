@@ -59,13 +59,13 @@ struct Daemon {
         let providers = try await makeProviders(database: resources.deliveries, transport: resources.http)
         let health = ProviderHealth(providers, policy: configuration.delivery.breaker)
         let metrics = DaemonMetrics()
-        let lanes = LaneInbox(normalPerLow: configuration.delivery.normalPerLow)
+        let lanes = LaneBuffer(normalPerLow: configuration.delivery.normalPerLow)
         let doorbell = OutboxDoorbell()
         let planner = IngestionPlanner(
             renderer: renderer, policy: configuration.inventory.policy,
             outOfStockExchange: configuration.names.eventsExchange, deliveringChannels: Set(providers.keys),
             workExchange: configuration.names.workExchange, newID: RandomID.uuid)
-        warnAboutUndelivered(renderer.rules, delivering: planner.deliveringChannels)
+        warnAboutUndelivered(renderer.rules, delivering: planner.delivery.deliveringChannels)
         let reconciler: InventoryReconciler?
         do {
             reconciler = try await makeReconciler(resources, planner: planner, doorbell: doorbell)
@@ -80,7 +80,7 @@ struct Daemon {
                 "queues": "\(configuration.names.eventsQueue),\(configuration.names.rpcQueue),\(configuration.names.deadLetterQueue)",
             ])
         let ingestion = makeIngestion(resources, planner: planner, doorbell: doorbell, readiness: readiness, metrics: metrics)
-        let sending = SendContext(planner: planner, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
+        let sending = SendContext(planner: planner.delivery, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
         let refusals = RefusalAuditor(database: resources.writes, window: configuration.refusalWindow, logger: logger)
         let commands = CommandRouter(
             authenticator: Authenticator(settings: configuration.auth, refusals: refusals), sending: sending,
@@ -100,10 +100,10 @@ struct Daemon {
             parker: DeadLetterParker(
                 publishing: resources.delivering, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.declaredTopology, logger: logger),
-            names: configuration.names, settings: configuration.delivery, inbox: lanes, health: health, metrics: metrics,
+            names: configuration.names, settings: configuration.delivery, lanes: lanes, health: health, metrics: metrics,
             outboxCommitted: doorbell.ring, logger: logger)
         let sampler = StateSampler(
-            connection: resources.monitoring, database: resources.reads, inbox: lanes, health: health, metrics: metrics,
+            connection: resources.monitoring, database: resources.reads, lanes: lanes, health: health, metrics: metrics,
             names: configuration.names, interval: .seconds(5), logger: logger)
         let release = ScheduledRelease(database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
         let retention = RetentionJob(database: resources.reads, settings: configuration.retention, metrics: metrics, logger: logger)
@@ -116,7 +116,7 @@ struct Daemon {
                 settings: configuration.http,
                 checks: HealthChecks(
                     connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
-                    inbox: lanes, laneAgeLimits: configuration.http.deliveryLaneAgeSeconds, probes: resources.probes),
+                    lanes: lanes, laneAgeLimits: configuration.http.deliveryLaneAgeSeconds, probes: resources.probes),
                 providers: Array(providers.values.joined()), commands: commands, database: resources.reads,
                 unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets), metrics: metrics, logger: logger), at: 0)
         }

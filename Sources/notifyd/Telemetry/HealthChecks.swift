@@ -43,7 +43,7 @@ struct HealthChecks: Sendable {
     let database: PGPool
     let readiness: Readiness
     let providers: ProviderHealth
-    let inbox: LaneInbox
+    let lanes: LaneBuffer
     let laneAgeLimits: [NotificationPriority: Int]
     let probes: [Watchdog.Probe]
     var liveLimit: Duration = .seconds(30)
@@ -90,7 +90,7 @@ struct HealthChecks: Sendable {
         }
         let now = UInt64(Date().timeIntervalSince1970)
         for lane in NotificationPriority.allCases {
-            let age = inbox.oldestAge(lane, now: now)
+            let age = lanes.oldestAge(lane, now: now)
             let limit = laneAgeLimits[lane] ?? 0
             let ok = limit == 0 || age <= UInt64(limit)
             checks.append(HealthCheck(

@@ -13,7 +13,7 @@ import ServiceLifecycle
 struct StateSampler: Service {
     let connection: AMQPConnection
     let database: PGPool
-    let inbox: LaneInbox
+    let lanes: LaneBuffer
     let health: ProviderHealth
     let metrics: DaemonMetrics
     let names: ContractNames
@@ -34,7 +34,7 @@ struct StateSampler: Service {
         for lane in NotificationPriority.allCases {
             do {
                 let status = try await connection.queueStatus(names.laneQueue(lane))
-                metrics.lane(lane, depth: Int(status.messageCount), oldestAgeSeconds: Double(inbox.oldestAge(lane, now: now)))
+                metrics.lane(lane, depth: Int(status.messageCount), oldestAgeSeconds: Double(lanes.oldestAge(lane, now: now)))
             } catch {
                 logger.debug("cannot sample a lane", metadata: ["delivery.lane": "\(lane.rawValue)", "error": "\(error)"])
             }

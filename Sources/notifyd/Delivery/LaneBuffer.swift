@@ -11,7 +11,7 @@ import Synchronization
 /// settled): the broker delivers a lane in order, so that is the age of the lane's head, which readiness and
 /// `notify_lane_oldest_age_seconds` report. A job's age counts from its AMQP `timestamp`: when the relay published
 /// it, or when its retry tier sends it back.
-final class LaneInbox: Sendable {
+final class LaneBuffer: Sendable {
     private struct State {
         var lanes: [NotificationPriority: [AMQPDelivery]] = [:]
         var scheduler: LaneScheduler
