@@ -129,7 +129,8 @@ struct EmailSettings: Sendable, Equatable {
 /// deliveries are recorded `skipped` (`no-provider`). The auth token comes from `NOTIFY_TWILIO_AUTH_TOKEN` or the
 /// credential `notify-twilio-auth-token`.
 struct TwilioSection: Sendable, Equatable {
-    var twilio: TwilioSettings?
+    /// The account's settings; nil when no SMS provider is configured.
+    var account: TwilioSettings?
     var baseURL = "https://api.twilio.com"
     /// The catalog's SMS limit; an account's own limit may be lower (Twilio queues what is over it).
     var ratePerSecond = 10
@@ -161,7 +162,7 @@ struct TwilioSection: Sendable, Equatable {
         settings.statusCallbackURL = receiptBaseURL.map { "\($0)/receipts/twilio" }
         settings.timeout = .seconds(timeoutSeconds)
         settings.rateLimit = ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil
-        twilio = settings
+        account = settings
     }
 }
 

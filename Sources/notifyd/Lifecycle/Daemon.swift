@@ -190,7 +190,7 @@ struct Daemon {
             default: continue
             }
         }
-        if let twilio = configuration.twilio.twilio {
+        if let twilio = configuration.twilio.account {
             providers[.sms, default: []].append(TwilioProvider(settings: twilio, transport: transport))
         }
         if let fcm = configuration.fcm.fcm {
