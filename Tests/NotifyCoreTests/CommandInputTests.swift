@@ -5,7 +5,7 @@ import Testing
 struct CommandInputTests {
     static func refusal(_ body: String, route: [(String, String)]? = nil, integers: Set<String> = []) -> String? {
         do {
-            _ = try CommandInput(Array(body.utf8), for: .getUserNotifications, route: route, integers: integers)
+            _ = try CommandInput(Array(body.utf8), for: .getUserNotifications, by: route.map { .route(fields: $0, integers: integers) } ?? .message)
             return nil
         } catch {
             return error.message
@@ -15,7 +15,7 @@ struct CommandInputTests {
     @Test("over RPC a body must be a JSON object; over HTTP an empty one stands for {}")
     func emptyBodies() throws {
         #expect(Self.refusal("")?.contains("request body") == true)
-        let query = try GetUserNotifications(CommandInput([], for: .getUserNotifications, route: [("userId", "u1")]))
+        let query = try GetUserNotifications(CommandInput([], for: .getUserNotifications, by: .route(fields: [("userId", "u1")])))
         #expect(query.userID == "u1" && query.limit == 20)
     }
 
@@ -24,10 +24,10 @@ struct CommandInputTests {
         #expect(Self.refusal(#"{"userId":"u1"}"#, route: [("userId", "u2")]) == "field 'userId' is given twice (in the path or query, and the body)")
         #expect(Self.refusal("", route: [("userId", "u1"), ("limit", "ten")], integers: ["limit"]) == "query field 'limit' must be a whole number")
         let query = try GetUserNotifications(CommandInput(Array(#"{"status":"unread"}"#.utf8), for: .getUserNotifications,
-                                                          route: [("userId", "u1"), ("limit", "5")], integers: ["limit"]))
+                                                          by: .route(fields: [("userId", "u1"), ("limit", "5")], integers: ["limit"])))
         #expect(query == GetUserNotifications(userID: "u1", unreadOnly: true, limit: 5))
         #expect(throws: CommandFailure.self, "a whole number past the request's range is the request's refusal") {
-            try GetUserNotifications(CommandInput([], for: .getUserNotifications, route: [("userId", "u1"), ("limit", "500")], integers: ["limit"]))
+            try GetUserNotifications(CommandInput([], for: .getUserNotifications, by: .route(fields: [("userId", "u1"), ("limit", "500")], integers: ["limit"])))
         }
     }
 

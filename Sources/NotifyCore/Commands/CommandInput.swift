@@ -1,4 +1,3 @@
-
 /// What a command's request is read from, whatever the transport: the body's top-level JSON object, parsed once
 /// within the command's limits (its size, 8 levels of nesting), with the fields an HTTP route takes from its path and
 /// query added as if the body had them. Requests read it through `fields`; nothing is written back to JSON and
@@ -9,13 +8,23 @@ public struct CommandInput {
     /// Requests nest little: 8 levels are plenty.
     static let maxDepth = 8
 
-    /// `body` read as `command`'s request. Over HTTP `route` holds the fields of the route's path and query (a
-    /// field that is also in the body is refused), those named in `integers` as numbers, and an empty body stands
-    /// for `{}`; over RPC `route` is nil and a body must be a JSON object.
-    public init(_ body: [UInt8], for command: Command, route: [(String, String)]? = nil,
-                integers: Set<String> = []) throws(CommandFailure) {
+    /// What brought the body, which says how it is read.
+    public enum Carrier: Sendable {
+        /// A message on the RPC queue: the body is the whole request, a JSON object.
+        case message
+        /// An HTTP request: the fields its route takes from the path and query join the body's (a field that is
+        /// also in the body is refused; those named in `integers` are numbers), and an empty body stands for `{}`.
+        case route(fields: [(String, String)], integers: Set<String> = [])
+    }
+
+    /// `body` read as `command`'s request.
+    public init(_ body: [UInt8], for command: Command, by carrier: Carrier = .message) throws(CommandFailure) {
         var object: [String: Any] = [:]
-        if route == nil || !body.isEmpty {
+        var route: [(String, String)] = []
+        var integers: Set<String> = []
+        var emptyIsObject = false
+        if case .route(let fields, let names) = carrier { (route, integers, emptyIsObject) = (fields, names, true) }
+        if !body.isEmpty || !emptyIsObject {
             var input = JSONInput()
             input.maxBytes = command.maxRequestBytes
             input.maxDepth = Self.maxDepth
@@ -25,7 +34,7 @@ public struct CommandInput {
                 throw .badRequest("request body: \(error.detail)")
             }
         }
-        for (name, value) in route ?? [] {
+        for (name, value) in route {
             guard object[name] == nil else { throw .badRequest("field '\(name)' is given twice (in the path or query, and the body)") }
             if integers.contains(name) {
                 // The JSON parser reads every number as a Double; a query's number reads the same way.

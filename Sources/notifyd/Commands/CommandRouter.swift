@@ -19,12 +19,10 @@ struct CommandRouter: Sendable {
         case send(PendingSend)
     }
 
-    /// Where a call's request comes from: its body and, over HTTP, the fields its route takes from the path and
-    /// query (`CommandInput`).
+    /// Where a call's request comes from: its body and what brought it (`CommandInput.Carrier`).
     struct Request: Sendable {
         var body: [UInt8]
-        var route: [(String, String)]? = nil
-        var integers: Set<String> = []
+        var carrier: CommandInput.Carrier = .message
     }
 
     /// Runs `call` and hands its answer (or the error to answer with) to `reply`: at once for most commands, after
@@ -45,7 +43,7 @@ struct CommandRouter: Sendable {
     func route(_ call: CommandCall, _ request: Request, on db: PGConnection) throws -> Routed {
         let input: CommandInput
         do {
-            input = try CommandInput(request.body, for: call.command, route: request.route, integers: request.integers)
+            input = try CommandInput(request.body, for: call.command, by: request.carrier)
         } catch {
             throw refuse(call, error)
         }

@@ -60,7 +60,7 @@ struct APIEndpoint: Sendable {
             let call = try await authenticate(command, presented: request.headers[HTTPField.Name("x-api-key")!], from: origin)
             outcome = .success(try await bodies.withBody(of: request, upTo: command.maxRequestBytes, for: .key(call.principal.tenant.map { "product:\($0.productID)" } ?? call.principal.actor), context: context) { bytes in
                 bodyRead = true
-                return try await run(call, CommandRouter.Request(body: bytes, route: fields, integers: route?.integers ?? []))
+                return try await run(call, CommandRouter.Request(body: bytes, carrier: .route(fields: fields, integers: route?.integers ?? [])))
             })
         } catch {
             outcome = .failure(error)
