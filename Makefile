@@ -4,7 +4,7 @@ STACK := deploy/dev/stack
 CLUSTER := deploy/dev/cluster
 SWIFT_FLAGS ?=
 
-.PHONY: run check test fuzz bench chaos scale soak stack-up stack-down stack-status cluster-up cluster-down build clean
+.PHONY: run check lint format test fuzz bench chaos scale soak stack-up stack-down stack-status cluster-up cluster-down build clean
 
 stack-up:
 	@$(STACK) up
@@ -41,6 +41,16 @@ run: stack-up build
 UNIT := NOTIFY_TESTS=unit NOTIFY_FUZZ_SECONDS=1
 check:
 	$(UNIT) swift test $(SWIFT_FLAGS)
+
+## The house style, checked by CI: swift-format's lint (`.swift-format`) and the size limits (no file in Sources over
+## 400 lines but migrations, no function over 80: deploy/dev/house-limits.py). `make format` rewrites the sources
+## as the lint wants them.
+lint:
+	swift format lint --strict --recursive --parallel Package.swift Sources Tests
+	@python3 deploy/dev/house-limits.py
+
+format:
+	swift format --in-place --recursive --parallel Package.swift Sources Tests
 
 ## Run every test against the local stack and the cluster stack: the unit targets, StoreTests (PostgreSQL) and
 ## SystemTests (the stack, daemons as processes, faults, the cluster). Tests run one at a time: some of them close
