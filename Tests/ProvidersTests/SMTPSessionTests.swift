@@ -22,9 +22,22 @@ struct SMTPSessionTests {
                      needsSMTPUTF8: utf8, urgent: urgent)
     }
 
+    /// The actions with each `startNext` done as the handler does it: in its place, after the completions before it.
+    static func expanded(_ actions: [State.Action], _ state: inout State) -> [State.Action] {
+        var done: [State.Action] = []
+        for action in actions {
+            if case .startNext = action { done += expanded(state.next(), &state) } else { done.append(action) }
+        }
+        return done
+    }
+
     static func server(_ text: String, to state: inout State) -> [State.Action] {
         var buffer = ByteBuffer(string: text)
-        return state.read(&buffer)
+        return expanded(state.read(&buffer), &state)
+    }
+
+    static func enqueue(_ envelope: SMTPEnvelope, _ promise: Int, to state: inout State) -> [State.Action] {
+        expanded(state.enqueue(envelope, promise), &state)
     }
 
     /// What the actions write, in order; a body as `<body>` (or `<no body>`) and its terminator.
@@ -71,19 +84,19 @@ struct SMTPSessionTests {
         #expect(Self.isReady(Self.server("250-mail.test\r\n250-PIPELINING\r\n250 SIZE 1000\r\n", to: &state)))
         #expect(state.isIdle)
         let size = Self.envelope().message.count
-        #expect(Self.written(state.enqueue(Self.envelope(), 1))
+        #expect(Self.written(Self.enqueue(Self.envelope(), 1, to: &state))
             == "MAIL FROM:<bounce@flowmart.test> SIZE=\(size)\r\nRCPT TO:<a@example.com>\r\nDATA\r\n")
         #expect(Self.written(Self.server("250 ok\r\n250 ok\r\n354 go ahead\r\n", to: &state)) == "<body>.\r\n")
         let done = Self.server("250 2.0.0 Ok: queued as ABC123\r\n", to: &state)
         #expect(Self.outcomes(done) == [1: .accepted(queueID: "ABC123")])
         #expect(state.isIdle)
-        #expect(Self.written(state.enqueue(Self.envelope("b@example.com"), 2)).hasPrefix("RSET\r\nMAIL FROM:"))
+        #expect(Self.written(Self.enqueue(Self.envelope("b@example.com"), 2, to: &state)).hasPrefix("RSET\r\nMAIL FROM:"))
     }
 
     @Test("without PIPELINING, one command per reply")
     func unpipelined() {
         var state = Self.ready([])
-        #expect(Self.written(state.enqueue(Self.envelope(), 1)) == "MAIL FROM:<bounce@flowmart.test>\r\n")
+        #expect(Self.written(Self.enqueue(Self.envelope(), 1, to: &state)) == "MAIL FROM:<bounce@flowmart.test>\r\n")
         #expect(Self.written(Self.server("250 ok\r\n", to: &state)) == "RCPT TO:<a@example.com>\r\n")
         #expect(Self.written(Self.server("250 ok\r\n", to: &state)) == "DATA\r\n")
         #expect(Self.written(Self.server("354 go\r\n", to: &state)) == "<body>.\r\n")
@@ -93,8 +106,8 @@ struct SMTPSessionTests {
     @Test("a refused recipient fails its message with the server's reply, and the session goes on")
     func refusedRecipient() {
         var state = Self.ready()
-        _ = state.enqueue(Self.envelope(), 1)
-        _ = state.enqueue(Self.envelope("c@example.com"), 2)
+        _ = Self.enqueue(Self.envelope(), 1, to: &state)
+        _ = Self.enqueue(Self.envelope("c@example.com"), 2, to: &state)
         let refused = Self.server("250 ok\r\n550 5.1.1 no such user\r\n503 5.5.1 no valid recipients\r\n", to: &state)
         let failure = SMTPReply(code: 550, lines: ["5.1.1 no such user"]).failure(at: .recipient)
         #expect(Self.outcomes(refused) == [1: .failed(failure, reachedServer: true)])
@@ -104,7 +117,7 @@ struct SMTPSessionTests {
     @Test("a 354 after a refused recipient ends an empty message; the refusal stands")
     func dataAfterRefusal() {
         var state = Self.ready()
-        _ = state.enqueue(Self.envelope(), 1)
+        _ = Self.enqueue(Self.envelope(), 1, to: &state)
         let actions = Self.server("250 ok\r\n550 no\r\n354 go\r\n", to: &state)
         #expect(Self.written(actions) == "<no body>.\r\n")
         let done = Self.server("250 ok\r\n", to: &state)
@@ -114,10 +127,10 @@ struct SMTPSessionTests {
     @Test("what the server cannot take (over SIZE, SMTPUTF8 not offered) fails unsent and the next message goes")
     func unsendable() {
         var state = Self.ready(["PIPELINING", "SIZE 10"])
-        let actions = state.enqueue(Self.envelope(), 1)
+        let actions = Self.enqueue(Self.envelope(), 1, to: &state)
         #expect(Self.outcomes(actions) == [1: .failed(.tooLarge(limit: 10), reachedServer: false)])
         var utf8 = Self.ready()
-        let refused = utf8.enqueue(Self.envelope("ü@example.com", utf8: true), 1)
+        let refused = Self.enqueue(Self.envelope("ü@example.com", utf8: true), 1, to: &utf8)
         #expect(Self.outcomes(refused)[1] == .failed(
             .unsendableAddress("the address needs SMTPUTF8, which the server does not offer"), reachedServer: false))
         #expect(utf8.isIdle)
@@ -126,9 +139,9 @@ struct SMTPSessionTests {
     @Test("urgent messages go before bulk ones already queued")
     func urgentFirst() {
         var state = Self.ready()
-        _ = state.enqueue(Self.envelope("first@example.com"), 1)
-        _ = state.enqueue(Self.envelope("bulk@example.com"), 2)
-        _ = state.enqueue(Self.envelope("urgent@example.com", urgent: true), 3)
+        _ = Self.enqueue(Self.envelope("first@example.com"), 1, to: &state)
+        _ = Self.enqueue(Self.envelope("bulk@example.com"), 2, to: &state)
+        _ = Self.enqueue(Self.envelope("urgent@example.com", urgent: true), 3, to: &state)
         let next = Self.server("250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n", to: &state)
         #expect(Self.written(next).contains("RCPT TO:<urgent@example.com>"))
         #expect(!Self.written(next).contains("bulk@"))
@@ -137,15 +150,15 @@ struct SMTPSessionTests {
     @Test("a failure: the message in progress reached the server, queued ones did not and may go elsewhere at once")
     func failure() {
         var state = Self.ready()
-        _ = state.enqueue(Self.envelope(), 1)
-        _ = state.enqueue(Self.envelope("b@example.com"), 2)
+        _ = Self.enqueue(Self.envelope(), 1, to: &state)
+        _ = Self.enqueue(Self.envelope("b@example.com"), 2, to: &state)
         let actions = state.fail(.timeout(.message))
         #expect(Self.outcomes(actions) == [
             1: .failed(.timeout(.message), reachedServer: true),
             2: .failed(.connection("the connection closed before this message's turn"), reachedServer: false),
         ])
         #expect(!state.isOpen && state.fail(.connection("again")).isEmpty, "once")
-        #expect(Self.outcomes(state.enqueue(Self.envelope(), 3)) == [3: .failed(.connection("the connection is closed"), reachedServer: false)])
+        #expect(Self.outcomes(Self.enqueue(Self.envelope(), 3, to: &state)) == [3: .failed(.connection("the connection is closed"), reachedServer: false)])
     }
 
     @Test("STARTTLS: required and not offered, not ready; offered, TLS starts and EHLO is said again; AUTH only over TLS")
@@ -180,7 +193,7 @@ struct SMTPSessionTests {
     @Test("idle: QUIT only when nothing is queued or in progress")
     func idle() {
         var state = Self.ready()
-        _ = state.enqueue(Self.envelope(), 1)
+        _ = Self.enqueue(Self.envelope(), 1, to: &state)
         #expect(state.idleTimedOut().isEmpty)
         _ = Self.server("250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n", to: &state)
         #expect(Self.written(state.idleTimedOut()) == "QUIT\r\n")
@@ -220,7 +233,32 @@ struct SMTPSessionTests {
         #expect(try silent.futureResult.wait() == .failed(.timeout(.mailFrom), reachedServer: true))
         #expect(!channel.isActive, "a silent server's session is closed")
         #expect(!handler.isOpen)
-        _ = try? channel.finish()
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("a completion that queues an urgent message at once has it sent before the bulk message already queued")
+    func reentrantUrgent() throws {
+        let channel = EmbeddedChannel()
+        let ready = channel.eventLoop.makePromise(of: SMTPCapabilities.self)
+        try channel.pipeline.syncOperations.addHandler(
+            SMTPSessionHandler(settings: Self.settings(), tlsContext: nil, implicitTLS: false, ready: ready, count: LiveCount()))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 25)).wait()
+        try channel.writeInbound(ByteBuffer(string: "220 mail.test\r\n250-mail.test\r\n250 PIPELINING\r\n"))
+        _ = try channel.readOutbound(as: ByteBuffer.self)
+        let handler = try channel.pipeline.syncOperations.handler(type: SMTPSessionHandler.self)
+        let first = channel.eventLoop.makePromise(of: SMTPOutcome.self)
+        handler.enqueue(Self.envelope("first@example.com"), promise: first)
+        handler.enqueue(Self.envelope("bulk@example.com"), promise: channel.eventLoop.makePromise(of: SMTPOutcome.self))
+        first.futureResult.assumeIsolated().whenSuccess { _ in
+            handler.enqueue(Self.envelope("urgent@example.com", urgent: true), promise: channel.eventLoop.makePromise(of: SMTPOutcome.self))
+        }
+        _ = try channel.readOutbound(as: ByteBuffer.self)
+        try channel.writeInbound(ByteBuffer(string: "250 ok\r\n250 ok\r\n354 go\r\n"))
+        _ = try channel.readOutbound(as: ByteBuffer.self)
+        try channel.writeInbound(ByteBuffer(string: "250 ok\r\n"))
+        let next = String(buffer: try #require(try channel.readOutbound(as: ByteBuffer.self)))
+        #expect(next.contains("RCPT TO:<urgent@example.com>"), "\(next)")
+        _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
     @Test("a server that closes the connection fails what waits, and the handler lets go of everything")
@@ -240,7 +278,7 @@ struct SMTPSessionTests {
             handler.enqueue(Self.envelope(), promise: promise)
             waiting = promise.futureResult
             channel.pipeline.fireChannelInactive()
-            _ = try? channel.finish()
+            _ = try channel.finish(acceptAlreadyClosed: true)
         }
         #expect(try waiting.wait() == .failed(.connection("the server closed the connection"), reachedServer: true))
         #expect(count.value == 0, "no handler outlives its session")

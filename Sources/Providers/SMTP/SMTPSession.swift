@@ -80,8 +80,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     // MARK: - Actions
 
-    /// Does what the session answered, in order. A promise completed here may call `enqueue` at once: the state has
-    /// already moved on, so the nested call sees it as it is.
+    /// Does what the session answered, in order. A promise completed here may call back (`enqueue`) at once: the
+    /// state has already moved on, and the next message is chosen only after the completions (`startNext`).
     private func perform(_ actions: [State.Action]) {
         for action in actions {
             switch action {
@@ -107,6 +107,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 ready.fail(failure)
             case .complete(let promise, let outcome):
                 promise.succeed(outcome)
+            case .startNext:
+                perform(state.next())
             case .idle:
                 armIdleTimer()
             case .stopTimers:

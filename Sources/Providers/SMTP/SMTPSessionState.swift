@@ -31,7 +31,10 @@ struct SMTPSessionState<Promise> {
         /// The session never became ready.
         case notReady(DeliveryFailure)
         case complete(Promise, SMTPOutcome)
-        /// Nothing to send: the session may say QUIT after the idle timeout (`idle`).
+        /// Starts the next message (`next`), once the promises before have been completed: a completion that queues
+        /// an urgent message or ends the session is seen before the next message is chosen.
+        case startNext
+        /// Nothing to send: the session may say QUIT after the idle timeout (`idleTimedOut`).
         case idle
         case stopTimers
         case close
@@ -81,7 +84,7 @@ struct SMTPSessionState<Promise> {
     mutating func enqueue(_ envelope: SMTPEnvelope, _ promise: Promise) -> [Action] {
         guard isOpen else { return [.complete(promise, .failed(.connection("the connection is closed"), reachedServer: false))] }
         if envelope.urgent { urgentQueue.append((envelope, promise)) } else { queue.append((envelope, promise)) }
-        return phase == .ready && current == nil ? startNext() : []
+        return next()
     }
 
     /// Bytes from the server: each whole reply, in order.
@@ -190,7 +193,7 @@ struct SMTPSessionState<Promise> {
     private mutating func becomeReady() -> [Action] {
         phase = .ready
         setupDone = true
-        return [.ready(capabilities)] + startNext()
+        return [.ready(capabilities), .startNext]
     }
 
     private func command(_ text: String, awaiting stage: DeliveryFailure.SMTPStage) -> [Action] {
@@ -201,39 +204,36 @@ struct SMTPSessionState<Promise> {
 
     // MARK: - Transactions
 
-    /// The next message's commands; messages the server cannot take (SMTPUTF8, SIZE) fail without being sent.
-    private mutating func startNext() -> [Action] {
-        var actions: [Action] = []
-        while current == nil {
-            guard let (envelope, promise) = urgentQueue.popFirst() ?? queue.popFirst() else { return actions + [.idle] }
-            if envelope.needsSMTPUTF8, !capabilities.smtpUTF8 {
-                let failure = DeliveryFailure.unsendableAddress("the address needs SMTPUTF8, which the server does not offer")
-                actions.append(.complete(promise, .failed(failure, reachedServer: false)))
-                continue
-            }
-            if let limit = capabilities.sizeLimit, limit > 0, envelope.message.count > limit {
-                actions.append(.complete(promise, .failed(.tooLarge(limit: limit), reachedServer: false)))
-                continue
-            }
-            var mail = "MAIL FROM:<\(envelope.sender)>"
-            if capabilities.sizeLimit != nil { mail += " SIZE=\(envelope.message.count)" }
-            if envelope.needsSMTPUTF8 { mail += " SMTPUTF8" }
-            var commands: [(Step, String)] = used ? [(.rset, "RSET\r\n")] : []
-            commands += [(.mail, mail + "\r\n"), (.rcpt, "RCPT TO:<\(envelope.recipient)>\r\n"), (.data, "DATA\r\n")]
-            used = true
-            var transaction = Transaction(envelope: envelope, promise: promise)
-            if capabilities.pipelining {
-                transaction.awaiting.append(contentsOf: commands.map(\.0))
-                actions.append(.write(commands.map(\.1).joined()))
-            } else {
-                transaction.unwritten = Array(commands.dropFirst())
-                transaction.awaiting.append(commands[0].0)
-                actions.append(.write(commands[0].1))
-            }
-            current = transaction
-            actions.append(.awaitReply(.mailFrom))
+    /// The next message's commands, when the session is ready and free; a message the server cannot take (SMTPUTF8,
+    /// SIZE) fails without being sent, and the one after it is next.
+    mutating func next() -> [Action] {
+        guard phase == .ready, current == nil else { return [] }
+        guard let (envelope, promise) = urgentQueue.popFirst() ?? queue.popFirst() else { return [.idle] }
+        if envelope.needsSMTPUTF8, !capabilities.smtpUTF8 {
+            let failure = DeliveryFailure.unsendableAddress("the address needs SMTPUTF8, which the server does not offer")
+            return [.complete(promise, .failed(failure, reachedServer: false)), .startNext]
         }
-        return actions
+        if let limit = capabilities.sizeLimit, limit > 0, envelope.message.count > limit {
+            return [.complete(promise, .failed(.tooLarge(limit: limit), reachedServer: false)), .startNext]
+        }
+        var mail = "MAIL FROM:<\(envelope.sender)>"
+        if capabilities.sizeLimit != nil { mail += " SIZE=\(envelope.message.count)" }
+        if envelope.needsSMTPUTF8 { mail += " SMTPUTF8" }
+        var commands: [(Step, String)] = used ? [(.rset, "RSET\r\n")] : []
+        commands += [(.mail, mail + "\r\n"), (.rcpt, "RCPT TO:<\(envelope.recipient)>\r\n"), (.data, "DATA\r\n")]
+        used = true
+        var transaction = Transaction(envelope: envelope, promise: promise)
+        let first: String
+        if capabilities.pipelining {
+            transaction.awaiting.append(contentsOf: commands.map(\.0))
+            first = commands.map(\.1).joined()
+        } else {
+            transaction.unwritten = Array(commands.dropFirst())
+            transaction.awaiting.append(commands[0].0)
+            first = commands[0].1
+        }
+        current = transaction
+        return [.write(first), .awaitReply(.mailFrom)]
     }
 
     private mutating func transactionReply(_ reply: SMTPReply) -> [Action] {
@@ -281,6 +281,6 @@ struct SMTPSessionState<Promise> {
 
     private mutating func complete(_ transaction: Transaction, _ outcome: SMTPOutcome) -> [Action] {
         current = nil
-        return [.complete(transaction.promise, outcome)] + startNext()
+        return [.complete(transaction.promise, outcome), .startNext]
     }
 }
