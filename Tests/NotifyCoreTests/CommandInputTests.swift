@@ -33,6 +33,11 @@ struct CommandInputTests {
 
     @Test("the command's size limit and 8 levels of nesting, before anything is parsed")
     func limits() {
+        let long = String(repeating: "q", count: Command.defaultMaxRequestBytes)
+        #expect(Self.refusal("", route: [("userId", "u1"), ("x", long)])?.contains("larger than its limit") == true,
+                "the route's fields count toward the size")
+        #expect(Self.refusal(#"{"\#(long.prefix(100))":1}"#, route: [(String(long.prefix(100)), "1")])?.contains(String(long.prefix(65))) == false,
+                "a field's name is echoed cut short")
         let deep = String(repeating: "[", count: 9) + String(repeating: "]", count: 9)
         #expect(Self.refusal(#"{"userId":"u1","x":\#(deep)}"#)?.contains("deeper than 8") == true)
         let large = #"{"userId":"u1","x":""# + String(repeating: "a", count: Command.defaultMaxRequestBytes) + #""}"#

@@ -24,6 +24,11 @@ public struct CommandInput {
         var integers: Set<String> = []
         var emptyIsObject = false
         if case .route(let fields, let names) = carrier { (route, integers, emptyIsObject) = (fields, names, true) }
+        // The route's fields count toward the request's size, as if the body had them.
+        let routeBytes = route.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count }
+        guard route.isEmpty || routeBytes <= command.maxRequestBytes - body.count else {
+            throw .badRequest("the request (body, path and query) is larger than its limit of \(command.maxRequestBytes) bytes")
+        }
         if !body.isEmpty || !emptyIsObject {
             var input = JSONInput()
             input.maxBytes = command.maxRequestBytes
@@ -35,7 +40,9 @@ public struct CommandInput {
             }
         }
         for (name, value) in route {
-            guard object[name] == nil else { throw .badRequest("field '\(name)' is given twice (in the path or query, and the body)") }
+            guard object[name] == nil else {
+                throw .badRequest("field '\(name.prefix(64))' is given twice (in the path or query, and the body)")
+            }
             if integers.contains(name) {
                 // The JSON parser reads every number as a Double; a query's number reads the same way.
                 guard let number = Int(value) else { throw .badRequest("query field '\(name)' must be a whole number") }
@@ -47,3 +54,8 @@ public struct CommandInput {
         fields = JSONFields(object)
     }
 }
+
+/// A request's input is read on the caller's task and used on a database thread. It is immutable, and it holds only
+/// what the service's JSON parser builds (strings, doubles, booleans, `NSNull`, arrays and dictionaries of them) and a
+/// route's strings: values nothing can mutate.
+extension CommandInput: @unchecked Sendable {}

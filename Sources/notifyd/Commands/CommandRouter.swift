@@ -29,7 +29,7 @@ struct CommandRouter: Sendable {
     /// the group commit for a send.
     func run(_ call: CommandCall, _ request: Request, on db: PGConnection, reply: @escaping SendCommitter.Reply) {
         do {
-            switch try route(call, request, on: db) {
+            switch try route(call, try input(call, request), on: db) {
             case .answer(let answer): reply(.success(answer))
             case .send(let send): committer.commit(send, reply: reply)
             }
@@ -38,19 +38,18 @@ struct CommandRouter: Sendable {
         }
     }
 
-    /// What `call` comes to: its request read (a body that cannot be read is refused as the command would refuse it,
-    /// and audited for a send), then its handler run.
-    func route(_ call: CommandCall, _ request: Request, on db: PGConnection) throws -> Routed {
-        let input: CommandInput
+    /// `call`'s request read, before any database connection is taken: a body that cannot be read is refused as the
+    /// command would refuse it (and audited for a send).
+    func input(_ call: CommandCall, _ request: Request) throws(CommandFailure) -> CommandInput {
         do {
-            input = try CommandInput(request.body, for: call.command, by: request.carrier)
+            return try CommandInput(request.body, for: call.command, by: request.carrier)
         } catch {
             throw refuse(call, error)
         }
-        return try route(call, input, on: db)
     }
 
-    private func route(_ call: CommandCall, _ input: CommandInput, on db: PGConnection) throws -> Routed {
+    /// What `call` comes to: its handler run on its input.
+    func route(_ call: CommandCall, _ input: CommandInput, on db: PGConnection) throws -> Routed {
         let tenant = call.principal.tenant
         switch call.command {
         case .getUserNotifications:

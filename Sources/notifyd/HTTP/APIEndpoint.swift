@@ -91,7 +91,9 @@ struct APIEndpoint: Sendable {
     /// Runs the command on a query connection; a send then waits for its group commit.
     private func run(_ call: CommandCall, _ request: CommandRouter.Request) async throws -> CommandHandlers.Answer {
         let router = router
-        switch try await query({ try router.route(call, request, on: $0) }) {
+        // Read first: a body that cannot be read is refused without taking a database connection.
+        let input = try router.input(call, request)
+        switch try await query({ try router.route(call, input, on: $0) }) {
         case .answer(let answer): return answer
         case .send(let send):
             return try await withCheckedContinuation { continuation in
