@@ -25,9 +25,12 @@ cluster-down:
 build:
 	swift build $(SWIFT_FLAGS)
 
-## Run notifyd against the local stack (Ctrl-C stops it gracefully).
+## Run notifyd against the local stack (Ctrl-C stops it gracefully), with a local admin credential made once and kept
+## in .stack/dev-admin-key, so `notifyctl` can be pointed at it (README's quick start); never a production key.
+DEV_ADMIN_KEY := $${STACK_DIR:-.stack}/dev-admin-key
 run: stack-up build
-	@eval "$$($(STACK) env)" && exec .build/debug/notifyd --config Config/notifyd.json
+	@test -s "$(DEV_ADMIN_KEY)" || (umask 077 && .build/debug/notifyctl key new-admin > "$(DEV_ADMIN_KEY)")
+	@eval "$$($(STACK) env)" && NOTIFY_AUTH_ADMIN_KEY="$$(cat "$(DEV_ADMIN_KEY)")" exec .build/debug/notifyd --config Config/notifyd.json
 
 ## Build and run every test that needs no server, after every edit: the unit targets, one per module (NotifyCoreTests,
 ## AMQPTests, PostgresTests, ProvidersTests, NotifyStoreTests, NotifydTests): about 10 s warm, 20 s after an edit

@@ -186,7 +186,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            exclude: ["Schemas", "Support"]
+            exclude: ["Schemas"]
         ),
     ]
 )

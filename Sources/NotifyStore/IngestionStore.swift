@@ -22,7 +22,7 @@ public struct IngestionStore: Sendable {
     public func commit(_ events: [ConsumedEvent], planning: @escaping Planning) async throws -> Int {
         guard !events.isEmpty else { return 0 }
         let (created, queued) = try await database.transaction { db in
-            let fresh = try NotificationStore.claim(events, on: db)
+            let fresh = try NotificationStore.deduplicate(events, on: db)
             let products = IngestionPlanner.products(of: fresh)
             let state = products.isEmpty ? StockState() : try StockStore.lockedState(of: products, on: db)
             let plan = planning(fresh, state)

@@ -8,7 +8,7 @@ import Postgres
 public enum NotificationStore {
     /// Inserts a deduplication row per event and returns the events that were new, in order: the first occurrence of each
     /// new key takes effect; later copies in the same batch are duplicates.
-    static func claim(_ events: [ConsumedEvent], on db: PGConnection) throws -> [ConsumedEvent] {
+    static func deduplicate(_ events: [ConsumedEvent], on db: PGConnection) throws -> [ConsumedEvent] {
         let fresh = try db.query("""
             INSERT INTO inbox (consumer, message_key)
             SELECT * FROM unnest(\(PGTextArray(events.map(\.consumer)))::text[], \(PGTextArray(events.map(\.key)))::text[])

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The loopback TCP proxy of `Tests/SystemTests/Support/tcp_proxy.py`, between a daemon and the broker: the fault
+/// The loopback TCP proxy of `deploy/dev/tcp-proxy.py`, between a daemon and the broker: the fault
 /// tests' and the chaos checker's network black hole.
 public final class TCPProxy: @unchecked Sendable {
     let process = Process()
@@ -9,7 +9,7 @@ public final class TCPProxy: @unchecked Sendable {
     public init(targetPort: Int) throws {
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("Tests/SystemTests/Support/tcp_proxy.py").path,
+        process.arguments = ["python3", repositoryRoot.appendingPathComponent("deploy/dev/tcp-proxy.py").path,
                              String(targetPort)]
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
