@@ -225,8 +225,8 @@ struct SMTPSessionState<Promise> {
         var transaction = Transaction(envelope: envelope, promise: promise)
         let first: String
         if capabilities.pipelining {
-            transaction.awaiting.append(contentsOf: commands.map(\.0))
-            first = commands.map(\.1).joined()
+            transaction.awaiting.append(contentsOf: commands.map { $0.0 })
+            first = commands.map { $0.1 }.joined()
         } else {
             transaction.unwritten = Array(commands.dropFirst())
             transaction.awaiting.append(commands[0].0)
