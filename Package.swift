@@ -150,7 +150,8 @@ let package = Package(
             name: "StackSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Rigs/StackSupport"),
         // Unit tests, one target per module, named for it: no server, no process, no environment (`make check`).
-        .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(
+            name: "NotifyCoreTests", dependencies: ["NotifyCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "Resilience"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
@@ -193,10 +194,11 @@ let package = Package(
 
 // Swift 6 language mode everywhere; warnings are treated as defects by .ci/run.
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [
-        .swiftLanguageMode(.v6),
-        .enableUpcomingFeature("ExistentialAny"),
-    ]
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .swiftLanguageMode(.v6),
+            .enableUpcomingFeature("ExistentialAny"),
+        ]
 }
 
 // `make check` builds and runs the unit targets alone. On Linux a package has one test bundle, linking every test

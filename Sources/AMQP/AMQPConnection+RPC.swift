@@ -58,7 +58,7 @@ public final class AMQPRPCClient: Sendable {
         let request = AMQPOutgoingMessage(exchange: "", routingKey: queue, body: body, properties: properties)
         do {
             return try await connection.call(request, correlationID: id, deadline: .now + timeout)
-        } catch where error.code == .timeout {
+        } catch  where error.code == .timeout {
             throw AMQPError(.timeout, "no reply to \(type) from '\(queue)' within \(timeout)")
         }
     }

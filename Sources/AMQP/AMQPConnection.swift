@@ -78,7 +78,8 @@ public final class AMQPConnection: Sendable {
     public func consume(
         queue: String, prefetch: UInt16, noAck: Bool = false, bodyLimit: AMQPBodyLimit? = nil
     ) async throws(AMQPError) -> AMQPConsumer {
-        try await consume(queue: queue, prefetch: prefetch, noAck: noAck, bodyLimit: bodyLimit, consumer: AMQPConsumer(tag: newConsumerTag()))
+        try await consume(
+            queue: queue, prefetch: prefetch, noAck: noAck, bodyLimit: bodyLimit, consumer: AMQPConsumer(tag: newConsumerTag()))
     }
 
     /// The handler form: `handler` receives each delivery on the connection's own thread, in order, and must
@@ -87,8 +88,9 @@ public final class AMQPConnection: Sendable {
         queue: String, prefetch: UInt16, bodyLimit: AMQPBodyLimit? = nil,
         handler: @escaping @Sendable (AMQPDelivery) -> Void
     ) async throws(AMQPError) -> AMQPConsumer {
-        try await consume(queue: queue, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
-                          consumer: AMQPConsumer(tag: newConsumerTag(), handler: handler))
+        try await consume(
+            queue: queue, prefetch: prefetch, noAck: false, bodyLimit: bodyLimit,
+            consumer: AMQPConsumer(tag: newConsumerTag(), handler: handler))
     }
 
     /// Stops new deliveries. Deliveries already received are still handed over before the consumer finishes, so
@@ -121,8 +123,9 @@ public final class AMQPConnection: Sendable {
     /// Consumes an RPC reply queue (no-ack), handing each reply to the call waiting for it.
     func consumeReplies(queue: String) async throws(AMQPError) {
         let loop = loop
-        _ = try await consume(queue: queue, prefetch: 0, noAck: true, bodyLimit: nil,
-                              consumer: AMQPConsumer(tag: "rpc-replies.\(UUID().uuidString.prefix(8))") { loop.completeCall($0) })
+        _ = try await consume(
+            queue: queue, prefetch: 0, noAck: true, bodyLimit: nil,
+            consumer: AMQPConsumer(tag: "rpc-replies.\(UUID().uuidString.prefix(8))") { loop.completeCall($0) })
     }
 
     /// Publishes `request` and waits for the delivery with `correlationID` on a reply consumer, until `deadline`.

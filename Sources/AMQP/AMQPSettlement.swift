@@ -33,7 +33,8 @@ public struct AMQPSettlement: Sendable, Equatable {
     public static func accept(
         _ batch: [AMQPDelivery], requeueing: [AMQPDelivery] = [], rejecting: [AMQPDelivery] = []
     ) -> AMQPSettlement {
-        let single = requeueing.map { Operation($0, .nack(multiple: false, requeue: true)) }
+        let single =
+            requeueing.map { Operation($0, .nack(multiple: false, requeue: true)) }
             + rejecting.map { Operation($0, .reject(requeue: false)) }
         let settled = Set(single.map { Delivery(generation: $0.generation, tag: $0.tag) })
         let rest = batch.filter { !settled.contains(Delivery(generation: $0.generation, tag: $0.deliveryTag)) }
@@ -43,8 +44,9 @@ public struct AMQPSettlement: Sendable, Equatable {
     /// Settles each delivery on its own (no `multiple`): for consumers whose batches finish out of order (several
     /// workers on one connection), where a `multiple` ack would settle another worker's deliveries.
     public static func individually(acking: [AMQPDelivery], requeueing: [AMQPDelivery] = []) -> AMQPSettlement {
-        AMQPSettlement(operations: acking.map { Operation($0, .ack(multiple: false)) }
-            + requeueing.map { Operation($0, .nack(multiple: false, requeue: true)) })
+        AMQPSettlement(
+            operations: acking.map { Operation($0, .ack(multiple: false)) }
+                + requeueing.map { Operation($0, .nack(multiple: false, requeue: true)) })
     }
 
     /// Hands a whole batch back to the queue (nothing is acked): one `multiple` nack with requeue per incarnation.

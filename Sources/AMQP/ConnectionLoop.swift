@@ -262,10 +262,11 @@ final class ConnectionLoop: @unchecked Sendable {
                     continue
                 }
                 delivered.insert(consumerTag)
-                let (bytes, omitted): ([UInt8], Int?) = switch body {
-                case .read(let bytes): (bytes, nil)
-                case .omitted(let size): ([], size)
-                }
+                let (bytes, omitted): ([UInt8], Int?) =
+                    switch body {
+                    case .read(let bytes): (bytes, nil)
+                    case .omitted(let size): ([], size)
+                    }
                 consumer.consumer.deliver(
                     AMQPDelivery(
                         generation: state.generation, deliveryTag: tag, redelivered: redelivered, exchange: exchange,
@@ -273,7 +274,10 @@ final class ConnectionLoop: @unchecked Sendable {
                         omittedBodySize: omitted))
             case .confirm(let tag, let multiple, let acked):
                 if state.confirm(tag: tag, multiple: multiple, acked: acked) {
-                    lose(AMQPError(.connectionLost, "the broker has refused every publish on this channel for \(ConnectionState.refusalLimit); reopening it"))
+                    lose(
+                        AMQPError(
+                            .connectionLost,
+                            "the broker has refused every publish on this channel for \(ConnectionState.refusalLimit); reopening it"))
                     return false
                 }
             case .cancelled(let consumerTag):

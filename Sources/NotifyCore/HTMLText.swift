@@ -28,7 +28,10 @@ extension String {
         var rest = Substring(self)
         while let open = rest.firstIndex(of: "<") {
             text += rest[..<open]
-            guard let close = rest[open...].firstIndex(of: ">") else { rest = rest[open...]; break }
+            guard let close = rest[open...].firstIndex(of: ">") else {
+                rest = rest[open...]
+                break
+            }
             let tag = rest[rest.index(after: open)..<close].lowercased()
             let name = tag.drop { $0 == "/" }.prefix { $0.isLetter || $0.isNumber }
             rest = rest[rest.index(after: close)...]
@@ -45,7 +48,9 @@ extension String {
             }
         }
         text += rest
-        for (entity, character) in [("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&apos;", "'"), ("&amp;", "&")] {
+        for (entity, character) in [
+            ("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&apos;", "'"), ("&amp;", "&"),
+        ] {
             text = text.replacingOccurrences(of: entity, with: character)
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)

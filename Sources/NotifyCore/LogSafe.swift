@@ -7,7 +7,8 @@ extension String {
             switch scalar {
             case "\\": escaped += "\\\\"
             case "\"": escaped += "\\\""
-            case _ where scalar.properties.generalCategory == .control
+            case _
+            where scalar.properties.generalCategory == .control
                 || scalar.properties.generalCategory == .format
                 || scalar.properties.generalCategory == .lineSeparator
                 || scalar.properties.generalCategory == .paragraphSeparator:

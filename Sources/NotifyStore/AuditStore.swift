@@ -7,10 +7,14 @@ public enum AuditStore {
     /// Appends `entries` (on the caller's connection, so inside its transaction when it has one). An entry without a
     /// time is stamped by the database's clock as it is written.
     public static func append(_ entries: [AuditEntry], on db: PGConnection) throws {
-        let columns = ["actor", "product_id", "organization_id", "entity", "action", "outcome", "request_id", "detail", "count", "client_address"]
+        let columns = [
+            "actor", "product_id", "organization_id", "entity", "action", "outcome", "request_id", "detail", "count", "client_address",
+        ]
         func values(_ entry: AuditEntry) -> [(any PGEncodable)?] {
-            [entry.actor, entry.tenant?.productID, entry.tenant?.organizationID, entry.entity, entry.action, entry.outcome,
-             entry.requestID, entry.detail, entry.count, entry.clientAddress]
+            [
+                entry.actor, entry.tenant?.productID, entry.tenant?.organizationID, entry.entity, entry.action, entry.outcome,
+                entry.requestID, entry.detail, entry.count, entry.clientAddress,
+            ]
         }
         let (timed, untimed) = (entries.filter { $0.at != nil }, entries.filter { $0.at == nil })
         if !untimed.isEmpty { _ = try db.copy(into: "audit_events", columns: columns, rows: untimed.map(values)) }
@@ -19,7 +23,8 @@ public enum AuditStore {
 
     /// A page of the trail, newest first; `tenant` (a product) limits it to that product's rows.
     public static func list(_ query: ListAuditEvents, tenant: UUID?, on db: PGConnection) throws -> [AuditEvent] {
-        try db.query("""
+        try db.query(
+            """
             SELECT id, at::text, actor, product_id::text, organization_id::text, entity, action, outcome, request_id, detail,
                    count, client_address
             FROM audit_events
@@ -30,7 +35,8 @@ public enum AuditStore {
               AND (\(query.to)::timestamptz IS NULL OR at < \(query.to))
               AND (\(query.cursor)::bigint IS NULL OR id < \(query.cursor))
             ORDER BY id DESC LIMIT \(query.limit)
-            """, prepared: true).map { row in
+            """, prepared: true
+        ).map { row in
             let product = try row.decodeIfPresent(3, as: UUID.self)
             var entry = AuditEntry(
                 actor: try row.decode(2),

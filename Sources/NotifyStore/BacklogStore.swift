@@ -10,7 +10,8 @@ public enum BacklogStore {
 
     public static func counts(cap: Int = 1_000_000, on database: PGPool) async throws -> Counts {
         try await database.withConnection { db in
-            let row = try db.query("""
+            let row = try db.query(
+                """
                 SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox LIMIT \(cap)) o),
                        (SELECT count(*) FROM (SELECT 1 FROM parked LIMIT \(cap)) p)
                 """, prepared: true)[0]

@@ -30,7 +30,8 @@ public enum Census {
 
     /// What the send API wrote: requests, their `send.accepted` audit rows, deliveries.
     public static func sends(on db: PGConnection) throws -> (requests: Int, audited: Int, deliveries: Int) {
-        try db.query("""
+        try db.query(
+            """
             SELECT (SELECT count(*) FROM send_requests), (SELECT count(*) FROM audit_events WHERE action = 'send.accepted'),
                    (SELECT count(*) FROM deliveries)
             """)[0].decode(Int.self, Int.self, Int.self)
@@ -39,11 +40,13 @@ public enum Census {
     /// When each user's delivery was recorded sent, by user id.
     public static func sentTimes(usersPrefixed prefix: String, on db: PGConnection) throws -> [String: Date] {
         var times: [String: Date] = [:]
-        for row in try db.query("""
+        for row in try db.query(
+            """
             SELECT d.user_id, extract(epoch FROM h.at)::float8 FROM deliveries d
             JOIN delivery_history h ON h.delivery_id = d.id AND h.status = 'sent'
             WHERE d.user_id LIKE \(prefix + "%")
-            """) {
+            """)
+        {
             times[try row.decode(0, as: String.self)] = Date(timeIntervalSince1970: try row.decode(1, as: Double.self))
         }
         return times
@@ -51,8 +54,10 @@ public enum Census {
 
     /// Whether a run has settled: events with a notification, deliveries still queued, sending or waiting for a retry,
     /// and emails recorded sent.
-    public static func settling(usersPrefixed prefix: String, on db: PGConnection) throws -> (events: Int, unfinished: Int, sentEmails: Int) {
-        try db.query("""
+    public static func settling(usersPrefixed prefix: String, on db: PGConnection) throws -> (events: Int, unfinished: Int, sentEmails: Int)
+    {
+        try db.query(
+            """
             SELECT (SELECT count(DISTINCT source_event_key) FROM notifications WHERE user_id LIKE \(prefix + "%")),
                    (SELECT count(*) FROM deliveries WHERE user_id LIKE \(prefix + "%") AND status IN ('queued', 'sending', 'failed')),
                    (SELECT count(*) FROM deliveries WHERE user_id LIKE \(prefix + "%") AND channel = 'email' AND status = 'sent')
@@ -60,32 +65,44 @@ public enum Census {
     }
 
     /// Every notification of a run by its event's key, with its email delivery's id and status (nil without one).
-    public static func emails(usersPrefixed prefix: String, on db: PGConnection) throws -> [(event: String, delivery: String?, status: String?)] {
-        try db.query("""
+    public static func emails(usersPrefixed prefix: String, on db: PGConnection) throws -> [(
+        event: String, delivery: String?, status: String?
+    )] {
+        try db.query(
+            """
             SELECT n.source_event_key, d.id::text, d.status FROM notifications n
             LEFT JOIN deliveries d ON d.notification_id = n.id AND d.channel = 'email'
             WHERE n.user_id LIKE \(prefix + "%")
-            """).map { (try $0.decode(0, as: String.self), try $0.decodeIfPresent(1, as: String.self), try $0.decodeIfPresent(2, as: String.self)) }
+            """
+        ).map {
+            (try $0.decode(0, as: String.self), try $0.decodeIfPresent(1, as: String.self), try $0.decodeIfPresent(2, as: String.self))
+        }
     }
 
     /// Notifications stored after `since` (seconds since 1970) whose event keys are `prefix` and a number: (that
     /// number, when stored).
     public static func stored(since: Double, keysPrefixed prefix: String, on db: PGConnection) throws -> [(index: Int, at: Double)] {
-        try db.query("""
+        try db.query(
+            """
             SELECT substr(source_event_key, \(prefix.count + 1))::int, extract(epoch FROM created_at)::float8 FROM notifications
             WHERE created_at > to_timestamp(\(since)) AND source_event_key LIKE \(prefix + "%")
-            """).map { (try $0.decode(0, as: Int.self), try $0.decode(1, as: Double.self)) }
+            """
+        ).map { (try $0.decode(0, as: Int.self), try $0.decode(1, as: Double.self)) }
     }
 
     /// The tables that grow with the load.
-    public static let growingTables = ["inbox", "notifications", "deliveries", "delivery_history", "audit_events", "outbox", "stock_levels", "rate_limits"]
+    public static let growingTables = [
+        "inbox", "notifications", "deliveries", "delivery_history", "audit_events", "outbox", "stock_levels", "rate_limits",
+    ]
 
     /// Each growing table's size in bytes, with its indexes and TOAST.
     public static func tableSizes(on db: PGConnection) throws -> [(table: String, bytes: Int)] {
-        try db.query("""
+        try db.query(
+            """
             SELECT relname::text, pg_total_relation_size(oid) FROM pg_class
             WHERE relkind = 'r' AND relname = ANY(\(PGTextArray(growingTables))::text[])
-            """).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
+            """
+        ).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
     }
 
     public static func databaseBytes(on db: PGConnection) throws -> Int {

@@ -28,13 +28,15 @@ public struct CrashJournal: Sendable {
         let (distinct, process) = (Array(Set(fingerprints)), process)
         return try await database.withConnection { db in
             var attempts: [String: Int] = [:]
-            for row in try db.query("""
+            for row in try db.query(
+                """
                 INSERT INTO crash_journal (fingerprint, attempts, process)
                 SELECT f, 1, \(process) FROM unnest(\(PGTextArray(distinct))::text[]) AS f
                 ON CONFLICT (fingerprint) DO UPDATE SET last_tried = now(), process = excluded.process,
                     attempts = crash_journal.attempts + CASE WHEN crash_journal.process = excluded.process THEN 0 ELSE 1 END
                 RETURNING fingerprint, attempts
-                """, prepared: true) {
+                """, prepared: true)
+            {
                 let (fingerprint, count) = try row.decode(String.self, Int.self)
                 attempts[fingerprint] = count
             }
@@ -46,12 +48,14 @@ public struct CrashJournal: Sendable {
     public func beginAlone(_ fingerprint: String) async throws -> Int {
         let process = process
         return try await database.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 UPDATE crash_journal SET alone_process = \(process), last_tried = now(),
                     alone_attempts = alone_attempts + CASE WHEN alone_process IS DISTINCT FROM \(process) THEN 1 ELSE 0 END
                 WHERE fingerprint = \(fingerprint)
                 RETURNING alone_attempts
-                """, prepared: true).first?.decode(0, as: Int.self) ?? 1
+                """, prepared: true
+            ).first?.decode(0, as: Int.self) ?? 1
         }
     }
 

@@ -41,11 +41,14 @@ extension DeliveryStore {
     /// the page read the same snapshot; `NOT MATERIALIZED`, so each reads only the rows it needs). A page past the end
     /// has no rows but still the total. The statement runs for at most `ListMessages.timeLimitMilliseconds` (then it
     /// fails with a cancelled statement, `PGError.isCancelled`), always with a custom plan (`messagesStatement`).
-    public static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> (messages: [MessageRecord], total: Int) {
+    public static func messages(_ query: ListMessages, visibility: Visibility, on db: PGConnection) throws -> (
+        messages: [MessageRecord], total: Int
+    ) {
         try db.transaction { db in
-            try db.execute(script: """
-                SET LOCAL statement_timeout = \(ListMessages.timeLimitMilliseconds); SET LOCAL plan_cache_mode = force_custom_plan
-                """)
+            try db.execute(
+                script: """
+                    SET LOCAL statement_timeout = \(ListMessages.timeLimitMilliseconds); SET LOCAL plan_cache_mode = force_custom_plan
+                    """)
             let rows = try db.query(messagesStatement(query, visibility: visibility), prepared: true)
             let total = try rows.first?.decode(0, as: Int.self) ?? 0
             let page = try rows.filter { try $0.decodeIfPresent(1, as: String.self) != nil }.map { try message($0, from: 1) }
@@ -60,35 +63,37 @@ extension DeliveryStore {
     /// branch of a filter not given is folded away only in a custom plan: hence `plan_cache_mode` in `messages`.
     static func messagesStatement(_ query: ListMessages, visibility: Visibility) -> PGQuery {
         """
-            WITH matched AS NOT MATERIALIZED (
-                SELECT * FROM (\(unsafe: messageRows)) d
-                WHERE (\(visibility.isEveryone)::boolean OR d.product_id = \(visibility.productID)::uuid
-                       OR (\(visibility.productID)::uuid IS NULL AND d.product_id IS NULL))
-                  AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))
-                  AND (\(query.productID)::uuid IS NULL OR d.product_id = \(query.productID))
-                  AND (\(query.organizationID)::uuid IS NULL OR d.organization_id = \(query.organizationID))
-                  AND (\(query.receiverID)::text IS NULL OR d.user_id = \(query.receiverID))
-                  AND (\(query.status?.rawValue)::text IS NULL OR d.status = \(query.status?.rawValue))
-                  AND (\(query.createdFrom)::timestamptz IS NULL OR d.created_at >= \(query.createdFrom))
-                  AND (\(query.createdTo)::timestamptz IS NULL OR d.created_at < \(query.createdTo)))
-            SELECT c.total, p.* FROM (SELECT count(*) AS total FROM (SELECT 1 FROM matched LIMIT \(query.countLimit)) counted) c
-            LEFT JOIN LATERAL (
-                SELECT \(unsafe: messageColumns)
-                FROM matched d \(unsafe: messageJoins)
-                ORDER BY d.created_at DESC, d.id DESC LIMIT \(query.limit) OFFSET \(query.offset)) p ON true
-            """
+        WITH matched AS NOT MATERIALIZED (
+            SELECT * FROM (\(unsafe: messageRows)) d
+            WHERE (\(visibility.isEveryone)::boolean OR d.product_id = \(visibility.productID)::uuid
+                   OR (\(visibility.productID)::uuid IS NULL AND d.product_id IS NULL))
+              AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))
+              AND (\(query.productID)::uuid IS NULL OR d.product_id = \(query.productID))
+              AND (\(query.organizationID)::uuid IS NULL OR d.organization_id = \(query.organizationID))
+              AND (\(query.receiverID)::text IS NULL OR d.user_id = \(query.receiverID))
+              AND (\(query.status?.rawValue)::text IS NULL OR d.status = \(query.status?.rawValue))
+              AND (\(query.createdFrom)::timestamptz IS NULL OR d.created_at >= \(query.createdFrom))
+              AND (\(query.createdTo)::timestamptz IS NULL OR d.created_at < \(query.createdTo)))
+        SELECT c.total, p.* FROM (SELECT count(*) AS total FROM (SELECT 1 FROM matched LIMIT \(query.countLimit)) counted) c
+        LEFT JOIN LATERAL (
+            SELECT \(unsafe: messageColumns)
+            FROM matched d \(unsafe: messageJoins)
+            ORDER BY d.created_at DESC, d.id DESC LIMIT \(query.limit) OFFSET \(query.offset)) p ON true
+        """
     }
 
     /// One message, if `visibility` reads it.
     public static func message(_ id: String, visibility: Visibility, on db: PGConnection) throws -> MessageRecord? {
         guard let uuid = UUID(uuidString: id) else { return nil }
-        return try db.query("""
+        return try db.query(
+            """
             SELECT \(unsafe: messageColumns)
             FROM (\(unsafe: messageRows)) d \(unsafe: messageJoins)
             WHERE d.id = \(uuid)
               AND (\(visibility.isEveryone)::boolean OR d.product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
               AND (\(visibility.organizationID)::uuid IS NULL OR d.organization_id = \(visibility.organizationID))
-            """, prepared: true).first.map { try message($0, from: 0) }
+            """, prepared: true
+        ).first.map { try message($0, from: 0) }
     }
 
     /// The message whose columns (`messageColumns`) start at column `first` of `row`.

@@ -16,7 +16,8 @@ extension DeliveryStore {
         let ids = ids.filter { UUID(uuidString: $0) != nil }
         guard !ids.isEmpty else { return 0 }
         return try await database.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 WITH released AS (
                     UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'failed' END, claimed_by = NULL,
                                           updated_at = now()
@@ -40,7 +41,8 @@ extension DeliveryStore {
     static func keepRedelivered(_ jobs: [DeliveryJob], to exchange: String, on db: PGConnection) throws {
         guard !jobs.isEmpty else { return }
         let messages = jobs.map { OutboxMessage($0, exchange: exchange) }
-        _ = try db.query("""
+        _ = try db.query(
+            """
             INSERT INTO redelivered_jobs (delivery_id, message_id, exchange, routing_key, type, version, correlation_id, body, priority)
             SELECT d.id, j.m, j.x, j.r, j.t, j.v, j.c, j.b, j.p
             FROM unnest(\(PGTextArray(messages.map(\.messageID)))::uuid[], \(PGTextArray(messages.map(\.messageID)))::text[],
@@ -68,12 +70,14 @@ extension DeliveryStore {
     /// again are published too, and those of deliveries that need no job are dropped.
     public static func sweep(_ policy: ClaimSweep, on database: PGPool) async throws -> Sweep {
         try await database.transaction { db in
-            let stuck = try db.query("""
+            let stuck = try db.query(
+                """
                 SELECT count(*) FROM (
                     SELECT 1 FROM redelivered_jobs j JOIN deliveries d ON d.id = j.delivery_id
                     WHERE d.status = 'sending' AND d.updated_at < now() - make_interval(secs => \(policy.staleAfterSeconds)) LIMIT 100000) s
                 """, prepared: true)[0].decode(0, as: Int.self)
-            let swept = try db.query("""
+            let swept = try db.query(
+                """
                 WITH stale AS (
                     SELECT d.id FROM redelivered_jobs j JOIN deliveries d ON d.id = j.delivery_id
                     WHERE d.status = 'sending' AND d.updated_at < now() - make_interval(secs => \(policy.staleAfterSeconds))
@@ -90,10 +94,12 @@ extension DeliveryStore {
                 INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body, priority)
                 SELECT message_id, exchange, routing_key, type, version, correlation_id, body, priority FROM jobs ORDER BY priority
                 ON CONFLICT (message_id) DO NOTHING
-                """, prepared: true).affectedRows
+                """, prepared: true
+            ).affectedRows
             // A kept job whose delivery is claimable again (released while its job was being kept) is published, not
             // dropped: a second job is harmless (the claim settles it), no job at all would lose the delivery.
-            _ = try db.query("""
+            _ = try db.query(
+                """
                 WITH claimable AS (
                     DELETE FROM redelivered_jobs j USING deliveries d
                     WHERE d.id = j.delivery_id AND d.status IN ('queued', 'failed') RETURNING j.*)
@@ -102,7 +108,8 @@ extension DeliveryStore {
                 ON CONFLICT (message_id) DO NOTHING
                 """, prepared: true)
             // The rest belong to deliveries that moved on to a state needing no job (sent, dead, scheduled...).
-            _ = try db.query("""
+            _ = try db.query(
+                """
                 DELETE FROM redelivered_jobs j WHERE NOT EXISTS (
                     SELECT 1 FROM deliveries d WHERE d.id = j.delivery_id AND d.status = 'sending')
                 """, prepared: true)

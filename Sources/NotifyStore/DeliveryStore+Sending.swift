@@ -17,7 +17,8 @@ extension DeliveryStore {
     /// `planning` decide; closes the digests the plan sends or skips and lets it compose them; then writes the plan:
     /// jobs kept for the sweeper, deliveries held or skipped (with the fallbacks of those without an address), a
     /// history entry each. Ids that are not UUIDs are `settled` (no such delivery).
-    public static func claim(_ jobs: [DeliveryJob], planning: @escaping ClaimPlanning, on database: PGPool) async throws -> [DeliveryClaim] {
+    public static func claim(_ jobs: [DeliveryJob], planning: @escaping ClaimPlanning, on database: PGPool) async throws -> [DeliveryClaim]
+    {
         let ids = jobs.map(\.deliveryID).filter { UUID(uuidString: $0) != nil }
         guard !ids.isEmpty else { return jobs.map { _ in .settled } }
         return try await database.transaction { db in
@@ -29,7 +30,8 @@ extension DeliveryStore {
             try keepRedelivered(plan.kept, to: plan.exchange, on: db)
             let held = plan.held
             if !held.isEmpty {
-                _ = try db.execute("""
+                _ = try db.execute(
+                    """
                     UPDATE deliveries SET status = 'scheduled', updated_at = now()
                     WHERE id = ANY(\(PGTextArray(held.map(\.message.messageID)))::uuid[])
                     """)
@@ -37,7 +39,8 @@ extension DeliveryStore {
             }
             let skipped = plan.skipped
             if !skipped.isEmpty {
-                _ = try db.execute("""
+                _ = try db.execute(
+                    """
                     UPDATE deliveries SET status = 'skipped', updated_at = now() WHERE id = ANY(\(PGTextArray(skipped))::uuid[])
                     """)
                 try queueFallbacks(plan.fallbacks, to: plan.exchange, on: db)
@@ -53,7 +56,8 @@ extension DeliveryStore {
     private static func claimFacts(_ ids: [String], on db: PGConnection) throws -> [ClaimFacts] {
         // A send's category is looked up only for a user with opt-outs (none is NULL), so the common claim reads
         // no more rows than it did before preferences; quiet hours are two more columns of the row it reads.
-        try db.query("""
+        try db.query(
+            """
             WITH claimed AS (
                 UPDATE deliveries d SET status = 'sending', claimed_by = pg_backend_pid(), updated_at = now()
                 WHERE d.id = ANY(\(PGTextArray(ids))::uuid[])
@@ -69,7 +73,8 @@ extension DeliveryStore {
                                                           WHERE n.id = c.notification_id) END,
                    r.quiet_hours::text, r.timezone
             FROM claimed c LEFT JOIN recipients r ON r.namespace = c.namespace AND r.user_id = c.user_id
-            """, prepared: true).map { row in
+            """, prepared: true
+        ).map { row in
             ClaimFacts(
                 deliveryID: try row.decode(0, as: String.self), attempts: try row.decode(1, as: Int.self),
                 contact: try row.decodeIfPresent(2, as: String.self), optOuts: try row.decodeIfPresent(3, as: String.self),
@@ -84,12 +89,15 @@ extension DeliveryStore {
         let ids = ids.filter { UUID(uuidString: $0) != nil }
         guard !ids.isEmpty else { return [] }
         return try await database.withConnection { db in
-            Set(try db.query("""
-                SELECT d.id::text FROM deliveries d
-                JOIN notifications n ON n.id = d.notification_id
-                JOIN send_requests s ON s.id = n.request_id
-                WHERE d.id = ANY(\(PGTextArray(ids))::uuid[]) AND s.cancelled_at IS NOT NULL
-                """, prepared: true).map { try $0.decode(0, as: String.self) })
+            Set(
+                try db.query(
+                    """
+                    SELECT d.id::text FROM deliveries d
+                    JOIN notifications n ON n.id = d.notification_id
+                    JOIN send_requests s ON s.id = n.request_id
+                    WHERE d.id = ANY(\(PGTextArray(ids))::uuid[]) AND s.cancelled_at IS NOT NULL
+                    """, prepared: true
+                ).map { try $0.decode(0, as: String.self) })
         }
     }
 
@@ -107,7 +115,8 @@ extension DeliveryStore {
         try await database.transaction { db in
             try queueFallbacks(fallbacks, to: workExchange, on: db)
             try ParkedStore.insert(archived, on: db)
-            _ = try db.execute("""
+            _ = try db.execute(
+                """
                 UPDATE deliveries d SET status = t.status, attempts = t.attempt::integer, updated_at = now(),
                     provider_message_id = COALESCE(t.provider, d.provider_message_id),
                     address_hash = COALESCE(encode(sha256(convert_to(t.address, 'UTF8')), 'hex'), d.address_hash),
@@ -127,8 +136,10 @@ extension DeliveryStore {
             _ = try db.copy(
                 into: "delivery_history", columns: ["delivery_id", "status", "attempt", "error_code", "error_class", "detail"],
                 rows: transitions.map {
-                    [$0.deliveryID, $0.status.rawValue, $0.attempt, $0.failure?.code, $0.failure?.failureClass.rawValue,
-                     $0.failure?.detail ?? $0.providerMessageID.map { "accepted as \($0)" }]
+                    [
+                        $0.deliveryID, $0.status.rawValue, $0.attempt, $0.failure?.code, $0.failure?.failureClass.rawValue,
+                        $0.failure?.detail ?? $0.providerMessageID.map { "accepted as \($0)" },
+                    ]
                 })
         }
     }
@@ -138,17 +149,20 @@ extension DeliveryStore {
     /// none.
     static func queueFallbacks(_ jobs: [DeliveryJob], to exchange: String, on db: PGConnection) throws {
         guard !jobs.isEmpty else { return }
-        let inserted = Set(try db.query("""
-            INSERT INTO deliveries (id, notification_id, user_id, channel, status, product_id, organization_id)
-            SELECT i, n, u, c, 'queued', p, o FROM unnest(\(PGTextArray(jobs.map(\.deliveryID)))::uuid[],
-                                                  \(PGTextArray(jobs.map(\.notificationID)))::uuid[],
-                                                  \(PGTextArray(jobs.map(\.userID)))::text[],
-                                                  \(PGTextArray(jobs.map(\.channel.rawValue)))::text[],
-                                                  \(PGTextArray(jobs.map { $0.tenant?.productID.uuidString }))::uuid[],
-                                                  \(PGTextArray(jobs.map { $0.tenant?.organizationID?.uuidString }))::uuid[]) AS f(i, n, u, c, p, o)
-            ON CONFLICT (notification_id, channel) DO NOTHING
-            RETURNING id::text
-            """).map { try $0.decode(0, as: String.self) })
+        let inserted = Set(
+            try db.query(
+                """
+                INSERT INTO deliveries (id, notification_id, user_id, channel, status, product_id, organization_id)
+                SELECT i, n, u, c, 'queued', p, o FROM unnest(\(PGTextArray(jobs.map(\.deliveryID)))::uuid[],
+                                                      \(PGTextArray(jobs.map(\.notificationID)))::uuid[],
+                                                      \(PGTextArray(jobs.map(\.userID)))::text[],
+                                                      \(PGTextArray(jobs.map(\.channel.rawValue)))::text[],
+                                                      \(PGTextArray(jobs.map { $0.tenant?.productID.uuidString }))::uuid[],
+                                                      \(PGTextArray(jobs.map { $0.tenant?.organizationID?.uuidString }))::uuid[]) AS f(i, n, u, c, p, o)
+                ON CONFLICT (notification_id, channel) DO NOTHING
+                RETURNING id::text
+                """
+            ).map { try $0.decode(0, as: String.self) })
         let queued = jobs.filter { inserted.contains($0.deliveryID.lowercased()) }
         guard !queued.isEmpty else { return }
         _ = try db.copy(

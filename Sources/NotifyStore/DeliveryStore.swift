@@ -8,10 +8,14 @@ public enum DeliveryStore {
     static func insert(_ deliveries: [NewDelivery], on db: PGConnection) throws {
         guard !deliveries.isEmpty else { return }
         _ = try db.copy(
-            into: "deliveries", columns: ["id", "notification_id", "user_id", "channel", "status", "product_id", "organization_id", "digest_id"],
+            into: "deliveries",
+            columns: ["id", "notification_id", "user_id", "channel", "status", "product_id", "organization_id", "digest_id"],
             rows: deliveries.map {
-                [$0.id, $0.notificationID, $0.userID, $0.channel.rawValue, $0.status.rawValue, $0.tenant?.productID, $0.tenant?.organizationID,
-                 $0.digestID]
+                [
+                    $0.id, $0.notificationID, $0.userID, $0.channel.rawValue, $0.status.rawValue, $0.tenant?.productID,
+                    $0.tenant?.organizationID,
+                    $0.digestID,
+                ]
             })
         _ = try db.copy(
             into: "delivery_history", columns: ["delivery_id", "status", "detail"],
@@ -24,7 +28,8 @@ public enum DeliveryStore {
     /// time). Only what `visibility` reads is found.
     public static func status(of notificationID: String, visibility: Visibility, on db: PGConnection) throws -> [DeliveryRecord]? {
         guard let uuid = UUID(uuidString: notificationID) else { return nil }
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT 'in-app' = ANY(n.channels), n.created_at::text, n.created_at > now(), d.id, d.channel, d.status, d.attempts,
                    d.provider_message_id, d.last_error_code, d.last_error_class, d.updated_at::text, h.status, h.at::text,
                    h.attempt, h.error_code, h.error_class, h.detail, d.last_error_detail
@@ -41,35 +46,41 @@ public enum DeliveryStore {
         if try first.decode(0, as: Bool.self) {
             let stored = NotificationStore.rfc3339(try first.decode(1, as: String.self))
             let status = (try first.decode(2, as: Bool.self) ? DeliveryStatus.scheduled : .delivered).rawValue
-            records.append(DeliveryRecord(
-                id: notificationID.lowercased(), channel: NotificationChannel.inApp.rawValue, status: status,
-                attempts: 0, providerMessageID: nil, lastErrorCode: nil, lastErrorClass: nil, updatedAt: stored,
-                history: [.init(status: status, at: stored, attempt: 0, errorCode: nil, errorClass: nil, detail: nil)]))
+            records.append(
+                DeliveryRecord(
+                    id: notificationID.lowercased(), channel: NotificationChannel.inApp.rawValue, status: status,
+                    attempts: 0, providerMessageID: nil, lastErrorCode: nil, lastErrorClass: nil, updatedAt: stored,
+                    history: [.init(status: status, at: stored, attempt: 0, errorCode: nil, errorClass: nil, detail: nil)]))
         }
         for row in rows {
             guard let id = try row.decodeIfPresent(3, as: String.self) else { continue }
             if records.last?.id != id {
-                records.append(DeliveryRecord(
-                    id: id, channel: try row.decode(4), status: try row.decode(5), attempts: try row.decode(6),
-                    providerMessageID: try row.decodeIfPresent(7, as: String.self),
-                    lastErrorCode: try row.decodeIfPresent(8, as: String.self),
-                    lastErrorClass: try row.decodeIfPresent(9, as: String.self),
-                    lastErrorMessage: try row.decodeIfPresent(17, as: String.self),
-                    updatedAt: NotificationStore.rfc3339(try row.decode(10)), history: []))
+                records.append(
+                    DeliveryRecord(
+                        id: id, channel: try row.decode(4), status: try row.decode(5), attempts: try row.decode(6),
+                        providerMessageID: try row.decodeIfPresent(7, as: String.self),
+                        lastErrorCode: try row.decodeIfPresent(8, as: String.self),
+                        lastErrorClass: try row.decodeIfPresent(9, as: String.self),
+                        lastErrorMessage: try row.decodeIfPresent(17, as: String.self),
+                        updatedAt: NotificationStore.rfc3339(try row.decode(10)), history: []))
             }
             guard let status = try row.decodeIfPresent(11, as: String.self) else { continue }
-            records[records.count - 1].history.append(DeliveryRecord.Entry(
-                status: status, at: NotificationStore.rfc3339(try row.decode(12)), attempt: try row.decode(13),
-                errorCode: try row.decodeIfPresent(14, as: String.self),
-                errorClass: try row.decodeIfPresent(15, as: String.self), detail: try row.decodeIfPresent(16, as: String.self)))
+            records[records.count - 1].history.append(
+                DeliveryRecord.Entry(
+                    status: status, at: NotificationStore.rfc3339(try row.decode(12)), attempt: try row.decode(13),
+                    errorCode: try row.decodeIfPresent(14, as: String.self),
+                    errorClass: try row.decodeIfPresent(15, as: String.self), detail: try row.decodeIfPresent(16, as: String.self)))
         }
         return records
     }
 
     /// A page of `ListDeliveries`, newest first: up to `limit + 1` lines, each with its cursor position.
-    public static func list(_ query: ListDeliveries, visibility: Visibility, on db: PGConnection) throws -> [(record: DeliveryRecord, position: String)] {
+    public static func list(_ query: ListDeliveries, visibility: Visibility, on db: PGConnection) throws -> [(
+        record: DeliveryRecord, position: String
+    )] {
         let since = query.since.flatMap(RFC3339.date(from:))
-        return try db.query("""
+        return try db.query(
+            """
             SELECT id::text, notification_id::text, user_id, channel, status, attempts, provider_message_id, last_error_code,
                    last_error_class, last_error_detail, updated_at::text, created_at::text
             FROM deliveries
@@ -83,7 +94,8 @@ public enum DeliveryStore {
               AND (\(query.cursor?.createdAt)::timestamptz IS NULL
                    OR (created_at, id) < (\(query.cursor?.createdAt)::timestamptz, \(query.cursor?.id)::uuid))
             ORDER BY created_at DESC, id DESC LIMIT \(query.limit + 1)
-            """, prepared: true).map { row in
+            """, prepared: true
+        ).map { row in
             var record = DeliveryRecord(
                 id: try row.decode(0), channel: try row.decode(3), status: try row.decode(4), attempts: try row.decode(5),
                 providerMessageID: try row.decodeIfPresent(6, as: String.self), lastErrorCode: try row.decodeIfPresent(7, as: String.self),

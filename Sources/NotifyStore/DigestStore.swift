@@ -13,10 +13,12 @@ enum DigestStore {
         guard !items.isEmpty else { return DigestAssignment([], open: [:]) }
         let keys = Set(items.map(\.key)).sorted()
         // Two-key advisory locks (class, hash) are a space of their own: no other lock of the service shares them.
-        _ = try db.query("""
+        _ = try db.query(
+            """
             SELECT pg_advisory_xact_lock(\(Self.lockClass)::integer, hashtext(k)) FROM unnest(\(PGTextArray(keys.map(\.lockName)))::text[]) AS k
             """, prepared: true)
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT g.id::text, g.delivery_id::text, g.items, g.max_items, g.namespace::text, g.user_id, g.channel, g.kind
             FROM digests g
             JOIN unnest(\(PGTextArray(keys.map(\.namespace)))::uuid[], \(PGTextArray(keys.map(\.userID)))::text[],
@@ -29,7 +31,8 @@ enum DigestStore {
         for row in rows {
             guard let channel = NotificationChannel(rawValue: try row.decode(6)) else { continue }
             let key = DigestKey(namespace: try row.decode(4), userID: try row.decode(5), channel: channel, kind: try row.decode(7))
-            open[key] = OpenDigest(id: try row.decode(0), deliveryID: try row.decode(1), items: try row.decode(2), maxItems: try row.decode(3))
+            open[key] = OpenDigest(
+                id: try row.decode(0), deliveryID: try row.decode(1), items: try row.decode(2), maxItems: try row.decode(3))
         }
         return DigestAssignment(items, open: open)
     }
@@ -49,10 +52,12 @@ enum DigestStore {
             delivery.reason = "digest \(join.digestDeliveryID)"
             return delivery
         }
-        return members + assignment.opened.map { item in
-            NewDelivery(id: item.newDeliveryID, notificationID: item.newDigestID, userID: item.job.userID, channel: item.job.channel,
-                        status: .scheduled, reason: "digest until \(RFC3339.string(from: due(of: item, now: now)))", tenant: item.job.tenant)
-        }
+        return members
+            + assignment.opened.map { item in
+                NewDelivery(
+                    id: item.newDeliveryID, notificationID: item.newDigestID, userID: item.job.userID, channel: item.job.channel,
+                    status: .scheduled, reason: "digest until \(RFC3339.string(from: due(of: item, now: now)))", tenant: item.job.tenant)
+            }
     }
 
     /// Writes what `assignment` decided, in the caller's transaction (after its deliveries): the digests it opens
@@ -61,7 +66,8 @@ enum DigestStore {
         guard !assignment.members.isEmpty else { return }
         if !assignment.opened.isEmpty {
             let opened = assignment.opened
-            _ = try db.query("""
+            _ = try db.query(
+                """
                 INSERT INTO digests (id, delivery_id, namespace, product_id, organization_id, user_id, channel, kind, max_items, due_at)
                 SELECT i, d, ns, p, o, u, c, k, m, to_timestamp(due)
                 FROM unnest(\(PGTextArray(opened.map(\.newDigestID)))::uuid[], \(PGTextArray(opened.map(\.newDeliveryID)))::uuid[],
@@ -73,17 +79,20 @@ enum DigestStore {
                             \(PGTextArray(opened.map { String(due(of: $0, now: now).timeIntervalSince1970) }))::float8[])
                      AS n(i, d, ns, p, o, u, c, k, m, due)
                 """, prepared: true)
-            try OutboxStore.schedule(opened.map { ScheduledMessage(due: due(of: $0, now: now), message: OutboxMessage($0.digestJob, exchange: $0.exchange)) },
-                                     on: db)
+            try OutboxStore.schedule(
+                opened.map { ScheduledMessage(due: due(of: $0, now: now), message: OutboxMessage($0.digestJob, exchange: $0.exchange)) },
+                on: db)
         }
         let added = assignment.added.sorted { $0.key < $1.key }
-        _ = try db.query("""
+        _ = try db.query(
+            """
             UPDATE digests g SET items = g.items + a.n
             FROM unnest(\(PGTextArray(added.map(\.key)))::uuid[], \(PGTextArray(added.map { String($0.value) }))::int[]) AS a(id, n)
             WHERE g.id = a.id
             """, prepared: true)
         if !assignment.full.isEmpty {
-            _ = try db.query("""
+            _ = try db.query(
+                """
                 WITH closed AS (UPDATE digests SET closed_at = now() WHERE id = ANY(\(PGTextArray(assignment.full.map(\.id)))::uuid[]) RETURNING delivery_id)
                 UPDATE scheduled_jobs SET due_at = now() WHERE delivery_id IN (SELECT delivery_id FROM closed)
                 """, prepared: true)
@@ -100,9 +109,11 @@ enum DigestStore {
         guard !digests.isEmpty else { return [:] }
         let ids = digests.map(\.digestID)
         // Its own statement: it waits for a writer adding to the digest, and what follows reads what that wrote.
-        _ = try db.query("UPDATE digests SET closed_at = coalesce(closed_at, now()) WHERE id = ANY(\(PGTextArray(ids))::uuid[])",
-                         prepared: true)
-        _ = try db.query("""
+        _ = try db.query(
+            "UPDATE digests SET closed_at = coalesce(closed_at, now()) WHERE id = ANY(\(PGTextArray(ids))::uuid[])",
+            prepared: true)
+        _ = try db.query(
+            """
             WITH settled AS (
                 UPDATE deliveries d SET status = CASE WHEN s.reason IS NULL THEN 'digested' ELSE 'skipped' END, updated_at = now()
                 FROM unnest(\(PGTextArray(ids))::uuid[], \(PGTextArray(digests.map(\.skip)))::text[]) AS s(digest, reason)
@@ -115,7 +126,8 @@ enum DigestStore {
         // The oldest items of each digest, as much of each as it shows (`MessageContent.maxDigestListed`, its
         // title and body cut): a digest of one, the item whole. The total counts them all.
         var entries: [String: DigestListing] = [:]
-        for row in try db.query("""
+        for row in try db.query(
+            """
             SELECT digest, title, message, total FROM (
                 SELECT d.digest_id::text AS digest, count(*) OVER w AS total, row_number() OVER (w ORDER BY n.created_at, n.id) AS position,
                        CASE WHEN count(*) OVER w = 1 THEN n.title ELSE left(n.title, \(MessageContent.maxDigestTitle + 1)) END AS title,
@@ -125,7 +137,8 @@ enum DigestStore {
                 WINDOW w AS (PARTITION BY d.digest_id)) listed
             WHERE position <= \(MessageContent.maxDigestListed)
             ORDER BY digest, position
-            """, prepared: true) {
+            """, prepared: true)
+        {
             let digest = try row.decode(0, as: String.self)
             entries[digest, default: DigestListing()].entries.append(DigestEntry(title: try row.decode(1), body: try row.decode(2)))
             entries[digest]?.total = try row.decode(3, as: Int.self)
@@ -137,7 +150,8 @@ enum DigestStore {
     static func say(_ contents: [String: MessageContent], on db: PGConnection) throws {
         guard !contents.isEmpty else { return }
         let said = contents.sorted { $0.key < $1.key }
-        _ = try db.query("""
+        _ = try db.query(
+            """
             UPDATE digests g SET title = c.title, body = c.body
             FROM unnest(\(PGTextArray(said.map(\.key)))::uuid[], \(PGTextArray(said.map(\.value.subject)))::text[],
                         \(PGTextArray(said.map(\.value.text)))::text[]) AS c(id, title, body)

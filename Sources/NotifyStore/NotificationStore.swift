@@ -9,7 +9,8 @@ public enum NotificationStore {
     /// Inserts a deduplication row per event and returns the events that were new, in order: the first occurrence of each
     /// new key takes effect; later copies in the same batch are duplicates.
     static func deduplicate(_ events: [ConsumedEvent], on db: PGConnection) throws -> [ConsumedEvent] {
-        let fresh = try db.query("""
+        let fresh = try db.query(
+            """
             INSERT INTO inbox (consumer, message_key)
             SELECT * FROM unnest(\(PGTextArray(events.map(\.consumer)))::text[], \(PGTextArray(events.map(\.key)))::text[])
             ON CONFLICT DO NOTHING RETURNING consumer, message_key
@@ -32,13 +33,16 @@ public enum NotificationStore {
         }
         _ = try db.copy(
             into: "notifications",
-            columns: ["id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key",
-                      "product_id", "organization_id", "request_id"],
+            columns: [
+                "id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key",
+                "product_id", "organization_id", "request_id",
+            ],
             rows: rows)
         // Scheduled sends only (COPY cannot default a column on some rows): their in-app copies show from their time.
         let later = notifications.compactMap { notification in notification.visibleFrom.map { (notification.id, $0) } }
         guard !later.isEmpty else { return }
-        _ = try db.query("""
+        _ = try db.query(
+            """
 
             UPDATE notifications n SET created_at = to_timestamp(v.at)
             FROM unnest(\(PGTextArray(later.map(\.0)))::uuid[], \(PGTextArray(later.map { String($0.1.timeIntervalSince1970) }))::float8[]) AS v(id, at)
@@ -55,36 +59,41 @@ public enum NotificationStore {
     /// A page of a user's inbox, newest first, with the user's total and unread counts. For FlowMart's, each count
     /// is an index-only scan (the user index, and the partial unread index), so only the page's rows touch the table.
     public static func page(_ request: GetUserNotifications, tenant: Tenant?, on db: PGConnection) throws
-        -> (notifications: [StoredNotification], total: Int, unread: Int) {
+        -> (notifications: [StoredNotification], total: Int, unread: Int)
+    {
         let filter = request.unreadOnly ? "AND read_at IS NULL" : ""
         let rows: PGRows
         if let tenant {
-            rows = try db.query(PGQuery(
-                unsafeSQL: """
-                    SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
-                    FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread FROM notifications
-                          WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels) AND created_at <= now()
-                            AND organization_id IS NOT DISTINCT FROM $5::uuid) c
-                    LEFT JOIN LATERAL (
-                        SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
-                        FROM notifications WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels) AND created_at <= now()
-                          AND organization_id IS NOT DISTINCT FROM $5::uuid \(filter)
-                        ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
-                    """,
-                parameters: [request.userID, String(request.limit), String(request.offset), tenant.productID.uuidString,
-                             tenant.organizationID?.uuidString]), prepared: true)
+            rows = try db.query(
+                PGQuery(
+                    unsafeSQL: """
+                        SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
+                        FROM (SELECT count(*) AS total, count(*) FILTER (WHERE read_at IS NULL) AS unread FROM notifications
+                              WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels) AND created_at <= now()
+                                AND organization_id IS NOT DISTINCT FROM $5::uuid) c
+                        LEFT JOIN LATERAL (
+                            SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
+                            FROM notifications WHERE product_id = $4::uuid AND user_id = $1 AND 'in-app' = ANY(channels) AND created_at <= now()
+                              AND organization_id IS NOT DISTINCT FROM $5::uuid \(filter)
+                            ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
+                        """,
+                    parameters: [
+                        request.userID, String(request.limit), String(request.offset), tenant.productID.uuidString,
+                        tenant.organizationID?.uuidString,
+                    ]), prepared: true)
         } else {
-            rows = try db.query(PGQuery(
-            unsafeSQL: """
-                SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
-                FROM (SELECT (SELECT count(*) FROM notifications WHERE user_id = $1 AND product_id IS NULL) AS total,
-                             (SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL AND product_id IS NULL) AS unread) c
-                LEFT JOIN LATERAL (
-                    SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
-                    FROM notifications WHERE user_id = $1 AND product_id IS NULL \(filter)
-                    ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
-                """,
-            parameters: [request.userID, String(request.limit), String(request.offset)]), prepared: true)
+            rows = try db.query(
+                PGQuery(
+                    unsafeSQL: """
+                        SELECT c.total, c.unread, n.id, n.title, n.message, n.read, n.created
+                        FROM (SELECT (SELECT count(*) FROM notifications WHERE user_id = $1 AND product_id IS NULL) AS total,
+                                     (SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL AND product_id IS NULL) AS unread) c
+                        LEFT JOIN LATERAL (
+                            SELECT id, title, message, read_at IS NOT NULL AS read, created_at::text AS created
+                            FROM notifications WHERE user_id = $1 AND product_id IS NULL \(filter)
+                            ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) n ON true
+                        """,
+                    parameters: [request.userID, String(request.limit), String(request.offset)]), prepared: true)
         }
         let (total, unread) = try rows[0].decode(Int.self, Int.self)
         let notifications = try rows.compactMap { row -> StoredNotification? in
@@ -99,7 +108,8 @@ public enum NotificationStore {
     /// One notification of `tenant`'s inbox by id; nil when there is none (ids that are not UUIDs cannot exist).
     public static func details(_ id: String, tenant: Tenant?, on db: PGConnection) throws -> StoredNotification? {
         guard let uuid = UUID(uuidString: id) else { return nil }
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT id, user_id, title, message, read_at IS NOT NULL, created_at::text, type, metadata::text
             FROM notifications WHERE id = \(uuid)
               AND (\(tenant == nil)::boolean AND product_id IS NULL
@@ -117,13 +127,15 @@ public enum NotificationStore {
     /// `tenant`'s inbox.
     public static func markRead(_ id: String, userID: String, tenant: Tenant?, on db: PGConnection) throws -> Bool {
         guard let uuid = UUID(uuidString: id) else { return false }
-        return try db.query("""
+        return try db.query(
+            """
             UPDATE notifications SET read_at = coalesce(read_at, now())
             WHERE id = \(uuid) AND user_id = \(userID)
               AND (\(tenant == nil)::boolean AND product_id IS NULL
                    OR product_id = \(tenant?.productID)::uuid AND 'in-app' = ANY(channels) AND created_at <= now()
                       AND organization_id IS NOT DISTINCT FROM \(tenant?.organizationID)::uuid)
-            """, prepared: true).affectedRows == 1
+            """, prepared: true
+        ).affectedRows == 1
     }
 
     /// `created_at` as the server writes it (`2026-11-21 10:03:17.5+00`: the session is UTC, DateStyle ISO) in

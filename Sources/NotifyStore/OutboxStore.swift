@@ -31,7 +31,8 @@ public struct OutboxStore: Sendable {
     /// Queues events in the outbox inside the caller's transaction, in order, with one statement.
     static func enqueue(_ messages: [OutboxMessage], on db: PGConnection) throws {
         guard !messages.isEmpty else { return }
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body, priority)
             SELECT m, x, r, t, v, c, b, p FROM unnest(\(PGTextArray(messages.map(\.messageID)))::text[],
                                               \(PGTextArray(messages.map(\.exchange)))::text[],
@@ -50,7 +51,8 @@ public struct OutboxStore: Sendable {
     static func schedule(_ scheduled: [ScheduledMessage], on db: PGConnection) throws {
         guard !scheduled.isEmpty else { return }
         let messages = scheduled.map(\.message)
-        _ = try db.query("""
+        _ = try db.query(
+            """
             INSERT INTO scheduled_jobs (delivery_id, due_at, message_id, exchange, routing_key, type, version, correlation_id, body, priority)
             SELECT m::uuid, to_timestamp(d), m, x, r, t, v, c, b, p
             FROM unnest(\(PGTextArray(messages.map(\.messageID)))::text[],
@@ -66,7 +68,8 @@ public struct OutboxStore: Sendable {
     /// `scheduled` to `queued` (with a history entry); a job whose delivery is no longer `scheduled` (cancelled)
     /// is dropped. `SKIP LOCKED`, so daemons releasing at once take different rows. Returns the jobs queued.
     public static func releaseDue(limit: Int, on db: PGConnection) throws -> Int {
-        try db.query("""
+        try db.query(
+            """
             WITH due AS (
                 DELETE FROM scheduled_jobs WHERE delivery_id IN (
                     SELECT delivery_id FROM scheduled_jobs WHERE due_at <= now() ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
@@ -81,7 +84,8 @@ public struct OutboxStore: Sendable {
             SELECT due.message_id, due.exchange, due.routing_key, due.type, due.version, due.correlation_id, due.body, due.priority
             FROM due JOIN queued ON queued.id = due.delivery_id
             ORDER BY due.due_at
-            """, prepared: true).affectedRows
+            """, prepared: true
+        ).affectedRows
     }
 
     /// One relay round, in one transaction: locks up to `limit` rows (`FOR UPDATE SKIP LOCKED`, so daemons and
@@ -98,11 +102,13 @@ public struct OutboxStore: Sendable {
         return try await database.transaction(spanning: { transaction in
             let rows = try await transaction.run { db in
                 _ = try db.query("SELECT set_config('idle_in_transaction_session_timeout', \(String(milliseconds)), true)")
-                return try db.query("""
+                return try db.query(
+                    """
                     SELECT id, message_id, exchange, routing_key, type, version, correlation_id, body,
                            extract(epoch FROM created_at)::bigint, properties::text, raw_body, priority
                     FROM outbox ORDER BY priority, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    """, prepared: true).map(Self.row)
+                    """, prepared: true
+                ).map(Self.row)
             }
             guard !rows.isEmpty else { return (0, 0) }
             let confirmed = try await publish(rows).map(String.init)

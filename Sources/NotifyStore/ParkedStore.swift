@@ -19,20 +19,25 @@ public enum ParkedStore {
             into: "parked",
             columns: ["kind", "reason", "detail", "exchange", "routing_key", "delivery_id", "message_id", "properties", "body"],
             rows: messages.map {
-                [$0.kind.rawValue, $0.reason, $0.detail, $0.exchange, $0.routingKey,
-                 $0.deliveryID.flatMap { UUID(uuidString: $0) }, $0.messageID, String(decoding: $0.properties.bytes, as: UTF8.self), $0.body]
+                [
+                    $0.kind.rawValue, $0.reason, $0.detail, $0.exchange, $0.routingKey,
+                    $0.deliveryID.flatMap { UUID(uuidString: $0) }, $0.messageID, String(decoding: $0.properties.bytes, as: UTF8.self),
+                    $0.body,
+                ]
             })
     }
 
     /// A page of parked messages, oldest first: up to `limit + 1` (the extra one says there are more).
     public static func list(_ query: ListParked, on db: PGConnection) throws -> [ParkedSummary] {
-        try db.query("""
+        try db.query(
+            """
             SELECT id, kind, reason, detail, parked_at::text, routing_key, delivery_id::text FROM parked
             WHERE (\(query.reason)::text IS NULL OR reason = \(query.reason))
               AND (\(query.kind?.rawValue)::text IS NULL OR kind = \(query.kind?.rawValue))
               AND id > \(query.after ?? 0)
             ORDER BY id LIMIT \(query.limit + 1)
-            """, prepared: true).map { row in
+            """, prepared: true
+        ).map { row in
             ParkedSummary(
                 id: try row.decode(0), kind: try row.decode(1), reason: try row.decode(2), detail: try row.decode(3),
                 parkedAt: NotificationStore.rfc3339(try row.decode(4)), routingKey: try row.decodeIfPresent(5, as: String.self),
@@ -49,7 +54,8 @@ public enum ParkedStore {
         try db.transaction { db in
             let ids = try pick(selection, on: db)
             guard !ids.isEmpty else { return (0, 0) }
-            let moved = try db.query("""
+            let moved = try db.query(
+                """
                 WITH moved AS (DELETE FROM parked WHERE id = ANY(\(PGTextArray(ids.map(String.init)))::bigint[]) RETURNING *),
                      requeued AS (
                         UPDATE deliveries d SET status = 'queued', claimed_by = NULL, updated_at = now()
@@ -85,16 +91,19 @@ public enum ParkedStore {
     /// The selected ids, oldest first, locked for this transaction (another redrive skips them).
     private static func pick(_ selection: ParkedSelection, on db: PGConnection) throws -> [Int64] {
         let (ids, reason) = parameters(selection)
-        return try db.query("""
+        return try db.query(
+            """
             SELECT id FROM parked
             WHERE (\(ids)::bigint[] IS NULL OR id = ANY(\(ids)::bigint[])) AND (\(reason)::text IS NULL OR reason = \(reason))
             ORDER BY id LIMIT \(ParkedSelection.maxPerRequest) FOR UPDATE SKIP LOCKED
-            """).map { try $0.decode(0, as: Int64.self) }
+            """
+        ).map { try $0.decode(0, as: Int64.self) }
     }
 
     private static func remaining(_ selection: ParkedSelection, on db: PGConnection) throws -> Int {
         let (ids, reason) = parameters(selection)
-        return try db.query("""
+        return try db.query(
+            """
             SELECT count(*) FROM parked
             WHERE (\(ids)::bigint[] IS NULL OR id = ANY(\(ids)::bigint[])) AND (\(reason)::text IS NULL OR reason = \(reason))
             """)[0].decode(0, as: Int.self)

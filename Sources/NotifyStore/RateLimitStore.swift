@@ -13,7 +13,8 @@ public enum RateLimitStore {
         let requests = requests.sorted { $0.key < $1.key }
         guard !requests.isEmpty else { return [:] }
         return try await database.withConnection { db in
-            let rows = try db.query("""
+            let rows = try db.query(
+                """
                 INSERT INTO rate_limits AS r (key, tat)
                 SELECT k, statement_timestamp() + make_interval(secs => s)
                 FROM unnest(\(PGTextArray(requests.map(\.key)))::text[], \(PGTextArray(requests.map { String($0.seconds) }))::float8[]) AS q(k, s)
@@ -36,7 +37,8 @@ public enum RateLimitStore {
         guard !requests.isEmpty else { return }
         _ = try await database.withConnection { db in
             // Locked in key order first, as `reserve` locks them, so the two never deadlock.
-            try db.execute("""
+            try db.execute(
+                """
                 WITH locked AS (SELECT key FROM rate_limits WHERE key = ANY(\(PGTextArray(requests.map(\.key)))::text[]) ORDER BY key FOR UPDATE)
                 UPDATE rate_limits r SET tat = r.tat - make_interval(secs => q.s)
                 FROM unnest(\(PGTextArray(requests.map(\.key)))::text[], \(PGTextArray(requests.map { String($0.seconds) }))::float8[]) AS q(k, s)
@@ -50,7 +52,8 @@ public enum RateLimitStore {
     public static func push(_ key: String, by seconds: Double, limit: RateLimit, on database: PGPool) async throws {
         let offset = GCRA.pushOffset(seconds, limit: limit)
         _ = try await database.withConnection { db in
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO rate_limits AS r (key, tat) VALUES (\(key), statement_timestamp() + make_interval(secs => \(offset)))
                 ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, EXCLUDED.tat)
                 """)
@@ -62,7 +65,8 @@ public enum RateLimitStore {
     public static func admit(_ key: String, count: Int, limit: RateLimit, on db: PGConnection) throws -> Int? {
         let seconds = Double(count) * limit.interval
         let early = Double(limit.burst) * limit.interval
-        let row = try db.query("""
+        let row = try db.query(
+            """
             WITH taken AS (
                 INSERT INTO rate_limits AS r (key, tat) VALUES (\(key), statement_timestamp() + make_interval(secs => \(seconds)))
                 ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, statement_timestamp()) + make_interval(secs => \(seconds))
@@ -85,7 +89,8 @@ public enum RateLimitStore {
 
     /// Hands back `count` slots `admit` took, on the caller's connection (a request that turned out to be a repeat).
     public static func release(_ key: String, count: Int, limit: RateLimit, on db: PGConnection) throws {
-        try db.execute("""
+        try db.execute(
+            """
             UPDATE rate_limits SET tat = tat - make_interval(secs => \(Double(count) * limit.interval)) WHERE key = \(key)
             """)
     }

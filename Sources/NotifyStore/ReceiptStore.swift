@@ -19,9 +19,10 @@ public enum ReceiptStore {
         try await database.transaction { db in
             try receipts.map { receipt in
                 guard let id = UUID(uuidString: receipt.deliveryID),
-                      let row = try db.query("SELECT status FROM deliveries WHERE id = \(id) FOR UPDATE", prepared: true).first
+                    let row = try db.query("SELECT status FROM deliveries WHERE id = \(id) FOR UPDATE", prepared: true).first
                 else { return .unknown }
-                _ = try db.execute("""
+                _ = try db.execute(
+                    """
                     INSERT INTO delivery_receipts (delivery_id, provider, provider_message_id, provider_status, status, error_code)
                     VALUES (\(id), \(receipt.provider), \(receipt.providerMessageID), \(receipt.providerStatus),
                             \(receipt.status?.rawValue), \(receipt.errorCode))
@@ -39,7 +40,8 @@ public enum ReceiptStore {
     public static func applyPending(_ deliveryIDs: [String], on database: PGPool) async throws {
         guard !deliveryIDs.isEmpty else { return }
         try await database.transaction { db in
-            let rows = try db.query("""
+            let rows = try db.query(
+                """
                 SELECT r.delivery_id::text, r.provider, r.provider_message_id, r.provider_status, r.status, r.error_code
                 FROM delivery_receipts r
                 WHERE r.delivery_id = ANY(\(PGTextArray(deliveryIDs))::uuid[]) AND r.status IS NOT NULL
@@ -47,17 +49,20 @@ public enum ReceiptStore {
                 """, prepared: true)
             guard !rows.isEmpty else { return }
             var current: [String: DeliveryStatus] = [:]
-            for row in try db.query("""
+            for row in try db.query(
+                """
                 SELECT id::text, status FROM deliveries
                 WHERE id IN (SELECT DISTINCT delivery_id FROM delivery_receipts WHERE delivery_id = ANY(\(PGTextArray(deliveryIDs))::uuid[]))
                 ORDER BY id FOR UPDATE
-                """) {
+                """)
+            {
                 current[try row.decode(0, as: String.self)] = DeliveryStatus(rawValue: try row.decode(1, as: String.self))
             }
             for row in rows {
                 let id: String = try row.decode(0)
                 guard let status = ReceiptStatus(rawValue: try row.decode(4, as: String.self)),
-                      let now = current[id], status.supersedes.contains(now), let uuid = UUID(uuidString: id) else { continue }
+                    let now = current[id], status.supersedes.contains(now), let uuid = UUID(uuidString: id)
+                else { continue }
                 let receipt = Receipt(
                     deliveryID: id, provider: try row.decode(1), providerMessageID: try row.decodeIfPresent(2, as: String.self),
                     providerStatus: try row.decode(3), status: status, errorCode: try row.decodeIfPresent(5, as: String.self))
@@ -71,12 +76,14 @@ public enum ReceiptStore {
     private static func merge(_ id: UUID, _ status: ReceiptStatus, _ receipt: Receipt, on db: PGConnection) throws {
         let code = status == .delivered ? nil : receipt.errorCode
         let detail = "receipt from \(receipt.provider): \(receipt.providerStatus)" + (receipt.providerMessageID.map { " (\($0))" } ?? "")
-        _ = try db.execute("""
+        _ = try db.execute(
+            """
             UPDATE deliveries SET status = \(status.deliveryStatus.rawValue), updated_at = now(),
                 last_error_code = COALESCE(\(code)::text, last_error_code)
             WHERE id = \(id)
             """)
-        _ = try db.execute("""
+        _ = try db.execute(
+            """
             INSERT INTO delivery_history (delivery_id, status, attempt, error_code, detail)
             SELECT id, status, attempts, \(code)::text, \(detail)::text FROM deliveries WHERE id = \(id)
             """)

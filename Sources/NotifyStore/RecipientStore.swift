@@ -8,11 +8,14 @@ public enum RecipientStore {
     /// A user's entry in `namespace` (`Tenant.flowMart` for FlowMart's users) and when it last changed (RFC 3339);
     /// nil when there is none.
     public static func get(_ userID: String, in namespace: UUID, on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String)? {
-        guard let row = try db.query("""
-            SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text, opt_outs::text, quiet_hours::text
-            FROM recipients
-            WHERE namespace = \(namespace) AND user_id = \(userID)
-            """, prepared: true).first
+        guard
+            let row = try db.query(
+                """
+                SELECT email, phone, push_tokens::text, locale, timezone, updated_at::text, webhook::text, opt_outs::text, quiet_hours::text
+                FROM recipients
+                WHERE namespace = \(namespace) AND user_id = \(userID)
+                """, prepared: true
+            ).first
         else { return nil }
         let recipient = Recipient(
             userID: userID, email: try row.decodeIfPresent(0, as: String.self), phone: try row.decodeIfPresent(1, as: String.self),
@@ -28,14 +31,17 @@ public enum RecipientStore {
     /// Adds `optOut` to the user's opt-outs (a one-click unsubscribe), under the user's lock, with `audit`, in one
     /// transaction. Nothing is created for a user with no entry (nothing is sent to them), and an opt-out already
     /// covered (the same one, or `*` of the channel) writes nothing. Returns whether the entry exists.
-    public static func addOptOut(_ optOut: OptOut, userID: String, in namespace: UUID, audit: AuditEntry, on db: PGConnection) throws -> Bool {
+    public static func addOptOut(_ optOut: OptOut, userID: String, in namespace: UUID, audit: AuditEntry, on db: PGConnection) throws
+        -> Bool
+    {
         try db.transaction { db in
             try lock(userID, in: namespace, on: db)
             guard let current = try get(userID, in: namespace, on: db)?.recipient else { return false }
             let covered = current.optOuts.contains { $0.channel == optOut.channel && ($0.category == OptOut.everyCategory || $0 == optOut) }
             guard !covered else { return true }
             let optOuts = String(decoding: JSONValue.array((current.optOuts + [optOut]).map(\.body)).bytes, as: UTF8.self)
-            _ = try db.execute("""
+            _ = try db.execute(
+                """
                 UPDATE recipients SET opt_outs = \(optOuts)::jsonb, updated_at = now() WHERE namespace = \(namespace) AND user_id = \(userID)
                 """)
             try AuditStore.append([audit], on: db)
@@ -48,10 +54,12 @@ public enum RecipientStore {
     public static func locales(of userIDs: [String], in namespace: UUID, on db: PGConnection) throws -> [String: String] {
         guard !userIDs.isEmpty else { return [:] }
         var locales: [String: String] = [:]
-        for row in try db.query("""
+        for row in try db.query(
+            """
             SELECT user_id, locale FROM recipients
             WHERE namespace = \(namespace) AND user_id = ANY(\(PGTextArray(userIDs))::text[]) AND locale IS NOT NULL
-            """, prepared: true) {
+            """, prepared: true)
+        {
             locales[try row.decode(0, as: String.self)] = try row.decode(1, as: String.self)
         }
         return locales
@@ -60,8 +68,10 @@ public enum RecipientStore {
     /// Applies `change` to the user's entry in one transaction, under a lock on the user, so two updates of
     /// different fields at once both take effect; `audit` (a preference change) in the same transaction. Returns the
     /// entry as stored.
-    public static func upsert(_ change: UpsertRecipient, in namespace: UUID, audit: AuditEntry? = nil,
-                              on db: PGConnection) throws -> (recipient: Recipient, updatedAt: String) {
+    public static func upsert(
+        _ change: UpsertRecipient, in namespace: UUID, audit: AuditEntry? = nil,
+        on db: PGConnection
+    ) throws -> (recipient: Recipient, updatedAt: String) {
         try db.transaction { db in
             if let audit { try AuditStore.append([audit], on: db) }
             try lock(change.userID, in: namespace, on: db)
@@ -69,9 +79,11 @@ public enum RecipientStore {
             let tokens = String(decoding: JSONValue.array(recipient.pushTokens.map(\.body)).bytes, as: UTF8.self)
             let webhook = recipient.webhook.map { String(decoding: $0.stored.bytes, as: UTF8.self) }
             // None is NULL, not `[]`: the claim looks up a delivery's category only for a user with opt-outs.
-            let optOuts = recipient.optOuts.isEmpty ? nil : String(decoding: JSONValue.array(recipient.optOuts.map(\.body)).bytes, as: UTF8.self)
+            let optOuts =
+                recipient.optOuts.isEmpty ? nil : String(decoding: JSONValue.array(recipient.optOuts.map(\.body)).bytes, as: UTF8.self)
             let quietHours = recipient.quietHours.map { String(decoding: $0.body.bytes, as: UTF8.self) }
-            let row = try db.query("""
+            let row = try db.query(
+                """
                 INSERT INTO recipients (namespace, user_id, email, phone, push_tokens, webhook, locale, timezone, opt_outs, quiet_hours)
                 VALUES (\(namespace), \(recipient.userID), \(recipient.email), \(recipient.phone), \(tokens)::jsonb, \(webhook)::jsonb,
                         \(recipient.locale), \(recipient.timezone), \(optOuts)::jsonb, \(quietHours)::jsonb)
@@ -106,14 +118,16 @@ public enum RecipientStore {
         let rows = order.compactMap { merged[$0] }
         let namespaces = PGTextArray(rows.map(\.namespace.uuidString))
         let users = PGTextArray(rows.map(\.userID))
-        _ = try db.query("""
+        _ = try db.query(
+            """
             SELECT pg_advisory_xact_lock(h) FROM (
                 SELECT DISTINCT hashtextextended('recipient' || n || u, 0) AS h
                 FROM unnest(\(namespaces)::text[], \(users)::text[]) AS a(n, u) ORDER BY h) l
             """, prepared: true)
         // A device token given with a send joins the entry's tokens (once each; the oldest go past the entry's limit).
         let tokens = rows.map { row in String(decoding: JSONValue.array(row.tokens.map(\.body)).bytes, as: UTF8.self) }
-        _ = try db.query("""
+        _ = try db.query(
+            """
             INSERT INTO recipients (namespace, user_id, email, phone, push_tokens)
             SELECT n::uuid, u, e, p, t::jsonb FROM unnest(\(namespaces)::text[], \(users)::text[], \(PGTextArray(rows.map(\.email)))::text[],
                                                          \(PGTextArray(rows.map(\.phone)))::text[], \(PGTextArray(tokens))::text[]) AS a(n, u, e, p, t)
@@ -139,27 +153,33 @@ public enum RecipientStore {
         guard !tokens.isEmpty else { return 0 }
         return try db.transaction { db in
             try lock(userID, in: namespace, on: db)
-            let row = try db.query("""
+            let row = try db.query(
+                """
                 WITH old AS (SELECT push_tokens FROM recipients WHERE namespace = \(namespace) AND user_id = \(userID) FOR UPDATE)
                 UPDATE recipients r SET updated_at = now(), push_tokens = COALESCE(
                     (SELECT jsonb_agg(t) FROM jsonb_array_elements(old.push_tokens) t
                      WHERE NOT (t->>'token' = ANY(\(PGTextArray(tokens))::text[]))), '[]'::jsonb)
                 FROM old WHERE r.namespace = \(namespace) AND r.user_id = \(userID)
                 RETURNING jsonb_array_length(old.push_tokens) - jsonb_array_length(r.push_tokens)
-                """).first
+                """
+            ).first
             return try row?.decode(0, as: Int.self) ?? 0
         }
     }
 
     /// Stops sending to the user's webhook endpoint `url` (it answered 410 Gone), with the reason; registering it
     /// again enables it. Under the same lock as `upsert`. False when the entry has another endpoint by now.
-    public static func disableWebhook(_ url: String, of userID: String, in namespace: UUID, reason: String, on db: PGConnection) throws -> Bool {
+    public static func disableWebhook(_ url: String, of userID: String, in namespace: UUID, reason: String, on db: PGConnection) throws
+        -> Bool
+    {
         try db.transaction { db in
             try lock(userID, in: namespace, on: db)
-            return try db.query("""
+            return try db.query(
+                """
                 UPDATE recipients SET webhook = jsonb_set(webhook, '{disabled}', to_jsonb(\(reason)::text)), updated_at = now()
                 WHERE namespace = \(namespace) AND user_id = \(userID) AND webhook->>'url' = \(url)
-                """).affectedRows == 1
+                """
+            ).affectedRows == 1
         }
     }
 

@@ -43,16 +43,19 @@ public enum RetentionStore {
         }
         if horizons.inboxDays > 0 {
             try repeatedly("inbox") {
-                try db.query("""
+                try db.query(
+                    """
                     DELETE FROM inbox WHERE ctid = ANY(ARRAY(
                         SELECT ctid FROM inbox WHERE received_at < now() - make_interval(days => \(horizons.inboxDays)) LIMIT \(batch)))
-                    """, prepared: true).affectedRows
+                    """, prepared: true
+                ).affectedRows
             }
         }
         if horizons.deliveryDays > 0 {
             let finished = PGTextArray(DeliveryStatus.finished.map(\.rawValue))
             try repeatedly("deliveries") {
-                try db.query("""
+                try db.query(
+                    """
                     WITH gone AS (
                         DELETE FROM deliveries WHERE id IN (
                             SELECT id FROM deliveries
@@ -65,25 +68,31 @@ public enum RetentionStore {
                     """, prepared: true)[0].decode(0, as: Int.self)
             }
             try repeatedly("digests") {
-                try db.query("""
+                try db.query(
+                    """
                     DELETE FROM digests WHERE id IN (
                         SELECT id FROM digests WHERE closed_at < now() - make_interval(days => \(horizons.deliveryDays)) LIMIT \(batch))
-                    """, prepared: true).affectedRows
+                    """, prepared: true
+                ).affectedRows
             }
         }
         if horizons.auditDays > 0 {
             try repeatedly("audit_events") {
-                try db.query("""
+                try db.query(
+                    """
                     DELETE FROM audit_events WHERE id IN (
                         SELECT id FROM audit_events WHERE at < now() - make_interval(days => \(horizons.auditDays)) ORDER BY at LIMIT \(batch))
-                    """, prepared: true).affectedRows
+                    """, prepared: true
+                ).affectedRows
             }
         }
         // A schedule whose time has passed means the same as no row (`RateLimitStore`): an hour later it is safe to drop.
         try repeatedly("rate_limits") {
-            try db.query("""
+            try db.query(
+                """
                 DELETE FROM rate_limits WHERE ctid = ANY(ARRAY(SELECT ctid FROM rate_limits WHERE tat < now() - interval '1 hour' LIMIT \(batch)))
-                """, prepared: true).affectedRows
+                """, prepared: true
+            ).affectedRows
         }
         return pruned
     }

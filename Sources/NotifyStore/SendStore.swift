@@ -17,8 +17,10 @@ public enum SendStore {
         /// Who sent it, as the audit trail names it (`key:<id>`).
         public var sender: String
 
-        public init(id: String, tenant: Tenant, idempotencyKey: String?, hash: String, category: String, lane: NotificationPriority,
-                    sender: String) {
+        public init(
+            id: String, tenant: Tenant, idempotencyKey: String?, hash: String, category: String, lane: NotificationPriority,
+            sender: String
+        ) {
             self.sender = sender
             self.id = id
             self.tenant = tenant
@@ -74,7 +76,8 @@ public enum SendStore {
                 // A key older than the window is free again: released from the request that used it, which stays (its
                 // deliveries may still be scheduled, retrying or in a digest: their category decides opt-outs, and
                 // CancelRequest and ListMessages read it).
-                _ = try db.query("""
+                _ = try db.query(
+                    """
                     UPDATE send_requests s SET idempotency_key = NULL
                     FROM unnest(\(PGTextArray(keyed.map(\.tenant.namespace.uuidString)))::uuid[],
                                  \(PGTextArray(keyed.map(\.idempotencyKey)))::text[]) AS k(namespace, key)
@@ -84,22 +87,25 @@ public enum SendStore {
             }
             let requests = items.map(\.request)
             // In key order, so two daemons' commits wait for each other's keys rather than deadlock.
-            let inserted = Set(try db.query("""
-                INSERT INTO send_requests (id, namespace, product_id, organization_id, sender, idempotency_key, body_hash, category, lane,
-                                           notifications)
-                SELECT id, namespace, product, organization, sender, key, hash, category, lane, count
-                FROM unnest(\(PGTextArray(requests.map(\.id)))::uuid[], \(PGTextArray(requests.map(\.tenant.namespace.uuidString)))::uuid[],
-                            \(PGTextArray(requests.map(\.tenant.productID.uuidString)))::uuid[],
-                            \(PGTextArray(requests.map { $0.tenant.organizationID?.uuidString }))::uuid[],
-                            \(PGTextArray(requests.map(\.sender)))::text[], \(PGTextArray(requests.map(\.idempotencyKey)))::text[],
-                            \(PGTextArray(requests.map(\.hash)))::text[], \(PGTextArray(requests.map(\.category)))::text[],
-                            \(PGTextArray(requests.map(\.lane.rawValue)))::text[],
-                            \(PGTextArray(items.map { String($0.plan.notifications.count) }))::int[])
-                     AS r(id, namespace, product, organization, sender, key, hash, category, lane, count)
-                ORDER BY namespace, key
-                ON CONFLICT (namespace, idempotency_key) DO NOTHING
-                RETURNING id::text
-                """, prepared: true).map { try $0.decode(0, as: String.self) })
+            let inserted = Set(
+                try db.query(
+                    """
+                    INSERT INTO send_requests (id, namespace, product_id, organization_id, sender, idempotency_key, body_hash, category, lane,
+                                               notifications)
+                    SELECT id, namespace, product, organization, sender, key, hash, category, lane, count
+                    FROM unnest(\(PGTextArray(requests.map(\.id)))::uuid[], \(PGTextArray(requests.map(\.tenant.namespace.uuidString)))::uuid[],
+                                \(PGTextArray(requests.map(\.tenant.productID.uuidString)))::uuid[],
+                                \(PGTextArray(requests.map { $0.tenant.organizationID?.uuidString }))::uuid[],
+                                \(PGTextArray(requests.map(\.sender)))::text[], \(PGTextArray(requests.map(\.idempotencyKey)))::text[],
+                                \(PGTextArray(requests.map(\.hash)))::text[], \(PGTextArray(requests.map(\.category)))::text[],
+                                \(PGTextArray(requests.map(\.lane.rawValue)))::text[],
+                                \(PGTextArray(items.map { String($0.plan.notifications.count) }))::int[])
+                         AS r(id, namespace, product, organization, sender, key, hash, category, lane, count)
+                    ORDER BY namespace, key
+                    ON CONFLICT (namespace, idempotency_key) DO NOTHING
+                    RETURNING id::text
+                    """, prepared: true
+                ).map { try $0.decode(0, as: String.self) })
             var outcomes: [Outcome] = []
             var accepted: [Acceptance] = []
             for item in items {
@@ -112,7 +118,8 @@ public enum SendStore {
                     outcomes.append(.raced)
                 }
             }
-            try RecipientStore.writeAddresses(accepted.flatMap { item in item.addresses.map { (item.request.tenant.namespace, $0) } }, on: db)
+            try RecipientStore.writeAddresses(
+                accepted.flatMap { item in item.addresses.map { (item.request.tenant.namespace, $0) } }, on: db)
             try IngestionStore.write(CommitPlan(sends: accepted.map(\.plan)), on: db)
             try AuditStore.append(accepted.map(\.audit), on: db)
             return outcomes
@@ -123,9 +130,12 @@ public enum SendStore {
     /// none (or no key). A repeat is answered so even when the tenant is over its quota.
     public static func earlier(_ request: Request, on db: PGConnection) throws -> Repeat? {
         guard let key = request.idempotencyKey else { return nil }
-        guard let row = try db.query("""
-            SELECT id::text, body_hash FROM send_requests WHERE namespace = \(request.tenant.namespace) AND idempotency_key = \(key)
-            """).first
+        guard
+            let row = try db.query(
+                """
+                SELECT id::text, body_hash FROM send_requests WHERE namespace = \(request.tenant.namespace) AND idempotency_key = \(key)
+                """
+            ).first
         else { return nil }
         let (id, hash) = (try row.decode(0, as: String.self), try row.decode(1, as: String.self))
         return hash == request.hash ? .duplicate(requestID: id) : .conflict(requestID: id)
@@ -146,40 +156,52 @@ public enum SendStore {
     public static func cancel(_ id: String, visibility: Visibility, actor: String, on db: PGConnection) throws -> Cancellation? {
         guard let uuid = UUID(uuidString: id) else { return nil }
         return try db.transaction { db in
-            guard let request = try db.query("""
-                UPDATE send_requests SET cancelled_at = coalesce(cancelled_at, now())
-                WHERE id = \(uuid)
-                  AND (\(visibility.isEveryone)::boolean OR product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
-                  AND (\(visibility.organizationID)::uuid IS NULL OR organization_id = \(visibility.organizationID))
-                RETURNING product_id, organization_id
-                """).first
+            guard
+                let request = try db.query(
+                    """
+                    UPDATE send_requests SET cancelled_at = coalesce(cancelled_at, now())
+                    WHERE id = \(uuid)
+                      AND (\(visibility.isEveryone)::boolean OR product_id IS NOT DISTINCT FROM \(visibility.productID)::uuid)
+                      AND (\(visibility.organizationID)::uuid IS NULL OR organization_id = \(visibility.organizationID))
+                    RETURNING product_id, organization_id
+                    """
+                ).first
             else { return nil }
             let tenant = Tenant(productID: try request.decode(0), organizationID: try request.decodeIfPresent(1, as: UUID.self))
-            let cancelled = try db.query("""
-                WITH stopped AS (
-                    UPDATE deliveries d SET status = 'cancelled', updated_at = now()
-                    FROM notifications n
-                    WHERE n.request_id = \(uuid) AND d.notification_id = n.id AND d.status IN ('queued', 'failed', 'scheduled', 'batched')
-                    RETURNING d.id),
-                unscheduled AS (DELETE FROM scheduled_jobs WHERE delivery_id IN (SELECT id FROM stopped))
-                INSERT INTO delivery_history (delivery_id, status, detail)
-                SELECT id, 'cancelled', \("cancelled by \(actor)") FROM stopped
-                """).affectedRows
+            let cancelled =
+                try db.query(
+                    """
+                    WITH stopped AS (
+                        UPDATE deliveries d SET status = 'cancelled', updated_at = now()
+                        FROM notifications n
+                        WHERE n.request_id = \(uuid) AND d.notification_id = n.id AND d.status IN ('queued', 'failed', 'scheduled', 'batched')
+                        RETURNING d.id),
+                    unscheduled AS (DELETE FROM scheduled_jobs WHERE delivery_id IN (SELECT id FROM stopped))
+                    INSERT INTO delivery_history (delivery_id, status, detail)
+                    SELECT id, 'cancelled', \("cancelled by \(actor)") FROM stopped
+                    """
+                ).affectedRows
                 // An in-app copy that has not shown yet (a scheduled send's) leaves the inbox before anyone saw it.
-                + db.query("""
+                + db.query(
+                    """
 
                     UPDATE notifications SET channels = array_remove(channels, 'in-app')
                     WHERE request_id = \(uuid) AND 'in-app' = ANY(channels) AND created_at > now()
-                    """).affectedRows
-            let rest = try db.query("""
+                    """
+                ).affectedRows
+            let rest = try db.query(
+                """
                 SELECT count(*) FILTER (WHERE d.status = 'sending'), count(*) FILTER (WHERE d.status <> 'sending')
                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
                 WHERE n.request_id = \(uuid) AND d.status <> 'cancelled'
                 """)[0]
             let outcome = Cancellation(cancelled: cancelled, inFlight: try rest.decode(0), finished: try rest.decode(1))
-            try AuditStore.append([AuditEntry(
-                actor: actor, tenant: tenant, entity: "request:\(id)", action: "send.cancelled", requestID: id,
-                detail: "\(outcome.cancelled) stopped, \(outcome.inFlight) in flight, \(outcome.finished) finished")], on: db)
+            try AuditStore.append(
+                [
+                    AuditEntry(
+                        actor: actor, tenant: tenant, entity: "request:\(id)", action: "send.cancelled", requestID: id,
+                        detail: "\(outcome.cancelled) stopped, \(outcome.inFlight) in flight, \(outcome.finished) finished")
+                ], on: db)
             return outcome
         }
     }

@@ -11,7 +11,8 @@ public enum StockStore {
     static func lockedState(of products: [ProductKey], watchers: Bool = true, on db: PGConnection) throws -> StockState {
         try lock(products, on: db)
         var state = StockState()
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT k.product_id, k.warehouse_id, s.quantity, s.out_of_stock, s.as_of,
                    CASE WHEN \(watchers) THEN (SELECT array_to_json(array_agg(w.user_id ORDER BY w.user_id))::text
                                                FROM product_watches w WHERE w.product_id = k.product_id) END
@@ -35,7 +36,8 @@ public enum StockStore {
     /// Writes the levels a plan set (one per product, sorted) with one statement.
     static func write(_ changes: [StockChange], on db: PGConnection) throws {
         guard !changes.isEmpty else { return }
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO stock_levels (product_id, warehouse_id, quantity, out_of_stock, as_of, last_event_key)
             SELECT * FROM unnest(\(PGTextArray(changes.map(\.product.productID)))::text[],
                                  \(PGTextArray(changes.map(\.product.warehouseID)))::text[],
@@ -53,11 +55,13 @@ public enum StockStore {
     public static func levels(productID: String?, limit: Int, on db: PGConnection) throws
         -> [(productID: String, warehouseID: String, quantity: Int, outOfStock: Bool, asOf: String)]
     {
-        try db.query("""
+        try db.query(
+            """
             SELECT product_id, warehouse_id, quantity, out_of_stock, as_of::text FROM stock_levels
             WHERE \(productID)::text IS NULL OR product_id = \(productID)
             ORDER BY product_id, warehouse_id LIMIT \(limit)
-            """).map { row in
+            """
+        ).map { row in
             let (product, warehouse, quantity, out, asOf) = try row.decode(String.self, String.self, Int.self, Bool.self, String.self)
             return (product, warehouse, quantity, out, NotificationStore.rfc3339(asOf))
         }
@@ -66,7 +70,8 @@ public enum StockStore {
     /// Serialises decisions about these products across daemons, until the transaction ends. Locks are taken in
     /// one fixed order (by key hash), so two transactions cannot deadlock on them.
     private static func lock(_ products: [ProductKey], on db: PGConnection) throws {
-        try db.execute("""
+        try db.execute(
+            """
             SELECT pg_advisory_xact_lock(h) FROM (
                 SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(\(PGTextArray(products.map { $0.productID + "\u{1F}" + $0.warehouseID }))::text[]) AS k
                 ORDER BY h) AS ordered

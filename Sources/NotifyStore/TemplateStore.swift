@@ -44,33 +44,40 @@ public enum TemplateStore {
 
     /// Stores `definition` as the next version of `name` and makes it live, with `audit(version, previous)`; a
     /// definition whose hash is the live version's changes nothing.
-    public static func publish(product: UUID, name: String, definition: String, hash: String, actor: String,
-                               audit: (Int, Int?) -> AuditEntry, on db: PGConnection) throws -> Published {
+    public static func publish(
+        product: UUID, name: String, definition: String, hash: String, actor: String,
+        audit: (Int, Int?) -> AuditEntry, on db: PGConnection
+    ) throws -> Published {
         try db.transaction { db in
             try lock(product: product, name: name, on: db)
-            let current = try db.query("""
+            let current = try db.query(
+                """
                 SELECT t.live_version, v.hash, (SELECT max(version) FROM template_versions
                                                 WHERE product_id = \(product) AND name = \(name))
                 FROM templates t JOIN template_versions v USING (product_id, name)
                 WHERE t.product_id = \(product) AND t.name = \(name) AND v.version = t.live_version
-                """).first
+                """
+            ).first
             let live = try current?.decode(0, as: Int.self)
             if let live, try current?.decode(1, as: String.self) == hash { return .unchanged(version: live) }
             // The product's totals, read under its own lock: publishes of different names at once are counted in turn.
             _ = try db.query("SELECT pg_advisory_xact_lock(hashtextextended('templates' || \(product.uuidString), 0))")
-            let totals = try db.query("""
+            let totals = try db.query(
+                """
                 SELECT (SELECT count(*) FROM templates WHERE product_id = \(product)),
                        (SELECT coalesce(sum(octet_length(definition)), 0) FROM template_versions WHERE product_id = \(product))
                 """)[0]
             if current == nil, try totals.decode(0, as: Int.self) >= ProductTemplate.maxNamesPerProduct { return .tooManyTemplates }
             if try totals.decode(1, as: Int.self) + definition.utf8.count > ProductTemplate.maxBytesPerProduct { return .tooManyBytes }
             let version = (try current?.decode(2, as: Int.self) ?? 0) + 1
-            _ = try db.execute("""
+            _ = try db.execute(
+                """
                 INSERT INTO template_versions (product_id, name, version, definition, hash, created_by)
                 VALUES (\(product), \(name), \(version), \(definition), \(hash), \(actor))
                 """)
             try setLive(product: product, name: name, version: version, on: db)
-            _ = try db.execute("""
+            _ = try db.execute(
+                """
                 DELETE FROM template_versions WHERE product_id = \(product) AND name = \(name)
                 AND version <= \(version - ProductTemplate.maxVersionsKept)
                 """)
@@ -80,22 +87,30 @@ public enum TemplateStore {
     }
 
     /// Makes `version` live again, or, with none named, the highest version below the live one; `audit(from, to)`.
-    public static func rollback(product: UUID, name: String, to version: Int?, audit: (Int, Int) -> AuditEntry,
-                                on db: PGConnection) throws -> RolledBack {
+    public static func rollback(
+        product: UUID, name: String, to version: Int?, audit: (Int, Int) -> AuditEntry,
+        on db: PGConnection
+    ) throws -> RolledBack {
         try db.transaction { db in
             try lock(product: product, name: name, on: db)
             guard let live = try liveVersion(product: product, name: name, on: db) else { return .unknownTemplate }
             let target: Int
             if let version {
-                guard try db.query("""
-                    SELECT 1 FROM template_versions WHERE product_id = \(product) AND name = \(name) AND version = \(version)
-                    """).first != nil
+                guard
+                    try db.query(
+                        """
+                        SELECT 1 FROM template_versions WHERE product_id = \(product) AND name = \(name) AND version = \(version)
+                        """
+                    ).first != nil
                 else { return .unknownVersion }
                 target = version
             } else {
-                guard let earlier = try db.query("""
-                    SELECT max(version) FROM template_versions WHERE product_id = \(product) AND name = \(name) AND version < \(live)
-                    """).first?.decodeIfPresent(0, as: Int.self)
+                guard
+                    let earlier = try db.query(
+                        """
+                        SELECT max(version) FROM template_versions WHERE product_id = \(product) AND name = \(name) AND version < \(live)
+                        """
+                    ).first?.decodeIfPresent(0, as: Int.self)
                 else { return .nothingEarlier }
                 target = earlier
             }
@@ -114,11 +129,14 @@ public enum TemplateStore {
 
     /// One version (the live one when `version` is nil); nil when there is none.
     public static func version(product: UUID, name: String, version: Int? = nil, on db: PGConnection) throws -> Version? {
-        guard let row = try db.query("""
-            SELECT v.version, v.definition, v.created_at::text, v.created_by, v.version = t.live_version
-            FROM templates t JOIN template_versions v USING (product_id, name)
-            WHERE t.product_id = \(product) AND t.name = \(name) AND v.version = coalesce(\(version)::integer, t.live_version)
-            """, prepared: true).first
+        guard
+            let row = try db.query(
+                """
+                SELECT v.version, v.definition, v.created_at::text, v.created_by, v.version = t.live_version
+                FROM templates t JOIN template_versions v USING (product_id, name)
+                WHERE t.product_id = \(product) AND t.name = \(name) AND v.version = coalesce(\(version)::integer, t.live_version)
+                """, prepared: true
+            ).first
         else { return nil }
         return Version(
             version: try row.decode(0), definition: try row.decode(1), createdAt: NotificationStore.rfc3339(try row.decode(2)),
@@ -127,19 +145,23 @@ public enum TemplateStore {
 
     /// A product's templates by name, at most `limit` after `after` (a name), for paging.
     public static func list(product: UUID, after: String?, limit: Int, on db: PGConnection) throws -> [Summary] {
-        try db.query("""
+        try db.query(
+            """
             SELECT t.name, t.live_version, (SELECT max(version) FROM template_versions v WHERE v.product_id = t.product_id AND v.name = t.name),
                    t.updated_at::text
             FROM templates t WHERE t.product_id = \(product) AND (\(after)::text IS NULL OR t.name > \(after))
             ORDER BY t.name LIMIT \(limit)
-            """).map { row in
-            Summary(name: try row.decode(0), liveVersion: try row.decode(1), latestVersion: try row.decode(2),
-                    updatedAt: NotificationStore.rfc3339(try row.decode(3)))
+            """
+        ).map { row in
+            Summary(
+                name: try row.decode(0), liveVersion: try row.decode(1), latestVersion: try row.decode(2),
+                updatedAt: NotificationStore.rfc3339(try row.decode(3)))
         }
     }
 
     private static func setLive(product: UUID, name: String, version: Int, on db: PGConnection) throws {
-        _ = try db.execute("""
+        _ = try db.execute(
+            """
             INSERT INTO templates (product_id, name, live_version) VALUES (\(product), \(name), \(version))
             ON CONFLICT (product_id, name) DO UPDATE SET live_version = excluded.live_version, updated_at = now()
             """)

@@ -9,15 +9,18 @@ public enum TenantStore {
 
     /// The record of key `id` as `Access.authenticate` needs it: its hash, grants, and whether it and its owner still work.
     public static func keyRecord(_ id: String, on db: PGConnection) throws -> KeyRecord? {
-        guard let row = try db.query("""
-            SELECT k.key_hash, array_to_string(k.scopes, ','), k.product_id::text, k.organization_id::text,
-                   COALESCE(p.active, true), COALESCE(o.active, true), k.revoked_at IS NOT NULL, COALESCE(k.expires_at <= now(), false),
-                   p.quota_per_second, p.quota_burst, o.quota_per_second, o.quota_burst, k.replaced_by IS NOT NULL
-            FROM api_keys k
-            LEFT JOIN products p ON p.id = k.product_id
-            LEFT JOIN organizations o ON o.id = k.organization_id
-            WHERE k.id = \(id)
-            """, prepared: true).first
+        guard
+            let row = try db.query(
+                """
+                SELECT k.key_hash, array_to_string(k.scopes, ','), k.product_id::text, k.organization_id::text,
+                       COALESCE(p.active, true), COALESCE(o.active, true), k.revoked_at IS NOT NULL, COALESCE(k.expires_at <= now(), false),
+                       p.quota_per_second, p.quota_burst, o.quota_per_second, o.quota_burst, k.replaced_by IS NOT NULL
+                FROM api_keys k
+                LEFT JOIN products p ON p.id = k.product_id
+                LEFT JOIN organizations o ON o.id = k.organization_id
+                WHERE k.id = \(id)
+                """, prepared: true
+            ).first
         else { return nil }
         return KeyRecord(
             id: id, hash: try row.decode(0), scopes: scopes(try row.decode(1)),
@@ -29,7 +32,8 @@ public enum TenantStore {
 
     /// The quota in columns `first` and `first + 1` (per second, burst); nil when they are NULL.
     private static func quota(_ row: PGRow, _ first: Int) throws -> SendQuota? {
-        guard let perSecond = try row.decodeIfPresent(first, as: Int.self), let burst = try row.decodeIfPresent(first + 1, as: Int.self) else {
+        guard let perSecond = try row.decodeIfPresent(first, as: Int.self), let burst = try row.decodeIfPresent(first + 1, as: Int.self)
+        else {
             return nil
         }
         return SendQuota(perSecond: perSecond, burst: burst)
@@ -37,9 +41,12 @@ public enum TenantStore {
 
     /// Whose key `id` is; nil when there is none.
     public static func keyOwner(_ id: String, on db: PGConnection) throws -> KeyOwner? {
-        guard let row = try db.query("""
-            SELECT array_to_string(scopes, ','), product_id::text, organization_id::text, name FROM api_keys WHERE id = \(id)
-            """).first
+        guard
+            let row = try db.query(
+                """
+                SELECT array_to_string(scopes, ','), product_id::text, organization_id::text, name FROM api_keys WHERE id = \(id)
+                """
+            ).first
         else { return nil }
         return KeyOwner(
             keyID: id, scopes: scopes(try row.decode(0)),
@@ -50,27 +57,34 @@ public enum TenantStore {
     // MARK: - Onboarding
 
     /// A product, its key and its organisations with theirs, in one transaction with the audit rows.
-    public static func createProduct(_ request: CreateProduct, by principal: Principal, requestID: String?,
-                                     on db: PGConnection) throws -> (product: Product, key: IssuedKey, organizations: [(Organization, IssuedKey)]) {
+    public static func createProduct(
+        _ request: CreateProduct, by principal: Principal, requestID: String?,
+        on db: PGConnection
+    ) throws -> (product: Product, key: IssuedKey, organizations: [(Organization, IssuedKey)]) {
         try db.transaction { db in
             let principal = try acting(principal, on: db)
             let id = UUID()
-            let row = try db.query("""
+            let row = try db.query(
+                """
                 INSERT INTO products (id, name, active) VALUES (\(id), \(request.product.name), \(request.product.active))
                 RETURNING created_at::text, updated_at::text
                 """)[0]
-            let product = Product(id: id, name: request.product.name, active: request.product.active,
-                                  createdAt: NotificationStore.rfc3339(try row.decode(0)), updatedAt: NotificationStore.rfc3339(try row.decode(1)))
+            let product = Product(
+                id: id, name: request.product.name, active: request.product.active,
+                createdAt: NotificationStore.rfc3339(try row.decode(0)), updatedAt: NotificationStore.rfc3339(try row.decode(1)))
             try AuditStore.append([TenantAudit(actor: principal.actor, requestID: requestID).created(.product(id))], on: db)
-            let key = try issue(scopes: Scope.product, tenant: Tenant(productID: id), name: nil, by: principal, requestID: requestID, on: db)
+            let key = try issue(
+                scopes: Scope.product, tenant: Tenant(productID: id), name: nil, by: principal, requestID: requestID, on: db)
             let organizations = try insertOrganizations(request.organizations, under: id, by: principal, requestID: requestID, on: db)
             return (product, key, organizations)
         }
     }
 
     /// Organisations under `productID`, each with its key; nil when there is no such product.
-    public static func createOrganizations(_ specs: [TenantSpec], under productID: UUID, by principal: Principal, requestID: String?,
-                                           on db: PGConnection) throws -> [(Organization, IssuedKey)]? {
+    public static func createOrganizations(
+        _ specs: [TenantSpec], under productID: UUID, by principal: Principal, requestID: String?,
+        on db: PGConnection
+    ) throws -> [(Organization, IssuedKey)]? {
         try db.transaction { db in
             guard try !db.query("SELECT 1 FROM products WHERE id = \(productID) FOR SHARE").isEmpty else { return nil }
             let principal = try acting(principal, on: db)
@@ -78,28 +92,37 @@ public enum TenantStore {
         }
     }
 
-    private static func insertOrganizations(_ specs: [TenantSpec], under productID: UUID, by principal: Principal, requestID: String?,
-                                            on db: PGConnection) throws -> [(Organization, IssuedKey)] {
+    private static func insertOrganizations(
+        _ specs: [TenantSpec], under productID: UUID, by principal: Principal, requestID: String?,
+        on db: PGConnection
+    ) throws -> [(Organization, IssuedKey)] {
         try specs.map { spec in
             let id = UUID()
-            let row = try db.query("""
+            let row = try db.query(
+                """
                 INSERT INTO organizations (id, product_id, name, active) VALUES (\(id), \(productID), \(spec.name), \(spec.active))
                 RETURNING created_at::text, updated_at::text
                 """)[0]
             let organization = Organization(
                 id: id, productID: productID, name: spec.name, active: spec.active,
                 createdAt: NotificationStore.rfc3339(try row.decode(0)), updatedAt: NotificationStore.rfc3339(try row.decode(1)))
-            try AuditStore.append([TenantAudit(actor: principal.actor, requestID: requestID).created(.organization(id, product: productID))], on: db)
+            try AuditStore.append(
+                [TenantAudit(actor: principal.actor, requestID: requestID).created(.organization(id, product: productID))], on: db)
             let tenant = Tenant(productID: productID, organizationID: id)
-            return (organization, try issue(scopes: Scope.organization, tenant: tenant, name: nil, by: principal, requestID: requestID, on: db))
+            return (
+                organization, try issue(scopes: Scope.organization, tenant: tenant, name: nil, by: principal, requestID: requestID, on: db)
+            )
         }
     }
 
     /// A key for one of FlowMart's own services.
-    public static func createServiceKey(_ request: CreateServiceKey, by principal: Principal, requestID: String?,
-                                        on db: PGConnection) throws -> IssuedKey {
+    public static func createServiceKey(
+        _ request: CreateServiceKey, by principal: Principal, requestID: String?,
+        on db: PGConnection
+    ) throws -> IssuedKey {
         try db.transaction { db in
-            try issue(scopes: request.scopes, tenant: nil, name: request.name, by: try acting(principal, on: db), requestID: requestID, on: db)
+            try issue(
+                scopes: request.scopes, tenant: nil, name: request.name, by: try acting(principal, on: db), requestID: requestID, on: db)
         }
     }
 
@@ -125,10 +148,12 @@ public enum TenantStore {
     /// The rows of keys `ids`, locked in id order (so two keys acting on each other wait for one another, never deadlock).
     private static func lockKeys(_ ids: Set<String>, _ strength: LockStrength, on db: PGConnection) throws -> [String: KeyState] {
         var states: [String: KeyState] = [:]
-        for row in try db.query("""
+        for row in try db.query(
+            """
             SELECT id, revoked_at IS NULL AND COALESCE(expires_at > now(), true), replaced_by FROM api_keys
             WHERE id = ANY(\(PGTextArray(ids.sorted()))::text[]) ORDER BY id FOR \(unsafe: strength.rawValue)
-            """) {
+            """)
+        {
             states[try row.decode(0)] = KeyState(live: try row.decode(1), successor: try row.decodeIfPresent(2, as: String.self))
         }
         return states
@@ -153,74 +178,97 @@ public enum TenantStore {
     /// A new key, stored as its hash with the key that issued it, with its audit row (inside the caller's transaction).
     /// `principal` is as `acting` or `lockForManaging` read it, its row locked: the new key is minted in its grace
     /// exactly when it has a successor.
-    private static func issue(scopes: [Scope], tenant: Tenant?, name: String?, by principal: Principal, requestID: String?,
-                              replacing old: String? = nil, on db: PGConnection) throws -> IssuedKey {
+    private static func issue(
+        scopes: [Scope], tenant: Tenant?, name: String?, by principal: Principal, requestID: String?,
+        replacing old: String? = nil, on db: PGConnection
+    ) throws -> IssuedKey {
         let key = APIKey.generate()
         let inGrace = principal.hasSuccessor
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO api_keys (id, key_hash, scopes, product_id, organization_id, name, issued_by, issued_in_grace)
             VALUES (\(key.id), \(key.hash), \(PGTextArray(scopes.map(\.rawValue)))::text[], \(tenant?.productID), \(tenant?.organizationID), \(name),
                     \(principal.keyID), \(inGrace))
             """)
-        try AuditStore.append([TenantAudit(actor: principal.actor, requestID: requestID).issued(key: key.id, tenant: tenant, replacing: old)],
-                              on: db)
+        try AuditStore.append(
+            [TenantAudit(actor: principal.actor, requestID: requestID).issued(key: key.id, tenant: tenant, replacing: old)],
+            on: db)
         return IssuedKey(key: key, scopes: scopes)
     }
 
     // MARK: - Reading
 
     public static func product(_ id: UUID, on db: PGConnection) throws -> (product: Product, organizations: [Organization])? {
-        guard let row = try db.query("""
-            SELECT name, active, created_at::text, updated_at::text, quota_per_second, quota_burst FROM products WHERE id = \(id)
-            """, prepared: true).first
+        guard
+            let row = try db.query(
+                """
+                SELECT name, active, created_at::text, updated_at::text, quota_per_second, quota_burst FROM products WHERE id = \(id)
+                """, prepared: true
+            ).first
         else { return nil }
-        let product = Product(id: id, name: try row.decode(0), active: try row.decode(1),
-                              createdAt: NotificationStore.rfc3339(try row.decode(2)), updatedAt: NotificationStore.rfc3339(try row.decode(3)),
-                              quota: try quota(row, 4))
-        let organizations = try db.query("""
+        let product = Product(
+            id: id, name: try row.decode(0), active: try row.decode(1),
+            createdAt: NotificationStore.rfc3339(try row.decode(2)), updatedAt: NotificationStore.rfc3339(try row.decode(3)),
+            quota: try quota(row, 4))
+        let organizations = try db.query(
+            """
             SELECT id::text, name, active, created_at::text, updated_at::text, quota_per_second, quota_burst FROM organizations
             WHERE product_id = \(id) ORDER BY created_at, id
-            """, prepared: true).map { row in
-            Organization(id: try row.decode(0), productID: id, name: try row.decode(1), active: try row.decode(2),
-                         createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)),
-                         quota: try quota(row, 5))
+            """, prepared: true
+        ).map { row in
+            Organization(
+                id: try row.decode(0), productID: id, name: try row.decode(1), active: try row.decode(2),
+                createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)),
+                quota: try quota(row, 5))
         }
         return (product, organizations)
     }
 
     public static func organization(_ id: UUID, on db: PGConnection) throws -> Organization? {
-        guard let row = try db.query("""
-            SELECT product_id::text, name, active, created_at::text, updated_at::text, quota_per_second, quota_burst
-            FROM organizations WHERE id = \(id)
-            """, prepared: true).first
+        guard
+            let row = try db.query(
+                """
+                SELECT product_id::text, name, active, created_at::text, updated_at::text, quota_per_second, quota_burst
+                FROM organizations WHERE id = \(id)
+                """, prepared: true
+            ).first
         else { return nil }
-        return Organization(id: id, productID: try row.decode(0), name: try row.decode(1), active: try row.decode(2),
-                            createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)),
-                            quota: try quota(row, 5))
+        return Organization(
+            id: id, productID: try row.decode(0), name: try row.decode(1), active: try row.decode(2),
+            createdAt: NotificationStore.rfc3339(try row.decode(3)), updatedAt: NotificationStore.rfc3339(try row.decode(4)),
+            quota: try quota(row, 5))
     }
 
     // MARK: - Changes
 
     /// Renames, activates or deactivates a product; deactivating also deactivates its organisations (each audited).
     /// Nil when there is no such product.
-    public static func updateProduct(_ update: TenantUpdate, by principal: Principal, requestID: String?,
-                                     on db: PGConnection) throws -> (product: Product, organizations: [Organization])? {
+    public static func updateProduct(
+        _ update: TenantUpdate, by principal: Principal, requestID: String?,
+        on db: PGConnection
+    ) throws -> (product: Product, organizations: [Organization])? {
         try db.transaction { db -> (product: Product, organizations: [Organization])? in
-            guard let row = try db.query("""
-                SELECT name, active FROM products WHERE id = \(update.id) FOR UPDATE
-                """).first
+            guard
+                let row = try db.query(
+                    """
+                    SELECT name, active FROM products WHERE id = \(update.id) FOR UPDATE
+                    """
+                ).first
             else { return nil }
             let audit = TenantAudit(actor: principal.actor, requestID: requestID)
-            var entries = audit.update(update, of: .product(update.id), was: try row.decode(0, as: String.self), active: try row.decode(1, as: Bool.self))
+            var entries = audit.update(
+                update, of: .product(update.id), was: try row.decode(0, as: String.self), active: try row.decode(1, as: Bool.self))
             if update.quota != nil { try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db) }
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE products SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active), updated_at = now(),
                     quota_per_second = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaPerSecond)::integer ELSE quota_per_second END,
                     quota_burst = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaBurst)::integer ELSE quota_burst END
                 WHERE id = \(update.id)
                 """)
             if update.active == false {
-                let deactivated = try db.query("""
+                let deactivated = try db.query(
+                    """
                     UPDATE organizations SET active = false, updated_at = now() WHERE product_id = \(update.id) AND active
                     RETURNING id::text
                     """)
@@ -232,18 +280,24 @@ public enum TenantStore {
     }
 
     /// Renames, activates or deactivates an organisation; nil when there is none under `productID` (nil: any).
-    public static func updateOrganization(_ update: TenantUpdate, by principal: Principal, requestID: String?,
-                                          on db: PGConnection) throws -> Organization? {
+    public static func updateOrganization(
+        _ update: TenantUpdate, by principal: Principal, requestID: String?,
+        on db: PGConnection
+    ) throws -> Organization? {
         try db.transaction { db -> Organization? in
-            guard let row = try db.query("""
-                SELECT product_id::text, name, active FROM organizations WHERE id = \(update.id) FOR UPDATE
-                """).first
+            guard
+                let row = try db.query(
+                    """
+                    SELECT product_id::text, name, active FROM organizations WHERE id = \(update.id) FOR UPDATE
+                    """
+                ).first
             else { return nil }
             let entries = TenantAudit(actor: principal.actor, requestID: requestID).update(
                 update, of: .organization(update.id, product: try row.decode(0, as: UUID.self)), was: try row.decode(1, as: String.self),
                 active: try row.decode(2, as: Bool.self))
             if update.quota != nil { try RateLimitStore.reset(TenantQuotas.key(of: update.id), on: db) }
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE organizations SET name = COALESCE(\(update.name), name), active = COALESCE(\(update.active), active),
                     updated_at = now(),
                     quota_per_second = CASE WHEN \(update.quota != nil)::boolean THEN \(update.quotaPerSecond)::integer ELSE quota_per_second END,
@@ -265,15 +319,19 @@ public enum TenantStore {
     }
 
     /// A new key for `owner`; the old one works for `graceSeconds` more (or less, if it was already to expire sooner).
-    public static func rotate(_ owner: KeyOwner, graceSeconds: Int, by principal: Principal, requestID: String?,
-                              on db: PGConnection) throws -> Rotation {
+    public static func rotate(
+        _ owner: KeyOwner, graceSeconds: Int, by principal: Principal, requestID: String?,
+        on db: PGConnection
+    ) throws -> Rotation {
         try db.transaction { db in
             let (principal, state) = try lockForManaging(owner, by: principal, on: db)
             guard let state, state.live else { return .inactive }
             if let successor = state.successor { return .alreadyRotated(successor: successor) }
-            let key = try issue(scopes: owner.scopes, tenant: owner.tenant, name: owner.name, by: principal, requestID: requestID,
-                                replacing: owner.keyID, on: db)
-            let expires = try db.query("""
+            let key = try issue(
+                scopes: owner.scopes, tenant: owner.tenant, name: owner.name, by: principal, requestID: requestID,
+                replacing: owner.keyID, on: db)
+            let expires = try db.query(
+                """
                 UPDATE api_keys SET replaced_by = \(key.key.id),
                     expires_at = LEAST(COALESCE(expires_at, 'infinity'), now() + make_interval(secs => \(graceSeconds)))
                 WHERE id = \(owner.keyID) RETURNING expires_at::text
@@ -292,7 +350,8 @@ public enum TenantStore {
             guard try db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(owner.keyID) AND revoked_at IS NULL") == 1 else {
                 return nil
             }
-            let minted = try db.query("""
+            let minted = try db.query(
+                """
                 WITH RECURSIVE minted (id) AS (
                     SELECT id FROM api_keys WHERE issued_by = \(owner.keyID) AND issued_in_grace
                     UNION
@@ -302,10 +361,14 @@ public enum TenantStore {
                 RETURNING k.id, k.product_id::text, k.organization_id::text
                 """)
             let also = try minted.map { row in
-                (id: try row.decode(0, as: String.self), tenant: tenant(try row.decodeIfPresent(1, as: UUID.self), try row.decodeIfPresent(2, as: UUID.self)))
+                (
+                    id: try row.decode(0, as: String.self),
+                    tenant: tenant(try row.decodeIfPresent(1, as: UUID.self), try row.decodeIfPresent(2, as: UUID.self))
+                )
             }
-            try AuditStore.append(TenantAudit(actor: principal.actor, requestID: requestID).revoked(key: owner.keyID, tenant: owner.tenant, minted: also),
-                                  on: db)
+            try AuditStore.append(
+                TenantAudit(actor: principal.actor, requestID: requestID).revoked(key: owner.keyID, tenant: owner.tenant, minted: also),
+                on: db)
             return also.map(\.id).sorted()
         }
     }

@@ -5,7 +5,8 @@ import Postgres
 public enum WatchStore {
     /// Records that `userID` wants to hear when `productID` is back in stock (idempotent).
     public static func watch(productID: String, userID: String, on db: PGConnection) throws {
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO product_watches (product_id, user_id) VALUES (\(productID), \(userID))
             ON CONFLICT DO NOTHING
             """)
@@ -14,7 +15,8 @@ public enum WatchStore {
     /// Deletes the wishes a plan spent (and only those).
     static func delete(_ spent: [SpentWatch], on db: PGConnection) throws {
         guard !spent.isEmpty else { return }
-        try db.execute("""
+        try db.execute(
+            """
             DELETE FROM product_watches WHERE (product_id, user_id) IN (
                 SELECT * FROM unnest(\(PGTextArray(spent.map(\.productID)))::text[], \(PGTextArray(spent.map(\.userID)))::text[]))
             """)

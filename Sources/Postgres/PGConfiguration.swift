@@ -29,8 +29,9 @@ public struct PGConfiguration: Sendable, Equatable {
     /// message about it: both may hold the password.
     public init(url: String) throws(PGError) {
         guard Self.parse(url) != nil else {
-            throw PGError(.invalidConfiguration,
-                          "PostgreSQL URL is not valid (check the scheme, percent-encoding and parameter names)")
+            throw PGError(
+                .invalidConfiguration,
+                "PostgreSQL URL is not valid (check the scheme, percent-encoding and parameter names)")
         }
         self.url = url
     }
@@ -38,7 +39,8 @@ public struct PGConfiguration: Sendable, Equatable {
     /// `host:port/database` for messages: never the user's password.
     public var target: String {
         let parameters = Self.parse(url) ?? [:]
-        return "\(parameters["host"] ?? parameters["hostaddr"] ?? "localhost"):\(parameters["port"] ?? "5432")/\(parameters["dbname"] ?? "")"
+        return
+            "\(parameters["host"] ?? parameters["hostaddr"] ?? "localhost"):\(parameters["port"] ?? "5432")/\(parameters["dbname"] ?? "")"
     }
 
     /// The password in the URL, if any: error messages are scrubbed of it.
@@ -48,7 +50,8 @@ public struct PGConfiguration: Sendable, Equatable {
     /// not set.
     public var connectionParameters: [(keyword: String, value: String)] {
         var parameters = Self.parse(url) ?? [:]
-        let session = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c client_min_messages=warning"
+        let session =
+            "-c TimeZone=UTC -c DateStyle=ISO,YMD -c client_min_messages=warning"
             + " -c statement_timeout=\(statementTimeoutMilliseconds)"
         // Later -c settings win, so the URL's own options come last.
         parameters["options"] = [session, parameters["options"]].compactMap { $0 }.joined(separator: " ")

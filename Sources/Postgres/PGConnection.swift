@@ -106,7 +106,10 @@ public final class PGConnection {
             data.append(UInt8(ascii: "\n"))
         }
         let start = PQexec(handle, "COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN")
-        guard PQresultStatus(start) == PGRES_COPY_IN else { _ = try self.rows(consuming: start); return 0 }
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            _ = try self.rows(consuming: start)
+            return 0
+        }
         PQclear(start)
         let sent = data.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
@@ -152,9 +155,10 @@ public final class PGConnection {
             var values: [[String?]] = []
             values.reserveCapacity(rowCount)
             for row in 0..<Int32(rowCount) {
-                values.append((0..<Int32(columnCount)).map { column in
-                    PQgetisnull(result, row, column) != 0 ? nil : String(cString: PQgetvalue(result, row, column))
-                })
+                values.append(
+                    (0..<Int32(columnCount)).map { column in
+                        PQgetisnull(result, row, column) != 0 ? nil : String(cString: PQgetvalue(result, row, column))
+                    })
             }
             return PGRows(columns: columns, values: values, affectedRows: rowCount)
         default:
@@ -189,7 +193,9 @@ public final class PGConnection {
     private static func appendCopyEscaped(_ text: String, to data: inout [UInt8]) -> Bool {
         let utf8 = text.utf8
         // Most values need no escaping: one scan, then one bulk copy.
-        if !utf8.contains(where: { $0 == 0 || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+        if !utf8.contains(where: {
+            $0 == 0 || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r")
+        }) {
             data.append(contentsOf: utf8)
             return true
         }

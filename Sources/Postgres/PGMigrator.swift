@@ -39,26 +39,30 @@ public struct PGMigrator: Sendable {
         let migrator = self
         return try await pool.transaction { connection in
             try connection.execute("SELECT pg_advisory_xact_lock(\(migrator.lockKey))")
-            try connection.execute(script: """
-                CREATE TABLE IF NOT EXISTS \(migrator.historyTable) (
-                    version integer PRIMARY KEY,
-                    name text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )
-                """)
-            let applied = Set(try connection.query(PGQuery(unsafeSQL: "SELECT version FROM \(migrator.historyTable)"))
-                .map { try $0.decode(0, as: Int.self) })
+            try connection.execute(
+                script: """
+                    CREATE TABLE IF NOT EXISTS \(migrator.historyTable) (
+                        version integer PRIMARY KEY,
+                        name text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """)
+            let applied = Set(
+                try connection.query(PGQuery(unsafeSQL: "SELECT version FROM \(migrator.historyTable)"))
+                    .map { try $0.decode(0, as: Int.self) })
             var done: [Int] = []
             for migration in migrator.migrations where !applied.contains(migration.version) {
                 do {
                     try connection.execute(script: migration.sql)
                 } catch let error as PGError {
-                    throw PGError(error.code, "migration \(migration.version) (\(migration.name)) failed: \(error.reason)",
-                                  sqlState: error.sqlState)
+                    throw PGError(
+                        error.code, "migration \(migration.version) (\(migration.name)) failed: \(error.reason)",
+                        sqlState: error.sqlState)
                 }
-                try connection.execute(PGQuery(
-                    unsafeSQL: "INSERT INTO \(migrator.historyTable) (version, name) VALUES ($1, $2)",
-                    parameters: [String(migration.version), migration.name]))
+                try connection.execute(
+                    PGQuery(
+                        unsafeSQL: "INSERT INTO \(migrator.historyTable) (version, name) VALUES ($1, $2)",
+                        parameters: [String(migration.version), migration.name]))
                 logger.info("applied migration", metadata: ["db.migration": "\(migration.version) \(migration.name)"])
                 done.append(migration.version)
             }

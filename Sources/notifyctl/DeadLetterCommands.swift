@@ -39,10 +39,17 @@ struct DeadLetterCommand: AsyncParsableCommand {
             let reply = try await callDaemon(options, ListParked(reason: reason, kind: kind, limit: limit, after: cursor))
             if options.json { return try printJSON(reply.body) }
             let parked = reply.body["parked"] as? [[String: Any]] ?? []
-            print(Table(header: ["ID", "KIND", "REASON", "PARKED", "ROUTING KEY", "DELIVERY", "DETAIL"], rows: parked.map { entry in
-                ["\(entry["parkedId"] ?? "")", "\(entry["kind"] ?? "")", "\(entry["reason"] ?? "")", "\(entry["parkedAt"] ?? "")",
-                 entry["routingKey"] as? String ?? "-", entry["deliveryId"] as? String ?? "-", "\(entry["detail"] ?? "")"]
-            }).rendered)
+            print(
+                Table(
+                    header: ["ID", "KIND", "REASON", "PARKED", "ROUTING KEY", "DELIVERY", "DETAIL"],
+                    rows: parked.map { entry in
+                        [
+                            "\(entry["parkedId"] ?? "")", "\(entry["kind"] ?? "")", "\(entry["reason"] ?? "")",
+                            "\(entry["parkedAt"] ?? "")",
+                            entry["routingKey"] as? String ?? "-", entry["deliveryId"] as? String ?? "-", "\(entry["detail"] ?? "")",
+                        ]
+                    }
+                ).rendered)
             if let next = reply.body["nextCursor"] as? String { print("more: --cursor \(next)") }
         }
     }

@@ -21,18 +21,27 @@ struct Deliveries: AsyncParsableCommand {
         let reply = try await callDaemon(options, GetDeliveryStatus(notificationID: id))
         if options.json { return try printJSON(reply.body) }
         let deliveries = reply.body["deliveries"] as? [[String: Any]] ?? []
-        print(Table(header: ["CHANNEL", "STATUS", "ATTEMPTS", "PROVIDER ID", "LAST ERROR", "UPDATED"], rows: deliveries.map { delivery in
-            let error = delivery["lastError"] as? [String: Any]
-            return ["\(delivery["channel"] ?? "")", "\(delivery["status"] ?? "")", "\(delivery["attempts"] ?? 0)",
-                    delivery["providerMessageId"] as? String ?? "-",
-                    error.map { "\($0["class"] as? String ?? "?") \($0["code"] as? String ?? "")" } ?? "-",
-                    "\(delivery["updatedAt"] ?? "")"]
-        }).rendered)
+        print(
+            Table(
+                header: ["CHANNEL", "STATUS", "ATTEMPTS", "PROVIDER ID", "LAST ERROR", "UPDATED"],
+                rows: deliveries.map { delivery in
+                    let error = delivery["lastError"] as? [String: Any]
+                    return [
+                        "\(delivery["channel"] ?? "")", "\(delivery["status"] ?? "")", "\(delivery["attempts"] ?? 0)",
+                        delivery["providerMessageId"] as? String ?? "-",
+                        error.map { "\($0["class"] as? String ?? "?") \($0["code"] as? String ?? "")" } ?? "-",
+                        "\(delivery["updatedAt"] ?? "")",
+                    ]
+                }
+            ).rendered)
         for delivery in deliveries {
             for entry in delivery["history"] as? [[String: Any]] ?? [] {
                 let error = entry["error"] as? [String: Any]
-                let detail = [error?["class"], error?["code"], error?["message"] ?? entry["detail"]].compactMap { $0 as? String }.joined(separator: " ")
-                print("  \(delivery["channel"] ?? "")  \(entry["at"] ?? "")  \(entry["status"] ?? "")  attempt \(entry["attempt"] ?? 0)\(detail.isEmpty ? "" : "  \(detail)")")
+                let detail = [error?["class"], error?["code"], error?["message"] ?? entry["detail"]].compactMap { $0 as? String }.joined(
+                    separator: " ")
+                print(
+                    "  \(delivery["channel"] ?? "")  \(entry["at"] ?? "")  \(entry["status"] ?? "")  attempt \(entry["attempt"] ?? 0)\(detail.isEmpty ? "" : "  \(detail)")"
+                )
             }
         }
     }
@@ -48,12 +57,19 @@ struct Deliveries: AsyncParsableCommand {
         let reply = try await callDaemon(options, request)
         if options.json { return try printJSON(reply.body) }
         let deliveries = reply.body["deliveries"] as? [[String: Any]] ?? []
-        print(Table(header: ["DELIVERY", "NOTIFICATION", "USER", "CHANNEL", "STATUS", "ATTEMPTS", "LAST ERROR", "CREATED"], rows: deliveries.map { delivery in
-            let error = delivery["lastError"] as? [String: Any]
-            return ["\(delivery["deliveryId"] ?? "")", "\(delivery["notificationId"] ?? "")", "\(delivery["userId"] ?? "")",
-                    "\(delivery["channel"] ?? "")", "\(delivery["status"] ?? "")", "\(delivery["attempts"] ?? 0)",
-                    error.map { "\($0["class"] as? String ?? "?") \($0["code"] as? String ?? "")" } ?? "-", "\(delivery["createdAt"] ?? "")"]
-        }).rendered)
+        print(
+            Table(
+                header: ["DELIVERY", "NOTIFICATION", "USER", "CHANNEL", "STATUS", "ATTEMPTS", "LAST ERROR", "CREATED"],
+                rows: deliveries.map { delivery in
+                    let error = delivery["lastError"] as? [String: Any]
+                    return [
+                        "\(delivery["deliveryId"] ?? "")", "\(delivery["notificationId"] ?? "")", "\(delivery["userId"] ?? "")",
+                        "\(delivery["channel"] ?? "")", "\(delivery["status"] ?? "")", "\(delivery["attempts"] ?? 0)",
+                        error.map { "\($0["class"] as? String ?? "?") \($0["code"] as? String ?? "")" } ?? "-",
+                        "\(delivery["createdAt"] ?? "")",
+                    ]
+                }
+            ).rendered)
         if let next = reply.body["nextCursor"] as? String { print("more: --cursor '\(next)'") }
     }
 }

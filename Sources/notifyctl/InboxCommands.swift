@@ -20,7 +20,7 @@ func callDaemon<Request: CommandRequest>(_ options: ConnectionOptions, _ request
         reply = try await client.call(
             queue: options.rpcQueue, type: Request.command.rawValue, body: request.body.bytes,
             headers: headers, timeout: options.replyTimeout)
-    } catch where error.code == .timeout {
+    } catch  where error.code == .timeout {
         await connection.close()
         throw CLIError("the notification service did not answer within \(options.timeout) s; is notifyd running? (see 'notifyctl status')")
     } catch {
@@ -117,8 +117,10 @@ struct Inventory: AsyncParsableCommand {
             throw CLIError("the service has no stock record for '\(product)'")
         }
         let rows = items.map { item in
-            ["\(item["productId"] ?? "")", "\(item["warehouseId"] as? String ?? "")", "\(item["quantity"] ?? "")",
-             (item["outOfStock"] as? Bool) == true ? "out of stock" : "in stock", "\(item["asOf"] ?? "")"]
+            [
+                "\(item["productId"] ?? "")", "\(item["warehouseId"] as? String ?? "")", "\(item["quantity"] ?? "")",
+                (item["outOfStock"] as? Bool) == true ? "out of stock" : "in stock", "\(item["asOf"] ?? "")",
+            ]
         }
         print(Table(header: ["PRODUCT", "WAREHOUSE", "QUANTITY", "STATE", "AS OF"], rows: rows).rendered)
     }
@@ -154,8 +156,9 @@ struct Publish: AsyncParsableCommand {
             timestamp: UInt64(Date().timeIntervalSince1970), type: kind.event.rawValue)
         properties.appID = "notifyctl"
         let outcomes = try await connection.publish([
-            AMQPOutgoingMessage(exchange: ContractNames().eventsExchange, routingKey: kind.event.routingKey,
-                                body: Array(body), properties: properties),
+            AMQPOutgoingMessage(
+                exchange: ContractNames().eventsExchange, routingKey: kind.event.routingKey,
+                body: Array(body), properties: properties)
         ])
         await connection.close()
         guard outcomes == [.confirmed] else { throw CLIError("the broker did not confirm the event") }

@@ -12,7 +12,8 @@ struct Notifyctl: AsyncParsableCommand {
         abstract: "Operate the FlowMart notification service through RabbitMQ.",
         subcommands: [
             Status.self, Inbox.self, Show.self, Read.self, Inventory.self, RecipientCommand.self, Deliveries.self, DeadLetterCommand.self,
-            ProductCommand.self, OrganizationCommand.self, KeyCommand.self, AuditCommand.self, Send.self, TemplateCommand.self, Publish.self,
+            ProductCommand.self, OrganizationCommand.self, KeyCommand.self, AuditCommand.self, Send.self, TemplateCommand.self,
+            Publish.self,
         ])
 }
 
@@ -42,8 +43,9 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError("--timeout must be between 0.1 and 3600 seconds")
         }
         if let amqpURL, (try? AMQPEndpoint(url: amqpURL))?.hasPassword == true {
-            throw ValidationError("--amqp-url must not carry a password (it would show in the process list); "
-                + "set NOTIFY_AMQP_URL or use --amqp-url-file")
+            throw ValidationError(
+                "--amqp-url must not carry a password (it would show in the process list); "
+                    + "set NOTIFY_AMQP_URL or use --amqp-url-file")
         }
         if amqpURL != nil, amqpURLFile != nil { throw ValidationError("give --amqp-url or --amqp-url-file, not both") }
     }

@@ -32,10 +32,12 @@ struct RecipientCommand: AsyncParsableCommand {
         var push: [String] = []
         @Option(help: "BCP 47 language tag (en, pt-BR).") var locale: String?
         @Option(help: "IANA time zone (Europe/Berlin).") var timezone: String?
-        @Option(name: .customLong("opt-out"), help: """
-            A channel the user is not sent on, as channel or channel:CATEGORY (sms:NEWSLETTER); repeat for several. \
-            Replaces the stored set.
-            """)
+        @Option(
+            name: .customLong("opt-out"),
+            help: """
+                A channel the user is not sent on, as channel or channel:CATEGORY (sms:NEWSLETTER); repeat for several. \
+                Replaces the stored set.
+                """)
         var optOut: [String] = []
         @Option(help: "Remove a field: \(Field.allCases.map(\.rawValue).joined(separator: ", ")); repeat for several.")
         var clear: [Field] = []
@@ -57,17 +59,25 @@ struct RecipientCommand: AsyncParsableCommand {
             }
             let tokens = push.compactMap { entry -> PushToken? in
                 let platform = entry.prefix { $0 != ":" }
-                return PushToken.Platform(rawValue: String(platform)).map { PushToken(platform: $0, token: String(entry.dropFirst(platform.count + 1))) }
+                return PushToken.Platform(rawValue: String(platform)).map {
+                    PushToken(platform: $0, token: String(entry.dropFirst(platform.count + 1)))
+                }
             }
             let request = UpsertRecipient(
                 userID: user, email: change(.email, email), phone: change(.phone, phone),
                 pushTokens: clear.contains(.push) ? .clear : (tokens.isEmpty ? .keep : .set(tokens)),
                 locale: change(.locale, locale), timezone: change(.timezone, timezone),
-                optOuts: clear.contains(.optOuts) ? .clear : (optOut.isEmpty ? .keep : .set(optOut.compactMap { entry in
-                    let channel = entry.prefix { $0 != ":" }
-                    let category = entry.count > channel.count ? String(entry.dropFirst(channel.count + 1)) : OptOut.everyCategory
-                    return NotificationChannel(rawValue: String(channel)).map { OptOut(channel: $0, category: category) }
-                })))
+                optOuts: clear.contains(.optOuts)
+                    ? .clear
+                    : (optOut.isEmpty
+                        ? .keep
+                        : .set(
+                            optOut.compactMap { entry in
+                                let channel = entry.prefix { $0 != ":" }
+                                let category =
+                                    entry.count > channel.count ? String(entry.dropFirst(channel.count + 1)) : OptOut.everyCategory
+                                return NotificationChannel(rawValue: String(channel)).map { OptOut(channel: $0, category: category) }
+                            })))
             try show(try await callDaemon(options, request).body, json: options.json)
         }
     }

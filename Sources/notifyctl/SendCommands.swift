@@ -50,22 +50,31 @@ struct Send: AsyncParsableCommand {
         if noRetry { members.append(("retryEnabled", .bool(false))) }
         if let at { members.append(("scheduledAt", .string(at))) }
         if digestWindow != nil || digestMax != nil {
-            members.append(("digest", .object([("windowSeconds", digestWindow.map(JSONValue.int)), ("maxItems", digestMax.map(JSONValue.int))]
-                .compactMap { name, value in value.map { (name, $0) } })))
+            members.append(
+                (
+                    "digest",
+                    .object(
+                        [("windowSeconds", digestWindow.map(JSONValue.int)), ("maxItems", digestMax.map(JSONValue.int))]
+                            .compactMap { name, value in value.map { (name, $0) } })
+                ))
         }
         // The daemon's parser is the one that checks the request (400 naming the field), as for any client.
         let request: SendNotification
         var text = String(decoding: JSONValue.object(members).bytes.dropLast(), as: UTF8.self)
         if let template {
             // The data is the caller's JSON as written; the parser below checks it.
-            text += ",\"template\":{\"name\":" + String(decoding: JSONValue.string(template).bytes, as: UTF8.self) + (data.map { ",\"data\":" + $0 } ?? "") + "}"
+            text +=
+                ",\"template\":{\"name\":" + String(decoding: JSONValue.string(template).bytes, as: UTF8.self)
+                + (data.map { ",\"data\":" + $0 } ?? "") + "}"
         }
         do { request = try SendNotification(body: Array((text + "}").utf8)) } catch { throw CLIError("\(error.status): \(error.message)") }
         let reply = try await callDaemon(options, request)
         if options.json { return try printJSON(reply.body) }
         print("request \(reply.body["requestId"] as? String ?? "-")  notification \(reply.body["notificationId"] as? String ?? "-")")
         for delivery in reply.body["deliveries"] as? [[String: Any]] ?? [] {
-            print("  \(delivery["channel"] as? String ?? "")  \(delivery["deliveryId"] as? String ?? "")  \(delivery["status"] as? String ?? "")")
+            print(
+                "  \(delivery["channel"] as? String ?? "")  \(delivery["deliveryId"] as? String ?? "")  \(delivery["status"] as? String ?? "")"
+            )
         }
     }
 }

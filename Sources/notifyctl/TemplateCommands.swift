@@ -17,10 +17,14 @@ struct TemplateCommand: AsyncParsableCommand {
         @OptionGroup var options: ConnectionOptions
 
         func run() async throws {
-            let body = try await callDaemon(options, try templateRequest(PublishTemplate.init(body:), members: [("name", .string(name))], file: file)).body
+            let body = try await callDaemon(
+                options, try templateRequest(PublishTemplate.init(body:), members: [("name", .string(name))], file: file)
+            ).body
             if options.json { return try printJSON(body) }
             let version = body["version"] as? Int ?? 0
-            print(body["unchanged"] as? Bool == true ? "\(name): version \(version) is live already, unchanged" : "\(name): version \(version) is live")
+            print(
+                body["unchanged"] as? Bool == true
+                    ? "\(name): version \(version) is live already, unchanged" : "\(name): version \(version) is live")
         }
     }
 
@@ -62,7 +66,8 @@ struct TemplateCommand: AsyncParsableCommand {
     }
 
     struct Rollback: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make an earlier version live again (default: the one before the live one).")
+        static let configuration = CommandConfiguration(
+            abstract: "Make an earlier version live again (default: the one before the live one).")
         @Argument(help: "The template's name.") var name: String
         @Option(help: "The version to make live.") var version: Int?
         @OptionGroup var options: ConnectionOptions
@@ -84,7 +89,10 @@ struct TemplateCommand: AsyncParsableCommand {
             let body = try await callDaemon(options, ListTemplates(after: after, limit: limit)).body
             if options.json { return try printJSON(body) }
             let rows = (body["templates"] as? [[String: Any]] ?? []).map { template in
-                ["\(template["name"] ?? "")", "\(template["liveVersion"] ?? "")", "\(template["latestVersion"] ?? "")", "\(template["updatedAt"] ?? "")"]
+                [
+                    "\(template["name"] ?? "")", "\(template["liveVersion"] ?? "")", "\(template["latestVersion"] ?? "")",
+                    "\(template["updatedAt"] ?? "")",
+                ]
             }
             print(Table(header: ["NAME", "LIVE", "LATEST", "UPDATED"], rows: rows).rendered)
             if let next = body["next"] as? String { print("more: --after \(next)") }
@@ -107,8 +115,10 @@ struct TemplateCommand: AsyncParsableCommand {
 /// A template command built from `members` and, with `file`, its `template`; with `data`, its `data` object (both
 /// JSON text as given). The daemon's own parser reads it, so a mistake is named (with its line and column) before
 /// anything is sent.
-private func templateRequest<Request>(_ parser: ([UInt8]) throws(CommandFailure) -> Request, members: [(String, JSONValue)], file: String?,
-                            data: String? = nil) throws -> Request {
+private func templateRequest<Request>(
+    _ parser: ([UInt8]) throws(CommandFailure) -> Request, members: [(String, JSONValue)], file: String?,
+    data: String? = nil
+) throws -> Request {
     var text = String(decoding: JSONValue.object(members).bytes.dropLast(), as: UTF8.self)
     let raw = [("template", try file.map(readFile)), ("data", data)].compactMap { key, value in value.map { (key, $0) } }
     for (key, value) in raw { text += (text == "{" ? "" : ",") + "\"\(key)\":" + value }

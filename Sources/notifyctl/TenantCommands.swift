@@ -29,19 +29,22 @@ struct ProductCommand: AsyncParsableCommand {
         @OptionGroup var options: ConnectionOptions
 
         func run() async throws {
-            let request = CreateProduct(product: TenantSpec(name: name, active: !inactive), organizations: organizations.map { TenantSpec(name: $0) })
+            let request = CreateProduct(
+                product: TenantSpec(name: name, active: !inactive), organizations: organizations.map { TenantSpec(name: $0) })
             let body = try await callDaemon(options, request).body
             if options.json { return try printJSON(body) }
             let product = body["product"] as? [String: Any] ?? [:]
             let organizations = body["organizations"] as? [[String: Any]] ?? []
-            let rows = [["product", "\(product["id"] ?? "")", "\(product["name"] ?? "")", "\(product["apiKey"] ?? "")"]]
+            let rows =
+                [["product", "\(product["id"] ?? "")", "\(product["name"] ?? "")", "\(product["apiKey"] ?? "")"]]
                 + organizations.map { ["organization", "\($0["id"] ?? "")", "\($0["name"] ?? "")", "\($0["apiKey"] ?? "")"] }
             print(Table(header: ["KIND", "ID", "NAME", "API KEY (shown once)"], rows: rows).rendered)
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a product and its organisations (the key's own product by default).")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a product and its organisations (the key's own product by default).")
         @Argument(help: "The product id.") var id: String?
         @OptionGroup var options: ConnectionOptions
 
@@ -57,7 +60,8 @@ struct ProductCommand: AsyncParsableCommand {
         @OptionGroup var options: ConnectionOptions
 
         func run() async throws {
-            try showProduct(try await callDaemon(options, UpdateProduct(TenantUpdate(id: try uuid(id), name: name))).body, json: options.json)
+            try showProduct(
+                try await callDaemon(options, UpdateProduct(TenantUpdate(id: try uuid(id), name: name))).body, json: options.json)
         }
     }
 
@@ -67,7 +71,8 @@ struct ProductCommand: AsyncParsableCommand {
         @OptionGroup var options: ConnectionOptions
 
         func run() async throws {
-            try showProduct(try await callDaemon(options, UpdateProduct(TenantUpdate(id: try uuid(id), active: true))).body, json: options.json)
+            try showProduct(
+                try await callDaemon(options, UpdateProduct(TenantUpdate(id: try uuid(id), active: true))).body, json: options.json)
         }
     }
 
@@ -77,7 +82,8 @@ struct ProductCommand: AsyncParsableCommand {
         @OptionGroup var options: ConnectionOptions
 
         func run() async throws {
-            try showProduct(try await callDaemon(options, UpdateProduct(TenantUpdate(id: try uuid(id), active: false))).body, json: options.json)
+            try showProduct(
+                try await callDaemon(options, UpdateProduct(TenantUpdate(id: try uuid(id), active: false))).body, json: options.json)
         }
     }
 }
@@ -111,7 +117,9 @@ struct OrganizationCommand: AsyncParsableCommand {
             let request = CreateOrganizations(productID: try product.map(uuid), organizations: names.map { TenantSpec(name: $0) })
             let body = try await callDaemon(options, request).body
             if options.json { return try printJSON(body) }
-            let rows = (body["organizations"] as? [[String: Any]] ?? []).map { ["\($0["id"] ?? "")", "\($0["name"] ?? "")", "\($0["apiKey"] ?? "")"] }
+            let rows = (body["organizations"] as? [[String: Any]] ?? []).map {
+                ["\($0["id"] ?? "")", "\($0["name"] ?? "")", "\($0["apiKey"] ?? "")"]
+            }
             print(Table(header: ["ID", "NAME", "API KEY (shown once)"], rows: rows).rendered)
         }
     }
@@ -206,7 +214,8 @@ struct KeyCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard !scopes.isEmpty, scopes.allSatisfy({ Scope(rawValue: $0).map(Scope.service.contains) == true }) else {
-                throw ValidationError("give --scope one or more times, each one of \(Scope.service.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "give --scope one or more times, each one of \(Scope.service.map(\.rawValue).joined(separator: ", "))")
             }
         }
 

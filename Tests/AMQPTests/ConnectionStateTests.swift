@@ -1,6 +1,7 @@
-@testable import AMQP
 import Resilience
 import Testing
+
+@testable import AMQP
 
 /// The connection's bookkeeping without a broker: settlements and incarnations, body budgets, publisher confirms
 /// and publish batches, RPC calls, the reconnect schedule.
@@ -22,19 +23,23 @@ struct ConnectionStateTests {
 
     @Test("a batch settles single requeues and rejects first, then one multiple ack per incarnation")
     func acceptBatch() {
-        let batch = [Self.delivery(7, generation: 1), Self.delivery(8, generation: 1),
-                     Self.delivery(1, generation: 2), Self.delivery(2, generation: 2), Self.delivery(3, generation: 2)]
+        let batch = [
+            Self.delivery(7, generation: 1), Self.delivery(8, generation: 1),
+            Self.delivery(1, generation: 2), Self.delivery(2, generation: 2), Self.delivery(3, generation: 2),
+        ]
         let settlement = AMQPSettlement.accept(batch, requeueing: [batch[3]], rejecting: [batch[4]])
-        #expect(settlement.operations == [
-            .init(generation: 2, tag: 2, kind: .nack(multiple: false, requeue: true)),
-            .init(generation: 2, tag: 3, kind: .reject(requeue: false)),
-            .init(generation: 1, tag: 8, kind: .ack(multiple: true)),
-            .init(generation: 2, tag: 1, kind: .ack(multiple: true)),
-        ])
-        #expect(AMQPSettlement.requeue(batch).operations == [
-            .init(generation: 1, tag: 8, kind: .nack(multiple: true, requeue: true)),
-            .init(generation: 2, tag: 3, kind: .nack(multiple: true, requeue: true)),
-        ])
+        #expect(
+            settlement.operations == [
+                .init(generation: 2, tag: 2, kind: .nack(multiple: false, requeue: true)),
+                .init(generation: 2, tag: 3, kind: .reject(requeue: false)),
+                .init(generation: 1, tag: 8, kind: .ack(multiple: true)),
+                .init(generation: 2, tag: 1, kind: .ack(multiple: true)),
+            ])
+        #expect(
+            AMQPSettlement.requeue(batch).operations == [
+                .init(generation: 1, tag: 8, kind: .nack(multiple: true, requeue: true)),
+                .init(generation: 2, tag: 3, kind: .nack(multiple: true, requeue: true)),
+            ])
         #expect(AMQPSettlement.accept([]).operations.isEmpty)
     }
 
@@ -55,8 +60,10 @@ struct ConnectionStateTests {
     func bodyBudget() {
         var state = Self.state()
         _ = state.opened()
-        state.add(.init(tag: "c", queue: "q", prefetch: 10, noAck: false,
-                        bodyLimit: AMQPBodyLimit(ordinary: 100, oversizedBudget: 1000), consumer: AMQPConsumer(tag: "c")))
+        state.add(
+            .init(
+                tag: "c", queue: "q", prefetch: 10, noAck: false,
+                bodyLimit: AMQPBodyLimit(ordinary: 100, oversizedBudget: 1000), consumer: AMQPConsumer(tag: "c")))
         let accepted = [(1, 100), (2, 600), (3, 600), (4, 400)].map { tag, size in
             state.acceptBody(consumerTag: "c", deliveryTag: UInt64(tag), size: size)
         }
@@ -126,8 +133,9 @@ struct ConnectionStateTests {
         let outcomes = await withCheckedContinuation { continuation in
             var state = Self.state()
             _ = state.opened()
-            let batch = PublishBatch(messages: [Self.message("a"), Self.message("b")], deadline: start + .seconds(1),
-                                     continuation: continuation)
+            let batch = PublishBatch(
+                messages: [Self.message("a"), Self.message("b")], deadline: start + .seconds(1),
+                continuation: continuation)
             state.enqueue(batch)
             _ = state.publishing(batch)
             state.confirm(tag: 1, multiple: false, acked: true)
@@ -211,8 +219,9 @@ struct ConnectionStateTests {
         let final = [AMQPError.Code.accessRefused, .invalidConfiguration, .operationRefused, .closed]
         #expect(retriable.allSatisfy { AMQPError($0, "x").isRetriable })
         #expect(!final.contains { AMQPError($0, "x").isRetriable })
-        #expect(String(reflecting: AMQPError(.operationRefused, "declare failed", replyCode: 406, detail: "PRECONDITION_FAILED"))
-            == "AMQP operation-refused (406): declare failed — PRECONDITION_FAILED")
+        #expect(
+            String(reflecting: AMQPError(.operationRefused, "declare failed", replyCode: 406, detail: "PRECONDITION_FAILED"))
+                == "AMQP operation-refused (406): declare failed — PRECONDITION_FAILED")
     }
 
     @Test("reconnect backoff: doubles with equal jitter up to the ceiling, and starts again after a session opens")

@@ -43,14 +43,21 @@ struct EndpointTests {
             #expect(throws: AMQPError.self, "\(bad)") { try AMQPNode(parsing: bad, defaultPort: 5672) }
         }
         var configuration = try AMQPConfiguration(url: "amqps://svc:secret@mq-1:5671/prod")
-        configuration.alternateNodes = [AMQPNode(host: "mq-1", port: 5671), AMQPNode(host: "mq-2", port: 5671), AMQPNode(host: "mq-3", port: 5671)]
-        #expect(configuration.endpoints.map(\.description) == ["amqps://svc@mq-1:5671/prod", "amqps://svc@mq-2:5671/prod", "amqps://svc@mq-3:5671/prod"])
+        configuration.alternateNodes = [
+            AMQPNode(host: "mq-1", port: 5671), AMQPNode(host: "mq-2", port: 5671), AMQPNode(host: "mq-3", port: 5671),
+        ]
+        #expect(
+            configuration.endpoints.map(\.description) == [
+                "amqps://svc@mq-1:5671/prod", "amqps://svc@mq-2:5671/prod", "amqps://svc@mq-3:5671/prod",
+            ])
         #expect(configuration.endpoints.allSatisfy { $0.password == "secret" && $0.tls && $0.vhost == "prod" })
     }
 
-    @Test("bad URLs are refused with a reason", arguments: [
-        "http://broker", "amqp://", "not a url", "amqp://broker:99999", "amqp://broker/a/b",
-    ])
+    @Test(
+        "bad URLs are refused with a reason",
+        arguments: [
+            "http://broker", "amqp://", "not a url", "amqp://broker:99999", "amqp://broker/a/b",
+        ])
     func refused(url: String) {
         #expect(throws: AMQPError.self) { try AMQPEndpoint(url: url) }
     }

@@ -13,7 +13,8 @@ struct CircuitBreakerTests {
     func opensAboveTheRate() {
         var breaker = CircuitBreaker(policy: BreakerPolicy())
         #expect(breaker.record(Array(repeating: Self.timeout, count: 19), now: 0) == nil, "not judged before 20 calls")
-        #expect(breaker.record(Array(repeating: Self.invalidNumber, count: 100) + Array(repeating: Self.throttled, count: 100), now: 0) == nil)
+        #expect(
+            breaker.record(Array(repeating: Self.invalidNumber, count: 100) + Array(repeating: Self.throttled, count: 100), now: 0) == nil)
         #expect(breaker.admits(now: 0) == .max)
         #expect(breaker.record([Self.sent, Self.timeout], now: 0) == .opened(forSeconds: 30), "20 of 21 failed")
         #expect(breaker.admits(now: 29) == 0)

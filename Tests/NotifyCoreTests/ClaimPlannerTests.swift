@@ -22,17 +22,23 @@ struct ClaimPlannerTests {
         return job
     }
 
-    static func facts(_ number: Int, attempts: Int = 0, contact: String? = "u@example.com", optOuts: String? = nil, category: String? = nil,
-                      quietHours: String? = nil, timezone: String? = nil) -> ClaimFacts {
-        ClaimFacts(deliveryID: id(number), attempts: attempts, contact: contact, optOuts: optOuts, category: category,
-                   quietHours: quietHours, timezone: timezone)
+    static func facts(
+        _ number: Int, attempts: Int = 0, contact: String? = "u@example.com", optOuts: String? = nil, category: String? = nil,
+        quietHours: String? = nil, timezone: String? = nil
+    ) -> ClaimFacts {
+        ClaimFacts(
+            deliveryID: id(number), attempts: attempts, contact: contact, optOuts: optOuts, category: category,
+            quietHours: quietHours, timezone: timezone)
     }
 
     @Test("a delivery with an address is sent as the attempt after those made; one not taken is settled and its job kept")
     func send() {
-        let jobs = [Self.job(1), Self.job(2), DeliveryJob(
-            deliveryID: "not-a-uuid", notificationID: "n", userID: "u", channel: .email, lane: .normal, transactional: false,
-            content: MessageContent(subject: "s", text: "t", html: nil))]
+        let jobs = [
+            Self.job(1), Self.job(2),
+            DeliveryJob(
+                deliveryID: "not-a-uuid", notificationID: "n", userID: "u", channel: .email, lane: .normal, transactional: false,
+                content: MessageContent(subject: "s", text: "t", html: nil)),
+        ]
         let plan = Self.planner.plan(jobs, found: [Self.facts(1, attempts: 2)], now: Self.noon)
         #expect(plan.claims == [.send(ClaimedDelivery(job: jobs[0], address: "u@example.com", attempt: 3)), .settled, .settled])
         #expect(plan.kept == [jobs[1]], "another live claim holds it: kept for the sweeper (a non-UUID is no delivery)")
@@ -42,13 +48,17 @@ struct ClaimPlannerTests {
 
     @Test("no address: skipped, and its rule's fallback queued; an empty push token list and a disabled webhook are no address")
     func noAddress() {
-        let jobs = [Self.job(1, fallback: .sms), Self.job(2, channel: .push, fallback: .sms), Self.job(3, channel: .webhook),
-                    Self.job(4, channel: .webhook)]
-        let plan = Self.planner.plan(jobs, found: [
-            Self.facts(1, contact: nil), Self.facts(2, contact: "[]"),
-            Self.facts(3, contact: #"{"url":"https://x.example","secrets":[],"disabled":"410 Gone"}"#),
-            Self.facts(4, contact: #"{"url":"https://x.example","secrets":[],"disabled":null}"#),
-        ], now: Self.noon)
+        let jobs = [
+            Self.job(1, fallback: .sms), Self.job(2, channel: .push, fallback: .sms), Self.job(3, channel: .webhook),
+            Self.job(4, channel: .webhook),
+        ]
+        let plan = Self.planner.plan(
+            jobs,
+            found: [
+                Self.facts(1, contact: nil), Self.facts(2, contact: "[]"),
+                Self.facts(3, contact: #"{"url":"https://x.example","secrets":[],"disabled":"410 Gone"}"#),
+                Self.facts(4, contact: #"{"url":"https://x.example","secrets":[],"disabled":null}"#),
+            ], now: Self.noon)
         #expect(plan.claims.prefix(3) == [.skipped, .skipped, .skipped])
         #expect(plan.skipped == [Self.id(1), Self.id(2), Self.id(3)])
         #expect(plan.history.map(\.detail) == ["no-address", "no-address", "no-address", nil])
@@ -65,8 +75,12 @@ struct ClaimPlannerTests {
     func optedOut() {
         let jobs = [Self.job(1, fallback: .sms, category: "marketing"), Self.job(2, category: "orders")]
         let optOuts = #"[{"channel":"email","category":"marketing"}]"#
-        let plan = Self.planner.plan(jobs, found: [Self.facts(1, optOuts: optOuts, category: "marketing"),
-                                                   Self.facts(2, optOuts: optOuts, category: "orders")], now: Self.noon)
+        let plan = Self.planner.plan(
+            jobs,
+            found: [
+                Self.facts(1, optOuts: optOuts, category: "marketing"),
+                Self.facts(2, optOuts: optOuts, category: "orders"),
+            ], now: Self.noon)
         #expect(plan.claims[0] == .skipped && plan.history[0].detail == "opted-out")
         #expect(plan.fallbacks.isEmpty)
         guard case .send = plan.claims[1] else {
@@ -80,8 +94,12 @@ struct ClaimPlannerTests {
         let window = QuietHours(start: 11 * 60, end: 13 * 60).body
         let stored = String(decoding: window.bytes, as: UTF8.self)
         let jobs = [Self.job(1), Self.job(2, lane: .high)]
-        let plan = Self.planner.plan(jobs, found: [Self.facts(1, attempts: 1, quietHours: stored, timezone: "UTC"),
-                                                   Self.facts(2, quietHours: stored, timezone: "UTC")], now: Self.noon)
+        let plan = Self.planner.plan(
+            jobs,
+            found: [
+                Self.facts(1, attempts: 1, quietHours: stored, timezone: "UTC"),
+                Self.facts(2, quietHours: stored, timezone: "UTC"),
+            ], now: Self.noon)
         #expect(plan.claims[0] == .held)
         let held = try #require(plan.held.first)
         #expect(held.due == Self.noon.addingTimeInterval(3600) && held.message == OutboxMessage(jobs[0], exchange: "work"))
@@ -93,15 +111,23 @@ struct ClaimPlannerTests {
         }
     }
 
-    @Test("digests: one leaving is closed and says what its items say; one skipped closes with its reason; one held stays open; empty is skipped")
+    @Test(
+        "digests: one leaving is closed and says what its items say; one skipped closes with its reason; one held stays open; empty is skipped"
+    )
     func digests() {
         let window = String(decoding: QuietHours(start: 11 * 60, end: 13 * 60).body.bytes, as: UTF8.self)
         let jobs = [Self.job(1, digest: true), Self.job(2, digest: true), Self.job(3, digest: true), Self.job(4, digest: true)]
-        var plan = Self.planner.plan(jobs, found: [
-            Self.facts(1), Self.facts(2, contact: nil), Self.facts(3, quietHours: window, timezone: "UTC"), Self.facts(4),
-        ], now: Self.noon)
-        #expect(plan.closing == [DigestClosing(digestID: Self.id(1001), channel: .email), DigestClosing(digestID: Self.id(1002), channel: .email, skip: "no-address"),
-                                 DigestClosing(digestID: Self.id(1004), channel: .email)])
+        var plan = Self.planner.plan(
+            jobs,
+            found: [
+                Self.facts(1), Self.facts(2, contact: nil), Self.facts(3, quietHours: window, timezone: "UTC"), Self.facts(4),
+            ], now: Self.noon)
+        #expect(
+            plan.closing == [
+                DigestClosing(digestID: Self.id(1001), channel: .email),
+                DigestClosing(digestID: Self.id(1002), channel: .email, skip: "no-address"),
+                DigestClosing(digestID: Self.id(1004), channel: .email),
+            ])
         let items = [DigestEntry(title: "Order shipped", body: "On its way"), DigestEntry(title: "Order delivered", body: "Enjoy")]
         plan.compose([Self.id(1001): DigestListing(entries: items, total: 2)])
         #expect(plan.digestContents == [Self.id(1001): MessageContent.digest(of: items, on: .email)])

@@ -17,8 +17,10 @@ struct DeliveryRoundTests {
             address: address ?? "u\(number)@example.com", attempt: attempt)
     }
 
-    static func round(_ claims: [ClaimedDelivery?], channel: NotificationChannel = .email, lane: NotificationPriority = .normal,
-                      policy: DeliveryRound.Policy = DeliveryRound.Policy()) -> DeliveryRound {
+    static func round(
+        _ claims: [ClaimedDelivery?], channel: NotificationChannel = .email, lane: NotificationPriority = .normal,
+        policy: DeliveryRound.Policy = DeliveryRound.Policy()
+    ) -> DeliveryRound {
         DeliveryRound(claims: claims, channel: channel, lane: lane, policy: policy, newID: { "fallback-id" })
     }
 
@@ -40,8 +42,11 @@ struct DeliveryRoundTests {
         var round = Self.round([Self.claimed(0, user: "ann"), Self.claimed(1, user: "bob"), Self.claimed(2, user: "ann")])
         let limit = RateLimit(perSecond: 10.0 / 3600, burst: 10)
         let requests = round.recipientSlots(limit: limit).sorted { $0.key < $1.key }
-        #expect(requests == [SlotRequest(key: "recipient:email:ann", count: 2, limit: limit),
-                             SlotRequest(key: "recipient:email:bob", count: 1, limit: limit)])
+        #expect(
+            requests == [
+                SlotRequest(key: "recipient:email:ann", count: 2, limit: limit),
+                SlotRequest(key: "recipient:email:bob", count: 1, limit: limit),
+            ])
         // Ann's schedule is 200 s past what her burst allows; Bob's is due.
         let reserved = [
             "recipient:email:ann": SlotReservation(tat: 1000 + limit.interval + limit.tolerance + 200, now: 1000),
@@ -72,10 +77,12 @@ struct DeliveryRoundTests {
     func routes() {
         let email = Self.round([Self.claimed(0), Self.claimed(1)])
         #expect(email.routes(platforms: [nil, nil]) == [DeliveryRound.Route(name: "on email", providers: [0, 1], jobs: email.sending)])
-        let push = Self.round([
-            Self.claimed(0, channel: .push, address: Self.tokens("apns")), Self.claimed(1, channel: .push, address: Self.tokens("fcm", "apns")),
-            Self.claimed(2, channel: .push, address: #"[{"platform":"wns","token":"x"}]"#),
-        ], channel: .push)
+        let push = Self.round(
+            [
+                Self.claimed(0, channel: .push, address: Self.tokens("apns")),
+                Self.claimed(1, channel: .push, address: Self.tokens("fcm", "apns")),
+                Self.claimed(2, channel: .push, address: #"[{"platform":"wns","token":"x"}]"#),
+            ], channel: .push)
         let routes = push.routes(platforms: [.fcm, .apns, .fcm])
         #expect(routes.map(\.name) == ["to apns push tokens", "to fcm push tokens", "to push tokens of no platform it knows"])
         #expect(routes.map(\.providers) == [[1], [0, 2], []])
@@ -84,16 +91,22 @@ struct DeliveryRoundTests {
         #expect(Self.round([], channel: .push).routes(platforms: [.apns]).count == 1, "never empty")
     }
 
-    @Test("a job on several routes: sent wins, then handed back, then a retry, then dead; between equals the first route's; first-seen order")
+    @Test(
+        "a job on several routes: sent wins, then handed back, then a retry, then dead; between equals the first route's; first-seen order")
     func merge() {
         let jobs = (0..<4).map { RoundJob(index: $0, claimed: Self.claimed($0)) }
         func outcome(_ index: Int, _ status: DeliveryStatus, _ provider: String) -> DeliveryOutcome {
-            DeliveryOutcome(index: index, provider: provider, transition: DeliveryTransition(deliveryID: "d-\(index)", status: status, attempt: 1))
+            DeliveryOutcome(
+                index: index, provider: provider, transition: DeliveryTransition(deliveryID: "d-\(index)", status: status, attempt: 1))
         }
-        let apns = DeliveryRound.Leg(outcomes: [outcome(0, .dead, "apns"), outcome(1, .failed, "apns"), outcome(3, .failed, "apns")],
-                                     unsent: [jobs[2]])
-        let fcm = DeliveryRound.Leg(outcomes: [outcome(0, .sent, "fcm"), outcome(1, .dead, "fcm"), outcome(2, .failed, "fcm"),
-                                               outcome(3, .failed, "fcm")], unsent: [])
+        let apns = DeliveryRound.Leg(
+            outcomes: [outcome(0, .dead, "apns"), outcome(1, .failed, "apns"), outcome(3, .failed, "apns")],
+            unsent: [jobs[2]])
+        let fcm = DeliveryRound.Leg(
+            outcomes: [
+                outcome(0, .sent, "fcm"), outcome(1, .dead, "fcm"), outcome(2, .failed, "fcm"),
+                outcome(3, .failed, "fcm"),
+            ], unsent: [])
         let merged = DeliveryRound.merge([apns, fcm])
         #expect(merged.outcomes == [outcome(0, .sent, "fcm"), outcome(1, .failed, "apns"), outcome(3, .failed, "apns")])
         #expect(merged.unsent == [jobs[2]], "one route could not try it yet: handed back, not recorded failed")
@@ -104,7 +117,9 @@ struct DeliveryRoundTests {
     @Test("how outcomes are counted: sent, a paced deferral, a retry (a provider-down deferral too), dead; a cancelled one not at all")
     func tallies() {
         func tally(_ status: DeliveryStatus, _ failure: DeliveryFailure?) -> DeliveryOutcome.Tally? {
-            DeliveryOutcome(index: 0, provider: "p", transition: DeliveryTransition(deliveryID: "d", status: status, attempt: 1, failure: failure)).tally
+            DeliveryOutcome(
+                index: 0, provider: "p", transition: DeliveryTransition(deliveryID: "d", status: status, attempt: 1, failure: failure)
+            ).tally
         }
         #expect(tally(.sent, nil) == .sent)
         #expect(tally(.failed, .paced("recipient", wait: 5)) == .deferred)

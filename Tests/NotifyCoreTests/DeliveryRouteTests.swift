@@ -10,7 +10,8 @@ struct DeliveryRouteTests {
         policy: DeliveryRound.Policy = DeliveryRound.Policy()
     ) -> DeliveryRoute {
         let round = DeliveryRoundTests.round(claims, lane: lane, policy: policy)
-        return round.route(DeliveryRound.Route(name: "on email", providers: Array(providers.indices), jobs: round.sending), providers: providers)
+        return round.route(
+            DeliveryRound.Route(name: "on email", providers: Array(providers.indices), jobs: round.sending), providers: providers)
     }
 
     static func jobs(_ count: Int, lane: NotificationPriority = .normal, fallback: NotificationChannel? = nil) -> [ClaimedDelivery] {
@@ -45,7 +46,10 @@ struct DeliveryRouteTests {
         let jobs = route.take(call)
         let transient = DeliveryResult.failed(.connection("reset"))
         let report = route.record(
-            [.sent(providerMessageID: "q-1"), transient, transient, .failed(.smtp(code: 550, enhanced: nil, text: "no", stage: .recipient)), transient],
+            [
+                .sent(providerMessageID: "q-1"), transient, transient,
+                .failed(.smtp(code: 550, enhanced: nil, text: "no", stage: .recipient)), transient,
+            ],
             of: jobs, provider: "primary")
         #expect(report == DeliveryRoute.Report())
         #expect(route.isDone)
@@ -74,8 +78,10 @@ struct DeliveryRouteTests {
     func hold() {
         var route = Self.route(Self.jobs(2))
         #expect(route.hold(heldFor: 1, reopensIn: 12, lastFailure: Self.down, stopping: false) == .wait(seconds: 5, failure: Self.down))
-        #expect(route.hold(heldFor: 1, reopensIn: nil, lastFailure: nil, stopping: false)
-            == .wait(seconds: 0.05, failure: DeliveryFailure(code: "breaker-open", .provider, detail: "every provider of email is failing")))
+        #expect(
+            route.hold(heldFor: 1, reopensIn: nil, lastFailure: nil, stopping: false)
+                == .wait(
+                    seconds: 0.05, failure: DeliveryFailure(code: "breaker-open", .provider, detail: "every provider of email is failing")))
         #expect(route.hold(heldFor: 1, reopensIn: 0.5, lastFailure: Self.down, stopping: true) == .stop)
         #expect(route.pending.count == 2 && route.outcomes.isEmpty)
         #expect(route.hold(heldFor: 301, reopensIn: 2, lastFailure: Self.down, stopping: false) == .deferred(tier: 600, failure: Self.down))
@@ -85,8 +91,9 @@ struct DeliveryRouteTests {
         var noTiers = DeliveryRound.Policy()
         noTiers.retry.tiers[.normal] = []
         var waiting = Self.route(Self.jobs(1), policy: noTiers)
-        #expect(waiting.hold(heldFor: 10_000, reopensIn: 1, lastFailure: Self.down, stopping: false) == .wait(seconds: 1, failure: Self.down),
-                "a lane without tiers keeps holding")
+        #expect(
+            waiting.hold(heldFor: 10_000, reopensIn: 1, lastFailure: Self.down, stopping: false) == .wait(seconds: 1, failure: Self.down),
+            "a lane without tiers keeps holding")
     }
 
     @Test("the failure a call met is what a later hold records, and the call after the hold is the provider back")
@@ -94,7 +101,9 @@ struct DeliveryRouteTests {
         var route = Self.route(Self.jobs(1))
         let jobs = route.take(route.call(provider: "primary", admits: .max, rateLimit: nil))
         _ = route.record([.failed(Self.down)], of: jobs, provider: "primary")
-        #expect(route.hold(heldFor: 1, reopensIn: 1, lastFailure: .connection("other"), stopping: false) == .wait(seconds: 1, failure: Self.down))
+        #expect(
+            route.hold(heldFor: 1, reopensIn: 1, lastFailure: .connection("other"), stopping: false)
+                == .wait(seconds: 1, failure: Self.down))
         let again = route.take(route.call(provider: "primary", admits: 1, rateLimit: nil))
         #expect(route.record([.sent(providerMessageID: "x")], of: again, provider: "primary").back)
     }
@@ -105,9 +114,15 @@ struct DeliveryRouteTests {
         let normal = Self.route(Self.jobs(30)).call(provider: "twilio", admits: .max, rateLimit: limit)
         let bulk = RateLimit(perSecond: 10 * (Double(100 - 20) / 100), burst: 8)
         #expect(normal.size == 8)
-        #expect(normal.slots == [SlotRequest(key: "provider:twilio", count: 8, limit: limit), SlotRequest(key: "provider:twilio:bulk", count: 8, limit: bulk)])
+        #expect(
+            normal.slots == [
+                SlotRequest(key: "provider:twilio", count: 8, limit: limit),
+                SlotRequest(key: "provider:twilio:bulk", count: 8, limit: bulk),
+            ])
         let high = Self.route(Self.jobs(30, lane: .high), lane: .high).call(provider: "twilio", admits: 3, rateLimit: limit)
-        #expect(high.size == 3 && high.slots == [SlotRequest(key: "provider:twilio", count: 3, limit: limit)], "the breaker's probes bound it too")
+        #expect(
+            high.size == 3 && high.slots == [SlotRequest(key: "provider:twilio", count: 3, limit: limit)],
+            "the breaker's probes bound it too")
     }
 
     @Test("pacing: wait for the slots; one too far off to hold defers every pending job unspent; a lane without tiers waits")
@@ -137,12 +152,14 @@ struct DeliveryRouteTests {
         #expect(route.dropping(cancelled: [], from: route.call(provider: "primary", admits: 1, rateLimit: nil)).size == 1)
     }
 
-    @Test("a 429: the throttled jobs go first in the next call, the longest wait is reported; deferred when waiting would hold them too long")
+    @Test(
+        "a 429: the throttled jobs go first in the next call, the longest wait is reported; deferred when waiting would hold them too long")
     func throttle() {
         var route = Self.route(Self.jobs(3))
         let jobs = route.take(route.call(provider: "primary", admits: 2, rateLimit: nil))
-        let report = route.record([.failed(.http(status: 429, detail: "", retryAfter: 5)), .failed(.http(status: 429, detail: "", retryAfter: 40))],
-                                  of: jobs, provider: "primary")
+        let report = route.record(
+            [.failed(.http(status: 429, detail: "", retryAfter: 5)), .failed(.http(status: 429, detail: "", retryAfter: 40))],
+            of: jobs, provider: "primary")
         #expect(report == DeliveryRoute.Report(throttled: 2, throttle: 40))
         #expect(route.pending.map(\.index) == [0, 1, 2] && route.outcomes.isEmpty, "attempts unspent")
         #expect(route.throttled(40, provider: "primary", heldFor: 10) == nil, "50 s is within 60 s: wait here")
@@ -154,7 +171,8 @@ struct DeliveryRouteTests {
     func throttleWhileDown() {
         var route = Self.route(Self.jobs(2))
         let jobs = route.take(route.call(provider: "primary", admits: .max, rateLimit: nil))
-        let report = route.record([.failed(.http(status: 429, detail: "", retryAfter: 5)), .failed(Self.down)], of: jobs, provider: "primary")
+        let report = route.record(
+            [.failed(.http(status: 429, detail: "", retryAfter: 5)), .failed(Self.down)], of: jobs, provider: "primary")
         #expect(report == DeliveryRoute.Report(held: 1, throttled: 1))
         #expect(route.pending.map(\.index) == [1, 0], "held first, then throttled")
     }

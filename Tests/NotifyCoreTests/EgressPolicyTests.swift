@@ -19,7 +19,8 @@ struct EgressPolicyTests {
 
     /// (address, why the default policy refuses it, why a policy allowing loopback and private networks does).
     static let table: [(String, String?, String?)] = [
-        ("0.0.0.0", "this network (0.0.0.0/8)", "this network (0.0.0.0/8)"), ("0.255.255.255", "this network (0.0.0.0/8)", "this network (0.0.0.0/8)"),
+        ("0.0.0.0", "this network (0.0.0.0/8)", "this network (0.0.0.0/8)"),
+        ("0.255.255.255", "this network (0.0.0.0/8)", "this network (0.0.0.0/8)"),
         ("10.0.0.0", "private network (10.0.0.0/8)", nil), ("10.255.255.255", "private network (10.0.0.0/8)", nil), ("11.0.0.0", nil, nil),
         ("100.63.255.255", nil, nil), ("100.64.0.0", "shared address space (100.64.0.0/10)", nil),
         ("100.127.255.255", "shared address space (100.64.0.0/10)", nil), ("100.128.0.0", nil, nil),
@@ -33,7 +34,8 @@ struct EgressPolicyTests {
         ("192.0.0.10", "IETF protocol assignments (192.0.0.0/24)", "IETF protocol assignments (192.0.0.0/24)"),
         ("192.0.0.171", "IETF protocol assignments (192.0.0.0/24)", "IETF protocol assignments (192.0.0.0/24)"),
         ("192.0.1.0", nil, nil), ("192.0.2.1", "documentation (192.0.2.0/24)", "documentation (192.0.2.0/24)"), ("192.0.3.0", nil, nil),
-        ("192.31.196.1", "AS112 (192.31.196.0/24)", "AS112 (192.31.196.0/24)"), ("192.52.193.1", "AMT (192.52.193.0/24)", "AMT (192.52.193.0/24)"),
+        ("192.31.196.1", "AS112 (192.31.196.0/24)", "AS112 (192.31.196.0/24)"),
+        ("192.52.193.1", "AMT (192.52.193.0/24)", "AMT (192.52.193.0/24)"),
         ("192.88.99.1", "6to4 relay anycast (192.88.99.0/24)", "6to4 relay anycast (192.88.99.0/24)"),
         ("192.168.1.1", "private network (192.168.0.0/16)", nil),
         ("192.175.48.1", "AS112 direct delegation (192.175.48.0/24)", "AS112 direct delegation (192.175.48.0/24)"),
@@ -41,14 +43,17 @@ struct EgressPolicyTests {
         ("198.19.255.255", "benchmarking (198.18.0.0/15)", "benchmarking (198.18.0.0/15)"), ("198.20.0.0", nil, nil),
         ("198.51.100.7", "documentation (198.51.100.0/24)", "documentation (198.51.100.0/24)"),
         ("203.0.113.9", "documentation (203.0.113.0/24)", "documentation (203.0.113.0/24)"), ("223.255.255.255", nil, nil),
-        ("224.0.0.1", "multicast (224.0.0.0/4)", "multicast (224.0.0.0/4)"), ("239.255.255.255", "multicast (224.0.0.0/4)", "multicast (224.0.0.0/4)"),
-        ("240.0.0.1", "reserved (240.0.0.0/4)", "reserved (240.0.0.0/4)"), ("255.255.255.254", "reserved (240.0.0.0/4)", "reserved (240.0.0.0/4)"),
+        ("224.0.0.1", "multicast (224.0.0.0/4)", "multicast (224.0.0.0/4)"),
+        ("239.255.255.255", "multicast (224.0.0.0/4)", "multicast (224.0.0.0/4)"),
+        ("240.0.0.1", "reserved (240.0.0.0/4)", "reserved (240.0.0.0/4)"),
+        ("255.255.255.254", "reserved (240.0.0.0/4)", "reserved (240.0.0.0/4)"),
         ("255.255.255.255", "limited broadcast (255.255.255.255/32)", "limited broadcast (255.255.255.255/32)"),
         ("93.184.216.34", nil, nil), ("8.8.8.8", nil, nil),
 
         ("::1", "loopback (::1/128)", nil), ("::", "unspecified (::/128)", "unspecified (::/128)"),
         ("::2", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
-        ("::ffff:127.0.0.1", "loopback (127.0.0.0/8)", nil), ("::ffff:169.254.169.254", "link-local (169.254.0.0/16)", "link-local (169.254.0.0/16)"),
+        ("::ffff:127.0.0.1", "loopback (127.0.0.0/8)", nil),
+        ("::ffff:169.254.169.254", "link-local (169.254.0.0/16)", "link-local (169.254.0.0/16)"),
         ("::ffff:198.18.0.1", "benchmarking (198.18.0.0/15)", "benchmarking (198.18.0.0/15)"), ("::ffff:93.184.216.34", nil, nil),
         ("64:ff9b::127.0.0.1", "loopback (127.0.0.0/8)", nil), ("64:ff9b::10.0.0.1", "private network (10.0.0.0/8)", nil),
         ("64:ff9b::169.254.169.254", "link-local (169.254.0.0/16)", "link-local (169.254.0.0/16)"), ("64:ff9b::8.8.8.8", nil, nil),
@@ -68,15 +73,18 @@ struct EgressPolicyTests {
         ("2001:20::1", "IETF protocol assignments (2001::/23)", "IETF protocol assignments (2001::/23)"),
         ("2001:30::1", "IETF protocol assignments (2001::/23)", "IETF protocol assignments (2001::/23)"),
         ("2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", "IETF protocol assignments (2001::/23)", "IETF protocol assignments (2001::/23)"),
-        ("2001:200::1", nil, nil), ("2001:db8::1", "documentation (2001:db8::/32)", "documentation (2001:db8::/32)"), ("2001:db9::1", nil, nil),
-        ("2002::1", "6to4 (2002::/16)", "6to4 (2002::/16)"), ("2002:7f00:1::1", "6to4 (2002::/16)", "6to4 (2002::/16)"), ("2003::1", nil, nil),
+        ("2001:200::1", nil, nil), ("2001:db8::1", "documentation (2001:db8::/32)", "documentation (2001:db8::/32)"),
+        ("2001:db9::1", nil, nil),
+        ("2002::1", "6to4 (2002::/16)", "6to4 (2002::/16)"), ("2002:7f00:1::1", "6to4 (2002::/16)", "6to4 (2002::/16)"),
+        ("2003::1", nil, nil),
         ("2620:4f:8000::1", "AS112 direct delegation (2620:4f:8000::/48)", "AS112 direct delegation (2620:4f:8000::/48)"),
         ("2620:4f:8001::1", nil, nil), ("3fff::1", "documentation (3fff::/20)", "documentation (3fff::/20)"),
         ("3fff:fff:ffff::1", "documentation (3fff::/20)", "documentation (3fff::/20)"), ("3fff:1000::1", nil, nil),
         ("5f00::1", "SRv6 segment identifiers (5f00::/16)", "SRv6 segment identifiers (5f00::/16)"),
         ("fc00::1", "private network (fc00::/7)", nil), ("fd12:3456::1", "private network (fc00::/7)", nil),
         ("fe80::1", "link-local (fe80::/10)", "link-local (fe80::/10)"), ("febf::1", "link-local (fe80::/10)", "link-local (fe80::/10)"),
-        ("fec0::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"), ("ff02::1", "multicast (ff00::/8)", "multicast (ff00::/8)"),
+        ("fec0::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
+        ("ff02::1", "multicast (ff00::/8)", "multicast (ff00::/8)"),
         ("1000::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
         ("4000::1", "reserved (outside 2000::/3)", "reserved (outside 2000::/3)"),
         ("2606:4700:4700::1111", nil, nil), ("3ffe::1", nil, nil),
@@ -96,7 +104,9 @@ struct EgressPolicyTests {
 
     @Test("every block of the table parses as the C library reads its CIDR, and holds its first and last address")
     func blocks() throws {
-        for block in SpecialAddressBlock.ipv4 + SpecialAddressBlock.ipv6 + SpecialAddressBlock.carryingIPv4 + [SpecialAddressBlock.globalUnicast] {
+        for block in SpecialAddressBlock.ipv4 + SpecialAddressBlock.ipv6 + SpecialAddressBlock.carryingIPv4 + [
+            SpecialAddressBlock.globalUnicast
+        ] {
             let network = try #require(Self.address(String(block.cidr.prefix { $0 != "/" })), "\(block.cidr)")
             #expect(block.prefix == network, "\(block.cidr)")
             var last = network
@@ -123,7 +133,10 @@ struct EgressPolicyTests {
     static func increment(_ address: [UInt8]) -> [UInt8]? {
         var next = address
         for index in next.indices.reversed() {
-            if next[index] < 0xFF { next[index] += 1; return next }
+            if next[index] < 0xFF {
+                next[index] += 1
+                return next
+            }
             next[index] = 0
         }
         return nil

@@ -1,7 +1,8 @@
 import Foundation
-@testable import NotifyCore
 import PropertyBased
 import Testing
+
+@testable import NotifyCore
 
 /// Fuzzing the whole path an untrusted publisher reaches: decode → validate → render for both events, every RPC
 /// request, and the inventory service's `GetInventoryList` reply. Inputs are the catalog's examples mutated by
@@ -22,7 +23,10 @@ struct FuzzTests {
         let runs = await Self.fuzz(seeds: Seeds.payments) { body in
             do {
                 let decoded = try decoder.decode(routingKey: "payment.processed", messageID: nil, body: body, now: Self.now)
-                guard case .payment(let payment) = decoded.event else { Issue.record("not a payment"); return }
+                guard case .payment(let payment) = decoded.event else {
+                    Issue.record("not a payment")
+                    return
+                }
                 _ = renderer.notification(for: payment, eventKey: decoded.key, id: "n")
                 for currency in ["USD", "JPY", "KWD", payment.currency] { _ = MoneyFormat.display(payment.amount, currency: currency) }
             } catch {
@@ -49,7 +53,10 @@ struct FuzzTests {
         let runs = await Self.fuzz(seeds: Seeds.adjustments) { body in
             do {
                 let decoded = try decoder.decode(routingKey: "inventory.adjusted", messageID: "m", body: body, now: Self.now)
-                guard case .inventory(let adjustment) = decoded.event else { Issue.record("not an adjustment"); return }
+                guard case .inventory(let adjustment) = decoded.event else {
+                    Issue.record("not an adjustment")
+                    return
+                }
                 let levels: [StockLevel?] = [
                     nil, StockLevel(quantity: 5, outOfStock: false, asOf: .distantPast),
                     StockLevel(quantity: 0, outOfStock: true, asOf: .distantPast),
@@ -58,12 +65,16 @@ struct FuzzTests {
                 for level in levels {
                     let (next, transition) = StockRule.apply(adjustment, to: level, lowStockThreshold: 10)
                     if case .outOfStock(let last) = transition {
-                        _ = OutOfStock(eventID: "e", timestamp: adjustment.timestamp, productID: adjustment.productID,
-                                       lastAvailableQuantity: last, warehouseID: adjustment.warehouseID).body.bytes
+                        _ =
+                            OutOfStock(
+                                eventID: "e", timestamp: adjustment.timestamp, productID: adjustment.productID,
+                                lastAvailableQuantity: last, warehouseID: adjustment.warehouseID
+                            ).body.bytes
                     }
-                    let notice = StockNotice(kind: .lowStock, productID: adjustment.productID, warehouseID: adjustment.warehouseID,
-                                             quantity: next?.quantity ?? 0, previousQuantity: adjustment.previousQuantity,
-                                             threshold: 10, eventKey: decoded.key)
+                    let notice = StockNotice(
+                        kind: .lowStock, productID: adjustment.productID, warehouseID: adjustment.warehouseID,
+                        quantity: next?.quantity ?? 0, previousQuantity: adjustment.previousQuantity,
+                        threshold: 10, eventKey: decoded.key)
                     _ = renderer.notifications(for: notice, recipients: ["u"], newID: { "n" })
                 }
             } catch {
@@ -250,6 +261,6 @@ enum Seeds {
     ].map { Array($0.utf8) }
 
     static let inventoryPages = [
-        #"{"items":[{"productId":"p-1","sku":"SKU-1","name":"Mouse","quantity":0,"location":"wh_east_01","category":"peripherals"},{"productId":"p-2","quantity":-2}],"page":1,"pageSize":100,"total":2}"#,
+        #"{"items":[{"productId":"p-1","sku":"SKU-1","name":"Mouse","quantity":0,"location":"wh_east_01","category":"peripherals"},{"productId":"p-2","quantity":-2}],"page":1,"pageSize":100,"total":2}"#
     ].map { Array($0.utf8) }
 }

@@ -38,7 +38,8 @@ struct GCRATests {
 
     @Test("property: whatever the arrivals and round sizes (up to the burst), no second holds more sends than burst + rate")
     func neverFasterThanTheLimit() async {
-        await propertyCheck(count: 500, input: Gen.int(in: 0...300).array(of: 1...60), Gen.int(in: 1...5).array(of: 60...60)) { gaps, counts in
+        await propertyCheck(count: 500, input: Gen.int(in: 0...300).array(of: 1...60), Gen.int(in: 1...5).array(of: 60...60)) {
+            gaps, counts in
             var tat: Double? = nil
             var now = 0.0
             var sends: [Double] = []

@@ -1,12 +1,15 @@
 import Foundation
-@testable import NotifyCore
 import Synchronization
 import Testing
+
+@testable import NotifyCore
 
 @Suite("The ingestion planner: what events become, without I/O")
 struct IngestionPlannerTests {
     /// A planner over the shipped rules whose ids count up (`id-1`, `id-2`, ...).
-    static func planner(watchers: [String] = ["ops"], threshold: Int = 10, delivering: Set<NotificationChannel> = [.inApp]) throws -> IngestionPlanner {
+    static func planner(watchers: [String] = ["ops"], threshold: Int = 10, delivering: Set<NotificationChannel> = [.inApp]) throws
+        -> IngestionPlanner
+    {
         let counter = Atomic<Int>(0)
         return IngestionPlanner(
             renderer: try TemplateTests.shippedRenderer(),
@@ -16,8 +19,9 @@ struct IngestionPlannerTests {
     }
 
     static func adjustment(_ key: String, _ time: String, new: Int, adjusted: Int, product: String = "p-1") -> ConsumedEvent {
-        ConsumedEvent(consumer: "InventoryAdjusted", key: key,
-                      effect: .adjustStock(InventoryTests.flat(key, time, new: new, adjusted: adjusted, product: product)))
+        ConsumedEvent(
+            consumer: "InventoryAdjusted", key: key,
+            effect: .adjustStock(InventoryTests.flat(key, time, new: new, adjusted: adjusted, product: product)))
     }
 
     static func level(_ quantity: Int, _ time: String = "2026-01-01T00:00:00Z") -> StockLevel {
@@ -30,11 +34,16 @@ struct IngestionPlannerTests {
         let decoded = { (status: String) throws in
             try EventDecoder().decode(
                 routingKey: "payment.processed", messageID: "m-\(status)",
-                body: Array(#"{"transactionId":"t","userId":"u-1","orderId":"o","amount":5,"currency":"USD","status":"\#(status)","timestamp":"2026-01-01T00:00:00Z"}"#.utf8),
+                body: Array(
+                    #"{"transactionId":"t","userId":"u-1","orderId":"o","amount":5,"currency":"USD","status":"\#(status)","timestamp":"2026-01-01T00:00:00Z"}"#
+                        .utf8),
                 now: RFC3339.date(from: "2026-01-01T00:00:01Z")!)
         }
         let confirmed = planner.effect(of: try decoded("confirmed"))
-        guard case .notify(let notification) = confirmed.effect else { Issue.record("expected a notification"); return }
+        guard case .notify(let notification) = confirmed.effect else {
+            Issue.record("expected a notification")
+            return
+        }
         #expect(confirmed.key == "m-confirmed" && confirmed.consumer == "PaymentProcessed")
         #expect(notification.userID == "u-1" && notification.sourceEventKey == "m-confirmed")
         #expect(planner.effect(of: try decoded("pending")).effect == .recordOnly)
@@ -48,8 +57,9 @@ struct IngestionPlannerTests {
 
     @Test("one delivery per channel that leaves the building: without a provider skipped, with one queued")
     func fanOut() throws {
-        var notification = try #require(try TemplateTests.shippedRenderer().notification(
-            for: try TemplateTests.payment("confirmed"), eventKey: "k", id: "n-1"))
+        var notification = try #require(
+            try TemplateTests.shippedRenderer().notification(
+                for: try TemplateTests.payment("confirmed"), eventKey: "k", id: "n-1"))
         notification.channels = [.inApp, .email, .sms]
         let deliveries = try Self.planner(delivering: [.email]).delivery.deliveries(of: notification)
         #expect(deliveries.map(\.channel) == [.email, .sms])
@@ -63,7 +73,9 @@ struct IngestionPlannerTests {
         let planner = try Self.planner(delivering: [.email])
         let decoded = try EventDecoder().decode(
             routingKey: "payment.processed", messageID: "m-1",
-            body: Array(#"{"transactionId":"t","userId":"u-1","orderId":"o-9","amount":5,"currency":"USD","status":"failed","timestamp":"2026-01-01T00:00:00Z"}"#.utf8),
+            body: Array(
+                #"{"transactionId":"t","userId":"u-1","orderId":"o-9","amount":5,"currency":"USD","status":"failed","timestamp":"2026-01-01T00:00:00Z"}"#
+                    .utf8),
             now: RFC3339.date(from: "2026-01-01T00:00:01Z")!)
         let plan = planner.plan([planner.effect(of: decoded)], state: StockState())
         let delivery = try #require(plan.deliveries.first)
@@ -78,10 +90,12 @@ struct IngestionPlannerTests {
         #expect(job.content.text.contains("did not go through") && job.content.html?.contains("<strong>o-9</strong>") == true)
     }
 
-    @Test("a job carries its rule's fallback only when a provider delivers on it; the fallback job is the same notification on that channel")
+    @Test(
+        "a job carries its rule's fallback only when a provider delivers on it; the fallback job is the same notification on that channel")
     func fallbackJobs() throws {
-        var notification = try #require(try TemplateTests.shippedRenderer().notification(
-            for: try TemplateTests.payment("confirmed"), eventKey: "k", id: "n-1"))
+        var notification = try #require(
+            try TemplateTests.shippedRenderer().notification(
+                for: try TemplateTests.payment("confirmed"), eventKey: "k", id: "n-1"))
         notification.channels = [.inApp, .push]
         notification.fallbacks = [.push: .sms]
         let with = try Self.planner(delivering: [.push, .sms])
@@ -94,8 +108,9 @@ struct IngestionPlannerTests {
         #expect(fallback.lane == job.lane && fallback.content.text == job.content.text && fallback.content.html == nil)
         let without = try Self.planner(delivering: [.push])
         let unbacked = try #require(without.delivery.deliveries(of: notification).first)
-        #expect(try #require(without.delivery.job(for: unbacked, of: notification)).fallback == nil,
-                "no SMS provider: no fallback")
+        #expect(
+            try #require(without.delivery.job(for: unbacked, of: notification)).fallback == nil,
+            "no SMS provider: no fallback")
         var old = job
         old.fallback = nil
         #expect(try DeliveryJob(body: old.body.bytes).fallback == nil, "a job without one reads as before")
@@ -118,10 +133,13 @@ struct IngestionPlannerTests {
         #expect(body["last_available_quantity"] as? Int == 4 && body["product_id"] as? String == "p-1")
         #expect(plan.notifications.map(\.userID) == ["ops"])
         #expect(plan.notifications.first?.sourceEventKey == "a")
-        #expect(plan.stockChanges == [StockChange(
-            product: ProductKey(productID: "p-1", warehouseID: ""),
-            level: StockLevel(quantity: -1, outOfStock: true, asOf: RFC3339.date(from: "2026-01-01T00:00:02Z")!),
-            sourceKey: "b")])
+        #expect(
+            plan.stockChanges == [
+                StockChange(
+                    product: ProductKey(productID: "p-1", warehouseID: ""),
+                    level: StockLevel(quantity: -1, outOfStock: true, asOf: RFC3339.date(from: "2026-01-01T00:00:02Z")!),
+                    sourceKey: "b")
+            ])
     }
 
     @Test("an adjustment older than the stored level changes nothing and announces nothing")
@@ -138,11 +156,12 @@ struct IngestionPlannerTests {
         let state = StockState(
             levels: [ProductKey(productID: "p-1", warehouseID: ""): Self.level(0)],
             watchers: ["p-1": ["u-a", "u-b"], "p-2": ["u-c"]])
-        let plan = planner.plan([
-            Self.adjustment("up", "2026-01-01T00:00:01Z", new: 20, adjusted: 20),
-            Self.adjustment("down", "2026-01-01T00:00:02Z", new: 0, adjusted: -20),
-            Self.adjustment("up-again", "2026-01-01T00:00:03Z", new: 20, adjusted: 20),
-        ], state: state)
+        let plan = planner.plan(
+            [
+                Self.adjustment("up", "2026-01-01T00:00:01Z", new: 20, adjusted: 20),
+                Self.adjustment("down", "2026-01-01T00:00:02Z", new: 0, adjusted: -20),
+                Self.adjustment("up-again", "2026-01-01T00:00:03Z", new: 20, adjusted: 20),
+            ], state: state)
         #expect(plan.spentWatches == [SpentWatch(productID: "p-1", userID: "u-a"), SpentWatch(productID: "p-1", userID: "u-b")])
         let backInStock = plan.notifications.filter { $0.sourceEventKey.hasPrefix("up") }
         #expect(backInStock.map(\.userID) == ["u-a", "u-b"], "the second back-in-stock has nobody left to tell")

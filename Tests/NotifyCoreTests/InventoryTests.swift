@@ -9,7 +9,9 @@ struct InventoryTests {
     }
 
     static func flat(_ id: String, _ time: String, new: Int, adjusted: Int, product: String = "p-1") -> InventoryAdjusted {
-        try! parse(#"{"event_id":"\#(id)","timestamp":"\#(time)","product_id":"\#(product)","adjusted_quantity":\#(adjusted),"new_quantity":\#(new)}"#)
+        try! parse(
+            #"{"event_id":"\#(id)","timestamp":"\#(time)","product_id":"\#(product)","adjusted_quantity":\#(adjusted),"new_quantity":\#(new)}"#
+        )
     }
 
     @Test("the catalog's envelope example (stock-decrease.json)")
@@ -32,10 +34,13 @@ struct InventoryTests {
 
     @Test("the flat shape; previous quantity derived; productId preferred over sku")
     func flatShape() throws {
-        let event = try Self.parse(#"{"event_id":"e1","timestamp":"2026-01-01T00:00:00Z","product_id":"p","adjusted_quantity":-3,"new_quantity":0,"adjustment_reason":"sale"}"#)
+        let event = try Self.parse(
+            #"{"event_id":"e1","timestamp":"2026-01-01T00:00:00Z","product_id":"p","adjusted_quantity":-3,"new_quantity":0,"adjustment_reason":"sale"}"#
+        )
         #expect(event.previousQuantity == 3)
         #expect(event.warehouseID == "")
-        let both = try Self.parse(#"{"eventId":"e2","timestamp":"2026-01-01T00:00:00Z","data":{"sku":"S","productId":"P","adjustedQuantity":1,"newQuantity":1}}"#)
+        let both = try Self.parse(
+            #"{"eventId":"e2","timestamp":"2026-01-01T00:00:00Z","data":{"sku":"S","productId":"P","adjustedQuantity":1,"newQuantity":1}}"#)
         #expect(both.productID == "P")
     }
 
@@ -81,7 +86,9 @@ struct InventoryTests {
         #expect(StockRule.apply(late, to: current).level == nil)
         #expect(StockRule.apply(late, to: current).transition == .none)
 
-        #expect(StockRule.apply(Self.flat("a", "2026-01-01T00:00:00Z", new: 0, adjusted: -3), to: nil).transition == .outOfStock(lastAvailable: 3))
+        #expect(
+            StockRule.apply(Self.flat("a", "2026-01-01T00:00:00Z", new: 0, adjusted: -3), to: nil).transition
+                == .outOfStock(lastAvailable: 3))
         #expect(StockRule.apply(Self.flat("b", "2026-01-01T00:00:00Z", new: -2, adjusted: -2), to: nil).transition == .none)
     }
 
@@ -104,8 +111,9 @@ struct InventoryTests {
 
     @Test("OutOfStock bodies: required fields always, warehouse when known")
     func outOfStockBody() throws {
-        let event = OutOfStock(eventID: "id-1", timestamp: RFC3339.date(from: "2024-04-22T18:33:07Z")!, productID: "p",
-                               lastAvailableQuantity: 3, warehouseID: "")
+        let event = OutOfStock(
+            eventID: "id-1", timestamp: RFC3339.date(from: "2024-04-22T18:33:07Z")!, productID: "p",
+            lastAvailableQuantity: 3, warehouseID: "")
         let json = try JSONSerialization.jsonObject(with: Data(event.body.bytes)) as! [String: Any]
         #expect(json["event_id"] as? String == "id-1")
         #expect(json["timestamp"] as? String == "2024-04-22T18:33:07.000Z")

@@ -1,28 +1,32 @@
 import Foundation
-@testable import NotifyCore
 import PropertyBased
 import Testing
+
+@testable import NotifyCore
 
 /// The service's JSON parser against Foundation's, the one it replaced: the same documents accepted (trailing
 /// commas included, which Foundation allows), the same values read (numbers compared as the `Double` both give).
 @Suite("JSON parser")
 struct JSONParserTests {
-    @Test("tricky documents: accepted and refused as Foundation does, with the same values", arguments: [
-        #"{}"#, #"[]"#, #" {"a" : [1, -0, 2.5e3, -1E-2, 0.1] } "#, #"{"a":"\u00e9\ud83e\udde8\n\t\"\\\/"}"#,
-        #"{"a":true,"b":false,"c":null}"#, #"{"a":1,"a":2}"#, #"{"a":"é🧨"}"#, #"{"a":"\u0000"}"#,
-        #"{"a":123456789012345678901234567890}"#, #"{"a":1.7976931348623157e308}"#,
-        #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#, #"{"a":-}"#, #"{"a":1e}"#, #"{"a":+1}"#, #"{"a":[1,]}"#,
-        #"{"a":1,}"#, #"{"a"}"#, #"{a:1}"#, #"{"a":tru}"#, #"{"a":"\x"}"#, #"{"a":"\u12"}"#, #"{"a":"\ud800"}"#,
-        #"{"a":"\udc00x"}"#, "{\"a\":\"tab\there\"}", #"{"a":1} x"#, #"{"a":1}{"#, "", " ", #"""#, #"[1 2]"#, #"nul"#,
-        #"{,}"#, #"[,]"#, #"[1,,]"#, #"{"a":1,,}"#, #"[ ]"#, #"{ }"#, "[1]\n",
-    ])
+    @Test(
+        "tricky documents: accepted and refused as Foundation does, with the same values",
+        arguments: [
+            #"{}"#, #"[]"#, #" {"a" : [1, -0, 2.5e3, -1E-2, 0.1] } "#, #"{"a":"\u00e9\ud83e\udde8\n\t\"\\\/"}"#,
+            #"{"a":true,"b":false,"c":null}"#, #"{"a":1,"a":2}"#, #"{"a":"é🧨"}"#, #"{"a":"\u0000"}"#,
+            #"{"a":123456789012345678901234567890}"#, #"{"a":1.7976931348623157e308}"#,
+            #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#, #"{"a":-}"#, #"{"a":1e}"#, #"{"a":+1}"#, #"{"a":[1,]}"#,
+            #"{"a":1,}"#, #"{"a"}"#, #"{a:1}"#, #"{"a":tru}"#, #"{"a":"\x"}"#, #"{"a":"\u12"}"#, #"{"a":"\ud800"}"#,
+            #"{"a":"\udc00x"}"#, "{\"a\":\"tab\there\"}", #"{"a":1} x"#, #"{"a":1}{"#, "", " ", #"""#, #"[1 2]"#, #"nul"#,
+            #"{,}"#, #"[,]"#, #"[1,,]"#, #"{"a":1,,}"#, #"[ ]"#, #"{ }"#, "[1]\n",
+        ])
     func tricky(_ text: String) throws {
         try Self.agree(Array(text.utf8))
     }
 
     @Test("generated documents read back as Foundation reads them")
     func generated() async {
-        let scalars = Gen.oneOf(Gen.unicodeScalar(in: "\u{0}"..."\u{D7FF}"), Gen.unicodeScalar(in: "\u{E000}"..."\u{10FFFF}")).map(Character.init)
+        let scalars = Gen.oneOf(Gen.unicodeScalar(in: "\u{0}"..."\u{D7FF}"), Gen.unicodeScalar(in: "\u{E000}"..."\u{10FFFF}")).map(
+            Character.init)
         await propertyCheck(
             count: 500, input: Gen.int(in: -(1 << 53)...(1 << 53)), Gen.double(in: -1e300...1e300), Gen.bool,
             scalars.string(of: 0...16), scalars.string(of: 0...4).array(of: 0...4)
@@ -42,8 +46,13 @@ struct JSONParserTests {
         // A number too large for a Double is refused by both, except that Foundation does not look at one whose
         // key is repeated later in the object; this parser refuses those too.
         if foundation != nil, ours == nil,
-           String(decoding: bytes, as: UTF8.self).range(of: #"[0-9][eE]\+?0*[0-9]{3,}"#, options: .regularExpression) != nil { return }
-        #expect((foundation == nil) == (ours == nil), "accepted by \(ours == nil ? "Foundation only" : "ours only"): \(String(decoding: bytes, as: UTF8.self))")
+            String(decoding: bytes, as: UTF8.self).range(of: #"[0-9][eE]\+?0*[0-9]{3,}"#, options: .regularExpression) != nil
+        {
+            return
+        }
+        #expect(
+            (foundation == nil) == (ours == nil),
+            "accepted by \(ours == nil ? "Foundation only" : "ours only"): \(String(decoding: bytes, as: UTF8.self))")
         if let foundation, let ours {
             #expect(same(foundation, ours), "\(String(decoding: bytes, as: UTF8.self))")
         }

@@ -37,11 +37,13 @@ struct PaymentProcessedTests {
         _ = try Self.parse(Self.with { $0["somethingNew"] = ["nested": true] })
     }
 
-    @Test("each violation is a schema rejection naming the field", arguments: [
-        ("userId", "missing required field 'userId'"),
-        ("amount", "missing required field 'amount'"),
-        ("timestamp", "missing required field 'timestamp'"),
-    ])
+    @Test(
+        "each violation is a schema rejection naming the field",
+        arguments: [
+            ("userId", "missing required field 'userId'"),
+            ("amount", "missing required field 'amount'"),
+            ("timestamp", "missing required field 'timestamp'"),
+        ])
     func missingFields(field: String, detail: String) {
         #expect(throws: Rejection(.schema, detail)) { try Self.parse(Self.with { $0.removeValue(forKey: field) }) }
     }
@@ -106,10 +108,12 @@ struct JSONInputTests {
 
 @Suite("Money formatting")
 struct MoneyFormatTests {
-    @Test("minor units and symbols by currency", arguments: [
-        (100.5, "USD", "$100.50"), (1234.5, "EUR", "€1,234.50"), (1234.5, "JPY", "¥1,235"),
-        (12.3456, "KWD", "KWD 12.346"), (0, "CHF", "CHF 0.00"), (1_000_000, "GBP", "£1,000,000.00"),
-    ])
+    @Test(
+        "minor units and symbols by currency",
+        arguments: [
+            (100.5, "USD", "$100.50"), (1234.5, "EUR", "€1,234.50"), (1234.5, "JPY", "¥1,235"),
+            (12.3456, "KWD", "KWD 12.346"), (0, "CHF", "CHF 0.00"), (1_000_000, "GBP", "£1,000,000.00"),
+        ])
     func display(amount: Double, currency: String, expected: String) {
         #expect(MoneyFormat.display(amount, currency: currency) == expected)
     }

@@ -34,7 +34,9 @@ struct QuotaAdmissionTests {
 
     @Test("a tenant over its quota together: one by one in order, as many as fit; the rest refused with their Retry-After")
     func oneByOne() {
-        var admission = QuotaAdmission([Self.send(Self.shop, 3), Self.send(Self.shop, 3), Self.send(Self.other, 1), Self.send(Self.shop, 1)])
+        var admission = QuotaAdmission([
+            Self.send(Self.shop, 3), Self.send(Self.shop, 3), Self.send(Self.other, 1), Self.send(Self.shop, 1),
+        ])
         var left = 4
         let takes = Self.run(&admission) { take in
             guard take.schedules.first?.key == TenantQuotas.key(of: Self.shop.productID) else { return nil }

@@ -29,8 +29,10 @@ struct RPCEnvelopeTests {
         try roundTrip(WatchProduct(userID: "u", productID: "p"))
         try roundTrip(GetStockLevels(productID: nil, limit: 5))
         try roundTrip(GetStockLevels(productID: "p", limit: 500))
-        try roundTrip(UpsertRecipient(userID: "u", email: .set("a@example.com"), phone: .clear,
-                                      pushTokens: .set([PushToken(platform: .fcm, token: "t")]), timezone: .set("UTC")))
+        try roundTrip(
+            UpsertRecipient(
+                userID: "u", email: .set("a@example.com"), phone: .clear,
+                pushTokens: .set([PushToken(platform: .fcm, token: "t")]), timezone: .set("UTC")))
         try roundTrip(GetRecipient(userID: "u"))
         try roundTrip(DeleteRecipient(userID: "u"))
         try roundTrip(GetDeliveryStatus(notificationID: "8d3c7f0e-8b7e-4c36-9d4b-2f1b4c1e9a10"))

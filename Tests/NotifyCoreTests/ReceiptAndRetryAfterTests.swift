@@ -16,8 +16,9 @@ struct ReceiptAndRetryAfterTests {
         #expect(Self.merged([.delivered, .bounced]) == .bounced)
         #expect(Self.merged([.delivered, .delivered]) == .delivered)
         for status in ReceiptStatus.allCases {
-            #expect(!status.supersedes.contains(.dead) && !status.supersedes.contains(.sending) && !status.supersedes.contains(.queued),
-                    "a receipt never moves a delivery that was not sent")
+            #expect(
+                !status.supersedes.contains(.dead) && !status.supersedes.contains(.sending) && !status.supersedes.contains(.queued),
+                "a receipt never moves a delivery that was not sent")
         }
         #expect(ReceiptStatus.twilio("sent") == nil && ReceiptStatus.twilio("queued") == nil)
         #expect(ReceiptStatus.twilio("read") == .delivered && ReceiptStatus.twilio("failed") == .undelivered)
@@ -52,7 +53,8 @@ struct ReceiptAndRetryAfterTests {
     @Test("a 429 throttles: the retry policy paces it by Retry-After (1 s without, an hour at most), spending no attempt")
     func throttled() {
         let policy = RetryPolicy()
-        #expect(policy.next(after: .http(status: 429, detail: "slow down", retryAfter: 5), attempt: 1, lane: .high) == .throttled(seconds: 5))
+        #expect(
+            policy.next(after: .http(status: 429, detail: "slow down", retryAfter: 5), attempt: 1, lane: .high) == .throttled(seconds: 5))
         #expect(policy.next(after: .http(status: 429, detail: "slow down"), attempt: 9, lane: .low) == .throttled(seconds: 1))
         #expect(policy.next(after: .http(status: 429, detail: "", retryAfter: 1e9), attempt: 1, lane: .low) == .throttled(seconds: 3600))
         #expect(DeliveryFailure.http(status: 403, detail: "").failureClass == .provider)

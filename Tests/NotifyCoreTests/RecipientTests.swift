@@ -1,5 +1,6 @@
-@testable import NotifyCore
 import Testing
+
+@testable import NotifyCore
 
 @Suite("The recipient directory: addresses and updates")
 struct RecipientTests {
@@ -7,28 +8,33 @@ struct RecipientTests {
         try UpsertRecipient(body: Array(json.utf8))
     }
 
-    @Test("valid email addresses, normalised: the domain in lower case, international domains accepted", arguments: [
-        ("ana@example.com", "ana@example.com"),
-        ("Ana.Lopez+receipts@Example.COM", "Ana.Lopez+receipts@example.com"),
-        ("o'brien!#$%&*=?^_`{|}~-@mail.example.org", "o'brien!#$%&*=?^_`{|}~-@mail.example.org"),
-        ("jürgen@bücher.example", "jürgen@bücher.example"),
-        ("用户@例子.广告", "用户@例子.广告"),
-        (String(repeating: "a", count: 64) + "@example.com", String(repeating: "a", count: 64) + "@example.com"),
-    ])
+    @Test(
+        "valid email addresses, normalised: the domain in lower case, international domains accepted",
+        arguments: [
+            ("ana@example.com", "ana@example.com"),
+            ("Ana.Lopez+receipts@Example.COM", "Ana.Lopez+receipts@example.com"),
+            ("o'brien!#$%&*=?^_`{|}~-@mail.example.org", "o'brien!#$%&*=?^_`{|}~-@mail.example.org"),
+            ("jürgen@bücher.example", "jürgen@bücher.example"),
+            ("用户@例子.广告", "用户@例子.广告"),
+            (String(repeating: "a", count: 64) + "@example.com", String(repeating: "a", count: 64) + "@example.com"),
+        ])
     func validEmails(input: String, normalised: String) throws {
         #expect(try ContactAddress.email(input) == normalised)
     }
 
-    @Test("invalid email addresses are refused with the rule they break, never the value", arguments: [
-        "", "plain", "a@b@example.com", "@example.com", "ana@", "ana@localhost", ".ana@example.com", "ana.@example.com",
-        "a..b@example.com", "\"quoted\"@example.com", "ana lopez@example.com", "ana@exa mple.com", "ana@-example.com",
-        "ana@example-.com", "ana@example..com", "ana@example.123", "ana@[192.0.2.1]",
-        String(repeating: "a", count: 65) + "@example.com",
-        "ana@" + String(repeating: "a", count: 64) + ".com",
-        "ana@" + Array(repeating: String(repeating: "a", count: 60), count: 5).joined(separator: ".") + ".com",
-        String(repeating: "a", count: 64) + "@" + Array(repeating: String(repeating: "b", count: 60), count: 3).joined(separator: ".") + ".example.com",
-        "ana@exa_mple.com", "ana@bü☃cher.example",
-    ])
+    @Test(
+        "invalid email addresses are refused with the rule they break, never the value",
+        arguments: [
+            "", "plain", "a@b@example.com", "@example.com", "ana@", "ana@localhost", ".ana@example.com", "ana.@example.com",
+            "a..b@example.com", "\"quoted\"@example.com", "ana lopez@example.com", "ana@exa mple.com", "ana@-example.com",
+            "ana@example-.com", "ana@example..com", "ana@example.123", "ana@[192.0.2.1]",
+            String(repeating: "a", count: 65) + "@example.com",
+            "ana@" + String(repeating: "a", count: 64) + ".com",
+            "ana@" + Array(repeating: String(repeating: "a", count: 60), count: 5).joined(separator: ".") + ".com",
+            String(repeating: "a", count: 64) + "@" + Array(repeating: String(repeating: "b", count: 60), count: 3).joined(separator: ".")
+                + ".example.com",
+            "ana@exa_mple.com", "ana@bü☃cher.example",
+        ])
     func invalidEmails(input: String) {
         do {
             let accepted = try ContactAddress.email(input)
@@ -39,9 +45,11 @@ struct RecipientTests {
         }
     }
 
-    @Test("Punycode: RFC 3492's algorithm on labels with known encodings", arguments: [
-        ("bücher", "bcher-kva"), ("münchen", "mnchen-3ya"), ("例子", "fsqu00a"), ("测试", "0zwm56d"),
-    ])
+    @Test(
+        "Punycode: RFC 3492's algorithm on labels with known encodings",
+        arguments: [
+            ("bücher", "bcher-kva"), ("münchen", "mnchen-3ya"), ("例子", "fsqu00a"), ("测试", "0zwm56d"),
+        ])
     func punycode(label: String, encoded: String) {
         #expect(Punycode.encode(label) == encoded)
     }
@@ -53,15 +61,18 @@ struct RecipientTests {
         #expect(try ContactAddress.email("a@" + String(repeating: "ü", count: 10) + ".example").hasPrefix("a@"))
     }
 
-    @Test("phones: E.164 after removing the separators people write", arguments: [
-        ("+4915112345678", "+4915112345678"), ("+1 (415) 555-0100", "+14155550100"), ("+44.20.7946.0958", "+442079460958"),
-    ])
+    @Test(
+        "phones: E.164 after removing the separators people write",
+        arguments: [
+            ("+4915112345678", "+4915112345678"), ("+1 (415) 555-0100", "+14155550100"), ("+44.20.7946.0958", "+442079460958"),
+        ])
     func validPhones(input: String, normalised: String) throws {
         #expect(try ContactAddress.phone(input) == normalised)
     }
 
-    @Test("phones without a country code, too long, starting with 0 or with letters are refused",
-          arguments: ["015112345678", "+0151123", "+1234567890123456", "+1", "+49 151 CALL ME", "", "+"])
+    @Test(
+        "phones without a country code, too long, starting with 0 or with letters are refused",
+        arguments: ["015112345678", "+0151123", "+1234567890123456", "+1", "+49 151 CALL ME", "", "+"])
     func invalidPhones(input: String) {
         #expect(throws: Rejection.self) { try ContactAddress.phone(input) }
     }
@@ -79,10 +90,15 @@ struct RecipientTests {
 
     @Test("an update keeps what it leaves out, clears what it sets to null, and replaces the push tokens")
     func updates() throws {
-        let first = try Self.upsert(#"{"userId":"u-1","email":"Ana@Example.com","phone":"+4915112345678","locale":"de","pushTokens":[{"platform":"apns","token":"ab12"},{"platform":"apns","token":"ab12"}]}"#)
+        let first = try Self.upsert(
+            #"{"userId":"u-1","email":"Ana@Example.com","phone":"+4915112345678","locale":"de","pushTokens":[{"platform":"apns","token":"ab12"},{"platform":"apns","token":"ab12"}]}"#
+        )
         let created = first.applied(to: nil)
-        #expect(created == Recipient(userID: "u-1", email: "Ana@example.com", phone: "+4915112345678",
-                                     pushTokens: [PushToken(platform: .apns, token: "ab12")], locale: "de"))
+        #expect(
+            created
+                == Recipient(
+                    userID: "u-1", email: "Ana@example.com", phone: "+4915112345678",
+                    pushTokens: [PushToken(platform: .apns, token: "ab12")], locale: "de"))
         let second = try Self.upsert(#"{"userId":"u-1","phone":null,"pushTokens":[{"platform":"fcm","token":"f:1"}]}"#)
         let changed = second.applied(to: created)
         #expect(changed.email == "Ana@example.com" && changed.phone == nil && changed.locale == "de")
@@ -92,14 +108,16 @@ struct RecipientTests {
         #expect(roundTrip == second, "the request encodes and decodes to itself")
     }
 
-    @Test("bad updates are 400s naming the field", arguments: [
-        (#"{"email":"a@example.com"}"#, "userId"),
-        (#"{"userId":"u","email":"nope"}"#, "email"),
-        (#"{"userId":"u","email":42}"#, "email"),
-        (#"{"userId":"u","pushTokens":[{"platform":"blackberry","token":"x"}]}"#, "platform"),
-        (#"{"userId":"u","pushTokens":[{"platform":"fcm","token":""}]}"#, "token"),
-        (#"{"userId":"u","pushTokens":{"platform":"fcm"}}"#, "pushTokens"),
-    ])
+    @Test(
+        "bad updates are 400s naming the field",
+        arguments: [
+            (#"{"email":"a@example.com"}"#, "userId"),
+            (#"{"userId":"u","email":"nope"}"#, "email"),
+            (#"{"userId":"u","email":42}"#, "email"),
+            (#"{"userId":"u","pushTokens":[{"platform":"blackberry","token":"x"}]}"#, "platform"),
+            (#"{"userId":"u","pushTokens":[{"platform":"fcm","token":""}]}"#, "token"),
+            (#"{"userId":"u","pushTokens":{"platform":"fcm"}}"#, "pushTokens"),
+        ])
     func badUpdates(body: String, field: String) {
         do {
             _ = try Self.upsert(body)

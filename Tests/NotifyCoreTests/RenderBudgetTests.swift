@@ -1,7 +1,8 @@
 import Foundation
-@testable import NotifyCore
 import PropertyBased
 import Testing
+
+@testable import NotifyCore
 
 @Suite("Render budgets: a template over hostile data stops while rendering, naming the field; data has limits")
 struct RenderBudgetTests {
@@ -24,7 +25,9 @@ struct RenderBudgetTests {
     @Test("the issue's request: three nested sections over a thousand zeros is refused within milliseconds, naming data.a")
     func nestedSections() throws {
         let nested = "{{#a}}{{#a}}{{#a}}x{{/a}}{{/a}}{{/a}}"
-        for template in [try Self.compiled(title: nested), try Self.compiled(title: "t", body: nested), try Self.compiled(title: "t", html: nested)] {
+        for template in [
+            try Self.compiled(title: nested), try Self.compiled(title: "t", body: nested), try Self.compiled(title: "t", html: nested),
+        ] {
             let started = ContinuousClock.now
             do {
                 _ = try template.render(locale: nil, data: try Self.data(["a": Self.zeros]))
@@ -37,7 +40,9 @@ struct RenderBudgetTests {
         }
     }
 
-    @Test("every render of one request shares one allowance: parts just within their own budgets, rendered for many languages, are refused once the request's steps are spent")
+    @Test(
+        "every render of one request shares one allowance: parts just within their own budgets, rendered for many languages, are refused once the request's steps are spent"
+    )
     func requestAllowance() throws {
         // 40 × 500 elements: within a part's 50,000 steps; title, body and HTML take three such parts a render.
         let heavy = "x{{#a}}{{#b}}{{/b}}{{/a}}"
@@ -82,10 +87,14 @@ struct RenderBudgetTests {
     func ordinaryTemplates() throws {
         let template = try Self.compiled(
             title: "Order {{order.id}} ({{count(order.items)}} items)",
-            body: "{{#order}}{{#items}}{{name}} x{{qty}}{{^last()}}, {{/last()}}{{/items}}{{/order}}; first {{#first(order.items)}}{{name}}{{/first(order.items)}}; {{#reversed(order.items)}}{{name}}{{/reversed(order.items)}}{{^order.none}}, none{{/order.none}}",
-            html: "<ul>{{#order.items}}<li>{{name}}</li>{{/order.items}}</ul>{{#sorted(order.tags)}}{{key}}={{value}};{{/sorted(order.tags)}}")
+            body:
+                "{{#order}}{{#items}}{{name}} x{{qty}}{{^last()}}, {{/last()}}{{/items}}{{/order}}; first {{#first(order.items)}}{{name}}{{/first(order.items)}}; {{#reversed(order.items)}}{{name}}{{/reversed(order.items)}}{{^order.none}}, none{{/order.none}}",
+            html:
+                "<ul>{{#order.items}}<li>{{name}}</li>{{/order.items}}</ul>{{#sorted(order.tags)}}{{key}}={{value}};{{/sorted(order.tags)}}"
+        )
         let items: [Any] = [["name": "tea <b>", "qty": 2], ["name": "cup", "qty": 1]]
-        let rendered = try template.render(locale: nil, data: try Self.data(["order": ["id": "o-1", "items": items, "tags": ["b": 2, "a": "x"], "none": [Any]()]]))
+        let rendered = try template.render(
+            locale: nil, data: try Self.data(["order": ["id": "o-1", "items": items, "tags": ["b": 2, "a": "x"], "none": [Any]()]]))
         #expect(rendered.title == "Order o-1 (2 items)")
         #expect(rendered.body == "tea <b> x2, cup x1; first tea <b>; cuptea <b>, none")
         #expect(rendered.email.html == "<ul><li>tea &lt;b&gt;</li><li>cup</li></ul>a=x;b=2;")
@@ -113,10 +122,13 @@ struct RenderBudgetTests {
         }
         let thousands = String(repeating: "{{#a}}", count: 5_000)
         #expect(throws: Rejection.self) { try Self.compiled(title: thousands) }
-        #expect(throws: Never.self) { try Self.compiled(title: String(repeating: "{{#a}}", count: 16) + String(repeating: "{{/a}}", count: 16)) }
+        #expect(throws: Never.self) {
+            try Self.compiled(title: String(repeating: "{{#a}}", count: 16) + String(repeating: "{{/a}}", count: 16))
+        }
     }
 
-    @Test("the shape reads tags as the parser does (by character, transforms, triple mustaches); what would make the two disagree is refused")
+    @Test(
+        "the shape reads tags as the parser does (by character, transforms, triple mustaches); what would make the two disagree is refused")
     func shapes() throws {
         let shape = TemplateShape("{{#a}}12345{{/a}}{{{c}}}{{#reversed(x.items)}}1234567{{/reversed(x.items)}}{{! {{#b}} }}")
         #expect(shape.elementCost("a") == 5 && shape.elementCost("items") == 7 && shape.elementCost("b") == 7)
@@ -127,7 +139,8 @@ struct RenderBudgetTests {
         #expect(prepended.balanced && prepended.elementCost("a") == 10)
         for (text, reason) in [
             ("{{=<% %>=}}<%#a%><%/a%>", "changing delimiters"), ("{{=<%\n%>=}}", "changing delimiters"),
-            ("{{% CONTENT_TYPE: HTML}}{{v}}", "pragmas"), ("{{" + String(repeating: "a(", count: 5) + "x" + String(repeating: ")", count: 5) + "}}", "transforms"),
+            ("{{% CONTENT_TYPE: HTML}}{{v}}", "pragmas"),
+            ("{{" + String(repeating: "a(", count: 5) + "x" + String(repeating: ")", count: 5) + "}}", "transforms"),
             ("{{" + String(repeating: "n", count: 300) + "}}", "longer than 256"),
         ] {
             #expect(TemplateShape(text).refusal?.contains(reason) == true, "\(text)")
@@ -137,13 +150,19 @@ struct RenderBudgetTests {
             } catch { #expect("\(error)".contains(reason) && "\(error)".contains("template.body"), "\(error)") }
         }
         let started = ContinuousClock.now
-        #expect(throws: Rejection.self) { try Self.compiled(title: "t", body: "{{" + String(repeating: "a(", count: 20_000) + "x" + String(repeating: ")", count: 20_000) + "}}") }
+        #expect(throws: Rejection.self) {
+            try Self.compiled(
+                title: "t", body: "{{" + String(repeating: "a(", count: 20_000) + "x" + String(repeating: ")", count: 20_000) + "}}")
+        }
         #expect(ContinuousClock.now - started < .seconds(2), "refused before the parser copies its transforms")
     }
 
-    @Test("no way around the charges: a list's or a text's stored properties are not members; {{.}} of a text is charged each time it renders")
+    @Test(
+        "no way around the charges: a list's or a text's stored properties are not members; {{.}} of a text is charged each time it renders"
+    )
     func noUnchargedPaths() throws {
-        let reflected = try Self.compiled(title: "t", body: "[{{a.items}}{{a.budget}}{{a.name}}{{s.value}}]{{#a.items}}{{#list}}{{#list}}x{{/list}}{{/list}}{{/a.items}}")
+        let reflected = try Self.compiled(
+            title: "t", body: "[{{a.items}}{{a.budget}}{{a.name}}{{s.value}}]{{#a.items}}{{#list}}{{#list}}x{{/list}}{{/list}}{{/a.items}}")
         let data = try Self.data(["a": [Self.zeros], "s": "v"])
         #expect(try reflected.render(locale: nil, data: data).body == "[]")
         let repeated = try Self.compiled(title: "t", body: "{{#s}}" + String(repeating: "{{.}}", count: 1_000) + "{{/s}}")
@@ -178,9 +197,12 @@ struct RenderBudgetTests {
             names.map { "{{#\($0)}}" }, names.map { "{{/\($0)}}" }, names.map { "{{\($0)}}" }, names.map { "{{^\($0)}}" },
             Gen.always("{{#.}}"), Gen.always("{{/.}}"), Gen.always("text "))
         let leaf = Gen.oneOf(Gen.int(in: 0...9).map { "\($0)" }, Gen.always("word"), Gen.always(""))
-        await propertyCheck(count: 200, input: piece.array(of: 1...24), Gen.int(in: 0...1_000), Gen.int(in: 0...30), leaf) { pieces, long, short, value in
+        await propertyCheck(count: 200, input: piece.array(of: 1...24), Gen.int(in: 0...1_000), Gen.int(in: 0...30), leaf) {
+            pieces, long, short, value in
             let list: [Any] = Array(repeating: [Any](repeating: value, count: short), count: long)
-            guard let template = try? Self.compiled(title: "t", body: pieces.joined()), let data = try? Self.data(["a": list, "b": [value], "c": value]) else { return }
+            guard let template = try? Self.compiled(title: "t", body: pieces.joined()),
+                let data = try? Self.data(["a": list, "b": [value], "c": value])
+            else { return }
             let started = ContinuousClock.now
             if let content = try? template.render(locale: nil, data: data) {
                 #expect(content.body.count <= CompiledTemplate.maxRenderedLength)

@@ -45,18 +45,23 @@ struct RequestBoundsTests {
         #expect(again)
     }
 
-    static func refusal(_ actor: String?, _ command: Command = .sendNotification, status: Int = 401, address: String? = nil,
-                        detail: String = "no key") -> AuditEntry {
+    static func refusal(
+        _ actor: String?, _ command: Command = .sendNotification, status: Int = 401, address: String? = nil,
+        detail: String = "no key"
+    ) -> AuditEntry {
         let principal = actor.map { Principal(keyID: $0, scopes: [.send], tenant: nil, actor: "key:\($0)") }
-        return .refused(command, by: principal, clientAddress: address, failure: CommandFailure(status: status, code: "x", message: detail),
-                        requestID: nil)
+        return .refused(
+            command, by: principal, clientAddress: address, failure: CommandFailure(status: status, code: "x", message: detail),
+            requestID: nil)
     }
 
     @Test("ten thousand refusals of one kind are one row with their count, the first one's time and reason")
     func counted() {
         var tally = RefusalTally()
         let start = Date(timeIntervalSince1970: 1_000)
-        for second in 0..<10_000 { tally.count(Self.refusal(nil, address: "192.0.2.7", detail: "reason \(second)"), at: start + Double(second)) }
+        for second in 0..<10_000 {
+            tally.count(Self.refusal(nil, address: "192.0.2.7", detail: "reason \(second)"), at: start + Double(second))
+        }
         let rows = tally.take()
         #expect(rows.count == 1)
         #expect(rows.first?.count == 10_000)
@@ -85,7 +90,9 @@ struct RequestBoundsTests {
     func bounded() {
         var tally = RefusalTally(capacity: 3)
         let now = Date()
-        for address in 0..<1_000 { tally.count(Self.refusal(nil, address: "192.0.2.\(address)", detail: String(repeating: "x", count: 10_000)), at: now) }
+        for address in 0..<1_000 {
+            tally.count(Self.refusal(nil, address: "192.0.2.\(address)", detail: String(repeating: "x", count: 10_000)), at: now)
+        }
         let rows = tally.take()
         #expect(rows.count == 4)
         #expect(rows.last?.count == 997 && rows.last?.actor == "anonymous" && rows.last?.clientAddress == nil)

@@ -11,9 +11,11 @@ struct TemplateTests {
     static func shippedRenderer() throws -> NotificationRenderer {
         let rules = try NotificationRules(json: try Data(contentsOf: configDirectory.appendingPathComponent("notification-rules.json")))
         let directory = configDirectory.appendingPathComponent("templates")
-        return NotificationRenderer(rules: rules, templates: try TemplateCatalog(rules: rules, location: directory.path) { name in
-            try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-        })
+        return NotificationRenderer(
+            rules: rules,
+            templates: try TemplateCatalog(rules: rules, location: directory.path) { name in
+                try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            })
     }
 
     static func payment(_ status: String, amount: Double = 100.5, currency: String = "USD") throws -> PaymentProcessed {
@@ -25,7 +27,9 @@ struct TemplateTests {
 
     @Test("confirmed: payment received, amount for its currency, order id, normal priority, in-app")
     func confirmed() throws {
-        let notification = try #require(try Self.shippedRenderer().notification(for: Self.payment("confirmed", amount: 1234.5, currency: "EUR"), eventKey: "k", id: "n-1"))
+        let notification = try #require(
+            try Self.shippedRenderer().notification(
+                for: Self.payment("confirmed", amount: 1234.5, currency: "EUR"), eventKey: "k", id: "n-1"))
         #expect(notification.title == "Payment received")
         #expect(notification.message.contains("€1,234.50"))
         #expect(notification.message.contains("o-<b>&1"), "plain text: no HTML escaping")
@@ -52,8 +56,10 @@ struct TemplateTests {
 
     @Test("a template naming a field the event lacks, not compiling or missing is an error naming the file")
     func brokenTemplates() throws {
-        let rules = NotificationRules(rules: [NotificationRule(
-            event: "PaymentProcessed", status: nil, template: "t", type: "payment", priority: .normal, channels: [.inApp])])
+        let rules = NotificationRules(rules: [
+            NotificationRule(
+                event: "PaymentProcessed", status: nil, template: "t", type: "payment", priority: .normal, channels: [.inApp])
+        ])
         func catalog(_ files: [String: String]) throws(TemplateError) -> TemplateCatalog {
             try TemplateCatalog(rules: rules, location: "templates") { files[$0] }
         }
@@ -83,20 +89,26 @@ struct TemplateTests {
     @Test("rules naming unknown events are refused")
     func badRules() {
         #expect(throws: TemplateError.self) {
-            try NotificationRules(json: Data(#"{"rules":[{"event":"Nope","template":"t","type":"x","priority":"low","channels":["in-app"]}]}"#.utf8))
+            try NotificationRules(
+                json: Data(#"{"rules":[{"event":"Nope","template":"t","type":"x","priority":"low","channels":["in-app"]}]}"#.utf8))
         }
     }
 
     @Test("a channel fallback names one of the rule's channels and falls back to SMS, push or webhook outside them")
     func fallbacks() throws {
         func rules(_ channels: String, _ fallback: String) throws(TemplateError) -> NotificationRules {
-            try NotificationRules(json: Data(#"{"rules":[{"event":"PaymentProcessed","template":"t","type":"x","priority":"high","channels":\#(channels),"fallback":\#(fallback)}]}"#.utf8))
+            try NotificationRules(
+                json: Data(
+                    #"{"rules":[{"event":"PaymentProcessed","template":"t","type":"x","priority":"high","channels":\#(channels),"fallback":\#(fallback)}]}"#
+                        .utf8))
         }
         #expect(try rules(#"["in-app","push"]"#, #"{"push":"sms"}"#).rules[0].fallbacks == [.push: .sms])
         #expect(try rules(#"["sms"]"#, #"{"sms":"push"}"#).rules[0].fallbacks == [.sms: .push])
-        for (channels, fallback) in [(#"["in-app","push"]"#, #"{"email":"sms"}"#), (#"["push","sms"]"#, #"{"push":"sms"}"#),
-                                     (#"["push"]"#, #"{"push":"email"}"#), (#"["in-app"]"#, #"{"in-app":"sms"}"#),
-                                     (#"["push"]"#, #"{"push":"carrier-pigeon"}"#)] {
+        for (channels, fallback) in [
+            (#"["in-app","push"]"#, #"{"email":"sms"}"#), (#"["push","sms"]"#, #"{"push":"sms"}"#),
+            (#"["push"]"#, #"{"push":"email"}"#), (#"["in-app"]"#, #"{"in-app":"sms"}"#),
+            (#"["push"]"#, #"{"push":"carrier-pigeon"}"#),
+        ] {
             #expect(throws: TemplateError.self, "\(channels) \(fallback)") { try rules(channels, fallback) }
         }
     }
@@ -108,9 +120,11 @@ struct InboxRequestTests {
     func getUserNotifications() throws {
         let request = try GetUserNotifications(body: Array(#"{"userId":"u-1"}"#.utf8))
         #expect(request == GetUserNotifications(userID: "u-1", unreadOnly: false, limit: 20, offset: 0))
-        for (body, field) in [(#"{}"#, "userId"), (#"{"userId":"u","limit":0}"#, "limit"), (#"{"userId":"u","limit":101}"#, "limit"),
-                              (#"{"userId":"u","offset":-1}"#, "offset"), (#"{"userId":"u","status":"new"}"#, "status"),
-                              (#"{"userId":"u","limit":2.5}"#, "limit")] {
+        for (body, field) in [
+            (#"{}"#, "userId"), (#"{"userId":"u","limit":0}"#, "limit"), (#"{"userId":"u","limit":101}"#, "limit"),
+            (#"{"userId":"u","offset":-1}"#, "offset"), (#"{"userId":"u","status":"new"}"#, "status"),
+            (#"{"userId":"u","limit":2.5}"#, "limit"),
+        ] {
             do {
                 _ = try GetUserNotifications(body: Array(body.utf8))
                 Issue.record("accepted \(body)")

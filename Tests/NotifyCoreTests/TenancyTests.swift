@@ -1,7 +1,8 @@
 import Foundation
-@testable import NotifyCore
 import PropertyBased
 import Testing
+
+@testable import NotifyCore
 
 @Suite("Tenants and keys: the key format, credentials, scopes and who reaches what")
 struct TenancyTests {
@@ -26,8 +27,10 @@ struct TenancyTests {
             #expect(!key.hash.contains(key.text.dropFirst(21)))
         }
         // 43 base64url characters carry 258 bits; the last one holds 4 of the 32 bytes' bits.
-        #expect(Data(base64Encoded: String(keys[0].text.dropFirst(21)).replacingOccurrences(of: "-", with: "+")
-            .replacingOccurrences(of: "_", with: "/") + "=")?.count == 32)
+        #expect(
+            Data(
+                base64Encoded: String(keys[0].text.dropFirst(21)).replacingOccurrences(of: "-", with: "+")
+                    .replacingOccurrences(of: "_", with: "/") + "=")?.count == 32)
     }
 
     @Test("anything not shaped like a key is refused before any lookup")
@@ -107,22 +110,25 @@ struct TenancyTests {
         }
         #expect(allowed(.admin) == Set(Command.allCases))
         #expect(allowed(service) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .rotateAPIKey, .revokeAPIKey])
-        #expect(allowed(product) == [
-            .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
-            .listMessages, .getMessage, .listDeliveries, .createOrganizations, .getProduct, .getOrganization, .updateProduct,
-            .updateOrganization, .rotateAPIKey, .revokeAPIKey, .listAuditEvents,
-            // Its templates: it publishes them; its organisations read and try them.
-            .publishTemplate, .rollbackTemplate, .getTemplate, .listTemplates, .previewTemplate,
-            // Its own users' in-app inbox (the handlers keep FlowMart's stock and wishes from tenants).
-            .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
-        ])
-        #expect(allowed(organization) == [
-            .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
-            .listMessages, .getMessage, .listDeliveries, .getProduct, .getOrganization, .rotateAPIKey, .revokeAPIKey,
-            .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
-            .getTemplate, .listTemplates, .previewTemplate,
-        ])
-        #expect(allowed(.broker) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .markNotificationRead, .watchProduct])
+        #expect(
+            allowed(product) == [
+                .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
+                .listMessages, .getMessage, .listDeliveries, .createOrganizations, .getProduct, .getOrganization, .updateProduct,
+                .updateOrganization, .rotateAPIKey, .revokeAPIKey, .listAuditEvents,
+                // Its templates: it publishes them; its organisations read and try them.
+                .publishTemplate, .rollbackTemplate, .getTemplate, .listTemplates, .previewTemplate,
+                // Its own users' in-app inbox (the handlers keep FlowMart's stock and wishes from tenants).
+                .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
+            ])
+        #expect(
+            allowed(organization) == [
+                .sendNotification, .sendBatch, .cancelRequest, .upsertRecipient, .getRecipient, .deleteRecipient, .getDeliveryStatus,
+                .listMessages, .getMessage, .listDeliveries, .getProduct, .getOrganization, .rotateAPIKey, .revokeAPIKey,
+                .getUserNotifications, .getNotificationDetails, .markNotificationRead, .getStockLevels, .watchProduct,
+                .getTemplate, .listTemplates, .previewTemplate,
+            ])
+        #expect(
+            allowed(.broker) == [.getUserNotifications, .getNotificationDetails, .getStockLevels, .markNotificationRead, .watchProduct])
         do {
             try Access.authorise(service, .createProduct)
             Issue.record("accepted")
@@ -153,7 +159,9 @@ struct TenancyTests {
         }
     }
 
-    @Test("who manages which key: itself, a product's key its organisations' (never another product-level key), the admin any; a rotated key only itself")
+    @Test(
+        "who manages which key: itself, a product's key its organisations' (never another product-level key), the admin any; a rotated key only itself"
+    )
     func managing() {
         /// The status of the refusal, nil when allowed.
         func outcome(_ principal: Principal, _ owner: KeyOwner) -> Int? {
@@ -198,7 +206,11 @@ struct TenancyTests {
             (#"{"productId":"nope","organizations":[{"name":"A"}]}"#, "productId"),
         ] {
             do {
-                if body.contains("productId") { _ = try CreateOrganizations(body: Array(body.utf8)) } else { _ = try CreateProduct(body: Array(body.utf8)) }
+                if body.contains("productId") {
+                    _ = try CreateOrganizations(body: Array(body.utf8))
+                } else {
+                    _ = try CreateProduct(body: Array(body.utf8))
+                }
                 Issue.record("accepted \(body)")
             } catch {
                 #expect(error.status == 400 && error.message.contains("'\(field)'"), "\(error.message)")
@@ -221,7 +233,9 @@ struct TenancyTests {
         #expect(throws: CommandFailure.self) { try ListAuditEvents(body: Array(#"{"cursor":"-1"}"#.utf8)) }
     }
 
-    @Test("a tenant's own quota: {perSecond, burst?} checked, burst four seconds' worth and at least a batch; null is the default; admin's to set")
+    @Test(
+        "a tenant's own quota: {perSecond, burst?} checked, burst four seconds' worth and at least a batch; null is the default; admin's to set"
+    )
     func quotas() throws {
         func update(_ json: String) throws(CommandFailure) -> TenantUpdate { try UpdateProduct(body: Array(json.utf8)).update }
         let id = UUID().uuidString
@@ -230,10 +244,14 @@ struct TenancyTests {
         #expect(try update(#"{"id":"\#(id)","quota":{"perSecond":5,"burst":5000}}"#).quota == .set(SendQuota(perSecond: 5, burst: 5_000)))
         #expect(try update(#"{"id":"\#(id)","quota":null}"#).quota == .useDefault)
         #expect(try update(#"{"id":"\#(id)","name":"x"}"#).quota == nil)
-        for (body, field) in [(#"{"quota":{}}"#, "quota.perSecond"), (#"{"quota":{"perSecond":0}}"#, "quota.perSecond"),
-                              (#"{"quota":{"perSecond":1,"burst":999}}"#, "quota.burst"), (#"{"quota":5}"#, "quota")] {
+        for (body, field) in [
+            (#"{"quota":{}}"#, "quota.perSecond"), (#"{"quota":{"perSecond":0}}"#, "quota.perSecond"),
+            (#"{"quota":{"perSecond":1,"burst":999}}"#, "quota.burst"), (#"{"quota":5}"#, "quota"),
+        ] {
             #expect(throws: CommandFailure.self) { try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) }
-            do { _ = try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) } catch { #expect(error.message.contains("'\(field)"), "\(error.message)") }
+            do { _ = try update(#"{"id":"\#(id)",\#(body.dropFirst())"#) } catch {
+                #expect(error.message.contains("'\(field)"), "\(error.message)")
+            }
         }
 
         let product = UUID(), organization = UUID()
@@ -241,9 +259,14 @@ struct TenancyTests {
         let own = TenantQuotas(product: SendQuota(perSecond: 100, burst: 1_000))
         #expect(own.schedules(of: Tenant(productID: product), fallback: fallback).map(\.key) == [TenantQuotas.key(of: product)])
         let both = own.schedules(of: Tenant(productID: product, organizationID: organization), fallback: fallback)
-        #expect(both.map(\.key) == [TenantQuotas.key(of: organization), TenantQuotas.key(of: product)], "the organisation's, then its product's")
+        #expect(
+            both.map(\.key) == [TenantQuotas.key(of: organization), TenantQuotas.key(of: product)], "the organisation's, then its product's"
+        )
         #expect(both.map(\.limit) == [fallback, RateLimit(perSecond: 100, burst: 1_000)])
         #expect(TenantQuotas().schedules(of: Tenant(productID: product), fallback: nil).isEmpty, "quotas off, none set: no schedule")
-        #expect(own.schedules(of: Tenant(productID: product, organizationID: organization), fallback: nil).map(\.key) == [TenantQuotas.key(of: product)])
+        #expect(
+            own.schedules(of: Tenant(productID: product, organizationID: organization), fallback: nil).map(\.key) == [
+                TenantQuotas.key(of: product)
+            ])
     }
 }

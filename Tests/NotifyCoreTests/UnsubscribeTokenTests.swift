@@ -1,16 +1,20 @@
 import Foundation
-@testable import NotifyCore
 import Testing
+
+@testable import NotifyCore
 
 @Suite("One-click unsubscribe tokens: signed, verified in constant time, rotated, unforgeable")
 struct UnsubscribeTokenTests {
     static let current = String(repeating: "c", count: 32)
     static let previous = String(repeating: "p", count: 32)
 
-    static func job(transactional: Bool = false, tenant: Tenant? = Tenant(productID: UUID(), organizationID: UUID()),
-                    category: String? = "NEWSLETTER") -> DeliveryJob {
-        DeliveryJob(deliveryID: "d", notificationID: "n", userID: "user\nwith odd.chars", channel: .email, lane: .low,
-                    transactional: transactional, content: MessageContent(subject: "s", text: "t", html: nil), tenant: tenant, category: category)
+    static func job(
+        transactional: Bool = false, tenant: Tenant? = Tenant(productID: UUID(), organizationID: UUID()),
+        category: String? = "NEWSLETTER"
+    ) -> DeliveryJob {
+        DeliveryJob(
+            deliveryID: "d", notificationID: "n", userID: "user\nwith odd.chars", channel: .email, lane: .low,
+            transactional: transactional, content: MessageContent(subject: "s", text: "t", html: nil), tenant: tenant, category: category)
     }
 
     @Test("a token names the tenant, user, channel and category; the previous secret still verifies; anything else does not")

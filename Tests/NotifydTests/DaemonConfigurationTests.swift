@@ -1,8 +1,8 @@
 import Configuration
 import Foundation
+import StackSupport
 import Synchronization
 import SystemPackage
-import StackSupport
 import Testing
 
 @testable import notifyd
@@ -107,8 +107,10 @@ struct DaemonConfigurationTests {
         #expect(fromFile == defaults, "Config/notifyd.json must hold exactly the defaults")
 
         let page = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
-        let section = try #require(page.components(separatedBy: "\n## Keys\n").dropFirst().first, "docs/configuration.md has no Keys section")
-            .components(separatedBy: "\n## ")[0]
+        let section = try #require(
+            page.components(separatedBy: "\n## Keys\n").dropFirst().first, "docs/configuration.md has no Keys section"
+        )
+        .components(separatedBy: "\n## ")[0]
         var documented: [String: String] = [:]
         for line in section.split(separator: "\n") where line.hasPrefix("| `") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -117,7 +119,9 @@ struct DaemonConfigurationTests {
                     cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
             }
         }
-        #expect(Set(documented.keys) == read, "in docs/configuration.md only: \(Set(documented.keys).subtracting(read)); read only: \(read.subtracting(documented.keys))")
+        #expect(
+            Set(documented.keys) == read,
+            "in docs/configuration.md only: \(Set(documented.keys).subtracting(read)); read only: \(read.subtracting(documented.keys))")
         for (key, value) in json {
             let documentedDefault = documented[key].map { ["none", "empty", "automatic"].contains($0) ? "" : $0 }
             #expect(documentedDefault == value, "docs/configuration.md's default of \(key)")
@@ -127,7 +131,8 @@ struct DaemonConfigurationTests {
     @Test("deploy/cluster/notifyd.json, the sample for a cluster, sets only keys the code reads, and loads")
     func clusterSample() async throws {
         let recorder = KeyRecorder()
-        _ = try DaemonConfiguration(config: ConfigReader(provider: InMemoryProvider(values: [:]), accessReporter: recorder), problems: ConfigProblems())
+        _ = try DaemonConfiguration(
+            config: ConfigReader(provider: InMemoryProvider(values: [:]), accessReporter: recorder), problems: ConfigProblems())
         let path = repositoryRoot.appendingPathComponent("deploy/cluster/notifyd.json").path
         let json = Self.flatten(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))))
         #expect(Set(json.keys).isSubset(of: recorder.keys), "not read: \(Set(json.keys).subtracting(recorder.keys))")
@@ -146,7 +151,8 @@ struct DaemonConfigurationTests {
                 result.merge(flatten(member.value, prefix: prefix.isEmpty ? member.key : "\(prefix).\(member.key)")) { $1 }
             }
         case let array as [Any]: return [prefix: array.map { "\($0)" }.joined(separator: ",")]
-        case let flag as NSNumber where type(of: flag) == type(of: NSNumber(value: true)): return [prefix: flag.boolValue ? "true" : "false"]
+        case let flag as NSNumber where type(of: flag) == type(of: NSNumber(value: true)):
+            return [prefix: flag.boolValue ? "true" : "false"]
         default: return [prefix: "\(value)"]
         }
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import notifyd
 
 @Suite("The outbox relay's doorbell")

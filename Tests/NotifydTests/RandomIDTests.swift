@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import notifyd
 
 @Suite("Random ids minted on the ingestion path")

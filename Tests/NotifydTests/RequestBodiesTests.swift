@@ -1,4 +1,5 @@
 import Testing
+
 @testable import notifyd
 
 @Suite("Whom a receipt's body is held for: an address, an IPv6 address by its /64")

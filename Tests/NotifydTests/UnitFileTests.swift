@@ -1,19 +1,23 @@
 import Foundation
 import StackSupport
 import Testing
+
 @testable import notifyd
 
 @Suite("The systemd unit")
 struct UnitFileTests {
     static let analyze = "/usr/bin/systemd-analyze"
 
-    @Test("systemd-analyze security rates the unit OK or better",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "needs systemd-analyze (Debian's systemd)"))
+    @Test(
+        "systemd-analyze security rates the unit OK or better",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "needs systemd-analyze (Debian's systemd)"))
     func securityRating() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.analyze)
-        process.arguments = ["security", "--offline=true", "--no-pager",
-                             repositoryRoot.appendingPathComponent("deploy/systemd/notifyd.service").path]
+        process.arguments = [
+            "security", "--offline=true", "--no-pager",
+            repositoryRoot.appendingPathComponent("deploy/systemd/notifyd.service").path,
+        ]
         let text = try runCapturingOutput(process).text
         let overall = try #require(text.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(text)")
         let words = overall.split(separator: " ")
@@ -25,8 +29,10 @@ struct UnitFileTests {
     @Test("the unit has a watchdog, an empty capability set and every secret notifyd reads as a credential")
     func essentials() throws {
         let unit = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/systemd/notifyd.service"), encoding: .utf8)
-        for line in ["Type=notify", "WatchdogSec=60", "CapabilityBoundingSet=", "SystemCallFilter=@system-service",
-                     "LoadCredential=notify-amqp-url:", "LoadCredential=notify-postgres-url:", "MemoryDenyWriteExecute=yes"] {
+        for line in [
+            "Type=notify", "WatchdogSec=60", "CapabilityBoundingSet=", "SystemCallFilter=@system-service",
+            "LoadCredential=notify-amqp-url:", "LoadCredential=notify-postgres-url:", "MemoryDenyWriteExecute=yes",
+        ] {
             #expect(unit.contains("\n" + line), "missing \(line)")
         }
         for (file, _) in Credentials.files {

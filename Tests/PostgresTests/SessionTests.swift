@@ -35,7 +35,8 @@ struct SessionTests {
         #expect(try Self.parameters("postgresql:///notify?host=/var/run/postgresql")["sslmode"] == nil)
         #expect(try Self.parameters("postgresql://svc@db.internal/notify?sslmode=require")["sslmode"] == "require")
         #expect(try Self.parameters("postgresql://svc@db.internal/notify") { $0.tlsMode = "verify-ca" }["sslmode"] == "verify-ca")
-        #expect(try Self.parameters("postgresql://svc@db.internal/notify") { $0.tlsCACertificatePath = "/ca.pem" }["sslrootcert"] == "/ca.pem")
+        #expect(
+            try Self.parameters("postgresql://svc@db.internal/notify") { $0.tlsCACertificatePath = "/ca.pem" }["sslrootcert"] == "/ca.pem")
     }
 
     @Test("a libpq parse error never echoes the URL or its password")
@@ -49,11 +50,13 @@ struct SessionTests {
         }
     }
 
-    @Test("every error is retried except those caused by the data", arguments: [
-        ("57014", true), ("25006", true), ("53100", true), ("53200", true), ("55P03", true), ("40001", true),
-        ("40P01", true), ("08006", true), ("57P01", true), ("42501", true), ("XX000", true),
-        ("22001", false), ("22P02", false), ("23505", false), ("54000", false),
-    ])
+    @Test(
+        "every error is retried except those caused by the data",
+        arguments: [
+            ("57014", true), ("25006", true), ("53100", true), ("53200", true), ("55P03", true), ("40001", true),
+            ("40P01", true), ("08006", true), ("57P01", true), ("42501", true), ("XX000", true),
+            ("22001", false), ("22P02", false), ("23505", false), ("54000", false),
+        ])
     func retriable(sqlState: String, retriable: Bool) {
         #expect(PGError(.statementFailed, "x", sqlState: sqlState).isRetriable == retriable)
     }

@@ -3,6 +3,7 @@ import Foundation
 import JWTKit
 import NotifyCore
 import Testing
+
 @testable import Providers
 
 @Suite("APNs: provider tokens, headers, payloads, error replies")
@@ -13,7 +14,8 @@ struct APNsTests {
         content: MessageContent(subject: "Payment failed", text: "Try another card", html: nil))
 
     static func settings(key: P256.Signing.PrivateKey, lifetime: Duration = .seconds(2400)) -> APNsSettings {
-        var settings = APNsSettings(teamID: "TEAM123456", keyID: "KEY1234567", privateKeyPEM: key.pemRepresentation, topic: "com.flowmart.app")
+        var settings = APNsSettings(
+            teamID: "TEAM123456", keyID: "KEY1234567", privateKeyPEM: key.pemRepresentation, topic: "com.flowmart.app")
         settings.tokenLifetime = lifetime
         return settings
     }
@@ -40,9 +42,12 @@ struct APNsTests {
         }
     }
 
-    @Test("headers: topic, alert push type, priority 10 on the high lane and 5 otherwise, apns-id the delivery id, collapse id the notification id")
+    @Test(
+        "headers: topic, alert push type, priority 10 on the high lane and 5 otherwise, apns-id the delivery id, collapse id the notification id"
+    )
     func headers() {
-        let headers = Dictionary(uniqueKeysWithValues: APNsProvider.headers(Self.job, bearer: "jwt", topic: "com.flowmart.app", expiration: 42))
+        let headers = Dictionary(
+            uniqueKeysWithValues: APNsProvider.headers(Self.job, bearer: "jwt", topic: "com.flowmart.app", expiration: 42))
         #expect(headers["authorization"] == "bearer jwt" && headers["apns-topic"] == "com.flowmart.app")
         #expect(headers["apns-push-type"] == "alert" && headers["apns-priority"] == "10" && headers["apns-expiration"] == "42")
         #expect(headers["apns-id"] == Self.job.deliveryID && headers["apns-collapse-id"] == Self.job.notificationID)
@@ -55,26 +60,31 @@ struct APNsTests {
 
     @Test("the payload is an alert with our ids, and a long body is shortened with an ellipsis to fit 4 KiB")
     func payload() throws {
-        #expect(String(decoding: APNsProvider.payload(Self.job), as: UTF8.self) == """
-            {"aps":{"alert":{"title":"Payment failed","body":"Try another card"},"sound":"default"},\
-            "deliveryId":"\(Self.job.deliveryID)","notificationId":"\(Self.job.notificationID)"}
-            """)
+        #expect(
+            String(decoding: APNsProvider.payload(Self.job), as: UTF8.self) == """
+                {"aps":{"alert":{"title":"Payment failed","body":"Try another card"},"sound":"default"},\
+                "deliveryId":"\(Self.job.deliveryID)","notificationId":"\(Self.job.notificationID)"}
+                """)
         var long = Self.job
         long.content.text = String(repeating: "é", count: 10_000)
         let bytes = APNsProvider.payload(long)
         #expect(bytes.count <= APNsProvider.maxPayloadBytes)
-        let body = try #require(((JSONInput().object(from: bytes)["aps"] as? [String: Any])?["alert"] as? [String: Any])?["body"] as? String)
+        let body = try #require(
+            ((JSONInput().object(from: bytes)["aps"] as? [String: Any])?["alert"] as? [String: Any])?["body"] as? String)
         #expect(body.hasSuffix("…") && body.count > 1000)
     }
 
-    @Test("errors: 410 ends the delivery and drops the token, 400 BadDeviceToken ends it only, 403 is provider-wide, 429 waits, 5xx retries")
+    @Test(
+        "errors: 410 ends the delivery and drops the token, 400 BadDeviceToken ends it only, 403 is provider-wide, 429 waits, 5xx retries")
     func errors() {
         func failure(_ status: Int, _ reason: String?) -> DeliveryFailure { .apns(status: status, reason: reason, retryAfter: nil) }
         #expect(failure(410, "Unregistered").failureClass == .permanent && failure(410, "Unregistered").unregistersToken)
         #expect(failure(410, "ExpiredToken").unregistersToken && failure(410, nil).unregistersToken)
         #expect(failure(400, "BadDeviceToken").failureClass == .permanent && !failure(400, "BadDeviceToken").unregistersToken)
         #expect(failure(413, "PayloadTooLarge").failureClass == .permanent)
-        #expect(failure(403, "InvalidProviderToken").failureClass == .provider && failure(403, "ExpiredProviderToken").failureClass == .provider)
+        #expect(
+            failure(403, "InvalidProviderToken").failureClass == .provider && failure(403, "ExpiredProviderToken").failureClass == .provider
+        )
         #expect(failure(400, "BadTopic").failureClass == .provider)
         #expect(failure(429, "TooManyProviderTokenUpdates").failureClass == .provider)
         #expect(failure(429, "TooManyRequests").failureClass == .transient, "one device over its limit does not slow the provider")

@@ -1,20 +1,25 @@
 import Foundation
 import NotifyCore
 import Testing
+
 @testable import Providers
 
 @Suite("The email a delivery becomes")
 struct EmailComposerTests {
-    static func job(subject: String = "Payment received", text: String = "Hello\nthere", html: String? = "<p>Hello</p>",
-                    transactional: Bool = true) -> DeliveryJob {
+    static func job(
+        subject: String = "Payment received", text: String = "Hello\nthere", html: String? = "<p>Hello</p>",
+        transactional: Bool = true
+    ) -> DeliveryJob {
         DeliveryJob(
             deliveryID: "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", notificationID: "n-1", userID: "user 1", channel: .email,
             lane: .normal, transactional: transactional, content: MessageContent(subject: subject, text: text, html: html))
     }
 
     static func compose(_ job: DeliveryJob, unsubscribe: String? = nil) -> String {
-        let composer = EmailComposer(fromAddress: "notifications@flowmart.example", fromName: "FlowMart \"Ops\"", unsubscribeURL: unsubscribe)
-        return String(decoding: composer.compose(job, to: "ana@example.com", date: Date(timeIntervalSince1970: 1_796_225_854)), as: UTF8.self)
+        let composer = EmailComposer(
+            fromAddress: "notifications@flowmart.example", fromName: "FlowMart \"Ops\"", unsubscribeURL: unsubscribe)
+        return String(
+            decoding: composer.compose(job, to: "ana@example.com", date: Date(timeIntervalSince1970: 1_796_225_854)), as: UTF8.self)
     }
 
     @Test("headers: From with a quoted name, a stable Message-ID from the delivery id, an RFC 5322 date; CRLF everywhere")
@@ -62,12 +67,15 @@ struct EmailComposerTests {
         let url = "https://flowmart.example/unsubscribe?u={userId}&d={deliveryId}"
         #expect(!Self.compose(Self.job(), unsubscribe: url).contains("List-Unsubscribe"))
         let marketing = Self.compose(Self.job(transactional: false), unsubscribe: url)
-        #expect(marketing.contains("List-Unsubscribe: <https://flowmart.example/unsubscribe?u=user%201&d=0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0>\r\n"))
+        #expect(
+            marketing.contains(
+                "List-Unsubscribe: <https://flowmart.example/unsubscribe?u=user%201&d=0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0>\r\n"))
         #expect(marketing.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"))
 
         let signer = try #require(UnsubscribeSigner(secrets: [String(repeating: "k", count: 32)]))
-        let composer = EmailComposer(fromAddress: "n@flowmart.example", unsubscribeURL: "https://n.example/unsubscribe?token={token}",
-                                     unsubscribeSigner: signer)
+        let composer = EmailComposer(
+            fromAddress: "n@flowmart.example", unsubscribeURL: "https://n.example/unsubscribe?token={token}",
+            unsubscribeSigner: signer)
         var job = Self.job(transactional: false)
         job.category = "NEWSLETTER"
         let signed = String(decoding: composer.compose(job, to: "ana@example.com", date: Date()), as: UTF8.self)

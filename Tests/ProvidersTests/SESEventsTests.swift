@@ -1,10 +1,11 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 import NotifyCore
 import PropertyBased
 import Testing
 import X509
+import _CryptoExtras
+
 @testable import Providers
 
 @Suite("SES events through SNS: what SNS signs, signatures, topics, the events' meaning")
@@ -19,7 +20,8 @@ struct SESEventsTests {
         fields["SigningCertURL"] = fields["SigningCertURL"] ?? certificateURL
         let message = try #require(SNSMessage(body: try bytes(fields.merging(["Signature": "AA=="]) { $1 })))
         let signed = Data(message.stringToSign.utf8)
-        let signature = version == "1"
+        let signature =
+            version == "1"
             ? try key.signature(for: Insecure.SHA1.hash(data: signed), padding: .insecurePKCS1v1_5)
             : try key.signature(for: SHA256.hash(data: signed), padding: .insecurePKCS1v1_5)
         fields["Signature"] = signature.rawRepresentation.base64EncodedString()
@@ -43,16 +45,27 @@ struct SESEventsTests {
 
     @Test("what SNS signs: each field's name and value with a newline after each, Subject only when present, in SNS's order")
     func stringToSign() throws {
-        let notification = try #require(SNSMessage(body: try Self.bytes(Self.notification.merging([
-            "Signature": "AA==", "SignatureVersion": "2", "SigningCertURL": Self.certificateURL]) { $1 })))
-        #expect(notification.stringToSign == """
-            Message\n{"eventType": "Delivery"}\nMessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\nTimestamp\n2026-12-04T05:00:00.000Z\n\
-            TopicArn\n\(Self.topic)\nType\nNotification\n
-            """)
-        let confirmation = try #require(SNSMessage(body: try Self.bytes([
-            "Type": "SubscriptionConfirmation", "MessageId": "m", "TopicArn": "t", "Message": "hi", "Timestamp": "ts",
-            "Token": "tok", "SubscribeURL": "https://sns/x", "Signature": "AA==", "SignatureVersion": "1", "SigningCertURL": "c"])))
-        #expect(confirmation.stringToSign == "Message\nhi\nMessageId\nm\nSubscribeURL\nhttps://sns/x\nTimestamp\nts\nToken\ntok\nTopicArn\nt\nType\nSubscriptionConfirmation\n")
+        let notification = try #require(
+            SNSMessage(
+                body: try Self.bytes(
+                    Self.notification.merging([
+                        "Signature": "AA==", "SignatureVersion": "2", "SigningCertURL": Self.certificateURL,
+                    ]) { $1 })))
+        #expect(
+            notification.stringToSign == """
+                Message\n{"eventType": "Delivery"}\nMessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\nTimestamp\n2026-12-04T05:00:00.000Z\n\
+                TopicArn\n\(Self.topic)\nType\nNotification\n
+                """)
+        let confirmation = try #require(
+            SNSMessage(
+                body: try Self.bytes([
+                    "Type": "SubscriptionConfirmation", "MessageId": "m", "TopicArn": "t", "Message": "hi", "Timestamp": "ts",
+                    "Token": "tok", "SubscribeURL": "https://sns/x", "Signature": "AA==", "SignatureVersion": "1", "SigningCertURL": "c",
+                ])))
+        #expect(
+            confirmation.stringToSign
+                == "Message\nhi\nMessageId\nm\nSubscribeURL\nhttps://sns/x\nTimestamp\nts\nToken\ntok\nTopicArn\nt\nType\nSubscriptionConfirmation\n"
+        )
         #expect(SNSMessage(body: Array(#"{"Type": "Notification"}"#.utf8)) == nil)
         #expect(SNSMessage(body: Array("not json".utf8)) == nil)
     }
@@ -100,14 +113,17 @@ struct SESEventsTests {
         }
     }
 
-    @Test("refused before anything is fetched: another topic, a Timestamp over an hour away, a signature SNS never makes, a certificate URL not of SNS's shape")
+    @Test(
+        "refused before anything is fetched: another topic, a Timestamp over an hour away, a signature SNS never makes, a certificate URL not of SNS's shape"
+    )
     func refusedUnfetched() async throws {
         let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let fetches = Fetches(try Self.certificate(for: key))
         let transport = HTTPTransport()
         defer { Task { await transport.shutdown() } }
-        let events = SESEvents(provider: "ses", settings: .init(topicARN: Self.topic, certificateURLPrefix: "https://sns.eu-west-1.amazonaws.com/"),
-                               transport: transport, certificates: fetches.certificates())
+        let events = SESEvents(
+            provider: "ses", settings: .init(topicARN: Self.topic, certificateURLPrefix: "https://sns.eu-west-1.amazonaws.com/"),
+            transport: transport, certificates: fetches.certificates())
         func answer(_ fields: [String: String], version: String = "2") async throws -> ReceiptCheck {
             await events.receipts(query: nil, headers: [], body: try Self.body(fields, key: key, version: version))
         }
@@ -119,12 +135,16 @@ struct SESEventsTests {
         #expect(try await answer(Self.fresh(), version: "3") == .refused("not a signature SNS makes"))
         let short = try Self.bytes(Self.fresh(["SignatureVersion": "2", "Signature": "AAAA", "SigningCertURL": Self.certificateURL]))
         #expect(await events.receipts(query: nil, headers: [], body: short) == .refused("not a signature SNS makes"))
-        for url in ["https://evil.example/SimpleNotificationService-abc.pem",
-                    "https://sns.eu-west-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem",
-                    "https://sns.eu-west-1.amazonaws.com/../SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com/cert.pem",
-                    "https://sns.eu-west-1.amazonaws.com/x/SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.txt",
-                    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-a%2F.pem", "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-.pem",
-                    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-\(String(repeating: "a", count: 65)).pem"] {
+        for url in [
+            "https://evil.example/SimpleNotificationService-abc.pem",
+            "https://sns.eu-west-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem",
+            "https://sns.eu-west-1.amazonaws.com/../SimpleNotificationService-abc.pem", "https://sns.eu-west-1.amazonaws.com/cert.pem",
+            "https://sns.eu-west-1.amazonaws.com/x/SimpleNotificationService-abc.pem",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.txt",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-a%2F.pem",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-.pem",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-\(String(repeating: "a", count: 65)).pem",
+        ] {
             #expect(try await answer(Self.fresh(["SigningCertURL": url])) == .refused("a SigningCertURL not of SNS's shape"), "\(url)")
         }
         #expect(await fetches.urls.isEmpty)
@@ -135,7 +155,9 @@ struct SESEventsTests {
         #expect(await fetches.urls == [Self.certificateURL])
     }
 
-    @Test("certificate fetches: one per URL however many messages wait for it, at most 5 starting in a minute, at most 16 kept, the oldest going first")
+    @Test(
+        "certificate fetches: one per URL however many messages wait for it, at most 5 starting in a minute, at most 16 kept, the oldest going first"
+    )
     func fetchBudget() async throws {
         let certificate = try Self.certificate(for: try _RSA.Signing.PrivateKey(keySize: .bits2048))
         let fetches = Fetches(certificate)
@@ -191,16 +213,20 @@ struct SESEventsTests {
         await fetches.answer(nil)
         #expect(await kept(at: 2 * nextDay + 60), "the fetch failed: the kept one serves")
         #expect(await fetches.urls.count == 8)
-        #expect(await certificates.certificate(at: url + ".new", now: start.addingTimeInterval(2 * nextDay + 60)) == .failure(.init(reason: "404")))
+        #expect(
+            await certificates.certificate(at: url + ".new", now: start.addingTimeInterval(2 * nextDay + 60))
+                == .failure(.init(reason: "404")))
     }
 
     @Test("hostile bodies, and SNS-shaped ones with any fields: refused or read, never a crash, never a receipt unchecked")
     func hostileBodies() async throws {
         let transport = HTTPTransport()
-        let events = SESEvents(provider: "ses", settings: .init(topicARN: Self.topic, certificateURLPrefix: "https://sns.eu-west-1.amazonaws.com/"),
-                               transport: transport)
+        let events = SESEvents(
+            provider: "ses", settings: .init(topicARN: Self.topic, certificateURLPrefix: "https://sns.eu-west-1.amazonaws.com/"),
+            transport: transport)
         let keys = ["Type", "MessageId", "TopicArn", "Message", "Timestamp", "Signature", "SignatureVersion", "SigningCertURL", "Token"]
-        await propertyCheck(count: 1000, input: Gen.int(in: 0...255).array(of: 0...300), Gen.int(in: 0...keys.count - 1).array(of: 0...12)) { bytes, picks in
+        await propertyCheck(count: 1000, input: Gen.int(in: 0...255).array(of: 0...300), Gen.int(in: 0...keys.count - 1).array(of: 0...12))
+        { bytes, picks in
             // Raw bytes, and an SNS-shaped object whose fields are those bytes as text (never our topic).
             let text = String(decoding: bytes.map { UInt8($0) }, as: UTF8.self)
             var fields: [String: String] = [:]

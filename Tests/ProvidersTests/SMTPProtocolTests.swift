@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import Providers
 
 @Suite("SMTP replies, capabilities and dot-stuffing")
@@ -38,9 +39,12 @@ struct SMTPProtocolTests {
 
     @Test("EHLO keywords, including the old AUTH= spelling")
     func capabilities() {
-        let caps = SMTPCapabilities(ehlo: SMTPReply(code: 250, lines: [
-            "mx.example", "PIPELINING", "SIZE 10240000", "STARTTLS", "AUTH LOGIN PLAIN", "AUTH=CRAM-MD5", "SMTPUTF8", "8BITMIME",
-        ]))
+        let caps = SMTPCapabilities(
+            ehlo: SMTPReply(
+                code: 250,
+                lines: [
+                    "mx.example", "PIPELINING", "SIZE 10240000", "STARTTLS", "AUTH LOGIN PLAIN", "AUTH=CRAM-MD5", "SMTPUTF8", "8BITMIME",
+                ]))
         #expect(caps.pipelining && caps.startTLS && caps.smtpUTF8 && caps.eightBitMIME)
         #expect(caps.sizeLimit == 10_240_000)
         #expect(caps.authMechanisms == ["LOGIN", "PLAIN", "CRAM-MD5"])

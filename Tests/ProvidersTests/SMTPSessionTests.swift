@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import NotifyCore
 import Testing
+
 @testable import Providers
 
 @Suite("The SMTP session: its protocol as a value, and its handler on an EmbeddedChannel")
@@ -18,8 +19,9 @@ struct SMTPSessionTests {
     }
 
     static func envelope(_ recipient: String = "a@example.com", urgent: Bool = false, utf8: Bool = false) -> SMTPEnvelope {
-        SMTPEnvelope(sender: "bounce@flowmart.test", recipient: recipient, message: Array("Subject: hi\r\n\r\n.hello\r\n".utf8),
-                     needsSMTPUTF8: utf8, urgent: urgent)
+        SMTPEnvelope(
+            sender: "bounce@flowmart.test", recipient: recipient, message: Array("Subject: hi\r\n\r\n.hello\r\n".utf8),
+            needsSMTPUTF8: utf8, urgent: urgent)
     }
 
     /// The actions with each `startNext` done as the handler does it: in its place, after the completions before it.
@@ -84,8 +86,9 @@ struct SMTPSessionTests {
         #expect(Self.isReady(Self.server("250-mail.test\r\n250-PIPELINING\r\n250 SIZE 1000\r\n", to: &state)))
         #expect(state.isIdle)
         let size = Self.envelope().message.count
-        #expect(Self.written(Self.enqueue(Self.envelope(), 1, to: &state))
-            == "MAIL FROM:<bounce@flowmart.test> SIZE=\(size)\r\nRCPT TO:<a@example.com>\r\nDATA\r\n")
+        #expect(
+            Self.written(Self.enqueue(Self.envelope(), 1, to: &state))
+                == "MAIL FROM:<bounce@flowmart.test> SIZE=\(size)\r\nRCPT TO:<a@example.com>\r\nDATA\r\n")
         #expect(Self.written(Self.server("250 ok\r\n250 ok\r\n354 go ahead\r\n", to: &state)) == "<body>.\r\n")
         let done = Self.server("250 2.0.0 Ok: queued as ABC123\r\n", to: &state)
         #expect(Self.outcomes(done) == [1: .accepted(queueID: "ABC123")])
@@ -131,8 +134,10 @@ struct SMTPSessionTests {
         #expect(Self.outcomes(actions) == [1: .failed(.tooLarge(limit: 10), reachedServer: false)])
         var utf8 = Self.ready()
         let refused = Self.enqueue(Self.envelope("ü@example.com", utf8: true), 1, to: &utf8)
-        #expect(Self.outcomes(refused)[1] == .failed(
-            .unsendableAddress("the address needs SMTPUTF8, which the server does not offer"), reachedServer: false))
+        #expect(
+            Self.outcomes(refused)[1]
+                == .failed(
+                    .unsendableAddress("the address needs SMTPUTF8, which the server does not offer"), reachedServer: false))
         #expect(utf8.isIdle)
     }
 
@@ -153,12 +158,16 @@ struct SMTPSessionTests {
         _ = Self.enqueue(Self.envelope(), 1, to: &state)
         _ = Self.enqueue(Self.envelope("b@example.com"), 2, to: &state)
         let actions = state.fail(.timeout(.message))
-        #expect(Self.outcomes(actions) == [
-            1: .failed(.timeout(.message), reachedServer: true),
-            2: .failed(.connection("the connection closed before this message's turn"), reachedServer: false),
-        ])
+        #expect(
+            Self.outcomes(actions) == [
+                1: .failed(.timeout(.message), reachedServer: true),
+                2: .failed(.connection("the connection closed before this message's turn"), reachedServer: false),
+            ])
         #expect(!state.isOpen && state.fail(.connection("again")).isEmpty, "once")
-        #expect(Self.outcomes(Self.enqueue(Self.envelope(), 3, to: &state)) == [3: .failed(.connection("the connection is closed"), reachedServer: false)])
+        #expect(
+            Self.outcomes(Self.enqueue(Self.envelope(), 3, to: &state)) == [
+                3: .failed(.connection("the connection is closed"), reachedServer: false)
+            ])
     }
 
     @Test("STARTTLS: required and not offered, not ready; offered, TLS starts and EHLO is said again; AUTH only over TLS")

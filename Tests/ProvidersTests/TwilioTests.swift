@@ -2,6 +2,7 @@ import Foundation
 import NotifyCore
 import PropertyBased
 import Testing
+
 @testable import Providers
 
 @Suite("Twilio: request and callback encoding, signatures, replies")
@@ -30,13 +31,18 @@ struct TwilioTests {
         let source = TwilioReceipts(provider: "twilio", callbackURL: "https://notify.example.com/receipts/twilio", authToken: "12345")
         let body = Array(FormEncoding.encode(Self.fields).utf8)
         let query = "delivery=0b9c4b4e-6a57-4a44-9d8f-1f5b0c1f3a11"
-        #expect(source.receipts(query: query, headers: [("X-Twilio-Signature", Self.signature)], body: body) == .receipts([Receipt(
-            deliveryID: "0b9c4b4e-6a57-4a44-9d8f-1f5b0c1f3a11", provider: "twilio",
-            providerMessageID: "SM0123456789abcdef0123456789abcdef", providerStatus: "delivered", status: .delivered)]))
+        #expect(
+            source.receipts(query: query, headers: [("X-Twilio-Signature", Self.signature)], body: body)
+                == .receipts([
+                    Receipt(
+                        deliveryID: "0b9c4b4e-6a57-4a44-9d8f-1f5b0c1f3a11", provider: "twilio",
+                        providerMessageID: "SM0123456789abcdef0123456789abcdef", providerStatus: "delivered", status: .delivered)
+                ]))
         #expect(source.receipts(query: query, headers: [], body: body) == .badSignature)
         #expect(source.receipts(query: "delivery=other", headers: [("x-twilio-signature", Self.signature)], body: body) == .badSignature)
-        #expect(source.receipts(query: query, headers: [("X-Twilio-Signature", Self.signature)], body: Array("%zz".utf8))
-            == .malformed("the body is not form-encoded UTF-8"))
+        #expect(
+            source.receipts(query: query, headers: [("X-Twilio-Signature", Self.signature)], body: Array("%zz".utf8))
+                == .malformed("the body is not form-encoded UTF-8"))
     }
 
     @Test("form encoding: what we encode decodes to the same fields, spaces as +, everything else escaped")
@@ -55,13 +61,19 @@ struct TwilioTests {
             TwilioProvider.result(HTTPTransport.Response(status: status, headers: headers, body: Array(body.utf8)))
         }
         #expect(reply(201, #"{"sid": "SM1", "status": "queued"}"#) == .sent(providerMessageID: "SM1"))
-        guard case .failed(let noSid) = reply(201, "{}") else { Issue.record("a reply without a sid is not a send"); return }
+        guard case .failed(let noSid) = reply(201, "{}") else {
+            Issue.record("a reply without a sid is not a send")
+            return
+        }
         #expect(noSid.failureClass == .transient)
         guard case .failed(let invalid) = reply(400, #"{"code": 21211, "message": "The 'To' number is not valid", "status": 400}"#),
-              case .failed(let auth) = reply(401, #"{"code": 20003, "message": "Authenticate", "status": 401}"#),
-              case .failed(let throttled) = reply(429, #"{"code": 20429, "message": "Too Many Requests"}"#, [("retry-after", "7")]),
-              case .failed(let server) = reply(503, "<html>busy</html>")
-        else { Issue.record("errors are failures"); return }
+            case .failed(let auth) = reply(401, #"{"code": 20003, "message": "Authenticate", "status": 401}"#),
+            case .failed(let throttled) = reply(429, #"{"code": 20429, "message": "Too Many Requests"}"#, [("retry-after", "7")]),
+            case .failed(let server) = reply(503, "<html>busy</html>")
+        else {
+            Issue.record("errors are failures")
+            return
+        }
         #expect(invalid.code == "twilio-21211" && invalid.failureClass == .permanent)
         #expect(auth.code == "twilio-20003" && auth.failureClass == .provider)
         #expect(throttled.failureClass == .throttled && throttled.retryAfter == 7)
@@ -71,14 +83,16 @@ struct TwilioTests {
     @Test("hostile callbacks: any bytes as body and query are refused or read, never a crash, never a receipt unsigned")
     func hostileCallbacks() async {
         let source = TwilioReceipts(provider: "twilio", callbackURL: "https://notify.example.com/receipts/twilio", authToken: "12345")
-        await propertyCheck(count: 2000, input: Gen.int(in: 0...255).array(of: 0...300), Gen.int(in: 32...126).array(of: 0...60)) { bytes, queryBytes in
+        await propertyCheck(count: 2000, input: Gen.int(in: 0...255).array(of: 0...300), Gen.int(in: 32...126).array(of: 0...60)) {
+            bytes, queryBytes in
             let body = bytes.map { UInt8($0) }
             let query = queryBytes.map { UInt8($0) }
             let check = source.receipts(
                 query: String(decoding: query, as: UTF8.self), headers: [("X-Twilio-Signature", Self.signature)], body: body)
             if case .receipts = check { Issue.record("a receipt without a valid signature") }
             if let fields = FormEncoding.decode(body) {
-                #expect(FormEncoding.decode(FormEncoding.encode(fields).utf8).map { $0.map { [$0.0, $0.1] } } == fields.map { [$0.0, $0.1] })
+                #expect(
+                    FormEncoding.decode(FormEncoding.encode(fields).utf8).map { $0.map { [$0.0, $0.1] } } == fields.map { [$0.0, $0.1] })
             }
         }
     }

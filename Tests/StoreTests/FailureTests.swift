@@ -85,7 +85,9 @@ struct PoolTests {
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<6 {
-                group.addTask { try await pool.withConnection { try $0.query("SELECT \(index), pg_sleep(0.1)")[0].decode(0, as: Int.self) } }
+                group.addTask {
+                    try await pool.withConnection { try $0.query("SELECT \(index), pg_sleep(0.1)")[0].decode(0, as: Int.self) }
+                }
             }
             var seen: [Int] = []
             for try await value in group { seen.append(value) }

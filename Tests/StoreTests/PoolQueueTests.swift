@@ -5,7 +5,9 @@ import Testing
 
 @Suite("The pool's queue for work from outside (HTTP requests)", .needsPostgreSQL)
 struct PoolQueueTests {
-    @Test("with every connection lent, at most the limit wait; the next is refused at once (busy); callers without a limit still queue, uncounted")
+    @Test(
+        "with every connection lent, at most the limit wait; the next is refused at once (busy); callers without a limit still queue, uncounted"
+    )
     func boundedWaiters() async throws {
         let pool = try await TestDatabase.pool(size: 1)
         let held = DispatchSemaphore(value: 0)
@@ -14,7 +16,9 @@ struct PoolQueueTests {
         // The daemon's own work waiting first: it does not count against the limit.
         let own = Task { try await pool.withConnection { try $0.query(select)[0].decode(0, as: Int.self) } }
         try await Self.until { pool.waiting.all == 1 }
-        let waiting = (0..<2).map { _ in Task { try await pool.withConnection(queueingAtMost: 2) { try $0.query(select)[0].decode(0, as: Int.self) } } }
+        let waiting = (0..<2).map { _ in
+            Task { try await pool.withConnection(queueingAtMost: 2) { try $0.query(select)[0].decode(0, as: Int.self) } }
+        }
         try await Self.until { pool.waiting.limited == 2 }
 
         let started = ContinuousClock.now
@@ -45,7 +49,9 @@ struct PoolQueueTests {
     static func until(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while !condition() {
-            guard ContinuousClock.now < deadline else { throw SupportFailure("the pool's queue never came to the state the test waits for") }
+            guard ContinuousClock.now < deadline else {
+                throw SupportFailure("the pool's queue never came to the state the test waits for")
+            }
             try await Task.sleep(for: .milliseconds(10))
         }
     }

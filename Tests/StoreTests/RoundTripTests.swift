@@ -17,8 +17,10 @@ struct RoundTripTests {
         try await pool.withConnection { db in
             try db.execute(PGQuery(unsafeSQL: "CREATE TABLE \(table) (id integer PRIMARY KEY, body text, raw bytea)"))
             for (index, value) in Self.hostile.enumerated() {
-                try db.execute(PGQuery(unsafeSQL: "INSERT INTO \(table) VALUES ($1, $2, $3)",
-                                       parameters: [String(index), value, Array(value.utf8).pgText]))
+                try db.execute(
+                    PGQuery(
+                        unsafeSQL: "INSERT INTO \(table) VALUES ($1, $2, $3)",
+                        parameters: [String(index), value, Array(value.utf8).pgText]))
             }
         }
         let rows = try await pool.withConnection { db in
@@ -43,8 +45,9 @@ struct RoundTripTests {
         let table = TestDatabase.uniqueName("copied")
         let copied = try await pool.withConnection { db in
             try db.execute(PGQuery(unsafeSQL: "CREATE TABLE \(table) (id integer, body text, note text)"))
-            return try db.copy(into: table, columns: ["id", "body", "note"],
-                               rows: Self.hostile.enumerated().map { [$0.offset, $0.element, nil] })
+            return try db.copy(
+                into: table, columns: ["id", "body", "note"],
+                rows: Self.hostile.enumerated().map { [$0.offset, $0.element, nil] })
         }
         #expect(copied == Self.hostile.count)
         let rows = try await pool.withConnection { db in

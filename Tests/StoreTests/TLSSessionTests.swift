@@ -57,7 +57,8 @@ struct TLSSessionTests {
         #expect(String(reflecting: error).contains("secret-value-42"))
     }
 
-    static let caPath = ProcessInfo.processInfo.environment["NOTIFY_TEST_TLS_CA"]
+    static let caPath =
+        ProcessInfo.processInfo.environment["NOTIFY_TEST_TLS_CA"]
         ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".stack/tls/ca.pem").path
 

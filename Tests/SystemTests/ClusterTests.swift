@@ -16,7 +16,9 @@ struct ClusterTests {
     static let events = 2_000
     static let users = 40
 
-    @Test("three daemons, 2,000 confirmed payments with email and in-app; one daemon SIGKILLed and the node holding the queues' leaders killed mid-stream: lost 0, duplicated 0")
+    @Test(
+        "three daemons, 2,000 confirmed payments with email and in-app; one daemon SIGKILLed and the node holding the queues' leaders killed mid-stream: lost 0, duplicated 0"
+    )
     func killDaemonAndNode() async throws {
         let cluster = try #require(Self.environment["NOTIFY_CLUSTER"])
         let amqpURL = try #require(Self.environment["NOTIFY_TEST_CLUSTER_AMQP_URL"])
@@ -24,8 +26,9 @@ struct ClusterTests {
         let hosts = try #require(Self.environment["NOTIFY_TEST_CLUSTER_POSTGRES_HOSTS"])
         var logger = Logger(label: "cluster-test")
         logger.logLevel = .error
-        let slot = try await IsolatedStack(prefix: "cluster", amqpURL: amqpURL,
-                                           postgresURL: try #require(Self.environment["NOTIFY_TEST_CLUSTER_POSTGRES_PRIMARY"]), logger: logger)
+        let slot = try await IsolatedStack(
+            prefix: "cluster", amqpURL: amqpURL,
+            postgresURL: try #require(Self.environment["NOTIFY_TEST_CLUSTER_POSTGRES_PRIMARY"]), logger: logger)
         let environment = slot.daemonEnvironment.merging(EmailDeliveryTests.smtpEnvironment) { $1 }.merging([
             "NOTIFY_AMQP_NODES": nodes, "NOTIFY_AMQP_HEARTBEAT_SECONDS": "2", "NOTIFY_TOPOLOGY_RPC_QUEUE_TYPE": "quorum",
             "NOTIFY_POSTGRES_URL": "postgresql://postgres@\(hosts)/\(slot.database)?target_session_attrs=read-write",
@@ -41,11 +44,15 @@ struct ClusterTests {
         defer {
             for daemon in daemons { daemon.stop() }
             _ = try? runTool(cluster, "start-node", "1")
-            Task { await db.close(); await slot.tearDown() }
+            Task {
+                await db.close()
+                await slot.tearDown()
+            }
         }
         let tag = "cl-\(slot.id)"
         try await db.withConnection { db in
-            _ = try db.query("""
+            _ = try db.query(
+                """
                 INSERT INTO recipients (user_id, email) SELECT \(tag) || '-' || i, \(tag) || '-' || i || '@example.com' FROM generate_series(0, \(Self.users - 1)) i
                 """)
         }
@@ -68,8 +75,9 @@ struct ClusterTests {
                 AMQPOutgoingMessage(
                     exchange: slot.exchange, routingKey: "payment.processed",
                     body: Payments.confirmed(user: "\(tag)-\(index % Self.users)", index: index),
-                    properties: AMQPProperties(contentType: "application/json", headers: ["version": "1.0.0"], persistent: true,
-                                               messageID: "\(tag)-event-\(index)", type: "PaymentProcessed"))
+                    properties: AMQPProperties(
+                        contentType: "application/json", headers: ["version": "1.0.0"], persistent: true,
+                        messageID: "\(tag)-event-\(index)", type: "PaymentProcessed"))
             }
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
@@ -97,7 +105,8 @@ struct ClusterTests {
         var (stored, settled) = (0, false)
         while ContinuousClock.now < deadline {
             (stored, settled) = try await db.withConnection { db in
-                let row = try db.query("""
+                let row = try db.query(
+                    """
                     SELECT (SELECT count(DISTINCT source_event_key) FROM notifications WHERE user_id LIKE \(tag + "-%")),
                            NOT EXISTS (SELECT 1 FROM deliveries WHERE status IN ('queued', 'sending', 'failed'))
                     """)[0]
@@ -107,8 +116,12 @@ struct ClusterTests {
             try await Task.sleep(for: .seconds(1))
         }
         let (keys, duplicated) = try await db.withConnection { db in
-            let keys = Set(try db.query("SELECT source_event_key FROM notifications WHERE user_id LIKE \(tag + "-%")").map { try $0.decode(0, as: String.self) })
-            let duplicated = try db.query("""
+            let keys = Set(
+                try db.query("SELECT source_event_key FROM notifications WHERE user_id LIKE \(tag + "-%")").map {
+                    try $0.decode(0, as: String.self)
+                })
+            let duplicated = try db.query(
+                """
                 SELECT count(*) FROM (SELECT 1 FROM notifications WHERE user_id LIKE \(tag + "-%") GROUP BY source_event_key HAVING count(*) > 1) d
                 """)[0].decode(0, as: Int.self)
             return (keys, duplicated)
@@ -123,8 +136,12 @@ struct ClusterTests {
         let unsent = sent.filter { byID["<\($0)@flowmart.example>"] == nil }.count
         let duplicateSends = byID.values.reduce(0) { $0 + $1 - 1 }
         print("cluster checker: lost=\(lost) duplicated=\(duplicated) duplicate_sends=\(duplicateSends) emails_missing=\(unsent)")
-        #expect(lost == 0 && duplicated == 0, "lost=\(lost) duplicated=\(duplicated)\n\(daemons.map { String($0.log.suffix(1500)) }.joined(separator: "\n---\n"))")
-        #expect(sent.count == Self.events && unsent == 0, "every notification's email sent and received: \(sent.count) sent, \(unsent) not received")
+        #expect(
+            lost == 0 && duplicated == 0,
+            "lost=\(lost) duplicated=\(duplicated)\n\(daemons.map { String($0.log.suffix(1500)) }.joined(separator: "\n---\n"))")
+        #expect(
+            sent.count == Self.events && unsent == 0,
+            "every notification's email sent and received: \(sent.count) sent, \(unsent) not received")
         #expect(duplicateSends <= 100, "duplicate sends are those in flight at a kill: \(duplicateSends)")
         // Quorum queues left behind would cost every node of the cluster in later runs. Deleted with every member
         // up: with one down, each delete waits on it.

@@ -1,8 +1,10 @@
 import Foundation
-import Postgres
 import NotifyStore
+import Postgres
 import StackSupport
 import Testing
+
+@testable import notifyd
 
 @Suite("notifyd as a process: start, ready, shutdown, refusals", .needsStack)
 struct DaemonLifecycleTests {
@@ -46,12 +48,14 @@ struct DaemonLifecycleTests {
         #expect(!daemon.log.contains("pg-secret"))
     }
 
-    @Test("bad configuration names the key and exits non-zero", arguments: [
-        ("NOTIFY_AMQP_HEARTBEAT_SECONDS", "ten", "amqp.heartbeatSeconds"),
-        ("NOTIFY_POSTGRES_POOL_SIZE", "0", "postgres.poolSize"),
-        ("NOTIFY_AMQP_URL", "http://nowhere", "amqp.url"),
-        ("NOTIFY_LOG_LEVEL", "loud", "log.level"),
-    ])
+    @Test(
+        "bad configuration names the key and exits non-zero",
+        arguments: [
+            ("NOTIFY_AMQP_HEARTBEAT_SECONDS", "ten", "amqp.heartbeatSeconds"),
+            ("NOTIFY_POSTGRES_POOL_SIZE", "0", "postgres.poolSize"),
+            ("NOTIFY_AMQP_URL", "http://nowhere", "amqp.url"),
+            ("NOTIFY_LOG_LEVEL", "loud", "log.level"),
+        ])
     func badConfiguration(variable: String, value: String, key: String) async throws {
         let daemon = try DaemonProcess(environment: [variable: value])
         let status = await daemon.waitForExit(timeout: .seconds(20))
@@ -61,8 +65,9 @@ struct DaemonLifecycleTests {
 
     @Test("two daemons starting together on a fresh database apply each migration once, and both get ready")
     func racingStarts() async throws {
-        let admin = PGPool(configuration: try PGConfiguration(url: DaemonProcess.stackEnvironment["NOTIFY_POSTGRES_URL"]!),
-                           logger: .init(label: "test"))
+        let admin = PGPool(
+            configuration: try PGConfiguration(url: DaemonProcess.stackEnvironment["NOTIFY_POSTGRES_URL"]!),
+            logger: .init(label: "test"))
         let database = "race_\(UUID().uuidString.prefix(8).lowercased())"
         try await admin.withConnection { _ = try $0.execute(PGQuery(unsafeSQL: "CREATE DATABASE \(database)")) }
         let url = DaemonProcess.stackEnvironment["NOTIFY_POSTGRES_URL"]!.replacingOccurrences(of: "/notify_test", with: "/\(database)")
@@ -71,7 +76,8 @@ struct DaemonLifecycleTests {
         let second = try DaemonProcess(environment: ["NOTIFY_POSTGRES_URL": url])
         #expect(await first.waitForLog("ready"), "log was: \(first.log)")
         #expect(await second.waitForLog("ready"), "log was: \(second.log)")
-        let applications = first.log.components(separatedBy: "applied migration").count
+        let applications =
+            first.log.components(separatedBy: "applied migration").count
             + second.log.components(separatedBy: "applied migration").count - 2
         #expect(applications == Migrations.count)
         first.signal(SIGTERM)
@@ -87,8 +93,6 @@ struct DaemonLifecycleTests {
         await admin.close()
     }
 }
-
-@testable import notifyd
 
 extension Migrations {
     static var count: Int { all.count }

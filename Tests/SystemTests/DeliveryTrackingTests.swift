@@ -37,7 +37,8 @@ struct DeliveryTrackingTests {
         try await service.publish([Payments.catalogExample])
         #expect(try await service.waitForStored(1) == 1)
         let id = try await Self.onlyNotification(of: "123e4567-e89b-12d3-a456-426614174000", service)
-        let deliveries = try #require(try await service.call("GetDeliveryStatus", ["notificationId": id]).body["deliveries"] as? [[String: Any]])
+        let deliveries = try #require(
+            try await service.call("GetDeliveryStatus", ["notificationId": id]).body["deliveries"] as? [[String: Any]])
         let byChannel = Dictionary(uniqueKeysWithValues: deliveries.map { ($0["channel"] as? String ?? "", $0) })
         #expect(byChannel["in-app"]?["status"] as? String == "delivered")
         #expect(byChannel["email"]?["status"] as? String == "skipped")

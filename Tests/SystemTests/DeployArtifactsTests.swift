@@ -13,7 +13,9 @@ import Testing
 struct DeployArtifactsTests {
     static let environment = ProcessInfo.processInfo.environment
 
-    @Test("definitions imported and roles created: notifyd declares its topology and migrates as non-superusers; a payment published as payments becomes a notification; payments may not publish inventory events")
+    @Test(
+        "definitions imported and roles created: notifyd declares its topology and migrates as non-superusers; a payment published as payments becomes a notification; payments may not publish inventory events"
+    )
     func definitionsAndRoles() async throws {
         let cluster = try #require(Self.environment["NOTIFY_CLUSTER"])
         let hosts = try #require(Self.environment["NOTIFY_TEST_CLUSTER_POSTGRES_HOSTS"])
@@ -31,8 +33,15 @@ struct DeployArtifactsTests {
             #expect(try runTool(cluster, "rabbitmqctl", "1", "change_password", user, password) == 0)
         }
         let psql = ["-h", primary.host ?? "127.0.0.1", "-p", String(primary.port ?? 5432), "-U", "postgres", "-q"]
-        #expect(try runTool("/usr/bin/psql", psql + ["-v", "db=\(database)", "-f", repositoryRoot.appendingPathComponent("deploy/postgres/roles.sql").path]) == 0)
-        #expect(try runTool("/usr/bin/psql", psql + ["-f", repositoryRoot.appendingPathComponent("deploy/postgres/roles.sql").path, "-v", "db=\(database)"]) == 0, "idempotent")
+        #expect(
+            try runTool(
+                "/usr/bin/psql",
+                psql + ["-v", "db=\(database)", "-f", repositoryRoot.appendingPathComponent("deploy/postgres/roles.sql").path]) == 0)
+        #expect(
+            try runTool(
+                "/usr/bin/psql",
+                psql + ["-f", repositoryRoot.appendingPathComponent("deploy/postgres/roles.sql").path, "-v", "db=\(database)"]) == 0,
+            "idempotent")
         defer {
             _ = try? runTool(cluster, "rabbitmqctl", "1", "delete_vhost", "flowmart")
             _ = try? runTool("/usr/bin/psql", psql + ["-c", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"])
@@ -56,22 +65,29 @@ struct DeployArtifactsTests {
         try await publisher.connect()
         let payment = AMQPOutgoingMessage(
             exchange: "flowmart.events", routingKey: "payment.processed", body: Payments.confirmed(user: "deploy-\(id)", index: 1),
-            properties: AMQPProperties(contentType: "application/json", persistent: true, messageID: "deploy-\(id)", type: "PaymentProcessed"))
+            properties: AMQPProperties(
+                contentType: "application/json", persistent: true, messageID: "deploy-\(id)", type: "PaymentProcessed"))
         #expect(try await publisher.publish([payment]) == [.confirmed])
         var forged = payment
         forged.routingKey = "inventory.adjusted"
         #expect((try? await publisher.publish([forged], timeout: .seconds(3))) != [.confirmed], "topic permissions refuse it")
         await publisher.close()
 
-        let db = PGPool(configuration: try PGConfiguration(url: "postgresql://notifyd@\(hosts)/\(database)?target_session_attrs=read-write"), logger: logger)
+        let db = PGPool(
+            configuration: try PGConfiguration(url: "postgresql://notifyd@\(hosts)/\(database)?target_session_attrs=read-write"),
+            logger: logger)
         defer { Task { await db.close() } }
         var stored = 0
         for _ in 0..<100 where stored == 0 {
-            stored = try await db.withConnection { try $0.query("SELECT count(*) FROM notifications WHERE user_id = \("deploy-\(id)")")[0].decode(0, as: Int.self) }
+            stored = try await db.withConnection {
+                try $0.query("SELECT count(*) FROM notifications WHERE user_id = \("deploy-\(id)")")[0].decode(0, as: Int.self)
+            }
             if stored == 0 { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(stored == 1)
-        let superuser = try await db.withConnection { try $0.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0].decode(0, as: Bool.self) }
+        let superuser = try await db.withConnection {
+            try $0.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0].decode(0, as: Bool.self)
+        }
         #expect(superuser == false)
     }
 }

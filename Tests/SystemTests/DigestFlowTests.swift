@@ -6,12 +6,16 @@ import Testing
 /// ends or as soon as it is full; tracking says which digest carried each; a cancelled item is left out.
 @Suite("Digests", .needsStack, .serialized)
 struct DigestFlowTests {
-    static func send(_ service: ServiceHarness, key: String, user: String, title: String, body: String = "Details follow",
-                     digest: [String: Any]) async throws -> ServiceHarness.Reply {
-        try await service.call("SendNotification", [
-            "channels": ["email", "in-app"], "messageCategory": "PRICE_DROP_ALERT", "recipient": ["userId": user],
-            "content": ["title": title, "body": body], "digest": digest,
-        ], as: .key(key))
+    static func send(
+        _ service: ServiceHarness, key: String, user: String, title: String, body: String = "Details follow",
+        digest: [String: Any]
+    ) async throws -> ServiceHarness.Reply {
+        try await service.call(
+            "SendNotification",
+            [
+                "channels": ["email", "in-app"], "messageCategory": "PRICE_DROP_ALERT", "recipient": ["userId": user],
+                "content": ["title": title, "body": body], "digest": digest,
+            ], as: .key(key))
     }
 
     /// The email delivery of `notification` once it has left `batched` (or any status in `until`), with its history.
@@ -35,8 +39,9 @@ struct DigestFlowTests {
         #expect(try await service.call("UpsertRecipient", ["userId": user, "email": address], as: .key(shop.productKey)).status == 200)
         var notifications: [String] = []
         for (index, title) in ["Kettle 20% off", "Toaster <now> 15% off", "Mugs & cups 10% off"].enumerated() {
-            let reply = try await Self.send(service, key: shop.productKey, user: user, title: title, body: "Offer \(index)",
-                                            digest: ["windowSeconds": 2, "maxItems": 10])
+            let reply = try await Self.send(
+                service, key: shop.productKey, user: user, title: title, body: "Offer \(index)",
+                digest: ["windowSeconds": 2, "maxItems": 10])
             #expect(reply.status == 202, "\(reply.raw)")
             notifications.append(try #require(reply.body["notificationId"] as? String))
         }
@@ -61,9 +66,12 @@ struct DigestFlowTests {
         }
         let digest = try #require(digests.count == 1 ? digests.first : nil, "\(digests)")
         let message = try await service.call("GetMessage", ["messageId": digest], as: .key(shop.productKey))
-        #expect(message.status == 200 && message.body["status"] as? String == "sent" && message.body["senderId"] as? String == "digest", "\(message.raw)")
+        #expect(
+            message.status == 200 && message.body["status"] as? String == "sent" && message.body["senderId"] as? String == "digest",
+            "\(message.raw)")
         let payload = message.body["payload"] as? [String: Any]
-        #expect(payload?["title"] as? String == "Kettle 20% off (and 2 more)" && payload?["messageCategory"] as? String == "PRICE_DROP_ALERT")
+        #expect(
+            payload?["title"] as? String == "Kettle 20% off (and 2 more)" && payload?["messageCategory"] as? String == "PRICE_DROP_ALERT")
         let other = try await TenantTests.onboard(service, name: "Other")
         let theirs = try await service.call("GetMessage", ["messageId": digest], as: .key(other.productKey))
         #expect(theirs.status == 404, "another tenant does not see it")
@@ -78,7 +86,10 @@ struct DigestFlowTests {
         #expect(try await service.call("UpsertRecipient", ["userId": user, "email": address], as: .key(shop.productKey)).status == 200)
         let started = ContinuousClock.now
         for title in ["First", "Second"] {
-            #expect(try await Self.send(service, key: shop.productKey, user: user, title: title, digest: ["windowSeconds": 3_600, "maxItems": 2])
+            #expect(
+                try await Self.send(
+                    service, key: shop.productKey, user: user, title: title, digest: ["windowSeconds": 3_600, "maxItems": 2]
+                )
                 .status == 202)
         }
         let full = try #require(await Maildir.wait(to: address, count: 1).first)
@@ -86,26 +97,35 @@ struct DigestFlowTests {
         #expect(full.header("Subject") == "First (and 1 more)")
 
         // The next two open a new digest with a short window; one is cancelled before it ends.
-        let kept = try await Self.send(service, key: shop.productKey, user: user, title: "Third", digest: ["windowSeconds": 2, "maxItems": 2 + 1])
-        let dropped = try await Self.send(service, key: shop.productKey, user: user, title: "Fourth", digest: ["windowSeconds": 2, "maxItems": 3])
-        let cancel = try await service.call("CancelRequest", ["requestId": try #require(dropped.body["requestId"] as? String)], as: .key(shop.productKey))
+        let kept = try await Self.send(
+            service, key: shop.productKey, user: user, title: "Third", digest: ["windowSeconds": 2, "maxItems": 2 + 1])
+        let dropped = try await Self.send(
+            service, key: shop.productKey, user: user, title: "Fourth", digest: ["windowSeconds": 2, "maxItems": 3])
+        let cancel = try await service.call(
+            "CancelRequest", ["requestId": try #require(dropped.body["requestId"] as? String)], as: .key(shop.productKey))
         #expect(cancel.status == 200 && cancel.body["cancelled"] as? Int == 1, "\(cancel.raw)")
         let mails = await Maildir.wait(to: address, count: 2)
         #expect(mails.count == 2)
         let second = try #require(mails.first { $0.header("Subject") != full.header("Subject") })
         #expect(second.header("Subject") == "Third" && !second.text.contains("Fourth"), "one item left: sent as itself\n\(second.text)")
-        #expect(try await Self.email(of: try #require(kept.body["notificationId"] as? String), key: shop.productKey, service,
-                                     until: ["digested"])["status"] as? String == "digested")
+        #expect(
+            try await Self.email(
+                of: try #require(kept.body["notificationId"] as? String), key: shop.productKey, service,
+                until: ["digested"])["status"] as? String == "digested")
         try await Task.sleep(for: .milliseconds(500))
         #expect(Maildir.messages(to: address).count == 2)
     }
 
-    @Test("a digest asked for with scheduledAt, or without a batched channel, or out of range is 400 naming the field; notifyctl send --digest-window")
+    @Test(
+        "a digest asked for with scheduledAt, or without a batched channel, or out of range is 400 naming the field; notifyctl send --digest-window"
+    )
     func refused() async throws {
         let service = try await SendTests.service()
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
-        let base: [String: Any] = ["messageCategory": "PRICE_DROP_ALERT", "recipient": ["userId": "u"], "content": ["title": "t", "body": "b"]]
+        let base: [String: Any] = [
+            "messageCategory": "PRICE_DROP_ALERT", "recipient": ["userId": "u"], "content": ["title": "t", "body": "b"],
+        ]
         for (extra, field) in [
             (["channel": "email", "digest": ["maxItems": 1]], "digest.maxItems"),
             (["channel": "email", "digest": ["windowSeconds": 0]], "digest.windowSeconds"),
@@ -113,11 +133,17 @@ struct DigestFlowTests {
             (["channel": "email", "digest": [:] as [String: Any], "scheduledAt": "2099-01-01T00:00:00Z"], "digest"),
         ] as [([String: Any], String)] {
             let reply = try await service.call("SendNotification", base.merging(extra) { $1 }, as: .key(shop.productKey))
-            #expect(reply.status == 400 && ((reply.body["error"] as? [String: Any])?["message"] as? String ?? "").contains("'\(field)"), "\(reply.raw)")
+            #expect(
+                reply.status == 400 && ((reply.body["error"] as? [String: Any])?["message"] as? String ?? "").contains("'\(field)"),
+                "\(reply.raw)")
         }
-        let environment = ["NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": shop.productKey]
-        let arguments = ["send", "--channel", "email", "--category", "PRICE_DROP_ALERT", "--email", "ctl-\(service.id)@example.com",
-                         "--title", "t", "--body", "b"]
+        let environment = [
+            "NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": shop.productKey,
+        ]
+        let arguments = [
+            "send", "--channel", "email", "--category", "PRICE_DROP_ALERT", "--email", "ctl-\(service.id)@example.com",
+            "--title", "t", "--body", "b",
+        ]
         let refusedByCLI = try NotifyctlProcess.run(arguments + ["--digest-max", "1"], environment)
         #expect(refusedByCLI.status != 0 && refusedByCLI.output.contains("digest.maxItems"), "\(refusedByCLI.output)")
         let accepted = try NotifyctlProcess.run(arguments + ["--digest-window", "60", "--json"], environment)
@@ -135,8 +161,9 @@ struct DigestFlowTests {
             for client in 0..<8 {
                 group.addTask {
                     for index in 0..<5 {
-                        let reply = try await Self.send(service, key: shop.productKey, user: user, title: "Item-\(client)-\(index).",
-                                                        digest: ["windowSeconds": 3_600, "maxItems": 10])
+                        let reply = try await Self.send(
+                            service, key: shop.productKey, user: user, title: "Item-\(client)-\(index).",
+                            digest: ["windowSeconds": 3_600, "maxItems": 10])
                         #expect(reply.status == 202, "\(reply.raw)")
                     }
                 }
@@ -153,13 +180,15 @@ struct DigestFlowTests {
 
         // Items that keep coming while 1 s windows end: each is in the digest that left or the next, never lost or twice.
         let (steady, steadyAddress) = ("steady-\(service.id)", "steady-\(service.id)@example.com")
-        #expect(try await service.call("UpsertRecipient", ["userId": steady, "email": steadyAddress], as: .key(shop.productKey)).status == 200)
+        #expect(
+            try await service.call("UpsertRecipient", ["userId": steady, "email": steadyAddress], as: .key(shop.productKey)).status == 200)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<2 {
                 group.addTask {
                     for index in 0..<15 {
-                        _ = try await Self.send(service, key: shop.productKey, user: steady, title: "Item-\(client)-\(index).",
-                                                digest: ["windowSeconds": 1, "maxItems": 100])
+                        _ = try await Self.send(
+                            service, key: shop.productKey, user: steady, title: "Item-\(client)-\(index).",
+                            digest: ["windowSeconds": 1, "maxItems": 100])
                         try await Task.sleep(for: .milliseconds(150))
                     }
                 }
@@ -176,7 +205,9 @@ struct DigestFlowTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(steadyItems.count >= 2, "windows ended while items came")
-        #expect(steadyItems.reduce(0) { $0 + $1.count } == 30 && steadyItems.reduce(Set<String>()) { $0.union($1) }.count == 30, "\(steadyItems)")
+        #expect(
+            steadyItems.reduce(0) { $0 + $1.count } == 30 && steadyItems.reduce(Set<String>()) { $0.union($1) }.count == 30,
+            "\(steadyItems)")
     }
 
     @Test("a rule's digest: three confirmed payments in the window are one email; the inbox has all three at once")

@@ -47,9 +47,11 @@ struct EmailDeliveryTests {
         #expect(history == ["queued", "sending", "sent"])
         // What the delivery keeps of the address (all that survives an erasure): its SHA-256.
         let hashes = try await service.db.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT address_hash = encode(sha256(convert_to(\(address), 'UTF8')), 'hex') FROM deliveries WHERE user_id = \(user)
-                """).map { try $0.decode(0, as: Bool.self) }
+                """
+            ).map { try $0.decode(0, as: Bool.self) }
         }
         #expect(hashes == [true])
     }
@@ -66,10 +68,11 @@ struct EmailDeliveryTests {
         #expect(email["attempts"] as? Int == 3)
         let history = email["history"] as? [[String: Any]] ?? []
         #expect(history.map { $0["status"] as? String ?? "" } == ["queued", "sending", "failed", "sending", "failed", "sending", "sent"])
-        #expect(history.filter { $0["status"] as? String == "failed" }.allSatisfy {
-            let error = $0["error"] as? [String: Any]
-            return error?["code"] as? String == "smtp-451" && error?["class"] as? String == "transient"
-        })
+        #expect(
+            history.filter { $0["status"] as? String == "failed" }.allSatisfy {
+                let error = $0["error"] as? [String: Any]
+                return error?["code"] as? String == "smtp-451" && error?["class"] as? String == "transient"
+            })
         #expect(await Maildir.wait(to: address, count: 1).count == 1)
         try await Task.sleep(for: .seconds(1))
         #expect(Maildir.messages(to: address).count == 1, "never twice")
@@ -171,7 +174,8 @@ struct EmailDeliveryTests {
             let page = try await service.call("ListDeliveries", request)
             #expect(page.status == 200)
             let deliveries = page.body["deliveries"] as? [[String: Any]] ?? []
-            #expect(deliveries.allSatisfy { $0["userId"] as? String == user && $0["channel"] as? String == "email" && $0["history"] == nil })
+            #expect(
+                deliveries.allSatisfy { $0["userId"] as? String == user && $0["channel"] as? String == "email" && $0["history"] == nil })
             seen += deliveries.compactMap { $0["deliveryId"] as? String }
             cursor = page.body["nextCursor"] as? String
         } while cursor != nil
@@ -184,7 +188,9 @@ struct EmailDeliveryTests {
     }
 
     /// The archive's entries, once there are `count` of them (any number for nil).
-    static func parked(_ service: ServiceHarness, count: Int?, kind: String?, timeout: Duration = .seconds(30)) async throws -> [[String: Any]] {
+    static func parked(_ service: ServiceHarness, count: Int?, kind: String?, timeout: Duration = .seconds(30)) async throws -> [[String:
+        Any]]
+    {
         let deadline = ContinuousClock.now + timeout
         while true {
             var request: [String: Any] = ["limit": 100]
@@ -222,14 +228,16 @@ struct EmailDeliveryTests {
         while true {
             let list = try await service.call("GetUserNotifications", ["userId": user]).body["notifications"] as? [[String: Any]]
             if let id = list?.first?["notificationId"] as? String {
-                let deliveries = try await service.call("GetDeliveryStatus", ["notificationId": id]).body["deliveries"] as? [[String: Any]] ?? []
+                let deliveries =
+                    try await service.call("GetDeliveryStatus", ["notificationId": id]).body["deliveries"] as? [[String: Any]] ?? []
                 if let email = deliveries.first(where: { $0["channel"] as? String == channel }) {
                     if status == nil || email["status"] as? String == status { return email }
                     seen = email
                 }
             }
             guard ContinuousClock.now < deadline else {
-                throw SupportFailure("the \(channel) delivery of \(user) did not become \(status ?? "visible"): \(seen)\n\(service.daemon.log.suffix(3000))")
+                throw SupportFailure(
+                    "the \(channel) delivery of \(user) did not become \(status ?? "visible"): \(seen)\n\(service.daemon.log.suffix(3000))")
             }
             try await Task.sleep(for: .milliseconds(100))
         }

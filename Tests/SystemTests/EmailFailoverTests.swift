@@ -27,10 +27,11 @@ struct EmailFailoverTests {
     func failsOverToSES() async throws {
         let ses = try SESFake()
         let listener = try freeLoopbackPort()
-        let service = try await ServiceHarness(environment: ses.environment.merging([
-            "NOTIFY_EMAIL_HOST": "127.0.0.1", "NOTIFY_EMAIL_PORT": String(try freeLoopbackPort()), "NOTIFY_EMAIL_TLS": "none",
-            "NOTIFY_EMAIL_FROM": "notifications@flowmart.example", "NOTIFY_HTTP_PORT": String(listener),
-        ]) { $1 })
+        let service = try await ServiceHarness(
+            environment: ses.environment.merging([
+                "NOTIFY_EMAIL_HOST": "127.0.0.1", "NOTIFY_EMAIL_PORT": String(try freeLoopbackPort()), "NOTIFY_EMAIL_TLS": "none",
+                "NOTIFY_EMAIL_FROM": "notifications@flowmart.example", "NOTIFY_HTTP_PORT": String(listener),
+            ]) { $1 })
         defer { Task { await service.shutDown() } }
         let users = (0..<50).map { "failover-\($0)" }
         try await Self.register(users, service)
@@ -57,10 +58,11 @@ struct EmailFailoverTests {
     @Test("SES failing 25 of 40 with 500s: its breaker opens, the failed wait in a tier, probes close it, all 40 go once")
     func breakerOpensAndCloses() async throws {
         let ses = try SESFake()
-        let service = try await ServiceHarness(environment: ses.environment.merging([
-            "NOTIFY_EMAIL_FROM": "notifications@flowmart.example", "NOTIFY_DELIVERY_BREAKER_OPEN_SECONDS": "1",
-            "NOTIFY_DELIVERY_RETRY_SECONDS_NORMAL": "1,1,1", "NOTIFY_DELIVERY_BATCH_SIZE": "40",
-        ]) { $1 })
+        let service = try await ServiceHarness(
+            environment: ses.environment.merging([
+                "NOTIFY_EMAIL_FROM": "notifications@flowmart.example", "NOTIFY_DELIVERY_BREAKER_OPEN_SECONDS": "1",
+                "NOTIFY_DELIVERY_RETRY_SECONDS_NORMAL": "1,1,1", "NOTIFY_DELIVERY_BATCH_SIZE": "40",
+            ]) { $1 })
         defer { Task { await service.shutDown() } }
         try await ses.server.cue(status: 500, count: 25)
         let users = (0..<40).map { "breaker-\($0)" }

@@ -20,9 +20,11 @@ final class SMTPPeer: @unchecked Sendable {
         let tls = URL(fileURLWithPath: ProcessInfo.processInfo.environment["NOTIFY_TEST_TLS_CA"] ?? "").deletingLastPathComponent()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("deploy/dev/smtp-peer.py").path,
-                             "--port", String(port), "--plain-port", String(port + 1), "--maildir", maildir.path,
-                             "--cert", tls.appendingPathComponent("server.pem").path, "--key", tls.appendingPathComponent("server.key").path]
+        process.arguments = [
+            "python3", repositoryRoot.appendingPathComponent("deploy/dev/smtp-peer.py").path,
+            "--port", String(port), "--plain-port", String(port + 1), "--maildir", maildir.path,
+            "--cert", tls.appendingPathComponent("server.pem").path, "--key", tls.appendingPathComponent("server.key").path,
+        ]
         process.environment = ProcessInfo.processInfo.environment.merging(
             ["SMTP_PEER_PASSWORD": ProcessInfo.processInfo.environment["NOTIFY_TEST_SMTP_PASSWORD"] ?? ""]) { $1 }
         process.standardOutput = FileHandle.nullDevice
@@ -65,12 +67,16 @@ struct EmailFaultTests {
 
     static func register(_ count: Int, prefix: String, _ service: ServiceHarness) async throws {
         _ = try await service.db.withConnection { db in
-            try db.copy(into: "recipients", columns: ["user_id", "email"], rows: (0..<count).map { ["\(prefix)\($0)", "\(prefix)\($0)@example.com"] })
+            try db.copy(
+                into: "recipients", columns: ["user_id", "email"],
+                rows: (0..<count).map { ["\(prefix)\($0)", "\(prefix)\($0)@example.com"] })
         }
     }
 
     static func sentCount(_ service: ServiceHarness) async throws -> Int {
-        try await service.db.withConnection { try $0.query("SELECT count(*) FROM deliveries WHERE status = 'sent'")[0].decode(0, as: Int.self) }
+        try await service.db.withConnection {
+            try $0.query("SELECT count(*) FROM deliveries WHERE status = 'sent'")[0].decode(0, as: Int.self)
+        }
     }
 
     /// Waits until `peer` holds `count` distinct messages; returns (distinct, total).
@@ -96,7 +102,9 @@ struct EmailFaultTests {
         try await Task.sleep(for: .seconds(60))
         try peer.start()
         let (distinct, total) = await Self.waitForReceived(Self.sends, peer, timeout: .seconds(240))
-        print("server down 60 s: \(atKill) received before the kill, \(distinct) distinct of \(Self.sends) in the end, \(total - distinct) repeated")
+        print(
+            "server down 60 s: \(atKill) received before the kill, \(distinct) distinct of \(Self.sends) in the end, \(total - distinct) repeated"
+        )
         #expect(distinct == Self.sends)
         #expect(total - distinct <= 8, "repeats only among the messages in flight on the pool's 8 connections")
         #expect(try await Self.sentCount(service) == Self.sends)
@@ -108,15 +116,18 @@ struct EmailFaultTests {
         let peer = try SMTPPeer(port: 2543)
         peer.kill()
         // Breakers that probe every second or two, so the server's return is noticed within the test's wait.
-        let service = try await Self.service(peer, recipients: 3, environment: [
-            "NOTIFY_DELIVERY_MAX_PROVIDER_HOLD_SECONDS": "2", "NOTIFY_DELIVERY_BREAKER_OPEN_SECONDS": "1",
-            "NOTIFY_DELIVERY_BREAKER_MAX_OPEN_SECONDS": "2",
-        ])
+        let service = try await Self.service(
+            peer, recipients: 3,
+            environment: [
+                "NOTIFY_DELIVERY_MAX_PROVIDER_HOLD_SECONDS": "2", "NOTIFY_DELIVERY_BREAKER_OPEN_SECONDS": "1",
+                "NOTIFY_DELIVERY_BREAKER_MAX_OPEN_SECONDS": "2",
+            ])
         defer { Task { await service.shutDown() } }
         try await service.publish((0..<3).map { Payments.confirmed(user: "user-\($0)", index: $0) })
         let tiered = await eventually(timeout: .seconds(30)) {
             let count = try? await service.db.withConnection { db in
-                try db.query("""
+                try db.query(
+                    """
                     SELECT count(*) FROM delivery_history WHERE status = 'failed' AND error_code = 'unreachable' AND attempt = 0
                     """)[0].decode(0, as: Int.self)
             }

@@ -45,10 +45,13 @@ final class TestRules: @unchecked Sendable {
         var rules = try String(contentsOf: repositoryRoot.appendingPathComponent("Config/notification-rules.json"), encoding: .utf8)
         if channels != nil || digest != nil {
             let list = (channels ?? ["in-app", "email"]).map { "\"\($0)\"" }.joined(separator: ", ")
-            let fallbacks = fallback.isEmpty ? ""
+            let fallbacks =
+                fallback.isEmpty
+                ? ""
                 : ", \"fallback\": {" + fallback.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ") + "}"
             let digests = digest.map { ", \"digest\": \($0)" } ?? ""
-            rules = rules.replacingOccurrences(of: #""channels": ["in-app", "email"]"#, with: "\"channels\": [\(list)]\(fallbacks)\(digests)")
+            rules = rules.replacingOccurrences(
+                of: #""channels": ["in-app", "email"]"#, with: "\"channels\": [\(list)]\(fallbacks)\(digests)")
         }
         if let confirmedPriority {
             rules = rules.replacingOccurrences(

@@ -1,6 +1,6 @@
 import Foundation
-import StackSupport
 import Postgres
+import StackSupport
 
 /// A stand-in for systemd's notification socket: collects what a daemon sends to `$NOTIFY_SOCKET`.
 final class NotifySocketListener: @unchecked Sendable {
@@ -49,11 +49,13 @@ extension ServiceHarness {
     func daemonBackends(waitingOnLock: Bool = false) async throws -> [Int] {
         let database = slot.database
         return try await admin.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT pid FROM pg_stat_activity
                 WHERE datname = \(database) AND application_name = 'flowmart-notify'
                   AND (NOT \(waitingOnLock) OR wait_event_type = 'Lock')
-                """).map { try $0.decode(0, as: Int.self) }
+                """
+            ).map { try $0.decode(0, as: Int.self) }
         }
     }
 

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import StackSupport
 import Postgres
+import StackSupport
 import Testing
 
 /// The rows of the fault matrix (`amqp-reliability.md` §4.4) not covered elsewhere, each against the real stack:
@@ -146,8 +146,9 @@ struct FaultTests {
         }
         #expect(try service.limitDeadLetterQueue(#"{"max-length":1,"overflow":"reject-publish"}"#))
         // Fill the queue to its limit, so the broker refuses (nacks) every parked copy until the policy goes.
-        let filler = AMQPOutgoingMessage(routingKey: service.deadLetterQueue, body: Array("filler".utf8),
-                                         properties: AMQPProperties(persistent: true))
+        let filler = AMQPOutgoingMessage(
+            routingKey: service.deadLetterQueue, body: Array("filler".utf8),
+            properties: AMQPProperties(persistent: true))
         #expect(try await service.publisher.publish([filler]) == [.confirmed])
         var bodies = (0..<100).map { Payments.confirmed(user: "full", index: $0) }
         for index in 0..<4 { bodies.insert(Array(#"{"bad":\#(index)}"#.utf8), at: index * 25) }
@@ -189,7 +190,9 @@ struct FaultTests {
         #expect(try await service.call("GetUserNotifications", ["userId": "hole"]).status == 200)
     }
 
-    @Test("broker nodes: a first node that is down is skipped at start; when the node in use goes, the daemon moves to the next; nothing lost or duplicated")
+    @Test(
+        "broker nodes: a first node that is down is skipped at start; when the node in use goes, the daemon moves to the next; nothing lost or duplicated"
+    )
     func brokerNodes() async throws {
         let brokerPort = URLComponents(string: DaemonProcess.stackEnvironment["NOTIFY_AMQP_URL"]!)?.port ?? 5682
         let proxy = try TCPProxy(targetPort: brokerPort)

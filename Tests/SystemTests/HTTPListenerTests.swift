@@ -22,8 +22,9 @@ struct HTTPListenerTests {
     static func get(_ port: Int, _ path: String) async throws -> Answer {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 4 << 20)
-        return Answer(status: Int(response.status.code), contentType: response.headers.first(name: "content-type"),
-                      text: String(buffer: body))
+        return Answer(
+            status: Int(response.status.code), contentType: response.headers.first(name: "content-type"),
+            text: String(buffer: body))
     }
 
     /// The value of one series in a Prometheus text exposition (`name{labels} value`), nil when absent.
@@ -83,7 +84,9 @@ struct HTTPListenerTests {
         #expect(try await Self.get(port, "/nowhere").status == 404)
     }
 
-    @Test("an unreachable SMTP server: delivery is 503 degraded naming the email provider while ready stays 200 (the API keeps serving); metrics show it down and the held jobs; back to 200 once it answers")
+    @Test(
+        "an unreachable SMTP server: delivery is 503 degraded naming the email provider while ready stays 200 (the API keeps serving); metrics show it down and the held jobs; back to 200 once it answers"
+    )
     func providerDown() async throws {
         let port = try freeLoopbackPort()
         let peer = try SMTPPeer(port: 2541)
@@ -187,7 +190,8 @@ struct HTTPListenerTests {
         }
         #expect(answered >= 20)
         let lost = service.daemon.log.split(separator: "\n").filter { $0.contains("lost the broker connection") }
-        #expect(lost.contains { $0.contains("notifyd.monitor") }, "the sampler did hit the missing queue: \(service.daemon.log.suffix(2000))")
+        #expect(
+            lost.contains { $0.contains("notifyd.monitor") }, "the sampler did hit the missing queue: \(service.daemon.log.suffix(2000))")
         #expect(!lost.contains { !$0.contains("notifyd.monitor") }, "no other connection lost its channel: \(lost)")
         #expect(try await Self.get(port, "/health/live").status == 200)
     }

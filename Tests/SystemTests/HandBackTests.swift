@@ -14,9 +14,11 @@ struct HandBackTests {
     /// The email delivery of each of `users`, by status, read from the database.
     static func statuses(_ service: ServiceHarness) async throws -> [String: Int] {
         try await service.db.withConnection { db in
-            Dictionary(try db.query("SELECT status, count(*) FROM deliveries GROUP BY status").map {
-                (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self))
-            }) { $1 }
+            Dictionary(
+                try db.query("SELECT status, count(*) FROM deliveries GROUP BY status").map {
+                    (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self))
+                }
+            ) { $1 }
         }
     }
 
@@ -41,11 +43,13 @@ struct HandBackTests {
         #expect(await service.daemon.waitForExit(timeout: .seconds(20)) == 0)
         try peer.start()
         let (distinct, total) = await EmailFaultTests.waitForReceived(count, peer, timeout: .seconds(90))
-        #expect(distinct == count && total == count,
-                "\(distinct) of \(count) emails arrived, \(total - distinct) twice; \(sending) were sending at the SIGTERM")
+        #expect(
+            distinct == count && total == count,
+            "\(distinct) of \(count) emails arrived, \(total - distinct) twice; \(sending) were sending at the SIGTERM")
         #expect(try await Self.statuses(service) == ["sent": count])
         let handedBack = try await service.db.withConnection { db in
-            try db.query("SELECT count(*) FROM delivery_history WHERE detail = 'handed back: not sent before shutdown'")[0].decode(0, as: Int.self)
+            try db.query("SELECT count(*) FROM delivery_history WHERE detail = 'handed back: not sent before shutdown'")[0].decode(
+                0, as: Int.self)
         }
         #expect(handedBack > 0, "the daemon that stopped was holding a batch")
     }
@@ -90,7 +94,8 @@ struct HandBackTests {
         // test's own), for longer than the bound (30 min by default).
         let claimer = try await service.db.withConnection { try $0.query("SELECT pg_backend_pid()")[0].decode(0, as: Int.self) }
         let marked = try await service.db.withConnection { db in
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE deliveries SET claimed_by = \(claimer), updated_at = now() - interval '1 hour'
                 WHERE user_id = 'user-0' AND status = 'sending'
                 """)

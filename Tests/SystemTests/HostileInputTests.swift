@@ -6,9 +6,12 @@ import Testing
 /// What a hostile or broken publisher can send, against a real daemon: nothing stops ingestion, nothing is lost.
 @Suite("A hostile publisher cannot stop ingestion", .needsStack)
 struct HostileInputTests {
-    static func payment(_ id: String, user: String = "hostile-user", amount: String = "10.5",
-                        timestamp: String = "2026-11-21T10:00:00Z", orderID: String = "order") -> [UInt8] {
-        Array("""
+    static func payment(
+        _ id: String, user: String = "hostile-user", amount: String = "10.5",
+        timestamp: String = "2026-11-21T10:00:00Z", orderID: String = "order"
+    ) -> [UInt8] {
+        Array(
+            """
             {"transactionId":"\(id)","userId":"\(user)","orderId":"\(orderID)","amount":\(amount),"currency":"USD",\
             "status":"confirmed","timestamp":"\(timestamp)"}
             """.utf8)
@@ -24,7 +27,8 @@ struct HostileInputTests {
         try await service.publish(bodies)
         #expect(try await service.waitForStored(100) == 100)
         let parked = try await service.drainParked(expected: 2)
-        let reasons = Dictionary(uniqueKeysWithValues: parked.map { (String(decoding: $0.body, as: UTF8.self).contains("future") ? "future" : "huge", $0) })
+        let reasons = Dictionary(
+            uniqueKeysWithValues: parked.map { (String(decoding: $0.body, as: UTF8.self).contains("future") ? "future" : "huge", $0) })
         #expect(reasons["huge"].flatMap(ServiceHarness.reason) == "schema")
         #expect(reasons["huge"]?.properties.headers["x-dead-letter-detail"] == .string("field 'amount' must be at most 1000000000000"))
         #expect(reasons["future"].flatMap(ServiceHarness.reason) == "future-timestamp")
@@ -37,12 +41,15 @@ struct HostileInputTests {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
         let queue = try await InventoryFlowTests.outOfStockQueue(service)
-        try await service.publish([InventoryFlowTests.adjustment("a-1", product: "frozen", new: 3, adjusted: 3, second: 1)],
-                                  messageIDs: ["a-1"], routingKey: "inventory.adjusted")
-        let future = Array(#"{"event_id":"a-2","timestamp":"9999-12-31T23:59:59Z","product_id":"frozen","adjusted_quantity":7,"new_quantity":10}"#.utf8)
+        try await service.publish(
+            [InventoryFlowTests.adjustment("a-1", product: "frozen", new: 3, adjusted: 3, second: 1)],
+            messageIDs: ["a-1"], routingKey: "inventory.adjusted")
+        let future = Array(
+            #"{"event_id":"a-2","timestamp":"9999-12-31T23:59:59Z","product_id":"frozen","adjusted_quantity":7,"new_quantity":10}"#.utf8)
         try await service.publish([future], messageIDs: ["a-2"], routingKey: "inventory.adjusted")
-        try await service.publish([InventoryFlowTests.adjustment("a-3", product: "frozen", new: 0, adjusted: -3, second: 3)],
-                                  messageIDs: ["a-3"], routingKey: "inventory.adjusted")
+        try await service.publish(
+            [InventoryFlowTests.adjustment("a-3", product: "frozen", new: 0, adjusted: -3, second: 3)],
+            messageIDs: ["a-3"], routingKey: "inventory.adjusted")
         let published = try await InventoryFlowTests.drain(queue, service, expected: 1)
         #expect(published.count == 1, "the real stock-out must be announced")
         #expect(published.first?.properties.correlationID == "a-3")

@@ -1,16 +1,20 @@
 import Foundation
 import NotifyCore
-import Synchronization
 import StackSupport
+import Synchronization
 import Testing
 
 /// A stranger against a running daemon's HTTP listener: requests without a key (or with a bad one) are refused before
 /// their body is read and without a database connection, at a bounded cost in audit rows and memory; connections,
 /// headers, slow senders, request bodies and waiting for the query pool are all bounded. (`HostileTenantTests` plays
 /// the tenant with a key; these play whoever has none, or too much patience.)
-@Suite("A stranger: refused before the body is read, at a bounded cost in connections, memory, database and audit rows", .needsStack, .serialized)
+@Suite(
+    "A stranger: refused before the body is read, at a bounded cost in connections, memory, database and audit rows", .needsStack,
+    .serialized)
 struct HostileStrangerTests {
-    @Test("ten thousand keyless requests at once: each 401, written to the audit trail as one row counting them, the daemon small and answering")
+    @Test(
+        "ten thousand keyless requests at once: each 401, written to the audit trail as one row counting them, the daemon small and answering"
+    )
     func keylessFlood() async throws {
         // The default window (a minute): the flood fits in one or two, and stopping the daemon writes what it counted.
         let (service, port) = try await SendHTTPTests.service(["NOTIFY_AUDIT_REFUSAL_WINDOW_SECONDS": "60"])
@@ -20,7 +24,9 @@ struct HostileStrangerTests {
             for _ in 0..<50 {
                 group.addTask {
                     var statuses: [Int: Int] = [:]
-                    for _ in 0..<200 { statuses[try await SendHTTPTests.call(port, .POST, "/v1/keys/revoke", key: nil).status, default: 0] += 1 }
+                    for _ in 0..<200 {
+                        statuses[try await SendHTTPTests.call(port, .POST, "/v1/keys/revoke", key: nil).status, default: 0] += 1
+                    }
                     return statuses
                 }
             }
@@ -40,25 +46,30 @@ struct HostileStrangerTests {
         let windows = Int((ContinuousClock.now - began).components.seconds / 60) + 2
         #expect((1...windows).contains(written), "one row per minute's window, not one per request: \(written) rows")
         let rows = try await service.db.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT actor || ' ' || client_address || ' ' || action || ' ' || outcome, count FROM audit_events
                 WHERE outcome LIKE 'refused:%'
-                """).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
+                """
+            ).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
         }
         let counted = rows.map(\.1).reduce(0, +)
         #expect(counted == 10_000, "\(rows)")
         #expect(Set(rows.map(\.0)) == ["anonymous 127.0.0.1 RevokeApiKey refused:401"], "\(rows)")
     }
 
-    @Test("a 1 MiB body without a key, with a malformed one or an unknown one: 401 once the headers arrived, the connection closed, the body never read")
+    @Test(
+        "a 1 MiB body without a key, with a malformed one or an unknown one: 401 once the headers arrived, the connection closed, the body never read"
+    )
     func bodyNotRead() async throws {
         let (service, port) = try await SendHTTPTests.service()
         defer { Task { await service.shutDown() } }
         for key in [nil, "fmk_not-a-key", APIKey.generate().text] {
             let connection = try RawConnection(port: port)
             // The headers of a batch of 1 MiB, within the route's limit; not a byte of the body follows.
-            connection.send("POST /v1/batches HTTP/1.1\r\nHost: notifyd\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n"
-                + (key.map { "x-api-key: \($0)\r\n" } ?? "") + "\r\n")
+            connection.send(
+                "POST /v1/batches HTTP/1.1\r\nHost: notifyd\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n"
+                    + (key.map { "x-api-key: \($0)\r\n" } ?? "") + "\r\n")
             let (reply, closed) = await connection.read(for: .seconds(5))
             #expect(RawConnection.status(reply) == 401, "\(key ?? "no key"): \(reply)")
             #expect(reply.lowercased().contains("connection: close"), "\(reply)")
@@ -67,7 +78,9 @@ struct HostileStrangerTests {
         #expect(try await SendHTTPTests.call(port, .GET, "/health/live", key: nil).status == 200)
     }
 
-    @Test("connections are bounded: silent ones and header tricklers close after the idle timeout, past the cap a connection waits, a trickled body is cut off, oversized headers are 400")
+    @Test(
+        "connections are bounded: silent ones and header tricklers close after the idle timeout, past the cap a connection waits, a trickled body is cut off, oversized headers are 400"
+    )
     func connections() async throws {
         let (service, port) = try await SendHTTPTests.service([
             "NOTIFY_HTTP_IDLE_TIMEOUT_SECONDS": "4", "NOTIFY_HTTP_REQUEST_READ_TIMEOUT_SECONDS": "2", "NOTIFY_HTTP_MAX_CONNECTIONS": "20",
@@ -78,7 +91,9 @@ struct HostileStrangerTests {
         let silent = try (0..<19).map { _ in try RawConnection(port: port) }
         let trickler = try RawConnection(port: port)
         let trickling = Task {
-            for byte in Array("GET /health/live HTTP/1.1\r\nHost: notifyd\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 40) {
+            for byte in Array("GET /health/live HTTP/1.1\r\nHost: notifyd\r\nX-Slow: ".utf8)
+                + Array(repeating: UInt8(ascii: "a"), count: 40)
+            {
                 guard trickler.send([byte]) else { return }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -89,7 +104,9 @@ struct HostileStrangerTests {
         let waiting = try RawConnection(port: port)
         let asked = ContinuousClock.now
         waiting.send("GET /health/live HTTP/1.1\r\nHost: notifyd\r\nConnection: close\r\n\r\n")
-        let answered = Task { (reply: await waiting.read(for: .seconds(10)) { $0.contains("\r\n\r\n") }.text, after: ContinuousClock.now - asked) }
+        let answered = Task {
+            (reply: await waiting.read(for: .seconds(10)) { $0.contains("\r\n\r\n") }.text, after: ContinuousClock.now - asked)
+        }
         let closed = await withTaskGroup(of: Bool.self) { group in
             for connection in silent + [trickler] { group.addTask { await connection.read(for: .seconds(8)).closed } }
             return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
@@ -102,8 +119,9 @@ struct HostileStrangerTests {
 
         // A body trickled by a caller with a key: cut off at the read timeout, unanswered.
         let slow = try RawConnection(port: port)
-        slow.send("POST /v1/template-previews HTTP/1.1\r\nHost: notifyd\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n"
-            + "x-api-key: \(shop.productKey)\r\n\r\n{")
+        slow.send(
+            "POST /v1/template-previews HTTP/1.1\r\nHost: notifyd\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n"
+                + "x-api-key: \(shop.productKey)\r\n\r\n{")
         let dripping = Task {
             for _ in 0..<40 {
                 guard slow.send(" ") else { return }
@@ -144,7 +162,9 @@ struct HostileStrangerTests {
         #expect(RawConnection.status(await talking.read(for: .seconds(5)) { $0.hasSuffix("}") }.text) == 200)
     }
 
-    @Test("the body budget: while one request holds it, another gets 503 with Retry-After before its body is read; free again once that one ends")
+    @Test(
+        "the body budget: while one request holds it, another gets 503 with Retry-After before its body is read; free again once that one ends"
+    )
     func bodyBudget() async throws {
         let (service, port) = try await SendHTTPTests.service(["NOTIFY_HTTP_BODY_BUDGET_BYTES": "1048576"])
         defer { Task { await service.shutDown() } }
@@ -154,8 +174,9 @@ struct HostileStrangerTests {
         // A batch of 1 MiB whose body comes slowly: it reserves the whole budget once its key is checked.
         func holding() throws -> RawConnection {
             let holder = try RawConnection(port: port)
-            holder.send("POST /v1/batches HTTP/1.1\r\nHost: notifyd\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n"
-                + "x-api-key: \(shop.productKey)\r\n\r\n{")
+            holder.send(
+                "POST /v1/batches HTTP/1.1\r\nHost: notifyd\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n"
+                    + "x-api-key: \(shop.productKey)\r\n\r\n{")
             return holder
         }
         var holder = try holding()
@@ -184,7 +205,9 @@ struct HostileStrangerTests {
         #expect(answered == 200, "the budget is free again once the holder's request ended")
     }
 
-    @Test("one-click unsubscribes: at most half the query pool (two of four) write at once, the third 503 at once with Retry-After; a tenant is served meanwhile; the two finish")
+    @Test(
+        "one-click unsubscribes: at most half the query pool (two of four) write at once, the third 503 at once with Retry-After; a tenant is served meanwhile; the two finish"
+    )
     func unsubscribesBounded() async throws {
         let secret = "unsubscribe-secret-of-at-least-32-characters"
         let (service, port) = try await SendHTTPTests.service([
@@ -194,9 +217,11 @@ struct HostileStrangerTests {
         let shop = try await TenantTests.onboard(service)
         let signer = try #require(UnsubscribeSigner(secrets: [secret]))
         func unsubscribe(_ user: Int, within timeout: Duration) async throws -> Int? {
-            let token = signer.sign(UnsubscribeToken(tenant: nil, userID: "u\(user)-\(service.id)", channel: .email, category: "NEWSLETTER"))
+            let token = signer.sign(
+                UnsubscribeToken(tenant: nil, userID: "u\(user)-\(service.id)", channel: .email, category: "NEWSLETTER"))
             let connection = try RawConnection(port: port)
-            connection.send("POST /unsubscribe?token=\(token) HTTP/1.1\r\nHost: notifyd\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab")
+            connection.send(
+                "POST /unsubscribe?token=\(token) HTTP/1.1\r\nHost: notifyd\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab")
             return RawConnection.status(await connection.read(for: timeout) { $0.contains("</html>") }.text)
         }
         let replies = Replies()
@@ -209,9 +234,12 @@ struct HostileStrangerTests {
             }
             // Two users' unsubscribes, each waiting for the lock (well within the statement timeout).
             let deadline = ContinuousClock.now + .seconds(3)
-            while ContinuousClock.now < deadline, try await service.db.withConnection({ db in
-                try db.query("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'recipients'::regclass")[0].decode(0, as: Int.self)
-            }) < 2 {
+            while ContinuousClock.now < deadline,
+                try await service.db.withConnection({ db in
+                    try db.query("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'recipients'::regclass")[0].decode(
+                        0, as: Int.self)
+                }) < 2
+            {
                 try await Task.sleep(for: .milliseconds(50))
             }
             let busy = try await unsubscribe(2, within: .seconds(2))
@@ -224,7 +252,9 @@ struct HostileStrangerTests {
         #expect(replies.all.map(\.status) == [200, 200], "the two finish once the directory is free")
     }
 
-    @Test("the query pool's queue is bounded: with its one connection blocked, keyed requests past the queue get 503 at once and keyless ones 401; none hang")
+    @Test(
+        "the query pool's queue is bounded: with its one connection blocked, keyed requests past the queue get 503 at once and keyless ones 401; none hang"
+    )
     func poolQueue() async throws {
         let (service, port) = try await SendHTTPTests.service([
             "NOTIFY_POSTGRES_QUERY_POOL_SIZE": "1", "NOTIFY_HTTP_DATABASE_QUEUE_LIMIT": "2",
@@ -238,10 +268,11 @@ struct HostileStrangerTests {
             // Key lookups wait for this lock: the first request holds the pool's only connection, two may queue.
             _ = try await transaction.run { try $0.execute("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE") }
             for keyed in Array(repeating: true, count: 20) + Array(repeating: false, count: 5) {
-                requests.append(Task {
-                    let reply = try await SendHTTPTests.call(port, .GET, "/v1/templates", key: keyed ? shop.productKey : nil)
-                    replies.append((keyed, reply.status, reply.headers.first(name: "retry-after")))
-                })
+                requests.append(
+                    Task {
+                        let reply = try await SendHTTPTests.call(port, .GET, "/v1/templates", key: keyed ? shop.productKey : nil)
+                        replies.append((keyed, reply.status, reply.headers.first(name: "retry-after")))
+                    })
             }
             let deadline = ContinuousClock.now + .seconds(15)
             while replies.all.count < 22, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }

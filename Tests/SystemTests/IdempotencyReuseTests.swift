@@ -12,13 +12,17 @@ struct IdempotencyReuseTests {
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
         let user = "reuse-\(service.id)"
-        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": "\(user)@example.com"], as: .key(shop.productKey)).status == 200)
+        #expect(
+            try await service.call("UpsertRecipient", ["userId": user, "email": "\(user)@example.com"], as: .key(shop.productKey)).status
+                == 200)
         let at = RFC3339.string(from: Date().addingTimeInterval(3_600))
         func send(_ title: String) async throws -> ServiceHarness.Reply {
-            try await service.call("SendNotification", [
-                "channel": "email", "messageCategory": "NEWSLETTER", "recipient": ["userId": user], "idempotencyKey": "weekly",
-                "content": ["title": title, "body": "b"], "scheduledAt": at,
-            ], as: .key(shop.productKey))
+            try await service.call(
+                "SendNotification",
+                [
+                    "channel": "email", "messageCategory": "NEWSLETTER", "recipient": ["userId": user], "idempotencyKey": "weekly",
+                    "content": ["title": title, "body": "b"], "scheduledAt": at,
+                ], as: .key(shop.productKey))
         }
         let first = try await send("Week 1")
         #expect(first.status == 202, "\(first.raw)")

@@ -1,6 +1,7 @@
 import Foundation
 import StackSupport
 import Testing
+
 @testable import notifyd
 
 /// The installer with the binaries this build made (beside `NOTIFYD_BIN`), into a root of its own.
@@ -8,8 +9,9 @@ import Testing
 struct InstallerTests {
     static let analyze = "/usr/bin/systemd-analyze"
 
-    @Test("deploy/install.sh into a throwaway root: binaries, configuration and empty credentials with their modes, and the unit verifies there (systemd-analyze verify)",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "needs systemd-analyze (Debian's systemd)"))
+    @Test(
+        "deploy/install.sh into a throwaway root: binaries, configuration and empty credentials with their modes, and the unit verifies there (systemd-analyze verify)",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "needs systemd-analyze (Debian's systemd)"))
     func installerInThrowawayRoot() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("install-root-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: root) }

@@ -1,27 +1,32 @@
 import AMQP
 import Foundation
-import StackSupport
 import Postgres
+import StackSupport
 import Testing
 
 @Suite("InventoryAdjusted → stock state → OutOfStock through the outbox", .needsStack)
 struct InventoryFlowTests {
     static func adjustment(_ id: String, product: String, new: Int, adjusted: Int, second: Int, warehouse: String? = nil) -> [UInt8] {
         let warehouseField = warehouse.map { #","warehouse_id":"\#($0)""# } ?? ""
-        return Array(#"{"event_id":"\#(id)","timestamp":"2026-11-21T10:00:\#(String(format: "%02d", second))Z","product_id":"\#(product)","adjusted_quantity":\#(adjusted),"new_quantity":\#(new)\#(warehouseField)}"#.utf8)
+        return Array(
+            #"{"event_id":"\#(id)","timestamp":"2026-11-21T10:00:\#(String(format: "%02d", second))Z","product_id":"\#(product)","adjusted_quantity":\#(adjusted),"new_quantity":\#(new)\#(warehouseField)}"#
+                .utf8)
     }
 
     /// A queue bound to the test exchange for OutOfStock, as the services that care would bind one.
     static func outOfStockQueue(_ service: ServiceHarness) async throws -> String {
         let queue = "test.\(service.id).out-of-stock"
-        try await service.client.declare(AMQPTopology(
-            exchanges: [.init(name: service.exchange, type: "topic")],
-            queues: [.init(name: queue)],
-            bindings: [.init(queue: queue, exchange: service.exchange, routingKey: "inventory.out-of-stock")]))
+        try await service.client.declare(
+            AMQPTopology(
+                exchanges: [.init(name: service.exchange, type: "topic")],
+                queues: [.init(name: queue)],
+                bindings: [.init(queue: queue, exchange: service.exchange, routingKey: "inventory.out-of-stock")]))
         return queue
     }
 
-    static func drain(_ queue: String, _ service: ServiceHarness, expected: Int, settle: Duration = .seconds(1)) async throws -> [AMQPDelivery] {
+    static func drain(_ queue: String, _ service: ServiceHarness, expected: Int, settle: Duration = .seconds(1)) async throws
+        -> [AMQPDelivery]
+    {
         var received: [AMQPDelivery] = []
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
@@ -54,15 +59,17 @@ struct InventoryFlowTests {
     func bothShapes() async throws {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
-        let catalog = Array("""
+        let catalog = Array(
+            """
             {"eventId":"evt_inv_adj_3e92df","eventType":"InventoryAdjusted","timestamp":"2024-04-10T09:45:33Z",
              "data":{"adjustmentId":"adj_20241015","sku":"SKU-MOUSE-ERGO","productName":"Ergonomic Wireless Mouse",
              "warehouseId":"wh_east_01","adjustmentType":"decrease","previousQuantity":340,"adjustedQuantity":-18,
              "newQuantity":322,"reason":"damaged_goods","notes":"18 units found damaged during quarterly inventory audit",
              "adjustedBy":"warehouse_mgr_alee"},"metadata":{"correlationId":"corr_adj_002","version":"1.0.0"}}
             """.utf8)
-        try await service.publish([catalog, Self.adjustment("flat-1", product: "p-flat", new: 12, adjusted: 2, second: 1)],
-                                  routingKey: "inventory.adjusted")
+        try await service.publish(
+            [catalog, Self.adjustment("flat-1", product: "p-flat", new: 12, adjusted: 2, second: 1)],
+            routingKey: "inventory.adjusted")
         var levels: [(Int, Bool)?] = []
         for _ in 0..<100 {
             levels = [try await Self.level(service, "SKU-MOUSE-ERGO", "wh_east_01"), try await Self.level(service, "p-flat")]
@@ -88,8 +95,9 @@ struct InventoryFlowTests {
         let queue = try await Self.outOfStockQueue(service)
         let steps = [("a1", 3, 1), ("a2", 0, -3), ("a3", 0, 0), ("a4", 5, 5), ("a5", 0, -5)]
         for (second, step) in steps.enumerated() {
-            try await service.publish([Self.adjustment(step.0, product: "widget", new: step.1, adjusted: step.2, second: second, warehouse: "wh-1")],
-                                      messageIDs: [step.0], routingKey: "inventory.adjusted")
+            try await service.publish(
+                [Self.adjustment(step.0, product: "widget", new: step.1, adjusted: step.2, second: second, warehouse: "wh-1")],
+                messageIDs: [step.0], routingKey: "inventory.adjusted")
         }
         let events = try await Self.drain(queue, service, expected: 2)
         #expect(events.count == 2)
@@ -124,8 +132,9 @@ struct InventoryFlowTests {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
         let queue = try await Self.outOfStockQueue(service)
-        try await service.publish([Self.adjustment("up-1", product: "thing", new: 5, adjusted: 5, second: 0)],
-                                  routingKey: "inventory.adjusted")
+        try await service.publish(
+            [Self.adjustment("up-1", product: "thing", new: 5, adjusted: 5, second: 0)],
+            routingKey: "inventory.adjusted")
         while try await Self.level(service, "thing") == nil { try await Task.sleep(for: .milliseconds(50)) }
 
         #expect(try StackControl.rabbitmqctl("stop_app") == 0)
@@ -133,7 +142,8 @@ struct InventoryFlowTests {
         // by the daemon's own store, as ingestion would have done just before the broker went down.
         let exchange = service.exchange
         try await service.db.transaction { db in
-            _ = try db.execute("""
+            _ = try db.execute(
+                """
                 INSERT INTO outbox (message_id, exchange, routing_key, type, version, correlation_id, body)
                 VALUES ('pending-1', \(exchange), 'inventory.out-of-stock', 'OutOfStock', '0.0.4', 'up-2',
                         '{"event_id":"pending-1","timestamp":"2026-11-21T10:00:01.000Z","product_id":"thing","last_available_quantity":5}')
@@ -154,8 +164,11 @@ struct InventoryFlowTests {
     func badPayloadsParked() async throws {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
-        let placeholder = Array(#"{"Name": "John Doe", "Age": 30, "Department": "Engineering", "Position": "Software Engineer", "Salary": 85000.50, "JoinDate": "2024-01-15"}"#.utf8)
-        let fractional = Array(#"{"event_id":"f","timestamp":"2026-11-21T10:00:00Z","product_id":"p","adjusted_quantity":1.5,"new_quantity":2}"#.utf8)
+        let placeholder = Array(
+            #"{"Name": "John Doe", "Age": 30, "Department": "Engineering", "Position": "Software Engineer", "Salary": 85000.50, "JoinDate": "2024-01-15"}"#
+                .utf8)
+        let fractional = Array(
+            #"{"event_id":"f","timestamp":"2026-11-21T10:00:00Z","product_id":"p","adjusted_quantity":1.5,"new_quantity":2}"#.utf8)
         try await service.publish([placeholder, fractional, Array("nope".utf8)], routingKey: "inventory.adjusted")
         let parked = try await service.drainParked(expected: 3)
         let reasons = parked.compactMap { delivery -> String? in
@@ -181,20 +194,21 @@ struct StockNotificationTests {
         ])
         defer { Task { await service.shutDown() } }
         func adjust(_ id: String, new: Int, adjusted: Int, second: Int) async throws {
-            try await service.publish([InventoryFlowTests.adjustment(id, product: "lamp", new: new, adjusted: adjusted, second: second)],
-                                      messageIDs: [id], routingKey: "inventory.adjusted")
+            try await service.publish(
+                [InventoryFlowTests.adjustment(id, product: "lamp", new: new, adjusted: adjusted, second: second)],
+                messageIDs: [id], routingKey: "inventory.adjusted")
         }
-        try await adjust("w1", new: 10, adjusted: 2, second: 1)   // in stock, above the threshold: nothing
-        try await adjust("w2", new: 4, adjusted: -6, second: 2)   // low stock
-        try await adjust("w3", new: 0, adjusted: -4, second: 3)   // stock-out
+        try await adjust("w1", new: 10, adjusted: 2, second: 1)  // in stock, above the threshold: nothing
+        try await adjust("w2", new: 4, adjusted: -6, second: 2)  // low stock
+        try await adjust("w3", new: 0, adjusted: -4, second: 3)  // stock-out
         for _ in 0..<2 {  // idempotent
             let watch = try await service.call("WatchProduct", ["userId": "alice", "productId": "lamp"])
             #expect(watch.status == 200)
             #expect(watch.body["watching"] as? Bool == true)
         }
-        try await adjust("w4", new: 7, adjusted: 7, second: 4)    // back in stock: alice is told
-        try await adjust("w5", new: 0, adjusted: -7, second: 5)   // stock-out again
-        try await adjust("w6", new: 9, adjusted: 9, second: 6)    // back again: the wish was spent
+        try await adjust("w4", new: 7, adjusted: 7, second: 4)  // back in stock: alice is told
+        try await adjust("w5", new: 0, adjusted: -7, second: 5)  // stock-out again
+        try await adjust("w6", new: 9, adjusted: 9, second: 6)  // back again: the wish was spent
         #expect(try await service.waitForStored(2 + 2 + 1 + 2) == 7)
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await service.storedCount() == 7)

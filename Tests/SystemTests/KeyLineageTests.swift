@@ -32,7 +32,8 @@ struct KeyLineageTests {
         #expect(try await service.call("RotateApiKey", [:], as: .key(successor)).status == 201)
 
         let keys = try await service.db.withConnection { db in
-            try db.query("SELECT count(*) FROM api_keys WHERE product_id = \(UUID(uuidString: shop.productID)) AND organization_id IS NULL")[0]
+            try db.query(
+                "SELECT count(*) FROM api_keys WHERE product_id = \(UUID(uuidString: shop.productID)) AND organization_id IS NULL")[0]
                 .decode(0, as: Int.self)
         }
         #expect(keys == 3, "the first key, its one successor and that one's successor")
@@ -66,22 +67,29 @@ struct KeyLineageTests {
         let alsoRevoked = Set(revoked.body["alsoRevoked"] as? [String] ?? [])
         #expect(alsoRevoked == Set([mintedByCreation, mintedByMinted].map(Self.keyID)))
         for key in [old, mintedByCreation, mintedByMinted] {
-            #expect(try await service.call("GetOrganization", [:], as: .key(key)).status == 401, "a key minted in the grace of a revoked key")
+            #expect(
+                try await service.call("GetOrganization", [:], as: .key(key)).status == 401, "a key minted in the grace of a revoked key")
         }
         #expect(try await service.call("GetProduct", [:], as: .key(successor)).status == 200, "the successor the owner moved to stays")
-        #expect(try await service.call("GetOrganization", [:], as: .key(beforeKey)).status == 200, "what the key minted before its rotation stays")
+        #expect(
+            try await service.call("GetOrganization", [:], as: .key(beforeKey)).status == 200,
+            "what the key minted before its rotation stays")
         #expect(try await service.call("GetOrganization", [:], as: .key(shop.organizations[0].key)).status == 200)
 
         let audited = try await service.db.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT entity, actor FROM audit_events WHERE action = 'key.revoked' ORDER BY entity
-                """).map { "\(try $0.decode(0, as: String.self)) \(try $0.decode(1, as: String.self))" }
+                """
+            ).map { "\(try $0.decode(0, as: String.self)) \(try $0.decode(1, as: String.self))" }
         }
         let actor = "key:\(Self.keyID(old))"
         #expect(audited == ([old, mintedByCreation, mintedByMinted].map { "key:\(Self.keyID($0)) \(actor)" }).sorted())
     }
 
-    @Test("a rotated key manages no key but itself, and a product's key never another product-level key: a leaked key cannot lock its owner out")
+    @Test(
+        "a rotated key manages no key but itself, and a product's key never another product-level key: a leaked key cannot lock its owner out"
+    )
     func graceKeyManagesOnlyItself() async throws {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
@@ -121,7 +129,9 @@ struct KeyLineageTests {
         // the owner's revocation commits in between, as a racing attacker's request would have it.
         let creation = try await service.db.transaction(spanning: { hold in
             _ = try await hold.run { try $0.query("SELECT 1 FROM products WHERE id = \(product) FOR UPDATE") }
-            let creation = Task { try await service.call("CreateOrganizations", ["organizations": [["name": "Raced"]]], as: .key(key)).status }
+            let creation = Task {
+                try await service.call("CreateOrganizations", ["organizations": [["name": "Raced"]]], as: .key(key)).status
+            }
             let deadline = ContinuousClock.now + .seconds(20)
             while try await hold.run({ db in
                 try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")[0]
@@ -135,8 +145,11 @@ struct KeyLineageTests {
         })
         #expect(try await creation.value == 401, "the key was revoked before it minted")
         let (organizations, keys) = try await service.db.withConnection { db in
-            (try db.query("SELECT count(*) FROM organizations WHERE product_id = \(product)")[0].decode(0, as: Int.self),
-             try db.query("SELECT count(*) FROM api_keys WHERE product_id = \(product) AND revoked_at IS NULL")[0].decode(0, as: Int.self))
+            (
+                try db.query("SELECT count(*) FROM organizations WHERE product_id = \(product)")[0].decode(0, as: Int.self),
+                try db.query("SELECT count(*) FROM api_keys WHERE product_id = \(product) AND revoked_at IS NULL")[0].decode(
+                    0, as: Int.self)
+            )
         }
         #expect(organizations == 2 && keys == 2, "no organisation and no live key minted by the revoked key")
     }
@@ -150,7 +163,10 @@ struct KeyLineageTests {
         let organizationID = Self.keyID(shop.organizations[0].key)
         // The key and an organisation's key as authentication read them, before anything changed.
         let (stale, organization) = try await service.db.withConnection { db in
-            (try TenantStore.keyRecord(id, on: db).orThrow("no key").principal, try TenantStore.keyOwner(organizationID, on: db).orThrow("no key"))
+            (
+                try TenantStore.keyRecord(id, on: db).orThrow("no key").principal,
+                try TenantStore.keyOwner(organizationID, on: db).orThrow("no key")
+            )
         }
         /// The status the store refuses `body` with; nil when it did it.
         func refusal(_ body: @escaping @Sendable (PGConnection) throws -> Void) async throws -> Int? {
@@ -162,7 +178,9 @@ struct KeyLineageTests {
         let rotate: @Sendable (PGConnection) throws -> Void = { db in
             _ = try TenantStore.rotate(organization, graceSeconds: 60, by: stale, requestID: nil, on: db)
         }
-        let revoke: @Sendable (PGConnection) throws -> Void = { db in _ = try TenantStore.revoke(organization, by: stale, requestID: nil, on: db) }
+        let revoke: @Sendable (PGConnection) throws -> Void = { db in
+            _ = try TenantStore.revoke(organization, by: stale, requestID: nil, on: db)
+        }
         let create: @Sendable (PGConnection) throws -> Void = { db in
             _ = try TenantStore.createOrganizations([TenantSpec(name: "Late")], under: product, by: stale, requestID: nil, on: db)
         }
@@ -175,7 +193,9 @@ struct KeyLineageTests {
         for (what, body) in [("rotate", rotate), ("revoke", revoke), ("create", create)] {
             #expect(try await refusal(body) == 401, "\(what) by a key revoked since it authenticated")
         }
-        #expect(try await service.call("GetOrganization", [:], as: .key(shop.organizations[0].key)).status == 200, "neither rotated nor revoked")
+        #expect(
+            try await service.call("GetOrganization", [:], as: .key(shop.organizations[0].key)).status == 200, "neither rotated nor revoked"
+        )
         let organizations = try await service.db.withConnection { db in
             try db.query("SELECT count(*) FROM organizations WHERE product_id = \(product)")[0].decode(0, as: Int.self)
         }

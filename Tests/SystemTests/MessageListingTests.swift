@@ -21,13 +21,15 @@ struct MessageListingTests {
         )
         // The busy organisation: 20,000 deliveries and 20,000 in-app notifications of the same product.
         try await service.db.withConnection { db in
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO deliveries (id, notification_id, user_id, channel, status, product_id, organization_id, created_at, updated_at)
                 SELECT gen_random_uuid(), gen_random_uuid(), 'bulk-' || i, 'email', 'delivered', \(product), \(busy),
                        now() - i * interval '1 ms', now()
                 FROM generate_series(1, 20000) i
                 """)
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO notifications (user_id, type, priority, channels, title, message, source_event_key, product_id,
                                            organization_id, created_at)
                 SELECT 'bulk-' || i, 'NEWSLETTER', 'normal', ARRAY['in-app'], 'News', 'b', 'bulk-' || i, \(product), \(busy),
@@ -37,10 +39,12 @@ struct MessageListingTests {
             try db.execute(script: "ANALYZE deliveries; ANALYZE notifications")
         }
         // The quiet organisation sends three in-app messages.
-        let sent = try await service.call("SendBatch", [
-            "channel": "in-app", "message_category": "NEWSLETTER", "recipients": (0..<3).map { ["userId": "quiet-\($0)"] },
-            "content": ["title": "Quiet", "body": "b"],
-        ], as: .key(shop.organizations[0].key))
+        let sent = try await service.call(
+            "SendBatch",
+            [
+                "channel": "in-app", "message_category": "NEWSLETTER", "recipients": (0..<3).map { ["userId": "quiet-\($0)"] },
+                "content": ["title": "Quiet", "body": "b"],
+            ], as: .key(shop.organizations[0].key))
         #expect(sent.status == 202, "\(sent.raw)")
 
         let listed = try await service.call("ListMessages", [:], as: .key(shop.organizations[0].key))
@@ -50,7 +54,8 @@ struct MessageListingTests {
         let statement = DeliveryStore.messagesStatement(
             try ListMessages(body: Array("{}".utf8)), visibility: .tenant(Tenant(productID: product, organizationID: quiet)))
         let plan = try await service.db.withConnection { db in
-            try db.query(PGQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + statement.sql, parameters: statement.parameters))[0].decode(0, as: String.self)
+            try db.query(PGQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + statement.sql, parameters: statement.parameters))[0].decode(
+                0, as: String.self)
         }
         #expect(plan.contains("\"deliveries_by_organization\"") && plan.contains("\"notifications_in_app_by_organization\""), "\(plan)")
         #expect(!plan.contains("\"deliveries_by_tenant\"") && !plan.contains("Seq Scan"), "\(plan)")

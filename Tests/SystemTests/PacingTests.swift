@@ -11,7 +11,8 @@ struct PacingTests {
         Maildir.messages(to: nil).filter { $0.header("To")?.hasPrefix(prefix) == true }.compactMap { message in
             let parts = message.key.split(separator: ".")
             guard parts.count > 1, let seconds = Double(parts[0]), parts[1].first == "M",
-                  let micros = Double(parts[1].dropFirst().prefix { $0.isNumber }) else { return nil }
+                let micros = Double(parts[1].dropFirst().prefix { $0.isNumber })
+            else { return nil }
             return seconds + micros / 1e6
         }.sorted()
     }
@@ -89,7 +90,8 @@ struct PacingTests {
             #expect(email["attempts"] as? Int == 1, "pacing spends no attempt")
         }
         let paced = try await service.db.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT count(*) FROM delivery_history WHERE error_code = 'paced' AND status = 'failed' AND attempt = 0
                 """)[0].decode(0, as: Int.self)
         }
@@ -128,7 +130,7 @@ struct PacingTests {
     @Test("per recipient: over 2 an hour the rest wait in a tier without spending attempts; the high lane is exempt")
     func perRecipient() async throws {
         let service = try await Self.service([
-            "NOTIFY_DELIVERY_RECIPIENT_LIMIT_PER_HOUR": "2",
+            "NOTIFY_DELIVERY_RECIPIENT_LIMIT_PER_HOUR": "2"
         ])
         defer { Task { await service.shutDown() } }
         let user = "chatty-\(service.id)"
@@ -145,9 +147,11 @@ struct PacingTests {
         }
         #expect(statuses == ["sent": 2, "failed": 2], "two sent, two waiting for the next slot")
         let waiting = try await service.db.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT attempts, last_error_code FROM deliveries WHERE user_id = \(user) AND channel = 'email' AND status = 'failed'
-                """).map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self))" }
+                """
+            ).map { "\(try $0.decode(0, as: Int.self)) \(try $0.decode(1, as: String.self))" }
         }
         #expect(waiting == ["0 paced", "0 paced"])
         // A failed payment rides the high lane: the limit does not hold it back.

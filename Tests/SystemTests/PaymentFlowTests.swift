@@ -51,8 +51,15 @@ struct PaymentFlowTests {
         let bad: [(body: [UInt8], reason: String)] = [
             (Array("not json at all".utf8), "invalid-json"),
             ([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D], "invalid-utf8"),
-            (Array(#"{"transactionId":"t","userId":"u","orderId":"o","amount":"12","status":"confirmed","timestamp":"2026-01-01T00:00:00Z"}"#.utf8), "schema"),
-            (Array(#"{"transactionId":"t","orderId":"o","amount":1,"status":"confirmed","timestamp":"2026-01-01T00:00:00Z"}"#.utf8), "schema"),
+            (
+                Array(
+                    #"{"transactionId":"t","userId":"u","orderId":"o","amount":"12","status":"confirmed","timestamp":"2026-01-01T00:00:00Z"}"#
+                        .utf8), "schema"
+            ),
+            (
+                Array(#"{"transactionId":"t","orderId":"o","amount":1,"status":"confirmed","timestamp":"2026-01-01T00:00:00Z"}"#.utf8),
+                "schema"
+            ),
             (Array(String(repeating: "[", count: 200).utf8) + Array(String(repeating: "]", count: 200).utf8), "too-deep"),
             (Array("{\"pad\":\"\(String(repeating: "x", count: 300_000))\"}".utf8), "too-large"),
         ]

@@ -96,7 +96,9 @@ final class SESFake: @unchecked Sendable {
     }
 
     /// Every GET of a signing certificate (anything under `/sns/` but the subscription confirmation): `path`.
-    func certificateFetches() async throws -> [String] { try await server.get("/_fake/certificate-fetches").compactMap { $0["path"] as? String } }
+    func certificateFetches() async throws -> [String] {
+        try await server.get("/_fake/certificate-fetches").compactMap { $0["path"] as? String }
+    }
 }
 
 /// A test's own FCM contract fake (`deploy/dev/fakes/fcm_fake.py`, which checks our RS256 assertion with
@@ -158,10 +160,12 @@ final class APNsFake: @unchecked Sendable {
         try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key])
         privateKey = try String(contentsOfFile: key, encoding: .utf8)
         tlsPort = try freeLoopbackPort()
-        server = try FakeServer(script: "apns_fake.py", arguments: [
-            "--tls-port", String(tlsPort), "--ca-out", caCertificate, "--key", key, "--key-id", Self.keyID,
-            "--team-id", Self.teamID, "--topic", Self.topic,
-        ], environment: [:])
+        server = try FakeServer(
+            script: "apns_fake.py",
+            arguments: [
+                "--tls-port", String(tlsPort), "--ca-out", caCertificate, "--key", key, "--key-id", Self.keyID,
+                "--team-id", Self.teamID, "--topic", Self.topic,
+            ], environment: [:])
         for _ in 0..<100 where !isListening(onLoopbackPort: tlsPort) { Thread.sleep(forTimeInterval: 0.05) }
     }
 

@@ -6,8 +6,10 @@ import Testing
 /// Push through FCM HTTP v1 and APNs (HTTP/2), against the contract fakes, and one event on every channel at once.
 @Suite("Push through FCM and APNs; an event on email, SMS and push", .needsStack)
 struct PushDeliveryTests {
-    static func register(_ user: String, tokens: [(String, String)], email: String? = nil, phone: String? = nil,
-                         _ service: ServiceHarness) async throws {
+    static func register(
+        _ user: String, tokens: [(String, String)], email: String? = nil, phone: String? = nil,
+        _ service: ServiceHarness
+    ) async throws {
         let json = "[" + tokens.map { #"{"platform": "\#($0.0)", "token": "\#($0.1)"}"# }.joined(separator: ", ") + "]"
         _ = try await service.db.withConnection { db in
             try db.copy(into: "recipients", columns: ["user_id", "email", "phone", "push_tokens"], rows: [[user, email, phone, json]])
@@ -80,14 +82,21 @@ struct PushDeliveryTests {
         while sent.count < 3, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
             sent = try await service.db.withConnection { db in
-                try db.query("SELECT id::text, notification_id::text, provider_message_id FROM deliveries WHERE channel = 'push' AND status = 'sent'")
-                    .map { ["id": try $0.decode(0, as: String.self), "notification": try $0.decode(1, as: String.self),
-                            "provider": try $0.decode(2, as: String.self)] }
+                try db.query(
+                    "SELECT id::text, notification_id::text, provider_message_id FROM deliveries WHERE channel = 'push' AND status = 'sent'"
+                )
+                .map {
+                    [
+                        "id": try $0.decode(0, as: String.self), "notification": try $0.decode(1, as: String.self),
+                        "provider": try $0.decode(2, as: String.self),
+                    ]
+                }
             }
         }
         #expect(sent.count == 3)
         let messages = try await apns.messages()
-        #expect(messages.count == 3 && messages.allSatisfy { $0["token"] as? String == live }, "one push per notification, to the live token")
+        #expect(
+            messages.count == 3 && messages.allSatisfy { $0["token"] as? String == live }, "one push per notification, to the live token")
         for delivery in sent {
             let message = messages.first { ($0["apnsId"] as? String)?.lowercased() == delivery["id"] }
             #expect(message != nil, "apns-id is the delivery id")
@@ -106,7 +115,8 @@ struct PushDeliveryTests {
         let apns = try APNsFake()
         let fcm = try FCMFake()
         let rules = try TestRules(channels: ["in-app", "push"])
-        let service = try await ServiceHarness(environment: apns.environment.merging(fcm.environment) { $1 }.merging(rules.environment) { $1 })
+        let service = try await ServiceHarness(
+            environment: apns.environment.merging(fcm.environment) { $1 }.merging(rules.environment) { $1 })
         defer { Task { await service.shutDown() } }
         try await Self.register("two-phones", tokens: [("apns", "feedface"), ("fcm", "android-1")], service)
         try await service.publish([Payments.confirmed(user: "two-phones", index: 1)])
@@ -123,7 +133,8 @@ struct PushDeliveryTests {
         let apns = try APNsFake()
         let fcm = try FCMFake()
         let rules = try TestRules(channels: ["in-app", "push"])
-        let service = try await ServiceHarness(environment: apns.environment.merging(fcm.environment) { $1 }.merging(rules.environment) { $1 })
+        let service = try await ServiceHarness(
+            environment: apns.environment.merging(fcm.environment) { $1 }.merging(rules.environment) { $1 })
         defer { Task { await service.shutDown() } }
         try await apns.server.cue(status: 403, count: 1000, ["reason": "InvalidProviderToken"])
         let users = (0..<10).map { "phone-\($0)" }
@@ -147,19 +158,22 @@ struct PushDeliveryTests {
         #expect(try await apns.messages().isEmpty)
     }
 
-    @Test("fallback push → SMS: no push token, or every token unregistered, and the notification goes by SMS; a live token, and it does not")
+    @Test(
+        "fallback push → SMS: no push token, or every token unregistered, and the notification goes by SMS; a live token, and it does not")
     func fallbackToSMS() async throws {
         let fcm = try FCMFake()
         let twilio = try TwilioFake()
         let rules = try TestRules(channels: ["in-app", "push"], fallback: ["push": "sms"])
-        let service = try await ServiceHarness(environment: fcm.environment.merging(twilio.environment) { $1 }.merging(rules.environment) { $1 })
+        let service = try await ServiceHarness(
+            environment: fcm.environment.merging(twilio.environment) { $1 }.merging(rules.environment) { $1 })
         defer { Task { await service.shutDown() } }
         try await Self.register("no-phone-app", tokens: [], phone: "+14155550101", service)
         try await Self.register("stale-app", tokens: [("fcm", "stale-only")], phone: "+14155550102", service)
         try await Self.register("live-app", tokens: [("fcm", "live-1")], phone: "+14155550103", service)
         try await service.publish(["no-phone-app", "stale-app", "live-app"].enumerated().map { Payments.confirmed(user: $1, index: $0) })
 
-        #expect(try await EmailDeliveryTests.delivery(of: "no-phone-app", channel: "push", service, until: "skipped")["attempts"] as? Int == 0)
+        #expect(
+            try await EmailDeliveryTests.delivery(of: "no-phone-app", channel: "push", service, until: "skipped")["attempts"] as? Int == 0)
         _ = try await EmailDeliveryTests.delivery(of: "no-phone-app", channel: "sms", service, until: "delivered")
         _ = try await EmailDeliveryTests.delivery(of: "stale-app", channel: "push", service, until: "dead")
         let sms = try await EmailDeliveryTests.delivery(of: "stale-app", channel: "sms", service, until: "delivered")
@@ -179,11 +193,13 @@ struct PushDeliveryTests {
         let fcm = try FCMFake()
         let twilio = try TwilioFake()
         let rules = try TestRules(channels: ["in-app", "email", "sms", "push"])
-        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(fcm.environment) { $1 }
-            .merging(twilio.environment) { $1 }.merging(rules.environment) { $1 })
+        let service = try await ServiceHarness(
+            environment: EmailDeliveryTests.smtpEnvironment.merging(fcm.environment) { $1 }
+                .merging(twilio.environment) { $1 }.merging(rules.environment) { $1 })
         defer { Task { await service.shutDown() } }
         let user = "everywhere-\(service.id)"
-        try await Self.register(user, tokens: [("fcm", "device-\(service.id)")], email: "\(user)@example.com", phone: "+14155550199", service)
+        try await Self.register(
+            user, tokens: [("fcm", "device-\(service.id)")], email: "\(user)@example.com", phone: "+14155550199", service)
         try await service.publish([Payments.confirmed(user: user, index: 1)])
 
         let email = try await EmailDeliveryTests.delivery(of: user, channel: "email", service, until: "sent")

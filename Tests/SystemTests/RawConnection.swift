@@ -48,7 +48,9 @@ final class RawConnection: @unchecked Sendable {
 
     /// What the server sends until it closes the connection, `timeout` passes or what arrived satisfies `enough`, and
     /// whether it closed.
-    func read(for timeout: Duration, until enough: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
+    func read(for timeout: Duration, until enough: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (
+        text: String, closed: Bool
+    ) {
         await withCheckedContinuation { continuation in
             Thread { [self] in
                 let deadline = ContinuousClock.now + timeout

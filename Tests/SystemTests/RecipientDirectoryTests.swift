@@ -8,10 +8,13 @@ struct RecipientDirectoryTests {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
 
-        let created = try await service.call("UpsertRecipient", [
-            "userId": "u-1", "email": "Ana.Lopez@Bücher.Example", "phone": "+49 151 1234 5678", "locale": "de-DE",
-            "timezone": "Europe/Berlin", "pushTokens": [["platform": "apns", "token": "a1b2c3"], ["platform": "fcm", "token": "f-1"]],
-        ])
+        let created = try await service.call(
+            "UpsertRecipient",
+            [
+                "userId": "u-1", "email": "Ana.Lopez@Bücher.Example", "phone": "+49 151 1234 5678", "locale": "de-DE",
+                "timezone": "Europe/Berlin",
+                "pushTokens": [["platform": "apns", "token": "a1b2c3"], ["platform": "fcm", "token": "f-1"]],
+            ])
         #expect(created.status == 200)
         #expect(created.body["email"] as? String == "Ana.Lopez@bücher.example")
         #expect(created.body["phone"] as? String == "+4915112345678")
@@ -28,9 +31,12 @@ struct RecipientDirectoryTests {
 
         let bad = try await service.call("UpsertRecipient", ["userId": "u-1", "email": "not an address"])
         #expect(bad.status == 400)
-        #expect((bad.body["error"] as? [String: Any])?["message"] as? String ?? "" == "field 'email' is not a valid email address: it must contain exactly one '@'")
-        #expect(try await service.call("GetRecipient", ["userId": "u-1"]).body["email"] as? String == "Ana.Lopez@bücher.example",
-                "a refused update changes nothing")
+        #expect(
+            (bad.body["error"] as? [String: Any])?["message"] as? String ?? ""
+                == "field 'email' is not a valid email address: it must contain exactly one '@'")
+        #expect(
+            try await service.call("GetRecipient", ["userId": "u-1"]).body["email"] as? String == "Ana.Lopez@bücher.example",
+            "a refused update changes nothing")
 
         let erased = try await service.call("DeleteRecipient", ["userId": "u-1"])
         #expect(erased.status == 200 && erased.body["deleted"] as? Bool == true)

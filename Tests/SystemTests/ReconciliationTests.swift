@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Synchronization
 import StackSupport
+import Synchronization
 import Testing
 
 @Suite("GetInventoryList reconciliation", .needsStack)
@@ -33,8 +33,9 @@ struct ReconciliationTests {
                             return converted
                         }
                         let reply: [String: Any] = ["items": slice, "page": page, "pageSize": size, "total": items.count]
-                        connection.reply(to: request, body: Array(try! JSONSerialization.data(withJSONObject: reply)),
-                                         headers: ["status": 200])
+                        connection.reply(
+                            to: request, body: Array(try! JSONSerialization.data(withJSONObject: reply)),
+                            headers: ["status": 200])
                     }
                     connection.ack(request)
                 }
@@ -60,21 +61,26 @@ struct ReconciliationTests {
         defer { Task { await service.shutDown() } }
         let outQueue = try await InventoryFlowTests.outOfStockQueue(service)
         // Known out of stock already (an adjustment seen before): must not be raised again.
-        try await service.publish([InventoryFlowTests.adjustment("k1", product: "known", new: 0, adjusted: -2, second: 0)],
-                                  routingKey: "inventory.adjusted")
+        try await service.publish(
+            [InventoryFlowTests.adjustment("k1", product: "known", new: 0, adjusted: -2, second: 0)],
+            routingKey: "inventory.adjusted")
         _ = try await InventoryFlowTests.drain(outQueue, service, expected: 1)
-        let responder = try await InventoryResponder(service: service, queue: queue, items: [
-            ["productId": "known", "quantity": "0"],
-            ["productId": "lost-1", "quantity": "0", "location": "wh-9", "name": "Lost one"],
-            ["productId": "lost-2", "quantity": "-1"],
-        ], answers: true)
+        let responder = try await InventoryResponder(
+            service: service, queue: queue,
+            items: [
+                ["productId": "known", "quantity": "0"],
+                ["productId": "lost-1", "quantity": "0", "location": "wh-9", "name": "Lost one"],
+                ["productId": "lost-2", "quantity": "-1"],
+            ], answers: true)
         // Several rounds (every second), two pages each.
         try await Task.sleep(for: .seconds(4))
         #expect(responder.count >= 4)
         let filters = responder.first?["filters"] as? [String: Any]
         #expect(filters?["inStock"] as? Bool == false)
         let events = try await InventoryFlowTests.drain(outQueue, service, expected: 2)
-        let products = events.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any])?["product_id"] as? String }
+        let products = events.compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any])?["product_id"] as? String
+        }
         #expect(products.sorted() == ["lost-1", "lost-2"])
         #expect(events.allSatisfy { $0.properties.correlationID?.hasPrefix("reconciliation-") == true })
         await responder.close()

@@ -10,7 +10,9 @@ struct ResilienceTests {
         let service = try await ServiceHarness()
         defer { Task { await service.shutDown() } }
         // Valid JSON and a valid id, but PostgreSQL text cannot hold a NUL character.
-        let poison = Array(#"{"transactionId":"t-nul","userId":"bad\u0000user","orderId":"o","amount":1,"status":"confirmed","timestamp":"2026-11-21T10:00:00Z"}"#.utf8)
+        let poison = Array(
+            #"{"transactionId":"t-nul","userId":"bad\u0000user","orderId":"o","amount":1,"status":"confirmed","timestamp":"2026-11-21T10:00:00Z"}"#
+                .utf8)
         var bodies = (0..<200).map { Payments.confirmed(user: "batch-user", index: $0) }
         bodies.insert(poison, at: 100)
         try await service.publish(bodies)
@@ -62,10 +64,12 @@ struct TemplateStartupTests {
             try "Title".write(to: directory.appendingPathComponent("\(name).title.mustache"), atomically: true, encoding: .utf8)
             try "Hi {{orderId}}".write(to: directory.appendingPathComponent("\(name).message.mustache"), atomically: true, encoding: .utf8)
             for part in ["subject", "text", "html"] {
-                try "Order {{orderId}}".write(to: directory.appendingPathComponent("\(name).email.\(part).mustache"), atomically: true, encoding: .utf8)
+                try "Order {{orderId}}".write(
+                    to: directory.appendingPathComponent("\(name).email.\(part).mustache"), atomically: true, encoding: .utf8)
             }
         }
-        try "Hi {{customerNmae}}".write(to: directory.appendingPathComponent("payment-failed.message.mustache"), atomically: true, encoding: .utf8)
+        try "Hi {{customerNmae}}".write(
+            to: directory.appendingPathComponent("payment-failed.message.mustache"), atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(environment: ["NOTIFY_TEMPLATES_DIRECTORY": directory.path])
         let status = await daemon.waitForExit(timeout: .seconds(20))
         #expect(status != nil && status != 0)

@@ -2,6 +2,7 @@ import Foundation
 import NotifyCore
 import StackSupport
 import Testing
+
 @testable import Providers
 
 /// Every response body from a provider or a webhook is read as it streams, at most `HTTPTransport.maxBodyBytes`,
@@ -15,7 +16,9 @@ struct ResponseBoundTests {
         await transport.execute([HTTPTransport.post(url, headers: [], body: [], orElse: .connection("not a URL"))], timeout: timeout)[0]
     }
 
-    @Test("64 KiB is read whole; a byte more, streamed or announced (up to 10 GB), is response-too-large at once; a trickle ends at the deadline")
+    @Test(
+        "64 KiB is read whole; a byte more, streamed or announced (up to 10 GB), is response-too-large at once; a trickle ends at the deadline"
+    )
     func boundedReader() async throws {
         let receiver = try WebhookReceiver(secret: WebhookReceiver.newSecret())
         let transport = HTTPTransport()
@@ -23,8 +26,10 @@ struct ResponseBoundTests {
         let limit = HTTPTransport.maxBodyBytes
         let whole = try await Self.post(transport, receiver.url("stream?bytes=\(limit)&chunk=1000")).get()
         #expect(whole.status == 200 && whole.body.count == limit)
-        for query in ["bytes=\(limit + 1)", "bytes=\(limit + 1)&chunk=1000", "bytes=\(limit + 1)&announce", "bytes=10000000000&announce",
-                      "bytes=500000000"] {
+        for query in [
+            "bytes=\(limit + 1)", "bytes=\(limit + 1)&chunk=1000", "bytes=\(limit + 1)&announce", "bytes=10000000000&announce",
+            "bytes=500000000",
+        ] {
             let started = ContinuousClock.now
             switch await Self.post(transport, receiver.url("stream?\(query)")) {
             case .failure(let failure):
@@ -38,12 +43,17 @@ struct ResponseBoundTests {
         // 10 bytes every 50 ms: never past the limit, never done; the deadline covers the body too.
         let started = ContinuousClock.now
         let trickle = await Self.post(transport, receiver.url("stream?bytes=100000&chunk=10&delay=0.05"), timeout: .seconds(1))
-        guard case .failure(let late) = trickle else { Issue.record("a body that never ends was read"); return }
+        guard case .failure(let late) = trickle else {
+            Issue.record("a body that never ends was read")
+            return
+        }
         #expect(late.code == "timeout", "\(late)")
         #expect(ContinuousClock.now - started < .seconds(3))
     }
 
-    @Test("a webhook endpoint answering 200 with 500 MB: each attempt fails response-too-large; the daemon's peak RSS grows by less than 48 MiB")
+    @Test(
+        "a webhook endpoint answering 200 with 500 MB: each attempt fails response-too-large; the daemon's peak RSS grows by less than 48 MiB"
+    )
     func hugeWebhookAnswer() async throws {
         let secret = WebhookReceiver.newSecret()
         let receiver = try WebhookReceiver(secret: secret)
@@ -63,7 +73,8 @@ struct ResponseBoundTests {
         #expect(dead["status"] as? String == "dead" && (dead["lastError"] as? [String: Any])?["code"] as? String == "response-too-large")
         let attempts = try #require(dead["attempts"] as? Int)
         #expect(attempts == 3, "every attempt read, failed and retried: \(dead)")
-        #expect(try await receiver.received().filter { $0["path"] as? String == "stream" && $0["verified"] as? Bool == true }.count == attempts)
+        #expect(
+            try await receiver.received().filter { $0["path"] as? String == "stream" && $0["verified"] as? Bool == true }.count == attempts)
         let after = try #require(service.daemon.peakResidentBytes)
         #expect(after - before < 48 << 20, "peak RSS \(before >> 20) MiB before, \(after >> 20) MiB after")
         #expect(try await service.call("GetUserNotifications", ["userId": "flooded"]).status == 200, "the daemon still answers")

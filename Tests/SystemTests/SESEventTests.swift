@@ -12,15 +12,18 @@ struct SESEventTests {
     static func subscribed() async throws -> (ses: SESFake, listener: Int, service: ServiceHarness) {
         let ses = try SESFake()
         let listener = try freeLoopbackPort()
-        let service = try await ServiceHarness(environment: ses.eventEnvironment(listener: listener).merging([
-            "NOTIFY_EMAIL_FROM": "notifications@flowmart.example",
-        ]) { $1 })
+        let service = try await ServiceHarness(
+            environment: ses.eventEnvironment(listener: listener).merging([
+                "NOTIFY_EMAIL_FROM": "notifications@flowmart.example"
+            ]) { $1 })
         let subscribed = try await ses.subscribe("http://127.0.0.1:\(listener)/receipts/ses")
         #expect(subscribed.answer == 200 && subscribed.confirmed, "the daemon fetched the SubscribeURL")
         return (ses, listener, service)
     }
 
-    @Test("the subscription is confirmed; Delivery makes an email delivered, a permanent bounce bounced, a transient one undelivered; forged, stale and late events change nothing")
+    @Test(
+        "the subscription is confirmed; Delivery makes an email delivered, a permanent bounce bounced, a transient one undelivered; forged, stale and late events change nothing"
+    )
     func events() async throws {
         let (ses, _, service) = try await Self.subscribed()
         defer { Task { await service.shutDown() } }
@@ -37,30 +40,37 @@ struct SESEventTests {
         #expect(delivered["attempts"] as? Int == 1 && bounced["attempts"] as? Int == 1)
         let messages = try await ses.messages()
         #expect(messages.count == 3)
-        #expect(messages.allSatisfy { (($0["tags"] as? [String: [String]])?["delivery"]?.first?.count ?? 0) == 36 },
-                "every message carries its delivery id as a tag")
+        #expect(
+            messages.allSatisfy { (($0["tags"] as? [String: [String]])?["delivery"]?.first?.count ?? 0) == 36 },
+            "every message carries its delivery id as a tag")
         #expect(try await ses.events().allSatisfy { $0["answer"] as? Int == 200 })
 
         let hard = try #require(messages.first { ($0["to"] as? [String]) == ["hard@bounce.example"] }?["messageId"] as? String)
         #expect(try await ses.replay(messageId: hard, eventType: "Delivery", tamper: true) == 401, "a forged event is refused")
-        #expect(try await ses.replay(messageId: hard, eventType: "Delivery", age: 3660) == 401, "a signed event over an hour old is a replay")
+        #expect(
+            try await ses.replay(messageId: hard, eventType: "Delivery", age: 3660) == 401, "a signed event over an hour old is a replay")
         #expect(try await ses.replay(messageId: hard, eventType: "Delivery") == 200)
-        #expect(try await EmailDeliveryTests.delivery(of: "hard", service, until: nil)["status"] as? String == "bounced",
-                "a late Delivery never moves a bounce back")
+        #expect(
+            try await EmailDeliveryTests.delivery(of: "hard", service, until: nil)["status"] as? String == "bounced",
+            "a late Delivery never moves a bounce back")
         let stored = try await service.db.withConnection { db in
             try db.query("SELECT count(*) FROM delivery_receipts WHERE provider = 'ses'")[0].decode(0, as: Int.self)
         }
         #expect(stored == 4, "three events and the late one are kept; the forged and the stale one are not")
     }
 
-    @Test("strangers' posts: only one naming our topic, dated within the hour, of SNS's shapes costs a certificate fetch, at most 5 a minute; SNS's events still arrive")
+    @Test(
+        "strangers' posts: only one naming our topic, dated within the hour, of SNS's shapes costs a certificate fetch, at most 5 a minute; SNS's events still arrive"
+    )
     func strangersBounded() async throws {
         let (ses, listener, service) = try await Self.subscribed()
         defer { Task { await service.shutDown() } }
         #expect(try await ses.certificateFetches().count == 1)
 
         let prefix = "\(ses.server.baseURL)/sns"
-        func stranger(topic: String = SESFake.topicARN, age: Double = 0, certificate: String? = nil, signatureBytes: Int = 256) -> [String: String] {
+        func stranger(topic: String = SESFake.topicARN, age: Double = 0, certificate: String? = nil, signatureBytes: Int = 256) -> [String:
+            String]
+        {
             [
                 "Type": "Notification", "MessageId": UUID().uuidString.lowercased(), "TopicArn": topic, "Message": "{}",
                 "Timestamp": RFC3339.string(from: Date().addingTimeInterval(-age)), "SignatureVersion": "2",

@@ -9,8 +9,9 @@ import Testing
 struct SMSDeliveryTests {
     /// A harness whose payment rules send in-app and SMS through `fake`.
     static func service(_ fake: TwilioFake, rules: TestRules, _ settings: [String: String] = [:]) async throws -> ServiceHarness {
-        try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(fake.environment) { $1 }
-            .merging(rules.environment) { $1 }.merging(settings) { $1 })
+        try await ServiceHarness(
+            environment: EmailDeliveryTests.smtpEnvironment.merging(fake.environment) { $1 }
+                .merging(rules.environment) { $1 }.merging(settings) { $1 })
     }
 
     static func register(_ phones: [(user: String, phone: String)], _ service: ServiceHarness) async throws {
@@ -23,15 +24,19 @@ struct SMSDeliveryTests {
         (delivery["history"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? String }
     }
 
-    @Test("an SMS goes out once, with Basic auth (the token from a credential file) and a status callback naming its delivery; the receipts make it delivered")
+    @Test(
+        "an SMS goes out once, with Basic auth (the token from a credential file) and a status callback naming its delivery; the receipts make it delivered"
+    )
     func sentThenDelivered() async throws {
         let fake = try TwilioFake()
         let rules = try TestRules(channels: ["in-app", "sms"])
         let credentials = try SecretsTests.credentials(["notify-twilio-auth-token": fake.authToken])
         defer { try? FileManager.default.removeItem(atPath: credentials) }
-        let service = try await Self.service(fake, rules: rules, [
-            "NOTIFY_TWILIO_AUTH_TOKEN": "wrong-token-the-credential-wins", "CREDENTIALS_DIRECTORY": credentials,
-        ])
+        let service = try await Self.service(
+            fake, rules: rules,
+            [
+                "NOTIFY_TWILIO_AUTH_TOKEN": "wrong-token-the-credential-wins", "CREDENTIALS_DIRECTORY": credentials,
+            ])
         defer { Task { await service.shutDown() } }
         try await Self.register([("sms-user", "+14155550100")], service)
         try await service.publish([Payments.confirmed(user: "sms-user", index: 1)])

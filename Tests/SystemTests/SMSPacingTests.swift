@@ -11,7 +11,8 @@ struct SMSPacingTests {
         try await fake.messages().filter { ($0["to"] as? String)?.hasPrefix(prefix) == true }.compactMap { $0["at"] as? Double }.sorted()
     }
 
-    static func waitForAccepted(_ count: Int, _ fake: TwilioFake, prefix: String, timeout: Duration = .seconds(60)) async throws -> [Double] {
+    static func waitForAccepted(_ count: Int, _ fake: TwilioFake, prefix: String, timeout: Duration = .seconds(60)) async throws -> [Double]
+    {
         var times = try await acceptTimes(fake, prefix: prefix)
         let deadline = ContinuousClock.now + timeout
         while times.count < count, ContinuousClock.now < deadline {
@@ -26,11 +27,14 @@ struct SMSPacingTests {
         let fake = try TwilioFake()
         let rules = try TestRules(channels: ["in-app", "sms"])
         // No share kept for the high lane, so the normal lane may use the whole limit.
-        let service = try await SMSDeliveryTests.service(fake, rules: rules, [
-            "NOTIFY_TWILIO_RATE_PER_SECOND": "100", "NOTIFY_TWILIO_RATE_BURST": "10", "NOTIFY_DELIVERY_HIGH_LANE_RESERVE_PERCENT": "0",
-        ])
+        let service = try await SMSDeliveryTests.service(
+            fake, rules: rules,
+            [
+                "NOTIFY_TWILIO_RATE_PER_SECOND": "100", "NOTIFY_TWILIO_RATE_BURST": "10", "NOTIFY_DELIVERY_HIGH_LANE_RESERVE_PERCENT": "0",
+            ])
         defer { Task { await service.shutDown() } }
-        let second = try DaemonProcess(environment: service.environment.merging(["NOTIFY_HTTP_PORT": String(try freeLoopbackPort())]) { $1 })
+        let second = try DaemonProcess(
+            environment: service.environment.merging(["NOTIFY_HTTP_PORT": String(try freeLoopbackPort())]) { $1 })
         defer { second.stop() }
         #expect(await second.waitForLog("ready"))
 
@@ -57,9 +61,11 @@ struct SMSPacingTests {
     func highLaneUnderACampaign() async throws {
         let fake = try TwilioFake()
         let rules = try TestRules(channels: ["in-app", "sms"], confirmedPriority: "low")
-        let service = try await SMSDeliveryTests.service(fake, rules: rules, [
-            "NOTIFY_TWILIO_RATE_PER_SECOND": "100", "NOTIFY_TWILIO_RATE_BURST": "10",
-        ])
+        let service = try await SMSDeliveryTests.service(
+            fake, rules: rules,
+            [
+                "NOTIFY_TWILIO_RATE_PER_SECOND": "100", "NOTIFY_TWILIO_RATE_BURST": "10",
+            ])
         defer { Task { await service.shutDown() } }
         let campaign = 2_000
         try await SMSDeliveryTests.register(
@@ -74,7 +80,9 @@ struct SMSPacingTests {
         let bulk = try await Self.acceptTimes(fake, prefix: "+1415557")
         // The campaign's rate over its last 3 s: the bulk share, not the full limit.
         let recent = bulk.filter { $0 > (bulk.last ?? 0) - 3 }.count
-        print("high-lane SMS under a \(campaign)-SMS campaign at 100/s: accepted \(waited) s after publishing; campaign \(bulk.count) sent, \(Double(recent) / 3)/s lately")
+        print(
+            "high-lane SMS under a \(campaign)-SMS campaign at 100/s: accepted \(waited) s after publishing; campaign \(bulk.count) sent, \(Double(recent) / 3)/s lately"
+        )
         #expect(waited < 1.5, "the high-lane SMS waited \(waited) s")
         #expect(bulk.count < campaign, "long before the campaign finished")
         #expect(Double(recent) / 3 <= 80 * 1.1 + 4, "the campaign keeps to its share: \(Double(recent) / 3)/s")

@@ -99,7 +99,9 @@ enum SecurityModel {
             }
             var outcomes: [Kind: Outcome] = [:]
             for (kind, text) in zip(Kind.allCases, row.dropFirst()) {
-                guard let outcome = Outcome(rawValue: text) else { throw SupportFailure("\(command.rawValue) × \(kind.rawValue): '\(text)'") }
+                guard let outcome = Outcome(rawValue: text) else {
+                    throw SupportFailure("\(command.rawValue) × \(kind.rawValue): '\(text)'")
+                }
                 outcomes[kind] = outcome
             }
             cells[command] = outcomes

@@ -36,7 +36,9 @@ struct SecurityModelTests {
         #expect(page.contains("\n" + SecurityModel.table + "\n"), "docs/security.md should show, verbatim:\n\(SecurityModel.table)")
     }
 
-    @Test("every command × every kind of caller gets what the table says, over RPC, every HTTP route and /v1/rpc; strangers see nothing of Alpha's")
+    @Test(
+        "every command × every kind of caller gets what the table says, over RPC, every HTTP route and /v1/rpc; strangers see nothing of Alpha's"
+    )
     func everyCell() async throws {
         let cells = try SecurityModel.cells()
         let port = try freeLoopbackPort()
@@ -51,7 +53,9 @@ struct SecurityModelTests {
             for kind in Kind.allCases {
                 let request = try await world.request(command)
                 tried += 1
-                if let problem = try await Self.check(row[kind]!, kind: kind, request: request, alphas: world.alphas, send: { try await send(kind, $0) }) {
+                if let problem = try await Self.check(
+                    row[kind]!, kind: kind, request: request, alphas: world.alphas, send: { try await send(kind, $0) })
+                {
                     mismatches.append("\(label) × \(kind.rawValue): \(problem)")
                 }
             }
@@ -63,7 +67,8 @@ struct SecurityModelTests {
                 return Observed(status: Int(reply.status), body: try Self.canonical(reply.raw))
             }
             try await run("POST /v1/rpc/\(command.rawValue)", command) { kind, body in
-                try await Self.http(port, "POST", "/v1/rpc/\(command.rawValue)", key: kind == .noKey ? nil : try world.key(kind), body: body)
+                try await Self.http(
+                    port, "POST", "/v1/rpc/\(command.rawValue)", key: kind == .noKey ? nil : try world.key(kind), body: body)
             }
         }
         let routes = try await Self.routes(port)
@@ -81,14 +86,18 @@ struct SecurityModelTests {
     /// What is wrong with a cell (nil: nothing). A `none` is compared with the same request naming an unknown id (its
     /// reply with the unknown values put back to the request's, since some replies repeat what they were asked);
     /// a `yes` that names something must differ from that; a stranger's successful reply holds nothing of Alpha's.
-    static func check(_ expected: SecurityModel.Outcome, kind: Kind, request: SecurityModelWorld.Request, alphas: [String],
-                      send: ([String: Any]) async throws -> Observed) async throws -> String? {
+    static func check(
+        _ expected: SecurityModel.Outcome, kind: Kind, request: SecurityModelWorld.Request, alphas: [String],
+        send: ([String: Any]) async throws -> Observed
+    ) async throws -> String? {
         let observed = try await send(request.body)
         var unknown: Observed?
         if let other = request.unknown, expected == .none || expected == .yes {
             var seen = try await send(other)
             for (name, value) in other {
-                if let theirs = value as? String, let mine = request.body[name] as? String { seen.body = seen.body.replacingOccurrences(of: theirs, with: mine) }
+                if let theirs = value as? String, let mine = request.body[name] as? String {
+                    seen.body = seen.body.replacingOccurrences(of: theirs, with: mine)
+                }
             }
             unknown = seen
         }
@@ -120,9 +129,13 @@ struct SecurityModelTests {
                 let name = String(id.split(separator: "-")[0])
                 let command = try Command(rawValue: name).orThrow("\(method) \(path): no command \(name)")
                 let parameters = operation["parameters"] as? [[String: Any]] ?? []
-                func named(_ location: String) -> [String] { parameters.filter { $0["in"] as? String == location }.compactMap { $0["name"] as? String } }
-                routes.append(Route(method: method.uppercased(), path: path, command: command, fixesChannel: id.contains("-"),
-                                    pathParameters: named("path"), queryParameters: Set(named("query"))))
+                func named(_ location: String) -> [String] {
+                    parameters.filter { $0["in"] as? String == location }.compactMap { $0["name"] as? String }
+                }
+                routes.append(
+                    Route(
+                        method: method.uppercased(), path: path, command: command, fixesChannel: id.contains("-"),
+                        pathParameters: named("path"), queryParameters: Set(named("query"))))
             }
         }
         return routes.sorted { ($0.path, $0.method) < ($1.path, $1.method) }
@@ -136,7 +149,8 @@ struct SecurityModelTests {
         for parameter in route.pathParameters {
             let field = fields[parameter] == nil ? "id" : parameter
             let value = try (fields.removeValue(forKey: field) as? String).orThrow("\(route.path): no field for {\(parameter)}")
-            path = path.replacingOccurrences(of: "{\(parameter)}", with: value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? value)
+            path = path.replacingOccurrences(
+                of: "{\(parameter)}", with: value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? value)
         }
         var query: [String] = []
         for (name, value) in fields.sorted(by: { $0.key < $1.key }) where route.queryParameters.contains(name) {

@@ -32,10 +32,12 @@ final class SecurityModelWorld: @unchecked Sendable {
 
     init(_ service: ServiceHarness) async throws {
         self.service = service
-        let alpha = try await service.call("CreateProduct", [
-            "product": ["name": "Alpha"],
-            "organizations": [["name": "Alpha One"], ["name": "Alpha Two"], ["name": "Alpha Revoked"], ["name": "Alpha Off"]],
-        ])
+        let alpha = try await service.call(
+            "CreateProduct",
+            [
+                "product": ["name": "Alpha"],
+                "organizations": [["name": "Alpha One"], ["name": "Alpha Two"], ["name": "Alpha Revoked"], ["name": "Alpha Off"]],
+            ])
         let product = try Self.object(alpha.body["product"])
         let organizations = try (alpha.body["organizations"] as? [[String: Any]]).orThrow("organizations")
         productID = try Self.string(product["id"])
@@ -45,8 +47,11 @@ final class SecurityModelWorld: @unchecked Sendable {
         keys[.organization] = try Self.string(organizations[0]["apiKey"])
         keys[.revoked] = try Self.string(organizations[2]["apiKey"])
         keys[.inactive] = try Self.string(organizations[3]["apiKey"])
-        keys[.other] = try Self.string(try Self.object(try await service.call("CreateProduct", ["product": ["name": "Beta"]]).body["product"])["apiKey"])
-        for (kind, scope) in [(Kind.inboxReader, "inbox-read"), (.inboxWriter, "inbox-write"), (.directory, "recipients"), (.tracker, "track")] {
+        keys[.other] = try Self.string(
+            try Self.object(try await service.call("CreateProduct", ["product": ["name": "Beta"]]).body["product"])["apiKey"])
+        for (kind, scope) in [
+            (Kind.inboxReader, "inbox-read"), (.inboxWriter, "inbox-write"), (.directory, "recipients"), (.tracker, "track"),
+        ] {
             keys[kind] = try Self.string(try await service.call("CreateServiceKey", ["name": scope, "scopes": [scope]]).body["apiKey"])
         }
         keys[.malformed] = "fmk_not-a-key"
@@ -55,18 +60,23 @@ final class SecurityModelWorld: @unchecked Sendable {
 
         let address = "alpha-one-\(service.id)@example.com"
         try await expect(200, "UpsertRecipient", ["userId": "u-1", "email": address], as: .organization)
-        try await expect(201, "PublishTemplate", ["name": Self.template, "template": ["title": "Hi {{name}}", "body": "Welcome, {{name}}."]],
-                         as: .product)
-        let sent = try await service.call("SendNotification", [
-            "channels": ["in-app", "email"], "messageCategory": Self.category, "recipient": ["userId": "u-1"],
-            "content": ["title": "Order 1", "body": "Confirmed"],
-        ], as: .key(try key(.organization)))
+        try await expect(
+            201, "PublishTemplate", ["name": Self.template, "template": ["title": "Hi {{name}}", "body": "Welcome, {{name}}."]],
+            as: .product)
+        let sent = try await service.call(
+            "SendNotification",
+            [
+                "channels": ["in-app", "email"], "messageCategory": Self.category, "recipient": ["userId": "u-1"],
+                "content": ["title": "Order 1", "body": "Confirmed"],
+            ], as: .key(try key(.organization)))
         requestID = try Self.string(sent.body["requestId"])
         notificationID = try Self.string(sent.body["notificationId"])
         let messages = try await service.call("ListMessages", ["organizationId": organizationID], as: .key(try key(.organization)))
         messageID = try Self.string(((messages.body["messages"] as? [[String: Any]])?.first)?["messageId"])
-        alphas = [productID, requestID, notificationID, messageID, address, Self.template]
-            + organizations.compactMap { $0["id"] as? String } + [Kind.product, .organization, .revoked, .inactive].map { Self.keyID(keys[$0]!) }
+        alphas =
+            [productID, requestID, notificationID, messageID, address, Self.template]
+            + organizations.compactMap { $0["id"] as? String }
+            + [Kind.product, .organization, .revoked, .inactive].map { Self.keyID(keys[$0]!) }
     }
 
     /// The key a kind of caller presents (nil: none).
@@ -99,31 +109,41 @@ final class SecurityModelWorld: @unchecked Sendable {
         case .getDeliveryStatus:
             return Request(body: ["notificationId": notificationID], unknown: ["notificationId": UUID().uuidString.lowercased()])
         case .listDeliveries: return Request(body: user, unknown: ["userId": "u-nobody"])
-        case .listMessages: return Request(body: ["organizationId": organizationID], unknown: ["organizationId": UUID().uuidString.lowercased()])
+        case .listMessages:
+            return Request(body: ["organizationId": organizationID], unknown: ["organizationId": UUID().uuidString.lowercased()])
         case .getMessage: return Request(body: ["messageId": messageID], unknown: ["messageId": UUID().uuidString.lowercased()])
         case .redriveParked, .purgeParked: return Request(body: ["parkedIds": ["999999999"]])
         case .createProduct: return Request(body: ["product": ["name": "New \(n)"]])
         case .createServiceKey: return Request(body: ["name": "service \(n)", "scopes": ["track"]])
         case .createOrganizations:
             let organizations = [["name": "More \(n)"]]
-            return Request(body: ["productId": productID, "organizations": organizations],
-                           unknown: ["productId": UUID().uuidString.lowercased(), "organizations": organizations])
+            return Request(
+                body: ["productId": productID, "organizations": organizations],
+                unknown: ["productId": UUID().uuidString.lowercased(), "organizations": organizations])
         case .getProduct: return Request(body: ["productId": productID], unknown: ["productId": UUID().uuidString.lowercased()])
         case .getOrganization:
             return Request(body: ["organizationId": organizationID], unknown: ["organizationId": UUID().uuidString.lowercased()])
-        case .updateProduct: return Request(body: ["id": productID, "name": "Alpha"], unknown: ["id": UUID().uuidString.lowercased(), "name": "Alpha"])
+        case .updateProduct:
+            return Request(body: ["id": productID, "name": "Alpha"], unknown: ["id": UUID().uuidString.lowercased(), "name": "Alpha"])
         case .updateOrganization:
-            return Request(body: ["id": organizationID, "name": "Alpha One"], unknown: ["id": UUID().uuidString.lowercased(), "name": "Alpha One"])
+            return Request(
+                body: ["id": organizationID, "name": "Alpha One"], unknown: ["id": UUID().uuidString.lowercased(), "name": "Alpha One"])
         case .rotateAPIKey, .revokeAPIKey:
-            let created = try await service.call("CreateOrganizations", ["productId": productID, "organizations": [["name": "Keyed \(n)"]]])
+            let created = try await service.call(
+                "CreateOrganizations", ["productId": productID, "organizations": [["name": "Keyed \(n)"]]])
             let key = try Self.string((created.body["organizations"] as? [[String: Any]])?.first?["apiKey"])
             return Request(body: ["keyId": Self.keyID(key)], unknown: ["keyId": APIKey.generate().id])
         case .listAuditEvents:
-            return Request(body: ["entity": "organization:\(organizationID)"], unknown: ["entity": "organization:\(UUID().uuidString.lowercased())"])
+            return Request(
+                body: ["entity": "organization:\(organizationID)"], unknown: ["entity": "organization:\(UUID().uuidString.lowercased())"])
         case .sendNotification:
-            return Request(body: ["channel": "in-app", "messageCategory": Self.category, "recipient": ["userId": "send-\(n)"], "content": content])
+            return Request(body: [
+                "channel": "in-app", "messageCategory": Self.category, "recipient": ["userId": "send-\(n)"], "content": content,
+            ])
         case .sendBatch:
-            return Request(body: ["channel": "in-app", "messageCategory": Self.category, "recipients": [["userId": "batch-\(n)"]], "content": content])
+            return Request(body: [
+                "channel": "in-app", "messageCategory": Self.category, "recipients": [["userId": "batch-\(n)"]], "content": content,
+            ])
         case .cancelRequest: return Request(body: ["requestId": requestID], unknown: ["requestId": UUID().uuidString.lowercased()])
         case .publishTemplate: return Request(body: ["name": "published-\(n)", "template": content])
         case .rollbackTemplate:
@@ -133,7 +153,8 @@ final class SecurityModelWorld: @unchecked Sendable {
             return Request(body: ["name": "rolled-\(n)"], unknown: ["name": "rolled-nothing-\(n)"])
         case .getTemplate: return Request(body: ["name": Self.template], unknown: ["name": "no-such-template"])
         case .previewTemplate:
-            return Request(body: ["name": Self.template, "data": ["name": "Ann"]], unknown: ["name": "no-such-template", "data": ["name": "Ann"]])
+            return Request(
+                body: ["name": Self.template, "data": ["name": "Ann"]], unknown: ["name": "no-such-template", "data": ["name": "Ann"]])
         }
     }
 
@@ -147,7 +168,9 @@ final class SecurityModelWorld: @unchecked Sendable {
         guard reply.status == status else { throw SupportFailure("setup \(command): \(reply.status) \(reply.raw)") }
     }
 
-    private static func object(_ value: Any?) throws -> [String: Any] { try (value as? [String: Any]).orThrow("not an object: \(value ?? "nil")") }
+    private static func object(_ value: Any?) throws -> [String: Any] {
+        try (value as? [String: Any]).orThrow("not an object: \(value ?? "nil")")
+    }
     private static func string(_ value: Any?) throws -> String { try (value as? String).orThrow("not a string: \(value ?? "nil")") }
 }
 

@@ -17,7 +17,9 @@ struct SendHTTPTests {
         var code: String? { (json["error"] as? [String: Any])?["code"] as? String }
     }
 
-    static func call(_ port: Int, _ method: HTTPMethod, _ path: String, key: String?, body: Any? = nil, raw: [UInt8]? = nil) async throws -> Reply {
+    static func call(_ port: Int, _ method: HTTPMethod, _ path: String, key: String?, body: Any? = nil, raw: [UInt8]? = nil) async throws
+        -> Reply
+    {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         if let key { request.headers.add(name: "x-api-key", value: key) }
@@ -32,8 +34,9 @@ struct SendHTTPTests {
 
     static func service(_ settings: [String: String] = [:]) async throws -> (ServiceHarness, Int) {
         let port = try freeLoopbackPort()
-        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(settings) { $1 }
-            .merging(["NOTIFY_HTTP_PORT": String(port)]) { $1 })
+        let service = try await ServiceHarness(
+            environment: EmailDeliveryTests.smtpEnvironment.merging(settings) { $1 }
+                .merging(["NOTIFY_HTTP_PORT": String(port)]) { $1 })
         return (service, port)
     }
 
@@ -41,9 +44,11 @@ struct SendHTTPTests {
     func sendAndTrack() async throws {
         let (service, port) = try await Self.service()
         defer { Task { await service.shutDown() } }
-        let created = try await Self.call(port, .POST, "/v1/products", key: service.slot.adminKey, body: [
-            "product": ["name": "Web shop", "active": true], "organizations": [["name": "Acme"]],
-        ])
+        let created = try await Self.call(
+            port, .POST, "/v1/products", key: service.slot.adminKey,
+            body: [
+                "product": ["name": "Web shop", "active": true], "organizations": [["name": "Acme"]],
+            ])
         #expect(created.status == 201, "\(created.text)")
         let product = try #require(created.json["product"] as? [String: Any])
         let key = try #require(product["apiKey"] as? String)
@@ -70,9 +75,12 @@ struct SendHTTPTests {
         var messages = page.json["messages"] as? [[String: Any]] ?? []
         while messages.isEmpty, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            messages = try await Self.call(port, .GET, "/v1/messages?limit=10&status=sent", key: key).json["messages"] as? [[String: Any]] ?? []
+            messages =
+                try await Self.call(port, .GET, "/v1/messages?limit=10&status=sent", key: key).json["messages"] as? [[String: Any]] ?? []
         }
-        #expect(messages.count == 1 && messages.first?["requestId"] as? String == requestID && messages.first?["productId"] as? String == productID)
+        #expect(
+            messages.count == 1 && messages.first?["requestId"] as? String == requestID
+                && messages.first?["productId"] as? String == productID)
         let id = try #require(messages.first?["messageId"] as? String)
         #expect(try await Self.call(port, .GET, "/v1/messages/\(id)", key: key).json["channel"] as? String == "email")
         #expect(try await Self.call(port, .GET, "/v1/messages/\(id)", key: other.productKey).status == 404)
@@ -87,28 +95,41 @@ struct SendHTTPTests {
         #expect(renamed.status == 200, "\(renamed.text)")
     }
 
-    @Test("the seed's per-channel bodies: email {to, subject, html} (text from the HTML), SMS {to, body}, push {token, title, body}, template_fields; refusals name payload fields")
+    @Test(
+        "the seed's per-channel bodies: email {to, subject, html} (text from the HTML), SMS {to, body}, push {token, title, body}, template_fields; refusals name payload fields"
+    )
     func seedPayloads() async throws {
         let (twilio, fcm) = (try TwilioFake(), try FCMFake())
         let (service, port) = try await Self.service(twilio.environment.merging(fcm.environment) { $1 })
         defer { Task { await service.shutDown() } }
         let key = try await TenantTests.onboard(service).productKey
         let address = "seed-\(service.id)@example.com"
-        let email = try await Self.call(port, .POST, "/v1/notifications/email", key: key, body: [
-            "message_category": "ORDER_CONFIRMATION", "retry_enabled": true,
-            "payload": ["to": address, "sender": "Shop", "subject": "Order 9", "html": "<p>Your order <b>9</b> &amp; more</p><p>Thanks</p>"],
-        ])
+        let email = try await Self.call(
+            port, .POST, "/v1/notifications/email", key: key,
+            body: [
+                "message_category": "ORDER_CONFIRMATION", "retry_enabled": true,
+                "payload": [
+                    "to": address, "sender": "Shop", "subject": "Order 9", "html": "<p>Your order <b>9</b> &amp; more</p><p>Thanks</p>",
+                ],
+            ])
         #expect(email.status == 202, "\(email.text)")
         let mail = try #require(await Maildir.wait(to: address, count: 1).first)
-        #expect(mail.header("Subject") == "Order 9" && mail.text.replacingOccurrences(of: "\r\n", with: "\n").contains("Your order 9 & more\n\nThanks") && mail.text.contains("<b>9</b>"), "\(mail.text)")
+        #expect(
+            mail.header("Subject") == "Order 9"
+                && mail.text.replacingOccurrences(of: "\r\n", with: "\n").contains("Your order 9 & more\n\nThanks")
+                && mail.text.contains("<b>9</b>"), "\(mail.text)")
 
-        let sms = try await Self.call(port, .POST, "/v1/notifications/sms", key: key, body: [
-            "message_category": "OTP", "payload": ["to": "+14155550199", "sender": "Shop", "body": "123456 is your code"],
-        ])
+        let sms = try await Self.call(
+            port, .POST, "/v1/notifications/sms", key: key,
+            body: [
+                "message_category": "OTP", "payload": ["to": "+14155550199", "sender": "Shop", "body": "123456 is your code"],
+            ])
         #expect(sms.status == 202, "\(sms.text)")
-        let push = try await Self.call(port, .POST, "/v1/notifications/push", key: key, body: [
-            "message_category": "OTP", "payload": ["token": "seed-device-1", "title": "Your code", "body": "123456"],
-        ])
+        let push = try await Self.call(
+            port, .POST, "/v1/notifications/push", key: key,
+            body: [
+                "message_category": "OTP", "payload": ["token": "seed-device-1", "title": "Your code", "body": "123456"],
+            ])
         #expect(push.status == 202, "\(push.text)")
         let deadline = ContinuousClock.now + .seconds(20)
         var (texts, tokens) = ([[String: Any]](), [[String: Any]]())
@@ -119,20 +140,34 @@ struct SendHTTPTests {
         #expect(texts.map { "\($0["to"] ?? "") \($0["body"] ?? "")" } == ["+14155550199 123456 is your code"], "\(texts)")
         #expect(tokens.map { $0["token"] as? String } == ["seed-device-1"], "\(tokens)")
 
-        #expect(try await service.call("PublishTemplate", ["name": "receipt", "template": ["title": "Receipt {{order}}", "body": "Order {{order}} paid"]],
-                                       as: .key(key)).status == 201)
-        let templated = try await Self.call(port, .POST, "/v1/notifications/email", key: key, body: [
-            "message_category": "PAYMENT_CONFIRMATION",
-            "payload": ["to": address, "template_fields": ["template_name": "receipt", "global_merge_vars": [["name": "order", "content": "42"]]]],
-        ])
+        #expect(
+            try await service.call(
+                "PublishTemplate", ["name": "receipt", "template": ["title": "Receipt {{order}}", "body": "Order {{order}} paid"]],
+                as: .key(key)
+            ).status == 201)
+        let templated = try await Self.call(
+            port, .POST, "/v1/notifications/email", key: key,
+            body: [
+                "message_category": "PAYMENT_CONFIRMATION",
+                "payload": [
+                    "to": address,
+                    "template_fields": ["template_name": "receipt", "global_merge_vars": [["name": "order", "content": "42"]]],
+                ],
+            ])
         #expect(templated.status == 202, "\(templated.text)")
         #expect(await Maildir.wait(to: address, count: 2).contains { $0.header("Subject") == "Receipt 42" })
 
         for (path, body, field) in [
-            ("/v1/notifications/email", ["message_category": "OTP", "payload": ["to": "not-an-address", "subject": "s", "html": "h"]], "payload.to"),
+            (
+                "/v1/notifications/email", ["message_category": "OTP", "payload": ["to": "not-an-address", "subject": "s", "html": "h"]],
+                "payload.to"
+            ),
             ("/v1/notifications/email", ["message_category": "OTP", "payload": ["to": address, "subject": "s"]], "payload.html"),
             ("/v1/notifications/sms", ["message_category": "OTP", "payload": ["to": "+14155550199"]], "payload.body"),
-            ("/v1/notifications/email", ["message_category": "OTP", "payload": ["to": address], "recipient": ["email": address]], "payload"),
+            (
+                "/v1/notifications/email", ["message_category": "OTP", "payload": ["to": address], "recipient": ["email": address]],
+                "payload"
+            ),
             ("/v1/notifications/webhook", ["message_category": "OTP", "payload": ["to": address]], "payload"),
         ] as [(String, [String: Any], String)] {
             let refused = try await Self.call(port, .POST, path, key: key, body: body)
@@ -145,12 +180,15 @@ struct SendHTTPTests {
         let (service, port) = try await Self.service(["NOTIFY_SEND_QUOTA_PER_SECOND": "1", "NOTIFY_SEND_QUOTA_BURST": "1000"])
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
-        let send: [String: Any] = ["messageCategory": "OTP", "recipient": ["phone": "+14155550100"], "content": ["title": "t", "body": "b"]]
+        let send: [String: Any] = [
+            "messageCategory": "OTP", "recipient": ["phone": "+14155550100"], "content": ["title": "t", "body": "b"],
+        ]
         #expect(try await Self.call(port, .POST, "/v1/notifications/sms", key: nil, body: send).status == 401)
         #expect(try await Self.call(port, .POST, "/v1/notifications/sms", key: "fmk_nonsense", body: send).status == 401)
         #expect(try await Self.call(port, .POST, "/v1/notifications/sms", key: service.slot.adminKey, body: send).status == 403)
-        let noCategory = try await Self.call(port, .POST, "/v1/notifications/sms", key: shop.productKey,
-                                             body: ["recipient": ["phone": "+14155550100"], "content": ["title": "t", "body": "b"]])
+        let noCategory = try await Self.call(
+            port, .POST, "/v1/notifications/sms", key: shop.productKey,
+            body: ["recipient": ["phone": "+14155550100"], "content": ["title": "t", "body": "b"]])
         #expect(noCategory.status == 400 && noCategory.text.contains("messageCategory"))
         var twice = send
         twice["channel"] = "email"
@@ -158,15 +196,20 @@ struct SendHTTPTests {
         #expect(given.status == 400 && given.text.contains("'channel'"), "the path names the channel: \(given.text)")
         #expect(try await Self.call(port, .POST, "/v1/notifications/sms", key: shop.productKey, raw: Array("{not json".utf8)).status == 400)
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
-        #expect(try await Self.call(port, .POST, "/v1/notifications/sms", key: shop.productKey, raw: Array(#"{"a":\#(deep)}"#.utf8)).status == 400)
-        let huge = try await Self.call(port, .POST, "/v1/notifications/sms", key: shop.productKey, raw: [UInt8](repeating: 0x20, count: 20_000))
+        #expect(
+            try await Self.call(port, .POST, "/v1/notifications/sms", key: shop.productKey, raw: Array(#"{"a":\#(deep)}"#.utf8)).status
+                == 400)
+        let huge = try await Self.call(
+            port, .POST, "/v1/notifications/sms", key: shop.productKey, raw: [UInt8](repeating: 0x20, count: 20_000))
         #expect(huge.status == 413)
         #expect(try await Self.call(port, .POST, "/v1/rpc/NoSuchCommand", key: shop.productKey, body: [:]).status == 404)
 
-        let batch = try await Self.call(port, .POST, "/v1/batches", key: shop.productKey, body: [
-            "channel": "sms", "messageCategory": "NEWSLETTER", "recipients": (0..<1_000).map { ["userId": "u-\($0)"] },
-            "content": ["title": "t", "body": "b"],
-        ])
+        let batch = try await Self.call(
+            port, .POST, "/v1/batches", key: shop.productKey,
+            body: [
+                "channel": "sms", "messageCategory": "NEWSLETTER", "recipients": (0..<1_000).map { ["userId": "u-\($0)"] },
+                "content": ["title": "t", "body": "b"],
+            ])
         #expect(batch.status == 202, "\(batch.text.prefix(300))")
         let over = try await Self.call(port, .POST, "/v1/notifications/sms", key: shop.productKey, body: send)
         #expect(over.status == 429 && over.code == "over-quota")
@@ -185,8 +228,10 @@ struct SendHTTPTests {
         let document = reply.json
         #expect(document["openapi"] as? String == "3.1.0")
         let paths = try #require(document["paths"] as? [String: [String: Any]])
-        for path in ["/v1/products", "/v1/notifications/email", "/v1/notifications/sms", "/v1/notifications/push", "/v1/messages",
-                     "/v1/messages/{messageId}", "/v1/batches", "/v1/requests/{requestId}/cancel"] {
+        for path in [
+            "/v1/products", "/v1/notifications/email", "/v1/notifications/sms", "/v1/notifications/push", "/v1/messages",
+            "/v1/messages/{messageId}", "/v1/batches", "/v1/requests/{requestId}/cancel",
+        ] {
             #expect(paths[path] != nil, "\(path)")
         }
         let operations = paths.values.flatMap { $0.values.compactMap { ($0 as? [String: Any])?["operationId"] as? String } }
@@ -196,7 +241,8 @@ struct SendHTTPTests {
         // Every documented path answers something other than 404 and 405 (an unauthenticated call: 401).
         for (path, methods) in paths {
             for method in methods.keys {
-                let concrete = path.replacingOccurrences(of: #"\{[^}]+\}"#, with: "00000000-0000-0000-0000-000000000000", options: .regularExpression)
+                let concrete = path.replacingOccurrences(
+                    of: #"\{[^}]+\}"#, with: "00000000-0000-0000-0000-000000000000", options: .regularExpression)
                 let answer = try await Self.call(port, HTTPMethod(rawValue: method.uppercased()), concrete, key: nil, body: [:])
                 #expect(answer.status == 401, "\(method) \(path): \(answer.status)")
             }

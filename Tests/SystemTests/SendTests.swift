@@ -11,9 +11,11 @@ struct SendTests {
         try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(twilio?.environment ?? [:]) { $1 })
     }
 
-    static func send(_ service: ServiceHarness, key: String, channels: [String], category: String = "OTP",
-                     recipient: [String: Any], title: String = "Your code", body: String = "123456 is your code",
-                     idempotencyKey: String? = nil) async throws -> ServiceHarness.Reply {
+    static func send(
+        _ service: ServiceHarness, key: String, channels: [String], category: String = "OTP",
+        recipient: [String: Any], title: String = "Your code", body: String = "123456 is your code",
+        idempotencyKey: String? = nil
+    ) async throws -> ServiceHarness.Reply {
         var request: [String: Any] = [
             "channels": channels, "message_category": category, "recipient": recipient,
             "content": ["title": title, "body": body],
@@ -31,7 +33,9 @@ struct SendTests {
             if !deliveries.isEmpty, deliveries.allSatisfy({ !["queued", "sending"].contains($0["status"] as? String) }) {
                 return deliveries
             }
-            guard ContinuousClock.now < deadline else { throw SupportFailure("not settled: \(reply.raw)\n\(service.daemon.log.suffix(2000))") }
+            guard ContinuousClock.now < deadline else {
+                throw SupportFailure("not settled: \(reply.raw)\n\(service.daemon.log.suffix(2000))")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -43,8 +47,9 @@ struct SendTests {
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
         let address = "send-\(service.id)@example.com"
-        let reply = try await Self.send(service, key: shop.productKey, channels: ["email", "sms"],
-                                        recipient: ["email": address, "phone": "+14155550111"])
+        let reply = try await Self.send(
+            service, key: shop.productKey, channels: ["email", "sms"],
+            recipient: ["email": address, "phone": "+14155550111"])
         #expect(reply.status == 202)
         let requestID = try #require(reply.body["requestId"] as? String)
         let notification = try #require(reply.body["notificationId"] as? String)
@@ -81,19 +86,25 @@ struct SendTests {
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
         let address = "once-\(service.id)@example.com"
-        let first = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
-                                        idempotencyKey: "order-1")
+        let first = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
+            idempotencyKey: "order-1")
         #expect(first.status == 202)
-        let again = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
-                                        idempotencyKey: "order-1")
+        let again = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
+            idempotencyKey: "order-1")
         #expect(again.status == 208 && again.body["requestId"] as? String == first.body["requestId"] as? String)
-        let changed = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
-                                          body: "654321 is your code", idempotencyKey: "order-1")
+        let changed = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], recipient: ["email": address],
+            body: "654321 is your code", idempotencyKey: "order-1")
         #expect(changed.status == 409 && TenantTests.code(changed) == "idempotency-conflict")
         // The same key from another product is its own.
         let other = try await TenantTests.onboard(service, name: "Other")
-        #expect(try await Self.send(service, key: other.productKey, channels: ["email"], recipient: ["email": address],
-                                    idempotencyKey: "order-1").status == 202)
+        #expect(
+            try await Self.send(
+                service, key: other.productKey, channels: ["email"], recipient: ["email": address],
+                idempotencyKey: "order-1"
+            ).status == 202)
 
         _ = try await Self.settled(try #require(first.body["notificationId"] as? String), key: shop.productKey, service)
         try await Task.sleep(for: .seconds(1))
@@ -131,12 +142,15 @@ struct SendTests {
         #expect(try await service.call("SendNotification", request, as: .key(shop.productKey)).status == 403)
         // Counted per caller and kind: the product key's two 400s are one row of two.
         let (shopKey, serviceKeyID) = (String(shop.productKey.dropFirst(4).prefix(16)), String(serviceSecret.dropFirst(4).prefix(16)))
-        #expect(try await service.refusals(atLeast: 6) == [
-            "SendNotification refused:401 anonymous": 1, "SendNotification refused:403 admin": 1,
-            "SendNotification refused:403 key:\(serviceKeyID)": 1, "SendNotification refused:400 key:\(shopKey)": 2,
-            "SendNotification refused:403 key:\(shopKey)": 1,
-        ])
-        #expect(try await service.db.withConnection { db in try db.query("SELECT count(*) FROM notifications").first?.decode(0, as: Int.self) } == 0)
+        #expect(
+            try await service.refusals(atLeast: 6) == [
+                "SendNotification refused:401 anonymous": 1, "SendNotification refused:403 admin": 1,
+                "SendNotification refused:403 key:\(serviceKeyID)": 1, "SendNotification refused:400 key:\(shopKey)": 2,
+                "SendNotification refused:403 key:\(shopKey)": 1,
+            ])
+        #expect(
+            try await service.db.withConnection { db in try db.query("SELECT count(*) FROM notifications").first?.decode(0, as: Int.self) }
+                == 0)
     }
 
     @Test("directories: a product's u-1, another product's u-1 and FlowMart's u-1 are three people; tenants' sends are not in the inbox")
@@ -145,17 +159,26 @@ struct SendTests {
         defer { Task { await service.shutDown() } }
         let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
         let user = "u-\(service.id)"
-        let addresses = ["shop": "shop-\(service.id)@example.com", "other": "other-\(service.id)@example.com",
-                         "flowmart": "flowmart-\(service.id)@example.com"]
-        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": addresses["shop"]!], as: .key(shop.productKey)).status == 200)
-        #expect(try await service.call("UpsertRecipient", ["userId": user, "email": addresses["other"]!], as: .key(other.productKey)).status == 200)
+        let addresses = [
+            "shop": "shop-\(service.id)@example.com", "other": "other-\(service.id)@example.com",
+            "flowmart": "flowmart-\(service.id)@example.com",
+        ]
+        #expect(
+            try await service.call("UpsertRecipient", ["userId": user, "email": addresses["shop"]!], as: .key(shop.productKey)).status
+                == 200)
+        #expect(
+            try await service.call("UpsertRecipient", ["userId": user, "email": addresses["other"]!], as: .key(other.productKey)).status
+                == 200)
         #expect(try await service.call("UpsertRecipient", ["userId": user, "email": addresses["flowmart"]!]).status == 200)
         let read = try await service.call("GetRecipient", ["userId": user], as: .key(other.organizations[0].key))
         #expect(read.status == 404, "an organisation has a directory of its own")
-        #expect(try await service.call("GetRecipient", ["userId": user], as: .key(other.productKey)).body["email"] as? String == addresses["other"])
+        #expect(
+            try await service.call("GetRecipient", ["userId": user], as: .key(other.productKey)).body["email"] as? String
+                == addresses["other"])
 
-        let sent = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "ORDER_CONFIRMATION",
-                                       recipient: ["userId": user], title: "Order 1")
+        let sent = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], category: "ORDER_CONFIRMATION",
+            recipient: ["userId": user], title: "Order 1")
         #expect(sent.status == 202)
         let deliveries = try await Self.settled(try #require(sent.body["notificationId"] as? String), key: shop.productKey, service)
         #expect(deliveries.first?["status"] as? String == "sent")
@@ -166,11 +189,15 @@ struct SendTests {
         #expect((inbox.body["notifications"] as? [[String: Any]])?.isEmpty == true, "FlowMart's inbox holds FlowMart's notifications only")
         let listed = try await service.call("ListDeliveries", ["userId": user], as: .key(other.productKey))
         #expect((listed.body["deliveries"] as? [[String: Any]])?.isEmpty == true)
-        let lane = try await service.db.withConnection { db in try db.query("SELECT priority FROM notifications").map { try $0.decode(0, as: String.self) } }
+        let lane = try await service.db.withConnection { db in
+            try db.query("SELECT priority FROM notifications").map { try $0.decode(0, as: String.self) }
+        }
         #expect(lane == ["normal"])
     }
 
-    @Test("tracking: ListMessages and GetMessage as the seed has them; a product sees its own, an organisation only its own, never another tenant's")
+    @Test(
+        "tracking: ListMessages and GetMessage as the seed has them; a product sees its own, an organisation only its own, never another tenant's"
+    )
     func tracking() async throws {
         let service = try await Self.service()
         defer { Task { await service.shutDown() } }
@@ -178,9 +205,10 @@ struct SendTests {
         // Three sends by the product, one by its first organisation, one by the other product.
         var notifications: [String] = []
         for (index, key) in [shop.productKey, shop.productKey, shop.productKey, shop.organizations[0].key, other.productKey].enumerated() {
-            let reply = try await Self.send(service, key: key, channels: ["email"], category: "ORDER_CONFIRMATION",
-                                            recipient: ["userId": "u-\(index % 2)", "email": "track-\(index)-\(service.id)@example.com"],
-                                            title: "Order \(index)")
+            let reply = try await Self.send(
+                service, key: key, channels: ["email"], category: "ORDER_CONFIRMATION",
+                recipient: ["userId": "u-\(index % 2)", "email": "track-\(index)-\(service.id)@example.com"],
+                title: "Order \(index)")
             #expect(reply.status == 202)
             notifications.append(try #require(reply.body["notificationId"] as? String))
         }
@@ -212,10 +240,12 @@ struct SendTests {
         #expect(all.body["totalItemsExact"] as? Bool == true)
 
         // The total is counted ten pages past the one asked for, no further: twelve in-app messages in pages of one.
-        let many = try await service.call("SendBatch", [
-            "channel": "in-app", "message_category": "NEWSLETTER", "recipients": (0..<12).map { ["userId": "many-\($0)"] },
-            "content": ["title": "News", "body": "b"],
-        ], as: .key(other.productKey))
+        let many = try await service.call(
+            "SendBatch",
+            [
+                "channel": "in-app", "message_category": "NEWSLETTER", "recipients": (0..<12).map { ["userId": "many-\($0)"] },
+                "content": ["title": "News", "body": "b"],
+            ], as: .key(other.productKey))
         #expect(many.status == 202, "\(many.raw)")
         let counted = try await service.call("ListMessages", ["limit": 1], as: .key(other.productKey))
         #expect(counted.body["totalItems"] as? Int == 11 && counted.body["totalItemsExact"] as? Bool == false, "\(counted.raw)")
@@ -238,12 +268,18 @@ struct SendTests {
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
         let known = "known-\(service.id)"
-        #expect(try await service.call("UpsertRecipient", ["userId": known, "email": "\(known)@example.com"], as: .key(shop.productKey)).status == 200)
-        let recipients: [[String: Any]] = [["userId": known], ["email": "batch-a-\(service.id)@example.com"], ["email": "batch-b-\(service.id)@example.com"]]
-        let reply = try await service.call("SendBatch", [
-            "channel": "email", "message_category": "NEWSLETTER", "recipients": recipients,
-            "content": ["title": "December news", "body": "What is new"],
-        ], as: .key(shop.productKey))
+        #expect(
+            try await service.call("UpsertRecipient", ["userId": known, "email": "\(known)@example.com"], as: .key(shop.productKey)).status
+                == 200)
+        let recipients: [[String: Any]] = [
+            ["userId": known], ["email": "batch-a-\(service.id)@example.com"], ["email": "batch-b-\(service.id)@example.com"],
+        ]
+        let reply = try await service.call(
+            "SendBatch",
+            [
+                "channel": "email", "message_category": "NEWSLETTER", "recipients": recipients,
+                "content": ["title": "December news", "body": "What is new"],
+            ], as: .key(shop.productKey))
         #expect(reply.status == 202, "\(reply.raw)")
         let requestID = try #require(reply.body["requestId"] as? String)
         let listed = try #require(reply.body["recipients"] as? [[String: Any]])
@@ -260,40 +296,51 @@ struct SendTests {
         let requests = Set((messages.body["messages"] as? [[String: Any]] ?? []).compactMap { $0["requestId"] as? String })
         #expect(messages.body["totalItems"] as? Int == 3 && requests == [requestID])
         let lanes = try await service.db.withConnection { db in
-            try db.query("SELECT DISTINCT priority FROM notifications WHERE request_id = \(requestID)::uuid").map { try $0.decode(0, as: String.self) }
+            try db.query("SELECT DISTINCT priority FROM notifications WHERE request_id = \(requestID)::uuid").map {
+                try $0.decode(0, as: String.self)
+            }
         }
         #expect(lanes == ["low"])
 
         // Past 16 KiB (the ordinary request's limit), within the batch's: read and queued, every address in the directory.
         let large = (0..<400).map { ["email": "bulk-\($0)-\(service.id)@example.com"] }
-        let bulk = try await service.call("SendBatch", [
-            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": large, "content": ["title": "t", "body": "b"],
-        ], as: .key(shop.productKey))
+        let bulk = try await service.call(
+            "SendBatch",
+            [
+                "channel": "email", "messageCategory": "NEWSLETTER", "recipients": large, "content": ["title": "t", "body": "b"],
+            ], as: .key(shop.productKey))
         #expect(bulk.status == 202 && (bulk.body["recipients"] as? [Any])?.count == 400, "\(String("\(bulk.raw)".prefix(300)))")
         let stored = try await service.db.withConnection { db in
-            try db.query("SELECT count(*) FROM recipients WHERE email LIKE \("bulk-%-\(service.id)@example.com")")[0].decode(0, as: Int.self)
+            try db.query("SELECT count(*) FROM recipients WHERE email LIKE \("bulk-%-\(service.id)@example.com")")[0].decode(
+                0, as: Int.self)
         }
         #expect(stored == 400)
         let tooMany = (0..<1_001).map { ["userId": "u-\($0)"] }
-        let refused = try await service.call("SendBatch", [
-            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": tooMany, "content": ["title": "t", "body": "b"],
-        ], as: .key(shop.productKey))
+        let refused = try await service.call(
+            "SendBatch",
+            [
+                "channel": "email", "messageCategory": "NEWSLETTER", "recipients": tooMany, "content": ["title": "t", "body": "b"],
+            ], as: .key(shop.productKey))
         #expect(refused.status == 400 && "\(refused.raw)".contains("more than 1000"))
     }
 
     @Test("CancelRequest: what has not left is cancelled and never sent, what left is counted; another tenant gets 404")
     func cancel() async throws {
         // Two emails a second: most of the batch waits for its slot when the cancel comes.
-        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging([
-            "NOTIFY_EMAIL_RATE_PER_SECOND": "2", "NOTIFY_EMAIL_RATE_BURST": "1",
-        ]) { $1 })
+        let service = try await ServiceHarness(
+            environment: EmailDeliveryTests.smtpEnvironment.merging([
+                "NOTIFY_EMAIL_RATE_PER_SECOND": "2", "NOTIFY_EMAIL_RATE_BURST": "1",
+            ]) { $1 })
         defer { Task { await service.shutDown() } }
         let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
         let prefix = "cancel-\(service.id)-"
-        let reply = try await service.call("SendBatch", [
-            "channel": "email", "messageCategory": "PROMOTIONAL_OFFER", "recipients": (0..<20).map { ["email": "\(prefix)\($0)@example.com"] },
-            "content": ["title": "Sale", "body": "Everything must go"],
-        ], as: .key(shop.productKey))
+        let reply = try await service.call(
+            "SendBatch",
+            [
+                "channel": "email", "messageCategory": "PROMOTIONAL_OFFER",
+                "recipients": (0..<20).map { ["email": "\(prefix)\($0)@example.com"] },
+                "content": ["title": "Sale", "body": "Everything must go"],
+            ], as: .key(shop.productKey))
         #expect(reply.status == 202)
         let requestID = try #require(reply.body["requestId"] as? String)
         _ = try await PacingTests.waitForArrivals(1, prefix: prefix)
@@ -303,8 +350,10 @@ struct SendTests {
         #expect(cancel.status == 200, "\(cancel.raw)")
         #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(other.productKey)).status == 404)
         #expect(try await service.call("CancelRequest", ["requestId": requestID], as: .key(shop.organizations[0].key)).status == 404)
-        let (cancelled, inFlight, finished) = (cancel.body["cancelled"] as? Int ?? -1, cancel.body["inFlight"] as? Int ?? -1,
-                                               cancel.body["finished"] as? Int ?? -1)
+        let (cancelled, inFlight, finished) = (
+            cancel.body["cancelled"] as? Int ?? -1, cancel.body["inFlight"] as? Int ?? -1,
+            cancel.body["finished"] as? Int ?? -1
+        )
         #expect(cancelled >= 0 && inFlight >= 0 && finished >= 0 && cancelled + inFlight + finished == 20, "\(cancel.raw)")
 
         // Claimed deliveries still waiting for their slot are cancelled when it comes; nothing cancelled goes out.
@@ -312,7 +361,9 @@ struct SendTests {
             try await service.call("ListMessages", ["status": status], as: .key(shop.productKey)).body["totalItems"] as? Int ?? -1
         }
         let deadline = ContinuousClock.now + .seconds(30)
-        while try await count("sending") + count("queued") > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        while try await count("sending") + count("queued") > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
         let (sent, stopped) = (try await count("sent"), try await count("cancelled"))
         // At two a second, a cancel that comes within a few seconds stops at least a quarter (a slow machine's
         // seconds let more leave first; what matters is that nothing cancelled does).
@@ -325,20 +376,26 @@ struct SendTests {
         #expect((audit.body["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "send.cancelled" }.count == 2)
     }
 
-    @Test("quotas: a tenant over its quota gets 429 with Retry-After and nothing is written; a repeat (208) costs nothing; other tenants go on; organisations count against their product; the admin sets a product's own, a product its organisations'")
+    @Test(
+        "quotas: a tenant over its quota gets 429 with Retry-After and nothing is written; a repeat (208) costs nothing; other tenants go on; organisations count against their product; the admin sets a product's own, a product its organisations'"
+    )
     func quota() async throws {
         // One notification a second, a burst of one full batch.
-        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging([
-            "NOTIFY_SEND_QUOTA_PER_SECOND": "1", "NOTIFY_SEND_QUOTA_BURST": "1000",
-        ]) { $1 })
+        let service = try await ServiceHarness(
+            environment: EmailDeliveryTests.smtpEnvironment.merging([
+                "NOTIFY_SEND_QUOTA_PER_SECOND": "1", "NOTIFY_SEND_QUOTA_BURST": "1000",
+            ]) { $1 })
         defer { Task { await service.shutDown() } }
         let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
-        let first = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-0"], idempotencyKey: "k-0")
+        let first = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-0"], idempotencyKey: "k-0")
         #expect(first.status == 202)
-        let batch = try await service.call("SendBatch", [
-            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (1..<1_000).map { ["userId": "u-\($0)"] },
-            "content": ["title": "t", "body": "b"],
-        ], as: .key(shop.productKey))
+        let batch = try await service.call(
+            "SendBatch",
+            [
+                "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (1..<1_000).map { ["userId": "u-\($0)"] },
+                "content": ["title": "t", "body": "b"],
+            ], as: .key(shop.productKey))
         #expect(batch.status == 202, "the burst holds one full batch")
 
         let over = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-1"])
@@ -346,15 +403,20 @@ struct SendTests {
         let retryAfter = over.headers["retry-after"]?.integer ?? 0
         #expect(retryAfter >= 1 && retryAfter <= 2, "one slot a second: \(over.headers)")
         #expect((over.body["error"] as? [String: Any])?["retryAfterSeconds"] as? Int == retryAfter)
-        #expect(try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-0"],
-                                    idempotencyKey: "k-0").status == 208, "a repeat is answered even over the quota")
+        #expect(
+            try await Self.send(
+                service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-0"],
+                idempotencyKey: "k-0"
+            ).status == 208, "a repeat is answered even over the quota")
         #expect(try await Self.send(service, key: other.productKey, channels: ["email"], recipient: ["userId": "u-1"]).status == 202)
-        #expect(try await Self.send(service, key: shop.organizations[0].key, channels: ["email"], recipient: ["userId": "u-1"]).status == 429,
-                "an organisation's sends count against its product's quota too")
+        #expect(
+            try await Self.send(service, key: shop.organizations[0].key, channels: ["email"], recipient: ["userId": "u-1"]).status == 429,
+            "an organisation's sends count against its product's quota too")
 
         try await Task.sleep(for: .seconds(Double(retryAfter)))
-        #expect(try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-1"]).status == 202,
-                "after Retry-After the same request is taken")
+        #expect(
+            try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-1"]).status == 202,
+            "after Retry-After the same request is taken")
         let written = try await service.db.withConnection { db in
             try db.query("SELECT count(*) FROM send_requests WHERE product_id = \(shop.productID)::uuid")[0].decode(0, as: Int.self)
         }
@@ -364,32 +426,49 @@ struct SendTests {
         // small one; the product's still caps what its organisations send together.
         let raise = try await service.call("UpdateProduct", ["id": shop.productID, "quota": ["perSecond": 1, "burst": 1_500]])
         #expect(raise.status == 200 && (raise.body["quota"] as? [String: Any])?["burst"] as? Int == 1_500, "\(raise.raw)")
-        #expect(try await service.call("UpdateProduct", ["id": shop.productID, "quota": ["perSecond": 5]], as: .key(shop.productKey)).status == 403,
-                "a product cannot raise its own quota")
+        #expect(
+            try await service.call("UpdateProduct", ["id": shop.productID, "quota": ["perSecond": 5]], as: .key(shop.productKey)).status
+                == 403,
+            "a product cannot raise its own quota")
         let organization = shop.organizations[0]
-        let small = try await service.call("UpdateOrganization", ["id": organization.id, "quota": ["perSecond": 1, "burst": 1_000]],
-                                           as: .key(shop.productKey))
-        #expect(small.status == 200 && (small.body["quota"] as? [String: Any])?["burst"] as? Int == 1_000, "a product divides its quota: \(small.raw)")
-        #expect(try await service.call("UpdateOrganization", ["id": organization.id, "quota": NSNull()], as: .key(organization.key)).status == 403)
+        let small = try await service.call(
+            "UpdateOrganization", ["id": organization.id, "quota": ["perSecond": 1, "burst": 1_000]],
+            as: .key(shop.productKey))
+        #expect(
+            small.status == 200 && (small.body["quota"] as? [String: Any])?["burst"] as? Int == 1_000,
+            "a product divides its quota: \(small.raw)")
+        #expect(
+            try await service.call("UpdateOrganization", ["id": organization.id, "quota": NSNull()], as: .key(organization.key)).status
+                == 403)
         #expect(try await service.call("UpdateProduct", ["id": shop.productID, "quota": ["perSecond": 0]]).status == 400)
         #expect(try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-2"]).status == 202)
-        let organizationBatch = try await service.call("SendBatch", [
-            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (0..<1_000).map { ["userId": "o-\($0)"] },
-            "content": ["title": "t", "body": "b"],
-        ], as: .key(organization.key))
+        let organizationBatch = try await service.call(
+            "SendBatch",
+            [
+                "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (0..<1_000).map { ["userId": "o-\($0)"] },
+                "content": ["title": "t", "body": "b"],
+            ], as: .key(organization.key))
         #expect(organizationBatch.status == 202, "its own burst")
-        #expect(try await Self.send(service, key: organization.key, channels: ["email"], recipient: ["userId": "o-1"]).status == 429,
-                "then its own quota")
-        let otherBatch = try await service.call("SendBatch", [
-            "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (0..<600).map { ["userId": "g-\($0)"] },
-            "content": ["title": "t", "body": "b"],
-        ], as: .key(shop.organizations[1].key))
+        #expect(
+            try await Self.send(service, key: organization.key, channels: ["email"], recipient: ["userId": "o-1"]).status == 429,
+            "then its own quota")
+        let otherBatch = try await service.call(
+            "SendBatch",
+            [
+                "channel": "email", "messageCategory": "NEWSLETTER", "recipients": (0..<600).map { ["userId": "g-\($0)"] },
+                "content": ["title": "t", "body": "b"],
+            ], as: .key(shop.organizations[1].key))
         #expect(otherBatch.status == 429, "1,001 of the product's 1,500 are spent: the other organisation's 600 do not fit")
-        #expect(try await Self.send(service, key: shop.organizations[1].key, channels: ["email"], recipient: ["userId": "g-1"]).status == 202)
+        #expect(
+            try await Self.send(service, key: shop.organizations[1].key, channels: ["email"], recipient: ["userId": "g-1"]).status == 202)
         let product = try await service.call("GetProduct", ["productId": shop.productID])
-        let quotas = Dictionary((product.body["organizations"] as? [[String: Any]] ?? []).map { ($0["id"] as? String ?? "", !($0["quota"] is NSNull)) }) { a, _ in a }
-        #expect((product.body["quota"] as? [String: Any])?["perSecond"] as? Int == 1 && quotas == [organization.id: true, shop.organizations[1].id: false],
-                "\(product.raw)")
+        let quotas = Dictionary(
+            (product.body["organizations"] as? [[String: Any]] ?? []).map { ($0["id"] as? String ?? "", !($0["quota"] is NSNull)) }
+        ) { a, _ in a }
+        #expect(
+            (product.body["quota"] as? [String: Any])?["perSecond"] as? Int == 1
+                && quotas == [organization.id: true, shop.organizations[1].id: false],
+            "\(product.raw)")
         let reset = try await service.call("UpdateProduct", ["id": shop.productID, "quota": NSNull()])
         #expect(reset.status == 200 && reset.body["quota"] is NSNull)
         let audit = try await service.call("ListAuditEvents", ["limit": 100], as: .key(shop.productKey))
@@ -404,10 +483,12 @@ struct SendTests {
         let shop = try await TenantTests.onboard(service)
         // The test SMTP server answers 451 to a `tempfail1` address the first time, then accepts it.
         let (once, retried) = ("tempfail1-once-\(service.id)@example.com", "tempfail1-retried-\(service.id)@example.com")
-        let single = try await service.call("SendNotification", [
-            "channel": "email", "messageCategory": "OTP", "recipient": ["email": once], "content": ["title": "Code", "body": "1"],
-            "retryEnabled": false,
-        ], as: .key(shop.productKey))
+        let single = try await service.call(
+            "SendNotification",
+            [
+                "channel": "email", "messageCategory": "OTP", "recipient": ["email": once], "content": ["title": "Code", "body": "1"],
+                "retryEnabled": false,
+            ], as: .key(shop.productKey))
         let ordinary = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": retried])
         #expect(single.status == 202 && ordinary.status == 202)
 
@@ -434,17 +515,22 @@ struct SendTests {
         let due = Date().addingTimeInterval(3)
         let (kept, dropped) = ("scheduled-\(service.id)@example.com", "cancelled-\(service.id)@example.com")
         func schedule(_ address: String, at time: Date) async throws -> ServiceHarness.Reply {
-            try await service.call("SendNotification", [
-                "channel": "email", "messageCategory": "APPOINTMENT_REMINDER", "recipient": ["email": address],
-                "content": ["title": "Tomorrow at 9", "body": "See you"], "scheduledAt": RFC3339.string(from: time),
-            ], as: .key(shop.productKey))
+            try await service.call(
+                "SendNotification",
+                [
+                    "channel": "email", "messageCategory": "APPOINTMENT_REMINDER", "recipient": ["email": address],
+                    "content": ["title": "Tomorrow at 9", "body": "See you"], "scheduledAt": RFC3339.string(from: time),
+                ], as: .key(shop.productKey))
         }
         let reply = try await schedule(kept, at: due)
         #expect(reply.status == 202)
         #expect((reply.body["deliveries"] as? [[String: Any]])?.first?["status"] as? String == "scheduled", "\(reply.raw)")
         let cancelled = try await schedule(dropped, at: due)
-        #expect(try await service.call("CancelRequest", ["requestId": cancelled.body["requestId"] as? String ?? ""],
-                                       as: .key(shop.productKey)).body["cancelled"] as? Int == 1)
+        #expect(
+            try await service.call(
+                "CancelRequest", ["requestId": cancelled.body["requestId"] as? String ?? ""],
+                as: .key(shop.productKey)
+            ).body["cancelled"] as? Int == 1)
         #expect(try await schedule(kept, at: Date().addingTimeInterval(31 * 86_400)).status == 400)
 
         let notification = try #require(reply.body["notificationId"] as? String)
@@ -470,7 +556,8 @@ struct SendTests {
         defer { Task { await service.shutDown() } }
         let (shop, other) = (try await TenantTests.onboard(service), try await TenantTests.onboard(service, name: "Other"))
         let address = "inbox-\(service.id)@example.com"
-        let reply = try await Self.send(service, key: shop.productKey, channels: ["in-app", "email"], recipient: ["userId": "u-1", "email": address])
+        let reply = try await Self.send(
+            service, key: shop.productKey, channels: ["in-app", "email"], recipient: ["userId": "u-1", "email": address])
         #expect(reply.status == 202)
         let notification = try #require(reply.body["notificationId"] as? String)
         let channels = (reply.body["deliveries"] as? [[String: Any]] ?? []).map { "\($0["channel"] ?? "")=\($0["status"] ?? "")" }
@@ -478,22 +565,29 @@ struct SendTests {
         _ = try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["userId": "u-1"])
 
         let inbox = try await service.call("GetUserNotifications", ["userId": "u-1"], as: .key(shop.productKey))
-        #expect(inbox.status == 200 && inbox.headers["x-total-count"]?.integer == 1 && inbox.headers["x-unread-count"]?.integer == 1,
-                "only what was sent in-app: \(inbox.raw)")
+        #expect(
+            inbox.status == 200 && inbox.headers["x-total-count"]?.integer == 1 && inbox.headers["x-unread-count"]?.integer == 1,
+            "only what was sent in-app: \(inbox.raw)")
         #expect((inbox.body["notifications"] as? [[String: Any]])?.first?["notificationId"] as? String == notification, "\(inbox.raw)")
         for outsider: ServiceHarness.Credential in [.key(other.productKey), .key(shop.organizations[0].key), .admin] {
             let seen = try await service.call("GetUserNotifications", ["userId": "u-1"], as: outsider)
             #expect(seen.headers["x-total-count"]?.integer == 0, "\(outsider): \(seen.raw)")
             #expect(try await service.call("GetNotificationDetails", ["notificationId": notification], as: outsider).status == 404)
-            #expect(try await service.call("MarkNotificationRead", ["notificationId": notification, "userId": "u-1"], as: outsider).status == 404)
+            #expect(
+                try await service.call("MarkNotificationRead", ["notificationId": notification, "userId": "u-1"], as: outsider).status
+                    == 404)
         }
         #expect(try await service.call("GetNotificationDetails", ["notificationId": notification], as: .key(shop.productKey)).status == 200)
-        #expect(try await service.call("MarkNotificationRead", ["notificationId": notification, "userId": "u-1"],
-                                       as: .key(shop.productKey)).status == 200)
+        #expect(
+            try await service.call(
+                "MarkNotificationRead", ["notificationId": notification, "userId": "u-1"],
+                as: .key(shop.productKey)
+            ).status == 200)
         let read = try await service.call("GetUserNotifications", ["userId": "u-1", "status": "unread"], as: .key(shop.productKey))
         #expect(read.headers["x-unread-count"]?.integer == 0)
-        #expect(try await service.call("WatchProduct", ["userId": "u-1", "productId": "p-1"], as: .key(shop.productKey)).status == 403,
-                "back-in-stock wishes are FlowMart's")
+        #expect(
+            try await service.call("WatchProduct", ["userId": "u-1", "productId": "p-1"], as: .key(shop.productKey)).status == 403,
+            "back-in-stock wishes are FlowMart's")
         #expect(try await service.call("GetStockLevels", [:], as: .key(shop.productKey)).status == 403, "and so is its stock")
 
         // Tracking: the in-app copy is a message of its own (its id the notification's), delivered when stored.
@@ -502,22 +596,27 @@ struct SendTests {
         #expect(inAppMessages.count == 1 && inAppMessages.first?["messageId"] as? String == notification, "\(listed.raw)")
         #expect(inAppMessages.first?["deliveryTime"] is String)
         let inAppMessage = try await service.call("GetMessage", ["messageId": notification], as: .key(shop.productKey))
-        #expect(inAppMessage.status == 200 && inAppMessage.body["channel"] as? String == "in-app"
+        #expect(
+            inAppMessage.status == 200 && inAppMessage.body["channel"] as? String == "in-app"
                 && (inAppMessage.body["payload"] as? [String: Any])?["title"] as? String == "Your code", "\(inAppMessage.raw)")
         #expect(try await service.call("GetMessage", ["messageId": notification], as: .key(other.productKey)).status == 404)
         #expect(try await service.call("ListMessages", ["receiverId": "u-1"], as: .key(other.productKey)).body["totalItems"] as? Int == 0)
     }
 
-    @Test("scheduled in-app: not in the inbox (nor its details) until its time, then at the top; tracked scheduled, then delivered; a cancelled one never shows")
+    @Test(
+        "scheduled in-app: not in the inbox (nor its details) until its time, then at the top; tracked scheduled, then delivered; a cancelled one never shows"
+    )
     func scheduledInApp() async throws {
         let service = try await Self.service()
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
         func schedule(_ title: String, in seconds: Double) async throws -> ServiceHarness.Reply {
-            try await service.call("SendNotification", [
-                "channel": "in-app", "messageCategory": "APPOINTMENT_REMINDER", "recipient": ["userId": "u-9"],
-                "content": ["title": title, "body": "b"], "scheduledAt": RFC3339.string(from: Date().addingTimeInterval(seconds)),
-            ], as: .key(shop.productKey))
+            try await service.call(
+                "SendNotification",
+                [
+                    "channel": "in-app", "messageCategory": "APPOINTMENT_REMINDER", "recipient": ["userId": "u-9"],
+                    "content": ["title": title, "body": "b"], "scheduledAt": RFC3339.string(from: Date().addingTimeInterval(seconds)),
+                ], as: .key(shop.productKey))
         }
         func inbox() async throws -> [String] {
             let reply = try await service.call("GetUserNotifications", ["userId": "u-9"], as: .key(shop.productKey))
@@ -531,8 +630,9 @@ struct SendTests {
         #expect(try await inbox() == ["Now"])
         #expect(try await service.call("GetNotificationDetails", ["notificationId": id], as: .key(shop.productKey)).status == 404)
         #expect(try await service.call("GetMessage", ["messageId": id], as: .key(shop.productKey)).body["status"] as? String == "scheduled")
-        let cancel = try await service.call("CancelRequest", ["requestId": try #require(cancelled.body["requestId"] as? String)],
-                                            as: .key(shop.productKey))
+        let cancel = try await service.call(
+            "CancelRequest", ["requestId": try #require(cancelled.body["requestId"] as? String)],
+            as: .key(shop.productKey))
         #expect(cancel.body["cancelled"] as? Int == 1, "\(cancel.raw)")
 
         let deadline = ContinuousClock.now + .seconds(15)
@@ -545,32 +645,41 @@ struct SendTests {
         #expect(try await inbox() == ["Later", "Now"], "the cancelled one never shows")
     }
 
-    @Test("group commits: 120 sends at once are written in fewer commits; a key sent ten times is one 202 and nine 208, a key with two bodies a 202 and a 409, a user named by 20 sends one entry")
+    @Test(
+        "group commits: 120 sends at once are written in fewer commits; a key sent ten times is one 202 and nine 208, a key with two bodies a 202 and a 409, a user named by 20 sends one entry"
+    )
     func groupCommits() async throws {
         let port = try freeLoopbackPort()
-        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging(["NOTIFY_HTTP_PORT": String(port)]) { $1 })
+        let service = try await ServiceHarness(
+            environment: EmailDeliveryTests.smtpEnvironment.merging(["NOTIFY_HTTP_PORT": String(port)]) { $1 })
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
         enum Kind { case repeated, clash(Int), shared(Int), plain(Int) }
         struct Sent { let status: Int64, requestID: String?, raw: String }
-        let kinds: [Kind] = Array(repeating: .repeated, count: 10) + [.clash(1), .clash(2)] + (0..<20).map { .shared($0) } + (0..<88).map { .plain($0) }
+        let kinds: [Kind] =
+            Array(repeating: .repeated, count: 10) + [.clash(1), .clash(2)] + (0..<20).map { .shared($0) } + (0..<88).map { .plain($0) }
         let replies = try await withThrowingTaskGroup(of: (Kind, Sent).self) { group in
             for kind in kinds.shuffled() {
                 group.addTask {
-                    let reply: ServiceHarness.Reply = switch kind {
-                    case .repeated:
-                        try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": "dup-\(service.id)@example.com"],
-                                            idempotencyKey: "dup")
-                    case .clash(let body):
-                        try await Self.send(service, key: shop.productKey, channels: ["email"], recipient: ["email": "clash-\(service.id)@example.com"],
-                                            body: "body \(body)", idempotencyKey: "clash")
-                    case .shared(let index):
-                        try await Self.send(service, key: shop.productKey, channels: ["email"],
-                                            recipient: ["userId": "shared", "email": "shared-\(index)-\(service.id)@example.com"])
-                    case .plain(let index):
-                        try await Self.send(service, key: shop.productKey, channels: ["email"],
-                                            recipient: ["email": "plain-\(index)-\(service.id)@example.com"])
-                    }
+                    let reply: ServiceHarness.Reply =
+                        switch kind {
+                        case .repeated:
+                            try await Self.send(
+                                service, key: shop.productKey, channels: ["email"], recipient: ["email": "dup-\(service.id)@example.com"],
+                                idempotencyKey: "dup")
+                        case .clash(let body):
+                            try await Self.send(
+                                service, key: shop.productKey, channels: ["email"], recipient: ["email": "clash-\(service.id)@example.com"],
+                                body: "body \(body)", idempotencyKey: "clash")
+                        case .shared(let index):
+                            try await Self.send(
+                                service, key: shop.productKey, channels: ["email"],
+                                recipient: ["userId": "shared", "email": "shared-\(index)-\(service.id)@example.com"])
+                        case .plain(let index):
+                            try await Self.send(
+                                service, key: shop.productKey, channels: ["email"],
+                                recipient: ["email": "plain-\(index)-\(service.id)@example.com"])
+                        }
                     return (kind, Sent(status: reply.status, requestID: reply.body["requestId"] as? String, raw: "\(reply.raw)"))
                 }
             }
@@ -585,7 +694,8 @@ struct SendTests {
         #expect(others.allSatisfy { $0.1.status == 202 }, "\(others.filter { $0.1.status != 202 }.map(\.1.raw))")
 
         let written = try await service.db.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT (SELECT count(*) FROM send_requests WHERE product_id = \(shop.productID)::uuid),
                        (SELECT count(*) FROM notifications WHERE product_id = \(shop.productID)::uuid),
                        (SELECT count(*) FROM audit_events WHERE product_id = \(shop.productID)::uuid AND action = 'send.accepted'),
@@ -593,8 +703,9 @@ struct SendTests {
                 """)[0].decode(Int.self, Int.self, Int.self, Int.self)
         }
         #expect(written.0 == 110 && written.1 == 110 && written.2 == 110, "one request, notification and audit row per 202: \(written)")
-        #expect(try await service.refusals(atLeast: 1) == ["SendNotification refused:409 key:\(shop.productKey.dropFirst(4).prefix(16))": 1],
-                "the 409 is audited")
+        #expect(
+            try await service.refusals(atLeast: 1) == ["SendNotification refused:409 key:\(shop.productKey.dropFirst(4).prefix(16))": 1],
+            "the 409 is audited")
         #expect(written.3 == 1, "one directory entry for the user 20 sends named")
         let metrics = try await HTTPListenerTests.get(port, "/metrics").text
         let commits = HTTPListenerTests.sample(metrics, "notify_send_commits_total") ?? 0
@@ -602,7 +713,9 @@ struct SendTests {
         #expect(commits >= 1 && commits < 120, "\(commits) commits for 120 sends")
     }
 
-    @Test("opt-outs: a category a user opted out of on a channel is skipped (opted-out), never sent; other categories go; '*' spares critical ones; a critical opt-out is 400; changes audited")
+    @Test(
+        "opt-outs: a category a user opted out of on a channel is skipped (opted-out), never sent; other categories go; '*' spares critical ones; a critical opt-out is 400; changes audited"
+    )
     func optOuts() async throws {
         let service = try await Self.service()
         defer { Task { await service.shutDown() } }
@@ -613,8 +726,9 @@ struct SendTests {
         }
         /// The status of one email of `category` to the user, and its history's last detail.
         func email(_ category: String) async throws -> (status: String?, detail: String?) {
-            let sent = try await Self.send(service, key: shop.productKey, channels: ["email"], category: category,
-                                           recipient: ["userId": user], title: category)
+            let sent = try await Self.send(
+                service, key: shop.productKey, channels: ["email"], category: category,
+                recipient: ["userId": user], title: category)
             #expect(sent.status == 202, "\(sent.raw)")
             let delivery = try await Self.settled(try #require(sent.body["notificationId"] as? String), key: shop.productKey, service).first
             let history = delivery?["history"] as? [[String: Any]] ?? []
@@ -654,26 +768,33 @@ struct SendTests {
         let minute = (local.hour ?? 0) * 60 + (local.minute ?? 0)
         func clock(_ minutes: Int) -> String { String(format: "%02d:%02d", ((minutes + 1440) % 1440) / 60, ((minutes + 1440) % 1440) % 60) }
         let window = ["start": clock(minute - 60), "end": clock(minute + 120)]
-        let stored = try await service.call("UpsertRecipient", ["userId": user, "email": address, "timezone": "Asia/Tokyo", "quietHours": window],
-                                            as: .key(shop.productKey))
+        let stored = try await service.call(
+            "UpsertRecipient", ["userId": user, "email": address, "timezone": "Asia/Tokyo", "quietHours": window],
+            as: .key(shop.productKey))
         #expect(stored.status == 200 && (stored.body["quietHours"] as? [String: Any])?["end"] as? String == window["end"], "\(stored.raw)")
-        let bad = try await service.call("UpsertRecipient", ["userId": user, "quietHours": ["start": "25:00", "end": "07:00"]], as: .key(shop.productKey))
+        let bad = try await service.call(
+            "UpsertRecipient", ["userId": user, "quietHours": ["start": "25:00", "end": "07:00"]], as: .key(shop.productKey))
         #expect(bad.status == 400)
 
-        let reminder = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "ORDER_CONFIRMATION",
-                                           recipient: ["userId": user], title: "Reminder")
+        let reminder = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], category: "ORDER_CONFIRMATION",
+            recipient: ["userId": user], title: "Reminder")
         let notification = try #require(reminder.body["notificationId"] as? String)
         let held = try #require(try await Self.settled(notification, key: shop.productKey, service).first)
         let detail = (held["history"] as? [[String: Any]])?.compactMap { $0["detail"] as? String }.last ?? ""
         #expect(held["status"] as? String == "scheduled" && detail.hasPrefix("quiet-hours until "), "\(held)")
         let until = try #require(RFC3339.date(from: String(detail.dropFirst("quiet-hours until ".count))))
         #expect(until.timeIntervalSinceNow > 110 * 60 && until.timeIntervalSinceNow <= 120 * 60, "the window's end in Tokyo: \(detail)")
-        let otp = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "OTP", recipient: ["userId": user], title: "Code")
-        #expect(try await Self.settled(try #require(otp.body["notificationId"] as? String), key: shop.productKey, service).first?["status"] as? String
+        let otp = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], category: "OTP", recipient: ["userId": user], title: "Code")
+        #expect(
+            try await Self.settled(try #require(otp.body["notificationId"] as? String), key: shop.productKey, service).first?["status"]
+                as? String
                 == "sent", "the high lane never waits")
 
         // The user lifts the window; when the held job comes due it is claimed again and sent, once.
-        #expect(try await service.call("UpsertRecipient", ["userId": user, "quietHours": NSNull()], as: .key(shop.productKey)).status == 200)
+        #expect(
+            try await service.call("UpsertRecipient", ["userId": user, "quietHours": NSNull()], as: .key(shop.productKey)).status == 200)
         let deliveryID = try #require(held["deliveryId"] as? String)
         try await service.db.withConnection { db in
             _ = try db.execute("UPDATE scheduled_jobs SET due_at = now() WHERE delivery_id = \(deliveryID)::uuid")
@@ -687,15 +808,17 @@ struct SendTests {
     @Test("one-click unsubscribe: a marketing email's signed link; GET only asks, POST opts out of that category; a forged token 400")
     func unsubscribeLink() async throws {
         let port = try freeLoopbackPort()
-        let service = try await ServiceHarness(environment: EmailDeliveryTests.smtpEnvironment.merging([
-            "NOTIFY_EMAIL_UNSUBSCRIBE_URL": "http://127.0.0.1:\(port)/unsubscribe?token={token}",
-            "NOTIFY_EMAIL_UNSUBSCRIBE_SECRET": "unsubscribe-secret-of-at-least-32-characters", "NOTIFY_HTTP_PORT": String(port),
-        ]) { $1 })
+        let service = try await ServiceHarness(
+            environment: EmailDeliveryTests.smtpEnvironment.merging([
+                "NOTIFY_EMAIL_UNSUBSCRIBE_URL": "http://127.0.0.1:\(port)/unsubscribe?token={token}",
+                "NOTIFY_EMAIL_UNSUBSCRIBE_SECRET": "unsubscribe-secret-of-at-least-32-characters", "NOTIFY_HTTP_PORT": String(port),
+            ]) { $1 })
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
         let (user, address) = ("unsub-\(service.id)", "unsub-\(service.id)@example.com")
         #expect(try await service.call("UpsertRecipient", ["userId": user, "email": address], as: .key(shop.productKey)).status == 200)
-        _ = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "NEWSLETTER", recipient: ["userId": user], title: "News")
+        _ = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], category: "NEWSLETTER", recipient: ["userId": user], title: "News")
         let mail = try #require(await Maildir.wait(to: address, count: 1).first)
         let header = try #require(mail.header("List-Unsubscribe"))
         let link = String(header.dropFirst().dropLast())
@@ -713,39 +836,54 @@ struct SendTests {
         let forged = try await SendHTTPTests.call(port, .POST, String(path.dropLast(3)) + "AAA", key: nil)
         #expect(forged.status == 400)
 
-        let newsletter = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "NEWSLETTER", recipient: ["userId": user])
-        #expect(try await Self.settled(try #require(newsletter.body["notificationId"] as? String), key: shop.productKey, service)
-            .first?["status"] as? String == "skipped")
-        let offer = try await Self.send(service, key: shop.productKey, channels: ["email"], category: "PROMOTIONAL_OFFER", recipient: ["userId": user])
-        #expect(try await Self.settled(try #require(offer.body["notificationId"] as? String), key: shop.productKey, service)
-            .first?["status"] as? String == "sent", "another category still goes")
+        let newsletter = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], category: "NEWSLETTER", recipient: ["userId": user])
+        #expect(
+            try await Self.settled(try #require(newsletter.body["notificationId"] as? String), key: shop.productKey, service)
+                .first?["status"] as? String == "skipped")
+        let offer = try await Self.send(
+            service, key: shop.productKey, channels: ["email"], category: "PROMOTIONAL_OFFER", recipient: ["userId": user])
+        #expect(
+            try await Self.settled(try #require(offer.body["notificationId"] as? String), key: shop.productKey, service)
+                .first?["status"] as? String == "sent", "another category still goes")
         let audit = try await service.call("ListAuditEvents", ["entity": "recipient:\(user)"], as: .key(shop.productKey))
         #expect((audit.body["events"] as? [[String: Any]] ?? []).contains { $0["actor"] as? String == "unsubscribe-link" }, "\(audit.raw)")
     }
 
-    @Test("notifyctl: send with a product's key from the environment (the email arrives, a repeat is the same request), set and show opt-outs")
+    @Test(
+        "notifyctl: send with a product's key from the environment (the email arrives, a repeat is the same request), set and show opt-outs"
+    )
     func notifyctl() async throws {
         let service = try await Self.service()
         defer { Task { await service.shutDown() } }
         let shop = try await TenantTests.onboard(service)
-        let environment = ["NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": shop.productKey]
+        let environment = [
+            "NOTIFY_AMQP_URL": service.slot.amqpURL, "NOTIFY_TOPOLOGY_RPC_QUEUE": service.rpcQueue, "NOTIFY_API_KEY": shop.productKey,
+        ]
         let address = "ctl-\(service.id)@example.com"
-        let arguments = ["send", "--channel", "email", "--category", "ORDER_CONFIRMATION", "--email", address, "--title", "Order 7",
-                         "--body", "Your order is confirmed", "--idempotency-key", "order-7", "--json"]
+        let arguments = [
+            "send", "--channel", "email", "--category", "ORDER_CONFIRMATION", "--email", address, "--title", "Order 7",
+            "--body", "Your order is confirmed", "--idempotency-key", "order-7", "--json",
+        ]
         let sent = try NotifyctlProcess.run(arguments, environment)
         #expect(sent.status == 0, "\(sent.output)")
-        let requestID = try #require((try JSONSerialization.jsonObject(with: Data(sent.output.utf8)) as? [String: Any])?["requestId"] as? String)
+        let requestID = try #require(
+            (try JSONSerialization.jsonObject(with: Data(sent.output.utf8)) as? [String: Any])?["requestId"] as? String)
         let again = try NotifyctlProcess.run(arguments, environment)
         #expect(again.status == 0 && again.output.contains(requestID), "\(again.output)")
         #expect(await Maildir.wait(to: address, count: 1).first?.header("Subject") == "Order 7")
         try await Task.sleep(for: .milliseconds(500))
         #expect(Maildir.messages(to: address).count == 1, "the repeat sent nothing")
 
-        let refused = try NotifyctlProcess.run(["send", "--channel", "email", "--category", "NO_SUCH", "--email", address,
-                                                "--title", "t", "--body", "b"], environment)
+        let refused = try NotifyctlProcess.run(
+            [
+                "send", "--channel", "email", "--category", "NO_SUCH", "--email", address,
+                "--title", "t", "--body", "b",
+            ], environment)
         #expect(refused.status != 0 && refused.output.contains("400"), "\(refused.output)")
         let user = "ctl-user-\(service.id)"
-        let set = try NotifyctlProcess.run(["recipient", "set", user, "--email", address, "--opt-out", "sms", "--opt-out", "email:NEWSLETTER"], environment)
+        let set = try NotifyctlProcess.run(
+            ["recipient", "set", user, "--email", address, "--opt-out", "sms", "--opt-out", "email:NEWSLETTER"], environment)
         #expect(set.status == 0 && set.output.contains("sms:*") && set.output.contains("email:NEWSLETTER"), "\(set.output)")
         let critical = try NotifyctlProcess.run(["recipient", "set", user, "--opt-out", "email:OTP"], environment)
         #expect(critical.status != 0 && critical.output.contains("critical"), "\(critical.output)")

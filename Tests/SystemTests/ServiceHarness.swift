@@ -76,8 +76,10 @@ final class ServiceHarness: @unchecked Sendable {
     // MARK: - Talking to the service
 
     /// Publishes PaymentProcessed bodies as the payment service would; returns when the broker confirmed them.
-    func publish(_ bodies: [[UInt8]], messageIDs: [String?]? = nil, routingKey: String = "payment.processed",
-                 exchange: String? = nil) async throws {
+    func publish(
+        _ bodies: [[UInt8]], messageIDs: [String?]? = nil, routingKey: String = "payment.processed",
+        exchange: String? = nil
+    ) async throws {
         let messages = bodies.enumerated().map { index, body in
             AMQPOutgoingMessage(
                 exchange: exchange ?? self.exchange, routingKey: routingKey, body: body,
@@ -106,14 +108,18 @@ final class ServiceHarness: @unchecked Sendable {
     }
 
     /// Sends one RPC command, with the admin credential unless told otherwise.
-    func call(_ type: String, _ body: [String: Any], as credential: Credential = .admin, timeout: Duration = .seconds(5)) async throws -> Reply {
-        let headers: [String: AMQPFieldValue] = switch credential {
-        case .admin: [RPCEnvelope.apiKeyHeader: .string(slot.adminKey)]
-        case .key(let key): [RPCEnvelope.apiKeyHeader: .string(key)]
-        case .none: [:]
-        }
-        let reply = try await rpc.call(queue: rpcQueue, type: type, body: Array(try JSONSerialization.data(withJSONObject: body)),
-                                       headers: headers, timeout: timeout)
+    func call(_ type: String, _ body: [String: Any], as credential: Credential = .admin, timeout: Duration = .seconds(5)) async throws
+        -> Reply
+    {
+        let headers: [String: AMQPFieldValue] =
+            switch credential {
+            case .admin: [RPCEnvelope.apiKeyHeader: .string(slot.adminKey)]
+            case .key(let key): [RPCEnvelope.apiKeyHeader: .string(key)]
+            case .none: [:]
+            }
+        let reply = try await rpc.call(
+            queue: rpcQueue, type: type, body: Array(try JSONSerialization.data(withJSONObject: body)),
+            headers: headers, timeout: timeout)
         let raw = try JSONSerialization.jsonObject(with: Data(reply.body))
         guard let status = reply.properties.headers[RPCEnvelope.statusHeader]?.integer else {
             throw SupportFailure("reply without status")
@@ -142,10 +148,12 @@ final class ServiceHarness: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while true {
             let counted = try await db.withConnection { db in
-                try db.query("""
+                try db.query(
+                    """
                     SELECT action || ' ' || outcome || ' ' || actor, sum(count)::bigint FROM audit_events
                     WHERE outcome LIKE 'refused:%' GROUP BY 1
-                    """).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
+                    """
+                ).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self)) }
             }
             let refusals = Dictionary(counted) { $0 + $1 }
             if refusals.values.reduce(0, +) >= expected || ContinuousClock.now > deadline { return refusals }
@@ -214,7 +222,9 @@ final class ServiceHarness: @unchecked Sendable {
         daemon.signal(SIGTERM)
         _ = await daemon.waitForExit(timeout: .seconds(15))
         let lanes = ["high", "normal", "low"].map { slot.deliveryQueuePrefix + $0 }
-        let tiers = Set(RetryPolicy().distinctDelays.map(RetryPolicy.tierName) + (1...5).map { "\($0)s" }).map { slot.deliveryQueuePrefix + "retry." + $0 }
+        let tiers = Set(RetryPolicy().distinctDelays.map(RetryPolicy.tierName) + (1...5).map { "\($0)s" }).map {
+            slot.deliveryQueuePrefix + "retry." + $0
+        }
         for queue in [eventsQueue, rpcQueue, deadLetterQueue] + lanes + tiers { try? await client.deleteQueue(queue) }
         await client.close()
         await publisher.close()
@@ -225,7 +235,8 @@ final class ServiceHarness: @unchecked Sendable {
 
 /// PaymentProcessed bodies for tests.
 enum Payments {
-    static let catalogExample = Array("""
+    static let catalogExample = Array(
+        """
         {"transactionId": "123e4567-e89b-12d3-a456-426614174000", "userId": "123e4567-e89b-12d3-a456-426614174000",
          "orderId": "789e1234-b56c-78d9-e012-3456789fghij", "amount": 100.50, "paymentMethod": "CreditCard",
          "status": "confirmed", "confirmationDetails": {"gatewayResponse": "Approved", "transactionId": "abc123"},
@@ -233,7 +244,8 @@ enum Payments {
         """.utf8)
 
     static func confirmed(user: String, index: Int, status: String = "confirmed") -> [UInt8] {
-        Array("""
+        Array(
+            """
             {"transactionId":"tx-\(index)-\(UUID().uuidString.prefix(8))","userId":"\(user)","orderId":"order-\(index)",\
             "amount":\(index).25,"currency":"USD","status":"\(status)","timestamp":"2026-11-21T10:00:00Z"}
             """.utf8)

@@ -13,13 +13,17 @@ struct TemplateCacheTests {
         let shop = try await TenantTests.onboard(service)
         let body = String(repeating: "Hello {{name}}, this is a line of an ordinary template.\n", count: 100)
         for index in 0..<6 {
-            let reply = try await service.call("PublishTemplate", ["name": "t\(index)", "template": ["title": "Hi {{name}}", "body": body]],
-                                               as: .key(shop.productKey))
+            let reply = try await service.call(
+                "PublishTemplate", ["name": "t\(index)", "template": ["title": "Hi {{name}}", "body": body]],
+                as: .key(shop.productKey))
             #expect(reply.status == 201, "\(reply.raw)")
         }
         let huge = String(repeating: "x", count: 60_000)
-        #expect(try await service.call("PublishTemplate", ["name": "huge", "template": ["title": "t", "body": huge, "sms": ["body": huge]]],
-                                        as: .key(shop.productKey)).status == 201)
+        #expect(
+            try await service.call(
+                "PublishTemplate", ["name": "huge", "template": ["title": "t", "body": huge, "sms": ["body": huge]]],
+                as: .key(shop.productKey)
+            ).status == 201)
         let product = try #require(UUID(uuidString: shop.productID))
 
         let cache = TemplateCache(maxBytes: 300_000)

@@ -17,9 +17,11 @@ struct TenantTests {
     }
 
     static func onboard(_ service: ServiceHarness, name: String = "Shop") async throws -> Onboarded {
-        let reply = try await service.call("CreateProduct", [
-            "product": ["name": name, "active": true], "organizations": [["name": "\(name) Acme"], ["name": "\(name) Globex"]],
-        ])
+        let reply = try await service.call(
+            "CreateProduct",
+            [
+                "product": ["name": name, "active": true], "organizations": [["name": "\(name) Acme"], ["name": "\(name) Globex"]],
+            ])
         #expect(reply.status == 201)
         let product = try #require(reply.body["product"] as? [String: Any])
         let organizations = try #require(reply.body["organizations"] as? [[String: Any]])
@@ -46,8 +48,9 @@ struct TenantTests {
 
         let organization = try await service.call("GetOrganization", [:], as: .key(shop.organizations[0].key))
         #expect(organization.status == 200 && organization.body["productId"] as? String == shop.productID)
-        let more = try await service.call("CreateOrganizations", ["organizations": [["name": "Initech", "active": false]]],
-                                          as: .key(shop.productKey))
+        let more = try await service.call(
+            "CreateOrganizations", ["organizations": [["name": "Initech", "active": false]]],
+            as: .key(shop.productKey))
         #expect(more.status == 201)
         let initech = try #require((more.body["organizations"] as? [[String: Any]])?.first)
         #expect(initech["active"] as? Bool == false && (initech["apiKey"] as? String)?.hasPrefix("fmk_") == true)
@@ -56,14 +59,16 @@ struct TenantTests {
         let keys = [shop.productKey] + shop.organizations.map(\.key)
         let stored = try await service.db.withConnection { db in
             try keys.map { key in
-                try db.query("""
+                try db.query(
+                    """
                     SELECT count(*) FROM api_keys WHERE key_hash = encode(sha256(convert_to(\(key), 'UTF8')), 'hex')
                     """)[0].decode(0, as: Int.self)
             }
         }
         #expect(stored == [1, 1, 1])
         let everything = try await service.db.withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT coalesce(string_agg(k::text, ' '), '') || coalesce((SELECT string_agg(a::text, ' ') FROM audit_events a), '')
                 FROM api_keys k
                 """)[0].decode(0, as: String.self)
@@ -106,19 +111,21 @@ struct TenantTests {
         #expect(issued.status == 201)
         let storefront = try #require(issued.body["apiKey"] as? String)
         #expect(try await service.call("GetUserNotifications", inbox, as: .key(storefront)).status == 200)
-        let read = try await service.call("MarkNotificationRead", ["userId": "u-1", "notificationId": UUID().uuidString], as: .key(storefront))
+        let read = try await service.call(
+            "MarkNotificationRead", ["userId": "u-1", "notificationId": UUID().uuidString], as: .key(storefront))
         #expect(read.status == 403)
         #expect(try await service.call("ListParked", [:], as: .key(storefront)).status == 403)
 
         let refusals = try await service.refusals(atLeast: 4)
         let organizationKeyID = String(shop.organizations[0].key.dropFirst(4).prefix(16))
         let storefrontKeyID = String(storefront.dropFirst(4).prefix(16))
-        #expect(refusals == [
-            "CreateOrganizations refused:401 anonymous": 1,
-            "CreateProduct refused:403 key:\(String(shop.productKey.dropFirst(4).prefix(16)))": 1,
-            "CreateOrganizations refused:403 key:\(organizationKeyID)": 1,
-            "MarkNotificationRead refused:403 key:\(storefrontKeyID)": 1,
-        ])
+        #expect(
+            refusals == [
+                "CreateOrganizations refused:401 anonymous": 1,
+                "CreateProduct refused:403 key:\(String(shop.productKey.dropFirst(4).prefix(16)))": 1,
+                "CreateOrganizations refused:403 key:\(organizationKeyID)": 1,
+                "MarkNotificationRead refused:403 key:\(storefrontKeyID)": 1,
+            ])
     }
 
     @Test("isolation: one product's keys, and service keys, cannot see or change a product, its organisations, keys or audit trail")
@@ -147,8 +154,11 @@ struct TenantTests {
         #expect(try await service.call("GetProduct", [:], as: .key(a.organizations[0].key)).status == 404)
 
         // A service key (FlowMart's own, no tenant) reaches no tenant: answered exactly as for an unknown id.
-        let tracker = try #require(try await service.call("CreateServiceKey", ["name": "tracker", "scopes": ["track"]]).body["apiKey"] as? String)
-        for (command, field, id) in [("GetProduct", "productId", b.productID), ("GetOrganization", "organizationId", b.organizations[0].id)] {
+        let tracker = try #require(
+            try await service.call("CreateServiceKey", ["name": "tracker", "scopes": ["track"]]).body["apiKey"] as? String)
+        for (command, field, id) in [
+            ("GetProduct", "productId", b.productID), ("GetOrganization", "organizationId", b.organizations[0].id),
+        ] {
             let reply = try await service.call(command, [field: id], as: .key(tracker))
             let unknown = try await service.call(command, [field: UUID().uuidString], as: .key(tracker))
             let (seen, unseen) = (try SecurityModelTests.canonical(reply.raw), try SecurityModelTests.canonical(unknown.raw))
@@ -194,8 +204,9 @@ struct TenantTests {
         #expect(actions == ["product.activated", "product.deactivated", "product.renamed", "product.created"])
         let organizationAudit = try await service.call("ListAuditEvents", ["entity": "organization:\(shop.organizations[0].id)"])
         let organizationEvents = organizationAudit.body["events"] as? [[String: Any]] ?? []
-        #expect(organizationEvents.compactMap { $0["action"] as? String }
-            == ["organization.activated", "organization.deactivated", "organization.created"])
+        #expect(
+            organizationEvents.compactMap { $0["action"] as? String }
+                == ["organization.activated", "organization.deactivated", "organization.created"])
         #expect(organizationEvents.compactMap { $0["actor"] as? String }.contains("admin"))
     }
 
@@ -243,7 +254,10 @@ struct TenantTests {
             contentType: "application/json", headers: [RPCEnvelope.apiKeyHeader: .string(service.slot.adminKey)], persistent: false,
             correlationID: "c-1", replyTo: victim, messageID: "m-1", type: "GetUserNotifications")
         _ = try await service.publisher.publish(
-            [AMQPOutgoingMessage(exchange: "", routingKey: service.rpcQueue, body: Array(#"{"userId":"u-1"}"#.utf8), properties: properties)],
+            [
+                AMQPOutgoingMessage(
+                    exchange: "", routingKey: service.rpcQueue, body: Array(#"{"userId":"u-1"}"#.utf8), properties: properties)
+            ],
             timeout: .seconds(5))
         #expect(await service.daemon.waitForLog("dropped an RPC request without an allowed reply_to"))
         #expect(try await service.client.queueStatus(victim).messageCount == 0)
@@ -259,15 +273,18 @@ struct TenantTests {
         #expect(try await service.call("WatchProduct", ["userId": "u-1", "productId": "p-1"], as: .none).status == 200)
         #expect(try await service.call("GetRecipient", ["userId": "u-1"], as: .none).status == 401)
         #expect(try await service.call("ListDeliveries", [:], as: .none).status == 401)
-        #expect(try await service.call("GetUserNotifications", ["userId": "u-1"], as: .key(APIKey.generate().text)).status == 401,
-                "a key that is presented is still checked")
+        #expect(
+            try await service.call("GetUserNotifications", ["userId": "u-1"], as: .key(APIKey.generate().text)).status == 401,
+            "a key that is presented is still checked")
         // Over HTTP no broker permission stands in for the key: the inbox needs one there regardless.
         for path in ["/v1/users/u-1/notifications", "/v1/rpc/GetUserNotifications"] {
             let method: NIOHTTP1.HTTPMethod = path.hasPrefix("/v1/rpc/") ? .POST : .GET
-            let reply = try await SendHTTPTests.call(port, method, path, key: nil, body: path.hasPrefix("/v1/rpc/") ? ["userId": "u-1"] : nil)
+            let reply = try await SendHTTPTests.call(
+                port, method, path, key: nil, body: path.hasPrefix("/v1/rpc/") ? ["userId": "u-1"] : nil)
             #expect(reply.status == 401, "\(path): \(reply.text)")
         }
-        let watched = try await SendHTTPTests.call(port, .POST, "/v1/rpc/WatchProduct", key: nil, body: ["userId": "u-1", "productId": "p-1"])
+        let watched = try await SendHTTPTests.call(
+            port, .POST, "/v1/rpc/WatchProduct", key: nil, body: ["userId": "u-1", "productId": "p-1"])
         #expect(watched.status == 401)
     }
 
@@ -288,7 +305,8 @@ struct TenantTests {
         let keyFile = directory.appendingPathComponent("key")
         try Data(productKey.utf8).write(to: keyFile)
 
-        let shown = try NotifyctlProcess.run(["product", "show", "--api-key-file", keyFile.path], environment.merging(["NOTIFY_API_KEY": ""]) { $1 })
+        let shown = try NotifyctlProcess.run(
+            ["product", "show", "--api-key-file", keyFile.path], environment.merging(["NOTIFY_API_KEY": ""]) { $1 })
         #expect(shown.status == 0 && shown.output.contains("Shop") && shown.output.contains("Acme"), "\(shown.output)")
         let rotated = try NotifyctlProcess.run(["key", "rotate", "--api-key-file", keyFile.path], environment)
         #expect(rotated.status == 0 && rotated.output.contains("new key (shown once): fmk_"), "\(rotated.output)")
@@ -301,7 +319,8 @@ struct TenantTests {
         #expect(quota.status == 0 && quota.output.contains("50/s, burst 1000"), "\(quota.output)")
         let badQuota = try NotifyctlProcess.run(["product", "quota", productID, "--per-second", "5", "--burst", "10"], environment)
         #expect(badQuota.status != 0 && badQuota.output.contains("quota.burst"), "\(badQuota.output)")
-        let ownQuota = try NotifyctlProcess.run(["product", "quota", productID, "--default"], environment.merging(["NOTIFY_API_KEY": productKey]) { $1 })
+        let ownQuota = try NotifyctlProcess.run(
+            ["product", "quota", productID, "--default"], environment.merging(["NOTIFY_API_KEY": productKey]) { $1 })
         #expect(ownQuota.status != 0 && ownQuota.output.contains("403"), "a product does not set its own quota: \(ownQuota.output)")
         let admin = try NotifyctlProcess.run(["key", "new-admin"], [:])
         #expect(admin.status == 0 && APIKey(parsing: admin.output.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)

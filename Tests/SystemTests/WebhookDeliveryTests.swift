@@ -8,10 +8,11 @@ import Testing
 @Suite("Webhooks: Standard Webhooks signatures, retries, 410, egress policy", .needsStack)
 struct WebhookDeliveryTests {
     static func service(allowLoopback: Bool, rules: TestRules) async throws -> ServiceHarness {
-        try await ServiceHarness(environment: rules.environment.merging([
-            "NOTIFY_WEBHOOKS_ALLOW_LOOPBACK": allowLoopback ? "true" : "false",
-            "NOTIFY_DELIVERY_RETRY_SECONDS_NORMAL": "1,1",
-        ]) { $1 })
+        try await ServiceHarness(
+            environment: rules.environment.merging([
+                "NOTIFY_WEBHOOKS_ALLOW_LOOPBACK": allowLoopback ? "true" : "false",
+                "NOTIFY_DELIVERY_RETRY_SECONDS_NORMAL": "1,1",
+            ]) { $1 })
     }
 
     /// Registers `user`'s endpoint over RPC, as a client would.
@@ -21,7 +22,9 @@ struct WebhookDeliveryTests {
         return reply.body
     }
 
-    @Test("a webhook is posted signed with both secrets; the receiver verifies it knowing only the new one; a 500 is retried under the same webhook-id")
+    @Test(
+        "a webhook is posted signed with both secrets; the receiver verifies it knowing only the new one; a 500 is retried under the same webhook-id"
+    )
     func signedAndRetried() async throws {
         let (old, new) = (WebhookReceiver.newSecret(), WebhookReceiver.newSecret())
         let receiver = try WebhookReceiver(secret: new)

@@ -68,7 +68,8 @@ final class CSession {
         if login.reply_type != AMQP_RESPONSE_NORMAL {
             let error = Self.error(login, "login to \(target) vhost '\(endpoint.vhost)'")
             if error.replyCode == 403 || login.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue {
-                throw AMQPError(.accessRefused, "broker at \(target) refused user '\(endpoint.user)' on vhost '\(endpoint.vhost)'", replyCode: 403)
+                throw AMQPError(
+                    .accessRefused, "broker at \(target) refused user '\(endpoint.user)' on vhost '\(endpoint.vhost)'", replyCode: 403)
             }
             throw AMQPError(.connectionFailed, error.reason, replyCode: error.replyCode)
         }
@@ -191,8 +192,9 @@ final class CSession {
 
     /// What one inbound frame meant.
     enum Inbound {
-        case delivery(tag: UInt64, redelivered: Bool, exchange: String, routingKey: String, consumerTag: String,
-                      properties: AMQPProperties, body: Body)
+        case delivery(
+            tag: UInt64, redelivered: Bool, exchange: String, routingKey: String, consumerTag: String,
+            properties: AMQPProperties, body: Body)
         case confirm(tag: UInt64, multiple: Bool, acked: Bool)
         case cancelled(consumerTag: String)
         case blocked(Bool)
@@ -233,8 +235,9 @@ final class CSession {
             let routingKey = CDecoding.string(deliver.routing_key)
             let consumerTag = CDecoding.string(deliver.consumer_tag)
             let (properties, body) = try readContent(channel: frame.channel) { accept(consumerTag, tag, $0) }
-            return .delivery(tag: tag, redelivered: redelivered, exchange: exchange, routingKey: routingKey,
-                             consumerTag: consumerTag, properties: properties, body: body)
+            return .delivery(
+                tag: tag, redelivered: redelivered, exchange: exchange, routingKey: routingKey,
+                consumerTag: consumerTag, properties: properties, body: body)
         case AMQP_BASIC_ACK_METHOD:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             return .confirm(tag: ack.delivery_tag, multiple: ack.multiple != 0, acked: true)
@@ -256,12 +259,14 @@ final class CSession {
             return .blocked(false)
         case AMQP_CHANNEL_CLOSE_METHOD:
             let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-            throw AMQPError(.connectionLost, "broker closed the channel: \(CDecoding.string(close.reply_text))",
-                            replyCode: close.reply_code)
+            throw AMQPError(
+                .connectionLost, "broker closed the channel: \(CDecoding.string(close.reply_text))",
+                replyCode: close.reply_code)
         case AMQP_CONNECTION_CLOSE_METHOD:
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-            throw AMQPError(.connectionLost, "broker closed the connection: \(CDecoding.string(close.reply_text))",
-                            replyCode: close.reply_code)
+            throw AMQPError(
+                .connectionLost, "broker closed the connection: \(CDecoding.string(close.reply_text))",
+                replyCode: close.reply_code)
         default:
             return .other
         }
@@ -328,13 +333,15 @@ final class CSession {
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             if reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD {
                 let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-                return AMQPError(.operationRefused, "\(what): \(CDecoding.string(close.reply_text))",
-                                 replyCode: close.reply_code)
+                return AMQPError(
+                    .operationRefused, "\(what): \(CDecoding.string(close.reply_text))",
+                    replyCode: close.reply_code)
             }
             if reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD {
                 let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-                return AMQPError(.connectionLost, "\(what): \(CDecoding.string(close.reply_text))",
-                                 replyCode: close.reply_code)
+                return AMQPError(
+                    .connectionLost, "\(what): \(CDecoding.string(close.reply_text))",
+                    replyCode: close.reply_code)
             }
             return AMQPError(.connectionLost, "\(what): unexpected server method \(reply.reply.id)")
         default:

@@ -23,8 +23,10 @@ public struct AuditEntry: Sendable, Equatable {
     /// The address an anonymous caller came from (the HTTP peer's); nil for an authenticated one and over the broker.
     public var clientAddress: String?
 
-    public init(actor: String, tenant: Tenant?, entity: String, action: String, outcome: String = "ok",
-                requestID: String? = nil, detail: String? = nil) {
+    public init(
+        actor: String, tenant: Tenant?, entity: String, action: String, outcome: String = "ok",
+        requestID: String? = nil, detail: String? = nil
+    ) {
         self.actor = actor
         self.tenant = tenant
         self.entity = entity
@@ -36,8 +38,10 @@ public struct AuditEntry: Sendable, Equatable {
 
     /// The entry for a command refused with `failure`: named by its caller once authenticated, else `anonymous`
     /// with the address it came from (when the transport has one).
-    public static func refused(_ command: Command, by principal: Principal?, clientAddress: String? = nil, failure: CommandFailure,
-                               requestID: String?) -> AuditEntry {
+    public static func refused(
+        _ command: Command, by principal: Principal?, clientAddress: String? = nil, failure: CommandFailure,
+        requestID: String?
+    ) -> AuditEntry {
         var entry = AuditEntry(
             actor: principal?.actor ?? "anonymous", tenant: principal?.tenant, entity: "command:\(command.rawValue)",
             action: command.rawValue, outcome: "refused:\(failure.status)", requestID: requestID, detail: failure.message)
@@ -67,7 +71,9 @@ public struct AuditEvent: Sendable, Equatable {
             ("at", .string(at)), ("actor", .string(entry.actor)),
             ("tenant", entry.tenant.map { .string($0.productID.uuidString.lowercased()) } ?? .null),
         ]
-        if let organization = entry.tenant?.organizationID { members.append(("organizationId", .string(organization.uuidString.lowercased()))) }
+        if let organization = entry.tenant?.organizationID {
+            members.append(("organizationId", .string(organization.uuidString.lowercased())))
+        }
         members += [("entity", .string(entry.entity)), ("action", .string(entry.action)), ("outcome", .string(entry.outcome))]
         if let requestID = entry.requestID { members.append(("requestId", .string(requestID))) }
         if let detail = entry.detail { members.append(("detail", .string(detail))) }
@@ -90,8 +96,10 @@ public struct ListAuditEvents: CommandRequest, Equatable {
     /// The id below which the page starts (the previous reply's `nextCursor`).
     public var cursor: Int64?
 
-    public init(entity: String? = nil, actor: String? = nil, tenant: UUID? = nil, from: Date? = nil, to: Date? = nil,
-                limit: Int = 20, cursor: Int64? = nil) {
+    public init(
+        entity: String? = nil, actor: String? = nil, tenant: UUID? = nil, from: Date? = nil, to: Date? = nil,
+        limit: Int = 20, cursor: Int64? = nil
+    ) {
         self.entity = entity
         self.actor = actor
         self.tenant = tenant
@@ -111,7 +119,9 @@ public struct ListAuditEvents: CommandRequest, Equatable {
             to = fields.has("to") ? try fields.timestamp("to") : nil
             limit = try fields.integer("limit", default: 20, in: 1...100)
             if let text = try fields.optionalString("cursor", maxLength: 20) {
-                guard let cursor = Int64(text), cursor > 0 else { throw Rejection(.schema, "field 'cursor' is not a cursor this service gave") }
+                guard let cursor = Int64(text), cursor > 0 else {
+                    throw Rejection(.schema, "field 'cursor' is not a cursor this service gave")
+                }
                 self.cursor = cursor
             } else {
                 cursor = nil

@@ -57,7 +57,9 @@ public struct RefusalTally: Sendable {
         } else {
             var row = AuditEntry(
                 actor: "anonymous", tenant: nil, entity: "command:*", action: "*", outcome: "refused:*",
-                detail: "refusals past the callers and kinds told apart in one window (\(capacity), \(anonymousCapacity) of them anonymous), counted together")
+                detail:
+                    "refusals past the callers and kinds told apart in one window (\(capacity), \(anonymousCapacity) of them anonymous), counted together"
+            )
             row.at = time
             row.count = times
             others = row

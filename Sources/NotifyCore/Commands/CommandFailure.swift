@@ -18,8 +18,9 @@ public struct CommandFailure: Error, Sendable, Equatable {
 
     /// The caller's tenant is over its send quota; the same request is taken after `seconds`.
     public static func overQuota(retryAfter seconds: Int) -> CommandFailure {
-        CommandFailure(status: 429, code: "over-quota", message: "this key's tenant is over its send quota; retry after \(seconds) s",
-                   retryAfterSeconds: seconds)
+        CommandFailure(
+            status: 429, code: "over-quota", message: "this key's tenant is over its send quota; retry after \(seconds) s",
+            retryAfterSeconds: seconds)
     }
 
     public static func badRequest(_ message: String) -> CommandFailure {
@@ -51,9 +52,10 @@ public struct CommandFailure: Error, Sendable, Equatable {
     /// The failure a non-200 reply reports in its `{"error": {"code", "message"}}` body (what can be read of it).
     public init(status: Int, body: [UInt8]) {
         let error = (try? JSONInput().object(from: body))?["error"] as? [String: Any]
-        self.init(status: status, code: error?["code"] as? String ?? "unknown",
-                  message: error?["message"] as? String ?? "no error message",
-                  retryAfterSeconds: (error?["retryAfterSeconds"] as? NSNumber).map { $0.intValue })
+        self.init(
+            status: status, code: error?["code"] as? String ?? "unknown",
+            message: error?["message"] as? String ?? "no error message",
+            retryAfterSeconds: (error?["retryAfterSeconds"] as? NSNumber).map { $0.intValue })
     }
 
     /// `{"error": {"code", "message", "retryAfterSeconds"?}}`.

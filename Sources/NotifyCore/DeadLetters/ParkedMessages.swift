@@ -15,8 +15,10 @@ public struct ParkedMessage: Sendable, Equatable {
     public var properties: JSONValue
     public var body: [UInt8]
 
-    public init(kind: ParkedKind, reason: String, detail: String, exchange: String, routingKey: String, deliveryID: String?,
-                messageID: String?, properties: JSONValue, body: [UInt8]) {
+    public init(
+        kind: ParkedKind, reason: String, detail: String, exchange: String, routingKey: String, deliveryID: String?,
+        messageID: String?, properties: JSONValue, body: [UInt8]
+    ) {
         self.kind = kind
         self.reason = reason
         self.detail = detail
@@ -134,7 +136,9 @@ public struct ListParked: CommandRequest, Equatable {
             kind = try fields.optionalChoice("kind", ParkedKind.self)
             limit = try fields.integer("limit", default: 20, in: 1...100)
             if let cursor = try fields.optionalString("cursor", maxLength: 32) {
-                guard let value = Int64(cursor), value >= 0 else { throw Rejection(.schema, "field 'cursor' is not a cursor this service issued") }
+                guard let value = Int64(cursor), value >= 0 else {
+                    throw Rejection(.schema, "field 'cursor' is not a cursor this service issued")
+                }
                 after = value
             } else {
                 after = nil

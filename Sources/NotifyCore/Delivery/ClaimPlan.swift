@@ -33,8 +33,10 @@ public struct ClaimFacts: Sendable, Equatable {
     public var quietHours: String?
     public var timezone: String?
 
-    public init(deliveryID: String, attempts: Int, contact: String?, optOuts: String? = nil, category: String? = nil,
-                quietHours: String? = nil, timezone: String? = nil) {
+    public init(
+        deliveryID: String, attempts: Int, contact: String?, optOuts: String? = nil, category: String? = nil,
+        quietHours: String? = nil, timezone: String? = nil
+    ) {
         self.deliveryID = deliveryID
         self.attempts = attempts
         self.contact = contact
@@ -113,7 +115,9 @@ public struct ClaimPlanner: Sendable {
         if let optOuts = facts.optOuts, OptOut.suppresses(OptOut.list(json: optOuts), job: job, category: facts.category) {
             return .skip(reason: "opted-out")
         }
-        if let window = facts.quietHours.flatMap(QuietHours.parse(stored:)), let due = window.deferral(of: job, at: now, timezone: facts.timezone) {
+        if let window = facts.quietHours.flatMap(QuietHours.parse(stored:)),
+            let due = window.deferral(of: job, at: now, timezone: facts.timezone)
+        {
             return .hold(until: due)
         }
         return .send(address: address)

@@ -37,8 +37,10 @@ public struct NewDelivery: Sendable, Equatable {
     /// The digest a `batched` delivery waits in (set by the store, which decides that under the digest's lock).
     public var digestID: String?
 
-    public init(id: String, notificationID: String, userID: String, channel: NotificationChannel, status: DeliveryStatus,
-                reason: String? = nil, tenant: Tenant? = nil) {
+    public init(
+        id: String, notificationID: String, userID: String, channel: NotificationChannel, status: DeliveryStatus,
+        reason: String? = nil, tenant: Tenant? = nil
+    ) {
         self.tenant = tenant
         self.id = id
         self.notificationID = notificationID
@@ -59,8 +61,10 @@ public struct DeliveryTransition: Sendable, Equatable {
     public var address: String?
     public var failure: DeliveryFailure?
 
-    public init(deliveryID: String, status: DeliveryStatus, attempt: Int, providerMessageID: String? = nil,
-                address: String? = nil, failure: DeliveryFailure? = nil) {
+    public init(
+        deliveryID: String, status: DeliveryStatus, attempt: Int, providerMessageID: String? = nil,
+        address: String? = nil, failure: DeliveryFailure? = nil
+    ) {
         self.deliveryID = deliveryID
         self.status = status
         self.attempt = attempt

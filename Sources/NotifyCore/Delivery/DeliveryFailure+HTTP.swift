@@ -8,13 +8,14 @@ extension DeliveryFailure {
     /// about this message (its address, its content) and permanent. `code` names it in the history (`http-400`,
     /// or the provider's own code such as `twilio-21211`).
     public static func http(status: Int, code: String? = nil, detail: String, retryAfter: Double? = nil) -> DeliveryFailure {
-        let failureClass: Class = switch status {
-        case 429: .throttled
-        case 401, 403: .provider
-        case 408, 500...599: .transient
-        case 400...499: .permanent
-        default: .transient  // a redirect or an informational answer where success was due: try again later
-        }
+        let failureClass: Class =
+            switch status {
+            case 429: .throttled
+            case 401, 403: .provider
+            case 408, 500...599: .transient
+            case 400...499: .permanent
+            default: .transient  // a redirect or an informational answer where success was due: try again later
+            }
         return DeliveryFailure(
             code: code ?? "http-\(status)", failureClass, detail: "HTTP \(status): \(String(detail.prefix(512)))",
             retryAfter: failureClass == .throttled ? retryAfter : nil)
@@ -110,7 +111,7 @@ public enum RetryAfter {
         let parts = header.split(separator: " ")
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), (1...31).contains(day),
-              let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]), (1970...9999).contains(year)
+            let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]), (1970...9999).contains(year)
         else { return nil }
         let clock = parts[4].split(separator: ":").compactMap { Int($0) }
         guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else { return nil }

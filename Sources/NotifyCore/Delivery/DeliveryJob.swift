@@ -40,9 +40,11 @@ public struct DeliveryJob: Sendable, Equatable {
     /// A digest's job (`DigestItem.digestJob`): the claim composes its content from the items the digest holds.
     public var isDigest = false
 
-    public init(deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
-                lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil,
-                tenant: Tenant? = nil, retries: Bool = true, category: String? = nil) {
+    public init(
+        deliveryID: String, notificationID: String, userID: String, channel: NotificationChannel,
+        lane: NotificationPriority, transactional: Bool, content: MessageContent, fallback: NotificationChannel? = nil,
+        tenant: Tenant? = nil, retries: Bool = true, category: String? = nil
+    ) {
         self.retries = retries
         self.category = category
         self.tenant = tenant
@@ -82,7 +84,9 @@ public struct DeliveryJob: Sendable, Equatable {
         if let fallback { members.append(("fallback", .string(fallback.rawValue))) }
         if let tenant {
             members.append(("productId", .string(tenant.productID.uuidString.lowercased())))
-            if let organization = tenant.organizationID { members.append(("organizationId", .string(organization.uuidString.lowercased()))) }
+            if let organization = tenant.organizationID {
+                members.append(("organizationId", .string(organization.uuidString.lowercased())))
+            }
         }
         if !retries { members.append(("retries", .bool(false))) }
         if let category { members.append(("category", .string(category))) }
@@ -130,11 +134,12 @@ extension OutboxMessage {
         version = DeliveryJob.version
         correlationID = job.notificationID
         body = String(decoding: job.body.bytes, as: UTF8.self)
-        priority = switch job.lane {
-        case .high: 0
-        case .normal: 1
-        case .low: 2
-        }
+        priority =
+            switch job.lane {
+            case .high: 0
+            case .normal: 1
+            case .low: 2
+            }
     }
 }
 

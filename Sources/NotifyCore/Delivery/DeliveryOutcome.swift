@@ -35,16 +35,19 @@ public struct DeliveryOutcome: Sendable, Equatable {
 
     /// Accepted by the provider, with its id for the message.
     static func sent(_ job: RoundJob, provider: String, messageID: String) -> DeliveryOutcome {
-        DeliveryOutcome(index: job.index, provider: provider, transition: DeliveryTransition(
-            deliveryID: job.claimed.job.deliveryID, status: .sent, attempt: job.claimed.attempt, providerMessageID: messageID,
-            address: job.claimed.address))
+        DeliveryOutcome(
+            index: job.index, provider: provider,
+            transition: DeliveryTransition(
+                deliveryID: job.claimed.job.deliveryID, status: .sent, attempt: job.claimed.attempt, providerMessageID: messageID,
+                address: job.claimed.address))
     }
 
     /// The attempt failed and is spent: the job waits `delay` seconds in its tier.
     static func retried(_ job: RoundJob, provider: String, failure: DeliveryFailure, delay: Int) -> DeliveryOutcome {
         DeliveryOutcome(
             index: job.index, provider: provider,
-            transition: DeliveryTransition(deliveryID: job.claimed.job.deliveryID, status: .failed, attempt: job.claimed.attempt, failure: failure),
+            transition: DeliveryTransition(
+                deliveryID: job.claimed.job.deliveryID, status: .failed, attempt: job.claimed.attempt, failure: failure),
             followUp: .retry(delaySeconds: delay))
     }
 
@@ -52,7 +55,8 @@ public struct DeliveryOutcome: Sendable, Equatable {
     static func dead(_ job: RoundJob, provider: String, failure: DeliveryFailure, fallbackID: String) -> DeliveryOutcome {
         DeliveryOutcome(
             index: job.index, provider: provider,
-            transition: DeliveryTransition(deliveryID: job.claimed.job.deliveryID, status: .dead, attempt: job.claimed.attempt, failure: failure),
+            transition: DeliveryTransition(
+                deliveryID: job.claimed.job.deliveryID, status: .dead, attempt: job.claimed.attempt, failure: failure),
             followUp: .park(fallback: job.claimed.job.fallbackJob(id: fallbackID)))
     }
 
@@ -68,9 +72,12 @@ public struct DeliveryOutcome: Sendable, Equatable {
 
     /// Its send request was cancelled (`CancelRequest`) while it waited for its slot: never sent, its attempt unspent.
     static func cancelled(_ job: RoundJob, provider: String) -> DeliveryOutcome {
-        DeliveryOutcome(index: job.index, provider: provider, transition: DeliveryTransition(
-            deliveryID: job.claimed.job.deliveryID, status: .cancelled, attempt: job.claimed.attempt - 1,
-            failure: DeliveryFailure(code: "cancelled", .permanent, detail: "its send request was cancelled while it waited for its slot")))
+        DeliveryOutcome(
+            index: job.index, provider: provider,
+            transition: DeliveryTransition(
+                deliveryID: job.claimed.job.deliveryID, status: .cancelled, attempt: job.claimed.attempt - 1,
+                failure: DeliveryFailure(
+                    code: "cancelled", .permanent, detail: "its send request was cancelled while it waited for its slot")))
     }
 
     /// How `notify_deliveries_total` counts an outcome.

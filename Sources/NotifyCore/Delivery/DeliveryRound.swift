@@ -15,8 +15,10 @@ public struct DeliveryRound: Sendable {
         /// The share of a provider's rate the normal and low lanes leave to the high lane.
         public var highLaneReservePercent: Int
 
-        public init(retry: RetryPolicy = RetryPolicy(), maxPacingWaitSeconds: Double = 60, maxProviderHoldSeconds: Double = 300,
-                    highLaneReservePercent: Int = 20) {
+        public init(
+            retry: RetryPolicy = RetryPolicy(), maxPacingWaitSeconds: Double = 60, maxProviderHoldSeconds: Double = 300,
+            highLaneReservePercent: Int = 20
+        ) {
             self.retry = retry
             self.maxPacingWaitSeconds = maxPacingWaitSeconds
             self.maxProviderHoldSeconds = maxProviderHoldSeconds
@@ -37,8 +39,10 @@ public struct DeliveryRound: Sendable {
     public private(set) var outcomes: [DeliveryOutcome] = []
 
     /// `claims`: what the claim of each job of the channel gave to send, nil for nothing.
-    public init(claims: [ClaimedDelivery?], channel: NotificationChannel, lane: NotificationPriority, policy: Policy,
-                newID: @escaping @Sendable () -> String) {
+    public init(
+        claims: [ClaimedDelivery?], channel: NotificationChannel, lane: NotificationPriority, policy: Policy,
+        newID: @escaping @Sendable () -> String
+    ) {
         self.channel = channel
         self.lane = lane
         self.policy = policy
@@ -110,7 +114,8 @@ public struct DeliveryRound: Sendable {
         let unknown = zip(sending, tokens).filter { $0.1.isEmpty }.map(\.0)
         return PushToken.Platform.allCases.compactMap { platform in
             let jobs = zip(sending, tokens).filter { $0.1.contains(platform) }.map(\.0)
-            return jobs.isEmpty ? nil
+            return jobs.isEmpty
+                ? nil
                 : Route(name: "to \(platform.rawValue) push tokens", providers: chain.filter { platforms[$0] == platform }, jobs: jobs)
         } + (unknown.isEmpty ? [] : [Route(name: "to push tokens of no platform it knows", providers: [], jobs: unknown)])
     }
@@ -135,8 +140,10 @@ public struct DeliveryRound: Sendable {
         /// The leg's own part (recorded as soon as the route is done) and the part of jobs shared with other routes
         /// (recorded once all of them are done, merged).
         public func split(shared: Set<Int>) -> (own: Leg, shared: Leg) {
-            (Leg(outcomes: outcomes.filter { !shared.contains($0.index) }, unsent: unsent.filter { !shared.contains($0.index) }),
-             Leg(outcomes: outcomes.filter { shared.contains($0.index) }, unsent: unsent.filter { shared.contains($0.index) }))
+            (
+                Leg(outcomes: outcomes.filter { !shared.contains($0.index) }, unsent: unsent.filter { !shared.contains($0.index) }),
+                Leg(outcomes: outcomes.filter { shared.contains($0.index) }, unsent: unsent.filter { shared.contains($0.index) })
+            )
         }
     }
 

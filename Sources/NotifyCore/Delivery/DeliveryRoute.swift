@@ -25,8 +25,10 @@ public struct DeliveryRoute: Sendable {
     private var lastDown: DeliveryFailure?
 
     /// A route with no provider has every job dead (`no-provider`) at once.
-    init(name: String, providers: [String], jobs: [RoundJob], channel: NotificationChannel, lane: NotificationPriority,
-         policy: DeliveryRound.Policy, newID: @escaping @Sendable () -> String) {
+    init(
+        name: String, providers: [String], jobs: [RoundJob], channel: NotificationChannel, lane: NotificationPriority,
+        policy: DeliveryRound.Policy, newID: @escaping @Sendable () -> String
+    ) {
         self.name = name
         self.providers = providers
         self.channel = channel
@@ -66,7 +68,8 @@ public struct DeliveryRoute: Sendable {
     public mutating func hold(heldFor: Double, reopensIn: Double?, lastFailure: DeliveryFailure?, stopping: Bool) -> Hold {
         wasDown = true
         if stopping { return .stop }
-        let down = lastDown ?? lastFailure
+        let down =
+            lastDown ?? lastFailure
             ?? DeliveryFailure(code: "breaker-open", .provider, detail: "every provider of \(channel.rawValue) is failing")
         if heldFor > policy.maxProviderHoldSeconds, let tier = policy.retry.deferral(waiting: policy.maxProviderHoldSeconds, lane: lane) {
             deferAll(failure: down, tier: tier, provider: providers[0])

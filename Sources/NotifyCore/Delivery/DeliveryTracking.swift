@@ -36,9 +36,11 @@ public struct DeliveryRecord: Sendable, Equatable {
     public var userID: String?
     public var createdAt: String?
 
-    public init(id: String, channel: String, status: String, attempts: Int, providerMessageID: String?,
-                lastErrorCode: String?, lastErrorClass: String?, lastErrorMessage: String? = nil, updatedAt: String,
-                history: [Entry]) {
+    public init(
+        id: String, channel: String, status: String, attempts: Int, providerMessageID: String?,
+        lastErrorCode: String?, lastErrorClass: String?, lastErrorMessage: String? = nil, updatedAt: String,
+        history: [Entry]
+    ) {
         self.lastErrorMessage = lastErrorMessage
         self.id = id
         self.channel = channel
@@ -56,9 +58,12 @@ public struct DeliveryRecord: Sendable, Equatable {
     /// lines also carry `notificationId`, `userId` and `createdAt`, and no history.
     public func body(withHistory: Bool = true) -> JSONValue {
         func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-        let lastError: JSONValue = lastErrorCode == nil && lastErrorClass == nil
+        let lastError: JSONValue =
+            lastErrorCode == nil && lastErrorClass == nil
             ? .null
-            : .object([("code", optional(lastErrorCode)), ("class", optional(lastErrorClass)), ("message", .string(lastErrorMessage ?? ""))])
+            : .object([
+                ("code", optional(lastErrorCode)), ("class", optional(lastErrorClass)), ("message", .string(lastErrorMessage ?? "")),
+            ])
         var members: [(String, JSONValue)] = [("deliveryId", .string(id))]
         if let notificationID { members.append(("notificationId", .string(notificationID))) }
         if let userID { members.append(("userId", .string(userID))) }
@@ -68,17 +73,29 @@ public struct DeliveryRecord: Sendable, Equatable {
         ]
         if let createdAt { members.append(("createdAt", .string(createdAt))) }
         if withHistory {
-            members.append(("history", .array(history.map { entry in
-                var members: [(String, JSONValue)] = [("status", .string(entry.status)), ("at", .string(entry.at)), ("attempt", .int(entry.attempt))]
-                if let code = entry.errorCode {
-                    members.append(("error", .object([
-                        ("code", .string(code)), ("class", optional(entry.errorClass)), ("message", .string(entry.detail ?? "")),
-                    ])))
-                } else if let detail = entry.detail {
-                    members.append(("detail", .string(detail)))
-                }
-                return .object(members)
-            })))
+            members.append(
+                (
+                    "history",
+                    .array(
+                        history.map { entry in
+                            var members: [(String, JSONValue)] = [
+                                ("status", .string(entry.status)), ("at", .string(entry.at)), ("attempt", .int(entry.attempt)),
+                            ]
+                            if let code = entry.errorCode {
+                                members.append(
+                                    (
+                                        "error",
+                                        .object([
+                                            ("code", .string(code)), ("class", optional(entry.errorClass)),
+                                            ("message", .string(entry.detail ?? "")),
+                                        ])
+                                    ))
+                            } else if let detail = entry.detail {
+                                members.append(("detail", .string(detail)))
+                            }
+                            return .object(members)
+                        })
+                ))
         }
         return .object(members)
     }
@@ -118,8 +135,10 @@ public struct ListDeliveries: CommandRequest, Equatable {
     /// Where the previous page ended: the last line's creation time (as the database wrote it) and id.
     public var cursor: (createdAt: String, id: String)?
 
-    public init(userID: String? = nil, channel: NotificationChannel? = nil, status: DeliveryStatus? = nil, since: String? = nil,
-                limit: Int = 20) {
+    public init(
+        userID: String? = nil, channel: NotificationChannel? = nil, status: DeliveryStatus? = nil, since: String? = nil,
+        limit: Int = 20
+    ) {
         self.userID = userID
         self.channel = channel
         self.status = status

@@ -31,10 +31,12 @@ public struct DigestAssignment: Sendable, Equatable {
         var open = open
         for item in items {
             let key = item.key
-            var digest = open[key] ?? {
-                opened.append(item)
-                return OpenDigest(id: item.newDigestID, deliveryID: item.newDeliveryID, items: 0, maxItems: item.policy.maxItems)
-            }()
+            var digest =
+                open[key]
+                ?? {
+                    opened.append(item)
+                    return OpenDigest(id: item.newDigestID, deliveryID: item.newDeliveryID, items: 0, maxItems: item.policy.maxItems)
+                }()
             digest.items += 1
             added[digest.id, default: 0] += 1
             members.append((item.job.deliveryID, digest.id, digest.deliveryID))
@@ -49,6 +51,7 @@ public struct DigestAssignment: Sendable, Equatable {
 
     public static func == (a: DigestAssignment, b: DigestAssignment) -> Bool {
         a.opened == b.opened && a.added == b.added && a.full == b.full
-            && a.members.map { [$0.deliveryID, $0.digestID, $0.digestDeliveryID] } == b.members.map { [$0.deliveryID, $0.digestID, $0.digestDeliveryID] }
+            && a.members.map { [$0.deliveryID, $0.digestID, $0.digestDeliveryID] }
+                == b.members.map { [$0.deliveryID, $0.digestID, $0.digestDeliveryID] }
     }
 }

@@ -49,11 +49,17 @@ extension MessageContent {
             let (text, html) = emailList(entries, total: count)
             return MessageContent(subject: "\(first.title.cut(to: maxDigestTitle)) (and \(count - 1) more)", text: text, html: html)
         case .sms:
-            return MessageContent(subject: "\(count) notifications", text: list(entries.map(\.title), total: count, head: "\(count) notifications: ",
-                                                                                 separator: "; ", limit: maxDigestSMS), html: nil)
+            return MessageContent(
+                subject: "\(count) notifications",
+                text: list(
+                    entries.map(\.title), total: count, head: "\(count) notifications: ",
+                    separator: "; ", limit: maxDigestSMS), html: nil)
         case .push, .webhook, .inApp:
-            return MessageContent(subject: "\(count) notifications", text: list(entries.map(\.title), total: count, head: "", separator: "\n",
-                                                                                 limit: maxDigestPush), html: nil)
+            return MessageContent(
+                subject: "\(count) notifications",
+                text: list(
+                    entries.map(\.title), total: count, head: "", separator: "\n",
+                    limit: maxDigestPush), html: nil)
         }
     }
 
@@ -66,9 +72,11 @@ extension MessageContent {
         var shown = 0
         for (index, entry) in entries.enumerated() {
             let title = entry.title.cut(to: maxDigestTitle), body = entry.body.cut(to: maxDigestEntryBody)
-            let itemText = (index == 0 ? "" : "\n\n") + "* \(title)\n"
+            let itemText =
+                (index == 0 ? "" : "\n\n") + "* \(title)\n"
                 + body.split(separator: "\n", omittingEmptySubsequences: false).map { "  \($0)" }.joined(separator: "\n")
-            let itemHTML = "<li><strong>\(title.htmlEscaped)</strong><br>\(body.htmlEscaped.replacingOccurrences(of: "\n", with: "<br>"))</li>\n"
+            let itemHTML =
+                "<li><strong>\(title.htmlEscaped)</strong><br>\(body.htmlEscaped.replacingOccurrences(of: "\n", with: "<br>"))</li>\n"
             guard text.utf8.count + itemText.utf8.count <= limit, html.utf8.count + itemHTML.utf8.count <= limit else { break }
             text += itemText
             html += itemHTML

@@ -25,8 +25,9 @@ public struct DigestPolicy: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         enum Keys: String, CodingKey { case windowSeconds, maxItems }
         let container = try decoder.container(keyedBy: Keys.self)
-        self.init(windowSeconds: try container.decodeIfPresent(Int.self, forKey: .windowSeconds) ?? Self.defaultWindowSeconds,
-                  maxItems: try container.decodeIfPresent(Int.self, forKey: .maxItems) ?? Self.defaultMaxItems)
+        self.init(
+            windowSeconds: try container.decodeIfPresent(Int.self, forKey: .windowSeconds) ?? Self.defaultWindowSeconds,
+            maxItems: try container.decodeIfPresent(Int.self, forKey: .maxItems) ?? Self.defaultMaxItems)
         if let problem { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem)) }
     }
 
@@ -42,8 +43,9 @@ public struct DigestPolicy: Codable, Sendable, Equatable {
     /// `digest` of a send request: `{windowSeconds?, maxItems?}` (or the seed's `window_seconds`, `max_items`).
     init(_ fields: JSONFields) throws(Rejection) {
         self.init(
-            windowSeconds: try fields.integer(try fields.spelling("windowSeconds", "window_seconds"), default: Self.defaultWindowSeconds,
-                                              in: Self.windowSeconds),
+            windowSeconds: try fields.integer(
+                try fields.spelling("windowSeconds", "window_seconds"), default: Self.defaultWindowSeconds,
+                in: Self.windowSeconds),
             maxItems: try fields.integer(try fields.spelling("maxItems", "max_items"), default: Self.defaultMaxItems, in: Self.maxItems))
     }
 
@@ -93,7 +95,9 @@ public struct DigestItem: Sendable, Equatable {
     }
 
     public var key: DigestKey {
-        DigestKey(namespace: (job.tenant?.namespace ?? Tenant.flowMart).uuidString.lowercased(), userID: job.userID, channel: job.channel, kind: kind)
+        DigestKey(
+            namespace: (job.tenant?.namespace ?? Tenant.flowMart).uuidString.lowercased(), userID: job.userID, channel: job.channel,
+            kind: kind)
     }
 
     /// The job of the digest this item opens: the same recipient, channel, lane and tenant, marked as a digest (the

@@ -64,7 +64,8 @@ public enum MoneyFormat {
             }
             if index < text.count {
                 guard let power = Int(String(decoding: text[(index + 1)...], as: UTF8.self)),
-                    abs(power) <= 400 else { return nil }
+                    abs(power) <= 400
+                else { return nil }
                 exponent += power
             }
             guard !digits.isEmpty else { return nil }

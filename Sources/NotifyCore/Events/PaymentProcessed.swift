@@ -3,8 +3,10 @@ import Foundation
 /// PaymentProcessed 1.0.0, validated as the contract (docs/api.md) says. Unknown fields are ignored.
 public struct PaymentProcessed: Sendable, Equatable {
     public enum Status: String, Sendable, CaseIterable { case confirmed, pending, failed }
-    public enum Method: String, Sendable { case creditCard = "CreditCard", debitCard = "DebitCard",
-        bankTransfer = "BankTransfer", payPal = "PayPal", crypto = "Crypto" }
+    public enum Method: String, Sendable {
+        case creditCard = "CreditCard", debitCard = "DebitCard",
+            bankTransfer = "BankTransfer", payPal = "PayPal", crypto = "Crypto"
+    }
 
     public var transactionID: String
     public var userID: String

@@ -65,4 +65,3 @@ public enum RFC3339 {
         return Date(timeIntervalSince1970: Double(seconds - offset) + fraction)
     }
 }
-

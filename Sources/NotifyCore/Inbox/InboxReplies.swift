@@ -31,13 +31,17 @@ public enum InboxReplies {
     public static func userNotifications(userID: String, _ notifications: [StoredNotification]) -> JSONValue {
         .object([
             ("userId", .string(userID)),
-            ("notifications", .array(notifications.map { notification in
-                .object([
-                    ("notificationId", .string(notification.id)), ("title", .string(notification.title)),
-                    ("message", .string(notification.message)), ("status", .string(notification.read ? "read" : "unread")),
-                    ("createdAt", .string(notification.createdAt)),
-                ])
-            })),
+            (
+                "notifications",
+                .array(
+                    notifications.map { notification in
+                        .object([
+                            ("notificationId", .string(notification.id)), ("title", .string(notification.title)),
+                            ("message", .string(notification.message)), ("status", .string(notification.read ? "read" : "unread")),
+                            ("createdAt", .string(notification.createdAt)),
+                        ])
+                    })
+            ),
         ])
     }
 
@@ -67,12 +71,20 @@ public enum InboxReplies {
     }
 
     /// `{items: [{productId, warehouseId, quantity, outOfStock, asOf}]}`.
-    public static func stockLevels(_ levels: [(productID: String, warehouseID: String, quantity: Int, outOfStock: Bool, asOf: String)]) -> JSONValue {
-        .object([("items", .array(levels.map { level in
-            .object([
-                ("productId", .string(level.productID)), ("warehouseId", .string(level.warehouseID)),
-                ("quantity", .int(level.quantity)), ("outOfStock", .bool(level.outOfStock)), ("asOf", .string(level.asOf)),
-            ])
-        }))])
+    public static func stockLevels(_ levels: [(productID: String, warehouseID: String, quantity: Int, outOfStock: Bool, asOf: String)])
+        -> JSONValue
+    {
+        .object([
+            (
+                "items",
+                .array(
+                    levels.map { level in
+                        .object([
+                            ("productId", .string(level.productID)), ("warehouseId", .string(level.warehouseID)),
+                            ("quantity", .int(level.quantity)), ("outOfStock", .bool(level.outOfStock)), ("asOf", .string(level.asOf)),
+                        ])
+                    })
+            )
+        ])
     }
 }

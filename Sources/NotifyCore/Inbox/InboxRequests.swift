@@ -32,8 +32,10 @@ public struct GetUserNotifications: CommandRequest, Equatable {
     }
 
     public var body: JSONValue {
-        .object([("userId", .string(userID)), ("status", .string(unreadOnly ? "unread" : "all")),
-                 ("limit", .int(limit)), ("offset", .int(offset))])
+        .object([
+            ("userId", .string(userID)), ("status", .string(unreadOnly ? "unread" : "all")),
+            ("limit", .int(limit)), ("offset", .int(offset)),
+        ])
     }
 }
 

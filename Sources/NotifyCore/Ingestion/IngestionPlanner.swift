@@ -70,9 +70,10 @@ public struct IngestionPlanner: Sendable {
                 levels[product] = level
                 changed[product] = StockChange(product: product, level: level, sourceKey: event.key)
                 let notice = { (kind: StockNotice.Kind) in
-                    StockNotice(kind: kind, productID: adjustment.productID, warehouseID: adjustment.warehouseID,
-                                quantity: adjustment.newQuantity, previousQuantity: before, threshold: threshold,
-                                eventKey: event.key)
+                    StockNotice(
+                        kind: kind, productID: adjustment.productID, warehouseID: adjustment.warehouseID,
+                        quantity: adjustment.newQuantity, previousQuantity: before, threshold: threshold,
+                        eventKey: event.key)
                 }
                 switch transition {
                 case .outOfStock(let lastAvailable):
@@ -104,11 +105,14 @@ public struct IngestionPlanner: Sendable {
         if known?.outOfStock == true { return nil }
         let product = ProductKey(productID: item.productID, warehouseID: item.location)
         var plan = CommitPlan()
-        plan.stockChanges = [StockChange(
-            product: product, level: StockLevel(quantity: item.quantity, outOfStock: true, asOf: known?.asOf ?? now),
-            sourceKey: round)]
-        let event = OutOfStock(eventID: newID(), timestamp: now, productID: item.productID,
-                               lastAvailableQuantity: known?.quantity, warehouseID: item.location)
+        plan.stockChanges = [
+            StockChange(
+                product: product, level: StockLevel(quantity: item.quantity, outOfStock: true, asOf: known?.asOf ?? now),
+                sourceKey: round)
+        ]
+        let event = OutOfStock(
+            eventID: newID(), timestamp: now, productID: item.productID,
+            lastAvailableQuantity: known?.quantity, warehouseID: item.location)
         plan.outbox = [OutboxMessage(event, exchange: outOfStockExchange, correlationID: round)]
         return plan
     }

@@ -49,8 +49,10 @@ public enum InventoryList {
             var items: [Item] = []
             for (index, element) in raw.enumerated() {
                 let item = JSONFields(element, path: "items[\(index)].")
-                items.append(Item(productID: try item.id("productId"), location: try item.optionalID("location") ?? "",
-                                  quantity: try item.integer("quantity")))
+                items.append(
+                    Item(
+                        productID: try item.id("productId"), location: try item.optionalID("location") ?? "",
+                        quantity: try item.integer("quantity")))
             }
             self.items = items
         }

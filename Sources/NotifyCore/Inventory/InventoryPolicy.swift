@@ -34,7 +34,8 @@ public struct StockNotice: Sendable, Equatable {
     /// The adjustment that caused it: notifications keep it as their source.
     public var eventKey: String
 
-    public init(kind: Kind, productID: String, warehouseID: String, quantity: Int, previousQuantity: Int, threshold: Int, eventKey: String) {
+    public init(kind: Kind, productID: String, warehouseID: String, quantity: Int, previousQuantity: Int, threshold: Int, eventKey: String)
+    {
         self.kind = kind
         self.productID = productID
         self.warehouseID = warehouseID
@@ -46,8 +47,10 @@ public struct StockNotice: Sendable, Equatable {
 
     /// Values a template may name.
     public var templateFields: [String: String] {
-        ["productId": productID, "warehouseId": warehouseID, "quantity": String(quantity),
-         "previousQuantity": String(previousQuantity), "threshold": String(threshold)]
+        [
+            "productId": productID, "warehouseId": warehouseID, "quantity": String(quantity),
+            "previousQuantity": String(previousQuantity), "threshold": String(threshold),
+        ]
     }
 
     public static let templateFieldNames: Set<String> = ["productId", "warehouseId", "quantity", "previousQuantity", "threshold"]

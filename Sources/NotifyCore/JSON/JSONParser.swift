@@ -72,7 +72,8 @@ struct JSONParser {
         repeat {
             if consume(UInt8(ascii: "}")) { return object }  // empty, or after a trailing comma
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string(),
-                  consume(UInt8(ascii: ":")), let member = value() else { return nil }
+                consume(UInt8(ascii: ":")), let member = value()
+            else { return nil }
             object[key] = member
         } while consume(UInt8(ascii: ","))
         return consume(UInt8(ascii: "}")) ? object : nil
@@ -188,7 +189,8 @@ struct JSONParser {
             guard digits() > 0 else { return nil }
         }
         guard let number = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)),
-              number.isFinite else { return nil }
+            number.isFinite
+        else { return nil }
         return number
     }
 

@@ -11,8 +11,10 @@ public struct DeliveryPlanner: Sendable {
     /// Mints ids (notifications, deliveries, digests): random UUIDs in production, a sequence in tests.
     public let newID: @Sendable () -> String
 
-    public init(deliveringChannels: Set<NotificationChannel> = [.inApp], workExchange: String = "notifications.work",
-                newID: @escaping @Sendable () -> String) {
+    public init(
+        deliveringChannels: Set<NotificationChannel> = [.inApp], workExchange: String = "notifications.work",
+        newID: @escaping @Sendable () -> String
+    ) {
         self.deliveringChannels = deliveringChannels.union([.inApp])
         self.workExchange = workExchange
         self.newID = newID
@@ -34,8 +36,10 @@ public struct DeliveryPlanner: Sendable {
                 guard let job = job(for: deliveries[index], of: notification) else { continue }
                 if let policy = notification.digest, DigestPolicy.channels.contains(job.channel) {
                     deliveries[index].status = .batched
-                    plan.digestItems.append(DigestItem(
-                        job: job, kind: notification.type, policy: policy, newDigestID: newID(), newDeliveryID: newID(), exchange: workExchange))
+                    plan.digestItems.append(
+                        DigestItem(
+                            job: job, kind: notification.type, policy: policy, newDigestID: newID(), newDeliveryID: newID(),
+                            exchange: workExchange))
                 } else {
                     plan.outbox.append(OutboxMessage(job, exchange: workExchange))
                 }
@@ -51,7 +55,9 @@ public struct DeliveryPlanner: Sendable {
     public func deliveries(of notification: NewNotification) -> [NewDelivery] {
         notification.channels.filter { $0 != .inApp }.map { channel in
             // The catalog renders an email for every rule with the channel; without one nothing could be sent.
-            let reason = !deliveringChannels.contains(channel) ? "no-provider"
+            let reason =
+                !deliveringChannels.contains(channel)
+                ? "no-provider"
                 : channel == .email && notification.email == nil ? "no-template" : nil
             return NewDelivery(
                 id: newID(), notificationID: notification.id, userID: notification.userID, channel: channel,
@@ -69,7 +75,9 @@ public struct DeliveryPlanner: Sendable {
             guard let email = notification.email else { return nil }  // skipped (`no-template`) by `deliveries(of:)`
             content = email
         case .sms, .push, .webhook, .inApp:
-            content = notification.channelTexts[delivery.channel] ?? MessageContent(subject: notification.title, text: notification.message, html: nil)
+            content =
+                notification.channelTexts[delivery.channel]
+                ?? MessageContent(subject: notification.title, text: notification.message, html: nil)
         }
         let fallback = notification.fallbacks[delivery.channel].flatMap { deliveringChannels.contains($0) ? $0 : nil }
         return DeliveryJob(

@@ -16,8 +16,10 @@ public struct Receipt: Sendable, Equatable {
     /// The provider's error code for a message it could not deliver (Twilio's `ErrorCode`).
     public var errorCode: String?
 
-    public init(deliveryID: String, provider: String, providerMessageID: String?, providerStatus: String,
-                status: ReceiptStatus?, errorCode: String? = nil) {
+    public init(
+        deliveryID: String, provider: String, providerMessageID: String?, providerStatus: String,
+        status: ReceiptStatus?, errorCode: String? = nil
+    ) {
         self.deliveryID = deliveryID
         self.provider = provider
         self.providerMessageID = providerMessageID

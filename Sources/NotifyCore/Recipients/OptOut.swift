@@ -59,7 +59,8 @@ extension OptOut {
         guard let entries = JSONParser.parse(Array(json.utf8)) as? [Any] else { return [] }
         return entries.compactMap { entry in
             guard let entry = entry as? [String: Any], let channel = (entry["channel"] as? String).flatMap(NotificationChannel.init),
-                  let category = entry["category"] as? String else { return nil }
+                let category = entry["category"] as? String
+            else { return nil }
             return OptOut(channel: channel, category: category)
         }
     }

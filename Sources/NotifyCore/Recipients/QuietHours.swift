@@ -23,7 +23,7 @@ public struct QuietHours: Sendable, Equatable {
             }
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) }), let hour = Int(parts[0]),
-                  let minute = Int(parts[1]), (0..<24).contains(hour), (0..<60).contains(minute)
+                let minute = Int(parts[1]), (0..<24).contains(hour), (0..<60).contains(minute)
             else { throw Rejection(.schema, "field '\(fields.path)\(key)' must be a 24-hour time HH:MM") }
             return hour * 60 + minute
         }
@@ -51,8 +51,9 @@ public struct QuietHours: Sendable, Equatable {
         let inside = start < end ? (start..<end).contains(minute) : minute >= start || minute < end
         guard inside else { return nil }
         // The next local end time after now; a day whose end time does not exist (a DST jump) takes the next one.
-        return calendar.nextDate(after: now, matching: DateComponents(hour: end / 60, minute: end % 60, second: 0),
-                                 matchingPolicy: .nextTime)
+        return calendar.nextDate(
+            after: now, matching: DateComponents(hour: end / 60, minute: end % 60, second: 0),
+            matchingPolicy: .nextTime)
     }
 
     private static func clock(_ minutes: Int) -> String {

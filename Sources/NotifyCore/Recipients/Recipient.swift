@@ -13,9 +13,11 @@ public struct Recipient: Sendable, Equatable {
     /// When not to be interrupted (`QuietHours`), in `timezone`.
     public var quietHours: QuietHours?
 
-    public init(userID: String, email: String? = nil, phone: String? = nil, pushTokens: [PushToken] = [],
-                webhook: WebhookEndpoint? = nil, locale: String? = nil, timezone: String? = nil, optOuts: [OptOut] = [],
-                quietHours: QuietHours? = nil) {
+    public init(
+        userID: String, email: String? = nil, phone: String? = nil, pushTokens: [PushToken] = [],
+        webhook: WebhookEndpoint? = nil, locale: String? = nil, timezone: String? = nil, optOuts: [OptOut] = [],
+        quietHours: QuietHours? = nil
+    ) {
         self.optOuts = optOuts
         self.quietHours = quietHours
         self.userID = userID
@@ -79,7 +81,8 @@ extension PushToken {
         guard let entries = JSONParser.parse(Array(json.utf8)) as? [Any] else { return [] }
         return entries.compactMap { entry in
             guard let entry = entry as? [String: Any], let platform = (entry["platform"] as? String).flatMap(Platform.init),
-                  let token = entry["token"] as? String else { return nil }
+                let token = entry["token"] as? String
+            else { return nil }
             return PushToken(platform: platform, token: token)
         }
     }

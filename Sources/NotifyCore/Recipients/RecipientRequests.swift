@@ -25,9 +25,11 @@ public struct UpsertRecipient: CommandRequest, Equatable {
     public var optOuts: Change<[OptOut]>
     public var quietHours: Change<QuietHours>
 
-    public init(userID: String, email: Change<String> = .keep, phone: Change<String> = .keep,
-                pushTokens: Change<[PushToken]> = .keep, webhook: Change<WebhookEndpoint> = .keep, locale: Change<String> = .keep,
-                timezone: Change<String> = .keep, optOuts: Change<[OptOut]> = .keep, quietHours: Change<QuietHours> = .keep) {
+    public init(
+        userID: String, email: Change<String> = .keep, phone: Change<String> = .keep,
+        pushTokens: Change<[PushToken]> = .keep, webhook: Change<WebhookEndpoint> = .keep, locale: Change<String> = .keep,
+        timezone: Change<String> = .keep, optOuts: Change<[OptOut]> = .keep, quietHours: Change<QuietHours> = .keep
+    ) {
         self.optOuts = optOuts
         self.quietHours = quietHours
         self.userID = userID
@@ -48,7 +50,8 @@ public struct UpsertRecipient: CommandRequest, Equatable {
         }
         /// A list of objects that replaces the stored one, repeats dropped.
         func list<Element: Hashable>(_ key: String, maxCount: Int, _ parse: (JSONFields) throws(Rejection) -> Element)
-            throws(Rejection) -> Change<[Element]> {
+            throws(Rejection) -> Change<[Element]>
+        {
             if fields.isNull(key) { return .clear }
             guard let entries = try fields.optionalObjects(key, maxCount: maxCount) else { return .keep }
             var seen = Set<Element>()
@@ -94,11 +97,12 @@ public struct UpsertRecipient: CommandRequest, Equatable {
             case .set(let value): [(key, encode(value))]
             }
         }
-        return .object([("userId", .string(userID))] + member("email", email, JSONValue.string) + member("phone", phone, JSONValue.string)
-            + member("pushTokens", pushTokens) { .array($0.map(\.body)) }
-            + member("webhook", webhook) { .object([("url", .string($0.url)), ("secrets", .array($0.secrets.map(JSONValue.string)))]) }
-            + member("locale", locale, JSONValue.string) + member("timezone", timezone, JSONValue.string)
-            + member("optOuts", optOuts) { .array($0.map(\.body)) } + member("quietHours", quietHours) { $0.body })
+        return .object(
+            [("userId", .string(userID))] + member("email", email, JSONValue.string) + member("phone", phone, JSONValue.string)
+                + member("pushTokens", pushTokens) { .array($0.map(\.body)) }
+                + member("webhook", webhook) { .object([("url", .string($0.url)), ("secrets", .array($0.secrets.map(JSONValue.string)))]) }
+                + member("locale", locale, JSONValue.string) + member("timezone", timezone, JSONValue.string)
+                + member("optOuts", optOuts) { .array($0.map(\.body)) } + member("quietHours", quietHours) { $0.body })
     }
 
     /// The entry after this change is applied to `current` (nil: none yet).

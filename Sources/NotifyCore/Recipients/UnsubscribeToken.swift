@@ -31,8 +31,10 @@ public struct UnsubscribeToken: Sendable, Equatable {
 
     /// The token text, MAC'd with `secret`.
     func signed(with secret: SymmetricKey) -> String {
-        let fields = [tenant?.productID.uuidString.lowercased() ?? "", tenant?.organizationID?.uuidString.lowercased() ?? "",
-                      channel.rawValue, category, userID]
+        let fields = [
+            tenant?.productID.uuidString.lowercased() ?? "", tenant?.organizationID?.uuidString.lowercased() ?? "",
+            channel.rawValue, category, userID,
+        ]
         let payload = Self.base64URL(Data(fields.joined(separator: "\n").utf8))
         return Self.prefix + payload + "." + Self.mac(payload, secret)
     }
@@ -45,10 +47,13 @@ public struct UnsubscribeToken: Sendable, Equatable {
         guard parts.count == 2, let mac = decode(String(parts[1])) else { return nil }
         let payload = String(parts[0])
         guard secrets.contains(where: { HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Data(payload.utf8), using: $0) }),
-              let data = decode(payload)
+            let data = decode(payload)
         else { return nil }
-        let fields = String(decoding: data, as: UTF8.self).split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 5, let channel = NotificationChannel(rawValue: fields[2]), !fields[3].isEmpty, !fields[4].isEmpty else { return nil }
+        let fields = String(decoding: data, as: UTF8.self).split(separator: "\n", maxSplits: 4, omittingEmptySubsequences: false).map(
+            String.init)
+        guard fields.count == 5, let channel = NotificationChannel(rawValue: fields[2]), !fields[3].isEmpty, !fields[4].isEmpty else {
+            return nil
+        }
         let tenant: Tenant?
         if fields[0].isEmpty {
             tenant = nil

@@ -22,11 +22,11 @@ public struct WebhookEndpoint: Sendable, Equatable {
     init(_ fields: JSONFields) throws(Rejection) {
         func reject(_ rule: String) -> Rejection { Rejection(.schema, "field '\(fields.path)\(rule)") }
         guard let url = try fields.optionalString("url", maxLength: 2048), let parsed = URL(string: url),
-              let scheme = parsed.scheme?.lowercased(), scheme == "https" || scheme == "http", parsed.host?.isEmpty == false,
-              parsed.user == nil, parsed.password == nil, parsed.fragment == nil
+            let scheme = parsed.scheme?.lowercased(), scheme == "https" || scheme == "http", parsed.host?.isEmpty == false,
+            parsed.user == nil, parsed.password == nil, parsed.fragment == nil
         else { throw reject("url' must be an http(s) URL without credentials or fragment, at most 2048 characters") }
         guard let secrets = try fields.optionalStrings("secrets", maxCount: Self.maxSecrets), !secrets.isEmpty,
-              secrets.allSatisfy(Self.isSecret)
+            secrets.allSatisfy(Self.isSecret)
         else { throw reject("secrets' must be 1 to 3 Standard Webhooks secrets: 'whsec_' and the base64 of 24 to 64 bytes") }
         self.url = url
         self.secrets = secrets
@@ -39,7 +39,10 @@ public struct WebhookEndpoint: Sendable, Equatable {
 
     /// As the directory stores it (secrets included) and a webhook delivery's claim carries it.
     public var stored: JSONValue {
-        .object([("url", .string(url)), ("secrets", .array(secrets.map(JSONValue.string))), ("disabled", disabled.map(JSONValue.string) ?? .null)])
+        .object([
+            ("url", .string(url)), ("secrets", .array(secrets.map(JSONValue.string))),
+            ("disabled", disabled.map(JSONValue.string) ?? .null),
+        ])
     }
 
     /// As replies show it: the URL, how many secrets, and whether it is disabled. Never a secret.
@@ -56,7 +59,8 @@ public struct WebhookEndpoint: Sendable, Equatable {
     /// The endpoint of a stored (or claimed) JSON text; nil when it is not one.
     public static func parse(stored json: String) -> WebhookEndpoint? {
         guard let object = JSONParser.parse(Array(json.utf8)) as? [String: Any], let url = object["url"] as? String,
-              let secrets = object["secrets"] as? [String] else { return nil }
+            let secrets = object["secrets"] as? [String]
+        else { return nil }
         return WebhookEndpoint(url: url, secrets: secrets, disabled: object["disabled"] as? String)
     }
 }

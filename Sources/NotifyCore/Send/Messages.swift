@@ -22,9 +22,11 @@ public struct MessageRecord: Sendable, Equatable {
     public var title: String
     public var text: String
 
-    public init(id: String, notificationID: String, requestID: String?, productID: String?, organizationID: String?,
-                senderID: String, receiverID: String, channel: String, status: String, attempts: Int, deliveryTime: String?,
-                createdAt: String, updatedAt: String, category: String, title: String, text: String) {
+    public init(
+        id: String, notificationID: String, requestID: String?, productID: String?, organizationID: String?,
+        senderID: String, receiverID: String, channel: String, status: String, attempts: Int, deliveryTime: String?,
+        createdAt: String, updatedAt: String, category: String, title: String, text: String
+    ) {
         self.id = id
         self.notificationID = notificationID
         self.requestID = requestID
@@ -81,8 +83,10 @@ public struct ListMessages: CommandRequest, Equatable {
     public var page: Int
     public var limit: Int
 
-    public init(productID: UUID? = nil, organizationID: UUID? = nil, receiverID: String? = nil, status: DeliveryStatus? = nil,
-                createdFrom: Date? = nil, createdTo: Date? = nil, page: Int = 1, limit: Int = 20) {
+    public init(
+        productID: UUID? = nil, organizationID: UUID? = nil, receiverID: String? = nil, status: DeliveryStatus? = nil,
+        createdFrom: Date? = nil, createdTo: Date? = nil, page: Int = 1, limit: Int = 20
+    ) {
         self.productID = productID
         self.organizationID = organizationID
         self.receiverID = receiverID
@@ -136,7 +140,8 @@ public struct ListMessages: CommandRequest, Equatable {
     /// The answer to a listing cancelled at `timeLimitMilliseconds`: not retried, since the same listing would take as long.
     public static let tooSlow = CommandFailure(
         status: 503, code: "query-timeout",
-        message: "the listing took longer than \(timeLimitMilliseconds / 1000) s; narrow it with createdFrom/createdTo, status or receiverId")
+        message:
+            "the listing took longer than \(timeLimitMilliseconds / 1000) s; narrow it with createdFrom/createdTo, status or receiverId")
 
     public var body: JSONValue {
         var members: [(String, JSONValue)] = [("page", .int(page)), ("limit", .int(limit))]

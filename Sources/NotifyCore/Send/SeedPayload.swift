@@ -26,7 +26,9 @@ enum SeedPayload {
         case "email":
             object["recipient"] = ["email": try ContactAddress.email(try payload.requiredText("to", maxLength: 320), field: "payload.to")]
             if let template = try payload.optionalObject("template_fields") {
-                object["template"] = ["name": try template.requiredText("template_name", maxLength: 64), "data": try mergeVariables(template)]
+                object["template"] = [
+                    "name": try template.requiredText("template_name", maxLength: 64), "data": try mergeVariables(template),
+                ]
             } else {
                 let subject = try payload.requiredText("subject", maxLength: SendRequest.maxTitleLength)
                 let html = try payload.optionalString("html", maxLength: Command.defaultMaxRequestBytes)
@@ -43,11 +45,16 @@ enum SeedPayload {
             let firstLine = body.split(whereSeparator: \.isNewline).first { !$0.allSatisfy(\.isWhitespace) } ?? Substring(body)
             object["content"] = ["title": String(firstLine.prefix(SendRequest.maxTitleLength)), "body": body]
         case "push":
-            object["recipient"] = ["pushToken": ["platform": PushToken.Platform.fcm.rawValue, "token": try payload.requiredText("token", maxLength: 4096)]]
-            object["content"] = ["title": try payload.requiredText("title", maxLength: SendRequest.maxTitleLength),
-                                 "body": try payload.requiredText("body", maxLength: Command.defaultMaxRequestBytes)]
+            object["recipient"] = [
+                "pushToken": ["platform": PushToken.Platform.fcm.rawValue, "token": try payload.requiredText("token", maxLength: 4096)]
+            ]
+            object["content"] = [
+                "title": try payload.requiredText("title", maxLength: SendRequest.maxTitleLength),
+                "body": try payload.requiredText("body", maxLength: Command.defaultMaxRequestBytes),
+            ]
         default:
-            throw Rejection(.schema, "field 'payload' is the seed's shape for email, sms and push; for \(channel) give 'recipient' and 'content'")
+            throw Rejection(
+                .schema, "field 'payload' is the seed's shape for email, sms and push; for \(channel) give 'recipient' and 'content'")
         }
         return JSONFields(object)
     }
@@ -57,7 +64,9 @@ enum SeedPayload {
         var data: [String: Any] = [:]
         for (index, variable) in (try template.optionalObjects("global_merge_vars", maxCount: 1_000) ?? []).enumerated() {
             let name = try variable.requiredText("name", maxLength: 128)
-            guard variable.has("content") else { throw Rejection(.schema, "missing required field '\(template.path)global_merge_vars[\(index)].content'") }
+            guard variable.has("content") else {
+                throw Rejection(.schema, "missing required field '\(template.path)global_merge_vars[\(index)].content'")
+            }
             data[name] = variable.object["content"]
         }
         return data

@@ -123,8 +123,10 @@ public struct SendRequest: Sendable, Equatable {
     /// others (`DigestPolicy`); nil to send at once.
     public var digest: DigestPolicy?
 
-    public init(channels: [NotificationChannel], category: String, recipients: [Recipient], message: Message, locale: String? = nil,
-                idempotencyKey: String? = nil, retries: Bool = true, scheduledAt: Date? = nil, digest: DigestPolicy? = nil) {
+    public init(
+        channels: [NotificationChannel], category: String, recipients: [Recipient], message: Message, locale: String? = nil,
+        idempotencyKey: String? = nil, retries: Bool = true, scheduledAt: Date? = nil, digest: DigestPolicy? = nil
+    ) {
         self.digest = digest
         self.locale = locale
         self.scheduledAt = scheduledAt
@@ -146,18 +148,21 @@ public struct SendRequest: Sendable, Equatable {
         self.recipients = try recipients(fields)
         if let template = try fields.optionalObject("template") {
             guard !fields.has("content") else { throw Rejection(.schema, "give field 'content' or 'template', not both") }
-            guard let name = try template.optionalString("name", maxLength: 64) else { throw Rejection(.schema, "missing required field 'template.name'") }
+            guard let name = try template.optionalString("name", maxLength: 64) else {
+                throw Rejection(.schema, "missing required field 'template.name'")
+            }
             try ProductTemplate.checkName(name, field: "template.name")
             message = .template(TemplateUse(name: name, data: try TemplateData(template, key: "data")))
         } else {
             guard let content = try fields.optionalObject("content") else {
                 throw Rejection(.schema, "missing required field 'content' (or 'template')")
             }
-            message = .content(Content(
-                title: try content.requiredText("title", maxLength: Self.maxTitleLength),
-                body: try content.requiredText("body", maxLength: Command.defaultMaxRequestBytes),
-                subject: try content.optionalString("subject", maxLength: Self.maxTitleLength),
-                html: try content.optionalString("html", maxLength: Command.defaultMaxRequestBytes)))
+            message = .content(
+                Content(
+                    title: try content.requiredText("title", maxLength: Self.maxTitleLength),
+                    body: try content.requiredText("body", maxLength: Command.defaultMaxRequestBytes),
+                    subject: try content.optionalString("subject", maxLength: Self.maxTitleLength),
+                    html: try content.optionalString("html", maxLength: Command.defaultMaxRequestBytes)))
         }
         locale = try fields.optionalString("locale", maxLength: 35).map { (text) throws(Rejection) in try ContactAddress.locale(text) }
         idempotencyKey = try fields.optionalString(
@@ -212,8 +217,10 @@ public struct SendRequest: Sendable, Equatable {
     /// The notification this send becomes for `recipient`, saying `content` (the request's own, or its template
     /// rendered for the recipient), on `lane`, for `tenant`. Marketing (the low lane) may be unsubscribed from;
     /// everything else is transactional. A templated one names its template, version and locale in its metadata.
-    public func notification(for recipient: Recipient, content: RenderedContent, template: CompiledTemplate? = nil, id: String,
-                             requestID: String, tenant: Tenant, lane: NotificationPriority) -> NewNotification {
+    public func notification(
+        for recipient: Recipient, content: RenderedContent, template: CompiledTemplate? = nil, id: String,
+        requestID: String, tenant: Tenant, lane: NotificationPriority
+    ) -> NewNotification {
         var metadata: [String: String] = [:]
         if let template {
             metadata["template"] = template.name
@@ -223,7 +230,8 @@ public struct SendRequest: Sendable, Equatable {
         return NewNotification(
             id: id, userID: recipient.userID, type: category, priority: lane, channels: channels, title: content.title,
             message: content.body, metadata: metadata, sourceEventKey: "send:\(requestID)", transactional: lane != .low,
-            email: content.email, channelTexts: content.channelTexts, tenant: tenant, requestID: requestID, category: category, retries: retries,
+            email: content.email, channelTexts: content.channelTexts, tenant: tenant, requestID: requestID, category: category,
+            retries: retries,
             digest: digest)
     }
 

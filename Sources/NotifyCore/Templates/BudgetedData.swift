@@ -18,7 +18,8 @@ indirect enum RenderValue: Sendable {
         case .bool(let flag): self = .flag(flag)
         case .array(let items): self = .list(items.compactMap(RenderValue.init))
         case .object(let members):
-            self = .object(Dictionary(members.compactMap { key, value in RenderValue(value).map { (key, $0) } }, uniquingKeysWith: { a, _ in a }))
+            self = .object(
+                Dictionary(members.compactMap { key, value in RenderValue(value).map { (key, $0) } }, uniquingKeysWith: { a, _ in a }))
         }
     }
 
@@ -79,7 +80,9 @@ final class BudgetedObject: MustacheParent, MustacheTransformable, CustomStringC
         case "count": members.count
         case "empty": members.isEmpty
         case "enumerated", "sorted":
-            BudgetedList(members.keys.sorted().map { .object(["key": .text($0), "value": members[$0]!]) }, name: self.name, field: field, budget: budget)
+            BudgetedList(
+                members.keys.sorted().map { .object(["key": .text($0), "value": members[$0]!]) }, name: self.name, field: field,
+                budget: budget)
         default: nil
         }
     }
@@ -107,7 +110,9 @@ final class BudgetedList: MustacheSequence, MustacheParent, MustacheTransformabl
         var index = 0
 
         mutating func next() -> Any? {
-            guard index < list.items.count, list.budget.charge(list.budget.shape.elementCost(list.name), field: list.field) else { return nil }
+            guard index < list.items.count, list.budget.charge(list.budget.shape.elementCost(list.name), field: list.field) else {
+                return nil
+            }
             defer { index += 1 }
             return list.element(index)
         }

@@ -11,7 +11,8 @@ public struct RenderedContent: Sendable, Equatable {
     /// The template's locale tag that was used (nil: its base parts, or inline content).
     public var locale: String?
 
-    public init(title: String, body: String, email: MessageContent, sms: String? = nil, push: MessageContent? = nil, locale: String? = nil) {
+    public init(title: String, body: String, email: MessageContent, sms: String? = nil, push: MessageContent? = nil, locale: String? = nil)
+    {
         self.title = title
         self.body = body
         self.email = email
@@ -85,12 +86,17 @@ public struct CompiledTemplate: Sendable {
     /// bytes per character of its length limit, and `RenderBudget.maxSteps`) or what is left of the request's
     /// `allowance` (shared by every render of one request), or a rendered part is too long; the message names the
     /// field under `path`, never a value.
-    public func render(locale: String?, data: TemplateData, path: String = "template.data",
-                       allowance: RenderAllowance = RenderAllowance()) throws(Rejection) -> RenderedContent {
+    public func render(
+        locale: String?, data: TemplateData, path: String = "template.data",
+        allowance: RenderAllowance = RenderAllowance()
+    ) throws(Rejection) -> RenderedContent {
         let tag = source.variant(for: locale).tag
         let variant = tag.flatMap { tag in locales.first { $0.tag == tag }?.variant } ?? base
         if let missing = variant.names.subtracting(data.names).sorted().first {
-            throw Rejection(.schema, "field '\(path)' lacks '\(missing)', which template '\(name)' (version \(version)\(tag.map { ", locale \($0)" } ?? "")) uses; give null for none")
+            throw Rejection(
+                .schema,
+                "field '\(path)' lacks '\(missing)', which template '\(name)' (version \(version)\(tag.map { ", locale \($0)" } ?? "")) uses; give null for none"
+            )
         }
         let values = data.renderValues
         func render(_ template: TemplatePart, _ part: String, limit: Int = Self.maxRenderedLength) throws(Rejection) -> String {
@@ -98,13 +104,16 @@ public struct CompiledTemplate: Sendable {
             switch template.render(values, field: path, maxBytes: Self.budgetBytesPerCharacter * limit, allowance: allowance) {
             case .success(let rendered): text = rendered
             case .failure(let refusal):
-                let past = switch (refusal.limit, refusal.request) {
-                case (.bytes(let bytes), false): "\(bytes) bytes"
-                case (.steps(let steps), false): "\(steps) lookups"
-                case (.bytes, true): "the \(RenderAllowance.maxBytes) bytes a request may render in all"
-                case (.steps, true): "the \(RenderAllowance.maxSteps) lookups a request may take in all"
-                }
-                throw Rejection(.schema, "field '\(refusal.field)' makes template '\(name)' render its \(part) past \(past); send less data or a shorter list")
+                let past =
+                    switch (refusal.limit, refusal.request) {
+                    case (.bytes(let bytes), false): "\(bytes) bytes"
+                    case (.steps(let steps), false): "\(steps) lookups"
+                    case (.bytes, true): "the \(RenderAllowance.maxBytes) bytes a request may render in all"
+                    case (.steps, true): "the \(RenderAllowance.maxSteps) lookups a request may take in all"
+                    }
+                throw Rejection(
+                    .schema,
+                    "field '\(refusal.field)' makes template '\(name)' render its \(part) past \(past); send less data or a shorter list")
             }
             guard text.count <= limit else {
                 throw Rejection(.schema, "template '\(name)' renders its \(part) longer than \(limit) characters with this '\(path)'")
@@ -125,7 +134,8 @@ public struct CompiledTemplate: Sendable {
             text: try optional(variant.emailText, "email text") ?? body, html: try optional(variant.emailHTML, "email html"))
         let pushTitle = try optional(variant.pushTitle, "push title", limit: Self.maxTitleLength)
         let pushBody = try optional(variant.pushBody, "push body")
-        let push = pushTitle == nil && pushBody == nil ? nil : MessageContent(subject: pushTitle ?? title, text: pushBody ?? body, html: nil)
+        let push =
+            pushTitle == nil && pushBody == nil ? nil : MessageContent(subject: pushTitle ?? title, text: pushBody ?? body, html: nil)
         return RenderedContent(title: title, body: body, email: email, sms: try optional(variant.sms, "sms body"), push: push, locale: tag)
     }
 
@@ -143,7 +153,8 @@ public struct CompiledTemplate: Sendable {
         }
         return Variant(
             title: compiled["title"]!, body: compiled["body"]!, emailSubject: compiled["email.subject"], emailText: compiled["email.text"],
-            emailHTML: compiled["email.html"], sms: compiled["sms.body"], pushTitle: compiled["push.title"], pushBody: compiled["push.body"],
+            emailHTML: compiled["email.html"], sms: compiled["sms.body"], pushTitle: compiled["push.title"],
+            pushBody: compiled["push.body"],
             names: names)
     }
 }

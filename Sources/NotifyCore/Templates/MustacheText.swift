@@ -72,11 +72,13 @@ struct TemplatePart: Sendable {
     /// `allowance` either way. `field` names `data` in a refusal (`template.data`).
     func render(_ data: [String: RenderValue], field: String, maxBytes: Int, allowance: RenderAllowance) -> Result<String, RenderRefusal> {
         let budget = RenderBudget(
-            shape: shape, maxBytes: min(maxBytes, allowance.bytesLeft), maxSteps: min(RenderBudget.maxSteps, allowance.stepsLeft), escapes: html)
+            shape: shape, maxBytes: min(maxBytes, allowance.bytesLeft), maxSteps: min(RenderBudget.maxSteps, allowance.stepsLeft),
+            escapes: html)
         let text = mustache.render(BudgetedObject(data, name: nil, field: field, budget: budget))
         allowance.spend(steps: budget.steps, bytes: budget.bytes)
         if let (field, limit) = budget.exhausted {
-            return .failure(RenderRefusal(field: field, limit: limit, request: limit != .bytes(maxBytes) && limit != .steps(RenderBudget.maxSteps)))
+            return .failure(
+                RenderRefusal(field: field, limit: limit, request: limit != .bytes(maxBytes) && limit != .steps(RenderBudget.maxSteps)))
         }
         return .success(text)
     }

@@ -60,7 +60,8 @@ public struct NotificationRenderer: Sendable {
         return NewNotification(
             id: id, userID: payment.userID, type: rule.type, priority: rule.priority, channels: rule.channels,
             title: texts.title, message: texts.message, metadata: ["orderId": payment.orderID],
-            sourceEventKey: eventKey, transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks, digest: rule.digest)
+            sourceEventKey: eventKey, transactional: rule.isTransactional, email: texts.email, fallbacks: rule.fallbacks,
+            digest: rule.digest)
     }
 
     /// One notification per recipient of a stock notice, or none when no rule asks for one.

@@ -45,9 +45,10 @@ public struct NotificationRule: Codable, Sendable, Equatable {
 
     /// The fallbacks by channel, as the rules file names them (checked when it is read).
     public var fallbacks: [NotificationChannel: NotificationChannel] {
-        Dictionary(uniqueKeysWithValues: (fallback ?? [:]).compactMap { key, value in
-            NotificationChannel(rawValue: key).map { ($0, value) }
-        })
+        Dictionary(
+            uniqueKeysWithValues: (fallback ?? [:]).compactMap { key, value in
+                NotificationChannel(rawValue: key).map { ($0, value) }
+            })
     }
 }
 
@@ -83,7 +84,9 @@ public struct NotificationRules: Sendable, Equatable {
                 guard [.sms, .push, .webhook].contains(to), !rule.channels.contains(to) else {
                     throw TemplateError(
                         file: "notification-rules.json",
-                        reason: "rule for \(rule.event) falls back to '\(to.rawValue)': it must be sms, push or webhook, not one of its channels")
+                        reason:
+                            "rule for \(rule.event) falls back to '\(to.rawValue)': it must be sms, push or webhook, not one of its channels"
+                    )
                 }
             }
         }

@@ -30,8 +30,10 @@ public struct ProductTemplate: Sendable, Equatable {
         public var pushTitle: String?
         public var pushBody: String?
 
-        public init(title: String, body: String, emailSubject: String? = nil, emailText: String? = nil, emailHTML: String? = nil,
-                    sms: String? = nil, pushTitle: String? = nil, pushBody: String? = nil) {
+        public init(
+            title: String, body: String, emailSubject: String? = nil, emailText: String? = nil, emailHTML: String? = nil,
+            sms: String? = nil, pushTitle: String? = nil, pushBody: String? = nil
+        ) {
             self.title = title
             self.body = body
             self.emailSubject = emailSubject
@@ -78,7 +80,9 @@ public struct ProductTemplate: Sendable, Equatable {
 
         var json: JSONValue {
             var members: [(String, JSONValue)] = [("title", .string(title)), ("body", .string(body))]
-            let email = [("subject", emailSubject), ("text", emailText), ("html", emailHTML)].compactMap { key, text in text.map { (key, JSONValue.string($0)) } }
+            let email = [("subject", emailSubject), ("text", emailText), ("html", emailHTML)].compactMap { key, text in
+                text.map { (key, JSONValue.string($0)) }
+            }
             if !email.isEmpty { members.append(("email", .object(email))) }
             if let sms { members.append(("sms", .object([("body", .string(sms))]))) }
             let push = [("title", pushTitle), ("body", pushBody)].compactMap { key, text in text.map { (key, JSONValue.string($0)) } }
@@ -145,7 +149,9 @@ public struct ProductTemplate: Sendable, Equatable {
     /// Whether `name` is a template name: lower-case letters, digits, `.`, `_` and `-`, 1 to 64 of them, starting
     /// with a letter or digit (they appear in URLs and logs as they are).
     public static func checkName(_ name: String, field: String = "name") throws(Rejection) {
-        let allowed = name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }
+        let allowed = name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+        }
         guard (1...64).contains(name.count), allowed, let first = name.unicodeScalars.first, !"._-".unicodeScalars.contains(first) else {
             throw Rejection(.schema, "field '\(field)' must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
         }

@@ -49,14 +49,18 @@ public struct TemplateCatalog: Sendable {
         guard let set = parts[template] else { return nil }
         return Rendered(
             title: set.title.render(fields), message: set.message.render(fields),
-            email: set.email.map { MessageContent(subject: $0.subject.render(fields), text: $0.text.render(fields), html: $0.html.render(fields)) })
+            email: set.email.map {
+                MessageContent(subject: $0.subject.render(fields), text: $0.text.render(fields), html: $0.html.render(fields))
+            })
     }
 
     static func fieldNames(of trigger: String) -> Set<String> {
         trigger == EventKind.paymentProcessed.rawValue ? PaymentProcessed.templateFieldNames : StockNotice.templateFieldNames
     }
 
-    private static func compile(_ text: String?, file path: String, allowed: Set<String>, html: Bool) throws(TemplateError) -> MustacheTemplate {
+    private static func compile(_ text: String?, file path: String, allowed: Set<String>, html: Bool) throws(TemplateError)
+        -> MustacheTemplate
+    {
         guard let text else { throw TemplateError(file: path, reason: "cannot be read") }
         let template: MustacheTemplate
         do {
@@ -70,4 +74,3 @@ public struct TemplateCatalog: Sendable {
         return template
     }
 }
-

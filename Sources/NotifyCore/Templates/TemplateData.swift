@@ -21,7 +21,9 @@ public struct TemplateData: Sendable, Equatable {
             self.init()
             return
         }
-        guard let object = fields.object[key] as? [String: Any] else { throw Rejection(.schema, "field '\(fields.path)\(key)' must be an object") }
+        guard let object = fields.object[key] as? [String: Any] else {
+            throw Rejection(.schema, "field '\(fields.path)\(key)' must be an object")
+        }
         let path = "\(fields.path)\(key)"
         self.init(try Self.canonical(object, path: path, depth: 0))
         guard value.bytes.count <= Self.maxBytes else {

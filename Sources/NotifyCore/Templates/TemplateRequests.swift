@@ -145,10 +145,18 @@ public struct PreviewTemplate: CommandRequest, Equatable {
         if !template.name.isEmpty { members += [("name", .string(template.name)), ("version", .int(template.version))] }
         members += [
             ("locale", content.locale.map(JSONValue.string) ?? .null), ("title", .string(content.title)), ("body", .string(content.body)),
-            ("email", .object([("subject", .string(content.email.subject)), ("text", .string(content.email.text)),
-                               ("html", content.email.html.map(JSONValue.string) ?? .null)])),
+            (
+                "email",
+                .object([
+                    ("subject", .string(content.email.subject)), ("text", .string(content.email.text)),
+                    ("html", content.email.html.map(JSONValue.string) ?? .null),
+                ])
+            ),
             ("sms", .string(content.sms ?? content.body)),
-            ("push", .object([("title", .string(content.push?.subject ?? content.title)), ("body", .string(content.push?.text ?? content.body))])),
+            (
+                "push",
+                .object([("title", .string(content.push?.subject ?? content.title)), ("body", .string(content.push?.text ?? content.body))])
+            ),
         ]
         return .object(members)
     }

@@ -54,9 +54,11 @@ public struct KeyRecord: Sendable, Equatable {
     /// The owner's own send quotas (nil: the deployment's).
     public var quotas: TenantQuotas
 
-    public init(id: String, hash: String, scopes: [Scope], tenant: Tenant?, productActive: Bool = true,
-                organizationActive: Bool = true, revoked: Bool = false, expired: Bool = false, hasSuccessor: Bool = false,
-                quotas: TenantQuotas = TenantQuotas()) {
+    public init(
+        id: String, hash: String, scopes: [Scope], tenant: Tenant?, productActive: Bool = true,
+        organizationActive: Bool = true, revoked: Bool = false, expired: Bool = false, hasSuccessor: Bool = false,
+        quotas: TenantQuotas = TenantQuotas()
+    ) {
         self.quotas = quotas
         self.hasSuccessor = hasSuccessor
         self.id = id

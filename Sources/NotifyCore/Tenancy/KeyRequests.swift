@@ -51,12 +51,14 @@ public struct CreateServiceKey: CommandRequest, Equatable {
             guard let raw = try fields.optionalStrings("scopes", maxCount: Scope.allCases.count), !raw.isEmpty else {
                 throw Rejection(.schema, "field 'scopes' must list 1 or more of \(allowed)")
             }
-            scopes = try Set(raw.map { (text) throws(Rejection) in
-                guard let scope = Scope(rawValue: text), Scope.service.contains(scope) else {
-                    throw Rejection(.schema, "field 'scopes' may hold only \(allowed)")
+            scopes = try Set(
+                raw.map { (text) throws(Rejection) in
+                    guard let scope = Scope(rawValue: text), Scope.service.contains(scope) else {
+                        throw Rejection(.schema, "field 'scopes' may hold only \(allowed)")
+                    }
+                    return scope
                 }
-                return scope
-            }).sorted()
+            ).sorted()
         } catch { throw error.asBadRequest }
     }
 

@@ -52,10 +52,12 @@ extension Command {
         switch self {
         case .getUserNotifications, .getNotificationDetails, .getStockLevels, .getRecipient, .getDeliveryStatus, .listDeliveries,
             .listParked, .getProduct, .getOrganization, .listAuditEvents, .listMessages, .getMessage, .getTemplate, .listTemplates,
-            .previewTemplate: false
+            .previewTemplate:
+            false
         case .markNotificationRead, .watchProduct, .upsertRecipient, .deleteRecipient, .redriveParked, .purgeParked,
             .createProduct, .createServiceKey, .createOrganizations, .updateProduct, .updateOrganization, .rotateAPIKey,
-            .revokeAPIKey, .sendNotification, .sendBatch, .cancelRequest, .publishTemplate, .rollbackTemplate: true
+            .revokeAPIKey, .sendNotification, .sendBatch, .cancelRequest, .publishTemplate, .rollbackTemplate:
+            true
         }
     }
 }

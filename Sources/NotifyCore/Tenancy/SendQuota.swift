@@ -23,8 +23,9 @@ public struct SendQuota: Sendable, Equatable {
     init(_ fields: JSONFields) throws(Rejection) {
         perSecond = try fields.integer("perSecond", default: 0, in: Self.perSecondRange)
         guard fields.has("perSecond") else { throw Rejection(.schema, "missing required field '\(fields.path)perSecond'") }
-        burst = try fields.integer("burst", default: Swift.max(Self.burstRange.lowerBound, 4 * perSecond),
-                                   in: Self.burstRange)
+        burst = try fields.integer(
+            "burst", default: Swift.max(Self.burstRange.lowerBound, 4 * perSecond),
+            in: Self.burstRange)
     }
 
     public var body: JSONValue { .object([("perSecond", .int(perSecond)), ("burst", .int(burst))]) }

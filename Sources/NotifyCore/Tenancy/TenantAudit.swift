@@ -59,10 +59,11 @@ public struct TenantAudit: Sendable {
         if let new = update.name, new != name { entries.append(entry(subject, "renamed")) }
         if let new = update.active, new != active { entries.append(entry(subject, new ? "activated" : "deactivated")) }
         if let change = update.quota {
-            let detail = switch change {
-            case .set(let quota): "\(quota.perSecond)/s, burst \(quota.burst)"
-            case .useDefault: "the deployment's default"
-            }
+            let detail =
+                switch change {
+                case .set(let quota): "\(quota.perSecond)/s, burst \(quota.burst)"
+                case .useDefault: "the deployment's default"
+                }
             entries.append(entry(subject, "quota-changed", detail: detail))
         }
         return entries
@@ -82,6 +83,10 @@ public struct TenantAudit: Sendable {
     /// it or by a key it minted.
     public func revoked(key id: String, tenant: Tenant?, minted: [(id: String, tenant: Tenant?)]) -> [AuditEntry] {
         [entry(tenant, AuditEntry.key(id), "key.revoked")]
-            + minted.map { entry($0.tenant, AuditEntry.key($0.id), "key.revoked", detail: "with key \(id): minted in its grace, by it or by a key it minted") }
+            + minted.map {
+                entry(
+                    $0.tenant, AuditEntry.key($0.id), "key.revoked",
+                    detail: "with key \(id): minted in its grace, by it or by a key it minted")
+            }
     }
 }

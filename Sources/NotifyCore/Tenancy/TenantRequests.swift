@@ -51,8 +51,9 @@ public struct CreateOrganizations: CommandRequest, Equatable {
     }
 
     public var body: JSONValue {
-        .object((productID.map { [("productId", JSONValue.string($0.uuidString.lowercased()))] } ?? [])
-            + [("organizations", .array(organizations.map(\.body)))])
+        .object(
+            (productID.map { [("productId", JSONValue.string($0.uuidString.lowercased()))] } ?? [])
+                + [("organizations", .array(organizations.map(\.body)))])
     }
 }
 

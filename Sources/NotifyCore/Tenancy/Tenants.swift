@@ -53,11 +53,12 @@ public struct Organization: Sendable, Equatable {
     }
 
     public func body(apiKey: IssuedKey? = nil) -> JSONValue {
-        .object([
-            ("id", .string(id.uuidString.lowercased())), ("productId", .string(productID.uuidString.lowercased())),
-            ("name", .string(name)), ("active", .bool(active)), ("createdAt", .string(createdAt)), ("updatedAt", .string(updatedAt)),
-            ("quota", quota?.body ?? .null),
-        ] + (apiKey?.members ?? []))
+        .object(
+            [
+                ("id", .string(id.uuidString.lowercased())), ("productId", .string(productID.uuidString.lowercased())),
+                ("name", .string(name)), ("active", .bool(active)), ("createdAt", .string(createdAt)), ("updatedAt", .string(updatedAt)),
+                ("quota", quota?.body ?? .null),
+            ] + (apiKey?.members ?? []))
     }
 }
 
@@ -107,7 +108,8 @@ extension JSONFields {
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty,
             !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
-            throw Rejection(.schema, "field '\(path)\(key)' must be 1 to \(TenantSpec.maxNameLength) characters, not blank, without control characters")
+            throw Rejection(
+                .schema, "field '\(path)\(key)' must be 1 to \(TenantSpec.maxNameLength) characters, not blank, without control characters")
         }
         return text
     }

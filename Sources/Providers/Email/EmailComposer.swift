@@ -17,8 +17,10 @@ public struct EmailComposer: Sendable {
     public var unsubscribeURL: String?
     public var unsubscribeSigner: UnsubscribeSigner?
 
-    public init(fromAddress: String, fromName: String? = nil, messageIDDomain: String? = nil, unsubscribeURL: String? = nil,
-                unsubscribeSigner: UnsubscribeSigner? = nil) {
+    public init(
+        fromAddress: String, fromName: String? = nil, messageIDDomain: String? = nil, unsubscribeURL: String? = nil,
+        unsubscribeSigner: UnsubscribeSigner? = nil
+    ) {
         self.unsubscribeSigner = unsubscribeSigner
         self.fromAddress = fromAddress
         self.fromName = fromName

@@ -75,7 +75,7 @@ struct SESEvents: ReceiptSource {
     static func receipt(_ event: [String: Any], provider: String) -> Receipt? {
         let mail = event["mail"] as? [String: Any]
         guard let type = event["eventType"] as? String ?? event["notificationType"] as? String,
-              let delivery = ((mail?["tags"] as? [String: Any])?["delivery"] as? [Any])?.first as? String
+            let delivery = ((mail?["tags"] as? [String: Any])?["delivery"] as? [Any])?.first as? String
         else { return nil }
         let bounce = event["bounce"] as? [String: Any]
         let bounceType = bounce?["bounceType"] as? String

@@ -1,8 +1,8 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 import NotifyCore
 import X509
+import _CryptoExtras
 
 /// An Amazon SNS message as an HTTP(S) subscription receives it (SNS's "Verifying the signatures of Amazon SNS
 /// messages"): a JSON body whose `Signature` is RSA PKCS#1 v1.5 over its fields (SHA-1 for `SignatureVersion`
@@ -29,11 +29,11 @@ struct SNSMessage: Sendable, Equatable {
     /// The body's fields, or nil when it is not an SNS message of a kind we know.
     init?(body: [UInt8]) {
         guard let fields = try? JSONInput().object(from: body),
-              let kind = (fields["Type"] as? String).flatMap(Kind.init), let messageID = fields["MessageId"] as? String,
-              let topic = fields["TopicArn"] as? String, let message = fields["Message"] as? String,
-              let timestamp = fields["Timestamp"] as? String, let version = fields["SignatureVersion"] as? String,
-              let signature = (fields["Signature"] as? String).flatMap({ Data(base64Encoded: $0) }),
-              let certificate = fields["SigningCertURL"] as? String
+            let kind = (fields["Type"] as? String).flatMap(Kind.init), let messageID = fields["MessageId"] as? String,
+            let topic = fields["TopicArn"] as? String, let message = fields["Message"] as? String,
+            let timestamp = fields["Timestamp"] as? String, let version = fields["SignatureVersion"] as? String,
+            let signature = (fields["Signature"] as? String).flatMap({ Data(base64Encoded: $0) }),
+            let certificate = fields["SigningCertURL"] as? String
         else { return nil }
         self.kind = kind
         self.messageID = messageID
@@ -91,8 +91,10 @@ struct SNSMessage: Sendable, Equatable {
         case .notification:
             pairs += [("Subject", subject), ("Timestamp", timestamp), ("TopicArn", topicARN), ("Type", kind.rawValue)]
         case .subscriptionConfirmation, .unsubscribeConfirmation:
-            pairs += [("SubscribeURL", subscribeURL), ("Timestamp", timestamp), ("Token", token), ("TopicArn", topicARN),
-                      ("Type", kind.rawValue)]
+            pairs += [
+                ("SubscribeURL", subscribeURL), ("Timestamp", timestamp), ("Token", token), ("TopicArn", topicARN),
+                ("Type", kind.rawValue),
+            ]
         }
         return pairs.compactMap { name, value in value.map { "\(name)\n\($0)\n" } }.joined()
     }
@@ -100,7 +102,7 @@ struct SNSMessage: Sendable, Equatable {
     /// Whether `certificate` (valid at `now`, with an RSA key) signed this message.
     func isSigned(by certificate: Certificate, now: Date = Date()) -> Bool {
         guard certificate.notValidBefore <= now, now <= certificate.notValidAfter,
-              let key = _RSA.Signing.PublicKey(certificate.publicKey)
+            let key = _RSA.Signing.PublicKey(certificate.publicKey)
         else { return false }
         let signature = _RSA.Signing.RSASignature(rawRepresentation: signature)
         let signed = Data(stringToSign.utf8)

@@ -67,13 +67,17 @@ actor SigningCertificates {
 
     /// A GET of `url`, its body (at most `HTTPTransport.maxBodyBytes`) a PEM certificate.
     static func fetch(_ url: String, through transport: HTTPTransport) async -> Result<Certificate, Unavailable> {
-        guard let request = try? HTTPClient.Request(url: url, method: .GET) else { return .failure(Unavailable(reason: "not a certificate URL")) }
+        guard let request = try? HTTPClient.Request(url: url, method: .GET) else {
+            return .failure(Unavailable(reason: "not a certificate URL"))
+        }
         switch await transport.execute([request], timeout: .seconds(10))[0] {
         case .failure(let failure):
             return .failure(Unavailable(reason: "cannot fetch the SNS signing certificate: \(failure.detail)"))
         case .success(let response):
             guard response.status == 200, let certificate = try? Certificate(pemEncoded: String(decoding: response.body, as: UTF8.self))
-            else { return .failure(Unavailable(reason: "the SNS signing certificate URL answered \(response.status) without a certificate")) }
+            else {
+                return .failure(Unavailable(reason: "the SNS signing certificate URL answered \(response.status) without a certificate"))
+            }
             return .success(certificate)
         }
     }

@@ -14,7 +14,8 @@ extension HTTPTransport {
     public func execute(
         _ planned: [Result<HTTPClient.Request, DeliveryFailure>], timeout: Duration, connectingTo addresses: [String: String]
     ) async -> [Result<Response, DeliveryFailure>] {
-        let unchecked = DeliveryFailure(code: "address-unchecked", .transient, detail: "the host's address was not checked before connecting")
+        let unchecked = DeliveryFailure(
+            code: "address-unchecked", .transient, detail: "the host's address was not checked before connecting")
         let checked = planned.map { planned in
             planned.flatMap { request in
                 addresses[request.host] != nil || Self.isIPAddress(request.host) ? .success(request) : .failure(unchecked)

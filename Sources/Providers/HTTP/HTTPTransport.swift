@@ -52,9 +52,14 @@ public final class HTTPTransport: Sendable {
         await Self.execute(requests, on: client, timeout: timeout)
     }
 
-    static func execute(_ requests: [HTTPClient.Request], on client: HTTPClient, timeout: Duration) async -> [Result<Response, DeliveryFailure>] {
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-            + Int64(timeout.components.attoseconds / 1_000_000_000))
+    static func execute(_ requests: [HTTPClient.Request], on client: HTTPClient, timeout: Duration) async -> [Result<
+        Response, DeliveryFailure
+    >] {
+        let deadline =
+            NIODeadline.now()
+            + .nanoseconds(
+                Int64(timeout.components.seconds) * 1_000_000_000
+                    + Int64(timeout.components.attoseconds / 1_000_000_000))
         let futures = requests.map { request in
             client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: maxBodyBytes), deadline: deadline)
                 .futureResult
@@ -65,8 +70,10 @@ public final class HTTPTransport: Sendable {
             do {
                 let response = try await future.get()
                 let body = response.body.map { Array($0.readableBytesView) } ?? []
-                results.append(.success(Response(
-                    status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body)))
+                results.append(
+                    .success(
+                        Response(
+                            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body)))
             } catch {
                 results.append(.failure(Self.failure(error)))
             }

@@ -45,7 +45,8 @@ public struct SigV4: Sendable {
         let signature = lowercaseHex(HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: key))
         var added = [("X-Amz-Date", amzDate)]
         if let sessionToken { added.append(("X-Amz-Security-Token", sessionToken)) }
-        added.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope), SignedHeaders=\(names), Signature=\(signature)"))
+        added.append(
+            ("Authorization", "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope), SignedHeaders=\(names), Signature=\(signature)"))
         return added
     }
 
@@ -66,7 +67,7 @@ public struct SigV4: Sendable {
         for byte in path.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
                 out.unicodeScalars.append(UnicodeScalar(byte))
             default:
                 out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)

@@ -82,10 +82,13 @@ public struct APNsProvider: DeliveryProvider {
         while true {
             let shortened = text.count < job.content.text.count ? text + "…" : String(text)
             let body = JSONValue.object([
-                ("aps", .object([
-                    ("alert", .object([("title", .string(String(title))), ("body", .string(shortened))])),
-                    ("sound", .string("default")),
-                ])),
+                (
+                    "aps",
+                    .object([
+                        ("alert", .object([("title", .string(String(title))), ("body", .string(shortened))])),
+                        ("sound", .string("default")),
+                    ])
+                ),
                 ("deliveryId", .string(job.deliveryID)), ("notificationId", .string(job.notificationID)),
             ]).bytes
             if body.count <= maxPayloadBytes || (text.isEmpty && title.isEmpty) { return body }

@@ -48,12 +48,17 @@ public struct FCMProvider: DeliveryProvider {
 
     /// `{message: {token, notification: {title, body}, data: {deliveryId, notificationId}, android: {priority}}}`.
     static func message(_ job: DeliveryJob, token: String) -> JSONValue {
-        .object([("message", .object([
-            ("token", .string(token)),
-            ("notification", .object([("title", .string(job.content.subject)), ("body", .string(job.content.text))])),
-            ("data", .object([("deliveryId", .string(job.deliveryID)), ("notificationId", .string(job.notificationID))])),
-            ("android", .object([("priority", .string(job.lane == .high ? "high" : "normal"))])),
-        ]))])
+        .object([
+            (
+                "message",
+                .object([
+                    ("token", .string(token)),
+                    ("notification", .object([("title", .string(job.content.subject)), ("body", .string(job.content.text))])),
+                    ("data", .object([("deliveryId", .string(job.deliveryID)), ("notificationId", .string(job.notificationID))])),
+                    ("android", .object([("priority", .string(job.lane == .high ? "high" : "normal"))])),
+                ])
+            )
+        ])
     }
 
     /// `{error: {code, message, status, details: [{@type: …FcmError, errorCode}]}}`.

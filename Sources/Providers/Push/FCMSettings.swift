@@ -17,10 +17,10 @@ public struct FCMSettings: Sendable, Equatable, CustomStringConvertible {
     /// From a service account's JSON key file (`type` `service_account`); `projectID` overrides its `project_id`.
     public init(serviceAccount json: [UInt8], projectID: String? = nil) throws(ProviderSetupError) {
         guard let fields = try? JSONInput().object(from: json), fields["type"] as? String == "service_account",
-              let email = fields["client_email"] as? String, let key = fields["private_key"] as? String
+            let email = fields["client_email"] as? String, let key = fields["private_key"] as? String
         else { throw ProviderSetupError("the FCM service account is not a service account's JSON key") }
         guard let project = projectID ?? fields["project_id"] as? String, !project.isEmpty,
-              project.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) })
+            project.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) })
         else { throw ProviderSetupError("the FCM project id is missing or not a project id") }
         self.projectID = project
         clientEmail = email

@@ -61,9 +61,10 @@ actor GoogleAccessToken {
         // Whole seconds: Google wants NumericDate integers.
         let issued = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         do {
-            assertion = try await keys.sign(Assertion(
-                iss: IssuerClaim(value: settings.clientEmail), scope: Self.scope, aud: AudienceClaim(value: settings.tokenURL),
-                iat: IssuedAtClaim(value: issued), exp: ExpirationClaim(value: issued.addingTimeInterval(3600))))
+            assertion = try await keys.sign(
+                Assertion(
+                    iss: IssuerClaim(value: settings.clientEmail), scope: Self.scope, aud: AudienceClaim(value: settings.tokenURL),
+                    iat: IssuedAtClaim(value: issued), exp: ExpirationClaim(value: issued.addingTimeInterval(3600))))
         } catch {
             return .failure(DeliveryFailure(code: "fcm-assertion", .provider, detail: "cannot sign the service account's assertion"))
         }
@@ -71,9 +72,10 @@ actor GoogleAccessToken {
             return .failure(DeliveryFailure(code: "bad-url", .provider, detail: "the service account's token_uri is not a usable URL"))
         }
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.body = .string(FormEncoding.encode([
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion),
-        ]))
+        request.body = .string(
+            FormEncoding.encode([
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion),
+            ]))
         switch await transport.execute([request], timeout: settings.timeout)[0] {
         case .failure(let failure):
             return .failure(failure)

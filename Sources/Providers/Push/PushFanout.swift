@@ -34,18 +34,21 @@ struct PushFanout: Sendable {
         results.reserveCapacity(deliveries.count)
         for (delivery, own) in zip(deliveries, tokens) {
             guard !own.isEmpty else {
-                results.append(.failed(DeliveryFailure(
-                    code: "no-token", .permanent, detail: "the recipient has no \(platform.rawValue) push token")))
+                results.append(
+                    .failed(
+                        DeliveryFailure(
+                            code: "no-token", .permanent, detail: "the recipient has no \(platform.rawValue) push token")))
                 continue
             }
             var sent: String?
             var failures: [DeliveryFailure] = []
             var stale: [String] = []
             for token in own {
-                let outcome: Answer = switch answers.popFirst() ?? .failure(.connection("no answer")) {
-                case .success(let response): await answer(response)
-                case .failure(let failure): .failure(failure)
-                }
+                let outcome: Answer =
+                    switch answers.popFirst() ?? .failure(.connection("no answer")) {
+                    case .success(let response): await answer(response)
+                    case .failure(let failure): .failure(failure)
+                    }
                 switch outcome {
                 case .success(let id): sent = sent ?? id
                 case .failure(let failure):

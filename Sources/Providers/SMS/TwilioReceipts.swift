@@ -25,9 +25,11 @@ struct TwilioReceipts: ReceiptSource {
         guard let deliveryID, let status = value("MessageStatus") ?? value("SmsStatus") else {
             return .malformed("no delivery id or MessageStatus")
         }
-        return .receipts([Receipt(
-            deliveryID: deliveryID, provider: provider, providerMessageID: value("MessageSid") ?? value("SmsSid"),
-            providerStatus: status, status: ReceiptStatus.twilio(status), errorCode: value("ErrorCode").map { "twilio-\($0)" })])
+        return .receipts([
+            Receipt(
+                deliveryID: deliveryID, provider: provider, providerMessageID: value("MessageSid") ?? value("SmsSid"),
+                providerStatus: status, status: ReceiptStatus.twilio(status), errorCode: value("ErrorCode").map { "twilio-\($0)" })
+        ])
     }
 
     /// Compares in constant time (`HMAC.isValidAuthenticationCode`).

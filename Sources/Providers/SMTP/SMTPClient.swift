@@ -58,7 +58,8 @@ public final class SMTPClient: Sendable {
                 return outcomes.map { $0! }
             }
             let futures = pending.enumerated().map { offset, index in live[offset % live.count].send(envelopes[index]) }
-            let results = (try? await EventLoopFuture.whenAllSucceed(futures, on: group.next()).get())
+            let results =
+                (try? await EventLoopFuture.whenAllSucceed(futures, on: group.next()).get())
                 ?? futures.map { _ in .failed(.connection("the session ended"), reachedServer: false) }
             var retry: [Int] = []
             for (index, result) in zip(pending, results) {
@@ -152,8 +153,9 @@ public final class SMTPClient: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tlsContext, serverHostname: settings.serverName ?? settings.host))
                     }
-                    try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(
-                        settings: settings, tlsContext: tlsContext, implicitTLS: implicit, ready: ready, count: handlers))
+                    try channel.pipeline.syncOperations.addHandler(
+                        SMTPSessionHandler(
+                            settings: settings, tlsContext: tlsContext, implicitTLS: implicit, ready: ready, count: handlers))
                 }
             }
         let channel: any Channel

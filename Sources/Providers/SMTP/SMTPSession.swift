@@ -24,7 +24,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private let count: LiveCount
 
     /// `tlsContext` is used for STARTTLS; with implicit TLS the channel already starts with its TLS handler.
-    init(settings: SMTPSettings, tlsContext: NIOSSLContext?, implicitTLS: Bool, ready: EventLoopPromise<SMTPCapabilities>, count: LiveCount) {
+    init(settings: SMTPSettings, tlsContext: NIOSSLContext?, implicitTLS: Bool, ready: EventLoopPromise<SMTPCapabilities>, count: LiveCount)
+    {
         self.settings = settings
         self.tlsContext = tlsContext
         self.ready = ready

@@ -131,7 +131,8 @@ struct SMTPSessionState<Promise> {
             current = nil
             actions.append(.complete(transaction.promise, .failed(failure, reachedServer: true)))
         }
-        let unsent: DeliveryFailure = failure.failureClass == .transient ? .connection("the connection closed before this message's turn") : failure
+        let unsent: DeliveryFailure =
+            failure.failureClass == .transient ? .connection("the connection closed before this message's turn") : failure
         while let (_, promise) = urgentQueue.popFirst() ?? queue.popFirst() {
             actions.append(.complete(promise, .failed(unsent, reachedServer: false)))
         }

@@ -53,12 +53,17 @@ public struct WebhookProvider: DeliveryProvider {
                 continue
             }
             let body = Self.payload(delivery.job, at: now)
-            let request = HTTPTransport.post(endpoint.url, headers: [
-                ("Content-Type", "application/json"), ("User-Agent", "FlowMart-Notify/1"), ("webhook-id", delivery.job.deliveryID),
-                ("webhook-timestamp", String(timestamp)),
-                ("webhook-signature", StandardWebhookSigner.signature(
-                    id: delivery.job.deliveryID, timestamp: timestamp, body: body, secrets: endpoint.secrets)),
-            ], body: body, orElse: badEndpoint)
+            let request = HTTPTransport.post(
+                endpoint.url,
+                headers: [
+                    ("Content-Type", "application/json"), ("User-Agent", "FlowMart-Notify/1"), ("webhook-id", delivery.job.deliveryID),
+                    ("webhook-timestamp", String(timestamp)),
+                    (
+                        "webhook-signature",
+                        StandardWebhookSigner.signature(
+                            id: delivery.job.deliveryID, timestamp: timestamp, body: body, secrets: endpoint.secrets)
+                    ),
+                ], body: body, orElse: badEndpoint)
             guard case .success(let built) = request else {
                 planned.append(request)
                 continue
@@ -82,13 +87,18 @@ public struct WebhookProvider: DeliveryProvider {
                 results.append(.sent(providerMessageID: delivery.job.deliveryID))
             case .success(let response) where response.status == 410:
                 if let endpoint { await disabled(delivery.job, endpoint.url, "410 Gone") }
-                results.append(.failed(DeliveryFailure(code: "webhook-gone", .permanent, detail: "HTTP 410: the endpoint is gone; disabled")))
+                results.append(
+                    .failed(DeliveryFailure(code: "webhook-gone", .permanent, detail: "HTTP 410: the endpoint is gone; disabled")))
             case .success(let response):
-                results.append(.failed(DeliveryFailure(code: "http-\(response.status)", .transient, detail: "HTTP \(response.status) from the endpoint")))
+                results.append(
+                    .failed(
+                        DeliveryFailure(code: "http-\(response.status)", .transient, detail: "HTTP \(response.status) from the endpoint")))
             case .failure(let failure):
                 // Unreachable or refusing TLS is this endpoint's trouble, not every endpoint's: retried, never held.
-                results.append(.failed(DeliveryFailure(
-                    code: failure.code, failure.failureClass == .permanent ? .permanent : .transient, detail: failure.detail)))
+                results.append(
+                    .failed(
+                        DeliveryFailure(
+                            code: failure.code, failure.failureClass == .permanent ? .permanent : .transient, detail: failure.detail)))
             }
         }
         return results
@@ -100,7 +110,9 @@ public struct WebhookProvider: DeliveryProvider {
         func refused(_ reason: String) -> Result<String, DeliveryFailure> {
             .failure(DeliveryFailure(code: "webhook-address-refused", .permanent, detail: "the endpoint's host resolves to \(reason)"))
         }
-        guard let addresses = try? await resolve(host), let first = addresses.first else { return refused("no address (it does not resolve)") }
+        guard let addresses = try? await resolve(host), let first = addresses.first else {
+            return refused("no address (it does not resolve)")
+        }
         if let reason = addresses.lazy.compactMap({ policy.refusal($0) }).first { return refused(reason) }
         return HTTPTransport.text(ofAddress: first).map { .success($0) } ?? refused("not an IP address")
     }
@@ -108,10 +120,14 @@ public struct WebhookProvider: DeliveryProvider {
     static func payload(_ job: DeliveryJob, at date: Date) -> [UInt8] {
         JSONValue.object([
             ("type", .string("notification.created")), ("timestamp", .string(RFC3339.string(from: date))),
-            ("data", .object([
-                ("deliveryId", .string(job.deliveryID)), ("notificationId", .string(job.notificationID)), ("userId", .string(job.userID)),
-                ("lane", .string(job.lane.rawValue)), ("subject", .string(job.content.subject)), ("text", .string(job.content.text)),
-            ])),
+            (
+                "data",
+                .object([
+                    ("deliveryId", .string(job.deliveryID)), ("notificationId", .string(job.notificationID)),
+                    ("userId", .string(job.userID)),
+                    ("lane", .string(job.lane.rawValue)), ("subject", .string(job.content.subject)), ("text", .string(job.content.text)),
+                ])
+            ),
         ]).bytes
     }
 

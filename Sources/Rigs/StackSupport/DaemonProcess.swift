@@ -5,7 +5,8 @@ import Foundation
 /// given overrides.
 public final class DaemonProcess: @unchecked Sendable {
     /// The debug build the tests run: `make test` builds it first and exports its path; `swift build` puts it here.
-    public static let binary = ProcessInfo.processInfo.environment["NOTIFYD_BIN"]
+    public static let binary =
+        ProcessInfo.processInfo.environment["NOTIFYD_BIN"]
         ?? repositoryRoot.appendingPathComponent(".build/debug/notifyd").path
 
     /// The local stack's broker and the tests' database; no HTTP listener (several daemons may run at once), unless

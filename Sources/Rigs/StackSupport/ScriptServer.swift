@@ -18,7 +18,8 @@ public final class ScriptServer: @unchecked Sendable {
             defer { try? FileManager.default.removeItem(at: log) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", repositoryRoot.appendingPathComponent("deploy/dev/fakes/\(script)").path, "--port", String(port)]
+            process.arguments =
+                ["python3", repositoryRoot.appendingPathComponent("deploy/dev/fakes/\(script)").path, "--port", String(port)]
                 + arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.standardOutput = FileHandle.nullDevice

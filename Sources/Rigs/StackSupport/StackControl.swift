@@ -62,7 +62,9 @@ public enum StackURLs {
     /// suites that need a server run only then, and are skipped, saying what is missing, rather than failing to
     /// connect. The test database's URL alone is what the store's suites need.
     public static let hasTestPostgres = environment["NOTIFY_TEST_POSTGRES_URL"] != nil
-    public static let hasStack = ["NOTIFY_AMQP_URL", "NOTIFY_TEST_POSTGRES_URL", "NOTIFY_TEST_SMTP_PLAIN_PORT"].allSatisfy { environment[$0] != nil }
+    public static let hasStack = ["NOTIFY_AMQP_URL", "NOTIFY_TEST_POSTGRES_URL", "NOTIFY_TEST_SMTP_PLAIN_PORT"].allSatisfy {
+        environment[$0] != nil
+    }
     /// Whether it has the cluster stack's too (`deploy/dev/cluster test-env`, which `make test` evaluates).
     public static let hasCluster = environment["NOTIFY_TEST_CLUSTER_AMQP_URL"] != nil
 }

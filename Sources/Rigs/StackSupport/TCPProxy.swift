@@ -9,8 +9,10 @@ public final class TCPProxy: @unchecked Sendable {
     public init(targetPort: Int) throws {
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("deploy/dev/tcp-proxy.py").path,
-                             String(targetPort)]
+        process.arguments = [
+            "python3", repositoryRoot.appendingPathComponent("deploy/dev/tcp-proxy.py").path,
+            String(targetPort),
+        ]
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -42,7 +42,9 @@ struct AMQPBench: AsyncParsableCommand {
         try await publisher.deleteQueue(queue)
         await consumer.close()
         await publisher.close()
-        print("reference (plain C, same library, spike.md §3): publish ~19,900 msg/s (confirm every 500), consume ~45,900 msg/s (prefetch 500)")
+        print(
+            "reference (plain C, same library, spike.md §3): publish ~19,900 msg/s (confirm every 500), consume ~45,900 msg/s (prefetch 500)"
+        )
         print(String(format: "RESULT amqp_publish_confirmed %.0f msg/s", median(publishRates)))
         print(String(format: "RESULT amqp_consume_acked %.0f msg/s", median(consumeRates)))
     }

@@ -114,7 +114,8 @@ final class BenchRig {
     private static func startDaemon(_ slot: IsolatedStack, _ environment: [String: String]) async throws -> DaemonProcess {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notifyd")
         let daemon = try DaemonProcess(
-            binary: binary.path, environment: slot.daemonEnvironment.merging(["NOTIFY_LOG_LEVEL": "info"]) { $1 }.merging(environment) { $1 })
+            binary: binary.path,
+            environment: slot.daemonEnvironment.merging(["NOTIFY_LOG_LEVEL": "info"]) { $1 }.merging(environment) { $1 })
         guard await daemon.waitForLog("ready") else { throw SupportFailure("notifyd did not get ready: \(daemon.log)") }
         return daemon
     }

@@ -42,24 +42,37 @@ struct EmailBench: AsyncParsableCommand {
         var results = [String(format: "RESULT smtp_source_reference %.0f messages/s", reference)]
         if parts.contains(.client) {
             let client = try await clientAlone(logger: logger)
-            print(String(format: "SMTP client, pool of 8: %d emails (composed and sent), %.0f emails/s (%.0f %% of smtp-source)",
-                         messages, client, client / reference * 100))
-            results += [String(format: "RESULT smtp_client_throughput %.0f emails/s", client),
-                        String(format: "RESULT smtp_client_vs_reference %.1f %%", client / reference * 100)]
+            print(
+                String(
+                    format: "SMTP client, pool of 8: %d emails (composed and sent), %.0f emails/s (%.0f %% of smtp-source)",
+                    messages, client, client / reference * 100))
+            results += [
+                String(format: "RESULT smtp_client_throughput %.0f emails/s", client),
+                String(format: "RESULT smtp_client_vs_reference %.1f %%", client / reference * 100),
+            ]
         }
         if parts.contains(.priority) {
             let priority = try await priorityLatency()
-            print(String(format: "priority: %d high-lane emails under a %d low-lane backlog (%d still queued at the last one): p50 %.0f ms, p99 %.0f ms",
-                         probes, backlog, priority.queuedAtEnd, priority.p50, priority.p99))
-            results += [String(format: "RESULT priority_high_p50 %.1f ms", priority.p50),
-                        String(format: "RESULT priority_high_p99 %.1f ms", priority.p99)]
+            print(
+                String(
+                    format:
+                        "priority: %d high-lane emails under a %d low-lane backlog (%d still queued at the last one): p50 %.0f ms, p99 %.0f ms",
+                    probes, backlog, priority.queuedAtEnd, priority.p50, priority.p99))
+            results += [
+                String(format: "RESULT priority_high_p50 %.1f ms", priority.p50),
+                String(format: "RESULT priority_high_p99 %.1f ms", priority.p99),
+            ]
         }
         if parts.contains(.e2e) {
             let endToEnd = try await endToEndRate()
-            print(String(format: "end to end: %d PaymentProcessed → email accepted and recorded sent, %.0f emails/s (%.0f %% of smtp-source)",
-                         events, endToEnd.rate, endToEnd.rate / reference * 100))
-            results += [String(format: "RESULT email_end_to_end %.0f emails/s", endToEnd.rate),
-                        String(format: "RESULT email_end_to_end_peak_rss %.1f MB", endToEnd.rss)]
+            print(
+                String(
+                    format: "end to end: %d PaymentProcessed → email accepted and recorded sent, %.0f emails/s (%.0f %% of smtp-source)",
+                    events, endToEnd.rate, endToEnd.rate / reference * 100))
+            results += [
+                String(format: "RESULT email_end_to_end %.0f emails/s", endToEnd.rate),
+                String(format: "RESULT email_end_to_end_peak_rss %.1f MB", endToEnd.rss),
+            ]
         }
         for line in results { print(line) }
     }
@@ -74,8 +87,11 @@ struct EmailBench: AsyncParsableCommand {
             channel: .email, lane: .normal, transactional: true,
             content: MessageContent(
                 subject: "Payment received for order order-\(index)",
-                text: "Hello,\n\nWe received your payment of $\(index % 500).99 for order order-\(index).\nTransaction: tx-\(index)\n\nThank you for shopping with FlowMart.",
-                html: "<!DOCTYPE html>\n<html><body>\n<p>Hello,</p>\n<p>We received your payment of <strong>$\(index % 500).99</strong> for order <strong>order-\(index)</strong>.<br>\nTransaction: tx-\(index)</p>\n<p>Thank you for shopping with FlowMart.</p>\n</body></html>"))
+                text:
+                    "Hello,\n\nWe received your payment of $\(index % 500).99 for order order-\(index).\nTransaction: tx-\(index)\n\nThank you for shopping with FlowMart.",
+                html:
+                    "<!DOCTYPE html>\n<html><body>\n<p>Hello,</p>\n<p>We received your payment of <strong>$\(index % 500).99</strong> for order <strong>order-\(index)</strong>.<br>\nTransaction: tx-\(index)</p>\n<p>Thank you for shopping with FlowMart.</p>\n</body></html>"
+            ))
     }
 
     private func clientAlone(logger: Logger) async throws -> Double {
@@ -119,8 +135,9 @@ struct EmailBench: AsyncParsableCommand {
         try await Self.registerRecipients(events, prefix: "user-", db: rig.db)
         let bodies = (0..<events).map { Self.payment(user: "user-\($0)", index: $0, status: "confirmed") }
         let started = ContinuousClock.now
-        try await EventLoad.publish(bodies, firstIndex: 0, idPrefix: "e2e-", routingKey: "payment.processed", type: "PaymentProcessed",
-                                    exchange: rig.slot.exchange, lanes: 4, publisher: rig.publisher)
+        try await EventLoad.publish(
+            bodies, firstIndex: 0, idPrefix: "e2e-", routingKey: "payment.processed", type: "PaymentProcessed",
+            exchange: rig.slot.exchange, lanes: 4, publisher: rig.publisher)
         try await Self.waitForSent(events, db: rig.db, timeout: .seconds(600))
         let rate = Double(events) / (ContinuousClock.now - started).seconds
         let rss = rig.peakRSSMegabytes
@@ -175,7 +192,8 @@ struct EmailBench: AsyncParsableCommand {
     }
 
     static func payment(user: String, index: Int, status: String) -> [UInt8] {
-        Array("""
+        Array(
+            """
             {"transactionId":"tx-\(index)","userId":"\(user)","orderId":"order-\(index)",\
             "amount":\(index % 500).99,"currency":"USD","status":"\(status)","timestamp":"2026-11-21T10:00:00Z"}
             """.utf8)
@@ -184,9 +202,11 @@ struct EmailBench: AsyncParsableCommand {
     static func registerRecipients(_ count: Int, prefix: String, db: PGPool) async throws {
         for start in stride(from: 0, to: count, by: 50_000) {
             _ = try await db.withConnection { connection in
-                try connection.copy(into: "recipients", columns: ["user_id", "email"], rows: (start..<min(start + 50_000, count)).map {
-                    ["\(prefix)\($0)", "\(prefix)\($0)@example.com"]
-                })
+                try connection.copy(
+                    into: "recipients", columns: ["user_id", "email"],
+                    rows: (start..<min(start + 50_000, count)).map {
+                        ["\(prefix)\($0)", "\(prefix)\($0)@example.com"]
+                    })
             }
         }
     }
@@ -236,8 +256,10 @@ final class SMTPSink {
     func smtpSource(messages: Int, sessions: Int, size: Int) throws -> Double {
         let source = Process()
         source.executableURL = URL(fileURLWithPath: "/usr/sbin/smtp-source")
-        source.arguments = ["-d", "-s", String(sessions), "-m", String(messages), "-l", String(size),
-                            "-f", "notifications@flowmart.example", "-t", "user@example.com", "127.0.0.1:\(port)"]
+        source.arguments = [
+            "-d", "-s", String(sessions), "-m", String(messages), "-l", String(size),
+            "-f", "notifications@flowmart.example", "-t", "user@example.com", "127.0.0.1:\(port)",
+        ]
         source.standardOutput = FileHandle.nullDevice
         source.standardError = FileHandle.nullDevice
         let started = ContinuousClock.now
@@ -247,4 +269,3 @@ final class SMTPSink {
         return Double(messages) / (ContinuousClock.now - started).seconds
     }
 }
-

@@ -20,8 +20,9 @@ enum EventLoad {
                         let batch = (start..<min(start + 500, bodies.count)).map { offset in
                             AMQPOutgoingMessage(
                                 exchange: exchange, routingKey: routingKey, body: bodies[offset],
-                                properties: AMQPProperties(contentType: "application/json", persistent: true,
-                                                           messageID: "\(idPrefix)\(firstIndex + offset)", type: type))
+                                properties: AMQPProperties(
+                                    contentType: "application/json", persistent: true,
+                                    messageID: "\(idPrefix)\(firstIndex + offset)", type: type))
                         }
                         let outcomes = try await publisher.publish(batch, timeout: .seconds(60))
                         guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw SupportFailure("publish not confirmed") }

@@ -26,9 +26,10 @@ struct InventoryBench: AsyncParsableCommand {
         let (publisher, db) = (rig.publisher, rig.db)
         let (exchange, queue, sink) = (rig.slot.exchange, rig.slot.eventsQueue, "bench.\(rig.slot.id).out-of-stock")
         // Somewhere for the OutOfStock events to go, as a subscribing service would bind.
-        try await publisher.declare(AMQPTopology(
-            exchanges: [.init(name: exchange, type: "topic")], queues: [.init(name: sink, durable: true)],
-            bindings: [.init(queue: sink, exchange: exchange, routingKey: "inventory.out-of-stock")]))
+        try await publisher.declare(
+            AMQPTopology(
+                exchanges: [.init(name: exchange, type: "topic")], queues: [.init(name: sink, durable: true)],
+                bindings: [.init(queue: sink, exchange: exchange, routingKey: "inventory.out-of-stock")]))
 
         let started = ContinuousClock.now
         try await publish(range: 0..<events, publisher: publisher, exchange: exchange)
@@ -56,7 +57,9 @@ struct InventoryBench: AsyncParsableCommand {
         let bodies = range.map { index in
             let step = index / products
             let new = step % 10 == 9 ? 0 : 50 - step % 10
-            return Array(#"{"event_id":"adj-\#(index)","timestamp":"2026-11-21T\#(String(format: "%02d", 10 + step / 60 % 10)):\#(String(format: "%02d", step % 60)):00Z","product_id":"product-\#(index % products)","adjusted_quantity":-1,"new_quantity":\#(new),"warehouse_id":"wh-1"}"#.utf8)
+            return Array(
+                #"{"event_id":"adj-\#(index)","timestamp":"2026-11-21T\#(String(format: "%02d", 10 + step / 60 % 10)):\#(String(format: "%02d", step % 60)):00Z","product_id":"product-\#(index % products)","adjusted_quantity":-1,"new_quantity":\#(new),"warehouse_id":"wh-1"}"#
+                    .utf8)
         }
         try await EventLoad.publish(
             bodies, firstIndex: range.lowerBound, idPrefix: "adj-", routingKey: "inventory.adjusted",
@@ -71,8 +74,10 @@ struct InventoryBench: AsyncParsableCommand {
             try connection.copy(
                 into: "outbox", columns: ["message_id", "exchange", "routing_key", "type", "version", "correlation_id", "body"],
                 rows: (0..<count).map { index in
-                    ["oos-\(index)", exchange, "inventory.out-of-stock", "OutOfStock", "0.0.4", "bench",
-                     #"{"event_id":"oos-\#(index)","timestamp":"2026-11-21T10:00:00.000Z","product_id":"p-\#(index)","last_available_quantity":1}"#]
+                    [
+                        "oos-\(index)", exchange, "inventory.out-of-stock", "OutOfStock", "0.0.4", "bench",
+                        #"{"event_id":"oos-\#(index)","timestamp":"2026-11-21T10:00:00.000Z","product_id":"p-\#(index)","last_available_quantity":1}"#,
+                    ]
                 })
             return ContinuousClock.now
         }

@@ -8,7 +8,10 @@ import StackSupport
 struct NotifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-bench", abstract: "Benchmarks against the local RabbitMQ and PostgreSQL.",
-        subcommands: [AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self, EmailBench.self, PacingBench.self, PushBench.self, SMSBench.self, SendBench.self],
+        subcommands: [
+            AllBenches.self, AMQPBench.self, ServiceBench.self, InventoryBench.self, EmailBench.self, PacingBench.self, PushBench.self,
+            SMSBench.self, SendBench.self,
+        ],
         defaultSubcommand: AllBenches.self)
 }
 
@@ -54,11 +57,15 @@ struct DaemonOverrides: ParsableArguments {
 
     var environment: [String: String] {
         get throws {
-            try Dictionary(settings.map { setting in
-                let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, parts[0].hasPrefix("NOTIFY_") else { throw SupportFailure("--set takes NOTIFY_KEY=value, not \(setting)") }
-                return (parts[0], parts[1])
-            }) { $1 }
+            try Dictionary(
+                settings.map { setting in
+                    let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, parts[0].hasPrefix("NOTIFY_") else {
+                        throw SupportFailure("--set takes NOTIFY_KEY=value, not \(setting)")
+                    }
+                    return (parts[0], parts[1])
+                }
+            ) { $1 }
         }
     }
 

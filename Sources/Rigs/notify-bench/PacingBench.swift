@@ -64,8 +64,11 @@ struct PacingBench: AsyncParsableCommand {
             while end < times.count, times[end] < time + interval { end += 1 }
             perInterval = max(perInterval, end - start)
         }
-        print(String(format: "pacing: %d emails through %d daemons at a shared limit of %d/s (burst %d): %.2f/s achieved (%+.2f %%); at most %d in any second, %d in any %.0f ms",
-                     events, daemons, rate, burst, achieved, (achieved / Double(rate) - 1) * 100, perSecond, perInterval, interval * 1000))
+        print(
+            String(
+                format:
+                    "pacing: %d emails through %d daemons at a shared limit of %d/s (burst %d): %.2f/s achieved (%+.2f %%); at most %d in any second, %d in any %.0f ms",
+                events, daemons, rate, burst, achieved, (achieved / Double(rate) - 1) * 100, perSecond, perInterval, interval * 1000))
         print(String(format: "RESULT pacing_achieved_rate %.2f emails/s", achieved))
         print(String(format: "RESULT pacing_error %.2f %%", (achieved / Double(rate) - 1) * 100))
         print("RESULT pacing_max_per_second \(perSecond) emails")
@@ -74,7 +77,8 @@ struct PacingBench: AsyncParsableCommand {
 
     /// When each dumped message was written (one folder per second of arrival, a file per message), sorted.
     static func arrivals(in folder: URL) -> [Double] {
-        let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.contentModificationDateKey, .isRegularFileKey])
+        let files = FileManager.default.enumerator(
+            at: folder, includingPropertiesForKeys: [.contentModificationDateKey, .isRegularFileKey])
         return (files?.allObjects as? [URL] ?? []).compactMap { file in
             let values = try? file.resourceValues(forKeys: [.contentModificationDateKey, .isRegularFileKey])
             return values?.isRegularFile == true ? values?.contentModificationDate?.timeIntervalSince1970 : nil

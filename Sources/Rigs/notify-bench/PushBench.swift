@@ -5,8 +5,8 @@ import Logging
 import NotifyCore
 import Postgres
 import Providers
-import Synchronization
 import StackSupport
+import Synchronization
 
 /// Push throughput against a local FCM peer (Hummingbird in this process, answering the token exchange and
 /// `messages:send` as FCM does, without checks: the tests check the protocol against the contract fake). The
@@ -31,14 +31,20 @@ struct PushBench: AsyncParsableCommand {
 
         let client = try await clientAlone(settings)
         print(String(format: "FCM client alone: %d pushes, %.0f pushes/s", messages, client))
-        let rig = try await BenchRig(stack, environment: try BenchRig.rulesEnvironment(
-            BenchRig.shippedRules.replacingOccurrences(of: #"["in-app", "email"]"#, with: #"["in-app", "push"]"#)
-        ).merging(["NOTIFY_FCM_SERVICE_ACCOUNT": account, "NOTIFY_FCM_ENDPOINT": peer.baseURL]) { $1 }.merging(try daemon.environment) { $1 })
+        let rig = try await BenchRig(
+            stack,
+            environment: try BenchRig.rulesEnvironment(
+                BenchRig.shippedRules.replacingOccurrences(of: #"["in-app", "email"]"#, with: #"["in-app", "push"]"#)
+            ).merging(["NOTIFY_FCM_SERVICE_ACCOUNT": account, "NOTIFY_FCM_ENDPOINT": peer.baseURL]) { $1 }.merging(try daemon.environment) {
+                $1
+            })
         for start in stride(from: 0, to: events, by: 50_000) {
             _ = try await rig.db.withConnection { db in
-                try db.copy(into: "recipients", columns: ["user_id", "push_tokens"], rows: (start..<min(start + 50_000, events)).map {
-                    ["user-\($0)", #"[{"platform": "fcm", "token": "device-\#($0)"}]"#]
-                })
+                try db.copy(
+                    into: "recipients", columns: ["user_id", "push_tokens"],
+                    rows: (start..<min(start + 50_000, events)).map {
+                        ["user-\($0)", #"[{"platform": "fcm", "token": "device-\#($0)"}]"#]
+                    })
             }
         }
         let before = peer.sent
@@ -52,8 +58,11 @@ struct PushBench: AsyncParsableCommand {
         let rss = rig.peakRSSMegabytes
         await rig.tearDown()
         guard peer.sent - before == events else { throw SupportFailure("the peer took \(peer.sent - before) pushes for \(events) events") }
-        print(String(format: "end to end: %d PaymentProcessed → push accepted and recorded sent, %.0f pushes/s (%.0f %% of the client alone), peak RSS %.1f MB",
-                     events, rate, rate / client * 100, rss))
+        print(
+            String(
+                format:
+                    "end to end: %d PaymentProcessed → push accepted and recorded sent, %.0f pushes/s (%.0f %% of the client alone), peak RSS %.1f MB",
+                events, rate, rate / client * 100, rss))
         for line in [
             String(format: "RESULT fcm_client_throughput %.0f pushes/s", client),
             String(format: "RESULT push_end_to_end %.0f pushes/s", rate),
@@ -68,9 +77,10 @@ struct PushBench: AsyncParsableCommand {
         let provider = try await FCMProvider(settings: settings, transport: transport) { _, _ in }
         let batches = stride(from: 0, to: messages, by: 256).map { start in
             (start..<min(start + 256, messages)).map { index in
-                ClaimedDelivery(job: DeliveryJob(
-                    deliveryID: "d-\(index)", notificationID: "n-\(index)", userID: "u-\(index)", channel: .push, lane: .normal,
-                    transactional: true, content: MessageContent(subject: "Payment received", text: "Thank you", html: nil)),
+                ClaimedDelivery(
+                    job: DeliveryJob(
+                        deliveryID: "d-\(index)", notificationID: "n-\(index)", userID: "u-\(index)", channel: .push, lane: .normal,
+                        transactional: true, content: MessageContent(subject: "Payment received", text: "Thank you", html: nil)),
                     address: #"[{"platform": "fcm", "token": "device-\#(index)"}]"#, attempt: 1)
             }
         }
@@ -116,15 +126,21 @@ final class FCMPeer: Sendable {
         let counter = Counter()
         let router = Router()
         router.post("/token") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(
-                string: #"{"access_token": "ya29.bench", "expires_in": 3599, "token_type": "Bearer"}"#)))
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(
+                    byteBuffer: ByteBuffer(
+                        string: #"{"access_token": "ya29.bench", "expires_in": 3599, "token_type": "Bearer"}"#)))
         }
         router.post("/v1/projects/:project/messages:send") { request, _ in
             var request = request
             _ = try await request.collectBody(upTo: 64 * 1024)
             let number = counter.value.add(1, ordering: .relaxed).newValue
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(
-                string: #"{"name": "projects/bench/messages/0:\#(number)"}"#)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(
+                    byteBuffer: ByteBuffer(
+                        string: #"{"name": "projects/bench/messages/0:\#(number)"}"#)))
         }
         var logger = Logger(label: "fcm-peer")
         // Quiet: cancelling the server at the end is its normal stop.

@@ -25,15 +25,20 @@ struct SMSBench: AsyncParsableCommand {
             script: "twilio_fake.py", arguments: ["--account-sid", Self.account], environment: ["TWILIO_FAKE_AUTH_TOKEN": token])
         let rules = BenchRig.shippedRules
             .replacingOccurrences(of: #"["in-app", "email"]"#, with: #"["in-app", "sms"]"#)
-            .replacingOccurrences(of: #""template": "payment-received", "type": "payment", "priority": "normal""#,
-                                  with: #""template": "payment-received", "type": "payment", "priority": "low""#)
-        let rig = try await BenchRig(stack, environment: try BenchRig.rulesEnvironment(rules).merging([
-            "NOTIFY_TWILIO_BASE_URL": fake.baseURL, "NOTIFY_TWILIO_ACCOUNT_SID": Self.account, "NOTIFY_TWILIO_AUTH_TOKEN": token,
-            "NOTIFY_TWILIO_FROM": "+15005550006", "NOTIFY_TWILIO_RATE_PER_SECOND": String(rate), "NOTIFY_TWILIO_RATE_BURST": "10",
-        ]) { $1 }.merging(try daemon.environment) { $1 })
+            .replacingOccurrences(
+                of: #""template": "payment-received", "type": "payment", "priority": "normal""#,
+                with: #""template": "payment-received", "type": "payment", "priority": "low""#)
+        let rig = try await BenchRig(
+            stack,
+            environment: try BenchRig.rulesEnvironment(rules).merging([
+                "NOTIFY_TWILIO_BASE_URL": fake.baseURL, "NOTIFY_TWILIO_ACCOUNT_SID": Self.account, "NOTIFY_TWILIO_AUTH_TOKEN": token,
+                "NOTIFY_TWILIO_FROM": "+15005550006", "NOTIFY_TWILIO_RATE_PER_SECOND": String(rate), "NOTIFY_TWILIO_RATE_BURST": "10",
+            ]) { $1 }.merging(try daemon.environment) { $1 })
         _ = try await rig.db.withConnection { db in
-            try db.copy(into: "recipients", columns: ["user_id", "phone"], rows: (0..<campaign).map { ["bulk-\($0)", "+1415557\(String(format: "%04d", $0))"] }
-                + (0..<2 * probes).map { ["probe-\($0)", "+1415558\(String(format: "%04d", $0))"] })
+            try db.copy(
+                into: "recipients", columns: ["user_id", "phone"],
+                rows: (0..<campaign).map { ["bulk-\($0)", "+1415557\(String(format: "%04d", $0))"] }
+                    + (0..<2 * probes).map { ["probe-\($0)", "+1415558\(String(format: "%04d", $0))"] })
         }
         let idle = try await probe(0..<probes, rig: rig, fake: fake)
         try await EventLoad.publish(
@@ -50,8 +55,10 @@ struct SMSBench: AsyncParsableCommand {
         let window = (during.last ?? 0) - (campaignStart.last ?? 0)
         let campaignRate = Double(during.count - campaignStart.count) / max(window, 0.001)
         print(String(format: "high-lane SMS, idle: p50 %.0f ms, p99 %.0f ms", percentile(idle, 0.5), percentile(idle, 0.99)))
-        print(String(format: "high-lane SMS under a campaign at %d/s (%.0f/s sent meanwhile, its share %d/s): p50 %.0f ms, p99 %.0f ms",
-                     rate, campaignRate, rate * 8 / 10, percentile(busy, 0.5), percentile(busy, 0.99)))
+        print(
+            String(
+                format: "high-lane SMS under a campaign at %d/s (%.0f/s sent meanwhile, its share %d/s): p50 %.0f ms, p99 %.0f ms",
+                rate, campaignRate, rate * 8 / 10, percentile(busy, 0.5), percentile(busy, 0.99)))
         for line in [
             String(format: "RESULT sms_high_idle_p99 %.1f ms", percentile(idle, 0.99)),
             String(format: "RESULT sms_high_under_campaign_p50 %.1f ms", percentile(busy, 0.5)),

@@ -4,8 +4,8 @@ import Foundation
 import Logging
 import NotifyStore
 import Postgres
-import Synchronization
 import StackSupport
+import Synchronization
 
 /// The daemon end to end: a release `notifyd` (next to this binary) on its own database and queues.
 ///
@@ -26,7 +26,10 @@ struct ServiceBench: AsyncParsableCommand {
     @Option(help: "Timed single-client queries.") var queries = 3_000
     @Option(help: "Concurrent query clients.") var clients = 8
     @Option(help: "Seconds of the throughput run.") var seconds = 5.0
-    @Flag(help: "Also time the queries without a key (the daemon's keyless inbox mode), alternating with the keyed runs: the cost of authentication.")
+    @Flag(
+        help:
+            "Also time the queries without a key (the daemon's keyless inbox mode), alternating with the keyed runs: the cost of authentication."
+    )
     var compareKeyless = false
     @OptionGroup var daemon: DaemonOverrides
 
@@ -34,7 +37,8 @@ struct ServiceBench: AsyncParsableCommand {
         // In-app only, as before email existed: this is the figure earlier releases are compared on.
         let keyless = compareKeyless ? ["NOTIFY_AUTH_INBOX_REQUIRES_KEY": "false"] : [:]
         let rig = try await BenchRig(
-            stack, environment: try BenchRig.rulesEnvironment(BenchRig.inAppOnlyRules).merging(try daemon.environment) { $1 }
+            stack,
+            environment: try BenchRig.rulesEnvironment(BenchRig.inAppOnlyRules).merging(try daemon.environment) { $1 }
                 .merging(keyless) { $1 })
         let scraper = daemon.scrapeHTTP ? HTTPScraper(port: try daemon.httpPort) : nil
         defer { scraper?.stop() }
@@ -59,8 +63,11 @@ struct ServiceBench: AsyncParsableCommand {
             for presented in compareKeyless ? [nil, key] : [key] {  // keyed last: the RESULT lines report it
                 let label = presented == nil ? "without a key" : "with a service key"
                 (p50, p99) = try await latency(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: presented)
-                print(String(format: "query latency (%@, round %d): GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms",
-                             label, round + 1, stored, users, p50, p99))
+                print(
+                    String(
+                        format:
+                            "query latency (%@, round %d): GetUserNotifications over %d notifications of %d users, 1 client: p50 %.3f ms, p99 %.3f ms",
+                        label, round + 1, stored, users, p50, p99))
                 throughput = try await concurrentThroughput(amqp: rig.amqp, logger: rig.logger, queue: rpcQueue, key: presented)
                 print(String(format: "query throughput (%@, round %d): %d clients, %.0f replies/s", label, round + 1, clients, throughput))
             }
@@ -83,8 +90,10 @@ struct ServiceBench: AsyncParsableCommand {
         let published = ContinuousClock.now - started
         try await EventLoad.waitUntilStored(events, publisher: publisher, queue: queue, db: db)
         let elapsed = ContinuousClock.now - started
-        print(String(format: "ingestion: all %d confirmed by the broker after %.2f s, all stored and acked after %.2f s",
-                     events, published.seconds, elapsed.seconds))
+        print(
+            String(
+                format: "ingestion: all %d confirmed by the broker after %.2f s, all stored and acked after %.2f s",
+                events, published.seconds, elapsed.seconds))
         return Double(events) / elapsed.seconds
     }
 
@@ -92,7 +101,8 @@ struct ServiceBench: AsyncParsableCommand {
     private func publish(from first: Int, count: Int, publisher: AMQPConnection, exchange: String) async throws {
         let users = users
         let bodies = (first..<first + count).map { index in
-            Array("""
+            Array(
+                """
                 {"transactionId":"tx-\(index)","userId":"user-\(index % users)","orderId":"order-\(index)",\
                 "amount":\(index % 500).99,"currency":"USD","status":"confirmed","timestamp":"2026-11-21T10:00:00Z"}
                 """.utf8)
@@ -111,17 +121,23 @@ struct ServiceBench: AsyncParsableCommand {
             let (users, total) = (users, stored)
             try await db.withConnection { connection in
                 let rows: [[(any PGEncodable)?]] = (start..<min(start + chunk, missing)).map { index in
-                    [UUID(), "user-\(index % users)", "payment", "normal", PGTextArray(["in-app"]), "Payment received",
-                     "We received your payment of $\(index % 500).99 for order seed-\(index). Thank you!",
-                     "{\"orderId\":\"seed-\(index)\"}", "seed-\(index)",
-                     Date(timeIntervalSince1970: 1_790_000_000 + Double(index) / Double(total) * 86_400 * 30)]
+                    [
+                        UUID(), "user-\(index % users)", "payment", "normal", PGTextArray(["in-app"]), "Payment received",
+                        "We received your payment of $\(index % 500).99 for order seed-\(index). Thank you!",
+                        "{\"orderId\":\"seed-\(index)\"}", "seed-\(index)",
+                        Date(timeIntervalSince1970: 1_790_000_000 + Double(index) / Double(total) * 86_400 * 30),
+                    ]
                 }
-                try connection.copy(into: "notifications", columns: [
-                    "id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key", "created_at",
-                ], rows: rows)
+                try connection.copy(
+                    into: "notifications",
+                    columns: [
+                        "id", "user_id", "type", "priority", "channels", "title", "message", "metadata", "source_event_key", "created_at",
+                    ], rows: rows)
             }
         }
-        try await db.withConnection { _ = try $0.execute("UPDATE notifications SET read_at = created_at WHERE source_event_key LIKE 'seed-%7'") }
+        try await db.withConnection {
+            _ = try $0.execute("UPDATE notifications SET read_at = created_at WHERE source_event_key LIKE 'seed-%7'")
+        }
         try await db.withConnection { _ = try $0.execute("VACUUM ANALYZE notifications") }
     }
 
@@ -133,7 +149,8 @@ struct ServiceBench: AsyncParsableCommand {
         for index in 0..<(queries + 300) {
             let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
             let started = ContinuousClock.now
-            let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: key.map { ["x-api-key": .string($0)] } ?? [:])
+            let reply = try await client.call(
+                queue: queue, type: "GetUserNotifications", body: body, headers: key.map { ["x-api-key": .string($0)] } ?? [:])
             let elapsed = ContinuousClock.now - started
             guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
             if index >= 300 { samples.append(elapsed.seconds * 1000) }
@@ -157,7 +174,8 @@ struct ServiceBench: AsyncParsableCommand {
                     let deadline = started + .seconds(seconds)
                     while ContinuousClock.now < deadline {
                         let body = Array(#"{"userId":"user-\#(Int.random(in: 0..<users))","limit":20}"#.utf8)
-                        let reply = try await client.call(queue: queue, type: "GetUserNotifications", body: body, headers: key.map { ["x-api-key": .string($0)] } ?? [:])
+                        let reply = try await client.call(
+                            queue: queue, type: "GetUserNotifications", body: body, headers: key.map { ["x-api-key": .string($0)] } ?? [:])
                         guard reply.properties.headers["status"] == .int(200) else { throw SupportFailure("query failed") }
                         count += 1
                     }

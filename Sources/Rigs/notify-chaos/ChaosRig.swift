@@ -33,13 +33,16 @@ final class ChaosRig: @unchecked Sendable {
     private var stoppedPeakRSS = 0.0
 
     /// `lastDaemonEnvironment` is added to the last daemon's settings alone (a soak compares one setting that way).
-    init(_ options: ClusterOptions, daemons count: Int, proxyFirstDaemon: Bool = false, lastDaemonEnvironment: [String: String] = [:]) async throws {
+    init(_ options: ClusterOptions, daemons count: Int, proxyFirstDaemon: Bool = false, lastDaemonEnvironment: [String: String] = [:])
+        async throws
+    {
         self.options = options
         var logger = Logger(label: "notify-chaos")
         logger.logLevel = .error
         self.logger = logger
         slot = try await IsolatedStack(prefix: "chaos", amqpURL: options.amqpURL, postgresURL: options.postgresPrimary, logger: logger)
-        smtp = try SMTPPeer(certificateDirectory: URL(fileURLWithPath: options.tlsCA).deletingLastPathComponent(), password: options.smtpPassword)
+        smtp = try SMTPPeer(
+            certificateDirectory: URL(fileURLWithPath: options.tlsCA).deletingLastPathComponent(), password: options.smtpPassword)
         db = PGPool(configuration: try PGConfiguration(url: options.daemonPostgresURL(slot.database)), logger: logger)
         var amqp = try AMQPConfiguration(url: options.amqpURL)
         amqp.alternateNodes = try options.nodes
@@ -75,13 +78,15 @@ final class ChaosRig: @unchecked Sendable {
             let daemon = try await Self.start(settings[index])
             lock.withLock { running.append(daemon) }
         }
-        try await client.declare(AMQPTopology(
-            exchanges: [.init(name: slot.exchange, type: "topic")],
-            queues: [.init(name: outOfStockQueue, arguments: ["x-queue-type": "quorum"])],
-            bindings: [.init(queue: outOfStockQueue, exchange: slot.exchange, routingKey: "inventory.out-of-stock")]))
+        try await client.declare(
+            AMQPTopology(
+                exchanges: [.init(name: slot.exchange, type: "topic")],
+                queues: [.init(name: outOfStockQueue, arguments: ["x-queue-type": "quorum"])],
+                bindings: [.init(queue: outOfStockQueue, exchange: slot.exchange, routingKey: "inventory.out-of-stock")]))
         let tag = tag
         try await db.withConnection { db in
-            _ = try db.query("""
+            _ = try db.query(
+                """
                 INSERT INTO recipients (user_id, email)
                 SELECT \(tag) || '-' || i, \(tag) || '-' || i || '@example.com' FROM generate_series(0, \(Self.users - 1)) i
                 """)
@@ -135,7 +140,9 @@ final class ChaosRig: @unchecked Sendable {
     private static func start(_ environment: [String: String]) async throws -> DaemonProcess {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notifyd")
         let daemon = try DaemonProcess(binary: binary.path, environment: environment)
-        guard await daemon.waitForLog("ready", timeout: .seconds(90)) else { throw SupportFailure("notifyd did not get ready: \(daemon.log.suffix(2000))") }
+        guard await daemon.waitForLog("ready", timeout: .seconds(90)) else {
+            throw SupportFailure("notifyd did not get ready: \(daemon.log.suffix(2000))")
+        }
         return daemon
     }
 }
@@ -143,7 +150,6 @@ final class ChaosRig: @unchecked Sendable {
 extension DaemonProcess {
     /// VmHWM: the resident set's high-water mark since the process started, in MB.
     var peakRSSMegabytes: Double { Double(peakResidentBytes ?? 0) / 1024 / 1024 }
-
 
     /// VmRSS: the resident set now, in MB (0 once it has exited).
     var residentMegabytes: Double {

@@ -6,13 +6,16 @@ import StackSupport
 /// Where the cluster stack listens: what `deploy/dev/cluster test-env` and `deploy/dev/stack env` export (the make
 /// targets evaluate both).
 struct ClusterOptions: ParsableArguments {
-    @Option(help: "The first broker node's URL.") var amqpURL = environment("NOTIFY_TEST_CLUSTER_AMQP_URL", "amqp://guest:guest@127.0.0.1:5692/%2f")
-    @Option(help: "The other nodes, host:port,host:port.") var amqpNodes = environment("NOTIFY_TEST_CLUSTER_AMQP_NODES", "127.0.0.1:5693,127.0.0.1:5694")
+    @Option(help: "The first broker node's URL.") var amqpURL = environment(
+        "NOTIFY_TEST_CLUSTER_AMQP_URL", "amqp://guest:guest@127.0.0.1:5692/%2f")
+    @Option(help: "The other nodes, host:port,host:port.") var amqpNodes = environment(
+        "NOTIFY_TEST_CLUSTER_AMQP_NODES", "127.0.0.1:5693,127.0.0.1:5694")
     @Option(help: "The primary's maintenance database URL (slots create their database there).")
     var postgresPrimary = environment("NOTIFY_TEST_CLUSTER_POSTGRES_PRIMARY", "postgresql://postgres@127.0.0.1:55442/postgres")
     @Option(help: "Primary and replica, host:port,host:port: the daemons' multi-host URL.")
     var postgresHosts = environment("NOTIFY_TEST_CLUSTER_POSTGRES_HOSTS", "127.0.0.1:55442,127.0.0.1:55443")
-    @Option(help: "The cluster script (kill-node, pg-promote, ...).") var cluster = environment("NOTIFY_CLUSTER", repositoryRoot.appendingPathComponent("deploy/dev/cluster").path)
+    @Option(help: "The cluster script (kill-node, pg-promote, ...).") var cluster = environment(
+        "NOTIFY_CLUSTER", repositoryRoot.appendingPathComponent("deploy/dev/cluster").path)
     @Option(help: "The stack's test CA; server.pem and server.key beside it serve the checker's SMTP peer.")
     var tlsCA = environment("NOTIFY_TEST_TLS_CA", repositoryRoot.appendingPathComponent(".stack/tls/ca.pem").path)
     @Option(help: "The SMTP peer's password.") var smtpPassword = environment("NOTIFY_TEST_SMTP_PASSWORD", "notify-test-password")

@@ -9,6 +9,7 @@ enum Growth {
         let sizes = try await rig.db.withConnection { try Census.tableSizes(on: $0) }
         let scale = 1_000_000 / Double(events) / 1_048_576
         return "  growth per million events (nine in ten payments with email and in-app): "
-            + sizes.sorted { $0.bytes > $1.bytes }.map { String(format: "%@ %.0f MB", $0.table, Double($0.bytes) * scale) }.joined(separator: ", ")
+            + sizes.sorted { $0.bytes > $1.bytes }.map { String(format: "%@ %.0f MB", $0.table, Double($0.bytes) * scale) }.joined(
+                separator: ", ")
     }
 }

@@ -40,7 +40,9 @@ final class LoadGenerator: @unchecked Sendable {
     var confirmed: [Int] { lock.withLock { confirmedIndexes } }
     var confirmedCount: Int { lock.withLock { confirmedIndexes.count } }
     /// When event `index` was first published (seconds since 1970): the start of its latency.
-    func publishTime(_ index: Int) -> Double? { lock.withLock { index < publishedAt.count && publishedAt[index] > 0 ? publishedAt[index] : nil } }
+    func publishTime(_ index: Int) -> Double? {
+        lock.withLock { index < publishedAt.count && publishedAt[index] > 0 ? publishedAt[index] : nil }
+    }
     /// Publishes that failed or came back unconfirmed, and were retried.
     var retries: Int { lock.withLock { failures } }
 
@@ -48,7 +50,9 @@ final class LoadGenerator: @unchecked Sendable {
     /// second's worth; returns when every one is confirmed.
     func run(_ range: Range<Int>, rate: Double) async throws {
         if !publisher.isConnected { try await publisher.connect() }
-        lock.withLock { if publishedAt.count < range.upperBound { publishedAt += Array(repeating: 0, count: range.upperBound - publishedAt.count) } }
+        lock.withLock {
+            if publishedAt.count < range.upperBound { publishedAt += Array(repeating: 0, count: range.upperBound - publishedAt.count) }
+        }
         let batchSize = rate > 0 ? max(1, Int(rate / 10)) : 200
         let started = ContinuousClock.now
         for start in stride(from: range.lowerBound, to: range.upperBound, by: batchSize) {
@@ -98,7 +102,8 @@ final class LoadGenerator: @unchecked Sendable {
         }
         return AMQPOutgoingMessage(
             exchange: exchange, routingKey: routingKey, body: Array(body.utf8),
-            properties: AMQPProperties(contentType: "application/json", headers: ["version": "1.0.0"], persistent: true,
-                                       messageID: messageID(index), type: type))
+            properties: AMQPProperties(
+                contentType: "application/json", headers: ["version": "1.0.0"], persistent: true,
+                messageID: messageID(index), type: type))
     }
 }

@@ -68,9 +68,12 @@ struct ChaosRun: AsyncParsableCommand {
         let verdict = try await Checker.judge(rig, load)
         await load.close()
         report(verdict.line(scenario.rawValue))
-        report(String(format: "  recovery: ingestion stalled %.1f s, email stalled %.1f s after the fault; load %.0f s, every effect in %.0f s after it%@; peak RSS %.0f MB; publisher retries %d",
-                      sampler.longestStall(after: faultAt, \.stored), sampler.longestStall(after: faultAt, \.emails),
-                      published - started, drained - published, settled ? "" : " (NOT SETTLED)", rig.peakRSSMegabytes, load.retries))
+        report(
+            String(
+                format:
+                    "  recovery: ingestion stalled %.1f s, email stalled %.1f s after the fault; load %.0f s, every effect in %.0f s after it%@; peak RSS %.0f MB; publisher retries %d",
+                sampler.longestStall(after: faultAt, \.stored), sampler.longestStall(after: faultAt, \.emails),
+                published - started, drained - published, settled ? "" : " (NOT SETTLED)", rig.peakRSSMegabytes, load.retries))
         for example in verdict.examples { report("  \(example)") }
         if scenario == .baseline {
             report(try await Growth.perMillionEvents(rig, events: events))

@@ -27,7 +27,9 @@ final class ProgressSampler: @unchecked Sendable {
             while !Task.isCancelled {
                 let confirmed = load.confirmed.filter { LoadGenerator.kind($0) == .payment }.count
                 // While the database is away (a promotion) the last count stands: that is the stall being measured.
-                if let count = try? await rig.db.withConnection({ try Census.notifications(usersPrefixed: tag + "-", on: $0) }) { stored = count }
+                if let count = try? await rig.db.withConnection({ try Census.notifications(usersPrefixed: tag + "-", on: $0) }) {
+                    stored = count
+                }
                 let sample = Sample(at: now, confirmed: confirmed, stored: stored, emails: rig.smtp.received)
                 lock.withLock { samples.append(sample) }
                 try? await Task.sleep(for: .milliseconds(500))

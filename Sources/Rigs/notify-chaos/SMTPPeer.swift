@@ -61,9 +61,13 @@ final class SMTPPeer: @unchecked Sendable {
             guard let handle = FileHandle(forReadingAtPath: folder.appendingPathComponent(name).path) else { return nil }
             defer { try? handle.close() }
             let head = String(decoding: handle.readData(ofLength: 4096), as: UTF8.self)
-            for line in head.split(separator: "\r\n", omittingEmptySubsequences: false).flatMap({ $0.split(separator: "\n", omittingEmptySubsequences: false) }) {
+            for line in head.split(separator: "\r\n", omittingEmptySubsequences: false).flatMap({
+                $0.split(separator: "\n", omittingEmptySubsequences: false)
+            }) {
                 if line.isEmpty { break }
-                if line.lowercased().hasPrefix("message-id:") { return line.dropFirst("message-id:".count).trimmingCharacters(in: .whitespaces) }
+                if line.lowercased().hasPrefix("message-id:") {
+                    return line.dropFirst("message-id:".count).trimmingCharacters(in: .whitespaces)
+                }
             }
             return nil
         }

@@ -10,7 +10,10 @@ struct ScaleRun: AsyncParsableCommand {
     @OptionGroup var cluster: ClusterOptions
     @Option(help: "Events per run.") var events = 10_000
     @Option(parsing: .upToNextOption, help: "Daemon counts to measure.") var daemons: [Int] = [1, 2, 3]
-    @Flag(help: "Publish every event first, with the daemons stopped, then start them: their capacity, without the publisher's share of the CPU.")
+    @Flag(
+        help:
+            "Publish every event first, with the daemons stopped, then start them: their capacity, without the publisher's share of the CPU."
+    )
     var backlog = false
 
     func run() async throws {
@@ -40,7 +43,10 @@ struct ScaleRun: AsyncParsableCommand {
             report(verdict.line(name))
             if !backlog { report(String(format: "RESULT %@_publish %.0f events/s", name, Double(events) / (published - started))) }
             report(String(format: "RESULT %@_ingest %.0f events/s", name, Double(events) / (stored - started)))
-            report(String(format: "RESULT %@_end_to_end %.0f events/s%@", name, Double(events) / (ended - started), settled ? "" : " (NOT SETTLED)"))
+            report(
+                String(
+                    format: "RESULT %@_end_to_end %.0f events/s%@", name, Double(events) / (ended - started),
+                    settled ? "" : " (NOT SETTLED)"))
             report(String(format: "RESULT %@_peak_rss %.0f MB", name, rig.peakRSSMegabytes))
             await rig.tearDown()
         }

@@ -40,9 +40,13 @@ struct SoakRun: AsyncParsableCommand {
         let events = Int(minutes * 60 * rate)
         let started = Date().timeIntervalSince1970
         let faults = FaultLog()
-        report("soak: \(events) events at \(Int(rate))/s for \(minutes) min, a fault every \(Int(faultEvery)) s; CSV \(csvPath)"
-            + (arenas.isEmpty ? "" : "; daemon 3 with MALLOC_ARENA_MAX=\(thirdDaemonArenas)"))
-        try csv.write(contentsOf: Data("t,confirmed,stored,emails,throughput,latency_p99_ms,rss1_mb,rss2_mb,rss3_mb,lane_high_age_s,lane_normal_age_s,lane_low_age_s,lane_depth,db_mb,fault,pid1,pid2,pid3\n".utf8))
+        report(
+            "soak: \(events) events at \(Int(rate))/s for \(minutes) min, a fault every \(Int(faultEvery)) s; CSV \(csvPath)"
+                + (arenas.isEmpty ? "" : "; daemon 3 with MALLOC_ARENA_MAX=\(thirdDaemonArenas)"))
+        try csv.write(
+            contentsOf: Data(
+                "t,confirmed,stored,emails,throughput,latency_p99_ms,rss1_mb,rss2_mb,rss3_mb,lane_high_age_s,lane_normal_age_s,lane_low_age_s,lane_depth,db_mb,fault,pid1,pid2,pid3\n"
+                    .utf8))
 
         let sampler = Task {
             var (stored, last) = (0, started)
@@ -57,10 +61,15 @@ struct SoakRun: AsyncParsableCommand {
                 let lanes = Self.laneState(rig)
                 let size = (try? await rig.db.withConnection { try Census.databaseBytes(on: $0) }) ?? 0
                 let rss = rig.daemons.map { String(format: "%.1f", $0.residentMegabytes) }
-                let row = [String(format: "%.0f", now - started), String(load.confirmedCount), String(stored), String(rig.smtp.received),
-                           String(format: "%.0f", Double(window.count) / (now - last)),
-                           String(format: "%.0f", latencies[min(latencies.count - 1, latencies.count * 99 / 100)])]
-                    + rss + lanes.ages.map { String(format: "%.1f", $0) } + [String(lanes.depth), String(size / 1_048_576), faults.active(at: now - started) ?? ""]
+                let row =
+                    [
+                        String(format: "%.0f", now - started), String(load.confirmedCount), String(stored), String(rig.smtp.received),
+                        String(format: "%.0f", Double(window.count) / (now - last)),
+                        String(format: "%.0f", latencies[min(latencies.count - 1, latencies.count * 99 / 100)]),
+                    ]
+                    + rss + lanes.ages.map { String(format: "%.1f", $0) } + [
+                        String(lanes.depth), String(size / 1_048_576), faults.active(at: now - started) ?? "",
+                    ]
                     + rig.daemons.map { String($0.pid) }
                 try? csv.write(contentsOf: Data((row.joined(separator: ",") + "\n").utf8))
                 last = now
@@ -156,7 +165,9 @@ struct SoakRun: AsyncParsableCommand {
     /// slope across restarts measures warm-ups); and every row outside a fault window with all lanes younger than
     /// 5 s. Too few samples to judge do not hold.
     static func criteria(_ path: String) throws -> (report: String, memoryHeld: Bool) {
-        let rows = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let rows = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false)
+        }
         guard rows.count >= 4 else { return ("soak criteria: too few samples to judge memory", false) }
         let half = rows.suffix(rows.count / 2)
         var judged: [String] = []
@@ -179,8 +190,10 @@ struct SoakRun: AsyncParsableCommand {
                 }
                 let ok = peaks.second <= peaks.first * 1.05
                 held = held && ok
-                judged.append(String(format: "restarted %d times, peak %.1f MB in the first half's lives, %.1f in the second's%@",
-                                     incarnations.count - 1, peaks.first, peaks.second, ok ? "" : " (grew)"))
+                judged.append(
+                    String(
+                        format: "restarted %d times, peak %.1f MB in the first half's lives, %.1f in the second's%@",
+                        incarnations.count - 1, peaks.first, peaks.second, ok ? "" : " (grew)"))
             } else {
                 let slope = Self.slope(points)
                 held = held && slope <= maxRSSSlope
@@ -190,8 +203,9 @@ struct SoakRun: AsyncParsableCommand {
         let quiet = rows.filter { $0[14].isEmpty }
         let late = quiet.filter { row in (9...11).contains { (Double(row[$0]) ?? 0) > 5 } }
         let maxAge = quiet.flatMap { row in (9...11).map { Double(row[$0]) ?? 0 } }.max() ?? 0
-        let memory = String(format: "RSS over the second half: %@ (slope at most %.0f MB/h: %@)",
-                            judged.joined(separator: "; "), maxRSSSlope, held ? "met" : "NOT MET")
+        let memory = String(
+            format: "RSS over the second half: %@ (slope at most %.0f MB/h: %@)",
+            judged.joined(separator: "; "), maxRSSSlope, held ? "met" : "NOT MET")
         let lanes = String(format: "lane age outside faults max %.1f s, %d of %d samples above 5 s", maxAge, late.count, quiet.count)
         return ("soak criteria: \(memory); \(lanes)", held)
     }

@@ -45,9 +45,11 @@ final class RefusalAuditor: Service, Sendable {
         do {
             try await database.withConnection { try AuditStore.append(rows, on: $0) }
         } catch {
-            logger.warning("refusals not written to the audit trail; counting them for the next window", metadata: [
-                "audit.rows": "\(rows.count)", "error": "\(error)",
-            ])
+            logger.warning(
+                "refusals not written to the audit trail; counting them for the next window",
+                metadata: [
+                    "audit.rows": "\(rows.count)", "error": "\(error)",
+                ])
             tally.withLock { tally in
                 for row in rows { tally.count(row, at: row.at ?? Date(), times: row.count) }
             }

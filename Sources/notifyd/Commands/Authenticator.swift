@@ -77,7 +77,9 @@ struct Authenticator: Sendable {
     }
 
     /// Both steps on the caller's database thread (the RPC queue's way): the key's record read on `db`.
-    func call(_ command: Command, presented: String?, over transport: Transport, from origin: Origin, on db: PGConnection) throws -> CommandCall {
+    func call(_ command: Command, presented: String?, over transport: Transport, from origin: Origin, on db: PGConnection) throws
+        -> CommandCall
+    {
         let claim = try claim(presented, command: command, over: transport, from: origin)
         var record: KeyRecord?
         if case .key(let key) = claim { record = try TenantStore.keyRecord(key.id, on: db) }

@@ -25,12 +25,15 @@ extension CommandHandlers {
     /// A send (`SendNotification`) or a batch of them (`SendBatch`) checked and planned: its lane from the
     /// category, its notifications, deliveries and jobs, its audit row. Nothing is written yet; `SendCommitter`
     /// answers 202 once it is durably queued and audited.
-    static func prepareSend(_ request: SendRequest, batch: Bool, _ call: CommandCall, context: SendContext, on db: PGConnection) throws -> PendingSend {
+    static func prepareSend(_ request: SendRequest, batch: Bool, _ call: CommandCall, context: SendContext, on db: PGConnection) throws
+        -> PendingSend
+    {
         guard let tenant = call.principal.tenant else {
             throw CommandFailure.forbidden("sends are made with a product's or an organization's key")
         }
         guard let lane = context.settings.categories.lane(request.category) else {
-            throw CommandFailure.badRequest("field 'messageCategory' is not a category this service knows (see /openapi.json or docs/api.md)")
+            throw CommandFailure.badRequest(
+                "field 'messageCategory' is not a category this service knows (see /openapi.json or docs/api.md)")
         }
         let requestID = context.planner.newID()
         let record = SendStore.Request(
@@ -38,8 +41,9 @@ extension CommandHandlers {
             lane: lane, sender: call.principal.actor)
         let texts = try contents(of: request, tenant: tenant, templates: context.templates, on: db)
         let notifications = zip(request.recipients, texts.contents).map { recipient, content in
-            request.notification(for: recipient, content: content, template: texts.template, id: context.planner.newID(),
-                                 requestID: requestID, tenant: tenant, lane: lane)
+            request.notification(
+                for: recipient, content: content, template: texts.template, id: context.planner.newID(),
+                requestID: requestID, tenant: tenant, lane: lane)
         }
         let due = try request.schedule(now: Date())
         var plan = context.planner.plan(notifications: notifications)
@@ -49,10 +53,12 @@ extension CommandHandlers {
             actor: call.principal.actor, tenant: tenant, entity: "request:\(requestID)", action: "send.accepted", requestID: requestID,
             detail: "\(request.category) on the \(lane.rawValue) lane to \(notifications.count) recipient(s)"
                 + (texts.template.map { " with template \($0.name) version \($0.version)" } ?? "") + ": "
-                + "\(queued) of \(plan.deliveries.count) deliveries " + (due.map { "scheduled for \(RFC3339.string(from: $0))" } ?? "queued"))
+                + "\(queued) of \(plan.deliveries.count) deliveries "
+                + (due.map { "scheduled for \(RFC3339.string(from: $0))" } ?? "queued"))
         return PendingSend(
             call: call, batch: batch,
-            acceptance: SendStore.Acceptance(request: record, addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit))
+            acceptance: SendStore.Acceptance(
+                request: record, addresses: request.recipients.filter(\.hasAddresses), plan: plan, audit: audit))
     }
 
     /// What each recipient of `request` is sent, in the recipients' order: the request's own content, or its
@@ -60,7 +66,8 @@ extension CommandHandlers {
     /// entry's, else the request's), rendered once per variant, all of them within one `RenderAllowance`. An unknown
     /// template, or data it cannot render, is 400 naming the field.
     private static func contents(of request: SendRequest, tenant: Tenant, templates: TemplateCache, on db: PGConnection) throws
-        -> (template: CompiledTemplate?, contents: [RenderedContent]) {
+        -> (template: CompiledTemplate?, contents: [RenderedContent])
+    {
         switch request.message {
         case .content(let content):
             return (nil, Array(repeating: content.rendered, count: request.recipients.count))
@@ -77,7 +84,9 @@ extension CommandHandlers {
                 let tag = template.source.variant(for: locale).tag
                 if let done = byVariant[tag] { return done }
                 let content: RenderedContent
-                do throws(Rejection) { content = try template.render(locale: locale, data: use.data, allowance: allowance) } catch { throw error.asBadRequest }
+                do throws(Rejection) { content = try template.render(locale: locale, data: use.data, allowance: allowance) } catch {
+                    throw error.asBadRequest
+                }
                 byVariant[tag] = content
                 return content
             }
@@ -88,8 +97,9 @@ extension CommandHandlers {
     /// The 202 for an accepted send.
     static func accepted(_ send: PendingSend) -> Answer {
         let (requestID, plan) = (send.acceptance.request.id, send.acceptance.plan)
-        return Answer(body: send.batch ? batchReply(requestID, plan.notifications, plan) : singleReply(requestID, plan.notifications[0], plan),
-                      status: 202)
+        return Answer(
+            body: send.batch ? batchReply(requestID, plan.notifications, plan) : singleReply(requestID, plan.notifications[0], plan),
+            status: 202)
     }
 
     /// The answer to a repeated idempotency key: 208 with the first request's id for the same request, else 409.
@@ -98,8 +108,10 @@ extension CommandHandlers {
         case .duplicate(let first):
             .success(Answer(body: .object([("requestId", .string(first)), ("duplicate", .bool(true))]), status: 208))
         case .conflict:
-            .failure(CommandFailure(status: 409, code: "idempotency-conflict",
-                                message: "this idempotencyKey was used for a different request within \(windowHours) h"))
+            .failure(
+                CommandFailure(
+                    status: 409, code: "idempotency-conflict",
+                    message: "this idempotencyKey was used for a different request within \(windowHours) h"))
         }
     }
 
@@ -108,15 +120,22 @@ extension CommandHandlers {
     /// `GetDeliveryStatus` shows it.
     private static func singleReply(_ requestID: String, _ notification: NewNotification, _ plan: CommitPlan) -> JSONValue {
         var deliveries = plan.deliveries.map { delivery -> JSONValue in
-            .object([("deliveryId", .string(delivery.id)), ("channel", .string(delivery.channel.rawValue)),
-                     ("status", .string(delivery.status.rawValue))])
+            .object([
+                ("deliveryId", .string(delivery.id)), ("channel", .string(delivery.channel.rawValue)),
+                ("status", .string(delivery.status.rawValue)),
+            ])
         }
         if notification.channels.contains(.inApp) {
-            deliveries.insert(.object([("deliveryId", .string(notification.id)), ("channel", .string(NotificationChannel.inApp.rawValue)),
-                                       ("status", .string((notification.isVisible(at: Date()) ? DeliveryStatus.delivered : .scheduled).rawValue))]),
-                              at: 0)
+            deliveries.insert(
+                .object([
+                    ("deliveryId", .string(notification.id)), ("channel", .string(NotificationChannel.inApp.rawValue)),
+                    ("status", .string((notification.isVisible(at: Date()) ? DeliveryStatus.delivered : .scheduled).rawValue)),
+                ]),
+                at: 0)
         }
-        return .object([("requestId", .string(requestID)), ("notificationId", .string(notification.id)), ("deliveries", .array(deliveries))])
+        return .object([
+            ("requestId", .string(requestID)), ("notificationId", .string(notification.id)), ("deliveries", .array(deliveries)),
+        ])
     }
 
     /// `{requestId, accepted, recipients: [{userId, notificationId}], queued, skipped}`: how many recipients were
@@ -134,12 +153,15 @@ extension CommandHandlers {
     /// Stops what a send request has not sent yet: its deliveries still queued or waiting for a retry become
     /// `cancelled` (their jobs find nothing to do); 404 for a request the caller cannot see.
     static func cancel(_ command: CancelRequest, _ call: CommandCall, on db: PGConnection) throws -> Answer {
-        guard let outcome = try SendStore.cancel(command.requestID, visibility: call.principal.visibility, actor: call.principal.actor,
-                                                 on: db)
+        guard
+            let outcome = try SendStore.cancel(
+                command.requestID, visibility: call.principal.visibility, actor: call.principal.actor,
+                on: db)
         else { throw CommandFailure.notFound("no send request with this requestId") }
-        return Answer(body: .object([
-            ("requestId", .string(command.requestID)), ("cancelled", .int(outcome.cancelled)), ("inFlight", .int(outcome.inFlight)),
-            ("finished", .int(outcome.finished)),
-        ]))
+        return Answer(
+            body: .object([
+                ("requestId", .string(command.requestID)), ("cancelled", .int(outcome.cancelled)), ("inFlight", .int(outcome.inFlight)),
+                ("finished", .int(outcome.finished)),
+            ]))
     }
 }

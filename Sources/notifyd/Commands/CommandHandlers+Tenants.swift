@@ -9,10 +9,11 @@ extension CommandHandlers {
     /// A product with its key and organisations (admin).
     static func createProduct(_ request: CreateProduct, _ call: CommandCall, on db: PGConnection) throws -> Answer {
         let created = try TenantStore.createProduct(request, by: call.principal, requestID: call.requestID, on: db)
-        return Answer(body: .object([
-            ("product", created.product.body(apiKey: created.key)),
-            ("organizations", .array(created.organizations.map { $0.0.body(apiKey: $0.1) })),
-        ]), status: 201)
+        return Answer(
+            body: .object([
+                ("product", created.product.body(apiKey: created.key)),
+                ("organizations", .array(created.organizations.map { $0.0.body(apiKey: $0.1) })),
+            ]), status: 201)
     }
 
     /// Organisations under the caller's product (or, for the admin, the one named).
@@ -39,7 +40,8 @@ extension CommandHandlers {
         guard let id = request.organizationID ?? call.principal.tenant?.organizationID else {
             throw CommandFailure.badRequest("missing required field 'organizationId'")
         }
-        guard let found = try TenantStore.organization(id, on: db), call.principal.reaches(product: found.productID, organization: id) else {
+        guard let found = try TenantStore.organization(id, on: db), call.principal.reaches(product: found.productID, organization: id)
+        else {
             throw CommandFailure.notFound("no organization with this organizationId")
         }
         return Answer(body: found.body())
@@ -80,15 +82,19 @@ extension CommandHandlers {
         case .inactive:
             throw CommandFailure(status: 409, code: "key-not-active", message: "the key is revoked or past its grace period")
         case .alreadyRotated(let successor):
-            throw CommandFailure(status: 409, code: "key-already-rotated", message: """
-                key \(owner.keyID) has a successor already, key \(successor) (one per key): rotate that one; if you did not rotate \
-                \(owner.keyID), revoke both
-                """)
+            throw CommandFailure(
+                status: 409, code: "key-already-rotated",
+                message: """
+                    key \(owner.keyID) has a successor already, key \(successor) (one per key): rotate that one; if you did not rotate \
+                    \(owner.keyID), revoke both
+                    """)
         case .rotated(let key, let oldExpiresAt):
-            return Answer(body: .object([
-                ("keyId", .string(key.key.id)), ("apiKey", .string(key.key.text)), ("scopes", .array(key.scopes.map { .string($0.rawValue) })),
-                ("replacesKeyId", .string(owner.keyID)), ("expiresOldAt", .string(oldExpiresAt)),
-            ]), status: 201)
+            return Answer(
+                body: .object([
+                    ("keyId", .string(key.key.id)), ("apiKey", .string(key.key.text)),
+                    ("scopes", .array(key.scopes.map { .string($0.rawValue) })),
+                    ("replacesKeyId", .string(owner.keyID)), ("expiresOldAt", .string(oldExpiresAt)),
+                ]), status: 201)
         }
     }
 
@@ -96,25 +102,29 @@ extension CommandHandlers {
     static func revoke(_ request: RevokeAPIKey, _ call: CommandCall, on db: PGConnection) throws -> Answer {
         let owner = try keyOwner(request.keyID, call, on: db)
         let also = try TenantStore.revoke(owner, by: call.principal, requestID: call.requestID, on: db)
-        return Answer(body: .object([
-            ("keyId", .string(owner.keyID)), ("revoked", .bool(true)), ("alreadyRevoked", .bool(also == nil)),
-            ("alsoRevoked", .array((also ?? []).map(JSONValue.string))),
-        ]))
+        return Answer(
+            body: .object([
+                ("keyId", .string(owner.keyID)), ("revoked", .bool(true)), ("alreadyRevoked", .bool(also == nil)),
+                ("alsoRevoked", .array((also ?? []).map(JSONValue.string))),
+            ]))
     }
 
     /// A key for one of FlowMart's own services (admin).
     static func createServiceKey(_ request: CreateServiceKey, _ call: CommandCall, on db: PGConnection) throws -> Answer {
         let issued = try TenantStore.createServiceKey(request, by: call.principal, requestID: call.requestID, on: db)
-        return Answer(body: .object([
-            ("keyId", .string(issued.key.id)), ("apiKey", .string(issued.key.text)), ("name", .string(request.name)),
-            ("scopes", .array(issued.scopes.map { .string($0.rawValue) })),
-        ]), status: 201)
+        return Answer(
+            body: .object([
+                ("keyId", .string(issued.key.id)), ("apiKey", .string(issued.key.text)), ("name", .string(request.name)),
+                ("scopes", .array(issued.scopes.map { .string($0.rawValue) })),
+            ]), status: 201)
     }
 
     /// The audit trail: a product's own rows for its key, anyone's (or one tenant's) for the admin.
     static func auditEvents(_ query: ListAuditEvents, _ call: CommandCall, on db: PGConnection) throws -> Answer {
         let tenant = call.principal.isAdmin ? query.tenant : call.principal.tenant?.productID
-        guard call.principal.isAdmin || tenant != nil else { throw CommandFailure.forbidden("only a product's key or the admin reads the audit trail") }
+        guard call.principal.isAdmin || tenant != nil else {
+            throw CommandFailure.forbidden("only a product's key or the admin reads the audit trail")
+        }
         return Answer(body: query.reply(try AuditStore.list(query, tenant: tenant, on: db)))
     }
 

@@ -41,7 +41,9 @@ enum CommandHandlers {
 
     /// Records a back-in-stock wish, idempotently. FlowMart's stock and its users' wishes: not a tenant's.
     static func watch(_ command: WatchProduct, tenant: Tenant?, on db: PGConnection) throws -> Answer {
-        guard tenant == nil else { throw CommandFailure.forbidden("back-in-stock wishes are FlowMart's users'; a tenant's key cannot make them") }
+        guard tenant == nil else {
+            throw CommandFailure.forbidden("back-in-stock wishes are FlowMart's users'; a tenant's key cannot make them")
+        }
         try WatchStore.watch(productID: command.productID, userID: command.userID, on: db)
         return Answer(body: InboxReplies.watching(userID: command.userID, productID: command.productID))
     }
@@ -55,11 +57,16 @@ enum CommandHandlers {
     /// Creates or changes a user's directory entry (in the caller's tenant's directory, FlowMart's for service keys);
     /// the reply is the entry as stored. Opt-outs name categories of `categories`, none of them critical; a change of
     /// them or of the quiet hours is written to the audit trail with the entry.
-    static func upsertRecipient(_ change: UpsertRecipient, categories: MessageCategories, by principal: Principal,
-                                on db: PGConnection) throws -> Answer {
+    static func upsertRecipient(
+        _ change: UpsertRecipient, categories: MessageCategories, by principal: Principal,
+        on db: PGConnection
+    ) throws -> Answer {
         if case .set(let optOuts) = change.optOuts { try OptOut.check(optOuts, against: categories) }
-        let audit = change.optOuts == .keep && change.quietHours == .keep ? nil : AuditEntry(
-            actor: principal.actor, tenant: principal.tenant, entity: "recipient:\(change.userID)", action: "preferences.changed")
+        let audit =
+            change.optOuts == .keep && change.quietHours == .keep
+            ? nil
+            : AuditEntry(
+                actor: principal.actor, tenant: principal.tenant, entity: "recipient:\(change.userID)", action: "preferences.changed")
         let stored = try RecipientStore.upsert(change, in: principal.tenant.namespace, audit: audit, on: db)
         return Answer(body: stored.recipient.body(updatedAt: stored.updatedAt))
     }
@@ -118,20 +125,26 @@ enum CommandHandlers {
     /// Redrives parked messages through the outbox; logged with who asked and how many.
     static func redriveParked(_ command: RedriveParked, _ call: CommandCall, on db: PGConnection, logger: Logger) throws -> Answer {
         let (redriven, remaining) = try ParkedStore.redrive(command.selection, on: db)
-        logger.notice("redrove parked messages", metadata: [
-            "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")", "parked.selection": "\(command.selection.logDescription)", "parked.redriven": "\(redriven)",
-            "parked.remaining": "\(remaining)",
-        ])
+        logger.notice(
+            "redrove parked messages",
+            metadata: [
+                "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")",
+                "parked.selection": "\(command.selection.logDescription)", "parked.redriven": "\(redriven)",
+                "parked.remaining": "\(remaining)",
+            ])
         return Answer(body: RedriveParked.reply(redriven: redriven, remaining: remaining))
     }
 
     /// Deletes parked messages for good; logged with who asked and how many.
     static func purgeParked(_ command: PurgeParked, _ call: CommandCall, on db: PGConnection, logger: Logger) throws -> Answer {
         let (purged, remaining) = try ParkedStore.purge(command.selection, on: db)
-        logger.notice("purged parked messages", metadata: [
-            "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")", "parked.selection": "\(command.selection.logDescription)", "parked.purged": "\(purged)",
-            "parked.remaining": "\(remaining)",
-        ])
+        logger.notice(
+            "purged parked messages",
+            metadata: [
+                "actor": "\(call.principal.actor)", "client": "\(call.client ?? "-")",
+                "parked.selection": "\(command.selection.logDescription)", "parked.purged": "\(purged)",
+                "parked.remaining": "\(remaining)",
+            ])
         return Answer(body: PurgeParked.reply(purged: purged, remaining: remaining))
     }
 }

@@ -18,7 +18,9 @@ struct CommandReply {
             (status, body) = (failure.status, failure.body)
             headers = failure.retryAfterSeconds.map { [("retry-after", $0)] } ?? []
         case .failure(let error):
-            logger.error(transport == .broker ? "RPC request failed" : "HTTP request failed", metadata: ["rpc.type": "\(command)", "error": "\(error)"])
+            logger.error(
+                transport == .broker ? "RPC request failed" : "HTTP request failed",
+                metadata: ["rpc.type": "\(command)", "error": "\(error)"])
             (status, body, headers) = (CommandFailure.internalError.status, CommandFailure.internalError.body, [])
         }
     }

@@ -59,14 +59,19 @@ struct CommandRouter: Sendable {
         case .watchProduct: return .answer(try CommandHandlers.watch(try WatchProduct(input), tenant: tenant, on: db))
         case .getStockLevels: return .answer(try CommandHandlers.stockLevels(try GetStockLevels(input), tenant: tenant, on: db))
         case .upsertRecipient:
-            return .answer(try CommandHandlers.upsertRecipient(
-                try UpsertRecipient(input), categories: sending.settings.categories, by: call.principal, on: db))
+            return .answer(
+                try CommandHandlers.upsertRecipient(
+                    try UpsertRecipient(input), categories: sending.settings.categories, by: call.principal, on: db))
         case .getRecipient: return .answer(try CommandHandlers.recipient(try GetRecipient(input), tenant: tenant, on: db))
         case .deleteRecipient: return .answer(try CommandHandlers.deleteRecipient(try DeleteRecipient(input), tenant: tenant, on: db))
-        case .getDeliveryStatus: return .answer(try CommandHandlers.deliveryStatus(
-                try GetDeliveryStatus(input), visibility: call.principal.visibility, on: db))
-        case .listDeliveries: return .answer(try CommandHandlers.listDeliveries(
-                try ListDeliveries(input), visibility: call.principal.visibility, on: db))
+        case .getDeliveryStatus:
+            return .answer(
+                try CommandHandlers.deliveryStatus(
+                    try GetDeliveryStatus(input), visibility: call.principal.visibility, on: db))
+        case .listDeliveries:
+            return .answer(
+                try CommandHandlers.listDeliveries(
+                    try ListDeliveries(input), visibility: call.principal.visibility, on: db))
         case .listParked: return .answer(try CommandHandlers.listParked(try ListParked(input), on: db))
         case .redriveParked: return .answer(try CommandHandlers.redriveParked(try RedriveParked(input), call, on: db, logger: logger))
         case .purgeParked: return .answer(try CommandHandlers.purgeParked(try PurgeParked(input), call, on: db, logger: logger))
@@ -77,12 +82,14 @@ struct CommandRouter: Sendable {
         case .updateProduct: return .answer(try CommandHandlers.updateProduct(try UpdateProduct(input), call, on: db))
         case .updateOrganization: return .answer(try CommandHandlers.updateOrganization(try UpdateOrganization(input), call, on: db))
         case .rotateAPIKey:
-            return .answer(try CommandHandlers.rotate(
-                try RotateAPIKey(input), call, graceSeconds: authenticator.settings.rotationGraceSeconds, on: db))
+            return .answer(
+                try CommandHandlers.rotate(
+                    try RotateAPIKey(input), call, graceSeconds: authenticator.settings.rotationGraceSeconds, on: db))
         case .revokeAPIKey: return .answer(try CommandHandlers.revoke(try RevokeAPIKey(input), call, on: db))
         case .createServiceKey: return .answer(try CommandHandlers.createServiceKey(try CreateServiceKey(input), call, on: db))
         case .listAuditEvents: return .answer(try CommandHandlers.auditEvents(try ListAuditEvents(input), call, on: db))
-        case .listMessages: return .answer(try CommandHandlers.messages(try ListMessages(input), visibility: call.principal.visibility, on: db))
+        case .listMessages:
+            return .answer(try CommandHandlers.messages(try ListMessages(input), visibility: call.principal.visibility, on: db))
         case .getMessage: return .answer(try CommandHandlers.message(try GetMessage(input), visibility: call.principal.visibility, on: db))
         case .cancelRequest: return .answer(try CommandHandlers.cancel(try CancelRequest(input), call, on: db))
         case .sendNotification, .sendBatch: return .send(try prepareSend(call, input, on: db))
@@ -92,7 +99,8 @@ struct CommandRouter: Sendable {
             return .answer(try CommandHandlers.rollbackTemplate(try RollbackTemplate(input), call, templates: sending.templates, on: db))
         case .getTemplate: return .answer(try CommandHandlers.template(try GetTemplate(input), call, on: db))
         case .listTemplates: return .answer(try CommandHandlers.templates(try ListTemplates(input), call, on: db))
-        case .previewTemplate: return .answer(try CommandHandlers.preview(try PreviewTemplate(input), call, templates: sending.templates, on: db))
+        case .previewTemplate:
+            return .answer(try CommandHandlers.preview(try PreviewTemplate(input), call, templates: sending.templates, on: db))
         }
     }
 

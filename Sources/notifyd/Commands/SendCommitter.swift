@@ -148,10 +148,12 @@ final class SendCommitter: Sendable {
     private func admit(
         _ group: [Waiting], on db: PGConnection, answer: (Int, Result<CommandHandlers.Answer, CommandFailure>) -> Void
     ) throws -> [Int] {
-        var admission = QuotaAdmission(group.map {
-            QuotaAdmission.Send(tenant: $0.send.acceptance.request.tenant, slots: $0.send.acceptance.plan.notifications.count,
-                                schedules: schedules($0.send))
-        })
+        var admission = QuotaAdmission(
+            group.map {
+                QuotaAdmission.Send(
+                    tenant: $0.send.acceptance.request.tenant, slots: $0.send.acceptance.plan.notifications.count,
+                    schedules: schedules($0.send))
+            })
         while let take = admission.next() { admission.took(refusedFor: try self.take(take.schedules, count: take.count, on: db)) }
         for (index, retryAfter) in admission.refused {
             if let earlier = try SendStore.earlier(group[index].send.acceptance.request, on: db) {
@@ -186,7 +188,8 @@ final class SendCommitter: Sendable {
             throw error
         } catch {
             guard sends.count > 1 else { return [.failure(error)] }
-            logger.warning("a group commit of sends failed; writing them one by one", metadata: ["sends": "\(sends.count)", "error": "\(error)"])
+            logger.warning(
+                "a group commit of sends failed; writing them one by one", metadata: ["sends": "\(sends.count)", "error": "\(error)"])
             return sends.map { send in
                 Result { try SendStore.accept([send.acceptance], windowHours: windowHours, on: db)[0] }
             }
@@ -211,6 +214,7 @@ final class SendCommitter: Sendable {
         send.call.principal.quotas.schedules(of: send.acceptance.request.tenant, fallback: context.settings.quota)
     }
 
-    private static let unavailable = CommandFailure(status: 503, code: "unavailable", message: "the database did not answer; send it again",
-                                                retryAfterSeconds: 1)
+    private static let unavailable = CommandFailure(
+        status: 503, code: "unavailable", message: "the database did not answer; send it again",
+        retryAfterSeconds: 1)
 }

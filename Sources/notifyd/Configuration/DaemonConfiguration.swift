@@ -100,7 +100,8 @@ final class ConfigProblems: AccessReporter, Sendable {
     private let keys = Mutex<[String]>([])
 
     func report(_ event: AccessEvent) {
-        let failed = event.conversionError != nil
+        let failed =
+            event.conversionError != nil
             || event.providerResults.contains { if case .failure = $0.result { true } else { false } }
         if failed { keys.withLock { $0.append(event.metadata.key.components.joined(separator: ".")) } }
     }

@@ -31,7 +31,8 @@ struct EmailSettings: Sendable, Equatable {
         smtp.port = try config.int("email.port", smtp.port, 1...65_535)
         let tls = config.string(forKey: "email.tls", default: smtp.tls.rawValue)
         guard let mode = SMTPSettings.TLSMode(rawValue: tls) else {
-            throw ConfigurationError(key: "email.tls", reason: "must be one of \(SMTPSettings.TLSMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ConfigurationError(
+                key: "email.tls", reason: "must be one of \(SMTPSettings.TLSMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         smtp.tls = mode
         smtp.caCertificatePath = config.optionalString("email.caCertificate")
@@ -45,8 +46,10 @@ struct EmailSettings: Sendable, Equatable {
         from = config.string(forKey: "email.from", default: from)
         fromName = config.optionalString("email.fromName")
         unsubscribeURL = config.optionalString("email.unsubscribeUrl")
-        let secrets = [("email.unsubscribeSecret", config.string(forKey: "email.unsubscribeSecret", isSecret: true)),
-                       ("email.unsubscribePreviousSecret", config.string(forKey: "email.unsubscribePreviousSecret", isSecret: true))]
+        let secrets = [
+            ("email.unsubscribeSecret", config.string(forKey: "email.unsubscribeSecret", isSecret: true)),
+            ("email.unsubscribePreviousSecret", config.string(forKey: "email.unsubscribePreviousSecret", isSecret: true)),
+        ]
         for (key, secret) in secrets {
             guard let secret, !secret.isEmpty else { continue }
             guard secret.count >= UnsubscribeSigner.minimumSecretLength else {
@@ -58,7 +61,8 @@ struct EmailSettings: Sendable, Equatable {
             unsubscribeSecrets.append(secret)
         }
         if unsubscribeURL?.contains("{token}") == true, unsubscribeSecrets.isEmpty {
-            throw ConfigurationError(key: "email.unsubscribeSecret", reason: "must be set (environment or credential) when email.unsubscribeUrl has {token}")
+            throw ConfigurationError(
+                key: "email.unsubscribeSecret", reason: "must be set (environment or credential) when email.unsubscribeUrl has {token}")
         }
         ratePerSecond = try config.int("email.ratePerSecond", ratePerSecond, 0...1_000_000)
         rateBurst = try config.int("email.rateBurst", rateBurst, 1...10_000)
@@ -116,9 +120,11 @@ struct EmailSettings: Sendable, Equatable {
                 throw ConfigurationError(key: "ses.eventsTopicArn", reason: "must be an SNS topic's ARN (arn:aws:sns:…)")
             }
             guard configurationSet != nil else {
-                throw ConfigurationError(key: "ses.configurationSet", reason: "must name the configuration set whose events go to ses.eventsTopicArn")
+                throw ConfigurationError(
+                    key: "ses.configurationSet", reason: "must name the configuration set whose events go to ses.eventsTopicArn")
             }
-            let prefix = try ConfigReader.checkedURL(certificatePrefix ?? "https://sns.\(region).amazonaws.com", key: "ses.eventsCertificateUrlPrefix")
+            let prefix = try ConfigReader.checkedURL(
+                certificatePrefix ?? "https://sns.\(region).amazonaws.com", key: "ses.eventsCertificateUrlPrefix")
             settings.events = SESSettings.Events(topicARN: topic, certificateURLPrefix: prefix + "/")
         }
         return settings
@@ -178,7 +184,7 @@ extension ConfigReader {
         var value = value
         while value.hasSuffix("/") { value.removeLast() }
         guard let url = URL(string: value), let scheme = url.scheme, let host = url.host, url.query == nil, url.fragment == nil,
-              scheme == "https" || scheme == "http"
+            scheme == "https" || scheme == "http"
         else { throw ConfigurationError(key: key, reason: "must be an http(s) URL without a query") }
         if scheme == "http", !["127.0.0.1", "::1", "[::1]", "localhost"].contains(host) {
             throw ConfigurationError(key: key, reason: "must be https unless the server is on loopback")

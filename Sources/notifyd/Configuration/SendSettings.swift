@@ -15,12 +15,15 @@ struct SendSettings: Sendable, Equatable {
 
     init(config: ConfigReader) throws(ConfigurationError) {
         let lists = NotificationPriority.allCases.map { lane in
-            let defaults = switch lane {
-            case .high: MessageCategories.defaultHigh
-            case .normal: MessageCategories.defaultNormal
-            case .low: MessageCategories.defaultLow
-            }
-            return (lane, config.stringArray(forKey: ConfigKey("send.categories.\(lane.rawValue)"), default: defaults).filter { !$0.isEmpty })
+            let defaults =
+                switch lane {
+                case .high: MessageCategories.defaultHigh
+                case .normal: MessageCategories.defaultNormal
+                case .low: MessageCategories.defaultLow
+                }
+            return (
+                lane, config.stringArray(forKey: ConfigKey("send.categories.\(lane.rawValue)"), default: defaults).filter { !$0.isEmpty }
+            )
         }
         let byLane = Dictionary(uniqueKeysWithValues: lists)
         categories = MessageCategories(high: byLane[.high] ?? [], normal: byLane[.normal] ?? [], low: byLane[.low] ?? [])

@@ -1,10 +1,10 @@
 import AMQP
 import Configuration
+import Foundation
 import Logging
 import NotifyCore
 import NotifyStore
 import Postgres
-import Foundation
 import Providers
 
 // The sections of the configuration, one type each (the providers' are in `ProviderSettings.swift`). A default is
@@ -22,7 +22,8 @@ extension AMQPConfiguration {
             throw ConfigurationError(key: "amqp.url", reason: error.reason)
         }
         let defaultPort = endpoint.tls ? 5671 : 5672
-        alternateNodes = try config.stringArray(forKey: "amqp.nodes", default: []).filter { !$0.isEmpty }.map { (text) throws(ConfigurationError) in
+        alternateNodes = try config.stringArray(forKey: "amqp.nodes", default: []).filter { !$0.isEmpty }.map {
+            (text) throws(ConfigurationError) in
             do throws(AMQPError) {
                 return try AMQPNode(parsing: text, defaultPort: defaultPort)
             } catch {
@@ -105,8 +106,9 @@ struct TopologySettings: Sendable, Equatable {
 
     /// The exchanges, queues and bindings the daemon declares.
     var declared: AMQPTopology {
-        .contract(names, deliveryLimit: eventsDeliveryLimit, rpcRequestTTLMilliseconds: rpcRequestTTLMilliseconds,
-                  rpcQueueType: rpcQueueType)
+        .contract(
+            names, deliveryLimit: eventsDeliveryLimit, rpcRequestTTLMilliseconds: rpcRequestTTLMilliseconds,
+            rpcQueueType: rpcQueueType)
     }
 }
 
@@ -152,8 +154,9 @@ struct InventorySettings: Sendable, Equatable {
             }
             policy.lowStockOverrides[String(parts[0])] = threshold
         }
-        reconcileInterval = .seconds(try config.int(
-            "inventory.reconcileIntervalSeconds", Int(reconcileInterval.components.seconds), 0...86_400))
+        reconcileInterval = .seconds(
+            try config.int(
+                "inventory.reconcileIntervalSeconds", Int(reconcileInterval.components.seconds), 0...86_400))
         reconcilePageSize = try config.int("inventory.reconcilePageSize", reconcilePageSize, 1...1000)
         rpcTimeout = .milliseconds(try config.int("inventory.rpcTimeoutMilliseconds", rpcTimeout.milliseconds, 10...60_000))
     }
@@ -290,7 +293,8 @@ struct DeliverySettings: Sendable, Equatable {
         recipientLimitExemptLanes = []
         for name in exempt {
             guard let lane = NotificationPriority(rawValue: name) else {
-                throw ConfigurationError(key: "delivery.recipientLimitExemptLanes", reason: "names a lane that is none of high, normal, low")
+                throw ConfigurationError(
+                    key: "delivery.recipientLimitExemptLanes", reason: "names a lane that is none of high, normal, low")
             }
             recipientLimitExemptLanes.insert(lane)
         }
@@ -298,18 +302,21 @@ struct DeliverySettings: Sendable, Equatable {
         breaker.window = try config.int("delivery.breakerWindow", breaker.window, 1...10_000)
         breaker.minimumCalls = try config.int("delivery.breakerMinimumCalls", breaker.minimumCalls, 1...breaker.window)
         breaker.openSeconds = Double(try config.int("delivery.breakerOpenSeconds", Int(breaker.openSeconds), 1...3600))
-        breaker.maxOpenSeconds = Double(try config.int(
-            "delivery.breakerMaxOpenSeconds", Int(breaker.maxOpenSeconds), Int(breaker.openSeconds)...86_400))
+        breaker.maxOpenSeconds = Double(
+            try config.int(
+                "delivery.breakerMaxOpenSeconds", Int(breaker.maxOpenSeconds), Int(breaker.openSeconds)...86_400))
         breaker.halfOpenProbes = try config.int("delivery.breakerHalfOpenProbes", breaker.halfOpenProbes, 1...1000)
         sweep.intervalSeconds = try config.int("delivery.sweepIntervalSeconds", sweep.intervalSeconds, 1...3600)
         let minimum = ClaimSweep.minimumStaleSeconds(
             maxProviderHoldSeconds: Int(maxProviderHold.components.seconds), maxPacingWaitSeconds: Int(maxPacingWait.components.seconds))
         sweep.staleAfterSeconds = try config.int("delivery.sweepAfterSeconds", Swift.max(sweep.staleAfterSeconds, minimum), 1...86_400)
         guard sweep.staleAfterSeconds >= minimum else {
-            throw ConfigurationError(key: "delivery.sweepAfterSeconds", reason: """
-                must be at least delivery.maxProviderHoldSeconds + delivery.maxPacingWaitSeconds + \(ClaimSweep.allowanceSeconds) \
-                (\(minimum)), so no claim a worker still holds is swept
-                """)
+            throw ConfigurationError(
+                key: "delivery.sweepAfterSeconds",
+                reason: """
+                    must be at least delivery.maxProviderHoldSeconds + delivery.maxPacingWaitSeconds + \(ClaimSweep.allowanceSeconds) \
+                    (\(minimum)), so no claim a worker still holds is swept
+                    """)
         }
         for lane in NotificationPriority.allCases {
             let key = "delivery.retrySeconds.\(lane.rawValue)"

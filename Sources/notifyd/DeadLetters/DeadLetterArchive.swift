@@ -54,7 +54,9 @@ struct DeadLetterArchive: Service {
     }
 
     /// What the archive keeps of a parked copy published (or meant to be) to `exchange` with `routingKey`.
-    static func parked(_ properties: AMQPProperties, exchange parkedExchange: String, routingKey parkedKey: String, body: [UInt8]) -> ParkedMessage {
+    static func parked(_ properties: AMQPProperties, exchange parkedExchange: String, routingKey parkedKey: String, body: [UInt8])
+        -> ParkedMessage
+    {
         let headers = properties.headers
         func text(_ name: String) -> String? {
             if case .string(let value)? = headers[name] { value } else { nil }

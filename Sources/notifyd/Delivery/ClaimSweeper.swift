@@ -25,9 +25,11 @@ struct ClaimSweeper: Service {
                     metrics.swept(stuck: round.stuck, swept: round.swept)
                     guard round.swept > 0 else { continue }
                     outboxCommitted()
-                    logger.warning("swept deliveries left sending by an abandoned claim; their jobs go out again", metadata: [
-                        "delivery.swept": "\(round.swept)", "delivery.stuck": "\(round.stuck)",
-                    ])
+                    logger.warning(
+                        "swept deliveries left sending by an abandoned claim; their jobs go out again",
+                        metadata: [
+                            "delivery.swept": "\(round.swept)", "delivery.stuck": "\(round.stuck)",
+                        ])
                 } catch {
                     logger.warning("claim sweep failed; trying at the next round", metadata: ["error": "\(error)"])
                 }

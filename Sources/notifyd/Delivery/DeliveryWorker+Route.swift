@@ -9,7 +9,8 @@ extension DeliveryWorker {
     /// Sends the route's jobs through the first provider of `chain` (the route's providers) whose breaker takes
     /// calls, call by call; returns what each job came to, and those not tried (held through a shutdown, or paced
     /// past a stop).
-    func send(_ route: DeliveryRoute, through chain: [any DeliveryProvider], claimedAt: ContinuousClock.Instant) async -> DeliveryRound.Leg {
+    func send(_ route: DeliveryRoute, through chain: [any DeliveryProvider], claimedAt: ContinuousClock.Instant) async -> DeliveryRound.Leg
+    {
         var route = route
         let channel = route.channel
         while !route.isDone {
@@ -30,11 +31,14 @@ extension DeliveryWorker {
             metrics.sent(jobs.count, channel: channel, provider: provider.name, took: .now - started)
             switch health.record(provider.name, results) {
             case .opened(let seconds):
-                logger.error("provider breaker opened; failing over or holding", metadata: [
-                    "delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)", "breaker.open": "\(seconds) s",
-                ])
+                logger.error(
+                    "provider breaker opened; failing over or holding",
+                    metadata: [
+                        "delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)", "breaker.open": "\(seconds) s",
+                    ])
             case .closed:
-                logger.info("provider breaker closed", metadata: ["delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)"])
+                logger.info(
+                    "provider breaker closed", metadata: ["delivery.channel": "\(channel.rawValue)", "provider": "\(provider.name)"])
             case nil: break
             }
             let report = route.record(results, of: jobs, provider: provider.name)
@@ -53,18 +57,26 @@ extension DeliveryWorker {
     private func hold(_ route: inout DeliveryRoute, chain: [any DeliveryProvider], claimedAt: ContinuousClock.Instant) async -> Bool {
         let held = route.pending.count
         let reopensIn = health.reopensAt(chain).map { $0 - Date().timeIntervalSince1970 }
-        switch route.hold(heldFor: Self.seconds(since: claimedAt), reopensIn: reopensIn, lastFailure: health.lastFailure(chain),
-                          stopping: Task.isShuttingDownGracefully || Task.isCancelled) {
+        switch route.hold(
+            heldFor: Self.seconds(since: claimedAt), reopensIn: reopensIn, lastFailure: health.lastFailure(chain),
+            stopping: Task.isShuttingDownGracefully || Task.isCancelled)
+        {
         case .stop:
             return false
         case .deferred(let tier, let down):
-            logger.error("provider is still down; moving its held deliveries to a retry tier", metadata: [
-                "delivery.channel": "\(route.channel.rawValue)", "delivery.held": "\(held)", "error": "\(down)", "retry.in": "\(tier) s",
-            ])
+            logger.error(
+                "provider is still down; moving its held deliveries to a retry tier",
+                metadata: [
+                    "delivery.channel": "\(route.channel.rawValue)", "delivery.held": "\(held)", "error": "\(down)",
+                    "retry.in": "\(tier) s",
+                ])
         case .wait(let wait, let down):
-            logger.error("provider is down; holding its deliveries", metadata: [
-                "delivery.channel": "\(route.channel.rawValue)", "delivery.held": "\(held)", "error": "\(down)", "retry.in": "\(wait) s",
-            ])
+            logger.error(
+                "provider is down; holding its deliveries",
+                metadata: [
+                    "delivery.channel": "\(route.channel.rawValue)", "delivery.held": "\(held)", "error": "\(down)",
+                    "retry.in": "\(wait) s",
+                ])
             try? await Task.sleep(for: .seconds(wait))
         }
         return true
@@ -75,7 +87,9 @@ extension DeliveryWorker {
     /// request was cancelled meanwhile are dropped (a call made at once is in flight, as the cancel's reply counts
     /// it; when the database cannot be asked, every job goes). Returns the call to make; nil when shutdown came
     /// while the database could not be asked.
-    private func pace(_ route: inout DeliveryRoute, _ call: DeliveryRoute.Call, claimedAt: ContinuousClock.Instant) async -> DeliveryRoute.Call? {
+    private func pace(_ route: inout DeliveryRoute, _ call: DeliveryRoute.Call, claimedAt: ContinuousClock.Instant) async -> DeliveryRoute
+        .Call?
+    {
         guard let reserved = await reserve(call.slots) else { return nil }
         switch route.pace(call, reserved: reserved, heldFor: Self.seconds(since: claimedAt)) {
         case .deferred:
@@ -97,9 +111,11 @@ extension DeliveryWorker {
         _ route: inout DeliveryRoute, provider: any DeliveryProvider, for seconds: Double, claimedAt: ContinuousClock.Instant
     ) async {
         let heldFor = Self.seconds(since: claimedAt)
-        logger.warning("provider throttles; pacing its deliveries", metadata: [
-            "delivery.channel": "\(route.channel.rawValue)", "provider": "\(provider.name)", "retry.in": "\(seconds) s",
-        ])
+        logger.warning(
+            "provider throttles; pacing its deliveries",
+            metadata: [
+                "delivery.channel": "\(route.channel.rawValue)", "provider": "\(provider.name)", "retry.in": "\(seconds) s",
+            ])
         if let limit = provider.rateLimit {
             do {
                 try await RateLimitStore.push("provider:\(provider.name)", by: seconds, limit: limit, on: database)

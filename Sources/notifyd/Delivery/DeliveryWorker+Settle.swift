@@ -68,7 +68,9 @@ extension DeliveryWorker {
             if case .retry(let delay) = outcomes[index].followUp { (index, delay) } else { nil }
         }
         guard !retries.isEmpty else { return [] }
-        let copies = retries.map { index, delay in retryCopy(batch[outcomes[index].index], transition: outcomes[index].transition, delay: delay) }
+        let copies = retries.map { index, delay in
+            retryCopy(batch[outcomes[index].index], transition: outcomes[index].transition, delay: delay)
+        }
         let confirms = (try? await connection.publish(copies, timeout: .seconds(10))) ?? copies.map { _ in .timedOut }
         return Set(zip(retries, confirms).filter { $0.1 != .confirmed }.map(\.0.0))
     }
@@ -78,11 +80,14 @@ extension DeliveryWorker {
         let items = outcomes.compactMap { outcome -> (AMQPDelivery, Rejection, [String: AMQPFieldValue])? in
             guard case .park = outcome.followUp, let failure = outcome.transition.failure else { return nil }
             let transition = outcome.transition
-            return (batch[outcome.index], Rejection(.undeliverable, failure.detail), [
-                "x-delivery-id": .string(transition.deliveryID), "x-channel": .string(channel.rawValue),
-                "x-attempts": .int(Int64(transition.attempt)), "x-last-error-code": .string(failure.code),
-                "x-last-error-class": .string(failure.failureClass.rawValue),
-            ])
+            return (
+                batch[outcome.index], Rejection(.undeliverable, failure.detail),
+                [
+                    "x-delivery-id": .string(transition.deliveryID), "x-channel": .string(channel.rawValue),
+                    "x-attempts": .int(Int64(transition.attempt)), "x-last-error-code": .string(failure.code),
+                    "x-last-error-class": .string(failure.failureClass.rawValue),
+                ]
+            )
         }
         guard !items.isEmpty else { return [] }
         let unparked = Set(await parker.park(items, patience: Self.parkPatience).map(\.deliveryTag))
@@ -91,8 +96,9 @@ extension DeliveryWorker {
             return DeadLetterArchive.parked(copy.properties, exchange: copy.exchange, routingKey: copy.routingKey, body: copy.body)
         }
         if !archived.isEmpty {
-            logger.error("the dead-letter queue did not take parked deliveries; archiving them with their record",
-                         metadata: ["delivery.channel": "\(channel.rawValue)", "park.archived": "\(archived.count)"])
+            logger.error(
+                "the dead-letter queue did not take parked deliveries; archiving them with their record",
+                metadata: ["delivery.channel": "\(channel.rawValue)", "park.archived": "\(archived.count)"])
         }
         return archived
     }
@@ -112,7 +118,8 @@ extension DeliveryWorker {
         do {
             try await DeliveryStore.release(ids, reason: why, on: database)
         } catch {
-            logger.error("cannot release handed-back deliveries; the sweeper will", metadata: ["error": "\(error)", "delivery.held": "\(ids.count)"])
+            logger.error(
+                "cannot release handed-back deliveries; the sweeper will", metadata: ["error": "\(error)", "delivery.held": "\(ids.count)"])
         }
     }
 
@@ -138,7 +145,8 @@ extension DeliveryWorker {
         properties.headers["x-last-error-code"] = .string(transition.failure?.code ?? "")
         // Its age in the lane counts from when the tier sends it back (`LaneBuffer`).
         properties.timestamp = UInt64(clamping: Int(Date().timeIntervalSince1970) + delay)
-        return AMQPOutgoingMessage(exchange: names.retryTier(delay), routingKey: delivery.routingKey, body: delivery.body,
-                                   properties: properties, mandatory: true)
+        return AMQPOutgoingMessage(
+            exchange: names.retryTier(delay), routingKey: delivery.routingKey, body: delivery.body,
+            properties: properties, mandatory: true)
     }
 }

@@ -41,14 +41,19 @@ struct DeliveryWorker: Service {
     func run() async throws {
         var consumers: [AMQPConsumer] = []
         for lane in NotificationPriority.allCases {
-            consumers.append(try await connection.consume(
-                queue: names.laneQueue(lane), prefetch: UInt16(settings.prefetch(lane))
-            ) { lanes.put($0, lane: lane) })
+            consumers.append(
+                try await connection.consume(
+                    queue: names.laneQueue(lane), prefetch: UInt16(settings.prefetch(lane))
+                ) { lanes.put($0, lane: lane) })
         }
         let attached = consumers
         await withGracefulShutdownHandler {
             // Cancelled (the group gave up on draining): the workers waiting for jobs must end too.
-            await withTaskCancellationHandler { await work() } onCancel: { lanes.close() }
+            await withTaskCancellationHandler {
+                await work()
+            } onCancel: {
+                lanes.close()
+            }
         } onGracefulShutdown: {
             // Stop new deliveries, finish what was received, then let the workers end.
             Task {
@@ -91,7 +96,8 @@ struct DeliveryWorker: Service {
             let unparked = await parker.park(malformed)
             requeue += unparked
             done += malformed.map(\.delivery).filter { delivery in !unparked.contains { $0.deliveryTag == delivery.deliveryTag } }
-            logger.error("parked malformed delivery jobs", metadata: ["delivery.lane": "\(lane)", "parked": "\(malformed.count - unparked.count)"])
+            logger.error(
+                "parked malformed delivery jobs", metadata: ["delivery.lane": "\(lane)", "parked": "\(malformed.count - unparked.count)"])
         }
         for channel in Set(jobs.map(\.1.channel)) {
             let handled = await deliver(jobs.filter { $0.1.channel == channel }, channel: channel, lane: lane)
@@ -127,11 +133,15 @@ struct DeliveryWorker: Service {
         }
         let chain = providers[channel] ?? []
         let routes = round.routes(platforms: chain.map(\.platform)).map { route in
-            (calls: round.route(route, providers: route.providers.map { chain[$0].name }), chain: route.providers.map { chain[$0] }, jobs: route.jobs)
+            (
+                calls: round.route(route, providers: route.providers.map { chain[$0].name }), chain: route.providers.map { chain[$0] },
+                jobs: route.jobs
+            )
         }
         guard routes.count > 1 else {
             let leg = await send(routes[0].calls, through: routes[0].chain, claimedAt: claimedAt)
-            handled += await finish(DeliveryRound.Leg(outcomes: round.outcomes + leg.outcomes, unsent: leg.unsent), of: batch, channel: channel)
+            handled += await finish(
+                DeliveryRound.Leg(outcomes: round.outcomes + leg.outcomes, unsent: leg.unsent), of: batch, channel: channel)
             return handled
         }
         handled += await finish(DeliveryRound.Leg(outcomes: round.outcomes, unsent: []), of: batch, channel: channel)

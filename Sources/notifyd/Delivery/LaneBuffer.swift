@@ -53,7 +53,8 @@ final class LaneBuffer: Sendable {
         while true {
             let taken: Batch?? = state.withLock { state in
                 let lanes = state.lanes
-                let lane = highOnly
+                let lane =
+                    highOnly
                     ? (lanes[.high]?.isEmpty == false ? NotificationPriority.high : nil)
                     : state.scheduler.next(hasWork: { !(lanes[$0]?.isEmpty ?? true) })
                 if let lane {

@@ -40,7 +40,8 @@ final class ProviderHealth: Sendable {
 
     /// The first provider of `chain` that takes calls now, with how many it takes; nil when every breaker is
     /// open (or the chain is empty).
-    func pick(_ chain: [any DeliveryProvider], now: Double = Date().timeIntervalSince1970) -> (provider: any DeliveryProvider, calls: Int)? {
+    func pick(_ chain: [any DeliveryProvider], now: Double = Date().timeIntervalSince1970) -> (provider: any DeliveryProvider, calls: Int)?
+    {
         entries.withLock { entries in
             for provider in chain {
                 let calls = entries[provider.name]?.breaker.admits(now: now) ?? .max

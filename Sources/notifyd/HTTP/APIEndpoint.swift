@@ -47,21 +47,29 @@ struct APIEndpoint: Sendable {
     /// One call: the caller authenticated, the body read within the command's limit and the budget, the request
     /// built and the command run on a database thread (a send then waits for its group commit). A reply sent before
     /// the body was read closes the connection (`RequestGate`).
-    private func handle(_ request: Request, _ context: ListenerContext, route: APIRoutes.Route?, command: Command,
-                        pathParameters: [(String, String)]) async -> Response {
+    private func handle(
+        _ request: Request, _ context: ListenerContext, route: APIRoutes.Route?, command: Command,
+        pathParameters: [(String, String)]
+    ) async -> Response {
         let origin = Authenticator.Origin(
             requestID: request.headers[HTTPField.Name("x-request-id")!]?.logSafe,
             client: (request.headers[HTTPField.Name("x-actor")!] ?? request.headers[.userAgent])?.logSafe, address: context.clientAddress)
-        let fields: [(String, String)] = pathParameters + (route?.fixed ?? [])
+        let fields: [(String, String)] =
+            pathParameters + (route?.fixed ?? [])
             + request.uri.queryParameters.map { (String($0.key), String($0.value)) }
         var bodyRead = !RequestBodies.plan(request, limit: command.maxRequestBytes).hasBody
         let outcome: Result<CommandHandlers.Answer, any Error>
         do {
             let call = try await authenticate(command, presented: request.headers[HTTPField.Name("x-api-key")!], from: origin)
-            outcome = .success(try await bodies.withBody(of: request, upTo: command.maxRequestBytes, for: .key(call.principal.tenant.map { "product:\($0.productID)" } ?? call.principal.actor), context: context) { bytes in
-                bodyRead = true
-                return try await run(call, CommandRouter.Request(body: bytes, carrier: .route(fields: fields, integers: route?.integers ?? [])))
-            })
+            outcome = .success(
+                try await bodies.withBody(
+                    of: request, upTo: command.maxRequestBytes,
+                    for: .key(call.principal.tenant.map { "product:\($0.productID)" } ?? call.principal.actor), context: context
+                ) { bytes in
+                    bodyRead = true
+                    return try await run(
+                        call, CommandRouter.Request(body: bytes, carrier: .route(fields: fields, integers: route?.integers ?? [])))
+                })
         } catch {
             outcome = .failure(error)
         }

@@ -38,19 +38,22 @@ struct HTTPListener: Service {
         let readTimeout = TimeAmount.seconds(Int64(settings.requestReadTimeoutSeconds))
         let application = Application(
             router: router(),
-            server: .http1(configuration: HTTP1Channel.Configuration(
-                additionalChannelHandlers: [RequestGate(readTimeout: readTimeout)],
-                idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds)),
-                httpDecoderConfiguration: .init(
-                    maxHeaderFieldSize: HTTPSettings.maxHeaderFieldBytes, maxHeaderListSize: HTTPSettings.maxHeaderBytes,
-                    maxHeaderFieldCount: HTTPSettings.maxHeaderFields))),
+            server: .http1(
+                configuration: HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [RequestGate(readTimeout: readTimeout)],
+                    idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds)),
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: HTTPSettings.maxHeaderFieldBytes, maxHeaderListSize: HTTPSettings.maxHeaderBytes,
+                        maxHeaderFieldCount: HTTPSettings.maxHeaderFields))),
             configuration: ApplicationConfiguration(
                 address: .hostname(settings.bind, port: settings.port), serverName: nil,
                 availableConnectionsDelegate: MaximumAvailableConnections(settings.maxConnections, logger: logger)),
             onServerRunning: { [logger, settings] channel in
-                logger.info("HTTP listener up", metadata: [
-                    "http.address": "\(channel.localAddress.map { "\($0)" } ?? "\(settings.bind):\(settings.port)")",
-                ])
+                logger.info(
+                    "HTTP listener up",
+                    metadata: [
+                        "http.address": "\(channel.localAddress.map { "\($0)" } ?? "\(settings.bind):\(settings.port)")"
+                    ])
             },
             logger: logger)
         do {
@@ -91,18 +94,22 @@ struct HTTPListener: Service {
 extension HTTPListener {
     /// The listener with its endpoints: the commands, `providers`' receipts and (with a signer) one-click unsubscribe, on
     /// `database` (the query pool), sharing one budget for request bodies.
-    init(settings: HTTPSettings, checks: HealthChecks, providers: [any DeliveryProvider], commands: CommandRouter, database: PGPool,
-         unsubscribe signer: UnsubscribeSigner?, metrics: DaemonMetrics, logger: Logger) {
+    init(
+        settings: HTTPSettings, checks: HealthChecks, providers: [any DeliveryProvider], commands: CommandRouter, database: PGPool,
+        unsubscribe signer: UnsubscribeSigner?, metrics: DaemonMetrics, logger: Logger
+    ) {
         let bodies = RequestBodies(budgetBytes: settings.bodyBudgetBytes)
         self.init(
             settings: settings, checks: checks, metrics: metrics,
             receipts: providers.compactMap { provider in
                 provider.receipts.map {
-                    ReceiptEndpoint(provider: provider.name, source: $0, database: database, bodies: bodies, metrics: metrics, logger: logger)
+                    ReceiptEndpoint(
+                        provider: provider.name, source: $0, database: database, bodies: bodies, metrics: metrics, logger: logger)
                 }
             },
-            api: APIEndpoint(router: commands, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit,
-                             metrics: metrics, logger: logger),
+            api: APIEndpoint(
+                router: commands, database: database, bodies: bodies, databaseQueueLimit: settings.databaseQueueLimit,
+                metrics: metrics, logger: logger),
             unsubscribe: signer.map { UnsubscribeEndpoint(signer: $0, database: database, bodies: bodies, logger: logger) },
             logger: logger)
     }

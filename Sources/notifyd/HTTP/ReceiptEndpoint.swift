@@ -23,7 +23,9 @@ struct ReceiptEndpoint: Sendable {
 
     func handle(_ request: Request, _ context: ListenerContext) async -> Response {
         do {
-            return try await bodies.withBody(of: request, upTo: Self.maxBodyBytes, for: .anonymous(address: context.clientAddress), context: context) { body in
+            return try await bodies.withBody(
+                of: request, upTo: Self.maxBodyBytes, for: .anonymous(address: context.clientAddress), context: context
+            ) { body in
                 await handle(request, body: body)
             }
         } catch {
@@ -44,7 +46,8 @@ struct ReceiptEndpoint: Sendable {
             return Response(status: .unauthorized)
         case .refused(let reason):
             metrics.receipts(1, provider: provider, outcome: "rejected")
-            logger.warning("receipt refused before its signature was checked", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
+            logger.warning(
+                "receipt refused before its signature was checked", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
             return Response(status: .unauthorized)
         case .malformed(let reason):
             metrics.receipts(1, provider: provider, outcome: "rejected")
@@ -52,17 +55,21 @@ struct ReceiptEndpoint: Sendable {
             return Response(status: .badRequest)
         case .unavailable(let reason):
             metrics.receipts(1, provider: provider, outcome: "unavailable")
-            logger.error("cannot check a receipt now; the provider will send it again", metadata: [
-                "provider": "\(provider)", "reason": "\(reason)",
-            ])
+            logger.error(
+                "cannot check a receipt now; the provider will send it again",
+                metadata: [
+                    "provider": "\(provider)", "reason": "\(reason)",
+                ])
             return Response(status: .serviceUnavailable)
         case .receipts(let receipts):
             do {
                 let outcomes = try await ReceiptStore.apply(receipts, on: database)
                 for (receipt, outcome) in zip(receipts, outcomes) where outcome == .unknown {
-                    logger.warning("receipt for an unknown delivery", metadata: [
-                        "provider": "\(provider)", "delivery.id": "\(receipt.deliveryID.logSafe)",
-                    ])
+                    logger.warning(
+                        "receipt for an unknown delivery",
+                        metadata: [
+                            "provider": "\(provider)", "delivery.id": "\(receipt.deliveryID.logSafe)",
+                        ])
                 }
                 for (outcome, count) in Dictionary(outcomes.map { ("\($0)", 1) }, uniquingKeysWith: +) {
                     metrics.receipts(count, provider: provider, outcome: outcome)

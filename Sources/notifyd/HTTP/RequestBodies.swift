@@ -31,7 +31,8 @@ final class RequestBodies: Sendable {
     static let anonymousPerAddressBytes = 256 * 1024
 
     private let keyed: Mutex<BodyBudget>
-    private let anonymous = Mutex(BodyBudget(capacity: RequestBodies.anonymousBudgetBytes, perCaller: RequestBodies.anonymousPerAddressBytes))
+    private let anonymous = Mutex(
+        BodyBudget(capacity: RequestBodies.anonymousBudgetBytes, perCaller: RequestBodies.anonymousPerAddressBytes))
 
     init(budgetBytes: Int) {
         keyed = Mutex(BodyBudget(capacity: budgetBytes, perCaller: max(SendBatch.maxRequestBytes, budgetBytes / 4)))
@@ -39,8 +40,9 @@ final class RequestBodies: Sendable {
 
     /// What `request`'s head says its body will cost within `limit`.
     static func plan(_ request: Request, limit: Int) -> BodyPlan {
-        BodyPlan(contentLength: request.headers[.contentLength].flatMap { Int($0) }, chunked: request.headers[.transferEncoding] != nil,
-                 limit: limit)
+        BodyPlan(
+            contentLength: request.headers[.contentLength].flatMap { Int($0) }, chunked: request.headers[.transferEncoding] != nil,
+            limit: limit)
     }
 
     /// Runs `use` with `request`'s body of at most `limit` bytes (nothing read when there is none), holding its share
@@ -58,7 +60,12 @@ final class RequestBodies: Sendable {
         guard change(caller, { $0.reserve(bytes, for: $1) }) else {
             throw CommandFailure.busy("too many request bodies are being read at once; send it again shortly")
         }
-        defer { change(caller) { $0.release(bytes, for: $1); return true } }
+        defer {
+            change(caller) {
+                $0.release(bytes, for: $1)
+                return true
+            }
+        }
         context.channel.triggerUserOutboundEvent(RequestGate.Release(), promise: nil)
         var request = request
         let body: ByteBuffer
@@ -93,7 +100,9 @@ final class RequestBodies: Sendable {
         guard inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
         return withUnsafeBytes(of: &bytes) { raw in
             // An IPv4 client of a dual-stack listener (::ffff:a.b.c.d) is its IPv4 address.
-            if raw.prefix(10).allSatisfy({ $0 == 0 }), raw[10] == 0xff, raw[11] == 0xff { return raw.suffix(4).map { String($0) }.joined(separator: ".") }
+            if raw.prefix(10).allSatisfy({ $0 == 0 }), raw[10] == 0xff, raw[11] == 0xff {
+                return raw.suffix(4).map { String($0) }.joined(separator: ".")
+            }
             return raw.prefix(8).map { String(format: "%02x", $0) }.joined() + "::/64"
         }
     }

@@ -33,7 +33,9 @@ struct UnsubscribeEndpoint: Sendable {
     func page(_ request: Request) -> Response {
         guard let token = token(request) else { return Self.html(.badRequest, "This unsubscribe link is not valid.") }
         let what = token.category == OptOut.everyCategory ? "these emails" : "\(Self.readable(token.category).htmlEscaped) emails"
-        return Self.html(.ok, """
+        return Self.html(
+            .ok,
+            """
             Stop receiving \(what)?</p><form method="post"><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form><p>
             """)
     }
@@ -41,7 +43,8 @@ struct UnsubscribeEndpoint: Sendable {
     func unsubscribe(_ request: Request, _ context: ListenerContext) async -> Response {
         guard let token = token(request) else {
             logger.notice("unsubscribe with a token this service did not sign refused")
-            return Self.html(.badRequest, "This unsubscribe link is not valid.").closingConnection(if: RequestBodies.plan(request, limit: 0).hasBody)
+            return Self.html(.badRequest, "This unsubscribe link is not valid.").closingConnection(
+                if: RequestBodies.plan(request, limit: 0).hasBody)
         }
         do {
             // `List-Unsubscribe=One-Click`: nothing in it is needed, but it is read (4 KiB at most, one per connection),
@@ -57,8 +60,9 @@ struct UnsubscribeEndpoint: Sendable {
             return busy
         }
         defer { inFlight.leave() }
-        let audit = AuditEntry(actor: "unsubscribe-link", tenant: token.tenant, entity: "recipient:\(token.userID)", action: "preferences.changed",
-                               detail: "opted out of \(token.channel.rawValue) for \(token.category) by a one-click link")
+        let audit = AuditEntry(
+            actor: "unsubscribe-link", tenant: token.tenant, entity: "recipient:\(token.userID)", action: "preferences.changed",
+            detail: "opted out of \(token.channel.rawValue) for \(token.category) by a one-click link")
         do {
             _ = try await database.withConnection { db in
                 try RecipientStore.addOptOut(token.optOut, userID: token.userID, in: token.tenant.namespace, audit: audit, on: db)
@@ -79,8 +83,9 @@ struct UnsubscribeEndpoint: Sendable {
             <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">\
             <title>Unsubscribe</title></head><body><p>\(message)</p></body></html>
             """
-        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 
     /// `PROMOTIONAL_OFFER` as "promotional offer".

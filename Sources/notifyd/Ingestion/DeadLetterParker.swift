@@ -47,16 +47,18 @@ struct DeadLetterParker: Sendable {
             // Unknown outcomes are not retried: the copy may have been enqueued.
             guard !pending.isEmpty, !timedOut, !Task.isCancelledOrShuttingDown else { break }
             if returned {
-                logger.error("parked copies came back unroutable; declaring the dead-letter queue again",
-                             metadata: ["amqp.exchange": "\(exchange)"])
+                logger.error(
+                    "parked copies came back unroutable; declaring the dead-letter queue again",
+                    metadata: ["amqp.exchange": "\(exchange)"])
                 do {
                     try await publishing.declare(topology)
                 } catch {
                     logger.error("could not declare the topology again", metadata: ["amqp.error": "\(error)"])
                 }
             } else {
-                logger.error("the dead-letter queue refused parked copies; retrying",
-                             metadata: ["amqp.exchange": "\(exchange)", "park.refused": "\(pending.count)"])
+                logger.error(
+                    "the dead-letter queue refused parked copies; retrying",
+                    metadata: ["amqp.exchange": "\(exchange)", "park.refused": "\(pending.count)"])
             }
             try? await Task.sleep(for: min(backoff.next(), max(.zero, deadline - .now)))
         }
@@ -72,6 +74,7 @@ struct DeadLetterParker: Sendable {
         properties.headers["x-dead-letter-detail"] = .string(rejection.detail)
         properties.headers["x-original-exchange"] = .string(delivery.exchange)
         properties.headers["x-original-routing-key"] = .string(delivery.routingKey)
-        return AMQPOutgoingMessage(exchange: exchange, routingKey: delivery.routingKey, body: delivery.body, properties: properties, mandatory: true)
+        return AMQPOutgoingMessage(
+            exchange: exchange, routingKey: delivery.routingKey, body: delivery.body, properties: properties, mandatory: true)
     }
 }

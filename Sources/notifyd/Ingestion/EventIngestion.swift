@@ -133,8 +133,9 @@ struct EventIngestion: Service {
         guard !delivery.properties.undecodable.contains("message_id") else {
             throw Rejection(.invalidProperty, "property 'message_id' is not valid UTF-8")
         }
-        return planner.effect(of: try decoder.decode(
-            routingKey: delivery.routingKey, messageID: delivery.properties.messageID, body: delivery.body, now: now))
+        return planner.effect(
+            of: try decoder.decode(
+                routingKey: delivery.routingKey, messageID: delivery.properties.messageID, body: delivery.body, now: now))
     }
 
     /// Processes a batch holding redeliveries under the crash journal (one statement before, one after). Runs of
@@ -202,8 +203,10 @@ struct EventIngestion: Service {
             for (delivery, rejection) in rejected {
                 logger.warning(
                     "parking an event that cannot be processed",
-                    metadata: ["event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
-                               "event.reason": "\(rejection.reason.rawValue)", "event.detail": "\(rejection.detail)"])
+                    metadata: [
+                        "event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
+                        "event.reason": "\(rejection.reason.rawValue)", "event.detail": "\(rejection.detail)",
+                    ])
             }
             let unparked = await parker.park(rejected)
             if !unparked.isEmpty {
@@ -213,8 +216,10 @@ struct EventIngestion: Service {
             for delivery in prepared.unread {
                 logger.warning(
                     "an event too large to hold is dead-lettered unread by the broker",
-                    metadata: ["event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
-                               "event.size": "\(delivery.omittedBodySize ?? 0)"])
+                    metadata: [
+                        "event.message_id": "\(delivery.properties.messageID?.logSafe ?? "-")",
+                        "event.size": "\(delivery.omittedBodySize ?? 0)",
+                    ])
             }
             consuming.settle(.accept(batch, requeueing: unparked, rejecting: prepared.unread))
             metrics.ingested(
@@ -257,7 +262,8 @@ struct EventIngestion: Service {
                 guard let count = try await withDatabaseRetries({ try await commit([event]) }) else { return nil }
                 created += count
             } catch let error as PGError where !error.isRetriable {
-                refused.append((delivery, Rejection(.deliveryFailed, "the database refused the event (SQLSTATE \(error.sqlState ?? "none"))")))
+                refused.append(
+                    (delivery, Rejection(.deliveryFailed, "the database refused the event (SQLSTATE \(error.sqlState ?? "none"))")))
             }
         }
         return (created, refused)

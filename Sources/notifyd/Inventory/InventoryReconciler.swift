@@ -31,8 +31,9 @@ struct InventoryReconciler: Service {
                 let raised = try await reconcileOnce()
                 logger.info("inventory reconciliation round done", metadata: ["inventory.raised": "\(raised)"])
             } catch let error as AMQPError where error.code == .timeout {
-                logger.warning("the inventory service did not answer GetInventoryList; trying again next round",
-                               metadata: ["inventory.queue": "\(queue)"])
+                logger.warning(
+                    "the inventory service did not answer GetInventoryList; trying again next round",
+                    metadata: ["inventory.queue": "\(queue)"])
             } catch {
                 logger.warning("inventory reconciliation round failed; trying again next round", metadata: ["error": "\(error)"])
             }

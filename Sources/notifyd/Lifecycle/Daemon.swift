@@ -30,9 +30,10 @@ struct Daemon {
                 cancellationSignals: [],
                 logger: logger
             ).withShutdownTimeout(configuration.shutdownTimeout))
-        await group.addServiceUnlessShutdown(.init(
-            service: Startup(daemon: self, renderer: renderer, resources: resources, group: group),
-            successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup))
+        await group.addServiceUnlessShutdown(
+            .init(
+                service: Startup(daemon: self, renderer: renderer, resources: resources, group: group),
+                successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup))
         try await group.run()
         logger.info("stopped")
     }
@@ -70,17 +71,20 @@ struct Daemon {
         do {
             reconciler = try await makeReconciler(resources, planner: planner, doorbell: doorbell)
         } catch {
-            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoints.map(\.description).joined(separator: ", "))", reason: "\(error)")
+            throw StartupError(
+                step: "RabbitMQ at \(configuration.amqp.endpoints.map(\.description).joined(separator: ", "))", reason: "\(error)")
         }
         let systemd = SystemdNotifier()
         let readiness = Readiness(
             parts: [EventIngestion.part, RPCServer.part], logger: logger, systemd: systemd,
             readyMetadata: [
-                "amqp": "\(configuration.amqp.endpoints.map(\.description).joined(separator: ","))", "postgres": "\(configuration.database.connection.target)",
+                "amqp": "\(configuration.amqp.endpoints.map(\.description).joined(separator: ","))",
+                "postgres": "\(configuration.database.connection.target)",
                 "queues": "\(configuration.names.eventsQueue),\(configuration.names.rpcQueue),\(configuration.names.deadLetterQueue)",
             ])
         let ingestion = makeIngestion(resources, planner: planner, doorbell: doorbell, readiness: readiness, metrics: metrics)
-        let sending = SendContext(planner: planner.delivery, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
+        let sending = SendContext(
+            planner: planner.delivery, settings: configuration.send, templates: TemplateCache(), outboxCommitted: doorbell.ring)
         let refusals = RefusalAuditor(database: resources.writes, window: configuration.refusalWindow, logger: logger)
         let commands = CommandRouter(
             authenticator: Authenticator(settings: configuration.auth, refusals: refusals), sending: sending,
@@ -95,38 +99,51 @@ struct Daemon {
             batchSize: configuration.outbox.batchSize, workers: configuration.outbox.workers,
             lease: configuration.outbox.lease, pollInterval: configuration.outbox.pollInterval, doorbell: doorbell,
             logger: logger)
-        let worker = DeliveryWorker(
+        let worker = makeWorker(resources, providers: providers, lanes: lanes, health: health, metrics: metrics, doorbell: doorbell)
+        let sampler = StateSampler(
+            connection: resources.monitoring, database: resources.reads, lanes: lanes, health: health, metrics: metrics,
+            names: configuration.names, interval: .seconds(5), logger: logger)
+        let release = ScheduledRelease(
+            database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
+        let retention = RetentionJob(database: resources.reads, settings: configuration.retention, metrics: metrics, logger: logger)
+        let sweeper = ClaimSweeper(
+            database: resources.outbox, policy: configuration.delivery.sweep, metrics: metrics, outboxCommitted: doorbell.ring,
+            logger: logger)
+        var services: [any Service] = [systemd, watchdog, sampler, relay, release, retention, sweeper, worker, ingestion, rpc]
+        if configuration.http.isEnabled {
+            // First, so the group stops it last: health answers while the consumers drain.
+            services.insert(
+                HTTPListener(
+                    settings: configuration.http,
+                    checks: HealthChecks(
+                        connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
+                        lanes: lanes, laneAgeLimits: configuration.http.deliveryLaneAgeSeconds, probes: resources.probes),
+                    providers: Array(providers.values.joined()), commands: commands, database: resources.reads,
+                    unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets), metrics: metrics, logger: logger),
+                at: 0)
+        }
+        // Before everything that counts refusals, so the group stops it after them: its last flush sees them all.
+        services.insert(refusals, at: 0)
+        if configuration.topology.archiveParked {
+            services.append(
+                DeadLetterArchive(
+                    connection: resources.delivering, database: resources.outbox, queue: configuration.names.deadLetterQueue, logger: logger
+                ))
+        }
+        return services + (reconciler.map { [$0] } ?? [])
+    }
+
+    private func makeWorker(
+        _ resources: Resources, providers: [NotificationChannel: [any DeliveryProvider]], lanes: LaneBuffer, health: ProviderHealth,
+        metrics: DaemonMetrics, doorbell: OutboxDoorbell
+    ) -> DeliveryWorker {
+        DeliveryWorker(
             connection: resources.delivering, database: resources.deliveries, providers: providers,
             parker: DeadLetterParker(
                 publishing: resources.delivering, exchange: configuration.names.deadLetterExchange,
                 topology: configuration.declaredTopology, logger: logger),
             names: configuration.names, settings: configuration.delivery, lanes: lanes, health: health, metrics: metrics,
             outboxCommitted: doorbell.ring, logger: logger)
-        let sampler = StateSampler(
-            connection: resources.monitoring, database: resources.reads, lanes: lanes, health: health, metrics: metrics,
-            names: configuration.names, interval: .seconds(5), logger: logger)
-        let release = ScheduledRelease(database: resources.outbox, doorbell: doorbell, batch: configuration.outbox.batchSize, logger: logger)
-        let retention = RetentionJob(database: resources.reads, settings: configuration.retention, metrics: metrics, logger: logger)
-        let sweeper = ClaimSweeper(
-            database: resources.outbox, policy: configuration.delivery.sweep, metrics: metrics, outboxCommitted: doorbell.ring, logger: logger)
-        var services: [any Service] = [systemd, watchdog, sampler, relay, release, retention, sweeper, worker, ingestion, rpc]
-        if configuration.http.isEnabled {
-            // First, so the group stops it last: health answers while the consumers drain.
-            services.insert(HTTPListener(
-                settings: configuration.http,
-                checks: HealthChecks(
-                    connections: resources.named, database: resources.reads, readiness: readiness, providers: health,
-                    lanes: lanes, laneAgeLimits: configuration.http.deliveryLaneAgeSeconds, probes: resources.probes),
-                providers: Array(providers.values.joined()), commands: commands, database: resources.reads,
-                unsubscribe: UnsubscribeSigner(secrets: configuration.email.unsubscribeSecrets), metrics: metrics, logger: logger), at: 0)
-        }
-        // Before everything that counts refusals, so the group stops it after them: its last flush sees them all.
-        services.insert(refusals, at: 0)
-        if configuration.topology.archiveParked {
-            services.append(DeadLetterArchive(
-                connection: resources.delivering, database: resources.outbox, queue: configuration.names.deadLetterQueue, logger: logger))
-        }
-        return services + (reconciler.map { [$0] } ?? [])
     }
 
     /// Says at start which channels the rules name that no provider delivers on.
@@ -168,8 +185,9 @@ struct Daemon {
     private func makeProviders(database: PGPool, transport: HTTPTransport) async throws -> [NotificationChannel: [any DeliveryProvider]] {
         var providers: [NotificationChannel: [any DeliveryProvider]] = [:]
         let email = configuration.email
-        let composer = EmailComposer(fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL,
-                                     unsubscribeSigner: UnsubscribeSigner(secrets: email.unsubscribeSecrets))
+        let composer = EmailComposer(
+            fromAddress: email.from, fromName: email.fromName, unsubscribeURL: email.unsubscribeURL,
+            unsubscribeSigner: UnsubscribeSigner(secrets: email.unsubscribeSecrets))
         for name in email.providers {
             switch name {
             case "smtp":
@@ -195,35 +213,41 @@ struct Daemon {
         }
         if let fcm = configuration.fcm.fcm {
             do {
-                providers[.push, default: []].append(try await FCMProvider(settings: fcm, transport: transport) { job, tokens in
-                    await removePushTokens(tokens, of: job, database)
-                })
+                providers[.push, default: []].append(
+                    try await FCMProvider(settings: fcm, transport: transport) { job, tokens in
+                        await removePushTokens(tokens, of: job, database)
+                    })
             } catch {
                 throw StartupError(step: "push provider \(fcm)", reason: "\(error)")
             }
         }
         if let apns = configuration.apns.apns {
             do {
-                providers[.push, default: []].append(try await APNsProvider(settings: apns, transport: transport) { job, tokens in
-                    await removePushTokens(tokens, of: job, database)
-                })
+                providers[.push, default: []].append(
+                    try await APNsProvider(settings: apns, transport: transport) { job, tokens in
+                        await removePushTokens(tokens, of: job, database)
+                    })
             } catch {
                 throw StartupError(step: "push provider \(apns)", reason: "\(error)")
             }
         }
         if configuration.webhooks.enabled {
             let webhooks = configuration.webhooks
-            providers[.webhook, default: []].append(WebhookProvider(
-                policy: webhooks.policy, timeout: .seconds(webhooks.timeoutSeconds), rateLimit: webhooks.rateLimit, transport: transport
-            ) { job, url, reason in
-                await disableWebhook(url, of: job, reason: reason, database)
-            })
+            providers[.webhook, default: []].append(
+                WebhookProvider(
+                    policy: webhooks.policy, timeout: .seconds(webhooks.timeoutSeconds), rateLimit: webhooks.rateLimit, transport: transport
+                ) { job, url, reason in
+                    await disableWebhook(url, of: job, reason: reason, database)
+                })
         }
         for provider in providers.values.joined() {
-            logger.info("provider configured", metadata: [
-                "delivery.channel": "\(provider.channel.rawValue)", "provider": "\(provider.name)", "provider.endpoint": "\(provider.endpoint)",
-                "provider.receipts": "\(provider.receipts?.path ?? "none")",
-            ])
+            logger.info(
+                "provider configured",
+                metadata: [
+                    "delivery.channel": "\(provider.channel.rawValue)", "provider": "\(provider.name)",
+                    "provider.endpoint": "\(provider.endpoint)",
+                    "provider.receipts": "\(provider.receipts?.path ?? "none")",
+                ])
         }
         return providers
     }

@@ -82,7 +82,8 @@ struct Resources: Sendable {
             try await monitoring.connect()
             try await consuming.declare(configuration.declaredTopology)
         } catch {
-            throw StartupError(step: "RabbitMQ at \(configuration.amqp.endpoints.map(\.description).joined(separator: ", "))", reason: error.description)
+            throw StartupError(
+                step: "RabbitMQ at \(configuration.amqp.endpoints.map(\.description).joined(separator: ", "))", reason: error.description)
         }
     }
 
@@ -113,7 +114,12 @@ struct Resources: Sendable {
 
     /// The pools and connections as services, in dependency order: the group stops them in reverse, after the
     /// services that use them, and each closes itself when it stops.
-    var all: [any Service] { [HTTPTransportService(transport: http), writes, reads, sends, outbox, deliveries, consuming, publishing, rpc, delivering, monitoring] }
+    var all: [any Service] {
+        [
+            HTTPTransportService(transport: http), writes, reads, sends, outbox, deliveries, consuming, publishing, rpc, delivering,
+            monitoring,
+        ]
+    }
 }
 
 /// The shared HTTP client as a resource of the group: shut down when the group stops, after the services that use

@@ -58,8 +58,9 @@ struct Watchdog: Service {
                 systemd.watchdog()
                 if !stuck.isEmpty { logger.notice("watchdog: every thread answers again") }
             } else if Set(failing) != stuck {
-                logger.error("watchdog: not answering; systemd will restart the daemon if this lasts",
-                             metadata: ["watchdog.stuck": "\(failing.joined(separator: ","))"])
+                logger.error(
+                    "watchdog: not answering; systemd will restart the daemon if this lasts",
+                    metadata: ["watchdog.stuck": "\(failing.joined(separator: ","))"])
             }
             stuck = Set(failing)
             try? await Task.sleep(for: interval / 4)

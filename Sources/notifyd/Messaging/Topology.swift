@@ -8,21 +8,27 @@ extension AMQPTopology {
     /// consumer is parked after `deliveryLimit` redeliveries instead of looping forever; the RPC queue's requests
     /// expire after `rpcRequestTTLMilliseconds`, so nobody is answered who gave up. It is a classic queue unless
     /// `rpcQueueType` is `quorum` (a cluster: a classic queue is unavailable while the node that holds it is down).
-    static func contract(_ names: ContractNames, deliveryLimit: Int, rpcRequestTTLMilliseconds: Int, rpcQueueType: String = "classic") -> AMQPTopology {
+    static func contract(_ names: ContractNames, deliveryLimit: Int, rpcRequestTTLMilliseconds: Int, rpcQueueType: String = "classic")
+        -> AMQPTopology
+    {
         AMQPTopology(
             exchanges: [
                 .init(name: names.eventsExchange, type: "topic"),
                 .init(name: names.deadLetterExchange, type: "fanout"),
             ],
             queues: [
-                .init(name: names.eventsQueue, arguments: [
-                    "x-queue-type": "quorum",
-                    "x-delivery-limit": .int(Int64(deliveryLimit)),
-                    "x-dead-letter-exchange": .string(names.deadLetterExchange),
-                ]),
+                .init(
+                    name: names.eventsQueue,
+                    arguments: [
+                        "x-queue-type": "quorum",
+                        "x-delivery-limit": .int(Int64(deliveryLimit)),
+                        "x-dead-letter-exchange": .string(names.deadLetterExchange),
+                    ]),
                 .init(name: names.deadLetterQueue, arguments: ["x-queue-type": "quorum"]),
-                .init(name: names.rpcQueue, arguments: ["x-message-ttl": .int(Int64(rpcRequestTTLMilliseconds))]
-                    .merging(rpcQueueType == "quorum" ? ["x-queue-type": "quorum"] : [:]) { $1 }),
+                .init(
+                    name: names.rpcQueue,
+                    arguments: ["x-message-ttl": .int(Int64(rpcRequestTTLMilliseconds))]
+                        .merging(rpcQueueType == "quorum" ? ["x-queue-type": "quorum"] : [:]) { $1 }),
             ],
             bindings: ContractNames.consumedRoutingKeys.map {
                 .init(queue: names.eventsQueue, exchange: names.eventsExchange, routingKey: $0)
@@ -39,11 +45,13 @@ extension AMQPTopology {
                 + retry.distinctDelays.map { .init(name: names.retryTier($0), type: "fanout") },
             queues: NotificationPriority.allCases.map { .init(name: names.laneQueue($0), arguments: ["x-queue-type": "quorum"]) }
                 + retry.distinctDelays.map { delay in
-                    .init(name: names.retryTier(delay), arguments: [
-                        "x-queue-type": "quorum", "x-message-ttl": .int(Int64(delay) * 1000),
-                        "x-dead-letter-exchange": .string(names.workExchange),
-                        "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish",
-                    ])
+                    .init(
+                        name: names.retryTier(delay),
+                        arguments: [
+                            "x-queue-type": "quorum", "x-message-ttl": .int(Int64(delay) * 1000),
+                            "x-dead-letter-exchange": .string(names.workExchange),
+                            "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish",
+                        ])
                 },
             bindings: NotificationPriority.allCases.map {
                 .init(queue: names.laneQueue($0), exchange: names.workExchange, routingKey: $0.rawValue)

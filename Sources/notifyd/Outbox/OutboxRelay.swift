@@ -69,8 +69,9 @@ struct OutboxRelay: Service {
         if let text = row.properties, var properties = PropertiesJSON.decode(text) {
             properties.persistent = true
             properties.messageID = properties.messageID ?? row.messageID
-            return AMQPOutgoingMessage(exchange: row.exchange, routingKey: row.routingKey, body: row.rawBody ?? Array(row.body.utf8),
-                                       properties: properties, mandatory: true)
+            return AMQPOutgoingMessage(
+                exchange: row.exchange, routingKey: row.routingKey, body: row.rawBody ?? Array(row.body.utf8),
+                properties: properties, mandatory: true)
         }
         var properties = AMQPProperties(
             contentType: "application/json", headers: ["version": .string(row.version)], persistent: true,
@@ -79,8 +80,9 @@ struct OutboxRelay: Service {
         properties.appID = "notifyd"
         // A delivery job must reach its lane: one no queue takes comes back and is tried again, never dropped.
         // Events are not mandatory: an exchange nobody has bound a queue to yet is their subscribers' business.
-        return AMQPOutgoingMessage(exchange: row.exchange, routingKey: row.routingKey, body: Array(row.body.utf8),
-                                   properties: properties, mandatory: row.type == DeliveryJob.type)
+        return AMQPOutgoingMessage(
+            exchange: row.exchange, routingKey: row.routingKey, body: Array(row.body.utf8),
+            properties: properties, mandatory: row.type == DeliveryJob.type)
     }
 }
 

@@ -37,10 +37,12 @@ struct RPCServer: Service {
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(prefetch), bodyLimit: limit) { request in
             let command = request.properties.type.flatMap { Command(rawValue: $0) }
             guard let replyTo = request.properties.replyTo, router.authenticator.settings.allowsReply(to: replyTo) else {
-                logger.warning("dropped an RPC request without an allowed reply_to", metadata: [
-                    "rpc.type": "\(request.properties.type?.logSafe ?? "-")",
-                    "rpc.replyTo": "\(request.properties.replyTo?.logSafe ?? "-")",
-                ])
+                logger.warning(
+                    "dropped an RPC request without an allowed reply_to",
+                    metadata: [
+                        "rpc.type": "\(request.properties.type?.logSafe ?? "-")",
+                        "rpc.replyTo": "\(request.properties.replyTo?.logSafe ?? "-")",
+                    ])
                 metrics.command(command?.rawValue ?? "unknown", status: 0)
                 connection.ack(request)
                 return
@@ -82,14 +84,16 @@ struct RPCServer: Service {
 
 extension RPCServer {
     /// The call `request` makes: its size and command checked, then its caller (`Authenticator`).
-    static func call(_ request: AMQPDelivery, _ command: Command?, authenticator: Authenticator, on db: PGConnection) throws -> CommandCall {
+    static func call(_ request: AMQPDelivery, _ command: Command?, authenticator: Authenticator, on db: PGConnection) throws -> CommandCall
+    {
         guard let command else {
             throw CommandFailure.badRequest(
                 "the request 'type' property must be one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let size = request.omittedBodySize ?? request.body.count
         guard size <= command.maxRequestBytes else {
-            throw CommandFailure.badRequest("request body: body is \(size) bytes, the limit for \(command.rawValue) is \(command.maxRequestBytes)")
+            throw CommandFailure.badRequest(
+                "request body: body is \(size) bytes, the limit for \(command.rawValue) is \(command.maxRequestBytes)")
         }
         if request.omittedBodySize != nil {
             // Within its command's limit, but larger requests already held fill the budget for them: a moment later it fits.
@@ -100,7 +104,8 @@ extension RPCServer {
         var client = request.properties.appID?.logSafe
         if case .string(let actor)? = request.properties.headers["x-actor"] { client = actor.logSafe }
         return try authenticator.call(
-            command, presented: presented, over: .broker, from: .init(requestID: request.properties.messageID?.logSafe, client: client), on: db)
+            command, presented: presented, over: .broker, from: .init(requestID: request.properties.messageID?.logSafe, client: client),
+            on: db)
     }
 }
 

@@ -21,12 +21,16 @@ struct RetentionJob: Service {
                 guard !Task.isCancelled else { return }
                 do {
                     let (horizons, batch, batches) = (settings.horizons, settings.batchSize, settings.maxBatches)
-                    guard let pruned = try await database.withConnection({ db in
-                        try RetentionStore.prune(horizons, batch: batch, maxBatches: batches, on: db)
-                    }) else { continue }
+                    guard
+                        let pruned = try await database.withConnection({ db in
+                            try RetentionStore.prune(horizons, batch: batch, maxBatches: batches, on: db)
+                        })
+                    else { continue }
                     for (table, rows) in pruned where rows > 0 { metrics.pruned(rows, table: table) }
                     if pruned.values.contains(where: { $0 > 0 }) {
-                        logger.info("retention pruned", metadata: Logger.Metadata(uniqueKeysWithValues: pruned.map { ("retention.\($0.key)", "\($0.value)") }))
+                        logger.info(
+                            "retention pruned",
+                            metadata: Logger.Metadata(uniqueKeysWithValues: pruned.map { ("retention.\($0.key)", "\($0.value)") }))
                     }
                 } catch {
                     logger.warning("retention round failed; trying at the next", metadata: ["error": "\(error)"])

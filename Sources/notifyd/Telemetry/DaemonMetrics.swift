@@ -135,11 +135,12 @@ final class DaemonMetrics: Sendable {
 
     /// Up while its breaker is closed; the breaker's state as 0 closed, 1 half-open, 2 open.
     func provider(channel: NotificationChannel, name: String, breaker: CircuitBreaker.State) {
-        let state = switch breaker {
-        case .closed: 0
-        case .halfOpen: 1
-        case .open: 2
-        }
+        let state =
+            switch breaker {
+            case .closed: 0
+            case .halfOpen: 1
+            case .open: 2
+            }
         gauge("notify_provider_up", ["channel": channel.rawValue, "provider": name]).record(state == 0 ? 1 : 0)
         gauge("notify_provider_breaker_state", ["channel": channel.rawValue, "provider": name]).record(state)
     }

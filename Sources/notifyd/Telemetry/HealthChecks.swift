@@ -53,9 +53,11 @@ struct HealthChecks: Sendable {
     func live() -> HealthReport {
         let stuck = probes.filter { !$0.isAlive(limit: liveLimit) }.map(\.name)
         return HealthReport(
-            checks: [HealthCheck(
-                name: "threads", ok: stuck.isEmpty,
-                detail: stuck.isEmpty ? "\(probes.count) threads answer" : "not answering: \(stuck.joined(separator: ", "))")],
+            checks: [
+                HealthCheck(
+                    name: "threads", ok: stuck.isEmpty,
+                    detail: stuck.isEmpty ? "\(probes.count) threads answer" : "not answering: \(stuck.joined(separator: ", "))")
+            ],
             passed: "live", failed: "stuck")
     }
 
@@ -63,15 +65,19 @@ struct HealthChecks: Sendable {
         var checks: [HealthCheck] = []
         let down = connections.filter { !$0.connection.isConnected }.map(\.name)
         let blocked = connections.filter { $0.connection.isBlocked }.map(\.name)
-        checks.append(HealthCheck(
-            name: "broker", ok: down.isEmpty && blocked.isEmpty,
-            detail: !down.isEmpty ? "not connected: \(down.joined(separator: ", "))"
-                : !blocked.isEmpty ? "blocked by a broker resource alarm: \(blocked.joined(separator: ", "))"
-                : "\(connections.count) connections up"))
+        checks.append(
+            HealthCheck(
+                name: "broker", ok: down.isEmpty && blocked.isEmpty,
+                detail: !down.isEmpty
+                    ? "not connected: \(down.joined(separator: ", "))"
+                    : !blocked.isEmpty
+                        ? "blocked by a broker resource alarm: \(blocked.joined(separator: ", "))"
+                        : "\(connections.count) connections up"))
         let answers = await databaseAnswers()
-        checks.append(HealthCheck(
-            name: "database", ok: answers,
-            detail: answers ? "answers" : "does not answer SELECT 1 (down, refusing, or slower than \(databaseTimeout))"))
+        checks.append(
+            HealthCheck(
+                name: "database", ok: answers,
+                detail: answers ? "answers" : "does not answer SELECT 1 (down, refusing, or slower than \(databaseTimeout))"))
         let waiting = readiness.waiting
         for part in readiness.parts {
             checks.append(HealthCheck(name: part, ok: waiting[part] == nil, detail: waiting[part] ?? "consuming"))
@@ -83,19 +89,22 @@ struct HealthChecks: Sendable {
         var checks: [HealthCheck] = []
         // A channel is ready while one of its providers takes work (a breaker closed or probing): failover covers the rest.
         for (channel, entries) in Dictionary(grouping: providers.all, by: \.channel).sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            checks.append(HealthCheck(
-                name: "provider.\(channel.rawValue)",
-                ok: entries.contains { if case .open = $0.breaker.state { false } else { true } },
-                detail: entries.map { entry in entry.down.map { "\(entry.provider) \($0)" } ?? "\(entry.provider) up" }.joined(separator: ", ")))
+            checks.append(
+                HealthCheck(
+                    name: "provider.\(channel.rawValue)",
+                    ok: entries.contains { if case .open = $0.breaker.state { false } else { true } },
+                    detail: entries.map { entry in entry.down.map { "\(entry.provider) \($0)" } ?? "\(entry.provider) up" }.joined(
+                        separator: ", ")))
         }
         let now = UInt64(Date().timeIntervalSince1970)
         for lane in NotificationPriority.allCases {
             let age = lanes.oldestAge(lane, now: now)
             let limit = laneAgeLimits[lane] ?? 0
             let ok = limit == 0 || age <= UInt64(limit)
-            checks.append(HealthCheck(
-                name: "lane.\(lane.rawValue)", ok: ok,
-                detail: "oldest job \(age) s" + (limit == 0 ? "" : ok ? ", limit \(limit) s" : ", over the limit of \(limit) s")))
+            checks.append(
+                HealthCheck(
+                    name: "lane.\(lane.rawValue)", ok: ok,
+                    detail: "oldest job \(age) s" + (limit == 0 ? "" : ok ? ", limit \(limit) s" : ", over the limit of \(limit) s")))
         }
         return HealthReport(checks: checks, passed: "delivering", failed: "degraded")
     }
@@ -121,7 +130,10 @@ private final class DatabaseCheck: Sendable {
     func answers(_ database: PGPool, within timeout: Duration) async -> Bool {
         await withCheckedContinuation { continuation in
             let (ticket, start) = state.withLock { state in
-                defer { state.next += 1; state.running = true }
+                defer {
+                    state.next += 1
+                    state.running = true
+                }
                 state.waiters[state.next] = continuation
                 return (state.next, !state.running)
             }
@@ -129,7 +141,10 @@ private final class DatabaseCheck: Sendable {
                 Task {
                     let answers = await database.answers()
                     let waiters = state.withLock { state in
-                        defer { state.waiters = [:]; state.running = false }
+                        defer {
+                            state.waiters = [:]
+                            state.running = false
+                        }
                         return state.waiters.values
                     }
                     for waiter in waiters { waiter.resume(returning: answers) }

@@ -62,7 +62,8 @@ final class TemplateCache: Sendable {
         entries.withLock { entries in
             if let replaced = entries.byKey.removeValue(forKey: key) { entries.bytes -= replaced.template.footprint }
             while entries.byKey.count >= capacity || entries.bytes + template.footprint > maxBytes,
-                  let oldest = entries.byKey.min(by: { $0.value.confirmed < $1.value.confirmed })?.key {
+                let oldest = entries.byKey.min(by: { $0.value.confirmed < $1.value.confirmed })?.key
+            {
                 entries.bytes -= entries.byKey.removeValue(forKey: oldest)?.template.footprint ?? 0
             }
             entries.byKey[key] = Entry(template: template, confirmed: now)
@@ -87,8 +88,9 @@ final class TemplateCache: Sendable {
             let template = try ProductTemplate(JSONFields(try input.object(from: Array(stored.definition.utf8))))
             return try CompiledTemplate(name: name, version: stored.version, template: template)
         } catch {
-            throw CommandFailure(status: 409, code: "template-unusable",
-                             message: "template '\(name)' version \(stored.version) cannot be used: \(error.detail); publish it again")
+            throw CommandFailure(
+                status: 409, code: "template-unusable",
+                message: "template '\(name)' version \(stored.version) cannot be used: \(error.detail); publish it again")
         }
     }
 }

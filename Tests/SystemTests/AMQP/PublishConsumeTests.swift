@@ -57,4 +57,3 @@ struct PublishConsumeTests {
         await connection.close()
     }
 }
-

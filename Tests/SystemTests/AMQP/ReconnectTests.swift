@@ -1,8 +1,9 @@
-@testable import AMQP
 import Foundation
-import Synchronization
 import StackSupport
+import Synchronization
 import Testing
+
+@testable import AMQP
 
 @Suite("AMQP recovery when the broker closes every connection", .needsStack)
 struct ReconnectTests {
@@ -61,7 +62,12 @@ struct ReconnectTests {
 final class SeenIndices: Sendable {
     private let indices = Mutex(Set<Int>())
     /// Records `index`; returns how many distinct indices have been seen.
-    func insert(_ index: Int) -> Int { indices.withLock { $0.insert(index); return $0.count } }
+    func insert(_ index: Int) -> Int {
+        indices.withLock {
+            $0.insert(index)
+            return $0.count
+        }
+    }
     var count: Int { indices.withLock { $0.count } }
     var all: Set<Int> { indices.withLock { $0 } }
 }

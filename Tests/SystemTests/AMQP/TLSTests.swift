@@ -6,7 +6,8 @@ import Testing
 @Suite("AMQP over TLS against the local stack's TLS listener", .needsStack)
 struct TLSTests {
     static let url = ProcessInfo.processInfo.environment["NOTIFY_TEST_AMQPS_URL"] ?? "amqps://guest:guest@localhost:5683/%2f"
-    static let ca = ProcessInfo.processInfo.environment["NOTIFY_TEST_TLS_CA"]
+    static let ca =
+        ProcessInfo.processInfo.environment["NOTIFY_TEST_TLS_CA"]
         ?? repositoryRoot.appendingPathComponent(".stack/tls/ca.pem").path
 
     @Test("amqps:// with the right CA: the certificate and host name verify, and messages flow")

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
-@testable import Providers
-import Synchronization
 import StackSupport
+import Synchronization
 import Testing
+
+@testable import Providers
 
 /// The SMTP pool against the stack's plain aiosmtpd (`make test` exports its port), behind a TCP proxy that can
 /// drop everything (an outage the client sees as silence), and against a port where nothing listens.
@@ -23,15 +24,17 @@ struct SMTPPoolTests {
 
     static var smtpPort: Int {
         get throws {
-            try #require(ProcessInfo.processInfo.environment["NOTIFY_TEST_SMTP_PLAIN_PORT"].flatMap { Int($0) },
-                         "run through make test, which starts the SMTP peer")
+            try #require(
+                ProcessInfo.processInfo.environment["NOTIFY_TEST_SMTP_PLAIN_PORT"].flatMap { Int($0) },
+                "run through make test, which starts the SMTP peer")
         }
     }
 
     static func envelopes(_ count: Int, _ tag: String) -> [SMTPEnvelope] {
         (0..<count).map {
-            SMTPEnvelope(sender: "notifications@flowmart.example", recipient: "\(tag)-\($0)@example.com",
-                         message: Array("Subject: \(tag)\r\n\r\nbody\r\n".utf8), needsSMTPUTF8: false)
+            SMTPEnvelope(
+                sender: "notifications@flowmart.example", recipient: "\(tag)-\($0)@example.com",
+                message: Array("Subject: \(tag)\r\n\r\nbody\r\n".utf8), needsSMTPUTF8: false)
         }
     }
 

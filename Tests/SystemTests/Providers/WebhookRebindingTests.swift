@@ -1,8 +1,9 @@
 import Foundation
 import NotifyCore
-import Synchronization
 import StackSupport
+import Synchronization
 import Testing
+
 @testable import Providers
 
 /// DNS rebinding: a webhook's host is resolved once per batch, every address checked, and the connection made to
@@ -37,19 +38,23 @@ struct WebhookRebindingTests {
             let job = DeliveryJob(
                 deliveryID: UUID().uuidString.lowercased(), notificationID: "n-\(index)", userID: "u", channel: .webhook, lane: .normal,
                 transactional: true, content: MessageContent(subject: "s", text: "t", html: nil))
-            return ClaimedDelivery(job: job, address: String(decoding: WebhookEndpoint(url: url, secrets: [secret]).stored.bytes, as: UTF8.self),
-                                   attempt: 1)
+            return ClaimedDelivery(
+                job: job, address: String(decoding: WebhookEndpoint(url: url, secrets: [secret]).stored.bytes, as: UTF8.self),
+                attempt: 1)
         }
     }
 
     static func provider(_ resolver: ChangingResolver, _ transport: HTTPTransport) -> WebhookProvider {
         // Loopback stands for the public address the check passes (the receiver listens there); the link-local
         // cloud-metadata address is what the rebinding answer points at, refused whatever the configuration.
-        WebhookProvider(policy: EgressPolicy(allowLoopback: true), timeout: .seconds(5), rateLimit: nil, transport: transport,
-                        resolve: { resolver.resolve($0) }, disabled: { _, _, _ in })
+        WebhookProvider(
+            policy: EgressPolicy(allowLoopback: true), timeout: .seconds(5), rateLimit: nil, transport: transport,
+            resolve: { resolver.resolve($0) }, disabled: { _, _, _ in })
     }
 
-    @Test("first answer checked and connected to for the whole batch (one resolution); the next batch's answer, cloud metadata, refused before connecting")
+    @Test(
+        "first answer checked and connected to for the whole batch (one resolution); the next batch's answer, cloud metadata, refused before connecting"
+    )
     func rebindingRefused() async throws {
         let secret = WebhookReceiver.newSecret()
         let receiver = try WebhookReceiver(secret: secret)
@@ -67,8 +72,12 @@ struct WebhookRebindingTests {
         #expect(received.allSatisfy { $0["host"] as? String == "\(Self.name):\(receiver.server.port)" && $0["verified"] as? Bool == true })
 
         let second = await webhooks.send(Self.deliveries(1, to: url, secret: secret))
-        #expect(second == [.failed(DeliveryFailure(
-            code: "webhook-address-refused", .permanent, detail: "the endpoint's host resolves to link-local (169.254.0.0/16)"))])
+        #expect(
+            second == [
+                .failed(
+                    DeliveryFailure(
+                        code: "webhook-address-refused", .permanent, detail: "the endpoint's host resolves to link-local (169.254.0.0/16)"))
+            ])
         #expect(resolver.asked.count == 2)
         #expect(try await receiver.received().count == 3, "nothing more sent")
     }
@@ -79,14 +88,22 @@ struct WebhookRebindingTests {
         let transport = HTTPTransport()
         defer { Task { await transport.shutdown() } }
         let answers = await transport.execute(
-            [HTTPTransport.post("http://localhost:\(receiver.server.port)/hook/ok", headers: [], body: [], orElse: .connection("not a URL"))],
+            [
+                HTTPTransport.post(
+                    "http://localhost:\(receiver.server.port)/hook/ok", headers: [], body: [], orElse: .connection("not a URL"))
+            ],
             timeout: .seconds(5), connectingTo: [:])
-        guard answers.count == 1, case .failure(let failure) = answers[0] else { Issue.record("sent: \(answers)"); return }
+        guard answers.count == 1, case .failure(let failure) = answers[0] else {
+            Issue.record("sent: \(answers)")
+            return
+        }
         #expect(failure.code == "address-unchecked")
         #expect(try await receiver.received().isEmpty)
     }
 
-    @Test("over TLS, the pinned connection asks for the host's name (SNI) and verifies the certificate against it; the bare address fails TLS")
+    @Test(
+        "over TLS, the pinned connection asks for the host's name (SNI) and verifies the certificate against it; the bare address fails TLS"
+    )
     func tlsNamesTheHost() async throws {
         let secret = WebhookReceiver.newSecret()
         let receiver = try WebhookReceiver(secret: secret, tlsName: Self.name)
@@ -103,7 +120,10 @@ struct WebhookRebindingTests {
 
         // The certificate names the host alone: connecting by the address, as a client that lost the name would, fails.
         let bare = await webhooks.send(Self.deliveries(1, to: "https://127.0.0.1:\(tlsPort)/hook/ok", secret: secret))
-        guard case .failed(let failure) = bare.first else { Issue.record("sent without the certificate's name: \(bare)"); return }
+        guard case .failed(let failure) = bare.first else {
+            Issue.record("sent without the certificate's name: \(bare)")
+            return
+        }
         #expect(failure.code == "tls", "\(failure)")
         #expect(try await receiver.received().count == 1)
     }
