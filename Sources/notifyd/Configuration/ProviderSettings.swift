@@ -168,7 +168,7 @@ struct TwilioSection: Sendable, Equatable {
         settings.statusCallbackURL = receiptBaseURL.map { "\($0)/receipts/twilio" }
         settings.timeout = .seconds(timeoutSeconds)
         settings.rateLimit = ratePerSecond > 0 ? RateLimit(perSecond: Double(ratePerSecond), burst: rateBurst) : nil
-        account = settings
+        self.account = settings
     }
 }
 
