@@ -91,7 +91,7 @@ public enum Census {
     }
 
     /// The tables that grow with the load.
-    public static let growingTables = [
+    static let growingTables = [
         "inbox", "notifications", "deliveries", "delivery_history", "audit_events", "outbox", "stock_levels", "rate_limits",
     ]
 
